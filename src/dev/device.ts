@@ -1,0 +1,35 @@
+/*
+ * The block-device contract: what strategy() reaches at the bottom of the
+ * stack. Byte offsets; a transfer is one positioned vectored call, so a
+ * cluster of page frames is filled or written with no bounce copy.
+ * Errors are errno values; a short transfer is EIO.
+ * Implementations: dev/image.ts (a host file), dev/memdisk.ts (memory, for
+ * tests), dev/faulty.ts (fault injection), dev/nbd.ts (network block device).
+ */
+
+export interface DeviceStats {
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+export interface BlockDevice {
+  /** For messages: the image path or URL. */
+  readonly name: string;
+  /** Size in bytes. */
+  readonly size: number;
+  readonly readOnly: boolean;
+  readonly stats: DeviceStats;
+  /** Fills bufs, in order, from byte `offset`. => resolves to 0 or an errno. */
+  readv(bufs: readonly Uint8Array[], offset: number): Promise<number>;
+  /** Writes bufs, in order, at byte `offset`. EROFS on a read-only device. */
+  writev(bufs: readonly Uint8Array[], offset: number): Promise<number>;
+  /** Makes every completed write durable. */
+  flush(): Promise<number>;
+  close(): Promise<number>;
+}
+
+export function newDeviceStats(): DeviceStats {
+  return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };
+}

@@ -1,0 +1,70 @@
+/*
+ * errno: the error numbers used inside every layer (BSD values).
+ * Inside the layers an error is a value: 0 for success, one of these otherwise.
+ * Only src/api and src/cli turn them into thrown errors, with context.
+ */
+
+export const ENOENT = 2;
+export const EIO = 5;
+export const ENXIO = 6;
+export const E2BIG = 7;
+export const EBADF = 9;
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EFAULT = 14;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
+export const EINVAL = 22;
+export const EFBIG = 27;
+export const ENOSPC = 28;
+export const EROFS = 30;
+export const ERANGE = 34;
+export const EAGAIN = 35;
+export const EOPNOTSUPP = 45;
+export const ELOOP = 62;
+export const ENAMETOOLONG = 63;
+export const ENOTEMPTY = 66;
+export const ENOTSUP = EOPNOTSUPP;
+/** Structure needs cleaning: a damaged on-disk value (BSD's EINTEGRITY). */
+export const EINTEGRITY = 97;
+/** The kernel's SIGBUS: an access through a mapping past the end of its object. */
+export const EFAULT_SIGBUS = 10_000;
+
+const names: Record<number, [string, string]> = {
+  [ENOENT]: ['ENOENT', 'no such file or directory'],
+  [EIO]: ['EIO', 'input/output error'],
+  [ENXIO]: ['ENXIO', 'device not configured'],
+  [E2BIG]: ['E2BIG', 'argument list too long'],
+  [EBADF]: ['EBADF', 'bad file descriptor'],
+  [ENOMEM]: ['ENOMEM', 'cannot allocate memory'],
+  [EACCES]: ['EACCES', 'permission denied'],
+  [EFAULT]: ['EFAULT', 'bad address'],
+  [EBUSY]: ['EBUSY', 'device busy'],
+  [EEXIST]: ['EEXIST', 'file exists'],
+  [ENOTDIR]: ['ENOTDIR', 'not a directory'],
+  [EISDIR]: ['EISDIR', 'is a directory'],
+  [EINVAL]: ['EINVAL', 'invalid argument'],
+  [EFBIG]: ['EFBIG', 'file too large'],
+  [ENOSPC]: ['ENOSPC', 'no space left on device'],
+  [EROFS]: ['EROFS', 'read-only file system'],
+  [ERANGE]: ['ERANGE', 'result too large'],
+  [EAGAIN]: ['EAGAIN', 'resource temporarily unavailable'],
+  [EOPNOTSUPP]: ['EOPNOTSUPP', 'operation not supported'],
+  [ELOOP]: ['ELOOP', 'too many levels of symbolic links'],
+  [ENAMETOOLONG]: ['ENAMETOOLONG', 'file name too long'],
+  [ENOTEMPTY]: ['ENOTEMPTY', 'directory not empty'],
+  [EINTEGRITY]: ['EINTEGRITY', 'integrity check failed (damaged file system)'],
+  [EFAULT_SIGBUS]: ['SIGBUS', 'access past the end of the mapped object'],
+};
+
+/** The symbolic name of an errno, e.g. 'EIO'. */
+export function errnoName(error: number): string {
+  return names[error]?.[0] ?? `E${error}`;
+}
+
+/** A short lower-case description of an errno, like strerror(3). */
+export function strerror(error: number): string {
+  return names[error]?.[1] ?? `error ${error}`;
+}

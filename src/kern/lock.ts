@@ -1,0 +1,67 @@
+/*
+ * lockmgr: a sleep lock with shared and exclusive holders, granted in
+ * arrival order so that a waiting writer is not starved by new readers.
+ *   await lk.lock(LK_EXCLUSIVE) ... lk.unlock()
+ * A holder must not lock it again (no recursion): that would sleep forever.
+ */
+
+import { panic } from './panic.js';
+
+export const LK_SHARED = 1;
+export const LK_EXCLUSIVE = 2;
+
+interface Waiter {
+  mode: number;
+  grant: () => void;
+}
+
+export class Lock {
+  /** >0: that many shared holders; -1: one exclusive holder; 0: free. */
+  private holders = 0;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(readonly name: string) {}
+
+  get locked(): boolean {
+    return this.holders !== 0;
+  }
+
+  get exclusive(): boolean {
+    return this.holders === -1;
+  }
+
+  /** Takes the lock in `mode`; sleeps while it conflicts. */
+  lock(mode: number = LK_EXCLUSIVE): Promise<void> {
+    if (this.waiters.length === 0 && this.grantable(mode)) {
+      this.take(mode);
+      return Promise.resolve();
+    }
+    return new Promise<void>((grant) => this.waiters.push({ mode, grant }));
+  }
+
+  /** Takes the lock only if that needs no sleep. */
+  tryLock(mode: number = LK_EXCLUSIVE): boolean {
+    if (this.waiters.length !== 0 || !this.grantable(mode)) return false;
+    this.take(mode);
+    return true;
+  }
+
+  unlock(): void {
+    if (this.holders === 0) panic(`lockmgr: ${this.name}: unlock of an unlocked lock`);
+    if (this.holders === -1) this.holders = 0;
+    else this.holders--;
+    while (this.waiters.length > 0 && this.grantable(this.waiters[0].mode)) {
+      const w = this.waiters.shift()!;
+      this.take(w.mode);
+      w.grant();
+    }
+  }
+
+  private grantable(mode: number): boolean {
+    return mode === LK_SHARED ? this.holders >= 0 : this.holders === 0;
+  }
+
+  private take(mode: number): void {
+    this.holders = mode === LK_SHARED ? this.holders + 1 : -1;
+  }
+}

@@ -1,0 +1,35 @@
+/*
+ * sleep/wakeup on a channel, as in the kernel: a waiter sleeps on any object
+ * (the channel) and every sleeper on it is released by wakeup(chan).
+ * Code between two awaits runs alone, so "test, then tsleep" needs no lock,
+ * as long as nothing awaits in between. A woken sleeper must re-check its
+ * condition: it may have changed again before the sleeper runs.
+ */
+
+const sleepers = new Map<object, Array<() => void>>();
+
+/** Sleeps on chan until wakeup(chan). `wmesg` names the wait (for debugging). */
+export function tsleep(chan: object, wmesg: string): Promise<void> {
+  void wmesg;
+  return new Promise<void>((resolve) => {
+    let q = sleepers.get(chan);
+    if (q === undefined) {
+      q = [];
+      sleepers.set(chan, q);
+    }
+    q.push(resolve);
+  });
+}
+
+/** Wakes every sleeper on chan; harmless when nobody sleeps. */
+export function wakeup(chan: object): void {
+  const q = sleepers.get(chan);
+  if (q === undefined) return;
+  sleepers.delete(chan);
+  for (const resolve of q) resolve();
+}
+
+/** How many sleep on chan (tests and invariant checks). */
+export function sleepersOn(chan: object): number {
+  return sleepers.get(chan)?.length ?? 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * struct mount: one mounted file system. It owns the device, the metadata
+ * buffer cache, the list of its vnodes (cf. mnt_vnodelist) and the file
+ * system's operations (VfsOps).
+ *   mp = await ext2Mount(dev, opts); root = await mp.op.root(mp); ... await mp.op.unmount(mp)
+ */
+
+import type { BlockDevice } from '../dev/device.js';
+import type { BufCache } from './vfs_bio.js';
+import type { Vnode } from './vnode.js';
+
+/**
+ * What the VM offers a mount: giving a vnode its VM object (cf.
+ * vnode_create_vobject). Installed by the VM when it takes the mount; a
+ * mount with none reads files directly from the device.
+ */
+export interface MountVm {
+  createVobject(vp: Vnode): Promise<number>;
+}
+
+export const MNT_RDONLY = 0x1;
+
+export interface Statfs {
+  /** 'ext2' | 'ext3' | 'ext4' | 'ufs1' | 'ufs2' ... */
+  fstype: string;
+  /** The file-system block size: the unit of bmap (cf. f_iosize). */
+  iosize: number;
+  blocks: number;
+  bfree: number;
+  files: number;
+  ffree: number;
+  /** Volume label, if any. */
+  label: string;
+  /** Notes for the user (e.g. a journal that needs recovery was not replayed). */
+  warnings: string[];
+}
+
+export interface VfsOps {
+  /** Returns the root directory, referenced. */
+  root(mp: Mount): Promise<{ error: number; vp: Vnode | null }>;
+  /** Returns the vnode of file number ino, referenced (cf. VFS_VGET). */
+  vget(mp: Mount, ino: number): Promise<{ error: number; vp: Vnode | null }>;
+  /** Writes every dirty metadata buffer and in-core inode (cf. VFS_SYNC). */
+  sync(mp: Mount): Promise<number>;
+  /** Last words before the device closes: write the superblock clean. */
+  unmount(mp: Mount): Promise<number>;
+}
+
+export class Mount {
+  flag = 0;
+  /** Every vnode of this mount that is in core (cf. mnt_vnodelist). */
+  readonly vnodelist = new Set<Vnode>();
+  /** In-core vnodes by file number (cf. vfs_hash). */
+  readonly vnodeHash = new Map<number, Vnode>();
+  /** Set by unmount: no new vnodes. */
+  unmounting = false;
+  /** Set by the VM that uses this mount. */
+  vm: MountVm | null = null;
+
+  constructor(
+    readonly dev: BlockDevice,
+    readonly bufcache: BufCache,
+    readonly op: VfsOps,
+    public stat: Statfs,
+    /** File-system private: the in-core superblock. */
+    public data: unknown,
+  ) {}
+
+  get readOnly(): boolean {
+    return (this.flag & MNT_RDONLY) !== 0;
+  }
+}

@@ -1,0 +1,183 @@
+/*
+ * The metadata buffer cache: superblocks, group descriptors, inode tables,
+ * indirect blocks, extent-tree nodes, bitmaps. File data never lives here:
+ * it lives in VM object pages (vnode pager). Bounded by a byte budget; the
+ * least recently released unbusy buffer is reused first.
+ *   bp = await bread(...)  -> use bp.data  -> brelse(bp)   (or bwrite/bdwrite)
+ * A buffer is B_BUSY between getblk and brelse: a second caller sleeps.
+ * Do not use bp.data after brelse.
+ */
+
+import { tsleep, wakeup } from '../kern/sleep.js';
+import { panic } from '../kern/panic.js';
+import { DEV_BSIZE } from '../kern/param.js';
+import { EIO } from '../kern/errno.js';
+import type { BlockDevice } from '../dev/device.js';
+import { B_BUSY, B_DONE, B_READ, B_WRITE, Buf, biowait, strategy } from './buf.js';
+
+/** B_DELWRI: dirty, to be written by bflush(). */
+export const B_DELWRI = 0x100;
+/** Someone sleeps for this buffer. */
+export const B_WANTED = 0x200;
+
+export interface BreadResult {
+  error: number;
+  bp: Buf | null;
+}
+
+export class BufCache {
+  /** Resident buffers by device address; Map order is release order (LRU first). */
+  private readonly bufs = new Map<number, Buf>();
+  private bytes = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    readonly dev: BlockDevice,
+    /** Byte budget; exceeded only while every buffer is busy or dirty. */
+    readonly maxBytes: number,
+  ) {}
+
+  /**
+   * Returns the buffer for [blkno, blkno + size) busy, with B_DONE set if its
+   * data is valid. => size is a multiple of DEV_BSIZE; may sleep
+   */
+  async getblk(blkno: number, size: number): Promise<Buf> {
+    for (;;) {
+      const bp = this.bufs.get(blkno);
+      if (bp === undefined) break;
+      if ((bp.flags & B_BUSY) !== 0) {
+        bp.flags |= B_WANTED;
+        await tsleep(bp, 'getblk');
+        continue;
+      }
+      if (bp.bcount !== size) {
+        // Same address, other size: a different view of the disk. Write out and forget it.
+        if ((bp.flags & B_DELWRI) !== 0) {
+          bp.flags |= B_BUSY;
+          await this.bwrite(bp);
+          continue;
+        }
+        this.forget(bp);
+        break;
+      }
+      bp.flags |= B_BUSY;
+      // Move to the MRU end.
+      this.bufs.delete(blkno);
+      this.bufs.set(blkno, bp);
+      this.hits++;
+      return bp;
+    }
+    this.misses++;
+    await this.makeRoom(size);
+    const bp = new Buf();
+    bp.blkno = blkno;
+    bp.bcount = size;
+    bp.data = new Uint8Array(size);
+    bp.iov = [bp.data];
+    bp.flags = B_BUSY;
+    this.bufs.set(blkno, bp);
+    this.bytes += size;
+    return bp;
+  }
+
+  /** Reads a buffer (cf. bread). On error the buffer is released and forgotten. */
+  async bread(blkno: number, size: number): Promise<BreadResult> {
+    if (blkno < 0 || (blkno + size / DEV_BSIZE) * DEV_BSIZE > this.dev.size) return { error: EIO, bp: null };
+    const bp = await this.getblk(blkno, size);
+    if ((bp.flags & B_DONE) !== 0) return { error: 0, bp };
+    bp.flags = (bp.flags & ~B_WRITE) | B_READ;
+    strategy(this.dev, bp);
+    const error = await biowait(bp);
+    if (error !== 0) {
+      bp.flags &= ~B_DONE;
+      this.release(bp);
+      this.forget(bp);
+      return { error, bp: null };
+    }
+    return { error: 0, bp };
+  }
+
+  /** Releases a busy buffer (cf. brelse). */
+  brelse(bp: Buf): void {
+    this.release(bp);
+  }
+
+  /** Marks bp dirty and releases it; bflush() writes it (cf. bdwrite). */
+  bdwrite(bp: Buf): void {
+    bp.flags |= B_DELWRI | B_DONE;
+    this.release(bp);
+  }
+
+  /** Writes bp now and releases it; returns the errno (cf. bwrite). */
+  async bwrite(bp: Buf): Promise<number> {
+    if ((bp.flags & B_BUSY) === 0) panic('bwrite: buffer not busy');
+    bp.flags = (bp.flags & ~(B_READ | B_DONE)) | B_WRITE;
+    strategy(this.dev, bp);
+    const error = await biowait(bp);
+    bp.flags &= ~B_WRITE;
+    if (error === 0) bp.flags &= ~B_DELWRI;
+    else bp.flags |= B_DELWRI;
+    bp.flags |= B_DONE;
+    this.release(bp);
+    return error;
+  }
+
+  /** Writes every delayed-write buffer; returns the first errno. */
+  async bflush(): Promise<number> {
+    let first = 0;
+    for (const bp of [...this.bufs.values()]) {
+      if ((bp.flags & B_DELWRI) === 0) continue;
+      while ((bp.flags & B_BUSY) !== 0) {
+        bp.flags |= B_WANTED;
+        await tsleep(bp, 'bflush');
+      }
+      if (this.bufs.get(bp.blkno) !== bp || (bp.flags & B_DELWRI) === 0) continue;
+      bp.flags |= B_BUSY;
+      const error = await this.bwrite(bp);
+      if (first === 0) first = error;
+    }
+    return first;
+  }
+
+  /** Drops every clean unbusy buffer (after unmount or for tests). */
+  invalidate(): void {
+    for (const bp of [...this.bufs.values()]) {
+      if ((bp.flags & (B_BUSY | B_DELWRI)) === 0) this.forget(bp);
+    }
+  }
+
+  get residentBytes(): number {
+    return this.bytes;
+  }
+
+  get dirtyCount(): number {
+    let n = 0;
+    for (const bp of this.bufs.values()) if ((bp.flags & B_DELWRI) !== 0) n++;
+    return n;
+  }
+
+  private release(bp: Buf): void {
+    if ((bp.flags & B_BUSY) === 0) panic('brelse: buffer not busy');
+    const wanted = (bp.flags & B_WANTED) !== 0;
+    bp.flags &= ~(B_BUSY | B_WANTED);
+    if (wanted) wakeup(bp);
+  }
+
+  private forget(bp: Buf): void {
+    if (this.bufs.get(bp.blkno) === bp) {
+      this.bufs.delete(bp.blkno);
+      this.bytes -= bp.bcount;
+    }
+  }
+
+  /** Frees least recently used clean buffers until `size` more fits. */
+  private async makeRoom(size: number): Promise<void> {
+    if (this.bytes + size <= this.maxBytes) return;
+    for (const bp of this.bufs.values()) {
+      if (this.bytes + size <= this.maxBytes) return;
+      if ((bp.flags & (B_BUSY | B_DELWRI)) === 0) this.forget(bp);
+    }
+    if (this.bytes + size > this.maxBytes && this.dirtyCount > 0) await this.bflush();
+  }
+}

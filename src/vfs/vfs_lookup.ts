@@ -1,0 +1,79 @@
+/*
+ * namei: a path to a vnode, one component at a time through VOP_LOOKUP,
+ * following symbolic links (at most MAXSYMLINKS) in the middle of a path
+ * always and at its end when asked. Paths are absolute inside the mount.
+ */
+
+import { EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR } from '../kern/errno.js';
+import { VType, type Vnode } from './vnode.js';
+import { vref, vrele } from './vfs_subr.js';
+
+export const MAXSYMLINKS = 32;
+export const NAME_MAX = 255;
+export const PATH_MAX = 4096;
+
+export interface NameiResult {
+  error: number;
+  /** The vnode, referenced. */
+  vp: Vnode | null;
+}
+
+/**
+ * Resolves `path` from `root`. => root referenced by the caller (namei takes its own reference)
+ */
+export async function namei(root: Vnode, path: string, follow: boolean): Promise<NameiResult> {
+  if (path.length > PATH_MAX) return { error: ENAMETOOLONG, vp: null };
+  if (path === '' ) return { error: ENOENT, vp: null };
+  let parts = split(path);
+  let dvp = root;
+  vref(dvp);
+  let links = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const name = parts[i];
+    if (dvp.type !== VType.VDIR) {
+      await vrele(dvp);
+      return { error: ENOTDIR, vp: null };
+    }
+    if (name.length > NAME_MAX) {
+      await vrele(dvp);
+      return { error: ENAMETOOLONG, vp: null };
+    }
+    if (name === '.' ) continue;
+    if (name === '..' && dvp === root) continue; // the mount's root is its own parent
+    const { error, vp } = await dvp.op.lookup(dvp, name);
+    if (error !== 0 || vp === null) {
+      await vrele(dvp);
+      return { error: error || ENOENT, vp: null };
+    }
+    const last = i === parts.length - 1;
+    if (vp.type === VType.VLNK && (!last || follow)) {
+      if (++links > MAXSYMLINKS) {
+        await vrele(vp);
+        await vrele(dvp);
+        return { error: ELOOP, vp: null };
+      }
+      const rl = await vp.op.readlink(vp);
+      await vrele(vp);
+      if (rl.error !== 0 || rl.target === '') {
+        await vrele(dvp);
+        return { error: rl.error || EINVAL, vp: null };
+      }
+      const rest = parts.slice(i + 1);
+      if (rl.target.startsWith('/')) {
+        await vrele(dvp);
+        dvp = root;
+        vref(dvp);
+      }
+      parts = [...split(rl.target), ...rest];
+      i = -1;
+      continue;
+    }
+    await vrele(dvp);
+    dvp = vp;
+  }
+  return { error: 0, vp: dvp };
+}
+
+function split(path: string): string[] {
+  return path.split('/').filter((s) => s !== '');
+}

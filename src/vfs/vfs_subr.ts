@@ -1,0 +1,99 @@
+/*
+ * Vnode life cycle: the in-core vnodes of a mount, found by file number,
+ * referenced and released. A vnode whose last reference goes stays in core
+ * (its inode and its VM object's pages may serve again) until the mount
+ * holds more than `maxFreeVnodes` unreferenced ones; then the oldest is
+ * reclaimed (cf. getnewvnode/vrecycle).
+ *   vp = vfsHashGet(mp, ino) ?? insmntque(new Vnode(...)); ... vrele(vp)
+ */
+
+import { panic } from '../kern/panic.js';
+import { tsleep, wakeup } from '../kern/sleep.js';
+import type { Mount } from './mount.js';
+import { VDOOMED, type Vnode } from './vnode.js';
+
+/** Unreferenced vnodes a mount keeps in core. */
+export const maxFreeVnodes = 256;
+
+/** Free (unreferenced) vnodes per mount, oldest first. */
+const freelists = new WeakMap<Mount, Set<Vnode>>();
+
+function freelist(mp: Mount): Set<Vnode> {
+  let l = freelists.get(mp);
+  if (l === undefined) {
+    l = new Set();
+    freelists.set(mp, l);
+  }
+  return l;
+}
+
+/** Looks up the in-core vnode of ino and references it; null when not in core. */
+export function vfsHashGet(mp: Mount, ino: number): Vnode | null {
+  const vp = mp.vnodeHash.get(ino);
+  if (vp === undefined || (vp.flag & VDOOMED) !== 0) return null;
+  vref(vp);
+  return vp;
+}
+
+/** Puts a new vnode on its mount's lists, referenced once (cf. insmntque + vfs_hash_insert). */
+export function insmntque(vp: Vnode): Vnode {
+  const mp = vp.mount;
+  if (mp === null) panic('insmntque: vnode without a mount');
+  if (mp.vnodeHash.has(vp.ino)) panic(`insmntque: ino ${vp.ino} already in core`);
+  mp.vnodelist.add(vp);
+  mp.vnodeHash.set(vp.ino, vp);
+  vp.usecount = 1;
+  return vp;
+}
+
+/** Adds a reference (cf. vref). */
+export function vref(vp: Vnode): void {
+  if (vp.usecount === 0 && vp.mount !== null) freelist(vp.mount).delete(vp);
+  vp.usecount++;
+}
+
+/**
+ * Drops a reference (cf. vrele). The last one calls VOP_INACTIVE and puts the
+ * vnode on the free list, recycling the oldest free vnode past the limit.
+ */
+export async function vrele(vp: Vnode): Promise<void> {
+  if (vp.usecount <= 0) panic(`vrele: ino ${vp.ino}: negative usecount`);
+  vp.usecount--;
+  if (vp.usecount > 0) return;
+  await vp.op.inactive(vp);
+  const mp = vp.mount;
+  if (vp.usecount > 0 || mp === null) return; // referenced again while inactive slept
+  const fl = freelist(mp);
+  fl.add(vp);
+  if (fl.size > maxFreeVnodes) {
+    const old = fl.values().next().value as Vnode;
+    await vgone(old);
+  }
+}
+
+/**
+ * Reclaims an unreferenced vnode: the file system drops its inode and the
+ * vnode leaves its mount (cf. vgone). A vnode referenced again meanwhile is kept.
+ */
+export async function vgone(vp: Vnode): Promise<void> {
+  const mp = vp.mount;
+  if (mp === null || (vp.flag & VDOOMED) !== 0) return;
+  if (vp.usecount > 0) return;
+  vp.flag |= VDOOMED;
+  freelist(mp).delete(vp);
+  await vp.op.reclaim(vp);
+  mp.vnodelist.delete(vp);
+  if (mp.vnodeHash.get(vp.ino) === vp) mp.vnodeHash.delete(vp.ino);
+  vp.mount = null;
+  wakeup(vp);
+}
+
+/** Sleeps until vp has left its mount (used by unmount while a vnode is busy). */
+export async function vwaitgone(vp: Vnode): Promise<void> {
+  while (vp.mount !== null) await tsleep(vp, 'vgone');
+}
+
+/** Unreferenced in-core vnodes of mp (for tests and stats). */
+export function freeVnodeCount(mp: Mount): number {
+  return freelist(mp).size;
+}

@@ -1,0 +1,128 @@
+/*
+ * The VOP table (cf. vnode_if.src): every operation a file system offers on
+ * its vnodes. A file system fills a VopVector, starting from vopDefault, and
+ * freezes it. Every operation answers an errno (0 on success) or a result
+ * with an `error` field; none throws. Lock state: the caller holds no vnode
+ * lock unless the entry says so.
+ */
+
+import { EINVAL, ENOTDIR, EOPNOTSUPP } from '../kern/errno.js';
+import type { Uio } from './uio.js';
+import type { Buf } from './buf.js';
+import { VType, type Vnode } from './vnode.js';
+
+/** IO_* flags of VOP_READ/VOP_WRITE. */
+export const IO_SYNC = 0x4;
+/** The caller is the pager: data moves from or to the object's own pages. */
+export const IO_VMIO = 0x800;
+/** Read from the disk, not through the VM object (cf. input_old's VOP_READ). */
+export const IO_DIRECT = 0x1000;
+
+export interface Vattr {
+  type: VType;
+  /** Permission and type bits, as st_mode. */
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Bytes of storage in use, including metadata blocks. */
+  bytes: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+  /** Creation time where the file system keeps one, else 0. Seconds. */
+  birthtime: number;
+  ino: number;
+  /** Inode generation. */
+  gen: number;
+  /** The file system's own inode flags (e.g. ext2 i_flags). */
+  flags: number;
+  /** Preferred I/O size. */
+  blksize: number;
+  /** For VBLK/VCHR: the device number. */
+  rdev: number;
+  /** File-system specific facts for `stat`, by name (e.g. { extents: 1 }). */
+  extra: Record<string, number | string | boolean>;
+}
+
+export interface Dirent {
+  name: string;
+  ino: number;
+  /** From the directory entry where the file system records it, else VNON. */
+  type: VType;
+}
+
+export interface BmapResult {
+  error: number;
+  /** Device address of logical block `bn`, in DEV_BSIZE units; -1 for a hole. */
+  bn: number;
+  /** Logical blocks after bn that follow it contiguously on the device (cf. runp). */
+  runp: number;
+  /** Logical blocks before bn that precede it contiguously (cf. runb). */
+  runb: number;
+}
+
+export interface LookupResult {
+  error: number;
+  /** The found vnode, referenced (vrele it when done). */
+  vp: Vnode | null;
+}
+
+export interface VopVector {
+  readonly name: string;
+  /** Finds `name` in directory dvp. => dvp is VDIR; returns a referenced vnode */
+  lookup(dvp: Vnode, name: string): Promise<LookupResult>;
+  getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }>;
+  /**
+   * Calls `fn` for each entry of directory vp, in on-disk order, until it
+   * answers false. "." and ".." are included when the directory records them.
+   */
+  readdir(vp: Vnode, fn: (d: Dirent) => boolean): Promise<number>;
+  readlink(vp: Vnode): Promise<{ error: number; target: string }>;
+  /** Reads at uio.offset; short at EOF. IO_DIRECT: bypass the VM object. */
+  read(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
+  /** Writes at uio.offset. IO_VMIO with UIO_NOCOPY: from the object's pages (putpages). */
+  write(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
+  /**
+   * Maps logical block bn (file-system blocks) to a device address.
+   * Runs never reach past the file's last block.
+   * EOPNOTSUPP: the file system has no block map (the pager reads via VOP_READ).
+   */
+  bmap(vp: Vnode, bn: number): Promise<BmapResult>;
+  /** The file system's own page-in; EOPNOTSUPP sends the pager its generic path. */
+  getpages(vp: Vnode, pages: readonly unknown[], count: number, reqpage: number): Promise<number>;
+  /** The file system's own page-out; EOPNOTSUPP sends the pager its generic path. */
+  putpages(vp: Vnode, pages: readonly unknown[], count: number, sync: boolean, rtvals: number[]): Promise<number>;
+  /** Sets the file size (truncate/extend). => vp locked exclusively */
+  setsize(vp: Vnode, size: number): Promise<number>;
+  /** Writes the inode and the file's metadata. */
+  fsync(vp: Vnode): Promise<number>;
+  /** The last reference went away. */
+  inactive(vp: Vnode): Promise<number>;
+  /** The vnode is being recycled: drop the file system's in-core inode. */
+  reclaim(vp: Vnode): Promise<number>;
+}
+
+const notsupp = () => Promise.resolve(EOPNOTSUPP);
+
+/** The defaults a file system starts from (cf. vop_defaultop and friends). */
+export const vopDefault: VopVector = Object.freeze({
+  name: 'default',
+  lookup: () => Promise.resolve({ error: ENOTDIR, vp: null }),
+  getattr: () => Promise.resolve({ error: EOPNOTSUPP, va: null }),
+  readdir: () => Promise.resolve(ENOTDIR),
+  readlink: () => Promise.resolve({ error: EINVAL, target: '' }),
+  read: notsupp,
+  write: notsupp,
+  bmap: () => Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 }),
+  getpages: notsupp,
+  putpages: notsupp,
+  setsize: notsupp,
+  fsync: () => Promise.resolve(0),
+  inactive: () => Promise.resolve(0),
+  reclaim: () => Promise.resolve(0),
+});
+
+/** What a device "vnode" offers the pager: strategy() on the mount's device. */
+export type Strategy = (bp: Buf) => void;
