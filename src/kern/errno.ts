@@ -7,6 +7,7 @@
 export const ENOENT = 2;
 export const EIO = 5;
 export const ENXIO = 6;
+export const ENODEV = 19;
 export const E2BIG = 7;
 export const EBADF = 9;
 export const ENOMEM = 12;
@@ -36,6 +37,7 @@ const names: Record<number, [string, string]> = {
   [ENOENT]: ['ENOENT', 'no such file or directory'],
   [EIO]: ['EIO', 'input/output error'],
   [ENXIO]: ['ENXIO', 'device not configured'],
+  [ENODEV]: ['ENODEV', 'not a file or block device'],
   [E2BIG]: ['E2BIG', 'argument list too long'],
   [EBADF]: ['EBADF', 'bad file descriptor'],
   [ENOMEM]: ['ENOMEM', 'cannot allocate memory'],

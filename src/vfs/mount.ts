@@ -8,14 +8,15 @@
 import type { BlockDevice } from '../dev/device.js';
 import type { BufCache } from './vfs_bio.js';
 import type { Vnode } from './vnode.js';
+import type { Uio } from './uio.js';
 
 /**
- * What the VM offers a mount: giving a vnode its VM object (cf.
- * vnode_create_vobject). Installed by the VM when it takes the mount; a
- * mount with none reads files directly from the device.
+ * What the VM offers a mount: reads and writes through a vnode's VM object,
+ * which it finds or creates (cf. vnode_create_vobject). Installed by the VM
+ * when it takes the mount; a mount with none reads files from the device.
  */
 export interface MountVm {
-  createVobject(vp: Vnode): Promise<number>;
+  rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
 }
 
 export const MNT_RDONLY = 0x1;

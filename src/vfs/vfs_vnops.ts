@@ -12,15 +12,11 @@ import { IO_DIRECT } from './vnode_if.js';
 
 export type DirectRead = (vp: Vnode, uio: Uio) => Promise<number>;
 
-/** => uio.rw is UIO_READ; the caller clamps nothing: reads stop at EOF here or in the VM */
-export async function vnRead(vp: Vnode, uio: Uio, ioflag: number, direct: DirectRead): Promise<number> {
+/** => uio.rw is UIO_READ; reads stop at EOF (here or in the VM) */
+export function vnRead(vp: Vnode, uio: Uio, ioflag: number, direct: DirectRead): Promise<number> {
   if ((ioflag & IO_DIRECT) !== 0) return direct(vp, uio);
-  if (vp.object === null) {
-    const vm = vp.mount?.vm ?? null;
-    if (vm === null) return direct(vp, uio);
-    const error = await vm.createVobject(vp);
-    if (error !== 0) return error;
-    if (vp.object === null) return direct(vp, uio);
-  }
-  return vp.object.rdwr(vp, uio, ioflag);
+  if (vp.object !== null) return vp.object.rdwr(vp, uio, ioflag);
+  const vm = vp.mount?.vm ?? null;
+  if (vm === null) return direct(vp, uio);
+  return vm.rdwr(vp, uio, ioflag);
 }

@@ -1,0 +1,30 @@
+/*
+ * The library's one error type: an errno with the operation, the image and
+ * the path it concerns. Inside the layers errors are values; they become
+ * VmError here, at the outer boundary, with context added once.
+ */
+
+import { errnoName, strerror } from '../kern/errno.js';
+
+export class VmError extends Error {
+  override name = 'VmError';
+  /** Symbolic errno, e.g. 'ENOENT'. */
+  readonly code: string;
+
+  constructor(
+    readonly errno: number,
+    readonly syscall: string,
+    readonly image: string,
+    readonly path: string | null,
+    /** A more specific reason than strerror (e.g. 'unsupported ext4 feature: casefold'). */
+    reason?: string,
+  ) {
+    super(`${image}: ${path !== null ? `${path}: ` : ''}${reason ?? strerror(errno)}`);
+    this.code = errnoName(errno);
+  }
+}
+
+/** Throws VmError unless error is 0. */
+export function check(error: number, syscall: string, image: string, path: string | null, reason?: string): void {
+  if (error !== 0) throw new VmError(error, syscall, image, path, reason);
+}

@@ -1,0 +1,73 @@
+/*
+ * File: an open file of a mounted file system. Reads go through VOP_READ,
+ * which the file system passes to the file's VM object: the same pages
+ * serve reads, writes and mappings.
+ *   const f = await fs.open('/x'); await f.read(0, 100); await f.close()
+ */
+
+import { EBADF, EINVAL, EISDIR } from '../kern/errno.js';
+import { Uio, UIO_READ } from '../vfs/uio.js';
+import { VType, type Vnode } from '../vfs/vnode.js';
+import { vrele } from '../vfs/vfs_subr.js';
+import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
+import { check, VmError } from './errors.js';
+import type { MountedFs } from './mounted_fs.js';
+
+export class File {
+  private closed = false;
+
+  /** @internal made by MountedFs.open */
+  constructor(
+    private readonly fs: MountedFs,
+    readonly vp: Vnode,
+    /** @internal the file's VM object (one reference held by this File) */
+    readonly object: VmObject,
+    readonly path: string,
+  ) {}
+
+  /** Size in bytes. */
+  get size(): number {
+    return this.object.vnpSize;
+  }
+
+  /** Reads up to `length` bytes at `offset`; short at EOF. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.checkOpen('read');
+    checkRange(offset, length, 'read', this.fs.image, this.path);
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    const buf = new Uint8Array(n);
+    const got = await this.readInto(buf, offset);
+    return got === n ? buf : buf.subarray(0, got);
+  }
+
+  /**
+   * Fills `target` from file offset `position`; returns the bytes read
+   * (0 at EOF). A page-cache hit allocates nothing per page.
+   */
+  async readInto(target: Uint8Array, position: number): Promise<number> {
+    this.checkOpen('read');
+    checkRange(position, target.length, 'read', this.fs.image, this.path);
+    if (this.vp.type === VType.VDIR) throw new VmError(EISDIR, 'read', this.fs.image, this.path);
+    const uio = Uio.of(target, position, UIO_READ);
+    check(await this.vp.op.read(this.vp, uio, 0), 'read', this.fs.image, this.path);
+    return target.length - uio.resid;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.fs.forget(this);
+    await vmObjectDeallocate(this.object);
+    await vrele(this.vp);
+  }
+
+  private checkOpen(syscall: string): void {
+    if (this.closed) throw new VmError(EBADF, syscall, this.fs.image, this.path);
+  }
+}
+
+export function checkRange(offset: number, length: number, syscall: string, image: string, path: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new VmError(EINVAL, syscall, image, path, `bad offset or length (${offset}, ${length})`);
+  }
+}

@@ -1,0 +1,11 @@
+/*
+ * vmpager: the BSD vnode pager as a library. See README.md for the API.
+ */
+
+export { Vm, DEFAULT_MEMORY, type VmOptions, type MountOptions, type VmStats } from './vm.js';
+export { MountedFs, type DirEntry, type FileStat, type FileType, type BlockRun } from './mounted_fs.js';
+export { File } from './file.js';
+export { VmError } from './errors.js';
+export type { BlockDevice, DeviceStats } from '../dev/device.js';
+export { MemDisk } from '../dev/memdisk.js';
+export { parseSize } from './size.js';

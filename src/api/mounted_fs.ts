@@ -1,0 +1,225 @@
+/*
+ * MountedFs: a file system mounted by a Vm. Paths are absolute inside it.
+ *   const fs = await vm.mount('disk.img'); const f = await fs.open('/a'); ...; await fs.unmount()
+ * Unmount uncaches every object (cf. vnode_pager_umount), so their pages go,
+ * then closes the device.
+ */
+
+import { EBUSY, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP } from '../kern/errno.js';
+import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
+import type { BlockDevice } from '../dev/device.js';
+import type { Mount } from '../vfs/mount.js';
+import { namei } from '../vfs/vfs_lookup.js';
+import { vgone, vrele } from '../vfs/vfs_subr.js';
+import { VType, type Vnode } from '../vfs/vnode.js';
+import type { Vattr } from '../vfs/vnode_if.js';
+import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
+import type { VmSystem } from '../vm/vm.js';
+import { check, VmError } from './errors.js';
+import { File } from './file.js';
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface DirEntry {
+  name: string;
+  type: FileType;
+  size: number;
+}
+
+export interface BlockRun {
+  /** First logical block (file-system blocks) of the run. */
+  logical: number;
+  /** First physical block, or null for a hole. */
+  physical: number | null;
+  count: number;
+}
+
+export interface FileStat extends Omit<Vattr, 'type'> {
+  type: FileType;
+  /** The file system's block size: the unit of blockMap. */
+  blockSize: number;
+  /** Runs of logical blocks over the file, holes included; empty for fast symlinks and inline data. */
+  blockMap: BlockRun[];
+  /** True when the block map was cut short (more than MAX_MAP_LOOKUPS lookups). */
+  blockMapTruncated: boolean;
+}
+
+/** Block-map lookups `stat` makes at most for one file. */
+export const MAX_MAP_LOOKUPS = 1 << 16;
+
+export function fileType(t: VType): FileType {
+  switch (t) {
+    case VType.VREG:
+      return 'file';
+    case VType.VDIR:
+      return 'dir';
+    case VType.VLNK:
+      return 'symlink';
+    default:
+      return 'other';
+  }
+}
+
+export class MountedFs {
+  private readonly files = new Set<File>();
+  private unmounted = false;
+
+  /** @internal made by Vm.mount */
+  constructor(
+    readonly sys: VmSystem,
+    readonly mp: Mount,
+    private readonly root: Vnode,
+    /** The image path or URL, for messages. */
+    readonly image: string,
+    private readonly dev: BlockDevice,
+  ) {}
+
+  /** 'ext2' | 'ext3' | 'ext4' ... */
+  get type(): string {
+    return this.mp.stat.fstype;
+  }
+
+  get blockSize(): number {
+    return this.mp.stat.iosize;
+  }
+
+  get readOnly(): boolean {
+    return this.mp.readOnly;
+  }
+
+  /** Notes from mounting (e.g. a journal left unreplayed). */
+  get warnings(): readonly string[] {
+    return this.mp.stat.warnings;
+  }
+
+  /** Opens a file (or directory) for reading; symlinks are followed. */
+  async open(path: string, opts: { create?: boolean } = {}): Promise<File> {
+    void opts;
+    const vp = await this.lookup(path, true, 'open');
+    if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) {
+      await vrele(vp);
+      throw new VmError(EINVAL, 'open', this.image, path, 'not a regular file or directory');
+    }
+    const { error, obj } = await vnodePagerAlloc(this.sys, vp);
+    if (error !== 0 || obj === null) {
+      await vrele(vp);
+      check(error || EINVAL, 'open', this.image, path);
+    }
+    const f = new File(this, vp, obj!, path);
+    this.files.add(f);
+    return f;
+  }
+
+  /** The entries of a directory, without "." and "..". */
+  async readdir(path: string): Promise<DirEntry[]> {
+    const dvp = await this.lookup(path, true, 'readdir');
+    try {
+      if (dvp.type !== VType.VDIR) throw new VmError(ENOTDIR, 'readdir', this.image, path);
+      const names: string[] = [];
+      check(await dvp.op.readdir(dvp, (d) => (d.name !== '.' && d.name !== '..' && names.push(d.name), true)), 'readdir', this.image, path);
+      const out: DirEntry[] = [];
+      for (const name of names) {
+        const { error, vp } = await dvp.op.lookup(dvp, name);
+        const child = joinPath(path, name);
+        check(error, 'readdir', this.image, child);
+        try {
+          const { error: e2, va } = await vp!.op.getattr(vp!);
+          check(e2, 'stat', this.image, child);
+          out.push({ name, type: fileType(va!.type), size: va!.size });
+        } finally {
+          await vrele(vp!);
+        }
+      }
+      return out;
+    } finally {
+      await vrele(dvp);
+    }
+  }
+
+  /** Inode fields and the block map; `follow` resolves a final symlink. */
+  async stat(path: string, opts: { follow?: boolean } = {}): Promise<FileStat> {
+    const vp = await this.lookup(path, opts.follow ?? false, 'stat');
+    try {
+      const { error, va } = await vp.op.getattr(vp);
+      check(error, 'stat', this.image, path);
+      const { runs, truncated } = await this.blockMap(vp, va!);
+      return { ...va!, type: fileType(va!.type), blockSize: this.blockSize, blockMap: runs, blockMapTruncated: truncated };
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /** The target of a symbolic link. */
+  async readlink(path: string): Promise<string> {
+    const vp = await this.lookup(path, false, 'readlink');
+    try {
+      const { error, target } = await vp.op.readlink(vp);
+      check(error, 'readlink', this.image, path);
+      return target;
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /** Flushes and forgets every cached page of this file system, closes open files and the device. */
+  async unmount(): Promise<void> {
+    if (this.unmounted) return;
+    for (const f of [...this.files]) await f.close();
+    this.mp.unmounting = true;
+    await vnodePagerUmount(this.mp);
+    await vrele(this.root);
+    for (const vp of [...this.mp.vnodelist]) await vgone(vp);
+    const e1 = await this.mp.op.sync(this.mp);
+    const e2 = await this.mp.op.unmount(this.mp);
+    const e3 = await this.dev.close();
+    this.unmounted = true;
+    check(e1 || e2 || e3, 'unmount', this.image, null);
+    if (this.mp.vnodelist.size > 0) throw new VmError(EBUSY, 'unmount', this.image, null);
+  }
+
+  /** @internal */
+  forget(f: File): void {
+    this.files.delete(f);
+  }
+
+  /** Resolves path to a referenced vnode or throws. */
+  private async lookup(path: string, follow: boolean, syscall: string): Promise<Vnode> {
+    if (this.unmounted) throw new VmError(EINVAL, syscall, this.image, path, 'file system is unmounted');
+    if (!path.startsWith('/')) throw new VmError(ENOENT, syscall, this.image, path, 'path must be absolute');
+    const { error, vp } = await namei(this.root, path, follow);
+    check(error, syscall, this.image, path);
+    return vp!;
+  }
+
+  /** Walks VOP_BMAP over the file's blocks, joining contiguous runs. */
+  private async blockMap(vp: Vnode, va: Vattr): Promise<{ runs: BlockRun[]; truncated: boolean }> {
+    const runs: BlockRun[] = [];
+    const bsize = this.blockSize;
+    if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) return { runs, truncated: false };
+    const nblocks = Math.ceil(va.size / bsize);
+    let lookups = 0;
+    for (let lbn = 0; lbn < nblocks; ) {
+      if (++lookups > MAX_MAP_LOOKUPS) return { runs, truncated: true };
+      const r = await vp.op.bmap(vp, lbn);
+      if (r.error !== 0) {
+        // No block map at all (fast symlink, inline data) is an empty map; damage is an error.
+        if (lbn === 0 && r.error === EOPNOTSUPP) return { runs, truncated: false };
+        check(r.error, 'bmap', this.image, null);
+      }
+      const physical = r.bn === -1 ? null : (r.bn * DEV_BSIZE) / bsize;
+      const count = r.bn === -1 ? 1 : Math.min(r.runp + 1, nblocks - lbn, MAXPHYS);
+      const last = runs[runs.length - 1];
+      if (last !== undefined && (physical === null ? last.physical === null : last.physical !== null && last.physical + last.count === physical) && last.logical + last.count === lbn) {
+        last.count += count;
+      } else {
+        runs.push({ logical: lbn, physical, count });
+      }
+      lbn += count;
+    }
+    return { runs, truncated: false };
+  }
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}

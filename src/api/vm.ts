@@ -1,0 +1,144 @@
+/*
+ * Vm: one virtual-memory system with its own page frames, the entry point
+ * of the library. It mounts file systems from image files (or any block
+ * device) and reports the kernel's counters.
+ *   const vm = new Vm({ memory: 64 * 2 ** 20 }); const fs = await vm.mount('disk.img')
+ */
+
+import { EINVAL, EOPNOTSUPP } from '../kern/errno.js';
+import type { BlockDevice } from '../dev/device.js';
+import { ImageDevice } from '../dev/image.js';
+import { ext2Mount } from '../fs/ext2/ext2_vfsops.js';
+import type { Uio } from '../vfs/uio.js';
+import type { Vnode } from '../vfs/vnode.js';
+import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
+import { vmObjectDeallocate } from '../vm/vm_object.js';
+import { MIN_FRAMES, VmSystem } from '../vm/vm.js';
+import { isValidPageSize } from '../vm/vm_param.js';
+import { check, VmError } from './errors.js';
+import { MountedFs } from './mounted_fs.js';
+
+export interface VmOptions {
+  /** Bytes of page frames (default 64 MiB). */
+  memory?: number;
+  /** Page size: a power of two from 4 KiB to 64 KiB (default 4096). */
+  pageSize?: number;
+}
+
+export interface MountOptions {
+  /** Open the image read-only (default true). */
+  readOnly?: boolean;
+}
+
+export interface VmStats {
+  faults: number;
+  vnodein: number;
+  vnodepgsin: number;
+  vnodeout: number;
+  vnodepgsout: number;
+  hits: number;
+  misses: number;
+  zfod: number;
+  readahead: number;
+  readaheadWasted: number;
+  reactivated: number;
+  pagesFreedByDaemon: number;
+  busyWaits: number;
+  freeWaits: number;
+  pageSize: number;
+  pages: { total: number; free: number; active: number; inactive: number };
+  device: { reads: number; writes: number; bytesRead: number; bytesWritten: number };
+}
+
+export const DEFAULT_MEMORY = 64 * 2 ** 20;
+
+export class Vm {
+  /** @internal the machine under the API (counters, queues, frames) */
+  readonly sys: VmSystem;
+  private readonly devices = new Set<BlockDevice>();
+
+  constructor(opts: VmOptions = {}) {
+    const pageSize = opts.pageSize ?? 4096;
+    const memory = opts.memory ?? DEFAULT_MEMORY;
+    if (!isValidPageSize(pageSize)) throw new VmError(EINVAL, 'vm', 'vm', null, `page size must be a power of two from 4096 to 65536, not ${pageSize}`);
+    if (!Number.isSafeInteger(memory) || memory < MIN_FRAMES * pageSize) {
+      throw new VmError(EINVAL, 'vm', 'vm', null, `memory must be at least ${MIN_FRAMES} pages (${MIN_FRAMES * pageSize} bytes)`);
+    }
+    this.sys = new VmSystem({ memory, pageSize });
+  }
+
+  /** Mounts an image file (path), or a block device, found by its superblock. */
+  async mount(source: string | BlockDevice, opts: MountOptions = {}): Promise<MountedFs> {
+    const readOnly = opts.readOnly ?? true;
+    let dev: BlockDevice;
+    if (typeof source === 'string') {
+      if (source.startsWith('nbd://')) throw new VmError(EOPNOTSUPP, 'mount', source, null, 'NBD devices are not supported yet');
+      const r = await ImageDevice.open(source, readOnly);
+      check(r.error, 'mount', source, null);
+      dev = r.dev!;
+    } else {
+      dev = source;
+    }
+    const name = dev.name;
+    const { error, mp, reason } = await ext2Mount(dev, { readOnly });
+    if (error !== 0 || mp === null) {
+      if (typeof source === 'string') await dev.close();
+      throw new VmError(error || EINVAL, 'mount', name, null, reason || undefined);
+    }
+    const sys = this.sys;
+    mp.vm = {
+      async rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+        const { error, obj } = await vnodePagerAlloc(sys, vp);
+        if (error !== 0 || obj === null) return error || EINVAL;
+        try {
+          return await obj.rdwr(vp, uio, ioflag);
+        } finally {
+          await vmObjectDeallocate(obj);
+        }
+      },
+    };
+    const r = await mp.op.root(mp);
+    if (r.error !== 0 || r.vp === null) {
+      await dev.close();
+      throw new VmError(r.error || EINVAL, 'mount', name, null, 'cannot read the root directory');
+    }
+    this.devices.add(dev);
+    return new MountedFs(sys, mp, r.vp, name, dev);
+  }
+
+  /** The kernel's counters (cf. vmstat -s) and the page queues. */
+  stats(): VmStats {
+    const m = this.sys.meter;
+    const device = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };
+    for (const d of this.devices) {
+      device.reads += d.stats.reads;
+      device.writes += d.stats.writes;
+      device.bytesRead += d.stats.bytesRead;
+      device.bytesWritten += d.stats.bytesWritten;
+    }
+    return {
+      faults: m.v_vm_faults,
+      vnodein: m.v_vnodein,
+      vnodepgsin: m.v_vnodepgsin,
+      vnodeout: m.v_vnodeout,
+      vnodepgsout: m.v_vnodepgsout,
+      hits: m.hits,
+      misses: m.misses,
+      zfod: m.v_zfod,
+      readahead: m.v_readahead,
+      readaheadWasted: m.v_readahead_wasted,
+      reactivated: m.v_reactivated,
+      pagesFreedByDaemon: m.v_dfree,
+      busyWaits: m.v_busywait,
+      freeWaits: m.v_freewait,
+      pageSize: this.sys.param.pageSize,
+      pages: {
+        total: this.sys.pageCount,
+        free: this.sys.freeq.count,
+        active: this.sys.activeq.count,
+        inactive: this.sys.inactiveq.count,
+      },
+      device,
+    };
+  }
+}

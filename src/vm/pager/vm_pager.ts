@@ -1,0 +1,74 @@
+/*
+ * The pager interface (cf. vm_pager.h): what a VM object's backing store
+ * offers the VM. A pager is a frozen table of operations; an object points
+ * at its table. Results are pager results, not errnos:
+ *   OK     the operation succeeded
+ *   BAD    the request is out of range (e.g. past the end of the file)
+ *   FAIL   in range, but the pager does not have the data
+ *   PEND   started, completion comes later (async putpages)
+ *   ERROR  an I/O error on data that exists
+ *   AGAIN  a temporary shortage; try again
+ * A file system's errno becomes a pager result only in pagerResult().
+ */
+
+import { EAGAIN, EFAULT_SIGBUS, EIO, EINTEGRITY } from '../../kern/errno.js';
+import type { VmObject } from '../vm_object.js';
+import type { VmPage } from '../vm_page.js';
+
+export const VM_PAGER_OK = 0;
+export const VM_PAGER_BAD = 1;
+export const VM_PAGER_FAIL = 2;
+export const VM_PAGER_PEND = 3;
+export const VM_PAGER_ERROR = 4;
+export const VM_PAGER_AGAIN = 5;
+
+export interface HaspageResult {
+  has: boolean;
+  /** Pages before pindex that a single transfer could also bring in. */
+  before: number;
+  /** Pages after pindex likewise, never past the end of the object. */
+  after: number;
+}
+
+export interface PagerOps {
+  readonly name: string;
+  /** The object is going away: drop the pager's hold on its backing store. */
+  dealloc(obj: VmObject): Promise<void>;
+  /**
+   * Fills pages m[0..count) (consecutive indexes, all busy, m[reqpage] the one
+   * faulted). On return m[reqpage] is still busy, valid on OK; every other
+   * page is either valid, unbusied and deactivated, or freed.
+   */
+  getpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<number>;
+  /**
+   * Writes pages m[0..count) (consecutive indexes, busy); rtvals[i] gets each
+   * page's result. Returns rtvals[0]. The caller marks the OK pages clean.
+   */
+  putpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<number>;
+  /** Does the backing store hold page pindex, and how many pages around it in one transfer? */
+  haspage(obj: VmObject, pindex: number): Promise<HaspageResult>;
+}
+
+/** The one place an errno becomes a pager result. */
+export function pagerResult(error: number): number {
+  if (error === 0) return VM_PAGER_OK;
+  if (error === EAGAIN) return VM_PAGER_AGAIN;
+  return VM_PAGER_ERROR;
+}
+
+/** A pager result as the errno a caller reports; `lastError` refines ERROR. */
+export function pagerErrno(rv: number, lastError = EIO): number {
+  switch (rv) {
+    case VM_PAGER_OK:
+    case VM_PAGER_PEND:
+      return 0;
+    case VM_PAGER_BAD:
+      return EFAULT_SIGBUS;
+    case VM_PAGER_AGAIN:
+      return EAGAIN;
+    case VM_PAGER_FAIL:
+      return EIO;
+    default:
+      return lastError === EINTEGRITY ? EINTEGRITY : EIO;
+  }
+}

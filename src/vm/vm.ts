@@ -1,0 +1,68 @@
+/*
+ * The machine: physical memory as one arena of page frames, the page
+ * structures that describe them (cf. vm_page_array), the page queues, the
+ * pbuf pool, the object cache and the counters. Everything in src/vm takes
+ * a VmSystem as its context, as the kernel takes its globals.
+ *   const sys = new VmSystem({ memory: 64 << 20, pageSize: 4096 })
+ */
+
+import { panic } from '../kern/panic.js';
+import { PbufPool } from '../vfs/vfs_pbuf.js';
+import { VmMeter } from './vm_meter.js';
+import type { VmObject } from './vm_object.js';
+import { PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, VmPage } from './vm_page.js';
+import { PageQueue } from './vm_pagequeue.js';
+import { VmParam } from './vm_param.js';
+
+export interface VmSystemOptions {
+  /** Bytes of page frames. */
+  memory: number;
+  pageSize: number;
+  /** Pager transfers in flight at once (cf. nswbuf). */
+  pbufs?: number;
+  /** Unreferenced objects kept cached with their pages (cf. vm_object_cache_max). */
+  objectCacheMax?: number;
+}
+
+/** The fewest frames a Vm runs with: a largest cluster and a little more. */
+export const MIN_FRAMES = 16;
+
+export class VmSystem {
+  readonly param: VmParam;
+  readonly meter = new VmMeter();
+  /** The frames' memory. */
+  readonly arena: Uint8Array;
+  readonly pages: VmPage[];
+  readonly freeq = new PageQueue(PQ_FREE, 'free');
+  readonly inactiveq = new PageQueue(PQ_INACTIVE, 'inactive');
+  readonly activeq = new PageQueue(PQ_ACTIVE, 'active');
+  readonly pbufs: PbufPool;
+  /** Unreferenced persistent objects, oldest first. */
+  readonly objectCache = new Set<VmObject>();
+  readonly objectCacheMax: number;
+  /** Frames the page daemon keeps free when it runs (cf. v_free_target). */
+  readonly freeTarget: number;
+  /** Channel for sleepers waiting for a free page (cf. vm_wait). */
+  readonly freeChan = {};
+
+  constructor(opts: VmSystemOptions) {
+    this.param = new VmParam(opts.pageSize);
+    const n = Math.floor(opts.memory / opts.pageSize);
+    if (n < MIN_FRAMES) panic(`vm: ${opts.memory} bytes is less than ${MIN_FRAMES} pages`);
+    this.arena = new Uint8Array(n * opts.pageSize);
+    this.pages = new Array<VmPage>(n);
+    for (let i = 0; i < n; i++) {
+      const frame = this.arena.subarray(i * opts.pageSize, (i + 1) * opts.pageSize);
+      const m = new VmPage(i, frame, this.param.bitWords);
+      this.pages[i] = m;
+      this.freeq.insertTail(m);
+    }
+    this.pbufs = new PbufPool(opts.pbufs ?? 16);
+    this.objectCacheMax = opts.objectCacheMax ?? 64;
+    this.freeTarget = Math.max(4, Math.min(this.param.maxPhysPages * 2, Math.floor(n / 16)));
+  }
+
+  get pageCount(): number {
+    return this.pages.length;
+  }
+}

@@ -1,0 +1,120 @@
+/*
+ * The page fault (cf. vm_fault): make page pindex of an object resident and
+ * valid, reading it in through the object's pager together with a cluster
+ * of neighbours, and hand it to the caller busy.
+ *   const { rv, m } = await vmFaultPage(obj, pindex); ...use m.frame...; pageWakeup(m)
+ * A busy page is waited for (never read twice); after every sleep the page
+ * is looked up again. The vnode is locked shared across the pager call, so
+ * a size change (which locks it exclusively) cannot run under the read.
+ */
+
+import { LK_SHARED } from '../kern/lock.js';
+import { vnodePagerLock } from './pager/vnode_pager.js';
+import { VM_PAGER_BAD, VM_PAGER_OK } from './pager/vm_pager.js';
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
+import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep, vmWait } from './vm_phys.js';
+import { vmFaultReadahead, vmFaultReadaheadDone } from './vm_readahead.js';
+
+export interface FaultResult {
+  /** A pager result: OK, BAD (past the end of the object) or ERROR. */
+  rv: number;
+  /** On OK: the page, busy, valid, owned by the caller. */
+  m: VmPage | null;
+}
+
+/** Faults page pindex of obj in. => no vnode lock held by the caller */
+export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultResult> {
+  const sys = obj.vm;
+  sys.meter.v_vm_faults++;
+  for (;;) {
+    const vp = await vnodePagerLock(obj, LK_SHARED);
+    let sleepOn: VmPage | null = null;
+    let needMemory = false;
+    try {
+      if (pindex >= obj.size) return { rv: VM_PAGER_BAD, m: null };
+      let m = obj.pages.get(pindex);
+      let cluster: VmPage[];
+      let reqpage = 0;
+      if (m !== undefined) {
+        if ((m.flags & PG_BUSY) !== 0) {
+          sleepOn = m;
+          continue;
+        }
+        m.flags |= PG_BUSY;
+        if (pageAllValid(m)) {
+          m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+          return { rv: VM_PAGER_OK, m };
+        }
+        cluster = [m];
+      } else {
+        const nm = vmPageAlloc(sys, obj, pindex);
+        if (nm === null) {
+          needMemory = true;
+          continue;
+        }
+        m = nm;
+        ({ cluster, reqpage } = await faultCluster(obj, m));
+      }
+      obj.pipAdd();
+      let rv: number;
+      try {
+        rv = await obj.pager.getpages(obj, cluster, cluster.length, reqpage);
+      } finally {
+        obj.pipWakeup();
+      }
+      if (rv !== VM_PAGER_OK) {
+        // Nothing half-read stays: a page without dirty data goes back to the free queue.
+        if (m.object === obj && !pageIsDirty(m) && !pageAnyValid(m)) vmPageFree(sys, m);
+        else pageWakeup(m);
+        return { rv, m: null };
+      }
+      let last = pindex;
+      while (obj.pages.has(last + 1) && last + 1 < obj.size && last - pindex < sys.param.maxPhysPages) last++;
+      vmFaultReadaheadDone(obj, last);
+      m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+      vmPageActivate(sys, m);
+      return { rv: VM_PAGER_OK, m };
+    } finally {
+      vp?.lock.unlock();
+      if (sleepOn !== null) await vmPageSleep(sys, sleepOn, 'vmpfw');
+      else if (needMemory) await vmWait(sys);
+    }
+  }
+}
+
+/**
+ * Surrounds the faulted page m with the pages read-ahead wants and the pager
+ * can bring in one transfer, stopping at resident pages, the object's end
+ * and free memory. Returns the pages in index order, all busy.
+ */
+async function faultCluster(obj: VmObject, m: VmPage): Promise<{ cluster: VmPage[]; reqpage: number }> {
+  const sys = obj.vm;
+  const pindex = m.pindex;
+  const maxPages = Math.max(1, Math.min(sys.param.maxPhysPages, Math.floor(sys.pageCount / 4)));
+  const wish = vmFaultReadahead(obj, pindex, maxPages);
+  if (wish.behind === 0 && wish.ahead === 0) return { cluster: [m], reqpage: 0 };
+  const hp = await obj.pager.haspage(obj, pindex);
+  if (!hp.has) return { cluster: [m], reqpage: 0 };
+  const behind = Math.min(wish.behind, hp.before, pindex);
+  const ahead = Math.min(wish.ahead, hp.after, obj.size - 1 - pindex, maxPages - 1 - behind);
+  // After the await above, neighbours may have become resident: look again.
+  const before: VmPage[] = [];
+  for (let i = 1; i <= behind; i++) {
+    if (obj.pages.has(pindex - i)) break;
+    const p = vmPageAlloc(sys, obj, pindex - i);
+    if (p === null) break;
+    before.push(p);
+  }
+  before.reverse();
+  const reqpage = before.length;
+  const cluster = before;
+  cluster.push(m);
+  for (let i = 1; i <= ahead; i++) {
+    if (obj.pages.has(pindex + i)) break;
+    const p = vmPageAlloc(sys, obj, pindex + i);
+    if (p === null) break;
+    cluster.push(p);
+  }
+  return { cluster, reqpage };
+}

@@ -1,0 +1,180 @@
+/*
+ * struct vm_object: a set of pages indexed by pindex, backed by a pager
+ * (for a vnode object, the file). Holds references (refCount) from its
+ * users; paging in progress (pip) counts pager I/O under way, and anything
+ * that would free or resize the object first waits for pip to drain.
+ * An unreferenced object with OBJ_CANPERSIST stays cached with its pages
+ * (cf. vm_object_cache) until the cache overflows or it is uncached.
+ */
+
+import { panic } from '../kern/panic.js';
+import { tsleep, wakeup } from '../kern/sleep.js';
+import type { Uio } from '../vfs/uio.js';
+import type { Vnode, VnodeVmObject } from '../vfs/vnode.js';
+import type { PagerOps } from './pager/vm_pager.js';
+import { PG_BUSY, type VmPage } from './vm_page.js';
+import { vmPageFree, vmPageSleep } from './vm_phys.js';
+import type { VmSystem } from './vm.js';
+import { objectRdwr } from './vm_rdwr.js';
+import { vmObjectPageClean } from './vm_object_clean.js';
+
+export const OBJT_DEFAULT = 0;
+export const OBJT_VNODE = 2;
+
+/** Being terminated: lookups must wait for it to go (cf. OBJ_DEAD). */
+export const OBJ_DEAD = 0x8;
+/** May stay cached when unreferenced (cf. OBJ_CANPERSIST). */
+export const OBJ_CANPERSIST = 0x10;
+/** Someone waits for paging in progress to drain (cf. OBJ_PIPWNT). */
+export const OBJ_PIPWNT = 0x40;
+/** The vnode went away under the object: pager calls fail. */
+export const OBJ_VNODE_GONE = 0x100;
+
+/** Read-ahead state of an object (cf. the map entry's next_read and read-ahead window). */
+export interface ReadAheadState {
+  /** The page a sequential reader would fault next. */
+  nextRead: number;
+  /** Current window in pages, 0 until a sequential run starts. */
+  window: number;
+  /** 0 NORMAL, 1 RANDOM, 2 SEQUENTIAL (madvise). */
+  advice: number;
+}
+
+export class VmObject implements VnodeVmObject {
+  flags = 0;
+  refCount = 1;
+  /** Paging in progress (cf. paging_in_progress). */
+  pip = 0;
+  /** Size in pages. */
+  size: number;
+  /** The vnode for OBJT_VNODE, else null. */
+  handle: Vnode | null = null;
+  /** File size in bytes (cf. un_pager.vnp.vnp_size). */
+  vnpSize = 0;
+  /** Resident pages by index. */
+  readonly pages = new Map<number, VmPage>();
+  /** Copy-on-write: the object behind this one, and this one's offset into it in pages. */
+  backingObject: VmObject | null = null;
+  backingOffset = 0;
+  readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0 };
+  /** The errno behind the pager's last VM_PAGER_ERROR, for the caller's message. */
+  pagerError = 0;
+
+  constructor(
+    readonly vm: VmSystem,
+    readonly type: number,
+    readonly pager: PagerOps,
+    size: number,
+  ) {
+    this.size = size;
+  }
+
+  /** VnodeVmObject: reads or writes through the pages. */
+  rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+    void vp;
+    return objectRdwr(this, uio, ioflag);
+  }
+
+  /** Starts paging I/O (cf. vm_object_pip_add). */
+  pipAdd(n = 1): void {
+    this.pip += n;
+  }
+
+  /** Ends paging I/O; wakes waiters when none is left (cf. vm_object_pip_wakeup). */
+  pipWakeup(n = 1): void {
+    this.pip -= n;
+    if (this.pip < 0) panic('vm_object: negative paging in progress');
+    if (this.pip === 0 && (this.flags & OBJ_PIPWNT) !== 0) {
+      this.flags &= ~OBJ_PIPWNT;
+      wakeup(this);
+    }
+  }
+
+  /** Sleeps until no paging I/O is in progress (cf. vm_object_pip_wait). */
+  async pipWait(wmesg: string): Promise<void> {
+    while (this.pip > 0) {
+      this.flags |= OBJ_PIPWNT;
+      await tsleep(this, wmesg);
+    }
+  }
+}
+
+/** Makes an object of `size` pages with one reference (cf. vm_object_allocate). */
+export function vmObjectAllocate(sys: VmSystem, type: number, pager: PagerOps, size: number): VmObject {
+  return new VmObject(sys, type, pager, size);
+}
+
+/** Adds a reference, taking the object out of the cache (cf. vm_object_reference). */
+export function vmObjectReference(obj: VmObject): void {
+  if (obj.refCount === 0) obj.vm.objectCache.delete(obj);
+  obj.refCount++;
+}
+
+/**
+ * Drops a reference. The last one caches a persistent object with its pages
+ * (the oldest cached object terminates when the cache is full) and
+ * terminates any other (cf. vm_object_deallocate).
+ */
+export async function vmObjectDeallocate(obj: VmObject): Promise<void> {
+  if (obj.refCount <= 0) panic('vm_object_deallocate: no reference');
+  obj.refCount--;
+  if (obj.refCount > 0) return;
+  const sys = obj.vm;
+  if ((obj.flags & (OBJ_CANPERSIST | OBJ_DEAD)) === OBJ_CANPERSIST) {
+    sys.objectCache.add(obj);
+    while (sys.objectCache.size > sys.objectCacheMax) {
+      const old = sys.objectCache.values().next().value as VmObject;
+      sys.objectCache.delete(old);
+      await vmObjectTerminate(old);
+    }
+    return;
+  }
+  await vmObjectTerminate(obj);
+}
+
+/**
+ * Uncaches an object so that it terminates once unreferenced (cf. pager_cache(obj, FALSE)).
+ * A referenced object only loses OBJ_CANPERSIST.
+ */
+export async function vmObjectUncache(obj: VmObject): Promise<void> {
+  obj.flags &= ~OBJ_CANPERSIST;
+  if (obj.refCount === 0 && obj.vm.objectCache.delete(obj)) await vmObjectTerminate(obj);
+}
+
+/**
+ * Destroys an unreferenced object: waits for paging to drain, writes its
+ * dirty pages through the pager, frees every page and deallocates the
+ * pager (cf. vm_object_terminate). Returns the first write error; pages
+ * that could not be written are lost only here, at termination.
+ */
+export async function vmObjectTerminate(obj: VmObject): Promise<number> {
+  if ((obj.flags & OBJ_DEAD) !== 0) return 0;
+  obj.flags |= OBJ_DEAD;
+  await obj.pipWait('objtrm');
+  const error = await vmObjectPageClean(obj, true);
+  await vmObjectPageRemove(obj, 0, Infinity);
+  await obj.pager.dealloc(obj);
+  wakeup(obj);
+  return error;
+}
+
+/**
+ * Frees the pages of obj with index in [start, end), waiting for busy ones
+ * (cf. vm_object_page_remove). Dirty contents are discarded.
+ */
+export async function vmObjectPageRemove(obj: VmObject, start: number, end: number): Promise<void> {
+  const sys = obj.vm;
+  for (;;) {
+    let waitFor: VmPage | null = null;
+    for (const m of obj.pages.values()) {
+      if (m.pindex < start || m.pindex >= end) continue;
+      if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0 || m.holdCount !== 0) {
+        waitFor = m;
+        continue;
+      }
+      vmPageFree(sys, m);
+    }
+    if (waitFor === null) return;
+    await vmPageSleep(sys, waitFor, 'objprm');
+  }
+}

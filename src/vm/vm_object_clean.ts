@@ -1,0 +1,61 @@
+/*
+ * Writing an object's dirty pages back through its pager (cf.
+ * vm_object_page_clean): consecutive dirty pages go out together, up to
+ * MAXPHYS at a time. Pages written OK become clean; the others stay dirty,
+ * and the first error is returned (msync's EIO).
+ * => may sleep; busy pages are waited for
+ */
+
+import { panic } from '../kern/panic.js';
+import { EIO } from '../kern/errno.js';
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { vmPageSleep } from './vm_phys.js';
+import { VM_PAGER_BAD, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
+
+/** Writes the dirty pages of obj with index in [start, end); returns the first errno. */
+export async function vmObjectPageClean(obj: VmObject, sync: boolean, start = 0, end = Infinity): Promise<number> {
+  const sys = obj.vm;
+  let firstError = 0;
+  // Each pass takes a snapshot of the dirty indexes; pages dirtied meanwhile wait for the next call.
+  const todo = [...obj.pages.values()].filter((m) => m.pindex >= start && m.pindex < end && pageIsDirty(m)).map((m) => m.pindex);
+  todo.sort((a, b) => a - b);
+  const maxRun = sys.param.maxPhysPages;
+  for (let i = 0; i < todo.length; ) {
+    // Busy the longest run of consecutive dirty pages starting at todo[i].
+    const run: VmPage[] = [];
+    let j = i;
+    while (j < todo.length && run.length < maxRun) {
+      const idx = todo[j];
+      if (run.length > 0 && idx !== run[run.length - 1].pindex + 1) break;
+      const m = obj.pages.get(idx);
+      if (m === undefined || !pageIsDirty(m)) {
+        j++;
+        if (run.length > 0) break;
+        continue;
+      }
+      if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0) {
+        if (run.length > 0) break;
+        await vmPageSleep(sys, m, 'pgclean');
+        continue; // look it up again
+      }
+      m.flags |= PG_BUSY;
+      run.push(m);
+      j++;
+    }
+    i = j;
+    if (run.length === 0) continue;
+    const rtvals = new Array<number>(run.length).fill(VM_PAGER_OK);
+    obj.pipAdd();
+    await obj.pager.putpages(obj, run, run.length, sync, rtvals);
+    obj.pipWakeup();
+    for (let k = 0; k < run.length; k++) {
+      const m = run[k];
+      if (m.object !== obj) panic('vm_object_page_clean: page left its object while busy');
+      if (rtvals[k] === VM_PAGER_OK || rtvals[k] === VM_PAGER_BAD) m.dirty.fill(0);
+      else if (firstError === 0) firstError = pagerErrno(rtvals[k], obj.pagerError || EIO);
+      pageWakeup(m);
+    }
+  }
+  return firstError;
+}

@@ -1,0 +1,118 @@
+/*
+ * Page allocation and the page queues (cf. vm_page.c): alloc, free, insert
+ * into and remove from an object, lookup, activate, deactivate, and the
+ * sleeps for a busy page or a free page.
+ *   m = vmPageAlloc(sys, obj, pindex)   // busy, in obj; null when none free
+ *   ... pageWakeup(m) / vmPageFree(sys, m)
+ */
+
+import { panic } from '../kern/panic.js';
+import { tsleep, wakeup } from '../kern/sleep.js';
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, PG_WANTED, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE, pageInvalidate, type VmPage } from './vm_page.js';
+import { vmPageoutReclaim } from './vm_pageout.js';
+import type { VmSystem } from './vm.js';
+
+/** The page of obj at pindex, or undefined (cf. vm_page_lookup). */
+export function vmPageLookup(obj: VmObject, pindex: number): VmPage | undefined {
+  return obj.pages.get(pindex);
+}
+
+/** Puts m into obj at pindex. => m belongs to no object */
+export function vmPageInsert(m: VmPage, obj: VmObject, pindex: number): void {
+  if (m.object !== null) panic('vm_page_insert: page already in an object');
+  if (obj.pages.has(pindex)) panic(`vm_page_insert: index ${pindex} taken`);
+  m.object = obj;
+  m.pindex = pindex;
+  obj.pages.set(pindex, m);
+}
+
+/** Takes m out of its object (cf. vm_page_remove). */
+export function vmPageRemove(m: VmPage): void {
+  const obj = m.object;
+  if (obj === null) return;
+  if (obj.pages.get(m.pindex) === m) obj.pages.delete(m.pindex);
+  m.object = null;
+}
+
+function dequeue(sys: VmSystem, m: VmPage): void {
+  switch (m.queue) {
+    case PQ_NONE:
+      return;
+    case PQ_FREE:
+      sys.freeq.remove(m);
+      return;
+    case PQ_INACTIVE:
+      sys.inactiveq.remove(m);
+      return;
+    case PQ_ACTIVE:
+      sys.activeq.remove(m);
+      return;
+  }
+}
+
+/**
+ * Takes a free page, reclaiming clean inactive pages when none is free, and
+ * inserts it busy into obj at pindex. Null when nothing can be freed now
+ * (the caller may vmWait and retry).
+ */
+export function vmPageAlloc(sys: VmSystem, obj: VmObject, pindex: number): VmPage | null {
+  if (sys.freeq.count === 0) vmPageoutReclaim(sys, sys.freeTarget);
+  const m = sys.freeq.head;
+  if (m === null) return null;
+  sys.freeq.remove(m);
+  m.flags = PG_BUSY;
+  m.busy = 0;
+  m.holdCount = 0;
+  pageInvalidate(m);
+  vmPageInsert(m, obj, pindex);
+  return m;
+}
+
+/**
+ * Frees m: out of its object and queue, onto the free queue; wakes anyone
+ * waiting for the page or for free memory (cf. vm_page_free).
+ * => nobody else holds m busy
+ */
+export function vmPageFree(sys: VmSystem, m: VmPage): void {
+  if (m.busy !== 0) panic('vm_page_free: page under I/O');
+  if (m.holdCount !== 0) panic('vm_page_free: page held');
+  const wanted = (m.flags & PG_WANTED) !== 0;
+  vmPageRemove(m);
+  dequeue(sys, m);
+  pageInvalidate(m);
+  m.flags = 0;
+  sys.freeq.insertTail(m);
+  if (wanted) wakeup(m);
+  wakeup(sys.freeChan);
+}
+
+/** Moves m to the tail of the active queue (cf. vm_page_activate). */
+export function vmPageActivate(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.activeq.insertTail(m);
+}
+
+/** Moves m to the tail of the inactive queue (cf. vm_page_deactivate). */
+export function vmPageDeactivate(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.inactiveq.insertTail(m);
+}
+
+/** Takes m off every queue (while it is busy for I/O, say). */
+export function vmPageUnqueue(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+}
+
+/** Sleeps until busy page m is released (cf. vm_page_sleep). => look m up again after */
+export async function vmPageSleep(sys: VmSystem, m: VmPage, wmesg: string): Promise<void> {
+  sys.meter.v_busywait++;
+  m.flags |= PG_WANTED;
+  await tsleep(m, wmesg);
+}
+
+/** Sleeps until a page is freed (cf. vm_wait). */
+export async function vmWait(sys: VmSystem): Promise<void> {
+  sys.meter.v_freewait++;
+  await tsleep(sys.freeChan, 'vmwait');
+}

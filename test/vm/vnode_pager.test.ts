@@ -1,0 +1,280 @@
+/*
+ * The vnode pager's rules, one seed function at a time, over a scripted
+ * block map and a memory disk.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EIO } from '../../src/kern/errno.js';
+import { Uio, UIO_READ } from '../../src/vfs/uio.js';
+import { VmSystem } from '../../src/vm/vm.js';
+import { type VmObject, vmObjectDeallocate } from '../../src/vm/vm_object.js';
+import { objectRdwr } from '../../src/vm/vm_rdwr.js';
+import {
+  vnodePagerAddr,
+  vnodePagerAlloc,
+  vnodePagerGetpages,
+  vnodePagerHaspage,
+  vnodePagerSetsize,
+} from '../../src/vm/pager/vnode_pager.js';
+import { VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
+import { pageAllValid, pageIsDirty, pageSetDirty, pageWakeup, blockValid, type VmPage } from '../../src/vm/vm_page.js';
+import { vmPageAlloc } from '../../src/vm/vm_phys.js';
+import { contiguous, makeScriptFs, type ScriptFs, type ScriptFsOptions } from '../helpers/scriptfs.js';
+
+const KiB = 1024;
+
+async function setup(o: ScriptFsOptions, pageSize = 4096, memory = 256 * KiB): Promise<{ fs: ScriptFs; sys: VmSystem; obj: VmObject }> {
+  const fs = makeScriptFs(o);
+  const sys = new VmSystem({ memory, pageSize });
+  const { error, obj } = await vnodePagerAlloc(sys, fs.vp);
+  assert.equal(error, 0);
+  return { fs, sys, obj: obj! };
+}
+
+async function readAll(obj: VmObject, off: number, len: number): Promise<{ error: number; data: Uint8Array }> {
+  const buf = new Uint8Array(len);
+  const uio = new Uio([buf], off, UIO_READ);
+  const error = await objectRdwr(obj, uio, 0);
+  return { error, data: buf.subarray(0, len - uio.resid) };
+}
+
+/** Allocates busy pages [first, first + n) of obj. */
+function allocRun(sys: VmSystem, obj: VmObject, first: number, n: number): VmPage[] {
+  return Array.from({ length: n }, (_, i) => vmPageAlloc(sys, obj, first + i)!);
+}
+
+test('haspage() answers false past EOF and for a hole', async () => {
+  const map = contiguous(8, 100);
+  map[3] = -1;
+  const { obj } = await setup({ bsize: 4096, size: 8 * 4096, map, deviceBlocks: 200 });
+  assert.equal((await vnodePagerHaspage(obj, 8)).has, false);
+  assert.equal((await vnodePagerHaspage(obj, 3)).has, false);
+  assert.equal((await vnodePagerHaspage(obj, 2)).has, true);
+});
+
+test('haspage() answers true (conservatively) when bmap fails', async () => {
+  const { obj } = await setup({ bsize: 4096, size: 8 * 4096, map: contiguous(8, 10), deviceBlocks: 20, badBlocks: [5] });
+  assert.deepEqual(await vnodePagerHaspage(obj, 5), { has: true, before: 0, after: 0 });
+});
+
+test('haspage() converts runs of blocks larger than a page into pages, never past EOF', async () => {
+  // 16 KiB blocks, 4 KiB pages: 4 pages per block. 5 contiguous blocks, file ends 2.5 pages into block 4.
+  const size = 4 * 16 * KiB + 10 * KiB;
+  const { obj } = await setup({ bsize: 16 * KiB, size, map: contiguous(5, 50), deviceBlocks: 64 });
+  // Page 6 is in block 1 at offset 2: 1 block before (4 pages) + 2 = 6 before;
+  // after: 3 blocks (12 pages) + 1 in its block = 13, but EOF is at page 18 (last page index 18).
+  const r = await vnodePagerHaspage(obj, 6);
+  assert.deepEqual(r, { has: true, before: 6, after: 12 });
+  const last = await vnodePagerHaspage(obj, 18);
+  assert.deepEqual(last, { has: true, before: 18, after: 0 });
+});
+
+test('haspage() at a page-aligned EOF reports no page past it', async () => {
+  // The seed's clamp let one page past a page-aligned EOF through; 2 blocks of 16 KiB, size 6 pages.
+  const { obj } = await setup({ bsize: 16 * KiB, size: 6 * 4096, map: contiguous(2, 8), deviceBlocks: 16 });
+  assert.deepEqual(await vnodePagerHaspage(obj, 4), { has: true, before: 4, after: 1 });
+});
+
+test('haspage() converts runs of blocks smaller than a page, counting whole pages only', async () => {
+  // 1 KiB blocks, 4 KiB pages. Blocks 0..9 contiguous, 10.. elsewhere.
+  const map = [...contiguous(10, 100), ...contiguous(6, 300)];
+  const { obj } = await setup({ bsize: KiB, size: 16 * KiB, map, deviceBlocks: 400 });
+  // Page 0: blocks 0-3, runp 9 -> pages after whose blocks all follow: page 1 (4-7) only (8-9 is half a page).
+  assert.deepEqual(await vnodePagerHaspage(obj, 0), { has: true, before: 0, after: 1 });
+  // Page 1: runb 4 -> 1 page before.
+  assert.deepEqual(await vnodePagerHaspage(obj, 1), { has: true, before: 1, after: 0 });
+});
+
+test('addr() gives the device address in DEV_BSIZE units and the run in pages', async () => {
+  const { fs } = await setup({ bsize: 8 * KiB, size: 64 * KiB, map: contiguous(8, 20), deviceBlocks: 40 });
+  const a = await vnodePagerAddr(fs.vp, 12 * KiB, 4096);
+  // Block 1 at physical 21: 21 * 16 sectors + 4 KiB / 512 = 336 + 8.
+  assert.equal(a.addr, 21 * 16 + 8);
+  // Blocks 1..7 contiguous = 7 blocks = 14 pages from block 1's start, minus the page skipped.
+  assert.equal(a.run, 13);
+});
+
+test('getpages() cuts the cluster to the contiguous run holding the requested page', async () => {
+  // Pages 0-2 at 100.., page 3 a hole, pages 4-6 at 200.., page 7 at 50.
+  const map = [100, 101, 102, -1, 200, 201, 202, 50];
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 8 * 4096, map, deviceBlocks: 256 });
+  const pages = allocRun(sys, obj, 0, 8);
+  const readsBefore = fs.disk.stats.reads;
+  const rv = await vnodePagerGetpages(obj, pages, 8, 5);
+  assert.equal(rv, VM_PAGER_OK);
+  assert.equal(fs.disk.stats.reads - readsBefore, 1, 'one device read for the run');
+  assert.deepEqual([...obj.pages.keys()].sort((a, b) => a - b), [4, 5, 6], 'pages outside the run are freed');
+  const want = fs.expected();
+  for (const i of [4, 5, 6]) {
+    const m = obj.pages.get(i)!;
+    assert.ok(pageAllValid(m));
+    assert.deepEqual(m.frame, want.subarray(i * 4096, (i + 1) * 4096));
+  }
+  assert.equal(sys.meter.v_vnodein, 1);
+  assert.equal(sys.meter.v_vnodepgsin, 3);
+  pageWakeup(obj.pages.get(5)!);
+});
+
+test('getpages() zero-fills a requested page that lies in a hole (the seed panicked)', async () => {
+  const map = [10, -1, 12];
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 3 * 4096, map, deviceBlocks: 16 });
+  const pages = allocRun(sys, obj, 0, 3);
+  pages[1].frame.fill(0xaa);
+  const reads = fs.disk.stats.reads;
+  assert.equal(await vnodePagerGetpages(obj, pages, 3, 1), VM_PAGER_OK);
+  assert.equal(fs.disk.stats.reads, reads, 'a hole needs no read');
+  assert.ok(pages[1].frame.every((b) => b === 0));
+  assert.ok(pageAllValid(pages[1]));
+  assert.equal(sys.meter.v_zfod, 1);
+});
+
+test('getpages() zeroes the part of the last page past EOF and rounds the read to DEV_BSIZE', async () => {
+  const size = 4096 + 700;
+  const { fs, sys, obj } = await setup({ bsize: 4096, size, map: [30, 31], deviceBlocks: 40 });
+  const pages = allocRun(sys, obj, 0, 2);
+  pages[1].frame.fill(0xee);
+  assert.equal(await vnodePagerGetpages(obj, pages, 2, 0), VM_PAGER_OK);
+  assert.equal(fs.disk.stats.bytesRead, 4096 + 1024, 'EOF rounded up to whole sectors');
+  assert.deepEqual(pages[1].frame.subarray(0, 700), fs.expected().subarray(4096));
+  assert.ok(pages[1].frame.subarray(700).every((b) => b === 0));
+});
+
+test('input_smlfs reads each block of a page on its own and zero-fills a hole inside it', async () => {
+  // 1 KiB blocks, 4 KiB pages; page 0 = blocks 0..3 with block 1 a hole and 2,3 not contiguous with 0.
+  const map = [40, -1, 70, 90, 91, 92, 93, 94];
+  const { fs, sys, obj } = await setup({ bsize: KiB, size: 8 * KiB, map, deviceBlocks: 128 });
+  const { error, data } = await readAll(obj, 0, 4096);
+  assert.equal(error, 0);
+  assert.deepEqual(data, fs.expected().subarray(0, 4096));
+  assert.ok(data.subarray(KiB, 2 * KiB).every((b) => b === 0));
+  assert.equal(fs.disk.stats.reads, 3, 'three blocks read one by one, the hole not at all');
+  assert.equal(sys.meter.v_zfod, 1);
+});
+
+test('blocks smaller than a page are clustered when the page\'s blocks are contiguous', async () => {
+  const { fs, obj } = await setup({ bsize: KiB, size: 64 * KiB, map: contiguous(64, 200), deviceBlocks: 300 });
+  const { error, data } = await readAll(obj, 0, 64 * KiB);
+  assert.equal(error, 0);
+  assert.deepEqual(data, fs.expected());
+  assert.ok(fs.disk.stats.reads <= 2, `contiguous 1 KiB blocks read in clusters (${fs.disk.stats.reads} reads)`);
+});
+
+test('input_old reads through VOP_READ without a block map and zero-fills past EOF', async () => {
+  const size = 4096 + 904;
+  const { fs, obj } = await setup({ bsize: 4096, size, map: [5, 6], deviceBlocks: 8, noBmap: true });
+  const { error, data } = await readAll(obj, 4096, 4096);
+  assert.equal(error, 0);
+  assert.deepEqual(data, fs.expected().subarray(4096));
+  const m = obj.pages.get(1)!;
+  assert.ok(m.frame.subarray(904).every((b) => b === 0), 'past EOF is zero');
+  assert.ok(fs.calls.read >= 1);
+});
+
+test('setsize() on shrink frees pages past EOF and zeroes the tail of the straddling page', async () => {
+  const { fs, obj } = await setup({ bsize: 4096, size: 4 * 4096, map: contiguous(4, 8), deviceBlocks: 16 });
+  await readAll(obj, 0, 4 * 4096);
+  assert.equal(obj.pages.size, 4);
+  const m1 = obj.pages.get(1)!;
+  // Pretend the tail was dirtied through a mapping: the block EOF falls in keeps its dirty bit.
+  pageSetDirty(m1, 0, 4096);
+  await vnodePagerSetsize(fs.vp, 4096 + 1000);
+  assert.deepEqual([...obj.pages.keys()].sort(), [0, 1]);
+  assert.equal(obj.vnpSize, 4096 + 1000);
+  assert.equal(obj.size, 2);
+  assert.ok(m1.frame.subarray(1000).every((b) => b === 0), 'tail zeroed');
+  assert.ok(pageAllValid(m1), 'valid bits kept');
+  // Block 1 (bytes 512..1023) holds EOF: still dirty; blocks 2.. are wholly past: clean.
+  assert.ok(pageIsDirty(m1));
+  assert.equal(m1.dirty[0] & 0xff, 0b11);
+});
+
+test('a second fault on a busy page waits for the first read and issues none of its own', async () => {
+  const { fs, obj } = await setup({ bsize: 4096, size: 4 * 4096, map: contiguous(4, 8), deviceBlocks: 16 });
+  fs.disk.hold = true;
+  const a = readAll(obj, 0, 100);
+  const b = readAll(obj, 50, 100);
+  await fs.disk.waitPending(1);
+  // Let every other task run: b must be asleep on the busy page, not reading.
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.equal(fs.disk.pending, 1);
+  fs.disk.hold = false;
+  fs.disk.release();
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(fs.disk.stats.reads, 1);
+  assert.deepEqual(ra.data, fs.expected().subarray(0, 100));
+  assert.deepEqual(rb.data, fs.expected().subarray(50, 150));
+  assert.ok(obj.vm.meter.v_busywait >= 1);
+});
+
+test('a read error frees the cluster, marks nothing valid and returns EIO', async () => {
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 8 * 4096, map: contiguous(8, 8), deviceBlocks: 16 });
+  const free0 = sys.freeq.count;
+  fs.disk.readv = async () => EIO;
+  const { error } = await readAll(obj, 0, 4096);
+  assert.equal(error, EIO);
+  assert.equal(obj.pages.size, 0, 'no page of the cluster stays');
+  assert.equal(sys.freeq.count, free0);
+});
+
+test('getpages() on error keeps the requested page busy for its caller and frees the others', async () => {
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 4 * 4096, map: contiguous(4, 8), deviceBlocks: 16 });
+  fs.disk.readv = async () => EIO;
+  const pages = allocRun(sys, obj, 0, 4);
+  assert.equal(await vnodePagerGetpages(obj, pages, 4, 2), VM_PAGER_ERROR);
+  assert.deepEqual([...obj.pages.keys()], [2]);
+  assert.ok(!blockValid(pages[2], 0));
+});
+
+test('vnode_pager_alloc() gives two concurrent callers one object', async () => {
+  const fs = makeScriptFs({ bsize: 4096, size: 4096, map: [1], deviceBlocks: 4 });
+  const sys = new VmSystem({ memory: 256 * KiB, pageSize: 4096 });
+  const [a, b] = await Promise.all([vnodePagerAlloc(sys, fs.vp), vnodePagerAlloc(sys, fs.vp)]);
+  assert.equal(a.obj, b.obj);
+  assert.equal(a.obj!.refCount, 2);
+  assert.equal(fs.vp.usecount, 2, 'the object holds one vnode reference');
+});
+
+test('dealloc waits for paging in progress before detaching the vnode', async () => {
+  const { fs, obj } = await setup({ bsize: 4096, size: 4 * 4096, map: contiguous(4, 8), deviceBlocks: 16 });
+  fs.disk.hold = true;
+  const reading = readAll(obj, 0, 4096);
+  await fs.disk.waitPending(1);
+  obj.flags &= ~0x10; // not persistent: the last reference terminates it
+  const dying = vmObjectDeallocate(obj);
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  assert.equal(fs.vp.object, obj, 'still attached while the read is in flight');
+  fs.disk.release();
+  fs.disk.hold = false;
+  await reading;
+  await dying;
+  assert.equal(fs.vp.object, null);
+  assert.equal(obj.pages.size, 0);
+});
+
+test('reading a file many times larger than memory recycles clean pages and stays correct', async () => {
+  const n = 1024; // 4 MiB file, 128 KiB of frames
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: n * 4096, map: contiguous(n, 10), deviceBlocks: n + 10 }, 4096, 128 * KiB);
+  const want = fs.expected();
+  for (let off = 0; off < n * 4096; off += 20000) {
+    const { error, data } = await readAll(obj, off, 20000);
+    assert.equal(error, 0);
+    assert.deepEqual(data, want.subarray(off, off + 20000));
+  }
+  assert.equal(sys.freeq.count + sys.activeq.count + sys.inactiveq.count, sys.pageCount);
+  assert.ok(sys.meter.v_dfree > 0);
+  assert.ok(fs.disk.stats.reads < n / 4, `clustered: ${fs.disk.stats.reads} device reads for ${n} pages`);
+});
+
+test('16 KiB pages read files of 1 KiB and 64 KiB blocks correctly', async () => {
+  for (const bsize of [KiB, 64 * KiB]) {
+    const size = 3 * 64 * KiB + 333;
+    const nb = Math.ceil(size / bsize);
+    const map = contiguous(nb, 4);
+    map[Math.floor(nb / 2)] = -1;
+    const { fs, obj } = await setup({ bsize, size, map, deviceBlocks: nb + 8 }, 16 * KiB, 1024 * KiB);
+    const { error, data } = await readAll(obj, 0, size + 100);
+    assert.equal(error, 0);
+    assert.deepEqual(data, fs.expected(), `bsize ${bsize}`);
+  }
+});
