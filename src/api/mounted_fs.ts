@@ -24,6 +24,8 @@ export interface DirEntry {
   name: string;
   type: FileType;
   size: number;
+  /** The file number (inode), to tell hard links and loops apart. */
+  ino: number;
 }
 
 export interface BlockRun {
@@ -125,7 +127,7 @@ export class MountedFs {
         try {
           const { error: e2, va } = await vp!.op.getattr(vp!);
           check(e2, 'stat', this.image, child);
-          out.push({ name, type: fileType(va!.type), size: va!.size });
+          out.push({ name, type: fileType(va!.type), size: va!.size, ino: va!.ino });
         } finally {
           await vrele(vp!);
         }

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/*
+ * The vmpager command. Exit status: 0 success, 1 usage, 2 any failure, with
+ * one line `vmpager: IMAGE: PATH: reason` on stderr and never a stack trace.
+ * A command that only reads opens its image read-only.
+ */
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { cat, chunkSize, stdoutSink } from './cat.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, warn } from './context.js';
+import { demo } from './demo.js';
+import { formatLsLine, ls } from './ls.js';
+import { formatStat, statJson } from './stat.js';
+import type { Vm } from '../api/vm.js';
+
+const USAGE = `usage: vmpager [global options] COMMAND ...
+
+commands:
+  ls [-R] [--json] IMAGE [PATH]   entries of a directory (-R: the whole tree)
+  cat IMAGE PATH...               file bytes to stdout, symlinks followed
+  stat [--json] IMAGE PATH        inode fields and the block map
+  demo                            a guided tour of the pager on a built-in image
+  bench [--json] [--size SIZE]    the benchmark table
+
+global options:
+  --memory SIZE     page-frame memory (default 64MiB)
+  --page-size N     page size, a power of two from 4096 to 65536 (default 4096)
+  --stats           print the VM counters as JSON on stderr at exit
+  -h, --help        this text
+  --version         the version
+
+IMAGE is an image file (ext2, ext3 or ext4). SIZE is bytes or 64KiB, 64M, 1GiB, ...
+`;
+
+const options = {
+  memory: { type: 'string' },
+  'page-size': { type: 'string' },
+  stats: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  recursive: { type: 'boolean', short: 'R' },
+  json: { type: 'boolean' },
+} as const;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function needArgs(args: string[], min: number, max: number, usage: string): void {
+  if (args.length < min || args.length > max) throw new UsageError(`usage: vmpager ${usage}`);
+}
+
+async function run(argv: string[]): Promise<number> {
+  // `bench` takes options of its own: hand it everything after its name.
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  const first = tokens.find((t) => t.kind === 'positional');
+  if (first !== undefined && first.kind === 'positional' && first.value === 'bench') {
+    const { benchMain } = await import('./bench.js');
+    return benchMain(argv.slice(first.index + 1));
+  }
+
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`vmpager ${version()}\n`);
+    return EXIT_OK;
+  }
+  if (values.help || positionals.length === 0) {
+    (values.help ? process.stdout : process.stderr).write(USAGE);
+    return values.help ? EXIT_OK : EXIT_USAGE;
+  }
+  const g = globalOptions(values);
+  const [command, ...args] = positionals;
+  let vm: Vm | null = null;
+  try {
+    switch (command) {
+      case 'ls': {
+        needArgs(args, 1, 2, 'ls [-R] [--json] IMAGE [PATH]');
+        vm = makeVm(g);
+        const fs = await mountReadOnly(vm, args[0]);
+        warn(fs);
+        const recursive = values.recursive === true;
+        const out: string[] = [];
+        const entries: unknown[] = [];
+        try {
+          await ls(fs, args[1] ?? '/', recursive, (e) => {
+            if (values.json) entries.push(e);
+            else out.push(formatLsLine(e, recursive));
+          });
+        } finally {
+          await fs.unmount();
+        }
+        process.stdout.write(values.json ? JSON.stringify(entries) + '\n' : out.map((l) => l + '\n').join(''));
+        return EXIT_OK;
+      }
+      case 'cat': {
+        needArgs(args, 2, Infinity, 'cat IMAGE PATH...');
+        vm = makeVm(g);
+        const fs = await mountReadOnly(vm, args[0]);
+        warn(fs);
+        try {
+          await cat(fs, args.slice(1), chunkSize(g.memory), stdoutSink);
+        } finally {
+          await fs.unmount();
+        }
+        return EXIT_OK;
+      }
+      case 'stat': {
+        needArgs(args, 2, 2, 'stat [--json] IMAGE PATH');
+        vm = makeVm(g);
+        const fs = await mountReadOnly(vm, args[0]);
+        warn(fs);
+        try {
+          const st = await fs.stat(args[1]);
+          process.stdout.write(values.json ? JSON.stringify(statJson(args[1], st)) + '\n' : formatStat(args[1], st));
+        } finally {
+          await fs.unmount();
+        }
+        return EXIT_OK;
+      }
+      case 'demo':
+        needArgs(args, 0, 0, 'demo');
+        return await demo(g);
+      default:
+        throw new UsageError(`unknown command '${command}' (see vmpager --help)`);
+    }
+  } finally {
+    if (g.stats && vm !== null) process.stderr.write(JSON.stringify(vm.stats()) + '\n');
+  }
+}
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  // A reader that went away (`vmpager cat ... | head`) is not a failure.
+  if (e.code === 'EPIPE') process.exit(EXIT_OK);
+  process.stderr.write(`vmpager: stdout: ${e.message}\n`);
+  process.exit(EXIT_FAIL);
+});
+
+run(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (e: unknown) => {
+    if ((e as NodeJS.ErrnoException)?.code === 'EPIPE') return; // the reader went away: not a failure
+    process.stderr.write(failureLine(e) + '\n');
+    if (process.env.VMPAGER_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = e instanceof UsageError ? EXIT_USAGE : EXIT_FAIL;
+  },
+);

@@ -1,0 +1,43 @@
+/*
+ * vmpager stat [--json] IMAGE PATH: the inode's fields and its block map as
+ * runs of device blocks (holes shown as runs without a physical block).
+ */
+
+import type { FileStat } from '../api/mounted_fs.js';
+
+function time(t: number): string {
+  return Number.isFinite(t) && t > 0 ? new Date(t * 1000).toISOString() : String(t);
+}
+
+export function formatStat(path: string, st: FileStat): string {
+  const lines = [
+    `path: ${path}`,
+    `type: ${st.type}`,
+    `inode: ${st.ino}`,
+    `size: ${st.size}`,
+    `mode: ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`,
+    `links: ${st.nlink}`,
+    `uid: ${st.uid}  gid: ${st.gid}`,
+    `bytes allocated: ${st.bytes}`,
+    `generation: ${st.gen}`,
+    `flags: 0x${st.flags.toString(16)}`,
+    `atime: ${time(st.atime)}`,
+    `mtime: ${time(st.mtime)}`,
+    `ctime: ${time(st.ctime)}`,
+  ];
+  if (st.birthtime) lines.push(`crtime: ${time(st.birthtime)}`);
+  for (const [k, v] of Object.entries(st.extra)) lines.push(`${k}: ${String(v)}`);
+  lines.push(`block size: ${st.blockSize}`);
+  lines.push(`block map (${st.blockMap.length} run${st.blockMap.length === 1 ? '' : 's'}):`);
+  for (const r of st.blockMap) {
+    const logical = r.count === 1 ? `${r.logical}` : `${r.logical}-${r.logical + r.count - 1}`;
+    const physical = r.physical === null ? 'hole' : r.count === 1 ? `${r.physical}` : `${r.physical}-${r.physical + r.count - 1}`;
+    lines.push(`  ${logical} -> ${physical} (${r.count} block${r.count === 1 ? '' : 's'})`);
+  }
+  if (st.blockMapTruncated) lines.push('  ... (block map cut short)');
+  return lines.join('\n') + '\n';
+}
+
+export function statJson(path: string, st: FileStat): unknown {
+  return { path, ...st };
+}
