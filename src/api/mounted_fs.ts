@@ -47,7 +47,7 @@ export interface FileStat extends Omit<Vattr, 'type'> {
 }
 
 /** Block-map lookups `stat` makes at most for one file. */
-export const MAX_MAP_LOOKUPS = 1 << 16;
+export const MAX_MAP_LOOKUPS = 1 << 20;
 
 export function fileType(t: VType): FileType {
   switch (t) {

@@ -132,7 +132,7 @@ async function run(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${command}' (see vmpager --help)`);
     }
   } finally {
-    if (g.stats && vm !== null) process.stderr.write(JSON.stringify(vm.stats()) + '\n');
+    if (g.stats && vm !== null) process.stderr.write(JSON.stringify({ ...vm.stats(), maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
   }
 }
 
