@@ -9,6 +9,9 @@ function time(t: number): string {
   return Number.isFinite(t) && t > 0 ? new Date(t * 1000).toISOString() : String(t);
 }
 
+/** Fields of `extra` already printed from the common ones. */
+const shown = new Set(['flags', 'links', 'generation', 'size', 'mode']);
+
 export function formatStat(path: string, st: FileStat): string {
   const lines = [
     `path: ${path}`,
@@ -26,7 +29,7 @@ export function formatStat(path: string, st: FileStat): string {
     `ctime: ${time(st.ctime)}`,
   ];
   if (st.birthtime) lines.push(`crtime: ${time(st.birthtime)}`);
-  for (const [k, v] of Object.entries(st.extra)) lines.push(`${k}: ${String(v)}`);
+  for (const [k, v] of Object.entries(st.extra)) if (!shown.has(k)) lines.push(`${k}: ${String(v)}`);
   lines.push(`block size: ${st.blockSize}`);
   lines.push(`block map (${st.blockMap.length} run${st.blockMap.length === 1 ? '' : 's'}):`);
   for (const r of st.blockMap) {
