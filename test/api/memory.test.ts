@@ -1,0 +1,61 @@
+/*
+ * Bounded memory: reading a 100 MiB file with --memory 1MiB works, and the
+ * process's peak RSS is Node's own (a vmpager process that mounts the
+ * image and reads nothing) plus the page frames and a fixed margin, the
+ * same for 10 MiB and 100 MiB: nothing grows with the file.
+ */
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { randomBytes, tempDir } from '../helpers/images.js';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const MiB = 1 << 20;
+
+/** Peak RSS in KiB of one vmpager run, with stdout sent to /dev/null. */
+function peakRss(args: string[]): number {
+  const r = spawnSync(process.execPath, [CLI, '--stats', ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return (JSON.parse(r.stderr.trim().split('\n').pop()!) as { maxRssKiB: number }).maxRssKiB;
+}
+
+const tmp = tempDir();
+const image = join(tmp.dir, 'big.img');
+
+before(() => {
+  const tree = join(tmp.dir, 'tree');
+  mkdirSync(tree);
+  for (const [name, size] of [['small', 10 * MiB], ['big', 100 * MiB]] as const) {
+    const fd = openSync(join(tree, name), 'w');
+    const chunk = randomBytes(MiB, size);
+    for (let i = 0; i < size / MiB; i++) {
+      chunk[0] = i;
+      writeSync(fd, chunk);
+    }
+    closeSync(fd);
+  }
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, image, '140M'], { stdio: 'ignore' });
+});
+after(() => tmp.cleanup());
+
+test('a 100 MiB file reads with 1 MiB of page frames, in memory that does not grow with the file', () => {
+  const baseline = peakRss(['--memory', '1MiB', 'stat', image, '/big']);
+  const small = peakRss(['--memory', '1MiB', 'cat', image, '/small']);
+  const big = peakRss(['--memory', '1MiB', 'cat', image, '/big']);
+  const extraMiB = (big - baseline) / 1024;
+  process.stdout.write(`# peak RSS: baseline ${baseline} KiB, 10 MiB file ${small} KiB, 100 MiB file ${big} KiB\n`);
+  // 1 MiB of frames + 0.5 MiB of cat buffers; the rest is V8's young generation growing under load.
+  assert.ok(extraMiB < 1.5 + 12, `100 MiB read used ${extraMiB.toFixed(1)} MiB over Node's own`);
+  assert.ok((big - small) / 1024 < 8, `peak RSS grew ${((big - small) / 1024).toFixed(1)} MiB from a 10 MiB to a 100 MiB file`);
+});
+
+test('the frames are what --memory says: 64 MiB of frames show up in RSS, 1 MiB do not', () => {
+  const one = peakRss(['--memory', '1MiB', 'cat', image, '/big']);
+  const sixtyFour = peakRss(['--memory', '64MiB', 'cat', image, '/big']);
+  // A 100 MiB read touches every frame of a 64 MiB arena.
+  assert.ok((sixtyFour - one) / 1024 > 56, `64 MiB of frames added only ${((sixtyFour - one) / 1024).toFixed(1)} MiB`);
+});
