@@ -26,6 +26,8 @@ export interface ScriptFsOptions {
   noBmap?: boolean;
   /** bmap of these logical blocks fails with EIO. */
   badBlocks?: number[];
+  /** The file system's own VOP_GETPAGES (default: EOPNOTSUPP, the pager's generic path). */
+  getpages?: VopVector['getpages'];
 }
 
 export interface ScriptFs {
@@ -95,7 +97,7 @@ export function makeScriptFs(o: ScriptFsOptions): ScriptFs {
     },
   });
 
-  const op: VopVector = Object.freeze({ ...vopDefault, name: 'scriptfs', bmap, read, getattr });
+  const op: VopVector = Object.freeze({ ...vopDefault, name: 'scriptfs', bmap, read, getattr, ...(o.getpages ? { getpages: o.getpages } : {}) });
   const mp = new Mount(disk, new BufCache(disk, 1 << 20), {
     root: async () => ({ error: EOPNOTSUPP, vp: null }),
     vget: async () => ({ error: EOPNOTSUPP, vp: null }),

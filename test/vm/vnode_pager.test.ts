@@ -15,8 +15,12 @@ import {
   vnodePagerAlloc,
   vnodePagerGetpages,
   vnodePagerHaspage,
+  vnodePagerLock,
   vnodePagerSetsize,
+  vnodePagerUmount,
 } from '../../src/vm/pager/vnode_pager.js';
+import { OBJT_DEFAULT, vmObjectAllocate } from '../../src/vm/vm_object.js';
+import { pageSetAllValidClean } from '../../src/vm/vm_page.js';
 import { VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
 import { pageAllValid, pageIsDirty, pageSetDirty, pageWakeup, blockValid, type VmPage } from '../../src/vm/vm_page.js';
 import { vmPageAlloc } from '../../src/vm/vm_phys.js';
@@ -277,4 +281,51 @@ test('16 KiB pages read files of 1 KiB and 64 KiB blocks correctly', async () =>
     assert.equal(error, 0);
     assert.deepEqual(data, fs.expected(), `bsize ${bsize}`);
   }
+});
+
+test("getpages() uses the file system's own VOP_GETPAGES when it has one", async () => {
+  let called = 0;
+  const { fs, sys, obj } = await setup({
+    bsize: 4096, size: 2 * 4096, map: [3, 4], deviceBlocks: 8,
+    getpages: async (_vp, pages, count, reqpage) => {
+      called++;
+      const m = pages[reqpage] as VmPage;
+      m.frame.fill(0x77);
+      pageSetAllValidClean(m);
+      for (let i = 0; i < count; i++) if (i !== reqpage) pageWakeup(pages[i] as VmPage);
+      return 0;
+    },
+  });
+  const { error, data } = await readAll(obj, 0, 10);
+  assert.equal(error, 0);
+  assert.equal(called, 1);
+  assert.deepEqual(data, new Uint8Array(10).fill(0x77));
+  assert.equal(fs.disk.stats.reads, 0, 'the generic path did not run');
+  void sys;
+});
+
+test('vnode_pager_lock() walks the backing chain to the vnode object and locks its vnode', async () => {
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 4096, map: [1], deviceBlocks: 4 });
+  const shadow = vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1);
+  const shadow2 = vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1);
+  shadow.backingObject = obj;
+  shadow2.backingObject = shadow;
+  const vp = await vnodePagerLock(shadow2);
+  assert.equal(vp, fs.vp);
+  assert.ok(fs.vp.lock.locked);
+  fs.vp.lock.unlock();
+  assert.equal(await vnodePagerLock(vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1)), null);
+});
+
+test('vnode_pager_umount() uncaches every object of the mount: cached pages are freed', async () => {
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 8 * 4096, map: contiguous(8, 8), deviceBlocks: 16 });
+  await readAll(obj, 0, 8 * 4096);
+  await vmObjectDeallocate(obj); // unreferenced: stays cached with its pages
+  assert.equal(fs.vp.object, obj);
+  assert.ok(sys.objectCache.has(obj));
+  assert.ok(obj.pages.size > 0);
+  await vnodePagerUmount(fs.mp);
+  assert.equal(fs.vp.object, null);
+  assert.equal(obj.pages.size, 0);
+  assert.equal(sys.freeq.count, sys.pageCount);
 });
