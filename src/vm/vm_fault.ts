@@ -14,7 +14,8 @@ import { VM_PAGER_BAD, VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep, vmWait } from './vm_phys.js';
-import { vmFaultReadahead, vmFaultReadaheadDone } from './vm_readahead.js';
+import { readaheadMaxPages, vmFaultReadahead, vmFaultReadaheadDone } from './vm_readahead.js';
+import { vmReadaheadAfterFault, vmReadaheadMark } from './vm_readahead_async.js';
 
 export interface FaultResult {
   /** A pager result: OK, BAD (past the end of the object) or ERROR. */
@@ -27,10 +28,13 @@ export interface FaultResult {
 export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultResult> {
   const sys = obj.vm;
   sys.meter.v_vm_faults++;
+  if (pindex === obj.ra.mark) vmReadaheadMark(obj);
   for (;;) {
     const vp = await vnodePagerLock(obj, LK_SHARED);
     let sleepOn: VmPage | null = null;
     let needMemory = false;
+    let unlocked = false;
+    let sequential = false;
     try {
       if (pindex >= obj.size) return { rv: VM_PAGER_BAD, m: null };
       let m = obj.pages.get(pindex);
@@ -54,7 +58,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultR
           continue;
         }
         m = nm;
-        ({ cluster, reqpage } = await faultCluster(obj, m));
+        ({ cluster, reqpage, sequential } = await faultCluster(obj, m));
       }
       obj.pipAdd();
       let rv: number;
@@ -74,9 +78,15 @@ export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultR
       vmFaultReadaheadDone(obj, last);
       m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
       vmPageActivate(sys, m);
+      if (sequential) {
+        // Release the lock first: the read-ahead takes it again without sleeping.
+        vp?.lock.unlock();
+        unlocked = true;
+        vmReadaheadAfterFault(obj, last);
+      }
       return { rv: VM_PAGER_OK, m };
     } finally {
-      vp?.lock.unlock();
+      if (!unlocked) vp?.lock.unlock();
       if (sleepOn !== null) await vmPageSleep(sys, sleepOn, 'vmpfw');
       else if (needMemory) await vmWait(sys);
     }
@@ -88,14 +98,15 @@ export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultR
  * can bring in one transfer, stopping at resident pages, the object's end
  * and free memory. Returns the pages in index order, all busy.
  */
-async function faultCluster(obj: VmObject, m: VmPage): Promise<{ cluster: VmPage[]; reqpage: number }> {
+async function faultCluster(obj: VmObject, m: VmPage): Promise<{ cluster: VmPage[]; reqpage: number; sequential: boolean }> {
   const sys = obj.vm;
   const pindex = m.pindex;
-  const maxPages = Math.max(1, Math.min(sys.param.maxPhysPages, Math.floor(sys.pageCount / 4)));
+  const maxPages = readaheadMaxPages(sys);
   const wish = vmFaultReadahead(obj, pindex, maxPages);
-  if (wish.behind === 0 && wish.ahead === 0) return { cluster: [m], reqpage: 0 };
+  const sequential = wish.sequential;
+  if (wish.behind === 0 && wish.ahead === 0) return { cluster: [m], reqpage: 0, sequential };
   const hp = await obj.pager.haspage(obj, pindex);
-  if (!hp.has) return { cluster: [m], reqpage: 0 };
+  if (!hp.has) return { cluster: [m], reqpage: 0, sequential };
   const behind = Math.min(wish.behind, hp.before, pindex);
   const ahead = Math.min(wish.ahead, hp.after, obj.size - 1 - pindex, maxPages - 1 - behind);
   // After the await above, neighbours may have become resident: look again.
@@ -116,5 +127,5 @@ async function faultCluster(obj: VmObject, m: VmPage): Promise<{ cluster: VmPage
     if (p === null) break;
     cluster.push(p);
   }
-  return { cluster, reqpage };
+  return { cluster, reqpage, sequential };
 }

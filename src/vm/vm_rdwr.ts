@@ -12,6 +12,7 @@ import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageIsValid, pageWakeup } from './vm_page.js';
 import { vmFaultPage } from './vm_fault.js';
+import { vmReadaheadMark } from './vm_readahead_async.js';
 
 /** Moves bytes between obj's pages and uio, stopping at EOF. Returns an errno. */
 export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promise<number> {
@@ -29,6 +30,7 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     if (m !== undefined && (m.flags & PG_BUSY) === 0 && pageIsValid(m, poff, Math.min(P - poff, avail, uio.resid))) {
       meter.hits++;
       m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+      if (pindex === obj.ra.mark) vmReadaheadMark(obj);
       uio.move(m.frame, poff, Math.min(P - poff, avail));
       continue;
     }

@@ -8,6 +8,7 @@
  */
 
 import type { VmObject } from './vm_object.js';
+import type { VmSystem } from './vm.js';
 
 export const MADV_NORMAL = 0;
 export const MADV_RANDOM = 1;
@@ -25,17 +26,37 @@ export interface ReadAheadWish {
   sequential: boolean;
 }
 
+/** The most pages one cluster may hold: MAXPHYS, and no more than a quarter of memory. */
+export function readaheadMaxPages(sys: VmSystem): number {
+  return Math.max(1, Math.min(sys.param.maxPhysPages, Math.floor(sys.pageCount / 4)));
+}
+
+/** Grows the sequential window one step: 7, 15, 23, ... up to the cluster limit less one. */
+export function readaheadGrow(obj: VmObject, maxPages: number): number {
+  const ra = obj.ra;
+  ra.window = ra.window === 0 ? VM_FAULT_READ_AHEAD_INIT : ra.window + VM_FAULT_READ_AHEAD_STEP;
+  return (ra.window = Math.min(ra.window, Math.max(0, maxPages - 1)));
+}
+
+/**
+ * Is a fault at pindex sequential? It is at the page a sequential reader
+ * would fault next, or inside the window read asynchronously ahead of it
+ * (the pager may have cut that window short at a discontiguity).
+ */
+function isSequential(obj: VmObject, pindex: number): boolean {
+  const ra = obj.ra;
+  return pindex === ra.nextRead || (ra.mark >= 0 && pindex >= ra.mark && pindex <= ra.asyncNext);
+}
+
 /** The cluster a fault at pindex would like. => call once per fault */
 export function vmFaultReadahead(obj: VmObject, pindex: number, maxPages: number): ReadAheadWish {
   const ra = obj.ra;
-  const max = Math.max(0, maxPages - 1);
   if (ra.advice === MADV_RANDOM) return { behind: 0, ahead: 0, sequential: false };
-  if (pindex === ra.nextRead || ra.advice === MADV_SEQUENTIAL) {
-    ra.window = ra.window === 0 ? VM_FAULT_READ_AHEAD_INIT : ra.window + VM_FAULT_READ_AHEAD_STEP;
-    if (ra.window > max) ra.window = max;
-    return { behind: 0, ahead: ra.window, sequential: true };
+  if (isSequential(obj, pindex) || ra.advice === MADV_SEQUENTIAL) {
+    return { behind: 0, ahead: readaheadGrow(obj, maxPages), sequential: true };
   }
   ra.window = 0;
+  ra.mark = -1;
   const cluster = Math.min(VM_FAULT_READ_DEFAULT, maxPages);
   const behind = pindex % cluster;
   return { behind, ahead: cluster - 1 - behind, sequential: false };

@@ -1,0 +1,90 @@
+/*
+ * Asynchronous read-ahead (cf. the buffer cache's cluster_read and
+ * MADV_WILLNEED): pages are allocated busy, handed to the pager, and the
+ * caller goes on without waiting. A reader that reaches one of them before
+ * its read completes sleeps on the busy page as on any other.
+ * A sequential reader keeps one window in flight: the first page of each
+ * window is the mark, and reaching the mark starts the next window.
+ * => the vnode lock is taken with tryLock before any page is busied: when
+ *    it is not free at once there is no read-ahead (never wait for it
+ *    holding busy pages)
+ */
+
+import { LK_SHARED } from '../kern/lock.js';
+import { panic } from '../kern/panic.js';
+import { VM_PAGER_OK } from './pager/vm_pager.js';
+import type { VmObject } from './vm_object.js';
+import { PG_RAHEAD, pageAnyValid, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { vmPageAlloc, vmPageDeactivate, vmPageFree } from './vm_phys.js';
+import { MADV_RANDOM, readaheadGrow, readaheadMaxPages } from './vm_readahead.js';
+
+/**
+ * Starts reading pages [start, start + count) of obj without waiting, as far
+ * as they are not resident and memory allows. Returns the index after the
+ * last page started (start when none was).
+ */
+export function vmReadaheadStart(obj: VmObject, start: number, count: number): number {
+  const sys = obj.vm;
+  const vp = obj.handle;
+  if (vp === null || count <= 0 || start >= obj.size) return start;
+  if (!vp.lock.tryLock(LK_SHARED)) return start;
+  const end = Math.min(start + count, obj.size, start + sys.param.maxPhysPages);
+  const pages: VmPage[] = [];
+  // Leave free memory for the reader: take at most half of what is free.
+  const budget = Math.floor(sys.freeq.count / 2) + sys.inactiveq.count;
+  for (let i = start; i < end && pages.length < budget; i++) {
+    if (obj.pages.has(i)) break;
+    const m = vmPageAlloc(sys, obj, i);
+    if (m === null) break;
+    pages.push(m);
+  }
+  if (pages.length === 0) {
+    vp.lock.unlock();
+    return start;
+  }
+  obj.pipAdd();
+  const first = pages[0];
+  obj.pager.getpages(obj, pages, pages.length, 0).then(
+    (rv) => {
+      obj.pipWakeup();
+      vp.lock.unlock();
+      if (rv === VM_PAGER_OK) {
+        first.flags |= PG_RAHEAD;
+        sys.meter.v_readahead++;
+        vmPageDeactivate(sys, first);
+        pageWakeup(first);
+      } else if (!pageIsDirty(first) && !pageAnyValid(first)) {
+        // The error is not the reader's yet: a fault on the page will try again and report it.
+        vmPageFree(sys, first);
+      } else {
+        pageWakeup(first);
+      }
+    },
+    (e: unknown) => panic(`read-ahead: pager threw: ${String(e)}`),
+  );
+  return start + pages.length;
+}
+
+/** A sequential fault read up to `last`: put the next window in flight and mark its first page. */
+export function vmReadaheadAfterFault(obj: VmObject, last: number): void {
+  const ra = obj.ra;
+  if (ra.advice === MADV_RANDOM || ra.window === 0) return;
+  const start = last + 1;
+  const next = vmReadaheadStart(obj, start, ra.window + 1);
+  if (next === start) return;
+  ra.mark = start;
+  ra.asyncNext = next;
+  ra.nextRead = next;
+}
+
+/** The reader reached the mark: grow the window and start the one after the window in flight. */
+export function vmReadaheadMark(obj: VmObject): void {
+  const ra = obj.ra;
+  ra.mark = -1;
+  const start = ra.asyncNext;
+  const next = vmReadaheadStart(obj, start, readaheadGrow(obj, readaheadMaxPages(obj.vm)) + 1);
+  if (next === start) return;
+  ra.mark = start;
+  ra.asyncNext = next;
+  ra.nextRead = next;
+}

@@ -1,0 +1,86 @@
+/*
+ * Read-ahead: sequential faults grow the window (7, 15, 23, ...) and keep
+ * one window in flight asynchronously; random faults read the aligned
+ * 16-page cluster; a reader that reaches an in-flight page waits for it.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Uio, UIO_READ } from '../../src/vfs/uio.js';
+import { VmSystem } from '../../src/vm/vm.js';
+import type { VmObject } from '../../src/vm/vm_object.js';
+import { objectRdwr } from '../../src/vm/vm_rdwr.js';
+import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
+import { MADV_RANDOM } from '../../src/vm/vm_readahead.js';
+import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
+
+const P = 4096;
+
+async function setup(pages: number, memory: number) {
+  const fs = makeScriptFs({ bsize: P, size: pages * P, map: contiguous(pages, 16), deviceBlocks: pages + 16 });
+  const sys = new VmSystem({ memory, pageSize: P });
+  const obj = (await vnodePagerAlloc(sys, fs.vp)).obj!;
+  return { fs, sys, obj };
+}
+
+async function readPage(obj: VmObject, i: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(P);
+  const uio = new Uio([buf], i * P, UIO_READ);
+  assert.equal(await objectRdwr(obj, uio, 0), 0);
+  return buf;
+}
+
+test('a sequential scan grows the window and reads in few, large transfers', async () => {
+  const { fs, sys, obj } = await setup(8192, 4 << 20);
+  const want = fs.expected();
+  const windows: number[] = [];
+  for (let i = 0; i < 8192; i++) {
+    const w = obj.ra.window;
+    assert.deepEqual(await readPage(obj, i), want.subarray(i * P, (i + 1) * P));
+    if (obj.ra.window !== w) windows.push(obj.ra.window);
+  }
+  assert.deepEqual(windows.slice(0, 4), [7, 15, 23, 31], 'grows by 8 pages a step');
+  assert.equal(Math.max(...windows), 255, 'up to MAXPHYS / PAGE_SIZE - 1');
+  assert.ok(sys.meter.v_vnodein < 60, `${sys.meter.v_vnodein} transfers for 8192 pages`);
+  assert.equal(sys.meter.v_vnodepgsin, 8192, 'every page read exactly once');
+});
+
+test('the window is capped at a quarter of memory', async () => {
+  const { obj } = await setup(1024, 256 * 1024);
+  for (let i = 0; i < 1024; i++) await readPage(obj, i);
+  assert.equal(obj.ra.window, 64 / 4 - 1);
+});
+
+test('a random fault reads the aligned 16-page cluster around it', async () => {
+  const { sys, obj } = await setup(256, 4 << 20);
+  await readPage(obj, 100);
+  assert.equal(sys.meter.v_vnodein, 1);
+  assert.deepEqual([...obj.pages.keys()].sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => 96 + i));
+});
+
+test('MADV_RANDOM reads only the faulted page', async () => {
+  const { sys, obj } = await setup(256, 4 << 20);
+  obj.ra.advice = MADV_RANDOM;
+  for (let i = 0; i < 32; i++) await readPage(obj, i);
+  assert.equal(sys.meter.v_vnodein, 32);
+  assert.equal(sys.meter.v_vnodepgsin, 32);
+});
+
+test('a reader reaching a page still being read ahead waits for it instead of reading it again', async () => {
+  const { fs, sys, obj } = await setup(512, 4 << 20);
+  await readPage(obj, 0); // random: pages 0-15
+  await readPage(obj, 16); // sequential: 16-23 now, 24-31 asynchronously
+  assert.equal(obj.ra.mark, 24);
+  fs.disk.hold = true;
+  const reader = readPage(obj, 24); // reaches the mark: starts the next window, then waits for 24
+  await fs.disk.waitPending(1);
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  const pending = fs.disk.pending;
+  fs.disk.hold = false;
+  fs.disk.release();
+  assert.deepEqual(await reader, fs.expected().subarray(24 * P, 25 * P));
+  assert.ok(pending >= 1);
+  assert.ok(sys.meter.v_busywait >= 1, 'the reader slept on the busy page');
+  // Page 24 was read once, by the read-ahead.
+  assert.equal(sys.meter.v_vnodepgsin, new Set(obj.pages.keys()).size);
+});
