@@ -1,10 +1,16 @@
 /*
  * The page daemon's reclaim scan (cf. vm_pageout_scan): when free frames run
- * short, walk the inactive queue from its oldest page: a referenced page goes
- * back to active, a clean unbusy page is freed. When the inactive queue has
- * too little, the active queue is aged into it (reference bits cleared),
- * which approximates LRU with a second chance. Dirty pages are skipped here;
- * laundering them is the write-back path's job.
+ * short, free clean pages, oldest first, with a second chance for pages used
+ * since the last scan.
+ *   1. Scan the inactive queue from its head: a referenced page goes back to
+ *      the active queue (its bit cleared); a page read ahead and not used
+ *      yet is kept (it was read because it is about to be used); a clean
+ *      unbusy page is freed.
+ *   2. Short still: age the active queue, moving its unreferenced pages to
+ *      the inactive queue (referenced ones lose their bit and go round once
+ *      more), and scan again.
+ *   3. Short still: free read-ahead pages too (counted as wasted).
+ * Dirty pages are skipped: laundering them is the write-back path's job.
  * => runs without sleeping: no page changes state under it
  */
 
@@ -16,39 +22,56 @@ function freeable(m: VmPage): boolean {
   return (m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0 && !pageIsDirty(m);
 }
 
-/** Frees pages until `target` are free or nothing more can go; returns pages freed. */
-export function vmPageoutReclaim(sys: VmSystem, target: number): number {
+/** One pass over the inactive queue; `keepReadahead` spares unused read-ahead pages. */
+function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): number {
+  const meter = sys.meter;
   let freed = 0;
-  for (let pass = 0; pass < 2 && sys.freeq.count < target; pass++) {
-    // Age the active queue so that the inactive queue holds about a third of memory.
-    let budget = sys.activeq.count;
-    while (budget-- > 0 && sys.inactiveq.count < Math.max(target, sys.pageCount / 3)) {
-      const m = sys.activeq.head!;
-      sys.meter.v_pdpages++;
-      if ((m.flags & PG_REFERENCED) !== 0 && pass === 0) {
-        m.flags &= ~PG_REFERENCED;
-        vmPageActivate(sys, m); // to the tail: second chance
-      } else {
-        vmPageDeactivate(sys, m);
-      }
+  let scan = sys.inactiveq.count;
+  let m = sys.inactiveq.head;
+  while (m !== null && scan-- > 0 && sys.freeq.count < target) {
+    const next = m.next;
+    meter.v_pdpages++;
+    if ((m.flags & PG_REFERENCED) !== 0) {
+      m.flags &= ~PG_REFERENCED;
+      meter.v_reactivated++;
+      vmPageActivate(sys, m);
+    } else if (keepReadahead && (m.flags & PG_RAHEAD) !== 0) {
+      // Not used yet: leave it where it is.
+    } else if (freeable(m)) {
+      if ((m.flags & PG_RAHEAD) !== 0) meter.v_readahead_wasted++;
+      vmPageFree(sys, m);
+      meter.v_dfree++;
+      freed++;
     }
-    let scan = sys.inactiveq.count;
-    let m = sys.inactiveq.head;
-    while (m !== null && scan-- > 0 && sys.freeq.count < target) {
-      const next = m.next;
-      sys.meter.v_pdpages++;
-      if ((m.flags & PG_REFERENCED) !== 0 && pass === 0) {
-        m.flags &= ~PG_REFERENCED;
-        sys.meter.v_reactivated++;
-        vmPageActivate(sys, m);
-      } else if (freeable(m)) {
-        if ((m.flags & PG_RAHEAD) !== 0) sys.meter.v_readahead_wasted++;
-        vmPageFree(sys, m);
-        sys.meter.v_dfree++;
-        freed++;
-      }
-      m = next;
+    m = next;
+  }
+  return freed;
+}
+
+/** Moves up to `want` unreferenced active pages to the inactive queue; referenced ones go round once more. */
+function ageActive(sys: VmSystem, want: number): void {
+  let scan = sys.activeq.count;
+  let moved = 0;
+  while (scan-- > 0 && moved < want) {
+    const m = sys.activeq.head!;
+    sys.meter.v_pdpages++;
+    if ((m.flags & PG_REFERENCED) !== 0) {
+      m.flags &= ~PG_REFERENCED;
+      vmPageActivate(sys, m); // to the tail
+    } else {
+      vmPageDeactivate(sys, m);
+      moved++;
     }
   }
+}
+
+/** Frees pages until `target` are free or nothing more can go; returns pages freed. */
+export function vmPageoutReclaim(sys: VmSystem, target: number): number {
+  let freed = scanInactive(sys, target, true);
+  for (let round = 0; round < 2 && sys.freeq.count < target; round++) {
+    ageActive(sys, target - sys.freeq.count);
+    freed += scanInactive(sys, target, true);
+  }
+  if (sys.freeq.count < target) freed += scanInactive(sys, target, false);
   return freed;
 }
