@@ -117,17 +117,18 @@ export class MountedFs {
     const dvp = await this.lookup(path, true, 'readdir');
     try {
       if (dvp.type !== VType.VDIR) throw new VmError(ENOTDIR, 'readdir', this.image, path);
-      const names: string[] = [];
-      check(await dvp.op.readdir(dvp, (d) => (d.name !== '.' && d.name !== '..' && names.push(d.name), true)), 'readdir', this.image, path);
+      const ents: Array<{ name: string; ino: number }> = [];
+      check(await dvp.op.readdir(dvp, (d) => (d.name !== '.' && d.name !== '..' && ents.push({ name: d.name, ino: d.ino }), true)), 'readdir', this.image, path);
       const out: DirEntry[] = [];
-      for (const name of names) {
-        const { error, vp } = await dvp.op.lookup(dvp, name);
+      for (const { name, ino } of ents) {
+        // By file number, not by name: a lookup per entry would scan the directory again each time.
         const child = joinPath(path, name);
+        const { error, vp } = await this.mp.op.vget(this.mp, ino);
         check(error, 'readdir', this.image, child);
         try {
           const { error: e2, va } = await vp!.op.getattr(vp!);
           check(e2, 'stat', this.image, child);
-          out.push({ name, type: fileType(va!.type), size: va!.size, ino: va!.ino });
+          out.push({ name, type: fileType(va!.type), size: va!.size, ino });
         } finally {
           await vrele(vp!);
         }

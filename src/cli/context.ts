@@ -48,11 +48,6 @@ export function mountReadOnly(vm: Vm, image: string): Promise<MountedFs> {
   return vm.mount(image, { readOnly: true });
 }
 
-/** Prints mount warnings (e.g. an unreplayed journal) on stderr, once. */
-export function warn(fs: MountedFs): void {
-  for (const w of fs.warnings) process.stderr.write(`vmpager: ${fs.image}: warning: ${w}\n`);
-}
-
 /** The one stderr line for a failure. */
 export function failureLine(e: unknown): string {
   if (e instanceof VmError) return `vmpager: ${e.message}`;

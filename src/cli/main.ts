@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cat, chunkSize, stdoutSink } from './cat.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, warn } from './context.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly } from './context.js';
 import { demo } from './demo.js';
 import { formatLsLine, ls } from './ls.js';
 import { formatStat, statJson } from './stat.js';
@@ -79,13 +79,15 @@ async function run(argv: string[]): Promise<number> {
   const g = globalOptions(values);
   const [command, ...args] = positionals;
   let vm: Vm | null = null;
+  // Mount warnings go out once the command has succeeded: a failure is one line.
+  let warnings: readonly string[] = [];
   try {
     switch (command) {
       case 'ls': {
         needArgs(args, 1, 2, 'ls [-R] [--json] IMAGE [PATH]');
         vm = makeVm(g);
         const fs = await mountReadOnly(vm, args[0]);
-        warn(fs);
+        warnings = fs.warnings;
         const recursive = values.recursive === true;
         const out: string[] = [];
         const entries: unknown[] = [];
@@ -104,7 +106,7 @@ async function run(argv: string[]): Promise<number> {
         needArgs(args, 2, Infinity, 'cat IMAGE PATH...');
         vm = makeVm(g);
         const fs = await mountReadOnly(vm, args[0]);
-        warn(fs);
+        warnings = fs.warnings;
         try {
           await cat(fs, args.slice(1), chunkSize(g.memory), stdoutSink);
         } finally {
@@ -116,7 +118,7 @@ async function run(argv: string[]): Promise<number> {
         needArgs(args, 2, 2, 'stat [--json] IMAGE PATH');
         vm = makeVm(g);
         const fs = await mountReadOnly(vm, args[0]);
-        warn(fs);
+        warnings = fs.warnings;
         try {
           const st = await fs.stat(args[1]);
           process.stdout.write(values.json ? JSON.stringify(statJson(args[1], st)) + '\n' : formatStat(args[1], st));
@@ -131,7 +133,11 @@ async function run(argv: string[]): Promise<number> {
       default:
         throw new UsageError(`unknown command '${command}' (see vmpager --help)`);
     }
+  } catch (e) {
+    warnings = [];
+    throw e;
   } finally {
+    for (const w of warnings) process.stderr.write(`vmpager: ${args[0]}: warning: ${w}\n`);
     if (g.stats && vm !== null) process.stderr.write(JSON.stringify({ ...vm.stats(), maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
   }
 }

@@ -1,0 +1,461 @@
+/*
+ * vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]: the
+ * benchmark table of the performance issue, each case beside its peer:
+ *   1 cold `vmpager cat` of /file in a fresh process vs `debugfs -R "cat /file"`
+ *   2 the raw limit: positioned 1 MiB reads of the file's block runs from the image
+ *   3 warm re-read through the library vs Buffer.copy of the same bytes
+ *   4 random 4 KiB Zipf reads: vmpager's hit rate vs exact LRU and Belady's optimal
+ *   5 sequential write (not yet: vmpager has no write path)
+ * Runs alternate with their peer; the table shows medians.
+ */
+
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Vm } from '../api/index.js';
+import { parseSize } from '../api/size.js';
+import { BENCH_SEED, CHUNK, RandomStream, benchImages, mib, type BenchImage } from './bench_images.js';
+import { lruHits, optHits, zipfTrace } from './zipf.js';
+
+const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const TIME = '/usr/bin/time';
+const CAT_MEMORY = '64MiB';
+const MiB = 2 ** 20;
+
+interface Metric {
+  value: number;
+  unit: string;
+}
+
+/** One line of the table; JSON carries the numbers, the table their text. */
+interface Row {
+  case: string;
+  image: string | null;
+  vmpager: Metric | null;
+  peer: (Metric & { name: string }) | null;
+  /** vmpager / peer */
+  ratio: number | null;
+  rssKiB: { vmpager: number | null; peer: number | null } | null;
+  deviceReads: number | null;
+  /** More figures of the case (e.g. hit rates). */
+  extra?: Record<string, number>;
+  /** Why a figure is missing, or what else to know. */
+  note?: string;
+}
+
+interface Timed {
+  ms: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  rssKiB: number | null;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function log(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
+
+/** True when /usr/bin/time is GNU time (it can report the peak RSS with -f %M -o FILE). */
+function haveGnuTime(): boolean {
+  if (!existsSync(TIME)) return false;
+  const r = spawnSync(TIME, ['-f', '%M', '-o', '/dev/null', 'true'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** Runs cmd with stdout to /dev/null, timing it and (with GNU time) taking its peak RSS. */
+function runTimed(cmd: string, args: string[], useTime: boolean, scratch: string): Promise<Timed> {
+  const rssFile = join(scratch, 'rss');
+  rmSync(rssFile, { force: true });
+  const argv = useTime ? [TIME, '-f', '%M', '-o', rssFile, cmd, ...args] : [cmd, ...args];
+  const devnull = openSync('/dev/null', 'w');
+  return new Promise((resolvePromise, reject) => {
+    const t0 = performance.now();
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', devnull, 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      if (stderr.length < 1 << 20) stderr += d;
+    });
+    child.on('error', (e) => {
+      closeSync(devnull);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      const ms = performance.now() - t0;
+      closeSync(devnull);
+      let rssKiB: number | null = null;
+      if (useTime && existsSync(rssFile)) {
+        // GNU time writes "Command exited with non-zero status N" first on failure.
+        const last = readFileSync(rssFile, 'utf8').trim().split('\n').pop() ?? '';
+        rssKiB = /^\d+$/.test(last) ? Number(last) : null;
+      }
+      resolvePromise({ ms, code, signal, stderr, rssKiB });
+    });
+  });
+}
+
+/** The JSON object `--stats` printed on stderr, if any. */
+function statsOf(stderr: string): { device?: { reads?: number; bytesRead?: number } } | null {
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      return JSON.parse(line) as { device?: { reads?: number } };
+    } catch {
+      // not the stats line
+    }
+  }
+  return null;
+}
+
+function failure(what: string, t: Timed): string {
+  const first = t.stderr.split('\n').find((l) => l.length > 0 && !l.startsWith('{') && !l.startsWith('debugfs ')) ?? '';
+  return `${what} failed (${t.signal ?? `exit ${t.code}`})${first ? `: ${first}` : ''}`;
+}
+
+interface BlockRun {
+  logical: number;
+  physical: number | null;
+  count: number;
+}
+
+/** The file's block map from `vmpager stat --json IMAGE /file`. */
+function blockMapOf(image: string): { blockSize: number; runs: BlockRun[] } {
+  const r = spawnSync(process.execPath, [MAIN, 'stat', '--json', image, '/file'], { encoding: 'utf8', maxBuffer: 256 * MiB });
+  if (r.status !== 0) throw new Error(`vmpager stat failed: ${(r.stderr ?? '').split('\n')[0]}`);
+  const st = JSON.parse(r.stdout) as { blockSize: number; blockMap: BlockRun[]; blockMapTruncated?: boolean };
+  if (st.blockMapTruncated) throw new Error('vmpager stat: the block map was cut short');
+  return { blockSize: st.blockSize, runs: st.blockMap };
+}
+
+/** Case 2: reads the file's byte ranges from the image in 1 MiB positioned reads; returns ms. */
+function rawRead(image: string, map: { blockSize: number; runs: BlockRun[] }, fileSize: number, buf: Buffer): number {
+  const fd = openSync(image, 'r');
+  try {
+    const t0 = performance.now();
+    for (const run of map.runs) {
+      if (run.physical === null) continue;
+      const start = run.physical * map.blockSize;
+      const len = Math.min(run.count * map.blockSize, fileSize - run.logical * map.blockSize);
+      for (let done = 0; done < len; ) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, len - done), start + done);
+        if (n <= 0) throw new Error(`${image}: short read at ${start + done}`);
+        done += n;
+      }
+    }
+    return performance.now() - t0;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const rate = (bytes: number, ms: number): number => bytes / MiB / (ms / 1000);
+
+/** Cases 1 and 2 on one image. */
+async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch: string): Promise<Row[]> {
+  const map = blockMapOf(im.path);
+  const buf = Buffer.allocUnsafe(CHUNK);
+  rawRead(im.path, map, im.fileSize, buf); // warms the host's page cache for both tools
+  const raw: number[] = [];
+  for (let i = 0; i < runs; i++) raw.push(rate(im.fileSize, rawRead(im.path, map, im.fileSize, buf)));
+
+  const vm: number[] = [];
+  const peer: number[] = [];
+  let vmRss: number | null = null;
+  let peerRss: number | null = null;
+  let reads: number | null = null;
+  const notes: string[] = [];
+  const vmpagerArgs = [MAIN, '--memory', CAT_MEMORY, '--stats', 'cat', im.path, '/file'];
+  const debugfsArgs = ['-R', 'cat /file', im.path];
+  const once = async (which: 'vmpager' | 'debugfs'): Promise<void> => {
+    const t = which === 'vmpager' ? await runTimed(process.execPath, vmpagerArgs, useTime, scratch) : await runTimed('debugfs', debugfsArgs, useTime, scratch);
+    if (t.code !== 0) {
+      notes.push(failure(which, t));
+      return;
+    }
+    if (which === 'vmpager') {
+      vm.push(rate(im.fileSize, t.ms));
+      if (t.rssKiB !== null) vmRss = Math.max(vmRss ?? 0, t.rssKiB);
+      const s = statsOf(t.stderr);
+      reads = s?.device?.reads ?? null;
+      const got = s?.device?.bytesRead;
+      if (got !== undefined && got < im.fileSize) notes.push(`vmpager read only ${got} bytes from the device`);
+    } else {
+      peer.push(rate(im.fileSize, t.ms));
+      if (t.rssKiB !== null) peerRss = Math.max(peerRss ?? 0, t.rssKiB);
+      const extra = t.stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('debugfs '));
+      if (extra.length > 0) notes.push(`debugfs: ${extra[0]}`);
+    }
+  };
+  for (let i = 0; i < runs; i++) {
+    // Alternate which goes first so neither always meets the other's leftovers.
+    if (i % 2 === 0) {
+      await once('vmpager');
+      await once('debugfs');
+    } else {
+      await once('debugfs');
+      await once('vmpager');
+    }
+  }
+  const vmMed = vm.length > 0 ? median(vm) : null;
+  const peerMed = peer.length > 0 ? median(peer) : null;
+  const rawMed = median(raw);
+  const note = [...new Set(notes)].join('; ') || undefined;
+  return [
+    {
+      case: `1 cold cat --memory ${CAT_MEMORY}`,
+      image: im.name,
+      vmpager: vmMed === null ? null : { value: vmMed, unit: 'MiB/s' },
+      peer: peerMed === null ? null : { name: 'debugfs', value: peerMed, unit: 'MiB/s' },
+      ratio: vmMed !== null && peerMed !== null ? vmMed / peerMed : null,
+      rssKiB: { vmpager: vmRss, peer: peerRss },
+      deviceReads: reads,
+      extra: { blockRuns: map.runs.length },
+      note,
+    },
+    {
+      case: '2 raw limit: 1 MiB preads',
+      image: im.name,
+      vmpager: vmMed === null ? null : { value: vmMed, unit: 'MiB/s' },
+      peer: { name: 'pread', value: rawMed, unit: 'MiB/s' },
+      ratio: vmMed !== null ? vmMed / rawMed : null,
+      rssKiB: null,
+      deviceReads: map.runs.reduce((n, r) => n + (r.physical === null ? 0 : Math.ceil((r.count * map.blockSize) / CHUNK)), 0),
+    },
+  ];
+}
+
+/** Case 3: a second full read through the library, the file resident; beside Buffer.copy. */
+async function warmCase(im: BenchImage, runs: number): Promise<Row> {
+  const vm = new Vm({ memory: Math.ceil(im.fileSize / 4096) * 4096 + 64 * MiB });
+  const fs = await vm.mount(im.path);
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const want = Buffer.allocUnsafe(CHUNK);
+  const rng = new RandomStream(BENCH_SEED);
+  let note: string | undefined;
+  const times: number[] = [];
+  let reads = 0;
+  try {
+    const f = await fs.open('/file');
+    // The first read brings the file in, and checks it byte for byte.
+    for (let off = 0; off < im.fileSize; off += CHUNK) {
+      const n = await f.readInto(buf, off);
+      rng.next(want);
+      const len = Math.min(CHUNK, im.fileSize - off);
+      if (n !== len || buf.compare(want, 0, len, 0, len) !== 0) {
+        note ??= `vmpager read wrong bytes at offset ${off}`;
+      }
+    }
+    const before = vm.stats().device.reads;
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      for (let off = 0; off < im.fileSize; off += CHUNK) await f.readInto(buf, off);
+      times.push(performance.now() - t0);
+    }
+    reads = vm.stats().device.reads - before;
+    await f.close();
+  } finally {
+    await fs.unmount();
+  }
+  // The peer: the same bytes copied 1 MiB at a time out of a 64 MiB buffer.
+  const src = Buffer.alloc(64 * MiB, 7);
+  const copyTimes: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    for (let off = 0; off < im.fileSize; off += CHUNK) {
+      const at = off % src.length;
+      src.copy(buf, 0, at, at + Math.min(CHUNK, im.fileSize - off));
+    }
+    copyTimes.push(performance.now() - t0);
+  }
+  const v = median(times.map((ms) => rate(im.fileSize, ms)));
+  const p = median(copyTimes.map((ms) => rate(im.fileSize, ms)));
+  return {
+    case: '3 warm re-read (readInto)',
+    image: im.name,
+    vmpager: note === undefined ? { value: v, unit: 'MiB/s' } : null,
+    peer: { name: 'Buffer.copy', value: p, unit: 'MiB/s' },
+    ratio: note === undefined ? v / p : null,
+    rssKiB: null,
+    deviceReads: reads,
+    note,
+  };
+}
+
+/** Case 4: a Zipf trace of 4 KiB reads under memory of 1/8 of the file. */
+async function zipfCase(im: BenchImage): Promise<Row> {
+  const PAGE = 4096;
+  const pages = Math.floor(im.fileSize / PAGE);
+  const memory = Math.max(Math.floor(pages / 8), 64) * PAGE;
+  const frames = memory / PAGE;
+  const ops = Math.min(4 * pages, 1_000_000);
+  const trace = zipfTrace(pages, ops, 0.99, BENCH_SEED);
+  const lru = lruHits(trace, pages, frames) / ops;
+  const opt = optHits(trace, pages, frames) / ops;
+  const vm = new Vm({ memory, pageSize: PAGE });
+  const fs = await vm.mount(im.path);
+  const buf = Buffer.allocUnsafe(PAGE);
+  let ms = 0;
+  let hit = 0;
+  let reads = 0;
+  try {
+    const f = await fs.open('/file');
+    const s0 = vm.stats();
+    const t0 = performance.now();
+    for (let i = 0; i < ops; i++) await f.readInto(buf, trace[i] * PAGE);
+    ms = performance.now() - t0;
+    const s1 = vm.stats();
+    hit = (s1.hits - s0.hits) / (s1.hits - s0.hits + s1.misses - s0.misses);
+    reads = s1.device.reads - s0.device.reads;
+    await f.close();
+  } finally {
+    await fs.unmount();
+  }
+  const opsPerSec = ops / (ms / 1000);
+  return {
+    case: '4 Zipf 4 KiB reads',
+    image: im.name,
+    vmpager: { value: hit * 100, unit: '% hit' },
+    peer: { name: 'exact LRU', value: lru * 100, unit: '% hit' },
+    ratio: hit / lru,
+    rssKiB: null,
+    deviceReads: reads,
+    extra: { opsPerSec, lruHitRate: lru, optHitRate: opt, vmpagerHitRate: hit },
+    note: `s=0.99, ${ops} ops, memory ${mib(memory)} MiB (file/8): ${Math.round(opsPerSec)} ops/s; Belady optimal ${(opt * 100).toFixed(1)}% hit`,
+  };
+}
+
+function notYet(caseName: string, note: string): Row {
+  return { case: caseName, image: null, vmpager: null, peer: null, ratio: null, rssKiB: null, deviceReads: null, note };
+}
+
+/** True when the `ext2fs` npm package is a dev dependency of this checkout. */
+function haveExt2fsPeer(): boolean {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { devDependencies?: Record<string, string> };
+    return pkg.devDependencies?.ext2fs !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+function fmtMetric(m: Metric | null): string {
+  if (m === null) return '-';
+  return m.unit === '% hit' ? `${m.value.toFixed(1)}% hit` : `${m.value >= 100 ? Math.round(m.value) : m.value.toFixed(1)} ${m.unit}`;
+}
+
+function fmtRss(kib: number | null): string {
+  return kib === null ? 'n/a' : `${Math.round(kib / 1024)} MiB`;
+}
+
+function table(rows: Row[]): string {
+  const head = ['case', 'image', 'vmpager', 'peer', 'ratio', 'peak RSS vmpager/peer', 'device reads'];
+  const body = rows.map((r) => [
+    r.case,
+    r.image ?? '',
+    r.vmpager === null && r.peer === null ? (r.note ?? '-') : fmtMetric(r.vmpager),
+    r.peer === null ? '' : `${r.peer.name} ${fmtMetric(r.peer)}`,
+    r.ratio === null ? '' : `${r.ratio.toFixed(2)}x`,
+    r.rssKiB === null ? '' : `${fmtRss(r.rssKiB.vmpager)} / ${fmtRss(r.rssKiB.peer)}`,
+    r.deviceReads === null ? '' : String(r.deviceReads),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+  const notes = rows.filter((r) => r.note !== undefined && !(r.vmpager === null && r.peer === null));
+  if (notes.length > 0) {
+    out.push('', 'notes:');
+    for (const r of notes) out.push(`  ${r.case.split(' ')[0]} ${r.image ?? ''}: ${r.note}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export async function benchMain(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        json: { type: 'boolean' },
+        runs: { type: 'string' },
+        size: { type: 'string' },
+        cache: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    process.stderr.write(`vmpager: ${(e as Error).message.split('\n')[0]}\n${USAGE}\n`);
+    return 1;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --json        the table as JSON\n`);
+    return 0;
+  }
+  const runs = values.runs === undefined ? 3 : Number(values.runs);
+  const size = values.size === undefined ? 512 * MiB : parseSize(values.size);
+  if (!Number.isSafeInteger(runs) || runs < 1) {
+    process.stderr.write(`vmpager: --runs: not a positive integer: ${values.runs}\n${USAGE}\n`);
+    return 1;
+  }
+  if (size === null || size < 64 * 1024) {
+    process.stderr.write(`vmpager: --size: not a size of at least 64KiB: ${values.size}\n${USAGE}\n`);
+    return 1;
+  }
+  const cache = resolve(values.cache ?? join('.cache', 'bench'));
+  process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
+  for (const tool of ['mke2fs', 'debugfs']) {
+    if (spawnSync(tool, ['-V'], { stdio: 'ignore' }).error !== undefined) {
+      process.stderr.write(`vmpager: bench: ${tool} not found (install e2fsprogs)\n`);
+      return 2;
+    }
+  }
+
+  const scratch = mkdtempSync(join(tmpdir(), 'vmpager-bench-'));
+  const rows: Row[] = [];
+  try {
+    const images = benchImages(cache, size, log);
+    const useTime = haveGnuTime();
+    if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
+    for (const im of images) {
+      log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
+      rows.push(...(await coldCases(im, runs, useTime, scratch)));
+    }
+    rows.push(
+      notYet(
+        '1 cold cat vs ext2fs npm',
+        haveExt2fsPeer() ? 'n/a (ext2fs peer not wired into the bench yet)' : 'n/a (peer not installed)',
+      ),
+    );
+    for (const im of images) {
+      log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
+      rows.push(await warmCase(im, runs));
+    }
+    log(`bench: ${images[0].name}: case 4 (Zipf)`);
+    rows.push(await zipfCase(images[0]));
+    rows.push(notYet('5 seq write + sync', 'not yet (no write path)'));
+  } catch (e) {
+    process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);
+    return 2;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ node: process.version, size, runs, cache, rows }, null, 2) + '\n');
+  } else {
+    process.stdout.write(`vmpager bench: /file of ${mib(size)} MiB; medians of ${runs} run${runs === 1 ? '' : 's'}; ratio = vmpager / peer; node ${process.version}\n\n`);
+    process.stdout.write(table(rows));
+  }
+  return 0;
+}

@@ -1,0 +1,145 @@
+/*
+ * The benchmark's images, built once into a cache folder: one file of random
+ * (incompressible, seeded) bytes, `/file`, in ext2 with 4 KiB and with 1 KiB
+ * blocks and in ext4, each by `mke2fs -d`. A manifest records what was built
+ * so a later run with the same parameters reuses the images.
+ *   const images = await benchImages(cacheDir, size, log)
+ */
+
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface BenchImage {
+  /** e.g. ext2-4k */
+  name: string;
+  type: 'ext2' | 'ext4';
+  blockSize: number;
+  path: string;
+  /** Bytes of /file. */
+  fileSize: number;
+}
+
+interface Manifest {
+  version: number;
+  seed: number;
+  size: number;
+  images: { name: string; type: string; blockSize: number; bytes: number }[];
+}
+
+const MANIFEST_VERSION = 1;
+export const BENCH_SEED = 0x5eed_b5d1;
+export const CHUNK = 2 ** 20;
+const KINDS = [
+  { name: 'ext2-4k', type: 'ext2', blockSize: 4096 },
+  { name: 'ext2-1k', type: 'ext2', blockSize: 1024 },
+  { name: 'ext4-4k', type: 'ext4', blockSize: 4096 },
+] as const;
+
+/**
+ * The seeded byte stream of /file (xorshift128, 32-bit words, little-endian):
+ * next(buf) fills buf (a multiple of 4 bytes) with the next bytes.
+ */
+export class RandomStream {
+  private x: number;
+  private y = 362436069;
+  private z = 521288629;
+  private w = 88675123;
+
+  constructor(seed: number) {
+    this.x = seed >>> 0 || 1;
+  }
+
+  next(buf: Uint8Array): void {
+    const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
+    let { x, y, z, w } = this;
+    for (let i = 0; i < words.length; i++) {
+      const t = x ^ (x << 11);
+      x = y;
+      y = z;
+      z = w;
+      w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+      words[i] = w;
+    }
+    this.x = x;
+    this.y = y;
+    this.z = z;
+    this.w = w;
+  }
+}
+
+/** Writes `size` bytes of the seeded stream to path, 1 MiB at a time. */
+function writeRandomFile(path: string, size: number): void {
+  const buf = new Uint8Array(CHUNK);
+  const rng = new RandomStream(BENCH_SEED);
+  const fd = openSync(path, 'w');
+  try {
+    for (let done = 0; done < size; done += CHUNK) {
+      rng.next(buf);
+      const n = Math.min(CHUNK, size - done);
+      writeSync(fd, buf, 0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readManifest(path: string): Manifest | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  } catch {
+    return null;
+  }
+}
+
+/** True when the manifest describes images of these parameters that are all still there. */
+function reusable(m: Manifest | null, dir: string, size: number): boolean {
+  if (m === null || m.version !== MANIFEST_VERSION || m.seed !== BENCH_SEED || m.size !== size) return false;
+  return KINDS.every((k) => {
+    const e = m.images.find((i) => i.name === k.name);
+    const p = join(dir, `${k.name}.img`);
+    return e !== undefined && e.type === k.type && e.blockSize === k.blockSize && existsSync(p) && statSync(p).size === e.bytes;
+  });
+}
+
+/** The images for a file of `size` bytes, built into dir unless already there. */
+export function benchImages(dir: string, size: number, log: (msg: string) => void): BenchImage[] {
+  if (!(size > 0)) throw new Error(`bench: file size must be positive, not ${size}`);
+  mkdirSync(dir, { recursive: true });
+  const manifestPath = join(dir, 'manifest.json');
+  const images: BenchImage[] = KINDS.map((k) => ({ ...k, path: join(dir, `${k.name}.img`), fileSize: size }));
+  if (reusable(readManifest(manifestPath), dir, size)) {
+    log(`bench: reusing the images in ${dir}`);
+    return images;
+  }
+  rmSync(manifestPath, { force: true });
+  const tree = mkdtempSync(join(dir, 'tree-'));
+  try {
+    log(`bench: writing a ${mib(size)} MiB random file`);
+    writeRandomFile(join(tree, 'file'), size);
+    const imageKiB = Math.ceil((size * 1.1 + 16 * 2 ** 20) / 1024);
+    for (const im of images) {
+      log(`bench: mke2fs -t ${im.type} -b ${im.blockSize} ${im.path}`);
+      rmSync(im.path, { force: true });
+      execFileSync('mke2fs', ['-q', '-F', '-t', im.type, '-b', String(im.blockSize), '-d', tree, im.path, `${imageKiB}k`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` },
+      });
+    }
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
+  const manifest: Manifest = {
+    version: MANIFEST_VERSION,
+    seed: BENCH_SEED,
+    size,
+    images: images.map((im) => ({ name: im.name, type: im.type, blockSize: im.blockSize, bytes: statSync(im.path).size })),
+  };
+  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+  return images;
+}
+
+export function mib(bytes: number): string {
+  const v = bytes / 2 ** 20;
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
