@@ -81,7 +81,7 @@ describe('damaged ext2 (block map, directories)', () => {
     ['rec_len 0', (dv) => dv.setUint16(entry(2) + 4, 0, true)],
     ['rec_len past the block', (dv) => dv.setUint16(entry(2) + 4, 2000, true)],
     ['rec_len not a multiple of 4', (dv) => dv.setUint16(entry(2) + 4, 13, true)],
-    ['name_len longer than the record', (dv, b) => void (b[entry(2) + 6] = 200)],
+    ['name_len longer than the record', (_dv, b) => void (b[entry(2) + 6] = 200)],
     ['inode number past s_inodes_count', (dv) => dv.setUint32(entry(2), 0x7fffffff, true)],
     ['directory size of 4 GiB', (dv) => dv.setUint32(dirInode + I_SIZE, 0xfffffc00, true)],
   ];

@@ -118,3 +118,29 @@ for (const [title, type, bs, extra, htree] of variants) {
     });
   });
 }
+
+describe('ext4 with casefold', () => {
+  const { dir, cleanup } = tempDir('vmpager-ext2cf-');
+  const image = join(dir, 'fs.img');
+  let mp: Mount;
+
+  before(async () => {
+    buildImage(image, {
+      type: 'ext4', blockSize: 1024, size: 4 * 2 ** 20, extra: ['-O', 'casefold,^has_journal'],
+      files: [{ path: 'cf/Readme.TXT', data: randomBytes(5, 1) }, { path: 'plain/Readme.TXT', data: randomBytes(5, 2) }],
+    });
+    spawnSync('debugfs', ['-w', '-R', 'sif /cf flags 0x40080000', image], { stdio: 'ignore' });
+    mp = await mountImage(image);
+  });
+  after(cleanup);
+
+  test('a casefolded directory finds names in any case; a plain one does not', async () => {
+    const cf = await lookupPath(mp, 'cf');
+    const r = await cf.op.lookup(cf, 'README.txt');
+    assert.equal(r.error, 0);
+    assert.equal((await cf.op.lookup(cf, 'Readme.TXT')).vp, r.vp);
+    const plain = await lookupPath(mp, 'plain');
+    assert.equal((await plain.op.lookup(plain, 'README.txt')).error, ENOENT);
+    assert.equal((await plain.op.lookup(plain, 'Readme.TXT')).error, 0);
+  });
+});

@@ -160,3 +160,32 @@ describe('ext4: unwritten extents, inline data, special, encrypted and huge file
     await vrele(vp);
   });
 });
+
+describe('ext4 with meta_bg: descriptors found in every meta group', () => {
+  const { dir, cleanup } = tempDir('vmpager-ext2metabg-');
+  const image = join(dir, 'fs.img');
+  let mp: Mount;
+
+  before(async () => {
+    /* 32 groups of 256 blocks, 8 inodes each: the files land in groups past the first meta group (16 groups). */
+    const files = [];
+    for (let i = 0; i < 70; i++) files.push({ path: `d${i}/f`, data: randomBytes(3000, 30 + i) });
+    buildImage(image, {
+      type: 'ext4', blockSize: 1024, size: 8 * 2 ** 20, files,
+      extra: ['-O', 'meta_bg,^resize_inode,^has_journal', '-g', '256', '-N', '256', '-I', '128'],
+    });
+    mp = await mountImage(image);
+  });
+  after(cleanup);
+
+  test('files whose inodes sit in the second meta group read like debugfs cat', async () => {
+    let far = 0;
+    for (const i of [0, 35, 69]) {
+      const vp = await lookupPath(mp, `d${i}/f`);
+      if (vp.ino > 16 * 8) far++;
+      await vrele(vp);
+      await checkAgainstDebugfs(mp, image, `d${i}/f`);
+    }
+    assert.ok(far > 0, 'some inode lies past group 16');
+  });
+});

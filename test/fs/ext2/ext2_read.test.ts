@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { MAXPHYS } from '../../../src/kern/param.js';
 import { MNT_RDONLY, type Mount } from '../../../src/vfs/mount.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
-import { VType } from '../../../src/vfs/vnode.js';
-import type { Dirent } from '../../../src/vfs/vnode_if.js';
+import { VType, type Vnode } from '../../../src/vfs/vnode.js';
+import { IO_DIRECT, type Dirent } from '../../../src/vfs/vnode_if.js';
+import type { Uio } from '../../../src/vfs/uio.js';
 import { type TreeFile, debugfsCat, randomBytes, tempDir } from '../../helpers/images.js';
 import { type SparseFile, buildImage, debugfsBmap, debugfsLs, lookupPath, mountImage, readWhole } from './ext2_util.js';
 
@@ -124,8 +125,8 @@ for (const [type, bs] of configs) {
       for (const path of paths) {
         const vp = await lookupPath(mp, path);
         const { va } = await vp.op.getattr(vp);
-        /* An odd chunk size exercises reads that start and end inside blocks. */
-        const { error, data } = await readWhole(vp, va!.size, path === 'tind' ? 1 << 22 : 3000);
+        /* No VM on the mount: VOP_READ reads directly. An odd chunk size starts and ends reads inside blocks. */
+        const { error, data } = await readWhole(vp, va!.size, path === 'tind' ? 1 << 22 : 3000, 0);
         assert.equal(error, 0, path);
         assert.ok(Buffer.from(data).equals(debugfsCat(image, `/${path}`)), `${path} differs from debugfs cat`);
         await vrele(vp);
@@ -188,3 +189,37 @@ for (const [type, bs] of configs) {
     });
   });
 }
+
+describe('reading through the VM when the mount has one', () => {
+  const { dir, cleanup } = tempDir('vmpager-ext2vm-');
+  const image = join(dir, 'fs.img');
+  after(cleanup);
+
+  test('readdir, readlink and read go through the VM; IO_DIRECT bypasses it', async () => {
+    const files: TreeFile[] = [{ path: 'f', data: randomBytes(5000, 1) }, { path: 'slow', symlink: SLOW_TARGET }];
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 2 * 2 ** 20, files, extra: ['-O', '^has_journal'] });
+    const mp = await mountImage(image);
+    const seen: number[] = [];
+    mp.vm = {
+      rdwr: (v: Vnode, uio: Uio, ioflag: number) => {
+        seen.push(v.ino);
+        return v.op.read(v, uio, ioflag | IO_DIRECT);
+      },
+    };
+    const root = (await mp.op.root(mp)).vp!;
+    const names: string[] = [];
+    assert.equal(await root.op.readdir(root, (d) => (names.push(d.name), true)), 0);
+    assert.deepEqual(names, ['.', '..', 'lost+found', 'f', 'slow']);
+    assert.ok(seen.includes(2), 'the directory was read through the VM');
+    const f = await lookupPath(mp, 'f');
+    const viaVm = await readWhole(f, 5000, 5000, 0);
+    assert.ok(seen.includes(f.ino));
+    const n = seen.length;
+    const direct = await readWhole(f, 5000, 5000, IO_DIRECT);
+    assert.equal(seen.length, n, 'IO_DIRECT did not touch the VM');
+    assert.deepEqual(viaVm.data, direct.data);
+    const slow = await lookupPath(mp, 'slow');
+    assert.deepEqual(await slow.op.readlink(slow), { error: 0, target: SLOW_TARGET });
+    assert.ok(seen.includes(slow.ino));
+  });
+});

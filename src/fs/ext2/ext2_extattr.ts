@@ -1,0 +1,69 @@
+/*
+ * Extended attributes stored in the inode body (after i_extra_isize), as far
+ * as reading needs them: the system.data attribute that continues the inline
+ * data of an EXT4_INLINE_DATA_FL file past i_block.
+ *   { error, data } = inlineData(ip)     (i_block ++ system.data, cut to i_size)
+ */
+
+import { EINTEGRITY } from '../../kern/errno.js';
+import { EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES } from './ext2_fs.js';
+import type { Inode } from './ext2_inode.js';
+
+export const EXT2_XATTR_MAGIC = 0xea020000;
+export const EXT2_XATTR_INDEX_SYSTEM = 7;
+const ENTRY_HEADER = 16;
+
+/**
+ * The value of in-inode attribute index.name; null when absent, EINTEGRITY
+ * when the attribute area is damaged.
+ */
+export function inodeXattr(ip: Inode, index: number, name: string): { error: number; value: Uint8Array | null } {
+  const raw = ip.raw;
+  const extra = ip.din.extraIsize;
+  if (extra < 0) return { error: EINTEGRITY, value: null };
+  const start = EXT2_GOOD_OLD_INODE_SIZE + extra;
+  if (extra === 0 || start + 4 > raw.length) return { error: 0, value: null };
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.length);
+  if (dv.getUint32(start, true) !== EXT2_XATTR_MAGIC) return { error: 0, value: null };
+  const first = start + 4;
+  const want = new TextEncoder().encode(name);
+  for (let o = first; o + 4 <= raw.length && dv.getUint32(o, true) !== 0;) {
+    if (o + ENTRY_HEADER > raw.length) return { error: EINTEGRITY, value: null };
+    const nameLen = raw[o];
+    const next = o + ((ENTRY_HEADER + nameLen + 3) & ~3);
+    if (next > raw.length) return { error: EINTEGRITY, value: null };
+    if (raw[o + 1] === index && nameLen === want.length && equal(raw, o + ENTRY_HEADER, want)) {
+      const voff = dv.getUint16(o + 2, true);
+      const inum = dv.getUint32(o + 4, true);
+      const vsize = dv.getUint32(o + 8, true);
+      if (inum !== 0) return { error: EINTEGRITY, value: null }; // not for system.* values
+      if (vsize === 0) return { error: 0, value: new Uint8Array(0) };
+      const v = first + voff;
+      if (v < first || v + vsize > raw.length) return { error: EINTEGRITY, value: null };
+      return { error: 0, value: raw.slice(v, v + vsize) };
+    }
+    o = next;
+  }
+  return { error: 0, value: null };
+}
+
+function equal(b: Uint8Array, off: number, s: Uint8Array): boolean {
+  for (let i = 0; i < s.length; i++) if (b[off + i] !== s[i]) return false;
+  return true;
+}
+
+/** The bytes of an inline-data file: i_block, then system.data, cut to i_size. => ip.inlineData */
+export function inlineData(ip: Inode): { error: number; data: Uint8Array | null } {
+  if (ip.inline !== null) return { error: 0, data: ip.inline };
+  let data = ip.din.iblock;
+  if (ip.size > EXT2_IBLOCK_BYTES) {
+    const { error, value } = inodeXattr(ip, EXT2_XATTR_INDEX_SYSTEM, 'data');
+    if (error !== 0) return { error, data: null };
+    if (value === null || EXT2_IBLOCK_BYTES + value.length < ip.size) return { error: EINTEGRITY, data: null };
+    data = new Uint8Array(EXT2_IBLOCK_BYTES + value.length);
+    data.set(ip.din.iblock, 0);
+    data.set(value, EXT2_IBLOCK_BYTES);
+  }
+  ip.inline = data.subarray(0, Math.min(ip.size, data.length));
+  return { error: 0, data: ip.inline };
+}

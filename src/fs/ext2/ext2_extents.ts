@@ -1,0 +1,158 @@
+/*
+ * ext4 extent trees: logical block -> physical block through the tree rooted
+ * in i_block. Each node is checked (magic, counts, depth, sorted entries,
+ * blocks inside the file system) before use; the leaf last decoded is cached
+ * in the inode with the logical range it answers for, so a sequential scan
+ * walks the tree once per leaf.
+ *   { error, pblk, after, before } = await extentBmap(bufcache, ip, lbn, maxrun)
+ */
+
+import { EINTEGRITY } from '../../kern/errno.js';
+import type { BufCache } from '../../vfs/vfs_bio.js';
+import { EXT2_IBLOCK_BYTES } from './ext2_fs.js';
+import type { ExtentLeaf, Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+export const EXT4_EXT_MAGIC = 0xf30a;
+export const EXT4_MAX_EXTENT_DEPTH = 5;
+/** ee_len above this marks an unwritten extent of ee_len - 32768 blocks. */
+export const EXT_INIT_MAX_LEN = 32768;
+const HDR = 12;
+const ENTRY = 12;
+/** Logical block numbers are 32 bits. */
+export const EXT_MAX_LBLK = 2 ** 32;
+
+/** A block run: pblk (-1 for a hole) and the contiguous blocks after and before it. */
+export interface BlockRun {
+  error: number;
+  pblk: number;
+  after: number;
+  before: number;
+}
+
+export const HOLE: BlockRun = Object.freeze({ error: 0, pblk: -1, after: 0, before: 0 });
+const BAD: BlockRun = Object.freeze({ error: EINTEGRITY, pblk: -1, after: 0, before: 0 });
+
+interface Header {
+  entries: number;
+  depth: number;
+}
+
+/** Checks the node header at b[0..size); null when damaged. */
+function checkHeader(dv: DataView, size: number): Header | null {
+  if (dv.getUint16(0, true) !== EXT4_EXT_MAGIC) return null;
+  const entries = dv.getUint16(2, true);
+  const max = dv.getUint16(4, true);
+  const depth = dv.getUint16(6, true);
+  if (max === 0 || max > Math.floor((size - HDR) / ENTRY) || entries > max) return null;
+  if (depth > EXT4_MAX_EXTENT_DEPTH) return null;
+  return { entries, depth };
+}
+
+/** Decodes and checks a leaf node answering for [lo, hi); null when damaged. */
+function decodeLeaf(fs: Ext2Fs, dv: DataView, n: number, lo: number, hi: number): ExtentLeaf | null {
+  const leaf: ExtentLeaf = {
+    lo, hi, n,
+    lblk: new Float64Array(n), len: new Float64Array(n), pblk: new Float64Array(n), unwritten: new Uint8Array(n),
+  };
+  let next = 0;
+  for (let i = 0; i < n; i++) {
+    const o = HDR + i * ENTRY;
+    const lblk = dv.getUint32(o, true);
+    let len = dv.getUint16(o + 4, true);
+    const pblk = dv.getUint32(o + 8, true) + dv.getUint16(o + 6, true) * 2 ** 32;
+    if (len > EXT_INIT_MAX_LEN) {
+      len -= EXT_INIT_MAX_LEN;
+      leaf.unwritten[i] = 1;
+    }
+    if (len === 0 || lblk < next || lblk + len > EXT_MAX_LBLK || !fs.blockOk(pblk, len)) return null;
+    next = lblk + len;
+    leaf.lblk[i] = lblk;
+    leaf.len[i] = len;
+    leaf.pblk[i] = pblk;
+  }
+  return leaf;
+}
+
+/**
+ * The leaf that answers for logical block lbn: the cached one, or a walk from
+ * the root. => lbn < EXT_MAX_LBLK; may sleep (reads tree blocks)
+ */
+async function findLeaf(bufcache: BufCache, ip: Inode, lbn: number): Promise<{ error: number; leaf: ExtentLeaf | null }> {
+  const cached = ip.extLeaf;
+  if (cached !== null && lbn >= cached.lo && lbn < cached.hi) return { error: 0, leaf: cached };
+  const fs = ip.fs;
+  const root = ip.din.iblock;
+  let dv = new DataView(root.buffer, root.byteOffset, EXT2_IBLOCK_BYTES);
+  let h = checkHeader(dv, EXT2_IBLOCK_BYTES);
+  if (h === null) return { error: EINTEGRITY, leaf: null };
+  let lo = 0;
+  let hi = EXT_MAX_LBLK;
+  while (h.depth > 0) {
+    const n = h.entries;
+    if (n === 0) return { error: EINTEGRITY, leaf: null };
+    let i = 0;
+    let prev = -1;
+    for (let j = 0; j < n; j++) {
+      const first = dv.getUint32(HDR + j * ENTRY, true);
+      if (first <= prev) return { error: EINTEGRITY, leaf: null };
+      prev = first;
+      if (first <= lbn) i = j;
+    }
+    const o = HDR + i * ENTRY;
+    const child = dv.getUint32(o + 4, true) + dv.getUint16(o + 8, true) * 2 ** 32;
+    if (i > 0) lo = Math.max(lo, dv.getUint32(o, true));
+    if (i + 1 < n) hi = Math.min(hi, dv.getUint32(o + ENTRY, true));
+    if (!fs.blockOk(child)) return { error: EINTEGRITY, leaf: null };
+    const { error, bp } = await bufcache.bread(fs.fsbtodb(child), fs.bsize);
+    if (error !== 0 || bp === null) return { error, leaf: null };
+    const copy = bp.data.slice();
+    bufcache.brelse(bp);
+    const depth = h.depth;
+    dv = new DataView(copy.buffer, 0, copy.length);
+    h = checkHeader(dv, copy.length);
+    if (h === null || h.depth !== depth - 1) return { error: EINTEGRITY, leaf: null };
+  }
+  const leaf = decodeLeaf(fs, dv, h.entries, lo, hi);
+  if (leaf === null) return { error: EINTEGRITY, leaf: null };
+  ip.extLeaf = leaf;
+  return { error: 0, leaf };
+}
+
+/**
+ * Maps lbn through the extent tree; runs stay inside the leaf and stop at
+ * maxrun blocks. Unwritten extents read as holes. => may sleep
+ */
+export async function extentBmap(bufcache: BufCache, ip: Inode, lbn: number, maxrun: number): Promise<BlockRun> {
+  if (lbn >= EXT_MAX_LBLK) return HOLE;
+  const { error, leaf } = await findLeaf(bufcache, ip, lbn);
+  if (leaf === null) return error === EINTEGRITY ? BAD : { error, pblk: -1, after: 0, before: 0 };
+  /* The last extent starting at or before lbn. */
+  let l = 0;
+  let r = leaf.n - 1;
+  let i = -1;
+  while (l <= r) {
+    const m = (l + r) >> 1;
+    if (leaf.lblk[m] <= lbn) {
+      i = m;
+      l = m + 1;
+    } else {
+      r = m - 1;
+    }
+  }
+  if (i < 0 || lbn >= leaf.lblk[i] + leaf.len[i] || leaf.unwritten[i] !== 0) return HOLE;
+  const pblk = leaf.pblk[i] + (lbn - leaf.lblk[i]);
+  let after = leaf.lblk[i] + leaf.len[i] - 1 - lbn;
+  for (let j = i + 1; j < leaf.n && after < maxrun; j++) {
+    const end = leaf.lblk[j - 1] + leaf.len[j - 1];
+    if (leaf.unwritten[j] !== 0 || leaf.lblk[j] !== end || leaf.pblk[j] !== leaf.pblk[j - 1] + leaf.len[j - 1]) break;
+    after += leaf.len[j];
+  }
+  let before = lbn - leaf.lblk[i];
+  for (let j = i - 1; j >= 0 && before < maxrun; j--) {
+    const end = leaf.lblk[j] + leaf.len[j];
+    if (leaf.unwritten[j] !== 0 || end !== leaf.lblk[j + 1] || leaf.pblk[j] + leaf.len[j] !== leaf.pblk[j + 1]) break;
+    before += leaf.len[j];
+  }
+  return { error: 0, pblk, after: Math.min(after, maxrun), before: Math.min(before, maxrun) };
+}

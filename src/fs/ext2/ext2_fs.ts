@@ -1,0 +1,289 @@
+/*
+ * ext2/3/4 on-disk format: constants, feature names and decoders of the
+ * superblock, group descriptors and inodes (all little-endian).
+ *   sb = decodeSuper(bytes of 1024 at byte 1024); gd = decodeGroupDesc(...); di = decodeDinode(...)
+ * Decoders only read the fields; every value is validated by its user.
+ */
+
+export const SBOFF = 1024;
+export const SBSIZE = 1024;
+export const EXT2_MAGIC = 0xef53;
+export const EXT2_ROOTINO = 2;
+export const EXT2_GOOD_OLD_REV = 0;
+export const EXT2_DYNAMIC_REV = 1;
+export const EXT2_GOOD_OLD_INODE_SIZE = 128;
+export const EXT2_GOOD_OLD_FIRST_INO = 11;
+export const EXT2_MIN_BLOCK_LOG_SIZE = 10;
+export const EXT2_MAX_BLOCK_LOG_SIZE = 16;
+export const EXT2_MIN_DESC_SIZE = 32;
+export const EXT2_MIN_DESC_SIZE_64BIT = 64;
+export const EXT2_MAX_DESC_SIZE = 1024;
+
+/* i_block: 12 direct pointers, then single, double, triple indirect. */
+export const EXT2_NDADDR = 12;
+export const EXT2_IND_BLOCK = 12;
+export const EXT2_DIND_BLOCK = 13;
+export const EXT2_TIND_BLOCK = 14;
+export const EXT2_N_BLOCKS = 15;
+/** Bytes of i_block: where fast symlinks and inline data live. */
+export const EXT2_IBLOCK_BYTES = 60;
+
+/* s_feature_compat */
+export const COMPAT_DIR_PREALLOC = 0x1;
+export const COMPAT_HAS_JOURNAL = 0x4;
+export const COMPAT_SPARSE_SUPER2 = 0x200;
+
+/* s_feature_incompat */
+export const INCOMPAT_COMPRESSION = 0x1;
+export const INCOMPAT_FILETYPE = 0x2;
+export const INCOMPAT_RECOVER = 0x4;
+export const INCOMPAT_JOURNAL_DEV = 0x8;
+export const INCOMPAT_META_BG = 0x10;
+export const INCOMPAT_EXTENTS = 0x40;
+export const INCOMPAT_64BIT = 0x80;
+export const INCOMPAT_MMP = 0x100;
+export const INCOMPAT_FLEX_BG = 0x200;
+export const INCOMPAT_EA_INODE = 0x400;
+export const INCOMPAT_DIRDATA = 0x1000;
+export const INCOMPAT_CSUM_SEED = 0x2000;
+export const INCOMPAT_LARGEDIR = 0x4000;
+export const INCOMPAT_INLINE_DATA = 0x8000;
+export const INCOMPAT_ENCRYPT = 0x10000;
+export const INCOMPAT_CASEFOLD = 0x20000;
+
+/* s_feature_ro_compat */
+export const RO_COMPAT_SPARSE_SUPER = 0x1;
+export const RO_COMPAT_LARGE_FILE = 0x2;
+export const RO_COMPAT_BTREE_DIR = 0x4;
+export const RO_COMPAT_HUGE_FILE = 0x8;
+export const RO_COMPAT_GDT_CSUM = 0x10;
+export const RO_COMPAT_DIR_NLINK = 0x20;
+export const RO_COMPAT_EXTRA_ISIZE = 0x40;
+export const RO_COMPAT_BIGALLOC = 0x200;
+export const RO_COMPAT_METADATA_CSUM = 0x400;
+export const RO_COMPAT_READONLY = 0x1000;
+
+/** Incompatible features this code reads (recover: read-only, journal not replayed). */
+export const INCOMPAT_SUPP_READ =
+  INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_META_BG | INCOMPAT_EXTENTS | INCOMPAT_64BIT |
+  INCOMPAT_MMP | INCOMPAT_FLEX_BG | INCOMPAT_EA_INODE | INCOMPAT_DIRDATA | INCOMPAT_CSUM_SEED |
+  INCOMPAT_LARGEDIR | INCOMPAT_INLINE_DATA | INCOMPAT_ENCRYPT | INCOMPAT_CASEFOLD;
+/** Features a later writer of ext2/ext3 will handle; anything else is read-only. */
+export const INCOMPAT_SUPP_WRITE = INCOMPAT_FILETYPE;
+export const RO_COMPAT_SUPP_WRITE = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
+/** Features Linux's ext3 never knew: their presence makes the file system ext4. */
+export const INCOMPAT_EXT3 = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_JOURNAL_DEV | INCOMPAT_META_BG;
+export const RO_COMPAT_EXT3 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
+
+const compatNames: Record<number, string> = {
+  0x1: 'dir_prealloc', 0x2: 'imagic_inodes', 0x4: 'has_journal', 0x8: 'ext_attr',
+  0x10: 'resize_inode', 0x20: 'dir_index', 0x40: 'lazy_bg', 0x80: 'snapshot_bitmap',
+  0x100: 'exclude_bitmap', 0x200: 'sparse_super2', 0x400: 'fast_commit',
+  0x800: 'stable_inodes', 0x1000: 'orphan_file',
+};
+const incompatNames: Record<number, string> = {
+  0x1: 'compression', 0x2: 'filetype', 0x4: 'recover', 0x8: 'journal_dev', 0x10: 'meta_bg',
+  0x40: 'extents', 0x80: '64bit', 0x100: 'mmp', 0x200: 'flex_bg', 0x400: 'ea_inode',
+  0x1000: 'dirdata', 0x2000: 'metadata_csum_seed', 0x4000: 'large_dir', 0x8000: 'inline_data',
+  0x10000: 'encrypt', 0x20000: 'casefold',
+};
+const roCompatNames: Record<number, string> = {
+  0x1: 'sparse_super', 0x2: 'large_file', 0x4: 'btree_dir', 0x8: 'huge_file', 0x10: 'uninit_bg',
+  0x20: 'dir_nlink', 0x40: 'extra_isize', 0x80: 'snapshot', 0x100: 'quota', 0x200: 'bigalloc',
+  0x400: 'metadata_csum', 0x800: 'replica', 0x1000: 'read-only', 0x2000: 'project',
+  0x4000: 'shared_blocks', 0x8000: 'verity', 0x10000: 'orphan_present',
+};
+
+export const FEATURE_COMPAT = 0;
+export const FEATURE_INCOMPAT = 1;
+export const FEATURE_RO_COMPAT = 2;
+
+/** The e2fsprogs name of one feature bit (unknown bits as FEATURE_I17 and the like). */
+export function featureName(kind: number, bit: number): string {
+  const table = kind === FEATURE_COMPAT ? compatNames : kind === FEATURE_INCOMPAT ? incompatNames : roCompatNames;
+  const name = table[bit];
+  if (name !== undefined) return name;
+  return `FEATURE_${'CIR'[kind]}${31 - Math.clz32(bit)}`;
+}
+
+/** Names of every bit set in `mask`, lowest first. */
+export function featureNames(kind: number, mask: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 32; i++) {
+    const bit = (1 << i) >>> 0;
+    if ((mask & bit) !== 0) out.push(featureName(kind, bit));
+  }
+  return out;
+}
+
+/** The superblock fields this code uses, undecorated. */
+export interface Ext2Super {
+  inodesCount: number;
+  blocksCount: number;
+  freeBlocksCount: number;
+  freeInodesCount: number;
+  firstDataBlock: number;
+  logBlockSize: number;
+  logClusterSize: number;
+  blocksPerGroup: number;
+  clustersPerGroup: number;
+  inodesPerGroup: number;
+  magic: number;
+  state: number;
+  revLevel: number;
+  firstIno: number;
+  inodeSize: number;
+  featureCompat: number;
+  featureIncompat: number;
+  featureRoCompat: number;
+  volumeName: Uint8Array;
+  descSize: number;
+  firstMetaBg: number;
+  minExtraIsize: number;
+  backupBgs: [number, number];
+}
+
+/** Decodes the 1024-byte superblock. => b.length >= SBSIZE */
+export function decodeSuper(b: Uint8Array): Ext2Super {
+  const dv = new DataView(b.buffer, b.byteOffset, SBSIZE);
+  const u32 = (o: number) => dv.getUint32(o, true);
+  const u16 = (o: number) => dv.getUint16(o, true);
+  const revLevel = u32(0x4c);
+  const dynamic = revLevel >= EXT2_DYNAMIC_REV;
+  const incompat = dynamic ? u32(0x60) : 0;
+  const wide = (incompat & INCOMPAT_64BIT) !== 0;
+  return {
+    inodesCount: u32(0x00),
+    blocksCount: u32(0x04) + (wide ? u32(0x150) * 2 ** 32 : 0),
+    freeBlocksCount: u32(0x0c) + (wide ? u32(0x158) * 2 ** 32 : 0),
+    freeInodesCount: u32(0x10),
+    firstDataBlock: u32(0x14),
+    logBlockSize: u32(0x18),
+    logClusterSize: u32(0x1c),
+    blocksPerGroup: u32(0x20),
+    clustersPerGroup: u32(0x24),
+    inodesPerGroup: u32(0x28),
+    magic: u16(0x38),
+    state: u16(0x3a),
+    revLevel,
+    firstIno: dynamic ? u32(0x54) : EXT2_GOOD_OLD_FIRST_INO,
+    inodeSize: dynamic ? u16(0x58) : EXT2_GOOD_OLD_INODE_SIZE,
+    featureCompat: dynamic ? u32(0x5c) : 0,
+    featureIncompat: incompat,
+    featureRoCompat: dynamic ? u32(0x64) : 0,
+    volumeName: b.slice(0x78, 0x88),
+    descSize: u16(0xfe),
+    firstMetaBg: u32(0x104),
+    minExtraIsize: u16(0x15c),
+    backupBgs: [u32(0x24c), u32(0x250)],
+  };
+}
+
+/** Block of the inode table of a group descriptor. => b holds descSize bytes at off */
+export function gdInodeTable(b: Uint8Array, off: number, descSize: number): number {
+  const dv = new DataView(b.buffer, b.byteOffset + off, descSize);
+  const lo = dv.getUint32(0x08, true);
+  return descSize >= EXT2_MIN_DESC_SIZE_64BIT ? lo + dv.getUint32(0x28, true) * 2 ** 32 : lo;
+}
+
+/* i_mode file types */
+export const S_IFMT = 0xf000;
+export const S_IFIFO = 0x1000;
+export const S_IFCHR = 0x2000;
+export const S_IFDIR = 0x4000;
+export const S_IFBLK = 0x6000;
+export const S_IFREG = 0x8000;
+export const S_IFLNK = 0xa000;
+export const S_IFSOCK = 0xc000;
+
+/* i_flags */
+export const EXT2_COMPR_FL = 0x4;
+export const EXT4_ENCRYPT_FL = 0x800;
+export const EXT2_INDEX_FL = 0x1000;
+export const EXT4_HUGE_FILE_FL = 0x40000;
+export const EXT4_EXTENTS_FL = 0x80000;
+export const EXT4_VERITY_FL = 0x100000;
+export const EXT4_EA_INODE_FL = 0x200000;
+export const EXT4_INLINE_DATA_FL = 0x10000000;
+export const EXT4_CASEFOLD_FL = 0x40000000;
+
+/** The inode fields this code uses, decoded once. */
+export interface Ext2Dinode {
+  mode: number;
+  uid: number;
+  gid: number;
+  /** i_size_lo only; the caller adds i_size_high where it applies. */
+  sizeLo: number;
+  sizeHigh: number;
+  atime: number;
+  ctime: number;
+  mtime: number;
+  crtime: number;
+  linksCount: number;
+  /** i_blocks_lo + (l_i_blocks_high << 32): in 512-byte units, or fs blocks with HUGE_FILE_FL. */
+  blocksRaw: number;
+  flags: number;
+  /** The 60 bytes of i_block (block map, extent root, symlink or inline data). */
+  iblock: Uint8Array;
+  generation: number;
+  fileAcl: number;
+  /** 0 for a 128-byte inode; -1 when the stored value is impossible. */
+  extraIsize: number;
+}
+
+/** Decodes one on-disk inode. => b.length == inode size >= 128 */
+export function decodeDinode(b: Uint8Array): Ext2Dinode {
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
+  const u32 = (o: number) => dv.getUint32(o, true);
+  const u16 = (o: number) => dv.getUint16(o, true);
+  let extraIsize = 0;
+  if (b.length > EXT2_GOOD_OLD_INODE_SIZE) {
+    extraIsize = u16(0x80);
+    if (extraIsize % 4 !== 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize > b.length) extraIsize = -1;
+  }
+  /* Seconds since the epoch, widened by the epoch bits of *_extra when present. */
+  const time = (o: number, extra: number) => {
+    const s = dv.getInt32(o, true);
+    if (extraIsize < 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize < extra + 4) return s;
+    return s + (u32(extra) & 3) * 2 ** 32;
+  };
+  const hasCrtime = extraIsize >= 0x94 + 4 - EXT2_GOOD_OLD_INODE_SIZE;
+  return {
+    mode: u16(0x00),
+    uid: u16(0x02) | (u16(0x78) << 16),
+    gid: u16(0x18) | (u16(0x7a) << 16),
+    sizeLo: u32(0x04),
+    sizeHigh: u32(0x6c),
+    atime: time(0x08, 0x8c),
+    ctime: time(0x0c, 0x84),
+    mtime: time(0x10, 0x88),
+    crtime: hasCrtime ? time(0x90, 0x94) : 0,
+    linksCount: u16(0x1a),
+    blocksRaw: u32(0x1c) + u16(0x74) * 2 ** 32,
+    flags: u32(0x20),
+    iblock: b.slice(0x28, 0x28 + EXT2_IBLOCK_BYTES),
+    generation: u32(0x64),
+    fileAcl: u32(0x68) + u16(0x76) * 2 ** 32,
+    extraIsize,
+  };
+}
+
+/* Directory entries: inode u32, rec_len u16, name_len u8, file_type u8, name. */
+export const DIRENT_HEADER = 8;
+export const EXT2_NAME_LEN = 255;
+/** file_type of the metadata_csum tail entry at the end of a leaf block. */
+export const EXT2_FT_DIR_CSUM = 0xde;
+/** dirdata: the high bits of file_type announce data after the name. */
+export const EXT2_FT_MASK = 0x0f;
+
+/** The on-disk rec_len of a directory entry (65536 is stored as 0 or 65535 in 64 KiB blocks). */
+export function decodeRecLen(raw: number, bsize: number): number {
+  if (bsize < 65536) return raw;
+  if (raw === 65535 || raw === 0) return 65536;
+  return (raw & 65532) | ((raw & 3) << 16);
+}
+
+/** Smallest record a name of `nameLen` bytes needs. */
+export function direntRecLen(nameLen: number): number {
+  return (DIRENT_HEADER + nameLen + 3) & ~3;
+}

@@ -1,0 +1,143 @@
+/*
+ * The in-core ext2 inode (cf. struct inode in FreeBSD's ext2fs): the on-disk
+ * inode decoded and checked once by inodeFromDisk(), its raw bytes, and the
+ * per-inode caches of bmap (the last extent leaf or indirect block decoded).
+ * vp.data of every ext2 vnode is one of these.
+ */
+
+import { EINTEGRITY, ENOENT } from '../../kern/errno.js';
+import { VType } from '../../vfs/vnode.js';
+import {
+  EXT2_IBLOCK_BYTES, EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, EXT4_INLINE_DATA_FL,
+  INCOMPAT_EA_INODE, INCOMPAT_INLINE_DATA, INCOMPAT_LARGEDIR, RO_COMPAT_HUGE_FILE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
+  S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type Ext2Dinode, decodeDinode,
+} from './ext2_fs.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+/** One decoded extent-tree leaf and the logical range [lo, hi) it answers for. */
+export interface ExtentLeaf {
+  lo: number;
+  hi: number;
+  n: number;
+  lblk: Float64Array;
+  len: Float64Array;
+  pblk: Float64Array;
+  /** 1 for an unwritten (preallocated) extent: reads as a hole. */
+  unwritten: Uint8Array;
+}
+
+/** One indirect block holding data pointers, for logical blocks [base, base + ptrs.length). */
+export interface IndirectLeaf {
+  base: number;
+  ptrs: Uint32Array;
+}
+
+export class Inode {
+  /** Bytes; regular files (and large_dir directories) include i_size_high. */
+  readonly size: number;
+  readonly type: VType;
+  /** Storage in use, in 512-byte units (i_blocks, HUGE_FILE honoured). */
+  readonly blocks512: number;
+  /** i_block as 15 little-endian words (block map or extent root). */
+  readonly iblock32: Uint32Array;
+  /** bmap caches (cleared by reclaim). */
+  extLeaf: ExtentLeaf | null = null;
+  indLeaf: IndirectLeaf | null = null;
+  /** Inline data (i_block + system.data), once read. */
+  inline: Uint8Array | null = null;
+
+  constructor(
+    readonly ino: number,
+    readonly fs: Ext2Fs,
+    /** The on-disk inode, as read. */
+    readonly raw: Uint8Array,
+    readonly din: Ext2Dinode,
+    size: number,
+    type: VType,
+  ) {
+    this.size = size;
+    this.type = type;
+    const sb = fs.sb;
+    let blocks = din.blocksRaw;
+    if ((sb.featureRoCompat & RO_COMPAT_HUGE_FILE) === 0) blocks %= 2 ** 32;
+    else if ((din.flags & EXT4_HUGE_FILE_FL) !== 0) blocks *= fs.spb;
+    this.blocks512 = blocks;
+    this.iblock32 = new Uint32Array(15);
+    const dv = new DataView(din.iblock.buffer, din.iblock.byteOffset, EXT2_IBLOCK_BYTES);
+    for (let i = 0; i < 15; i++) this.iblock32[i] = dv.getUint32(i * 4, true);
+  }
+
+  get flags(): number {
+    return this.din.flags;
+  }
+
+  get extents(): boolean {
+    return (this.din.flags & EXT4_EXTENTS_FL) !== 0;
+  }
+
+  get inlineData(): boolean {
+    return (this.din.flags & EXT4_INLINE_DATA_FL) !== 0;
+  }
+
+  get encrypted(): boolean {
+    return (this.din.flags & EXT4_ENCRYPT_FL) !== 0;
+  }
+
+  /** The last logical block holding file data, or -1 for an empty file. */
+  get lastLbn(): number {
+    return Math.ceil(this.size / this.fs.bsize) - 1;
+  }
+
+  /**
+   * A fast symlink: the target sits in i_block. Short, and no data block
+   * counted in i_blocks besides an xattr cluster; with ea_inode, i_blocks also
+   * counts xattr inodes, so only the size tells (as e2fsprogs decides).
+   */
+  get fastSymlink(): boolean {
+    if (this.type !== VType.VLNK || this.inlineData || this.size >= EXT2_IBLOCK_BYTES) return false;
+    if (this.fs.hasFeature(INCOMPAT_EA_INODE)) return true;
+    const aclBlocks = this.din.fileAcl !== 0 ? this.fs.clusterSize / 512 : 0;
+    return this.blocks512 - aclBlocks <= 0;
+  }
+
+  /** Drops the bmap and inline caches. */
+  flushCaches(): void {
+    this.extLeaf = null;
+    this.indLeaf = null;
+    this.inline = null;
+  }
+}
+
+/** The vnode type of an i_mode, VNON when the type bits are invalid. */
+export function modeToVType(mode: number): VType {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return VType.VREG;
+    case S_IFDIR: return VType.VDIR;
+    case S_IFLNK: return VType.VLNK;
+    case S_IFCHR: return VType.VCHR;
+    case S_IFBLK: return VType.VBLK;
+    case S_IFIFO: return VType.VFIFO;
+    case S_IFSOCK: return VType.VSOCK;
+    default: return VType.VNON;
+  }
+}
+
+/**
+ * Decodes and checks the on-disk inode `raw` of file number ino.
+ * ENOENT: a free inode (no type, no links); EINTEGRITY: impossible values.
+ */
+export function inodeFromDisk(fs: Ext2Fs, ino: number, raw: Uint8Array): { error: number; ip: Inode | null } {
+  const din = decodeDinode(raw);
+  const type = modeToVType(din.mode);
+  if (type === VType.VNON) return { error: din.mode === 0 && din.linksCount === 0 ? ENOENT : EINTEGRITY, ip: null };
+  let size = din.sizeLo;
+  const wide = type === VType.VREG || (type === VType.VDIR && fs.hasFeature(INCOMPAT_LARGEDIR));
+  if (wide) {
+    if (din.sizeHigh >= 2 ** 21) return { error: EINTEGRITY, ip: null }; // 2^53 bytes and more
+    size += din.sizeHigh * 2 ** 32;
+  }
+  if ((din.flags & EXT4_INLINE_DATA_FL) !== 0) {
+    if (!fs.hasFeature(INCOMPAT_INLINE_DATA) || (din.flags & EXT4_EXTENTS_FL) !== 0) return { error: EINTEGRITY, ip: null };
+  }
+  return { error: 0, ip: new Inode(ino, fs, raw, din, size, type) };
+}

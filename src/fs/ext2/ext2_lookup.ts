@@ -1,0 +1,153 @@
+/*
+ * ext2 directories: VOP_LOOKUP and VOP_READDIR by a linear scan of the
+ * directory's contents, read with VOP_READ one block at a time (htree
+ * directories scan the same way: their index nodes look like empty entries).
+ * Inline-data directories hold the parent's number, then entries.
+ * Every entry is checked (rec_len, name_len, inode number) before use.
+ *   { error, vp } = await ext2Lookup(dvp, name);  error = await ext2Readdir(vp, fn)
+ */
+
+import { EACCES, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
+import { UIO_READ, Uio } from '../../vfs/uio.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
+import type { Dirent, LookupResult } from '../../vfs/vnode_if.js';
+import {
+  DIRENT_HEADER, EXT2_IBLOCK_BYTES, EXT2_NAME_LEN, EXT4_CASEFOLD_FL, EXT2_FT_MASK, INCOMPAT_CASEFOLD,
+  INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
+} from './ext2_fs.js';
+import type { Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+const decoder = new TextDecoder('utf-8');
+const encoder = new TextEncoder();
+
+const ftToVType: readonly VType[] = [
+  VType.VNON, VType.VREG, VType.VDIR, VType.VCHR, VType.VBLK, VType.VFIFO, VType.VSOCK, VType.VLNK,
+];
+
+/** One live entry: the name is buf[nameOff, nameOff + nameLen). Answer false to stop. */
+type EntryFn = (ino: number, type: VType, buf: Uint8Array, nameOff: number, nameLen: number) => boolean;
+
+/**
+ * Calls fn for each live entry of one chunk of directory bytes (a block, or a
+ * region of inline data); `recLenUnit` is the block size rec_len is encoded for.
+ * Returns { error, stop }.
+ */
+function scanChunk(fs: Ext2Fs, buf: Uint8Array, len: number, recLenUnit: number, fn: EntryFn): { error: number; stop: boolean } {
+  const dv = new DataView(buf.buffer, buf.byteOffset, len);
+  const filetype = fs.hasFeature(INCOMPAT_FILETYPE);
+  for (let off = 0; off < len;) {
+    if (off + DIRENT_HEADER > len) return { error: EINTEGRITY, stop: true };
+    const ino = dv.getUint32(off, true);
+    const recLen = decodeRecLen(dv.getUint16(off + 4, true), recLenUnit);
+    const nameLen = buf[off + 6];
+    const ft = buf[off + 7];
+    if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > len) return { error: EINTEGRITY, stop: true };
+    if (recLen < direntRecLen(nameLen) || (!filetype && ft !== 0)) return { error: EINTEGRITY, stop: true };
+    if (ino !== 0) {
+      if (ino > fs.sb.inodesCount || nameLen === 0) return { error: EINTEGRITY, stop: true };
+      const type = filetype ? (ftToVType[ft & EXT2_FT_MASK] ?? VType.VNON) : VType.VNON;
+      if (!fn(ino, type, buf, off + DIRENT_HEADER, nameLen)) return { error: 0, stop: true };
+    }
+    off += recLen;
+  }
+  return { error: 0, stop: false };
+}
+
+function allZero(b: Uint8Array, len: number): boolean {
+  for (let i = 0; i < len; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Walks every live entry of directory vp in on-disk order until fn answers
+ * false. Reads go through the vnode's VOP_READ (the VM object when there is one).
+ * => vp is VDIR; may sleep
+ */
+async function scanDir(vp: Vnode, fn: EntryFn): Promise<number> {
+  const ip = vp.data as Inode;
+  const fs = ip.fs;
+  if (ip.encrypted) return EACCES;
+  if (ip.inlineData) return scanInlineDir(vp, ip, fn);
+  const bsize = fs.bsize;
+  if (ip.size > fs.sb.blocksCount * bsize) return EINTEGRITY;
+  const buf = new Uint8Array(bsize);
+  for (let off = 0; off < ip.size; off += bsize) {
+    const uio = Uio.of(buf, off, UIO_READ);
+    const error = await vp.op.read(vp, uio, 0);
+    if (error !== 0) return error;
+    const got = bsize - uio.resid;
+    if (got === 0) break;
+    if (allZero(buf, got)) continue; // a hole: no entries
+    const r = scanChunk(fs, buf, got, bsize, fn);
+    if (r.error !== 0 || r.stop) return r.error;
+  }
+  return 0;
+}
+
+/** scanDir of an inline-data directory: parent, then the i_block and system.data regions. */
+async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn): Promise<number> {
+  const fs = ip.fs;
+  if (ip.size < 4 || ip.size > ip.raw.length + EXT2_IBLOCK_BYTES) return EINTEGRITY;
+  const buf = new Uint8Array(ip.size);
+  const uio = Uio.of(buf, 0, UIO_READ);
+  const error = await vp.op.read(vp, uio, 0);
+  if (error !== 0) return error;
+  if (uio.resid !== 0) return EINTEGRITY;
+  const parent = new DataView(buf.buffer).getUint32(0, true);
+  if (parent === 0 || parent > fs.sb.inodesCount) return EINTEGRITY;
+  const dot = encoder.encode('..');
+  if (!fn(vp.ino, VType.VDIR, dot, 0, 1) || !fn(parent, VType.VDIR, dot, 0, 2)) return 0;
+  const regions: Array<[number, number]> = [[4, Math.min(EXT2_IBLOCK_BYTES, ip.size)]];
+  if (ip.size > EXT2_IBLOCK_BYTES) regions.push([EXT2_IBLOCK_BYTES, ip.size]);
+  for (const [start, end] of regions) {
+    const chunk = buf.subarray(start, end);
+    if (allZero(chunk, chunk.length)) continue;
+    const r = scanChunk(fs, chunk, chunk.length, chunk.length, fn);
+    if (r.error !== 0 || r.stop) return r.error;
+  }
+  return 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
+  if (a.length !== len) return false;
+  for (let i = 0; i < len; i++) if (a[i] !== b[off + i]) return false;
+  return true;
+}
+
+/** An approximation of the kernel's utf8 casefolding (NFD, then case-insensitive). */
+function fold(s: string): string {
+  return s.normalize('NFD').toLowerCase().toUpperCase().toLowerCase();
+}
+
+/** VOP_LOOKUP: the entry `name` of directory dvp, referenced. => may sleep */
+export async function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult> {
+  const mp = dvp.mount;
+  if (dvp.type !== VType.VDIR) return { error: ENOTDIR, vp: null };
+  if (mp === null) return { error: ENOENT, vp: null };
+  const want = encoder.encode(name);
+  if (want.length === 0) return { error: ENOENT, vp: null };
+  if (want.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, vp: null };
+  const ip = dvp.data as Inode;
+  const lossy = name.includes('\uFFFD');
+  const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
+  let found = 0;
+  const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
+    let hit = sameBytes(want, buf, off, len);
+    if (!hit && (lossy || folded !== null)) {
+      const s = decoder.decode(buf.subarray(off, off + len));
+      hit = (lossy && s === name) || (folded !== null && fold(s) === folded);
+    }
+    if (hit) found = ino;
+    return !hit;
+  });
+  if (error !== 0) return { error, vp: null };
+  if (found === 0) return { error: ENOENT, vp: null };
+  return mp.op.vget(mp, found);
+}
+
+/** VOP_READDIR: fn for each entry of vp in on-disk order until it answers false. => may sleep */
+export async function ext2Readdir(vp: Vnode, fn: (d: Dirent) => boolean): Promise<number> {
+  if (vp.type !== VType.VDIR) return ENOTDIR;
+  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: decoder.decode(buf.subarray(off, off + len)), ino, type }));
+}

@@ -1,0 +1,107 @@
+/*
+ * The in-core ext2 file system (cf. struct m_ext2fs): the validated superblock,
+ * its geometry, and the group descriptors read on demand through the buffer
+ * cache. mp.data of every ext2 mount is one of these.
+ *   fs = mp.data as Ext2Fs; fs.fsbtodb(b); fs.blockOk(b, n); await fs.inodeTable(bufcache, group)
+ */
+
+import { EINTEGRITY } from '../../kern/errno.js';
+import { DEV_BSHIFT } from '../../kern/param.js';
+import type { BufCache } from '../../vfs/vfs_bio.js';
+import {
+  COMPAT_SPARSE_SUPER2, type Ext2Super, INCOMPAT_64BIT, INCOMPAT_META_BG, RO_COMPAT_BIGALLOC, RO_COMPAT_SPARSE_SUPER,
+  gdInodeTable,
+} from './ext2_fs.js';
+
+export class Ext2Fs {
+  /** Block size in bytes and its log2. */
+  readonly bsize: number;
+  readonly bshift: number;
+  /** Allocation unit in bytes: the block, or a bigalloc cluster. */
+  readonly clusterSize: number;
+  /** DEV_BSIZE sectors per block. */
+  readonly spb: number;
+  readonly groupCount: number;
+  readonly descSize: number;
+  readonly descPerBlock: number;
+  /** Blocks of the (non-meta_bg) descriptor table. */
+  readonly gdtBlocks: number;
+  /** Block of the primary superblock; nothing maps data at or below it. */
+  readonly sbBlock: number;
+  /** Blocks one group's inode table takes. */
+  readonly itableBlocks: number;
+  /** Pointers per indirect block. */
+  readonly nindir: number;
+  /** Inode table block of each group whose descriptor was read. */
+  private readonly itables = new Map<number, number>();
+
+  constructor(readonly sb: Ext2Super) {
+    this.bshift = 10 + sb.logBlockSize;
+    this.bsize = 2 ** this.bshift;
+    this.spb = this.bsize >> DEV_BSHIFT;
+    const bigalloc = (sb.featureRoCompat & RO_COMPAT_BIGALLOC) !== 0;
+    this.clusterSize = bigalloc ? 2 ** (10 + sb.logClusterSize) : this.bsize;
+    this.groupCount = Math.ceil((sb.blocksCount - sb.firstDataBlock) / sb.blocksPerGroup);
+    this.descSize = (sb.featureIncompat & INCOMPAT_64BIT) !== 0 ? sb.descSize : 32;
+    this.descPerBlock = this.bsize / this.descSize;
+    this.gdtBlocks = Math.ceil(this.groupCount / this.descPerBlock);
+    this.sbBlock = Math.floor(1024 / this.bsize);
+    this.itableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / this.bsize);
+    this.nindir = this.bsize / 4;
+  }
+
+  /** A block number as a device address in DEV_BSIZE units. */
+  fsbtodb(b: number): number {
+    return b * this.spb;
+  }
+
+  /** True when blocks [b, b + n) lie inside the file system, past the superblock. */
+  blockOk(b: number, n = 1): boolean {
+    return b > this.sbBlock && b >= this.sb.firstDataBlock && b + n <= this.sb.blocksCount;
+  }
+
+  hasFeature(incompat: number): boolean {
+    return (this.sb.featureIncompat & incompat) !== 0;
+  }
+
+  /** True when group g holds a copy of the superblock. */
+  groupHasSuper(g: number): boolean {
+    const sb = this.sb;
+    if (g === 0) return true;
+    if ((sb.featureCompat & COMPAT_SPARSE_SUPER2) !== 0) return g === sb.backupBgs[0] || g === sb.backupBgs[1];
+    if (g <= 1 || (sb.featureRoCompat & RO_COMPAT_SPARSE_SUPER) === 0) return true;
+    if ((g & 1) === 0) return false;
+    for (const p of [3, 5, 7]) {
+      let n = p;
+      while (n < g) n *= p;
+      if (n === g) return true;
+    }
+    return false;
+  }
+
+  /** The block holding descriptor block i (cf. ext2fs_descriptor_block_loc). */
+  descBlock(i: number): number {
+    const firstMetaBg = Math.min(this.sb.firstMetaBg, this.gdtBlocks);
+    if (!this.hasFeature(INCOMPAT_META_BG) || i < firstMetaBg) return this.sbBlock + 1 + i;
+    const g = i * this.descPerBlock;
+    return this.sb.firstDataBlock + g * this.sb.blocksPerGroup + (this.groupHasSuper(g) ? 1 : 0);
+  }
+
+  /**
+   * The first block of group g's inode table, validated.
+   * => g < groupCount; may sleep (reads a descriptor block)
+   */
+  async inodeTable(bufcache: BufCache, g: number): Promise<{ error: number; block: number }> {
+    const cached = this.itables.get(g);
+    if (cached !== undefined) return { error: 0, block: cached };
+    const db = this.descBlock(Math.floor(g / this.descPerBlock));
+    if (!this.blockOk(db)) return { error: EINTEGRITY, block: 0 };
+    const { error, bp } = await bufcache.bread(this.fsbtodb(db), this.bsize);
+    if (error !== 0 || bp === null) return { error, block: 0 };
+    const block = gdInodeTable(bp.data, (g % this.descPerBlock) * this.descSize, this.descSize);
+    bufcache.brelse(bp);
+    if (!this.blockOk(block, this.itableBlocks)) return { error: EINTEGRITY, block: 0 };
+    this.itables.set(g, block);
+    return { error: 0, block };
+  }
+}

@@ -1,0 +1,213 @@
+/*
+ * ext2/3/4 mount and VFS operations (cf. FreeBSD ext2_vfsops.c): the
+ * superblock is read and checked field by field before anything uses it,
+ * features are judged (unknown incompatible ones refuse the mount), and
+ * vget reads inodes through the buffer cache.
+ *   { error, mp, reason } = await ext2Mount(dev, { readOnly: true }); { vp } = await mp.op.root(mp)
+ */
+
+import {
+  EBUSY, EINTEGRITY, EINVAL, EIO, EOPNOTSUPP, EROFS,
+} from '../../kern/errno.js';
+import type { BlockDevice } from '../../dev/device.js';
+import { MNT_RDONLY, Mount, type Statfs, type VfsOps } from '../../vfs/mount.js';
+import { BufCache } from '../../vfs/vfs_bio.js';
+import { insmntque, vref, vrele, vwaitgone } from '../../vfs/vfs_subr.js';
+import { VDOOMED, VROOT, VType, Vnode } from '../../vfs/vnode.js';
+import {
+  COMPAT_HAS_JOURNAL, EXT2_DYNAMIC_REV, EXT2_GOOD_OLD_FIRST_INO, EXT2_MAGIC, EXT2_MAX_BLOCK_LOG_SIZE,
+  EXT2_MAX_DESC_SIZE, EXT2_MIN_BLOCK_LOG_SIZE, EXT2_MIN_DESC_SIZE_64BIT, EXT2_ROOTINO, type Ext2Super,
+  FEATURE_INCOMPAT, FEATURE_RO_COMPAT, INCOMPAT_64BIT, INCOMPAT_EXT3, INCOMPAT_META_BG, INCOMPAT_RECOVER,
+  INCOMPAT_SUPP_READ, INCOMPAT_SUPP_WRITE, RO_COMPAT_BIGALLOC, RO_COMPAT_EXT3, RO_COMPAT_SUPP_WRITE, SBOFF,
+  SBSIZE, decodeSuper, featureName,
+} from './ext2_fs.js';
+import { inodeFromDisk } from './ext2_inode.js';
+import { Ext2Fs } from './ext2_mount.js';
+import { ext2Vnops } from './ext2_vnops.js';
+
+export const RECOVER_WARNING = 'journal needs recovery; mounted read-only without replaying it';
+const DEFAULT_BUFCACHE = 4 * 2 ** 20;
+
+export interface Ext2MountResult {
+  error: number;
+  mp: Mount | null;
+  /** Why the mount failed, for the user ('' on success). */
+  reason: string;
+}
+
+function fail(error: number, reason: string): Ext2MountResult {
+  return { error, mp: null, reason };
+}
+
+const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+
+/** The lowest bit of mask, as a number. => mask != 0 */
+const lowestBit = (mask: number) => (mask & -mask) >>> 0;
+
+/** Checks the geometry of sb against itself and a device of devSize bytes; '' when sane. */
+function checkSuper(sb: Ext2Super, devSize: number): { error: number; reason: string } {
+  const bad = (reason: string) => ({ error: EINTEGRITY, reason });
+  if (sb.magic !== EXT2_MAGIC) return { error: EINVAL, reason: `not an ext2/3/4 file system (magic 0x${sb.magic.toString(16)})` };
+  if (sb.revLevel > EXT2_DYNAMIC_REV) return { error: EOPNOTSUPP, reason: `unsupported revision level ${sb.revLevel}` };
+  const logBsize = EXT2_MIN_BLOCK_LOG_SIZE + sb.logBlockSize;
+  if (sb.logBlockSize > EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE) return bad(`bad block size (log ${sb.logBlockSize})`);
+  const bsize = 2 ** logBsize;
+  const bigalloc = (sb.featureRoCompat & RO_COMPAT_BIGALLOC) !== 0;
+  if (bigalloc) {
+    if (sb.logClusterSize < sb.logBlockSize || sb.logClusterSize - sb.logBlockSize > 16) return bad('bad cluster size');
+    const ratio = 2 ** (sb.logClusterSize - sb.logBlockSize);
+    if (sb.clustersPerGroup === 0 || sb.clustersPerGroup > 8 * bsize || sb.blocksPerGroup !== sb.clustersPerGroup * ratio) {
+      return bad(`bad blocks per group (${sb.blocksPerGroup})`);
+    }
+  } else if (sb.blocksPerGroup === 0 || sb.blocksPerGroup > 8 * bsize) {
+    return bad(`bad blocks per group (${sb.blocksPerGroup})`);
+  }
+  if (sb.inodesPerGroup === 0 || sb.inodesPerGroup > 8 * bsize) return bad(`bad inodes per group (${sb.inodesPerGroup})`);
+  if (!isPow2(sb.inodeSize) || sb.inodeSize < 128 || sb.inodeSize > bsize) return bad(`bad inode size (${sb.inodeSize})`);
+  if (sb.inodesCount === 0) return bad('no inodes');
+  if (sb.firstIno < EXT2_GOOD_OLD_FIRST_INO || sb.firstIno > sb.inodesCount) return bad(`bad first inode (${sb.firstIno})`);
+  const firstData = bsize === 1024 && !bigalloc ? 1 : 0;
+  if (sb.firstDataBlock !== firstData) return bad(`bad first data block (${sb.firstDataBlock})`);
+  if (sb.blocksCount <= sb.firstDataBlock || sb.blocksCount > 2 ** 53 / bsize) return bad(`bad block count (${sb.blocksCount})`);
+  const groups = Math.ceil((sb.blocksCount - sb.firstDataBlock) / sb.blocksPerGroup);
+  if (sb.inodesPerGroup * groups !== sb.inodesCount) {
+    return bad(`inode count ${sb.inodesCount} does not match ${groups} groups of ${sb.inodesPerGroup}`);
+  }
+  if ((sb.featureIncompat & INCOMPAT_64BIT) !== 0) {
+    if (!isPow2(sb.descSize) || sb.descSize < EXT2_MIN_DESC_SIZE_64BIT || sb.descSize > EXT2_MAX_DESC_SIZE) {
+      return bad(`bad group descriptor size (${sb.descSize})`);
+    }
+  }
+  const fsBytes = sb.blocksCount * bsize;
+  if (fsBytes > devSize) {
+    return bad(`image is shorter than the file system (${devSize} bytes, the superblock says ${fsBytes})`);
+  }
+  return { error: 0, reason: '' };
+}
+
+/** The file-system type a feature set makes. */
+function fsType(sb: Ext2Super): string {
+  if ((sb.featureIncompat & ~INCOMPAT_EXT3) !== 0 || (sb.featureRoCompat & ~RO_COMPAT_EXT3) !== 0) return 'ext4';
+  return (sb.featureCompat & COMPAT_HAS_JOURNAL) !== 0 ? 'ext3' : 'ext2';
+}
+
+/**
+ * Mounts the ext2/3/4 file system on dev (cf. ext2_mountfs). Unknown
+ * incompatible features refuse it (EOPNOTSUPP); features a writer cannot
+ * handle refuse a read-write mount (EROFS); a journal needing recovery mounts
+ * read-only with a warning. => may sleep
+ */
+export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; bufcacheBytes?: number }): Promise<Ext2MountResult> {
+  if (dev.size < SBOFF + SBSIZE) return fail(EINVAL, `device too small for an ext2 superblock (${dev.size} bytes)`);
+  const raw = new Uint8Array(SBSIZE);
+  const rerr = await dev.readv([raw], SBOFF);
+  if (rerr !== 0) return fail(rerr, 'cannot read the superblock');
+  const sb = decodeSuper(raw);
+  const chk = checkSuper(sb, dev.size);
+  if (chk.error !== 0) return fail(chk.error, chk.reason);
+
+  const unsupported = sb.featureIncompat & ~INCOMPAT_SUPP_READ;
+  if (unsupported !== 0) {
+    return fail(EOPNOTSUPP, `unsupported ext4 feature: ${featureName(FEATURE_INCOMPAT, lowestBit(unsupported))}`);
+  }
+  let readOnly = opts.readOnly;
+  const warnings: string[] = [];
+  if ((sb.featureIncompat & INCOMPAT_RECOVER) !== 0) {
+    readOnly = true;
+    warnings.push(RECOVER_WARNING);
+  }
+  if (!readOnly) {
+    const inc = sb.featureIncompat & ~INCOMPAT_SUPP_WRITE;
+    if (inc !== 0) return fail(EROFS, `unsupported ext4 feature for writing: ${featureName(FEATURE_INCOMPAT, lowestBit(inc))}`);
+    const ro = sb.featureRoCompat & ~RO_COMPAT_SUPP_WRITE;
+    if (ro !== 0) return fail(EROFS, `unsupported ext4 feature for writing: ${featureName(FEATURE_RO_COMPAT, lowestBit(ro))}`);
+    if (dev.readOnly) return fail(EROFS, 'the device is read-only');
+  }
+  if ((sb.state & 2) !== 0) warnings.push('file system has errors; e2fsck recommended');
+
+  const fs = new Ext2Fs(sb);
+  const legacyGdt = (sb.featureIncompat & INCOMPAT_META_BG) !== 0 ? Math.min(sb.firstMetaBg, fs.gdtBlocks) : fs.gdtBlocks;
+  if (fs.sbBlock + 1 + legacyGdt > sb.blocksCount) return fail(EINTEGRITY, 'group descriptor table past the end of the file system');
+
+  const label = new TextDecoder('utf-8').decode(sb.volumeName.subarray(0, nulIndex(sb.volumeName)));
+  const stat: Statfs = {
+    fstype: fsType(sb),
+    iosize: fs.bsize,
+    blocks: sb.blocksCount,
+    bfree: Math.min(sb.freeBlocksCount, sb.blocksCount),
+    files: sb.inodesCount,
+    ffree: Math.min(sb.freeInodesCount, sb.inodesCount),
+    label,
+    warnings,
+  };
+  const mp = new Mount(dev, new BufCache(dev, opts.bufcacheBytes ?? DEFAULT_BUFCACHE), ext2VfsOps, stat, fs);
+  if (readOnly) mp.flag |= MNT_RDONLY;
+  return { error: 0, mp, reason: '' };
+}
+
+function nulIndex(b: Uint8Array): number {
+  const i = b.indexOf(0);
+  return i < 0 ? b.length : i;
+}
+
+/** Reads and decodes inode ino from its group's inode table. => 1 <= ino <= inodesCount; may sleep */
+async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {
+  const sb = fs.sb;
+  const g = Math.floor((ino - 1) / sb.inodesPerGroup);
+  const { error, block } = await fs.inodeTable(mp.bufcache, g);
+  if (error !== 0) return { error, ip: null };
+  const byteOff = ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize;
+  const blk = block + Math.floor(byteOff / fs.bsize);
+  const o = byteOff % fs.bsize;
+  const r = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
+  if (r.error !== 0 || r.bp === null) return { error: r.error || EIO, ip: null };
+  const raw = r.bp.data.slice(o, o + sb.inodeSize);
+  mp.bufcache.brelse(r.bp);
+  return inodeFromDisk(fs, ino, raw);
+}
+
+/** VFS_VGET: the vnode of inode ino, referenced; one vnode per inode even under concurrent calls. */
+async function ext2Vget(mp: Mount, ino: number): Promise<{ error: number; vp: Vnode | null }> {
+  const fs = mp.data as Ext2Fs;
+  if (!Number.isSafeInteger(ino) || ino < 1 || ino > fs.sb.inodesCount) return { error: EINVAL, vp: null };
+  for (;;) {
+    const old = mp.vnodeHash.get(ino);
+    if (old !== undefined) {
+      if ((old.flag & VDOOMED) !== 0) {
+        await vwaitgone(old);
+        continue;
+      }
+      vref(old);
+      return { error: 0, vp: old };
+    }
+    if (mp.unmounting) return { error: EBUSY, vp: null };
+    const { error, ip } = await readInode(mp, fs, ino);
+    if (error !== 0 || ip === null) return { error: error || EIO, vp: null };
+    /* Another vget may have made the vnode while we slept: use that one. */
+    if (mp.vnodeHash.has(ino) || mp.unmounting) continue;
+    const vp = insmntque(new Vnode(ip.type, mp, ext2Vnops, ip, ino));
+    if (ino === EXT2_ROOTINO) vp.flag |= VROOT;
+    return { error: 0, vp };
+  }
+}
+
+/** VFS_ROOT: the root directory, referenced. */
+async function ext2Root(mp: Mount): Promise<{ error: number; vp: Vnode | null }> {
+  const { error, vp } = await ext2Vget(mp, EXT2_ROOTINO);
+  if (error !== 0 || vp === null) return { error, vp: null };
+  if (vp.type !== VType.VDIR) {
+    await vrele(vp);
+    return { error: EINTEGRITY, vp: null };
+  }
+  return { error: 0, vp };
+}
+
+export const ext2VfsOps: VfsOps = Object.freeze({
+  root: ext2Root,
+  vget: ext2Vget,
+  sync: () => Promise.resolve(0),
+  unmount: (mp: Mount) => {
+    mp.bufcache.invalidate();
+    return Promise.resolve(0);
+  },
+});

@@ -1,0 +1,116 @@
+/*
+ * The ext2/3/4 vnode operations (cf. FreeBSD ext2_vnops.c), read side:
+ * lookup, readdir, getattr, readlink, read (through the VM object, or
+ * directly for IO_DIRECT and VM-less mounts) and bmap for the vnode pager.
+ *   vp.op === ext2Vnops for every vnode of an ext2 mount.
+ */
+
+import { EACCES, EINTEGRITY, EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
+import { UIO_READ, Uio } from '../../vfs/uio.js';
+import { vnRead } from '../../vfs/vfs_vnops.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
+import { type Vattr, type VopVector, vopDefault } from '../../vfs/vnode_if.js';
+import { PATH_MAX } from '../../vfs/vfs_lookup.js';
+import { ext2Bmap } from './ext2_bmap.js';
+import { ext2DirectRead } from './ext2_readwrite.js';
+import { ext2Lookup, ext2Readdir } from './ext2_lookup.js';
+import type { Inode } from './ext2_inode.js';
+
+/** VOP_READ. => may sleep */
+function ext2Read(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+  if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) return Promise.resolve(EOPNOTSUPP);
+  if ((vp.data as Inode).encrypted) return Promise.resolve(EACCES);
+  return vnRead(vp, uio, ioflag, ext2DirectRead);
+}
+
+/** Device number of a special file: the old 16-bit encoding in i_block[0], else the new one in i_block[1]. */
+function devNumber(ip: Inode): { rdev: number; major: number; minor: number } {
+  const old = ip.iblock32[0];
+  if (old !== 0) return { rdev: old, major: (old >>> 8) & 0xff, minor: old & 0xff };
+  const x = ip.iblock32[1];
+  return { rdev: x, major: (x & 0xfff00) >>> 8, minor: (x & 0xff) | ((x >>> 12) & 0xfff00) };
+}
+
+/** VOP_GETATTR: the inode's attributes, ext2 facts in `extra`. */
+function ext2Getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
+  const ip = vp.data as Inode;
+  const din = ip.din;
+  const extra: Record<string, number | string | boolean> = {
+    flags: `0x${din.flags.toString(16)}`,
+    links: din.linksCount,
+    generation: din.generation,
+    file_acl: din.fileAcl,
+    extents: ip.extents,
+    inline: ip.inlineData,
+    blocks512: ip.blocks512,
+    encrypted: ip.encrypted,
+    extra_isize: din.extraIsize,
+  };
+  let rdev = 0;
+  if (vp.type === VType.VCHR || vp.type === VType.VBLK) {
+    const d = devNumber(ip);
+    rdev = d.rdev;
+    extra.major = d.major;
+    extra.minor = d.minor;
+  }
+  if (vp.type === VType.VLNK) extra.fast_symlink = ip.fastSymlink;
+  const va: Vattr = {
+    type: vp.type,
+    mode: din.mode,
+    nlink: din.linksCount,
+    uid: din.uid,
+    gid: din.gid,
+    size: ip.size,
+    bytes: ip.blocks512 * 512,
+    atime: din.atime,
+    mtime: din.mtime,
+    ctime: din.ctime,
+    birthtime: din.crtime,
+    ino: vp.ino,
+    gen: din.generation,
+    flags: din.flags,
+    blksize: ip.fs.bsize,
+    rdev,
+    extra,
+  };
+  return Promise.resolve({ error: 0, va });
+}
+
+/** VOP_READLINK: the target of a fast, inline or slow symbolic link. => may sleep */
+async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string }> {
+  if (vp.type !== VType.VLNK) return { error: EINVAL, target: '' };
+  const ip = vp.data as Inode;
+  if (ip.encrypted) return { error: EACCES, target: '' };
+  if (ip.size === 0 || ip.size >= PATH_MAX) return { error: EINTEGRITY, target: '' };
+  let bytes: Uint8Array;
+  if (ip.fastSymlink) {
+    bytes = ip.din.iblock.subarray(0, ip.size);
+  } else {
+    bytes = new Uint8Array(ip.size);
+    const uio = Uio.of(bytes, 0, UIO_READ);
+    const error = await ext2Read(vp, uio, 0);
+    if (error !== 0) return { error, target: '' };
+    if (uio.resid !== 0) return { error: EINTEGRITY, target: '' };
+  }
+  const nul = bytes.indexOf(0); // what a C caller of readlink(2) would see
+  return { error: 0, target: new TextDecoder('utf-8').decode(nul < 0 ? bytes : bytes.subarray(0, nul)) };
+}
+
+/** VOP_RECLAIM: the vnode is recycled; drop the inode's caches. */
+function ext2Reclaim(vp: Vnode): Promise<number> {
+  (vp.data as Inode).flushCaches();
+  return Promise.resolve(0);
+}
+
+export const ext2Vnops: VopVector = Object.freeze({
+  ...vopDefault,
+  name: 'ext2',
+  lookup: ext2Lookup,
+  getattr: ext2Getattr,
+  readdir: ext2Readdir,
+  readlink: ext2Readlink,
+  read: ext2Read,
+  bmap: ext2Bmap,
+  inactive: () => Promise.resolve(0),
+  reclaim: ext2Reclaim,
+});
