@@ -116,27 +116,73 @@ export class MountedFs {
   async readdir(path: string): Promise<DirEntry[]> {
     const dvp = await this.lookup(path, true, 'readdir');
     try {
-      if (dvp.type !== VType.VDIR) throw new VmError(ENOTDIR, 'readdir', this.image, path);
-      const ents: Array<{ name: string; ino: number }> = [];
-      check(await dvp.op.readdir(dvp, (d) => (d.name !== '.' && d.name !== '..' && ents.push({ name: d.name, ino: d.ino }), true)), 'readdir', this.image, path);
-      const out: DirEntry[] = [];
-      for (const { name, ino } of ents) {
-        // By file number, not by name: a lookup per entry would scan the directory again each time.
-        const child = joinPath(path, name);
-        const { error, vp } = await this.mp.op.vget(this.mp, ino);
-        check(error, 'readdir', this.image, child);
-        try {
-          const { error: e2, va } = await vp!.op.getattr(vp!);
-          check(e2, 'stat', this.image, child);
-          out.push({ name, type: fileType(va!.type), size: va!.size, ino });
-        } finally {
-          await vrele(vp!);
-        }
-      }
-      return out;
+      return await this.entries(dvp, path);
     } finally {
       await vrele(dvp);
     }
+  }
+
+  /**
+   * Visits every entry below directory `path`, depth first, parents before
+   * children; each directory is entered once, however often it is linked (a
+   * damaged image can make directories loop). Directories are entered by
+   * file number, so a deep or wide tree costs no lookups by name.
+   */
+  async walk(path: string, visit: (path: string, e: DirEntry) => void, opts: { maxDepth?: number } = {}): Promise<void> {
+    const maxDepth = opts.maxDepth ?? 512;
+    const root = await this.lookup(path, true, 'readdir');
+    const seen = new Set<number>([root.ino]);
+    const stack: Array<{ vp: Vnode | null; ino: number; path: string; depth: number }> = [{ vp: root, ino: root.ino, path, depth: 0 }];
+    try {
+      while (stack.length > 0) {
+        const d = stack.pop()!;
+        let dvp = d.vp;
+        if (dvp === null) {
+          const r = await this.mp.op.vget(this.mp, d.ino);
+          check(r.error, 'readdir', this.image, d.path);
+          dvp = r.vp!;
+        }
+        let ents: DirEntry[];
+        try {
+          ents = await this.entries(dvp, d.path);
+        } finally {
+          await vrele(dvp);
+        }
+        const subdirs: typeof stack = [];
+        for (const e of ents) {
+          const p = joinPath(d.path, e.name);
+          visit(p, e);
+          if (e.type === 'dir' && !seen.has(e.ino) && d.depth < maxDepth) {
+            seen.add(e.ino);
+            subdirs.push({ vp: null, ino: e.ino, path: p, depth: d.depth + 1 });
+          }
+        }
+        for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]);
+      }
+    } finally {
+      for (const d of stack) if (d.vp !== null) await vrele(d.vp);
+    }
+  }
+
+  /** The entries of directory dvp, each looked at by file number (no lookup by name). */
+  private async entries(dvp: Vnode, path: string): Promise<DirEntry[]> {
+    if (dvp.type !== VType.VDIR) throw new VmError(ENOTDIR, 'readdir', this.image, path);
+    const ents: Array<{ name: string; ino: number }> = [];
+    check(await dvp.op.readdir(dvp, (d) => (d.name !== '.' && d.name !== '..' && ents.push({ name: d.name, ino: d.ino }), true)), 'readdir', this.image, path);
+    const out: DirEntry[] = [];
+    for (const { name, ino } of ents) {
+      const child = joinPath(path, name);
+      const { error, vp } = await this.mp.op.vget(this.mp, ino);
+      check(error, 'readdir', this.image, child);
+      try {
+        const { error: e2, va } = await vp!.op.getattr(vp!);
+        check(e2, 'stat', this.image, child);
+        out.push({ name, type: fileType(va!.type), size: va!.size, ino });
+      } finally {
+        await vrele(vp!);
+      }
+    }
+    return out;
   }
 
   /** Inode fields and the block map; `follow` resolves a final symlink. */

@@ -28,6 +28,12 @@ export interface VmOptions {
 export interface MountOptions {
   /** Open the image read-only (default true). */
   readOnly?: boolean;
+  /**
+   * 'async' (default): image I/O runs on the thread pool and never blocks the
+   * event loop. 'sync': system calls on the calling thread, several times
+   * cheaper per transfer for an image in the host's page cache (the CLI's choice).
+   */
+  io?: 'sync' | 'async';
 }
 
 export interface VmStats {
@@ -73,7 +79,7 @@ export class Vm {
     let dev: BlockDevice;
     if (typeof source === 'string') {
       if (source.startsWith('nbd://')) throw new VmError(EOPNOTSUPP, 'mount', source, null, 'NBD devices are not supported yet');
-      const r = await ImageDevice.open(source, readOnly);
+      const r = await ImageDevice.open(source, readOnly, opts.io ?? 'async');
       check(r.error, 'mount', source, null);
       dev = r.dev!;
     } else {

@@ -31,6 +31,9 @@ export class Buf {
   iov: Uint8Array[] = [];
   /** For the buffer cache: the buffer's own storage. */
   data: Uint8Array = EMPTY;
+  /** For the buffer cache: neighbours on its LRU list of released buffers. */
+  lruPrev: Buf | null = null;
+  lruNext: Buf | null = null;
 }
 
 const EMPTY = new Uint8Array(0);

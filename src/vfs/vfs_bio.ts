@@ -2,7 +2,8 @@
  * The metadata buffer cache: superblocks, group descriptors, inode tables,
  * indirect blocks, extent-tree nodes, bitmaps. File data never lives here:
  * it lives in VM object pages (vnode pager). Bounded by a byte budget; the
- * least recently released unbusy buffer is reused first.
+ * least recently released clean buffer is reused first (an LRU list of
+ * released buffers, O(1) at every step).
  *   bp = await bread(...)  -> use bp.data  -> brelse(bp)   (or bwrite/bdwrite)
  * A buffer is B_BUSY between getblk and brelse: a second caller sleeps.
  * Do not use bp.data after brelse.
@@ -26,8 +27,11 @@ export interface BreadResult {
 }
 
 export class BufCache {
-  /** Resident buffers by device address; Map order is release order (LRU first). */
+  /** Resident buffers by device address. */
   private readonly bufs = new Map<number, Buf>();
+  /** Released (unbusy) buffers, least recently released first. */
+  private lruHead: Buf | null = null;
+  private lruTail: Buf | null = null;
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -55,6 +59,7 @@ export class BufCache {
         // Same address, other size: a different view of the disk. Write out and forget it.
         if ((bp.flags & B_DELWRI) !== 0) {
           bp.flags |= B_BUSY;
+          this.lruRemove(bp);
           await this.bwrite(bp);
           continue;
         }
@@ -62,9 +67,7 @@ export class BufCache {
         break;
       }
       bp.flags |= B_BUSY;
-      // Move to the MRU end.
-      this.bufs.delete(blkno);
-      this.bufs.set(blkno, bp);
+      this.lruRemove(bp);
       this.hits++;
       return bp;
     }
@@ -134,6 +137,7 @@ export class BufCache {
       }
       if (this.bufs.get(bp.blkno) !== bp || (bp.flags & B_DELWRI) === 0) continue;
       bp.flags |= B_BUSY;
+      this.lruRemove(bp);
       const error = await this.bwrite(bp);
       if (first === 0) first = error;
     }
@@ -161,6 +165,7 @@ export class BufCache {
     if ((bp.flags & B_BUSY) === 0) panic('brelse: buffer not busy');
     const wanted = (bp.flags & B_WANTED) !== 0;
     bp.flags &= ~(B_BUSY | B_WANTED);
+    if (this.bufs.get(bp.blkno) === bp) this.lruAppend(bp);
     if (wanted) wakeup(bp);
   }
 
@@ -169,14 +174,33 @@ export class BufCache {
       this.bufs.delete(bp.blkno);
       this.bytes -= bp.bcount;
     }
+    this.lruRemove(bp);
   }
 
-  /** Frees least recently used clean buffers until `size` more fits. */
+  private lruAppend(bp: Buf): void {
+    bp.lruPrev = this.lruTail;
+    bp.lruNext = null;
+    if (this.lruTail !== null) this.lruTail.lruNext = bp;
+    else this.lruHead = bp;
+    this.lruTail = bp;
+  }
+
+  private lruRemove(bp: Buf): void {
+    if (bp.lruPrev === null && this.lruHead !== bp) return; // not on the list
+    if (bp.lruPrev !== null) bp.lruPrev.lruNext = bp.lruNext;
+    else this.lruHead = bp.lruNext;
+    if (bp.lruNext !== null) bp.lruNext.lruPrev = bp.lruPrev;
+    else this.lruTail = bp.lruPrev;
+    bp.lruPrev = bp.lruNext = null;
+  }
+
+  /** Frees least recently released clean buffers until `size` more fits. */
   private async makeRoom(size: number): Promise<void> {
-    if (this.bytes + size <= this.maxBytes) return;
-    for (const bp of this.bufs.values()) {
-      if (this.bytes + size <= this.maxBytes) return;
-      if ((bp.flags & (B_BUSY | B_DELWRI)) === 0) this.forget(bp);
+    let bp = this.lruHead;
+    while (bp !== null && this.bytes + size > this.maxBytes) {
+      const next = bp.lruNext;
+      if ((bp.flags & B_DELWRI) === 0) this.forget(bp);
+      bp = next;
     }
     if (this.bytes + size > this.maxBytes && this.dirtyCount > 0) await this.bflush();
   }

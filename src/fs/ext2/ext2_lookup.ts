@@ -2,7 +2,8 @@
  * ext2 directories: VOP_LOOKUP and VOP_READDIR by a linear scan of the
  * directory's contents, read with VOP_READ one block at a time (htree
  * directories scan the same way: their index nodes look like empty entries).
- * Inline-data directories hold the parent's number, then entries.
+ * Inline-data directories hold the parent's number, then entries. Lookups
+ * in large directories go through dirhash (ext2_dirhash.ts) after one scan.
  * Every entry is checked (rec_len, name_len, inode number) before use.
  *   { error, vp } = await ext2Lookup(dvp, name);  error = await ext2Readdir(vp, fn)
  */
@@ -17,6 +18,7 @@ import {
 } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
+import { dirhashKey, dirhashLookup, dirhashStore, dirhashWanted } from './ext2_dirhash.js';
 
 const decoder = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
@@ -132,6 +134,26 @@ export async function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult
   const lossy = name.includes('\uFFFD');
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;
+  if (!lossy && folded === null) {
+    const key = dirhashKey(want, 0, want.length);
+    let hit = dirhashLookup(ip, key);
+    if (hit === undefined && dirhashWanted(ip)) {
+      // One scan indexes the whole directory; the first of duplicate names wins, as in a scan.
+      const map = new Map<string, number>();
+      const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
+        const k = dirhashKey(buf, off, len);
+        if (!map.has(k)) map.set(k, ino);
+        return true;
+      });
+      if (error !== 0) return { error, vp: null };
+      dirhashStore(ip, map);
+      hit = map.get(key) ?? 0;
+    }
+    if (hit !== undefined) {
+      if (hit === 0) return { error: ENOENT, vp: null };
+      return mp.op.vget(mp, hit);
+    }
+  }
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
     let hit = sameBytes(want, buf, off, len);
     if (!hit && (lossy || folded !== null)) {

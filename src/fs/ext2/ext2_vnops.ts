@@ -5,6 +5,7 @@
  *   vp.op === ext2Vnops for every vnode of an ext2 mount.
  */
 
+import { dirhashDrop } from './ext2_dirhash.js';
 import { EACCES, EINTEGRITY, EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { vnRead } from '../../vfs/vfs_vnops.js';
@@ -99,6 +100,7 @@ async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string 
 /** VOP_RECLAIM: the vnode is recycled; drop the inode's caches. */
 function ext2Reclaim(vp: Vnode): Promise<number> {
   (vp.data as Inode).flushCaches();
+  dirhashDrop(vp.data as Inode);
   return Promise.resolve(0);
 }
 

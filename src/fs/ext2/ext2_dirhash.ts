@@ -1,0 +1,83 @@
+/*
+ * dirhash (cf. FreeBSD ufs_dirhash): an in-memory index of a large
+ * directory, name -> inode number, built by one scan at its first lookup,
+ * so that later lookups cost one Map probe instead of a scan of the whole
+ * directory. It lives in the in-core inode and goes with it. Bounded: only
+ * directories of DIRHASH_MINSIZE bytes or more are hashed, and the hashes of
+ * one file system hold at most DIRHASH_MAXENTRIES names together, the least
+ * recently used hash dropped first.
+ *   ino = dirhashLookup(ip, key)  // undefined: no hash; 0: not there
+ *   dirhashStore(ip, entries)     // after a full scan
+ * Keys are the name's bytes as a latin1 string, so that any byte sequence
+ * (not only UTF-8) has exactly one key.
+ */
+
+import type { Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+export const DIRHASH_MINSIZE = 16 * 1024;
+export const DIRHASH_MAXENTRIES = 1 << 17;
+
+interface FsHashes {
+  /** Hashed directories, least recently used first. */
+  lru: Set<Inode>;
+  entries: number;
+}
+
+const byFs = new WeakMap<Ext2Fs, FsHashes>();
+const hashes = new WeakMap<Inode, Map<string, number>>();
+
+function fsHashes(fs: Ext2Fs): FsHashes {
+  let h = byFs.get(fs);
+  if (h === undefined) {
+    h = { lru: new Set(), entries: 0 };
+    byFs.set(fs, h);
+  }
+  return h;
+}
+
+/** The inode number of `key` in ip's hash: undefined when ip has none, 0 when the name is absent. */
+export function dirhashLookup(ip: Inode, key: string): number | undefined {
+  const map = hashes.get(ip);
+  if (map === undefined) return undefined;
+  const h = fsHashes(ip.fs);
+  h.lru.delete(ip);
+  h.lru.add(ip);
+  return map.get(key) ?? 0;
+}
+
+/** Should a lookup in ip build a hash? */
+export function dirhashWanted(ip: Inode): boolean {
+  return ip.size >= DIRHASH_MINSIZE && !hashes.has(ip);
+}
+
+/** Keeps the hash of ip built from a complete scan; drops older hashes to stay in bounds. */
+export function dirhashStore(ip: Inode, map: Map<string, number>): void {
+  if (map.size > DIRHASH_MAXENTRIES) return;
+  const h = fsHashes(ip.fs);
+  dirhashDrop(ip);
+  while (h.entries + map.size > DIRHASH_MAXENTRIES) {
+    const old = h.lru.values().next().value as Inode;
+    dirhashDrop(old);
+  }
+  hashes.set(ip, map);
+  h.lru.add(ip);
+  h.entries += map.size;
+}
+
+/** Forgets ip's hash (the inode is reclaimed, or the directory changed). */
+export function dirhashDrop(ip: Inode): void {
+  const map = hashes.get(ip);
+  if (map === undefined) return;
+  const h = fsHashes(ip.fs);
+  hashes.delete(ip);
+  h.lru.delete(ip);
+  h.entries -= map.size;
+}
+
+/** A name's bytes as a key. */
+export function dirhashKey(buf: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = 0; i < len; i++) s += String.fromCharCode(buf[off + i]);
+  return s;
+}
