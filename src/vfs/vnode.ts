@@ -41,8 +41,20 @@ export const VROOT = 0x20;
  * and file systems know only this much of a VM object).
  */
 export interface VnodeVmObject {
-  /** Moves bytes between the object's pages and uio, faulting pages in. => no page of the range busy by the caller */
+  /**
+   * Moves bytes between the object's pages and uio, faulting pages in; a
+   * write marks the pages' blocks dirty (they reach the file system later,
+   * through putpages). => for UIO_WRITE: vp locked exclusively by the caller,
+   * the file's size already covers the range
+   */
   rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
+  /**
+   * The file's size changed (cf. vnode_pager_setsize): on shrink, pages past
+   * EOF go and the straddling page's tail is zeroed. => vp locked exclusively
+   */
+  setsize(nsize: number): Promise<void>;
+  /** Writes the object's dirty pages back through putpages; returns the first errno. => vp locked exclusively */
+  clean(sync: boolean): Promise<number>;
   /** The object's idea of the file size in bytes (cf. vnp_size). */
   readonly vnpSize: number;
 }

@@ -13,7 +13,13 @@ import { VType, type Vnode } from './vnode.js';
 
 /** IO_* flags of VOP_READ/VOP_WRITE. */
 export const IO_SYNC = 0x4;
-/** The caller is the pager: data moves from or to the object's own pages. */
+/**
+ * The caller is the pager (putpages): uio is UIO_NOCOPY and uio.iov holds
+ * the object's own page frames for exactly the range written. The file
+ * system allocates what blocks the range needs and writes the device from
+ * those frames; it never copies into them. Only dirty blocks are handed
+ * over, one call per dirty run.
+ */
 export const IO_VMIO = 0x800;
 /** Read from the disk, not through the VM object (cf. input_old's VOP_READ). */
 export const IO_DIRECT = 0x1000;
@@ -82,8 +88,21 @@ export interface VopVector {
   readlink(vp: Vnode): Promise<{ error: number; target: string }>;
   /** Reads at uio.offset; short at EOF. IO_DIRECT: bypass the VM object. */
   read(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
-  /** Writes at uio.offset. IO_VMIO with UIO_NOCOPY: from the object's pages (putpages). */
+  /**
+   * Writes at uio.offset, growing the file as needed. A user write allocates
+   * the blocks, sets the size (vp.object.setsize) and moves the bytes into
+   * the VM object's pages through the mount's VM (the pages are written
+   * later by putpages). IO_VMIO: see above. => vp locked exclusively
+   */
   write(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
+  /** Creates regular file `name` in dvp. => dvp locked exclusively; returns the new vnode referenced */
+  create(dvp: Vnode, name: string, mode: number): Promise<LookupResult>;
+  /** Creates directory `name` in dvp. => dvp locked exclusively; returns the new vnode referenced */
+  mkdir(dvp: Vnode, name: string, mode: number): Promise<LookupResult>;
+  /** Removes the entry `name` (not a directory) from dvp; the inode goes with its last link. => dvp locked exclusively */
+  remove(dvp: Vnode, name: string): Promise<number>;
+  /** Removes the empty directory `name` from dvp. => dvp locked exclusively */
+  rmdir(dvp: Vnode, name: string): Promise<number>;
   /**
    * Maps logical block bn (file-system blocks) to a device address.
    * Runs never reach past the file's last block.
@@ -94,7 +113,11 @@ export interface VopVector {
   getpages(vp: Vnode, pages: readonly unknown[], count: number, reqpage: number): Promise<number>;
   /** The file system's own page-out; EOPNOTSUPP sends the pager its generic path. */
   putpages(vp: Vnode, pages: readonly unknown[], count: number, sync: boolean, rtvals: number[]): Promise<number>;
-  /** Sets the file size (truncate/extend). => vp locked exclusively */
+  /**
+   * Sets the file size (truncate/extend): a shrink frees the blocks past EOF
+   * and zeroes the tail of the last block, on disk and in the pages
+   * (vp.object.setsize). => vp locked exclusively
+   */
   setsize(vp: Vnode, size: number): Promise<number>;
   /** Writes the inode and the file's metadata. */
   fsync(vp: Vnode): Promise<number>;
@@ -115,6 +138,10 @@ export const vopDefault: VopVector = Object.freeze({
   readlink: () => Promise.resolve({ error: EINVAL, target: '' }),
   read: notsupp,
   write: notsupp,
+  create: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
+  mkdir: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
+  remove: notsupp,
+  rmdir: notsupp,
   bmap: () => Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 }),
   getpages: notsupp,
   putpages: notsupp,

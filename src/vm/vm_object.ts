@@ -17,6 +17,7 @@ import { vmPageFree, vmPageSleep } from './vm_phys.js';
 import type { VmSystem } from './vm.js';
 import { objectRdwr } from './vm_rdwr.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
+import { vnodePagerSetsizeObject } from './pager/vnode_pager.js';
 
 export const OBJT_DEFAULT = 0;
 export const OBJT_VNODE = 2;
@@ -77,6 +78,16 @@ export class VmObject implements VnodeVmObject {
   rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
     void vp;
     return objectRdwr(this, uio, ioflag);
+  }
+
+  /** VnodeVmObject: cf. vnode_pager_setsize. */
+  setsize(nsize: number): Promise<void> {
+    return this.handle === null ? Promise.resolve() : vnodePagerSetsizeObject(this, nsize);
+  }
+
+  /** VnodeVmObject: writes the dirty pages back. */
+  clean(sync: boolean): Promise<number> {
+    return vmObjectPageClean(this, sync, { locked: true });
   }
 
   /** Starts paging I/O (cf. vm_object_pip_add). */

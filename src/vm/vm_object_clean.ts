@@ -3,18 +3,39 @@
  * vm_object_page_clean): consecutive dirty pages go out together, up to
  * MAXPHYS at a time. Pages written OK become clean; the others stay dirty,
  * and the first error is returned (msync's EIO).
- * => may sleep; busy pages are waited for
+ * => may sleep; busy pages are waited for; the vnode lock comes before the pages
  */
 
 import { panic } from '../kern/panic.js';
 import { EIO } from '../kern/errno.js';
+import { LK_EXCLUSIVE } from '../kern/lock.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageSleep } from './vm_phys.js';
 import { VM_PAGER_BAD, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 
-/** Writes the dirty pages of obj with index in [start, end); returns the first errno. */
-export async function vmObjectPageClean(obj: VmObject, sync: boolean, start = 0, end = Infinity): Promise<number> {
+export interface PageCleanOptions {
+  /** The caller holds the vnode lock exclusively already. */
+  locked?: boolean;
+  start?: number;
+  end?: number;
+}
+
+/**
+ * Writes the dirty pages of obj with index in [start, end); returns the
+ * first errno. Takes the vnode lock exclusively unless `locked`.
+ */
+export async function vmObjectPageClean(obj: VmObject, sync: boolean, opts: PageCleanOptions = {}): Promise<number> {
+  const vp = opts.locked ? null : obj.handle;
+  if (vp !== null) await vp.lock.lock(LK_EXCLUSIVE);
+  try {
+    return await pageClean(obj, sync, opts.start ?? 0, opts.end ?? Infinity);
+  } finally {
+    vp?.lock.unlock();
+  }
+}
+
+async function pageClean(obj: VmObject, sync: boolean, start: number, end: number): Promise<number> {
   const sys = obj.vm;
   let firstError = 0;
   // Each pass takes a snapshot of the dirty indexes; pages dirtied meanwhile wait for the next call.

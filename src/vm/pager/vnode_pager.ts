@@ -8,7 +8,7 @@
  * Departures from the seed are marked "departure:" where they are made.
  */
 
-import { EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
+import { EINVAL, EIO, EOPNOTSUPP } from '../../kern/errno.js';
 import { LK_SHARED } from '../../kern/lock.js';
 import { panic } from '../../kern/panic.js';
 import { DEV_BSIZE } from '../../kern/param.js';
@@ -33,6 +33,7 @@ import {
 import {
   PG_BUSY,
   PG_RAHEAD,
+  blockDirty,
   pageAnyValid,
   pageClearDirtyBlocks,
   pageSetAllValidClean,
@@ -172,6 +173,11 @@ export async function vnodePagerHaspage(obj: VmObject, pindex: number): Promise<
 export async function vnodePagerSetsize(vp: Vnode, nsize: number): Promise<void> {
   const obj = vp.object as VmObject | null;
   if (obj === null) return;
+  return vnodePagerSetsizeObject(obj, nsize);
+}
+
+/** vnodePagerSetsize on the object itself. */
+export async function vnodePagerSetsizeObject(obj: VmObject, nsize: number): Promise<void> {
   if (nsize === obj.vnpSize) return;
   // departure: wait for paging in progress, so that a read in flight does not
   // mark valid a page the truncation is about to remove (PITFALLS 1).
@@ -233,7 +239,14 @@ export async function vnodePagerUncache(vp: Vnode): Promise<void> {
   if (obj === null) return;
   vmObjectReference(obj);
   obj.flags &= ~OBJ_CANPERSIST;
-  await vmObjectDeallocate(obj);
+  // As in the seed: unlock, since terminating the object writes its dirty
+  // pages, and putpages locks the vnode itself.
+  vp.lock.unlock();
+  try {
+    await vmObjectDeallocate(obj);
+  } finally {
+    await vp.lock.lock();
+  }
 }
 
 /** Gives back a page the pager will not fill (cf. vnode_pager_freepage). */
@@ -443,8 +456,12 @@ export async function vnodePagerPutpages(obj: VmObject, m: VmPage[], count: numb
 
 /**
  * The generic page-out (cf. vnode_pager_leaf_putpages): pages wholly past
- * EOF answer BAD, the rest go out in one VOP_WRITE from their own frames
- * (UIO_NOCOPY). => every m[i] busy, consecutive indexes
+ * EOF answer BAD, the rest go to VOP_WRITE from their own frames
+ * (UIO_NOCOPY, the frames in uio.iov).
+ * departure: the seed wrote every page whole in one VOP_WRITE; here each run
+ * of dirty DEV_BSIZE blocks is one VOP_WRITE, so clean blocks are never
+ * rewritten, and a write error is returned instead of printed.
+ * => every m[i] busy, consecutive indexes; vnode locked exclusively
  */
 export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<number> {
   const sys = obj.vm;
@@ -471,22 +488,36 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
     for (let i = ncount; i < count; i++) pageClearDirtyBlocks(m[i], 0, P / DEV_BSIZE);
   }
   if (ncount === 0) return rtvals[0];
-  for (let i = 0; i < count; i++) {
-    m[i].busy++;
+  for (let i = 0; i < count; i++) m[i].busy++;
+  let error = 0;
+  const bpp = P / DEV_BSIZE;
+  const nblocks = Math.ceil(maxsize / DEV_BSIZE);
+  // Runs of dirty DEV_BSIZE blocks across the pages, each one VOP_WRITE.
+  for (let b = 0; b < nblocks && error === 0; ) {
+    if (!blockDirty(m[Math.floor(b / bpp)], b % bpp)) {
+      b++;
+      continue;
+    }
+    let e = b + 1;
+    while (e < nblocks && blockDirty(m[Math.floor(e / bpp)], e % bpp)) e++;
+    const off = b * DEV_BSIZE;
+    const end = Math.min(e * DEV_BSIZE, maxsize);
+    const iov: Uint8Array[] = [];
+    for (let p = Math.floor(off / P); p * P < end; p++) {
+      const from = Math.max(off - p * P, 0);
+      const to = Math.min(end - p * P, P);
+      iov.push(from === 0 && to === P ? m[p].frame : m[p].frame.subarray(from, to));
+    }
+    const uio = new Uio(iov, poffset + off, UIO_WRITE, UIO_NOCOPY);
+    error = await vp.op.write(vp, uio, IO_VMIO | (sync ? IO_SYNC : 0));
+    if (error === 0 && uio.resid > 0) error = EIO;
+    sys.meter.v_vnodeout++;
+    b = e;
   }
-  const uio = new Uio([], poffset, UIO_WRITE, UIO_NOCOPY, maxsize);
-  const error = await vp.op.write(vp, uio, IO_VMIO | (sync ? IO_SYNC : 0));
-  sys.meter.v_vnodeout++;
   sys.meter.v_vnodepgsout += ncount;
-  const written = maxsize - uio.resid;
   for (let i = 0; i < count; i++) {
     pageBusyDone(m[i]);
-    // departure: the seed printed a write error and reported the pages
-    // written; here an error leaves them ERROR and a short write AGAIN.
-    if (i < ncount) {
-      if (error !== 0) rtvals[i] = VM_PAGER_ERROR;
-      else rtvals[i] = Math.min((i + 1) * P, maxsize) <= written ? VM_PAGER_OK : VM_PAGER_AGAIN;
-    }
+    if (i < ncount) rtvals[i] = error !== 0 ? VM_PAGER_ERROR : VM_PAGER_OK;
   }
   if (error !== 0) obj.pagerError = error;
   return rtvals[0];
