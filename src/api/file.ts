@@ -5,8 +5,9 @@
  *   const f = await fs.open('/x'); await f.read(0, 100); await f.close()
  */
 
-import { EBADF, EINVAL, EISDIR } from '../kern/errno.js';
-import { Uio, UIO_READ } from '../vfs/uio.js';
+import { EBADF, EINVAL, EISDIR, EROFS } from '../kern/errno.js';
+import { LK_EXCLUSIVE } from '../kern/lock.js';
+import { Uio, UIO_READ, UIO_WRITE } from '../vfs/uio.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
@@ -53,6 +54,38 @@ export class File {
     return target.length - uio.resid;
   }
 
+  /**
+   * Writes `bytes` at `offset`, growing the file as needed. The bytes go into
+   * the file's pages (the same pages reads and mappings see); they reach the
+   * disk on sync(), under memory pressure, or at close/unmount.
+   */
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    this.checkWritable('write');
+    checkRange(offset, bytes.length, 'write', this.fs.image, this.path);
+    if (bytes.length === 0) return;
+    await this.locked(async () => {
+      const uio = Uio.of(bytes, offset, UIO_WRITE);
+      check(await this.vp.op.write(this.vp, uio, 0), 'write', this.fs.image, this.path);
+    });
+  }
+
+  /** Sets the size: a shrink frees blocks past it, a growth reads as zeros. */
+  async truncate(size: number): Promise<void> {
+    this.checkWritable('truncate');
+    checkRange(size, 0, 'truncate', this.fs.image, this.path);
+    await this.locked(async () => check(await this.vp.op.setsize(this.vp, size), 'truncate', this.fs.image, this.path));
+  }
+
+  /** Writes the file's dirty pages and its inode to the disk (fsync). Errors surface here (EIO). */
+  async sync(): Promise<void> {
+    this.checkOpen('fsync');
+    if (this.fs.readOnly) return;
+    await this.locked(async () => {
+      check(await this.object.clean(true), 'fsync', this.fs.image, this.path);
+      check(await this.vp.op.fsync(this.vp), 'fsync', this.fs.image, this.path);
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -63,6 +96,22 @@ export class File {
 
   private checkOpen(syscall: string): void {
     if (this.closed) throw new VmError(EBADF, syscall, this.fs.image, this.path);
+  }
+
+  private checkWritable(syscall: string): void {
+    this.checkOpen(syscall);
+    if (this.fs.readOnly) throw new VmError(EROFS, syscall, this.fs.image, this.path);
+    if (this.vp.type === VType.VDIR) throw new VmError(EISDIR, syscall, this.fs.image, this.path);
+  }
+
+  /** Runs fn with the vnode locked exclusively (VOP_WRITE's and VOP_SETSIZE's precondition). */
+  private async locked(fn: () => Promise<void>): Promise<void> {
+    await this.vp.lock.lock(LK_EXCLUSIVE);
+    try {
+      await fn();
+    } finally {
+      this.vp.lock.unlock();
+    }
   }
 }
 

@@ -8,4 +8,5 @@ export { File } from './file.js';
 export { VmError } from './errors.js';
 export type { BlockDevice, DeviceStats } from '../dev/device.js';
 export { MemDisk } from '../dev/memdisk.js';
+export { FaultyDisk } from '../dev/faulty.js';
 export { parseSize } from './size.js';

@@ -5,14 +5,15 @@
  * then closes the device.
  */
 
-import { EBUSY, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP } from '../kern/errno.js';
+import { EBUSY, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EROFS } from '../kern/errno.js';
+import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
 import type { Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
 import { vgone, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
-import type { Vattr } from '../vfs/vnode_if.js';
+import type { LookupResult, Vattr } from '../vfs/vnode_if.js';
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import { check, VmError } from './errors.js';
@@ -94,10 +95,18 @@ export class MountedFs {
     return this.mp.stat.warnings;
   }
 
-  /** Opens a file (or directory) for reading; symlinks are followed. */
+  /**
+   * Opens a file (or directory); symlinks are followed. `create`: a missing
+   * regular file is created (empty) in its existing parent directory.
+   */
   async open(path: string, opts: { create?: boolean } = {}): Promise<File> {
-    void opts;
-    const vp = await this.lookup(path, true, 'open');
+    let vp: Vnode;
+    try {
+      vp = await this.lookup(path, true, 'open');
+    } catch (e) {
+      if (!(opts.create && e instanceof VmError && e.errno === ENOENT)) throw e;
+      vp = await this.createFile(path);
+    }
     if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) {
       await vrele(vp);
       throw new VmError(EINVAL, 'open', this.image, path, 'not a regular file or directory');
@@ -110,6 +119,80 @@ export class MountedFs {
     const f = new File(this, vp, obj!, path);
     this.files.add(f);
     return f;
+  }
+
+  /** Creates a directory in an existing parent. */
+  async mkdir(path: string): Promise<void> {
+    const vp = await this.inParent(path, 'mkdir', (dvp, name) => dvp.op.mkdir(dvp, name, 0o755));
+    await vrele(vp);
+  }
+
+  /** Removes a file or symlink (not a directory). */
+  async unlink(path: string): Promise<void> {
+    await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));
+  }
+
+  /** Removes an empty directory. */
+  async rmdir(path: string): Promise<void> {
+    await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+  }
+
+  /** Removes a file, symlink or empty directory (rm -d). */
+  async rm(path: string): Promise<void> {
+    const st = await this.stat(path);
+    if (st.type === 'dir') await this.rmdir(path);
+    else await this.unlink(path);
+  }
+
+  /**
+   * Writes every dirty page, inode and metadata block to the disk. On an
+   * error (EIO) the pages stay dirty and a later sync tries them again.
+   */
+  async sync(): Promise<void> {
+    if (this.mp.readOnly) return;
+    let first = 0;
+    for (const vp of [...this.mp.vnodelist]) {
+      if (vp.object === null) continue;
+      await vp.lock.lock(LK_EXCLUSIVE);
+      try {
+        const e1 = await vp.object.clean(true);
+        const e2 = await vp.op.fsync(vp);
+        first ||= e1 || e2;
+      } finally {
+        vp.lock.unlock();
+      }
+    }
+    first ||= await this.mp.op.sync(this.mp);
+    check(first, 'sync', this.image, null);
+  }
+
+  /** Creates the regular file `path` (its parent must exist); returns it referenced. */
+  private async createFile(path: string): Promise<Vnode> {
+    if (this.mp.readOnly) throw new VmError(EROFS, 'open', this.image, path);
+    return this.inParent(path, 'open', (dvp, name) => dvp.op.create(dvp, name, 0o644));
+  }
+
+  /** Runs op on the parent directory of path, locked, with the last component. */
+  private async inParent(path: string, syscall: string, op: (dvp: Vnode, name: string) => Promise<LookupResult>): Promise<Vnode> {
+    if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
+    const parts = path.split('/').filter((p) => p !== '');
+    const name = parts.pop();
+    if (name === undefined || name === '.' || name === '..') throw new VmError(EINVAL, syscall, this.image, path);
+    const dvp = await this.lookup('/' + parts.join('/'), true, syscall);
+    try {
+      if (dvp.type !== VType.VDIR) throw new VmError(ENOTDIR, syscall, this.image, path);
+      await dvp.lock.lock(LK_EXCLUSIVE);
+      let r: LookupResult;
+      try {
+        r = await op(dvp, name);
+      } finally {
+        dvp.lock.unlock();
+      }
+      check(r.error, syscall, this.image, path);
+      return r.vp!;
+    } finally {
+      await vrele(dvp);
+    }
   }
 
   /** The entries of a directory, without "." and "..". */
@@ -210,9 +293,15 @@ export class MountedFs {
     }
   }
 
-  /** Flushes and forgets every cached page of this file system, closes open files and the device. */
+  /**
+   * Writes everything back (sync), then forgets every cached page of this
+   * file system, closes open files and the device. A write error throws with
+   * the file system still mounted and its dirty pages kept: unmount again
+   * once the device is healed.
+   */
   async unmount(): Promise<void> {
     if (this.unmounted) return;
+    await this.sync();
     for (const f of [...this.files]) await f.close();
     this.mp.unmounting = true;
     await vnodePagerUmount(this.mp);
@@ -220,9 +309,10 @@ export class MountedFs {
     for (const vp of [...this.mp.vnodelist]) await vgone(vp);
     const e1 = await this.mp.op.sync(this.mp);
     const e2 = await this.mp.op.unmount(this.mp);
-    const e3 = await this.dev.close();
+    const e3 = await this.dev.flush();
+    const e4 = await this.dev.close();
     this.unmounted = true;
-    check(e1 || e2 || e3, 'unmount', this.image, null);
+    check(e1 || e2 || e3 || e4, 'unmount', this.image, null);
     if (this.mp.vnodelist.size > 0) throw new VmError(EBUSY, 'unmount', this.image, null);
   }
 

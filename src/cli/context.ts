@@ -51,6 +51,11 @@ export function mountReadOnly(vm: Vm, image: string): Promise<MountedFs> {
   return vm.mount(image, { readOnly: true, io: 'sync' });
 }
 
+/** Mounts image for writing, with synchronous image I/O. */
+export function mountReadWrite(vm: Vm, image: string): Promise<MountedFs> {
+  return vm.mount(image, { readOnly: false, io: 'sync' });
+}
+
 /** The one stderr line for a failure. */
 export function failureLine(e: unknown): string {
   if (e instanceof VmError) return `vmpager: ${e.message}`;

@@ -8,7 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cat, chunkSize, stdoutSink } from './cat.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly } from './context.js';
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, mountReadWrite } from './context.js';
+import { put } from './put.js';
+import { parseSize } from '../api/size.js';
 import { demo } from './demo.js';
 import { formatLsLine, ls } from './ls.js';
 import { formatStat, statJson } from './stat.js';
@@ -20,6 +22,10 @@ commands:
   ls [-R] [--json] IMAGE [PATH]   entries of a directory (-R: the whole tree)
   cat IMAGE PATH...               file bytes to stdout, symlinks followed
   stat [--json] IMAGE PATH        inode fields and the block map
+  put IMAGE PATH [--from FILE]    create or replace PATH with stdin (or FILE)
+  mkdir IMAGE PATH                make a directory
+  rm IMAGE PATH                   remove a file, symlink or empty directory
+  truncate IMAGE PATH SIZE        set a file's size
   demo                            a guided tour of the pager on a built-in image
   bench [--json] [--size SIZE]    the benchmark table
 
@@ -41,6 +47,7 @@ const options = {
   version: { type: 'boolean' },
   recursive: { type: 'boolean', short: 'R' },
   json: { type: 'boolean' },
+  from: { type: 'string' },
 } as const;
 
 function version(): string {
@@ -122,6 +129,48 @@ async function run(argv: string[]): Promise<number> {
         try {
           const st = await fs.stat(args[1]);
           process.stdout.write(values.json ? JSON.stringify(statJson(args[1], st)) + '\n' : formatStat(args[1], st));
+        } finally {
+          await fs.unmount();
+        }
+        return EXIT_OK;
+      }
+      case 'put': {
+        needArgs(args, 2, 2, 'put IMAGE PATH [--from FILE]');
+        vm = makeVm(g);
+        const fs = await mountReadWrite(vm, args[0]);
+        try {
+          await put(fs, args[1], values.from ?? null);
+        } finally {
+          await fs.unmount();
+        }
+        return EXIT_OK;
+      }
+      case 'mkdir':
+      case 'rm': {
+        needArgs(args, 2, 2, `${command} IMAGE PATH`);
+        vm = makeVm(g);
+        const fs = await mountReadWrite(vm, args[0]);
+        try {
+          if (command === 'mkdir') await fs.mkdir(args[1]);
+          else await fs.rm(args[1]);
+        } finally {
+          await fs.unmount();
+        }
+        return EXIT_OK;
+      }
+      case 'truncate': {
+        needArgs(args, 3, 3, 'truncate IMAGE PATH SIZE');
+        const size = parseSize(args[2]);
+        if (size === null) throw new UsageError(`truncate: not a size: ${args[2]}`);
+        vm = makeVm(g);
+        const fs = await mountReadWrite(vm, args[0]);
+        try {
+          const f = await fs.open(args[1]);
+          try {
+            await f.truncate(size);
+          } finally {
+            await f.close();
+          }
         } finally {
           await fs.unmount();
         }

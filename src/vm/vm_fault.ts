@@ -13,7 +13,8 @@ import { vnodePagerLock } from './pager/vnode_pager.js';
 import { VM_PAGER_BAD, VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep, vmWait } from './vm_phys.js';
+import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep } from './vm_phys.js';
+import { vmPageoutWait } from './vm_pageout_launder.js';
 import { readaheadMaxPages, vmFaultReadahead, vmFaultReadaheadDone } from './vm_readahead.js';
 import { vmReadaheadAfterFault, vmReadaheadMark } from './vm_readahead_async.js';
 
@@ -24,13 +25,16 @@ export interface FaultResult {
   m: VmPage | null;
 }
 
-/** Faults page pindex of obj in. => no vnode lock held by the caller */
-export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultResult> {
+/**
+ * Faults page pindex of obj in. => `locked`: the caller holds the vnode lock
+ * exclusively (a write); otherwise it holds none and the fault takes it shared
+ */
+export async function vmFaultPage(obj: VmObject, pindex: number, locked = false): Promise<FaultResult> {
   const sys = obj.vm;
   sys.meter.v_vm_faults++;
-  if (pindex === obj.ra.mark) vmReadaheadMark(obj);
+  if (pindex === obj.ra.mark && !locked) vmReadaheadMark(obj);
   for (;;) {
-    const vp = await vnodePagerLock(obj, LK_SHARED);
+    const vp = locked ? null : await vnodePagerLock(obj, LK_SHARED);
     let sleepOn: VmPage | null = null;
     let needMemory = false;
     let unlocked = false;
@@ -78,7 +82,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultR
       vmFaultReadaheadDone(obj, last);
       m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
       vmPageActivate(sys, m);
-      if (sequential) {
+      if (sequential && !locked) {
         // Release the lock first: the read-ahead takes it again without sleeping.
         vp?.lock.unlock();
         unlocked = true;
@@ -88,7 +92,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number): Promise<FaultR
     } finally {
       if (!unlocked) vp?.lock.unlock();
       if (sleepOn !== null) await vmPageSleep(sys, sleepOn, 'vmpfw');
-      else if (needMemory) await vmWait(sys);
+      else if (needMemory) await vmPageoutWait(sys, locked ? obj : null);
     }
   }
 }

@@ -3,21 +3,31 @@
  * uiomove_object / vn_io_fault): the one path by which file reads,
  * writes and mappings share a cache. A valid, unbusy page is a hit: its
  * bytes are copied with no await and no allocation. Anything else faults.
+ * A write dirties the DEV_BSIZE blocks it touches; a page it covers whole is
+ * not read first, a page it covers in part is (read-modify-write).
  * The file size is re-read after every await: a truncation may have run.
  */
 
-import { EOPNOTSUPP } from '../kern/errno.js';
+import { EINVAL } from '../kern/errno.js';
 import { UIO_READ, type Uio } from '../vfs/uio.js';
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageIsValid, pageWakeup } from './vm_page.js';
+import {
+  PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageAllValid, pageIsValid, pageSetAllValidClean, pageSetDirty, pageSetValidClean, pageWakeup, type VmPage,
+} from './vm_page.js';
 import { vmFaultPage } from './vm_fault.js';
+import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
+import { vmPageoutWait } from './vm_pageout_launder.js';
 import { vmReadaheadMark } from './vm_readahead_async.js';
 
-/** Moves bytes between obj's pages and uio, stopping at EOF. Returns an errno. */
+/**
+ * Moves bytes between obj's pages and uio; reads stop at EOF. Returns an errno.
+ * => for UIO_WRITE: the vnode is locked exclusively by the caller and the
+ *    object's size already covers the range
+ */
 export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promise<number> {
   void ioflag;
-  if (uio.rw !== UIO_READ) return EOPNOTSUPP;
+  if (uio.rw !== UIO_READ) return objectWrite(obj, uio);
   const P = obj.vm.param.pageSize;
   const meter = obj.vm.meter;
   while (uio.resid > 0) {
@@ -45,4 +55,70 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     if (avail <= 0) break;
   }
   return 0;
+}
+
+/** The write half of objectRdwr. */
+async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
+  const sys = obj.vm;
+  const P = sys.param.pageSize;
+  if (uio.offset + uio.resid > obj.vnpSize) return EINVAL; // the file system grows the file first
+  while (uio.resid > 0) {
+    const off = uio.offset;
+    const pindex = Math.floor(off / P);
+    const poff = off - pindex * P;
+    const n = Math.min(P - poff, uio.resid);
+    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize));
+    if (typeof m === 'number') return m;
+    uio.move(m.frame, poff, n);
+    pageSetDirty(m, poff, n);
+    m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+    pageWakeup(m);
+  }
+  return 0;
+}
+
+/**
+ * Page pindex of obj, busy, ready to be written: resident and valid where
+ * the write does not cover it. `whole`: the write covers the page, or all of
+ * it up to EOF, so a missing page needs no read (the part past EOF is zeroed).
+ * Returns an errno on failure. => vnode locked exclusively by the caller
+ */
+async function writablePage(obj: VmObject, pindex: number, whole: boolean): Promise<VmPage | number> {
+  const sys = obj.vm;
+  for (;;) {
+    const m = obj.pages.get(pindex);
+    if (m !== undefined) {
+      // Busy, or being written out (m.busy): its bytes must not change under the write.
+      if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0) {
+        await vmPageSleep(sys, m, 'vmwrite');
+        continue;
+      }
+      if (whole || pageAllValid(m)) {
+        m.flags |= PG_BUSY;
+        if (!pageAllValid(m)) {
+          // Covered from its start to EOF: what lies past EOF is zeros.
+          const eof = obj.vnpSize - pindex * sys.param.pageSize;
+          if (eof < m.frame.length) {
+            m.frame.fill(0, eof);
+            pageSetValidClean(m, eof, m.frame.length - eof);
+          }
+        }
+        return m;
+      }
+    } else if (whole) {
+      const nm = vmPageAlloc(sys, obj, pindex);
+      if (nm === null) {
+        await vmPageoutWait(sys, obj);
+        continue;
+      }
+      nm.frame.fill(0);
+      pageSetAllValidClean(nm);
+      vmPageActivate(sys, nm);
+      return nm;
+    }
+    // A partial write into a page not (wholly) valid: read it first.
+    const r = await vmFaultPage(obj, pindex, true);
+    if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
+    pageWakeup(r.m);
+  }
 }

@@ -13,7 +13,7 @@ import { BufCache } from '../../src/vfs/vfs_bio.js';
 import { insmntque } from '../../src/vfs/vfs_subr.js';
 import { Uio } from '../../src/vfs/uio.js';
 import { VType, Vnode } from '../../src/vfs/vnode.js';
-import { type BmapResult, type Vattr, vopDefault, type VopVector } from '../../src/vfs/vnode_if.js';
+import { type BmapResult, IO_VMIO, type Vattr, vopDefault, type VopVector } from '../../src/vfs/vnode_if.js';
 
 export interface ScriptFsOptions {
   bsize: number;
@@ -34,7 +34,9 @@ export interface ScriptFs {
   disk: MemDisk;
   mp: Mount;
   vp: Vnode;
-  calls: { bmap: number; read: number };
+  calls: { bmap: number; read: number; write: number };
+  /** Every page-out VOP_WRITE: file offset and length. */
+  writes: Array<{ off: number; len: number }>;
   /** The file's expected bytes (holes and past-EOF as zeros), for comparison. */
   expected(): Uint8Array;
   setSize(n: number): void;
@@ -48,7 +50,8 @@ function pattern(disk: Uint8Array, bsize: number): void {
 export function makeScriptFs(o: ScriptFsOptions): ScriptFs {
   const disk = new MemDisk(new Uint8Array(o.deviceBlocks * o.bsize));
   pattern(disk.data, o.bsize);
-  const calls = { bmap: 0, read: 0 };
+  const calls = { bmap: 0, read: 0, write: 0 };
+  const writes: Array<{ off: number; len: number }> = [];
   let size = o.size;
   const lastBlock = () => Math.ceil(size / o.bsize) - 1;
   const pblk = (lbn: number) => (lbn >= 0 && lbn <= lastBlock() && lbn < o.map.length ? o.map[lbn] : -1);
@@ -97,7 +100,28 @@ export function makeScriptFs(o: ScriptFsOptions): ScriptFs {
     },
   });
 
-  const op: VopVector = Object.freeze({ ...vopDefault, name: 'scriptfs', bmap, read, getattr, ...(o.getpages ? { getpages: o.getpages } : {}) });
+  /** Page-out only (IO_VMIO): the frames in uio.iov go to the mapped blocks; no allocation. */
+  const write = async (_vp: Vnode, uio: Uio, ioflag: number): Promise<number> => {
+    calls.write++;
+    if ((ioflag & IO_VMIO) === 0) return EOPNOTSUPP;
+    writes.push({ off: uio.offset, len: uio.resid });
+    for (const v of uio.iov) {
+      let done = 0;
+      while (done < v.length) {
+        const off = uio.offset;
+        const p = pblk(Math.floor(off / o.bsize));
+        if (p === -1) return EIO;
+        const n = Math.min(v.length - done, o.bsize - (off % o.bsize));
+        const error = await disk.writev([v.subarray(done, done + n)], p * o.bsize + (off % o.bsize));
+        if (error !== 0) return error;
+        uio.move(v, done, n);
+        done += n;
+      }
+    }
+    return 0;
+  };
+
+  const op: VopVector = Object.freeze({ ...vopDefault, name: 'scriptfs', bmap, read, write, getattr, ...(o.getpages ? { getpages: o.getpages } : {}) });
   const mp = new Mount(disk, new BufCache(disk, 1 << 20), {
     root: async () => ({ error: EOPNOTSUPP, vp: null }),
     vget: async () => ({ error: EOPNOTSUPP, vp: null }),
@@ -105,7 +129,7 @@ export function makeScriptFs(o: ScriptFsOptions): ScriptFs {
     unmount: async () => 0,
   }, { fstype: 'script', iosize: o.bsize, blocks: o.deviceBlocks, bfree: 0, files: 1, ffree: 0, label: '', warnings: [] }, null);
   const vp = insmntque(new Vnode(VType.VREG, mp, op, null, 12));
-  return { disk, mp, vp, calls, expected, setSize: (n) => (size = n) };
+  return { disk, mp, vp, calls, writes, expected, setSize: (n) => (size = n) };
 }
 
 /** A contiguous map: logical block i at physical block start + i. */

@@ -1,0 +1,70 @@
+/*
+ * Laundering (cf. vm_pageout_launder / vm_pageout_flush): when no clean page
+ * can be freed, write dirty pages back through their pagers so that the
+ * reclaim scan can free them. It runs synchronously, in the allocating
+ * task, as the kernel does under memory shortage: a write-back that itself
+ * needs memory must not wait for a daemon that waits for it.
+ * Objects are cleaned in clusters of neighbouring dirty pages. The vnode
+ * lock comes before the pages: a vnode whose lock is not free at once is
+ * skipped, except the one the caller already holds (`held`).
+ */
+
+import { LK_EXCLUSIVE } from '../kern/lock.js';
+import { vmObjectPageClean } from './vm_object_clean.js';
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, pageIsDirty, type VmPage } from './vm_page.js';
+import { vmWait } from './vm_phys.js';
+import { vmPageoutReclaim } from './vm_pageout.js';
+import type { VmSystem } from './vm.js';
+
+/** Oldest dirty, unbusy pages: the inactive queue first, then the active one. */
+function dirtyCandidates(sys: VmSystem, want: number): VmPage[] {
+  const out: VmPage[] = [];
+  for (const q of [sys.inactiveq, sys.activeq]) {
+    for (let m = q.head; m !== null && out.length < want; m = m.next) {
+      if (m.object !== null && (m.flags & PG_BUSY) === 0 && m.busy === 0 && pageIsDirty(m)) out.push(m);
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes back dirty pages until `target` pages could be freed or none is
+ * left to try; returns the first write error (the pages stay dirty).
+ * => `held`: an object whose vnode the caller holds locked exclusively
+ */
+export async function vmPageoutLaunder(sys: VmSystem, target: number, held: VmObject | null): Promise<number> {
+  const maxRun = sys.param.maxPhysPages;
+  let firstError = 0;
+  const tried = new Set<VmObject>();
+  for (const m of dirtyCandidates(sys, target)) {
+    const obj = m.object;
+    if (obj === null || !pageIsDirty(m) || tried.has(obj)) continue;
+    const vp = obj.handle;
+    const mine = obj === held;
+    if (vp !== null && !mine && !vp.lock.tryLock(LK_EXCLUSIVE)) continue;
+    tried.add(obj);
+    try {
+      // The cluster around the page: up to MAXPHYS of neighbouring dirty pages.
+      const start = Math.max(0, m.pindex - Math.floor(maxRun / 2));
+      const error = await vmObjectPageClean(obj, true, { locked: true, start, end: start + maxRun });
+      if (firstError === 0) firstError = error;
+    } finally {
+      if (vp !== null && !mine) vp.lock.unlock();
+    }
+    vmPageoutReclaim(sys, target);
+    if (sys.freeq.count >= target) break;
+  }
+  return firstError;
+}
+
+/**
+ * A task found no free page: launder what it can, then, if still nothing is
+ * free, sleep until a page is freed (cf. vm_wait).
+ */
+export async function vmPageoutWait(sys: VmSystem, held: VmObject | null): Promise<void> {
+  if (vmPageoutReclaim(sys, sys.freeTarget) > 0) return;
+  await vmPageoutLaunder(sys, sys.freeTarget, held);
+  if (sys.freeq.count > 0 || vmPageoutReclaim(sys, sys.freeTarget) > 0) return;
+  await vmWait(sys);
+}
