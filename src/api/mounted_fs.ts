@@ -127,6 +127,12 @@ export class MountedFs {
     await vrele(vp);
   }
 
+  /** Creates a symbolic link at `path` pointing to `target`. */
+  async symlink(target: string, path: string): Promise<void> {
+    const vp = await this.inParent(path, 'symlink', (dvp, name) => dvp.op.symlink(dvp, name, target));
+    await vrele(vp);
+  }
+
   /** Removes a file or symlink (not a directory). */
   async unlink(path: string): Promise<void> {
     await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { cat, chunkSize, stdoutSink } from './cat.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, mountReadWrite } from './context.js';
 import { put } from './put.js';
+import { mkfsCommand } from './mkfs.js';
 import { parseSize } from '../api/size.js';
 import { demo } from './demo.js';
 import { formatLsLine, ls } from './ls.js';
@@ -26,6 +27,8 @@ commands:
   mkdir IMAGE PATH                make a directory
   rm IMAGE PATH                   remove a file, symlink or empty directory
   truncate IMAGE PATH SIZE        set a file's size
+  mkfs [--type ext2] [--block-size N] [--from DIR] IMAGE SIZE
+                                  format IMAGE as ext2 (and copy DIR into it)
   demo                            a guided tour of the pager on a built-in image
   bench [--json] [--size SIZE]    the benchmark table
 
@@ -48,6 +51,8 @@ const options = {
   recursive: { type: 'boolean', short: 'R' },
   json: { type: 'boolean' },
   from: { type: 'string' },
+  type: { type: 'string' },
+  'block-size': { type: 'string' },
 } as const;
 
 function version(): string {
@@ -174,6 +179,14 @@ async function run(argv: string[]): Promise<number> {
         } finally {
           await fs.unmount();
         }
+        return EXIT_OK;
+      }
+      case 'mkfs': {
+        needArgs(args, 2, 2, 'mkfs [--type ext2] [--block-size N] [--from DIR] IMAGE SIZE');
+        const size = parseSize(args[1]);
+        if (size === null) throw new UsageError(`mkfs: not a size: ${args[1]}`);
+        vm = makeVm(g);
+        await mkfsCommand(vm, args[0], size, { type: values.type, blockSize: values['block-size'], from: values.from });
         return EXIT_OK;
       }
       case 'demo':

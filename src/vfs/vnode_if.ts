@@ -99,6 +99,8 @@ export interface VopVector {
   create(dvp: Vnode, name: string, mode: number): Promise<LookupResult>;
   /** Creates directory `name` in dvp. => dvp locked exclusively; returns the new vnode referenced */
   mkdir(dvp: Vnode, name: string, mode: number): Promise<LookupResult>;
+  /** Creates symbolic link `name` in dvp pointing to `target`. => dvp locked exclusively; returns the new vnode referenced */
+  symlink(dvp: Vnode, name: string, target: string): Promise<LookupResult>;
   /** Removes the entry `name` (not a directory) from dvp; the inode goes with its last link. => dvp locked exclusively */
   remove(dvp: Vnode, name: string): Promise<number>;
   /** Removes the empty directory `name` from dvp. => dvp locked exclusively */
@@ -140,6 +142,7 @@ export const vopDefault: VopVector = Object.freeze({
   write: notsupp,
   create: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
   mkdir: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
+  symlink: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
   remove: notsupp,
   rmdir: notsupp,
   bmap: () => Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 }),
