@@ -23,7 +23,9 @@ import { createGunzip } from 'node:zlib';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TIMEOUT_MS = 10_000;
 const HEAP_MB = 256;
-const BATCH = 200;
+/** Paths one cat command takes: bounded by count and by argument bytes (well under ARG_MAX). */
+const BATCH = 5000;
+const BATCH_ARG_BYTES = 256 * 1024;
 const MAX_BYTES_PER_IMAGE = 256 * 2 ** 20;
 /** Failing cat commands tried per image before the rest of its files are skipped. */
 const MAX_CAT_FAILURES = 50;
@@ -223,7 +225,9 @@ async function checkImage(gz: string, work: string): Promise<Outcome> {
         skipped += files.length - i;
         break;
       }
-      const batch = files.slice(i, i + BATCH);
+      let end = i;
+      for (let argBytes = 0; end < files.length && end - i < BATCH && argBytes < BATCH_ARG_BYTES; end++) argBytes += files[end].path.length + 1;
+      const batch = files.slice(i, end);
       const cat = await runCli(['cat', image, ...batch.map((e) => e.path)], false);
       const badCat = badRun(cat, `cat ${batch[0].path}${batch.length > 1 ? ` (+${batch.length - 1})` : ''}`);
       if (badCat !== null) return done('BAD', badCat, { files: files.length });
