@@ -69,7 +69,7 @@ export class RandomStream {
 }
 
 /** Writes `size` bytes of the seeded stream to path, 1 MiB at a time. */
-function writeRandomFile(path: string, size: number): void {
+export function writeRandomFile(path: string, size: number): void {
   const buf = new Uint8Array(CHUNK);
   const rng = new RandomStream(BENCH_SEED);
   const fd = openSync(path, 'w');
