@@ -12,6 +12,7 @@ import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
 import { check, VmError } from './errors.js';
+import { MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
 import type { MountedFs } from './mounted_fs.js';
 
 export class File {
@@ -29,6 +30,16 @@ export class File {
   /** Size in bytes. */
   get size(): number {
     return this.object.vnpSize;
+  }
+
+  /**
+   * Declares how the file will be read (cf. posix_fadvise / madvise):
+   * 'sequential' grows read-ahead at once and frees pages well behind the
+   * reader; 'random' reads only the pages asked for; 'normal' undoes both.
+   */
+  advise(advice: 'normal' | 'sequential' | 'random'): void {
+    this.checkOpen('fadvise');
+    this.object.ra.advice = advice === 'sequential' ? MADV_SEQUENTIAL : advice === 'random' ? MADV_RANDOM : MADV_NORMAL;
   }
 
   /** Reads up to `length` bytes at `offset`; short at EOF. */

@@ -22,6 +22,7 @@ export async function cat(fs: MountedFs, paths: readonly string[], chunk: number
   let next = new Uint8Array(chunk);
   for (const path of paths) {
     const f = await fs.open(path);
+    f.advise('sequential'); // as cat(1) does: read-ahead at full size, and drop-behind
     try {
       let off = 0;
       let n = await f.readInto(cur, off);

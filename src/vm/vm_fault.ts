@@ -15,6 +15,7 @@ import type { VmObject } from './vm_object.js';
 import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep } from './vm_phys.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
+import { vmDropBehind } from './vm_dropbehind.js';
 import { readaheadMaxPages, vmFaultReadahead, vmFaultReadaheadDone } from './vm_readahead.js';
 import { vmReadaheadAfterFault, vmReadaheadMark } from './vm_readahead_async.js';
 
@@ -33,6 +34,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
   const sys = obj.vm;
   sys.meter.v_vm_faults++;
   if (pindex === obj.ra.mark && !locked) vmReadaheadMark(obj);
+  vmDropBehind(obj, pindex);
   for (;;) {
     const vp = locked ? null : await vnodePagerLock(obj, LK_SHARED);
     let sleepOn: VmPage | null = null;

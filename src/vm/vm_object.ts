@@ -43,6 +43,8 @@ export interface ReadAheadState {
   mark: number;
   /** Where the next asynchronous window starts. */
   asyncNext: number;
+  /** Drop-behind has freed the pages before this one. */
+  dropNext: number;
 }
 
 export class VmObject implements VnodeVmObject {
@@ -61,7 +63,7 @@ export class VmObject implements VnodeVmObject {
   /** Copy-on-write: the object behind this one, and this one's offset into it in pages. */
   backingObject: VmObject | null = null;
   backingOffset = 0;
-  readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, asyncNext: -1 };
+  readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, asyncNext: -1, dropNext: 0 };
   /** The errno behind the pager's last VM_PAGER_ERROR, for the caller's message. */
   pagerError = 0;
 

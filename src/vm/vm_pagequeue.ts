@@ -24,6 +24,17 @@ export class PageQueue {
     this.count++;
   }
 
+  insertHead(m: VmPage): void {
+    if (m.queue !== PQ_NONE) panic(`pagequeue ${this.name}: page on queue ${m.queue}`);
+    m.queue = this.id;
+    m.prev = null;
+    m.next = this.head;
+    if (this.head !== null) this.head.prev = m;
+    else this.tail = m;
+    this.head = m;
+    this.count++;
+  }
+
   remove(m: VmPage): void {
     if (m.queue !== this.id) panic(`pagequeue ${this.name}: page not on it`);
     if (m.prev !== null) m.prev.next = m.next;

@@ -19,6 +19,7 @@ import { vmFaultPage } from './vm_fault.js';
 import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 import { vmReadaheadMark } from './vm_readahead_async.js';
+import { vmDropBehind } from './vm_dropbehind.js';
 
 /**
  * Moves bytes between obj's pages and uio; reads stop at EOF. Returns an errno.
@@ -40,7 +41,10 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     if (m !== undefined && (m.flags & PG_BUSY) === 0 && pageIsValid(m, poff, Math.min(P - poff, avail, uio.resid))) {
       meter.hits++;
       m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
-      if (pindex === obj.ra.mark) vmReadaheadMark(obj);
+      if (pindex === obj.ra.mark) {
+        vmReadaheadMark(obj);
+        vmDropBehind(obj, pindex);
+      }
       uio.move(m.frame, poff, Math.min(P - poff, avail));
       continue;
     }

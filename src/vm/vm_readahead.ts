@@ -66,3 +66,6 @@ export function vmFaultReadahead(obj: VmObject, pindex: number, maxPages: number
 export function vmFaultReadaheadDone(obj: VmObject, last: number): void {
   obj.ra.nextRead = last + 1;
 }
+
+/** Under MADV_SEQUENTIAL, pages this far behind the reader are freed (cf. vm_fault_dontneed). */
+export const DROP_BEHIND_BYTES = 1 << 20;

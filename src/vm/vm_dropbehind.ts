@@ -1,0 +1,26 @@
+/*
+ * Drop-behind (cf. FreeBSD vm_fault_dontneed): a reader that declared its
+ * access sequential (MADV_SEQUENTIAL) will not come back, so the clean pages
+ * more than DROP_BEHIND_BYTES behind it are freed as it goes. A stream then
+ * recycles a small set of frames instead of pushing everything else out of
+ * memory. Busy, held, dirty and referenced-by-mapping pages are left alone.
+ * => called from a sequential fault; runs without sleeping
+ */
+
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, pageIsDirty } from './vm_page.js';
+import { vmPageFree } from './vm_phys.js';
+import { DROP_BEHIND_BYTES, MADV_SEQUENTIAL } from './vm_readahead.js';
+
+export function vmDropBehind(obj: VmObject, pindex: number): void {
+  if (obj.ra.advice !== MADV_SEQUENTIAL) return;
+  const sys = obj.vm;
+  const end = pindex - Math.ceil(DROP_BEHIND_BYTES / sys.param.pageSize);
+  for (let i = Math.max(0, obj.ra.dropNext); i < end; i++) {
+    const m = obj.pages.get(i);
+    if (m === undefined) continue;
+    if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0 || m.holdCount !== 0 || pageIsDirty(m)) continue;
+    vmPageFree(sys, m);
+  }
+  if (end > obj.ra.dropNext) obj.ra.dropNext = end;
+}
