@@ -84,3 +84,18 @@ test('a reader reaching a page still being read ahead waits for it instead of re
   // Page 24 was read once, by the read-ahead.
   assert.equal(sys.meter.v_vnodepgsin, new Set(obj.pages.keys()).size);
 });
+
+test('MADV_SEQUENTIAL drops pages more than 1 MiB behind the reader', async () => {
+  const { sys, obj } = await setup(4096, 16 << 20); // 16 MiB file, 16 MiB of frames: it would all fit
+  obj.ra.advice = 2; // MADV_SEQUENTIAL
+  let most = 0;
+  for (let i = 0; i < 4096; i++) {
+    await readPage(obj, i);
+    most = Math.max(most, obj.pages.size);
+  }
+  // 1 MiB behind (256 pages) plus at most two read-ahead windows of 256 pages.
+  assert.ok(most <= 256 + 2 * 256 + 2, `at most ${most} pages resident`);
+  // Drop-behind runs at each fault or mark: what stays is the last MiB and at most one window more.
+  assert.ok([...obj.pages.keys()].every((p) => p >= 4096 - 256 - 256 - 2), 'only the last pages stay');
+  assert.equal(sys.meter.v_vnodepgsin, 4096);
+});
