@@ -1,13 +1,11 @@
 /*
- * vmpager demo: a guided tour of the pager on the sample image shipped in
- * assets/sample.img.gz (made by scripts/make-sample-image.mjs). It runs in
- * memory: no tools and no writes are needed.
+ * vmpager demo: a guided tour of the pager on a sample image vmpager makes
+ * itself, in memory (demo_image.ts: mkfs, then files written through the
+ * pager). No tools and no files on the host are needed.
  */
 
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
-import { MemDisk } from '../dev/memdisk.js';
 import { Vm } from '../api/vm.js';
+import { buildSampleImage } from './demo_image.js';
 import type { File } from '../api/file.js';
 import { EXIT_OK, type GlobalOptions } from './context.js';
 
@@ -31,14 +29,15 @@ function residentMap(f: File, per: number): string {
 }
 
 export async function demo(g: GlobalOptions): Promise<number> {
-  const image = gunzipSync(readFileSync(new URL('../../../assets/sample.img.gz', import.meta.url)));
+  const disk = await buildSampleImage();
   const vm = new Vm({ memory: DEMO_MEMORY, pageSize: g.pageSize });
   const P = g.pageSize;
-  const fs = await vm.mount(new MemDisk(new Uint8Array(image.buffer, image.byteOffset, image.length), { name: 'sample.img', readOnly: true }));
+  const fs = await vm.mount(disk);
   const frames = vm.stats().pages.total;
   say('vmpager demo: the BSD vnode pager, reading a sample ext2 image');
   say();
-  say(`The image: ${fs.type}, ${fs.blockSize}-byte blocks, ${image.length >> 20} MiB (assets/sample.img.gz).`);
+  say(`The image: ${fs.type}, ${fs.blockSize}-byte blocks, ${disk.size >> 20} MiB, just made in memory by vmpager's own mkfs`);
+  say('and written through the pager (the files below).');
   say(`The VM: ${DEMO_MEMORY >> 10} KiB of page frames, ${frames} pages of ${P} bytes. Nothing else caches file data.`);
   say();
   for (const e of await fs.readdir('/books')) say(`  /books/${e.name.padEnd(14)} ${e.type.padEnd(8)} ${e.size} bytes`);
@@ -50,7 +49,9 @@ export async function demo(g: GlobalOptions): Promise<number> {
   say(`1. Read /books/pager.txt (${f.size >> 10} KiB, ${pages} pages) from start to end, one page at a time.`);
   say('   A page not in memory is a fault. The fault asks the pager for a cluster of pages');
   say('   (vnode_pager_haspage says how many lie contiguous on disk) and getpages reads the');
-  say('   cluster with one device transfer. Sequential faults grow the read-ahead window:');
+  say('   cluster with one device transfer. A sequential reader grows the read-ahead window');
+  say('   and keeps the next window in flight: reaching the first page of one starts the next.');
+  say('   Reads of these pages started transfers:');
   const buf = new Uint8Array(P);
   let shown = 0;
   for (let i = 0; i < pages; i++) {
@@ -59,7 +60,8 @@ export async function demo(g: GlobalOptions): Promise<number> {
     const after = vm.stats();
     if (after.vnodein > before.vnodein && shown < 10) {
       const n = after.vnodepgsin - before.vnodepgsin;
-      say(`     fault at page ${String(i).padStart(4)}: ${String(n).padStart(3)} pages in ${after.device.reads - before.device.reads} device read${after.device.reads - before.device.reads === 1 ? '' : 's'}`);
+      const reads = after.device.reads - before.device.reads;
+      say(`     page ${String(i).padStart(4)}: ${String(n).padStart(3)} pages in ${reads} device read${reads === 1 ? '' : 's'}`);
       if (++shown === 10) say('     ...');
     }
   }

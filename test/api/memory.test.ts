@@ -53,9 +53,9 @@ test('a 100 MiB file reads with 1 MiB of page frames, in memory that does not gr
   assert.ok((big - small) / 1024 < 8, `peak RSS grew ${((big - small) / 1024).toFixed(1)} MiB from a 10 MiB to a 100 MiB file`);
 });
 
-test('the frames are what --memory says: 64 MiB of frames show up in RSS, 1 MiB do not', () => {
-  const one = peakRss(['--memory', '1MiB', 'cat', image, '/big']);
-  const sixtyFour = peakRss(['--memory', '64MiB', 'cat', image, '/big']);
-  // A 100 MiB read touches every frame of a 64 MiB arena.
-  assert.ok((sixtyFour - one) / 1024 > 56, `64 MiB of frames added only ${((sixtyFour - one) / 1024).toFixed(1)} MiB`);
+test('with 64 MiB of frames, peak RSS stays within Node\'s own + 64 MiB + a fixed margin', () => {
+  const baseline = peakRss(['--memory', '64MiB', 'stat', image, '/big']);
+  const peak = peakRss(['--memory', '64MiB', 'cat', image, '/big']);
+  process.stdout.write(`# peak RSS with 64 MiB of frames: baseline ${baseline} KiB, 100 MiB cat ${peak} KiB\n`);
+  assert.ok((peak - baseline) / 1024 < 64 + 16, `${((peak - baseline) / 1024).toFixed(1)} MiB over Node's own`);
 });

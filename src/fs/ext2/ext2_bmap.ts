@@ -4,6 +4,7 @@
  * single, double, triple indirect) or an ext4 extent tree.
  *   { error, bn, runp, runb } = await ext2Bmap(vp, lbn)      (bn -1: a hole)
  * Runs never pass the file's last block nor MAXPHYS / bsize - 1 blocks.
+ * A block a write allocated but did not write yet (ip.unwritten) is a hole.
  * The last indirect block of data pointers is cached in the inode.
  */
 
@@ -33,8 +34,15 @@ export async function ext2Bmap(vp: Vnode, lbn: number): Promise<BmapResult> {
   if (ip.encrypted) return { error: EACCES, bn: -1, runp: 0, runb: 0 };
   const r = await bmapRun(mp.bufcache, ip, lbn);
   if (r.error !== 0 || r.pblk < 0) return { error: r.error, bn: -1, runp: 0, runb: 0 };
-  const runp = Math.max(0, Math.min(r.after, ip.lastLbn - lbn));
-  return { error: 0, bn: ip.fs.fsbtodb(r.pblk), runp, runb: Math.min(r.before, lbn) };
+  let runp = Math.max(0, Math.min(r.after, ip.lastLbn - lbn));
+  let runb = Math.min(r.before, lbn);
+  if (ip.unwritten.size > 0) {
+    // Allocated but not yet written: a hole to the VM until its first page-out.
+    if (ip.unwritten.has(lbn)) return { error: 0, bn: -1, runp: 0, runb: 0 };
+    for (let k = 1; k <= runp; k++) if (ip.unwritten.has(lbn + k)) runp = k - 1;
+    for (let k = 1; k <= runb; k++) if (ip.unwritten.has(lbn - k)) runb = k - 1;
+  }
+  return { error: 0, bn: ip.fs.fsbtodb(r.pblk), runp, runb };
 }
 
 /** The physical block of lbn and its runs, bounded by MAXPHYS only. => may sleep */

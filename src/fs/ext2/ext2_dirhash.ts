@@ -8,6 +8,7 @@
  * recently used hash dropped first.
  *   ino = dirhashLookup(ip, key)  // undefined: no hash; 0: not there
  *   dirhashStore(ip, entries)     // after a full scan
+ *   dirhashAdd / dirhashRemove    // a directory changed: the hash follows
  * Keys are the name's bytes as a latin1 string, so that any byte sequence
  * (not only UTF-8) has exactly one key.
  */
@@ -73,6 +74,21 @@ export function dirhashDrop(ip: Inode): void {
   hashes.delete(ip);
   h.lru.delete(ip);
   h.entries -= map.size;
+}
+
+/** The directory gained the entry key -> ino: a hash, if any, learns it. */
+export function dirhashAdd(ip: Inode, key: string, ino: number): void {
+  const map = hashes.get(ip);
+  if (map === undefined || map.has(key)) return;
+  map.set(key, ino);
+  fsHashes(ip.fs).entries++;
+}
+
+/** The directory lost the entry key: a hash, if any, forgets it. */
+export function dirhashRemove(ip: Inode, key: string): void {
+  const map = hashes.get(ip);
+  if (map === undefined || !map.delete(key)) return;
+  fsHashes(ip.fs).entries--;
 }
 
 /** A name's bytes as a key. */

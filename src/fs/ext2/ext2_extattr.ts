@@ -1,13 +1,17 @@
 /*
  * Extended attributes stored in the inode body (after i_extra_isize), as far
  * as reading needs them: the system.data attribute that continues the inline
- * data of an EXT4_INLINE_DATA_FL file past i_block.
+ * data of an EXT4_INLINE_DATA_FL file past i_block. For writing, only the
+ * release of an attribute block when its inode goes.
  *   { error, data } = inlineData(ip)     (i_block ++ system.data, cut to i_size)
+ *   error = await ext2XattrBlockRelease(mp, ip)
  */
 
 import { EINTEGRITY } from '../../kern/errno.js';
 import { EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
+import type { Mount } from '../../vfs/mount.js';
+import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 
 export const EXT2_XATTR_MAGIC = 0xea020000;
 export const EXT2_XATTR_INDEX_SYSTEM = 7;
@@ -66,4 +70,36 @@ export function inlineData(ip: Inode): { error: number; data: Uint8Array | null 
   }
   ip.inline = data.subarray(0, Math.min(ip.size, data.length));
   return { error: 0, data: ip.inline };
+}
+
+/**
+ * Drops ip's reference to its extended-attribute block (i_file_acl), when
+ * the inode goes: the block's h_refcount falls by one, and the block is
+ * freed with its last reference. A block that is not an attribute block is
+ * damage: EINTEGRITY, left alone. => read-write mount; may sleep
+ */
+export async function ext2XattrBlockRelease(mp: Mount, ip: Inode): Promise<number> {
+  const fs = ip.fs;
+  const b = ip.din.fileAcl;
+  if (b === 0) return 0;
+  if (!fs.blockOk(b)) return EINTEGRITY;
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(b), fs.bsize);
+  if (error !== 0 || bp === null) return error;
+  const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
+  if (dv.getUint32(0, true) !== EXT2_XATTR_MAGIC || dv.getUint32(4, true) === 0) {
+    mp.bufcache.brelse(bp);
+    return EINTEGRITY;
+  }
+  const refs = dv.getUint32(4, true) - 1;
+  ip.din.fileAcl = 0;
+  ip.blocks512 = Math.max(0, ip.blocks512 - fs.spb);
+  ip.modified = true;
+  if (refs > 0) {
+    dv.setUint32(4, refs, true);
+    mp.bufcache.bdwrite(bp);
+    return 0;
+  }
+  mp.bufcache.brelse(bp);
+  await ext2BufInvalidate(mp, b);
+  return ext2FreeBlocks(mp, [b]);
 }

@@ -68,7 +68,12 @@ export const INCOMPAT_SUPP_READ =
   INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_META_BG | INCOMPAT_EXTENTS | INCOMPAT_64BIT |
   INCOMPAT_MMP | INCOMPAT_FLEX_BG | INCOMPAT_EA_INODE | INCOMPAT_DIRDATA | INCOMPAT_CSUM_SEED |
   INCOMPAT_LARGEDIR | INCOMPAT_INLINE_DATA | INCOMPAT_ENCRYPT | INCOMPAT_CASEFOLD;
-/** Features a later writer of ext2/ext3 will handle; anything else is read-only. */
+/**
+ * Features the ext2/ext3 writer handles; anything else is read-only. Compat
+ * features need no check: ext_attr (blocks shared by refcount), resize_inode
+ * (its reserved blocks are marked in the bitmaps), dir_index (a changed
+ * directory loses EXT2_INDEX_FL) and has_journal (never touched) are safe.
+ */
 export const INCOMPAT_SUPP_WRITE = INCOMPAT_FILETYPE;
 export const RO_COMPAT_SUPP_WRITE = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
 /** Features Linux's ext3 never knew: their presence makes the file system ext4. */
@@ -115,6 +120,29 @@ export function featureNames(kind: number, mask: number): string[] {
   }
   return out;
 }
+
+/* s_state */
+export const EXT2_VALID_FS = 0x1;
+export const EXT2_ERROR_FS = 0x2;
+
+/* Superblock fields the writer updates: byte offsets inside the superblock. */
+export const SB_FREE_BLOCKS = 0x0c;
+export const SB_FREE_INODES = 0x10;
+export const SB_MTIME = 0x2c;
+export const SB_WTIME = 0x30;
+export const SB_MNT_COUNT = 0x34;
+export const SB_STATE = 0x3a;
+export const SB_RO_COMPAT = 0x64;
+export const SB_R_BLOCKS = 0x08;
+export const SB_RESERVED_GDT = 0xce;
+
+/* Group descriptor fields (32-byte descriptors): byte offsets. */
+export const GD_BLOCK_BITMAP = 0x00;
+export const GD_INODE_BITMAP = 0x04;
+export const GD_INODE_TABLE = 0x08;
+export const GD_FREE_BLOCKS = 0x0c;
+export const GD_FREE_INODES = 0x0e;
+export const GD_USED_DIRS = 0x10;
 
 /** The superblock fields this code uses, undecorated. */
 export interface Ext2Super {
@@ -268,6 +296,35 @@ export function decodeDinode(b: Uint8Array): Ext2Dinode {
   };
 }
 
+/* Inode fields the writer encodes: byte offsets inside the on-disk inode. */
+export const DI_MODE = 0x00;
+export const DI_UID = 0x02;
+export const DI_SIZE = 0x04;
+export const DI_ATIME = 0x08;
+export const DI_CTIME = 0x0c;
+export const DI_MTIME = 0x10;
+export const DI_DTIME = 0x14;
+export const DI_GID = 0x18;
+export const DI_LINKS = 0x1a;
+export const DI_BLOCKS = 0x1c;
+export const DI_FLAGS = 0x20;
+export const DI_BLOCK = 0x28;
+export const DI_GENERATION = 0x64;
+export const DI_FILE_ACL = 0x68;
+export const DI_SIZE_HIGH = 0x6c;
+export const DI_UID_HIGH = 0x78;
+export const DI_GID_HIGH = 0x7a;
+export const DI_EXTRA_ISIZE = 0x80;
+export const DI_CTIME_EXTRA = 0x84;
+export const DI_MTIME_EXTRA = 0x88;
+export const DI_ATIME_EXTRA = 0x8c;
+export const DI_CRTIME = 0x90;
+export const DI_CRTIME_EXTRA = 0x94;
+/** i_extra_isize of a new inode: the fields up to i_projid (as the kernel and mke2fs). */
+export const EXT2_NEW_EXTRA_ISIZE = 32;
+/** Most links an inode may have (ext2's EXT2_LINK_MAX). */
+export const EXT2_LINK_MAX = 32000;
+
 /* Directory entries: inode u32, rec_len u16, name_len u8, file_type u8, name. */
 export const DIRENT_HEADER = 8;
 export const EXT2_NAME_LEN = 255;
@@ -282,6 +339,18 @@ export function decodeRecLen(raw: number, bsize: number): number {
   if (raw === 65535 || raw === 0) return 65536;
   return (raw & 65532) | ((raw & 3) << 16);
 }
+
+/** rec_len as stored (a whole 64 KiB block is 65535). => len <= bsize, len % 4 == 0 */
+export function encodeRecLen(len: number, bsize: number): number {
+  if (len < 65536) return len;
+  return len === bsize ? 65535 : (len & 65532) | ((len >> 16) & 3);
+}
+
+/* file_type of a directory entry (filetype feature). */
+export const EXT2_FT_UNKNOWN = 0;
+export const EXT2_FT_REG_FILE = 1;
+export const EXT2_FT_DIR = 2;
+export const EXT2_FT_SYMLINK = 7;
 
 /** Smallest record a name of `nameLen` bytes needs. */
 export function direntRecLen(nameLen: number): number {

@@ -2,7 +2,9 @@
  * The in-core ext2 inode (cf. struct inode in FreeBSD's ext2fs): the on-disk
  * inode decoded and checked once by inodeFromDisk(), its raw bytes, and the
  * per-inode caches of bmap (the last extent leaf or indirect block decoded).
- * vp.data of every ext2 vnode is one of these.
+ * vp.data of every ext2 vnode is one of these. The writer changes size,
+ * blocks512, iblock32 and din's fields in place, sets `modified`, and
+ * ext2Update (ext2_inode_write.ts) encodes them back into `raw` and the disk.
  */
 
 import { EINTEGRITY, ENOENT } from '../../kern/errno.js';
@@ -33,18 +35,35 @@ export interface IndirectLeaf {
 }
 
 export class Inode {
-  /** Bytes; regular files (and large_dir directories) include i_size_high. */
-  readonly size: number;
+  /** Bytes; regular files (and large_dir directories) include i_size_high. Guarded by the vnode lock. */
+  size: number;
   readonly type: VType;
   /** Storage in use, in 512-byte units (i_blocks, HUGE_FILE honoured). */
-  readonly blocks512: number;
-  /** i_block as 15 little-endian words (block map or extent root). */
+  blocks512: number;
+  /** i_block as 15 words (block map or extent root); the writer changes them in place. */
   readonly iblock32: Uint32Array;
-  /** bmap caches (cleared by reclaim). */
+  /** bmap caches (cleared by reclaim, and by every change of the block map). */
   extLeaf: ExtentLeaf | null = null;
   indLeaf: IndirectLeaf | null = null;
   /** Inline data (i_block + system.data), once read. */
   inline: Uint8Array | null = null;
+  /** In-core fields differ from the disk: ext2Update writes them (cf. IN_MODIFIED). */
+  modified = false;
+  /** The inode and its blocks were freed; the vnode only waits to be reclaimed. */
+  freed = false;
+  /** i_dtime, set when the inode is freed. */
+  dtime = 0;
+  /**
+   * Blocks allocated by a write whose device contents are still garbage
+   * (logical block numbers): bmap answers a hole for them, so the VM
+   * zero-fills their pages, and their first page-out writes zeros around
+   * the dirty bytes (cf. ext4's unwritten extents). Guarded by the vnode lock.
+   */
+  readonly unwritten = new Set<number>();
+  /** The last block allocated to this file: where the next one is wanted. */
+  lastAlloc = 0;
+  /** Directories: the block where the search for room for a new entry starts (cf. i_diroff). */
+  diroff = 0;
 
   constructor(
     readonly ino: number,

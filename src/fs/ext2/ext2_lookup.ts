@@ -11,7 +11,7 @@
 import { EACCES, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
-import type { Dirent, LookupResult } from '../../vfs/vnode_if.js';
+import { type Dirent, IO_DIRECT, type LookupResult } from '../../vfs/vnode_if.js';
 import {
   DIRENT_HEADER, EXT2_IBLOCK_BYTES, EXT2_NAME_LEN, EXT4_CASEFOLD_FL, EXT2_FT_MASK, INCOMPAT_CASEFOLD,
   INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
@@ -63,10 +63,11 @@ function allZero(b: Uint8Array, len: number): boolean {
 
 /**
  * Walks every live entry of directory vp in on-disk order until fn answers
- * false. Reads go through the vnode's VOP_READ (the VM object when there is one).
+ * false. Reads go through the vnode's VOP_READ (the VM object when there is
+ * one) with `ioflag` (IO_DIRECT: from the disk, for a caller holding the lock).
  * => vp is VDIR; may sleep
  */
-async function scanDir(vp: Vnode, fn: EntryFn): Promise<number> {
+async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
   const ip = vp.data as Inode;
   const fs = ip.fs;
   if (ip.encrypted) return EACCES;
@@ -76,7 +77,7 @@ async function scanDir(vp: Vnode, fn: EntryFn): Promise<number> {
   const buf = new Uint8Array(bsize);
   for (let off = 0; off < ip.size; off += bsize) {
     const uio = Uio.of(buf, off, UIO_READ);
-    const error = await vp.op.read(vp, uio, 0);
+    const error = await vp.op.read(vp, uio, ioflag);
     if (error !== 0) return error;
     const got = bsize - uio.resid;
     if (got === 0) break;
@@ -122,8 +123,23 @@ function fold(s: string): string {
   return s.normalize('NFD').toLowerCase().toUpperCase().toLowerCase();
 }
 
-/** VOP_LOOKUP: the entry `name` of directory dvp, referenced. => may sleep */
-export async function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult> {
+/** VOP_LOOKUP: the entry `name` of directory dvp, referenced. => dvp not locked; may sleep */
+export function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult> {
+  return lookup(dvp, name, 0);
+}
+
+/**
+ * The lookup of a directory operation, whose caller holds dvp's lock: a page
+ * fault would take the lock again, so the blocks come from the disk
+ * (IO_DIRECT), which holds them all since the directory's pages are written
+ * back at the end of every change (ext2_vnops_write.ts).
+ * => dvp locked exclusively, without dirty pages; may sleep
+ */
+export function ext2LookupLocked(dvp: Vnode, name: string): Promise<LookupResult> {
+  return lookup(dvp, name, IO_DIRECT);
+}
+
+async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupResult> {
   const mp = dvp.mount;
   if (dvp.type !== VType.VDIR) return { error: ENOTDIR, vp: null };
   if (mp === null) return { error: ENOENT, vp: null };
@@ -144,7 +160,7 @@ export async function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult
         const k = dirhashKey(buf, off, len);
         if (!map.has(k)) map.set(k, ino);
         return true;
-      });
+      }, ioflag);
       if (error !== 0) return { error, vp: null };
       dirhashStore(ip, map);
       hit = map.get(key) ?? 0;
@@ -162,7 +178,7 @@ export async function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult
     }
     if (hit) found = ino;
     return !hit;
-  });
+  }, ioflag);
   if (error !== 0) return { error, vp: null };
   if (found === 0) return { error: ENOENT, vp: null };
   return mp.op.vget(mp, found);

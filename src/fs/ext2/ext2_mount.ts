@@ -1,7 +1,8 @@
 /*
  * The in-core ext2 file system (cf. struct m_ext2fs): the validated superblock,
  * its geometry, and the group descriptors read on demand through the buffer
- * cache. mp.data of every ext2 mount is one of these.
+ * cache. mp.data of every ext2 mount is one of these. A read-write mount also
+ * keeps every group's summary in `groups` (ext2_group.ts loads and writes them).
  *   fs = mp.data as Ext2Fs; fs.fsbtodb(b); fs.blockOk(b, n); await fs.inodeTable(bufcache, group)
  */
 
@@ -12,6 +13,18 @@ import {
   COMPAT_SPARSE_SUPER2, type Ext2Super, INCOMPAT_64BIT, INCOMPAT_META_BG, RO_COMPAT_BIGALLOC, RO_COMPAT_SPARSE_SUPER,
   gdInodeTable,
 } from './ext2_fs.js';
+
+/** One block group's summary, in core for read-write mounts (cf. struct ext2_gd). */
+export interface Ext2Group {
+  blockBitmap: number;
+  inodeBitmap: number;
+  inodeTable: number;
+  freeBlocks: number;
+  freeInodes: number;
+  usedDirs: number;
+  /** Differs from the descriptor on disk. */
+  dirty: boolean;
+}
 
 export class Ext2Fs {
   /** Block size in bytes and its log2. */
@@ -34,6 +47,14 @@ export class Ext2Fs {
   readonly nindir: number;
   /** Inode table block of each group whose descriptor was read. */
   private readonly itables = new Map<number, number>();
+  /** Read-write mounts: every group's summary, validated at mount. */
+  groups: Ext2Group[] = [];
+  /** Blocks after each backup superblock kept for the descriptor table's growth (resize_inode). */
+  reservedGdt = 0;
+  /** s_state as found at mount, restored at unmount. */
+  stateAtMount = 0;
+  /** The in-core superblock counts or features differ from the disk. */
+  sbDirty = false;
 
   constructor(readonly sb: Ext2Super) {
     this.bshift = 10 + sb.logBlockSize;
@@ -58,6 +79,39 @@ export class Ext2Fs {
   /** True when blocks [b, b + n) lie inside the file system, past the superblock. */
   blockOk(b: number, n = 1): boolean {
     return b > this.sbBlock && b >= this.sb.firstDataBlock && b + n <= this.sb.blocksCount;
+  }
+
+  /** The group holding block b. => blockOk(b) */
+  blockGroup(b: number): number {
+    return Math.floor((b - this.sb.firstDataBlock) / this.sb.blocksPerGroup);
+  }
+
+  /** First block of group g. */
+  groupFirst(g: number): number {
+    return this.sb.firstDataBlock + g * this.sb.blocksPerGroup;
+  }
+
+  /** Blocks in group g (the last group may be short). */
+  groupBlocks(g: number): number {
+    return Math.min(this.sb.blocksPerGroup, this.sb.blocksCount - this.groupFirst(g));
+  }
+
+  /** The group holding inode ino. => 1 <= ino <= inodesCount */
+  inodeGroup(ino: number): number {
+    return Math.floor((ino - 1) / this.sb.inodesPerGroup);
+  }
+
+  /**
+   * True when block b of group g is the group's own metadata: a superblock
+   * copy, the descriptor table and its reserved growth, a bitmap or the
+   * inode table. Never allocated, never freed. => groups loaded
+   */
+  isMetaBlock(g: number, b: number): boolean {
+    const first = this.groupFirst(g);
+    if (this.groupHasSuper(g) && b < first + 1 + this.gdtBlocks + this.reservedGdt) return true;
+    if (b < this.sb.firstDataBlock || b <= this.sbBlock) return true;
+    const gi = this.groups[g];
+    return b === gi.blockBitmap || b === gi.inodeBitmap || (b >= gi.inodeTable && b < gi.inodeTable + this.itableBlocks);
   }
 
   hasFeature(incompat: number): boolean {

@@ -19,9 +19,11 @@ import {
   EXT2_MAX_DESC_SIZE, EXT2_MIN_BLOCK_LOG_SIZE, EXT2_MIN_DESC_SIZE_64BIT, EXT2_ROOTINO, type Ext2Super,
   FEATURE_INCOMPAT, FEATURE_RO_COMPAT, INCOMPAT_64BIT, INCOMPAT_EXT3, INCOMPAT_META_BG, INCOMPAT_RECOVER,
   INCOMPAT_SUPP_READ, INCOMPAT_SUPP_WRITE, RO_COMPAT_BIGALLOC, RO_COMPAT_EXT3, RO_COMPAT_SUPP_WRITE, SBOFF,
-  SBSIZE, decodeSuper, featureName,
+  SBSIZE, decodeSuper, featureName, EXT2_VALID_FS,
 } from './ext2_fs.js';
-import { inodeFromDisk } from './ext2_inode.js';
+import { type Inode, inodeFromDisk } from './ext2_inode.js';
+import { ext2LoadGroups, ext2SbUpdate } from './ext2_group.js';
+import { ext2Update } from './ext2_inode_write.js';
 import { Ext2Fs } from './ext2_mount.js';
 import { ext2Vnops } from './ext2_vnops.js';
 
@@ -141,7 +143,17 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
     warnings,
   };
   const mp = new Mount(dev, new BufCache(dev, opts.bufcacheBytes ?? DEFAULT_BUFCACHE), ext2VfsOps, stat, fs);
-  if (readOnly) mp.flag |= MNT_RDONLY;
+  if (readOnly) {
+    mp.flag |= MNT_RDONLY;
+    return { error: 0, mp, reason: '' };
+  }
+  const g = await ext2LoadGroups(mp);
+  if (g.error !== 0) return fail(g.error, `cannot write: ${g.reason}`);
+  // Not clean while mounted: a crash leaves a file system e2fsck will check.
+  fs.stateAtMount = sb.state;
+  sb.state &= ~EXT2_VALID_FS;
+  const error = (await ext2SbUpdate(mp, { sync: true, mounting: true })) || (await dev.flush());
+  if (error !== 0) return fail(error, 'cannot write the superblock');
   return { error: 0, mp, reason: '' };
 }
 
@@ -202,12 +214,49 @@ async function ext2Root(mp: Mount): Promise<{ error: number; vp: Vnode | null }>
   return { error: 0, vp };
 }
 
+/**
+ * VFS_SYNC: every changed in-core inode, the group descriptors and the
+ * superblock into the buffer cache, every delayed buffer to the device, then
+ * the device's own cache. File data is the VM's to write (its pages go
+ * through putpages before this is called). => may sleep
+ */
+async function ext2Sync(mp: Mount): Promise<number> {
+  if (mp.readOnly) return 0;
+  const fs = mp.data as Ext2Fs;
+  let error = 0;
+  for (const vp of [...mp.vnodelist]) {
+    const ip = vp.data as Inode;
+    if (ip.modified && vp.mount === mp) error = (await ext2Update(mp, ip, false)) || error;
+  }
+  error = (await ext2SbUpdate(mp)) || error;
+  error = (await mp.bufcache.bflush()) || error;
+  error = (await mp.dev.flush()) || error;
+  mp.stat.bfree = fs.sb.freeBlocksCount;
+  mp.stat.ffree = fs.sb.freeInodesCount;
+  return error;
+}
+
+/**
+ * VFS_UNMOUNT's last words: after a clean sync, s_state goes back to what it
+ * was at mount (valid, if it was) and the superblock is written at once.
+ */
+async function ext2Unmount(mp: Mount): Promise<number> {
+  let error = 0;
+  if (!mp.readOnly) {
+    const fs = mp.data as Ext2Fs;
+    error = await ext2Sync(mp);
+    if (error === 0) {
+      fs.sb.state = fs.stateAtMount;
+      error = (await ext2SbUpdate(mp, { sync: true })) || (await mp.dev.flush());
+    }
+  }
+  mp.bufcache.invalidate();
+  return error;
+}
+
 export const ext2VfsOps: VfsOps = Object.freeze({
   root: ext2Root,
   vget: ext2Vget,
-  sync: () => Promise.resolve(0),
-  unmount: (mp: Mount) => {
-    mp.bufcache.invalidate();
-    return Promise.resolve(0);
-  },
+  sync: ext2Sync,
+  unmount: ext2Unmount,
 });

@@ -1,7 +1,9 @@
 /*
  * The ext2/3/4 vnode operations (cf. FreeBSD ext2_vnops.c), read side:
  * lookup, readdir, getattr, readlink, read (through the VM object, or
- * directly for IO_DIRECT and VM-less mounts) and bmap for the vnode pager.
+ * directly for IO_DIRECT and VM-less mounts) and bmap for the vnode pager;
+ * the table also holds the writer's operations (ext2_write.ts,
+ * ext2_vnops_write.ts, ext2_vnops_inode.ts), EROFS on read-only mounts.
  *   vp.op === ext2Vnops for every vnode of an ext2 mount.
  */
 
@@ -16,6 +18,9 @@ import { ext2Bmap } from './ext2_bmap.js';
 import { ext2DirectRead } from './ext2_readwrite.js';
 import { ext2Lookup, ext2Readdir } from './ext2_lookup.js';
 import type { Inode } from './ext2_inode.js';
+import { ext2Write } from './ext2_write.js';
+import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext2_vnops_write.js';
+import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
 
 /** VOP_READ. => may sleep */
 function ext2Read(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
@@ -97,11 +102,12 @@ async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string 
   return { error: 0, target: new TextDecoder('utf-8').decode(nul < 0 ? bytes : bytes.subarray(0, nul)) };
 }
 
-/** VOP_RECLAIM: the vnode is recycled; drop the inode's caches. */
-function ext2Reclaim(vp: Vnode): Promise<number> {
+/** VOP_RECLAIM: the vnode is recycled; write what the inode still owes the disk, drop its caches. */
+async function ext2Reclaim(vp: Vnode): Promise<number> {
+  const error = await ext2ReclaimWrite(vp);
   (vp.data as Inode).flushCaches();
   dirhashDrop(vp.data as Inode);
-  return Promise.resolve(0);
+  return error;
 }
 
 export const ext2Vnops: VopVector = Object.freeze({
@@ -112,7 +118,15 @@ export const ext2Vnops: VopVector = Object.freeze({
   readdir: ext2Readdir,
   readlink: ext2Readlink,
   read: ext2Read,
+  write: ext2Write,
+  create: ext2Create,
+  mkdir: ext2Mkdir,
+  symlink: ext2Symlink,
+  remove: ext2Remove,
+  rmdir: ext2Rmdir,
   bmap: ext2Bmap,
-  inactive: () => Promise.resolve(0),
+  setsize: ext2Setsize,
+  fsync: ext2Fsync,
+  inactive: ext2Inactive,
   reclaim: ext2Reclaim,
 });

@@ -1,0 +1,176 @@
+/*
+ * Block allocation (cf. FreeBSD ext2_alloc.c: ext2_alloc, ext2_blkpref,
+ * ext2_blkfree): runs of free blocks found in the block bitmaps (through the
+ * buffer cache), near a preferred block, in its group first, then in the
+ * other groups; the group summaries and the superblock's free count follow.
+ *   pref = ext2Blkpref(ip, prev); { error, blk, count } = await ext2AllocBlocks(mp, pref, want)
+ *   error = await ext2FreeBlocks(mp, blocks)
+ * Every candidate is checked against the group's own metadata before use: a
+ * bitmap that calls metadata free is damage (EINTEGRITY), never an allocation.
+ */
+
+import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
+import { B_DONE } from '../../vfs/buf.js';
+import { B_DELWRI } from '../../vfs/vfs_bio.js';
+import type { Mount } from '../../vfs/mount.js';
+import type { Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+export interface AllocResult {
+  error: number;
+  /** First block of the run. */
+  blk: number;
+  /** Blocks in the run (1..want). */
+  count: number;
+}
+
+/**
+ * Where a new block of ip is wanted (cf. ext2_blkpref): after `prev`, the
+ * physical block before it in the file (0: unknown), else after the last
+ * block allocated to the file, else at the start of the inode's group.
+ */
+export function ext2Blkpref(ip: Inode, prev: number): number {
+  const fs = ip.fs;
+  const after = prev !== 0 ? prev + 1 : ip.lastAlloc !== 0 ? ip.lastAlloc + 1 : 0;
+  if (after !== 0 && fs.blockOk(after)) return after;
+  return fs.groupFirst(fs.inodeGroup(ip.ino));
+}
+
+/**
+ * Allocates a run of 1..want contiguous free blocks, starting at pref when
+ * it is free (cf. ext2_alloc + ext2_hashalloc). ENOSPC when no block is free.
+ * => want >= 1; read-write mount; may sleep
+ */
+export async function ext2AllocBlocks(mp: Mount, pref: number, want: number): Promise<AllocResult> {
+  const fs = mp.data as Ext2Fs;
+  if (fs.sb.freeBlocksCount <= 0) return { error: ENOSPC, blk: 0, count: 0 };
+  if (!fs.blockOk(pref)) pref = fs.groupFirst(0);
+  const g0 = fs.blockGroup(pref);
+  for (let i = 0; i < fs.groupCount; i++) {
+    const g = (g0 + i) % fs.groupCount;
+    if (fs.groups[g].freeBlocks === 0) continue;
+    const start = i === 0 ? pref - fs.groupFirst(g) : 0;
+    const r = await allocInGroup(mp, fs, g, start, want);
+    if (r.error !== 0 || r.count > 0) return r;
+  }
+  return { error: ENOSPC, blk: 0, count: 0 };
+}
+
+const NONE: AllocResult = Object.freeze({ error: 0, blk: 0, count: 0 });
+
+function bitSet(map: Uint8Array, i: number): boolean {
+  return (map[i >> 3] & (1 << (i & 7))) !== 0;
+}
+
+/**
+ * Takes a run in group g: bit `start` if free; else the start of the next
+ * wholly free byte after it (room to grow), backed up over free bits before
+ * it; else the first free bit after start; else the first free bit in the group.
+ */
+async function allocInGroup(mp: Mount, fs: Ext2Fs, g: number, start: number, want: number): Promise<AllocResult> {
+  const gi = fs.groups[g];
+  const n = fs.groupBlocks(g);
+  const first = fs.groupFirst(g);
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.blockBitmap), fs.bsize);
+  if (error !== 0 || bp === null) return { error, blk: 0, count: 0 };
+  const map = bp.data;
+  let i = -1;
+  if (start >= 0 && start < n && !bitSet(map, start)) i = start;
+  if (i < 0) {
+    for (let byte = Math.ceil(Math.max(start, 0) / 8); byte * 8 + 8 <= n; byte++) {
+      if (map[byte] === 0) {
+        i = byte * 8;
+        while (i > start && i > 0 && !bitSet(map, i - 1) && byte * 8 - i < 7) i--;
+        break;
+      }
+    }
+  }
+  if (i < 0) i = findFree(map, Math.max(start, 0), n);
+  if (i < 0) i = findFree(map, 0, n);
+  if (i < 0) {
+    mp.bufcache.brelse(bp);
+    return NONE; // the summary was wrong; try other groups
+  }
+  let count = 0;
+  while (count < want && i + count < n && !bitSet(map, i + count)) {
+    if (fs.isMetaBlock(g, first + i + count)) {
+      if (count > 0) break;
+      mp.bufcache.brelse(bp);
+      return { error: EINTEGRITY, blk: 0, count: 0 }; // the bitmap calls metadata free
+    }
+    map[(i + count) >> 3] |= 1 << ((i + count) & 7);
+    count++;
+  }
+  mp.bufcache.bdwrite(bp);
+  gi.freeBlocks = Math.max(0, gi.freeBlocks - count);
+  gi.dirty = true;
+  fs.sb.freeBlocksCount = Math.max(0, fs.sb.freeBlocksCount - count);
+  fs.sbDirty = true;
+  return { error: 0, blk: first + i, count };
+}
+
+/** The first clear bit in [from, to) of map, or -1. */
+function findFree(map: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    if ((i & 7) === 0 && map[i >> 3] === 0xff && i + 8 <= to) {
+      i += 7;
+      continue;
+    }
+    if (!bitSet(map, i)) return i;
+  }
+  return -1;
+}
+
+/**
+ * Frees blocks (cf. ext2_blkfree), one bitmap read per group touched. A block
+ * outside the file system, in metadata or already free is damage: it is
+ * left alone and EINTEGRITY returned once the others are freed.
+ * => read-write mount; may sleep
+ */
+export async function ext2FreeBlocks(mp: Mount, blocks: readonly number[]): Promise<number> {
+  const fs = mp.data as Ext2Fs;
+  const sorted = [...blocks].sort((a, b) => a - b);
+  let result = 0;
+  for (let k = 0; k < sorted.length; ) {
+    if (!fs.blockOk(sorted[k])) {
+      result = EINTEGRITY;
+      k++;
+      continue;
+    }
+    const g = fs.blockGroup(sorted[k]);
+    const first = fs.groupFirst(g);
+    const end = first + fs.groupBlocks(g);
+    const gi = fs.groups[g];
+    const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.blockBitmap), fs.bsize);
+    if (error !== 0 || bp === null) return error;
+    let freed = 0;
+    for (; k < sorted.length && sorted[k] < end; k++) {
+      const b = sorted[k];
+      const i = b - first;
+      if (fs.isMetaBlock(g, b) || !bitSet(bp.data, i)) {
+        result = EINTEGRITY;
+        continue;
+      }
+      bp.data[i >> 3] &= ~(1 << (i & 7));
+      freed++;
+    }
+    mp.bufcache.bdwrite(bp);
+    gi.freeBlocks += freed;
+    gi.dirty = true;
+    fs.sb.freeBlocksCount += freed;
+    fs.sbDirty = true;
+  }
+  return result;
+}
+
+/**
+ * Forgets the cached buffer of a freed metadata block (an indirect or
+ * extended-attribute block), dirty or not, so that a later bflush cannot
+ * write it over the block's next owner. => may sleep
+ */
+export async function ext2BufInvalidate(mp: Mount, b: number): Promise<void> {
+  const fs = mp.data as Ext2Fs;
+  const bp = await mp.bufcache.getblk(fs.fsbtodb(b), fs.bsize);
+  bp.flags &= ~(B_DELWRI | B_DONE);
+  mp.bufcache.brelse(bp);
+}

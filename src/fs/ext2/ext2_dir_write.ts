@@ -1,0 +1,228 @@
+/*
+ * Changing ext2 directories (cf. FreeBSD ext2_direnter, ext2_dirremove,
+ * ext2_dirempty). Blocks are read from the disk (IO_DIRECT: the caller holds
+ * the lock a page fault would take; every directory operation starts and ends
+ * with the directory's pages written) and changed through the VM object
+ * (ext2WriteUser), as FreeBSD's VMIO directories are. Any change clears
+ * EXT2_INDEX_FL (a linear directory is valid; the htree is not kept); the
+ * dirhash follows every change.
+ *   error = await ext2DirEnter(dvp, name, ino, ft); { error, ino } = await ext2DirRemove(dvp, name)
+ * => dvp locked exclusively for every call; may sleep
+ */
+
+import { EINTEGRITY, EIO, ENOENT } from '../../kern/errno.js';
+import { UIO_READ, UIO_WRITE, Uio } from '../../vfs/uio.js';
+import type { Vnode } from '../../vfs/vnode.js';
+import { IO_DIRECT } from '../../vfs/vnode_if.js';
+import {
+  DIRENT_HEADER, EXT2_FT_DIR, EXT2_INDEX_FL, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRecLen,
+} from './ext2_fs.js';
+import { dirhashAdd, dirhashDrop, dirhashKey, dirhashRemove } from './ext2_dirhash.js';
+import { ext2Now } from './ext2_group.js';
+import type { Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+import { ext2WriteUser } from './ext2_write.js';
+
+/** One record of a directory block. */
+interface Record {
+  off: number;
+  ino: number;
+  recLen: number;
+  nameLen: number;
+}
+
+/** The records of one directory block, each checked; EINTEGRITY on the first bad one. */
+function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: Record[] } {
+  const bsize = buf.length;
+  const dv = new DataView(buf.buffer, buf.byteOffset, bsize);
+  const filetype = fs.hasFeature(INCOMPAT_FILETYPE);
+  const recs: Record[] = [];
+  for (let off = 0; off < bsize;) {
+    if (off + DIRENT_HEADER > bsize) return { error: EINTEGRITY, recs };
+    const ino = dv.getUint32(off, true);
+    const recLen = decodeRecLen(dv.getUint16(off + 4, true), bsize);
+    const nameLen = buf[off + 6];
+    if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > bsize) return { error: EINTEGRITY, recs };
+    if (recLen < direntRecLen(nameLen) || (!filetype && buf[off + 7] !== 0)) return { error: EINTEGRITY, recs };
+    if (ino > fs.sb.inodesCount || (ino !== 0 && nameLen === 0)) return { error: EINTEGRITY, recs };
+    recs.push({ off, ino, recLen, nameLen });
+    off += recLen;
+  }
+  return { error: 0, recs };
+}
+
+/** Reads directory block lbn of dvp into buf from the disk. */
+async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+  const uio = Uio.of(buf, lbn * buf.length, UIO_READ);
+  const error = await dvp.op.read(dvp, uio, IO_DIRECT);
+  if (error !== 0) return error;
+  return uio.resid === 0 ? 0 : EINTEGRITY;
+}
+
+/** Writes bytes at byte offset `off` of directory dvp through its VM object, growing it as needed. */
+async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
+  const uio = Uio.of(bytes, off, UIO_WRITE);
+  const error = await ext2WriteUser(dvp, uio, 0);
+  if (error !== 0) return error;
+  return uio.resid === 0 ? 0 : EIO;
+}
+
+/** Stores one entry at buf[off]; the bytes after the name, up to its minimal size, are zeroed. */
+function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ft: number): void {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  dv.setUint32(off, ino, true);
+  dv.setUint16(off + 4, encodeRecLen(recLen, buf.length), true);
+  buf[off + 6] = name.length;
+  buf[off + 7] = fs.hasFeature(INCOMPAT_FILETYPE) ? ft : 0;
+  buf.set(name, off + DIRENT_HEADER);
+  buf.fill(0, off + DIRENT_HEADER + name.length, off + direntRecLen(name.length));
+}
+
+/** The directory changed: times, no htree. */
+function dirChanged(ip: Inode): void {
+  ip.din.flags &= ~EXT2_INDEX_FL;
+  ip.din.mtime = ip.din.ctime = ext2Now();
+  ip.modified = true;
+}
+
+function allZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Adds the entry name -> ino (file type ft) to directory dvp (cf.
+ * ext2_direnter). The caller has made sure the name is not there.
+ */
+export async function ext2DirEnter(dvp: Vnode, name: Uint8Array, ino: number, ft: number): Promise<number> {
+  const ip = dvp.data as Inode;
+  const error = await enter(dvp, ip, name, ino, ft);
+  if (error === 0) dirhashAdd(ip, dirhashKey(name, 0, name.length), ino);
+  else dirhashDrop(ip);
+  return error;
+}
+
+/** ext2DirEnter without the dirhash. */
+async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: number): Promise<number> {
+  const fs = ip.fs;
+  const bsize = fs.bsize;
+  if (ip.size % bsize !== 0) return EINTEGRITY;
+  const need = direntRecLen(name.length);
+  const buf = new Uint8Array(bsize);
+  const nblocks = ip.size / bsize;
+  for (let lbn = Math.min(ip.diroff, nblocks); lbn < nblocks; lbn++) {
+    const error = await readBlock(dvp, lbn, buf);
+    if (error !== 0) return error;
+    ip.diroff = lbn;
+    if (allZero(buf)) {
+      // A hole (or a zeroed block): it becomes a block holding only this entry.
+      putEntry(fs, buf, 0, ino, bsize, name, ft);
+      dirChanged(ip);
+      return dirWrite(dvp, buf, lbn * bsize);
+    }
+    const { error: perr, recs } = parseBlock(fs, buf);
+    if (perr !== 0) return perr;
+    for (const r of recs) {
+      const used = r.ino === 0 ? 0 : direntRecLen(r.nameLen);
+      if (r.recLen - used < need) continue;
+      let from = r.off;
+      if (used === 0) {
+        putEntry(fs, buf, r.off, ino, r.recLen, name, ft);
+      } else {
+        new DataView(buf.buffer).setUint16(r.off + 4, encodeRecLen(used, bsize), true);
+        putEntry(fs, buf, r.off + used, ino, r.recLen - used, name, ft);
+        from = r.off + 4;
+      }
+      dirChanged(ip);
+      return dirWrite(dvp, buf.subarray(from, r.off + used + need), lbn * bsize + from);
+    }
+  }
+  buf.fill(0);
+  putEntry(fs, buf, 0, ino, bsize, name, ft);
+  dirChanged(ip);
+  ip.diroff = nblocks;
+  return dirWrite(dvp, buf, ip.size);
+}
+
+function nameIs(buf: Uint8Array, r: Record, name: Uint8Array): boolean {
+  if (r.nameLen !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (buf[r.off + DIRENT_HEADER + i] !== name[i]) return false;
+  return true;
+}
+
+/**
+ * Removes the entry `name` from directory dvp (cf. ext2_dirremove); answers
+ * the inode number it named. ENOENT when absent.
+ */
+export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ error: number; ino: number }> {
+  const ip = dvp.data as Inode;
+  const fs = ip.fs;
+  const bsize = fs.bsize;
+  if (ip.size % bsize !== 0) return { error: EINTEGRITY, ino: 0 };
+  const buf = new Uint8Array(bsize);
+  const dv = new DataView(buf.buffer);
+  for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
+    const error = await readBlock(dvp, lbn, buf);
+    if (error !== 0) return { error, ino: 0 };
+    if (allZero(buf)) continue;
+    const { error: perr, recs } = parseBlock(fs, buf);
+    if (perr !== 0) return { error: perr, ino: 0 };
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i];
+      if (r.ino === 0 || !nameIs(buf, r, name)) continue;
+      let w: number;
+      if (i > 0) {
+        const prev = recs[i - 1];
+        dv.setUint16(prev.off + 4, encodeRecLen(prev.recLen + r.recLen, bsize), true);
+        w = await dirWrite(dvp, buf.subarray(prev.off + 4, prev.off + 6), lbn * bsize + prev.off + 4);
+      } else {
+        dv.setUint32(r.off, 0, true);
+        w = await dirWrite(dvp, buf.subarray(r.off, r.off + 4), lbn * bsize + r.off);
+      }
+      dirChanged(ip);
+      ip.diroff = Math.min(ip.diroff, lbn);
+      if (w === 0) dirhashRemove(ip, dirhashKey(name, 0, name.length));
+      else dirhashDrop(ip);
+      return { error: w, ino: w === 0 ? r.ino : 0 };
+    }
+  }
+  return { error: ENOENT, ino: 0 };
+}
+
+/**
+ * Is directory vp empty: no live entry but "." and ".."? (cf. ext2_dirempty)
+ * Also answers the inode ".." names (0 when absent).
+ */
+export async function ext2DirEmpty(vp: Vnode): Promise<{ error: number; empty: boolean; parent: number }> {
+  const ip = vp.data as Inode;
+  const fs = ip.fs;
+  const bsize = fs.bsize;
+  if (ip.size % bsize !== 0) return { error: EINTEGRITY, empty: false, parent: 0 };
+  const buf = new Uint8Array(bsize);
+  let parent = 0;
+  for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
+    const error = await readBlock(vp, lbn, buf);
+    if (error !== 0) return { error, empty: false, parent };
+    if (allZero(buf)) continue;
+    const { error: perr, recs } = parseBlock(fs, buf);
+    if (perr !== 0) return { error: perr, empty: false, parent };
+    for (const r of recs) {
+      if (r.ino === 0) continue;
+      const dot = r.nameLen === 1 && buf[r.off + DIRENT_HEADER] === 0x2e;
+      const dotdot = r.nameLen === 2 && buf[r.off + DIRENT_HEADER] === 0x2e && buf[r.off + DIRENT_HEADER + 1] === 0x2e;
+      if (dotdot) parent = r.ino;
+      if (!dot && !dotdot) return { error: 0, empty: false, parent };
+    }
+  }
+  return { error: 0, empty: true, parent };
+}
+
+/** The first block of a new directory: "." and "..", the latter spanning the rest. */
+export function ext2DirTemplate(fs: Ext2Fs, ino: number, parent: number): Uint8Array {
+  const buf = new Uint8Array(fs.bsize);
+  const dot = new Uint8Array([0x2e]);
+  const dotdot = new Uint8Array([0x2e, 0x2e]);
+  putEntry(fs, buf, 0, ino, direntRecLen(1), dot, EXT2_FT_DIR);
+  putEntry(fs, buf, direntRecLen(1), parent, fs.bsize - direntRecLen(1), dotdot, EXT2_FT_DIR);
+  return buf;
+}

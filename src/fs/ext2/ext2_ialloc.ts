@@ -1,0 +1,112 @@
+/*
+ * Inode allocation (cf. FreeBSD ext2_valloc/ext2_vfree and ext2_dirpref):
+ * a directory goes to a group with at least the average of free inodes and
+ * free blocks and the fewest directories, spreading the tree; anything else
+ * goes to its parent's group, else the next group with a free inode. The
+ * inode bitmap goes through the buffer cache, the counts into fs.groups.
+ *   { error, ino } = await ext2Valloc(mp, parentIno, isDir); error = await ext2Vfree(mp, ino, isDir)
+ */
+
+import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
+import type { Mount } from '../../vfs/mount.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+/** The group a new directory goes to (cf. ext2_dirpref), or -1 when no inode is free. */
+function dirpref(fs: Ext2Fs): number {
+  const sb = fs.sb;
+  const avgInodes = sb.freeInodesCount / fs.groupCount;
+  const avgBlocks = sb.freeBlocksCount / fs.groupCount;
+  let best = -1;
+  for (let g = 0; g < fs.groupCount; g++) {
+    const gi = fs.groups[g];
+    if (gi.freeInodes === 0 || gi.freeInodes < avgInodes || gi.freeBlocks < avgBlocks) continue;
+    if (best < 0 || gi.usedDirs < fs.groups[best].usedDirs) best = g;
+  }
+  if (best >= 0) return best;
+  for (let g = 0; g < fs.groupCount; g++) if (fs.groups[g].freeInodes > 0) return g;
+  return -1;
+}
+
+/** The group a new file of a directory in group pg goes to, or -1. */
+function filepref(fs: Ext2Fs, pg: number): number {
+  for (let i = 0; i < fs.groupCount; i++) {
+    const g = (pg + i) % fs.groupCount;
+    if (fs.groups[g].freeInodes > 0) return g;
+  }
+  return -1;
+}
+
+/**
+ * Allocates an inode number near directory parentIno (cf. ext2_valloc).
+ * The inode's contents are the caller's to initialise.
+ * => read-write mount; may sleep
+ */
+export async function ext2Valloc(mp: Mount, parentIno: number, isDir: boolean): Promise<{ error: number; ino: number }> {
+  const fs = mp.data as Ext2Fs;
+  const sb = fs.sb;
+  if (sb.freeInodesCount <= 0) return { error: ENOSPC, ino: 0 };
+  const ipg = sb.inodesPerGroup;
+  let g = isDir ? dirpref(fs) : filepref(fs, fs.inodeGroup(parentIno));
+  for (let tries = 0; g >= 0 && tries < fs.groupCount; tries++, g = filepref(fs, (g + 1) % fs.groupCount)) {
+    const gi = fs.groups[g];
+    const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.inodeBitmap), fs.bsize);
+    if (error !== 0 || bp === null) return { error, ino: 0 };
+    const map = bp.data;
+    let i = -1;
+    for (let k = 0; k < ipg; k++) {
+      if ((k & 7) === 0 && map[k >> 3] === 0xff && k + 8 <= ipg) {
+        k += 7;
+        continue;
+      }
+      if ((map[k >> 3] & (1 << (k & 7))) === 0) {
+        i = k;
+        break;
+      }
+    }
+    const ino = g * ipg + i + 1;
+    if (i < 0 || ino < sb.firstIno) {
+      mp.bufcache.brelse(bp);
+      if (i >= 0) return { error: EINTEGRITY, ino: 0 }; // a reserved inode marked free
+      gi.freeInodes = 0; // the summary was wrong: the bitmap is full
+      gi.dirty = true;
+      continue;
+    }
+    map[i >> 3] |= 1 << (i & 7);
+    mp.bufcache.bdwrite(bp);
+    gi.freeInodes--;
+    if (isDir) gi.usedDirs++;
+    gi.dirty = true;
+    sb.freeInodesCount--;
+    fs.sbDirty = true;
+    return { error: 0, ino };
+  }
+  return { error: ENOSPC, ino: 0 };
+}
+
+/**
+ * Frees inode ino in its bitmap and the counts (cf. ext2_vfree). An inode
+ * already free or reserved is damage: EINTEGRITY, nothing changed.
+ * => read-write mount; may sleep
+ */
+export async function ext2Vfree(mp: Mount, ino: number, isDir: boolean): Promise<number> {
+  const fs = mp.data as Ext2Fs;
+  const sb = fs.sb;
+  if (ino < sb.firstIno || ino > sb.inodesCount) return EINTEGRITY;
+  const g = fs.inodeGroup(ino);
+  const gi = fs.groups[g];
+  const i = (ino - 1) % sb.inodesPerGroup;
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.inodeBitmap), fs.bsize);
+  if (error !== 0 || bp === null) return error;
+  if ((bp.data[i >> 3] & (1 << (i & 7))) === 0) {
+    mp.bufcache.brelse(bp);
+    return EINTEGRITY;
+  }
+  bp.data[i >> 3] &= ~(1 << (i & 7));
+  mp.bufcache.bdwrite(bp);
+  gi.freeInodes++;
+  if (isDir && gi.usedDirs > 0) gi.usedDirs--;
+  gi.dirty = true;
+  sb.freeInodesCount++;
+  fs.sbDirty = true;
+  return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * Writing in-core inodes back (cf. FreeBSD ext2_update and ext2_i2ei): the
+ * fields the writer changes are encoded into the inode's raw bytes, every
+ * other byte (extended attributes, fields this code does not know) kept,
+ * and the raw bytes copied into the inode table block through the buffer
+ * cache. New inodes start from ext2InodeInit.
+ *   ip.modified = true; ... error = await ext2Update(mp, ip, sync)
+ */
+
+import { EINTEGRITY } from '../../kern/errno.js';
+import type { Mount } from '../../vfs/mount.js';
+import type { Buf } from '../../vfs/buf.js';
+import { VType } from '../../vfs/vnode.js';
+import {
+  DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_CRTIME, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
+  DI_FILE_ACL, DI_FLAGS, DI_GENERATION, DI_GID, DI_GID_HIGH, DI_LINKS, DI_MODE, DI_MTIME, DI_MTIME_EXTRA, DI_SIZE,
+  DI_SIZE_HIGH, DI_UID, DI_UID_HIGH, EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES, EXT2_NEW_EXTRA_ISIZE,
+  RO_COMPAT_LARGE_FILE,
+} from './ext2_fs.js';
+import { type Inode, inodeFromDisk } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+/**
+ * The inode table block holding inode ino, busy, and ino's byte offset in it.
+ * => 1 <= ino <= inodesCount; may sleep
+ */
+export async function ext2InodeBuf(mp: Mount, ino: number): Promise<{ error: number; bp: Buf | null; off: number }> {
+  const fs = mp.data as Ext2Fs;
+  const sb = fs.sb;
+  const g = fs.inodeGroup(ino);
+  const { error, block } = await fs.inodeTable(mp.bufcache, g);
+  if (error !== 0) return { error, bp: null, off: 0 };
+  const byteOff = ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize;
+  const r = await mp.bufcache.bread(fs.fsbtodb(block + Math.floor(byteOff / fs.bsize)), fs.bsize);
+  if (r.error !== 0 || r.bp === null) return { error: r.error || EINTEGRITY, bp: null, off: 0 };
+  return { error: 0, bp: r.bp, off: byteOff % fs.bsize };
+}
+
+/** Stores time t (seconds) in the 32-bit field at off and the epoch bits of its *_extra field, if the inode has it. */
+function putTime(dv: DataView, raw: Uint8Array, off: number, extra: number, t: number): void {
+  const epoch = Math.floor((t + 2 ** 31) / 2 ** 32);
+  dv.setInt32(off, t - epoch * 2 ** 32, true);
+  const isize = raw.length > EXT2_GOOD_OLD_INODE_SIZE ? dv.getUint16(DI_EXTRA_ISIZE, true) : 0;
+  if (extra !== 0 && EXT2_GOOD_OLD_INODE_SIZE + isize >= extra + 4 && extra + 4 <= raw.length) {
+    dv.setUint32(extra, ((dv.getUint32(extra, true) & ~3) | (epoch & 3)) >>> 0, true);
+  }
+}
+
+/** Encodes ip's in-core fields into ip.raw (cf. ext2_i2ei). */
+export function ext2InodeEncode(ip: Inode): void {
+  const raw = ip.raw;
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.length);
+  const din = ip.din;
+  dv.setUint16(DI_MODE, din.mode, true);
+  dv.setUint16(DI_UID, din.uid & 0xffff, true);
+  dv.setUint16(DI_UID_HIGH, din.uid >>> 16, true);
+  dv.setUint16(DI_GID, din.gid & 0xffff, true);
+  dv.setUint16(DI_GID_HIGH, din.gid >>> 16, true);
+  dv.setUint32(DI_SIZE, ip.size % 2 ** 32, true);
+  if (ip.type === VType.VREG) dv.setUint32(DI_SIZE_HIGH, Math.floor(ip.size / 2 ** 32), true);
+  putTime(dv, raw, DI_ATIME, DI_ATIME_EXTRA, din.atime);
+  putTime(dv, raw, DI_CTIME, DI_CTIME_EXTRA, din.ctime);
+  putTime(dv, raw, DI_MTIME, DI_MTIME_EXTRA, din.mtime);
+  dv.setUint32(DI_DTIME, ip.dtime >>> 0, true);
+  dv.setUint16(DI_LINKS, din.linksCount, true);
+  dv.setUint32(DI_BLOCKS, ip.blocks512 % 2 ** 32, true);
+  dv.setUint32(DI_FLAGS, din.flags >>> 0, true);
+  dv.setUint32(DI_GENERATION, din.generation >>> 0, true);
+  dv.setUint32(DI_FILE_ACL, din.fileAcl % 2 ** 32, true);
+  if (ip.fastSymlink) {
+    raw.set(din.iblock, DI_BLOCK); // the target itself
+  } else if (!ip.inlineData) {
+    for (let i = 0; i < 15; i++) dv.setUint32(DI_BLOCK + i * 4, ip.iblock32[i], true);
+    din.iblock.set(raw.subarray(DI_BLOCK, DI_BLOCK + EXT2_IBLOCK_BYTES));
+  }
+}
+
+/**
+ * Writes ip to its inode table block (cf. ext2_update): delayed (bdwrite)
+ * unless sync. A file of 2 GiB or more sets large_file in the superblock.
+ * => may sleep
+ */
+export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<number> {
+  const fs = ip.fs;
+  if (ip.size >= 2 ** 31 && (fs.sb.featureRoCompat & RO_COMPAT_LARGE_FILE) === 0) {
+    fs.sb.featureRoCompat |= RO_COMPAT_LARGE_FILE;
+    fs.sbDirty = true;
+  }
+  const { error, bp, off } = await ext2InodeBuf(mp, ip.ino);
+  if (error !== 0 || bp === null) return error;
+  ext2InodeEncode(ip);
+  bp.data.set(ip.raw, off);
+  ip.modified = false;
+  if (!sync) {
+    mp.bufcache.bdwrite(bp);
+    return 0;
+  }
+  return mp.bufcache.bwrite(bp);
+}
+
+/**
+ * A fresh in-core inode for a just allocated inode number: zeroed, then
+ * mode, one link per `links`, the times, i_extra_isize for large inodes and
+ * the generation after the old one's. Not yet written.
+ * => ino allocated in the bitmap; may sleep (reads the old inode)
+ */
+export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links: number, now: number): Promise<{ error: number; ip: Inode | null }> {
+  const fs = mp.data as Ext2Fs;
+  const { error, bp, off } = await ext2InodeBuf(mp, ino);
+  if (error !== 0 || bp === null) return { error, ip: null };
+  const isize = fs.sb.inodeSize;
+  const oldGen = new DataView(bp.data.buffer, bp.data.byteOffset + off, isize).getUint32(DI_GENERATION, true);
+  mp.bufcache.brelse(bp);
+  const raw = new Uint8Array(isize);
+  const dv = new DataView(raw.buffer);
+  dv.setUint16(DI_MODE, mode, true);
+  dv.setUint16(DI_LINKS, links, true);
+  dv.setUint32(DI_ATIME, now, true);
+  dv.setUint32(DI_CTIME, now, true);
+  dv.setUint32(DI_MTIME, now, true);
+  dv.setUint32(DI_GENERATION, (oldGen + 1) >>> 0, true);
+  if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) {
+    dv.setUint16(DI_EXTRA_ISIZE, EXT2_NEW_EXTRA_ISIZE, true);
+    dv.setUint32(DI_CRTIME, now, true);
+  }
+  const r = inodeFromDisk(fs, ino, raw);
+  if (r.ip !== null) r.ip.modified = true;
+  return r;
+}

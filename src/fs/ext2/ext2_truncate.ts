@@ -1,0 +1,153 @@
+/*
+ * Freeing a file's blocks past a new end (cf. FreeBSD ext2_truncate and
+ * ext2_indirtrunc): direct pointers, then each indirect tree, whose blocks
+ * are freed too once they map nothing; i_blocks follows. The caller has
+ * already shrunk the VM object and sets i_size; zeroing the tail of the
+ * last block on disk is the caller's (ext2_vnops_inode.ts). ext2Release
+ * frees a whole inode whose last link went.
+ *   error = await ext2Truncate(mp, ip, length); error = await ext2Release(vp)
+ */
+
+import { EINTEGRITY } from '../../kern/errno.js';
+import type { Mount } from '../../vfs/mount.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
+import { dirhashDrop } from './ext2_dirhash.js';
+import { ext2XattrBlockRelease } from './ext2_extattr.js';
+import { ext2Now } from './ext2_group.js';
+import { ext2Vfree } from './ext2_ialloc.js';
+import { ext2Update } from './ext2_inode_write.js';
+import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
+import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
+import type { Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+
+interface Freeing {
+  /** Every block to free, data and indirect. */
+  blocks: number[];
+  /** The indirect ones among them (their cached buffers must go). */
+  meta: number[];
+  error: number;
+}
+
+/**
+ * Frees every block of ip holding bytes at or past `length`, and the
+ * indirect blocks left empty. => vnode locked exclusively (or unreferenced);
+ * read-write mount; may sleep
+ */
+export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promise<number> {
+  const fs = ip.fs;
+  if (ip.fastSymlink || ip.inlineData || ip.extents) return 0; // no block map to free
+  const first = Math.ceil(length / fs.bsize);
+  const f: Freeing = { blocks: [], meta: [], error: 0 };
+  for (let l = first; l < EXT2_NDADDR; l++) {
+    const p = ip.iblock32[l];
+    if (p === 0) continue;
+    if (fs.blockOk(p)) f.blocks.push(p);
+    else f.error = EINTEGRITY;
+    ip.iblock32[l] = 0;
+  }
+  const n = fs.nindir;
+  const trees: Array<[number, number, number]> = [
+    [EXT2_IND_BLOCK, 1, EXT2_NDADDR],
+    [EXT2_DIND_BLOCK, 2, EXT2_NDADDR + n],
+    [EXT2_TIND_BLOCK, 3, EXT2_NDADDR + n + n * n],
+  ];
+  for (const [slot, level, base] of trees) {
+    const p = ip.iblock32[slot];
+    if (p === 0) continue;
+    if (first >= base + n ** level) continue; // the whole tree stays
+    if (await indirTrunc(mp, fs, p, level, base, first, f)) ip.iblock32[slot] = 0;
+  }
+  for (const l of [...ip.unwritten]) if (l >= first) ip.unwritten.delete(l);
+  ip.indLeaf = null;
+  ip.extLeaf = null;
+  if (f.blocks.length === 0) return f.error;
+  for (const b of f.meta) await ext2BufInvalidate(mp, b);
+  const error = await ext2FreeBlocks(mp, f.blocks);
+  ip.blocks512 = Math.max(0, ip.blocks512 - f.blocks.length * fs.spb);
+  ip.modified = true;
+  return f.error || error;
+}
+
+/**
+ * Frees what indirect block blk (of `level`, mapping from logical block
+ * `base`) maps at or past `first`. Answers true when blk itself is now empty
+ * and was put on the list to free; the caller clears its pointer.
+ */
+async function indirTrunc(mp: Mount, fs: Ext2Fs, blk: number, level: number, base: number, first: number, f: Freeing): Promise<boolean> {
+  if (!fs.blockOk(blk)) {
+    f.error = EINTEGRITY;
+    return false;
+  }
+  const n = fs.nindir;
+  const span = n ** (level - 1);
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
+  if (error !== 0 || bp === null) {
+    f.error ||= error;
+    return false;
+  }
+  const ptrs = new Uint32Array(n);
+  const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
+  for (let i = 0; i < n; i++) ptrs[i] = dv.getUint32(i * 4, true);
+  mp.bufcache.brelse(bp);
+  const start = first <= base ? 0 : Math.floor((first - base) / span);
+  let changed = false;
+  for (let i = start; i < n; i++) {
+    const p = ptrs[i];
+    if (p === 0) continue;
+    if (level === 1) {
+      if (!fs.blockOk(p)) {
+        f.error = EINTEGRITY;
+        continue;
+      }
+      f.blocks.push(p);
+      ptrs[i] = 0;
+      changed = true;
+    } else if (await indirTrunc(mp, fs, p, level - 1, base + i * span, first, f)) {
+      ptrs[i] = 0;
+      changed = true;
+    }
+  }
+  if (ptrs.every((p) => p === 0)) {
+    f.blocks.push(blk);
+    f.meta.push(blk);
+    return true;
+  }
+  if (changed) {
+    const r = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
+    if (r.error !== 0 || r.bp === null) {
+      f.error ||= r.error;
+      return false;
+    }
+    const w = new DataView(r.bp.data.buffer, r.bp.data.byteOffset, fs.bsize);
+    for (let i = start; i < n; i++) w.setUint32(i * 4, ptrs[i], true);
+    mp.bufcache.bdwrite(r.bp);
+  }
+  return false;
+}
+
+/**
+ * Frees the inode of vp and every block it holds, its pages first (cf.
+ * ext2_inactive's truncate and ext2_vfree), and takes its vnode out of the
+ * hash so that the number can be used again.
+ * => vp locked exclusively, or unreferenced; link count 0; may sleep
+ */
+export async function ext2Release(vp: Vnode): Promise<number> {
+  const mp = vp.mount!;
+  const ip = vp.data as Inode;
+  if (ip.freed) return 0;
+  await vp.object?.setsize(0);
+  ip.size = 0;
+  // Each step runs whatever the one before answered: a damaged pointer must not keep the inode.
+  const e1 = await ext2Truncate(mp, ip, 0);
+  const e2 = await ext2XattrBlockRelease(mp, ip);
+  ip.unwritten.clear();
+  ip.din.linksCount = 0;
+  ip.dtime = ip.din.ctime = ip.din.mtime = ext2Now();
+  ip.freed = true;
+  const e3 = await ext2Update(mp, ip, false);
+  const e4 = await ext2Vfree(mp, vp.ino, vp.type === VType.VDIR);
+  if (mp.vnodeHash.get(vp.ino) === vp) mp.vnodeHash.delete(vp.ino);
+  dirhashDrop(ip);
+  return e1 || e2 || e3 || e4;
+}

@@ -1,0 +1,301 @@
+/*
+ * The ext2/ext3 name operations (cf. FreeBSD ext2_vnops.c): create, mkdir,
+ * symlink, remove, rmdir. A new inode is written before the entry naming it;
+ * an entry is removed (its directory's pages written) before its inode is
+ * freed, at once, or by VOP_INACTIVE while the file is still open.
+ *   { error, vp } = await ext2Create(dvp, name, mode)     => dvp locked exclusively
+ */
+
+import {
+  EBUSY, EEXIST, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOPNOTSUPP,
+} from '../../kern/errno.js';
+import { insmntque, vrele } from '../../vfs/vfs_subr.js';
+import { VROOT, VType, Vnode } from '../../vfs/vnode.js';
+import type { LookupResult } from '../../vfs/vnode_if.js';
+import type { Mount } from '../../vfs/mount.js';
+import { UIO_WRITE, Uio } from '../../vfs/uio.js';
+import { PATH_MAX } from '../../vfs/vfs_lookup.js';
+import {
+  EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_LINK_MAX, EXT2_NAME_LEN, S_IFDIR,
+  S_IFLNK, S_IFMT, S_IFREG,
+} from './ext2_fs.js';
+import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
+import { ext2Now } from './ext2_group.js';
+import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
+import type { Inode } from './ext2_inode.js';
+import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
+import { ext2LookupLocked } from './ext2_lookup.js';
+import { ext2Release } from './ext2_truncate.js';
+import { ext2Writable, ext2WriteUser } from './ext2_write.js';
+
+const encoder = new TextEncoder();
+
+/** A name's bytes, checked for a directory entry. */
+function entryName(name: string): { error: number; bytes: Uint8Array } {
+  const bytes = encoder.encode(name);
+  if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0)) return { error: EINVAL, bytes };
+  if (bytes.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, bytes };
+  return { error: 0, bytes };
+}
+
+/** Common checks of create and mkdir: a live directory without `name`. */
+async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: Mount | null; bytes: Uint8Array }> {
+  const w = ext2Writable(dvp);
+  const none = new Uint8Array(0);
+  if (w.error !== 0) return { error: w.error, mp: null, bytes: none };
+  if (dvp.type !== VType.VDIR) return { error: ENOTDIR, mp: null, bytes: none };
+  const dip = dvp.data as Inode;
+  if (dip.din.linksCount === 0 || dip.freed) return { error: ENOENT, mp: null, bytes: none };
+  if (w.mp!.vm === null) return { error: EOPNOTSUPP, mp: null, bytes: none };
+  if (name === '.' || name === '..') return { error: EEXIST, mp: null, bytes: none };
+  const n = entryName(name);
+  if (n.error !== 0) return { error: n.error, mp: null, bytes: none };
+  const e = await dirBegin(dvp);
+  if (e !== 0) return { error: e, mp: null, bytes: none };
+  const r = await ext2LookupLocked(dvp, name);
+  if (r.vp !== null) {
+    await vrele(r.vp);
+    return { error: EEXIST, mp: null, bytes: none };
+  }
+  if (r.error !== ENOENT) return { error: r.error, mp: null, bytes: none };
+  return { error: 0, mp: w.mp, bytes: n.bytes };
+}
+
+/**
+ * Allocates and initialises a new inode near dvp and its vnode, referenced.
+ * The inode is written synchronously: it must be on disk before an entry names it.
+ */
+async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: number, init?: (ip: Inode) => void): Promise<LookupResult> {
+  const isDir = (mode & S_IFMT) === S_IFDIR;
+  const a = await ext2Valloc(mp, dvp.ino, isDir);
+  if (a.error !== 0) return { error: a.error, vp: null };
+  const { error, ip } = await ext2InodeInit(mp, a.ino, mode, links, ext2Now());
+  const old = mp.vnodeHash.get(a.ino);
+  if (error !== 0 || ip === null || (old !== undefined && !(old.data as Inode).freed)) {
+    // An in-core inode the bitmap calls free is damage; leave the bit set.
+    if (old === undefined) await ext2Vfree(mp, a.ino, isDir);
+    return { error: error || EBUSY, vp: null };
+  }
+  if (old !== undefined) mp.vnodeHash.delete(a.ino); // the freed inode's vnode, waiting to be reclaimed
+  init?.(ip);
+  const vp = insmntque(new Vnode(ip.type, mp, dvp.op, ip, a.ino));
+  const e = await ext2Update(mp, ip, true);
+  if (e !== 0) {
+    await ext2Release(vp);
+    await vrele(vp);
+    return { error: e, vp: null };
+  }
+  return { error: 0, vp };
+}
+
+/** Does anyone besides the caller's reference and a cached VM object use vp? */
+function inUse(vp: Vnode): boolean {
+  return vp.usecount > 1 + (vp.object !== null ? 1 : 0);
+}
+
+/**
+ * The last link of vp went: free it now, or, when it is open, leave it to
+ * VOP_INACTIVE. => the caller holds one reference; vp not locked
+ */
+async function lastLink(vp: Vnode): Promise<number> {
+  const mp = vp.mount!;
+  const ip = vp.data as Inode;
+  if (inUse(vp)) return ext2Update(mp, ip, false);
+  await vp.lock.lock();
+  try {
+    return await ext2Release(vp);
+  } finally {
+    vp.lock.unlock();
+  }
+}
+
+/**
+ * A directory operation starts: pages still dirty (a write-back failed
+ * before) go out first, so that the disk, which the operation reads, is current.
+ * => dvp locked exclusively
+ */
+async function dirBegin(dvp: Vnode): Promise<number> {
+  return (await dvp.object?.clean(true)) ?? 0;
+}
+
+/** A directory operation ends: its pages, then its inode, go out. */
+async function dirDone(dvp: Vnode, mp: Mount): Promise<number> {
+  const error = (await dvp.object?.clean(true)) ?? 0;
+  return error || ext2Update(mp, dvp.data as Inode, false);
+}
+
+/** The end of create, mkdir and symlink: the directory written, the new vnode handed over (or released on error). */
+async function finish(dvp: Vnode, mp: Mount, vp: Vnode): Promise<LookupResult> {
+  const error = await dirDone(dvp, mp);
+  if (error === 0) return { error, vp };
+  await vrele(vp);
+  return { error, vp: null };
+}
+
+/**
+ * Writes the first bytes of a new directory or slow symlink through its VM
+ * object and out, then its inode, synchronously: all before an entry names it.
+ */
+async function fillNew(mp: Mount, vp: Vnode, bytes: Uint8Array): Promise<number> {
+  await vp.lock.lock();
+  try {
+    let error = await ext2WriteUser(vp, Uio.of(bytes, 0, UIO_WRITE), 0);
+    error ||= (await vp.object?.clean(true)) ?? 0;
+    error ||= await ext2Update(mp, vp.data as Inode, true);
+    return error;
+  } finally {
+    vp.lock.unlock();
+  }
+}
+
+/** A new inode that no entry will name: freed again, and the error handed back. */
+async function abandon(dvp: Vnode, mp: Mount, vp: Vnode, error: number): Promise<LookupResult> {
+  await vp.lock.lock();
+  try {
+    await ext2Release(vp);
+  } finally {
+    vp.lock.unlock();
+  }
+  await vrele(vp);
+  await dirDone(dvp, mp);
+  return { error, vp: null };
+}
+
+/** VOP_CREATE: a new empty regular file `name` in dvp, referenced. => dvp locked exclusively */
+export async function ext2Create(dvp: Vnode, name: string, mode: number): Promise<LookupResult> {
+  const c = await checkNew(dvp, name);
+  if (c.error !== 0) return { error: c.error, vp: null };
+  const mp = c.mp!;
+  const { error, vp } = await newVnode(dvp, mp, S_IFREG | (mode & 0o7777), 1);
+  if (error !== 0 || vp === null) return { error, vp: null };
+  const e = await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_REG_FILE);
+  if (e !== 0) return abandon(dvp, mp, vp, e);
+  return finish(dvp, mp, vp);
+}
+
+/** VOP_MKDIR: a new directory `name` in dvp holding "." and "..", referenced. => dvp locked exclusively */
+export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise<LookupResult> {
+  const c = await checkNew(dvp, name);
+  if (c.error !== 0) return { error: c.error, vp: null };
+  const mp = c.mp!;
+  const dip = dvp.data as Inode;
+  if (dip.din.linksCount >= EXT2_LINK_MAX) return { error: ENOSPC, vp: null }; // XXX: EMLINK
+  const { error, vp } = await newVnode(dvp, mp, S_IFDIR | (mode & 0o7777), 2);
+  if (error !== 0 || vp === null) return { error, vp: null };
+  let e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, dvp.ino));
+  e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);
+  if (e !== 0) return abandon(dvp, mp, vp, e);
+  dip.din.linksCount++;
+  dip.modified = true;
+  return finish(dvp, mp, vp);
+}
+
+/**
+ * VOP_SYMLINK: a symbolic link `name` in dvp to `target`, referenced. A
+ * target shorter than i_block's 60 bytes lives there (a fast symlink),
+ * a longer one in a data block written through the link's VM object.
+ * => dvp locked exclusively
+ */
+export async function ext2Symlink(dvp: Vnode, name: string, target: string): Promise<LookupResult> {
+  const c = await checkNew(dvp, name);
+  if (c.error !== 0) return { error: c.error, vp: null };
+  const mp = c.mp!;
+  const t = encoder.encode(target);
+  const fs = (dvp.data as Inode).fs;
+  if (t.length === 0 || t.includes(0)) return { error: EINVAL, vp: null };
+  if (t.length >= Math.min(fs.bsize, PATH_MAX)) return { error: ENAMETOOLONG, vp: null };
+  const fast = t.length < EXT2_IBLOCK_BYTES;
+  const { error, vp } = await newVnode(dvp, mp, S_IFLNK | 0o777, 1, (ip) => {
+    if (!fast) return;
+    ip.din.iblock.set(t);
+    ip.size = t.length;
+  });
+  if (error !== 0 || vp === null) return { error, vp: null };
+  let e = fast ? 0 : await fillNew(mp, vp, t);
+  e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_SYMLINK);
+  if (e !== 0) return abandon(dvp, mp, vp, e);
+  return finish(dvp, mp, vp);
+}
+
+/** VOP_REMOVE: unlinks `name` (not a directory) from dvp. => dvp locked exclusively */
+export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
+  const w = ext2Writable(dvp);
+  if (w.error !== 0) return w.error;
+  const mp = w.mp!;
+  if (dvp.type !== VType.VDIR) return ENOTDIR;
+  if (name === '.' || name === '..') return EISDIR;
+  const n = entryName(name);
+  if (n.error !== 0) return n.error;
+  if (mp.vm === null) return EOPNOTSUPP;
+  const e0 = await dirBegin(dvp);
+  if (e0 !== 0) return e0;
+  const { error, vp } = await ext2LookupLocked(dvp, name);
+  if (error !== 0 || vp === null) return error || ENOENT;
+  try {
+    if (vp.type === VType.VDIR) return EISDIR;
+    const r = await ext2DirRemove(dvp, n.bytes);
+    const e = await dirDone(dvp, mp);
+    if (r.error !== 0) return r.error;
+    const ip = vp.data as Inode;
+    ip.din.linksCount = Math.max(0, ip.din.linksCount - 1);
+    ip.din.ctime = ext2Now();
+    ip.modified = true;
+    const e2 = ip.din.linksCount === 0 ? await lastLink(vp) : await ext2Update(mp, ip, false);
+    return e || e2;
+  } finally {
+    await vrele(vp);
+  }
+}
+
+/** VOP_RMDIR: removes the empty directory `name` from dvp. => dvp locked exclusively */
+export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
+  const w = ext2Writable(dvp);
+  if (w.error !== 0) return w.error;
+  const mp = w.mp!;
+  if (dvp.type !== VType.VDIR) return ENOTDIR;
+  if (name === '.') return EINVAL;
+  if (name === '..') return ENOTEMPTY;
+  const n = entryName(name);
+  if (n.error !== 0) return n.error;
+  if (mp.vm === null) return EOPNOTSUPP;
+  const e0 = await dirBegin(dvp);
+  if (e0 !== 0) return e0;
+  const { error, vp } = await ext2LookupLocked(dvp, name);
+  if (error !== 0 || vp === null) return error || ENOENT;
+  try {
+    if (vp.type !== VType.VDIR) return ENOTDIR;
+    if (vp === dvp) return EINVAL;
+    if ((vp.flag & VROOT) !== 0) return EBUSY;
+    const ip = vp.data as Inode;
+    const links = ip.din.linksCount;
+    // Under the child's lock: empty, and no create may enter it once its links are 0.
+    await vp.lock.lock();
+    try {
+      const e1 = await dirBegin(vp);
+      if (e1 !== 0) return e1;
+      const r = await ext2DirEmpty(vp);
+      if (r.error !== 0) return r.error;
+      if (!r.empty) return ENOTEMPTY;
+      ip.din.linksCount = 0;
+    } finally {
+      vp.lock.unlock();
+    }
+    const r = await ext2DirRemove(dvp, n.bytes);
+    const e = await dirDone(dvp, mp);
+    if (r.error !== 0) {
+      ip.din.linksCount = links;
+      return r.error;
+    }
+    const dip = dvp.data as Inode;
+    dip.din.linksCount = Math.max(1, dip.din.linksCount - 1); // the child's ".."
+    dip.modified = true;
+    ip.din.ctime = ext2Now();
+    ip.modified = true;
+    const e2 = await lastLink(vp);
+    const e3 = await ext2Update(mp, dip, false);
+    return e || e2 || e3;
+  } finally {
+    await vrele(vp);
+  }
+}
+

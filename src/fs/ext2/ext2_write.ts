@@ -1,0 +1,228 @@
+/*
+ * VOP_WRITE for ext2/ext3 (cf. FreeBSD ext2_write with VMIO buffers). A user
+ * write allocates the range's blocks, grows i_size and the VM object, and
+ * copies the bytes into the object's pages; the pager's write (IO_VMIO)
+ * sends its frames to the blocks in as few transfers as contiguity allows.
+ * New blocks stay `unwritten` (a hole to bmap) until their first page-out,
+ * which writes zeros around the dirty bytes (cf. BA_CLRBUF).
+ *   error = await ext2Write(vp, uio, ioflag)       => vp locked exclusively
+ */
+
+import { EBADF, EFBIG, EINVAL, EIO, EISDIR, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
+import { DEV_BSIZE, MAXBSIZE } from '../../kern/param.js';
+import { B_WRITE, Buf, biowait, strategy } from '../../vfs/buf.js';
+import type { BlockDevice } from '../../dev/device.js';
+import type { Mount } from '../../vfs/mount.js';
+import { UIO_WRITE, type Uio } from '../../vfs/uio.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
+import { IO_SYNC, IO_VMIO } from '../../vfs/vnode_if.js';
+import { ext2BallocRange, maxLbn } from './ext2_balloc.js';
+import { bmapRun } from './ext2_bmap.js';
+import { ext2Now } from './ext2_group.js';
+import type { Inode } from './ext2_inode.js';
+import { ext2Update } from './ext2_inode_write.js';
+import { ext2Truncate } from './ext2_truncate.js';
+
+/** Zeros for the parts of new blocks a write does not cover; only ever read. */
+export const ZEROS = new Uint8Array(MAXBSIZE);
+
+/** The mount of vp if it may be changed; EBADF (no mount) or EROFS otherwise. */
+export function ext2Writable(vp: Vnode): { error: number; mp: Mount | null } {
+  const mp = vp.mount;
+  if (mp === null) return { error: EBADF, mp: null };
+  if (mp.readOnly) return { error: EROFS, mp: null };
+  return { error: 0, mp };
+}
+
+/** VOP_WRITE. => vp locked exclusively; may sleep */
+export function ext2Write(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+  const w = ext2Writable(vp);
+  if (w.error !== 0) return Promise.resolve(w.error);
+  if (uio.rw !== UIO_WRITE) return Promise.resolve(EINVAL);
+  if ((ioflag & IO_VMIO) !== 0) return ext2WriteFrames(vp, uio, ioflag);
+  if (vp.type === VType.VDIR) return Promise.resolve(EISDIR);
+  if (vp.type !== VType.VREG) return Promise.resolve(EOPNOTSUPP);
+  return ext2WriteUser(vp, uio, ioflag);
+}
+
+/**
+ * A user write (also of directory blocks, by ext2_dir_write.ts): blocks,
+ * size, then the bytes into the VM object's pages. On ENOSPC the part that
+ * found blocks is written (uio shows how much) and ENOSPC returned.
+ * => vp locked exclusively; read-write mount; may sleep
+ */
+export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+  const mp = vp.mount!;
+  const ip = vp.data as Inode;
+  const fs = ip.fs;
+  const vm = mp.vm;
+  if (vm === null) return EOPNOTSUPP;
+  if (ip.extents || ip.inlineData || ip.freed) return EOPNOTSUPP;
+  const off = uio.offset;
+  if (!Number.isSafeInteger(off) || off < 0) return EINVAL;
+  if (uio.resid === 0) return 0;
+  let end = off + uio.resid;
+  if (end > maxLbn(fs) * fs.bsize || end > 2 ** 53 - fs.bsize) return EFBIG;
+  const first = Math.floor(off / fs.bsize);
+  const last = Math.floor((end - 1) / fs.bsize);
+  const r = await ext2BallocRange(mp, ip, first, last - first + 1, (l) => ip.unwritten.add(l));
+  const oldSize = ip.size;
+  let held = 0;
+  if (r.error !== 0) {
+    end = Math.min(end, (first + r.done) * fs.bsize);
+    if (end <= off) {
+      await ext2Truncate(mp, ip, oldSize); // indirect blocks allocated for nothing
+      return r.error;
+    }
+    held = uio.resid - (end - off);
+    uio.resid = end - off;
+  }
+  if (end > ip.size) {
+    ip.size = end;
+    ip.modified = true;
+    await vp.object?.setsize(end);
+  }
+  let error = await vm.rdwr(vp, uio, ioflag);
+  if (error !== 0) await ext2ZeroUnwritten(vp, uio.offset, end);
+  uio.resid += held;
+  if (r.error !== 0) await ext2Truncate(mp, ip, ip.size); // indirect blocks left mapping nothing
+  const now = ext2Now();
+  ip.din.mtime = ip.din.ctime = now;
+  ip.modified = true;
+  if ((ioflag & IO_SYNC) !== 0 && error === 0) {
+    error = (await vp.object?.clean(true)) || (await ext2Update(mp, ip, true));
+  }
+  return r.error || error;
+}
+
+/**
+ * Writes zeros to the unwritten blocks starting in [from, end): after a
+ * failed copy no dirty page will cover them (a block the copy began holds
+ * dirty bytes), nor when the inode goes out of core. => vp locked exclusively or unreferenced; may sleep
+ */
+export async function ext2ZeroUnwritten(vp: Vnode, from: number, end: number): Promise<void> {
+  const ip = vp.data as Inode;
+  const fs = ip.fs;
+  if (ip.unwritten.size === 0) return;
+  const lo = Math.ceil(from / fs.bsize);
+  for (const l of [...ip.unwritten].sort((a, b) => a - b)) {
+    if (l < lo || l * fs.bsize >= end) continue;
+    const r = await bmapRun(vp.mount!.bufcache, ip, l);
+    if (r.error === 0 && r.pblk > 0 && (await devWrite(vp.mount!.dev, r.pblk * fs.bsize, [ZEROS.subarray(0, fs.bsize)])) === 0) {
+      ip.unwritten.delete(l);
+    }
+  }
+}
+
+/** One device transfer being built: bytes at devOff, in pieces. */
+interface Segment {
+  devOff: number;
+  len: number;
+  iov: Uint8Array[];
+}
+
+/** Walks uio.iov as one byte stream, handing out views (never copies). */
+class IovCursor {
+  private i = 0;
+  private o = 0;
+  constructor(private readonly iov: readonly Uint8Array[]) {}
+
+  /** Views of the next n bytes. => n bytes remain */
+  take(n: number, out: Uint8Array[]): void {
+    while (n > 0) {
+      const v = this.iov[this.i];
+      const cnt = Math.min(n, v.length - this.o);
+      if (cnt > 0) out.push(this.o === 0 && cnt === v.length ? v : v.subarray(this.o, this.o + cnt));
+      this.o += cnt;
+      n -= cnt;
+      if (this.o === v.length) {
+        this.i++;
+        this.o = 0;
+      }
+    }
+  }
+}
+
+/**
+ * The pager's write (IO_VMIO): uio.iov holds the page frames of exactly
+ * [uio.offset, uio.offset + uio.resid). Missing blocks are allocated (a
+ * mapped write into a hole); a block new in this call or still unwritten gets
+ * zeros where the range does not cover it. Physically contiguous pieces go
+ * out as one vectored transfer each; all are waited for; any error is EIO
+ * (or the allocation's errno) and the uio is not advanced.
+ * => vp locked exclusively; uio.segflg UIO_NOCOPY; may sleep
+ */
+export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+  void ioflag; // every transfer is waited for, IO_SYNC or not
+  const mp = vp.mount!;
+  const ip = vp.data as Inode;
+  const fs = ip.fs;
+  const bsize = fs.bsize;
+  const off = uio.offset;
+  const len = uio.resid;
+  if (len === 0) return 0;
+  if (ip.freed) {
+    uio.move(ZEROS, 0, len); // the file is gone: nothing to keep
+    return 0;
+  }
+  if (ip.extents || ip.inlineData) return EOPNOTSUPP;
+  if (!Number.isSafeInteger(off) || off < 0 || !Number.isSafeInteger(off + len)) return EINVAL;
+  const end = off + len;
+  const first = Math.floor(off / bsize);
+  const last = Math.floor((end - 1) / bsize);
+  const fresh = new Set<number>();
+  const r = await ext2BallocRange(mp, ip, first, last - first + 1, (l) => fresh.add(l));
+  if (r.error !== 0) return r.error;
+  const cursor = new IovCursor(uio.iov);
+  const segs: Segment[] = [];
+  const cleared: number[] = [];
+  for (let l = first; l <= last; ) {
+    const m = await bmapRun(mp.bufcache, ip, l);
+    if (m.error !== 0) return m.error;
+    if (m.pblk < 0) return EIO; // allocated a moment ago: the map is damaged
+    for (let k = 0; k <= m.after && l <= last; k++, l++) {
+      const bstart = l * bsize;
+      const a = Math.max(off, bstart);
+      const b = Math.min(end, bstart + bsize);
+      const zero = fresh.has(l) || ip.unwritten.has(l);
+      const iov: Uint8Array[] = [];
+      if (zero && a > bstart) iov.push(ZEROS.subarray(0, a - bstart));
+      cursor.take(b - a, iov);
+      if (zero && b < bstart + bsize) iov.push(ZEROS.subarray(0, bstart + bsize - b));
+      if (zero) cleared.push(l);
+      const devOff = (m.pblk + k) * bsize + (zero ? 0 : a - bstart);
+      const n = zero ? bsize : b - a;
+      const s = segs[segs.length - 1];
+      if (s !== undefined && s.devOff + s.len === devOff) {
+        s.iov.push(...iov);
+        s.len += n;
+      } else {
+        segs.push({ devOff, len: n, iov });
+      }
+    }
+  }
+  const results = await Promise.all(segs.map((s) => devWrite(mp.dev, s.devOff, s.iov)));
+  const error = results.find((e) => e !== 0) ?? 0;
+  if (error !== 0) return EIO;
+  for (const l of cleared) ip.unwritten.delete(l);
+  uio.move(ZEROS, 0, len); // UIO_NOCOPY: only advances
+  return 0;
+}
+
+/**
+ * Writes iov at byte devOff of the device: through strategy() when it starts
+ * on a DEV_BSIZE boundary (always, from the pager), else directly.
+ * => may sleep
+ */
+export async function devWrite(dev: BlockDevice, devOff: number, iov: Uint8Array[]): Promise<number> {
+  let n = 0;
+  for (const v of iov) n += v.length;
+  if (devOff % DEV_BSIZE !== 0) return dev.writev(iov, devOff); // XXX: a byte-addressed tail (truncate)
+  const bp = new Buf();
+  bp.flags = B_WRITE;
+  bp.blkno = devOff / DEV_BSIZE;
+  bp.bcount = n;
+  bp.iov = iov;
+  strategy(dev, bp);
+  return biowait(bp);
+}

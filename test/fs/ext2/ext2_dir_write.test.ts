@@ -1,0 +1,169 @@
+/*
+ * The ext2 writer's directories against debugfs and e2fsck: a directory
+ * filled until it needs new blocks, room reused after removals, 255-byte
+ * names, link counts of nested directories, hash-indexed directories
+ * changed (the index is dropped, the names stay), symbolic links, and the
+ * errors of the name operations.
+ */
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import {
+  EEXIST, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY,
+} from '../../../src/kern/errno.js';
+import { EXT2_INDEX_FL } from '../../../src/fs/ext2/ext2_fs.js';
+import type { Inode } from '../../../src/fs/ext2/ext2_inode.js';
+import { vrele } from '../../../src/vfs/vfs_subr.js';
+import { debugfs, randomBytes, tempDir } from '../../helpers/images.js';
+import { buildImage, debugfsLs, lookupPath } from './ext2_util.js';
+import {
+  assertClean, assertContents, create, inDir, mkdir, mountRw, putFile, remove, rmdir,
+} from './ext2_write_util.js';
+
+const tmp = tempDir('vmpager-ext2dirw-');
+after(() => tmp.cleanup());
+
+let n = 0;
+function image(bs: number, files: Parameters<typeof buildImage>[1]['files'] = []): string {
+  return buildImage(join(tmp.dir, `d-${n++}.img`), { type: 'ext2', blockSize: bs, size: 8 << 20, files });
+}
+
+/** Names in directory path, as debugfs lists them (without . and ..). */
+function names(img: string, path: string): string[] {
+  return debugfsLs(img, path).map((e) => e.name).filter((x) => x !== '.' && x !== '..').sort();
+}
+
+function dirSize(img: string, path: string): number {
+  return Number(/Size: (\d+)/.exec(debugfs(img, `stat ${path}`))![1]);
+}
+
+describe('directories', () => {
+  test('a directory filled past one block grows block by block; every name is found', async () => {
+    const img = image(1024);
+    const { fs, mp } = await mountRw(img);
+    assert.equal(await mkdir(mp, '/', 'd'), 0);
+    const want: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const name = `file-with-a-longish-name-${i}`;
+      want.push(name);
+      const r = await create(mp, '/d', name);
+      assert.equal(r.error, 0, name);
+      await vrele(r.vp!);
+    }
+    for (const name of want) {
+      const r = await inDir(mp, '/d', (d) => d.op.lookup(d, name));
+      assert.equal(r.error, 0, name);
+      await vrele(r.vp!);
+    }
+    await fs.unmount();
+    assertClean(img);
+    assert.deepEqual(names(img, '/d'), want.sort());
+    assert.ok(dirSize(img, '/d') >= 6 * 1024);
+  });
+
+  test('room freed by removals is used again before the directory grows', async () => {
+    const img = image(1024);
+    const { fs, mp } = await mountRw(img);
+    assert.equal(await mkdir(mp, '/', 'd'), 0);
+    for (let i = 0; i < 100; i++) await putFile(mp, '/d', `name-${String(i).padStart(3, '0')}`, new Uint8Array(0));
+    await fs.sync();
+    const size = dirSize(img, '/d');
+    for (let i = 0; i < 100; i += 2) assert.equal(await remove(mp, '/d', `name-${String(i).padStart(3, '0')}`), 0);
+    for (let i = 0; i < 50; i++) await putFile(mp, '/d', `new-${String(i).padStart(3, '0')}`, randomBytes(i, i + 1));
+    await fs.unmount();
+    assertClean(img);
+    assert.equal(dirSize(img, '/d'), size);
+    assert.equal(names(img, '/d').length, 100);
+    assertContents(img, '/d/new-049', randomBytes(49, 50));
+  });
+
+  test('255-byte names, nested directories and their link counts', async () => {
+    const img = image(4096);
+    const { fs, mp } = await mountRw(img);
+    const long = 'L'.repeat(255);
+    assert.equal(await mkdir(mp, '/', 'a'), 0);
+    assert.equal(await mkdir(mp, '/a', 'b'), 0);
+    assert.equal(await mkdir(mp, '/a', 'c'), 0);
+    await putFile(mp, '/a/b', long, randomBytes(1234, 11));
+    assert.equal(await mkdir(mp, '/a/c', long), 0);
+    await fs.unmount();
+    assertClean(img);
+    assertContents(img, `/a/b/${long}`, randomBytes(1234, 11));
+    assert.match(debugfs(img, 'stat /a'), /Links: 4/);
+    assert.match(debugfs(img, 'stat /a/c'), /Links: 3/);
+    const again = await mountRw(img);
+    assert.equal(await rmdir(again.mp, '/a/c', long), 0);
+    assert.equal(await rmdir(again.mp, '/a', 'c'), 0);
+    await again.fs.unmount();
+    assertClean(img);
+    assert.match(debugfs(img, 'stat /a'), /Links: 3/);
+  });
+
+  test('a hash-indexed directory changed keeps every name and drops its index', async () => {
+    const files = Array.from({ length: 300 }, (_, i) => ({ path: `big/entry-${i}`, data: randomBytes(i % 7, i) }));
+    const img = image(1024, files);
+    const r = spawnSync('e2fsck', ['-fyD', img], { encoding: 'utf8' });
+    assert.ok(r.status === 0 || r.status === 1, r.stdout);
+    const { fs, mp } = await mountRw(img);
+    const dvp = await lookupPath(mp, '/big');
+    assert.ok(((dvp.data as Inode).din.flags & EXT2_INDEX_FL) !== 0, 'e2fsck -D indexed it');
+    await vrele(dvp);
+    await putFile(mp, '/big', 'added', randomBytes(10, 999));
+    assert.equal(await remove(mp, '/big', 'entry-7'), 0);
+    await fs.unmount();
+    assertClean(img);
+    const want = [...files.map((f) => f.path.slice(4)).filter((x) => x !== 'entry-7'), 'added'].sort();
+    assert.deepEqual(names(img, '/big'), want);
+    assertContents(img, '/big/added', randomBytes(10, 999));
+    assertContents(img, '/big/entry-299', randomBytes(299 % 7, 299));
+  });
+
+  test('symbolic links, fast and slow, read back and removed', async () => {
+    const img = image(1024);
+    const { fs, mp } = await mountRw(img);
+    const slow = 'a/'.repeat(100) + 'target';
+    for (const [name, target] of [['fast', 'short/target'], ['slow', slow]]) {
+      const r = await inDir(mp, '/', (d) => d.op.symlink(d, name, target));
+      assert.equal(r.error, 0);
+      assert.deepEqual(await r.vp!.op.readlink(r.vp!), { error: 0, target });
+      await vrele(r.vp!);
+    }
+    await putFile(mp, '/', 'gone', new Uint8Array(0));
+    const r = await inDir(mp, '/', (d) => d.op.symlink(d, 'gone-link', 'gone'));
+    await vrele(r.vp!);
+    assert.equal(await remove(mp, '/', 'gone-link'), 0);
+    await fs.unmount();
+    assertClean(img);
+    assert.match(debugfs(img, 'stat /fast'), /Fast link dest: "short\/target"/);
+    assert.equal(debugfs(img, 'cat /slow'), slow);
+  });
+
+  test('the name operations answer the errors POSIX gives', async () => {
+    const img = image(1024, [{ path: 'file', data: randomBytes(5, 1) }, { path: 'full/x', data: randomBytes(5, 2) }]);
+    const { fs, mp } = await mountRw(img);
+    assert.equal((await create(mp, '/', 'file')).error, EEXIST);
+    assert.equal(await mkdir(mp, '/', 'full'), EEXIST);
+    assert.equal(await mkdir(mp, '/', '.'), EEXIST);
+    assert.equal((await create(mp, '/', 'x'.repeat(256))).error, ENAMETOOLONG);
+    assert.equal((await create(mp, '/', 'a/b')).error, EINVAL);
+    assert.equal(await rmdir(mp, '/', 'full'), ENOTEMPTY);
+    assert.equal(await rmdir(mp, '/', 'file'), ENOTDIR);
+    assert.equal(await rmdir(mp, '/', '.'), EINVAL);
+    assert.equal(await rmdir(mp, '/', 'missing'), ENOENT);
+    assert.equal(await remove(mp, '/', 'full'), EISDIR);
+    assert.equal(await remove(mp, '/', 'missing'), ENOENT);
+    assert.equal((await create(mp, '/file', 'y')).error, ENOTDIR);
+    // A directory removed while someone holds it takes no new entries.
+    assert.equal(await mkdir(mp, '/', 'doomed'), 0);
+    const doomed = await lookupPath(mp, '/doomed');
+    assert.equal(await rmdir(mp, '/', 'doomed'), 0);
+    await doomed.lock.lock();
+    assert.equal((await doomed.op.create(doomed, 'z', 0o644)).error, ENOENT);
+    doomed.lock.unlock();
+    await vrele(doomed);
+    await fs.unmount();
+    assertClean(img);
+  });
+});
