@@ -5,7 +5,7 @@
  * for inputs of 8 MiB or more.
  */
 
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { MountedFs } from '../api/mounted_fs.js';
 
 const CHUNK = 1 << 20;
@@ -31,15 +31,30 @@ class Progress {
   }
 }
 
+/** A file's bytes in CHUNK pieces, read synchronously into one reused buffer (the image's I/O is synchronous too). */
+function* fileChunks(path: string): Generator<Uint8Array> {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(CHUNK);
+    for (;;) {
+      const n = readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function put(fs: MountedFs, path: string, from: string | null): Promise<void> {
-  const input = from === null ? process.stdin : createReadStream(from, { highWaterMark: CHUNK });
+  const input: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = from === null ? (process.stdin as AsyncIterable<Buffer>) : fileChunks(from);
   const total = from === null ? 0 : statSync(from).size;
   const bar = process.stderr.isTTY && total >= BAR_MIN ? new Progress(total, path) : null;
   const f = await fs.open(path, { create: true });
   try {
     await f.truncate(0);
     let off = 0;
-    for await (const chunk of input as AsyncIterable<Buffer>) {
+    for await (const chunk of input) {
       await f.write(off, chunk);
       off += chunk.length;
       bar?.update(off);

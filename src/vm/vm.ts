@@ -10,7 +10,7 @@ import { panic } from '../kern/panic.js';
 import { PbufPool } from '../vfs/vfs_pbuf.js';
 import { VmMeter } from './vm_meter.js';
 import type { VmObject } from './vm_object.js';
-import { PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, VmPage } from './vm_page.js';
+import { PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_LAUNDRY, VmPage } from './vm_page.js';
 import { PageQueue } from './vm_pagequeue.js';
 import { VmParam } from './vm_param.js';
 
@@ -36,6 +36,7 @@ export class VmSystem {
   readonly freeq = new PageQueue(PQ_FREE, 'free');
   readonly inactiveq = new PageQueue(PQ_INACTIVE, 'inactive');
   readonly activeq = new PageQueue(PQ_ACTIVE, 'active');
+  readonly laundryq = new PageQueue(PQ_LAUNDRY, 'laundry');
   readonly pbufs: PbufPool;
   /** Unreferenced persistent objects, oldest first. */
   readonly objectCache = new Set<VmObject>();

@@ -10,8 +10,8 @@ import { panic } from '../kern/panic.js';
 import { EIO } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageSleep } from './vm_phys.js';
+import { PG_BUSY, PQ_LAUNDRY, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { vmPageDeactivateHead, vmPageSleep } from './vm_phys.js';
 import { VM_PAGER_BAD, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 
 export interface PageCleanOptions {
@@ -38,9 +38,18 @@ export async function vmObjectPageClean(obj: VmObject, sync: boolean, opts: Page
 async function pageClean(obj: VmObject, sync: boolean, start: number, end: number): Promise<number> {
   const sys = obj.vm;
   let firstError = 0;
-  // Each pass takes a snapshot of the dirty indexes; pages dirtied meanwhile wait for the next call.
-  const todo = [...obj.pages.values()].filter((m) => m.pindex >= start && m.pindex < end && pageIsDirty(m)).map((m) => m.pindex);
-  todo.sort((a, b) => a - b);
+  // A snapshot of the dirty indexes; pages dirtied meanwhile wait for the next call.
+  // A bounded range is visited index by index, the whole object through its page map.
+  const todo: number[] = [];
+  if (end - start <= obj.pages.size) {
+    for (let i = start; i < end; i++) {
+      const m = obj.pages.get(i);
+      if (m !== undefined && pageIsDirty(m)) todo.push(i);
+    }
+  } else {
+    for (const m of obj.pages.values()) if (m.pindex >= start && m.pindex < end && pageIsDirty(m)) todo.push(m.pindex);
+    todo.sort((a, b) => a - b);
+  }
   const maxRun = sys.param.maxPhysPages;
   for (let i = 0; i < todo.length; ) {
     // Busy the longest run of consecutive dirty pages starting at todo[i].
@@ -73,8 +82,11 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
     for (let k = 0; k < run.length; k++) {
       const m = run[k];
       if (m.object !== obj) panic('vm_object_page_clean: page left its object while busy');
-      if (rtvals[k] === VM_PAGER_OK || rtvals[k] === VM_PAGER_BAD) m.dirty.fill(0);
-      else if (firstError === 0) firstError = pagerErrno(rtvals[k], obj.pagerError || EIO);
+      if (rtvals[k] === VM_PAGER_OK || rtvals[k] === VM_PAGER_BAD) {
+        m.dirty.fill(0);
+        // Laundered: clean now, and the oldest page there is; the next to be freed.
+        if (m.queue === PQ_LAUNDRY) vmPageDeactivateHead(sys, m);
+      } else if (firstError === 0) firstError = pagerErrno(rtvals[k], obj.pagerError || EIO);
       pageWakeup(m);
     }
   }

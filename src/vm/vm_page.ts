@@ -26,6 +26,8 @@ export const PQ_NONE = 0;
 export const PQ_FREE = 1;
 export const PQ_INACTIVE = 2;
 export const PQ_ACTIVE = 3;
+/** Dirty pages the reclaim scan found: to be written before they can be freed (cf. PQ_LAUNDRY). */
+export const PQ_LAUNDRY = 4;
 
 export class VmPage {
   object: VmObject | null = null;

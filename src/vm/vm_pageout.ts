@@ -10,12 +10,13 @@
  *      the inactive queue (referenced ones lose their bit and go round once
  *      more), and scan again.
  *   3. Short still: free read-ahead pages too (counted as wasted).
- * Dirty pages are skipped: laundering them is the write-back path's job.
+ * A dirty page goes to the laundry queue once, so that no later scan looks
+ * at it again; laundering (vm_pageout_launder.ts) writes it back.
  * => runs without sleeping: no page changes state under it
  */
 
 import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageIsDirty, type VmPage } from './vm_page.js';
-import { vmPageActivate, vmPageDeactivate, vmPageFree } from './vm_phys.js';
+import { vmPageActivate, vmPageDeactivate, vmPageFree, vmPageLaunder } from './vm_phys.js';
 import type { VmSystem } from './vm.js';
 
 function freeable(m: VmPage): boolean {
@@ -37,6 +38,8 @@ function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): nu
       vmPageActivate(sys, m);
     } else if (keepReadahead && (m.flags & PG_RAHEAD) !== 0) {
       // Not used yet: leave it where it is.
+    } else if (pageIsDirty(m) && (m.flags & PG_BUSY) === 0 && m.busy === 0) {
+      vmPageLaunder(sys, m);
     } else if (freeable(m)) {
       if ((m.flags & PG_RAHEAD) !== 0) meter.v_readahead_wasted++;
       vmPageFree(sys, m);

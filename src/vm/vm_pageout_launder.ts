@@ -17,10 +17,10 @@ import { vmWait } from './vm_phys.js';
 import { vmPageoutReclaim } from './vm_pageout.js';
 import type { VmSystem } from './vm.js';
 
-/** Oldest dirty, unbusy pages: the inactive queue first, then the active one. */
+/** Oldest dirty, unbusy pages: the laundry queue first, then the inactive and active ones. */
 function dirtyCandidates(sys: VmSystem, want: number): VmPage[] {
   const out: VmPage[] = [];
-  for (const q of [sys.inactiveq, sys.activeq]) {
+  for (const q of [sys.laundryq, sys.inactiveq, sys.activeq]) {
     for (let m = q.head; m !== null && out.length < want; m = m.next) {
       if (m.object !== null && (m.flags & PG_BUSY) === 0 && m.busy === 0 && pageIsDirty(m)) out.push(m);
     }

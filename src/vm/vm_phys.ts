@@ -9,7 +9,7 @@
 import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_WANTED, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_NONE, pageInvalidate, type VmPage } from './vm_page.js';
+import { PG_BUSY, PG_WANTED, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_LAUNDRY, PQ_NONE, pageInvalidate, type VmPage } from './vm_page.js';
 import { vmPageoutReclaim } from './vm_pageout.js';
 import type { VmSystem } from './vm.js';
 
@@ -47,6 +47,9 @@ function dequeue(sys: VmSystem, m: VmPage): void {
       return;
     case PQ_ACTIVE:
       sys.activeq.remove(m);
+      return;
+    case PQ_LAUNDRY:
+      sys.laundryq.remove(m);
       return;
   }
 }
@@ -99,6 +102,18 @@ export function vmPageActivate(sys: VmSystem, m: VmPage): void {
 export function vmPageDeactivate(sys: VmSystem, m: VmPage): void {
   dequeue(sys, m);
   sys.inactiveq.insertTail(m);
+}
+
+/** Moves dirty m to the laundry queue, to be written back before it can be freed. */
+export function vmPageLaunder(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.laundryq.insertTail(m);
+}
+
+/** Moves m to the head of the inactive queue: the next page the reclaim scan frees. */
+export function vmPageDeactivateHead(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.inactiveq.insertHead(m);
 }
 
 /** Takes m off every queue (while it is busy for I/O, say). */

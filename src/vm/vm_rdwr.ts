@@ -71,7 +71,7 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
     const pindex = Math.floor(off / P);
     const poff = off - pindex * P;
     const n = Math.min(P - poff, uio.resid);
-    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize));
+    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P);
     if (typeof m === 'number') return m;
     uio.move(m.frame, poff, n);
     pageSetDirty(m, poff, n);
@@ -84,10 +84,11 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
 /**
  * Page pindex of obj, busy, ready to be written: resident and valid where
  * the write does not cover it. `whole`: the write covers the page, or all of
- * it up to EOF, so a missing page needs no read (the part past EOF is zeroed).
+ * it up to EOF, so a missing page needs no read (the part past EOF is zeroed);
+ * `full`: the write covers every byte, so a new page needs no zeroing either.
  * Returns an errno on failure. => vnode locked exclusively by the caller
  */
-async function writablePage(obj: VmObject, pindex: number, whole: boolean): Promise<VmPage | number> {
+async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean): Promise<VmPage | number> {
   const sys = obj.vm;
   for (;;) {
     const m = obj.pages.get(pindex);
@@ -115,7 +116,7 @@ async function writablePage(obj: VmObject, pindex: number, whole: boolean): Prom
         await vmPageoutWait(sys, obj);
         continue;
       }
-      nm.frame.fill(0);
+      if (!full) nm.frame.fill(0);
       pageSetAllValidClean(nm);
       vmPageActivate(sys, nm);
       return nm;
