@@ -160,6 +160,14 @@ function rawRead(image: string, map: { blockSize: number; runs: BlockRun[] }, fi
 
 const rate = (bytes: number, ms: number): number => bytes / MiB / (ms / 1000);
 
+/** Runs vmpager and its peer `runs` times each, alternating which goes first so neither always meets the other's leftovers. */
+async function alternate(runs: number, once: (which: 'vmpager' | 'debugfs') => Promise<void>): Promise<void> {
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 === 0 ? (['vmpager', 'debugfs'] as const) : (['debugfs', 'vmpager'] as const);
+    for (const which of order) await once(which);
+  }
+}
+
 /** Cases 1 and 2 on one image. */
 async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch: string): Promise<Row[]> {
   const map = blockMapOf(im.path);
@@ -196,16 +204,7 @@ async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch
       if (extra.length > 0) notes.push(`debugfs: ${extra[0]}`);
     }
   };
-  for (let i = 0; i < runs; i++) {
-    // Alternate which goes first so neither always meets the other's leftovers.
-    if (i % 2 === 0) {
-      await once('vmpager');
-      await once('debugfs');
-    } else {
-      await once('debugfs');
-      await once('vmpager');
-    }
-  }
+  await alternate(runs, once);
   const vmMed = vm.length > 0 ? median(vm) : null;
   const peerMed = peer.length > 0 ? median(peer) : null;
   const rawMed = median(raw);
@@ -371,15 +370,7 @@ async function writeCase(size: number, runs: number, useTime: boolean, scratch: 
       if (t.rssKiB !== null) peerRss = Math.max(peerRss ?? 0, t.rssKiB);
     }
   };
-  for (let i = 0; i < runs; i++) {
-    if (i % 2 === 0) {
-      await once('vmpager');
-      await once('debugfs');
-    } else {
-      await once('debugfs');
-      await once('vmpager');
-    }
-  }
+  await alternate(runs, once);
   const vmMed = vm.length > 0 ? median(vm) : null;
   const peerMed = peer.length > 0 ? median(peer) : null;
   return {

@@ -74,7 +74,11 @@ export class Uio {
     return moved;
   }
 
-  /** Skips n bytes, filling them with zeros on a read (a hole). */
+  /**
+   * Skips n bytes, filling them with zeros on a read (a hole). The loop repeats
+   * move()'s on purpose: a shared walker would take a closure, and move() is
+   * the page-cache hit path, which must not allocate.
+   */
   zero(n: number): number {
     let left = Math.min(n, this.resid);
     const moved = left;

@@ -12,7 +12,7 @@ import { LK_SHARED } from '../kern/lock.js';
 import { vnodePagerLock } from './pager/vnode_pager.js';
 import { VM_PAGER_BAD, VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
+import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep } from './vm_phys.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 import { vmDropBehind } from './vm_dropbehind.js';
@@ -53,7 +53,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
         }
         m.flags |= PG_BUSY;
         if (pageAllValid(m)) {
-          m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+          m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
           return { rv: VM_PAGER_OK, m };
         }
         cluster = [m];
@@ -82,8 +82,9 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
       let last = pindex;
       while (obj.pages.has(last + 1) && last + 1 < obj.size && last - pindex < sys.param.maxPhysPages) last++;
       vmFaultReadaheadDone(obj, last);
-      m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+      m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
       vmPageActivate(sys, m);
+      if (sequential) for (const p of cluster) if (p.object === obj && (p.flags & PG_RAHEAD) !== 0) p.flags |= PG_RAKEEP;
       if (sequential && !locked) {
         // Release the lock first: the read-ahead takes it again without sleeping.
         vp?.lock.unlock();

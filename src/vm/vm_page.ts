@@ -20,6 +20,10 @@ export const PG_REFERENCED = 0x4;
 export const PG_ZERO = 0x8;
 /** Read ahead and not used yet (counts wasted read-ahead). */
 export const PG_RAHEAD = 0x10;
+/** Read ahead for a sequential reader, not used yet: the reclaim scan spares it while it can. */
+export const PG_RAKEEP = 0x20;
+/** Both read-ahead marks, cleared when the page is used. */
+export const PG_RAMARKS = PG_RAHEAD | PG_RAKEEP;
 
 /** Page queues. */
 export const PQ_NONE = 0;

@@ -3,9 +3,10 @@
  * short, free clean pages, oldest first, with a second chance for pages used
  * since the last scan.
  *   1. Scan the inactive queue from its head: a referenced page goes back to
- *      the active queue (its bit cleared); a page read ahead and not used
- *      yet is kept (it was read because it is about to be used); a clean
- *      unbusy page is freed.
+ *      the active queue (its bit cleared); a page read ahead for a
+ *      sequential reader and not used yet is kept (it is about to be used;
+ *      the neighbours a random fault brought in are not); a clean unbusy
+ *      page is freed.
  *   2. Short still: age the active queue, moving its unreferenced pages to
  *      the inactive queue (referenced ones lose their bit and go round once
  *      more), and scan again.
@@ -15,7 +16,7 @@
  * => runs without sleeping: no page changes state under it
  */
 
-import { PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageIsDirty, type VmPage } from './vm_page.js';
+import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_REFERENCED, pageIsDirty, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageDeactivate, vmPageFree, vmPageLaunder } from './vm_phys.js';
 import type { VmSystem } from './vm.js';
 
@@ -36,8 +37,8 @@ function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): nu
       m.flags &= ~PG_REFERENCED;
       meter.v_reactivated++;
       vmPageActivate(sys, m);
-    } else if (keepReadahead && (m.flags & PG_RAHEAD) !== 0) {
-      // Not used yet: leave it where it is.
+    } else if (keepReadahead && (m.flags & PG_RAKEEP) !== 0) {
+      // Read ahead for a sequential reader and not used yet: leave it where it is.
     } else if (pageIsDirty(m) && (m.flags & PG_BUSY) === 0 && m.busy === 0) {
       vmPageLaunder(sys, m);
     } else if (freeable(m)) {

@@ -13,7 +13,7 @@ import { UIO_READ, type Uio } from '../vfs/uio.js';
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import {
-  PG_BUSY, PG_RAHEAD, PG_REFERENCED, pageAllValid, pageIsValid, pageSetAllValidClean, pageSetDirty, pageSetValidClean, pageWakeup, type VmPage,
+  PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsValid, pageSetAllValidClean, pageSetDirty, pageSetValidClean, pageWakeup, type VmPage,
 } from './vm_page.js';
 import { vmFaultPage } from './vm_fault.js';
 import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
@@ -40,7 +40,7 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     let m = obj.pages.get(pindex);
     if (m !== undefined && (m.flags & PG_BUSY) === 0 && pageIsValid(m, poff, Math.min(P - poff, avail, uio.resid))) {
       meter.hits++;
-      m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+      m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
       if (pindex === obj.ra.mark) {
         vmReadaheadMark(obj);
         vmDropBehind(obj, pindex);
@@ -75,7 +75,7 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
     if (typeof m === 'number') return m;
     uio.move(m.frame, poff, n);
     pageSetDirty(m, poff, n);
-    m.flags = (m.flags | PG_REFERENCED) & ~PG_RAHEAD;
+    m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
     pageWakeup(m);
   }
   return 0;

@@ -14,7 +14,7 @@ import { LK_SHARED } from '../kern/lock.js';
 import { panic } from '../kern/panic.js';
 import { VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_RAHEAD, pageAnyValid, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { PG_RAHEAD, PG_RAKEEP, pageAnyValid, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageAlloc, vmPageDeactivate, vmPageFree } from './vm_phys.js';
 import { MADV_RANDOM, readaheadGrow, readaheadMaxPages } from './vm_readahead.js';
 
@@ -51,6 +51,8 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
       if (rv === VM_PAGER_OK) {
         first.flags |= PG_RAHEAD;
         sys.meter.v_readahead++;
+        // A sequential reader is coming for these: keep them until it does.
+        for (const m of pages) if (m.object === obj && (m.flags & PG_RAHEAD) !== 0) m.flags |= PG_RAKEEP;
         vmPageDeactivate(sys, first);
         pageWakeup(first);
       } else if (!pageIsDirty(first) && !pageAnyValid(first)) {
