@@ -1,0 +1,31 @@
+/*
+ * Page replacement: under random reads with little memory, the hit rate is
+ * close to exact LRU's on the same trace. (The neighbours a random fault
+ * reads in must not crowd out the hot pages.)
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Uio, UIO_READ } from '../../src/vfs/uio.js';
+import { VmSystem } from '../../src/vm/vm.js';
+import { objectRdwr } from '../../src/vm/vm_rdwr.js';
+import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
+import { lruHits, zipfTrace } from '../../src/cli/zipf.js';
+import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
+
+const P = 4096;
+
+test('Zipf-distributed page reads hit at least 95% as often as exact LRU', async () => {
+  const pages = 8192;
+  const frames = 1024;
+  const fs = makeScriptFs({ bsize: P, size: pages * P, map: contiguous(pages, 8), deviceBlocks: pages + 8 });
+  const sys = new VmSystem({ memory: frames * P, pageSize: P });
+  const obj = (await vnodePagerAlloc(sys, fs.vp)).obj!;
+  const ops = 60_000;
+  const trace = zipfTrace(pages, ops, 0.99, 7);
+  const buf = new Uint8Array(P);
+  for (let i = 0; i < ops; i++) assert.equal(await objectRdwr(obj, new Uio([buf], trace[i] * P, UIO_READ), 0), 0);
+  const hit = sys.meter.hits / (sys.meter.hits + sys.meter.misses);
+  const lru = lruHits(trace, pages, frames) / ops;
+  assert.ok(hit >= 0.95 * lru, `hit rate ${hit.toFixed(3)} against LRU's ${lru.toFixed(3)}`);
+});
