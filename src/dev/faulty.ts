@@ -24,7 +24,7 @@ export class FaultyDisk implements BlockDevice {
   failNthWrite = 0;
   /** Fail any transfer that touches one of these byte ranges. */
   badRanges: FaultRange[] = [];
-  /** Fill only this many bytes of each read, then report success (a short read the device does not admit). */
+  /** Fill only the first half of the first buffer, then fail: a short read. */
   shortReads = false;
   /** Hold every transfer until release(). */
   stall = false;
@@ -61,9 +61,9 @@ export class FaultyDisk implements BlockDevice {
     const n = total(bufs);
     if (this.failReads || this.reads === this.failNthRead || this.hits(offset, n)) return EIO;
     if (this.shortReads && bufs.length > 0) {
-      // Only the first half of the first buffer arrives; the rest keeps what it held.
-      const half = bufs[0].subarray(0, bufs[0].length >> 1);
-      return this.inner.readv([half], offset);
+      // Only the first half of the first buffer arrives, and the transfer fails.
+      await this.inner.readv([bufs[0].subarray(0, bufs[0].length >> 1)], offset);
+      return EIO;
     }
     return this.inner.readv(bufs, offset);
   }
