@@ -36,6 +36,7 @@ import {
   blockDirty,
   pageAnyValid,
   pageClearDirtyBlocks,
+  pageSetDirty,
   pageSetAllValidClean,
   pageBusyDone,
   pageWakeup,
@@ -187,7 +188,21 @@ export async function vnodePagerSetsizeObject(obj: VmObject, nsize: number): Pro
   // Set the size first: a fault starting after this clamps to it.
   obj.vnpSize = nsize;
   obj.size = obj.vm.param.pagesFor(nsize);
-  if (nsize >= old) return;
+  if (nsize > old) {
+    // departure (cf. Linux pagecache_isize_extended): a mapping may have
+    // written past the old EOF inside its last page; those bytes were never
+    // file data, and the grown file must read zeros there.
+    const tail = obj.pages.get(Math.floor(old / P));
+    const base = old % P;
+    if (tail !== undefined && base !== 0 && (tail.flags & PG_BUSY) === 0) {
+      tail.frame.fill(0, base);
+      // Dirty, so that the zeros also reach the disk (the sector holding the
+      // old EOF may have gone out with those bytes in it).
+      pageSetDirty(tail, base, P - base);
+    }
+    return;
+  }
+  if (nsize === old) return;
   await vmObjectPageRemove(obj, obj.size, Infinity);
   const base = nsize % P;
   if (base === 0) return;
