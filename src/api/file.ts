@@ -12,6 +12,8 @@ import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
 import { check, VmError } from './errors.js';
+import { Mapping } from './mapping.js';
+import { VM_PROT_READ, VM_PROT_WRITE } from '../vm/vm_map.js';
 import { MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
 import type { MountedFs } from './mounted_fs.js';
 
@@ -95,6 +97,28 @@ export class File {
       check(await this.object.clean(true), 'fsync', this.fs.image, this.path);
       check(await this.vp.op.fsync(this.vp), 'fsync', this.fs.image, this.path);
     });
+  }
+
+  /**
+   * Maps the file (cf. mmap): `offset` page-aligned, `length` (default: to
+   * EOF), `shared` (default true), `writable` (default false; a shared
+   * writable mapping needs a writable mount).
+   */
+  async mmap(opts: { offset?: number; length?: number; shared?: boolean; writable?: boolean } = {}): Promise<Mapping> {
+    this.checkOpen('mmap');
+    const P = this.object.vm.param.pageSize;
+    const offset = opts.offset ?? 0;
+    const length = opts.length ?? this.size - offset;
+    const shared = opts.shared ?? true;
+    checkRange(offset, length, 'mmap', this.fs.image, this.path);
+    if (offset % P !== 0 || length === 0) throw new VmError(EINVAL, 'mmap', this.fs.image, this.path, 'offset must be page-aligned and length non-zero');
+    if (this.vp.type !== VType.VREG) throw new VmError(EINVAL, 'mmap', this.fs.image, this.path, 'not a regular file');
+    const maxprot = VM_PROT_READ | (shared && this.fs.readOnly ? 0 : VM_PROT_WRITE);
+    const prot = VM_PROT_READ | (opts.writable ? VM_PROT_WRITE : 0);
+    if ((prot & ~maxprot) !== 0) throw new VmError(EROFS, 'mmap', this.fs.image, this.path);
+    const map = this.fs.vmMap;
+    const e = map.enter(this.object, offset / P, length, prot, maxprot, shared);
+    return new Mapping(map, e, this.fs.image, this.path);
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@ import { VType, type Vnode } from '../vfs/vnode.js';
 import type { LookupResult, Vattr } from '../vfs/vnode_if.js';
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
+import type { VmMap } from '../vm/vm_map.js';
 import { check, VmError } from './errors.js';
 import { File } from './file.js';
 
@@ -70,6 +71,8 @@ export class MountedFs {
   /** @internal made by Vm.mount */
   constructor(
     readonly sys: VmSystem,
+    /** @internal the Vm's address space */
+    readonly vmMap: VmMap,
     readonly mp: Mount,
     private readonly root: Vnode,
     /** The image path or URL, for messages. */
@@ -308,6 +311,7 @@ export class MountedFs {
   async unmount(): Promise<void> {
     if (this.unmounted) return;
     await this.sync();
+    for (const e of [...this.vmMap.entries]) if (e.vobject.handle?.mount === this.mp) await this.vmMap.remove(e);
     for (const f of [...this.files]) await f.close();
     this.mp.unmounting = true;
     await vnodePagerUmount(this.mp);

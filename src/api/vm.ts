@@ -14,6 +14,7 @@ import type { Vnode } from '../vfs/vnode.js';
 import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
 import { vmObjectDeallocate } from '../vm/vm_object.js';
 import { MIN_FRAMES, VmSystem } from '../vm/vm.js';
+import { VmMap } from '../vm/vm_map.js';
 import { isValidPageSize } from '../vm/vm_param.js';
 import { check, VmError } from './errors.js';
 import { MountedFs } from './mounted_fs.js';
@@ -61,6 +62,8 @@ export const DEFAULT_MEMORY = 64 * 2 ** 20;
 export class Vm {
   /** @internal the machine under the API (counters, queues, frames) */
   readonly sys: VmSystem;
+  /** @internal the address space mappings live in */
+  readonly map: VmMap;
   private readonly devices = new Set<BlockDevice>();
 
   constructor(opts: VmOptions = {}) {
@@ -71,6 +74,7 @@ export class Vm {
       throw new VmError(EINVAL, 'vm', 'vm', null, `memory must be at least ${MIN_FRAMES} pages (${MIN_FRAMES * pageSize} bytes)`);
     }
     this.sys = new VmSystem({ memory, pageSize });
+    this.map = new VmMap(this.sys);
   }
 
   /** Mounts an image file (path), or a block device, found by its superblock. */
@@ -109,7 +113,7 @@ export class Vm {
       throw new VmError(r.error || EINVAL, 'mount', name, null, 'cannot read the root directory');
     }
     this.devices.add(dev);
-    return new MountedFs(sys, mp, r.vp, name, dev);
+    return new MountedFs(sys, this.map, mp, r.vp, name, dev);
   }
 
   /** The kernel's counters (cf. vmstat -s) and the page queues. */
