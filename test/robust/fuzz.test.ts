@@ -4,6 +4,8 @@
  * tables, directory and indirect/extent blocks), then `ls -R` and `cat` of
  * every file: each command ends within its time limit, with data or with
  * one line `vmpager: ...` and exit 2; never a crash, a hang or a stack trace.
+ * Files whose (damaged) size passes 16 MiB are not read whole: a flipped
+ * high size bit makes a legitimate multi-GiB sparse file.
  * VMPAGER_FUZZ_RUNS sets the number of damaged images (default 24).
  */
 
@@ -16,6 +18,7 @@ import fc from 'fast-check';
 import { mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const MAX_READ = 16 << 20;
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
@@ -68,11 +71,14 @@ for (const type of ['ext2', 'ext4'] as const) {
         writeFileSync(path, img);
         const ls = run(['ls', '-R', '--json', path]);
         assertClean(ls, 'ls -R');
+        const sizes = new Map<string, number>();
         if (ls.status === 0) {
-          const files = (JSON.parse(ls.stdout.toString()) as Array<{ path: string; type: string }>).filter((e) => e.type === 'file').map((e) => e.path);
+          const entries = JSON.parse(ls.stdout.toString()) as Array<{ path: string; type: string; size: number }>;
+          for (const e of entries) sizes.set(e.path, e.size);
+          const files = entries.filter((e) => e.type === 'file' && e.size <= MAX_READ).map((e) => e.path);
           if (files.length > 0) assertClean(run(['cat', path, ...files.slice(0, 200)]), 'cat');
         }
-        for (const p of ['/big', '/d/link', '/many/n7']) assertClean(run(['cat', path, p]), `cat ${p}`);
+        for (const p of ['/big', '/d/link', '/many/n7']) if ((sizes.get(p) ?? 0) <= MAX_READ) assertClean(run(['cat', path, p]), `cat ${p}`);
         assertClean(run(['stat', path, '/big']), 'stat');
       }),
       { numRuns: Number(process.env.VMPAGER_FUZZ_RUNS ?? 12), seed: Number(process.env.VMPAGER_SEED ?? 4242) },
