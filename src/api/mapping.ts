@@ -21,6 +21,8 @@ export type Advice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed
 
 export class Mapping {
   private unmapped = false;
+  /** The error of an MS_ASYNC write-back, for the next sync(). */
+  private pendingError = 0;
 
   /** @internal made by File.mmap */
   constructor(
@@ -59,14 +61,25 @@ export class Mapping {
     check(await vmMapAccess(this.entry, offset, bytes, true), 'mmap write', this.image, this.path);
   }
 
-  /** msync: writes the mapping's dirty pages to the file; a write error throws (EIO), the pages stay dirty. */
-  async sync(): Promise<void> {
+  /**
+   * msync: writes the mapping's dirty pages to the file; a write error
+   * throws (EIO) and the pages stay dirty. `async` (MS_ASYNC) starts the
+   * write-back and returns at once; its error is thrown by the next sync().
+   */
+  async sync(opts: { async?: boolean } = {}): Promise<void> {
     this.live('msync');
     if (!this.entry.shared) return;
+    const pending = this.pendingError;
+    this.pendingError = 0;
+    check(pending, 'msync', this.image, this.path);
     const P = this.entry.vobject.vm.param.pageSize;
     const start = this.entry.pindex;
-    const error = await vmObjectPageClean(this.entry.vobject, true, { start, end: start + Math.ceil(this.length / P) });
-    check(error, 'msync', this.image, this.path);
+    const clean = vmObjectPageClean(this.entry.vobject, true, { start, end: start + Math.ceil(this.length / P) });
+    if (opts.async) {
+      void clean.then((error) => (this.pendingError ||= error));
+      return;
+    }
+    check(await clean, 'msync', this.image, this.path);
   }
 
   /** mprotect: 'r', 'rw' or 'none'; never more than the mapping was made with. */

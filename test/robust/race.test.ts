@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MemDisk, Vm, type File } from '../../src/api/index.js';
+import { MemDisk, Vm, type File, type MountedFs } from '../../src/api/index.js';
 import { mkext2, tempDir } from '../helpers/images.js';
 
 const MAX = 4 << 20;
@@ -23,7 +23,7 @@ function pattern(start: number, end: number): Uint8Array {
   return b;
 }
 
-async function setup(memory: number): Promise<{ vm: Vm; disk: MemDisk; f: File; close: () => Promise<void> }> {
+async function setup(memory: number): Promise<{ vm: Vm; disk: MemDisk; fs: MountedFs; f: File; close: () => Promise<void> }> {
   const tmp = tempDir();
   const image = join(tmp.dir, 'r.img');
   mkext2(image, [{ path: 'f', data: pattern(0, MAX) }], { type: 'ext2', blockSize: 4096, size: 16 << 20 });
@@ -32,7 +32,7 @@ async function setup(memory: number): Promise<{ vm: Vm; disk: MemDisk; f: File; 
   const vm = new Vm({ memory });
   const fs = await vm.mount(disk, { readOnly: false });
   const f = await fs.open('/f');
-  return { vm, disk, f, close: async () => (await f.close(), await fs.unmount()) };
+  return { vm, disk, fs, f, close: async () => (await f.close(), await fs.unmount()) };
 }
 
 function checkBytes(got: Uint8Array, off: number, what: string): void {
@@ -91,4 +91,28 @@ test('readers faulting every page while the size churns between 0 and 4 MiB see 
   await Promise.all([truncator(), reader(1), reader(2), reader(3)]);
   assert.ok(vm.stats().faults > 100, `${vm.stats().faults} faults: the readers faulted throughout`);
   await close();
+});
+
+test('unmount during I/O waits for it; MS_ASYNC msync writes back without waiting', async () => {
+  const { disk, fs, f } = await setup(1 << 20);
+  const m = await f.mmap({ writable: true });
+  await m.write(4096, new Uint8Array(100).fill(9));
+  await m.sync({ async: true }); // returns at once
+  disk.hold = true;
+  const reading = f.read(3 << 20, 4096);
+  await disk.waitPending(1);
+  let done = false;
+  const unmounting = (async () => {
+    await m.unmap();
+    await f.close();
+    await fs.unmount();
+    done = true;
+  })();
+  for (let i = 0; i < 50; i++) await Promise.resolve();
+  assert.equal(done, false, 'unmount waits for the read in flight');
+  disk.hold = false;
+  disk.release();
+  checkBytes(await reading, 3 << 20, 'read during unmount');
+  await unmounting;
+  assert.ok(done);
 });
