@@ -23,6 +23,8 @@ export const IO_SYNC = 0x4;
 export const IO_VMIO = 0x800;
 /** Read from the disk, not through the VM object (cf. input_old's VOP_READ). */
 export const IO_DIRECT = 0x1000;
+/** The caller holds the vnode lock already: a fault must not take it again (cf. IO_NODELOCKED). */
+export const IO_NODELOCKED = 0x8;
 
 export interface Vattr {
   type: VType;

@@ -10,6 +10,7 @@
 
 import { EINVAL } from '../kern/errno.js';
 import { UIO_READ, type Uio } from '../vfs/uio.js';
+import { IO_NODELOCKED } from '../vfs/vnode_if.js';
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import {
@@ -24,11 +25,12 @@ import { vmDropBehind } from './vm_dropbehind.js';
 /**
  * Moves bytes between obj's pages and uio; reads stop at EOF. Returns an errno.
  * => for UIO_WRITE: the vnode is locked exclusively by the caller and the
- *    object's size already covers the range
+ *    object's size already covers the range; for a read, IO_NODELOCKED says
+ *    the caller holds the vnode lock (the fault must not take it again)
  */
 export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promise<number> {
-  void ioflag;
   if (uio.rw !== UIO_READ) return objectWrite(obj, uio);
+  const locked = (ioflag & IO_NODELOCKED) !== 0;
   const P = obj.vm.param.pageSize;
   const meter = obj.vm.meter;
   while (uio.resid > 0) {
@@ -49,7 +51,7 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
       continue;
     }
     meter.misses++;
-    const r = await vmFaultPage(obj, pindex);
+    const r = await vmFaultPage(obj, pindex, locked);
     if (r.rv === VM_PAGER_BAD) break; // the file shrank under us: EOF
     if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
     m = r.m;

@@ -1,9 +1,9 @@
 /*
  * Changing ext2 directories (cf. FreeBSD ext2_direnter, ext2_dirremove,
- * ext2_dirempty). Blocks are read from the disk (IO_DIRECT: the caller holds
- * the lock a page fault would take; every directory operation starts and ends
- * with the directory's pages written) and changed through the VM object
- * (ext2WriteUser), as FreeBSD's VMIO directories are. Any change clears
+ * ext2_dirempty). Blocks are read and changed through the directory's VM
+ * object, as FreeBSD's VMIO directories are: reads with IO_NODELOCKED (the
+ * caller holds the lock a fault would take), writes through ext2WriteUser;
+ * every directory operation ends with the directory's pages written. Any change clears
  * EXT2_INDEX_FL (a linear directory is valid; the htree is not kept); the
  * dirhash follows every change.
  *   error = await ext2DirEnter(dvp, name, ino, ft); { error, ino } = await ext2DirRemove(dvp, name)
@@ -13,7 +13,7 @@
 import { EINTEGRITY, EIO, ENOENT } from '../../kern/errno.js';
 import { UIO_READ, UIO_WRITE, Uio } from '../../vfs/uio.js';
 import type { Vnode } from '../../vfs/vnode.js';
-import { IO_DIRECT } from '../../vfs/vnode_if.js';
+import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
 import {
   DIRENT_HEADER, EXT2_FT_DIR, EXT2_INDEX_FL, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRecLen,
 } from './ext2_fs.js';
@@ -54,7 +54,7 @@ function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: Record[
 /** Reads directory block lbn of dvp into buf from the disk. */
 async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const uio = Uio.of(buf, lbn * buf.length, UIO_READ);
-  const error = await dvp.op.read(dvp, uio, IO_DIRECT);
+  const error = await dvp.op.read(dvp, uio, IO_NODELOCKED);
   if (error !== 0) return error;
   return uio.resid === 0 ? 0 : EINTEGRITY;
 }

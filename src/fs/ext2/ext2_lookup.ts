@@ -11,7 +11,7 @@
 import { EACCES, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
-import { type Dirent, IO_DIRECT, type LookupResult } from '../../vfs/vnode_if.js';
+import { type Dirent, IO_NODELOCKED, type LookupResult } from '../../vfs/vnode_if.js';
 import {
   DIRENT_HEADER, EXT2_IBLOCK_BYTES, EXT2_NAME_LEN, EXT4_CASEFOLD_FL, EXT2_FT_MASK, INCOMPAT_CASEFOLD,
   INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
@@ -64,7 +64,7 @@ function allZero(b: Uint8Array, len: number): boolean {
 /**
  * Walks every live entry of directory vp in on-disk order until fn answers
  * false. Reads go through the vnode's VOP_READ (the VM object when there is
- * one) with `ioflag` (IO_DIRECT: from the disk, for a caller holding the lock).
+ * one) with `ioflag` (IO_NODELOCKED for a caller holding the directory's lock).
  * => vp is VDIR; may sleep
  */
 async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
@@ -129,14 +129,12 @@ export function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult> {
 }
 
 /**
- * The lookup of a directory operation, whose caller holds dvp's lock: a page
- * fault would take the lock again, so the blocks come from the disk
- * (IO_DIRECT), which holds them all since the directory's pages are written
- * back at the end of every change (ext2_vnops_write.ts).
- * => dvp locked exclusively, without dirty pages; may sleep
+ * The lookup of a directory operation, whose caller holds dvp's lock: the
+ * blocks come through the VM object with IO_NODELOCKED, so a fault does not
+ * take the lock again. => dvp locked exclusively; may sleep
  */
 export function ext2LookupLocked(dvp: Vnode, name: string): Promise<LookupResult> {
-  return lookup(dvp, name, IO_DIRECT);
+  return lookup(dvp, name, IO_NODELOCKED);
 }
 
 async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupResult> {

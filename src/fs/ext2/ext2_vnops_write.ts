@@ -50,8 +50,6 @@ async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: 
   if (name === '.' || name === '..') return { error: EEXIST, mp: null, bytes: none };
   const n = entryName(name);
   if (n.error !== 0) return { error: n.error, mp: null, bytes: none };
-  const e = await dirBegin(dvp);
-  if (e !== 0) return { error: e, mp: null, bytes: none };
   const r = await ext2LookupLocked(dvp, name);
   if (r.vp !== null) {
     await vrele(r.vp);
@@ -107,15 +105,6 @@ async function lastLink(vp: Vnode): Promise<number> {
   } finally {
     vp.lock.unlock();
   }
-}
-
-/**
- * A directory operation starts: pages still dirty (a write-back failed
- * before) go out first, so that the disk, which the operation reads, is current.
- * => dvp locked exclusively
- */
-async function dirBegin(dvp: Vnode): Promise<number> {
-  return (await dvp.object?.clean(true)) ?? 0;
 }
 
 /** A directory operation ends: its pages, then its inode, go out. */
@@ -227,8 +216,6 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
   const n = entryName(name);
   if (n.error !== 0) return n.error;
   if (mp.vm === null) return EOPNOTSUPP;
-  const e0 = await dirBegin(dvp);
-  if (e0 !== 0) return e0;
   const { error, vp } = await ext2LookupLocked(dvp, name);
   if (error !== 0 || vp === null) return error || ENOENT;
   try {
@@ -258,8 +245,6 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
   const n = entryName(name);
   if (n.error !== 0) return n.error;
   if (mp.vm === null) return EOPNOTSUPP;
-  const e0 = await dirBegin(dvp);
-  if (e0 !== 0) return e0;
   const { error, vp } = await ext2LookupLocked(dvp, name);
   if (error !== 0 || vp === null) return error || ENOENT;
   try {
@@ -271,8 +256,6 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
     // Under the child's lock: empty, and no create may enter it once its links are 0.
     await vp.lock.lock();
     try {
-      const e1 = await dirBegin(vp);
-      if (e1 !== 0) return e1;
       const r = await ext2DirEmpty(vp);
       if (r.error !== 0) return r.error;
       if (!r.empty) return ENOTEMPTY;
