@@ -63,7 +63,11 @@ export async function vmPageoutLaunder(sys: VmSystem, target: number, held: VmOb
  * free, sleep until a page is freed (cf. vm_wait).
  */
 export async function vmPageoutWait(sys: VmSystem, held: VmObject | null): Promise<void> {
-  if (vmPageoutReclaim(sys, sys.freeTarget) > 0) return;
+  // Reach the free target, not just one page: a caller that needs two pages
+  // (copy on write) would otherwise free its own source page, fault it back
+  // in, and go round for ever while dirty pages wait in the laundry.
+  vmPageoutReclaim(sys, sys.freeTarget);
+  if (sys.freeq.count >= sys.freeTarget) return;
   await vmPageoutLaunder(sys, sys.freeTarget, held);
   if (sys.freeq.count > 0 || vmPageoutReclaim(sys, sys.freeTarget) > 0) return;
   await vmWait(sys);

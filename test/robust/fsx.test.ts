@@ -4,7 +4,7 @@
  * one file against a flat model, with a few hundred KiB of frames so that
  * pages are evicted and laundered all the time; after each run the file
  * equals the model and e2fsck finds the image clean.
- * VMPAGER_FSX_OPS sets the operations per run (default 3000; the soak:
+ * VMPAGER_FSX_OPS sets the operations per run (default 6000; the soak:
  * VMPAGER_FSX_OPS=30000), VMPAGER_FSX_SEEDS the seeds (default 1).
  */
 
@@ -16,7 +16,7 @@ import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/ima
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-const OPS = Number(process.env.VMPAGER_FSX_OPS ?? 3000);
+const OPS = Number(process.env.VMPAGER_FSX_OPS ?? 6000);
 const SEEDS = Number(process.env.VMPAGER_FSX_SEEDS ?? 1);
 const MAXLEN = 1 << 20;
 
