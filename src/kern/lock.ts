@@ -19,6 +19,8 @@ export class Lock {
   /** >0: that many shared holders; -1: one exclusive holder; 0: free. */
   private holders = 0;
   private readonly waiters: Waiter[] = [];
+  /** Tasks waiting for the lock to be free, without taking it (whenUnlocked). */
+  private idleWaiters: Array<() => void> | null = null;
 
   constructor(readonly name: string) {}
 
@@ -55,6 +57,20 @@ export class Lock {
       this.take(w.mode);
       w.grant();
     }
+    if (this.holders === 0 && this.idleWaiters !== null) {
+      const q = this.idleWaiters;
+      this.idleWaiters = null;
+      for (const resolve of q) resolve();
+    }
+  }
+
+  /**
+   * Resolves once nobody holds the lock, without taking it: for a task that
+   * wants something the holder is in the way of and will try again then.
+   */
+  whenUnlocked(): Promise<void> {
+    if (this.holders === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.idleWaiters ??= []).push(resolve));
   }
 
   private grantable(mode: number): boolean {

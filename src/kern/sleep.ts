@@ -6,18 +6,22 @@
  * condition: it may have changed again before the sleeper runs.
  */
 
-const sleepers = new Map<object, Array<() => void>>();
+interface Sleeper {
+  resolve: () => void;
+  wmesg: string;
+}
 
-/** Sleeps on chan until wakeup(chan). `wmesg` names the wait (for debugging). */
+const sleepers = new Map<object, Sleeper[]>();
+
+/** Sleeps on chan until wakeup(chan). `wmesg` names the wait (see sleeping()). */
 export function tsleep(chan: object, wmesg: string): Promise<void> {
-  void wmesg;
   return new Promise<void>((resolve) => {
     let q = sleepers.get(chan);
     if (q === undefined) {
       q = [];
       sleepers.set(chan, q);
     }
-    q.push(resolve);
+    q.push({ resolve, wmesg });
   });
 }
 
@@ -26,7 +30,17 @@ export function wakeup(chan: object): void {
   const q = sleepers.get(chan);
   if (q === undefined) return;
   sleepers.delete(chan);
-  for (const resolve of q) resolve();
+  for (const s of q) s.resolve();
+}
+
+/**
+ * Every sleep in progress, as [wmesg, channel] pairs: what a hung program is
+ * waiting for (cf. the wait channel column of ps -l).
+ */
+export function sleeping(): Array<[string, object]> {
+  const out: Array<[string, object]> = [];
+  for (const [chan, q] of sleepers) for (const s of q) out.push([s.wmesg, chan]);
+  return out;
 }
 
 /** How many sleep on chan (tests and invariant checks). */

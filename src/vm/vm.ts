@@ -45,6 +45,8 @@ export class VmSystem {
   readonly freeTarget: number;
   /** Channel for sleepers waiting for a free page (cf. vm_wait). */
   readonly freeChan = {};
+  /** Tasks asleep in vmWait: pages that become freeable wake them. */
+  freeWaiters = 0;
 
   constructor(opts: VmSystemOptions) {
     this.param = new VmParam(opts.pageSize);

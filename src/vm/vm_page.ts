@@ -159,6 +159,9 @@ export function pageWakeup(m: VmPage): void {
   const wanted = (m.flags & PG_WANTED) !== 0;
   m.flags &= ~(PG_BUSY | PG_WANTED);
   if (wanted) wakeup(m);
+  // An unbusied page may be reclaimable now: a task short of memory looks again.
+  const obj = m.object;
+  if (obj !== null && obj.vm.freeWaiters !== 0) wakeup(obj.vm.freeChan);
 }
 
 /** Wakes sleepers once m.busy (I/O without PG_BUSY) drains. */
@@ -168,4 +171,6 @@ export function pageBusyDone(m: VmPage): void {
     m.flags &= ~PG_WANTED;
     wakeup(m);
   }
+  const obj = m.object;
+  if (m.busy === 0 && obj !== null && obj.vm.freeWaiters !== 0) wakeup(obj.vm.freeChan);
 }

@@ -6,10 +6,12 @@
  * needs memory must not wait for a daemon that waits for it.
  * Objects are cleaned in clusters of neighbouring dirty pages. The vnode
  * lock comes before the pages: a vnode whose lock is not free at once is
- * skipped, except the one the caller already holds (`held`).
+ * skipped, except the one the caller already holds (`held`); if nothing
+ * else can be freed, the task waits for that lock to be let go and tries
+ * again (its holder may be reading ahead, and frees no page when done).
  */
 
-import { LK_EXCLUSIVE } from '../kern/lock.js';
+import { LK_EXCLUSIVE, type Lock } from '../kern/lock.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, pageIsDirty, type VmPage } from './vm_page.js';
@@ -28,21 +30,32 @@ function dirtyCandidates(sys: VmSystem, want: number): VmPage[] {
   return out;
 }
 
+export interface LaunderResult {
+  /** The first write error (those pages stay dirty), or 0. */
+  error: number;
+  /** A vnode lock that was held by another task, so its dirty pages were skipped. */
+  busyLock: Lock | null;
+}
+
 /**
  * Writes back dirty pages until `target` pages could be freed or none is
- * left to try; returns the first write error (the pages stay dirty).
+ * left to try.
  * => `held`: an object whose vnode the caller holds locked exclusively
  */
-export async function vmPageoutLaunder(sys: VmSystem, target: number, held: VmObject | null): Promise<number> {
+export async function vmPageoutLaunder(sys: VmSystem, target: number, held: VmObject | null): Promise<LaunderResult> {
   const maxRun = sys.param.maxPhysPages;
   let firstError = 0;
+  let busyLock: Lock | null = null;
   const tried = new Set<VmObject>();
   for (const m of dirtyCandidates(sys, target)) {
     const obj = m.object;
     if (obj === null || !pageIsDirty(m) || tried.has(obj)) continue;
     const vp = obj.handle;
     const mine = obj === held;
-    if (vp !== null && !mine && !vp.lock.tryLock(LK_EXCLUSIVE)) continue;
+    if (vp !== null && !mine && !vp.lock.tryLock(LK_EXCLUSIVE)) {
+      busyLock ??= vp.lock;
+      continue;
+    }
     tried.add(obj);
     try {
       // The cluster around the page: up to MAXPHYS of neighbouring dirty pages.
@@ -55,12 +68,14 @@ export async function vmPageoutLaunder(sys: VmSystem, target: number, held: VmOb
     vmPageoutReclaim(sys, target);
     if (sys.freeq.count >= target) break;
   }
-  return firstError;
+  return { error: firstError, busyLock };
 }
 
 /**
  * A task found no free page: launder what it can, then, if still nothing is
- * free, sleep until a page is freed (cf. vm_wait).
+ * free, sleep until a vnode lock that kept dirty pages from the laundry is
+ * let go, or else until a page is freed or becomes freeable (cf. vm_wait).
+ * The caller looks for a page again after.
  */
 export async function vmPageoutWait(sys: VmSystem, held: VmObject | null): Promise<void> {
   // Reach the free target, not just one page: a caller that needs two pages
@@ -68,7 +83,8 @@ export async function vmPageoutWait(sys: VmSystem, held: VmObject | null): Promi
   // in, and go round for ever while dirty pages wait in the laundry.
   vmPageoutReclaim(sys, sys.freeTarget);
   if (sys.freeq.count >= sys.freeTarget) return;
-  await vmPageoutLaunder(sys, sys.freeTarget, held);
+  const { busyLock } = await vmPageoutLaunder(sys, sys.freeTarget, held);
   if (sys.freeq.count > 0 || vmPageoutReclaim(sys, sys.freeTarget) > 0) return;
-  await vmWait(sys);
+  if (busyLock !== null) await busyLock.whenUnlocked();
+  else await vmWait(sys);
 }

@@ -128,8 +128,16 @@ export async function vmPageSleep(sys: VmSystem, m: VmPage, wmesg: string): Prom
   await tsleep(m, wmesg);
 }
 
-/** Sleeps until a page is freed (cf. vm_wait). */
+/**
+ * Sleeps until a page is freed, or becomes freeable: unbusied, or its I/O
+ * done (cf. vm_wait). The caller looks for memory again after.
+ */
 export async function vmWait(sys: VmSystem): Promise<void> {
   sys.meter.v_freewait++;
-  await tsleep(sys.freeChan, 'vmwait');
+  sys.freeWaiters++;
+  try {
+    await tsleep(sys.freeChan, 'vmwait');
+  } finally {
+    sys.freeWaiters--;
+  }
 }

@@ -116,3 +116,32 @@ test('unmount during I/O waits for it; MS_ASYNC msync writes back without waitin
   await unmounting;
   assert.ok(done);
 });
+
+test('a store short of memory while a read holds the vnode lock goes on when the read completes', async () => {
+  // Every frame is dirty or busy under a held read-in that holds the vnode
+  // lock shared: the store cannot launder (the lock is taken) nor reclaim
+  // (the clean pages are busy). It must wait for the lock or the pages, and
+  // go on once the read completes: the read frees no page by itself.
+  const { vm, disk, f, close } = await setup(256 << 10); // 64 frames
+  const data = new Uint8Array(52 * 4096).fill(0xab);
+  await f.write(0, data);
+  const free = vm.sys.freeq.count;
+  assert.ok(free > 0 && free <= 16, `${free} free frames: one random fault's cluster takes them all`);
+  disk.hold = true;
+  const reading = f.read(3 << 20, 100); // a random fault: an aligned cluster of up to 16 pages
+  await disk.waitPending(1);
+  assert.equal(vm.sys.freeq.count, 0, 'the read-in took every free frame');
+  const m = await f.mmap({ writable: true });
+  let stored = false;
+  const storing = m.write(2 << 20, new Uint8Array([7])).then(() => (stored = true));
+  for (let i = 0; i < 50; i++) await Promise.resolve();
+  assert.equal(stored, false, 'the store waits while the read holds the lock');
+  disk.hold = false;
+  disk.release();
+  checkBytes(await reading, 3 << 20, 'held read');
+  await storing;
+  assert.deepEqual([...(await m.read(2 << 20, 1))], [7]);
+  await m.unmap();
+  assert.ok(Buffer.from(await f.read(0, data.length)).equals(Buffer.from(data)), 'the dirty pages were laundered intact');
+  await close();
+});
