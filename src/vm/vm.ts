@@ -54,15 +54,22 @@ export class VmSystem {
     if (n < MIN_FRAMES) panic(`vm: ${opts.memory} bytes is less than ${MIN_FRAMES} pages`);
     this.arena = new Uint8Array(n * opts.pageSize);
     this.pages = new Array<VmPage>(n);
+    const words = this.param.bitWords;
+    const bits = new Uint32Array(n * 2 * words);
     for (let i = 0; i < n; i++) {
-      const frame = this.arena.subarray(i * opts.pageSize, (i + 1) * opts.pageSize);
-      const m = new VmPage(i, frame, this.param.bitWords);
+      const m = new VmPage(i, bits, i * 2 * words, words);
       this.pages[i] = m;
       this.freeq.insertTail(m);
     }
     this.pbufs = new PbufPool(opts.pbufs ?? 16);
     this.objectCacheMax = opts.objectCacheMax ?? 64;
     this.freeTarget = Math.max(4, Math.min(this.param.maxPhysPages * 2, Math.floor(n / 16)));
+  }
+
+  /** The view of frame phys in the arena. */
+  frameOf(phys: number): Uint8Array {
+    const P = this.param.pageSize;
+    return this.arena.subarray(phys * P, (phys + 1) * P);
   }
 
   get pageCount(): number {

@@ -10,7 +10,7 @@ import { panic } from '../kern/panic.js';
 import { EIO } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PQ_LAUNDRY, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { PG_BUSY, PQ_LAUNDRY, pageClearDirty, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageDeactivateHead, vmPageSleep } from './vm_phys.js';
 import { VM_PAGER_BAD, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 
@@ -83,7 +83,7 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
       const m = run[k];
       if (m.object !== obj) panic('vm_object_page_clean: page left its object while busy');
       if (rtvals[k] === VM_PAGER_OK || rtvals[k] === VM_PAGER_BAD) {
-        m.dirty.fill(0);
+        pageClearDirty(m);
         // Laundered: clean now, and the oldest page there is; the next to be freed.
         if (m.queue === PQ_LAUNDRY) vmPageDeactivateHead(sys, m);
       } else if (firstError === 0) firstError = pagerErrno(rtvals[k], obj.pagerError || EIO);

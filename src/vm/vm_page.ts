@@ -33,78 +33,99 @@ export const PQ_ACTIVE = 3;
 /** Dirty pages the reclaim scan found: to be written before they can be freed (cf. PQ_LAUNDRY). */
 export const PQ_LAUNDRY = 4;
 
+/** A page whose frame view is not made yet (see VmSystem.frameOf). */
+const NO_FRAME = new Uint8Array(0);
+
 export class VmPage {
   object: VmObject | null = null;
   pindex = 0;
   flags = 0;
-  /** I/O in progress on the page without PG_BUSY (cf. m->busy): putpages. */
+  /** I/O in progress on the page without PG_BUSY (cf. m->busy): putpages, sendfile. */
   busy = 0;
   /** Pinned by a reader between fault and copy, or by a mapping (cf. hold_count). */
   holdCount = 0;
   queue = PQ_NONE;
   prev: VmPage | null = null;
   next: VmPage | null = null;
-  /** One bit per DEV_BSIZE block: the frame holds the file's bytes there. */
-  readonly valid: Uint32Array;
-  /** One bit per DEV_BSIZE block: newer than the file. */
-  readonly dirty: Uint32Array;
+  /**
+   * The frame's bytes: a fixed view into the arena, made when the page is
+   * first allocated (a large arena costs nothing for frames never used).
+   */
+  frame: Uint8Array = NO_FRAME;
 
   constructor(
     /** Frame number in physical memory. */
     readonly phys: number,
-    /** The frame's bytes: a fixed view into the arena. */
-    readonly frame: Uint8Array,
-    bitWords: number,
-  ) {
-    this.valid = new Uint32Array(bitWords);
-    this.dirty = new Uint32Array(bitWords);
+    /**
+     * The valid and dirty bits of every page, one bit per DEV_BSIZE block:
+     * valid ("the frame holds the file's bytes there") in words
+     * [bitBase, bitBase + bitWords), dirty ("newer than the file") in the
+     * bitWords words after. One array for all pages: a page costs no
+     * allocation of its own.
+     */
+    readonly bits: Uint32Array,
+    readonly bitBase: number,
+    readonly bitWords: number,
+  ) {}
+}
+
+/** The bits of word i that lie in [first, end). */
+function wordMask(i: number, first: number, end: number): number {
+  const lo = Math.max(first - i * 32, 0);
+  const hi = Math.min(end - i * 32, 32);
+  return hi - lo === 32 ? 0xffffffff : (((1 << (hi - lo)) - 1) << lo) >>> 0;
+}
+
+/** Sets bits [first, first + count) of the bit words at w[base..], a word at a time. */
+function setBits(w: Uint32Array, base: number, first: number, count: number, on: boolean): void {
+  const end = first + count;
+  for (let i = first >>> 5; i * 32 < end; i++) {
+    const mask = wordMask(i, first, end);
+    w[base + i] = on ? w[base + i] | mask : w[base + i] & ~mask;
   }
 }
 
-/** Sets bits [first, first + count) of a bit array. */
-function setBits(w: Uint32Array, first: number, count: number, on: boolean): void {
-  for (let b = first; b < first + count; b++) {
-    if (on) w[b >>> 5] |= 1 << (b & 31);
-    else w[b >>> 5] &= ~(1 << (b & 31));
+/** Are bits [first, first + count) of the bit words at w[base..] all set? */
+function allBits(w: Uint32Array, base: number, first: number, count: number): boolean {
+  const end = first + count;
+  for (let i = first >>> 5; i * 32 < end; i++) {
+    const mask = wordMask(i, first, end);
+    if (((w[base + i] & mask) >>> 0) !== mask) return false;
   }
-}
-
-/** Are bits [first, first + count) all set? */
-function allBits(w: Uint32Array, first: number, count: number): boolean {
-  for (let b = first; b < first + count; b++) if ((w[b >>> 5] & (1 << (b & 31))) === 0) return false;
   return true;
 }
 
-function anyBits(w: Uint32Array): boolean {
-  for (let i = 0; i < w.length; i++) if (w[i] !== 0) return true;
+function anyBits(w: Uint32Array, base: number, words: number): boolean {
+  for (let i = base; i < base + words; i++) if (w[i] !== 0) return true;
   return false;
 }
 
-/** DEV_BSIZE blocks touched by bytes [off, off + len) of a page. */
-function blockRange(off: number, len: number): [number, number] {
-  const first = off >>> DEV_BSHIFT;
-  const last = (off + len - 1) >>> DEV_BSHIFT;
-  return [first, last - first + 1];
+function clearBits(w: Uint32Array, base: number, words: number): void {
+  for (let i = base; i < base + words; i++) w[i] = 0;
+}
+
+/** Where page m's dirty bit words start. */
+function dirtyBase(m: VmPage): number {
+  return m.bitBase + m.bitWords;
 }
 
 /** Is every DEV_BSIZE block under bytes [off, off + len) valid? => len > 0 */
 export function pageIsValid(m: VmPage, off: number, len: number): boolean {
-  const [first, count] = blockRange(off, len);
-  if (count === 32 && first === 0) return m.valid[0] === 0xffffffff;
-  return allBits(m.valid, first, count);
+  const first = off >>> DEV_BSHIFT;
+  return allBits(m.bits, m.bitBase, first, ((off + len - 1) >>> DEV_BSHIFT) - first + 1);
 }
 
 /** Is the whole page valid? */
 export function pageAllValid(m: VmPage): boolean {
-  return allBits(m.valid, 0, m.frame.length >>> DEV_BSHIFT);
+  return allBits(m.bits, m.bitBase, 0, m.frame.length >>> DEV_BSHIFT);
 }
 
 export function pageAnyValid(m: VmPage): boolean {
-  return anyBits(m.valid);
+  return anyBits(m.bits, m.bitBase, m.bitWords);
 }
 
 export function pageIsDirty(m: VmPage): boolean {
-  return anyBits(m.dirty);
+  return anyBits(m.bits, dirtyBase(m), m.bitWords);
 }
 
 /**
@@ -116,42 +137,47 @@ export function pageSetValidClean(m: VmPage, off: number, len: number): void {
   const first = (off + (1 << DEV_BSHIFT) - 1) >>> DEV_BSHIFT;
   const end = (off + len) >>> DEV_BSHIFT;
   if (end > first) {
-    setBits(m.valid, first, end - first, true);
-    setBits(m.dirty, first, end - first, false);
+    setBits(m.bits, m.bitBase, first, end - first, true);
+    setBits(m.bits, dirtyBase(m), first, end - first, false);
   }
 }
 
 /** Marks the whole page valid and clean. */
 export function pageSetAllValidClean(m: VmPage): void {
-  setBits(m.valid, 0, m.frame.length >>> DEV_BSHIFT, true);
-  m.dirty.fill(0);
+  setBits(m.bits, m.bitBase, 0, m.frame.length >>> DEV_BSHIFT, true);
+  clearBits(m.bits, dirtyBase(m), m.bitWords);
 }
 
 /** Marks bytes [off, off + len) dirty (and valid), rounded out to DEV_BSIZE. */
 export function pageSetDirty(m: VmPage, off: number, len: number): void {
-  const [first, count] = blockRange(off, len);
-  setBits(m.valid, first, count, true);
-  setBits(m.dirty, first, count, true);
+  const first = off >>> DEV_BSHIFT;
+  const count = ((off + len - 1) >>> DEV_BSHIFT) - first + 1;
+  setBits(m.bits, m.bitBase, first, count, true);
+  setBits(m.bits, dirtyBase(m), first, count, true);
 }
 
 /** Clears the dirty bits of blocks [first, first + count). */
 export function pageClearDirtyBlocks(m: VmPage, first: number, count: number): void {
-  setBits(m.dirty, first, count, false);
+  setBits(m.bits, dirtyBase(m), first, count, false);
+}
+
+/** Clears every dirty bit: the page matches the file now. */
+export function pageClearDirty(m: VmPage): void {
+  clearBits(m.bits, dirtyBase(m), m.bitWords);
 }
 
 /** Is DEV_BSIZE block b of the page valid / dirty? */
 export function blockValid(m: VmPage, b: number): boolean {
-  return (m.valid[b >>> 5] & (1 << (b & 31))) !== 0;
+  return (m.bits[m.bitBase + (b >>> 5)] & (1 << (b & 31))) !== 0;
 }
 
 export function blockDirty(m: VmPage, b: number): boolean {
-  return (m.dirty[b >>> 5] & (1 << (b & 31))) !== 0;
+  return (m.bits[dirtyBase(m) + (b >>> 5)] & (1 << (b & 31))) !== 0;
 }
 
 /** Forgets every valid and dirty bit. */
 export function pageInvalidate(m: VmPage): void {
-  m.valid.fill(0);
-  m.dirty.fill(0);
+  clearBits(m.bits, m.bitBase, 2 * m.bitWords);
 }
 
 /** Releases PG_BUSY and wakes whoever waits for the page (cf. PAGE_WAKEUP). */

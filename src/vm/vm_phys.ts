@@ -64,6 +64,7 @@ export function vmPageAlloc(sys: VmSystem, obj: VmObject, pindex: number): VmPag
   const m = sys.freeq.head;
   if (m === null) return null;
   sys.freeq.remove(m);
+  if (m.frame.length === 0) m.frame = sys.frameOf(m.phys);
   m.flags = PG_BUSY;
   m.busy = 0;
   m.holdCount = 0;
