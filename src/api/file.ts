@@ -14,6 +14,7 @@ import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
 import { check, VmError } from './errors.js';
 import { Mapping } from './mapping.js';
 import { VM_PROT_READ, VM_PROT_WRITE } from '../vm/vm_map.js';
+import { type FrameSink, vmSendfile } from '../vm/vm_sendfile.js';
 import { MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
 import type { MountedFs } from './mounted_fs.js';
 
@@ -65,6 +66,23 @@ export class File {
     const uio = Uio.of(target, position, UIO_READ);
     check(await this.vp.op.read(this.vp, uio, 0), 'read', this.fs.image, this.path);
     return target.length - uio.resid;
+  }
+
+  /**
+   * Hands the bytes from `offset` on (to EOF, or `length` of them) to `sink`
+   * straight from the page frames, in batches of up to one cluster, with no
+   * copy (cf. sendfile(2)). The views are valid until the sink's promise
+   * resolves; meanwhile those pages are neither freed nor changed. A sink
+   * that throws or rejects ends the transfer with that error. Resolves to the
+   * bytes sent.
+   */
+  async sendfile(sink: FrameSink, offset = 0, length = Math.max(0, this.size - offset)): Promise<number> {
+    this.checkOpen('sendfile');
+    checkRange(offset, length, 'sendfile', this.fs.image, this.path);
+    if (this.vp.type === VType.VDIR) throw new VmError(EISDIR, 'sendfile', this.fs.image, this.path);
+    const { error, sent } = await vmSendfile(this.object, offset, length, sink);
+    check(error, 'sendfile', this.fs.image, this.path);
+    return sent;
   }
 
   /**

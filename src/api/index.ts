@@ -5,6 +5,7 @@
 export { Vm, DEFAULT_MEMORY, type VmOptions, type MountOptions, type VmStats } from './vm.js';
 export { MountedFs, type DirEntry, type FileStat, type FileType, type BlockRun } from './mounted_fs.js';
 export { File } from './file.js';
+export type { FrameSink } from '../vm/vm_sendfile.js';
 export { Mapping, type Advice } from './mapping.js';
 export { VmError } from './errors.js';
 export type { BlockDevice, DeviceStats } from '../dev/device.js';

@@ -1,40 +1,55 @@
 /*
  * vmpager cat IMAGE PATH...: file bytes to stdout, concatenated, symlinks
- * followed. Two buffers alternate: while one is written to stdout the next
- * chunk is already being read (the device reads run off the main thread).
+ * followed. The bytes go to stdout straight from the page frames, one
+ * vectored write per cluster (File.sendfile): nothing is copied in between.
  */
 
+import { fstatSync, writevSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import type { MountedFs } from '../api/mounted_fs.js';
+import type { FrameSink } from '../api/index.js';
 
-export type Sink = (chunk: Uint8Array) => Promise<void>;
-
-/** Writes to stdout; resolves once the chunk is handed to the OS, so its buffer may be reused. */
-export const stdoutSink: Sink = (chunk) =>
-  new Promise((resolve, reject) => process.stdout.write(chunk, (e) => (e ? reject(e) : resolve())));
-
-/** Chunk size for `memory` bytes of page frames: a quarter of it, 64 KiB to 1 MiB. */
-export function chunkSize(memory: number): number {
-  return Math.max(64 * 1024, Math.min(1 << 20, Math.floor(memory / 4)));
+/**
+ * A sink for stdout. A file or a device such as /dev/null takes each batch
+ * in one writev on the spot; a pipe, socket or terminal goes through
+ * process.stdout (which queues what the reader has not taken yet), and the
+ * batch counts as done once the stream has written its last piece.
+ */
+export function stdoutSink(): FrameSink {
+  const st = fstatSync(1);
+  if ((st.isFile() || st.isCharacterDevice()) && !isatty(1)) return (frames) => writeAllSync(1, frames);
+  const out = process.stdout;
+  return (frames) =>
+    new Promise<void>((resolve, reject) => {
+      if (frames.length === 0) return resolve();
+      out.cork();
+      for (let i = 0; i < frames.length - 1; i++) out.write(frames[i]);
+      out.write(frames[frames.length - 1], (e) => (e ? reject(e) : resolve()));
+      out.uncork();
+    });
 }
 
-export async function cat(fs: MountedFs, paths: readonly string[], chunk: number, sink: Sink): Promise<void> {
-  let cur = new Uint8Array(chunk);
-  let next = new Uint8Array(chunk);
+/** Writes every byte of bufs to fd, going on after short writes. */
+function writeAllSync(fd: number, bufs: readonly Uint8Array[]): void {
+  let rest = bufs as Uint8Array[];
+  let total = 0;
+  for (const b of bufs) total += b.length;
+  while (total > 0) {
+    let n = writevSync(fd, rest);
+    total -= n;
+    if (total === 0) return;
+    let i = 0;
+    while (n >= rest[i].length) n -= rest[i++].length;
+    rest = [rest[i].subarray(n), ...rest.slice(i + 1)];
+  }
+}
+
+export async function cat(fs: MountedFs, paths: readonly string[], sink: FrameSink): Promise<void> {
   for (const path of paths) {
     const f = await fs.open(path);
     f.advise('sequential'); // as cat(1) does: read-ahead at full size, and drop-behind
     try {
-      let off = 0;
-      let n = await f.readInto(cur, off);
-      while (n > 0) {
-        off += n;
-        const ahead = f.readInto(next, off);
-        // A failed write (EPIPE) must not leave the read ahead unhandled.
-        ahead.catch(() => undefined);
-        await sink(n === cur.length ? cur : cur.subarray(0, n));
-        n = await ahead;
-        [cur, next] = [next, cur];
-      }
+      await f.sendfile(sink);
     } finally {
       await f.close();
     }

@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { cat, chunkSize, stdoutSink } from './cat.js';
+import { cat, stdoutSink } from './cat.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, mountReadWrite } from './context.js';
 import { put } from './put.js';
 import { mkfsCommand } from './mkfs.js';
@@ -120,7 +120,7 @@ async function run(argv: string[]): Promise<number> {
         const fs = await mountReadOnly(vm, args[0]);
         warnings = fs.warnings;
         try {
-          await cat(fs, args.slice(1), chunkSize(g.memory), stdoutSink);
+          await cat(fs, args.slice(1), stdoutSink());
         } finally {
           await fs.unmount();
         }

@@ -1,0 +1,96 @@
+/*
+ * Handing an object's bytes to a consumer straight from its page frames,
+ * with no copy (cf. sendfile(2), which sends a file's cached pages to a
+ * socket). Pages are gathered into batches of up to one cluster; each
+ * batch's pages are share-busied (m.busy, as for I/O in progress) while the
+ * consumer has them, so they are neither freed nor changed under it, then
+ * released before the next batch faults anything in.
+ *   error = await vmSendfile(obj, offset, length, sink)
+ * The consumer gets views of the frames, valid until its promise resolves.
+ * The size is re-read after every await: a truncation ends the transfer at
+ * the new EOF.
+ */
+
+import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageBusyDone, pageIsValid, pageWakeup, type VmPage } from './vm_page.js';
+import { vmFaultPage } from './vm_fault.js';
+import { vmReadaheadMark } from './vm_readahead_async.js';
+import { vmDropBehind } from './vm_dropbehind.js';
+import { readaheadMaxPages } from './vm_readahead.js';
+
+/** Takes one batch of frames; resolves (or returns) once it is done with them. Rejecting ends the transfer. */
+export type FrameSink = (frames: readonly Uint8Array[]) => Promise<void> | void;
+
+export interface SendfileResult {
+  /** An errno from reading, or 0. A sink's rejection is rethrown instead. */
+  error: number;
+  /** Bytes the sink was given. */
+  sent: number;
+}
+
+export async function vmSendfile(obj: VmObject, offset: number, length: number, sink: FrameSink): Promise<SendfileResult> {
+  const sys = obj.vm;
+  const P = sys.param.pageSize;
+  const maxBatch = readaheadMaxPages(sys);
+  const end = offset + length;
+  let off = offset;
+  const held: VmPage[] = [];
+  const frames: Uint8Array[] = [];
+  /** Adds the bytes of page m from off on to the batch; false at EOF. */
+  const take = (m: VmPage): boolean => {
+    const poff = off - m.pindex * P;
+    const n = Math.min(P - poff, Math.min(end, obj.vnpSize) - off);
+    if (n <= 0) return false;
+    m.busy++;
+    held.push(m);
+    frames.push(poff === 0 && n === P ? m.frame : m.frame.subarray(poff, poff + n));
+    off += n;
+    return true;
+  };
+  let error = 0;
+  try {
+    for (;;) {
+      // Gather resident, valid pages from off on: a hit costs no copy and no await.
+      while (off < Math.min(end, obj.vnpSize) && held.length < maxBatch) {
+        const pindex = Math.floor(off / P);
+        const m = obj.pages.get(pindex);
+        const poff = off - pindex * P;
+        if (m === undefined || (m.flags & PG_BUSY) !== 0 || !pageIsValid(m, poff, Math.min(P - poff, Math.min(end, obj.vnpSize) - off))) break;
+        sys.meter.hits++;
+        m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+        if (pindex === obj.ra.mark) {
+          vmReadaheadMark(obj);
+          vmDropBehind(obj, pindex);
+        }
+        take(m);
+      }
+      if (held.length > 0) {
+        await sink(frames);
+        release(held);
+        frames.length = 0;
+        continue;
+      }
+      if (off >= Math.min(end, obj.vnpSize)) break;
+      // Not resident, or busy: fault it in with its cluster; the gathering goes on from it.
+      sys.meter.misses++;
+      const r = await vmFaultPage(obj, Math.floor(off / P));
+      if (r.rv === VM_PAGER_BAD) break; // the file shrank: EOF
+      if (r.m === null) {
+        error = pagerErrno(r.rv, obj.pagerError);
+        break;
+      }
+      const more = take(r.m);
+      pageWakeup(r.m); // busy shared (m.busy) now, while the sink has it
+      if (!more) break;
+    }
+  } finally {
+    release(held);
+  }
+  return { error, sent: off - offset };
+}
+
+function release(held: VmPage[]): void {
+  for (const m of held) pageBusyDone(m);
+  held.length = 0;
+}
