@@ -39,8 +39,10 @@ export interface ReadAheadState {
   window: number;
   /** 0 NORMAL, 1 RANDOM, 2 SEQUENTIAL (madvise). */
   advice: number;
-  /** The first page of the window read asynchronously; reaching it starts the next (-1: none). */
+  /** The first page of the oldest window read asynchronously; reaching it starts the next (-1: none). */
   mark: number;
+  /** The first pages of the younger windows in flight, oldest first: the marks to come. */
+  marks: number[];
   /** Where the next asynchronous window starts. */
   asyncNext: number;
   /** Drop-behind has freed the pages before this one. */
@@ -63,7 +65,7 @@ export class VmObject implements VnodeVmObject {
   /** Copy-on-write: the object behind this one, and this one's offset into it in pages. */
   backingObject: VmObject | null = null;
   backingOffset = 0;
-  readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, asyncNext: -1, dropNext: 0 };
+  readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, marks: [], asyncNext: -1, dropNext: 0 };
   /** The errno behind the pager's last VM_PAGER_ERROR, for the caller's message. */
   pagerError = 0;
 

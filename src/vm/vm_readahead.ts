@@ -57,6 +57,7 @@ export function vmFaultReadahead(obj: VmObject, pindex: number, maxPages: number
   }
   ra.window = 0;
   ra.mark = -1;
+  ra.marks.length = 0;
   const cluster = Math.min(VM_FAULT_READ_DEFAULT, maxPages);
   const behind = pindex % cluster;
   return { behind, ahead: cluster - 1 - behind, sequential: false };

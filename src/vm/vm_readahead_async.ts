@@ -3,8 +3,8 @@
  * MADV_WILLNEED): pages are allocated busy, handed to the pager, and the
  * caller goes on without waiting. A reader that reaches one of them before
  * its read completes sleeps on the busy page as on any other.
- * A sequential reader keeps one window in flight: the first page of each
- * window is the mark, and reaching the mark starts the next window.
+ * A sequential reader keeps READAHEAD_DEPTH windows in flight: the first
+ * page of the oldest is the mark, and reaching the mark starts one more.
  * => the vnode lock is taken with tryLock before any page is busied: when
  *    it is not free at once there is no read-ahead (never wait for it
  *    holding busy pages)
@@ -67,26 +67,45 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
   return start + pages.length;
 }
 
-/** A sequential fault read up to `last`: put the next window in flight and mark its first page. */
+/**
+ * Windows a sequential reader keeps in flight ahead of the one it reads:
+ * two, so that two transfers can run at once on a device that reads off
+ * the main thread (an image file's thread pool), and the reader never waits
+ * for a transfer that started only when it reached the previous window.
+ */
+export const READAHEAD_DEPTH = 2;
+
+/** Starts the next window after asyncNext, one step larger; false when none could start. */
+function startWindow(obj: VmObject, size: number): boolean {
+  const ra = obj.ra;
+  const start = ra.asyncNext;
+  const next = vmReadaheadStart(obj, start, size);
+  if (next === start) return false;
+  if (ra.mark < 0) ra.mark = start;
+  else ra.marks.push(start);
+  ra.asyncNext = next;
+  ra.nextRead = next;
+  return true;
+}
+
+/** A sequential fault read up to `last`: put the next windows in flight and mark the first one's first page. */
 export function vmReadaheadAfterFault(obj: VmObject, last: number): void {
   const ra = obj.ra;
   if (ra.advice === MADV_RANDOM || ra.window === 0) return;
-  const start = last + 1;
-  const next = vmReadaheadStart(obj, start, ra.window + 1);
-  if (next === start) return;
-  ra.mark = start;
-  ra.asyncNext = next;
-  ra.nextRead = next;
+  ra.mark = -1;
+  ra.marks.length = 0;
+  ra.asyncNext = last + 1;
+  if (!startWindow(obj, ra.window + 1)) return;
+  const maxPages = readaheadMaxPages(obj.vm);
+  for (let d = 1; d < READAHEAD_DEPTH; d++) if (!startWindow(obj, readaheadGrow(obj, maxPages) + 1)) break;
 }
 
-/** The reader reached the mark: grow the window and start the one after the window in flight. */
+/**
+ * The reader reached the mark: the next window in flight becomes the mark,
+ * and one more window, a step larger, starts after the last.
+ */
 export function vmReadaheadMark(obj: VmObject): void {
   const ra = obj.ra;
-  ra.mark = -1;
-  const start = ra.asyncNext;
-  const next = vmReadaheadStart(obj, start, readaheadGrow(obj, readaheadMaxPages(obj.vm)) + 1);
-  if (next === start) return;
-  ra.mark = start;
-  ra.asyncNext = next;
-  ra.nextRead = next;
+  ra.mark = ra.marks.length > 0 ? ra.marks.shift()! : -1;
+  startWindow(obj, readaheadGrow(obj, readaheadMaxPages(obj.vm)) + 1);
 }
