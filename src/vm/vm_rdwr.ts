@@ -43,11 +43,12 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     if (m !== undefined && (m.flags & PG_BUSY) === 0 && pageIsValid(m, poff, Math.min(P - poff, avail, uio.resid))) {
       meter.hits++;
       m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+      // Copy first: the read-ahead's allocations may reclaim this very page (and read into its frame).
+      uio.move(m.frame, poff, Math.min(P - poff, avail));
       if (pindex === obj.ra.mark) {
         vmReadaheadMark(obj);
         vmDropBehind(obj, pindex);
       }
-      uio.move(m.frame, poff, Math.min(P - poff, avail));
       continue;
     }
     meter.misses++;

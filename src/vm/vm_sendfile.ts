@@ -59,11 +59,12 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
         if (m === undefined || (m.flags & PG_BUSY) !== 0 || !pageIsValid(m, poff, Math.min(P - poff, Math.min(end, obj.vnpSize) - off))) break;
         sys.meter.hits++;
         m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+        // Busy it before the read-ahead runs: the read-ahead's allocations may reclaim any page not busy.
+        take(m);
         if (pindex === obj.ra.mark) {
           vmReadaheadMark(obj);
           vmDropBehind(obj, pindex);
         }
-        take(m);
       }
       if (held.length > 0) {
         await sink(frames);

@@ -12,6 +12,9 @@ import type { VmObject } from '../../src/vm/vm_object.js';
 import { objectRdwr } from '../../src/vm/vm_rdwr.js';
 import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
 import { MADV_RANDOM } from '../../src/vm/vm_readahead.js';
+import { PG_REFERENCED, pageBusyDone, type VmPage } from '../../src/vm/vm_page.js';
+import { vmPageAlloc, vmPageFree } from '../../src/vm/vm_phys.js';
+import { vmSendfile } from '../../src/vm/vm_sendfile.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
 
 const P = 4096;
@@ -101,3 +104,45 @@ test('MADV_SEQUENTIAL drops pages more than 1 MiB behind the reader', async () =
   assert.ok([...obj.pages.keys()].every((p) => p >= 4096 - 256 - 256 - 2), 'only the last pages stay');
   assert.equal(sys.meter.v_vnodepgsin, 4096);
 });
+
+for (const how of ['read', 'sendfile'] as const) {
+test(`a hit at the mark is taken (${how}) before the read-ahead it starts can reclaim the page and read into its frame`, async () => {
+  // 64 frames, 4096-page file. Read sequentially until a window is in flight
+  // and done; then make every frame but the mark page's unreclaimable, so the
+  // next window's allocation must reclaim exactly that page. The memory disk
+  // copies on the call (as a synchronous image read does), so a copy made
+  // after starting the read-ahead would see the next window's bytes.
+  const { fs, sys, obj } = await setup(4096, 256 << 10);
+  const want = fs.expected();
+  let i = 0;
+  while (obj.ra.mark < 0) assert.deepEqual(await readPage(obj, i++), want.subarray((i - 1) * P, i * P));
+  await obj.pipWait('test');
+  const mark = obj.ra.mark;
+  const pinned: VmPage[] = [];
+  for (const m of obj.pages.values()) {
+    if (m.pindex === mark) continue;
+    m.busy++; // as if being written out
+    m.flags &= ~PG_REFERENCED; // not worth a second chance: the scan reaches the mark page soon
+    pinned.push(m);
+  }
+  const taken: VmPage[] = [];
+  for (let k = 0; sys.freeq.count > 0; k++) taken.push(vmPageAlloc(sys, obj, 1000 + k)!);
+  assert.equal(sys.freeq.count, 0);
+  const reclaimedBefore = sys.meter.v_dfree;
+  let got: Uint8Array;
+  if (how === 'read') got = await readPage(obj, mark);
+  else {
+    const parts: Uint8Array[] = [];
+    const r = await vmSendfile(obj, mark * P, P, (frames) => void parts.push(...frames.map((f) => f.slice())));
+    assert.equal(r.sent, P);
+    got = Buffer.concat(parts);
+  }
+  assert.deepEqual(new Uint8Array(got), want.subarray(mark * P, (mark + 1) * P), 'the mark page as it was');
+  // A read copies the page and lets it go, so the read-ahead reclaims it; sendfile
+  // keeps it busy while the sink has it, so the read-ahead finds nothing to take.
+  if (how === 'read') assert.ok(sys.meter.v_dfree > reclaimedBefore, 'the read-ahead reclaimed a page (the mark page: the only one it could)');
+  else assert.equal(obj.pages.get(mark)?.pindex, mark, 'the mark page stayed');
+  for (const m of pinned) pageBusyDone(m);
+  for (const m of taken) vmPageFree(sys, m);
+});
+}
