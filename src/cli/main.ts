@@ -6,6 +6,8 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cat, stdoutSink } from './cat.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, mountReadWrite } from './context.js';
@@ -55,9 +57,17 @@ const options = {
   'block-size': { type: 'string' },
 } as const;
 
+/** Our package.json's version: the first package.json above this file (dist/src/cli/main.js or the bundle dist/vmpager.mjs). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'vmpager' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // none here: look higher
+    }
+    if (dirname(dir) === dir) return 'unknown';
+  }
 }
 
 function needArgs(args: string[], min: number, max: number, usage: string): void {

@@ -12,8 +12,8 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, tempDir } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const MiB = 1 << 20;
 
 /** Peak RSS in KiB of one vmpager run, with stdout sent to /dev/null. */

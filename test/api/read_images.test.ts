@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { Vm } from '../../src/api/index.js';
 import { debugfsScript, mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
 import { debugfsBlockMap } from '../helpers/debugfs_map.js';
+import { CLI } from '../helpers/cli.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
 export function vmpager(args: string[]): { status: number; stdout: Buffer; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { maxBuffer: 1 << 30 });

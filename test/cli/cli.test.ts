@@ -11,9 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, statSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { CLI, CLI_MODULES } from '../helpers/cli.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const CLI = join(ROOT, 'dist/src/cli/main.js');
 
 function vmpager(args: string[], cwd = ROOT): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -49,6 +49,16 @@ describe('vmpager command line', () => {
     assert.equal(h.status, 0);
     assert.match(h.stdout, /usage: vmpager/);
     assert.match(h.stdout, /--memory SIZE/);
+  });
+
+  test('the bundle (what `vmpager` runs) and the modules it is built from answer alike', () => {
+    for (const args of [['--version'], ['ls', '-R', '--json', image], ['cat', image, '/dir/b.bin', '/a.txt'], ['stat', image, '/nope']]) {
+      const bundled = spawnSync(process.execPath, [CLI, ...args]);
+      const modules = spawnSync(process.execPath, [CLI_MODULES, ...args]);
+      assert.equal(bundled.status, modules.status, args.join(' '));
+      assert.ok(bundled.stdout.equals(modules.stdout), `${args.join(' ')}: same stdout`);
+      assert.equal(bundled.stderr.toString(), modules.stderr.toString(), `${args.join(' ')}: same stderr`);
+    }
   });
 
   test('usage mistakes exit 1 with one line', () => {

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { debugfs, debugfsCat, e2fsck, randomBytes, tempDir, writeTree, type TreeFile } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const tmp = tempDir();
 after(() => tmp.cleanup());
 

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { Vm, FaultyDisk, VmError } from '../../src/api/index.js';
 import { ImageDevice } from '../../src/dev/image.js';
 import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const tmp = tempDir();
 after(() => tmp.cleanup());
 

@@ -19,8 +19,8 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TIMEOUT_MS = 10_000;
 const HEAP_MB = 256;
 /** Paths one cat command takes: bounded by count and by argument bytes (well under ARG_MAX). */

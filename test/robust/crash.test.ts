@@ -11,8 +11,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const tmp = tempDir();
 after(() => tmp.cleanup());
 

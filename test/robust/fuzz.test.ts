@@ -16,8 +16,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const MAX_READ = 16 << 20;
 const tmp = tempDir();
 after(() => tmp.cleanup());
