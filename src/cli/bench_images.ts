@@ -2,8 +2,11 @@
  * The benchmark's images, built once into a cache folder: one file of random
  * (incompressible, seeded) bytes, `/file`, in ext2 with 4 KiB and with 1 KiB
  * blocks and in ext4, each by `mke2fs -d`. A manifest records what was built
- * so a later run with the same parameters reuses the images.
+ * so a later run with the same parameters reuses the images. Beside them, in
+ * a folder of its own with its own manifest, one ext2 (4 KiB) image of a
+ * 64 MiB file for the ext2fs npm peer, whatever the size of the others.
  *   const images = await benchImages(cacheDir, size, log)
+ *   const small = ext2fsPeerImage(cacheDir, log)
  */
 
 import { execFileSync } from 'node:child_process';
@@ -27,14 +30,23 @@ interface Manifest {
   images: { name: string; type: string; blockSize: number; bytes: number }[];
 }
 
+/** One file system of the images: a name, mke2fs's -t and -b. */
+interface Kind {
+  name: string;
+  type: BenchImage['type'];
+  blockSize: number;
+}
+
 const MANIFEST_VERSION = 1;
 export const BENCH_SEED = 0x5eed_b5d1;
 export const CHUNK = 2 ** 20;
-const KINDS = [
+/** Bytes of /file in the ext2fs peer's image, whatever --size is (the issue compares on 64 MiB). */
+export const EXT2FS_PEER_SIZE = 64 * 2 ** 20;
+const KINDS: readonly Kind[] = [
   { name: 'ext2-4k', type: 'ext2', blockSize: 4096 },
   { name: 'ext2-1k', type: 'ext2', blockSize: 1024 },
   { name: 'ext4-4k', type: 'ext4', blockSize: 4096 },
-] as const;
+];
 
 /**
  * The seeded byte stream of /file (xorshift128, 32-bit words, little-endian):
@@ -93,9 +105,9 @@ function readManifest(path: string): Manifest | null {
 }
 
 /** True when the manifest describes images of these parameters that are all still there. */
-function reusable(m: Manifest | null, dir: string, size: number): boolean {
+function reusable(m: Manifest | null, dir: string, size: number, kinds: readonly Kind[]): boolean {
   if (m === null || m.version !== MANIFEST_VERSION || m.seed !== BENCH_SEED || m.size !== size) return false;
-  return KINDS.every((k) => {
+  return kinds.every((k) => {
     const e = m.images.find((i) => i.name === k.name);
     const p = join(dir, `${k.name}.img`);
     return e !== undefined && e.type === k.type && e.blockSize === k.blockSize && existsSync(p) && statSync(p).size === e.bytes;
@@ -104,11 +116,21 @@ function reusable(m: Manifest | null, dir: string, size: number): boolean {
 
 /** The images for a file of `size` bytes, built into dir unless already there. */
 export function benchImages(dir: string, size: number, log: (msg: string) => void): BenchImage[] {
+  return buildImages(dir, size, KINDS, log);
+}
+
+/** The ext2 (4 KiB) image of a 64 MiB /file for the ext2fs npm peer, in its own folder of the cache. */
+export function ext2fsPeerImage(cacheDir: string, log: (msg: string) => void): BenchImage {
+  return buildImages(join(cacheDir, `ext2fs-${mib(EXT2FS_PEER_SIZE)}MiB`), EXT2FS_PEER_SIZE, [KINDS[0]], log)[0];
+}
+
+/** One image of each kind for a file of `size` bytes, built into dir unless its manifest says they are there. */
+function buildImages(dir: string, size: number, kinds: readonly Kind[], log: (msg: string) => void): BenchImage[] {
   if (!(size > 0)) throw new Error(`bench: file size must be positive, not ${size}`);
   mkdirSync(dir, { recursive: true });
   const manifestPath = join(dir, 'manifest.json');
-  const images: BenchImage[] = KINDS.map((k) => ({ ...k, path: join(dir, `${k.name}.img`), fileSize: size }));
-  if (reusable(readManifest(manifestPath), dir, size)) {
+  const images: BenchImage[] = kinds.map((k) => ({ ...k, path: join(dir, `${k.name}.img`), fileSize: size }));
+  if (reusable(readManifest(manifestPath), dir, size, kinds)) {
     log(`bench: reusing the images in ${dir}`);
     return images;
   }
