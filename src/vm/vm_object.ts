@@ -15,6 +15,7 @@ import type { PagerOps } from './pager/vm_pager.js';
 import { PG_BUSY, type VmPage } from './vm_page.js';
 import { vmPageFree, vmPageSleep } from './vm_phys.js';
 import type { VmSystem } from './vm.js';
+import { VmRadix } from './vm_radix.js';
 import { objectRdwr } from './vm_rdwr.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
 import { vnodePagerSetsizeObject } from './pager/vnode_pager.js';
@@ -61,7 +62,7 @@ export class VmObject implements VnodeVmObject {
   /** File size in bytes (cf. un_pager.vnp.vnp_size). */
   vnpSize = 0;
   /** Resident pages by index. */
-  readonly pages = new Map<number, VmPage>();
+  readonly pages = new VmRadix<VmPage>();
   /** Copy-on-write: the object behind this one, and this one's offset into it in pages. */
   backingObject: VmObject | null = null;
   backingOffset = 0;
