@@ -42,6 +42,24 @@ export class Uio {
   }
 
   /**
+   * Bytes a read can take into its current buffer in one copy: 0 for a
+   * write, a UIO_NOCOPY transfer, or at the end of a buffer.
+   */
+  contiguousRoom(): number {
+    const v = this.iov[this.iovIndex];
+    if (this.rw !== UIO_READ || this.segflg !== UIO_SYSSPACE || v === undefined) return 0;
+    return Math.min(v.length - this.iovOff, this.resid);
+  }
+
+  /** Copies src[start, start + n) into the current buffer of a read. => n <= contiguousRoom() */
+  moveFrom(src: Uint8Array, start: number, n: number): void {
+    this.iov[this.iovIndex].set(start === 0 && n === src.length ? src : src.subarray(start, start + n), this.iovOff);
+    this.iovOff += n;
+    this.resid -= n;
+    this.offset += n;
+  }
+
+  /**
    * Moves up to n bytes between frame[off..] and the uio; returns the number moved.
    * => n >= 0; frame.length >= off + n
    */

@@ -16,7 +16,8 @@ export function vmDropBehind(obj: VmObject, pindex: number): void {
   if (obj.ra.advice !== MADV_SEQUENTIAL) return;
   const sys = obj.vm;
   const end = pindex - Math.ceil(DROP_BEHIND_BYTES / sys.param.pageSize);
-  for (let i = Math.max(0, obj.ra.dropNext); i < end; i++) {
+  // Highest first: the free queue is LIFO, and the next window then gets these frames in ascending order.
+  for (let i = end - 1; i >= Math.max(0, obj.ra.dropNext); i--) {
     const m = obj.pages.get(i);
     if (m === undefined) continue;
     if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0 || m.holdCount !== 0 || pageIsDirty(m)) continue;

@@ -17,6 +17,8 @@ export class VmParam {
   readonly blocksPerPage: number;
   /** 32-bit words holding a page's valid (or dirty) bits. */
   readonly bitWords: number;
+  /** A wholly valid page's one bit word (pages of up to 32 blocks), or 0 when pages need more words. */
+  readonly validWord: number;
   /** Pages in the largest transfer (MAXPHYS). */
   readonly maxPhysPages: number;
 
@@ -26,6 +28,7 @@ export class VmParam {
     this.pageMask = pageSize - 1;
     this.blocksPerPage = pageSize / DEV_BSIZE;
     this.bitWords = Math.ceil(this.blocksPerPage / 32);
+    this.validWord = this.bitWords !== 1 ? 0 : this.blocksPerPage === 32 ? 0xffffffff : 2 ** this.blocksPerPage - 1;
     this.maxPhysPages = MAXPHYS / pageSize;
   }
 

@@ -33,6 +33,7 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
   const locked = (ioflag & IO_NODELOCKED) !== 0;
   const P = obj.vm.param.pageSize;
   const meter = obj.vm.meter;
+  const allValid = obj.vm.param.validWord;
   while (uio.resid > 0) {
     const off = uio.offset;
     let avail = obj.vnpSize - off;
@@ -40,6 +41,32 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     const pindex = Math.floor(off / P);
     const poff = off - pindex * P;
     let m = obj.pages.get(pindex);
+    // The common hit: whole valid pages (of one bit word: up to 16 KiB) into
+    // the caller's buffer. Pages whose frames lie side by side in the arena
+    // (a cluster read into a fresh run of frames) go in one copy.
+    if (m !== undefined && poff === 0 && allValid !== 0 && wholeHit(m, allValid)) {
+      const room = Math.min(uio.contiguousRoom(), avail);
+      if (room >= P) {
+        let mark = pindex === obj.ra.mark;
+        m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+        let n = 1;
+        for (; (n + 1) * P <= room; n++) {
+          const next = obj.pages.get(pindex + n);
+          if (next === undefined || next.phys !== m.phys + n || !wholeHit(next, allValid)) break;
+          next.flags = (next.flags | PG_REFERENCED) & ~PG_RAMARKS;
+          if (pindex + n === obj.ra.mark) mark = true;
+        }
+        uio.moveFrom(obj.vm.arena, m.phys * P, n * P);
+        meter.hits += n;
+        // After the copy: the read-ahead's allocations may reclaim these pages.
+        if (mark) {
+          const at = obj.ra.mark;
+          vmReadaheadMark(obj);
+          vmDropBehind(obj, at);
+        }
+        continue;
+      }
+    }
     if (m !== undefined && (m.flags & PG_BUSY) === 0 && pageIsValid(m, poff, Math.min(P - poff, avail, uio.resid))) {
       meter.hits++;
       m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
@@ -62,6 +89,11 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     if (avail <= 0) break;
   }
   return 0;
+}
+
+/** Is m a whole valid page nobody holds busy? => pages of one bit word */
+function wholeHit(m: VmPage, allValid: number): boolean {
+  return (m.flags & PG_BUSY) === 0 && m.bits[m.bitBase] === allValid;
 }
 
 /** The write half of objectRdwr. */

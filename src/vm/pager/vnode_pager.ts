@@ -264,6 +264,23 @@ export async function vnodePagerUncache(vp: Vnode): Promise<void> {
   }
 }
 
+/**
+ * The buffers for a transfer of `bytes` into the frames of pages m[0..]:
+ * frames that lie side by side in the arena make one buffer.
+ */
+function framesIov(sys: VmSystem, m: readonly VmPage[], bytes: number): Uint8Array[] {
+  const P = sys.param.pageSize;
+  const iov: Uint8Array[] = [];
+  for (let i = 0; i * P < bytes; ) {
+    let n = 1;
+    while ((i + n) * P < bytes && m[i + n].phys === m[i].phys + n) n++;
+    const len = Math.min(n * P, bytes - i * P);
+    iov.push(n === 1 && len === P ? m[i].frame : sys.arena.subarray(m[i].phys * P, m[i].phys * P + len));
+    i += n;
+  }
+  return iov;
+}
+
 /** Gives back a page the pager will not fill (cf. vnode_pager_freepage). */
 export function vnodePagerFreepage(sys: VmSystem, m: VmPage): void {
   pageWakeup(m);
@@ -386,11 +403,14 @@ export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: 
       continue;
     }
     runend = i + a.run;
+    // Pages go back highest first: the free queue hands out the last freed
+    // first, so the next cluster gets these frames in ascending order again
+    // (neighbouring pages in neighbouring frames read and copy as one piece).
     if (runend <= reqpage) {
-      for (let j = i; j < runend; j++) vnodePagerFreepage(sys, m[j]);
+      for (let j = runend - 1; j >= i; j--) vnodePagerFreepage(sys, m[j]);
     } else {
       if (a.run < count - first) {
-        for (let j = first + a.run; j < count; j++) vnodePagerFreepage(sys, m[j]);
+        for (let j = count - 1; j >= first + a.run; j--) vnodePagerFreepage(sys, m[j]);
         count = first + a.run;
       }
       firstaddr = a.addr;
@@ -414,10 +434,7 @@ export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: 
   }
   // Device transfers are whole DEV_BSIZE sectors.
   const xfer = Math.ceil(size / DEV_BSIZE) * DEV_BSIZE;
-  const iov: Uint8Array[] = [];
-  const full = Math.floor(xfer / P);
-  for (let i = 0; i < full; i++) iov.push(m[i].frame);
-  if (xfer > full * P) iov.push(m[full].frame.subarray(0, xfer - full * P));
+  const iov = framesIov(sys, m, xfer);
 
   const bp = await sys.pbufs.getpbuf();
   bp.flags = B_READ;
