@@ -1,10 +1,13 @@
 /*
- * The peer of bench case 1's ext2fs row, run in a process of its own:
- *   node dist/src/cli/bench_ext2fs.js IMAGE PATH
+ * The peer of bench case 1's ext2fs rows, run in a process of its own:
+ *   node dist/src/cli/bench_ext2fs.js [--reader vmpager] IMAGE PATH
  * mounts IMAGE with the `ext2fs` npm package (libext2fs built to WASM; a dev
  * dependency of vmpager, so an installed vmpager may lack it), reads PATH in
  * 1 MiB reads and drops the bytes. It writes nothing to stdout or to the
- * image; on stderr it says `ext2fs-peer: read N bytes`, for the bench to check.
+ * image; on stderr it says `ext2fs-peer: read N bytes in T ms`, T the time
+ * from open to the last read (the mount excluded), for the bench to check
+ * and to rate the read itself. `--reader vmpager` does the same through
+ * vmpager's library (64 MiB of frames, synchronous image reads, as `cat`).
  * Exit 0 when read, 1 on a read error, 2 on bad arguments, 3 when the package
  * cannot be loaded.
  */
@@ -55,19 +58,49 @@ class ImageDisk {
   async discard(): Promise<void> {}
 }
 
-/** Reads all of path from the image through the package; returns the bytes read. */
-async function readThrough(ext2fs: Ext2fsModule, image: string, path: string): Promise<number> {
+/** Bytes read, and milliseconds from open to the last read. */
+interface ReadResult {
+  bytes: number;
+  ms: number;
+}
+
+/** Reads all of path from the image through vmpager's library, as the ext2fs reader does. */
+async function readThroughVmpager(image: string, path: string): Promise<ReadResult> {
+  const { Vm } = await import('../api/index.js');
+  const vm = new Vm({ memory: 64 * 2 ** 20 });
+  const fs = await vm.mount(image, { io: 'sync' });
+  try {
+    const t0 = performance.now();
+    const f = await fs.open(path);
+    f.advise('sequential');
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let total = 0;
+    for (;;) {
+      const n = await f.readInto(buf, total);
+      if (n === 0) break;
+      total += n;
+    }
+    await f.close();
+    return { bytes: total, ms: performance.now() - t0 };
+  } finally {
+    await fs.unmount();
+  }
+}
+
+/** Reads all of path from the image through the package. */
+async function readThrough(ext2fs: Ext2fsModule, image: string, path: string): Promise<ReadResult> {
   const handle = await open(image, 'r');
   try {
     return await ext2fs.withMountedDisk(new ImageDisk(handle), 0, async ({ promises: fs }) => {
       // O_NOATIME, else each read stores the inode's new atime in the image.
+      const t0 = performance.now();
       const f = await fs.open(path, fs.constants.O_RDONLY | (fs.constants.O_NOATIME ?? 0));
       const buf = Buffer.allocUnsafe(CHUNK);
       let total = 0;
       try {
         for (;;) {
           const { bytesRead } = await f.read(buf, 0, CHUNK, total);
-          if (bytesRead === 0) return total;
+          if (bytesRead === 0) return { bytes: total, ms: performance.now() - t0 };
           total += bytesRead;
         }
       } finally {
@@ -88,20 +121,29 @@ function loadExt2fs(): Ext2fsModule | string {
   }
 }
 
-/** The script: arguments, the read, the byte count on stderr. */
+/** The script: arguments, the read, the byte count and time on stderr. */
 async function main(args: string[]): Promise<number> {
+  const vmpager = args[0] === '--reader' && args[1] === 'vmpager';
+  if (args[0] === '--reader' && !vmpager && args[1] !== 'ext2fs') args = [];
+  if (args[0] === '--reader') args = args.slice(2);
   if (args.length !== 2) {
-    process.stderr.write('usage: node bench_ext2fs.js IMAGE PATH\n');
+    process.stderr.write('usage: node bench_ext2fs.js [--reader ext2fs|vmpager] IMAGE PATH\n');
     return 2;
   }
-  const ext2fs = loadExt2fs();
-  if (typeof ext2fs === 'string') {
-    process.stderr.write(`ext2fs-peer: cannot load the ext2fs package: ${ext2fs}\n`);
-    return 3;
+  let read: () => Promise<ReadResult>;
+  if (vmpager) {
+    read = () => readThroughVmpager(args[0], args[1]);
+  } else {
+    const ext2fs = loadExt2fs();
+    if (typeof ext2fs === 'string') {
+      process.stderr.write(`ext2fs-peer: cannot load the ext2fs package: ${ext2fs}\n`);
+      return 3;
+    }
+    read = () => readThrough(ext2fs, args[0], args[1]);
   }
   try {
-    const n = await readThrough(ext2fs, args[0], args[1]);
-    process.stderr.write(`ext2fs-peer: read ${n} bytes\n`);
+    const r = await read();
+    process.stderr.write(`ext2fs-peer: read ${r.bytes} bytes in ${r.ms.toFixed(1)} ms\n`);
     return 0;
   } catch (e) {
     process.stderr.write(`ext2fs-peer: ${(e as Error).message.split('\n')[0]}\n`);

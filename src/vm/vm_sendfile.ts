@@ -37,6 +37,8 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
   let off = offset;
   const held: VmPage[] = [];
   const frames: Uint8Array[] = [];
+  // The batch's bytes as runs of the arena: frames side by side make one view.
+  const runs: number[] = [];
   /** Adds the bytes of page m from off on to the batch; false at EOF. */
   const take = (m: VmPage): boolean => {
     const poff = off - m.pindex * P;
@@ -44,9 +46,18 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
     if (n <= 0) return false;
     m.busy++;
     held.push(m);
-    frames.push(poff === 0 && n === P ? m.frame : m.frame.subarray(poff, poff + n));
+    const at = m.phys * P + poff;
+    const k = runs.length;
+    if (k > 0 && runs[k - 2] + runs[k - 1] === at) runs[k - 1] += n;
+    else runs.push(at, n);
     off += n;
     return true;
+  };
+  /** The batch as views of the arena, for the sink. */
+  const views = (): Uint8Array[] => {
+    for (let i = 0; i < runs.length; i += 2) frames.push(sys.arena.subarray(runs[i], runs[i] + runs[i + 1]));
+    runs.length = 0;
+    return frames;
   };
   let error = 0;
   try {
@@ -67,7 +78,7 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
         }
       }
       if (held.length > 0) {
-        await sink(frames);
+        await sink(views());
         release(held);
         frames.length = 0;
         continue;
