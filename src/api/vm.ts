@@ -144,7 +144,7 @@ export class Vm {
       pageSize: this.sys.param.pageSize,
       pages: {
         total: this.sys.pageCount,
-        free: this.sys.freeq.count,
+        free: this.sys.freeCount,
         active: this.sys.activeq.count,
         inactive: this.sys.inactiveq.count,
       },

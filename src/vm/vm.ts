@@ -32,7 +32,17 @@ export class VmSystem {
   readonly meter = new VmMeter();
   /** The frames' memory. */
   readonly arena: Uint8Array;
+  /**
+   * The page structures made so far, by frame number (cf. vm_page_array).
+   * Frames never used have none yet: they are counted free (`fresh`), and
+   * vmPageAlloc makes the structure of the next one when the free queue is
+   * empty, so a large memory costs nothing it does not use.
+   */
   readonly pages: VmPage[];
+  /** Frames in the arena. */
+  private readonly frames: number;
+  /** Every page's valid and dirty bits (see VmPage.bits). */
+  private readonly bits: Uint32Array;
   readonly freeq = new PageQueue(PQ_FREE, 'free');
   readonly inactiveq = new PageQueue(PQ_INACTIVE, 'inactive');
   readonly activeq = new PageQueue(PQ_ACTIVE, 'active');
@@ -53,17 +63,33 @@ export class VmSystem {
     const n = Math.floor(opts.memory / opts.pageSize);
     if (n < MIN_FRAMES) panic(`vm: ${opts.memory} bytes is less than ${MIN_FRAMES} pages`);
     this.arena = new Uint8Array(n * opts.pageSize);
-    this.pages = new Array<VmPage>(n);
-    const words = this.param.bitWords;
-    const bits = new Uint32Array(n * 2 * words);
-    for (let i = 0; i < n; i++) {
-      const m = new VmPage(i, bits, i * 2 * words, words);
-      this.pages[i] = m;
-      this.freeq.insertTail(m);
-    }
+    this.pages = [];
+    this.frames = n;
+    this.bits = new Uint32Array(n * 2 * this.param.bitWords);
     this.pbufs = new PbufPool(opts.pbufs ?? 16);
     this.objectCacheMax = opts.objectCacheMax ?? 64;
     this.freeTarget = Math.max(4, Math.min(this.param.maxPhysPages * 2, Math.floor(n / 16)));
+  }
+
+  /** Frames with no page structure yet: free, never used. */
+  get fresh(): number {
+    return this.frames - this.pages.length;
+  }
+
+  /** Free frames: those on the free queue and the fresh ones (cf. v_free_count). */
+  get freeCount(): number {
+    return this.freeq.count + this.frames - this.pages.length;
+  }
+
+  /** Makes the page structure of the next fresh frame and puts it on the free queue. => fresh > 0 */
+  freshPage(): VmPage {
+    const words = this.param.bitWords;
+    const i = this.pages.length;
+    const m = new VmPage(i, this.bits, i * 2 * words, words);
+    m.frame = this.frameOf(i);
+    this.pages.push(m);
+    this.freeq.insertHead(m);
+    return m;
   }
 
   /** The view of frame phys in the arena. */
@@ -73,6 +99,6 @@ export class VmSystem {
   }
 
   get pageCount(): number {
-    return this.pages.length;
+    return this.frames;
   }
 }

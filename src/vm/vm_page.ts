@@ -33,7 +33,7 @@ export const PQ_ACTIVE = 3;
 /** Dirty pages the reclaim scan found: to be written before they can be freed (cf. PQ_LAUNDRY). */
 export const PQ_LAUNDRY = 4;
 
-/** A page whose frame view is not made yet (see VmSystem.frameOf). */
+/** The frame of a page made outside a VmSystem, until its maker sets one. */
 const NO_FRAME = new Uint8Array(0);
 
 export class VmPage {
@@ -47,10 +47,7 @@ export class VmPage {
   queue = PQ_NONE;
   prev: VmPage | null = null;
   next: VmPage | null = null;
-  /**
-   * The frame's bytes: a fixed view into the arena, made when the page is
-   * first allocated (a large arena costs nothing for frames never used).
-   */
+  /** The frame's bytes: a fixed view into the arena (VmSystem.freshPage sets it). */
   frame: Uint8Array = NO_FRAME;
 
   constructor(

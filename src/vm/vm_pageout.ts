@@ -30,7 +30,7 @@ function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): nu
   let freed = 0;
   let scan = sys.inactiveq.count;
   let m = sys.inactiveq.head;
-  while (m !== null && scan-- > 0 && sys.freeq.count < target) {
+  while (m !== null && scan-- > 0 && sys.freeCount < target) {
     const next = m.next;
     meter.v_pdpages++;
     if ((m.flags & PG_REFERENCED) !== 0) {
@@ -72,10 +72,10 @@ function ageActive(sys: VmSystem, want: number): void {
 /** Frees pages until `target` are free or nothing more can go; returns pages freed. */
 export function vmPageoutReclaim(sys: VmSystem, target: number): number {
   let freed = scanInactive(sys, target, true);
-  for (let round = 0; round < 2 && sys.freeq.count < target; round++) {
-    ageActive(sys, target - sys.freeq.count);
+  for (let round = 0; round < 2 && sys.freeCount < target; round++) {
+    ageActive(sys, target - sys.freeCount);
     freed += scanInactive(sys, target, true);
   }
-  if (sys.freeq.count < target) freed += scanInactive(sys, target, false);
+  if (sys.freeCount < target) freed += scanInactive(sys, target, false);
   return freed;
 }

@@ -66,7 +66,7 @@ export async function vmPageoutLaunder(sys: VmSystem, target: number, held: VmOb
       if (vp !== null && !mine) vp.lock.unlock();
     }
     vmPageoutReclaim(sys, target);
-    if (sys.freeq.count >= target) break;
+    if (sys.freeCount >= target) break;
   }
   return { error: firstError, busyLock };
 }
@@ -82,9 +82,9 @@ export async function vmPageoutWait(sys: VmSystem, held: VmObject | null): Promi
   // (copy on write) would otherwise free its own source page, fault it back
   // in, and go round for ever while dirty pages wait in the laundry.
   vmPageoutReclaim(sys, sys.freeTarget);
-  if (sys.freeq.count >= sys.freeTarget) return;
+  if (sys.freeCount >= sys.freeTarget) return;
   const { busyLock } = await vmPageoutLaunder(sys, sys.freeTarget, held);
-  if (sys.freeq.count > 0 || vmPageoutReclaim(sys, sys.freeTarget) > 0) return;
+  if (sys.freeCount > 0 || vmPageoutReclaim(sys, sys.freeTarget) > 0) return;
   if (busyLock !== null) await busyLock.whenUnlocked();
   else await vmWait(sys);
 }

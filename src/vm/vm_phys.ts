@@ -60,11 +60,13 @@ function dequeue(sys: VmSystem, m: VmPage): void {
  * (the caller may vmWait and retry).
  */
 export function vmPageAlloc(sys: VmSystem, obj: VmObject, pindex: number): VmPage | null {
-  if (sys.freeq.count === 0) vmPageoutReclaim(sys, sys.freeTarget);
+  if (sys.freeq.count === 0) {
+    if (sys.fresh > 0) sys.freshPage();
+    else vmPageoutReclaim(sys, sys.freeTarget);
+  }
   const m = sys.freeq.head;
   if (m === null) return null;
   sys.freeq.remove(m);
-  if (m.frame.length === 0) m.frame = sys.frameOf(m.phys);
   m.flags = PG_BUSY;
   m.busy = 0;
   m.holdCount = 0;

@@ -31,7 +31,7 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
   const end = Math.min(start + count, obj.size, start + sys.param.maxPhysPages);
   const pages: VmPage[] = [];
   // Leave free memory for the reader: take at most half of what is free.
-  const budget = Math.floor(sys.freeq.count / 2) + sys.inactiveq.count;
+  const budget = Math.floor(sys.freeCount / 2) + sys.inactiveq.count;
   for (let i = start; i < end && pages.length < budget; i++) {
     if (obj.pages.has(i)) break;
     const m = vmPageAlloc(sys, obj, i);

@@ -125,12 +125,12 @@ test('a store short of memory while a read holds the vnode lock goes on when the
   const { vm, disk, f, close } = await setup(256 << 10); // 64 frames
   const data = new Uint8Array(52 * 4096).fill(0xab);
   await f.write(0, data);
-  const free = vm.sys.freeq.count;
+  const free = vm.sys.freeCount;
   assert.ok(free > 0 && free <= 16, `${free} free frames: one random fault's cluster takes them all`);
   disk.hold = true;
   const reading = f.read(3 << 20, 100); // a random fault: an aligned cluster of up to 16 pages
   await disk.waitPending(1);
-  assert.equal(vm.sys.freeq.count, 0, 'the read-in took every free frame');
+  assert.equal(vm.sys.freeCount, 0, 'the read-in took every free frame');
   const m = await f.mmap({ writable: true });
   let stored = false;
   const storing = m.write(2 << 20, new Uint8Array([7])).then(() => (stored = true));

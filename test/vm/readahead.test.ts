@@ -126,8 +126,8 @@ test(`a hit at the mark is taken (${how}) before the read-ahead it starts can re
     pinned.push(m);
   }
   const taken: VmPage[] = [];
-  for (let k = 0; sys.freeq.count > 0; k++) taken.push(vmPageAlloc(sys, obj, 1000 + k)!);
-  assert.equal(sys.freeq.count, 0);
+  for (let k = 0; sys.freeCount > 0; k++) taken.push(vmPageAlloc(sys, obj, 1000 + k)!);
+  assert.equal(sys.freeCount, 0);
   const reclaimedBefore = sys.meter.v_dfree;
   let got: Uint8Array;
   if (how === 'read') got = await readPage(obj, mark);

@@ -213,12 +213,12 @@ test('a second fault on a busy page waits for the first read and issues none of 
 
 test('a read error frees the cluster, marks nothing valid and returns EIO', async () => {
   const { fs, sys, obj } = await setup({ bsize: 4096, size: 8 * 4096, map: contiguous(8, 8), deviceBlocks: 16 });
-  const free0 = sys.freeq.count;
+  const free0 = sys.freeCount;
   fs.disk.readv = async () => EIO;
   const { error } = await readAll(obj, 0, 4096);
   assert.equal(error, EIO);
   assert.equal(obj.pages.size, 0, 'no page of the cluster stays');
-  assert.equal(sys.freeq.count, free0);
+  assert.equal(sys.freeCount, free0);
 });
 
 test('getpages() on error keeps the requested page busy for its caller and frees the others', async () => {
@@ -265,7 +265,7 @@ test('reading a file many times larger than memory recycles clean pages and stay
     assert.equal(error, 0);
     assert.deepEqual(data, want.subarray(off, off + 20000));
   }
-  assert.equal(sys.freeq.count + sys.activeq.count + sys.inactiveq.count, sys.pageCount);
+  assert.equal(sys.freeCount + sys.activeq.count + sys.inactiveq.count, sys.pageCount);
   assert.ok(sys.meter.v_dfree > 0);
   assert.ok(fs.disk.stats.reads < n / 4, `clustered: ${fs.disk.stats.reads} device reads for ${n} pages`);
 });
@@ -327,5 +327,5 @@ test('vnode_pager_umount() uncaches every object of the mount: cached pages are 
   await vnodePagerUmount(fs.mp);
   assert.equal(fs.vp.object, null);
   assert.equal(obj.pages.size, 0);
-  assert.equal(sys.freeq.count, sys.pageCount);
+  assert.equal(sys.freeCount, sys.pageCount);
 });
