@@ -38,11 +38,16 @@ export class File {
   /**
    * Declares how the file will be read (cf. posix_fadvise / madvise):
    * 'sequential' grows read-ahead at once and frees pages well behind the
-   * reader; 'random' reads only the pages asked for; 'normal' undoes both.
+   * reader; 'noreuse' (POSIX_FADV_NOREUSE) is 'sequential' for bytes read
+   * once: sendfile frees each batch's clean pages as soon as the consumer is
+   * done with them, so a stream recycles a few frames; 'random' reads only
+   * the pages asked for; 'normal' undoes them all.
    */
-  advise(advice: 'normal' | 'sequential' | 'random'): void {
+  advise(advice: 'normal' | 'sequential' | 'random' | 'noreuse'): void {
     this.checkOpen('fadvise');
-    this.object.ra.advice = advice === 'sequential' ? MADV_SEQUENTIAL : advice === 'random' ? MADV_RANDOM : MADV_NORMAL;
+    const ra = this.object.ra;
+    ra.advice = advice === 'sequential' || advice === 'noreuse' ? MADV_SEQUENTIAL : advice === 'random' ? MADV_RANDOM : MADV_NORMAL;
+    ra.noreuse = advice === 'noreuse';
   }
 
   /** Reads up to `length` bytes at `offset`; short at EOF. */

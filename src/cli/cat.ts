@@ -47,7 +47,7 @@ function writeAllSync(fd: number, bufs: readonly Uint8Array[]): void {
 export async function cat(fs: MountedFs, paths: readonly string[], sink: FrameSink): Promise<void> {
   for (const path of paths) {
     const f = await fs.open(path);
-    f.advise('sequential'); // as cat(1) does: read-ahead at full size, and drop-behind
+    f.advise('noreuse'); // read once, in order: full read-ahead, and each batch's frames free for the next
     try {
       await f.sendfile(sink);
     } finally {

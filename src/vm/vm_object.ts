@@ -48,6 +48,8 @@ export interface ReadAheadState {
   asyncNext: number;
   /** Drop-behind has freed the pages before this one. */
   dropNext: number;
+  /** POSIX_FADV_NOREUSE: each page is read once; free it as soon as the reader is done with it. */
+  noreuse: boolean;
 }
 
 export class VmObject implements VnodeVmObject {
@@ -66,7 +68,7 @@ export class VmObject implements VnodeVmObject {
   /** Copy-on-write: the object behind this one, and this one's offset into it in pages. */
   backingObject: VmObject | null = null;
   backingOffset = 0;
-  readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, marks: [], asyncNext: -1, dropNext: 0 };
+  readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, marks: [], asyncNext: -1, dropNext: 0, noreuse: false };
   /** The errno behind the pager's last VM_PAGER_ERROR, for the caller's message. */
   pagerError = 0;
 

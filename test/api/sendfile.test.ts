@@ -182,3 +182,29 @@ for (const io of ['sync', 'async'] as const) {
     }
   });
 }
+
+test("advise('noreuse'): sendfile frees each batch once the consumer is done; 'sequential' keeps the last MiB", async () => {
+  const data = randomBytes(16 << 20, 14);
+  const image = join(tmp.dir, 'noreuse.img');
+  mkext2(image, [{ path: 'f', data }], { type: 'ext2', blockSize: 4096, size: 24 << 20 });
+  const resident: Record<string, { most: number; after: number }> = {};
+  for (const advice of ['sequential', 'noreuse'] as const) {
+    const vm = new Vm({ memory: 32 << 20 });
+    const fs = await vm.mount(image, { readOnly: true });
+    const f = await fs.open('/f');
+    f.advise(advice);
+    const c = collect();
+    let most = 0;
+    await f.sendfile((frames) => {
+      c.sink(frames);
+      most = Math.max(most, f.object.pages.size);
+    });
+    assert.ok(c.bytes().equals(Buffer.from(data)), `${advice}: the bytes`);
+    resident[advice] = { most, after: f.object.pages.size };
+    await f.close();
+    await fs.unmount();
+  }
+  // 'sequential' keeps 1 MiB (256 pages) behind the reader; 'noreuse' keeps none.
+  assert.ok(resident.noreuse.most + 128 <= resident.sequential.most, JSON.stringify(resident));
+  assert.ok(resident.sequential.after >= 256 && resident.noreuse.after <= 8, JSON.stringify(resident));
+});
