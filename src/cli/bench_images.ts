@@ -6,7 +6,7 @@
  * a folder of its own with its own manifest, one ext2 (4 KiB) image of a
  * 64 MiB file for the ext2fs npm peer, whatever the size of the others.
  *   const images = await benchImages(cacheDir, size, log)
- *   const small = ext2fsPeerImage(cacheDir, log)
+ *   const small = ext2fsPeerImages(cacheDir, log)   // ext2, 4 KiB and 1 KiB blocks
  */
 
 import { execFileSync } from 'node:child_process';
@@ -120,8 +120,8 @@ export function benchImages(dir: string, size: number, log: (msg: string) => voi
 }
 
 /** The ext2 (4 KiB) image of a 64 MiB /file for the ext2fs npm peer, in its own folder of the cache. */
-export function ext2fsPeerImage(cacheDir: string, log: (msg: string) => void): BenchImage {
-  return buildImages(join(cacheDir, `ext2fs-${mib(EXT2FS_PEER_SIZE)}MiB`), EXT2FS_PEER_SIZE, [KINDS[0]], log)[0];
+export function ext2fsPeerImages(cacheDir: string, log: (msg: string) => void): BenchImage[] {
+  return buildImages(join(cacheDir, `ext2fs-${mib(EXT2FS_PEER_SIZE)}MiB`), EXT2FS_PEER_SIZE, [KINDS[0], KINDS[1]], log);
 }
 
 /** One image of each kind for a file of `size` bytes, built into dir unless its manifest says they are there. */
