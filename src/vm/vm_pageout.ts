@@ -52,7 +52,12 @@ function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): nu
   return freed;
 }
 
-/** Moves up to `want` unreferenced active pages to the inactive queue; referenced ones go round once more. */
+/**
+ * Moves unreferenced active pages to the inactive queue until `want` of
+ * them could be freed there; referenced ones go round once more. Busy or
+ * held pages move too but do not count: the scan after would find nothing
+ * to free in them, and give up while freeable pages sat further down.
+ */
 function ageActive(sys: VmSystem, want: number): void {
   let scan = sys.activeq.count;
   let moved = 0;
@@ -64,7 +69,7 @@ function ageActive(sys: VmSystem, want: number): void {
       vmPageActivate(sys, m); // to the tail
     } else {
       vmPageDeactivate(sys, m);
-      moved++;
+      if ((m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0) moved++;
     }
   }
 }

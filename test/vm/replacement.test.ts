@@ -12,6 +12,11 @@ import { objectRdwr } from '../../src/vm/vm_rdwr.js';
 import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
 import { lruHits, zipfTrace } from '../../src/cli/zipf.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
+import { OBJT_DEFAULT, vmObjectAllocate } from '../../src/vm/vm_object.js';
+import { defaultPagerOps } from '../../src/vm/vm_map.js';
+import { vmPageActivate, vmPageAlloc } from '../../src/vm/vm_phys.js';
+import { pageSetAllValidClean, pageWakeup, type VmPage } from '../../src/vm/vm_page.js';
+import { vmPageoutReclaim } from '../../src/vm/vm_pageout.js';
 
 const P = 4096;
 
@@ -28,4 +33,24 @@ test('Zipf-distributed page reads hit at least 95% as often as exact LRU', async
   const hit = sys.meter.hits / (sys.meter.hits + sys.meter.misses);
   const lru = lruHits(trace, pages, frames) / ops;
   assert.ok(hit >= 0.95 * lru, `hit rate ${hit.toFixed(3)} against LRU's ${lru.toFixed(3)}`);
+});
+
+test('the reclaim scan frees a clean page that sits behind busy ones on the active queue', () => {
+  // 64 frames, all active: the oldest 60 busy (under I/O), then 4 clean and idle.
+  // Ageing must not stop after moving `want` busy pages it cannot free.
+  const sys = new VmSystem({ memory: 64 * P, pageSize: P });
+  const obj = vmObjectAllocate(sys, OBJT_DEFAULT, defaultPagerOps, 64);
+  const all: VmPage[] = [];
+  for (let i = 0; i < 64; i++) {
+    const m = vmPageAlloc(sys, obj, i)!;
+    pageSetAllValidClean(m);
+    vmPageActivate(sys, m);
+    all.push(m);
+  }
+  for (const m of all.slice(60)) pageWakeup(m); // the last four: clean, unbusy, unreferenced
+  assert.equal(sys.freeCount, 0);
+  const freed = vmPageoutReclaim(sys, 4);
+  assert.equal(freed, 4, 'the four idle pages');
+  assert.ok(all.slice(0, 60).every((m) => m.object === obj), 'no busy page freed');
+  for (const m of all.slice(0, 60)) pageWakeup(m);
 });
