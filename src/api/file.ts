@@ -77,9 +77,10 @@ export class File {
    * Hands the bytes from `offset` on (to EOF, or `length` of them) to `sink`
    * straight from the page frames, in batches of up to one cluster, with no
    * copy (cf. sendfile(2)). The views are valid until the sink's promise
-   * resolves; meanwhile those pages are neither freed nor changed. A sink
-   * that throws or rejects ends the transfer with that error. Resolves to the
-   * bytes sent.
+   * resolves; meanwhile those pages are neither freed nor changed, so the
+   * sink must not wait for a write or truncation of this file (that waits for
+   * the sink: a deadlock). A sink that throws or rejects ends the transfer
+   * with that error. Resolves to the bytes sent.
    */
   async sendfile(sink: FrameSink, offset = 0, length = Math.max(0, this.size - offset)): Promise<number> {
     this.checkOpen('sendfile');
