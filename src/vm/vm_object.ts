@@ -144,14 +144,41 @@ export async function vmObjectDeallocate(obj: VmObject): Promise<void> {
   const sys = obj.vm;
   if ((obj.flags & (OBJ_CANPERSIST | OBJ_DEAD)) === OBJ_CANPERSIST) {
     sys.objectCache.add(obj);
-    while (sys.objectCache.size > sys.objectCacheMax) {
-      const old = sys.objectCache.values().next().value as VmObject;
-      sys.objectCache.delete(old);
-      await vmObjectTerminate(old);
-    }
+    await vmObjectCacheTrim(sys);
     return;
   }
   await vmObjectTerminate(obj);
+}
+
+/**
+ * Terminates the oldest cached objects while the cache is over its size.
+ * An object is written back first, while still alive: one whose dirty
+ * pages cannot be written (a failing device) stays cached, pages and all,
+ * for a later sync or the unmount to try again — eviction must not be
+ * where data is lost. One that was referenced again meanwhile is left be.
+ */
+async function vmObjectCacheTrim(sys: VmSystem): Promise<void> {
+  const failed: VmObject[] = [];
+  while (sys.objectCache.size - failed.length > sys.objectCacheMax) {
+    let old: VmObject | undefined;
+    for (const o of sys.objectCache) {
+      if (!failed.includes(o)) {
+        old = o;
+        break;
+      }
+    }
+    if (old === undefined) break;
+    sys.objectCache.delete(old);
+    const error = await vmObjectPageClean(old, true);
+    // Referenced again meanwhile (and maybe cached again), or terminated by another task: leave it.
+    if (old.refCount > 0 || (old.flags & OBJ_DEAD) !== 0 || sys.objectCache.has(old)) continue;
+    if (error !== 0) {
+      sys.objectCache.add(old);
+      failed.push(old);
+      continue;
+    }
+    await vmObjectTerminate(old);
+  }
 }
 
 /**

@@ -146,3 +146,28 @@ test('a device that fails writes: sync fails with EIO, pages stay dirty, a later
   const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test('a closed file whose write-back fails is not dropped when the object cache evicts it', async () => {
+  // 70 other files opened and closed push /x's object out of the cache (64
+  // objects) while the device fails writes: its dirty pages must survive for
+  // the sync after the device heals.
+  const image = join(tmp.dir, 'evict.img');
+  const others = Array.from({ length: 70 }, (_, i) => ({ path: `o${i}`, data: randomBytes(100, i) }));
+  mkext2(image, others, { type: 'ext2', blockSize: 4096, size: 8 << 20 });
+  const { dev: inner } = await ImageDevice.open(image, false);
+  const dev = new FaultyDisk(inner!);
+  const vm = new Vm({ memory: 4 << 20 });
+  const fs = await vm.mount(dev, { readOnly: false });
+  const data = randomBytes(200_000, 6);
+  const f = await fs.open('/x', { create: true });
+  await f.write(0, data);
+  dev.failWrites = true;
+  await f.close();
+  for (const o of others) await (await fs.open(`/${o.path}`)).close();
+  dev.failWrites = false;
+  await fs.sync();
+  await fs.unmount();
+  assert.ok(debugfsCat(image, '/x').equals(Buffer.from(data)), 'the evicted file kept its bytes');
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
