@@ -178,6 +178,23 @@ async function alternate<P extends string>(runs: number, peer: P, once: (which: 
   }
 }
 
+/** What the runs of `vmpager --stats cat` gave: rates, the highest peak RSS, the last device read count. */
+interface CatTally {
+  rates: number[];
+  rssKiB: number | null;
+  reads: number | null;
+}
+
+/** Adds one `vmpager --stats cat` run of /file to the tally; a note if it read less than the file from the device. */
+function tallyCat(t: Timed, im: BenchImage, tally: CatTally, notes: string[]): void {
+  tally.rates.push(rate(im.fileSize, t.ms));
+  if (t.rssKiB !== null) tally.rssKiB = Math.max(tally.rssKiB ?? 0, t.rssKiB);
+  const s = statsOf(t.stderr);
+  tally.reads = s?.device?.reads ?? null;
+  const got = s?.device?.bytesRead;
+  if (got !== undefined && got < im.fileSize) notes.push(`vmpager read only ${got} bytes from the device`);
+}
+
 /** Cases 1 and 2 on one image. */
 async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch: string): Promise<Row[]> {
   const map = blockMapOf(im.path);
@@ -186,13 +203,9 @@ async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch
   const raw: number[] = [];
   for (let i = 0; i < runs; i++) raw.push(rate(im.fileSize, rawRead(im.path, map, im.fileSize, buf)));
 
-  const vm: number[] = [];
+  const cat: CatTally = { rates: [], rssKiB: null, reads: null };
   const peer: number[] = [];
-  const vmRead: number[] = [];
-  const peerRead: number[] = [];
-  let vmRss: number | null = null;
   let peerRss: number | null = null;
-  let reads: number | null = null;
   const notes: string[] = [];
   const vmpagerArgs = [MAIN, '--memory', CAT_MEMORY, '--stats', 'cat', im.path, '/file'];
   const debugfsArgs = ['-R', 'cat /file', im.path];
@@ -203,12 +216,7 @@ async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch
       return;
     }
     if (which === 'vmpager') {
-      vm.push(rate(im.fileSize, t.ms));
-      if (t.rssKiB !== null) vmRss = Math.max(vmRss ?? 0, t.rssKiB);
-      const s = statsOf(t.stderr);
-      reads = s?.device?.reads ?? null;
-      const got = s?.device?.bytesRead;
-      if (got !== undefined && got < im.fileSize) notes.push(`vmpager read only ${got} bytes from the device`);
+      tallyCat(t, im, cat, notes);
     } else {
       peer.push(rate(im.fileSize, t.ms));
       if (t.rssKiB !== null) peerRss = Math.max(peerRss ?? 0, t.rssKiB);
@@ -217,7 +225,7 @@ async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch
     }
   };
   await alternate(runs, 'debugfs', once);
-  const vmMed = vm.length > 0 ? median(vm) : null;
+  const vmMed = cat.rates.length > 0 ? median(cat.rates) : null;
   const peerMed = peer.length > 0 ? median(peer) : null;
   const rawMed = median(raw);
   const note = [...new Set(notes)].join('; ') || undefined;
@@ -228,8 +236,8 @@ async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch
       vmpager: vmMed === null ? null : { value: vmMed, unit: 'MiB/s' },
       peer: peerMed === null ? null : { name: 'debugfs', value: peerMed, unit: 'MiB/s' },
       ratio: vmMed !== null && peerMed !== null ? vmMed / peerMed : null,
-      rssKiB: { vmpager: vmRss, peer: peerRss },
-      deviceReads: reads,
+      rssKiB: { vmpager: cat.rssKiB, peer: peerRss },
+      deviceReads: cat.reads,
       extra: { blockRuns: map.runs.length },
       note,
     },
@@ -277,13 +285,11 @@ async function ext2fsCase(im: BenchImage, runs: number, useTime: boolean, scratc
   const map = blockMapOf(im.path);
   rawRead(im.path, map, im.fileSize, Buffer.allocUnsafe(CHUNK)); // warms the host's page cache for both
   const missing = ext2fsMissing();
-  const vm: number[] = [];
+  const cat: CatTally = { rates: [], rssKiB: null, reads: null };
   const peer: number[] = [];
   const vmRead: number[] = [];
   const peerRead: number[] = [];
-  let vmRss: number | null = null;
   let peerRss: number | null = null;
-  let reads: number | null = null;
   const notes: string[] = [];
   const vmpagerArgs = [MAIN, '--memory', CAT_MEMORY, '--stats', 'cat', im.path, '/file'];
   const once = async (which: 'vmpager' | 'ext2fs'): Promise<void> => {
@@ -294,12 +300,7 @@ async function ext2fsCase(im: BenchImage, runs: number, useTime: boolean, scratc
       return;
     }
     if (which === 'vmpager') {
-      const s = statsOf(t.stderr);
-      const got = s?.device?.bytesRead;
-      if (got !== undefined && got < im.fileSize) notes.push(`vmpager read only ${got} bytes from the device`);
-      vm.push(rate(im.fileSize, t.ms));
-      if (t.rssKiB !== null) vmRss = Math.max(vmRss ?? 0, t.rssKiB);
-      reads = s?.device?.reads ?? null;
+      tallyCat(t, im, cat, notes);
       const r = await runTimed(process.execPath, [EXT2FS_PEER, '--reader', 'vmpager', im.path, '/file'], false, scratch);
       const ms = peerReadMsOf(r.stderr);
       if (r.code === 0 && peerBytesOf(r.stderr) === im.fileSize && ms !== null) vmRead.push(rate(im.fileSize, ms));
@@ -319,7 +320,7 @@ async function ext2fsCase(im: BenchImage, runs: number, useTime: boolean, scratc
   };
   await alternate(runs, 'ext2fs', once);
   const med = (xs: number[]) => (xs.length > 0 ? median(xs) : null);
-  const vmMed = med(vm);
+  const vmMed = med(cat.rates);
   const peerMed = med(peer);
   const vmReadMed = med(vmRead);
   const peerReadMed = med(peerRead);
@@ -335,8 +336,8 @@ async function ext2fsCase(im: BenchImage, runs: number, useTime: boolean, scratc
       vmpager: vmMed === null ? null : { value: vmMed, unit: 'MiB/s' },
       peer: peerMed === null ? null : { name: 'ext2fs npm', value: peerMed, unit: 'MiB/s' },
       ratio,
-      rssKiB: { vmpager: vmRss, peer: peerRss },
-      deviceReads: reads,
+      rssKiB: { vmpager: cat.rssKiB, peer: peerRss },
+      deviceReads: cat.reads,
       extra: { fileBytes: im.fileSize, targetRatio: EXT2FS_TARGET },
       note: note([...target(ratio), 'whole processes: Node start-up and mount included']),
     },
@@ -463,8 +464,6 @@ async function writeCase(size: number, runs: number, useTime: boolean, scratch: 
   const target = join(scratch, 'target.img');
   const vm: number[] = [];
   const peer: number[] = [];
-  const vmRead: number[] = [];
-  const peerRead: number[] = [];
   let vmRss: number | null = null;
   let peerRss: number | null = null;
   let writes: number | null = null;
