@@ -206,21 +206,39 @@ export async function ext2Symlink(dvp: Vnode, name: string, target: string): Pro
   return finish(dvp, mp, vp);
 }
 
+/**
+ * What VOP_REMOVE and VOP_RMDIR check before changing anything: a writable
+ * directory, a name that may go ("." and ".." answer `dot` and `dotdot`),
+ * and the entry, looked up and referenced (the caller vreles it).
+ */
+async function removalTarget(
+  dvp: Vnode,
+  name: string,
+  dot: number,
+  dotdot: number,
+): Promise<{ error: number; mp: Mount | null; bytes: Uint8Array; vp: Vnode | null }> {
+  const none = { mp: null, bytes: new Uint8Array(0), vp: null };
+  const w = ext2Writable(dvp);
+  if (w.error !== 0) return { error: w.error, ...none };
+  const mp = w.mp!;
+  if (dvp.type !== VType.VDIR) return { error: ENOTDIR, ...none };
+  if (name === '.') return { error: dot, ...none };
+  if (name === '..') return { error: dotdot, ...none };
+  const n = entryName(name);
+  if (n.error !== 0) return { error: n.error, ...none };
+  if (mp.vm === null) return { error: EOPNOTSUPP, ...none };
+  const { error, vp } = await ext2LookupLocked(dvp, name);
+  if (error !== 0 || vp === null) return { error: error || ENOENT, ...none };
+  return { error: 0, mp, bytes: n.bytes, vp };
+}
+
 /** VOP_REMOVE: unlinks `name` (not a directory) from dvp. => dvp locked exclusively */
 export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
-  const w = ext2Writable(dvp);
-  if (w.error !== 0) return w.error;
-  const mp = w.mp!;
-  if (dvp.type !== VType.VDIR) return ENOTDIR;
-  if (name === '.' || name === '..') return EISDIR;
-  const n = entryName(name);
-  if (n.error !== 0) return n.error;
-  if (mp.vm === null) return EOPNOTSUPP;
-  const { error, vp } = await ext2LookupLocked(dvp, name);
-  if (error !== 0 || vp === null) return error || ENOENT;
+  const { error, mp, bytes, vp } = await removalTarget(dvp, name, EISDIR, EISDIR);
+  if (error !== 0 || mp === null || vp === null) return error;
   try {
     if (vp.type === VType.VDIR) return EISDIR;
-    const r = await ext2DirRemove(dvp, n.bytes);
+    const r = await ext2DirRemove(dvp, bytes);
     const e = await dirDone(dvp, mp);
     if (r.error !== 0) return r.error;
     const ip = vp.data as Inode;
@@ -236,17 +254,8 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
 
 /** VOP_RMDIR: removes the empty directory `name` from dvp. => dvp locked exclusively */
 export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
-  const w = ext2Writable(dvp);
-  if (w.error !== 0) return w.error;
-  const mp = w.mp!;
-  if (dvp.type !== VType.VDIR) return ENOTDIR;
-  if (name === '.') return EINVAL;
-  if (name === '..') return ENOTEMPTY;
-  const n = entryName(name);
-  if (n.error !== 0) return n.error;
-  if (mp.vm === null) return EOPNOTSUPP;
-  const { error, vp } = await ext2LookupLocked(dvp, name);
-  if (error !== 0 || vp === null) return error || ENOENT;
+  const { error, mp, bytes, vp } = await removalTarget(dvp, name, EINVAL, ENOTEMPTY);
+  if (error !== 0 || mp === null || vp === null) return error;
   try {
     if (vp.type !== VType.VDIR) return ENOTDIR;
     if (vp === dvp) return EINVAL;
@@ -263,7 +272,7 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
     } finally {
       vp.lock.unlock();
     }
-    const r = await ext2DirRemove(dvp, n.bytes);
+    const r = await ext2DirRemove(dvp, bytes);
     const e = await dirDone(dvp, mp);
     if (r.error !== 0) {
       ip.din.linksCount = links;
