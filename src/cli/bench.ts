@@ -27,9 +27,8 @@ const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache D
 /** The vmpager command to time: the one running the bench (dist/vmpager.mjs, or dist/src/cli/main.js). */
 const MAIN = process.argv[1];
 /** The ext2fs npm peer's script (see bench_ext2fs.ts): beside this module, or under dist/src/cli from the bundle. */
-const EXT2FS_PEER = ['./bench_ext2fs.js', './src/cli/bench_ext2fs.js']
-  .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
-  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('./bench_ext2fs.js', import.meta.url));
+const EXT2FS_PEER_PLACES = ['./bench_ext2fs.js', './src/cli/bench_ext2fs.js'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+const EXT2FS_PEER = EXT2FS_PEER_PLACES.find((p) => existsSync(p)) ?? EXT2FS_PEER_PLACES[0];
 /** The issue's target for vmpager / ext2fs npm on the 64 MiB cold cat. */
 const EXT2FS_TARGET = 50;
 const TIME = '/usr/bin/time';

@@ -78,7 +78,7 @@ export class VmSystem {
 
   /** Free frames: those on the free queue and the fresh ones (cf. v_free_count). */
   get freeCount(): number {
-    return this.freeq.count + this.frames - this.pages.length;
+    return this.freeq.count + this.fresh;
   }
 
   /** Makes the page structure of the next fresh frame and puts it on the free queue. => fresh > 0 */

@@ -56,7 +56,9 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
           next.flags = (next.flags | PG_REFERENCED) & ~PG_RAMARKS;
           if (pindex + n === obj.ra.mark) mark = true;
         }
-        uio.moveFrom(obj.vm.arena, m.phys * P, n * P);
+        // One page is its own frame; a run is one view of the arena (one view per run, none per page).
+        if (n === 1) uio.moveFrom(m.frame, 0, P);
+        else uio.moveFrom(obj.vm.arena, m.phys * P, n * P);
         meter.hits += n;
         // After the copy: the read-ahead's allocations may reclaim these pages.
         if (mark) {
