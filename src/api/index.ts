@@ -12,4 +12,5 @@ export type { BlockDevice, DeviceStats } from '../dev/device.js';
 export { MemDisk } from '../dev/memdisk.js';
 export { FaultyDisk } from '../dev/faulty.js';
 export { parseSize } from './size.js';
+export { ioBuffer } from './io_buffer.js';
 export { mkfs, type MkfsOptions } from './mkfs.js';

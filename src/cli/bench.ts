@@ -5,6 +5,7 @@
  *     and on a 64 MiB file in ext2 (4 KiB and 1 KiB blocks), vs the `ext2fs` npm package (libext2fs
  *     in WASM) in a fresh process, when that dev dependency is installed
  *   2 the raw limit: positioned 1 MiB reads of the file's block runs from the image
+ *     into a buffer placed as the frames are (see kern/kmem.ts)
  *   3 warm re-read through the library vs Buffer.copy of the same bytes
  *   4 random 4 KiB Zipf reads: vmpager's hit rate vs exact LRU and Belady's optimal
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Vm } from '../api/index.js';
+import { Vm, ioBuffer } from '../api/index.js';
 import { parseSize } from '../api/size.js';
 import { BENCH_SEED, CHUNK, EXT2FS_PEER_SIZE, RandomStream, benchImages, ext2fsPeerImages, mib, writeRandomFile, type BenchImage } from './bench_images.js';
 import { lruHits, optHits, zipfTrace } from './zipf.js';
@@ -147,7 +148,7 @@ function blockMapOf(image: string): { blockSize: number; runs: BlockRun[] } {
 }
 
 /** Case 2: reads the file's byte ranges from the image in 1 MiB positioned reads; returns ms. */
-function rawRead(image: string, map: { blockSize: number; runs: BlockRun[] }, fileSize: number, buf: Buffer): number {
+function rawRead(image: string, map: { blockSize: number; runs: BlockRun[] }, fileSize: number, buf: Uint8Array): number {
   const fd = openSync(image, 'r');
   try {
     const t0 = performance.now();
@@ -197,7 +198,7 @@ function tallyCat(t: Timed, im: BenchImage, tally: CatTally, notes: string[]): v
 /** Cases 1 and 2 on one image. */
 async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch: string): Promise<Row[]> {
   const map = blockMapOf(im.path);
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = ioBuffer(CHUNK); // placed as the frames are: the host copies fastest into it
   rawRead(im.path, map, im.fileSize, buf); // warms the host's page cache for both tools
   const raw: number[] = [];
   for (let i = 0; i < runs; i++) raw.push(rate(im.fileSize, rawRead(im.path, map, im.fileSize, buf)));
@@ -282,7 +283,7 @@ function peerReadMsOf(stderr: string): number | null {
  */
 async function ext2fsCase(im: BenchImage, runs: number, useTime: boolean, scratch: string): Promise<Row[]> {
   const map = blockMapOf(im.path);
-  rawRead(im.path, map, im.fileSize, Buffer.allocUnsafe(CHUNK)); // warms the host's page cache for both
+  rawRead(im.path, map, im.fileSize, ioBuffer(CHUNK)); // warms the host's page cache for both
   const missing = ext2fsMissing();
   const cat: CatTally = { rates: [], rssKiB: null, reads: null };
   const peer: number[] = [];

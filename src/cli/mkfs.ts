@@ -7,6 +7,7 @@
 
 import { lstatSync, openSync, readSync, closeSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ioBuffer } from '../api/io_buffer.js';
 import { mkfs } from '../api/mkfs.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import type { Vm } from '../api/vm.js';
@@ -24,7 +25,7 @@ async function copyFile(fs: MountedFs, src: string, path: string): Promise<void>
   const f = await fs.open(path, { create: true });
   const fd = openSync(src, 'r');
   try {
-    const buf = new Uint8Array(CHUNK);
+    const buf = ioBuffer(CHUNK);
     let off = 0;
     for (;;) {
       const n = readSync(fd, buf, 0, CHUNK, off);

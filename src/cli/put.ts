@@ -6,6 +6,7 @@
  */
 
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { ioBuffer } from '../api/io_buffer.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 
 const CHUNK = 1 << 20;
@@ -31,11 +32,15 @@ class Progress {
   }
 }
 
-/** A file's bytes in CHUNK pieces, read synchronously into one reused buffer (the image's I/O is synchronous too). */
+/**
+ * A file's bytes in CHUNK pieces, read synchronously into one reused
+ * buffer placed as the frames are (see api/io_buffer.ts; the image's I/O
+ * is synchronous too).
+ */
 function* fileChunks(path: string): Generator<Uint8Array> {
   const fd = openSync(path, 'r');
   try {
-    const buf = new Uint8Array(CHUNK);
+    const buf = ioBuffer(CHUNK);
     for (;;) {
       const n = readSync(fd, buf, 0, CHUNK, null);
       if (n === 0) return;

@@ -6,6 +6,7 @@
  *   const sys = new VmSystem({ memory: 64 << 20, pageSize: 4096 })
  */
 
+import { kmemAlloc } from '../kern/kmem.js';
 import { panic } from '../kern/panic.js';
 import { PbufPool } from '../vfs/vfs_pbuf.js';
 import { VmMeter } from './vm_meter.js';
@@ -30,7 +31,7 @@ export const MIN_FRAMES = 16;
 export class VmSystem {
   readonly param: VmParam;
   readonly meter = new VmMeter();
-  /** The frames' memory. */
+  /** The frames' memory, placed for fast copies (see kern/kmem). */
   readonly arena: Uint8Array;
   /**
    * The page structures made so far, by frame number (cf. vm_page_array).
@@ -62,7 +63,7 @@ export class VmSystem {
     this.param = new VmParam(opts.pageSize);
     const n = Math.floor(opts.memory / opts.pageSize);
     if (n < MIN_FRAMES) panic(`vm: ${opts.memory} bytes is less than ${MIN_FRAMES} pages`);
-    this.arena = new Uint8Array(n * opts.pageSize);
+    this.arena = kmemAlloc(n * opts.pageSize);
     this.pages = [];
     this.frames = n;
     this.bits = new Uint32Array(n * 2 * this.param.bitWords);
