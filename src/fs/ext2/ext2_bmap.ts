@@ -39,8 +39,10 @@ export async function ext2Bmap(vp: Vnode, lbn: number): Promise<BmapResult> {
   if (ip.unwritten.size > 0) {
     // Allocated but not yet written: a hole to the VM until its first page-out.
     if (ip.unwritten.has(lbn)) return { error: 0, bn: -1, runp: 0, runb: 0 };
-    for (let k = 1; k <= runp; k++) if (ip.unwritten.has(lbn + k)) runp = k - 1;
-    for (let k = 1; k <= runb; k++) if (ip.unwritten.has(lbn - k)) runb = k - 1;
+    const after = ip.unwritten.nextFrom(lbn + 1);
+    if (after >= 0) runp = Math.min(runp, after - lbn - 1);
+    const before = lbn > 0 ? ip.unwritten.prevFrom(lbn - 1) : -1;
+    if (before >= 0) runb = Math.min(runb, lbn - before - 1);
   }
   return { error: 0, bn: ip.fs.fsbtodb(r.pblk), runp, runb };
 }

@@ -8,6 +8,7 @@
  */
 
 import { EINTEGRITY, ENOENT } from '../../kern/errno.js';
+import { RangeSet } from '../../kern/rangeset.js';
 import { VType } from '../../vfs/vnode.js';
 import {
   EXT2_IBLOCK_BYTES, EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, EXT4_INLINE_DATA_FL,
@@ -59,7 +60,7 @@ export class Inode {
    * zero-fills their pages, and their first page-out writes zeros around
    * the dirty bytes (cf. ext4's unwritten extents). Guarded by the vnode lock.
    */
-  readonly unwritten = new Set<number>();
+  readonly unwritten = new RangeSet();
   /** The last block allocated to this file: where the next one is wanted. */
   lastAlloc = 0;
   /** Directories: the block where the search for room for a new entry starts (cf. i_diroff). */

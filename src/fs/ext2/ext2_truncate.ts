@@ -58,7 +58,7 @@ export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promis
     if (first >= base + n ** level) continue; // the whole tree stays
     if (await indirTrunc(mp, fs, p, level, base, first, f)) ip.iblock32[slot] = 0;
   }
-  for (const l of [...ip.unwritten]) if (l >= first) ip.unwritten.delete(l);
+  ip.unwritten.deleteRange(first, Infinity);
   ip.indLeaf = null;
   ip.extLeaf = null;
   if (f.blocks.length === 0) return f.error;

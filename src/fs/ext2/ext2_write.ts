@@ -10,6 +10,7 @@
 
 import { EBADF, EFBIG, EINVAL, EIO, EISDIR, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
 import { DEV_BSIZE, MAXBSIZE } from '../../kern/param.js';
+import { RangeSet } from '../../kern/rangeset.js';
 import { B_WRITE, Buf, biowait, strategy } from '../../vfs/buf.js';
 import type { BlockDevice } from '../../dev/device.js';
 import type { Mount } from '../../vfs/mount.js';
@@ -105,11 +106,13 @@ export async function ext2ZeroUnwritten(vp: Vnode, from: number, end: number): P
   const fs = ip.fs;
   if (ip.unwritten.size === 0) return;
   const lo = Math.ceil(from / fs.bsize);
-  for (const l of [...ip.unwritten].sort((a, b) => a - b)) {
-    if (l < lo || l * fs.bsize >= end) continue;
-    const r = await bmapRun(vp.mount!.bufcache, ip, l);
-    if (r.error === 0 && r.pblk > 0 && (await devWrite(vp.mount!.dev, r.pblk * fs.bsize, [ZEROS.subarray(0, fs.bsize)])) === 0) {
-      ip.unwritten.delete(l);
+  const hi = Math.ceil(end / fs.bsize);
+  for (const [s, e] of [...ip.unwritten.runs()]) {
+    for (let l = Math.max(s, lo); l < Math.min(e, hi); l++) {
+      const r = await bmapRun(vp.mount!.bufcache, ip, l);
+      if (r.error === 0 && r.pblk > 0 && (await devWrite(vp.mount!.dev, r.pblk * fs.bsize, [ZEROS.subarray(0, fs.bsize)])) === 0) {
+        ip.unwritten.delete(l);
+      }
     }
   }
 }
@@ -170,12 +173,14 @@ export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Prom
   const end = off + len;
   const first = Math.floor(off / bsize);
   const last = Math.floor((end - 1) / bsize);
-  const fresh = new Set<number>();
+  const fresh = new RangeSet();
   const r = await ext2BallocRange(mp, ip, first, last - first + 1, (l) => fresh.add(l));
   if (r.error !== 0) return r.error;
   const cursor = new IovCursor(uio.iov);
   const segs: Segment[] = [];
-  const cleared: number[] = [];
+  // Bytes of the uio owed to the last segment, taken as one piece when it
+  // ends or zeros come between (so a cluster of whole blocks is one view).
+  let owed = 0;
   for (let l = first; l <= last; ) {
     const m = await bmapRun(mp.bufcache, ip, l);
     if (m.error !== 0) return m.error;
@@ -185,26 +190,33 @@ export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Prom
       const a = Math.max(off, bstart);
       const b = Math.min(end, bstart + bsize);
       const zero = fresh.has(l) || ip.unwritten.has(l);
-      const iov: Uint8Array[] = [];
-      if (zero && a > bstart) iov.push(ZEROS.subarray(0, a - bstart));
-      cursor.take(b - a, iov);
-      if (zero && b < bstart + bsize) iov.push(ZEROS.subarray(0, bstart + bsize - b));
-      if (zero) cleared.push(l);
       const devOff = (m.pblk + k) * bsize + (zero ? 0 : a - bstart);
-      const n = zero ? bsize : b - a;
-      const s = segs[segs.length - 1];
-      if (s !== undefined && s.devOff + s.len === devOff) {
-        s.iov.push(...iov);
-        s.len += n;
-      } else {
-        segs.push({ devOff, len: n, iov });
+      let s = segs[segs.length - 1];
+      if (s === undefined || s.devOff + s.len !== devOff) {
+        if (s !== undefined) cursor.take(owed, s.iov);
+        owed = 0;
+        s = { devOff, len: 0, iov: [] };
+        segs.push(s);
       }
+      if (zero && a > bstart) {
+        cursor.take(owed, s.iov);
+        owed = 0;
+        s.iov.push(ZEROS.subarray(0, a - bstart));
+      }
+      owed += b - a;
+      if (zero && b < bstart + bsize) {
+        cursor.take(owed, s.iov);
+        owed = 0;
+        s.iov.push(ZEROS.subarray(0, bstart + bsize - b));
+      }
+      s.len += zero ? bsize : b - a;
     }
   }
+  cursor.take(owed, segs[segs.length - 1].iov);
   const results = await Promise.all(segs.map((s) => devWrite(mp.dev, s.devOff, s.iov)));
   const error = results.find((e) => e !== 0) ?? 0;
   if (error !== 0) return EIO;
-  for (const l of cleared) ip.unwritten.delete(l);
+  ip.unwritten.deleteRange(first, last + 1); // each was written whole, zeros around the bytes
   uio.move(ZEROS, 0, len); // UIO_NOCOPY: only advances
   return 0;
 }
