@@ -33,11 +33,11 @@ const WASM_MAX_PAGES = 65536;
 interface WasmMemoryCtor {
   new (d: { initial: number; maximum: number }): { buffer: ArrayBuffer };
 }
-const wasm = (globalThis as { WebAssembly?: { Memory: WasmMemoryCtor } }).WebAssembly;
 
 /** Zeroed memory of `bytes` bytes, starting KMEM_SKEW bytes past a page boundary where the host allows it (see above). */
 export function kmemAlloc(bytes: number): Uint8Array {
   const pages = Math.ceil((bytes + KMEM_SKEW) / WASM_PAGE);
+  const wasm = (globalThis as { WebAssembly?: { Memory: WasmMemoryCtor } }).WebAssembly;
   if (pages <= WASM_MAX_PAGES && wasm !== undefined) {
     try {
       const mem = new wasm.Memory({ initial: pages, maximum: pages });
