@@ -7,7 +7,7 @@
 
 import { EBADF, EINVAL, EISDIR, EROFS } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
-import { Uio, UIO_READ, UIO_WRITE } from '../vfs/uio.js';
+import { type FrameSource, Uio, UIO_READ, UIO_SOURCE, UIO_WRITE } from '../vfs/uio.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
@@ -104,6 +104,33 @@ export class File {
       const uio = Uio.of(bytes, offset, UIO_WRITE);
       check(await this.vp.op.write(this.vp, uio, 0), 'write', this.fs.image, this.path);
     });
+  }
+
+  /**
+   * Writes up to `length` bytes at `offset` that `source` puts straight into
+   * the file's page frames, a cluster at a time (the counterpart of sendfile:
+   * a readv(2) from a host file as the source makes no copy at all). The
+   * source is called with views of the frames, fills them in order, and
+   * returns how many bytes it put there; fewer than asked ends the write
+   * (its input ended), and the file keeps exactly the bytes it got: a file
+   * this grew is cut back to them. Returns the bytes written. If the source
+   * throws, what it filled before stays written and the error is rethrown.
+   */
+  async writeFrom(source: FrameSource, offset: number, length: number): Promise<number> {
+    this.checkWritable('write');
+    checkRange(offset, length, 'write', this.fs.image, this.path);
+    let done = 0;
+    let thrown: unknown = null;
+    await this.locked(async () => {
+      const uio = new Uio([], offset, UIO_WRITE, UIO_SOURCE, length);
+      uio.source = source;
+      const error = length === 0 ? 0 : await this.vp.op.write(this.vp, uio, 0);
+      done = length - uio.resid;
+      thrown = uio.sourceError;
+      check(error, 'write', this.fs.image, this.path);
+    });
+    if (thrown !== null) throw thrown;
+    return done;
   }
 
   /** Sets the size: a shrink frees blocks past it, a growth reads as zeros. */

@@ -6,6 +6,7 @@ export { Vm, DEFAULT_MEMORY, type VmOptions, type MountOptions, type VmStats } f
 export { MountedFs, type DirEntry, type FileStat, type FileType, type BlockRun } from './mounted_fs.js';
 export { File } from './file.js';
 export type { FrameSink } from '../vm/vm_sendfile.js';
+export type { FrameSource } from '../vfs/uio.js';
 export { Mapping, type Advice } from './mapping.js';
 export { VmError } from './errors.js';
 export type { BlockDevice, DeviceStats } from '../dev/device.js';

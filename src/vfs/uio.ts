@@ -5,6 +5,9 @@
  *   next bytes of the uio, in the direction uio.rw says.
  * UIO_NOCOPY (putpages): the data already sits in the object's pages; the
  * file system writes from the frames and uiomove only advances the uio.
+ * UIO_SOURCE (a write with no buffer): the bytes come from `source`, which
+ * fills the object's page frames itself (File.writeFrom); a source that
+ * ends early leaves the rest of resid unmoved.
  */
 
 export const UIO_READ = 0;
@@ -12,12 +15,24 @@ export const UIO_WRITE = 1;
 
 export const UIO_SYSSPACE = 0;
 export const UIO_NOCOPY = 1;
+export const UIO_SOURCE = 2;
+
+/**
+ * Fills the views in order with the next bytes and returns how many it put
+ * there (fewer than asked: its input ended after them). Throwing ends the
+ * transfer; the error is kept in uio.sourceError.
+ */
+export type FrameSource = (frames: readonly Uint8Array[]) => number | Promise<number>;
 
 export class Uio {
   /** Index of the current iovec and the offset inside it. */
   private iovIndex = 0;
   private iovOff = 0;
   resid: number;
+  /** UIO_SOURCE: where the bytes come from. */
+  source: FrameSource | null = null;
+  /** UIO_SOURCE: what the source threw, if it did. */
+  sourceError: unknown = null;
 
   constructor(
     readonly iov: readonly Uint8Array[],
@@ -117,7 +132,8 @@ export class Uio {
     return moved;
   }
 
-  private advance(n: number): void {
+  /** Counts n bytes as moved without copying (UIO_SOURCE: the source put them in place). */
+  advance(n: number): void {
     this.resid -= n;
     this.offset += n;
   }

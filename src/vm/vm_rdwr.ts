@@ -9,18 +9,18 @@
  */
 
 import { EINVAL } from '../kern/errno.js';
-import { UIO_READ, type Uio } from '../vfs/uio.js';
+import { UIO_READ, UIO_SOURCE, type Uio } from '../vfs/uio.js';
 import { IO_NODELOCKED } from '../vfs/vnode_if.js';
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import {
-  PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsValid, pageSetAllValidClean, pageSetDirty, pageSetValidClean, pageWakeup, type VmPage,
+  PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageIsValid, pageSetDirty, pageWakeup, type VmPage,
 } from './vm_page.js';
 import { vmFaultPage } from './vm_fault.js';
-import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
-import { vmPageoutWait } from './vm_pageout_launder.js';
 import { vmReadaheadMark } from './vm_readahead_async.js';
 import { vmDropBehind } from './vm_dropbehind.js';
+import { objectFill } from './vm_fill.js';
+import { writablePage } from './vm_page_writable.js';
 
 /**
  * Moves bytes between obj's pages and uio; reads stop at EOF. Returns an errno.
@@ -103,6 +103,7 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
   const sys = obj.vm;
   const P = sys.param.pageSize;
   if (uio.offset + uio.resid > obj.vnpSize) return EINVAL; // the file system grows the file first
+  if (uio.segflg === UIO_SOURCE) return objectFill(obj, uio);
   while (uio.resid > 0) {
     const off = uio.offset;
     const pindex = Math.floor(off / P);
@@ -116,51 +117,4 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
     pageWakeup(m);
   }
   return 0;
-}
-
-/**
- * Page pindex of obj, busy, ready to be written: resident and valid where
- * the write does not cover it. `whole`: the write covers the page, or all of
- * it up to EOF, so a missing page needs no read (the part past EOF is zeroed);
- * `full`: the write covers every byte, so a new page needs no zeroing either.
- * Returns an errno on failure. => vnode locked exclusively by the caller
- */
-async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean): Promise<VmPage | number> {
-  const sys = obj.vm;
-  for (;;) {
-    const m = obj.pages.get(pindex);
-    if (m !== undefined) {
-      // Busy, or being written out (m.busy): its bytes must not change under the write.
-      if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0) {
-        await vmPageSleep(sys, m, 'vmwrite');
-        continue;
-      }
-      if (whole || pageAllValid(m)) {
-        m.flags |= PG_BUSY;
-        if (!pageAllValid(m)) {
-          // Covered from its start to EOF: what lies past EOF is zeros.
-          const eof = obj.vnpSize - pindex * sys.param.pageSize;
-          if (eof < m.frame.length) {
-            m.frame.fill(0, eof);
-            pageSetValidClean(m, eof, m.frame.length - eof);
-          }
-        }
-        return m;
-      }
-    } else if (whole) {
-      const nm = vmPageAlloc(sys, obj, pindex);
-      if (nm === null) {
-        await vmPageoutWait(sys, obj);
-        continue;
-      }
-      if (!full) nm.frame.fill(0);
-      pageSetAllValidClean(nm);
-      vmPageActivate(sys, nm);
-      return nm;
-    }
-    // A partial write into a page not (wholly) valid: read it first.
-    const r = await vmFaultPage(obj, pindex, true);
-    if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
-    pageWakeup(r.m);
-  }
 }

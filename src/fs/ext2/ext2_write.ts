@@ -84,7 +84,18 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
     await vp.object?.setsize(end);
   }
   let error = await vm.rdwr(vp, uio, ioflag);
-  if (error !== 0) await ext2ZeroUnwritten(vp, uio.offset, end);
+  if (error === 0 && uio.resid > 0) {
+    // A frame source that ended early: the file keeps what it got, and what
+    // this write grew goes again (its blocks hold nothing).
+    const keep = Math.max(oldSize, uio.offset);
+    if (keep < ip.size) {
+      await vp.object?.setsize(keep);
+      ip.size = keep;
+      error = await ext2Truncate(mp, ip, keep);
+    }
+  }
+  // A failed write, or a short source, leaves blocks no page will cover.
+  if (error !== 0 || uio.resid > 0) await ext2ZeroUnwritten(vp, uio.offset, Math.min(end, ip.size));
   uio.resid += held;
   if (r.error !== 0) await ext2Truncate(mp, ip, ip.size); // indirect blocks left mapping nothing
   const now = ext2Now();

@@ -1,0 +1,145 @@
+/*
+ * A write whose bytes come from a source that fills the page frames itself
+ * (uio UIO_SOURCE; File.writeFrom): the write-side counterpart of
+ * vm_sendfile. Where a user write copies its buffer into each page, here the
+ * source, say a readv(2) from a host file, puts its bytes straight into the
+ * frames, a cluster at a time, and no copy is made.
+ *   error = await objectFill(obj, uio)      => vnode locked exclusively
+ * Pages are gathered busy into batches of up to one cluster. Only the
+ * batch's first page may sleep for memory; the others are taken when they
+ * can be had at once, so a batch never holds pages while it waits for more.
+ * A source that ends early (or throws) leaves the rest of the batch as it
+ * was: a page made for the batch and not filled is freed, so the next access
+ * reads what the disk holds, and one filled in part is written again through
+ * the ordinary path, which reads the rest in first. (A resident page goes
+ * into a batch only when wholly valid, so a short fill cannot leave a block
+ * marked valid that holds neither the old bytes nor the source's.) The
+ * source must put bytes only where it says it did.
+ */
+
+import type { Uio } from '../vfs/uio.js';
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { vmPageActivate, vmPageAlloc, vmPageFree } from './vm_phys.js';
+import { writablePage } from './vm_page_writable.js';
+
+/** One page of a batch: the bytes [off, off + len) of its frame are the source's to fill. */
+interface Slot {
+  m: VmPage;
+  off: number;
+  len: number;
+  /** Made for this write: its frame holds garbage until filled. */
+  fresh: boolean;
+}
+
+export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
+  const sys = obj.vm;
+  const P = sys.param.pageSize;
+  const source = uio.source!;
+  const made = { fresh: false }; // writablePage's answer: was the first page made here
+  const slots: Slot[] = [];
+  const views: Uint8Array[] = [];
+  while (uio.resid > 0) {
+    // The first page: it may sleep, nothing being held yet.
+    const off = uio.offset;
+    const pindex = Math.floor(off / P);
+    const poff = off - pindex * P;
+    const n = Math.min(P - poff, uio.resid);
+    made.fresh = false;
+    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P, made);
+    if (typeof m === 'number') return m;
+    slots.push({ m, off: poff, len: n, fresh: made.fresh });
+    // Whole pages after it, while they can be had without sleeping.
+    let bytes = n;
+    for (let i = pindex + 1; slots.length < sys.param.maxPhysPages && uio.resid - bytes >= P; i++) {
+      const s = takeNow(obj, i);
+      if (s === null) break;
+      slots.push(s);
+      bytes += P;
+    }
+    const got = await fill(source, uio, slots, views, sys.arena, P);
+    views.length = 0;
+    // Filled bytes are dirty. Past a short fill, a page made for this write
+    // is freed (its frame is garbage), keeping any bytes the source put in it.
+    let left = got;
+    let kept: Uint8Array | null = null;
+    let keptAt = 0;
+    let at = off;
+    for (const s of slots) {
+      const k = Math.min(left, s.len);
+      left -= k;
+      if (k > 0) {
+        pageSetDirty(s.m, s.off, k);
+        s.m.flags = (s.m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+      }
+      if (k < s.len && s.fresh) {
+        if (k > 0) {
+          kept = s.m.frame.slice(s.off, s.off + k);
+          keptAt = at;
+        }
+        vmPageFree(sys, s.m);
+      } else {
+        pageWakeup(s.m);
+      }
+      at += s.len;
+    }
+    slots.length = 0;
+    if (kept !== null) {
+      // Written again through the ordinary path: the rest of its page is read in first.
+      const kindex = Math.floor(keptAt / P);
+      const m2 = await writablePage(obj, kindex, keptAt + kept.length >= obj.vnpSize, false);
+      if (typeof m2 === 'number') return m2;
+      m2.frame.set(kept, keptAt - kindex * P);
+      pageSetDirty(m2, keptAt - kindex * P, kept.length);
+      pageWakeup(m2);
+    }
+    uio.advance(got);
+    if (got < bytes) break; // the source ended (or threw: uio.sourceError)
+  }
+  return 0;
+}
+
+/**
+ * Page i of obj, busy, for a write that covers it whole, if that needs no
+ * sleep: resident and nobody's, or new from a free frame. Null otherwise.
+ */
+function takeNow(obj: VmObject, i: number): Slot | null {
+  const m = obj.pages.get(i);
+  if (m !== undefined) {
+    if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0 || !pageAllValid(m)) return null;
+    m.flags |= PG_BUSY;
+    return { m, off: 0, len: obj.vm.param.pageSize, fresh: false };
+  }
+  const sys = obj.vm;
+  if (sys.freeCount === 0) return null;
+  const nm = vmPageAlloc(sys, obj, i);
+  if (nm === null) return null;
+  pageSetAllValidClean(nm);
+  vmPageActivate(sys, nm);
+  return { m: nm, off: 0, len: sys.param.pageSize, fresh: true };
+}
+
+/** Hands the batch's frames to the source (side by side frames as one view); the bytes it put there. */
+async function fill(source: NonNullable<Uio['source']>, uio: Uio, slots: Slot[], views: Uint8Array[], arena: Uint8Array, P: number): Promise<number> {
+  let want = 0;
+  for (let i = 0; i < slots.length; ) {
+    const a = slots[i].m.phys * P + slots[i].off;
+    let b = a + slots[i].len;
+    want += slots[i].len;
+    let j = i + 1;
+    for (; j < slots.length && slots[j].m.phys * P === b; j++) {
+      b += slots[j].len;
+      want += slots[j].len;
+    }
+    views.push(arena.subarray(a, b));
+    i = j;
+  }
+  try {
+    const got = await source(views);
+    if (!Number.isSafeInteger(got) || got < 0 || got > want) throw new RangeError(`a frame source filled ${got} bytes of ${want}`);
+    return got;
+  } catch (e) {
+    uio.sourceError = e;
+    return 0;
+  }
+}

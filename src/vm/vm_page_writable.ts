@@ -1,0 +1,63 @@
+/*
+ * A page ready for a write (cf. the page lookup of vn_io_fault's write
+ * side): resident, busy, and valid wherever the write does not reach.
+ *   m = await writablePage(obj, pindex, whole, full)
+ */
+
+import { pagerErrno } from './pager/vm_pager.js';
+import type { VmObject } from './vm_object.js';
+import { PG_BUSY, pageAllValid, pageSetAllValidClean, pageSetValidClean, pageWakeup, type VmPage } from './vm_page.js';
+import { vmFaultPage } from './vm_fault.js';
+import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
+import { vmPageoutWait } from './vm_pageout_launder.js';
+
+/**
+ * Page pindex of obj, busy, ready to be written: resident and valid where
+ * the write does not cover it. `whole`: the write covers the page, or all of
+ * it up to EOF, so a missing page needs no read (the part past EOF is zeroed);
+ * `full`: the write covers every byte, so a new page needs no zeroing either.
+ * `fill`: the bytes come from a source that may end early (vm_fill): a
+ * resident page is then taken only when wholly valid, else read in first,
+ * and `fill.fresh` tells whether the page was made here, its frame garbage.
+ * Returns an errno on failure. => vnode locked exclusively by the caller
+ */
+export async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean, fill?: { fresh: boolean }): Promise<VmPage | number> {
+  const sys = obj.vm;
+  for (;;) {
+    const m = obj.pages.get(pindex);
+    if (m !== undefined) {
+      // Busy, or being written out (m.busy): its bytes must not change under the write.
+      if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0) {
+        await vmPageSleep(sys, m, 'vmwrite');
+        continue;
+      }
+      if ((whole && fill === undefined) || pageAllValid(m)) {
+        m.flags |= PG_BUSY;
+        if (!pageAllValid(m)) {
+          // Covered from its start to EOF: what lies past EOF is zeros.
+          const eof = obj.vnpSize - pindex * sys.param.pageSize;
+          if (eof < m.frame.length) {
+            m.frame.fill(0, eof);
+            pageSetValidClean(m, eof, m.frame.length - eof);
+          }
+        }
+        return m;
+      }
+    } else if (whole) {
+      const nm = vmPageAlloc(sys, obj, pindex);
+      if (nm === null) {
+        await vmPageoutWait(sys, obj);
+        continue;
+      }
+      if (!full) nm.frame.fill(0);
+      else if (fill !== undefined) fill.fresh = true;
+      pageSetAllValidClean(nm);
+      vmPageActivate(sys, nm);
+      return nm;
+    }
+    // A partial write into a page not (wholly) valid: read it first.
+    const r = await vmFaultPage(obj, pindex, true);
+    if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
+    pageWakeup(r.m);
+  }
+}
