@@ -1,12 +1,12 @@
 /*
  * vmpager put IMAGE PATH [--from FILE]: create or replace PATH with the bytes
- * of FILE (or stdin), written through the file's pages in 1 MiB chunks; the
- * unmount that follows writes them back. A terminal shows a progress bar
+ * of FILE, read straight into the file's pages (File.writeFrom), or of stdin,
+ * written as it comes; the sync that follows writes them back. A terminal shows a progress bar
  * for inputs of 8 MiB or more.
  */
 
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { ioBuffer } from '../api/io_buffer.js';
+import { closeSync, fstatSync, openSync, readvSync } from 'node:fs';
+import type { FrameSource } from '../api/index.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 
 const CHUNK = 1 << 20;
@@ -33,40 +33,72 @@ class Progress {
 }
 
 /**
- * A file's bytes in CHUNK pieces, read synchronously into one reused
- * buffer placed as the frames are (see api/io_buffer.ts; the image's I/O
- * is synchronous too).
+ * A frame source reading a host file from where it stands: each batch of
+ * frames is filled by readv(2) straight from the host's page cache, with no
+ * copy of our own; short only at the file's end.
  */
-function* fileChunks(path: string): Generator<Uint8Array> {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = ioBuffer(CHUNK);
+function fileSource(fd: number, progress: (n: number) => void): FrameSource {
+  let done = 0;
+  return (frames) => {
+    let want = 0;
+    for (const v of frames) want += v.length;
+    let got = 0;
+    let iov = frames;
     for (;;) {
-      const n = readSync(fd, buf, 0, CHUNK, null);
-      if (n === 0) return;
-      yield buf.subarray(0, n);
+      const n = readvSync(fd, iov as Uint8Array[]);
+      got += n;
+      if (n === 0 || got === want) break;
+      iov = rest(iov, n); // a short read that is not the end: go on after it
     }
-  } finally {
-    closeSync(fd);
+    done += got;
+    progress(done);
+    return got;
+  };
+}
+
+/** The views past the first n bytes of iov. */
+function rest(iov: readonly Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const v of iov) {
+    if (n >= v.length) n -= v.length;
+    else {
+      out.push(n === 0 ? v : v.subarray(n));
+      n = 0;
+    }
   }
+  return out;
 }
 
 export async function put(fs: MountedFs, path: string, from: string | null): Promise<void> {
-  const input: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = from === null ? (process.stdin as AsyncIterable<Buffer>) : fileChunks(from);
-  const total = from === null ? 0 : statSync(from).size;
+  const fd = from === null ? null : openSync(from, 'r');
+  const total = fd === null ? 0 : fstatSync(fd).size;
   const bar = process.stderr.isTTY && total >= BAR_MIN ? new Progress(total, path) : null;
-  const f = await fs.open(path, { create: true });
   try {
-    await f.truncate(0);
-    let off = 0;
-    for await (const chunk of input) {
-      await f.write(off, chunk);
-      off += chunk.length;
-      bar?.update(off);
+    const f = await fs.open(path, { create: true });
+    try {
+      await f.truncate(0);
+      if (fd !== null) {
+        // Until the source ends: the size stat gave, then as long as the file goes on growing.
+        const source = fileSource(fd, (n) => bar?.update(Math.min(n, total)));
+        for (let off = 0; ; ) {
+          const want = Math.max(total - off, CHUNK);
+          const n = await f.writeFrom(source, off, want);
+          off += n;
+          if (n < want) break;
+        }
+      } else {
+        let off = 0;
+        for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+          await f.write(off, chunk);
+          off += chunk.length;
+        }
+      }
+      await f.sync();
+    } finally {
+      await f.close();
     }
-    await f.sync();
   } finally {
     bar?.end();
-    await f.close();
+    if (fd !== null) closeSync(fd);
   }
 }
