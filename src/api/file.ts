@@ -38,10 +38,11 @@ export class File {
   /**
    * Declares how the file will be read (cf. posix_fadvise / madvise):
    * 'sequential' grows read-ahead at once and frees pages well behind the
-   * reader; 'noreuse' (POSIX_FADV_NOREUSE) is 'sequential' for bytes read
+   * reader; 'noreuse' (POSIX_FADV_NOREUSE) is 'sequential' for bytes used
    * once: sendfile frees each batch's clean pages as soon as the consumer is
-   * done with them, so a stream recycles a few frames; 'random' reads only
-   * the pages asked for; 'normal' undoes them all.
+   * done with them, and writeFrom writes each batch to the device at once
+   * and frees it (write-behind), so a stream recycles a few frames; 'random'
+   * reads only the pages asked for; 'normal' undoes them all.
    */
   advise(advice: 'normal' | 'sequential' | 'random' | 'noreuse'): void {
     this.checkOpen('fadvise');

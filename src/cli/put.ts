@@ -80,6 +80,7 @@ export async function put(fs: MountedFs, path: string, from: string | null): Pro
       if (fd !== null) {
         // Until the source ends: the size stat gave, then as long as the file goes on growing.
         const source = fileSource(fd, (n) => bar?.update(Math.min(n, total)));
+        f.advise('noreuse'); // written once: each batch goes out at once and its frames are reused
         for (let off = 0; ; ) {
           const want = Math.max(total - off, CHUNK);
           const n = await f.writeFrom(source, off, want);

@@ -19,9 +19,10 @@
 
 import type { Uio } from '../vfs/uio.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsDirty, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageAlloc, vmPageFree } from './vm_phys.js';
 import { writablePage } from './vm_page_writable.js';
+import { vmObjectPageClean } from './vm_object_clean.js';
 
 /** One page of a batch: the bytes [off, off + len) of its frame are the source's to fill. */
 interface Slot {
@@ -83,6 +84,7 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
       }
       at += s.len;
     }
+    const batchEnd = pindex + slots.length;
     slots.length = 0;
     if (kept !== null) {
       // Written again through the ordinary path: the rest of its page is read in first.
@@ -95,8 +97,27 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
     }
     uio.advance(got);
     if (got < bytes) break; // the source ended (or threw: uio.sourceError)
+    if (obj.ra.noreuse) await writeBehind(obj, pindex, batchEnd);
   }
   return 0;
+}
+
+/**
+ * Write-behind for a writer that will not come back (advise 'noreuse'; cf.
+ * cluster_write's vfs.write_behind): the batch just filled goes to the
+ * device at once, while its frames are still in the processor's caches, and
+ * its pages are freed, highest first, so that the next batch fills the same
+ * frames. A stream of any length then cycles through one cluster of
+ * cache-warm memory instead of all of it. A page the write could not clean
+ * stays dirty (the error comes back from the next sync).
+ * => vnode locked exclusively
+ */
+async function writeBehind(obj: VmObject, start: number, end: number): Promise<void> {
+  await vmObjectPageClean(obj, true, { locked: true, start, end });
+  for (let i = end - 1; i >= start; i--) {
+    const m = obj.pages.get(i);
+    if (m !== undefined && m.busy === 0 && (m.flags & PG_BUSY) === 0 && m.holdCount === 0 && !pageIsDirty(m)) vmPageFree(obj.vm, m);
+  }
 }
 
 /**

@@ -6,13 +6,16 @@
  * ends early leaves exactly the bytes it gave (a grown file is cut back, its
  * blocks freed; old bytes past the end stay, even in a page it filled in
  * part); one that throws keeps what it filled and the error comes back;
- * one that claims more than it was given is refused.
+ * one that claims more than it was given is refused. With advise('noreuse')
+ * each batch is written behind and its frames reused; on a failing device
+ * the pages stay dirty and sync reports EIO until the device heals.
  */
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Vm, type FrameSource } from '../../src/api/index.js';
+import { FaultyDisk, MemDisk, Vm, VmError, type FrameSource } from '../../src/api/index.js';
 import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
 
 const tmp = tempDir();
@@ -136,4 +139,50 @@ test('writeFrom: a source that ends early leaves exactly its bytes; a grown file
   assert.ok(debugfsCat(image, '/thrown').equals(Buffer.from(fresh.subarray(0, kept))));
   const ck2 = e2fsck(image);
   assert.ok(ck2.clean, ck2.output);
+});
+
+test("writeFrom with advise('noreuse') writes each batch behind and reuses its frames", async () => {
+  const image = join(tmp.dir, 'behind.img');
+  mkext2(image, [], { type: 'ext2', blockSize: 4096, size: 16 << 20 });
+  const vm = new Vm({ memory: 1 << 20 });
+  const fs = await vm.mount(image, { readOnly: false });
+  const data = randomBytes((6 << 20) + 123, 11);
+  const f = await fs.open('/stream', { create: true });
+  f.advise('noreuse');
+  const s = sourceOf(data);
+  const before = vm.stats();
+  assert.equal(await f.writeFrom(s.source, 0, data.length), data.length);
+  const after = vm.stats();
+  // Every batch went out as it was filled: nothing waited for the page daemon, and the file's pages are gone.
+  assert.equal(after.pagesFreedByDaemon - before.pagesFreedByDaemon, 0, 'no page needed reclaiming');
+  assert.ok(after.vnodeout - before.vnodeout >= s.batches.length, 'a transfer per batch at least');
+  assert.ok(after.pages.free >= after.pages.total - 1, 'the frames are free again');
+  await f.close();
+  await fs.unmount();
+  assert.ok(debugfsCat(image, '/stream').equals(Buffer.from(data)));
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
+test("writeFrom's write-behind on a failing device keeps the pages dirty; sync reports EIO, then succeeds once healed", async () => {
+  const image = join(tmp.dir, 'behind-fail.img');
+  mkext2(image, [], { type: 'ext2', blockSize: 4096, size: 8 << 20 });
+  const dev = new FaultyDisk(new MemDisk(new Uint8Array(readFileSync(image))));
+  const vm = new Vm({ memory: 4 << 20 });
+  const fs = await vm.mount(dev, { readOnly: false });
+  const data = randomBytes((2 << 20) + 5, 12);
+  const f = await fs.open('/f', { create: true });
+  f.advise('noreuse');
+  dev.failWrites = true;
+  assert.equal(await f.writeFrom(sourceOf(data).source, 0, data.length), data.length);
+  await assert.rejects(f.sync(), (e) => e instanceof VmError && e.code === 'EIO');
+  assert.ok(Buffer.from(await f.read(0, data.length)).equals(Buffer.from(data)), 'the bytes are still in the pages');
+  dev.failWrites = false;
+  await f.sync();
+  await f.close();
+  await fs.unmount();
+  writeFileSync(image, (dev.inner as MemDisk).data);
+  assert.ok(debugfsCat(image, '/f').equals(Buffer.from(data)));
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
 });
