@@ -98,6 +98,8 @@ test('writeFrom: a source that ends early leaves exactly its bytes; a grown file
   const g = await fs.open('/grown', { create: true });
   assert.equal(await g.writeFrom(sourceOf(fresh, 10_000).source, 0, 1 << 20), 10_000);
   assert.equal(g.size, 10_000);
+  assert.equal(await g.writeFrom(() => 0, 50_000, 4096), 0, 'a source with nothing at all');
+  assert.equal(g.size, 10_000, 'leaves the file as it was, past its end too');
   await g.close();
   const f = await fs.open('/old');
   const mid = randomBytes(32 << 10, 5);

@@ -2,7 +2,9 @@
  * Writes, truncates and syncs in random order through the library, against a
  * flat byte array (fast-check), with memory far smaller than the file so the
  * page daemon launders pages all the time; after unmount and remount the
- * file equals the model and e2fsck finds the file system clean.
+ * file equals the model and e2fsck finds the file system clean. Writes go
+ * through write() or writeFrom() (a source that may end early, with or
+ * without write-behind).
  */
 
 import { after, test } from 'node:test';
@@ -18,6 +20,7 @@ after(() => tmp.cleanup());
 
 type Op =
   | { kind: 'write'; off: number; len: number; seed: number }
+  | { kind: 'fill'; off: number; len: number; seed: number; limit: number; behind: boolean }
   | { kind: 'truncate'; size: number }
   | { kind: 'sync' };
 
@@ -25,6 +28,18 @@ const MAX = 3 << 20;
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('write' as const), off: fc.nat(MAX), len: fc.integer({ min: 1, max: 200_000 }), seed: fc.integer({ min: 1, max: 1 << 30 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('fill' as const),
+      off: fc.nat(MAX),
+      len: fc.integer({ min: 1, max: 200_000 }),
+      seed: fc.integer({ min: 1, max: 1 << 30 }),
+      // Past len: the source has everything; below it: it ends early.
+      limit: fc.oneof(fc.constant(Infinity), fc.constant(0), fc.nat(200_000)),
+      behind: fc.boolean(),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('truncate' as const), size: fc.nat(MAX) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('sync' as const) }) },
 );
@@ -53,6 +68,31 @@ for (const bs of [1024, 4096]) {
               model = m;
             }
             model.set(data, op.off);
+          } else if (op.kind === 'fill') {
+            const data = randomBytes(op.len, op.seed);
+            const give = Math.min(op.len, op.limit);
+            let at = 0;
+            f.advise(op.behind ? 'noreuse' : 'normal');
+            const n = await f.writeFrom((frames) => {
+              let put = 0;
+              for (const v of frames) {
+                const k = Math.min(v.length, give - at);
+                v.set(data.subarray(at, at + k));
+                at += k;
+                put += k;
+                if (k < v.length) break;
+              }
+              return put;
+            }, op.off, op.len);
+            assert.equal(n, give);
+            if (give > 0) {
+              if (op.off + give > model.length) {
+                const m = new Uint8Array(op.off + give);
+                m.set(model);
+                model = m;
+              }
+              model.set(data.subarray(0, give), op.off);
+            }
           } else if (op.kind === 'truncate') {
             await f.truncate(op.size);
             const m = new Uint8Array(op.size);

@@ -86,8 +86,8 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   let error = await vm.rdwr(vp, uio, ioflag);
   if (error === 0 && uio.resid > 0) {
     // A frame source that ended early: the file keeps what it got, and what
-    // this write grew goes again (its blocks hold nothing).
-    const keep = Math.max(oldSize, uio.offset);
+    // this write grew goes again (its blocks hold nothing); nothing got, no growth.
+    const keep = uio.offset > off ? Math.max(oldSize, uio.offset) : oldSize;
     if (keep < ip.size) {
       await vp.object?.setsize(keep);
       ip.size = keep;
