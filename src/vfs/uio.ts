@@ -19,7 +19,8 @@ export const UIO_SOURCE = 2;
 
 /**
  * Fills the views in order with the next bytes and returns how many it put
- * there (fewer than asked: its input ended after them). Throwing ends the
+ * there (fewer than asked: its input ended after them), touching nothing
+ * past them: the views are the pages' own frames. Throwing ends the
  * transfer; the error is kept in uio.sourceError.
  */
 export type FrameSource = (frames: readonly Uint8Array[]) => number | Promise<number>;
