@@ -63,6 +63,31 @@ describe('directories', () => {
     assert.ok(dirSize(img, '/d') >= 6 * 1024);
   });
 
+  test('the first entry of a block, removed, leaves an unused record that the next name takes', async () => {
+    const img = image(1024);
+    const { fs, mp } = await mountRw(img);
+    assert.equal(await mkdir(mp, '/', 'd'), 0);
+    const all = Array.from({ length: 60 }, (_, i) => `file-with-a-longish-name-${String(i).padStart(2, '0')}`);
+    for (const name of all) await putFile(mp, '/d', name, new Uint8Array(0));
+    await fs.sync();
+    // Which name opens block 1 (debugfs: "logical block 1, ..., offset 0")?
+    const at = (name: string) => debugfs(img, `dirsearch /d ${name}`);
+    const first = all.find((n) => /logical block 1,.*offset 0/.test(at(n)));
+    assert.ok(first, 'some name opens block 1');
+    // No record before it in its block to merge into: it stays, with inode 0.
+    assert.equal(await remove(mp, '/d', first), 0);
+    await fs.sync();
+    assertClean(img);
+    assert.deepEqual(names(img, '/d'), all.filter((n) => n !== first));
+    assert.doesNotMatch(at(first), /Entry found/);
+    // A name of the same length fits the unused record and takes it.
+    await putFile(mp, '/d', 'file-with-a-longish-name-xx', new Uint8Array(0));
+    await fs.unmount();
+    assertClean(img);
+    assert.match(at('file-with-a-longish-name-xx'), /logical block 1,.*offset 0/);
+    assert.deepEqual(names(img, '/d'), [...all.filter((n) => n !== first), 'file-with-a-longish-name-xx'].sort());
+  });
+
   test('room freed by removals is used again before the directory grows', async () => {
     const img = image(1024);
     const { fs, mp } = await mountRw(img);

@@ -139,13 +139,18 @@ export function debugfsBmap(image: string, queries: ReadonlyArray<readonly [stri
   return res;
 }
 
-/** debugfs ls -p: [ino, mode, name, size] of each entry, in on-disk order. */
+/**
+ * debugfs ls -p: [ino, mode, name, size] of each entry, in on-disk order.
+ * Records with inode 0 are left out: they are unused space, not names (the
+ * first record of a block keeps its place, inode 0, when its entry goes),
+ * but debugfs lists them.
+ */
 export function debugfsLs(image: string, path: string): Array<{ ino: number; mode: number; name: string }> {
   const out = debugfsScript(image, [`ls -p ${path}`]);
   const res: Array<{ ino: number; mode: number; name: string }> = [];
   for (const line of out.split('\n')) {
     const m = /^\/(\d+)\/(\d+)\/\d+\/\d+\/(.*)\/[^/]*\/$/.exec(line);
-    if (m !== null) res.push({ ino: Number(m[1]), mode: parseInt(m[2], 8), name: m[3] });
+    if (m !== null && Number(m[1]) !== 0) res.push({ ino: Number(m[1]), mode: parseInt(m[2], 8), name: m[3] });
   }
   return res;
 }
