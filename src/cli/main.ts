@@ -5,19 +5,20 @@
  * A command that only reads opens its image read-only.
  */
 
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cat, stdoutSink } from './cat.js';
 import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, mountReadWrite } from './context.js';
-import { put } from './put.js';
+import { openPutSource, put } from './put.js';
 import { mkfsCommand } from './mkfs.js';
 import { parseSize } from '../api/size.js';
 import { demo } from './demo.js';
 import { formatLsLine, ls } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import type { Vm } from '../api/vm.js';
+import type { MountedFs } from '../api/mounted_fs.js';
 
 const USAGE = `usage: vmpager [global options] COMMAND ...
 
@@ -151,10 +152,17 @@ async function run(argv: string[]): Promise<number> {
       }
       case 'put': {
         needArgs(args, 2, 2, 'put IMAGE PATH [--from FILE]');
+        const src = values.from === undefined ? null : openPutSource(values.from);
         vm = makeVm(g);
-        const fs = await mountReadWrite(vm, args[0]);
+        let fs: MountedFs;
         try {
-          await put(fs, args[1], values.from ?? null);
+          fs = await mountReadWrite(vm, args[0]);
+        } catch (e) {
+          if (src !== null) closeSync(src.fd);
+          throw e;
+        }
+        try {
+          await put(fs, args[1], src);
         } finally {
           await fs.unmount();
         }

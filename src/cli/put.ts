@@ -1,13 +1,40 @@
 /*
  * vmpager put IMAGE PATH [--from FILE]: create or replace PATH with the bytes
  * of FILE, read straight into the file's pages (File.writeFrom), or of stdin,
- * written as it comes; the sync that follows writes them back. A terminal shows a progress bar
- * for inputs of 8 MiB or more.
+ * written as it comes; the sync that follows writes them back. A terminal
+ * shows a progress bar for inputs of 8 MiB or more. FILE is opened before
+ * the image is touched: one that cannot be read changes nothing.
  */
 
 import { closeSync, fstatSync, openSync, readvSync } from 'node:fs';
+import { EISDIR } from '../kern/errno.js';
+import { errnoOf } from '../dev/host_errno.js';
+import { VmError } from '../api/errors.js';
 import type { FrameSource } from '../api/index.js';
 import type { MountedFs } from '../api/mounted_fs.js';
+
+/** An input file, open, with its size at the start. */
+export interface PutSource {
+  path: string;
+  fd: number;
+  size: number;
+}
+
+/** Opens FILE for put; a failure is a VmError naming it ("FILE: no such file or directory"). */
+export function openPutSource(path: string): PutSource {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new VmError(errnoOf(e), 'open', path, null);
+  }
+  const st = fstatSync(fd);
+  if (st.isDirectory()) {
+    closeSync(fd);
+    throw new VmError(EISDIR, 'read', path, null);
+  }
+  return { path, fd, size: st.size };
+}
 
 const CHUNK = 1 << 20;
 const BAR_MIN = 8 << 20;
@@ -37,7 +64,8 @@ class Progress {
  * frames is filled by readv(2) straight from the host's page cache, with no
  * copy of our own; short only at the file's end.
  */
-function fileSource(fd: number, progress: (n: number) => void): FrameSource {
+function fileSource(src: PutSource, progress: (n: number) => void): FrameSource {
+  const fd = src.fd;
   let done = 0;
   return (frames) => {
     let want = 0;
@@ -45,7 +73,12 @@ function fileSource(fd: number, progress: (n: number) => void): FrameSource {
     let got = 0;
     let iov = frames;
     for (;;) {
-      const n = readvSync(fd, iov as Uint8Array[]);
+      let n: number;
+      try {
+        n = readvSync(fd, iov as Uint8Array[]);
+      } catch (e) {
+        throw new VmError(errnoOf(e), 'read', src.path, null);
+      }
       got += n;
       if (n === 0 || got === want) break;
       iov = rest(iov, n); // a short read that is not the end: go on after it
@@ -69,17 +102,17 @@ function rest(iov: readonly Uint8Array[], n: number): Uint8Array[] {
   return out;
 }
 
-export async function put(fs: MountedFs, path: string, from: string | null): Promise<void> {
-  const fd = from === null ? null : openSync(from, 'r');
-  const total = fd === null ? 0 : fstatSync(fd).size;
+/** put with src (or stdin when null); src is closed here. */
+export async function put(fs: MountedFs, path: string, src: PutSource | null): Promise<void> {
+  const total = src === null ? 0 : src.size;
   const bar = process.stderr.isTTY && total >= BAR_MIN ? new Progress(total, path) : null;
   try {
     const f = await fs.open(path, { create: true });
     try {
       await f.truncate(0);
-      if (fd !== null) {
+      if (src !== null) {
         // Until the source ends: the size stat gave, then as long as the file goes on growing.
-        const source = fileSource(fd, (n) => bar?.update(Math.min(n, total)));
+        const source = fileSource(src, (n) => bar?.update(Math.min(n, total)));
         f.advise('noreuse'); // written once: each batch goes out at once and its frames are reused
         for (let off = 0; ; ) {
           const want = Math.max(total - off, CHUNK);
@@ -100,6 +133,6 @@ export async function put(fs: MountedFs, path: string, from: string | null): Pro
     }
   } finally {
     bar?.end();
-    if (fd !== null) closeSync(fd);
+    if (src !== null) closeSync(src.fd);
   }
 }

@@ -3,7 +3,8 @@
  * mke2fs-made ext2 and ext3 images, put, mkdir, replace, truncate and rm;
  * after each step e2fsck -fn is clean and debugfs dumps exactly the
  * expected bytes, and untouched files are unchanged. ext4 is refused for
- * writing with the image unchanged. A device that fails writes makes sync
+ * writing with the image unchanged, and so is put --from a file that cannot
+ * be read. A device that fails writes makes sync
  * fail with the pages kept dirty; healed, a later sync writes them.
  */
 
@@ -122,6 +123,19 @@ test('a write to an ext4 image is refused in one line and leaves it byte for byt
     assert.match(r.stderr, /^vmpager: .*ext4\.img: unsupported ext4 feature for writing: \w+\n$/);
   }
   assert.equal(sha(image), before);
+});
+
+test('put --from a file that cannot be read fails in one line naming it, and leaves the image unchanged', () => {
+  const image = join(tmp.dir, 'from.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(5000, 2) }], { type: 'ext2', size: 8 << 20 });
+  const before = sha(image);
+  const missing = join(tmp.dir, 'no-such-input');
+  for (const [from, reason] of [[missing, 'no such file or directory'], [tmp.dir, 'is a directory']]) {
+    const r = vmpager(['put', image, '/b', '--from', from]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, `vmpager: ${from}: ${reason}\n`);
+  }
+  assert.equal(sha(image), before, 'no file was created');
 });
 
 test('a device that fails writes: sync fails with EIO, pages stay dirty, a later sync on the healed device writes them', async () => {
