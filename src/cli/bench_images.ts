@@ -40,7 +40,7 @@ interface Kind {
 const MANIFEST_VERSION = 1;
 export const BENCH_SEED = 0x5eed_b5d1;
 export const CHUNK = 2 ** 20;
-/** Bytes of /file in the ext2fs peer's image, whatever --size is (the issue compares on 64 MiB). */
+/** Bytes of /file in the ext2fs peer's images, whatever --size is: the package is too slow for more. */
 export const EXT2FS_PEER_SIZE = 64 * 2 ** 20;
 const KINDS: readonly Kind[] = [
   { name: 'ext2-4k', type: 'ext2', blockSize: 4096 },

@@ -8,6 +8,7 @@ import { fstatSync, writevSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import type { MountedFs } from '../api/mounted_fs.js';
 import type { FrameSink } from '../api/index.js';
+import { iovAfter } from './iov.js';
 
 /**
  * A sink for stdout. A file or a device such as /dev/null takes each batch
@@ -35,12 +36,9 @@ function writeAllSync(fd: number, bufs: readonly Uint8Array[]): void {
   let total = 0;
   for (const b of bufs) total += b.length;
   while (total > 0) {
-    let n = writevSync(fd, rest);
+    const n = writevSync(fd, rest);
     total -= n;
-    if (total === 0) return;
-    let i = 0;
-    while (n >= rest[i].length) n -= rest[i++].length;
-    rest = [rest[i].subarray(n), ...rest.slice(i + 1)];
+    if (total > 0) rest = iovAfter(rest, n);
   }
 }
 

@@ -12,6 +12,7 @@ import { errnoOf } from '../dev/host_errno.js';
 import { VmError } from '../api/errors.js';
 import type { FrameSource } from '../api/index.js';
 import type { MountedFs } from '../api/mounted_fs.js';
+import { iovAfter } from './iov.js';
 
 /** An input file, open, with its size at the start. */
 export interface PutSource {
@@ -81,25 +82,12 @@ function fileSource(src: PutSource, progress: (n: number) => void): FrameSource 
       }
       got += n;
       if (n === 0 || got === want) break;
-      iov = rest(iov, n); // a short read that is not the end: go on after it
+      iov = iovAfter(iov, n); // a short read that is not the end: go on after it
     }
     done += got;
     progress(done);
     return got;
   };
-}
-
-/** The views past the first n bytes of iov. */
-function rest(iov: readonly Uint8Array[], n: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const v of iov) {
-    if (n >= v.length) n -= v.length;
-    else {
-      out.push(n === 0 ? v : v.subarray(n));
-      n = 0;
-    }
-  }
-  return out;
 }
 
 /** put with src (or stdin when null); src is closed here. */

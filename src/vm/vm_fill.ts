@@ -19,10 +19,11 @@
 
 import type { Uio } from '../vfs/uio.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsDirty, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
+import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageFreeable, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageAlloc, vmPageFree } from './vm_phys.js';
 import { writablePage } from './vm_page_writable.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
+import { ArenaRuns } from './vm_arena_runs.js';
 
 /** One page of a batch: the bytes [off, off + len) of its frame are the source's to fill. */
 interface Slot {
@@ -58,7 +59,7 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
       slots.push(s);
       bytes += P;
     }
-    const got = await fill(source, uio, slots, views, sys.arena, P);
+    const got = await fill(source, uio, obj, slots, views);
     views.length = 0;
     // Filled bytes are dirty. Past a short fill, a page made for this write
     // is freed (its frame is garbage), keeping any bytes the source put in it.
@@ -116,7 +117,7 @@ async function writeBehind(obj: VmObject, start: number, end: number): Promise<v
   await vmObjectPageClean(obj, true, { locked: true, start, end });
   for (let i = end - 1; i >= start; i--) {
     const m = obj.pages.get(i);
-    if (m !== undefined && m.busy === 0 && (m.flags & PG_BUSY) === 0 && m.holdCount === 0 && !pageIsDirty(m)) vmPageFree(obj.vm, m);
+    if (m !== undefined && pageFreeable(m)) vmPageFree(obj.vm, m);
   }
 }
 
@@ -141,22 +142,13 @@ function takeNow(obj: VmObject, i: number): Slot | null {
 }
 
 /** Hands the batch's frames to the source (side by side frames as one view); the bytes it put there. */
-async function fill(source: NonNullable<Uio['source']>, uio: Uio, slots: Slot[], views: Uint8Array[], arena: Uint8Array, P: number): Promise<number> {
-  let want = 0;
-  for (let i = 0; i < slots.length; ) {
-    const a = slots[i].m.phys * P + slots[i].off;
-    let b = a + slots[i].len;
-    want += slots[i].len;
-    let j = i + 1;
-    for (; j < slots.length && slots[j].m.phys * P === b; j++) {
-      b += slots[j].len;
-      want += slots[j].len;
-    }
-    views.push(arena.subarray(a, b));
-    i = j;
-  }
+async function fill(source: NonNullable<Uio['source']>, uio: Uio, obj: VmObject, slots: Slot[], views: Uint8Array[]): Promise<number> {
+  const P = obj.vm.param.pageSize;
+  const runs = new ArenaRuns();
+  for (const s of slots) runs.add(s.m.phys * P + s.off, s.len);
+  const want = runs.bytes;
   try {
-    const got = await source(views);
+    const got = await source(runs.views(obj.vm, views));
     if (!Number.isSafeInteger(got) || got < 0 || got > want) throw new RangeError(`a frame source filled ${got} bytes of ${want}`);
     return got;
   } catch (e) {

@@ -177,6 +177,11 @@ export function pageInvalidate(m: VmPage): void {
   clearBits(m.bits, m.bitBase, 2 * m.bitWords);
 }
 
+/** Could m go to the free queue now: not busy, not under I/O, not held, and clean? */
+export function pageFreeable(m: VmPage): boolean {
+  return (m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0 && !pageIsDirty(m);
+}
+
 /** Releases PG_BUSY and wakes whoever waits for the page (cf. PAGE_WAKEUP). */
 export function pageWakeup(m: VmPage): void {
   const wanted = (m.flags & PG_WANTED) !== 0;

@@ -16,13 +16,9 @@
  * => runs without sleeping: no page changes state under it
  */
 
-import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_REFERENCED, pageIsDirty, type VmPage } from './vm_page.js';
+import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_REFERENCED, pageFreeable, pageIsDirty } from './vm_page.js';
 import { vmPageActivate, vmPageDeactivate, vmPageFree, vmPageLaunder } from './vm_phys.js';
 import type { VmSystem } from './vm.js';
-
-function freeable(m: VmPage): boolean {
-  return (m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0 && !pageIsDirty(m);
-}
 
 /** One pass over the inactive queue; `keepReadahead` spares unused read-ahead pages. */
 function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): number {
@@ -41,7 +37,7 @@ function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): nu
       // Read ahead for a sequential reader and not used yet: leave it where it is.
     } else if (pageIsDirty(m) && (m.flags & PG_BUSY) === 0 && m.busy === 0) {
       vmPageLaunder(sys, m);
-    } else if (freeable(m)) {
+    } else if (pageFreeable(m)) {
       if ((m.flags & PG_RAHEAD) !== 0) meter.v_readahead_wasted++;
       vmPageFree(sys, m);
       meter.v_dfree++;

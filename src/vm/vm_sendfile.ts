@@ -13,12 +13,13 @@
 
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageBusyDone, pageIsDirty, pageIsValid, pageWakeup, type VmPage } from './vm_page.js';
+import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageBusyDone, pageFreeable, pageIsValid, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageFree } from './vm_phys.js';
 import { vmFaultPage } from './vm_fault.js';
 import { vmReadaheadMark } from './vm_readahead_async.js';
 import { vmDropBehind } from './vm_dropbehind.js';
 import { readaheadMaxPages } from './vm_readahead.js';
+import { ArenaRuns } from './vm_arena_runs.js';
 
 /** Takes one batch of frames; resolves (or returns) once it is done with them. Rejecting ends the transfer. */
 export type FrameSink = (frames: readonly Uint8Array[]) => Promise<void> | void;
@@ -38,8 +39,7 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
   let off = offset;
   const held: VmPage[] = [];
   const frames: Uint8Array[] = [];
-  // The batch's bytes as runs of the arena: frames side by side make one view.
-  const runs: number[] = [];
+  const runs = new ArenaRuns(); // the batch's bytes: frames side by side make one view
   /** Adds the bytes of page m from off on to the batch; false at EOF. */
   const take = (m: VmPage): boolean => {
     const poff = off - m.pindex * P;
@@ -47,18 +47,9 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
     if (n <= 0) return false;
     m.busy++;
     held.push(m);
-    const at = m.phys * P + poff;
-    const k = runs.length;
-    if (k > 0 && runs[k - 2] + runs[k - 1] === at) runs[k - 1] += n;
-    else runs.push(at, n);
+    runs.add(m.phys * P + poff, n);
     off += n;
     return true;
-  };
-  /** The batch as views of the arena, for the sink. */
-  const views = (): Uint8Array[] => {
-    for (let i = 0; i < runs.length; i += 2) frames.push(sys.arena.subarray(runs[i], runs[i] + runs[i + 1]));
-    runs.length = 0;
-    return frames;
   };
   let error = 0;
   try {
@@ -79,7 +70,7 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
         }
       }
       if (held.length > 0) {
-        await sink(views());
+        await sink(runs.views(sys, frames));
         release(held, obj.ra.noreuse);
         frames.length = 0;
         continue;
@@ -114,7 +105,7 @@ function release(held: VmPage[], noreuse = false): void {
   if (noreuse) {
     for (let i = held.length - 1; i >= 0; i--) {
       const m = held[i];
-      if (m.object !== null && m.busy === 0 && (m.flags & PG_BUSY) === 0 && m.holdCount === 0 && !pageIsDirty(m)) vmPageFree(m.object.vm, m);
+      if (m.object !== null && pageFreeable(m)) vmPageFree(m.object.vm, m);
     }
   }
   held.length = 0;

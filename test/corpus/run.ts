@@ -17,7 +17,6 @@ import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSy
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { CLI } from '../helpers/cli.js';
 

@@ -45,6 +45,7 @@ import {
 } from '../vm_page.js';
 import { vmPageDeactivate, vmPageFree, vmPageSleep } from '../vm_phys.js';
 import type { VmSystem } from '../vm.js';
+import { ArenaRuns } from '../vm_arena_runs.js';
 import { inputOld, inputPartial, inputSmlfs } from './vnode_pager_input.js';
 import {
   type HaspageResult,
@@ -270,15 +271,9 @@ export async function vnodePagerUncache(vp: Vnode): Promise<void> {
  */
 function framesIov(sys: VmSystem, m: readonly VmPage[], bytes: number): Uint8Array[] {
   const P = sys.param.pageSize;
-  const iov: Uint8Array[] = [];
-  for (let i = 0; i * P < bytes; ) {
-    let n = 1;
-    while ((i + n) * P < bytes && m[i + n].phys === m[i].phys + n) n++;
-    const len = Math.min(n * P, bytes - i * P);
-    iov.push(n === 1 && len === P ? m[i].frame : sys.arena.subarray(m[i].phys * P, m[i].phys * P + len));
-    i += n;
-  }
-  return iov;
+  const runs = new ArenaRuns();
+  for (let i = 0; i * P < bytes; i++) runs.add(m[i].phys * P, Math.min(P, bytes - i * P));
+  return runs.views(sys, []);
 }
 
 /** Gives back a page the pager will not fill (cf. vnode_pager_freepage). */
