@@ -33,15 +33,17 @@ export interface DirEntry {
 export interface BlockRun {
   /** First logical block (file-system blocks) of the run. */
   logical: number;
-  /** First physical block, or null for a hole. */
+  /** First physical address (in units of FileStat.addressSize), or null for a hole. */
   physical: number | null;
   count: number;
 }
 
 export interface FileStat extends Omit<Vattr, 'type'> {
   type: FileType;
-  /** The file system's block size: the unit of blockMap. */
+  /** The file system's block size: the unit of blockMap's logical blocks and counts. */
   blockSize: number;
+  /** The unit of blockMap's physical addresses: the block size, or a UFS fragment. */
+  addressSize: number;
   /** Runs of logical blocks over the file, holes included; empty for fast symlinks and inline data. */
   blockMap: BlockRun[];
   /** True when the block map was cut short (more than MAX_MAP_LOOKUPS lookups). */
@@ -284,7 +286,7 @@ export class MountedFs {
       const { error, va } = await vp.op.getattr(vp);
       check(error, 'stat', this.image, path);
       const { runs, truncated } = await this.blockMap(vp, va!);
-      return { ...va!, type: fileType(va!.type), blockSize: this.blockSize, blockMap: runs, blockMapTruncated: truncated };
+      return { ...va!, type: fileType(va!.type), blockSize: this.blockSize, addressSize: this.mp.stat.fsize, blockMap: runs, blockMapTruncated: truncated };
     } finally {
       await vrele(vp);
     }
@@ -355,10 +357,11 @@ export class MountedFs {
         if (lbn === 0 && r.error === EOPNOTSUPP) return { runs, truncated: false };
         check(r.error, 'bmap', this.image, null);
       }
-      const physical = r.bn === -1 ? null : (r.bn * DEV_BSIZE) / bsize;
+      const physical = r.bn === -1 ? null : (r.bn * DEV_BSIZE) / this.mp.stat.fsize;
       const count = r.bn === -1 ? 1 : Math.min(r.runp + 1, nblocks - lbn, MAXPHYS);
       const last = runs[runs.length - 1];
-      if (last !== undefined && (physical === null ? last.physical === null : last.physical !== null && last.physical + last.count === physical) && last.logical + last.count === lbn) {
+      const perBlock = bsize / this.mp.stat.fsize;
+      if (last !== undefined && (physical === null ? last.physical === null : last.physical !== null && last.physical + last.count * perBlock === physical) && last.logical + last.count === lbn) {
         last.count += count;
       } else {
         runs.push({ logical: lbn, physical, count });

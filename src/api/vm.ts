@@ -8,7 +8,7 @@
 import { EINVAL, EOPNOTSUPP } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { ImageDevice } from '../dev/image.js';
-import { ext2Mount } from '../fs/ext2/ext2_vfsops.js';
+import { mountFileSystem } from './fs_probe.js';
 import type { Uio } from '../vfs/uio.js';
 import type { Vnode } from '../vfs/vnode.js';
 import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
@@ -90,7 +90,7 @@ export class Vm {
       dev = source;
     }
     const name = dev.name;
-    const { error, mp, reason } = await ext2Mount(dev, { readOnly });
+    const { error, mp, reason } = await mountFileSystem(dev, { readOnly });
     if (error !== 0 || mp === null) {
       if (typeof source === 'string') await dev.close();
       throw new VmError(error || EINVAL, 'mount', name, null, reason || undefined);

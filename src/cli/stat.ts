@@ -31,10 +31,13 @@ export function formatStat(path: string, st: FileStat): string {
   if (st.birthtime) lines.push(`crtime: ${time(st.birthtime)}`);
   for (const [k, v] of Object.entries(st.extra)) if (!shown.has(k)) lines.push(`${k}: ${String(v)}`);
   lines.push(`block size: ${st.blockSize}`);
+  // Addresses count fragments where blocks are split (UFS): a block spans `per` of them.
+  const per = st.blockSize / st.addressSize;
+  if (per !== 1) lines.push(`address unit: ${st.addressSize}-byte fragment (${per} per block)`);
   lines.push(`block map (${st.blockMap.length} run${st.blockMap.length === 1 ? '' : 's'}):`);
   for (const r of st.blockMap) {
     const logical = r.count === 1 ? `${r.logical}` : `${r.logical}-${r.logical + r.count - 1}`;
-    const physical = r.physical === null ? 'hole' : r.count === 1 ? `${r.physical}` : `${r.physical}-${r.physical + r.count - 1}`;
+    const physical = r.physical === null ? 'hole' : r.count * per === 1 ? `${r.physical}` : `${r.physical}-${r.physical + r.count * per - 1}`;
     lines.push(`  ${logical} -> ${physical} (${r.count} block${r.count === 1 ? '' : 's'})`);
   }
   if (st.blockMapTruncated) lines.push('  ... (block map cut short)');

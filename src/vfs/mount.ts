@@ -26,6 +26,8 @@ export interface Statfs {
   fstype: string;
   /** The file-system block size: the unit of bmap (cf. f_iosize). */
   iosize: number;
+  /** The unit of block addresses, in bytes: a UFS fragment; iosize where blocks are not split. */
+  fsize: number;
   blocks: number;
   bfree: number;
   files: number;

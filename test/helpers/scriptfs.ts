@@ -127,7 +127,7 @@ export function makeScriptFs(o: ScriptFsOptions): ScriptFs {
     vget: async () => ({ error: EOPNOTSUPP, vp: null }),
     sync: async () => 0,
     unmount: async () => 0,
-  }, { fstype: 'script', iosize: o.bsize, blocks: o.deviceBlocks, bfree: 0, files: 1, ffree: 0, label: '', warnings: [] }, null);
+  }, { fstype: 'script', iosize: o.bsize, fsize: o.bsize, blocks: o.deviceBlocks, bfree: 0, files: 1, ffree: 0, label: '', warnings: [] }, null);
   const vp = insmntque(new Vnode(VType.VREG, mp, op, null, 12));
   return { disk, mp, vp, calls, writes, expected, setSize: (n) => (size = n) };
 }

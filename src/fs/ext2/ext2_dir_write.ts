@@ -17,7 +17,7 @@ import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
 import {
   DIRENT_HEADER, EXT2_FT_DIR, EXT2_INDEX_FL, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRecLen,
 } from './ext2_fs.js';
-import { dirhashAdd, dirhashDrop, dirhashKey, dirhashRemove } from './ext2_dirhash.js';
+import { dirhashAdd, dirhashDrop, dirhashKey, dirhashRemove } from '../../vfs/vfs_dirhash.js';
 import { ext2Now } from './ext2_group.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';

@@ -3,7 +3,7 @@
  * directory's contents, read with VOP_READ one block at a time (htree
  * directories scan the same way: their index nodes look like empty entries).
  * Inline-data directories hold the parent's number, then entries. Lookups
- * in large directories go through dirhash (ext2_dirhash.ts) after one scan.
+ * in large directories go through dirhash (vfs/vfs_dirhash.ts) after one scan.
  * Every entry is checked (rec_len, name_len, inode number) before use.
  *   { error, vp } = await ext2Lookup(dvp, name);  error = await ext2Readdir(vp, fn)
  */
@@ -18,7 +18,7 @@ import {
 } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
-import { dirhashKey, dirhashLookup, dirhashStore, dirhashWanted } from './ext2_dirhash.js';
+import { dirhashKey, dirhashLookup, dirhashStore, dirhashWanted } from '../../vfs/vfs_dirhash.js';
 
 const decoder = new TextDecoder('utf-8');
 const encoder = new TextEncoder();

@@ -1,16 +1,15 @@
 /*
  * The direct read of an ext2 file: the bytes of [uio.offset, EOF) straight
- * from the device through bmap, holes zero-filled, or from the inode itself
- * for inline data and fast symlinks. vnRead() calls it for IO_DIRECT (the
- * pager's input_old path) and for mounts without a VM.
+ * from the device through bmap (vnBmapRead), holes zero-filled, or from the
+ * inode itself for inline data and fast symlinks. vnRead() calls it for
+ * IO_DIRECT (the pager's input_old path) and for mounts without a VM.
  *   error = await ext2DirectRead(vp, uio)
  */
 
 import { EACCES, EBADF, EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
-import { DEV_BSHIFT, MAXPHYS } from '../../kern/param.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { Uio } from '../../vfs/uio.js';
-import { ext2Bmap } from './ext2_bmap.js';
+import { vnBmapRead } from '../../vfs/vfs_vnops.js';
 import { inlineData } from './ext2_extattr.js';
 import type { Inode } from './ext2_inode.js';
 
@@ -34,24 +33,5 @@ export async function ext2DirectRead(vp: Vnode, uio: Uio): Promise<number> {
     if (uio.offset < data.length) uio.move(data, uio.offset, data.length - uio.offset);
     return 0;
   }
-  const bsize = ip.fs.bsize;
-  while (uio.resid > 0 && uio.offset < ip.size) {
-    const off = uio.offset;
-    const lbn = Math.floor(off / bsize);
-    const boff = off - lbn * bsize;
-    const { error, bn, runp } = await ext2Bmap(vp, lbn);
-    if (error !== 0) return error;
-    /* Stay inside the run, the request, the file and MAXPHYS. */
-    const span = bn < 0 ? bsize : Math.min((runp + 1) * bsize, MAXPHYS);
-    const n = Math.min(uio.resid, ip.size - off, span - boff);
-    if (bn < 0) {
-      uio.zero(n);
-      continue;
-    }
-    const buf = new Uint8Array(Math.ceil((boff + n) / bsize) * bsize);
-    const e = await mp.dev.readv([buf], bn * 2 ** DEV_BSHIFT);
-    if (e !== 0) return e;
-    uio.move(buf, boff, n);
-  }
-  return 0;
+  return vnBmapRead(vp, uio, ip.size, ip.fs.bsize);
 }

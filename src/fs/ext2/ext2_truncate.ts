@@ -11,7 +11,7 @@
 import { EINTEGRITY } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
-import { dirhashDrop } from './ext2_dirhash.js';
+import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
 import { ext2Now } from './ext2_group.js';
 import { ext2Vfree } from './ext2_ialloc.js';

@@ -135,6 +135,7 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
   const stat: Statfs = {
     fstype: fsType(sb),
     iosize: fs.bsize,
+    fsize: fs.bsize,
     blocks: sb.blocksCount,
     bfree: Math.min(sb.freeBlocksCount, sb.blocksCount),
     files: sb.inodesCount,

@@ -7,7 +7,7 @@
  *   vp.op === ext2Vnops for every vnode of an ext2 mount.
  */
 
-import { dirhashDrop } from './ext2_dirhash.js';
+import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { EACCES, EINTEGRITY, EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { vnRead } from '../../vfs/vfs_vnops.js';

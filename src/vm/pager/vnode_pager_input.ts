@@ -55,13 +55,16 @@ export async function inputSmlfs(obj: VmObject, m: VmPage): Promise<number> {
       return VM_PAGER_ERROR;
     }
     if (a.addr !== -1) {
-      const error = await readInto(sys, vp, a.addr, m.frame, i * bsize, bsize);
+      // The device read stops at the sector holding EOF: a file's last block
+      // may be shorter than bsize on the disk (a UFS fragment run).
+      const eof = obj.vnpSize - foff;
+      const len = Math.min(bsize, Math.ceil((eof - i * bsize) / DEV_BSIZE) * DEV_BSIZE);
+      const error = await readInto(sys, vp, a.addr, m.frame, i * bsize, len);
       if (error !== 0) {
         obj.pagerError = error;
         return VM_PAGER_ERROR;
       }
       // Bytes of the last block past EOF read as zeros, whatever the disk holds.
-      const eof = obj.vnpSize - foff;
       if (eof < (i + 1) * bsize) m.frame.fill(0, Math.max(eof, i * bsize), (i + 1) * bsize);
     } else {
       m.frame.fill(0, i * bsize, (i + 1) * bsize);
@@ -125,12 +128,14 @@ export async function inputPartial(obj: VmObject, m: VmPage): Promise<number> {
     if (a.addr === -1) {
       m.frame.fill(0, off, off + len);
     } else {
-      const error = await readInto(sys, vp, a.addr, m.frame, off, len);
+      // As in inputSmlfs: no device read past the sector holding EOF.
+      const eof = obj.vnpSize - foff;
+      const xfer = Math.min(len, Math.ceil((eof - off) / DEV_BSIZE) * DEV_BSIZE);
+      const error = await readInto(sys, vp, a.addr, m.frame, off, xfer);
       if (error !== 0) {
         obj.pagerError = error;
         return VM_PAGER_ERROR;
       }
-      const eof = obj.vnpSize - foff;
       if (eof < off + len) m.frame.fill(0, Math.max(eof, off), off + len);
     }
     pageSetValidClean(m, off, len);

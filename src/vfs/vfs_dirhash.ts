@@ -5,7 +5,8 @@
  * directory. It lives in the in-core inode and goes with it. Bounded: only
  * directories of DIRHASH_MINSIZE bytes or more are hashed, and the hashes of
  * one file system hold at most DIRHASH_MAXENTRIES names together, the least
- * recently used hash dropped first.
+ * recently used hash dropped first. Any file system's in-core directory
+ * inode can be hashed: all it needs is a size and the file system it is in.
  *   ino = dirhashLookup(ip, key)  // undefined: no hash; 0: not there
  *   dirhashStore(ip, entries)     // after a full scan
  *   dirhashAdd / dirhashRemove    // a directory changed: the hash follows
@@ -13,22 +14,26 @@
  * (not only UTF-8) has exactly one key.
  */
 
-import type { Inode } from './ext2_inode.js';
-import type { Ext2Fs } from './ext2_mount.js';
+/** What dirhash needs of a directory's in-core inode. */
+export interface DirhashDir {
+  readonly size: number;
+  /** The file system it belongs to: the bound on names is per file system. */
+  readonly fs: object;
+}
 
 export const DIRHASH_MINSIZE = 16 * 1024;
 export const DIRHASH_MAXENTRIES = 1 << 17;
 
 interface FsHashes {
   /** Hashed directories, least recently used first. */
-  lru: Set<Inode>;
+  lru: Set<DirhashDir>;
   entries: number;
 }
 
-const byFs = new WeakMap<Ext2Fs, FsHashes>();
-const hashes = new WeakMap<Inode, Map<string, number>>();
+const byFs = new WeakMap<object, FsHashes>();
+const hashes = new WeakMap<DirhashDir, Map<string, number>>();
 
-function fsHashes(fs: Ext2Fs): FsHashes {
+function fsHashes(fs: object): FsHashes {
   let h = byFs.get(fs);
   if (h === undefined) {
     h = { lru: new Set(), entries: 0 };
@@ -38,7 +43,7 @@ function fsHashes(fs: Ext2Fs): FsHashes {
 }
 
 /** The inode number of `key` in ip's hash: undefined when ip has none, 0 when the name is absent. */
-export function dirhashLookup(ip: Inode, key: string): number | undefined {
+export function dirhashLookup(ip: DirhashDir, key: string): number | undefined {
   const map = hashes.get(ip);
   if (map === undefined) return undefined;
   const h = fsHashes(ip.fs);
@@ -48,17 +53,17 @@ export function dirhashLookup(ip: Inode, key: string): number | undefined {
 }
 
 /** Should a lookup in ip build a hash? */
-export function dirhashWanted(ip: Inode): boolean {
+export function dirhashWanted(ip: DirhashDir): boolean {
   return ip.size >= DIRHASH_MINSIZE && !hashes.has(ip);
 }
 
 /** Keeps the hash of ip built from a complete scan; drops older hashes to stay in bounds. */
-export function dirhashStore(ip: Inode, map: Map<string, number>): void {
+export function dirhashStore(ip: DirhashDir, map: Map<string, number>): void {
   if (map.size > DIRHASH_MAXENTRIES) return;
   const h = fsHashes(ip.fs);
   dirhashDrop(ip);
   while (h.entries + map.size > DIRHASH_MAXENTRIES) {
-    const old = h.lru.values().next().value as Inode;
+    const old = h.lru.values().next().value as DirhashDir;
     dirhashDrop(old);
   }
   hashes.set(ip, map);
@@ -67,7 +72,7 @@ export function dirhashStore(ip: Inode, map: Map<string, number>): void {
 }
 
 /** Forgets ip's hash (the inode is reclaimed, or the directory changed). */
-export function dirhashDrop(ip: Inode): void {
+export function dirhashDrop(ip: DirhashDir): void {
   const map = hashes.get(ip);
   if (map === undefined) return;
   const h = fsHashes(ip.fs);
@@ -77,7 +82,7 @@ export function dirhashDrop(ip: Inode): void {
 }
 
 /** The directory gained the entry key -> ino: a hash, if any, learns it. */
-export function dirhashAdd(ip: Inode, key: string, ino: number): void {
+export function dirhashAdd(ip: DirhashDir, key: string, ino: number): void {
   const map = hashes.get(ip);
   if (map === undefined || map.has(key)) return;
   map.set(key, ino);
@@ -85,7 +90,7 @@ export function dirhashAdd(ip: Inode, key: string, ino: number): void {
 }
 
 /** The directory lost the entry key: a hash, if any, forgets it. */
-export function dirhashRemove(ip: Inode, key: string): void {
+export function dirhashRemove(ip: DirhashDir, key: string): void {
   const map = hashes.get(ip);
   if (map === undefined || !map.delete(key)) return;
   fsHashes(ip.fs).entries--;
