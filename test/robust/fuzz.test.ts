@@ -1,7 +1,9 @@
 /*
  * Fuzzing the read side: random bits flipped in the metadata of generated
  * ext2 and ext4 images (superblock, group descriptors, bitmaps, inode
- * tables, directory and indirect/extent blocks), then `ls -R` and `cat` of
+ * tables, directory and indirect/extent blocks) and UFS1/UFS2 images
+ * (superblock, cylinder groups, inode blocks, directories, indirect
+ * blocks), then `ls -R` and `cat` of
  * every file: each command ends within its time limit, with data or with
  * one line `vmpager: ...` and exit 2; never a crash, a hang or a stack trace.
  * Files whose (damaged) size passes 16 MiB are not read whole: a flipped
@@ -16,6 +18,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
+import { mkufs } from '../helpers/ufs_images.js';
 import { CLI } from '../helpers/cli.js';
 
 const MAX_READ = 16 << 20;
@@ -48,9 +51,10 @@ function assertClean(r: ReturnType<typeof run>, what: string): void {
   }
 }
 
-for (const type of ['ext2', 'ext4'] as const) {
+for (const type of ['ext2', 'ext4', 'ufs1', 'ufs2'] as const) {
   const base = join(tmp.dir, `${type}.img`);
-  mkext2(base, tree, { type, blockSize: 1024, size: 2 << 20 });
+  if (type === 'ufs1' || type === 'ufs2') mkufs(base, tree, { version: type === 'ufs1' ? 1 : 2, bsize: 8192, fsize: 1024, size: 4 << 20 });
+  else mkext2(base, tree, { type, blockSize: 1024, size: 2 << 20 });
   const pristine = readFileSync(base);
   // The metadata: everything but the blocks of file data, found as bytes that differ from zero
   // in a freshly made image minus the file contents. Flipping there hits superblock, descriptors,
