@@ -20,7 +20,12 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { CLI } from '../helpers/cli.js';
 
-const TIMEOUT_MS = 10_000;
+/*
+ * Per command. The slowest, `ls -R` of f_many_subdirs (66 000 directories,
+ * each its own VM object), takes 6–7 s on two idle cores; 10 s was passed
+ * once on a loaded machine. A hang still ends here.
+ */
+const TIMEOUT_MS = 20_000;
 const HEAP_MB = 256;
 /** Paths one cat command takes: bounded by count and by argument bytes (well under ARG_MAX). */
 const BATCH = 5000;
