@@ -10,6 +10,7 @@
  *   ino = dirhashLookup(ip, key)  // undefined: no hash; 0: not there
  *   dirhashStore(ip, entries)     // after a full scan
  *   dirhashAdd / dirhashRemove    // a directory changed: the hash follows
+ *   { error, ino } = await dirhashResolve(ip, nameBytes, scan)   // a lookup's hashed part
  * Keys are the name's bytes as a latin1 string, so that any byte sequence
  * (not only UTF-8) has exactly one key.
  */
@@ -101,4 +102,28 @@ export function dirhashKey(buf: Uint8Array, off: number, len: number): string {
   let s = '';
   for (let i = 0; i < len; i++) s += String.fromCharCode(buf[off + i]);
   return s;
+}
+
+/** Walks every live entry of a directory until fn answers false; resolves to an errno. */
+export type DirhashScan = (fn: (ino: number, buf: Uint8Array, off: number, len: number) => boolean) => Promise<number>;
+
+/**
+ * A lookup of the name bytes `want` through ip's hash, which one scan of the
+ * whole directory builds when ip is large enough (the first of duplicate
+ * names wins, as in a scan). ino 0: not there; undefined: ip is not hashed,
+ * the caller scans itself. => may sleep
+ */
+export async function dirhashResolve(ip: DirhashDir, want: Uint8Array, scan: DirhashScan): Promise<{ error: number; ino: number | undefined }> {
+  const key = dirhashKey(want, 0, want.length);
+  const hit = dirhashLookup(ip, key);
+  if (hit !== undefined || !dirhashWanted(ip)) return { error: 0, ino: hit };
+  const map = new Map<string, number>();
+  const error = await scan((ino, buf, off, len) => {
+    const k = dirhashKey(buf, off, len);
+    if (!map.has(k)) map.set(k, ino);
+    return true;
+  });
+  if (error !== 0) return { error, ino: undefined };
+  dirhashStore(ip, map);
+  return { error: 0, ino: map.get(key) ?? 0 };
 }

@@ -5,12 +5,14 @@
  * holds more than `maxFreeVnodes` unreferenced ones; then the oldest is
  * reclaimed (cf. getnewvnode/vrecycle).
  *   vp = vfsHashGet(mp, ino) ?? insmntque(new Vnode(...)); ... vrele(vp)
+ *   { error, vp } = await vfsVget(mp, ino, readVnode)   // a file system's VFS_VGET
  */
 
+import { EBUSY, EINTEGRITY } from '../kern/errno.js';
 import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
 import type { Mount } from './mount.js';
-import { VDOOMED, type Vnode } from './vnode.js';
+import { VDOOMED, VType, type Vnode } from './vnode.js';
 
 /** Unreferenced vnodes a mount keeps in core. */
 export const maxFreeVnodes = 256;
@@ -96,4 +98,46 @@ export async function vwaitgone(vp: Vnode): Promise<void> {
 /** Unreferenced in-core vnodes of mp (for tests and stats). */
 export function freeVnodeCount(mp: Mount): number {
   return freelist(mp).size;
+}
+
+export interface VgetResult {
+  error: number;
+  vp: Vnode | null;
+}
+
+/**
+ * VFS_VGET's common part (cf. vfs_hash_get + vfs_hash_insert): the in-core
+ * vnode of ino, referenced, or a new one `read` makes from the disk (not yet
+ * on the mount's lists). One vnode per inode even under concurrent calls: a
+ * vnode being reclaimed is waited out, and one another caller made while
+ * `read` slept wins. => ino already range-checked; may sleep
+ */
+export async function vfsVget(mp: Mount, ino: number, read: () => Promise<VgetResult>): Promise<VgetResult> {
+  for (;;) {
+    const old = mp.vnodeHash.get(ino);
+    if (old !== undefined) {
+      if ((old.flag & VDOOMED) !== 0) {
+        await vwaitgone(old);
+        continue;
+      }
+      vref(old);
+      return { error: 0, vp: old };
+    }
+    if (mp.unmounting) return { error: EBUSY, vp: null };
+    const r = await read();
+    if (r.error !== 0 || r.vp === null) return r;
+    if (mp.vnodeHash.has(ino) || mp.unmounting) continue;
+    return { error: 0, vp: insmntque(r.vp) };
+  }
+}
+
+/** VFS_ROOT's common part: the root directory from vget; EINTEGRITY when it is no directory. */
+export async function vfsRoot(vget: Promise<VgetResult>): Promise<VgetResult> {
+  const { error, vp } = await vget;
+  if (error !== 0 || vp === null) return { error, vp: null };
+  if (vp.type !== VType.VDIR) {
+    await vrele(vp);
+    return { error: EINTEGRITY, vp: null };
+  }
+  return { error: 0, vp };
 }

@@ -18,7 +18,7 @@ import {
 } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
-import { dirhashKey, dirhashLookup, dirhashStore, dirhashWanted } from '../../vfs/vfs_dirhash.js';
+import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
 
 const decoder = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
@@ -149,24 +149,9 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;
   if (!lossy && folded === null) {
-    const key = dirhashKey(want, 0, want.length);
-    let hit = dirhashLookup(ip, key);
-    if (hit === undefined && dirhashWanted(ip)) {
-      // One scan indexes the whole directory; the first of duplicate names wins, as in a scan.
-      const map = new Map<string, number>();
-      const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
-        const k = dirhashKey(buf, off, len);
-        if (!map.has(k)) map.set(k, ino);
-        return true;
-      }, ioflag);
-      if (error !== 0) return { error, vp: null };
-      dirhashStore(ip, map);
-      hit = map.get(key) ?? 0;
-    }
-    if (hit !== undefined) {
-      if (hit === 0) return { error: ENOENT, vp: null };
-      return mp.op.vget(mp, hit);
-    }
+    const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len), ioflag));
+    if (h.error !== 0) return { error: h.error, vp: null };
+    if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   }
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
     let hit = sameBytes(want, buf, off, len);

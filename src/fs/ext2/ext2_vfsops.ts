@@ -7,13 +7,13 @@
  */
 
 import {
-  EBUSY, EINTEGRITY, EINVAL, EIO, EOPNOTSUPP, EROFS,
+  EINTEGRITY, EINVAL, EIO, EOPNOTSUPP, EROFS,
 } from '../../kern/errno.js';
 import type { BlockDevice } from '../../dev/device.js';
 import { MNT_RDONLY, Mount, type Statfs, type VfsOps } from '../../vfs/mount.js';
 import { BufCache } from '../../vfs/vfs_bio.js';
-import { insmntque, vref, vrele, vwaitgone } from '../../vfs/vfs_subr.js';
-import { VDOOMED, VROOT, VType, Vnode } from '../../vfs/vnode.js';
+import { type VgetResult, vfsRoot, vfsVget } from '../../vfs/vfs_subr.js';
+import { VROOT, Vnode } from '../../vfs/vnode.js';
 import {
   COMPAT_HAS_JOURNAL, EXT2_DYNAMIC_REV, EXT2_GOOD_OLD_FIRST_INO, EXT2_MAGIC, EXT2_MAX_BLOCK_LOG_SIZE,
   EXT2_MAX_DESC_SIZE, EXT2_MIN_BLOCK_LOG_SIZE, EXT2_MIN_DESC_SIZE_64BIT, EXT2_ROOTINO, type Ext2Super,
@@ -179,40 +179,22 @@ async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {
   return inodeFromDisk(fs, ino, raw);
 }
 
-/** VFS_VGET: the vnode of inode ino, referenced; one vnode per inode even under concurrent calls. */
-async function ext2Vget(mp: Mount, ino: number): Promise<{ error: number; vp: Vnode | null }> {
+/** VFS_VGET: the vnode of inode ino, referenced. */
+function ext2Vget(mp: Mount, ino: number): Promise<VgetResult> {
   const fs = mp.data as Ext2Fs;
-  if (!Number.isSafeInteger(ino) || ino < 1 || ino > fs.sb.inodesCount) return { error: EINVAL, vp: null };
-  for (;;) {
-    const old = mp.vnodeHash.get(ino);
-    if (old !== undefined) {
-      if ((old.flag & VDOOMED) !== 0) {
-        await vwaitgone(old);
-        continue;
-      }
-      vref(old);
-      return { error: 0, vp: old };
-    }
-    if (mp.unmounting) return { error: EBUSY, vp: null };
+  if (!Number.isSafeInteger(ino) || ino < 1 || ino > fs.sb.inodesCount) return Promise.resolve({ error: EINVAL, vp: null });
+  return vfsVget(mp, ino, async () => {
     const { error, ip } = await readInode(mp, fs, ino);
     if (error !== 0 || ip === null) return { error: error || EIO, vp: null };
-    /* Another vget may have made the vnode while we slept: use that one. */
-    if (mp.vnodeHash.has(ino) || mp.unmounting) continue;
-    const vp = insmntque(new Vnode(ip.type, mp, ext2Vnops, ip, ino));
+    const vp = new Vnode(ip.type, mp, ext2Vnops, ip, ino);
     if (ino === EXT2_ROOTINO) vp.flag |= VROOT;
     return { error: 0, vp };
-  }
+  });
 }
 
 /** VFS_ROOT: the root directory, referenced. */
-async function ext2Root(mp: Mount): Promise<{ error: number; vp: Vnode | null }> {
-  const { error, vp } = await ext2Vget(mp, EXT2_ROOTINO);
-  if (error !== 0 || vp === null) return { error, vp: null };
-  if (vp.type !== VType.VDIR) {
-    await vrele(vp);
-    return { error: EINTEGRITY, vp: null };
-  }
-  return { error: 0, vp };
+function ext2Root(mp: Mount): Promise<VgetResult> {
+  return vfsRoot(ext2Vget(mp, EXT2_ROOTINO));
 }
 
 /**

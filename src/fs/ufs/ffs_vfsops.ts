@@ -7,13 +7,13 @@
  *   ffsProbe(dev) tells whether the device holds a UFS superblock at all.
  */
 
-import { EBUSY, EINTEGRITY, EINVAL, EIO, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
+import { EINTEGRITY, EINVAL, EIO, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
 import { DEV_BSIZE, MAXBSIZE } from '../../kern/param.js';
 import type { BlockDevice } from '../../dev/device.js';
 import { MNT_RDONLY, Mount, type Statfs, type VfsOps } from '../../vfs/mount.js';
 import { BufCache } from '../../vfs/vfs_bio.js';
-import { insmntque, vref, vrele, vwaitgone } from '../../vfs/vfs_subr.js';
-import { VDOOMED, VROOT, VType, Vnode } from '../../vfs/vnode.js';
+import { type VgetResult, vfsRoot, vfsVget } from '../../vfs/vfs_subr.js';
+import { VROOT, Vnode } from '../../vfs/vnode.js';
 import {
   FS_44INODEFMT, FS_GJOURNAL, FS_NEEDSFSCK, FS_SUJ, FS_UFS2_MAGIC, type FfsSuper, MAXFRAG, MINBSIZE, SBLOCKSEARCH,
   SBLOCKSIZE, SBLOCK_UFS1, SB_FIXED, UFS1_DINODE_SIZE, UFS2_DINODE_SIZE, UFS_ROOTINO, decodeSuper, isBadMagic,
@@ -147,40 +147,22 @@ async function readInode(mp: Mount, fs: FfsFs, ino: number) {
   return ufsInodeFromDisk(fs, ino, raw);
 }
 
-/** VFS_VGET: the vnode of inode ino, referenced; one vnode per inode even under concurrent calls. */
-async function ffsVget(mp: Mount, ino: number): Promise<{ error: number; vp: Vnode | null }> {
+/** VFS_VGET: the vnode of inode ino, referenced. */
+function ffsVget(mp: Mount, ino: number): Promise<VgetResult> {
   const fs = mp.data as FfsFs;
-  if (!Number.isSafeInteger(ino) || ino < UFS_ROOTINO || ino >= fs.maxIno) return { error: EINVAL, vp: null };
-  for (;;) {
-    const old = mp.vnodeHash.get(ino);
-    if (old !== undefined) {
-      if ((old.flag & VDOOMED) !== 0) {
-        await vwaitgone(old);
-        continue;
-      }
-      vref(old);
-      return { error: 0, vp: old };
-    }
-    if (mp.unmounting) return { error: EBUSY, vp: null };
+  if (!Number.isSafeInteger(ino) || ino < UFS_ROOTINO || ino >= fs.maxIno) return Promise.resolve({ error: EINVAL, vp: null });
+  return vfsVget(mp, ino, async () => {
     const { error, ip } = await readInode(mp, fs, ino);
     if (error !== 0 || ip === null) return { error: error || EIO, vp: null };
-    /* Another vget may have made the vnode while we slept: use that one. */
-    if (mp.vnodeHash.has(ino) || mp.unmounting) continue;
-    const vp = insmntque(new Vnode(ip.type, mp, ufsVnops, ip, ino));
+    const vp = new Vnode(ip.type, mp, ufsVnops, ip, ino);
     if (ino === UFS_ROOTINO) vp.flag |= VROOT;
     return { error: 0, vp };
-  }
+  });
 }
 
 /** VFS_ROOT: the root directory, referenced. */
-async function ffsRoot(mp: Mount): Promise<{ error: number; vp: Vnode | null }> {
-  const { error, vp } = await ffsVget(mp, UFS_ROOTINO);
-  if (error !== 0 || vp === null) return { error, vp: null };
-  if (vp.type !== VType.VDIR) {
-    await vrele(vp);
-    return { error: EINTEGRITY, vp: null };
-  }
-  return { error: 0, vp };
+function ffsRoot(mp: Mount): Promise<VgetResult> {
+  return vfsRoot(ffsVget(mp, UFS_ROOTINO));
 }
 
 /** VFS_SYNC: nothing to write on a read-only mount. */

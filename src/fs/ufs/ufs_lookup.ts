@@ -12,7 +12,7 @@ import { EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { Dirent, LookupResult } from '../../vfs/vnode_if.js';
-import { dirhashKey, dirhashLookup, dirhashStore, dirhashWanted } from '../../vfs/vfs_dirhash.js';
+import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import {
   DIRBLKSIZ, DIRECT_HEADER, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, UFS_MAXNAMLEN,
 } from './ffs_fs.js';
@@ -102,21 +102,9 @@ export async function ufsLookup(dvp: Vnode, name: string): Promise<LookupResult>
   const ip = dvp.data as UfsInode;
   const lossy = name.includes('\uFFFD');
   if (!lossy) {
-    const key = dirhashKey(want, 0, want.length);
-    let hit = dirhashLookup(ip, key);
-    if (hit === undefined && dirhashWanted(ip)) {
-      // One scan indexes the whole directory; the first of duplicate names wins, as in a scan.
-      const map = new Map<string, number>();
-      const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
-        const k = dirhashKey(buf, off, len);
-        if (!map.has(k)) map.set(k, ino);
-        return true;
-      });
-      if (error !== 0) return { error, vp: null };
-      dirhashStore(ip, map);
-      hit = map.get(key) ?? 0;
-    }
-    if (hit !== undefined) return hit === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, hit);
+    const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len)));
+    if (h.error !== 0) return { error: h.error, vp: null };
+    if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   }
   let found = 0;
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
