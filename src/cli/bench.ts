@@ -1,7 +1,8 @@
 /*
  * vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]: the
  * benchmark table of the performance issue, each case beside its peer:
- *   1 cold `vmpager cat` of /file in a fresh process vs `debugfs -R "cat /file"`;
+ *   1 cold `vmpager cat` of /file in a fresh process vs `debugfs -R "cat /file"` (on UFS2,
+ *     which debugfs cannot read, case 2's raw limit is the only peer);
  *     and on a 64 MiB file in ext2 (4 KiB and 1 KiB blocks), vs the `ext2fs` npm package (libext2fs
  *     in WASM) in a fresh process, when that dev dependency is installed
  *   2 the raw limit: positioned 1 MiB reads of the file's block runs from the image
@@ -21,7 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Vm, ioBuffer } from '../api/index.js';
 import { parseSize } from '../api/size.js';
-import { BENCH_SEED, CHUNK, EXT2FS_PEER_SIZE, RandomStream, benchImages, ext2fsPeerImages, mib, writeRandomFile, type BenchImage } from './bench_images.js';
+import {
+  BENCH_SEED, CHUNK, EXT2FS_PEER_SIZE, RandomStream, benchImages, ext2fsPeerImages, mib, ufsBenchImages, writeRandomFile, type BenchImage,
+} from './bench_images.js';
 import { lruHits, optHits, zipfTrace } from './zipf.js';
 
 const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
@@ -143,23 +146,30 @@ interface BlockRun {
   count: number;
 }
 
+/** A file's block map: runs of blockSize-byte blocks at addresses in addressSize units (a UFS fragment, else the block). */
+interface BlockMap {
+  blockSize: number;
+  addressSize: number;
+  runs: BlockRun[];
+}
+
 /** The file's block map from `vmpager stat --json IMAGE /file`. */
-function blockMapOf(image: string): { blockSize: number; runs: BlockRun[] } {
+function blockMapOf(image: string): BlockMap {
   const r = spawnSync(process.execPath, [MAIN, 'stat', '--json', image, '/file'], { encoding: 'utf8', maxBuffer: 256 * MiB });
   if (r.status !== 0) throw new Error(`vmpager stat failed: ${(r.stderr ?? '').split('\n')[0]}`);
-  const st = JSON.parse(r.stdout) as { blockSize: number; blockMap: BlockRun[]; blockMapTruncated?: boolean };
+  const st = JSON.parse(r.stdout) as { blockSize: number; addressSize: number; blockMap: BlockRun[]; blockMapTruncated?: boolean };
   if (st.blockMapTruncated) throw new Error('vmpager stat: the block map was cut short');
-  return { blockSize: st.blockSize, runs: st.blockMap };
+  return { blockSize: st.blockSize, addressSize: st.addressSize, runs: st.blockMap };
 }
 
 /** Case 2: reads the file's byte ranges from the image in 1 MiB positioned reads; returns ms. */
-function rawRead(image: string, map: { blockSize: number; runs: BlockRun[] }, fileSize: number, buf: Uint8Array): number {
+function rawRead(image: string, map: BlockMap, fileSize: number, buf: Uint8Array): number {
   const fd = openSync(image, 'r');
   try {
     const t0 = performance.now();
     for (const run of map.runs) {
       if (run.physical === null) continue;
-      const start = run.physical * map.blockSize;
+      const start = run.physical * map.addressSize;
       const len = Math.min(run.count * map.blockSize, fileSize - run.logical * map.blockSize);
       for (let done = 0; done < len; ) {
         const n = readSync(fd, buf, 0, Math.min(buf.length, len - done), start + done);
@@ -229,7 +239,10 @@ async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch
       if (extra.length > 0) notes.push(`debugfs: ${extra[0]}`);
     }
   };
-  await alternate(runs, 'debugfs', once);
+  // debugfs cannot read UFS: there vmpager runs alone, and case 2 is its peer.
+  if (im.type === 'ufs2') for (let i = 0; i < runs; i++) await once('vmpager');
+  else await alternate(runs, 'debugfs', once);
+  if (im.type === 'ufs2') notes.push('no peer reads UFS on Linux: see case 2');
   const vmMed = cat.rates.length > 0 ? median(cat.rates) : null;
   const peerMed = peer.length > 0 ? median(peer) : null;
   const rawMed = median(raw);
@@ -620,7 +633,9 @@ export async function benchMain(args: string[]): Promise<number> {
     const images = benchImages(cache, size, log);
     const useTime = haveGnuTime();
     if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
-    for (const im of images) {
+    const ufs = ufsBenchImages(cache, size, log);
+    if (ufs.length === 0) log('bench: makefs not found: no UFS rows');
+    for (const im of [...images, ...ufs]) {
       log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
       rows.push(...(await coldCases(im, runs, useTime, scratch)));
     }

@@ -4,9 +4,11 @@
  * blocks and in ext4, each by `mke2fs -d`. A manifest records what was built
  * so a later run with the same parameters reuses the images. Beside them, in
  * a folder of its own with its own manifest, one ext2 (4 KiB) image of a
- * 64 MiB file for the ext2fs npm peer, whatever the size of the others.
+ * 64 MiB file for the ext2fs npm peer, whatever the size of the others; and,
+ * in another, the same file in UFS2 (32 KiB blocks) by `makefs -t ffs`.
  *   const images = await benchImages(cacheDir, size, log)
  *   const small = ext2fsPeerImages(cacheDir, log)   // ext2, 4 KiB and 1 KiB blocks
+ *   const ufs = ufsBenchImages(cacheDir, size, log)  // [] without makefs
  */
 
 import { execFileSync } from 'node:child_process';
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 export interface BenchImage {
   /** e.g. ext2-4k */
   name: string;
-  type: 'ext2' | 'ext4';
+  type: 'ext2' | 'ext4' | 'ufs2';
   blockSize: number;
   path: string;
   /** Bytes of /file. */
@@ -30,7 +32,7 @@ interface Manifest {
   images: { name: string; type: string; blockSize: number; bytes: number }[];
 }
 
-/** One file system of the images: a name, mke2fs's -t and -b. */
+/** One file system of the images: a name, mke2fs's -t and -b (or makefs's version and bsize). */
 interface Kind {
   name: string;
   type: BenchImage['type'];
@@ -47,6 +49,8 @@ const KINDS: readonly Kind[] = [
   { name: 'ext2-1k', type: 'ext2', blockSize: 1024 },
   { name: 'ext4-4k', type: 'ext4', blockSize: 4096 },
 ];
+/** UFS2 as newfs makes it by default: 32 KiB blocks of 4 KiB fragments. */
+const UFS_KIND: Kind = { name: 'ufs2-32k', type: 'ufs2', blockSize: 32768 };
 
 /**
  * The seeded byte stream of /file (xorshift128, 32-bit words, little-endian):
@@ -124,6 +128,17 @@ export function ext2fsPeerImages(cacheDir: string, log: (msg: string) => void): 
   return buildImages(join(cacheDir, `ext2fs-${mib(EXT2FS_PEER_SIZE)}MiB`), EXT2FS_PEER_SIZE, [KINDS[0], KINDS[1]], log);
 }
 
+/** The UFS2 image of the same file, in its own folder of the cache; [] when makefs is not installed. */
+export function ufsBenchImages(cacheDir: string, size: number, log: (msg: string) => void): BenchImage[] {
+  try {
+    execFileSync('makefs', [], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
+  } catch (e) {
+    // makefs without arguments prints its usage and exits 1; only a missing command matters.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+  }
+  return buildImages(join(cacheDir, `ufs-${mib(size)}MiB`), size, [UFS_KIND], log);
+}
+
 /** One image of each kind for a file of `size` bytes, built into dir unless its manifest says they are there. */
 function buildImages(dir: string, size: number, kinds: readonly Kind[], log: (msg: string) => void): BenchImage[] {
   if (!(size > 0)) throw new Error(`bench: file size must be positive, not ${size}`);
@@ -140,13 +155,17 @@ function buildImages(dir: string, size: number, kinds: readonly Kind[], log: (ms
     log(`bench: writing a ${mib(size)} MiB random file`);
     writeRandomFile(join(tree, 'file'), size);
     const imageKiB = Math.ceil((size * 1.1 + 16 * 2 ** 20) / 1024);
+    const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
     for (const im of images) {
-      log(`bench: mke2fs -t ${im.type} -b ${im.blockSize} ${im.path}`);
       rmSync(im.path, { force: true });
-      execFileSync('mke2fs', ['-q', '-F', '-t', im.type, '-b', String(im.blockSize), '-d', tree, im.path, `${imageKiB}k`], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` },
-      });
+      if (im.type === 'ufs2') {
+        const opts = `version=2,bsize=${im.blockSize},fsize=${im.blockSize / 8}`;
+        log(`bench: makefs -t ffs -o ${opts} ${im.path}`);
+        execFileSync('makefs', ['-t', 'ffs', '-o', opts, '-M', `${imageKiB}k`, im.path, tree], { stdio: ['ignore', 'ignore', 'pipe'], env });
+      } else {
+        log(`bench: mke2fs -t ${im.type} -b ${im.blockSize} ${im.path}`);
+        execFileSync('mke2fs', ['-q', '-F', '-t', im.type, '-b', String(im.blockSize), '-d', tree, im.path, `${imageKiB}k`], { stdio: ['ignore', 'ignore', 'pipe'], env });
+      }
     }
   } finally {
     rmSync(tree, { recursive: true, force: true });
