@@ -14,7 +14,7 @@ import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { Dirent, LookupResult } from '../../vfs/vnode_if.js';
 import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import {
-  DIRBLKSIZ, DIRECT_HEADER, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, UFS_MAXNAMLEN,
+  DIRBLKSIZ, DIRECT_HEADER, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_WHT, UFS_MAXNAMLEN,
 } from './ffs_fs.js';
 import type { FfsFs } from './ffs_mount.js';
 import type { UfsInode } from './ufs_inode.js';
@@ -31,7 +31,7 @@ function dtToVType(dt: number): VType {
     case DT_BLK: return VType.VBLK;
     case DT_FIFO: return VType.VFIFO;
     case DT_SOCK: return VType.VSOCK;
-    default: return VType.VNON; // DT_UNKNOWN, and whiteouts (never passed on)
+    default: return VType.VNON; // DT_UNKNOWN
   }
 }
 
@@ -52,7 +52,8 @@ function scanChunk(fs: FfsFs, buf: Uint8Array, start: number, fn: EntryFn): { er
     const dt = buf[start + off + 6];
     const namlen = buf[start + off + 7];
     if (reclen === 0 || reclen % 4 !== 0 || off + reclen > DIRBLKSIZ) return { error: EINTEGRITY, stop: true };
-    if (ino !== 0) {
+    // A whiteout (cf. union mounts) names no file: skipped, like an empty record.
+    if (ino !== 0 && dt !== DT_WHT) {
       if (reclen < direntSize(namlen) || namlen === 0 || namlen > UFS_MAXNAMLEN) return { error: EINTEGRITY, stop: true };
       if (ino >= fs.maxIno) return { error: EINTEGRITY, stop: true };
       const nameOff = start + off + DIRECT_HEADER;

@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vm } from '../../../src/api/index.js';
 import { randomBytes, tempDir, type TreeFile } from '../../helpers/images.js';
@@ -215,6 +215,21 @@ describe('UFS refusals', () => {
     const r = vmpager(['ls', cut]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /^vmpager: .*image is shorter than the file system/);
+  });
+
+  test('a whiteout entry names no file: ls skips it', () => {
+    const wh = join(tmp.dir, 'wh.img');
+    mkufs(wh, [{ path: 'keep', data: randomBytes(10, 2) }, { path: 'whiteout-me', data: randomBytes(10, 3) }], { version: 2, bsize: 8 * KiB, fsize: KiB, size: 4 * MiB });
+    const img = readFileSync(wh);
+    const at = img.indexOf('whiteout-me\0');
+    assert.ok(at > 8, 'the entry is in the image');
+    img.writeUInt32LE(1, at - 8); // d_ino = WINO
+    img[at - 2] = 14; // d_type = DT_WHT
+    writeFileSync(wh, img);
+    const r = vmpager(['ls', wh]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.toString(), / keep\n/);
+    assert.doesNotMatch(r.stdout.toString(), /whiteout-me/);
   });
 
   test('a device with neither ext2 nor UFS says so', () => {
