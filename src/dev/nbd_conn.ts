@@ -5,9 +5,10 @@
  *   transmission  request() sends a request with a fresh cookie and resolves
  *                 with an errno when the server's simple reply with that
  *                 cookie arrives. Many may be in flight; replies are matched
- *                 by cookie in whatever order they come, and a read's payload
- *                 is copied from the socket's buffer straight into the
- *                 caller's buffers, with no buffer in between.
+ *                 by cookie in whatever order they come. A read's payload is
+ *                 received straight into the caller's buffers (the socket
+ *                 reads into them), or copied there from the receive buffer
+ *                 for what arrived together with a reply header.
  * Whatever goes wrong (the server drops the connection, a socket error, a
  * reply that breaks the protocol, a timeout), fail() ends the connection
  * once: every request in flight and every later one resolves EIO, and a
@@ -53,6 +54,8 @@ interface InFlight {
 
 /** The socket's receive buffer, reused for every chunk (onread): chunks are consumed before the next arrives. */
 const RECV_BUFFER = 256 * 1024;
+/** A read's payload with at least this much left in its current buffer is received straight into that buffer. */
+const DIRECT_MIN = 16 * 1024;
 /** A server that sends more than this during the handshake, unasked, is not speaking NBD. */
 const MAX_HANDSHAKE_BACKLOG = 1 << 20;
 const TWO32 = 2 ** 32;
@@ -82,6 +85,8 @@ export class NbdConn {
   private payloadBuf = 0;
   private payloadOff = 0;
   private payloadLeft = 0;
+  /** The caller's buffer handed to the socket for its next read, if any. */
+  private direct: Uint8Array | null = null;
   /** No new requests: closing, or the server said it is shutting down. */
   private stopping = false;
   /** NBD_CMD_DISC sent: the server closing is the expected end. */
@@ -90,10 +95,14 @@ export class NbdConn {
 
   private constructor(target: NbdTarget) {
     const recv = Buffer.allocUnsafe(RECV_BUFFER);
+    // Node asks for the buffer of each next socket read: the receive buffer,
+    // or, in the middle of a read's payload, the caller's own buffer, so the
+    // kernel copies the data where it belongs and we copy nothing.
     const onread = {
-      buffer: recv,
+      buffer: (): Uint8Array => (this.direct = this.directTarget()) ?? recv,
       callback: (n: number, buf: Uint8Array): boolean => {
-        this.received(buf.subarray(0, n));
+        if (buf === this.direct && this.direct !== null) this.receivedDirect(n);
+        else this.received(buf.subarray(0, n));
         return true;
       },
     };
@@ -244,6 +253,30 @@ export class NbdConn {
       } else {
         this.complete(r, 0);
       }
+    }
+  }
+
+  /** Where the next socket read should land: the rest of the current payload buffer, when it is worth a read of its own. */
+  private directTarget(): Uint8Array | null {
+    if (this.payload === null || this.failure !== null) return null;
+    const b = this.payload.into![this.payloadBuf];
+    const k = Math.min(b.length - this.payloadOff, this.payloadLeft);
+    return k >= DIRECT_MIN ? b.subarray(this.payloadOff, this.payloadOff + k) : null;
+  }
+
+  /** n bytes of the current payload arrived in place (see directTarget). */
+  private receivedDirect(n: number): void {
+    if (this.failure !== null) return;
+    const r = this.payload!;
+    this.payloadOff += n;
+    this.payloadLeft -= n;
+    if (this.payloadOff === r.into![this.payloadBuf].length) {
+      this.payloadBuf++;
+      this.payloadOff = 0;
+    }
+    if (this.payloadLeft === 0) {
+      this.payload = null;
+      this.complete(r, 0);
     }
   }
 

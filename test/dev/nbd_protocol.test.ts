@@ -339,6 +339,26 @@ describe('transmission abuse', () => {
     await dev.close();
   });
 
+  test('a payload trickling in odd pieces lands in buffers of odd sizes, empty ones among them', async () => {
+    const dev = await open(
+      serving(SIZE, 1, async (s, req) => {
+        const whole = Buffer.concat([be32(0x67446698), be32(0), req.cookie, disk.subarray(req.offset, req.offset + req.length)]);
+        // The header with a few payload bytes, then pieces of every size, each its own socket read.
+        for (let at = 0, k = 19; at < whole.length; at += k, k = k * 3 + 1) {
+          s.write(whole.subarray(at, Math.min(whole.length, at + k)));
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      }),
+    );
+    const sizes = [0, 20_000, 0, 100_001, 7, 40_000, 0];
+    const bufs = sizes.map((n) => new Uint8Array(n));
+    for (const off of [0, 12_345]) {
+      assert.equal(await dev.readv(bufs, off), 0);
+      assert.ok(Buffer.concat(bufs).equals(disk.subarray(off, off + 160_008)), `read at ${off}`);
+    }
+    await dev.close();
+  });
+
   test('a server error answers that request only; the connection goes on', async () => {
     const dev = await open(
       serving(SIZE, 1 | TFLAG_SEND_FLUSH, (s, req) => {
