@@ -36,6 +36,7 @@ export interface MountOptions {
    * 'async' (default): image I/O runs on the thread pool and never blocks the
    * event loop. 'sync': system calls on the calling thread, several times
    * cheaper per transfer for an image in the host's page cache (the CLI's choice).
+   * Image files only: an NBD device's transfers are always asynchronous.
    */
   io?: 'sync' | 'async';
 }

@@ -19,7 +19,7 @@
  */
 
 import { connect, type Socket } from 'node:net';
-import { ECONNREFUSED, EIO, ENOENT, ENXIO, ETIMEDOUT, strerror } from '../kern/errno.js';
+import { ECONNREFUSED, EIO, ETIMEDOUT, strerror } from '../kern/errno.js';
 import { errnoOf } from './host_errno.js';
 import {
   CMD_DISC,
@@ -385,7 +385,7 @@ function socketReason(e: unknown): string {
       return strerror(ETIMEDOUT);
     default: {
       const n = errnoOf(e);
-      if (n !== EIO && n !== ENXIO && n !== ENOENT) return strerror(n);
+      if (n !== EIO) return strerror(n);
       return e instanceof Error ? e.message.split('\n')[0] : String(e);
     }
   }

@@ -12,10 +12,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { NbdDevice, Vm, VmError } from '../../src/api/index.js';
+import { EROFS } from '../../src/kern/errno.js';
 import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
 import { freePort, startNbdkit, startNbdServer, type NbdTestServer } from '../helpers/nbd_servers.js';
@@ -299,9 +300,8 @@ describe('writing through NBD (nbdkit)', () => {
 
 describe('nbd-server (the reference server): named exports', () => {
   let srv: NbdTestServer;
-  const rw = join(tmp.dir, 'nbd-server-rw.img');
+  const rw = copyOf('nbd-server-rw.img');
   before(async () => {
-    copyFileSync(copyOf('nbd-server-src.img'), rw);
     srv = await startNbdServer([
       { name: 'disk', file: rw },
       { name: 'ro', file: image, readOnly: true },
@@ -329,13 +329,13 @@ describe('nbd-server (the reference server): named exports', () => {
   });
 
   test('a read-only export: writing is refused with EROFS before anything is sent, reading works', async () => {
-    const put = await vmpager(['put', srv.url('ro'), '/x'], {});
+    const put = await vmpager(['put', srv.url('ro'), '/x']);
     assertOneLineFailure(put, /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/ro: the server exports it read-only$/);
     await assert.rejects(new Vm().mount(srv.url('ro'), { readOnly: false }), (e: unknown) => e instanceof VmError && e.code === 'EROFS');
     const r = await NbdDevice.open(srv.url('ro'), false);
     assert.equal(r.error, 0, r.reason);
     assert.ok(r.dev!.readOnly && r.dev!.exportReadOnly);
-    assert.equal(await r.dev!.writev([new Uint8Array(512)], 0), 30 /* EROFS */);
+    assert.equal(await r.dev!.writev([new Uint8Array(512)], 0), EROFS);
     await r.dev!.close();
     const cat = await vmpager(['cat', srv.url('ro'), '/dir/f03']);
     assert.equal(cat.status, 0, cat.stderr);
