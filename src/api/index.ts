@@ -12,6 +12,7 @@ export { VmError } from './errors.js';
 export type { BlockDevice, DeviceStats } from '../dev/device.js';
 export { MemDisk } from '../dev/memdisk.js';
 export { FaultyDisk } from '../dev/faulty.js';
+export { NbdDevice, type NbdOpenOptions } from '../dev/nbd.js';
 export { parseSize } from './size.js';
 export { ioBuffer } from './io_buffer.js';
 export { mkfs, type MkfsOptions } from './mkfs.js';

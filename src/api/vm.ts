@@ -1,13 +1,16 @@
 /*
  * Vm: one virtual-memory system with its own page frames, the entry point
  * of the library. It mounts file systems from image files (or any block
- * device) and reports the kernel's counters.
+ * device, or an NBD export named nbd://host[:port]/export) and reports the
+ * kernel's counters.
  *   const vm = new Vm({ memory: 64 * 2 ** 20 }); const fs = await vm.mount('disk.img')
  */
 
-import { EINVAL, EOPNOTSUPP } from '../kern/errno.js';
+import { EINVAL, EROFS } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { ImageDevice } from '../dev/image.js';
+import { NbdDevice } from '../dev/nbd.js';
+import { isNbdUrl } from '../dev/nbd_url.js';
 import { mountFileSystem } from './fs_probe.js';
 import type { Uio } from '../vfs/uio.js';
 import type { Vnode } from '../vfs/vnode.js';
@@ -33,6 +36,7 @@ export interface MountOptions {
    * 'async' (default): image I/O runs on the thread pool and never blocks the
    * event loop. 'sync': system calls on the calling thread, several times
    * cheaper per transfer for an image in the host's page cache (the CLI's choice).
+   * Image files only: an NBD device's transfers are always asynchronous.
    */
   io?: 'sync' | 'async';
 }
@@ -77,15 +81,15 @@ export class Vm {
     this.map = new VmMap(this.sys);
   }
 
-  /** Mounts an image file (path), or a block device, found by its superblock. */
+  /**
+   * Mounts an image file (path), an NBD export ('nbd://host[:port]/export',
+   * 'nbd+unix:///export?socket=PATH') or a block device, found by its superblock.
+   */
   async mount(source: string | BlockDevice, opts: MountOptions = {}): Promise<MountedFs> {
     const readOnly = opts.readOnly ?? true;
     let dev: BlockDevice;
     if (typeof source === 'string') {
-      if (source.startsWith('nbd://')) throw new VmError(EOPNOTSUPP, 'mount', source, null, 'NBD devices are not supported yet');
-      const r = await ImageDevice.open(source, readOnly, opts.io ?? 'async');
-      check(r.error, 'mount', source, null);
-      dev = r.dev!;
+      dev = isNbdUrl(source) ? await openNbd(source, readOnly) : await openImage(source, readOnly, opts.io ?? 'async');
     } else {
       dev = source;
     }
@@ -151,4 +155,22 @@ export class Vm {
       device,
     };
   }
+}
+
+async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'): Promise<BlockDevice> {
+  const r = await ImageDevice.open(path, readOnly, io);
+  check(r.error, 'mount', path, null);
+  return r.dev!;
+}
+
+/** Connects to the export; a read-only export asked for writing is refused here, naming the server's choice. */
+async function openNbd(url: string, readOnly: boolean): Promise<BlockDevice> {
+  const r = await NbdDevice.open(url, readOnly);
+  check(r.error, 'mount', url, null, r.reason);
+  const dev = r.dev!;
+  if (!readOnly && dev.exportReadOnly) {
+    await dev.close();
+    throw new VmError(EROFS, 'mount', url, null, 'the server exports it read-only');
+  }
+  return dev;
 }

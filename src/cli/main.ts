@@ -42,7 +42,8 @@ global options:
   -h, --help        this text
   --version         the version
 
-IMAGE is an image file (ext2, ext3 or ext4). SIZE is bytes or 64KiB, 64M, 1GiB, ...
+IMAGE is an image file (ext2, ext3 or ext4), or an NBD export: nbd://host[:port]/export
+(port 10809 by default) or nbd+unix:///export?socket=PATH. SIZE is bytes or 64KiB, 64M, 1GiB, ...
 `;
 
 const options = {

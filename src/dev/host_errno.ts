@@ -1,8 +1,27 @@
 /*
- * Host errors (Node's `code` strings) as kernel errno values.
+ * Host errors (Node's `code` strings) as kernel errno values: file
+ * system calls (dev/image.ts) and sockets (dev/nbd_conn.ts).
  */
 
-import { EACCES, EBUSY, EEXIST, EINVAL, EIO, EISDIR, ENOENT, ENOMEM, ENOSPC, ENOTDIR, EROFS } from '../kern/errno.js';
+import {
+  EACCES,
+  EBUSY,
+  ECONNREFUSED,
+  ECONNRESET,
+  EEXIST,
+  EHOSTUNREACH,
+  EINVAL,
+  EIO,
+  EISDIR,
+  ENETUNREACH,
+  ENOENT,
+  ENOMEM,
+  ENOSPC,
+  ENOTDIR,
+  ENXIO,
+  EROFS,
+  ETIMEDOUT,
+} from '../kern/errno.js';
 
 const byCode: Record<string, number> = {
   ENOENT,
@@ -17,6 +36,15 @@ const byCode: Record<string, number> = {
   ENOMEM,
   EINVAL,
   EIO,
+  // sockets (the NBD client)
+  ECONNREFUSED,
+  ECONNRESET,
+  EPIPE: ECONNRESET,
+  ETIMEDOUT,
+  EHOSTUNREACH,
+  ENETUNREACH,
+  ENOTFOUND: ENXIO,
+  EAI_AGAIN: ENXIO,
 };
 
 export function errnoOf(e: unknown): number {

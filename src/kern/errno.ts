@@ -24,6 +24,12 @@ export const EROFS = 30;
 export const ERANGE = 34;
 export const EAGAIN = 35;
 export const EOPNOTSUPP = 45;
+export const ENETUNREACH = 51;
+export const ECONNRESET = 54;
+export const ETIMEDOUT = 60;
+export const ECONNREFUSED = 61;
+export const EHOSTUNREACH = 65;
+export const EOVERFLOW = 84;
 export const ELOOP = 62;
 export const ENAMETOOLONG = 63;
 export const ENOTEMPTY = 66;
@@ -54,6 +60,12 @@ const names: Record<number, [string, string]> = {
   [ERANGE]: ['ERANGE', 'result too large'],
   [EAGAIN]: ['EAGAIN', 'resource temporarily unavailable'],
   [EOPNOTSUPP]: ['EOPNOTSUPP', 'operation not supported'],
+  [ENETUNREACH]: ['ENETUNREACH', 'network is unreachable'],
+  [ECONNRESET]: ['ECONNRESET', 'connection reset by peer'],
+  [ETIMEDOUT]: ['ETIMEDOUT', 'operation timed out'],
+  [ECONNREFUSED]: ['ECONNREFUSED', 'connection refused'],
+  [EHOSTUNREACH]: ['EHOSTUNREACH', 'no route to host'],
+  [EOVERFLOW]: ['EOVERFLOW', 'value too large to be stored in data type'],
   [ELOOP]: ['ELOOP', 'too many levels of symbolic links'],
   [ENAMETOOLONG]: ['ENAMETOOLONG', 'file name too long'],
   [ENOTEMPTY]: ['ENOTEMPTY', 'directory not empty'],

@@ -1,0 +1,440 @@
+/*
+ * The NBD client against real servers on 127.0.0.1: nbdkit (the file plugin,
+ * with its log, error, pause and blocksize-policy filters) and nbd-server,
+ * over images made by mke2fs -d from a generated tree. Reads are judged by
+ * the tree and by debugfs, writes by e2fsck -fn and debugfs once the server
+ * has stopped; nbdkit's log shows that read-only commands send no write.
+ * Failures (connection refused, unknown export, read-only export, server
+ * errors, a server killed mid-transfer) end in one line and exit 2 for the
+ * command, in a VmError for the library, never in a hang or a crash.
+ */
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { NbdDevice, Vm, VmError } from '../../src/api/index.js';
+import { EROFS } from '../../src/kern/errno.js';
+import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
+import { freePort, startNbdkit, startNbdServer, type NbdTestServer } from '../helpers/nbd_servers.js';
+
+const MiB = 2 ** 20;
+const tmp = tempDir('vmpager-nbd-');
+after(() => tmp.cleanup());
+
+/** The tree every image holds: a multi-MiB file, forty small ones, an empty one, a symlink. */
+const files = new Map<string, Uint8Array>();
+files.set('/big.bin', randomBytes(6 * MiB + 123, 1));
+for (let i = 0; i < 40; i++) files.set(`/dir/f${String(i).padStart(2, '0')}`, randomBytes(1 + ((i * 7919) % 150_000), 100 + i));
+files.set('/empty', new Uint8Array(0));
+const tree: TreeFile[] = [...files].map(([p, data]) => ({ path: p.slice(1), data }));
+tree.push({ path: 'link', symlink: 'big.bin' });
+
+const image = join(tmp.dir, 'read.img');
+mkext2(image, tree, { type: 'ext4', blockSize: 4096, size: 24 * MiB });
+const imageBytes = readFileSync(image);
+
+/** A fresh copy of the image for a server that is written to. */
+function copyOf(name: string, type: 'ext2' | 'ext3' = 'ext2'): string {
+  const p = join(tmp.dir, name);
+  mkext2(p, tree, { type, blockSize: 1024, size: 24 * MiB });
+  return p;
+}
+
+interface Run {
+  status: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs the command; kills it (and fails) after timeoutMs. */
+function vmpager(args: string[], opts: { timeoutMs?: number; onStdout?: (got: number) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let got = 0;
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      got += d.length;
+      opts.onStdout?.(got);
+    });
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`vmpager ${args.join(' ')}: no exit within ${opts.timeoutMs ?? 30_000} ms (${err})`));
+    }, opts.timeoutMs ?? 30_000);
+    p.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout: Buffer.concat(out), stderr: err });
+    });
+  });
+}
+
+function assertOneLineFailure(r: Run, pattern: RegExp): void {
+  assert.equal(r.status, 2, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+}
+
+async function readAll(fs: Awaited<ReturnType<Vm['mount']>>, path: string): Promise<Uint8Array> {
+  const f = await fs.open(path);
+  try {
+    return await f.read(0, f.size);
+  } finally {
+    await f.close();
+  }
+}
+
+function same(a: Uint8Array, b: Uint8Array, what: string): void {
+  assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), `${what}: bytes differ`);
+}
+
+/** Sends a command to the pause filter's control socket and waits for its answer. */
+function pauseControl(socket: string, cmd: 'p' | 'r'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ path: socket });
+    s.on('error', reject);
+    s.on('data', (d: Buffer) => {
+      s.destroy();
+      if (d.toString() === cmd.toUpperCase()) resolve();
+      else reject(new Error(`pause control answered ${d.toString()}`));
+    });
+    s.write(cmd);
+  });
+}
+
+function settledWithin<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms))),
+  ]);
+}
+
+describe('nbdkit, file plugin', () => {
+  let srv: NbdTestServer;
+  const log = join(tmp.dir, 'read.log');
+  before(async () => {
+    srv = await startNbdkit(['--filter=log', 'file', `file=${image}`, `logfile=${log}`]);
+  });
+  after(() => srv?.stop());
+
+  test('mount, readdir and every file byte for byte, against the tree and debugfs', async () => {
+    const vm = new Vm({ memory: 8 * MiB });
+    const fs = await vm.mount(srv.url());
+    try {
+      const root = (await fs.readdir('/')).map((e) => e.name).sort();
+      assert.deepEqual(root, ['big.bin', 'dir', 'empty', 'link', 'lost+found']);
+      const dir = (await fs.readdir('/dir')).filter((e) => e.type === 'file').map((e) => e.name).sort();
+      assert.equal(dir.length, 40);
+      for (const [p, data] of files) {
+        const got = await readAll(fs, p);
+        same(got, data, p);
+        same(got, debugfsCat(image, p), `${p} (debugfs)`);
+      }
+      same(await readAll(fs, '/link'), files.get('/big.bin')!, '/link');
+    } finally {
+      await fs.unmount();
+    }
+    assert.equal(vm.stats().device.writes, 0);
+  });
+
+  test('vmpager cat equals the file; ls -R lists what the image file lists', async () => {
+    const big = await vmpager(['cat', srv.url(), '/big.bin']);
+    assert.equal(big.status, 0, big.stderr);
+    same(big.stdout, files.get('/big.bin')!, 'cat /big.bin');
+    const two = await vmpager(['--memory', '1MiB', 'cat', srv.url(), '/dir/f07', '/link']);
+    assert.equal(two.status, 0, two.stderr);
+    same(two.stdout, Buffer.concat([files.get('/dir/f07')!, files.get('/big.bin')!]), 'cat f07 link');
+    const overNbd = await vmpager(['ls', '-R', srv.url()]);
+    const direct = await vmpager(['ls', '-R', image]);
+    assert.equal(overNbd.status, 0, overNbd.stderr);
+    assert.equal(overNbd.stdout.toString(), direct.stdout.toString());
+    assert.match(overNbd.stdout.toString(), /\/dir\/f39$/m);
+    const st = await vmpager(['stat', '--json', srv.url(), '/big.bin']);
+    assert.equal(st.status, 0, st.stderr);
+  });
+
+  test('many concurrent reads of different files through one mount: all in flight together, each right', async () => {
+    const r = await NbdDevice.open(srv.url(), true);
+    assert.equal(r.error, 0, r.reason);
+    const dev = r.dev!;
+    const vm = new Vm({ memory: 4 * MiB });
+    const fs = await vm.mount(dev);
+    try {
+      const big = files.get('/big.bin')!;
+      const ranges = Array.from({ length: 12 }, (_, i) => [(i * 524_287) % (big.length - 300_000), 1000 + i * 25_000] as const);
+      const f = await fs.open('/big.bin');
+      const [smalls, pieces] = await Promise.all([
+        Promise.all([...files.keys()].filter((p) => p.startsWith('/dir/')).map(async (p) => [p, await readAll(fs, p)] as const)),
+        Promise.all(ranges.map(([off, len]) => f.read(off, len))),
+      ]);
+      for (const [p, got] of smalls) same(got, files.get(p)!, p);
+      for (const [i, [off, len]] of ranges.entries()) same(pieces[i], big.subarray(off, off + len), `big.bin at ${off}`);
+      await f.close();
+      assert.ok(dev.peakInFlight > 1, `requests were pipelined (peak ${dev.peakInFlight} in flight)`);
+    } finally {
+      await fs.unmount();
+    }
+  });
+
+  test('read-only commands send the server no write and no flush, and leave the image as it was', async () => {
+    for (const args of [['ls', '-R', srv.url()], ['cat', srv.url(), '/dir/f01'], ['stat', srv.url(), '/big.bin']]) {
+      const r = await vmpager(args);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const text = readFileSync(log, 'utf8');
+    assert.match(text, / Read id=/);
+    assert.doesNotMatch(text, / (Write|Flush|Trim|Zero) id=/);
+    assert.match(text, / Connect export="" .*write=1/, 'the export itself was writable');
+    assert.ok(readFileSync(image).equals(imageBytes));
+  });
+});
+
+describe('nbdkit: transfers above the maximum payload, alignment, Unix sockets', () => {
+  test('a server whose maximum payload is 64 KiB gets every transfer split, reads and writes', async () => {
+    const rw = copyOf('split.img');
+    const srv = await startNbdkit(['--filter=blocksize-policy', 'file', `file=${rw}`, 'blocksize-maximum=65536', 'blocksize-error-policy=error']);
+    try {
+      const r = await NbdDevice.open(srv.url(), false);
+      assert.equal(r.error, 0, r.reason);
+      const dev = r.dev!;
+      assert.equal(dev.maxPayload, 65536);
+      // One 3 MiB device read in three buffers of odd sizes: 48 requests, each within the limit.
+      const bufs = [new Uint8Array(1_000_448), new Uint8Array(1024), new Uint8Array(3 * MiB - 1_000_448 - 1024)];
+      const before = dev.requests;
+      assert.equal(await dev.readv(bufs, 512), 0);
+      assert.equal(dev.requests - before, 48);
+      same(Buffer.concat(bufs), readFileSync(rw).subarray(512, 512 + 3 * MiB), 'split read');
+      await dev.close();
+
+      const data = randomBytes(3 * MiB + 5, 77);
+      const src = join(tmp.dir, 'split-src');
+      writeFileSync(src, data);
+      const put = await vmpager(['put', srv.url(), '/new.bin', '--from', src]);
+      assert.equal(put.status, 0, put.stderr);
+      const cat = await vmpager(['cat', srv.url(), '/new.bin']);
+      same(cat.stdout, data, 'cat after put');
+    } finally {
+      await srv.stop();
+    }
+    const ck = e2fsck(rw);
+    assert.ok(ck.clean, ck.output);
+  });
+
+  test('a server that needs 4 KiB-aligned requests is refused with the reason', async () => {
+    const srv = await startNbdkit(['--filter=blocksize-policy', 'file', `file=${image}`, 'blocksize-minimum=4096', 'blocksize-error-policy=error']);
+    try {
+      const r = await vmpager(['ls', srv.url()]);
+      assertOneLineFailure(r, /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/: the server needs requests aligned to 4096 bytes/);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('nbd+unix:// reaches a server on a Unix socket', async () => {
+    const sock = join(tmp.dir, 'nbd.sock');
+    const srv = await startNbdkit(['-r', 'file', `file=${image}`], { unix: sock });
+    try {
+      const r = await vmpager(['cat', srv.url(), '/dir/f12']);
+      assert.equal(r.status, 0, r.stderr);
+      same(r.stdout, files.get('/dir/f12')!, 'cat over a Unix socket');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('servers without fixed newstyle negotiation (plain newstyle, oldstyle) are refused cleanly', async () => {
+    for (const [flag, reason] of [
+      ['--mask-handshake=0', /: the server does not offer fixed newstyle negotiation$/],
+      ['--oldstyle', /: the server speaks only the oldstyle NBD handshake, which has no export names$/],
+    ] as const) {
+      const srv = await startNbdkit([flag, '-r', 'file', `file=${image}`]);
+      try {
+        assertOneLineFailure(await vmpager(['ls', srv.url()]), reason);
+      } finally {
+        await srv.stop();
+      }
+    }
+  });
+});
+
+describe('writing through NBD (nbdkit)', () => {
+  test('put, mkdir and a library write; after the server stops, e2fsck is clean and debugfs dumps the bytes', async () => {
+    const rw = copyOf('write.img', 'ext3');
+    const srv = await startNbdkit(['file', `file=${rw}`]);
+    const data = randomBytes(5 * MiB + 77, 5);
+    const small = randomBytes(10_000, 6);
+    try {
+      const src = join(tmp.dir, 'put-src');
+      writeFileSync(src, data);
+      assert.equal((await vmpager(['mkdir', srv.url(), '/new'])).status, 0);
+      const put = await vmpager(['--memory', '2MiB', 'put', srv.url(), '/new/put.bin', '--from', src]);
+      assert.equal(put.status, 0, put.stderr);
+
+      const vm = new Vm({ memory: 4 * MiB });
+      const fs = await vm.mount(srv.url(), { readOnly: false });
+      const f = await fs.open('/dir/f03', { create: true });
+      await f.truncate(0);
+      await f.write(0, small);
+      await f.close();
+      await fs.rm('/empty');
+      await fs.unmount();
+      assert.ok(vm.stats().device.writes > 0);
+    } finally {
+      await srv.stop();
+    }
+    const ck = e2fsck(rw);
+    assert.ok(ck.clean, ck.output);
+    same(debugfsCat(rw, '/new/put.bin'), data, '/new/put.bin (debugfs)');
+    same(debugfsCat(rw, '/dir/f03'), small, '/dir/f03 (debugfs)');
+    same(debugfsCat(rw, '/dir/f04'), files.get('/dir/f04')!, 'an untouched file');
+  });
+});
+
+describe('nbd-server (the reference server): named exports', () => {
+  let srv: NbdTestServer;
+  const rw = copyOf('nbd-server-rw.img');
+  before(async () => {
+    srv = await startNbdServer([
+      { name: 'disk', file: rw },
+      { name: 'ro', file: image, readOnly: true },
+    ]);
+  });
+  after(() => srv?.stop());
+
+  test('reads every file of a named export byte for byte', async () => {
+    const vm = new Vm({ memory: 2 * MiB });
+    const fs = await vm.mount(srv.url('ro'));
+    try {
+      for (const [p, data] of files) same(await readAll(fs, p), data, p);
+    } finally {
+      await fs.unmount();
+    }
+    const r = await vmpager(['cat', srv.url('disk'), '/big.bin']);
+    assert.equal(r.status, 0, r.stderr);
+    same(r.stdout, files.get('/big.bin')!, 'cat from the writable export');
+  });
+
+  test('an export the server does not have: one line naming it, exit 2', async () => {
+    assertOneLineFailure(await vmpager(['ls', srv.url('nope')]), /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/nope: export 'nope' not found on the server/);
+    assertOneLineFailure(await vmpager(['cat', srv.url(''), '/x']), /: the server has no default export/);
+    await assert.rejects(new Vm().mount(srv.url('nope')), (e: unknown) => e instanceof VmError && e.code === 'ENOENT');
+  });
+
+  test('a read-only export: writing is refused with EROFS before anything is sent, reading works', async () => {
+    const put = await vmpager(['put', srv.url('ro'), '/x']);
+    assertOneLineFailure(put, /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/ro: the server exports it read-only$/);
+    await assert.rejects(new Vm().mount(srv.url('ro'), { readOnly: false }), (e: unknown) => e instanceof VmError && e.code === 'EROFS');
+    const r = await NbdDevice.open(srv.url('ro'), false);
+    assert.equal(r.error, 0, r.reason);
+    assert.ok(r.dev!.readOnly && r.dev!.exportReadOnly);
+    assert.equal(await r.dev!.writev([new Uint8Array(512)], 0), EROFS);
+    await r.dev!.close();
+    const cat = await vmpager(['cat', srv.url('ro'), '/dir/f03']);
+    assert.equal(cat.status, 0, cat.stderr);
+    same(cat.stdout, files.get('/dir/f03')!, 'cat from the read-only export');
+    assert.ok(readFileSync(image).equals(imageBytes));
+  });
+
+  test('writing to a named export; e2fsck and debugfs judge the file it serves', async () => {
+    const data = randomBytes(2 * MiB + 3, 9);
+    const src = join(tmp.dir, 'ns-src');
+    writeFileSync(src, data);
+    const put = await vmpager(['put', srv.url('disk'), '/put.bin', '--from', src]);
+    assert.equal(put.status, 0, put.stderr);
+    assert.equal((await vmpager(['rm', srv.url('disk'), '/dir/f00'])).status, 0);
+    const ck = e2fsck(rw);
+    assert.ok(ck.clean, ck.output);
+    same(debugfsCat(rw, '/put.bin'), data, '/put.bin (debugfs)');
+  });
+});
+
+describe('failures', () => {
+  test('connection refused: one line, exit 2, no stack trace', async () => {
+    const port = await freePort();
+    assertOneLineFailure(await vmpager(['ls', `nbd://127.0.0.1:${port}/`]), new RegExp(`^vmpager: nbd://127\\.0\\.0\\.1:${port}/: connection refused$`));
+    await assert.rejects(new Vm().mount(`nbd://127.0.0.1:${port}/x`), (e: unknown) => e instanceof VmError && e.code === 'ECONNREFUSED');
+  });
+
+  test('a malformed URL: one line naming what is wrong', async () => {
+    assertOneLineFailure(await vmpager(['ls', 'nbd://127.0.0.1:70000/']), /: bad port 70000 \(1 to 65535\)$/);
+    assertOneLineFailure(await vmpager(['cat', 'nbd://user@127.0.0.1/x', '/a']), /: user names are not supported in NBD URLs$/);
+  });
+
+  test('server read errors (error filter): EIO names the file, the mount lives on and reads again once they stop', async () => {
+    const trigger = join(tmp.dir, 'inject');
+    rmSync(trigger, { force: true });
+    const srv = await startNbdkit(['--filter=error', 'file', `file=${image}`, 'error-pread-rate=100%', `error-pread-file=${trigger}`]);
+    try {
+      const vm = new Vm({ memory: 4 * MiB });
+      const fs = await vm.mount(srv.url());
+      const f = await fs.open('/big.bin');
+      writeFileSync(trigger, '');
+      await assert.rejects(f.read(MiB, 100_000), (e: unknown) => e instanceof VmError && e.code === 'EIO' && /\/big\.bin: /.test(e.message));
+      rmSync(trigger);
+      same(await f.read(MiB, 100_000), files.get('/big.bin')!.subarray(MiB, MiB + 100_000), 'after the errors stop');
+      await f.close();
+      await fs.unmount();
+
+      writeFileSync(trigger, '');
+      assertOneLineFailure(await vmpager(['cat', srv.url(), '/big.bin']), /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/: cannot read the superblock$/);
+    } finally {
+      rmSync(trigger, { force: true });
+      await srv.stop();
+    }
+  });
+
+  test('the server killed with reads in flight (pause filter): each ends in EIO, later ones too, no hang', async () => {
+    const ctl = join(tmp.dir, 'pause.ctl');
+    const srv = await startNbdkit(['--filter=pause', 'file', `file=${image}`, `pause-control=${ctl}`]);
+    try {
+      const vm = new Vm({ memory: 4 * MiB });
+      const fs = await vm.mount(srv.url());
+      const f = await fs.open('/big.bin');
+      const g = await fs.open('/dir/f20');
+      await pauseControl(ctl, 'p');
+      const reads = [f.read(0, 300_000), f.read(3 * MiB, 300_000), g.read(0, 1000)].map((p) => p.then(() => 'read', (e: unknown) => e));
+      let settled = 0;
+      for (const p of reads) void p.then(() => settled++);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(settled, 0, 'the reads wait for the paused server');
+      srv.kill();
+      for (const r of await settledWithin(Promise.all(reads), 5000)) assert.ok(r instanceof VmError && r.code === 'EIO', String(r));
+      await assert.rejects(f.read(5 * MiB, 1000), (e: unknown) => e instanceof VmError && e.code === 'EIO');
+      await f.close();
+      await g.close();
+      await settledWithin(fs.unmount(), 5000);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('vmpager cat whose server dies mid-file: one line, exit 2, no hang', async () => {
+    const ctl = join(tmp.dir, 'pause2.ctl');
+    // 20 ms a read: the file takes long enough that the pause lands in the middle.
+    const srv = await startNbdkit(['--filter=pause', '--filter=delay', 'file', `file=${image}`, `pause-control=${ctl}`, 'delay-read=20ms']);
+    try {
+      let paused: Promise<void> | null = null;
+      const run = vmpager(['--memory', '1MiB', 'cat', srv.url(), '/big.bin'], {
+        timeoutMs: 15_000,
+        onStdout: () => {
+          // The first bytes are out: stop the server's answers, then kill it.
+          paused ??= pauseControl(ctl, 'p').then(() => srv.kill());
+        },
+      });
+      const r = await run;
+      await paused;
+      assertOneLineFailure(r, /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/: \/big\.bin: input\/output error$/);
+      assert.ok(r.stdout.length > 0 && r.stdout.length < files.get('/big.bin')!.length, `${r.stdout.length} bytes before the end`);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
