@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Vm } from '../../../src/api/index.js';
 import { randomBytes, tempDir, type TreeFile } from '../../helpers/images.js';
 import { cgFreeMap, mkufs, treeMtime, type UfsOptions } from '../../helpers/ufs_images.js';
+import { assertReadsBack } from '../../helpers/read_back.js';
 import { CLI } from '../../helpers/cli.js';
 
 const KiB = 1024;
@@ -88,20 +89,7 @@ for (const cfg of configs) {
         const fs = await vm.mount(image);
         try {
           assert.equal(fs.type, `ufs${cfg.version}`);
-          for (const e of expect) {
-            if (e.type !== 'file') continue;
-            const f = await fs.open(`/${e.path}`);
-            assert.equal(f.size, e.data!.length, e.path);
-            // Odd-sized reads cross fragment, page and block boundaries.
-            const got = new Uint8Array(e.data!.length);
-            for (let off = 0; off < got.length; off += 77_777) {
-              const n = await f.readInto(got.subarray(off, Math.min(got.length, off + 77_777)), off);
-              assert.equal(n, Math.min(77_777, got.length - off));
-            }
-            assert.ok(Buffer.from(got).equals(Buffer.from(e.data!)), `${e.path} differs`);
-            assert.equal((await f.read(e.data!.length, 10)).length, 0, 'nothing past EOF');
-            await f.close();
-          }
+          for (const e of expect) if (e.type === 'file') await assertReadsBack(fs, `/${e.path}`, e.data!);
           for (const e of expect) if (e.type === 'symlink') assert.equal(await fs.readlink(`/${e.path}`), e.target);
           const viaLink = await fs.open('/long-link');
           assert.ok(Buffer.from(await viaLink.read(0, MiB)).equals(Buffer.from(byPath.get(`/long/${'d'.repeat(200)}/target`)!.data!)));
