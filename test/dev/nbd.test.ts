@@ -1,7 +1,7 @@
 /*
  * The NBD client against real servers on 127.0.0.1: nbdkit (the file plugin,
  * with its log, error, pause and blocksize-policy filters) and nbd-server,
- * over images made by mke2fs -d from a generated tree. Reads are judged by
+ * over images made by mke2fs -d (and one by makefs -t ffs) from a generated tree. Reads are judged by
  * the tree and by debugfs, writes by e2fsck -fn and debugfs once the server
  * has stopped; nbdkit's log shows that read-only commands send no write.
  * Failures (connection refused, unknown export, read-only export, server
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { NbdDevice, Vm, VmError } from '../../src/api/index.js';
 import { EROFS } from '../../src/kern/errno.js';
 import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
+import { mkufs } from '../helpers/ufs_images.js';
 import { CLI } from '../helpers/cli.js';
 import { freePort, startNbdkit, startNbdServer, type NbdTestServer } from '../helpers/nbd_servers.js';
 
@@ -353,6 +354,31 @@ describe('nbd-server (the reference server): named exports', () => {
     const ck = e2fsck(rw);
     assert.ok(ck.clean, ck.output);
     same(debugfsCat(rw, '/put.bin'), data, '/put.bin (debugfs)');
+  });
+});
+
+describe('a UFS image over NBD (nbdkit)', () => {
+  let srv: NbdTestServer;
+  const ufs = join(tmp.dir, 'ufs.img');
+  before(async () => {
+    mkufs(ufs, tree, { version: 2, bsize: 32 * 1024, fsize: 4096, endian: 'be', size: 32 * MiB });
+    srv = await startNbdkit(['--readonly', 'file', `file=${ufs}`]);
+  });
+  after(() => srv?.stop());
+
+  test('found from its superblock, listed and read byte for byte; writes refused in one line', async () => {
+    const r = await vmpager(['cat', srv.url(), '/big.bin', '/link', '/dir/f07']);
+    assert.equal(r.status, 0, r.stderr);
+    same(r.stdout, Buffer.concat([files.get('/big.bin')!, files.get('/big.bin')!, files.get('/dir/f07')!]), 'cat');
+    const vm = new Vm({ memory: 4 * MiB });
+    const fs = await vm.mount(srv.url());
+    try {
+      assert.equal(fs.type, 'ufs2');
+      for (const [p, data] of files) same(await readAll(fs, p), data, p);
+    } finally {
+      await fs.unmount();
+    }
+    assertOneLineFailure(await vmpager(['mkdir', srv.url(), '/new']), /^vmpager: nbd:\/\/.*: (UFS is read-only in vmpager|the server exports it read-only)$/);
   });
 });
 
