@@ -239,10 +239,13 @@ async function coldCases(im: BenchImage, runs: number, useTime: boolean, scratch
       if (extra.length > 0) notes.push(`debugfs: ${extra[0]}`);
     }
   };
-  // debugfs cannot read UFS: there vmpager runs alone, and case 2 is its peer.
-  if (im.type === 'ufs2') for (let i = 0; i < runs; i++) await once('vmpager');
-  else await alternate(runs, 'debugfs', once);
-  if (im.type === 'ufs2') notes.push('no peer reads UFS on Linux: see case 2');
+  if (im.type === 'ufs2') {
+    // debugfs cannot read UFS: there vmpager runs alone, and case 2 is its peer.
+    for (let i = 0; i < runs; i++) await once('vmpager');
+    notes.push('no peer reads UFS on Linux: see case 2');
+  } else {
+    await alternate(runs, 'debugfs', once);
+  }
   const vmMed = cat.rates.length > 0 ? median(cat.rates) : null;
   const peerMed = peer.length > 0 ? median(peer) : null;
   const rawMed = median(raw);

@@ -30,6 +30,13 @@ export interface BlockDevice {
   close(): Promise<number>;
 }
 
+/** Bytes in a transfer's buffers. */
+export function byteLength(bufs: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of bufs) n += b.length;
+  return n;
+}
+
 export function newDeviceStats(): DeviceStats {
   return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };
 }

@@ -12,7 +12,7 @@
 import { readvSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { EIO, ENODEV, EROFS } from '../kern/errno.js';
-import { type BlockDevice, newDeviceStats } from './device.js';
+import { type BlockDevice, byteLength, newDeviceStats } from './device.js';
 import { errnoOf } from './host_errno.js';
 
 export type ImageIo = 'sync' | 'async';
@@ -43,8 +43,7 @@ export class ImageDevice implements BlockDevice {
   }
 
   async readv(bufs: readonly Uint8Array[], offset: number): Promise<number> {
-    let total = 0;
-    for (const b of bufs) total += b.length;
+    const total = byteLength(bufs);
     if (offset < 0 || offset + total > this.size) return EIO;
     try {
       let done = await this.preadv(bufs as Uint8Array[], offset);
@@ -64,8 +63,7 @@ export class ImageDevice implements BlockDevice {
 
   async writev(bufs: readonly Uint8Array[], offset: number): Promise<number> {
     if (this.readOnly) return EROFS;
-    let total = 0;
-    for (const b of bufs) total += b.length;
+    const total = byteLength(bufs);
     if (offset < 0 || offset + total > this.size) return EIO;
     try {
       let done = await this.pwritev(bufs as Uint8Array[], offset);

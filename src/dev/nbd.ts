@@ -16,7 +16,7 @@
  */
 
 import { EINVAL, EIO, EROFS, ETIMEDOUT } from '../kern/errno.js';
-import { type BlockDevice, newDeviceStats } from './device.js';
+import { type BlockDevice, byteLength, newDeviceStats } from './device.js';
 import { NbdConn } from './nbd_conn.js';
 import { nbdHandshake, type NbdExport } from './nbd_handshake.js';
 import { CMD_FLUSH, CMD_READ, CMD_WRITE, TFLAG_READ_ONLY, TFLAG_SEND_FLUSH } from './nbd_proto.js';
@@ -140,12 +140,6 @@ export class NbdDevice implements BlockDevice {
     const errors = await Promise.all(parts);
     return errors.find((e) => e !== 0) ?? 0;
   }
-}
-
-function byteLength(bufs: readonly Uint8Array[]): number {
-  let n = 0;
-  for (const b of bufs) n += b.length;
-  return n;
 }
 
 /** The buffers cut into runs of at most `max` bytes (views, no copies), each with its byte position. */

@@ -193,15 +193,7 @@ export class NbdConn {
   request(cmd: number, offset: number, length: number, payload: readonly Uint8Array[] | null, into: readonly Uint8Array[] | null): Promise<number> {
     if (this.failure !== null || this.stopping) return Promise.resolve(EIO);
     const cookie = this.nextCookie++;
-    const h = Buffer.allocUnsafe(REQUEST_BYTES);
-    h.writeUInt32BE(REQUEST_MAGIC, 0);
-    h.writeUInt16BE(0, 4); // command flags
-    h.writeUInt16BE(cmd, 6);
-    h.writeUInt32BE(Math.floor(cookie / TWO32), 8);
-    h.writeUInt32BE(cookie >>> 0, 12);
-    h.writeUInt32BE(Math.floor(offset / TWO32), 16);
-    h.writeUInt32BE(offset >>> 0, 20);
-    h.writeUInt32BE(length, 24);
+    const h = requestHeader(cmd, cookie, offset, length);
     return new Promise((resolve) => {
       this.inFlight.set(cookie, { cmd, length, into, done: resolve });
       this.requests++;
@@ -266,42 +258,34 @@ export class NbdConn {
 
   /** n bytes of the current payload arrived in place (see directTarget). */
   private receivedDirect(n: number): void {
-    if (this.failure !== null) return;
-    const r = this.payload!;
-    this.payloadOff += n;
-    this.payloadLeft -= n;
-    if (this.payloadOff === r.into![this.payloadBuf].length) {
-      this.payloadBuf++;
-      this.payloadOff = 0;
-    }
-    if (this.payloadLeft === 0) {
-      this.payload = null;
-      this.complete(r, 0);
-    }
+    if (this.failure === null) this.payloadMoved(n);
   }
 
   /** Copies what chunk holds of the current read's payload from p; returns the new p. */
   private copyPayload(chunk: Uint8Array, p: number): number {
-    const r = this.payload!;
-    const into = r.into!;
-    while (this.payloadLeft > 0 && p < chunk.length) {
+    const into = this.payload!.into!;
+    while (this.payload !== null && p < chunk.length) {
       const b = into[this.payloadBuf];
-      if (this.payloadOff === b.length) {
-        this.payloadBuf++;
-        this.payloadOff = 0;
-        continue;
-      }
-      const k = Math.min(b.length - this.payloadOff, chunk.length - p);
+      const k = Math.min(b.length - this.payloadOff, chunk.length - p, this.payloadLeft);
       b.set(k === chunk.length ? chunk : chunk.subarray(p, p + k), this.payloadOff);
       p += k;
-      this.payloadOff += k;
-      this.payloadLeft -= k;
+      this.payloadMoved(k);
     }
+    return p;
+  }
+
+  /** k more bytes of the current payload are in place: on to the next buffer at the end of one; the read completes when whole. */
+  private payloadMoved(k: number): void {
+    const r = this.payload!;
+    this.payloadOff += k;
+    this.payloadLeft -= k;
     if (this.payloadLeft === 0) {
       this.payload = null;
       this.complete(r, 0);
+    } else if (this.payloadOff === r.into![this.payloadBuf].length) {
+      this.payloadBuf++;
+      this.payloadOff = 0;
     }
-    return p;
   }
 
   private complete(r: InFlight, error: number): void {
@@ -333,12 +317,9 @@ export class NbdConn {
     this.stopping = true;
     await this.whenIdle();
     if (this.failure === null) {
-      const h = Buffer.alloc(REQUEST_BYTES);
-      h.writeUInt32BE(REQUEST_MAGIC, 0);
-      h.writeUInt16BE(CMD_DISC, 6);
       this.requests++;
       this.ending = true;
-      this.socket.end(h);
+      this.socket.end(requestHeader(CMD_DISC, 0, 0, 0));
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
@@ -368,6 +349,20 @@ export class NbdConn {
     this.idleWaiters = [];
     for (const i of ws) i();
   }
+}
+
+/** The 28-byte header of a request (no command flags). */
+function requestHeader(cmd: number, cookie: number, offset: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(REQUEST_BYTES);
+  h.writeUInt32BE(REQUEST_MAGIC, 0);
+  h.writeUInt16BE(0, 4); // command flags
+  h.writeUInt16BE(cmd, 6);
+  h.writeUInt32BE(Math.floor(cookie / TWO32), 8);
+  h.writeUInt32BE(cookie >>> 0, 12);
+  h.writeUInt32BE(Math.floor(offset / TWO32), 16);
+  h.writeUInt32BE(offset >>> 0, 20);
+  h.writeUInt32BE(length, 24);
+  return h;
 }
 
 /** A socket error as a short phrase: 'connection refused', 'host not found', ... */

@@ -2,6 +2,7 @@
  * namei: a path to a vnode, one component at a time through VOP_LOOKUP,
  * following symbolic links (at most MAXSYMLINKS) in the middle of a path
  * always and at its end when asked. Paths are absolute inside the mount.
+ * nameEquals() is the byte comparison file systems' lookups make.
  */
 
 import { EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR } from '../kern/errno.js';
@@ -76,4 +77,11 @@ export async function namei(root: Vnode, path: string, follow: boolean): Promise
 
 function split(path: string): string[] {
   return path.split('/').filter((s) => s !== '');
+}
+
+/** True when the directory entry name buf[off, off + len) is exactly the bytes of `want`. */
+export function nameEquals(want: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
+  if (want.length !== len) return false;
+  for (let i = 0; i < len; i++) if (want[i] !== buf[off + i]) return false;
+  return true;
 }

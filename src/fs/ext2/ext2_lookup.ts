@@ -19,6 +19,7 @@ import {
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
+import { nameEquals } from '../../vfs/vfs_lookup.js';
 
 const decoder = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
@@ -112,12 +113,6 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn): Promise<number>
   return 0;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
-  if (a.length !== len) return false;
-  for (let i = 0; i < len; i++) if (a[i] !== b[off + i]) return false;
-  return true;
-}
-
 /** An approximation of the kernel's utf8 casefolding (NFD, then case-insensitive). */
 function fold(s: string): string {
   return s.normalize('NFD').toLowerCase().toUpperCase().toLowerCase();
@@ -154,7 +149,7 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   }
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
-    let hit = sameBytes(want, buf, off, len);
+    let hit = nameEquals(want, buf, off, len);
     if (!hit && (lossy || folded !== null)) {
       const s = decoder.decode(buf.subarray(off, off + len));
       hit = (lossy && s === name) || (folded !== null && fold(s) === folded);

@@ -35,10 +35,16 @@ export interface Ext2MountResult {
   mp: Mount | null;
   /** Why the mount failed, for the user ('' on success). */
   reason: string;
+  /** An ext2 superblock (checked or not) was found: false for another file system, or none. */
+  found: boolean;
 }
 
 function fail(error: number, reason: string): Ext2MountResult {
-  return { error, mp: null, reason };
+  return { error, mp: null, reason, found: true };
+}
+
+function notFound(reason: string): Ext2MountResult {
+  return { error: EINVAL, mp: null, reason, found: false };
 }
 
 const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
@@ -49,7 +55,6 @@ const lowestBit = (mask: number) => (mask & -mask) >>> 0;
 /** Checks the geometry of sb against itself and a device of devSize bytes; '' when sane. */
 function checkSuper(sb: Ext2Super, devSize: number): { error: number; reason: string } {
   const bad = (reason: string) => ({ error: EINTEGRITY, reason });
-  if (sb.magic !== EXT2_MAGIC) return { error: EINVAL, reason: `not an ext2/3/4 file system (magic 0x${sb.magic.toString(16)})` };
   if (sb.revLevel > EXT2_DYNAMIC_REV) return { error: EOPNOTSUPP, reason: `unsupported revision level ${sb.revLevel}` };
   const logBsize = EXT2_MIN_BLOCK_LOG_SIZE + sb.logBlockSize;
   if (sb.logBlockSize > EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE) return bad(`bad block size (log ${sb.logBlockSize})`);
@@ -100,11 +105,12 @@ function fsType(sb: Ext2Super): string {
  * read-only with a warning. => may sleep
  */
 export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; bufcacheBytes?: number }): Promise<Ext2MountResult> {
-  if (dev.size < SBOFF + SBSIZE) return fail(EINVAL, `device too small for an ext2 superblock (${dev.size} bytes)`);
+  if (dev.size < SBOFF + SBSIZE) return notFound(`device too small for an ext2 superblock (${dev.size} bytes)`);
   const raw = new Uint8Array(SBSIZE);
   const rerr = await dev.readv([raw], SBOFF);
   if (rerr !== 0) return fail(rerr, 'cannot read the superblock');
   const sb = decodeSuper(raw);
+  if (sb.magic !== EXT2_MAGIC) return notFound(`not an ext2/3/4 file system (magic 0x${sb.magic.toString(16)})`);
   const chk = checkSuper(sb, dev.size);
   if (chk.error !== 0) return fail(chk.error, chk.reason);
 
@@ -146,7 +152,7 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
   const mp = new Mount(dev, new BufCache(dev, opts.bufcacheBytes ?? DEFAULT_BUFCACHE), ext2VfsOps, stat, fs);
   if (readOnly) {
     mp.flag |= MNT_RDONLY;
-    return { error: 0, mp, reason: '' };
+    return { error: 0, mp, reason: '', found: true };
   }
   const g = await ext2LoadGroups(mp);
   if (g.error !== 0) return fail(g.error, `cannot write: ${g.reason}`);
@@ -155,7 +161,7 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
   sb.state &= ~EXT2_VALID_FS;
   const error = (await ext2SbUpdate(mp, { sync: true, mounting: true })) || (await dev.flush());
   if (error !== 0) return fail(error, 'cannot write the superblock');
-  return { error: 0, mp, reason: '' };
+  return { error: 0, mp, reason: '', found: true };
 }
 
 function nulIndex(b: Uint8Array): number {

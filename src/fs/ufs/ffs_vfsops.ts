@@ -3,8 +3,8 @@
  * superblock is searched for where FFS puts it, checked field by field
  * against itself and the device before anything uses it, and vget reads
  * inodes through the buffer cache. Read-only: a read-write mount is refused.
- *   { error, mp, reason } = await ffsMount(dev, { readOnly: true }); { vp } = await mp.op.root(mp)
- *   ffsProbe(dev) tells whether the device holds a UFS superblock at all.
+ *   { error, mp, reason, found } = await ffsMount(dev, { readOnly: true }); { vp } = await mp.op.root(mp)
+ *   found false: the device holds no UFS superblock at all (another file system, or none).
  */
 
 import { EINTEGRITY, EINVAL, EIO, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
@@ -29,10 +29,12 @@ export interface FfsMountResult {
   mp: Mount | null;
   /** Why the mount failed, for the user ('' on success). */
   reason: string;
+  /** A UFS superblock (checked or not) was found. */
+  found: boolean;
 }
 
 function fail(error: number, reason: string): FfsMountResult {
-  return { error, mp: null, reason };
+  return { error, mp: null, reason, found: true };
 }
 
 const isPow2 = (n: number) => Number.isSafeInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -57,12 +59,6 @@ async function findSuper(dev: BlockDevice): Promise<{ error: number; sb: FfsSupe
     return { error: 0, sb, badMagic };
   }
   return { error: 0, sb: null, badMagic };
-}
-
-/** True when dev holds a UFS superblock (checked or not). => may sleep */
-export async function ffsProbe(dev: BlockDevice): Promise<boolean> {
-  const r = await findSuper(dev);
-  return r.sb !== null || r.badMagic;
 }
 
 /** Checks sb's geometry against itself and a device of devSize bytes (cf. ffs_sbget's checks). */
@@ -102,7 +98,7 @@ function checkSuper(sb: FfsSuper, devSize: number): { error: number; reason: str
 
 /**
  * Mounts the UFS1/UFS2 file system on dev (cf. ffs_mountfs), read-only.
- * EINVAL: no UFS superblock; EINTEGRITY: one that fails a check; EROFS: a
+ * EINVAL (found false): no UFS superblock; EINTEGRITY: one that fails a check; EROFS: a
  * read-write mount was asked. => may sleep
  */
 export async function ffsMount(dev: BlockDevice, opts: { readOnly: boolean; bufcacheBytes?: number }): Promise<FfsMountResult> {
@@ -110,7 +106,8 @@ export async function ffsMount(dev: BlockDevice, opts: { readOnly: boolean; bufc
   if (found.error !== 0) return fail(found.error, 'cannot read the superblock');
   const sb = found.sb;
   if (sb === null) {
-    return found.badMagic ? fail(EINTEGRITY, 'an unfinished newfs (bad magic)') : fail(EINVAL, 'no UFS superblock found');
+    if (found.badMagic) return fail(EINTEGRITY, 'an unfinished newfs (bad magic)');
+    return { error: EINVAL, mp: null, reason: 'no UFS superblock found', found: false };
   }
   const chk = checkSuper(sb, dev.size);
   if (chk.error !== 0) return fail(chk.error, chk.reason);
@@ -134,7 +131,7 @@ export async function ffsMount(dev: BlockDevice, opts: { readOnly: boolean; bufc
   };
   const mp = new Mount(dev, new BufCache(dev, opts.bufcacheBytes ?? DEFAULT_BUFCACHE), ffsVfsOps, stat, fs);
   mp.flag |= MNT_RDONLY;
-  return { error: 0, mp, reason: '' };
+  return { error: 0, mp, reason: '', found: true };
 }
 
 /** Reads and decodes inode ino from its cylinder group's inode blocks. => 0 <= ino < maxIno; may sleep */

@@ -13,6 +13,7 @@ import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { Dirent, LookupResult } from '../../vfs/vnode_if.js';
 import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
+import { nameEquals } from '../../vfs/vfs_lookup.js';
 import {
   DIRBLKSIZ, DIRECT_HEADER, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_WHT, UFS_MAXNAMLEN,
 } from './ffs_fs.js';
@@ -86,12 +87,6 @@ async function scanDir(vp: Vnode, fn: EntryFn): Promise<number> {
   return 0;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
-  if (a.length !== len) return false;
-  for (let i = 0; i < len; i++) if (a[i] !== b[off + i]) return false;
-  return true;
-}
-
 /** VOP_LOOKUP: the entry `name` of directory dvp, referenced. => may sleep */
 export async function ufsLookup(dvp: Vnode, name: string): Promise<LookupResult> {
   const mp = dvp.mount;
@@ -109,7 +104,7 @@ export async function ufsLookup(dvp: Vnode, name: string): Promise<LookupResult>
   }
   let found = 0;
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
-    const hit = sameBytes(want, buf, off, len) || (lossy && decoder.decode(buf.subarray(off, off + len)) === name);
+    const hit = nameEquals(want, buf, off, len) || (lossy && decoder.decode(buf.subarray(off, off + len)) === name);
     if (hit) found = ino;
     return !hit;
   });

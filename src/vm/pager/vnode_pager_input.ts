@@ -20,8 +20,14 @@ import type { VmSystem } from '../vm.js';
 import { VM_PAGER_BAD, VM_PAGER_ERROR, VM_PAGER_OK } from './vm_pager.js';
 import { vnodePagerAddr } from './vnode_pager.js';
 
-/** Reads `len` bytes at device address addr (DEV_BSIZE units) into frame[off..]. */
-async function readInto(sys: VmSystem, vp: Vnode, addr: number, frame: Uint8Array, off: number, len: number): Promise<number> {
+/**
+ * Reads `len` bytes at device address addr (DEV_BSIZE units) into
+ * frame[off..], but no further than the sector holding EOF, which lies `eof`
+ * bytes into the frame: a file's last block may be shorter than bsize on the
+ * disk (a UFS fragment run), and what follows it is not the file's.
+ */
+async function readInto(sys: VmSystem, vp: Vnode, addr: number, frame: Uint8Array, off: number, len: number, eof: number): Promise<number> {
+  len = Math.min(len, Math.ceil((eof - off) / DEV_BSIZE) * DEV_BSIZE);
   const bp = await sys.pbufs.getpbuf();
   bp.flags = B_READ;
   bp.blkno = addr;
@@ -55,11 +61,8 @@ export async function inputSmlfs(obj: VmObject, m: VmPage): Promise<number> {
       return VM_PAGER_ERROR;
     }
     if (a.addr !== -1) {
-      // The device read stops at the sector holding EOF: a file's last block
-      // may be shorter than bsize on the disk (a UFS fragment run).
       const eof = obj.vnpSize - foff;
-      const len = Math.min(bsize, Math.ceil((eof - i * bsize) / DEV_BSIZE) * DEV_BSIZE);
-      const error = await readInto(sys, vp, a.addr, m.frame, i * bsize, len);
+      const error = await readInto(sys, vp, a.addr, m.frame, i * bsize, bsize, eof);
       if (error !== 0) {
         obj.pagerError = error;
         return VM_PAGER_ERROR;
@@ -128,10 +131,8 @@ export async function inputPartial(obj: VmObject, m: VmPage): Promise<number> {
     if (a.addr === -1) {
       m.frame.fill(0, off, off + len);
     } else {
-      // As in inputSmlfs: no device read past the sector holding EOF.
       const eof = obj.vnpSize - foff;
-      const xfer = Math.min(len, Math.ceil((eof - off) / DEV_BSIZE) * DEV_BSIZE);
-      const error = await readInto(sys, vp, a.addr, m.frame, off, xfer);
+      const error = await readInto(sys, vp, a.addr, m.frame, off, len, eof);
       if (error !== 0) {
         obj.pagerError = error;
         return VM_PAGER_ERROR;
