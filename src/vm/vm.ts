@@ -23,7 +23,12 @@ export interface VmSystemOptions {
   pbufs?: number;
   /** Unreferenced objects kept cached with their pages (cf. vm_object_cache_max). */
   objectCacheMax?: number;
+  /** The most bytes one arena holds (default: the host's limit); tests make it small to cross arenas. */
+  arenaBytes?: number;
 }
+
+/** The most one arena of frames holds: what a typed array can, less a 64 KiB unit for kmem's skew. */
+const ARENA_MAX = 2 ** 32 - 2 ** 16;
 
 /** The fewest frames a Vm runs with: a largest cluster and a little more. */
 export const MIN_FRAMES = 16;
@@ -31,8 +36,14 @@ export const MIN_FRAMES = 16;
 export class VmSystem {
   readonly param: VmParam;
   readonly meter = new VmMeter();
-  /** The frames' memory, placed for fast copies (see kern/kmem). */
-  readonly arena: Uint8Array;
+  /**
+   * The frames' memory, placed for fast copies (see kern/kmem): one arena,
+   * or several where one typed array cannot hold them all (2^32 bytes is
+   * the host's limit), each of arenaFrames frames but the last.
+   */
+  readonly arenas: Uint8Array[];
+  /** Frames in each arena: neighbouring frame numbers in different arenas are not neighbours in memory. */
+  readonly arenaFrames: number;
   /**
    * The page structures made so far, by frame number (cf. vm_page_array).
    * Frames never used have none yet: they are counted free (`fresh`), and
@@ -63,7 +74,9 @@ export class VmSystem {
     this.param = new VmParam(opts.pageSize);
     const n = Math.floor(opts.memory / opts.pageSize);
     if (n < MIN_FRAMES) panic(`vm: ${opts.memory} bytes is less than ${MIN_FRAMES} pages`);
-    this.arena = kmemAlloc(n * opts.pageSize);
+    this.arenaFrames = Math.max(1, Math.min(n, Math.floor(Math.min(opts.arenaBytes ?? ARENA_MAX, ARENA_MAX) / opts.pageSize)));
+    this.arenas = [];
+    for (let done = 0; done < n; done += this.arenaFrames) this.arenas.push(kmemAlloc(Math.min(this.arenaFrames, n - done) * opts.pageSize));
     this.pages = [];
     this.frames = n;
     this.bits = new Uint32Array(n * 2 * this.param.bitWords);
@@ -93,10 +106,21 @@ export class VmSystem {
     return m;
   }
 
-  /** The view of frame phys in the arena. */
+  /** The view of frame phys in its arena. */
   frameOf(phys: number): Uint8Array {
     const P = this.param.pageSize;
-    return this.arena.subarray(phys * P, (phys + 1) * P);
+    const at = (phys % this.arenaFrames) * P;
+    return this.arenas[Math.floor(phys / this.arenaFrames)].subarray(at, at + P);
+  }
+
+  /** The arena holding frame phys (with arenaOffset: a run of frames in one arena without a view of its own). */
+  arenaOf(phys: number): Uint8Array {
+    return this.arenas[Math.floor(phys / this.arenaFrames)];
+  }
+
+  /** Where frame phys starts in its arena. */
+  arenaOffset(phys: number): number {
+    return (phys % this.arenaFrames) * this.param.pageSize;
   }
 
   get pageCount(): number {

@@ -1,5 +1,5 @@
 /*
- * The bytes of one transfer as runs of the frame arena: pieces added in
+ * The bytes of one transfer as runs of the frame arenas: pieces added in
  * order that meet in memory (neighbouring pages in neighbouring frames)
  * become one view, so a cluster read into, written from or handed out of
  * ascending frames is one buffer instead of one per page. Used by the
@@ -10,7 +10,7 @@
 import type { VmSystem } from './vm.js';
 
 export class ArenaRuns {
-  /** Pairs of (arena offset, byte count). */
+  /** Pairs of (byte offset in the frames as if they were one arena: phys * pageSize + offset, byte count). */
   private readonly runs: number[] = [];
   /** Bytes added since the last views(). */
   bytes = 0;
@@ -25,17 +25,26 @@ export class ArenaRuns {
   }
 
   /**
-   * Appends the runs to `out` as views of sys's arena (a run that is
-   * exactly one frame is that page's own view: nothing new is made), then
-   * starts over empty. Returns `out`.
+   * Appends the runs to `out` as views of sys's arenas (a run that is
+   * exactly one frame is that page's own view: nothing new is made; one
+   * that crosses from one arena into the next is two views), then starts
+   * over empty. Returns `out`.
    */
   views(sys: VmSystem, out: Uint8Array[]): Uint8Array[] {
     const P = sys.param.pageSize;
+    const A = sys.arenaFrames * P;
     const r = this.runs;
     for (let i = 0; i < r.length; i += 2) {
-      const at = r[i];
-      const n = r[i + 1];
-      out.push(n === P && at % P === 0 ? sys.pages[at / P].frame : sys.arena.subarray(at, at + n));
+      let at = r[i];
+      let n = r[i + 1];
+      while (n > 0) {
+        const a = Math.floor(at / A);
+        const off = at - a * A;
+        const take = Math.min(n, A - off);
+        out.push(take === P && off % P === 0 ? sys.pages[at / P].frame : sys.arenas[a].subarray(off, off + take));
+        at += take;
+        n -= take;
+      }
     }
     r.length = 0;
     this.bytes = 0;

@@ -52,13 +52,13 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
         let n = 1;
         for (; (n + 1) * P <= room; n++) {
           const next = obj.pages.get(pindex + n);
-          if (next === undefined || next.phys !== m.phys + n || !wholeHit(next, allValid)) break;
+          if (next === undefined || next.phys !== m.phys + n || next.phys % obj.vm.arenaFrames === 0 || !wholeHit(next, allValid)) break;
           next.flags = (next.flags | PG_REFERENCED) & ~PG_RAMARKS;
           if (pindex + n === obj.ra.mark) mark = true;
         }
         // One page is its own frame; a run is one view of the arena (one view per run, none per page).
         if (n === 1) uio.moveFrom(m.frame, 0, P);
-        else uio.moveFrom(obj.vm.arena, m.phys * P, n * P);
+        else uio.moveFrom(obj.vm.arenaOf(m.phys), obj.vm.arenaOffset(m.phys), n * P);
         meter.hits += n;
         // After the copy: the read-ahead's allocations may reclaim these pages.
         if (mark) {

@@ -37,16 +37,19 @@ const configs = [
   { bs: 1024, page: 16384, memory: 512 << 10 },
   { bs: 4096, page: 16384, memory: 512 << 10 },
   { bs: 8192, page: 16384, memory: 512 << 10 },
+  // Frames in 9-page arenas: clusters, copies and sendfile runs cross from one arena into the next.
+  { bs: 4096, page: 4096, memory: 256 << 10, arenaBytes: 9 * 4096 },
 ];
 
 for (const c of configs) {
   for (let seed = 1; seed <= SEEDS; seed++) {
-    test(`fsx: ${OPS} ops, ${c.bs}-byte blocks, ${c.page}-byte pages, ${c.memory >> 10} KiB of frames, seed ${seed}`, async () => {
+    const arenas = c.arenaBytes === undefined ? '' : ` in ${c.arenaBytes >> 10} KiB arenas`;
+    test(`fsx: ${OPS} ops, ${c.bs}-byte blocks, ${c.page}-byte pages, ${c.memory >> 10} KiB of frames${arenas}, seed ${seed}`, async () => {
       const image = join(tmp.dir, `fsx-${c.bs}-${c.page}-${seed}.img`);
       mkext2(image, [{ path: 'other', data: randomBytes(30_000, 5) }], { type: 'ext2', blockSize: c.bs, size: 8 << 20 });
       const r = rng(seed * 7919 + c.bs + c.page);
       let model = new Uint8Array(0);
-      let vm = new Vm({ memory: c.memory, pageSize: c.page });
+      let vm = new Vm({ memory: c.memory, pageSize: c.page, arenaBytes: c.arenaBytes });
       let fs: MountedFs = await vm.mount(image, { readOnly: false });
       let f: File = await fs.open('/file', { create: true });
       const grow = (size: number) => {
@@ -110,7 +113,7 @@ for (const c of configs) {
         } else {
           await f.close();
           await fs.unmount();
-          vm = new Vm({ memory: c.memory, pageSize: c.page });
+          vm = new Vm({ memory: c.memory, pageSize: c.page, arenaBytes: c.arenaBytes });
           fs = await vm.mount(image, { readOnly: false });
           f = await fs.open('/file');
           assert.equal(f.size, model.length, `${what} size after remount`);
