@@ -1,52 +1,126 @@
 /*
- * mkfs: formats an image file (made or resized to `size` bytes) or a block
- * device as ext2.
+ * mkfs: formats an image file, a host block device, an NBD export or a
+ * BlockDevice as ext2. Like mke2fs, it refuses a target that already holds a
+ * partition table or a file system (saying which) unless `force`; it never
+ * shrinks an existing file (a larger one is formatted in its first `size`
+ * bytes) and never resizes a block device or an export. An image file is
+ * held exclusively while it is formatted.
  *   await mkfs('new.img', 64 * 2 ** 20, { blockSize: 4096, label: 'data' })
  */
 
-import { closeSync, ftruncateSync, openSync } from 'node:fs';
-import { EINVAL } from '../kern/errno.js';
+import { closeSync, ftruncateSync, openSync, statSync } from 'node:fs';
+import { EBUSY, EEXIST, EINVAL, EISDIR } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { errnoOf } from '../dev/host_errno.js';
 import { ImageDevice } from '../dev/image.js';
+import { acquireImageLock, type ImageLock } from '../dev/image_lock.js';
+import { NbdDevice } from '../dev/nbd.js';
+import { isNbdUrl } from '../dev/nbd_url.js';
 import { ext2Mkfs } from '../fs/ext2/ext2_mkfs.js';
 import { check, VmError } from './errors.js';
+import { describeContents } from './signature.js';
 
 export interface MkfsOptions {
   /** Only 'ext2' for now. */
   type?: 'ext2';
   blockSize?: 1024 | 2048 | 4096;
   label?: string;
+  /** Format even a target that holds a partition table or a file system. */
+  force?: boolean;
+  /** Lock an image file while formatting it (default true), as Vm.mount does. */
+  lock?: boolean;
 }
 
-/** Formats `target`: an image path (created, or cut or grown to `size`) or a device (its whole size). */
+/**
+ * Formats `target`: an image path (created at `size` bytes, or an existing
+ * file grown to it), an NBD URL or a device (its first `size` bytes; all of
+ * it when `size` is 0).
+ */
 export async function mkfs(target: string | BlockDevice, size: number, opts: MkfsOptions = {}): Promise<void> {
   const name = typeof target === 'string' ? target : target.name;
   if ((opts.type ?? 'ext2') !== 'ext2') throw new VmError(EINVAL, 'mkfs', name, null, `unsupported file system type: ${String(opts.type)}`);
-  let dev: BlockDevice;
-  if (typeof target === 'string') {
-    if (!Number.isSafeInteger(size) || size <= 0) throw new VmError(EINVAL, 'mkfs', name, null, `bad size ${size}`);
-    try {
-      const fd = openSync(target, 'w');
+  if (!Number.isSafeInteger(size) || size < 0) throw new VmError(EINVAL, 'mkfs', name, null, `bad size ${size}`);
+  let dev: BlockDevice | null = null;
+  let lock: ImageLock | null = null;
+  const owned = typeof target === 'string';
+  try {
+    if (typeof target !== 'string') dev = target;
+    else if (isNbdUrl(target)) dev = await openNbd(target);
+    else ({ dev, lock } = await openImageFile(target, size, opts.lock ?? true));
+    if (!opts.force) {
+      const what = await describeContents(dev);
+      if (what !== null) throw new VmError(EEXIST, 'mkfs', name, null, `holds ${what}; not formatted (--force formats it anyway)`);
+    }
+    if (typeof target === 'string' && !isNbdUrl(target) && size > dev.size) dev = await grow(dev, target, size);
+    if (size > dev.size) throw new VmError(EINVAL, 'mkfs', name, null, `${size} bytes asked for, but it holds ${dev.size}`);
+    const { error, reason } = await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label, size: size === 0 ? dev.size : size });
+    check(error, 'mkfs', name, null, reason || undefined);
+    check(await dev.flush(), 'mkfs', name, null);
+  } finally {
+    if (owned) await dev?.close();
+    lock?.release();
+  }
+}
+
+async function openNbd(url: string): Promise<BlockDevice> {
+  const r = await NbdDevice.open(url, false);
+  check(r.error, 'mkfs', url, null, r.reason);
+  return r.dev!;
+}
+
+/** Opens an image file for formatting, made at `size` when it does not exist, and locked. */
+async function openImageFile(path: string, size: number, locking: boolean): Promise<{ dev: BlockDevice; lock: ImageLock | null }> {
+  let st;
+  try {
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch (e) {
+    throw new VmError(errnoOf(e), 'mkfs', path, null);
+  }
+  if (st?.isDirectory()) throw new VmError(EISDIR, 'mkfs', path, null);
+  if (st === undefined) {
+    if (size === 0) throw new VmError(EINVAL, 'mkfs', path, null, 'a new image needs a size');
+    hostCall(path, () => {
+      const fd = openSync(path, 'wx');
       try {
         ftruncateSync(fd, size);
       } finally {
         closeSync(fd);
       }
-    } catch (e) {
-      throw new VmError(errnoOf(e), 'mkfs', name, null);
-    }
-    const r = await ImageDevice.open(target, false, 'sync');
-    check(r.error, 'mkfs', name, null);
-    dev = r.dev!;
-  } else {
-    dev = target;
+    });
   }
+  let lock: ImageLock | null = null;
+  if (locking) {
+    const l = acquireImageLock(path, 'write');
+    if (l.lock === null) throw new VmError(EBUSY, 'mkfs', path, null, l.holder);
+    lock = l.lock;
+  }
+  const r = await ImageDevice.open(path, false, 'sync');
+  if (r.error !== 0) lock?.release();
+  check(r.error, 'mkfs', path, null);
+  return { dev: r.dev!, lock };
+}
+
+/** Grows a regular image file to `size` (never cuts it) and reopens it; a block device keeps its size. */
+async function grow(dev: BlockDevice, path: string, size: number): Promise<BlockDevice> {
+  if (!statSync(path).isFile()) return dev;
+  await dev.close();
+  hostCall(path, () => {
+    const fd = openSync(path, 'r+');
+    try {
+      ftruncateSync(fd, size);
+    } finally {
+      closeSync(fd);
+    }
+  });
+  const r = await ImageDevice.open(path, false, 'sync');
+  check(r.error, 'mkfs', path, null);
+  return r.dev!;
+}
+
+function hostCall(path: string, fn: () => void): void {
   try {
-    const { error, reason } = await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label });
-    check(error, 'mkfs', name, null, reason || undefined);
-    check(await dev.flush(), 'mkfs', name, null);
-  } finally {
-    if (typeof target === 'string') await dev.close();
+    fn();
+  } catch (e) {
+    throw new VmError(errnoOf(e), 'mkfs', path, null);
   }
 }

@@ -27,6 +27,8 @@ export interface Ext2MkfsOptions {
   now?: number;
   /** 16 bytes (default: random, version 4). */
   uuid?: Uint8Array;
+  /** Bytes of the device to use, from its start (default: all of it). */
+  size?: number;
 }
 
 export interface Ext2MkfsResult {
@@ -49,7 +51,7 @@ const LABEL_BYTES = 16;
 /** Largest write of zeros at once. */
 const ZERO_CHUNK = 2 ** 20;
 
-/** Formats dev (all of it) as ext2; errors are values. => nothing else uses dev meanwhile */
+/** Formats dev (all of it, or its first opts.size bytes) as ext2; errors are values. => nothing else uses dev meanwhile */
 export async function ext2Mkfs(dev: BlockDevice, opts: Ext2MkfsOptions = {}): Promise<Ext2MkfsResult> {
   if (dev.readOnly) return { error: EROFS, reason: 'device is read-only' };
   const label = new TextEncoder().encode(opts.label ?? '');
@@ -57,7 +59,9 @@ export async function ext2Mkfs(dev: BlockDevice, opts: Ext2MkfsOptions = {}): Pr
   if (opts.uuid !== undefined && opts.uuid.length !== 16) return { error: EINVAL, reason: 'uuid must be 16 bytes' };
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   if (!Number.isFinite(now) || now < 0 || now > 0xffffffff) return { error: EINVAL, reason: `invalid time ${now}` };
-  const { error, reason, layout } = mkfsLayout(dev.size, { blockSize: opts.blockSize, inodeRatio: opts.inodeRatio });
+  const size = opts.size ?? dev.size;
+  if (!Number.isSafeInteger(size) || size < 0 || size > dev.size) return { error: EINVAL, reason: `size ${size} is beyond the device's ${dev.size} bytes` };
+  const { error, reason, layout } = mkfsLayout(size, { blockSize: opts.blockSize, inodeRatio: opts.inodeRatio });
   if (layout === null) return { error, reason };
   const ctx: Ctx = {
     dev, l: layout, now: Math.floor(now), label, uuid: opts.uuid ?? randomUuid(), hashSeed: randomUuid(),
