@@ -6,9 +6,10 @@
  *   const vm = new Vm({ memory: 64 * 2 ** 20 }); const fs = await vm.mount('disk.img')
  */
 
-import { EINVAL, EROFS } from '../kern/errno.js';
+import { EBUSY, EINVAL, EROFS } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { ImageDevice } from '../dev/image.js';
+import { acquireImageLock, type ImageLock } from '../dev/image_lock.js';
 import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { mountFileSystem } from './fs_probe.js';
@@ -27,6 +28,8 @@ export interface VmOptions {
   memory?: number;
   /** Page size: a power of two from 4 KiB to 64 KiB (default 4096). */
   pageSize?: number;
+  /** @internal the most bytes one arena of frames holds (tests make it small so transfers cross arenas) */
+  arenaBytes?: number;
 }
 
 export interface MountOptions {
@@ -39,6 +42,14 @@ export interface MountOptions {
    * Image files only: an NBD device's transfers are always asynchronous.
    */
   io?: 'sync' | 'async';
+  /**
+   * Lock the image file against other vmpager mounts (default true): a
+   * read-write mount holds it exclusively, a read-only one shares it with
+   * readers; a conflict fails at once with EBUSY naming the holder. NBD
+   * exports and BlockDevice objects are not locked (the server, or the
+   * caller, arbitrates).
+   */
+  lock?: boolean;
 }
 
 export interface VmStats {
@@ -62,6 +73,8 @@ export interface VmStats {
 }
 
 export const DEFAULT_MEMORY = 64 * 2 ** 20;
+/** The fewest page frames a Vm runs with. */
+export { MIN_FRAMES };
 
 export class Vm {
   /** @internal the machine under the API (counters, queues, frames) */
@@ -77,7 +90,7 @@ export class Vm {
     if (!Number.isSafeInteger(memory) || memory < MIN_FRAMES * pageSize) {
       throw new VmError(EINVAL, 'vm', 'vm', null, `memory must be at least ${MIN_FRAMES} pages (${MIN_FRAMES * pageSize} bytes)`);
     }
-    this.sys = new VmSystem({ memory, pageSize });
+    this.sys = new VmSystem({ memory, pageSize, arenaBytes: opts.arenaBytes });
     this.map = new VmMap(this.sys);
   }
 
@@ -88,15 +101,26 @@ export class Vm {
   async mount(source: string | BlockDevice, opts: MountOptions = {}): Promise<MountedFs> {
     const readOnly = opts.readOnly ?? true;
     let dev: BlockDevice;
+    let lock: ImageLock | null = null;
     if (typeof source === 'string') {
-      dev = isNbdUrl(source) ? await openNbd(source, readOnly) : await openImage(source, readOnly, opts.io ?? 'async');
+      if (isNbdUrl(source)) {
+        dev = await openNbd(source, readOnly);
+      } else {
+        dev = await openImage(source, readOnly, opts.io ?? 'async');
+        if (opts.lock ?? true) lock = await lockImage(dev, source, readOnly);
+      }
     } else {
       dev = source;
     }
     const name = dev.name;
+    // What mount() opened it closes again on failure; a device handed in stays the caller's.
+    const undo = async (): Promise<void> => {
+      if (typeof source === 'string') await dev.close();
+      lock?.release();
+    };
     const { error, mp, reason } = await mountFileSystem(dev, { readOnly });
     if (error !== 0 || mp === null) {
-      if (typeof source === 'string') await dev.close();
+      await undo();
       throw new VmError(error || EINVAL, 'mount', name, null, reason || undefined);
     }
     const sys = this.sys;
@@ -113,11 +137,12 @@ export class Vm {
     };
     const r = await mp.op.root(mp);
     if (r.error !== 0 || r.vp === null) {
-      await dev.close();
+      await mp.op.unmount(mp);
+      await undo();
       throw new VmError(r.error || EINVAL, 'mount', name, null, 'cannot read the root directory');
     }
     this.devices.add(dev);
-    return new MountedFs(sys, this.map, mp, r.vp, name, dev);
+    return new MountedFs(sys, this.map, mp, r.vp, name, dev, () => lock?.release());
   }
 
   /** The kernel's counters (cf. vmstat -s) and the page queues. */
@@ -155,6 +180,14 @@ export class Vm {
       device,
     };
   }
+}
+
+/** Takes the image's lock for this mount, or closes dev and throws EBUSY naming who holds it. */
+async function lockImage(dev: BlockDevice, path: string, readOnly: boolean): Promise<ImageLock> {
+  const r = acquireImageLock(path, readOnly ? 'read' : 'write');
+  if (r.lock !== null) return r.lock;
+  await dev.close();
+  throw new VmError(EBUSY, 'mount', path, null, r.holder);
 }
 
 async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'): Promise<BlockDevice> {

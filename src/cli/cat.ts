@@ -42,14 +42,36 @@ function writeAllSync(fd: number, bufs: readonly Uint8Array[]): void {
   }
 }
 
-export async function cat(fs: MountedFs, paths: readonly string[], sink: FrameSink): Promise<void> {
-  for (const path of paths) {
-    const f = await fs.open(path);
-    f.advise('noreuse'); // read once, in order: full read-ahead, and each batch's frames free for the next
+/**
+ * Sends each path's bytes to sink in turn. Like cat(1), a path that fails
+ * is reported and the rest go on; resolves to the number that failed.
+ * A failure of the sink itself (stdout) ends it at once.
+ */
+export async function cat(fs: MountedFs, paths: readonly string[], sink: FrameSink, report: (e: unknown) => void): Promise<number> {
+  let failed = 0;
+  let sinkError: unknown = null;
+  const guarded: FrameSink = async (frames) => {
     try {
-      await f.sendfile(sink);
-    } finally {
-      await f.close();
+      await sink(frames);
+    } catch (e) {
+      sinkError ??= e;
+      throw e;
+    }
+  };
+  for (const path of paths) {
+    try {
+      const f = await fs.open(path);
+      f.advise('noreuse'); // read once, in order: full read-ahead, and each batch's frames free for the next
+      try {
+        await f.sendfile(guarded);
+      } finally {
+        await f.close();
+      }
+    } catch (e) {
+      if (sinkError !== null) throw sinkError;
+      report(e);
+      failed++;
     }
   }
+  return failed;
 }

@@ -1,10 +1,11 @@
 /*
  * What every command shares: the global options (--memory, --page-size,
- * --stats), making the Vm, mounting IMAGE, and the failure contract: one
- * line `vmpager: IMAGE: PATH: reason` on stderr and exit status 2.
+ * --stats, --no-lock), the Vm, withMount() (mount IMAGE, run, unmount), and
+ * the failure contract: one line `vmpager: IMAGE: PATH: reason` on stderr
+ * and exit status 2; a bad option value is a usage error, exit 1.
  */
 
-import { DEFAULT_MEMORY, Vm } from '../api/vm.js';
+import { DEFAULT_MEMORY, MIN_FRAMES, Vm } from '../api/vm.js';
 import { VmError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { parseSize } from '../api/size.js';
@@ -21,22 +22,33 @@ export interface GlobalOptions {
   memory: number;
   pageSize: number;
   stats: boolean;
+  /** False with --no-lock: the image is not locked against other vmpager processes. */
+  lock: boolean;
 }
 
+const MIN_PAGE = 4096;
+const MAX_PAGE = 65536;
+
+/** The global options from parsed values; a bad value is a UsageError naming the option. */
 export function globalOptions(values: Record<string, unknown>): GlobalOptions {
-  let memory = DEFAULT_MEMORY;
-  if (values.memory !== undefined) {
-    const m = parseSize(String(values.memory));
-    if (m === null) throw new UsageError(`--memory: not a size: ${String(values.memory)}`);
-    memory = m;
-  }
   let pageSize = 4096;
   if (values['page-size'] !== undefined) {
-    const p = parseSize(String(values['page-size']));
-    if (p === null) throw new UsageError(`--page-size: not a size: ${String(values['page-size'])}`);
+    const text = String(values['page-size']);
+    const p = parseSize(text);
+    if (p === null || !/^\s*\d+\s*[kK]?(i?[bB])?\s*$/.test(text) || p < MIN_PAGE || p > MAX_PAGE || (p & (p - 1)) !== 0) {
+      throw new UsageError(`--page-size: must be a power of two from 4096 to 65536, not ${text}`);
+    }
     pageSize = p;
   }
-  return { memory, pageSize, stats: values.stats === true };
+  let memory = DEFAULT_MEMORY;
+  if (values.memory !== undefined) {
+    const text = String(values.memory);
+    const m = parseSize(text);
+    if (m === null) throw new UsageError(`--memory: not a size: ${text}`);
+    if (m < MIN_FRAMES * pageSize) throw new UsageError(`--memory: at least ${MIN_FRAMES} pages (${(MIN_FRAMES * pageSize) / 1024}KiB), not ${text}`);
+    memory = m;
+  }
+  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true };
 }
 
 export function makeVm(g: GlobalOptions): Vm {
@@ -47,13 +59,58 @@ export function makeVm(g: GlobalOptions): Vm {
  * Mounts image read-only (a command that only reads never writes), with
  * synchronous image I/O: a command has no other work for the event loop.
  */
-export function mountReadOnly(vm: Vm, image: string): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: true, io: 'sync' });
+export function mountReadOnly(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
+  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true });
 }
 
 /** Mounts image for writing, with synchronous image I/O. */
-export function mountReadWrite(vm: Vm, image: string): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: false, io: 'sync' });
+export function mountReadWrite(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
+  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true });
+}
+
+/** What a command's handler is given. */
+export class CommandContext {
+  private vmMade: Vm | null = null;
+  /** Mount warnings, written once the command has succeeded (a failure is one line). */
+  readonly warnings: string[] = [];
+
+  constructor(
+    readonly g: GlobalOptions,
+    readonly values: Record<string, unknown>,
+    /** The operands after the command's name. */
+    readonly args: readonly string[],
+  ) {}
+
+  /** The Vm, made on first use. */
+  get vm(): Vm {
+    this.vmMade ??= makeVm(this.g);
+    return this.vmMade;
+  }
+
+  /** The Vm if one was made (for --stats). */
+  get vmIfMade(): Vm | null {
+    return this.vmMade;
+  }
+
+  /** Mounts image ('read': read-only and shared; 'write': exclusive), runs fn, and unmounts whatever fn did. */
+  async withMount<T>(image: string, mode: 'read' | 'write', fn: (fs: MountedFs) => Promise<T>): Promise<T> {
+    const fs = await (mode === 'read' ? mountReadOnly : mountReadWrite)(this.vm, image, this.g);
+    let result: T;
+    try {
+      result = await fn(fs);
+    } catch (e) {
+      await fs.unmount().catch(() => {}); // the first failure is the one to tell
+      throw e;
+    }
+    await fs.unmount();
+    this.warnings.push(...fs.warnings);
+    return result;
+  }
+
+  /** Reports a failure that does not end the command (cat(1)'s next operand goes on). */
+  readonly report = (e: unknown): void => {
+    process.stderr.write(failureLine(e) + '\n');
+  };
 }
 
 /** The one stderr line for a failure. */

@@ -1,55 +1,24 @@
 #!/usr/bin/env node
 /*
- * The vmpager command. Exit status: 0 success, 1 usage, 2 any failure, with
- * one line `vmpager: IMAGE: PATH: reason` on stderr and never a stack trace.
- * A command that only reads opens its image read-only.
+ * The vmpager command: parses the command line against the command table
+ * (commands.ts) and runs the handler. Exit status: 0 success, 1 usage, 2 any
+ * failure, with one line `vmpager: IMAGE: PATH: reason` on stderr and never
+ * a stack trace. A command that only reads opens its image read-only.
  */
 
-import { closeSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cat, stdoutSink } from './cat.js';
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions, makeVm, mountReadOnly, mountReadWrite } from './context.js';
-import { openPutSource, put } from './put.js';
-import { mkfsCommand } from './mkfs.js';
-import { parseSize } from '../api/size.js';
-import { demo } from './demo.js';
-import { formatLsLine, ls } from './ls.js';
-import { formatStat, statJson } from './stat.js';
-import type { Vm } from '../api/vm.js';
-import type { MountedFs } from '../api/mounted_fs.js';
+import { commands, findCommand } from './commands.js';
+import { CommandContext, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions } from './context.js';
 
-const USAGE = `usage: vmpager [global options] COMMAND ...
-
-commands:
-  ls [-R] [--json] IMAGE [PATH]   entries of a directory (-R: the whole tree)
-  cat IMAGE PATH...               file bytes to stdout, symlinks followed
-  stat [--json] IMAGE PATH        inode fields and the block map
-  put IMAGE PATH [--from FILE]    create or replace PATH with stdin (or FILE)
-  mkdir IMAGE PATH                make a directory
-  rm IMAGE PATH                   remove a file, symlink or empty directory
-  truncate IMAGE PATH SIZE        set a file's size
-  mkfs [--type ext2] [--block-size N] [--from DIR] IMAGE SIZE
-                                  format IMAGE as ext2 (and copy DIR into it)
-  demo                            a guided tour of the pager on a built-in image
-  bench [--json] [--size SIZE]    the benchmark table
-
-global options:
-  --memory SIZE     page-frame memory (default 64MiB)
-  --page-size N     page size, a power of two from 4096 to 65536 (default 4096)
-  --stats           print the VM counters as JSON on stderr at exit
-  -h, --help        this text
-  --version         the version
-
-IMAGE is an image file (ext2, ext3 or ext4), or an NBD export: nbd://host[:port]/export
-(port 10809 by default) or nbd+unix:///export?socket=PATH. SIZE is bytes or 64KiB, 64M, 1GiB, ...
-`;
-
+/** Every option parseArgs knows; the first five go with every command, the rest with the commands that name them. */
 const options = {
   memory: { type: 'string' },
   'page-size': { type: 'string' },
   stats: { type: 'boolean' },
+  'no-lock': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
   recursive: { type: 'boolean', short: 'R' },
@@ -57,7 +26,32 @@ const options = {
   from: { type: 'string' },
   type: { type: 'string' },
   'block-size': { type: 'string' },
+  force: { type: 'boolean' },
 } as const;
+
+const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'help', 'version']);
+
+function usage(): string {
+  const lines = commands.map((c) => `  ${`${c.name} ${c.synopsis}`.trimEnd().padEnd(34)}${c.help}`);
+  lines.push(`  ${'bench [--json] [--size SIZE]'.padEnd(34)}the benchmark table`);
+  return `usage: vmpager [global options] COMMAND ...
+
+commands:
+${lines.join('\n')}
+
+global options:
+  --memory SIZE     page-frame memory (default 64MiB)
+  --page-size N     page size, a power of two from 4096 to 65536 (default 4096)
+  --stats           print the VM counters as JSON on stderr at exit
+  --no-lock         do not lock IMAGE against other vmpager processes
+  -h, --help        this text
+  --version         the version
+
+IMAGE is an image file holding ext2, ext3, ext4, UFS1 or UFS2 (found from the superblock),
+or an NBD export: nbd://host[:port]/export (port 10809 by default) or nbd+unix:///export?socket=PATH.
+SIZE is bytes or 64KiB, 64M, 1GiB, ... (K, M, G are powers of 1024).
+`;
+}
 
 /** Our package.json's version: the first package.json above this file (dist/src/cli/main.js or the bundle dist/vmpager.mjs). */
 function version(): string {
@@ -70,10 +64,6 @@ function version(): string {
     }
     if (dirname(dir) === dir) return 'unknown';
   }
-}
-
-function needArgs(args: string[], min: number, max: number, usage: string): void {
-  if (args.length < min || args.length > max) throw new UsageError(`usage: vmpager ${usage}`);
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -97,129 +87,25 @@ async function run(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (values.help || positionals.length === 0) {
-    (values.help ? process.stdout : process.stderr).write(USAGE);
+    (values.help ? process.stdout : process.stderr).write(usage());
     return values.help ? EXIT_OK : EXIT_USAGE;
   }
-  const g = globalOptions(values);
-  const [command, ...args] = positionals;
-  let vm: Vm | null = null;
-  // Mount warnings go out once the command has succeeded: a failure is one line.
-  let warnings: readonly string[] = [];
+  const [name, ...args] = positionals;
+  const command = findCommand(name);
+  if (command === null) throw new UsageError(`unknown command '${name}' (see vmpager --help)`);
+  const synopsis = `usage: vmpager ${command.name} ${command.synopsis}`.trimEnd();
+  for (const opt of Object.keys(values)) {
+    if (!GLOBAL.has(opt) && !command.options.includes(opt)) throw new UsageError(`${command.name} takes no --${opt} (${synopsis})`);
+  }
+  if (args.length < command.min || args.length > command.max) throw new UsageError(synopsis);
+  const ctx = new CommandContext(globalOptions(values), values, args);
   try {
-    switch (command) {
-      case 'ls': {
-        needArgs(args, 1, 2, 'ls [-R] [--json] IMAGE [PATH]');
-        vm = makeVm(g);
-        const fs = await mountReadOnly(vm, args[0]);
-        warnings = fs.warnings;
-        const recursive = values.recursive === true;
-        const out: string[] = [];
-        const entries: unknown[] = [];
-        try {
-          await ls(fs, args[1] ?? '/', recursive, (e) => {
-            if (values.json) entries.push(e);
-            else out.push(formatLsLine(e, recursive));
-          });
-        } finally {
-          await fs.unmount();
-        }
-        process.stdout.write(values.json ? JSON.stringify(entries) + '\n' : out.map((l) => l + '\n').join(''));
-        return EXIT_OK;
-      }
-      case 'cat': {
-        needArgs(args, 2, Infinity, 'cat IMAGE PATH...');
-        vm = makeVm(g);
-        const fs = await mountReadOnly(vm, args[0]);
-        warnings = fs.warnings;
-        try {
-          await cat(fs, args.slice(1), stdoutSink());
-        } finally {
-          await fs.unmount();
-        }
-        return EXIT_OK;
-      }
-      case 'stat': {
-        needArgs(args, 2, 2, 'stat [--json] IMAGE PATH');
-        vm = makeVm(g);
-        const fs = await mountReadOnly(vm, args[0]);
-        warnings = fs.warnings;
-        try {
-          const st = await fs.stat(args[1]);
-          process.stdout.write(values.json ? JSON.stringify(statJson(args[1], st)) + '\n' : formatStat(args[1], st));
-        } finally {
-          await fs.unmount();
-        }
-        return EXIT_OK;
-      }
-      case 'put': {
-        needArgs(args, 2, 2, 'put IMAGE PATH [--from FILE]');
-        const src = values.from === undefined ? null : openPutSource(values.from);
-        vm = makeVm(g);
-        let fs: MountedFs;
-        try {
-          fs = await mountReadWrite(vm, args[0]);
-        } catch (e) {
-          if (src !== null) closeSync(src.fd);
-          throw e;
-        }
-        try {
-          await put(fs, args[1], src);
-        } finally {
-          await fs.unmount();
-        }
-        return EXIT_OK;
-      }
-      case 'mkdir':
-      case 'rm': {
-        needArgs(args, 2, 2, `${command} IMAGE PATH`);
-        vm = makeVm(g);
-        const fs = await mountReadWrite(vm, args[0]);
-        try {
-          if (command === 'mkdir') await fs.mkdir(args[1]);
-          else await fs.rm(args[1]);
-        } finally {
-          await fs.unmount();
-        }
-        return EXIT_OK;
-      }
-      case 'truncate': {
-        needArgs(args, 3, 3, 'truncate IMAGE PATH SIZE');
-        const size = parseSize(args[2]);
-        if (size === null) throw new UsageError(`truncate: not a size: ${args[2]}`);
-        vm = makeVm(g);
-        const fs = await mountReadWrite(vm, args[0]);
-        try {
-          const f = await fs.open(args[1]);
-          try {
-            await f.truncate(size);
-          } finally {
-            await f.close();
-          }
-        } finally {
-          await fs.unmount();
-        }
-        return EXIT_OK;
-      }
-      case 'mkfs': {
-        needArgs(args, 2, 2, 'mkfs [--type ext2] [--block-size N] [--from DIR] IMAGE SIZE');
-        const size = parseSize(args[1]);
-        if (size === null) throw new UsageError(`mkfs: not a size: ${args[1]}`);
-        vm = makeVm(g);
-        await mkfsCommand(vm, args[0], size, { type: values.type, blockSize: values['block-size'], from: values.from });
-        return EXIT_OK;
-      }
-      case 'demo':
-        needArgs(args, 0, 0, 'demo');
-        return await demo(g);
-      default:
-        throw new UsageError(`unknown command '${command}' (see vmpager --help)`);
-    }
-  } catch (e) {
-    warnings = [];
-    throw e;
+    const status = await command.run(ctx);
+    for (const w of ctx.warnings) process.stderr.write(`vmpager: ${args[0]}: warning: ${w}\n`);
+    return status;
   } finally {
-    for (const w of warnings) process.stderr.write(`vmpager: ${args[0]}: warning: ${w}\n`);
-    if (g.stats && vm !== null) process.stderr.write(JSON.stringify({ ...vm.stats(), maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+    const vm = ctx.vmIfMade;
+    if (ctx.g.stats && vm !== null) process.stderr.write(JSON.stringify({ ...vm.stats(), maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
   }
 }
 

@@ -1,6 +1,6 @@
 /*
- * vmpager mkfs [--type ext2] [--block-size N] [--from DIR] IMAGE SIZE:
- * formats IMAGE, then with --from copies a directory tree into it through
+ * vmpager mkfs [--type ext2] [--block-size N] [--from DIR] [--force] IMAGE SIZE:
+ * formats IMAGE (one that holds a file system or partition table only with --force), then with --from copies a directory tree into it through
  * the pager (like mke2fs -d): directories, regular files (holes kept as
  * holes where the source has them in whole 4 KiB runs of zeros), symlinks.
  */
@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { mkfs } from '../api/mkfs.js';
 import type { MountedFs } from '../api/mounted_fs.js';
-import type { Vm } from '../api/vm.js';
-import { UsageError, mountReadWrite } from './context.js';
+import { type CommandContext, UsageError } from './context.js';
 
 const CHUNK = 1 << 20;
 
@@ -60,7 +59,12 @@ async function copyTree(fs: MountedFs, dir: string, to: string): Promise<void> {
   }
 }
 
-export async function mkfsCommand(vm: Vm, image: string, size: number, opts: { type?: string; blockSize?: string; from?: string }): Promise<void> {
+export async function mkfsCommand(
+  ctx: CommandContext,
+  image: string,
+  size: number,
+  opts: { type?: string; blockSize?: string; from?: string; force: boolean },
+): Promise<void> {
   if (opts.type !== undefined && opts.type !== 'ext2') throw new UsageError(`mkfs: --type: only ext2 is supported, not ${opts.type}`);
   let blockSize: 1024 | 2048 | 4096 | undefined;
   if (opts.blockSize !== undefined) {
@@ -71,12 +75,7 @@ export async function mkfsCommand(vm: Vm, image: string, size: number, opts: { t
   if (opts.from !== undefined && !lstatSync(opts.from, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`mkfs: --from: not a directory: ${opts.from}`);
   }
-  await mkfs(image, size, { blockSize });
-  if (opts.from === undefined) return;
-  const fs = await mountReadWrite(vm, image);
-  try {
-    await copyTree(fs, opts.from, '/');
-  } finally {
-    await fs.unmount();
-  }
+  await mkfs(image, size, { blockSize, force: opts.force, lock: ctx.g.lock });
+  const from = opts.from;
+  if (from !== undefined) await ctx.withMount(image, 'write', (fs) => copyTree(fs, from, '/'));
 }

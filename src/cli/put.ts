@@ -19,6 +19,8 @@ export interface PutSource {
   path: string;
   fd: number;
   size: number;
+  /** Closes fd (once). */
+  close(): void;
 }
 
 /** Opens FILE for put; a failure is a VmError naming it ("FILE: no such file or directory"). */
@@ -34,7 +36,16 @@ export function openPutSource(path: string): PutSource {
     closeSync(fd);
     throw new VmError(EISDIR, 'read', path, null);
   }
-  return { path, fd, size: st.size };
+  let open = true;
+  return {
+    path,
+    fd,
+    size: st.size,
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 const CHUNK = 1 << 20;
@@ -121,6 +132,6 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     }
   } finally {
     bar?.end();
-    if (src !== null) closeSync(src.fd);
+    src?.close();
   }
 }

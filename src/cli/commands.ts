@@ -1,0 +1,176 @@
+/*
+ * The vmpager commands as one table: name, operands, the options each takes,
+ * a help line, and the handler. main.ts parses the command line against it,
+ * --help is printed from it, and every handler mounts through withMount(),
+ * so a new verb is one entry here.
+ */
+
+import { openPutSource, put } from './put.js';
+import { cat, stdoutSink } from './cat.js';
+import { mkfsCommand } from './mkfs.js';
+import { demo } from './demo.js';
+import { formatLsLine, ls } from './ls.js';
+import { formatStat, statJson } from './stat.js';
+import { EXIT_FAIL, EXIT_OK, UsageError, type CommandContext } from './context.js';
+import { parseSize } from '../api/size.js';
+
+export interface Command {
+  name: string;
+  /** Operands and command options, as the usage line shows them. */
+  synopsis: string;
+  help: string;
+  /** How many operands it takes. */
+  min: number;
+  max: number;
+  /** The command's own options (names in main.ts's option table); the global ones go with every command. */
+  options: readonly string[];
+  run(ctx: CommandContext): Promise<number>;
+}
+
+export const commands: readonly Command[] = [
+  {
+    name: 'ls',
+    synopsis: '[-R] [--json] IMAGE [PATH]',
+    help: 'entries of a directory (-R: the whole tree)',
+    min: 1,
+    max: 2,
+    options: ['recursive', 'json'],
+    async run(ctx) {
+      const recursive = ctx.values.recursive === true;
+      const json = ctx.values.json === true;
+      const out: string[] = [];
+      const entries: unknown[] = [];
+      await ctx.withMount(ctx.args[0], 'read', (fs) =>
+        ls(fs, ctx.args[1] ?? '/', recursive, (e) => {
+          if (json) entries.push(e);
+          else out.push(formatLsLine(e, recursive));
+        }),
+      );
+      process.stdout.write(json ? JSON.stringify(entries) + '\n' : out.map((l) => l + '\n').join(''));
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'cat',
+    synopsis: 'IMAGE PATH...',
+    help: 'file bytes to stdout, symlinks followed (like cat(1): a failed PATH is reported and the rest go on)',
+    min: 2,
+    max: Infinity,
+    options: [],
+    async run(ctx) {
+      const failures = await ctx.withMount(ctx.args[0], 'read', (fs) => cat(fs, ctx.args.slice(1), stdoutSink(), ctx.report));
+      return failures === 0 ? EXIT_OK : EXIT_FAIL;
+    },
+  },
+  {
+    name: 'stat',
+    synopsis: '[--json] IMAGE PATH',
+    help: 'inode fields and the block map',
+    min: 2,
+    max: 2,
+    options: ['json'],
+    async run(ctx) {
+      const path = ctx.args[1];
+      const st = await ctx.withMount(ctx.args[0], 'read', (fs) => fs.stat(path));
+      process.stdout.write(ctx.values.json === true ? JSON.stringify(statJson(path, st)) + '\n' : formatStat(path, st));
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'put',
+    synopsis: 'IMAGE PATH [--from FILE]',
+    help: 'create or replace PATH (atomically) with stdin or FILE',
+    min: 2,
+    max: 2,
+    options: ['from'],
+    async run(ctx) {
+      // The source is opened before the image: one that cannot be read changes nothing.
+      const src = ctx.values.from === undefined ? null : openPutSource(String(ctx.values.from));
+      try {
+        await ctx.withMount(ctx.args[0], 'write', (fs) => put(fs, ctx.args[1], src));
+      } finally {
+        src?.close();
+      }
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'mkdir',
+    synopsis: 'IMAGE PATH',
+    help: 'make a directory',
+    min: 2,
+    max: 2,
+    options: [],
+    async run(ctx) {
+      await ctx.withMount(ctx.args[0], 'write', (fs) => fs.mkdir(ctx.args[1]));
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'rm',
+    synopsis: 'IMAGE PATH',
+    help: 'remove a file, symlink or empty directory',
+    min: 2,
+    max: 2,
+    options: [],
+    async run(ctx) {
+      await ctx.withMount(ctx.args[0], 'write', (fs) => fs.rm(ctx.args[1]));
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'truncate',
+    synopsis: 'IMAGE PATH SIZE',
+    help: "set a file's size",
+    min: 3,
+    max: 3,
+    options: [],
+    async run(ctx) {
+      const size = parseSize(ctx.args[2]);
+      if (size === null) throw new UsageError(`truncate: not a size: ${ctx.args[2]}`);
+      await ctx.withMount(ctx.args[0], 'write', async (fs) => {
+        const f = await fs.open(ctx.args[1]);
+        try {
+          await f.truncate(size);
+        } finally {
+          await f.close();
+        }
+      });
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'mkfs',
+    synopsis: '[--type ext2] [--block-size N] [--from DIR] [--force] IMAGE SIZE',
+    help: 'format IMAGE as ext2 (and copy DIR into it); an image holding a file system or partition table needs --force',
+    min: 2,
+    max: 2,
+    options: ['type', 'block-size', 'from', 'force'],
+    async run(ctx) {
+      const size = parseSize(ctx.args[1]);
+      if (size === null || size === 0) throw new UsageError(`mkfs: not a size: ${ctx.args[1]}`);
+      const v = ctx.values;
+      await mkfsCommand(ctx, ctx.args[0], size, {
+        type: v.type as string | undefined,
+        blockSize: v['block-size'] as string | undefined,
+        from: v.from as string | undefined,
+        force: v.force === true,
+      });
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'demo',
+    synopsis: '',
+    help: 'a guided tour of the pager on a built-in image',
+    min: 0,
+    max: 0,
+    options: [],
+    run: (ctx) => demo(ctx.g),
+  },
+];
+
+/** The command named `name`, or null. */
+export function findCommand(name: string): Command | null {
+  return commands.find((c) => c.name === name) ?? null;
+}

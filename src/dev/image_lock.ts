@@ -1,0 +1,304 @@
+/*
+ * Image locks: a read-write mount holds its image file exclusively, a
+ * read-only one shares it with other readers, across every vmpager process.
+ * Node has no flock(2), so the lock is a folder of files beside the image,
+ * `IMAGE.vmpager-lock/`: `write` (made with O_EXCL) for the writer and one
+ * `read.PID.NONCE` per reader, each naming its owner { pid, host, start,
+ * nonce }. Both sides announce before they look (the reader makes its file,
+ * then looks for a writer; the writer makes its file, then looks for
+ * readers), so two can both fail but never both win.
+ * An owner that is gone is recovered: on this host its pid is dead (or now
+ * another process, told by the start time in /proc); on another host its
+ * file was not refreshed for STALE_MS (owners touch theirs every REFRESH_MS).
+ * Mounts in one process are arbitrated in memory first; where the image's
+ * folder cannot be written, the lock is in memory only.
+ *   const r = acquireImageLock(path, 'write'); if (r.lock === null) ...r.holder; ... r.lock.release()
+ */
+
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export type LockMode = 'read' | 'write';
+
+interface Owner {
+  pid: number;
+  host: string;
+  /** The process's start time (clock ticks since boot, from /proc), or null where there is no /proc. */
+  start: number | null;
+  nonce: string;
+  mode: LockMode;
+}
+
+export interface ImageLock {
+  readonly mode: LockMode;
+  /** Lets the image go (idempotent). */
+  release(): void;
+}
+
+export type LockResult = { lock: ImageLock; holder: null } | { lock: null; holder: string };
+
+/** How often a holder touches its file, and when another host's untouched file counts as abandoned. */
+export const REFRESH_MS = 10_000;
+export const STALE_MS = 60_000;
+/** A `break` file (a recovery in progress) older than this was left by a recovery that died. */
+const BREAK_STALE_MS = 10_000;
+
+const SUFFIX = '.vmpager-lock';
+
+/** Locks held by this process, by the image's real path. */
+const held = new Map<string, { readers: number; writer: boolean }>();
+
+const me: Owner = { pid: process.pid, host: hostname(), start: procStart(process.pid), nonce: '', mode: 'read' };
+
+/** The lock folder of an image. */
+export function lockDirOf(path: string): string {
+  return realPath(path) + SUFFIX;
+}
+
+/** Takes the image's lock in `mode`, or says who holds it. Never waits. */
+export function acquireImageLock(path: string, mode: LockMode): LockResult {
+  const key = realPath(path);
+  const local = held.get(key) ?? { readers: 0, writer: false };
+  if (local.writer || (mode === 'write' && local.readers > 0)) {
+    return { lock: null, holder: `in use by another mount in this process (${local.writer ? 'read-write' : 'read-only'})` };
+  }
+  const dir = key + SUFFIX;
+  const owner: Owner = { ...me, nonce: randomBytes(8).toString('hex'), mode };
+  const taken = mode === 'write' ? takeWrite(dir, owner) : takeRead(dir, owner);
+  if ('holder' in taken) return { lock: null, holder: taken.holder };
+  if (mode === 'write') local.writer = true;
+  else local.readers++;
+  held.set(key, local);
+  liveNonces.add(owner.nonce);
+
+  const file = taken.file; // null: the folder cannot be written, the lock is in memory only
+  const timer = file === null ? null : setInterval(() => touch(file), REFRESH_MS);
+  timer?.unref();
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    if (timer !== null) clearInterval(timer);
+    if (mode === 'write') local.writer = false;
+    else local.readers--;
+    if (!local.writer && local.readers === 0) held.delete(key);
+    liveNonces.delete(owner.nonce);
+    if (file !== null) {
+      unlinkQuiet(file);
+      try {
+        rmdirSync(dir); // the last one out tidies up; another may be arriving: ENOTEMPTY or ENOENT
+      } catch {
+        // someone else's file is in it, or it is gone already
+      }
+    }
+    exitHooks.delete(release);
+  };
+  exitHooks.add(release);
+  return { lock: { mode, release }, holder: null };
+}
+
+/** What taking a lock file gave: its path (null: memory only), or who holds the image. */
+type Taken = { file: string | null } | { holder: string };
+
+/** The writer: `write` made exclusively, then no live reader may be there. */
+function takeWrite(dir: string, owner: Owner): Taken {
+  const file = join(dir, 'write');
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const made = createOwned(dir, file, owner);
+    if (made === 'readonly') return { file: null };
+    if (made === 'exists') {
+      const other = readOwner(file);
+      if (other !== null && !isGone(file, other)) return { holder: holderText(other) };
+      breakStale(dir, file, other);
+      continue;
+    }
+    for (const name of listQuiet(dir)) {
+      if (!name.startsWith('read.')) continue;
+      const rf = join(dir, name);
+      const reader = readOwner(rf);
+      if (reader === null || isGone(rf, reader)) {
+        if (reader !== null) unlinkQuiet(rf); // a reader's name is its own: no one else can make it again
+        continue;
+      }
+      unlinkQuiet(file);
+      return { holder: holderText(reader) };
+    }
+    return { file };
+  }
+  return { holder: 'in use by another vmpager process (its lock keeps changing)' };
+}
+
+/** A reader: its own `read.PID.NONCE`, then no live writer may be there. */
+function takeRead(dir: string, owner: Owner): Taken {
+  const file = join(dir, `read.${owner.pid}.${owner.nonce}`);
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const made = createOwned(dir, file, owner);
+    if (made === 'readonly') return { file: null };
+    if (made === 'exists') continue; // cannot happen with a fresh nonce; try again
+    const wf = join(dir, 'write');
+    const writer = readOwner(wf);
+    if (writer === null && !existsQuiet(wf)) return { file };
+    if (writer !== null && !isGone(wf, writer)) {
+      unlinkQuiet(file);
+      return { holder: holderText(writer) };
+    }
+    breakStale(dir, wf, writer);
+    return { file };
+  }
+  return { holder: 'in use by another vmpager process (its lock keeps changing)' };
+}
+
+/** Makes `file` exclusively with owner's record, making the folder first when needed. */
+function createOwned(dir: string, file: string, owner: Owner): 'made' | 'exists' | 'readonly' {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      mkdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'readonly';
+      if (code !== 'EEXIST') throw e;
+    }
+    let fd: number;
+    try {
+      fd = openSync(file, 'wx');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return 'exists';
+      if (code === 'ENOENT') continue; // the folder was tidied away between the two calls
+      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'readonly';
+      throw e;
+    }
+    try {
+      writeSync(fd, JSON.stringify(owner));
+    } finally {
+      closeSync(fd);
+    }
+    return 'made';
+  }
+  return 'readonly';
+}
+
+/**
+ * Removes a lock file whose owner is gone, under the folder's `break` file so
+ * that two recoveries cannot remove a lock a third has just made.
+ */
+function breakStale(dir: string, file: string, seen: Owner | null): void {
+  const brk = join(dir, 'break');
+  if (createOwned(dir, brk, { ...me, nonce: 'break', mode: 'write' }) !== 'made') {
+    const age = ageMs(brk);
+    const other = readOwner(brk);
+    if (age !== null && (age > BREAK_STALE_MS || (other !== null && isGone(brk, other)))) unlinkQuiet(brk);
+    return; // someone else is recovering it: the caller looks again
+  }
+  try {
+    const now = readOwner(file);
+    // Only the lock that was judged gone, not one made since (or one still being written: null and young).
+    if ((seen !== null && now !== null && now.nonce === seen.nonce) || (seen === null && now === null && (ageMs(file) ?? 0) > 1000)) unlinkQuiet(file);
+  } finally {
+    unlinkQuiet(brk);
+  }
+}
+
+/** True when the owner of `file` is no longer there. */
+function isGone(file: string, o: Owner): boolean {
+  if (o.host !== me.host) {
+    const age = ageMs(file);
+    return age === null || age > STALE_MS;
+  }
+  if (o.pid === me.pid) return o.start !== me.start || !liveNonces.has(o.nonce); // left by this process (or a namesake), not held now
+  try {
+    process.kill(o.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true;
+  }
+  const start = procStart(o.pid);
+  return start !== null && o.start !== null && start !== o.start; // the pid now names another process
+}
+
+/** The nonces of the locks this process holds. */
+const liveNonces = new Set<string>();
+
+function holderText(o: Owner): string {
+  const who = o.host === me.host ? `pid ${o.pid}` : `pid ${o.pid} on ${o.host}`;
+  return `in use by another vmpager process (${who}${o.mode === 'read' ? ', reading' : ''})`;
+}
+
+function readOwner(file: string): Owner | null {
+  try {
+    const o = JSON.parse(readFileSync(file, 'utf8')) as Owner;
+    if (typeof o.pid !== 'number' || typeof o.host !== 'string' || typeof o.nonce !== 'string') return null;
+    return o;
+  } catch {
+    return null; // gone, or being written (an empty file): judged by age
+  }
+}
+
+/** The process's start time from /proc/PID/stat (field 22), or null. */
+function procStart(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const v = Number(fields[19]);
+    return Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function ageMs(file: string): number | null {
+  try {
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+function touch(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // gone: the release is under way
+  }
+}
+
+function existsQuiet(file: string): boolean {
+  try {
+    statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function unlinkQuiet(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+function listQuiet(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Locks still held when the process exits are let go (an 'exit' handler may only do synchronous work). */
+const exitHooks = new Set<() => void>();
+process.on('exit', () => {
+  for (const release of [...exitHooks]) release();
+});
