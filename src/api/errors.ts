@@ -5,11 +5,17 @@
  */
 
 import { errnoName, strerror } from '../kern/errno.js';
+import { errnoOf } from '../dev/host_errno.js';
+
+/** The errno values the command line names (it reaches the layers below only through the API). */
+export { EISDIR, ELOOP, ENOENT } from '../kern/errno.js';
 
 export class VmError extends Error {
   override name = 'VmError';
   /** Symbolic errno, e.g. 'ENOENT'. */
   readonly code: string;
+  /** The message's last part: why it failed. */
+  readonly reason: string;
 
   constructor(
     readonly errno: number,
@@ -21,10 +27,16 @@ export class VmError extends Error {
   ) {
     super(`${image}: ${path !== null ? `${path}: ` : ''}${reason ?? strerror(errno)}`);
     this.code = errnoName(errno);
+    this.reason = reason ?? strerror(errno);
   }
 }
 
 /** Throws VmError unless error is 0. */
 export function check(error: number, syscall: string, image: string, path: string | null, reason?: string): void {
   if (error !== 0) throw new VmError(error, syscall, image, path, reason);
+}
+
+/** A VmError from a host error (a Node `code` such as 'ENOENT'). */
+export function hostError(e: unknown, syscall: string, image: string, path: string | null): VmError {
+  return new VmError(errnoOf(e), syscall, image, path);
 }

@@ -13,7 +13,7 @@ import type { Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
 import { vgone, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
-import type { LookupResult, Vattr } from '../vfs/vnode_if.js';
+import type { LookupResult, SetattrArgs, Vattr } from '../vfs/vnode_if.js';
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
@@ -155,6 +155,137 @@ export class MountedFs {
   /** Removes an empty directory. */
   async rmdir(path: string): Promise<void> {
     await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+  }
+
+  /** Makes `path` another name (hard link) of the file at `existing` (link(2)). */
+  async link(existing: string, path: string): Promise<void> {
+    const vp = await this.lookup(existing, false, 'link');
+    try {
+      await this.inParent(path, 'link', async (dvp, name) => ({ error: await dvp.op.link(vp, dvp, name), vp: null }));
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /**
+   * Renames `from` to `to` (rename(2)); a file at `to` is replaced. The
+   * replacement is safe against a crash at any point: the replaced file is
+   * first given a hidden second name, so that when `to` names the new file
+   * the old one is still named somewhere; it is emptied, then that name
+   * goes. A crash leaves `to` naming the old file or the new one, whole, and
+   * at worst link counts that e2fsck -p mends (and a hidden `.vmpager-old-*`).
+   * Directories cannot be renamed yet (EOPNOTSUPP).
+   */
+  async rename(from: string, to: string): Promise<void> {
+    const [fdir, fname] = this.splitPath(from, 'rename');
+    const [tdir, tname] = this.splitPath(to, 'rename');
+    const fdvp = await this.lookup(fdir, true, 'rename');
+    let tdvp: Vnode | null = null;
+    let victim: Vnode | null = null;
+    try {
+      tdvp = await this.lookup(tdir, true, 'rename');
+      const source = await this.lookup(from, false, 'rename');
+      await vrele(source);
+      victim = await this.lookupQuiet(to);
+      let hidden: string | null = null;
+      if (victim !== null && victim !== source && victim.type === VType.VREG && (await this.linksOf(victim)) === 1 && !this.inUse(victim)) {
+        hidden = hiddenName('old');
+        const v = victim;
+        await this.withLocked([tdvp], () => tdvp!.op.link(v, tdvp!, hidden!), 'rename', to);
+        await this.barrier();
+      }
+      try {
+        await this.withLocked([fdvp, tdvp], () => fdvp.op.rename(fdvp, fname, tdvp!, tname), 'rename', from);
+      } catch (e) {
+        if (hidden !== null) await this.withLocked([tdvp], () => tdvp!.op.remove(tdvp!, hidden!), 'rename', to).catch(() => {});
+        throw e;
+      }
+      await this.barrier();
+      if (hidden !== null && victim !== null) {
+        const v = victim;
+        await this.withLocked([v], async () => (await v.op.setsize(v, 0)) || (await v.op.fsync(v)), 'rename', to);
+        await this.barrier();
+        await this.withLocked([tdvp], () => tdvp!.op.remove(tdvp!, hidden!), 'rename', to);
+      }
+    } finally {
+      await vrele(fdvp);
+      if (tdvp !== null) await vrele(tdvp);
+      if (victim !== null) await vrele(victim);
+    }
+  }
+
+  /** Sets the permission bits (07777) of path (symlinks followed). */
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.setattr(path, 'chmod', { mode });
+  }
+
+  /** Sets the owner and group of path (symlinks followed). */
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    await this.setattr(path, 'chown', { uid, gid });
+  }
+
+  /** Sets the access and modification times of path, in seconds or as Dates (symlinks followed). */
+  async utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
+    const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
+    await this.setattr(path, 'utimes', { atime: secs(atime), mtime: secs(mtime) });
+  }
+
+  private async setattr(path: string, syscall: string, va: SetattrArgs): Promise<void> {
+    if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
+    const vp = await this.lookup(path, true, syscall);
+    try {
+      await this.withLocked([vp], () => vp.op.setattr(vp, va), syscall, path);
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /** Runs op with the vnodes locked exclusively (each once, in inode order), and throws its error. */
+  private async withLocked(vps: readonly Vnode[], op: () => Promise<number>, syscall: string, path: string): Promise<void> {
+    const set = [...new Set(vps)].sort((a, b) => a.ino - b.ino);
+    for (const vp of set) await vp.lock.lock(LK_EXCLUSIVE);
+    let error: number;
+    try {
+      error = await op();
+    } finally {
+      for (const vp of set) vp.lock.unlock();
+    }
+    check(error, syscall, this.image, path);
+  }
+
+  /** Makes what is written so far durable before the next step (the device's flush). */
+  private async barrier(): Promise<void> {
+    check(await this.mp.op.sync(this.mp), 'sync', this.image, null);
+    check(await this.dev.flush(), 'sync', this.image, null);
+  }
+
+  private async linksOf(vp: Vnode): Promise<number> {
+    const { error, va } = await vp.op.getattr(vp);
+    return error === 0 && va !== null ? va.nlink : 0;
+  }
+
+  /** Does anything but our lookup and a cached VM object hold vp (an open file, a mapping)? */
+  private inUse(vp: Vnode): boolean {
+    return vp.usecount > 1 + (vp.object !== null ? 1 : 0);
+  }
+
+  /** path's vnode (symlinks not followed), or null when there is nothing there. */
+  private async lookupQuiet(path: string): Promise<Vnode | null> {
+    try {
+      return await this.lookup(path, false, 'lookup');
+    } catch (e) {
+      if (e instanceof VmError && e.errno === ENOENT) return null;
+      throw e;
+    }
+  }
+
+  /** A path's parent directory and last name. */
+  private splitPath(path: string, syscall: string): [string, string] {
+    if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
+    const parts = path.split('/').filter((p) => p !== '');
+    const name = parts.pop();
+    if (name === undefined || name === '.' || name === '..') throw new VmError(EINVAL, syscall, this.image, path);
+    return ['/' + parts.join('/'), name];
   }
 
   /** Removes a file, symlink or empty directory (rm -d). */
@@ -407,3 +538,15 @@ globalThis.process?.on?.('beforeExit', () => {
     });
   }
 });
+
+/** A name for a file vmpager keeps out of sight while it replaces another: `.vmpager-new-` or `.vmpager-old-` and 16 hex digits. */
+export function hiddenName(kind: 'new' | 'old'): string {
+  let hex = '';
+  for (let i = 0; i < 16; i++) hex += Math.floor(Math.random() * 16).toString(16);
+  return `.vmpager-${kind}-${hex}`;
+}
+
+/** Whether name is one hiddenName() makes. */
+export function isHiddenName(name: string): boolean {
+  return /^\.vmpager-(new|old)-[0-9a-f]{16}$/.test(name);
+}

@@ -32,8 +32,10 @@ const options = {
 const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'help', 'version']);
 
 function usage(): string {
-  const lines = commands.map((c) => `  ${`${c.name} ${c.synopsis}`.trimEnd().padEnd(34)}${c.help}`);
-  lines.push(`  ${'bench [--json] [--size SIZE]'.padEnd(34)}the benchmark table`);
+  const line = (synopsis: string, help: string): string =>
+    synopsis.length < 34 ? `  ${synopsis.padEnd(34)}${help}` : `  ${synopsis}\n  ${''.padEnd(34)}${help}`;
+  const lines = commands.map((c) => line(`${c.name} ${c.synopsis}`.trimEnd(), c.help));
+  lines.push(line('bench [--json] [--size SIZE]', 'the benchmark table'));
   return `usage: vmpager [global options] COMMAND ...
 
 commands:

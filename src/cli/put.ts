@@ -7,11 +7,10 @@
  */
 
 import { closeSync, fstatSync, openSync, readvSync } from 'node:fs';
-import { EISDIR } from '../kern/errno.js';
-import { errnoOf } from '../dev/host_errno.js';
-import { VmError } from '../api/errors.js';
+
+import { EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
 import type { FrameSource } from '../api/index.js';
-import type { MountedFs } from '../api/mounted_fs.js';
+import { hiddenName, isHiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
 import { iovAfter } from './iov.js';
 
 /** An input file, open, with its size at the start. */
@@ -29,7 +28,7 @@ export function openPutSource(path: string): PutSource {
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    throw new VmError(errnoOf(e), 'open', path, null);
+    throw hostError(e, 'open', path, null);
   }
   const st = fstatSync(fd);
   if (st.isDirectory()) {
@@ -89,7 +88,7 @@ function fileSource(src: PutSource, progress: (n: number) => void): FrameSource 
       try {
         n = readvSync(fd, iov as Uint8Array[]);
       } catch (e) {
-        throw new VmError(errnoOf(e), 'read', src.path, null);
+        throw hostError(e, 'read', src.path, null);
       }
       got += n;
       if (n === 0 || got === want) break;
@@ -101,14 +100,29 @@ function fileSource(src: PutSource, progress: (n: number) => void): FrameSource 
   };
 }
 
-/** put with src (or stdin when null); src is closed here. */
+/**
+ * put with src (or stdin when null), atomically: the bytes go to a new,
+ * hidden file beside PATH, which is synced, given the old file's mode and
+ * owner, and renamed over PATH (MountedFs.rename keeps the old file named
+ * until the new one is). A failure or a crash leaves PATH whole, old or new.
+ * A symlink at PATH is followed: its target is what is replaced.
+ */
 export async function put(fs: MountedFs, path: string, src: PutSource | null): Promise<void> {
   const total = src === null ? 0 : src.size;
+  const target = await finalTarget(fs, path);
+  const slash = target.lastIndexOf('/');
+  const dir = target.slice(0, slash) || '/';
+  await removeLeftovers(fs, dir);
+  const old = await fs.stat(target, { follow: false }).catch((e: unknown) => {
+    if (e instanceof VmError && e.code === 'ENOENT') return null;
+    throw e;
+  });
+  if (old !== null && old.type === 'dir') throw new VmError(EISDIR, 'put', fs.image, path);
+  const tmp = joinPath(dir, hiddenName('new'));
   const bar = process.stderr.isTTY && total >= BAR_MIN ? new Progress(total, path) : null;
   try {
-    const f = await fs.open(path, { create: true });
+    const f = await fs.open(tmp, { create: true });
     try {
-      await f.truncate(0);
       if (src !== null) {
         // Until the source ends: the size stat gave, then as long as the file goes on growing.
         const source = fileSource(src, (n) => bar?.update(Math.min(n, total)));
@@ -130,8 +144,51 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     } finally {
       await f.close();
     }
+    if (old !== null && old.type === 'file') {
+      await fs.chmod(tmp, old.mode & 0o7777);
+      await fs.chown(tmp, old.uid, old.gid);
+    }
+  } catch (e) {
+    await fs.unlink(tmp).catch(() => {});
+    if (old !== null && e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, `${e.reason} (${path} is unchanged)`);
+    throw e;
   } finally {
     bar?.end();
     src?.close();
+  }
+  await fs.rename(tmp, target);
+}
+
+/** Where writing `path` lands: the path itself, or, through symlinks, the name they lead to. */
+async function finalTarget(fs: MountedFs, path: string): Promise<string> {
+  let p = normalize(path);
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await fs.stat(p, { follow: false }).catch(() => null);
+    if (st === null || st.type !== 'symlink') return p;
+    const t = await fs.readlink(p);
+    p = normalize(t.startsWith('/') ? t : `${p.slice(0, p.lastIndexOf('/'))}/${t}`);
+  }
+  throw new VmError(ELOOP, 'put', fs.image, path);
+}
+
+/** An absolute path with '.', '..' and empty parts resolved. */
+function normalize(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return '/' + out.join('/');
+}
+
+/**
+ * Removes what an interrupted put left in dir: hidden new files never
+ * renamed, and old files already replaced. The image is held exclusively,
+ * so no other vmpager is using them.
+ */
+async function removeLeftovers(fs: MountedFs, dir: string): Promise<void> {
+  for (const e of await fs.readdir(dir)) {
+    if (e.type === 'file' && isHiddenName(e.name)) await fs.unlink(joinPath(dir, e.name));
   }
 }

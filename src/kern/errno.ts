@@ -4,6 +4,7 @@
  * Only src/api and src/cli turn them into thrown errors, with context.
  */
 
+export const EPERM = 1;
 export const ENOENT = 2;
 export const EIO = 5;
 export const ENXIO = 6;
@@ -15,12 +16,14 @@ export const EACCES = 13;
 export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
+export const EXDEV = 18;
 export const ENOTDIR = 20;
 export const EISDIR = 21;
 export const EINVAL = 22;
 export const EFBIG = 27;
 export const ENOSPC = 28;
 export const EROFS = 30;
+export const EMLINK = 31;
 export const ERANGE = 34;
 export const EAGAIN = 35;
 export const EOPNOTSUPP = 45;
@@ -40,6 +43,7 @@ export const EINTEGRITY = 97;
 export const EFAULT_SIGBUS = 10_000;
 
 const names: Record<number, [string, string]> = {
+  [EPERM]: ['EPERM', 'operation not permitted'],
   [ENOENT]: ['ENOENT', 'no such file or directory'],
   [EIO]: ['EIO', 'input/output error'],
   [ENXIO]: ['ENXIO', 'device not configured'],
@@ -51,12 +55,14 @@ const names: Record<number, [string, string]> = {
   [EFAULT]: ['EFAULT', 'bad address'],
   [EBUSY]: ['EBUSY', 'device busy'],
   [EEXIST]: ['EEXIST', 'file exists'],
+  [EXDEV]: ['EXDEV', 'cross-device link'],
   [ENOTDIR]: ['ENOTDIR', 'not a directory'],
   [EISDIR]: ['EISDIR', 'is a directory'],
   [EINVAL]: ['EINVAL', 'invalid argument'],
   [EFBIG]: ['EFBIG', 'file too large'],
   [ENOSPC]: ['ENOSPC', 'no space left on device'],
   [EROFS]: ['EROFS', 'read-only file system'],
+  [EMLINK]: ['EMLINK', 'too many links'],
   [ERANGE]: ['ERANGE', 'result too large'],
   [EAGAIN]: ['EAGAIN', 'resource temporarily unavailable'],
   [EOPNOTSUPP]: ['EOPNOTSUPP', 'operation not supported'],

@@ -54,6 +54,16 @@ export interface Vattr {
   extra: Record<string, number | string | boolean>;
 }
 
+/** What VOP_SETATTR may change; absent fields stay. Times in seconds. */
+export interface SetattrArgs {
+  /** Permission bits (07777); the type bits stay. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  atime?: number;
+  mtime?: number;
+}
+
 export interface Dirent {
   name: string;
   ino: number;
@@ -107,6 +117,15 @@ export interface VopVector {
   remove(dvp: Vnode, name: string): Promise<number>;
   /** Removes the empty directory `name` from dvp. => dvp locked exclusively */
   rmdir(dvp: Vnode, name: string): Promise<number>;
+  /** Makes `name` in tdvp another link to vp's file. => tdvp locked exclusively */
+  link(vp: Vnode, tdvp: Vnode, name: string): Promise<number>;
+  /**
+   * Renames fname in fdvp to tname in tdvp, replacing a file there (rename(2)).
+   * => fdvp and tdvp locked exclusively (once when they are one)
+   */
+  rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname: string): Promise<number>;
+  /** Changes the attributes va names; ctime becomes now. => vp locked exclusively */
+  setattr(vp: Vnode, va: SetattrArgs): Promise<number>;
   /**
    * Maps logical block bn (file-system blocks) to a device address.
    * Runs never reach past the file's last block.
@@ -147,6 +166,9 @@ export const vopDefault: VopVector = Object.freeze({
   symlink: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
   remove: notsupp,
   rmdir: notsupp,
+  link: notsupp,
+  rename: notsupp,
+  setattr: notsupp,
   bmap: () => Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 }),
   getpages: notsupp,
   putpages: notsupp,

@@ -226,3 +226,37 @@ export function ext2DirTemplate(fs: Ext2Fs, ino: number, parent: number): Uint8A
   putEntry(fs, buf, direntRecLen(1), parent, fs.bsize - direntRecLen(1), dotdot, EXT2_FT_DIR);
   return buf;
 }
+
+/**
+ * Points the existing entry `name` of directory dvp at inode ino, file type
+ * ft (cf. ext2_dirrewrite): one record rewritten in place, so the name names
+ * the old inode or the new one at every instant. ENOENT when absent.
+ */
+export async function ext2DirRewrite(dvp: Vnode, name: Uint8Array, ino: number, ft: number): Promise<number> {
+  const ip = dvp.data as Inode;
+  const fs = ip.fs;
+  const bsize = fs.bsize;
+  if (ip.size % bsize !== 0) return EINTEGRITY;
+  const buf = new Uint8Array(bsize);
+  const dv = new DataView(buf.buffer);
+  for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
+    const error = await readBlock(dvp, lbn, buf);
+    if (error !== 0) return error;
+    if (allZero(buf)) continue;
+    const { error: perr, recs } = parseBlock(fs, buf);
+    if (perr !== 0) return perr;
+    for (const r of recs) {
+      if (r.ino === 0 || !nameIs(buf, r, name)) continue;
+      dv.setUint32(r.off, ino, true);
+      if (fs.hasFeature(INCOMPAT_FILETYPE)) buf[r.off + 7] = ft;
+      const w = await dirWrite(dvp, buf.subarray(r.off, r.off + DIRENT_HEADER), lbn * bsize + r.off);
+      dirChanged(ip);
+      const key = dirhashKey(name, 0, name.length);
+      dirhashRemove(ip, key);
+      if (w === 0) dirhashAdd(ip, key, ino);
+      else dirhashDrop(ip);
+      return w;
+    }
+  }
+  return ENOENT;
+}

@@ -20,6 +20,8 @@ import { ext2Lookup, ext2Readdir } from './ext2_lookup.js';
 import type { Inode } from './ext2_inode.js';
 import { ext2Write } from './ext2_write.js';
 import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext2_vnops_write.js';
+import { ext2Link, ext2Rename } from './ext2_rename.js';
+import { ext2Setattr } from './ext2_setattr.js';
 import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
 
 /** VOP_READ. => may sleep */
@@ -123,6 +125,9 @@ export const ext2Vnops: VopVector = Object.freeze({
   mkdir: ext2Mkdir,
   symlink: ext2Symlink,
   remove: ext2Remove,
+  link: ext2Link,
+  rename: ext2Rename,
+  setattr: ext2Setattr,
   rmdir: ext2Rmdir,
   bmap: ext2Bmap,
   setsize: ext2Setsize,

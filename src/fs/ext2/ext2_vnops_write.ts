@@ -95,7 +95,7 @@ function inUse(vp: Vnode): boolean {
  * The last link of vp went: free it now, or, when it is open, leave it to
  * VOP_INACTIVE. => the caller holds one reference; vp not locked
  */
-async function lastLink(vp: Vnode): Promise<number> {
+export async function ext2LastLink(vp: Vnode): Promise<number> {
   const mp = vp.mount!;
   const ip = vp.data as Inode;
   if (inUse(vp)) return ext2Update(mp, ip, false);
@@ -108,14 +108,14 @@ async function lastLink(vp: Vnode): Promise<number> {
 }
 
 /** A directory operation ends: its pages, then its inode, go out. */
-async function dirDone(dvp: Vnode, mp: Mount): Promise<number> {
+export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
   const error = (await dvp.object?.clean(true)) ?? 0;
   return error || ext2Update(mp, dvp.data as Inode, false);
 }
 
 /** The end of create, mkdir and symlink: the directory written, the new vnode handed over (or released on error). */
 async function finish(dvp: Vnode, mp: Mount, vp: Vnode): Promise<LookupResult> {
-  const error = await dirDone(dvp, mp);
+  const error = await ext2DirDone(dvp, mp);
   if (error === 0) return { error, vp };
   await vrele(vp);
   return { error, vp: null };
@@ -146,7 +146,7 @@ async function abandon(dvp: Vnode, mp: Mount, vp: Vnode, error: number): Promise
     vp.lock.unlock();
   }
   await vrele(vp);
-  await dirDone(dvp, mp);
+  await ext2DirDone(dvp, mp);
   return { error, vp: null };
 }
 
@@ -239,13 +239,13 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
   try {
     if (vp.type === VType.VDIR) return EISDIR;
     const r = await ext2DirRemove(dvp, bytes);
-    const e = await dirDone(dvp, mp);
+    const e = await ext2DirDone(dvp, mp);
     if (r.error !== 0) return r.error;
     const ip = vp.data as Inode;
     ip.din.linksCount = Math.max(0, ip.din.linksCount - 1);
     ip.din.ctime = ext2Now();
     ip.modified = true;
-    const e2 = ip.din.linksCount === 0 ? await lastLink(vp) : await ext2Update(mp, ip, false);
+    const e2 = ip.din.linksCount === 0 ? await ext2LastLink(vp) : await ext2Update(mp, ip, false);
     return e || e2;
   } finally {
     await vrele(vp);
@@ -273,7 +273,7 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
       vp.lock.unlock();
     }
     const r = await ext2DirRemove(dvp, bytes);
-    const e = await dirDone(dvp, mp);
+    const e = await ext2DirDone(dvp, mp);
     if (r.error !== 0) {
       ip.din.linksCount = links;
       return r.error;
@@ -283,7 +283,7 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
     dip.modified = true;
     ip.din.ctime = ext2Now();
     ip.modified = true;
-    const e2 = await lastLink(vp);
+    const e2 = await ext2LastLink(vp);
     const e3 = await ext2Update(mp, dip, false);
     return e || e2 || e3;
   } finally {

@@ -1,0 +1,145 @@
+/*
+ * ext2 hard links and renames of files (cf. FreeBSD ext2_link, ext2_rename).
+ * Every step is ordered so that a crash between two of them leaves what
+ * e2fsck -p mends on its own (a link count one too high or too low), never
+ * an entry naming a freed inode or a name naming nothing: the link count is
+ * raised on disk before a new entry names the inode, and lowered only after
+ * an entry is gone. A renamed directory is not supported yet (EOPNOTSUPP).
+ *   error = await ext2Link(vp, tdvp, name)                 => tdvp locked exclusively
+ *   error = await ext2Rename(fdvp, fname, tdvp, tname)     => both directories locked exclusively
+ */
+
+import { EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EXDEV } from '../../kern/errno.js';
+import { vrele } from '../../vfs/vfs_subr.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
+import { EXT2_LINK_MAX, EXT2_NAME_LEN } from './ext2_fs.js';
+import { ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext2_dir_write.js';
+import { ext2Now } from './ext2_group.js';
+import type { Inode } from './ext2_inode.js';
+import { ext2Update } from './ext2_inode_write.js';
+import { ext2LookupLocked } from './ext2_lookup.js';
+import { ext2Writable } from './ext2_write.js';
+import { ext2DirDone, ext2LastLink } from './ext2_vnops_write.js';
+
+const encoder = new TextEncoder();
+
+/** An entry's file type from a vnode type (the inverse of the lookup's table). */
+function ftOf(t: VType): number {
+  switch (t) {
+    case VType.VREG: return 1;
+    case VType.VDIR: return 2;
+    case VType.VCHR: return 3;
+    case VType.VBLK: return 4;
+    case VType.VFIFO: return 5;
+    case VType.VSOCK: return 6;
+    case VType.VLNK: return 7;
+    default: return 0;
+  }
+}
+
+/** A name's bytes, checked for an entry. */
+function nameBytes(name: string): { error: number; bytes: Uint8Array } {
+  const bytes = encoder.encode(name);
+  if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0) || name === '.' || name === '..') return { error: EINVAL, bytes };
+  if (bytes.length > EXT2_NAME_LEN) return { error: EINVAL, bytes };
+  return { error: 0, bytes };
+}
+
+/** Changes ip's link count by delta and writes the inode synchronously (it must be on disk before the entries change). */
+async function setLinks(vp: Vnode, delta: number): Promise<number> {
+  const ip = vp.data as Inode;
+  ip.din.linksCount = Math.max(0, ip.din.linksCount + delta);
+  ip.din.ctime = ext2Now();
+  ip.modified = true;
+  return ext2Update(vp.mount!, ip, true);
+}
+
+/** VOP_LINK: a new entry `name` in tdvp naming vp's inode. => tdvp locked exclusively */
+export async function ext2Link(vp: Vnode, tdvp: Vnode, name: string): Promise<number> {
+  const w = ext2Writable(tdvp);
+  if (w.error !== 0) return w.error;
+  if (tdvp.type !== VType.VDIR) return ENOTDIR;
+  if (vp.mount !== tdvp.mount) return EXDEV;
+  if (vp.type === VType.VDIR) return EPERM;
+  const n = nameBytes(name);
+  if (n.error !== 0) return n.error === EINVAL && (name === '.' || name === '..') ? EEXIST : n.error;
+  const ip = vp.data as Inode;
+  if (ip.din.linksCount === 0 || ip.freed) return ENOENT;
+  if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
+  const found = await ext2LookupLocked(tdvp, name);
+  if (found.vp !== null) {
+    await vrele(found.vp);
+    return EEXIST;
+  }
+  if (found.error !== ENOENT) return found.error;
+  let error = await setLinks(vp, +1);
+  if (error !== 0) return error;
+  error = await ext2DirEnter(tdvp, n.bytes, vp.ino, ftOf(vp.type));
+  const e2 = await ext2DirDone(tdvp, w.mp!);
+  if (error !== 0) {
+    await setLinks(vp, -1);
+    return error;
+  }
+  return e2;
+}
+
+/**
+ * VOP_RENAME of a file (not a directory): fname in fdvp becomes tname in
+ * tdvp. A file at tname is replaced: its entry is rewritten to name the
+ * source (one record changed in place), then it loses that link (and goes
+ * with its last one). Renaming a name onto another link of the same inode
+ * does nothing, as rename(2) says. => both directories locked exclusively
+ */
+export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname: string): Promise<number> {
+  const w = ext2Writable(tdvp);
+  if (w.error !== 0) return w.error;
+  const mp = w.mp!;
+  if (fdvp.type !== VType.VDIR || tdvp.type !== VType.VDIR) return ENOTDIR;
+  if (fdvp.mount !== tdvp.mount) return EXDEV;
+  const fn = nameBytes(fname);
+  const tn = nameBytes(tname);
+  if (fn.error !== 0 || tn.error !== 0) return fn.error || tn.error;
+  const from = await ext2LookupLocked(fdvp, fname);
+  if (from.vp === null) return from.error || ENOENT;
+  const vp = from.vp;
+  let tvp: Vnode | null = null;
+  try {
+    if (vp.type === VType.VDIR) return EOPNOTSUPP;
+    const to = await ext2LookupLocked(tdvp, tname);
+    if (to.error !== 0 && to.error !== ENOENT) return to.error;
+    tvp = to.vp;
+    if (tvp === vp) return 0;
+    if (tvp !== null && tvp.type === VType.VDIR) return EISDIR;
+    const ip = vp.data as Inode;
+    if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
+    // 1. The source counts the link it is about to gain.
+    let error = await setLinks(vp, +1);
+    if (error !== 0) return error;
+    // 2. tname names the source: a new entry, or the target's entry rewritten.
+    error = tvp === null
+      ? await ext2DirEnter(tdvp, tn.bytes, vp.ino, ftOf(vp.type))
+      : await ext2DirRewrite(tdvp, tn.bytes, vp.ino, ftOf(vp.type));
+    error ||= await ext2DirDone(tdvp, mp);
+    if (error !== 0) {
+      await setLinks(vp, -1);
+      return error;
+    }
+    // 3. The replaced file loses its link (and goes with its last).
+    if (tvp !== null) {
+      const e = await setLinks(tvp, -1);
+      if (e !== 0) return e;
+      if ((tvp.data as Inode).din.linksCount === 0) {
+        const e3 = await ext2LastLink(tvp);
+        if (e3 !== 0) return e3;
+      }
+    }
+    // 4. fname goes, then the link it held.
+    const r = await ext2DirRemove(fdvp, fn.bytes);
+    error = r.error || (await ext2DirDone(fdvp, mp));
+    if (error !== 0) return error;
+    return setLinks(vp, -1);
+  } finally {
+    await vrele(vp);
+    if (tvp !== null) await vrele(tvp);
+  }
+}

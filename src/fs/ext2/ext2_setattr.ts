@@ -1,0 +1,34 @@
+/*
+ * VOP_SETATTR on ext2 (cf. FreeBSD ext2_setattr): permission bits, owner
+ * and group, access and modification times; the change time becomes now.
+ * The file's type bits never change.
+ *   error = await ext2Setattr(vp, { mode: 0o755, uid: 0, gid: 0 })   => vp locked exclusively
+ */
+
+import { EINVAL } from '../../kern/errno.js';
+import type { Vnode } from '../../vfs/vnode.js';
+import type { SetattrArgs } from '../../vfs/vnode_if.js';
+import { S_IFMT } from './ext2_fs.js';
+import { ext2Now } from './ext2_group.js';
+import type { Inode } from './ext2_inode.js';
+import { ext2Update } from './ext2_inode_write.js';
+import { ext2Writable } from './ext2_write.js';
+
+const ID_MAX = 0xffffffff;
+
+export async function ext2Setattr(vp: Vnode, va: SetattrArgs): Promise<number> {
+  const w = ext2Writable(vp);
+  if (w.error !== 0) return w.error;
+  const ip = vp.data as Inode;
+  const bad = (n: number | undefined, max: number): boolean => n !== undefined && (!Number.isInteger(n) || n < 0 || n > max);
+  if (bad(va.mode, 0o7777) || bad(va.uid, ID_MAX) || bad(va.gid, ID_MAX)) return EINVAL;
+  const din = ip.din;
+  if (va.mode !== undefined) din.mode = (din.mode & S_IFMT) | va.mode;
+  if (va.uid !== undefined) din.uid = va.uid;
+  if (va.gid !== undefined) din.gid = va.gid;
+  if (va.atime !== undefined) din.atime = Math.floor(va.atime);
+  if (va.mtime !== undefined) din.mtime = Math.floor(va.mtime);
+  din.ctime = ext2Now();
+  ip.modified = true;
+  return ext2Update(w.mp!, ip, false);
+}
