@@ -17,6 +17,15 @@ import { errnoOf } from './host_errno.js';
 
 export type ImageIo = 'sync' | 'async';
 
+/**
+ * A failpoint for crash tests: with VMPAGER_TEST_KILL_AT_WRITE=N in the
+ * environment, the process kills itself (SIGKILL) just before its Nth write
+ * to an image file, so a test can stop a command at every point of its work
+ * however fast or loaded the machine is.
+ */
+const killAtWrite = Number(globalThis.process?.env?.VMPAGER_TEST_KILL_AT_WRITE ?? 0) || 0;
+let writesSeen = 0;
+
 export class ImageDevice implements BlockDevice {
   readonly stats = newDeviceStats();
 
@@ -63,6 +72,7 @@ export class ImageDevice implements BlockDevice {
 
   async writev(bufs: readonly Uint8Array[], offset: number): Promise<number> {
     if (this.readOnly) return EROFS;
+    if (killAtWrite > 0 && ++writesSeen >= killAtWrite) process.kill(process.pid, 'SIGKILL');
     const total = byteLength(bufs);
     if (offset < 0 || offset + total > this.size) return EIO;
     try {

@@ -50,3 +50,49 @@ test('a put killed at random points leaves synced files intact and only what e2f
     assert.ok(debugfsCat(image, '/old/keep').equals(Buffer.from(randomBytes(200_000, 1))), `killed after ${ms} ms: /old/keep`);
   }
 });
+
+test('30 puts replacing a file, killed before each of 30 device writes spread over the whole run: the path holds the old or the new bytes, e2fsck -p exit 0 or 1', async () => {
+  const old = randomBytes(1 << 20, 11);
+  const neu = randomBytes(6 << 20, 12);
+  const base = join(tmp.dir, 'replace-base.img');
+  mkext2(base, [{ path: 'etc/f', data: old }, { path: 'keep', data: randomBytes(100_000, 13) }], { type: 'ext2', blockSize: 4096, size: 32 << 20 });
+  const src = join(tmp.dir, 'replace-src');
+  writeFileSync(src, neu);
+  const put = (image: string, env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, [CLI, '--memory', '1MiB', '--stats', 'put', image, '/etc/f', '--from', src], { encoding: 'utf8', env: { ...process.env, ...env } });
+  // How many device writes a whole put makes: the kills are spread over all of them, the last ones included.
+  const probe = join(tmp.dir, 'replace-probe.img');
+  copyFileSync(base, probe);
+  const whole = put(probe);
+  assert.equal(whole.status, 0, whole.stderr);
+  assert.ok(debugfsCat(probe, '/etc/f').equals(Buffer.from(neu)));
+  const writes = (JSON.parse(whole.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
+  assert.ok(writes >= 30, `${writes} device writes`);
+  const points = new Set<number>();
+  for (let i = 0; i < 30; i++) points.add(1 + Math.round((i * (writes - 1)) / 29));
+  for (let k = writes; points.size < 30; k--) points.add(k); // distinct points, the last writes first
+  let sawOld = 0;
+  let sawNew = 0;
+  for (const at of points) {
+    const image = join(tmp.dir, `replace-${at}.img`);
+    copyFileSync(base, image);
+    const r = put(image, { VMPAGER_TEST_KILL_AT_WRITE: String(at) });
+    assert.equal(r.signal, 'SIGKILL', `kill before write ${at}: ${r.status} ${r.stderr}`);
+    const preen = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+    assert.ok(preen.status === 0 || preen.status === 1, `killed before write ${at} of ${writes}: e2fsck -p exit ${preen.status}: ${preen.stdout}${preen.stderr}`);
+    assert.ok(e2fsck(image).clean, `killed before write ${at}: not clean after e2fsck -p`);
+    const got = debugfsCat(image, '/etc/f');
+    const isOld = got.equals(Buffer.from(old));
+    const isNew = got.equals(Buffer.from(neu));
+    assert.ok(isOld || isNew, `killed before write ${at} of ${writes}: /etc/f is neither the old nor the new bytes (${got.length} bytes)`);
+    if (isOld) sawOld++;
+    else sawNew++;
+    assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(100_000, 13))));
+    // The next put tidies what this one left, and succeeds.
+    const again = put(image);
+    assert.equal(again.status, 0, again.stderr);
+    assert.ok(!/\.vmpager-/.test(spawnSync(process.execPath, [CLI, 'ls', image, '/etc'], { encoding: 'utf8' }).stdout), 'leftovers removed');
+    assert.ok(e2fsck(image).clean);
+  }
+  assert.ok(sawOld > 0 && sawNew > 0, `kills must land both before and after the switch (old ${sawOld}, new ${sawNew})`);
+});
