@@ -173,12 +173,28 @@ export class File {
     return new Mapping(map, e, this.fs.image, this.path);
   }
 
+  /**
+   * Closes the handle. The last handle of a file with dirty pages writes
+   * them, and the inode, before it resolves (cf. NFS's close-to-open); a
+   * write error is thrown then, the handle closed and the pages kept dirty
+   * for a later sync.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.fs.forget(this);
+    let error = 0;
+    if (!this.fs.readOnly && !this.fs.isOpen(this.vp)) {
+      await this.vp.lock.lock(LK_EXCLUSIVE);
+      try {
+        error = (await this.object.clean(true)) || (await this.vp.op.fsync(this.vp));
+      } finally {
+        this.vp.lock.unlock();
+      }
+    }
     await vmObjectDeallocate(this.object);
     await vrele(this.vp);
+    check(error, 'close', this.fs.image, this.path);
   }
 
   private checkOpen(syscall: string): void {

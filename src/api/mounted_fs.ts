@@ -470,6 +470,12 @@ export class MountedFs {
     if (this.mp.vnodelist.size > 0) throw new VmError(EBUSY, 'unmount', this.image, null);
   }
 
+  /** @internal whether an open File still has vp */
+  isOpen(vp: Vnode): boolean {
+    for (const f of this.files) if (f.vp === vp) return true;
+    return false;
+  }
+
   /** @internal */
   forget(f: File): void {
     this.files.delete(f);

@@ -1,0 +1,129 @@
+/*
+ * The command line's guards: mkfs refuses an image that holds a partition
+ * table or a file system (saying which) and leaves it unchanged, --force
+ * formats it, an existing file is never cut; bad option values are usage
+ * errors (exit 1, one line); a large --memory works; cat, like cat(1), goes
+ * on after an operand that fails and exits 2 at the end.
+ */
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { join } from 'node:path';
+import { mkfs, VmError } from '../../src/api/index.js';
+import { e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+function vmpager(args: string[]): { status: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { maxBuffer: 1 << 28 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+const oneLine = (s: string) => s.trimEnd().split('\n').length === 1;
+
+/** A whole disk laid out as a Raspberry Pi image is: MBR, a FAT32 boot partition, an ext4 root. */
+function piDisk(path: string): void {
+  writeFileSync(path, new Uint8Array(0));
+  execFileSync('truncate', ['-s', '80M', path]);
+  execFileSync('sfdisk', ['--quiet', path], { input: 'label: dos\nstart=8192, size=65536, type=c\nstart=73728, type=83\n' });
+  const root = join(tmp.dir, 'root.part');
+  mkext2(root, [{ path: 'etc/hostname', data: new TextEncoder().encode('pi\n') }], { type: 'ext4', blockSize: 4096, size: 80 * 2 ** 20 - 73728 * 512, extra: ['-L', 'rootfs'] });
+  execFileSync('dd', [`if=${root}`, `of=${path}`, 'bs=512', 'seek=73728', 'conv=notrunc', 'status=none']);
+}
+
+test('mkfs refuses a whole disk with a partition table, an ext4 image, a GPT disk: one line saying what it holds, the image unchanged', () => {
+  const pi = join(tmp.dir, 'pi.img');
+  piDisk(pi);
+  const ext4 = join(tmp.dir, 'ext4.img');
+  mkext2(ext4, [], { type: 'ext4', blockSize: 4096, size: 32 << 20, extra: ['-L', 'rootfs'] });
+  const gpt = join(tmp.dir, 'gpt.img');
+  execFileSync('truncate', ['-s', '32M', gpt]);
+  execFileSync('sgdisk', ['-n', '1:2048:+8M', '-t', '1:ef00', gpt], { stdio: 'ignore' });
+  for (const [img, what] of [
+    [pi, 'an MBR partition table'],
+    [ext4, 'an ext4 file system labelled "rootfs"'],
+    [gpt, 'a GPT partition table'],
+  ] as const) {
+    const before = sha(img);
+    const size = statSync(img).size;
+    const r = vmpager(['mkfs', img, '16MiB']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(oneLine(r.stderr), r.stderr);
+    assert.ok(r.stderr.includes(`holds ${what}; not formatted (--force formats it anyway)`), r.stderr);
+    assert.equal(sha(img), before, `${img} unchanged`);
+    assert.equal(statSync(img).size, size);
+  }
+});
+
+test('mkfs --force formats it, and an existing file is never cut: a larger one keeps its size and the bytes past the new file system', () => {
+  const pi = join(tmp.dir, 'pi-force.img');
+  piDisk(pi);
+  const size = statSync(pi).size;
+  const tail = readFileSync(pi).subarray(70 << 20);
+  const r = vmpager(['mkfs', '--force', pi, '64MiB']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(statSync(pi).size, size, 'not cut to 64 MiB');
+  assert.ok(readFileSync(pi).subarray(70 << 20).equals(tail), 'bytes past the new file system untouched');
+  const blocks = execFileSync('dumpe2fs', ['-h', pi], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  assert.match(blocks, /Block count:\s+65536\b/);
+  assert.ok(e2fsck(pi).clean);
+});
+
+test('mkfs grows a smaller existing file with nothing in it, and the library refuses as the command does (EEXIST)', async () => {
+  const small = join(tmp.dir, 'small.img');
+  writeFileSync(small, new Uint8Array(1 << 20));
+  assert.equal(vmpager(['mkfs', small, '8MiB']).status, 0);
+  assert.equal(statSync(small).size, 8 << 20);
+  assert.ok(e2fsck(small).clean);
+  await assert.rejects(mkfs(small, 8 << 20), (e: unknown) => e instanceof VmError && e.code === 'EEXIST' && /holds an ext2 file system/.test(e.message));
+  await mkfs(small, 8 << 20, { force: true });
+  assert.ok(e2fsck(small).clean);
+});
+
+test('bad option values are usage errors: exit 1, one line, nothing read', () => {
+  const img = join(tmp.dir, 'opts.img');
+  mkext2(img, [{ path: 'a', data: randomBytes(1000, 1) }], { type: 'ext2', blockSize: 1024, size: 4 << 20 });
+  for (const args of [
+    ['--memory', '0'], ['--memory', '1'], ['--memory=-5'], ['--memory', 'lots'], ['--memory', '32KiB'],
+    ['--page-size', '1000'], ['--page-size', '4096.5'], ['--page-size', '3000'], ['--page-size', '128KiB'], ['--page-size', '2048'],
+  ]) {
+    const r = vmpager([...args, 'cat', img, '/a']);
+    assert.equal(r.status, 1, `${args.join(' ')}: exit ${r.status} ${r.stderr}`);
+    assert.ok(oneLine(r.stderr) && r.stderr.startsWith('vmpager: '), `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout.length, 0);
+  }
+  const stray = vmpager(['cat', '--json', img, '/a']);
+  assert.equal(stray.status, 1);
+  assert.match(stray.stderr, /cat takes no --json/);
+});
+
+test('--memory of 4 GiB and more (frames in several arenas) reads a file', { skip: freemem() < 8 * 2 ** 30 ? 'less than 8 GiB free' : false }, () => {
+  const img = join(tmp.dir, 'big-mem.img');
+  const data = randomBytes(3 << 20, 5);
+  mkext2(img, [{ path: 'f', data }], { type: 'ext2', blockSize: 4096, size: 16 << 20 });
+  for (const memory of ['4GiB', '6GiB']) {
+    const r = vmpager(['--memory', memory, 'cat', img, '/f']);
+    assert.equal(r.status, 0, `${memory}: ${r.stderr}`);
+    assert.ok(r.stdout.equals(Buffer.from(data)), memory);
+  }
+});
+
+test('cat goes on after an operand that fails, like cat(1): every failure one line, exit 2 at the end', () => {
+  const img = join(tmp.dir, 'cat.img');
+  const a = randomBytes(5000, 6);
+  const b = randomBytes(7000, 7);
+  mkext2(img, [{ path: 'a', data: a }, { path: 'b', data: b }], { type: 'ext2', blockSize: 1024, size: 4 << 20 });
+  const r = vmpager(['cat', img, '/missing', '/a', '/also-missing', '/b']);
+  assert.equal(r.status, 2);
+  assert.ok(r.stdout.equals(Buffer.concat([a, b])), 'the files that exist, in order');
+  assert.deepEqual(r.stderr.trimEnd().split('\n'), [
+    `vmpager: ${img}: /missing: no such file or directory`,
+    `vmpager: ${img}: /also-missing: no such file or directory`,
+  ]);
+});
