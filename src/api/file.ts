@@ -94,8 +94,10 @@ export class File {
 
   /**
    * Writes `bytes` at `offset`, growing the file as needed. The bytes go into
-   * the file's pages (the same pages reads and mappings see); they reach the
-   * disk on sync(), under memory pressure, or at close/unmount.
+   * the file's pages (the same pages reads and mappings see); they are on
+   * the disk when sync() resolves, when the last handle's close() resolves,
+   * when unmount() resolves or the program ends normally (the README's "What
+   * is on disk when"); memory pressure may write them earlier.
    */
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     this.checkWritable('write');
@@ -169,13 +171,15 @@ export class File {
     const prot = VM_PROT_READ | (opts.writable ? VM_PROT_WRITE : 0);
     if ((prot & ~maxprot) !== 0) throw new VmError(EROFS, 'mmap', this.fs.image, this.path);
     const map = this.fs.vmMap;
+    if (shared && !this.fs.readOnly) this.fs.written.add(this.vp); // stores may come through it (mprotect can allow them later)
     const e = map.enter(this.object, offset / P, length, prot, maxprot, shared);
     return new Mapping(map, e, this.fs.image, this.path);
   }
 
   /**
-   * Closes the handle. The last handle of a file with dirty pages writes
-   * them, and the inode, before it resolves (cf. NFS's close-to-open); a
+   * Closes the handle. The last handle of a file written through a handle
+   * (write, writeFrom, truncate, a writable mapping) writes its dirty pages
+   * and its inode before it resolves (cf. NFS's close-to-open); a
    * write error is thrown then, the handle closed and the pages kept dirty
    * for a later sync.
    */
@@ -184,7 +188,7 @@ export class File {
     this.closed = true;
     this.fs.forget(this);
     let error = 0;
-    if (!this.fs.readOnly && !this.fs.isOpen(this.vp)) {
+    if (!this.fs.isOpen(this.vp) && this.fs.written.delete(this.vp)) {
       await this.vp.lock.lock(LK_EXCLUSIVE);
       try {
         error = (await this.object.clean(true)) || (await this.vp.op.fsync(this.vp));
@@ -205,6 +209,7 @@ export class File {
     this.checkOpen(syscall);
     if (this.fs.readOnly) throw new VmError(EROFS, syscall, this.fs.image, this.path);
     if (this.vp.type === VType.VDIR) throw new VmError(EISDIR, syscall, this.fs.image, this.path);
+    this.fs.written.add(this.vp);
   }
 
   /** Runs fn with the vnode locked exclusively (VOP_WRITE's and VOP_SETSIZE's precondition). */

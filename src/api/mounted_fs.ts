@@ -253,10 +253,9 @@ export class MountedFs {
     check(error, syscall, this.image, path);
   }
 
-  /** Makes what is written so far durable before the next step (the device's flush). */
+  /** Makes what is written so far durable before the next step (VFS_SYNC ends with the device's flush). */
   private async barrier(): Promise<void> {
     check(await this.mp.op.sync(this.mp), 'sync', this.image, null);
-    check(await this.dev.flush(), 'sync', this.image, null);
   }
 
   private async linksOf(vp: Vnode): Promise<number> {
@@ -469,6 +468,9 @@ export class MountedFs {
     check(e1 || e2 || e3 || e4, 'unmount', this.image, null);
     if (this.mp.vnodelist.size > 0) throw new VmError(EBUSY, 'unmount', this.image, null);
   }
+
+  /** @internal files written through a File since their last close-time write-back */
+  readonly written = new Set<Vnode>();
 
   /** @internal whether an open File still has vp */
   isOpen(vp: Vnode): boolean {

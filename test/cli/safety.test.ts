@@ -127,3 +127,26 @@ test('cat goes on after an operand that fails, like cat(1): every failure one li
     `vmpager: ${img}: /also-missing: no such file or directory`,
   ]);
 });
+
+test('an image with multi-mount protection: reading warns when its block says another node has it; writing is refused, the image unchanged', () => {
+  const img = join(tmp.dir, 'mmp.img');
+  mkext2(img, [{ path: 'a', data: randomBytes(3000, 8) }], { type: 'ext2', blockSize: 1024, size: 16 << 20, extra: ['-O', 'mmp'] });
+  const dump = execFileSync('debugfs', ['-R', 'dump_mmp', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const block = Number(/block_number:\s*(\d+)/.exec(dump)![1]);
+  let r = vmpager(['cat', img, '/a']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '', 'a clean MMP block: no warning');
+  // Another node's sequence number, as a live mount keeps writing it.
+  const bytes = readFileSync(img);
+  new DataView(bytes.buffer, bytes.byteOffset).setUint32(block * 1024 + 4, 0x1234, true);
+  writeFileSync(img, bytes);
+  r = vmpager(['cat', img, '/a']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stdout.equals(Buffer.from(randomBytes(3000, 8))));
+  assert.match(r.stderr, /warning: multi-mount protection says the file system is in use by \S+: what is read may change/);
+  const before = sha(img);
+  r = vmpager(['mkdir', img, '/d']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^vmpager: .*mmp\.img: unsupported ext4 feature for writing: mmp\n$/);
+  assert.equal(sha(img), before);
+});

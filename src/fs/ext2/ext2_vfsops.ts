@@ -17,7 +17,7 @@ import { VROOT, Vnode } from '../../vfs/vnode.js';
 import {
   COMPAT_HAS_JOURNAL, EXT2_DYNAMIC_REV, EXT2_GOOD_OLD_FIRST_INO, EXT2_MAGIC, EXT2_MAX_BLOCK_LOG_SIZE,
   EXT2_MAX_DESC_SIZE, EXT2_MIN_BLOCK_LOG_SIZE, EXT2_MIN_DESC_SIZE_64BIT, EXT2_ROOTINO, type Ext2Super,
-  FEATURE_INCOMPAT, FEATURE_RO_COMPAT, INCOMPAT_64BIT, INCOMPAT_EXT3, INCOMPAT_META_BG, INCOMPAT_RECOVER,
+  FEATURE_INCOMPAT, FEATURE_RO_COMPAT, INCOMPAT_64BIT, INCOMPAT_EXT3, INCOMPAT_META_BG, INCOMPAT_MMP, INCOMPAT_RECOVER,
   INCOMPAT_SUPP_READ, INCOMPAT_SUPP_WRITE, RO_COMPAT_BIGALLOC, RO_COMPAT_EXT3, RO_COMPAT_SUPP_WRITE, SBOFF,
   SBSIZE, decodeSuper, featureName, EXT2_VALID_FS,
 } from './ext2_fs.js';
@@ -26,6 +26,7 @@ import { ext2LoadGroups, ext2SbUpdate } from './ext2_group.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { Ext2Fs } from './ext2_mount.js';
 import { ext2Vnops } from './ext2_vnops.js';
+import { ext2MmpWarning } from './ext2_mmp.js';
 
 export const RECOVER_WARNING = 'journal needs recovery; mounted read-only without replaying it';
 const DEFAULT_BUFCACHE = 4 * 2 ** 20;
@@ -132,6 +133,10 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
     if (dev.readOnly) return fail(EROFS, 'the device is read-only');
   }
   if ((sb.state & 2) !== 0) warnings.push('file system has errors; e2fsck recommended');
+  if ((sb.featureIncompat & INCOMPAT_MMP) !== 0) {
+    const w = await ext2MmpWarning(dev, raw, 2 ** (EXT2_MIN_BLOCK_LOG_SIZE + sb.logBlockSize), sb.blocksCount);
+    if (w !== '') warnings.push(w);
+  }
 
   const fs = new Ext2Fs(sb);
   const legacyGdt = (sb.featureIncompat & INCOMPAT_META_BG) !== 0 ? Math.min(sb.firstMetaBg, fs.gdtBlocks) : fs.gdtBlocks;
