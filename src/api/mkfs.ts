@@ -79,14 +79,7 @@ async function openImageFile(path: string, size: number, locking: boolean): Prom
   if (st?.isDirectory()) throw new VmError(EISDIR, 'mkfs', path, null);
   if (st === undefined) {
     if (size === 0) throw new VmError(EINVAL, 'mkfs', path, null, 'a new image needs a size');
-    hostCall(path, () => {
-      const fd = openSync(path, 'wx');
-      try {
-        ftruncateSync(fd, size);
-      } finally {
-        closeSync(fd);
-      }
-    });
+    setFileSize(path, 'wx', size);
   }
   let lock: ImageLock | null = null;
   if (locking) {
@@ -104,22 +97,21 @@ async function openImageFile(path: string, size: number, locking: boolean): Prom
 async function grow(dev: BlockDevice, path: string, size: number): Promise<BlockDevice> {
   if (!statSync(path).isFile()) return dev;
   await dev.close();
-  hostCall(path, () => {
-    const fd = openSync(path, 'r+');
-    try {
-      ftruncateSync(fd, size);
-    } finally {
-      closeSync(fd);
-    }
-  });
+  setFileSize(path, 'r+', size);
   const r = await ImageDevice.open(path, false, 'sync');
   check(r.error, 'mkfs', path, null);
   return r.dev!;
 }
 
-function hostCall(path: string, fn: () => void): void {
+/** Opens path with flags ('wx': made new) and sets its size. */
+function setFileSize(path: string, flags: 'wx' | 'r+', size: number): void {
   try {
-    fn();
+    const fd = openSync(path, flags);
+    try {
+      ftruncateSync(fd, size);
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw new VmError(errnoOf(e), 'mkfs', path, null);
   }

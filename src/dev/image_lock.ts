@@ -299,6 +299,6 @@ function listQuiet(dir: string): string[] {
 
 /** Locks still held when the process exits are let go (an 'exit' handler may only do synchronous work). */
 const exitHooks = new Set<() => void>();
-process.on('exit', () => {
+globalThis.process?.on?.('exit', () => {
   for (const release of [...exitHooks]) release();
 });
