@@ -11,7 +11,7 @@ import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
 import type { Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
-import { vgone, vrele } from '../vfs/vfs_subr.js';
+import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import type { LookupResult, SetattrArgs, Vattr } from '../vfs/vnode_if.js';
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
@@ -174,7 +174,7 @@ export class MountedFs {
    * the old one is still named somewhere; it is emptied, then that name
    * goes. A crash leaves `to` naming the old file or the new one, whole, and
    * at worst link counts that e2fsck -p mends (and a hidden `.vmpager-old-*`).
-   * Directories cannot be renamed yet (EOPNOTSUPP).
+   * A directory may be renamed anywhere but into itself or below it (EINVAL).
    */
   async rename(from: string, to: string): Promise<void> {
     const [fdir, fname] = this.splitPath(from, 'rename');
@@ -185,7 +185,11 @@ export class MountedFs {
     try {
       tdvp = await this.lookup(tdir, true, 'rename');
       const source = await this.lookup(from, false, 'rename');
-      await vrele(source);
+      try {
+        if (source.type === VType.VDIR && (await this.isBelow(tdvp, source))) throw new VmError(EINVAL, 'rename', this.image, to, 'a directory cannot move into itself');
+      } finally {
+        await vrele(source);
+      }
       victim = await this.lookupQuiet(to);
       let hidden: string | null = null;
       if (victim !== null && victim !== source && victim.type === VType.VREG && (await this.linksOf(victim)) === 1 && !this.inUse(victim)) {
@@ -211,6 +215,25 @@ export class MountedFs {
       await vrele(fdvp);
       if (tdvp !== null) await vrele(tdvp);
       if (victim !== null) await vrele(victim);
+    }
+  }
+
+  /** Whether directory dvp is dir or lies below it (walking "..", at most 4096 levels). */
+  private async isBelow(dvp: Vnode, dir: Vnode): Promise<boolean> {
+    let cur = dvp;
+    vref(cur);
+    try {
+      for (let hops = 0; hops < 4096; hops++) {
+        if (cur.ino === dir.ino) return true;
+        if (cur === this.root || cur.ino === this.root.ino) return false;
+        const r = await cur.op.lookup(cur, '..');
+        if (r.error !== 0 || r.vp === null) throw new VmError(r.error || EINVAL, 'rename', this.image, null);
+        await vrele(cur);
+        cur = r.vp;
+      }
+      throw new VmError(EINVAL, 'rename', this.image, null, 'directory tree too deep');
+    } finally {
+      await vrele(cur);
     }
   }
 

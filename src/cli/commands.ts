@@ -13,6 +13,8 @@ import { formatLsLine, ls } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, type CommandContext } from './context.js';
 import { parseSize } from '../api/size.js';
+import { joinPath } from '../api/mounted_fs.js';
+import { parseMode } from './modes.js';
 
 export interface Command {
   name: string;
@@ -135,6 +137,89 @@ export const commands: readonly Command[] = [
         } finally {
           await f.close();
         }
+      });
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'mv',
+    synopsis: 'IMAGE FROM TO',
+    help: 'rename, like mv(1): into TO if it is a directory; a file at TO is replaced atomically',
+    min: 3,
+    max: 3,
+    options: [],
+    async run(ctx) {
+      const [image, from, to] = ctx.args;
+      await ctx.withMount(image, 'write', async (fs) => {
+        const st = await fs.stat(to).catch(() => null);
+        const name = from.split('/').filter(Boolean).pop() ?? from;
+        await fs.rename(from, st?.type === 'dir' ? joinPath(to, name) : to);
+      });
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'ln',
+    synopsis: '[-s] IMAGE TARGET LINK',
+    help: 'a hard link LINK to the file TARGET (-s: a symbolic link holding TARGET)',
+    min: 3,
+    max: 3,
+    options: ['symbolic'],
+    async run(ctx) {
+      const [image, target, link] = ctx.args;
+      await ctx.withMount(image, 'write', (fs) => (ctx.values.symbolic === true ? fs.symlink(target, link) : fs.link(target, link)));
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'chmod',
+    synopsis: 'IMAGE MODE PATH',
+    help: "set PATH's permission bits: octal (755) or symbolic (u+x,go-w)",
+    min: 3,
+    max: 3,
+    options: [],
+    async run(ctx) {
+      const [image, spec, path] = ctx.args;
+      if (parseMode(spec, 0, false) === null) throw new UsageError(`chmod: not a mode: ${spec}`);
+      await ctx.withMount(image, 'write', async (fs) => {
+        const st = await fs.stat(path);
+        await fs.chmod(path, parseMode(spec, st.mode, st.type === 'dir')!);
+      });
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'chown',
+    synopsis: 'IMAGE UID[:GID] PATH',
+    help: "set PATH's owner (and group), as numbers",
+    min: 3,
+    max: 3,
+    options: [],
+    async run(ctx) {
+      const [image, spec, path] = ctx.args;
+      const m = /^(\d+)(?::(\d+))?$/.exec(spec);
+      if (m === null || Number(m[1]) > 0xffffffff || (m[2] !== undefined && Number(m[2]) > 0xffffffff)) throw new UsageError(`chown: not UID[:GID] in numbers: ${spec}`);
+      await ctx.withMount(image, 'write', async (fs) => {
+        const gid = m[2] !== undefined ? Number(m[2]) : (await fs.stat(path)).gid;
+        await fs.chown(path, Number(m[1]), gid);
+      });
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'touch',
+    synopsis: 'IMAGE PATH [--date ISO]',
+    help: "set PATH's access and modification times to now (or --date), making an empty file if there is none",
+    min: 2,
+    max: 2,
+    options: ['date'],
+    async run(ctx) {
+      const [image, path] = ctx.args;
+      const when = ctx.values.date === undefined ? new Date() : new Date(String(ctx.values.date));
+      if (Number.isNaN(when.getTime())) throw new UsageError(`touch: --date: not a date: ${String(ctx.values.date)}`);
+      await ctx.withMount(image, 'write', async (fs) => {
+        await (await fs.open(path, { create: true })).close();
+        await fs.utimes(path, when, when);
       });
       return EXIT_OK;
     },

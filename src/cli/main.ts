@@ -27,6 +27,8 @@ const options = {
   type: { type: 'string' },
   'block-size': { type: 'string' },
   force: { type: 'boolean' },
+  symbolic: { type: 'boolean', short: 's' },
+  date: { type: 'string' },
 } as const;
 
 const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'help', 'version']);

@@ -4,16 +4,18 @@
  * e2fsck -p mends on its own (a link count one too high or too low), never
  * an entry naming a freed inode or a name naming nothing: the link count is
  * raised on disk before a new entry names the inode, and lowered only after
- * an entry is gone. A renamed directory is not supported yet (EOPNOTSUPP).
+ * an entry is gone. A directory moved to another parent has its ".."
+ * rewritten and both parents' link counts follow; the caller has made sure
+ * it is not moved into its own subtree.
  *   error = await ext2Link(vp, tdvp, name)                 => tdvp locked exclusively
  *   error = await ext2Rename(fdvp, fname, tdvp, tname)     => both directories locked exclusively
  */
 
-import { EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EXDEV } from '../../kern/errno.js';
+import { EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EXDEV } from '../../kern/errno.js';
 import { vrele } from '../../vfs/vfs_subr.js';
-import { VType, type Vnode } from '../../vfs/vnode.js';
+import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
 import { EXT2_LINK_MAX, EXT2_NAME_LEN } from './ext2_fs.js';
-import { ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext2_dir_write.js';
+import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext2_dir_write.js';
 import { ext2Now } from './ext2_group.js';
 import type { Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
@@ -104,11 +106,11 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
   const vp = from.vp;
   let tvp: Vnode | null = null;
   try {
-    if (vp.type === VType.VDIR) return EOPNOTSUPP;
     const to = await ext2LookupLocked(tdvp, tname);
     if (to.error !== 0 && to.error !== ENOENT) return to.error;
     tvp = to.vp;
     if (tvp === vp) return 0;
+    if (vp.type === VType.VDIR) return renameDir(fdvp, fn.bytes, tdvp, tn.bytes, vp, tvp);
     if (tvp !== null && tvp.type === VType.VDIR) return EISDIR;
     const ip = vp.data as Inode;
     if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
@@ -143,3 +145,74 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     if (tvp !== null) await vrele(tvp);
   }
 }
+
+/**
+ * The directory vp, named fname in fdvp, becomes tname in tdvp (replacing
+ * the empty directory tvp if there is one). => both parents locked exclusively
+ */
+async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uint8Array, vp: Vnode, tvp: Vnode | null): Promise<number> {
+  const mp = vp.mount!;
+  if (vp === fdvp || vp === tdvp || (vp.flag & VROOT) !== 0) return EINVAL;
+  if (tvp !== null) {
+    if (tvp.type !== VType.VDIR) return ENOTDIR;
+    if ((tvp.flag & VROOT) !== 0) return EBUSY;
+    await tvp.lock.lock();
+    try {
+      const r = await ext2DirEmpty(tvp);
+      if (r.error !== 0) return r.error;
+      if (!r.empty) return ENOTEMPTY;
+      (tvp.data as Inode).din.linksCount = 0; // no create may enter it from here on
+    } finally {
+      tvp.lock.unlock();
+    }
+  }
+  const moving = fdvp !== tdvp;
+  // 1. The new parent counts the ".." it is about to gain (a replaced directory's ".." it loses cancels it).
+  if (moving && tvp === null) {
+    if ((tdvp.data as Inode).din.linksCount >= EXT2_LINK_MAX) return EMLINK;
+    const e = await setLinks(tdvp, +1);
+    if (e !== 0) return e;
+  }
+  // 2. tname names the directory.
+  let error = tvp === null ? await ext2DirEnter(tdvp, tname, vp.ino, ftOf(VType.VDIR)) : await ext2DirRewrite(tdvp, tname, vp.ino, ftOf(VType.VDIR));
+  error ||= await ext2DirDone(tdvp, mp);
+  if (error !== 0) {
+    if (moving && tvp === null) await setLinks(tdvp, -1);
+    if (tvp !== null) (tvp.data as Inode).din.linksCount = 2;
+    return error;
+  }
+  // 3. The replaced directory goes: its entry is gone, so are its links.
+  if (tvp !== null) {
+    const tip = tvp.data as Inode;
+    tip.din.linksCount = 0;
+    tip.din.ctime = ext2Now();
+    tip.modified = true;
+    error = await ext2LastLink(tvp);
+    if (error !== 0) return error;
+    if (!moving) {
+      error = await setLinks(tdvp, -1); // the replaced directory's ".."
+      if (error !== 0) return error;
+    }
+  }
+  // 4. Its ".." names the new parent.
+  if (moving) {
+    await vp.lock.lock();
+    try {
+      error = (await ext2DirRewrite(vp, DOTDOT, tdvp.ino, ftOf(VType.VDIR))) || (await ext2DirDone(vp, mp));
+    } finally {
+      vp.lock.unlock();
+    }
+    if (error !== 0) return error;
+  }
+  // 5. fname goes, and the old parent loses the ".." that named it.
+  const r = await ext2DirRemove(fdvp, fname);
+  error = r.error || (await ext2DirDone(fdvp, mp));
+  if (error !== 0) return error;
+  if (moving) error = await setLinks(fdvp, -1);
+  const ip = vp.data as Inode;
+  ip.din.ctime = ext2Now();
+  ip.modified = true;
+  return error || ext2Update(mp, ip, false);
+}
+
+const DOTDOT = new Uint8Array([0x2e, 0x2e]);
