@@ -157,6 +157,17 @@ export class MountedFs {
     await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
   }
 
+  /**
+   * Creates a special file (mknod(2)): `type` 'chardev' or 'blockdev' with
+   * its major and minor numbers, 'fifo' or 'socket'; `mode` the permission bits.
+   */
+  async mknod(path: string, type: 'chardev' | 'blockdev' | 'fifo' | 'socket', mode = 0o644, major = 0, minor = 0): Promise<void> {
+    const ifmt = { chardev: 0o020000, blockdev: 0o060000, fifo: 0o010000, socket: 0o140000 }[type];
+    if (ifmt === undefined) throw new VmError(EINVAL, 'mknod', this.image, path, `not a special file type: ${String(type)}`);
+    const vp = await this.inParent(path, 'mknod', (dvp, name) => dvp.op.mknod(dvp, name, ifmt | (mode & 0o7777), major, minor));
+    await vrele(vp);
+  }
+
   /** Makes `path` another name (hard link) of the file at `existing` (link(2)). */
   async link(existing: string, path: string): Promise<void> {
     const vp = await this.lookup(existing, false, 'link');
@@ -253,9 +264,20 @@ export class MountedFs {
     await this.setattr(path, 'utimes', { atime: secs(atime), mtime: secs(mtime) });
   }
 
-  private async setattr(path: string, syscall: string, va: SetattrArgs): Promise<void> {
+  /** chown of a symbolic link itself (lchown(2)). */
+  async lchown(path: string, uid: number, gid: number): Promise<void> {
+    await this.setattr(path, 'lchown', { uid, gid }, false);
+  }
+
+  /** utimes of a symbolic link itself (lutimes(3)). */
+  async lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
+    const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
+    await this.setattr(path, 'lutimes', { atime: secs(atime), mtime: secs(mtime) }, false);
+  }
+
+  private async setattr(path: string, syscall: string, va: SetattrArgs, follow = true): Promise<void> {
     if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
-    const vp = await this.lookup(path, true, syscall);
+    const vp = await this.lookup(path, follow, syscall);
     try {
       await this.withLocked([vp], () => vp.op.setattr(vp, va), syscall, path);
     } finally {

@@ -9,12 +9,15 @@ import { openPutSource, put } from './put.js';
 import { cat, stdoutSink } from './cat.js';
 import { mkfsCommand } from './mkfs.js';
 import { demo } from './demo.js';
-import { formatLsLine, ls } from './ls.js';
+import { byPath, formatLsLine, ls, type LsEntry } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, type CommandContext } from './context.js';
 import { parseSize } from '../api/size.js';
 import { joinPath } from '../api/mounted_fs.js';
 import { parseMode } from './modes.js';
+import { copyIn } from './copy_in.js';
+import { get } from './get.js';
+import { lstatSync } from 'node:fs';
 
 export interface Command {
   name: string;
@@ -40,15 +43,11 @@ export const commands: readonly Command[] = [
     async run(ctx) {
       const recursive = ctx.values.recursive === true;
       const json = ctx.values.json === true;
-      const out: string[] = [];
-      const entries: unknown[] = [];
-      await ctx.withMount(ctx.args[0], 'read', (fs) =>
-        ls(fs, ctx.args[1] ?? '/', recursive, (e) => {
-          if (json) entries.push(e);
-          else out.push(formatLsLine(e, recursive));
-        }),
-      );
-      process.stdout.write(json ? JSON.stringify(entries) + '\n' : out.map((l) => l + '\n').join(''));
+      const entries: LsEntry[] = [];
+      await ctx.withMount(ctx.args[0], 'read', (fs) => ls(fs, ctx.args[1] ?? '/', recursive, (e) => entries.push(e)));
+      // --json keeps the walk's order (the contract); the listing a person reads is sorted, one line an entry.
+      if (json) process.stdout.write(JSON.stringify(entries) + '\n');
+      else process.stdout.write(entries.sort(byPath).map((e) => formatLsLine(e, recursive) + '\n').join(''));
       return EXIT_OK;
     },
   },
@@ -80,12 +79,25 @@ export const commands: readonly Command[] = [
   },
   {
     name: 'put',
-    synopsis: 'IMAGE PATH [--from FILE]',
-    help: 'create or replace PATH (atomically) with stdin or FILE',
+    synopsis: '[-r] [--owner UID:GID] IMAGE PATH [--from FILE|DIR]',
+    help: 'create or replace PATH (atomically) with stdin or FILE; -r: the tree DIR into directory PATH, merging, with modes, owners, times and links',
     min: 2,
     max: 2,
-    options: ['from'],
+    options: ['from', 'recursive', 'owner'],
     async run(ctx) {
+      if (ctx.values.recursive === true) {
+        if (ctx.values.from === undefined) throw new UsageError('put -r needs --from DIR');
+        const dir = String(ctx.values.from);
+        if (!isHostDir(dir)) throw new UsageError(`put -r: --from: not a directory: ${dir}`);
+        const owner = parseOwner(ctx.values.owner);
+        await ctx.withMount(ctx.args[0], 'write', async (fs) => {
+          const st = await fs.stat(ctx.args[1]).catch(() => null);
+          if (st === null) await fs.mkdir(ctx.args[1]);
+          await copyIn(fs, ctx.args[1], dir, { owner });
+        });
+        return EXIT_OK;
+      }
+      if (ctx.values.owner !== undefined) throw new UsageError('put: --owner goes with -r');
       // The source is opened before the image: one that cannot be read changes nothing.
       const src = ctx.values.from === undefined ? null : openPutSource(String(ctx.values.from));
       try {
@@ -93,6 +105,26 @@ export const commands: readonly Command[] = [
       } finally {
         src?.close();
       }
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'get',
+    synopsis: 'IMAGE PATH [DEST]',
+    help: "a file or a tree out to the host, like cp -a (into DEST if it is a directory; '-': stdout)",
+    min: 2,
+    max: 3,
+    options: [],
+    async run(ctx) {
+      const [image, path] = ctx.args;
+      const name = path.split('/').filter(Boolean).pop();
+      if (ctx.args[2] === undefined && name === undefined) throw new UsageError('get of / needs DEST');
+      const dest = ctx.args[2] ?? name!;
+      if (dest === '-') {
+        const failures = await ctx.withMount(image, 'read', (fs) => cat(fs, [path], stdoutSink(), ctx.report));
+        return failures === 0 ? EXIT_OK : EXIT_FAIL;
+      }
+      await ctx.withMount(image, 'read', (fs) => get(fs, path, dest, (msg) => process.stderr.write(`vmpager: ${image}: warning: ${msg}\n`)));
       return EXIT_OK;
     },
   },
@@ -226,11 +258,11 @@ export const commands: readonly Command[] = [
   },
   {
     name: 'mkfs',
-    synopsis: '[--type ext2] [--block-size N] [--from DIR] [--force] IMAGE SIZE',
+    synopsis: '[--type ext2] [--block-size N] [--from DIR [--owner UID:GID]] [--force] IMAGE SIZE',
     help: 'format IMAGE as ext2 (and copy DIR into it); an image holding a file system or partition table needs --force',
     min: 2,
     max: 2,
-    options: ['type', 'block-size', 'from', 'force'],
+    options: ['type', 'block-size', 'from', 'force', 'owner'],
     async run(ctx) {
       const size = parseSize(ctx.args[1]);
       if (size === null || size === 0) throw new UsageError(`mkfs: not a size: ${ctx.args[1]}`);
@@ -240,6 +272,7 @@ export const commands: readonly Command[] = [
         blockSize: v['block-size'] as string | undefined,
         from: v.from as string | undefined,
         force: v.force === true,
+        owner: parseOwner(v.owner),
       });
       return EXIT_OK;
     },
@@ -254,6 +287,18 @@ export const commands: readonly Command[] = [
     run: (ctx) => demo(ctx.g),
   },
 ];
+
+/** --owner UID:GID, or null when not given. */
+function parseOwner(v: unknown): { uid: number; gid: number } | null {
+  if (v === undefined) return null;
+  const m = /^(\d+):(\d+)$/.exec(String(v));
+  if (m === null || Number(m[1]) > 0xffffffff || Number(m[2]) > 0xffffffff) throw new UsageError(`--owner: not UID:GID in numbers: ${String(v)}`);
+  return { uid: Number(m[1]), gid: Number(m[2]) };
+}
+
+function isHostDir(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
 
 /** The command named `name`, or null. */
 export function findCommand(name: string): Command | null {

@@ -29,6 +29,7 @@ const options = {
   force: { type: 'boolean' },
   symbolic: { type: 'boolean', short: 's' },
   date: { type: 'string' },
+  owner: { type: 'string' },
 } as const;
 
 const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'help', 'version']);

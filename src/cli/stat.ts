@@ -10,15 +10,31 @@ function time(t: number): string {
 }
 
 /** Fields of `extra` already printed from the common ones. */
-const shown = new Set(['flags', 'links', 'generation', 'size', 'mode']);
+const shown = new Set(['flags', 'links', 'generation', 'size', 'mode', 'major', 'minor']);
+
+/** What the type bits of a mode name (cf. stat(1)'s %F). */
+export function kindOf(mode: number): string {
+  switch (mode & 0o170000) {
+    case 0o100000: return 'regular file';
+    case 0o040000: return 'directory';
+    case 0o120000: return 'symbolic link';
+    case 0o020000: return 'character device';
+    case 0o060000: return 'block device';
+    case 0o010000: return 'fifo';
+    case 0o140000: return 'socket';
+    default: return 'unknown';
+  }
+}
 
 export function formatStat(path: string, st: FileStat): string {
+  const kind = kindOf(st.mode);
+  const dev = kind.endsWith('device') ? ` ${String(st.extra.major ?? st.rdev >>> 8)},${String(st.extra.minor ?? st.rdev & 0xff)}` : '';
   const lines = [
     `path: ${path}`,
-    `type: ${st.type}`,
+    `type: ${kind}${dev}`,
     `inode: ${st.ino}`,
     `size: ${st.size}`,
-    `mode: ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`,
+    `mode: 0${st.mode.toString(8).padStart(6, '0')}`,
     `links: ${st.nlink}`,
     `uid: ${st.uid}  gid: ${st.gid}`,
     `bytes allocated: ${st.bytes}`,

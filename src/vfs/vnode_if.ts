@@ -117,6 +117,12 @@ export interface VopVector {
   remove(dvp: Vnode, name: string): Promise<number>;
   /** Removes the empty directory `name` from dvp. => dvp locked exclusively */
   rmdir(dvp: Vnode, name: string): Promise<number>;
+  /**
+   * Creates the special file `name` in dvp: mode's type bits say which (a
+   * character or block device with its major and minor, a FIFO, a socket).
+   * => dvp locked exclusively; returns the new vnode referenced
+   */
+  mknod(dvp: Vnode, name: string, mode: number, major: number, minor: number): Promise<LookupResult>;
   /** Makes `name` in tdvp another link to vp's file. => tdvp locked exclusively */
   link(vp: Vnode, tdvp: Vnode, name: string): Promise<number>;
   /**
@@ -166,6 +172,7 @@ export const vopDefault: VopVector = Object.freeze({
   symlink: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
   remove: notsupp,
   rmdir: notsupp,
+  mknod: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
   link: notsupp,
   rename: notsupp,
   setattr: notsupp,

@@ -22,6 +22,7 @@ import { ext2Write } from './ext2_write.js';
 import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext2_vnops_write.js';
 import { ext2Link, ext2Rename } from './ext2_rename.js';
 import { ext2Setattr } from './ext2_setattr.js';
+import { ext2Mknod } from './ext2_mknod.js';
 import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
 
 /** VOP_READ. => may sleep */
@@ -128,6 +129,7 @@ export const ext2Vnops: VopVector = Object.freeze({
   link: ext2Link,
   rename: ext2Rename,
   setattr: ext2Setattr,
+  mknod: ext2Mknod,
   rmdir: ext2Rmdir,
   bmap: ext2Bmap,
   setsize: ext2Setsize,

@@ -39,7 +39,7 @@ function entryName(name: string): { error: number; bytes: Uint8Array } {
 }
 
 /** Common checks of create and mkdir: a live directory without `name`. */
-async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: Mount | null; bytes: Uint8Array }> {
+export async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: Mount | null; bytes: Uint8Array }> {
   const w = ext2Writable(dvp);
   const none = new Uint8Array(0);
   if (w.error !== 0) return { error: w.error, mp: null, bytes: none };
@@ -63,7 +63,7 @@ async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: 
  * Allocates and initialises a new inode near dvp and its vnode, referenced.
  * The inode is written synchronously: it must be on disk before an entry names it.
  */
-async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: number, init?: (ip: Inode) => void): Promise<LookupResult> {
+export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: number, init?: (ip: Inode) => void): Promise<LookupResult> {
   const isDir = (mode & S_IFMT) === S_IFDIR;
   const a = await ext2Valloc(mp, dvp.ino, isDir);
   if (a.error !== 0) return { error: a.error, vp: null };
@@ -114,7 +114,7 @@ export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
 }
 
 /** The end of create, mkdir and symlink: the directory written, the new vnode handed over (or released on error). */
-async function finish(dvp: Vnode, mp: Mount, vp: Vnode): Promise<LookupResult> {
+export async function finish(dvp: Vnode, mp: Mount, vp: Vnode): Promise<LookupResult> {
   const error = await ext2DirDone(dvp, mp);
   if (error === 0) return { error, vp };
   await vrele(vp);
@@ -138,7 +138,7 @@ async function fillNew(mp: Mount, vp: Vnode, bytes: Uint8Array): Promise<number>
 }
 
 /** A new inode that no entry will name: freed again, and the error handed back. */
-async function abandon(dvp: Vnode, mp: Mount, vp: Vnode, error: number): Promise<LookupResult> {
+export async function abandon(dvp: Vnode, mp: Mount, vp: Vnode, error: number): Promise<LookupResult> {
   await vp.lock.lock();
   try {
     await ext2Release(vp);

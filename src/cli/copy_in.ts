@@ -1,0 +1,143 @@
+/*
+ * A host tree copied into an image with what its files carry, as `mke2fs -d`
+ * and `cp -a` do: modes (setuid, setgid, sticky too), owners (or one given
+ * owner for all), access and modification times, hard links as links (by
+ * the source's device and inode), symlinks, device nodes, FIFOs and sockets,
+ * and holes (4 KiB runs of zeros are left unwritten). Into an existing
+ * directory the tree merges: a file there is replaced whole (written beside
+ * it and renamed over), a symlink or special file is replaced.
+ *   await copyIn(fs, '/srv', hostDir, { owner: null })   // used by mkfs --from and put -r
+ */
+
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { ioBuffer } from '../api/io_buffer.js';
+import { hiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
+import { EISDIR, VmError, hostError } from '../api/errors.js';
+
+export interface CopyInOptions {
+  /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
+  owner: { uid: number; gid: number } | null;
+}
+
+const CHUNK = 1 << 20;
+const HOLE = 4096;
+
+/** Copies the host directory `from` into the image directory `to` (which must exist). */
+export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
+  const links = new Map<string, string>();
+  await copyDir(fs, to, from, opts, links);
+  await setAttrs(fs, to, hostStat(from), opts);
+}
+
+async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>): Promise<void> {
+  const names = hostCall(from, () => readdirSync(from)).sort();
+  const existing = new Map((await fs.readdir(to)).map((e) => [e.name, e.type]));
+  for (const name of names) {
+    const src = join(from, name);
+    const dst = joinPath(to, name);
+    const st = hostStat(src);
+    const there = existing.get(name);
+    if (st.isDirectory()) {
+      if (there !== undefined && there !== 'dir') await fs.unlink(dst);
+      if (there !== 'dir') await fs.mkdir(dst);
+      await copyDir(fs, dst, src, opts, links);
+      await setAttrs(fs, dst, st, opts); // after its entries: adding them set its times
+      continue;
+    }
+    if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 ? links.get(key) : undefined;
+    if (first !== undefined) {
+      if (there !== undefined) await fs.unlink(dst);
+      await fs.link(first, dst);
+      continue;
+    }
+    if (st.isFile()) {
+      await copyFile(fs, dst, src, there === 'file');
+    } else {
+      if (there !== undefined) await fs.unlink(dst);
+      if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => readlinkSync(src)), dst);
+      else await fs.mknod(dst, specialType(st), st.mode & 0o7777, major(st.rdev), minor(st.rdev));
+    }
+    await setAttrs(fs, dst, st, opts);
+    if (st.nlink > 1) links.set(key, dst);
+  }
+}
+
+/** A regular file's bytes, holes kept; an existing file is replaced by a new one renamed over it. */
+async function copyFile(fs: MountedFs, dst: string, src: string, replace: boolean): Promise<void> {
+  const path = replace ? joinPath(dst.slice(0, dst.lastIndexOf('/')) || '/', hiddenName('new')) : dst;
+  const fd = hostCall(src, () => openSync(src, 'r'));
+  try {
+    const f = await fs.open(path, { create: true });
+    try {
+      const buf = ioBuffer(CHUNK);
+      let off = 0;
+      for (;;) {
+        const n = hostCall(src, () => readSync(fd, buf, 0, CHUNK, off));
+        if (n === 0) break;
+        for (let p = 0; p < n; p += HOLE) {
+          const piece = buf.subarray(p, Math.min(n, p + HOLE));
+          if (!isZero(piece)) await f.write(off + p, piece);
+        }
+        off += n;
+      }
+      if (f.size !== off) await f.truncate(off);
+    } finally {
+      await f.close();
+    }
+  } catch (e) {
+    await fs.unlink(path).catch(() => {}); // no partial file left behind
+    throw e;
+  } finally {
+    closeSync(fd);
+  }
+  if (replace) await fs.rename(path, dst);
+}
+
+async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions): Promise<void> {
+  const uid = opts.owner?.uid ?? st.uid;
+  const gid = opts.owner?.gid ?? st.gid;
+  if (st.isSymbolicLink()) {
+    await fs.lchown(path, uid, gid);
+    await fs.lutimes(path, st.atimeMs / 1000, st.mtimeMs / 1000);
+    return;
+  }
+  await fs.chmod(path, st.mode & 0o7777);
+  await fs.chown(path, uid, gid);
+  await fs.utimes(path, st.atimeMs / 1000, st.mtimeMs / 1000);
+}
+
+function specialType(st: Stats): 'chardev' | 'blockdev' | 'fifo' | 'socket' {
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
+}
+
+/** Linux's dev_t split into major and minor. */
+function major(rdev: number): number {
+  return Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
+}
+
+function minor(rdev: number): number {
+  return Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function hostStat(path: string): Stats {
+  return hostCall(path, () => lstatSync(path));
+}
+
+function hostCall<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw hostError(e, 'read', path, null);
+  }
+}

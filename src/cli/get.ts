@@ -1,0 +1,108 @@
+/*
+ * vmpager get IMAGE PATH [DEST]: a file or a whole tree out of an image onto
+ * the host, like `cp -a` (and `debugfs rdump`): modes, access and
+ * modification times, symlinks, hard links as links, owners when run as
+ * root, holes kept (4 KiB runs of zeros are not written). A new DEST becomes
+ * the copy; an existing directory DEST receives it inside (the root's
+ * entries go straight into DEST); '-' writes a file to stdout (commands.ts). Device nodes, FIFOs and sockets are reported and skipped:
+ * Node cannot make them.
+ */
+
+import {
+  closeSync, ftruncateSync, lchownSync, linkSync, lstatSync, lutimesSync, chmodSync, chownSync, mkdirSync, openSync,
+  symlinkSync, utimesSync, writeSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
+import { hostError } from '../api/errors.js';
+import { joinPath, type FileStat, type MountedFs } from '../api/mounted_fs.js';
+
+const HOLE = 4096;
+
+/** Copies PATH out to the host path dest. */
+export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
+  const st = await fs.stat(path, { follow: false });
+  // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
+  const root = path.split('/').every((p) => p === '');
+  const target = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
+  const links = new Map<number, string>();
+  await copyOut(fs, path, target, st, links, warn);
+}
+
+async function copyOut(fs: MountedFs, path: string, to: string, st: FileStat, links: Map<number, string>, warn: (msg: string) => void): Promise<void> {
+  switch (st.type) {
+    case 'dir': {
+      host(to, () => mkdirSync(to, { recursive: true }));
+      for (const e of await fs.readdir(path)) {
+        const p = joinPath(path, e.name);
+        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false }), links, warn);
+      }
+      break;
+    }
+    case 'symlink': {
+      const target = await fs.readlink(path);
+      host(to, () => symlinkSync(target, to));
+      if (process.getuid?.() === 0) host(to, () => lchownSync(to, st.uid, st.gid));
+      host(to, () => lutimesSync(to, st.atime, st.mtime));
+      return;
+    }
+    case 'file': {
+      const first = st.nlink > 1 ? links.get(st.ino) : undefined;
+      if (first !== undefined) {
+        host(to, () => linkSync(first, to));
+        return;
+      }
+      await copyFile(fs, path, to);
+      if (st.nlink > 1) links.set(st.ino, to);
+      break;
+    }
+    default:
+      warn(`${path}: a device node, FIFO or socket: skipped (Node cannot make one)`);
+      return;
+  }
+  if (process.getuid?.() === 0) host(to, () => chownSync(to, st.uid, st.gid));
+  host(to, () => chmodSync(to, st.mode & 0o7777));
+  host(to, () => utimesSync(to, st.atime, st.mtime));
+}
+
+/** A file's bytes straight from the page frames into the host file; zero runs become holes. */
+async function copyFile(fs: MountedFs, path: string, to: string): Promise<void> {
+  const fd = host(to, () => openSync(to, 'wx'));
+  try {
+    const f = await fs.open(path);
+    f.advise('noreuse');
+    try {
+      let pos = 0;
+      await f.sendfile((frames) => {
+        for (const b of frames) {
+          for (let p = 0; p < b.length; p += HOLE) {
+            const piece = b.subarray(p, Math.min(b.length, p + HOLE));
+            if (!isZero(piece)) writeAll(fd, piece, pos + p, to);
+          }
+          pos += b.length;
+        }
+      });
+      host(to, () => ftruncateSync(fd, f.size));
+    } finally {
+      await f.close();
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, b: Uint8Array, pos: number, to: string): void {
+  for (let done = 0; done < b.length; ) done += host(to, () => writeSync(fd, b, done, b.length - done, pos + done));
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function host<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw hostError(e, 'write', path, null);
+  }
+}
