@@ -83,9 +83,9 @@ export const commands: readonly Command[] = [
     help: 'create or replace PATH (atomically) with stdin or FILE; -r: the tree DIR into directory PATH, merging, with modes, owners, times and links',
     min: 2,
     max: 2,
-    options: ['from', 'recursive', 'owner'],
+    options: ['from', 'recurse', 'owner'],
     async run(ctx) {
-      if (ctx.values.recursive === true) {
+      if (ctx.values.recurse === true) {
         if (ctx.values.from === undefined) throw new UsageError('put -r needs --from DIR');
         const dir = String(ctx.values.from);
         if (!isHostDir(dir)) throw new UsageError(`put -r: --from: not a directory: ${dir}`);

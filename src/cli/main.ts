@@ -22,6 +22,7 @@ const options = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
   recursive: { type: 'boolean', short: 'R' },
+  recurse: { type: 'boolean', short: 'r' },
   json: { type: 'boolean' },
   from: { type: 'string' },
   type: { type: 'string' },
