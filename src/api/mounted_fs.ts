@@ -5,7 +5,7 @@
  * then closes the device.
  */
 
-import { EBUSY, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EROFS } from '../kern/errno.js';
+import { EBUSY, EEXIST, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EROFS } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
@@ -136,7 +136,21 @@ export class MountedFs {
   }
 
   /** Creates a directory in an existing parent. */
-  async mkdir(path: string): Promise<void> {
+  async mkdir(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    if (opts.recursive) {
+      // mkdir -p: each missing component made; an existing directory is fine, anything else there is not.
+      const parts = path.split('/').filter((p) => p !== '');
+      for (let i = 1; i <= parts.length; i++) {
+        const p = '/' + parts.slice(0, i).join('/');
+        const st = await this.stat(p).catch((e: unknown) => {
+          if (e instanceof VmError && e.errno === ENOENT) return null;
+          throw e;
+        });
+        if (st === null) await this.mkdir(p);
+        else if (st.type !== 'dir') throw new VmError(i === parts.length ? EEXIST : ENOTDIR, 'mkdir', this.image, p);
+      }
+      return;
+    }
     const vp = await this.inParent(path, 'mkdir', (dvp, name) => dvp.op.mkdir(dvp, name, 0o755));
     await vrele(vp);
   }
@@ -332,11 +346,12 @@ export class MountedFs {
     return ['/' + parts.join('/'), name];
   }
 
-  /** Removes a file, symlink or empty directory (rm -d). */
-  async rm(path: string): Promise<void> {
-    const st = await this.stat(path);
-    if (st.type === 'dir') await this.rmdir(path);
-    else await this.unlink(path);
+  /** Removes a file, symlink or empty directory (rm -d); `recursive`: a directory with all below it (rm -r). */
+  async rm(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    const st = await this.stat(path, { follow: false });
+    if (st.type !== 'dir') return this.unlink(path);
+    if (opts.recursive) for (const e of await this.readdir(path)) await this.rm(joinPath(path, e.name), opts);
+    await this.rmdir(path);
   }
 
   /**

@@ -130,25 +130,25 @@ export const commands: readonly Command[] = [
   },
   {
     name: 'mkdir',
-    synopsis: 'IMAGE PATH',
-    help: 'make a directory',
+    synopsis: '[-p] IMAGE PATH',
+    help: 'make a directory (-p: and its missing parents; an existing one is fine)',
     min: 2,
     max: 2,
-    options: [],
+    options: ['parents'],
     async run(ctx) {
-      await ctx.withMount(ctx.args[0], 'write', (fs) => fs.mkdir(ctx.args[1]));
+      await ctx.withMount(ctx.args[0], 'write', (fs) => fs.mkdir(ctx.args[1], { recursive: ctx.values.parents === true }));
       return EXIT_OK;
     },
   },
   {
     name: 'rm',
-    synopsis: 'IMAGE PATH',
-    help: 'remove a file, symlink or empty directory',
+    synopsis: '[-r] IMAGE PATH',
+    help: 'remove a file, symlink or empty directory (-r: a directory and all below it)',
     min: 2,
     max: 2,
-    options: [],
+    options: ['recurse'],
     async run(ctx) {
-      await ctx.withMount(ctx.args[0], 'write', (fs) => fs.rm(ctx.args[1]));
+      await ctx.withMount(ctx.args[0], 'write', (fs) => fs.rm(ctx.args[1], { recursive: ctx.values.recurse === true }));
       return EXIT_OK;
     },
   },

@@ -23,6 +23,7 @@ const options = {
   version: { type: 'boolean' },
   recursive: { type: 'boolean', short: 'R' },
   recurse: { type: 'boolean', short: 'r' },
+  parents: { type: 'boolean', short: 'p' },
   json: { type: 'boolean' },
   from: { type: 'string' },
   type: { type: 'string' },
