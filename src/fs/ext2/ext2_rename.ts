@@ -62,18 +62,18 @@ export async function ext2Link(vp: Vnode, tdvp: Vnode, name: string): Promise<nu
   if (w.error !== 0) return w.error;
   if (tdvp.type !== VType.VDIR) return ENOTDIR;
   if (vp.mount !== tdvp.mount) return EXDEV;
-  if (vp.type === VType.VDIR) return EPERM;
   const n = nameBytes(name);
   if (n.error !== 0) return n.error === EINVAL && (name === '.' || name === '..') ? EEXIST : n.error;
-  const ip = vp.data as Inode;
-  if (ip.din.linksCount === 0 || ip.freed) return ENOENT;
-  if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
   const found = await ext2LookupLocked(tdvp, name);
   if (found.vp !== null) {
     await vrele(found.vp);
     return EEXIST;
   }
   if (found.error !== ENOENT) return found.error;
+  if (vp.type === VType.VDIR) return EPERM;
+  const ip = vp.data as Inode;
+  if (ip.din.linksCount === 0 || ip.freed) return ENOENT;
+  if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
   let error = await setLinks(vp, +1);
   if (error !== 0) return error;
   error = await ext2DirEnter(tdvp, n.bytes, vp.ino, ftOf(vp.type));
@@ -155,6 +155,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   if (vp === fdvp || vp === tdvp || (vp.flag & VROOT) !== 0) return EINVAL;
   if (tvp !== null) {
     if (tvp.type !== VType.VDIR) return ENOTDIR;
+    if (tvp === fdvp) return ENOTEMPTY; // a/b onto a: a holds b (and is locked by the caller)
     if ((tvp.flag & VROOT) !== 0) return EBUSY;
     await tvp.lock.lock();
     try {
