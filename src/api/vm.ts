@@ -50,6 +50,12 @@ export interface MountOptions {
    * caller, arbitrates).
    */
   lock?: boolean;
+  /**
+   * NBD only: seconds a transfer may wait for the server's reply (default:
+   * no limit). Past it the connection is given up and every transfer fails
+   * EIO, so a stalled server cannot hang the program.
+   */
+  timeout?: number;
 }
 
 export interface VmStats {
@@ -104,7 +110,7 @@ export class Vm {
     let lock: ImageLock | null = null;
     if (typeof source === 'string') {
       if (isNbdUrl(source)) {
-        dev = await openNbd(source, readOnly);
+        dev = await openNbd(source, readOnly, opts.timeout);
       } else {
         dev = await openImage(source, readOnly, opts.io ?? 'async');
         if (opts.lock ?? true) lock = await lockImage(dev, source, readOnly);
@@ -197,8 +203,9 @@ async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'):
 }
 
 /** Connects to the export; a read-only export asked for writing is refused here, naming the server's choice. */
-async function openNbd(url: string, readOnly: boolean): Promise<BlockDevice> {
-  const r = await NbdDevice.open(url, readOnly);
+async function openNbd(url: string, readOnly: boolean, timeout: number | undefined): Promise<BlockDevice> {
+  if (timeout !== undefined && !(timeout > 0 && Number.isFinite(timeout))) throw new VmError(EINVAL, 'mount', url, null, `timeout must be a positive number of seconds, not ${timeout}`);
+  const r = await NbdDevice.open(url, readOnly, { requestTimeoutMs: timeout === undefined ? 0 : timeout * 1000 });
   check(r.error, 'mount', url, null, r.reason);
   const dev = r.dev!;
   if (!readOnly && dev.exportReadOnly) {

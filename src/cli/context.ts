@@ -24,6 +24,8 @@ export interface GlobalOptions {
   stats: boolean;
   /** False with --no-lock: the image is not locked against other vmpager processes. */
   lock: boolean;
+  /** --timeout: seconds an NBD transfer may wait for its reply (undefined: no limit). */
+  timeout: number | undefined;
 }
 
 const MIN_PAGE = 4096;
@@ -48,7 +50,13 @@ export function globalOptions(values: Record<string, unknown>): GlobalOptions {
     if (m < MIN_FRAMES * pageSize) throw new UsageError(`--memory: at least ${MIN_FRAMES} pages (${(MIN_FRAMES * pageSize) / 1024}KiB), not ${text}`);
     memory = m;
   }
-  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true };
+  let timeout: number | undefined;
+  if (values.timeout !== undefined) {
+    const text = String(values.timeout);
+    timeout = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
+    if (!(timeout > 0)) throw new UsageError(`--timeout: a positive number of seconds, not ${text}`);
+  }
+  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true, timeout };
 }
 
 export function makeVm(g: GlobalOptions): Vm {
@@ -60,12 +68,12 @@ export function makeVm(g: GlobalOptions): Vm {
  * synchronous image I/O: a command has no other work for the event loop.
  */
 export function mountReadOnly(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true });
+  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout });
 }
 
 /** Mounts image for writing, with synchronous image I/O. */
 export function mountReadWrite(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true });
+  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout });
 }
 
 /** What a command's handler is given. */

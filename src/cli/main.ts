@@ -19,6 +19,7 @@ const options = {
   'page-size': { type: 'string' },
   stats: { type: 'boolean' },
   'no-lock': { type: 'boolean' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
   recursive: { type: 'boolean', short: 'R' },
@@ -34,7 +35,7 @@ const options = {
   owner: { type: 'string' },
 } as const;
 
-const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'help', 'version']);
+const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'help', 'version']);
 
 function usage(): string {
   const line = (synopsis: string, help: string): string =>
@@ -51,6 +52,7 @@ global options:
   --page-size N     page size, a power of two from 4096 to 65536 (default 4096)
   --stats           print the VM counters as JSON on stderr at exit
   --no-lock         do not lock IMAGE against other vmpager processes
+  --timeout SECONDS NBD: give the server up when a transfer waits longer (default: no limit)
   -h, --help        this text
   --version         the version
 

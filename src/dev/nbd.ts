@@ -25,6 +25,8 @@ import { describeTarget, parseNbdUrl } from './nbd_url.js';
 export interface NbdOpenOptions {
   /** Milliseconds allowed to connect and finish the handshake (default 10 s). */
   timeoutMs?: number;
+  /** Milliseconds a transfer may wait for the server's reply before the connection is given up and it fails EIO (default: no limit). */
+  requestTimeoutMs?: number;
 }
 
 export const NBD_CONNECT_TIMEOUT_MS = 10_000;
@@ -70,6 +72,7 @@ export class NbdDevice implements BlockDevice {
         return { error: r.error, dev: null, reason: r.reason };
       }
       conn.startTransmission();
+      conn.requestTimeoutMs = opts.requestTimeoutMs ?? 0;
       return { error: 0, dev: new NbdDevice(conn, url, r.exp, readOnly) };
     } finally {
       clearTimeout(timer);

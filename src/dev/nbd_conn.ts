@@ -47,6 +47,8 @@ export class NbdFailure extends Error {
 interface InFlight {
   cmd: number;
   length: number;
+  /** When it was sent (performance.now()), for the request timeout. */
+  sent: number;
   /** A read's destination, filled in order. */
   into: readonly Uint8Array[] | null;
   done: (error: number) => void;
@@ -67,6 +69,13 @@ export class NbdConn {
   requests = 0;
   /** The most requests that were ever in flight at once. */
   peakInFlight = 0;
+  /**
+   * Milliseconds a request may wait for its reply before the connection is
+   * given up (0: no limit, as a hard NFS mount). A watchdog looks at the
+   * oldest request in flight while any is.
+   */
+  requestTimeoutMs = 0;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
 
   private readonly socket: Socket;
   private readonly closed: Promise<void>;
@@ -194,8 +203,9 @@ export class NbdConn {
     if (this.failure !== null || this.stopping) return Promise.resolve(EIO);
     const cookie = this.nextCookie++;
     const h = requestHeader(cmd, cookie, offset, length);
+    if (this.requestTimeoutMs > 0 && this.watchdog === null) this.startWatchdog();
     return new Promise((resolve) => {
-      this.inFlight.set(cookie, { cmd, length, into, done: resolve });
+      this.inFlight.set(cookie, { cmd, length, into, done: resolve, sent: performance.now() });
       this.requests++;
       if (this.inFlight.size > this.peakInFlight) this.peakInFlight = this.inFlight.size;
       this.socket.cork();
@@ -288,6 +298,25 @@ export class NbdConn {
     }
   }
 
+  /** Gives the connection up when its oldest request has waited past requestTimeoutMs; stops when nothing is in flight. */
+  private startWatchdog(): void {
+    const limit = this.requestTimeoutMs;
+    this.watchdog = setInterval(() => {
+      const oldest = this.inFlight.values().next();
+      if (oldest.done) {
+        this.stopWatchdog();
+        return;
+      }
+      if (performance.now() - oldest.value.sent > limit) this.fail(ETIMEDOUT, `no reply from the server within ${limit / 1000} s`);
+    }, Math.max(10, Math.min(1000, limit / 4)));
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    this.watchdog = null;
+  }
+
   private complete(r: InFlight, error: number): void {
     r.done(error);
     if (this.idle()) {
@@ -335,6 +364,7 @@ export class NbdConn {
     if (this.failure !== null) return;
     const f = new NbdFailure(error, reason);
     this.failure = f;
+    this.stopWatchdog();
     this.socket.destroy();
     const w = this.want;
     this.want = null;

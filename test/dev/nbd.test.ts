@@ -442,6 +442,41 @@ describe('failures', () => {
     }
   });
 
+  test('--timeout against a SIGSTOPped nbdkit: reads fail EIO within the timeout and a second, the command in one line', async () => {
+    const srv = await startNbdkit(['file', `file=${image}`]);
+    try {
+      const vm = new Vm({ memory: 4 * MiB });
+      const fs = await vm.mount(srv.url(), { timeout: 1 });
+      const f = await fs.open('/big.bin');
+      srv.signal('SIGSTOP');
+      const t0 = performance.now();
+      await assert.rejects(f.read(0, 300_000), (e: unknown) => e instanceof VmError && e.code === 'EIO');
+      const waited = performance.now() - t0;
+      assert.ok(waited >= 900 && waited < 2000, `failed after ${Math.round(waited)} ms`);
+      await f.close().catch(() => {});
+      await settledWithin(fs.unmount().catch(() => {}), 5000);
+      srv.signal('SIGCONT');
+      // The command: stopped once the first bytes are out; it ends on its own, in one line.
+      let stopped = 0;
+      const r = await vmpager(['--timeout', '1', '--memory', '1MiB', 'cat', srv.url(), '/big.bin'], {
+        timeoutMs: 15_000,
+        onStdout: () => {
+          if (stopped === 0) {
+            stopped = performance.now();
+            srv.signal('SIGSTOP');
+          }
+        },
+      });
+      const after = performance.now() - stopped;
+      assertOneLineFailure(r, /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/: \/big\.bin: input\/output error$/);
+      assert.ok(after < 3000, `ended ${Math.round(after)} ms after the server stopped`);
+      assert.equal((await vmpager(['--timeout', '0', 'ls', srv.url()])).status, 1, '--timeout 0 is a usage error');
+    } finally {
+      srv.signal('SIGCONT');
+      await srv.stop();
+    }
+  });
+
   test('vmpager cat whose server dies mid-file: one line, exit 2, no hang', async () => {
     const ctl = join(tmp.dir, 'pause2.ctl');
     // 20 ms a read: the file takes long enough that the pause lands in the middle.

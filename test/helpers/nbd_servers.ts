@@ -24,6 +24,8 @@ export interface NbdTestServer {
   url(exportName?: string): string;
   /** SIGKILL now (a server that dies mid-transfer). */
   kill(): void;
+  /** Sends the server process a signal (SIGSTOP: a server that stalls; SIGCONT: it goes on). */
+  signal(sig: NodeJS.Signals): void;
   /** Ends the server and waits until it is gone. */
   stop(): Promise<void>;
   /** What the server printed (nbdkit only). */
@@ -75,7 +77,11 @@ export async function startNbdkit(args: string[], opts: { unix?: string } = {}):
         port,
         url: (e = '') => (opts.unix !== undefined ? `nbd+unix:///${e}?socket=${opts.unix}` : `nbd://127.0.0.1:${port}/${e}`),
         kill,
+        signal: (sig) => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+        },
         stop: async () => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
           if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
           await bounded(exited, 5000, kill);
           await exited;
@@ -122,6 +128,9 @@ export async function startNbdServer(exports: readonly NbdServerExport[]): Promi
         port,
         url: (e = '') => `nbd://127.0.0.1:${port}/${e}`,
         kill,
+        signal: (sig) => {
+          if (alive()) process.kill(pid, sig);
+        },
         stop: async () => {
           if (alive()) process.kill(pid, 'SIGTERM');
           for (let i = 0; i < 250 && alive(); i++) await sleep(20);
