@@ -16,3 +16,4 @@ export { NbdDevice, type NbdOpenOptions } from '../dev/nbd.js';
 export { parseSize } from './size.js';
 export { ioBuffer } from './io_buffer.js';
 export { mkfs, type MkfsOptions } from './mkfs.js';
+export { holdImage } from './image_hold.js';

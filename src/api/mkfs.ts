@@ -9,11 +9,12 @@
  */
 
 import { closeSync, ftruncateSync, openSync, statSync } from 'node:fs';
-import { EBUSY, EEXIST, EINVAL, EISDIR } from '../kern/errno.js';
+import { EEXIST, EINVAL, EISDIR } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { errnoOf } from '../dev/host_errno.js';
 import { ImageDevice } from '../dev/image.js';
-import { acquireImageLock, type ImageLock } from '../dev/image_lock.js';
+import type { ImageLock } from '../dev/image_lock.js';
+import { holdImage } from './image_hold.js';
 import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { ext2Mkfs } from '../fs/ext2/ext2_mkfs.js';
@@ -81,12 +82,7 @@ async function openImageFile(path: string, size: number, locking: boolean): Prom
     if (size === 0) throw new VmError(EINVAL, 'mkfs', path, null, 'a new image needs a size');
     setFileSize(path, 'wx', size);
   }
-  let lock: ImageLock | null = null;
-  if (locking) {
-    const l = acquireImageLock(path, 'write');
-    if (l.lock === null) throw new VmError(EBUSY, 'mkfs', path, null, l.holder);
-    lock = l.lock;
-  }
+  const lock = locking ? holdImage(path, 'write') : null;
   const r = await ImageDevice.open(path, false, 'sync');
   if (r.error !== 0) lock?.release();
   check(r.error, 'mkfs', path, null);

@@ -6,10 +6,11 @@
  *   const vm = new Vm({ memory: 64 * 2 ** 20 }); const fs = await vm.mount('disk.img')
  */
 
-import { EBUSY, EINVAL, EROFS } from '../kern/errno.js';
+import { EINVAL, EROFS } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { ImageDevice } from '../dev/image.js';
-import { acquireImageLock, type ImageLock } from '../dev/image_lock.js';
+import type { ImageLock } from '../dev/image_lock.js';
+import { holdImage } from './image_hold.js';
 import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { mountFileSystem } from './fs_probe.js';
@@ -190,10 +191,12 @@ export class Vm {
 
 /** Takes the image's lock for this mount, or closes dev and throws EBUSY naming who holds it. */
 async function lockImage(dev: BlockDevice, path: string, readOnly: boolean): Promise<ImageLock> {
-  const r = acquireImageLock(path, readOnly ? 'read' : 'write');
-  if (r.lock !== null) return r.lock;
-  await dev.close();
-  throw new VmError(EBUSY, 'mount', path, null, r.holder);
+  try {
+    return holdImage(path, readOnly ? 'read' : 'write');
+  } catch (e) {
+    await dev.close();
+    throw e;
+  }
 }
 
 async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'): Promise<BlockDevice> {

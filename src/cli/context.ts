@@ -101,8 +101,9 @@ export class CommandContext {
   }
 
   /** Mounts image ('read': read-only and shared; 'write': exclusive), runs fn, and unmounts whatever fn did. */
-  async withMount<T>(image: string, mode: 'read' | 'write', fn: (fs: MountedFs) => Promise<T>): Promise<T> {
-    const fs = await (mode === 'read' ? mountReadOnly : mountReadWrite)(this.vm, image, this.g);
+  async withMount<T>(image: string, mode: 'read' | 'write', fn: (fs: MountedFs) => Promise<T>, opts: { lock?: boolean } = {}): Promise<T> {
+    const g = opts.lock === false ? { ...this.g, lock: false } : this.g;
+    const fs = await (mode === 'read' ? mountReadOnly : mountReadWrite)(this.vm, image, g);
     let result: T;
     try {
       result = await fn(fs);

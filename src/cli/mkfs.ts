@@ -8,6 +8,7 @@
 import { lstatSync } from 'node:fs';
 import { mkfs } from '../api/mkfs.js';
 import { copyIn } from './copy_in.js';
+import { holdImage } from '../api/image_hold.js';
 import { type CommandContext, UsageError } from './context.js';
 
 export async function mkfsCommand(
@@ -26,7 +27,13 @@ export async function mkfsCommand(
   if (opts.from !== undefined && !lstatSync(opts.from, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`mkfs: --from: not a directory: ${opts.from}`);
   }
-  await mkfs(image, size, { blockSize, force: opts.force, lock: ctx.g.lock });
-  const from = opts.from;
-  if (from !== undefined) await ctx.withMount(image, 'write', (fs) => copyIn(fs, '/', from, { owner: opts.owner }));
+  // Held from the format to the end of the copy: no other vmpager gets in between.
+  const hold = ctx.g.lock ? holdImage(image, 'write') : null;
+  try {
+    await mkfs(image, size, { blockSize, force: opts.force, lock: false });
+    const from = opts.from;
+    if (from !== undefined) await ctx.withMount(image, 'write', (fs) => copyIn(fs, '/', from, { owner: opts.owner }), { lock: false });
+  } finally {
+    hold?.release();
+  }
 }
