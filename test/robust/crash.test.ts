@@ -88,11 +88,13 @@ test('30 puts replacing a file, killed before each of 30 device writes spread ov
     if (isOld) sawOld++;
     else sawNew++;
     assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(100_000, 13))));
-    // The next put tidies what this one left, and succeeds.
-    const again = put(image);
-    assert.equal(again.status, 0, again.stderr);
-    assert.ok(!/\.vmpager-/.test(spawnSync(process.execPath, [CLI, 'ls', image, '/etc'], { encoding: 'utf8' }).stdout), 'leftovers removed');
-    assert.ok(e2fsck(image).clean);
+    // The next put tidies what this one left, and succeeds (checked at every fifth point: each check is two more processes).
+    if (points.size > 0 && (sawOld + sawNew) % 5 === 1) {
+      const again = put(image);
+      assert.equal(again.status, 0, again.stderr);
+      assert.ok(!/\.vmpager-/.test(spawnSync(process.execPath, [CLI, 'ls', image, '/etc'], { encoding: 'utf8' }).stdout), 'leftovers removed');
+      assert.ok(e2fsck(image).clean);
+    }
   }
   assert.ok(sawOld > 0 && sawNew > 0, `kills must land both before and after the switch (old ${sawOld}, new ${sawNew})`);
 });

@@ -127,8 +127,8 @@ test('20 trials of two puts started together (and a cat beside them): never a co
     const img = image([{ path: 'c', data: old }]);
     const a = join(tmp.dir, `a${trial}`);
     const b = join(tmp.dir, `b${trial}`);
-    writeFileSync(a, randomBytes(8 << 20, 200 + trial));
-    writeFileSync(b, randomBytes(8 << 20, 300 + trial));
+    writeFileSync(a, randomBytes(4 << 20, 200 + trial));
+    writeFileSync(b, randomBytes(4 << 20, 300 + trial));
     const [ra, rb, rc] = await Promise.all([
       vmpagerAsync(['put', img, '/x', '--from', a]),
       vmpagerAsync(['put', img, '/x', '--from', b]),
@@ -143,7 +143,7 @@ test('20 trials of two puts started together (and a cat beside them): never a co
     assert.ok(ck.clean, `trial ${trial}: ${ck.output}`);
     const x = debugfsCat(img, '/x');
     if (ra.status === 0 || rb.status === 0) {
-      const want = [ra.status === 0 ? a : null, rb.status === 0 ? b : null].filter((p) => p !== null).map((p) => randomBytes(8 << 20, p === a ? 200 + trial : 300 + trial));
+      const want = [ra.status === 0 ? a : null, rb.status === 0 ? b : null].filter((p) => p !== null).map((p) => randomBytes(4 << 20, p === a ? 200 + trial : 300 + trial));
       assert.ok(want.some((w) => x.equals(Buffer.from(w))), `trial ${trial}: /x is one whole put's bytes`);
     } else {
       assert.equal(x.length, 0);
