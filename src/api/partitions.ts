@@ -82,7 +82,8 @@ const quoted = (p: PartitionInfo) => (p.name !== null ? ` "${p.name}"` : '');
 export async function choosePartition(dev: BlockDevice, wanted: string | undefined): Promise<ChosenPartition> {
   const t = await readPartitions(dev);
   const warnings = t.warnings;
-  const fail = (error: number, reason: string): ChosenPartition => ({ error, reason, dev: null, partition: null, warnings });
+  // A failure is one line: what the tables' checks found goes into it.
+  const fail = (error: number, reason: string): ChosenPartition => ({ error, reason: [reason, ...warnings].join('; '), dev: null, partition: null, warnings });
   if (t.error !== 0) return fail(t.error, t.reason);
   if (t.entries === null) {
     if (wanted !== undefined) return fail(ENXIO, `no partition table, so no partition '${wanted}' (a bare file system image is mounted without one)`);
