@@ -39,12 +39,25 @@ function decodeEntries(s: Uint8Array): Array<{ status: number; type: number; lba
 }
 
 /**
+ * True when s is the boot sector of a FAT or NTFS file system (a jump, a
+ * sane bytes-per-sector, the file system's name where its BPB keeps it):
+ * it carries 0x55AA too, and its boot code where an MBR's entries would be.
+ */
+function isFsBootSector(s: Uint8Array): boolean {
+  const jump = (s[0] === 0xeb && s[2] === 0x90) || s[0] === 0xe9;
+  const bps = s[11] | (s[12] << 8);
+  if (!jump || (bps !== 512 && bps !== 1024 && bps !== 2048 && bps !== 4096)) return false;
+  const text = (o: number, n: number) => String.fromCharCode(...s.subarray(o, o + n));
+  return text(3, 4) === 'NTFS' || text(0x36, 3) === 'FAT' || text(0x52, 3) === 'FAT';
+}
+
+/**
  * The primary entries of sector 0, or null when it holds no MBR: no 0x55AA
- * signature, a boot flag other than 0x00/0x80 (boot code, e.g. a FAT boot
- * sector), or not one entry in use.
+ * signature, a file system's boot sector, a boot flag other than 0x00/0x80
+ * (boot code where the entries would be), or not one entry in use.
  */
 export function mbrDecode(s: Uint8Array): MbrEntry[] | null {
-  if (!hasSignature(s)) return null;
+  if (!hasSignature(s) || isFsBootSector(s)) return null;
   const raw = decodeEntries(s);
   if (raw.some((e) => e.status !== 0 && e.status !== 0x80)) return null;
   const out: MbrEntry[] = [];

@@ -452,4 +452,12 @@ describe('a bare file system image', () => {
     assert.equal(r.stderr, `vmpager: ${img}: no partition table, so no partition '1' (a bare file system image is mounted without one)\n`);
     await assertTreeReadsBack(img, undefined, tree(110), 'ext2');
   });
+
+  test('a bare FAT file system (0x55AA, boot code where MBR entries would be) is no partition table', () => {
+    for (const fat of ['12', '16', '32']) {
+      const img = newDisk(tmp.dir, `fat${fat}.img`, 40 * MiB);
+      execFileSync('mkfs.fat', ['-F', fat, '-n', 'BARE', img], { stdio: 'ignore' });
+      assert.deepEqual(partsJson(img), [], `FAT${fat}`);
+    }
+  });
 });
