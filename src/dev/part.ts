@@ -64,7 +64,7 @@ export async function readPartitions(dev: BlockDevice): Promise<PartTableResult>
   const headLen = Math.min(HEAD_BYTES, Math.floor(dev.size / MBR_SECTOR) * MBR_SECTOR);
   if (headLen < 2 * MBR_SECTOR) return { error: 0, reason: '', entries: null, warnings };
   const { error, b: head } = await readAt(dev, 0, headLen);
-  if (error !== 0) return { error, reason: 'cannot read the partition table', entries: null, warnings };
+  if (error !== 0) return { error, reason: 'cannot read the start of the image (partition table or superblock)', entries: null, warnings };
 
   const mbr = mbrDecode(head.subarray(0, MBR_SECTOR));
   const gptSig = hasGptSignature(head, 512) || hasGptSignature(head, 4096);
