@@ -80,6 +80,7 @@ export async function readPartitions(dev: BlockDevice): Promise<PartTableResult>
     entries = g.entries;
   } else if (mbr !== null) {
     entries = [];
+    let nextLogical = 5;
     const primaries: PartEntry[] = [];
     for (const e of mbr) {
       const p = place(mbrEntry(String(e.number), e.type, e.lbaStart, e.lbaSize), dev.size, warnings);
@@ -90,7 +91,8 @@ export async function readPartitions(dev: BlockDevice): Promise<PartTableResult>
       entries.push(p);
       if (!p.container) continue;
       const ext = mbr.find((e) => String(e.number) === p.index)!;
-      const r = await mbrLogicals(dev, { ...ext, lbaSize: p.size / MBR_SECTOR }, MBR_SECTOR, warnings);
+      const r = await mbrLogicals(dev, { ...ext, lbaSize: p.size / MBR_SECTOR }, MBR_SECTOR, warnings, nextLogical);
+      nextLogical += r.logicals.length;
       if (r.error !== 0) return { error: r.error, reason: 'cannot read an extended boot record', entries: null, warnings };
       const logicals: PartEntry[] = [];
       for (const l of r.logicals) {

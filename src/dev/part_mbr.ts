@@ -68,17 +68,18 @@ export function mbrDecode(s: Uint8Array): MbrEntry[] | null {
 }
 
 /**
- * Walks the EBR chain of the extended partition ext: one sector read per
+ * Walks the EBR chain of the extended partition ext, numbering its logical
+ * partitions from firstNumber (5, or on after another extended partition's): one sector read per
  * EBR, at most MAX_LOGICAL of them; a link that points back at an EBR
  * already read, or out of the extended partition, ends the walk with a
  * warning, keeping what was found. => may sleep
  */
-export async function mbrLogicals(dev: BlockDevice, ext: MbrEntry, ss: number, warnings: string[]): Promise<{ error: number; logicals: MbrEntry[] }> {
+export async function mbrLogicals(dev: BlockDevice, ext: MbrEntry, ss: number, warnings: string[], firstNumber = 5): Promise<{ error: number; logicals: MbrEntry[] }> {
   const logicals: MbrEntry[] = [];
   const seen = new Set<number>();
   const extEnd = ext.lbaStart + ext.lbaSize;
   let at = ext.lbaStart;
-  let number = 5;
+  let number = firstNumber;
   for (let hops = 0; ; hops++) {
     if (hops >= MAX_LOGICAL) {
       warnings.push(`extended partition ${ext.number}: more than ${MAX_LOGICAL} logical partitions; the rest are ignored`);

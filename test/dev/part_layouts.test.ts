@@ -453,6 +453,16 @@ describe('a bare file system image', () => {
     await assertTreeReadsBack(img, undefined, tree(110), 'ext2');
   });
 
+  test('mkfs refuses --partition (it would format the whole disk) and leaves the disk as it was', () => {
+    const disk = newDisk(tmp.dir, 'mkfs-guard.img', 8 * MiB);
+    sfdisk(disk, 'label: dos\nstart=2048, type=83\n');
+    const before = execFileSync('sha256sum', [disk], { encoding: 'utf8' });
+    const r = vmpager(['--partition', '1', 'mkfs', disk, '4MiB']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'vmpager: mkfs: --partition does not apply (mkfs formats the whole image)\n');
+    assert.equal(execFileSync('sha256sum', [disk], { encoding: 'utf8' }), before);
+  });
+
   test('a bare FAT file system (0x55AA, boot code where MBR entries would be) is no partition table', () => {
     for (const fat of ['12', '16', '32']) {
       const img = newDisk(tmp.dir, `fat${fat}.img`, 40 * MiB);
