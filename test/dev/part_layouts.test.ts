@@ -219,7 +219,9 @@ describe('cloud image layout: GPT, root is partition 1 after 14 (BIOS boot) and 
   test('every file reads back through partition 1, through its GPT name, and on its own', async () => {
     await assertTreeReadsBack(disk, '1', files, 'ext4');
     await assertTreeReadsBack(disk, 'cloudimg-rootfs', files, 'ext4');
-    if (partsJson(disk)[2].fs === null) await assertTreeReadsBack(disk, undefined, files, 'ext4');
+    const efi = partsJson(disk)[2].fs;
+    if (efi === null) await assertTreeReadsBack(disk, undefined, files, 'ext4');
+    else assert.match(vmpager(['ls', disk]).stderr, /2 partitions hold file systems \(1: ext4 "cloudimg-rootfs", 15: /);
   });
 
   test('the text table names BIOS boot, EFI System and Linux filesystem', () => {
@@ -378,6 +380,35 @@ for (const absolute of [false, true]) {
     });
   });
 }
+
+describe('a GPT freebsd partition holding a BSD disklabel', () => {
+  const files = tree(95);
+  let disk = '';
+  let start = 0;
+  before(() => {
+    disk = newDisk(tmp.dir, 'gpt-label.img', 40 * MiB);
+    sgdisk(disk, ['-n', '1:2048:+32M', '-t', '1:a500']);
+    start = sgdiskRows(disk)[0].first * 512;
+    bsdLabel(disk, start, 32 * 2048, [{ slot: 0, offset: 16, size: 28 * 2048, fstype: 7 }]);
+    const { dir, cleanup } = tempDir('vmpager-gptlabel-');
+    try {
+      putFs(disk, start + 16 * 512, mkufs(join(dir, 'ufs.img'), files, { version: 2, bsize: 8 * KiB, fsize: KiB, size: 28 * MiB }));
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('parts lists 1 (freebsd) and 1a inside it; every file reads back through 1a', async () => {
+    const parts = partsJson(disk);
+    assert.deepEqual(parts.map((p) => [p.index, p.scheme, p.type, p.start, p.fs]), [
+      ['1', 'gpt', '516E7CB4-6ECF-11D6-8FF8-00022D09712B', start, null],
+      ['1a', 'bsd', '4.2BSD', start + 16 * 512, 'ufs2'],
+    ]);
+    const mm = mmlsRows(disk, ['-t', 'bsd', '-o', String(start / 512)]).filter((r) => r.slot === '000');
+    assert.deepEqual(mm.map((r) => [r.start * 512, r.length * 512]), [[16 * 512, parts[1].size]]);
+    await assertTreeReadsBack(disk, '1a', files, 'ufs2');
+  });
+});
 
 describe('a bare BSD disklabel at the start of the disk', () => {
   const files = tree(90);
