@@ -16,10 +16,7 @@ import { type BlockDevice } from './device.js';
 import { BSD_LABEL_SECTOR, bsdDecode, hasBsdMagic } from './part_bsd.js';
 import { GPT_MAX_ARRAY, type GptHeader, gptArrayCheck, gptEntriesDecode, gptHeaderDecode, hasGptSignature } from './part_gpt.js';
 import { mbrDecode, mbrLogicals } from './part_mbr.js';
-import {
-  GPT_FREEBSD_LABEL, MBR_BSD_SLICE, MBR_EXTENDED, MBR_GPT_PROTECTIVE, bsdFstypeDisplay, bsdFstypeName, gptTypeName,
-  mbrTypeName, mbrTypeString,
-} from './part_types.js';
+import { GPT_FREEBSD_LABEL, MBR_BSD_SLICE, MBR_EXTENDED, MBR_GPT_PROTECTIVE, bsdFstypeName, mbrTypeString } from './part_types.js';
 
 export type PartScheme = 'mbr' | 'gpt' | 'bsd';
 
@@ -27,10 +24,8 @@ export interface PartEntry {
   /** As Linux and `vmpager parts` number it: '2', '5', '1a', or 'a' in a bare disklabel. */
   index: string;
   scheme: PartScheme;
-  /** '0x83', the GPT type GUID, or the BSD fstype name. */
+  /** '0x83', the GPT type GUID, or the BSD fstype name (partTypeName() names it for people). */
   type: string;
-  /** The type for people: 'Linux', 'EFI System', 'freebsd-ufs'. */
-  typeName: string;
   /** Bytes from the start of the disk. */
   start: number;
   size: number;
@@ -130,7 +125,7 @@ export async function readPartitions(dev: BlockDevice): Promise<PartTableResult>
 
 function mbrEntry(index: string, type: number, lbaStart: number, lbaSize: number): PartEntry {
   return {
-    index, scheme: 'mbr', type: mbrTypeString(type), typeName: mbrTypeName(type), start: lbaStart * MBR_SECTOR,
+    index, scheme: 'mbr', type: mbrTypeString(type), start: lbaStart * MBR_SECTOR,
     size: lbaSize * MBR_SECTOR, name: null, container: MBR_EXTENDED.has(type),
   };
 }
@@ -147,7 +142,7 @@ function bsdEntries(slice: { index: string; start: number; size: number }, s: Ui
   const out: PartEntry[] = [];
   for (const p of label.parts) {
     const e: PartEntry = {
-      index: slice.index + p.letter, scheme: 'bsd', type: bsdFstypeName(p.fstype), typeName: bsdFstypeDisplay(p.fstype),
+      index: slice.index + p.letter, scheme: 'bsd', type: bsdFstypeName(p.fstype),
       start: slice.start + p.offset * label.secsize, size: p.size * label.secsize, name: null, container: false,
     };
     const q = place(e, slice.start + slice.size, warnings, where);
@@ -233,7 +228,7 @@ async function gptLoad(dev: BlockDevice, head: Uint8Array, s: Uint8Array, lba: n
   const why = gptArrayCheck(a.b, header);
   if (why !== '') return { error: 0, reason: why, entries: null };
   const entries = gptEntriesDecode(a.b, header, warnings).map((g): PartEntry => ({
-    index: String(g.number), scheme: 'gpt', type: g.typeGuid, typeName: gptTypeName(g.typeGuid),
+    index: String(g.number), scheme: 'gpt', type: g.typeGuid,
     start: g.firstLba * ss, size: (g.lastLba - g.firstLba + 1) * ss, name: g.name === '' ? null : g.name, container: false,
   }));
   return { error: 0, reason: '', entries };
