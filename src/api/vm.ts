@@ -138,6 +138,7 @@ export class Vm {
       await undo();
       throw new VmError(part.error || EINVAL, 'mount', name, null, part.reason || undefined);
     }
+    const disk = dev; // the device counted in stats(): every transfer, the tables' reads too
     dev = part.dev;
     const { error, mp, reason } = await mountFileSystem(dev, { readOnly });
     if (error !== 0 || mp === null) {
@@ -164,7 +165,7 @@ export class Vm {
       await undo();
       throw new VmError(r.error || EINVAL, 'mount', name, null, 'cannot read the root directory');
     }
-    this.devices.add(dev);
+    this.devices.add(disk);
     return new MountedFs(sys, this.map, mp, r.vp, name, dev, () => lock?.release(), partition, part.warnings);
   }
 
