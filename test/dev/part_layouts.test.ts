@@ -473,6 +473,19 @@ describe('GPT on 4096-byte sectors', () => {
   });
 });
 
+describe('GPT names are UTF-16', () => {
+  test('a name beyond ASCII reads as sgdisk wrote it, and chooses the partition', async () => {
+    const files = tree(120);
+    const disk = newDisk(tmp.dir, 'utf16.img', 16 * MiB);
+    const name = 'données-été ☃';
+    sgdisk(disk, ['-n', '1:2048:0', '-t', '1:8300', '-c', `1:${name}`]);
+    assert.equal(sgdiskRows(disk)[0].name, name);
+    putFs(disk, 2048 * 512, mkext2(join(tmp.dir, 'utf16.fs'), files, { type: 'ext2', size: 14 * MiB }));
+    assert.equal(partsJson(disk)[0].name, name);
+    await assertTreeReadsBack(disk, name, files, 'ext2');
+  });
+});
+
 describe('a bare file system image', () => {
   test('mounts as before, has no partitions, and refuses --partition in one line', async () => {
     const img = mkext2(join(tmp.dir, 'bare.img'), tree(110), { type: 'ext2', size: 8 * MiB });
