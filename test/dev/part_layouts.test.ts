@@ -14,6 +14,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vm, type PartitionInfo } from '../../src/api/index.js';
 import { ImageDevice } from '../../src/dev/image.js';
@@ -420,6 +421,12 @@ describe('a bare BSD disklabel at the start of the disk', () => {
     try {
       const ufs = join(dir, 'ufs.img');
       mkufs(ufs, files, { version: 2, bsize: 8 * KiB, fsize: KiB, size: 24 * MiB });
+      // makefs sets no volume name: fs_volname (at 680 in the superblock, which makefs puts at 8 KiB or 64 KiB) written here.
+      const img = readFileSync(ufs);
+      const sb = [65536, 8192].find((o) => img.readUInt32LE(o + 1372) === 0x19540119)!;
+      const fd = openSync(ufs, 'r+');
+      writeSync(fd, Buffer.from('bsdroot\0', 'latin1'), 0, 8, sb + 680);
+      closeSync(fd);
       putFs(disk, 16 * 512, ufs);
     } finally {
       cleanup();
@@ -433,8 +440,10 @@ describe('a bare BSD disklabel at the start of the disk', () => {
     assert.deepEqual(mm.map((r) => [r.start * 512, r.length * 512]), parts.map((p) => [p.start, p.size]));
   });
 
-  test('every file reads back through a', async () => {
+  test('every file reads back through a, and through its UFS volume name', async () => {
+    assert.equal(partsJson(disk)[0].name, 'bsdroot');
     await assertTreeReadsBack(disk, 'a', files, 'ufs2');
+    await assertTreeReadsBack(disk, 'bsdroot', files, 'ufs2');
   });
 });
 

@@ -222,3 +222,29 @@ describe('disklabel damage', () => {
     assert.ok(readFileSync(disk).length === 24 * MiB);
   });
 });
+
+test('an EBR chain that runs on without looping stops after 128 logical partitions, with a warning, quickly', async () => {
+  const { MemDisk } = await import('../../src/dev/memdisk.js');
+  const sectors = 2048;
+  const data = new Uint8Array(sectors * 512);
+  const entry = (sector: number, slot: number, type: number, start: number, size: number) => {
+    const o = sector * 512 + 446 + 16 * slot;
+    data[o + 4] = type;
+    new DataView(data.buffer).setUint32(o + 8, start, true);
+    new DataView(data.buffer).setUint32(o + 12, size, true);
+    data[sector * 512 + 510] = 0x55;
+    data[sector * 512 + 511] = 0xaa;
+  };
+  entry(0, 0, 0x05, 1, sectors - 1);
+  // An EBR every other sector, each holding a one-sector partition and linking to the next: 1023 of them.
+  for (let s = 1; s + 2 < sectors; s += 2) {
+    entry(s, 0, 0x83, 1, 1);
+    entry(s, 1, 0x05, s + 2 - 1, 2);
+  }
+  const t0 = Date.now();
+  const parts = await new Vm().partitions(new MemDisk(data));
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  assert.equal(parts.length, 1 + 128);
+  assert.equal(parts[parts.length - 1].index, '132');
+  assert.deepEqual(parts.warnings, ['extended partition 1: more than 128 logical partitions; the rest are ignored']);
+});
