@@ -175,7 +175,7 @@ export class Vm {
    * no partition table. `.warnings` has what the tables' checks found.
    */
   async partitions(source: string | BlockDevice): Promise<Partitions> {
-    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true) : await openImage(source, true, 'async');
+    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, undefined) : await openImage(source, true, 'async');
     try {
       const r = await listPartitions(dev);
       check(r.error, 'partitions', dev.name, null, r.reason || undefined);
