@@ -173,9 +173,10 @@ export class Vm {
    * The partitions of a whole disk (image path, NBD URL or device), nested
    * disklabels included, with the file system each holds; empty when it has
    * no partition table. `.warnings` has what the tables' checks found.
+   * timeout: as mount()'s, for an NBD export.
    */
-  async partitions(source: string | BlockDevice): Promise<Partitions> {
-    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, undefined) : await openImage(source, true, 'async');
+  async partitions(source: string | BlockDevice, opts: { timeout?: number } = {}): Promise<Partitions> {
+    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, opts.timeout) : await openImage(source, true, 'async');
     try {
       const r = await listPartitions(dev);
       check(r.error, 'partitions', dev.name, null, r.reason || undefined);
