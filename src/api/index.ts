@@ -9,6 +9,7 @@ export type { FrameSink } from '../vm/vm_sendfile.js';
 export type { FrameSource } from '../vfs/uio.js';
 export { Mapping, type Advice } from './mapping.js';
 export { VmError } from './errors.js';
+export type { PartitionInfo, Partitions } from './partitions.js';
 export type { BlockDevice, DeviceStats } from '../dev/device.js';
 export { MemDisk } from '../dev/memdisk.js';
 export { FaultyDisk } from '../dev/faulty.js';

@@ -19,6 +19,7 @@ import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
 import { check, VmError } from './errors.js';
 import { File } from './file.js';
+import type { PartitionInfo } from './partitions.js';
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -82,6 +83,10 @@ export class MountedFs {
     private readonly dev: BlockDevice,
     /** Lets the image's lock go once the device is closed. */
     private readonly releaseLock: () => void = () => {},
+    /** The partition mounted (start and size in bytes of the whole disk), or null for a bare file system. */
+    readonly partition: PartitionInfo | null = null,
+    /** Warnings from the partition tables. */
+    private readonly tableWarnings: readonly string[] = [],
   ) {
     if (!mp.readOnly) mountedForWriting.add(this);
   }
@@ -106,7 +111,7 @@ export class MountedFs {
 
   /** Notes from mounting (e.g. a journal left unreplayed). */
   get warnings(): readonly string[] {
-    return this.mp.stat.warnings;
+    return this.tableWarnings.length === 0 ? this.mp.stat.warnings : [...this.tableWarnings, ...this.mp.stat.warnings];
   }
 
   /**

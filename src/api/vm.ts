@@ -14,6 +14,7 @@ import { holdImage } from './image_hold.js';
 import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { mountFileSystem } from './fs_probe.js';
+import { choosePartition, listPartitions, type Partitions } from './partitions.js';
 import type { Uio } from '../vfs/uio.js';
 import type { Vnode } from '../vfs/vnode.js';
 import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
@@ -57,6 +58,13 @@ export interface MountOptions {
    * EIO, so a stalled server cannot hang the program.
    */
   timeout?: number;
+  /**
+   * On a whole disk: the partition to mount, as `partitions()` gives its
+   * index ('2', '5', '1a') or its GPT name / file-system label. Without it, a
+   * disk with a partition table mounts the one partition holding a file
+   * system vmpager reads.
+   */
+  partition?: string;
 }
 
 export interface VmStats {
@@ -125,11 +133,20 @@ export class Vm {
       if (typeof source === 'string') await dev.close();
       lock?.release();
     };
+    const part = await choosePartition(dev, opts.partition);
+    if (part.error !== 0 || part.dev === null) {
+      await undo();
+      throw new VmError(part.error || EINVAL, 'mount', name, null, part.reason || undefined);
+    }
+    const disk = dev; // the device counted in stats(): every transfer, the tables' reads too
+    dev = part.dev;
     const { error, mp, reason } = await mountFileSystem(dev, { readOnly });
     if (error !== 0 || mp === null) {
       await undo();
-      throw new VmError(error || EINVAL, 'mount', name, null, reason || undefined);
+      const where = part.partition !== null ? `partition ${part.partition.index}: ` : '';
+      throw new VmError(error || EINVAL, 'mount', name, null, where + (reason || 'cannot mount'));
     }
+    const partition = part.partition === null ? null : { ...part.partition, fs: mp.stat.fstype, name: part.partition.name ?? (mp.stat.label || null) };
     const sys = this.sys;
     mp.vm = {
       async rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
@@ -148,8 +165,25 @@ export class Vm {
       await undo();
       throw new VmError(r.error || EINVAL, 'mount', name, null, 'cannot read the root directory');
     }
-    this.devices.add(dev);
-    return new MountedFs(sys, this.map, mp, r.vp, name, dev, () => lock?.release());
+    this.devices.add(disk);
+    return new MountedFs(sys, this.map, mp, r.vp, name, dev, () => lock?.release(), partition, part.warnings);
+  }
+
+  /**
+   * The partitions of a whole disk (image path, NBD URL or device), nested
+   * disklabels included, with the file system each holds; empty when it has
+   * no partition table. `.warnings` has what the tables' checks found.
+   * timeout: as mount()'s, for an NBD export.
+   */
+  async partitions(source: string | BlockDevice, opts: { timeout?: number } = {}): Promise<Partitions> {
+    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, opts.timeout) : await openImage(source, true, 'async');
+    try {
+      const r = await listPartitions(dev);
+      check(r.error, 'partitions', dev.name, null, r.reason || undefined);
+      return Object.assign(r.parts, { warnings: r.warnings });
+    } finally {
+      if (typeof source === 'string') await dev.close();
+    }
   }
 
   /** The kernel's counters (cf. vmstat -s) and the page queues. */

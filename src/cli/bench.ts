@@ -10,11 +10,12 @@
  *   3 warm re-read through the library vs Buffer.copy of the same bytes
  *   4 random 4 KiB Zipf reads: vmpager's hit rate vs exact LRU and Belady's optimal
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
+ *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
  * Runs alternate with their peer; the table shows medians.
  */
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,7 +24,8 @@ import { parseArgs } from 'node:util';
 import { Vm, ioBuffer } from '../api/index.js';
 import { parseSize } from '../api/size.js';
 import {
-  BENCH_SEED, CHUNK, EXT2FS_PEER_SIZE, RandomStream, benchImages, ext2fsPeerImages, mib, ufsBenchImages, writeRandomFile, type BenchImage,
+  BENCH_SEED, CHUNK, EXT2FS_PEER_SIZE, RandomStream, benchImages, diskBenchImage, ext2fsPeerImages, mib, ufsBenchImages, writeRandomFile,
+  type BenchImage,
 } from './bench_images.js';
 import { lruHits, optHits, zipfTrace } from './zipf.js';
 
@@ -588,6 +590,34 @@ function table(rows: Row[]): string {
   return out.join('\n') + '\n';
 }
 
+/** Case 6: cold `vmpager --partition 1 cat` on the whole disk beside `vmpager cat` of the bare image (the peer). */
+async function partitionCase(bare: BenchImage, disk: BenchImage, runs: number, useTime: boolean, scratch: string): Promise<Row> {
+  rawRead(bare.path, blockMapOf(bare.path), bare.fileSize, ioBuffer(CHUNK)); // the host's page cache holds both copies' bytes
+  const diskBytes = statSync(disk.path).size;
+  rawRead(disk.path, { blockSize: CHUNK, addressSize: 1, runs: [{ logical: 0, physical: 0, count: Math.ceil(diskBytes / CHUNK) }] }, diskBytes, ioBuffer(CHUNK));
+  const part: CatTally = { rates: [], rssKiB: null, reads: null };
+  const whole: CatTally = { rates: [], rssKiB: null, reads: null };
+  const notes: string[] = [];
+  await alternate(runs, 'bare', async (which) => {
+    const args = which === 'vmpager' ? ['--partition', '1', '--memory', CAT_MEMORY, '--stats', 'cat', disk.path, '/file'] : ['--memory', CAT_MEMORY, '--stats', 'cat', bare.path, '/file'];
+    const t = await runTimed(process.execPath, [MAIN, ...args], useTime, scratch);
+    if (t.code !== 0) notes.push(failure(which, t));
+    else tallyCat(t, bare, which === 'vmpager' ? part : whole, notes);
+  });
+  const vm = part.rates.length > 0 ? median(part.rates) : null;
+  const peer = whole.rates.length > 0 ? median(whole.rates) : null;
+  return {
+    case: '6 cold cat --partition 1',
+    image: disk.name,
+    vmpager: vm === null ? null : { value: vm, unit: 'MiB/s' },
+    peer: peer === null ? null : { name: 'bare image', value: peer, unit: 'MiB/s' },
+    ratio: vm !== null && peer !== null ? vm / peer : null,
+    rssKiB: { vmpager: part.rssKiB, peer: whole.rssKiB },
+    deviceReads: part.reads,
+    note: [...new Set(notes)].join('; ') || undefined,
+  };
+}
+
 export async function benchMain(args: string[]): Promise<number> {
   let values;
   try {
@@ -655,6 +685,8 @@ export async function benchMain(args: string[]): Promise<number> {
     rows.push(await zipfCase(images[0]));
     log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
     rows.push(await writeCase(size, runs, useTime, scratch));
+    log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
+    rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);
     return 2;

@@ -9,6 +9,7 @@
  *   const images = await benchImages(cacheDir, size, log)
  *   const small = ext2fsPeerImages(cacheDir, log)   // ext2, 4 KiB and 1 KiB blocks
  *   const ufs = ufsBenchImages(cacheDir, size, log)  // [] without makefs
+ *   const disk = diskBenchImage(images[0], log)       // the same file system as partition 1 of an MBR disk
  */
 
 import { execFileSync } from 'node:child_process';
@@ -178,6 +179,24 @@ function buildImages(dir: string, size: number, kinds: readonly Kind[], log: (ms
   };
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   return images;
+}
+
+/**
+ * A whole disk holding im: an MBR (sfdisk) whose partition 1 starts at 1 MiB
+ * and is im's bytes copied in; built beside im unless there already.
+ */
+export function diskBenchImage(im: BenchImage, log: (msg: string) => void): BenchImage {
+  const path = im.path.replace(/\.img$/, '-disk.img');
+  const size = statSync(im.path).size;
+  const want = 2 ** 20 + size;
+  if (!existsSync(path) || statSync(path).size !== want) {
+    log(`bench: sfdisk + dd: ${path}, ${im.name} as partition 1`);
+    rmSync(path, { force: true });
+    execFileSync('truncate', ['-s', String(want), path]);
+    execFileSync('sfdisk', ['-q', path], { input: `label: dos\nstart=2048, size=${size / 512}, type=83\n`, stdio: ['pipe', 'ignore', 'pipe'] });
+    execFileSync('dd', [`if=${im.path}`, `of=${path}`, 'bs=1M', 'seek=1', 'conv=notrunc,sparse', 'status=none']);
+  }
+  return { ...im, name: `${im.name} as partition 1`, path };
 }
 
 export function mib(bytes: number): string {

@@ -11,6 +11,7 @@ import { mkfsCommand } from './mkfs.js';
 import { demo } from './demo.js';
 import { byPath, formatLsLine, ls, type LsEntry } from './ls.js';
 import { formatStat, statJson } from './stat.js';
+import { partsCommand } from './parts.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, type CommandContext } from './context.js';
 import { parseSize } from '../api/size.js';
 import { joinPath } from '../api/mounted_fs.js';
@@ -72,8 +73,8 @@ export const commands: readonly Command[] = [
     options: ['json'],
     async run(ctx) {
       const path = ctx.args[1];
-      const st = await ctx.withMount(ctx.args[0], 'read', (fs) => fs.stat(path));
-      process.stdout.write(ctx.values.json === true ? JSON.stringify(statJson(path, st)) + '\n' : formatStat(path, st));
+      const [st, partition] = await ctx.withMount(ctx.args[0], 'read', async (fs) => [await fs.stat(path), fs.partition] as const);
+      process.stdout.write(ctx.values.json === true ? JSON.stringify(statJson(path, st, partition)) + '\n' : formatStat(path, st, partition));
       return EXIT_OK;
     },
   },
@@ -264,6 +265,7 @@ export const commands: readonly Command[] = [
     max: 2,
     options: ['type', 'block-size', 'from', 'force', 'owner'],
     async run(ctx) {
+      if (ctx.g.partition !== undefined) throw new UsageError('mkfs: --partition does not apply (mkfs formats the whole image)');
       const size = parseSize(ctx.args[1]);
       if (size === null || size === 0) throw new UsageError(`mkfs: not a size: ${ctx.args[1]}`);
       const v = ctx.values;
@@ -275,6 +277,18 @@ export const commands: readonly Command[] = [
         owner: parseOwner(v.owner),
       });
       return EXIT_OK;
+    },
+  },
+  {
+    name: 'parts',
+    synopsis: '[--json] IMAGE',
+    help: 'the partitions of a whole disk and the file system each holds',
+    min: 1,
+    max: 1,
+    options: ['json'],
+    run(ctx) {
+      if (ctx.g.partition !== undefined) throw new UsageError('parts: --partition does not apply');
+      return partsCommand(ctx.vm, ctx.args[0], ctx.values.json === true, ctx.g.timeout);
     },
   },
   {

@@ -1,6 +1,6 @@
 /*
  * What every command shares: the global options (--memory, --page-size,
- * --stats, --no-lock), the Vm, withMount() (mount IMAGE, run, unmount), and
+ * --stats, --no-lock, --partition), the Vm, withMount() (mount IMAGE, run, unmount), and
  * the failure contract: one line `vmpager: IMAGE: PATH: reason` on stderr
  * and exit status 2; a bad option value is a usage error, exit 1.
  */
@@ -26,6 +26,8 @@ export interface GlobalOptions {
   lock: boolean;
   /** --timeout: seconds an NBD transfer may wait for its reply (undefined: no limit). */
   timeout: number | undefined;
+  /** --partition: which partition of a whole disk to mount. */
+  partition?: string;
 }
 
 const MIN_PAGE = 4096;
@@ -56,7 +58,9 @@ export function globalOptions(values: Record<string, unknown>): GlobalOptions {
     timeout = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
     if (!(timeout > 0)) throw new UsageError(`--timeout: a positive number of seconds, not ${text}`);
   }
-  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true, timeout };
+  const partition = values.partition === undefined ? undefined : String(values.partition);
+  if (partition === '') throw new UsageError('--partition: empty');
+  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true, timeout, partition };
 }
 
 export function makeVm(g: GlobalOptions): Vm {
@@ -68,12 +72,12 @@ export function makeVm(g: GlobalOptions): Vm {
  * synchronous image I/O: a command has no other work for the event loop.
  */
 export function mountReadOnly(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout });
+  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition });
 }
 
 /** Mounts image for writing, with synchronous image I/O. */
 export function mountReadWrite(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout });
+  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition });
 }
 
 /** What a command's handler is given. */

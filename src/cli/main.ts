@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { commands, findCommand } from './commands.js';
 import { CommandContext, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions } from './context.js';
 
-/** Every option parseArgs knows; the first five go with every command, the rest with the commands that name them. */
+/** Every option parseArgs knows; those in GLOBAL go with every command, the rest with the commands that name them. */
 const options = {
   memory: { type: 'string' },
   'page-size': { type: 'string' },
@@ -33,9 +33,10 @@ const options = {
   symbolic: { type: 'boolean', short: 's' },
   date: { type: 'string' },
   owner: { type: 'string' },
+  partition: { type: 'string' },
 } as const;
 
-const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'help', 'version']);
+const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'partition', 'help', 'version']);
 
 function usage(): string {
   const line = (synopsis: string, help: string): string =>
@@ -53,11 +54,13 @@ global options:
   --stats           print the VM counters as JSON on stderr at exit
   --no-lock         do not lock IMAGE against other vmpager processes
   --timeout SECONDS NBD: give the server up when a transfer waits longer (default: no limit)
+  --partition P     on a whole disk, the partition to use: its number as
+                    \`parts\` prints it (2, 5, 1a) or its name or label
   -h, --help        this text
   --version         the version
 
 IMAGE is an image file holding ext2, ext3, ext4, UFS1 or UFS2 (found from the superblock),
-or an NBD export: nbd://host[:port]/export (port 10809 by default) or nbd+unix:///export?socket=PATH.
+or a whole disk with MBR, GPT or BSD disklabel partitions, or an NBD export: nbd://host[:port]/export (port 10809 by default) or nbd+unix:///export?socket=PATH.
 SIZE is bytes or 64KiB, 64M, 1GiB, ... (K, M, G are powers of 1024).
 `;
 }

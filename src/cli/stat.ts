@@ -4,6 +4,7 @@
  */
 
 import type { FileStat } from '../api/mounted_fs.js';
+import type { PartitionInfo } from '../api/partitions.js';
 
 function time(t: number): string {
   return Number.isFinite(t) && t > 0 ? new Date(t * 1000).toISOString() : String(t);
@@ -26,7 +27,7 @@ export function kindOf(mode: number): string {
   }
 }
 
-export function formatStat(path: string, st: FileStat): string {
+export function formatStat(path: string, st: FileStat, partition: PartitionInfo | null = null): string {
   const kind = kindOf(st.mode);
   const dev = kind.endsWith('device') ? ` ${String(st.extra.major ?? st.rdev >>> 8)},${String(st.extra.minor ?? st.rdev & 0xff)}` : '';
   const lines = [
@@ -47,6 +48,8 @@ export function formatStat(path: string, st: FileStat): string {
   if (st.birthtime) lines.push(`crtime: ${time(st.birthtime)}`);
   for (const [k, v] of Object.entries(st.extra)) if (!shown.has(k)) lines.push(`${k}: ${String(v)}`);
   lines.push(`block size: ${st.blockSize}`);
+  // The map stays in the file system's own addresses; say where they count from.
+  if (partition !== null) lines.push(`partition: ${partition.index}, starts at byte ${partition.start} of the disk (block addresses count from there)`);
   // Addresses count fragments where blocks are split (UFS): a block spans `per` of them.
   const per = st.blockSize / st.addressSize;
   if (per !== 1) lines.push(`address unit: ${st.addressSize}-byte fragment (${per} per block)`);
@@ -60,6 +63,6 @@ export function formatStat(path: string, st: FileStat): string {
   return lines.join('\n') + '\n';
 }
 
-export function statJson(path: string, st: FileStat): unknown {
-  return { path, ...st };
+export function statJson(path: string, st: FileStat, partition: PartitionInfo | null = null): unknown {
+  return partition === null ? { path, ...st } : { path, ...st, partition: { index: partition.index, start: partition.start } };
 }

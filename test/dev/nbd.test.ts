@@ -410,7 +410,7 @@ describe('failures', () => {
       await fs.unmount();
 
       writeFileSync(trigger, '');
-      assertOneLineFailure(await vmpager(['cat', srv.url(), '/big.bin']), /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/: cannot read the superblock$/);
+      assertOneLineFailure(await vmpager(['cat', srv.url(), '/big.bin']), /^vmpager: nbd:\/\/127\.0\.0\.1:\d+\/: cannot read the start of the image \(partition table or superblock\)$/);
     } finally {
       rmSync(trigger, { force: true });
       await srv.stop();
