@@ -2,7 +2,7 @@
  * Image locks: a read-write mount holds its image file exclusively, a
  * read-only one shares it with other readers, across every vmpager process.
  * Node has no flock(2), so the lock is a folder of files beside the image,
- * `IMAGE.vmpager-lock/`: `write` (made with O_EXCL) for the writer and one
+ * `IMAGE.vmpager-lock/`: `write` (linked into place: made once) for the writer and one
  * `read.PID.NONCE` per reader, each naming its owner { pid, host, start,
  * nonce }. Both sides announce before they look (the reader makes its file,
  * then looks for a writer; the writer makes its file, then looks for
@@ -15,7 +15,7 @@
  *   const r = acquireImageLock(path, 'write'); if (r.lock === null) ...r.holder; ... r.lock.release()
  */
 
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -115,7 +115,12 @@ function takeWrite(dir: string, owner: Owner): Taken {
       continue;
     }
     for (const name of listQuiet(dir)) {
-      if (!name.startsWith('read.')) continue;
+      if (name.endsWith('.new')) {
+      const age = ageMs(join(dir, name));
+      if (age !== null && age > BREAK_STALE_MS) unlinkQuiet(join(dir, name)); // a record a killed process never linked
+      continue;
+    }
+    if (!name.startsWith('read.')) continue;
       const rf = join(dir, name);
       const reader = readOwner(rf);
       if (reader === null || isGone(rf, reader)) {
@@ -150,7 +155,12 @@ function takeRead(dir: string, owner: Owner): Taken {
   return { holder: 'in use by another vmpager process (its lock keeps changing)' };
 }
 
-/** Makes `file` exclusively with owner's record, making the folder first when needed. */
+/**
+ * Makes `file` exclusively with owner's record, making the folder first when
+ * needed. The record is written to a file of its own and then linked into
+ * place (link(2) fails if the name exists), so a lock file is never seen
+ * half-written.
+ */
 function createOwned(dir: string, file: string, owner: Owner): 'made' | 'exists' | 'readonly' {
   for (let attempt = 0; attempt < 4; attempt++) {
     try {
@@ -160,22 +170,27 @@ function createOwned(dir: string, file: string, owner: Owner): 'made' | 'exists'
       if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'readonly';
       if (code !== 'EEXIST') throw e;
     }
-    let fd: number;
+    const tmp = `${file}.${owner.pid}.${randomBytes(6).toString('hex')}.new`;
     try {
-      fd = openSync(file, 'wx');
+      writeFileSync(tmp, JSON.stringify(owner), { flag: 'wx' });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return 'exists';
       if (code === 'ENOENT') continue; // the folder was tidied away between the two calls
-      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'readonly';
+      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'ENOSPC') return 'readonly';
       throw e;
     }
     try {
-      writeSync(fd, JSON.stringify(owner));
+      linkSync(tmp, file);
+      return 'made';
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return 'exists';
+      if (code === 'ENOENT') continue;
+      if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') return 'readonly'; // no hard links here
+      throw e;
     } finally {
-      closeSync(fd);
+      unlinkQuiet(tmp);
     }
-    return 'made';
   }
   return 'readonly';
 }
