@@ -175,14 +175,17 @@ export class Vm {
    * no partition table. `.warnings` has what the tables' checks found.
    * timeout: as mount()'s, for an NBD export.
    */
-  async partitions(source: string | BlockDevice, opts: { timeout?: number } = {}): Promise<Partitions> {
+  async partitions(source: string | BlockDevice, opts: { timeout?: number; lock?: boolean } = {}): Promise<Partitions> {
     const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, opts.timeout) : await openImage(source, true, 'async');
+    // A reader like any other: it shares the image, and waits for no writer's half-written table.
+    const lock = typeof source === 'string' && !isNbdUrl(source) && (opts.lock ?? true) ? await lockImage(dev, source, true) : null;
     try {
       const r = await listPartitions(dev);
       check(r.error, 'partitions', dev.name, null, r.reason || undefined);
       return Object.assign(r.parts, { warnings: r.warnings });
     } finally {
       if (typeof source === 'string') await dev.close();
+      lock?.release();
     }
   }
 

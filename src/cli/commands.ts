@@ -288,7 +288,7 @@ export const commands: readonly Command[] = [
     options: ['json'],
     run(ctx) {
       if (ctx.g.partition !== undefined) throw new UsageError('parts: --partition does not apply');
-      return partsCommand(ctx.vm, ctx.args[0], ctx.values.json === true, ctx.g.timeout);
+      return partsCommand(ctx.vm, ctx.args[0], ctx.values.json === true, ctx.g.timeout, ctx.g.lock);
     },
   },
   {
