@@ -330,7 +330,7 @@ export class FsPromises {
     await this.writeFile(path, bytes, { mode: o.mode, flag: o.flag ?? 'a' });
   }
 
-  /** Copies src to dest ('w'; COPYFILE_EXCL: 'wx'), streaming src's pages with sendfile. */
+  /** Copies src's bytes and mode to dest ('w'; COPYFILE_EXCL: 'wx'), streaming src's pages with sendfile. */
   async copyFile(src: PathLike, dest: PathLike, mode = 0): Promise<void> {
     const [a, b] = [pathOf(src), pathOf(dest)];
     await nodeCall('copyfile', a, async () => {
@@ -353,6 +353,7 @@ export class FsPromises {
         } finally {
           await to.close();
         }
+        await this.fs.chmod(b, (await this.fs.stat(a, { follow: true, blockMap: false })).mode & 0o7777); // as Node's: the source's mode
       } finally {
         await from.close();
       }
