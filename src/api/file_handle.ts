@@ -139,6 +139,9 @@ export class FileHandle {
   }
 
   /** The rest of the file from the position, as a Buffer, or a string with an encoding. */
+  readFile(opts?: null | { encoding?: null }): Promise<Buffer>;
+  readFile(opts: BufferEncoding | { encoding: BufferEncoding }): Promise<string>;
+  readFile(opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<Buffer | string>;
   async readFile(opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<Buffer | string> {
     this.need('read', this.flags.read);
     const rest = Math.max(0, this.file.size - this.position);

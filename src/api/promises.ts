@@ -262,6 +262,9 @@ export class FsPromises {
   }
 
   /** The whole file (from a path or a FileHandle's position); a string with an encoding. */
+  readFile(path: PathLike | FileHandle, opts?: null | { encoding?: null; flag?: string }): Promise<Buffer>;
+  readFile(path: PathLike | FileHandle, opts: BufferEncoding | { encoding: BufferEncoding; flag?: string }): Promise<string>;
+  readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string }): Promise<Buffer | string>;
   async readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string }): Promise<Buffer | string> {
     if (path instanceof FileHandle) return path.readFile(opts);
     const flag = typeof opts === 'object' && opts !== null ? (opts.flag ?? 'r') : 'r';
