@@ -28,6 +28,11 @@ function pathOf(p: PathLike): string {
   return s.startsWith('/') ? s : '/' + s;
 }
 
+/** A trailing slash: the path must name a directory (or a symlink to one), as the kernel's lookup says. */
+function slashed(p: string): boolean {
+  return p.length > 1 && p.endsWith('/');
+}
+
 function isCode(e: unknown, ...codes: string[]): boolean {
   return e instanceof VmError && codes.includes(e.code);
 }
@@ -46,13 +51,13 @@ export class FsPromises {
   /** stat(2): symlinks followed. */
   async stat(path: PathLike): Promise<Stats> {
     const p = pathOf(path);
-    return new Stats(await nodeCall('stat', p, () => this.fs.stat(p, { follow: true, blockMap: false })));
+    return new Stats(await nodeCall('stat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false }))));
   }
 
   /** lstat(2): a final symlink is described itself. */
   async lstat(path: PathLike): Promise<Stats> {
     const p = pathOf(path);
-    return new Stats(await nodeCall('lstat', p, () => this.fs.stat(p, { follow: false, blockMap: false })));
+    return new Stats(await nodeCall('lstat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false }))));
   }
 
   /**
@@ -61,7 +66,7 @@ export class FsPromises {
    */
   async access(path: PathLike, mode: number = constants.F_OK): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('access', p, () => this.fs.stat(p, { follow: true, blockMap: false }));
+    await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
     if ((mode & constants.W_OK) !== 0 && this.fs.readOnly) throw new FsError('EROFS', EROFS, 'access', this.fs.image, p, 'read-only file system');
   }
 
@@ -178,7 +183,10 @@ export class FsPromises {
 
   async unlink(path: PathLike): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('unlink', p, () => this.fs.unlink(p));
+    await nodeCall('unlink', p, async () => {
+      if (slashed(p)) this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })); // a directory: unlink's own EISDIR follows
+      await this.fs.unlink(p);
+    });
   }
 
   /** rename(2): a file at newPath is replaced (crash-safely, see MountedFs.rename). */
@@ -243,7 +251,13 @@ export class FsPromises {
   private async openFile(p: string, fl: OpenFlags, mode?: number | string): Promise<File> {
     return nodeCall('open', p, async () => {
       if (fl.write && this.fs.readOnly) throw new VmError(EROFS, 'open', this.fs.image, p);
+      if (slashed(p) && fl.create) {
+        // Creating through a trailing slash is EISDIR once the parent is found (as Linux's open does).
+        await this.fs.stat(posix.dirname(p), { follow: true, blockMap: false });
+        throw new VmError(EISDIR, 'open', this.fs.image, p);
+      }
       const st = await this.statQuiet(p);
+      if (st !== null) this.dirIfSlashed(p, st);
       if (st !== null && fl.create && fl.exclusive) throw new VmError(EEXIST, 'open', this.fs.image, p);
       if (st !== null && fl.write && st.type === 'dir') throw new VmError(EISDIR, 'open', this.fs.image, p);
       if (st === null && fl.create && fl.exclusive && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null)) !== null) {
@@ -291,7 +305,7 @@ export class FsPromises {
     const p = pathOf(path);
     const fl = parseFlags(o.flag ?? 'w');
     const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append;
-    if (plainW && !this.fs.readOnly) {
+    if (plainW && !this.fs.readOnly && !slashed(p)) {
       const old = await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null);
       if (old !== null && old.type === 'file' && old.nlink === 1) return this.replace(p, old, bytes);
     }
@@ -376,6 +390,12 @@ export class FsPromises {
     const o = typeof opts === 'string' ? {} : (opts ?? {});
     const fl = parseFlags(o.flags ?? 'w');
     return new VmWriteStream(async () => ({ file: await this.openFile(p, fl, o.mode), append: fl.append }), p, o);
+  }
+
+  /** Throws ENOTDIR when p ends in '/' and st is not a directory; returns st. */
+  private dirIfSlashed(p: string, st: FileStat): FileStat {
+    if (slashed(p) && st.type !== 'dir') throw new VmError(ENOTDIR, 'lookup', this.fs.image, p);
+    return st;
   }
 
   /** p's attributes (symlinks followed), or null when nothing is there. */

@@ -213,6 +213,15 @@ async function script(fsp: Fsp, root: string): Promise<unknown[]> {
   await fails('EINVAL rename into itself', () => fsp.rename(P('sub'), P('sub/deep/in')));
   await fails('EPERM link dir', () => fsp.link(P('sub'), P('sublink')));
   await fails('rm dir', () => fsp.rm(P('sub')));
+  await fails('ENOTDIR stat slash', () => fsp.stat(P('hello.txt') + '/'));
+  await fails('ENOTDIR readFile slash', () => fsp.readFile(P('hello.txt') + '/'));
+  await fails('ENOTDIR unlink slash', () => fsp.unlink(P('hello.txt') + '/'));
+  await fails('EISDIR writeFile slash', () => fsp.writeFile(P('newfile') + '/', 'x'));
+  await fails('ENOTDIR writeFile slash', () => fsp.writeFile(P('hello.txt') + '/', 'x'));
+  await fails('ENOTDIR appendFile slash', () => fsp.appendFile(P('hello.txt') + '/', 'x'));
+  note('stat dir slash', (await fsp.stat(P('sub') + '/')).isDirectory());
+  await fsp.mkdir(P('slashed') + '/');
+  await fsp.rmdir(P('slashed') + '/');
 
   // Removals.
   await fsp.rmdir(P('x/plain'));
