@@ -21,6 +21,8 @@ import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOp
 export type PathLike = string | Buffer | URL;
 type Encoding = BufferEncoding | null | undefined;
 type DataLike = string | ArrayBufferView;
+/** What writeFile takes: bytes, a string, or chunks of them as they come. */
+export type WriteData = DataLike | Iterable<DataLike> | AsyncIterable<DataLike>;
 
 /** An image path from what Node's calls take. */
 function pathOf(p: PathLike): string {
@@ -31,6 +33,21 @@ function pathOf(p: PathLike): string {
 /** A trailing slash: the path must name a directory (or a symlink to one), as the kernel's lookup says. */
 function slashed(p: string): boolean {
   return p.length > 1 && p.endsWith('/');
+}
+
+/** data's chunks as bytes. */
+async function* chunksOf(data: WriteData, enc: BufferEncoding): AsyncGenerator<Uint8Array> {
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) yield bytesOf(data, enc);
+  else for await (const c of data) yield bytesOf(c, enc);
+}
+
+/** Writes data into f from offset at on; returns the offset after it. */
+async function writeAll(f: File, at: number, data: WriteData, enc: BufferEncoding): Promise<number> {
+  for await (const b of chunksOf(data, enc)) {
+    await f.write(at, b);
+    at += b.length;
+  }
+  return at;
 }
 
 function isCode(e: unknown, ...codes: string[]): boolean {
@@ -291,60 +308,69 @@ export class FsPromises {
   }
 
   /**
-   * Writes data as the whole file ('w'), or as flag says ('a', 'wx', ...).
+   * Writes data as the whole file ('w'), or as flag says ('a', 'wx', ...);
+   * data may also be an (async) iterable of chunks, e.g. a Readable.
    * An existing regular file with one name is replaced as `vmpager put` does:
    * the bytes go to a hidden new file, synced, given the old mode and owner,
-   * renamed over it (a crash leaves the old file or the new, whole); so it
-   * gets a new inode number. A file with other names, or reached through a
-   * symlink, is rewritten in place, as Node does (the other names see it).
+   * renamed over it (a crash or an error such as ENOSPC leaves the old file
+   * whole); so it gets a new inode number. A file with other names, or
+   * reached through a symlink, is rewritten in place, as Node does (the
+   * other names see it).
    */
-  async writeFile(path: PathLike | FileHandle, data: DataLike, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+  async writeFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
     const o = typeof opts === 'object' && opts !== null ? opts : {};
-    const bytes = bytesOf(data, encodingOf(opts) ?? 'utf8');
-    if (path instanceof FileHandle) return path.writeFile(bytes);
-    const p = pathOf(path);
+    const enc = encodingOf(opts) ?? 'utf8';
+    const p = path instanceof FileHandle ? path.file.path : pathOf(path);
+    if (path instanceof FileHandle) {
+      for await (const b of chunksOf(data, enc)) await path.write(b);
+      return;
+    }
     const fl = parseFlags(o.flag ?? 'w');
     const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append;
     if (plainW && !this.fs.readOnly && !slashed(p)) {
       const old = await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null);
-      if (old !== null && old.type === 'file' && old.nlink === 1) return this.replace(p, old, bytes);
+      if (old !== null && old.type === 'file' && old.nlink === 1) return this.replace(p, old, data, enc);
     }
-    const h = await this.open(p, o.flag ?? 'w', o.mode);
+    const f = await this.openFile(p, fl, o.mode);
     try {
-      await h.write(bytes);
+      await nodeCall('write', p, () => writeAll(f, fl.append ? f.size : 0, data, enc));
     } finally {
-      await h.close();
+      await nodeCall('close', p, () => f.close());
     }
   }
 
-  /** Replaces regular file p (stat old) by a new file holding bytes, crash-safely. */
-  private async replace(p: string, old: FileStat, bytes: Uint8Array): Promise<void> {
+  /** Replaces regular file p (stat old) by a new file holding data, crash-safely (cf. `vmpager put`). */
+  private async replace(p: string, old: FileStat, data: WriteData, enc: BufferEncoding): Promise<void> {
     const tmp = joinPath(posix.dirname(p), hiddenName('new'));
-    await nodeCall('open', p, async () => {
+    try {
+      const f = await nodeCall('open', p, () => this.fs.open(tmp, { create: true }));
       try {
-        const f = await this.fs.open(tmp, { create: true });
-        try {
-          await f.write(0, bytes);
+        await nodeCall('write', p, async () => {
+          await writeAll(f, 0, data, enc);
           await f.sync();
-        } finally {
-          await f.close();
-        }
+        });
+      } finally {
+        await nodeCall('close', p, () => f.close());
+      }
+      await nodeCall('open', p, async () => {
         await this.fs.chmod(tmp, old.mode & 0o7777);
         await this.fs.chown(tmp, old.uid, old.gid);
-        await this.fs.rename(tmp, p);
-      } catch (e) {
-        await this.fs.unlink(tmp).catch(() => {});
-        throw e;
-      }
-    });
+      });
+      await nodeCall('rename', p, () => this.fs.rename(tmp, p));
+    } catch (e) {
+      await this.fs.unlink(tmp).catch(() => {});
+      throw e;
+    }
   }
 
   /** Appends data, creating the file (with `mode`) if it is missing. */
-  async appendFile(path: PathLike | FileHandle, data: DataLike, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+  async appendFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
     const o = typeof opts === 'object' && opts !== null ? opts : {};
-    const bytes = bytesOf(data, encodingOf(opts) ?? 'utf8');
-    if (path instanceof FileHandle) return path.appendFile(bytes);
-    await this.writeFile(path, bytes, { mode: o.mode, flag: o.flag ?? 'a' });
+    if (path instanceof FileHandle) {
+      for await (const b of chunksOf(data, encodingOf(opts) ?? 'utf8')) await path.appendFile(b);
+      return;
+    }
+    await this.writeFile(path, data, { encoding: encodingOf(opts), mode: o.mode, flag: o.flag ?? 'a' });
   }
 
   /** Copies src's bytes and mode to dest ('w'; COPYFILE_EXCL: 'wx'), streaming src's pages with sendfile. */

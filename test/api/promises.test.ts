@@ -15,6 +15,7 @@ import { join, posix } from 'node:path';
 import { FsError, Vm } from '../../src/api/index.js';
 import { e2fsck, randomBytes, tempDir } from '../helpers/images.js';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -300,6 +301,64 @@ test("errors are Errors with Node's fields: code, negative errno, syscall, path 
     const { readFile, stat } = fsp; // bound: destructured like node:fs/promises' own functions
     assert.equal(await readFile('/f', 'utf8'), 'f');
     assert.ok((await stat('f')).isFile(), 'a relative path is taken from the root');
+  } finally {
+    await root.unmount();
+  }
+});
+
+test('writeFile over a file that does not fit: ENOSPC, the old file whole, no hidden file left, e2fsck clean', async () => {
+  const image = join(tmp.dir, 'full.img');
+  const src = join(tmp.dir, 'full-src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'keep'), BIN.subarray(0, 100_000));
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext2', '-d', src, image, '2M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const root = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
+  try {
+    const fsp = root.promises;
+    await assert.rejects(fsp.writeFile('/keep', new Uint8Array(4 << 20)), (e: FsError) => e.code === 'ENOSPC' && e.syscall === 'write' && e.path === '/keep');
+    assert.equal(sha(await fsp.readFile('/keep')), sha(BIN.subarray(0, 100_000)));
+    assert.deepEqual(await fsp.readdir('/'), ['lost+found', 'keep']);
+    // Chunks as they come (an async iterable, as a Readable is) replace it all the same.
+    async function* parts(): AsyncGenerator<string | Uint8Array> {
+      yield 'one,';
+      yield Buffer.from('two,');
+      yield 'three';
+    }
+    await fsp.writeFile('/keep', parts());
+    assert.equal(await fsp.readFile('/keep', 'utf8'), 'one,two,three');
+    await fsp.appendFile('/keep', ['!', '?']);
+    assert.equal(await fsp.readFile('/keep', 'utf8'), 'one,two,three!?');
+  } finally {
+    await root.unmount();
+  }
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
+test('a read-only mount reads through the facade and refuses every change with EROFS', async () => {
+  const src = join(tmp.dir, 'ro-src');
+  mkdirSync(join(src, 'd'), { recursive: true });
+  writeFileSync(join(src, 'd/f'), 'ro');
+  const image = join(tmp.dir, 'ro.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext2', '-d', src, image, '2M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const root = await new Vm({ memory: 1 << 20 }).mount(image);
+  try {
+    const fsp = root.promises;
+    assert.equal(await fsp.readFile('/d/f', 'utf8'), 'ro');
+    await fsp.access('/d/f', fsp.constants.R_OK);
+    const erofs = (syscall: string) => (e: FsError) => e.code === 'EROFS' && e.syscall === syscall && e.errno === -30;
+    await assert.rejects(fsp.writeFile('/d/f', 'x'), erofs('open'));
+    await assert.rejects(fsp.appendFile('/d/g', 'x'), erofs('open'));
+    await assert.rejects(fsp.mkdir('/d/e'), erofs('mkdir'));
+    await assert.rejects(fsp.mkdir('/d/e/f', { recursive: true }), erofs('mkdir'));
+    await assert.rejects(fsp.rm('/d', { recursive: true }), erofs('unlink'));
+    await assert.rejects(fsp.rename('/d/f', '/f'), erofs('rename'));
+    await assert.rejects(fsp.chmod('/d/f', 0o600), erofs('chmod'));
+    await assert.rejects(fsp.access('/d/f', fsp.constants.W_OK), erofs('access'));
+    await assert.rejects(fsp.open('/d/f', 'r+'), erofs('open'));
+    const ws = fsp.createWriteStream('/d/f');
+    await assert.rejects(once(ws, 'open'), erofs('open'));
+    assert.equal(await fsp.readFile('/d/f', 'utf8'), 'ro');
   } finally {
     await root.unmount();
   }
