@@ -13,7 +13,7 @@ import * as hostFsp from 'node:fs/promises';
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { FsError, Vm } from '../../src/api/index.js';
-import { e2fsck, randomBytes, tempDir } from '../helpers/images.js';
+import { debugfs, e2fsck, randomBytes, tempDir } from '../helpers/images.js';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 
@@ -361,5 +361,25 @@ test('a read-only mount reads through the facade and refuses every change with E
     assert.equal(await fsp.readFile('/d/f', 'utf8'), 'ro');
   } finally {
     await root.unmount();
+  }
+});
+
+test('stat gives birthtime where the inode keeps one (debugfs crtime), the epoch where it does not (128-byte inodes)', async () => {
+  const src = join(tmp.dir, 'bt-src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'f'), 'born');
+  for (const [extra, kept] of [[['-t', 'ext4'], true], [['-t', 'ext2', '-I', '128'], false]] as const) {
+    const image = join(tmp.dir, `bt-${kept}.img`);
+    execFileSync('mke2fs', ['-q', '-F', ...extra, '-d', src, image, '4M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const root = await new Vm({ memory: 1 << 20 }).mount(image);
+    try {
+      const st = await root.promises.stat('/f');
+      const m = /crtime: 0x([0-9a-f]+)/.exec(debugfs(image, 'stat /f'));
+      assert.equal(st.birthtimeMs, kept ? parseInt(m![1], 16) * 1000 : 0);
+      assert.equal(st.birthtime.getTime(), st.birthtimeMs);
+      assert.equal(st.blocks > 0, true, 'st_blocks counts 512-byte units in use');
+    } finally {
+      await root.unmount();
+    }
   }
 });
