@@ -99,6 +99,8 @@ export class FsPromises {
   }
 
   /** Names, or Dirents with `withFileTypes`; `recursive` lists the whole tree (paths relative to path). */
+  readdir(path: PathLike, opts: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, opts?: Encoding | { withFileTypes?: false; recursive?: boolean; encoding?: Encoding }): Promise<string[]>;
   async readdir(path: PathLike, opts?: Encoding | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding }): Promise<string[] | Dirent[]> {
     const p = pathOf(path);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
@@ -224,11 +226,13 @@ export class FsPromises {
     await nodeCall('symlink', t, () => this.fs.symlink(t, p), p);
   }
 
-  async readlink(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string | Buffer> {
+  /** The link's target; a Buffer with encoding 'buffer'. */
+  readlink(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
+  readlink(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
+  async readlink(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
     const p = pathOf(path);
     const t = await nodeCall('readlink', p, () => this.fs.readlink(p));
-    const enc = encodingOf(opts);
-    return enc === ('buffer' as BufferEncoding) ? Buffer.from(t) : t;
+    return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(t) : t;
   }
 
   async chmod(path: PathLike, mode: number | string): Promise<void> {
