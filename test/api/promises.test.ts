@@ -79,6 +79,14 @@ async function script(fsp: Fsp, root: string): Promise<unknown[]> {
   note('ls /', await listing(''));
   note('ls sub', await listing('sub'));
   note('names sub', (await fsp.readdir(P('sub'))).sort());
+  note('recursive', (await fsp.readdir(P('sub'), { recursive: true })).sort());
+  note(
+    'recursive types',
+    (await fsp.readdir(P('full'), { recursive: true, withFileTypes: true }))
+      .map((d) => [posix.relative(root, d.parentPath), d.name, d.isDirectory()])
+      .sort(),
+  );
+  note('parentPath', (await fsp.readdir(P('sub'), { withFileTypes: true })).map((d) => posix.relative(root, d.parentPath)));
   for (const [rel, l] of [['hello.txt', false], ['bin.dat', false], ['sub', false], ['empty', false], ['link', true], ['link', false], ['dirlink', true], ['sub/deep/b.txt', false]] as const) {
     note(`stat ${rel} ${l}`, await statOf(rel, l));
   }
