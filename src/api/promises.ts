@@ -246,6 +246,18 @@ export class FsPromises {
     await nodeCall('chown', p, () => this.fs.chown(p, uid, gid));
   }
 
+  /** chown of a symlink itself. */
+  async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('lchown', p, () => this.fs.lchown(p, uid, gid));
+  }
+
+  /** utimes of a symlink itself. */
+  async lutimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('lutime', p, () => this.fs.lutimes(p, toTime(atime), toTime(mtime)));
+  }
+
   /** Times as Dates, or numbers (and numeric strings) of seconds, as Node's. */
   async utimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
     const p = pathOf(path);

@@ -25,6 +25,7 @@ type Fsp = Pick<
   typeof hostFsp,
   | 'readFile' | 'writeFile' | 'appendFile' | 'readdir' | 'stat' | 'lstat' | 'mkdir' | 'rm' | 'rmdir' | 'rename' | 'link'
   | 'symlink' | 'readlink' | 'unlink' | 'chmod' | 'chown' | 'utimes' | 'truncate' | 'access' | 'open' | 'copyFile'
+  | 'lchown' | 'lutimes'
 >;
 
 const BIN = randomBytes(300_000, 7);
@@ -43,6 +44,7 @@ function makeTree(dir: string): void {
   writeFileSync(join(dir, 'sub/deep/b.txt'), 'béé ✓\n');
   symlinkSync('hello.txt', join(dir, 'link'));
   symlinkSync('sub', join(dir, 'dirlink'));
+  execFileSync('mkfifo', ['-m', '0620', join(dir, 'sub/pipe')]);
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -72,7 +74,7 @@ async function script(fsp: Fsp, root: string): Promise<unknown[]> {
   const listing = async (rel: string): Promise<unknown> =>
     (await fsp.readdir(P(rel), { withFileTypes: true }))
       .filter((d) => d.name !== 'lost+found')
-      .map((d) => [d.name, d.isFile(), d.isDirectory(), d.isSymbolicLink()])
+      .map((d) => [d.name, d.isFile(), d.isDirectory(), d.isSymbolicLink(), d.isFIFO()])
       .sort();
 
   // Reading what mke2fs -d copied.
@@ -87,6 +89,7 @@ async function script(fsp: Fsp, root: string): Promise<unknown[]> {
       .sort(),
   );
   note('parentPath', (await fsp.readdir(P('sub'), { withFileTypes: true })).map((d) => posix.relative(root, d.parentPath)));
+  note('fifo', [await statOf('sub/pipe'), (await fsp.stat(P('sub/pipe'))).isFIFO()]);
   for (const [rel, l] of [['hello.txt', false], ['bin.dat', false], ['sub', false], ['empty', false], ['link', true], ['link', false], ['dirlink', true], ['sub/deep/b.txt', false]] as const) {
     note(`stat ${rel} ${l}`, await statOf(rel, l));
   }
@@ -181,6 +184,12 @@ async function script(fsp: Fsp, root: string): Promise<unknown[]> {
   const st = await fsp.stat(P('sub/hard'));
   note('attrs', [st.mode.toString(8), st.uid, st.gid, st.atimeMs, st.mtimeMs, st.mtime.toISOString()]);
   await fsp.access(P('sub/hard'));
+  await fsp.lchown(P('sub/sym'), 4321, 8765);
+  await fsp.lutimes(P('sub/sym'), 1_100_000_000, 1_150_000_000);
+  const ls = await fsp.lstat(P('sub/sym'));
+  note('symlink attrs', [ls.uid, ls.gid, ls.atimeMs, ls.mtimeMs, (await fsp.stat(P('sub/sym'))).uid]);
+  await fails('ENOENT lchown', () => fsp.lchown(P('missing'), 1, 1));
+  await fails('ENOENT lutimes', () => fsp.lutimes(P('missing'), 1, 1));
 
   // Errors, each the same way on both sides.
   await fails('ENOENT readFile', () => fsp.readFile(P('missing')));
@@ -248,6 +257,7 @@ async function script(fsp: Fsp, root: string): Promise<unknown[]> {
       const child = posix.join(rel, d.name);
       if (d.isDirectory()) out.push([child, 'dir', await walk(child)]);
       else if (d.isSymbolicLink()) out.push([child, 'symlink', await fsp.readlink(P(child))]);
+      else if (d.isFIFO()) out.push([child, 'fifo', await statOf(child)]);
       else out.push([child, 'file', sha(await fsp.readFile(P(child))), await statOf(child)]);
     }
     return out;
