@@ -2,8 +2,8 @@
  * Node streams over a File for the node:fs/promises facade:
  *   createReadStream: a Readable fed by File.sendfile, a call per _read;
  *   createWriteStream: a Writable writing each chunk through File.write,
- *   with Writable's own back-pressure; 'finish' comes after the last close
- *   has written the file back.
+ *   with Writable's own back-pressure; its File is closed before 'finish'
+ *   (the last close of a written file writes it back).
  */
 
 import { Buffer } from 'node:buffer';
