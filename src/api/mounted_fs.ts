@@ -20,6 +20,7 @@ import type { VmMap } from '../vm/vm_map.js';
 import { check, VmError } from './errors.js';
 import { File } from './file.js';
 import type { PartitionInfo } from './partitions.js';
+import { FsPromises } from './promises.js';
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -95,6 +96,13 @@ export class MountedFs {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.unmount();
   }
+
+  /** A node:fs/promises-shaped view of this file system (readFile, writeFile, readdir, stat, open, streams ...). */
+  get promises(): FsPromises {
+    return (this.fsPromises ??= new FsPromises(this));
+  }
+
+  private fsPromises: FsPromises | undefined;
 
   /** 'ext2' | 'ext3' | 'ext4' ... */
   get type(): string {
@@ -483,13 +491,13 @@ export class MountedFs {
     return out;
   }
 
-  /** Inode fields and the block map; `follow` resolves a final symlink. */
-  async stat(path: string, opts: { follow?: boolean } = {}): Promise<FileStat> {
+  /** Inode fields and the block map; `follow` resolves a final symlink; `blockMap: false` skips the map (left empty). */
+  async stat(path: string, opts: { follow?: boolean; blockMap?: boolean } = {}): Promise<FileStat> {
     const vp = await this.lookup(path, opts.follow ?? false, 'stat');
     try {
       const { error, va } = await vp.op.getattr(vp);
       check(error, 'stat', this.image, path);
-      const { runs, truncated } = await this.blockMap(vp, va!);
+      const { runs, truncated } = opts.blockMap === false ? { runs: [], truncated: false } : await this.blockMap(vp, va!);
       return { ...va!, type: fileType(va!.type), blockSize: this.blockSize, addressSize: this.mp.stat.fsize, blockMap: runs, blockMapTruncated: truncated };
     } finally {
       await vrele(vp);

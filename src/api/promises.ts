@@ -1,0 +1,452 @@
+/*
+ * FsPromises: a node:fs/promises-shaped facade over a MountedFs, so code
+ * written for node:fs/promises runs on an image: `const fsp = root.promises`.
+ * Errors are FsErrors (Node's code, errno, syscall, path, dest); mkdir -p and
+ * rm -r are loops over MountedFs calls. Paths are inside the image; a
+ * relative path is taken from its root. Methods are bound (destructuring works).
+ */
+
+import { Buffer } from 'node:buffer';
+import { constants } from 'node:fs';
+import { posix } from 'node:path';
+import { EEXIST, EISDIR, ENOTDIR, EROFS } from '../kern/errno.js';
+import { VmError } from './errors.js';
+import type { File } from './file.js';
+import { FileHandle, bytesOf, encodingOf, parseFlags, toTime, type OpenFlags } from './file_handle.js';
+import { FsError, fsError, nodeCall } from './fs_error.js';
+import { hiddenName, joinPath, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
+import { Dirent, Stats } from './stats.js';
+import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
+
+export type PathLike = string | Buffer | URL;
+type Encoding = BufferEncoding | null | undefined;
+type DataLike = string | ArrayBufferView;
+/** What writeFile takes: bytes, a string, or chunks of them as they come. */
+export type WriteData = DataLike | Iterable<DataLike> | AsyncIterable<DataLike>;
+
+/** An image path from what Node's calls take. */
+function pathOf(p: PathLike): string {
+  const s = typeof p === 'string' ? p : p instanceof URL ? decodeURIComponent(p.pathname) : p.toString('utf8');
+  return s.startsWith('/') ? s : '/' + s;
+}
+
+/** A trailing slash: the path must name a directory (or a symlink to one), as the kernel's lookup says. */
+function slashed(p: string): boolean {
+  return p.length > 1 && p.endsWith('/');
+}
+
+/** data's chunks as bytes. */
+async function* chunksOf(data: WriteData, enc: BufferEncoding): AsyncGenerator<Uint8Array> {
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) yield bytesOf(data, enc);
+  else for await (const c of data) yield bytesOf(c, enc);
+}
+
+/** Writes data into f from offset at on; returns the offset after it. */
+async function writeAll(f: File, at: number, data: WriteData, enc: BufferEncoding): Promise<number> {
+  for await (const b of chunksOf(data, enc)) {
+    await f.write(at, b);
+    at += b.length;
+  }
+  return at;
+}
+
+function isCode(e: unknown, ...codes: string[]): boolean {
+  return e instanceof VmError && codes.includes(e.code);
+}
+
+export class FsPromises {
+  /** node:fs's constants (F_OK, O_*, S_IF*, COPYFILE_EXCL ...). */
+  readonly constants = constants;
+
+  constructor(private readonly fs: MountedFs) {
+    for (const name of Object.getOwnPropertyNames(FsPromises.prototype)) {
+      const v = (this as unknown as Record<string, unknown>)[name];
+      if (name !== 'constructor' && typeof v === 'function') Object.defineProperty(this, name, { value: v.bind(this) });
+    }
+  }
+
+  /** stat(2): symlinks followed. */
+  async stat(path: PathLike): Promise<Stats> {
+    const p = pathOf(path);
+    return new Stats(await nodeCall('stat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false }))));
+  }
+
+  /** lstat(2): a final symlink is described itself. */
+  async lstat(path: PathLike): Promise<Stats> {
+    const p = pathOf(path);
+    return new Stats(await nodeCall('lstat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false }))));
+  }
+
+  /**
+   * Existence (F_OK). The image's owners are not this process's, so R_OK and
+   * X_OK are not judged; W_OK on a read-only mount is EROFS.
+   */
+  async access(path: PathLike, mode: number = constants.F_OK): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
+    if ((mode & constants.W_OK) !== 0 && this.fs.readOnly) throw new FsError('EROFS', EROFS, 'access', this.fs.image, p, 'read-only file system');
+  }
+
+  /** Whether path names something (symlinks followed); not in node:fs/promises, but cheap. */
+  async exists(path: PathLike): Promise<boolean> {
+    try {
+      await this.access(path);
+      return true;
+    } catch (e) {
+      if (e instanceof FsError && (e.code === 'ENOENT' || e.code === 'ENOTDIR')) return false;
+      throw e;
+    }
+  }
+
+  /** Names, or Dirents with `withFileTypes`; `recursive` lists the whole tree (paths relative to path). */
+  readdir(path: PathLike, opts: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, opts?: Encoding | { withFileTypes?: false; recursive?: boolean; encoding?: Encoding }): Promise<string[]>;
+  async readdir(path: PathLike, opts?: Encoding | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding }): Promise<string[] | Dirent[]> {
+    const p = pathOf(path);
+    const o = typeof opts === 'object' && opts !== null ? opts : {};
+    const found: Array<{ dir: string; e: DirEntry }> = [];
+    if (o.recursive) {
+      await nodeCall('scandir', p, () => this.fs.walk(p, (child, e) => found.push({ dir: posix.dirname(child), e })));
+    } else {
+      for (const e of await nodeCall('scandir', p, () => this.fs.readdir(p))) found.push({ dir: p, e });
+    }
+    const shown = (dir: string): string => (typeof path === 'string' ? (dir === p ? path : joinPath(path, posix.relative(p, dir))) : dir);
+    if (!o.withFileTypes) return found.map(({ dir, e }) => (dir === p ? e.name : posix.join(posix.relative(p, dir), e.name)));
+    const out: Dirent[] = [];
+    for (const { dir, e } of found) {
+      // A device, FIFO or socket: its kind is in the inode's mode.
+      const mode = e.type === 'other' ? (await this.fs.stat(joinPath(dir, e.name), { blockMap: false })).mode : undefined;
+      out.push(new Dirent(e, shown(dir), mode));
+    }
+    return out;
+  }
+
+  /**
+   * mkdir(2); `recursive` makes the missing parents too and resolves to the
+   * first directory it made (undefined if none). `mode`, when given, is set
+   * as it is (there is no umask: the image is not this process's).
+   */
+  async mkdir(path: PathLike, opts?: number | string | { recursive?: boolean; mode?: number | string }): Promise<string | undefined> {
+    const p = pathOf(path);
+    const o = typeof opts === 'object' ? opts : { mode: opts };
+    const mode = o.mode === undefined ? undefined : typeof o.mode === 'string' ? parseInt(o.mode, 8) : o.mode;
+    const made = async (dir: string): Promise<void> => {
+      await this.fs.mkdir(dir);
+      if (mode !== undefined) await this.fs.chmod(dir, mode & 0o7777);
+    };
+    if (!o.recursive) {
+      await nodeCall('mkdir', p, () => made(p));
+      return undefined;
+    }
+    return nodeCall('mkdir', p, async () => {
+      const parts = posix.normalize(p).split('/').filter((s) => s !== '');
+      let first: string | undefined;
+      for (let i = 0, dir = ''; i < parts.length; i++) {
+        dir += '/' + parts[i];
+        const st = await this.statQuiet(dir);
+        if (st === null) {
+          try {
+            await made(dir);
+            first ??= dir;
+            continue;
+          } catch (e) {
+            if (!isCode(e, 'EEXIST')) throw e;
+          }
+        }
+        if (st === null || st.type !== 'dir') {
+          const isDir = st === null && (await this.statQuiet(dir))?.type === 'dir';
+          if (!isDir) throw new VmError(i === parts.length - 1 ? EEXIST : ENOTDIR, 'mkdir', this.fs.image, p);
+        }
+      }
+      return first;
+    });
+  }
+
+  /** Removes an empty directory; `recursive` is rm's (deprecated in Node, kept). */
+  async rmdir(path: PathLike, opts?: { recursive?: boolean }): Promise<void> {
+    if (opts?.recursive) return this.rm(path, { recursive: true, force: true });
+    const p = pathOf(path);
+    await nodeCall('rmdir', p, () => this.fs.rmdir(p));
+  }
+
+  /** rm: a file or symlink; a directory with `recursive` (its tree, depth first); `force`: a missing path is no error. */
+  async rm(path: PathLike, opts: { recursive?: boolean; force?: boolean } = {}): Promise<void> {
+    const p = pathOf(path);
+    let st: FileStat;
+    try {
+      st = await this.fs.stat(p, { follow: false, blockMap: false });
+    } catch (e) {
+      if (opts.force && isCode(e, 'ENOENT')) return;
+      throw fsError(e, 'lstat', p);
+    }
+    if (st.type !== 'dir') return nodeCall('unlink', p, () => this.fs.unlink(p));
+    if (!opts.recursive) {
+      // Node's own check, before any syscall: a SystemError, its errno positive.
+      const e = new FsError('ERR_FS_EISDIR', EISDIR, 'rm', this.fs.image, p, 'is a directory');
+      Object.defineProperty(e, 'errno', { value: -e.errno });
+      e.message = `Path is a directory: rm returned EISDIR (is a directory) ${p}`;
+      throw e;
+    }
+    await this.removeTree(p);
+  }
+
+  /** Removes directory dir and everything below it. */
+  private async removeTree(dir: string): Promise<void> {
+    for (const e of await nodeCall('scandir', dir, () => this.fs.readdir(dir))) {
+      const child = joinPath(dir, e.name);
+      if (e.type === 'dir') await this.removeTree(child);
+      else await nodeCall('unlink', child, () => this.fs.unlink(child));
+    }
+    await nodeCall('rmdir', dir, () => this.fs.rmdir(dir));
+  }
+
+  async unlink(path: PathLike): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('unlink', p, async () => {
+      if (slashed(p)) this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })); // a directory: unlink's own EISDIR follows
+      await this.fs.unlink(p);
+    });
+  }
+
+  /** rename(2): a file at newPath is replaced (crash-safely, see MountedFs.rename). */
+  async rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
+    const [a, b] = [pathOf(oldPath), pathOf(newPath)];
+    await nodeCall('rename', a, () => this.fs.rename(a, b), b);
+  }
+
+  async link(existingPath: PathLike, newPath: PathLike): Promise<void> {
+    const [a, b] = [pathOf(existingPath), pathOf(newPath)];
+    await nodeCall('link', a, () => this.fs.link(a, b), b);
+  }
+
+  /** A symlink at path to target (stored as given); Windows' type argument is ignored. */
+  async symlink(target: PathLike, path: PathLike, _type?: string | null): Promise<void> {
+    const t = typeof target === 'string' ? target : target instanceof URL ? target.pathname : target.toString('utf8');
+    const p = pathOf(path);
+    await nodeCall('symlink', t, () => this.fs.symlink(t, p), p);
+  }
+
+  /** The link's target; a Buffer with encoding 'buffer'. */
+  readlink(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
+  readlink(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
+  async readlink(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
+    const p = pathOf(path);
+    const t = await nodeCall('readlink', p, () => this.fs.readlink(p));
+    return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(t) : t;
+  }
+
+  async chmod(path: PathLike, mode: number | string): Promise<void> {
+    const p = pathOf(path);
+    const m = typeof mode === 'string' ? parseInt(mode, 8) : mode;
+    await nodeCall('chmod', p, () => this.fs.chmod(p, m & 0o7777));
+  }
+
+  async chown(path: PathLike, uid: number, gid: number): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('chown', p, () => this.fs.chown(p, uid, gid));
+  }
+
+  /** chown of a symlink itself. */
+  async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('lchown', p, () => this.fs.lchown(p, uid, gid));
+  }
+
+  /** utimes of a symlink itself. */
+  async lutimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('lutime', p, () => this.fs.lutimes(p, toTime(atime), toTime(mtime)));
+  }
+
+  /** Times as Dates, or numbers (and numeric strings) of seconds, as Node's. */
+  async utimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('utime', p, () => this.fs.utimes(p, toTime(atime), toTime(mtime)));
+  }
+
+  async truncate(path: PathLike, len = 0): Promise<void> {
+    const h = await this.open(path, 'r+');
+    try {
+      await h.truncate(len);
+    } finally {
+      await h.close();
+    }
+  }
+
+  /** A FileHandle; flags as Node's ('r' default, 'r+', 'w', 'wx', 'a', ...); `mode` for a file it creates. */
+  async open(path: PathLike, flags: string | number = 'r', mode?: number | string): Promise<FileHandle> {
+    const fl = parseFlags(flags);
+    const file = await this.openFile(pathOf(path), fl, mode);
+    return new FileHandle(this.fs, file, fl);
+  }
+
+  /** Opens (or creates) p as the flags say, with Node's errors; truncates for 'w'. */
+  private async openFile(p: string, fl: OpenFlags, mode?: number | string): Promise<File> {
+    return nodeCall('open', p, async () => {
+      if (fl.write && this.fs.readOnly) throw new VmError(EROFS, 'open', this.fs.image, p);
+      if (slashed(p) && fl.create) {
+        // Creating through a trailing slash is EISDIR once the parent is found (as Linux's open does).
+        await this.fs.stat(posix.dirname(p), { follow: true, blockMap: false });
+        throw new VmError(EISDIR, 'open', this.fs.image, p);
+      }
+      const st = await this.statQuiet(p);
+      if (st !== null) this.dirIfSlashed(p, st);
+      if (st !== null && fl.create && fl.exclusive) throw new VmError(EEXIST, 'open', this.fs.image, p);
+      if (st !== null && fl.write && st.type === 'dir') throw new VmError(EISDIR, 'open', this.fs.image, p);
+      if (st === null && fl.create && fl.exclusive && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null)) !== null) {
+        throw new VmError(EEXIST, 'open', this.fs.image, p); // a dangling symlink, as O_EXCL sees it
+      }
+      const f = await this.fs.open(p, { create: fl.create });
+      try {
+        if (st === null && mode !== undefined) await this.fs.chmod(p, (typeof mode === 'string' ? parseInt(mode, 8) : mode) & 0o7777);
+        if (st !== null && fl.truncate && f.size !== 0) await f.truncate(0);
+      } catch (e) {
+        await f.close();
+        throw e;
+      }
+      return f;
+    });
+  }
+
+  /** The whole file (from a path or a FileHandle's position); a string with an encoding. */
+  readFile(path: PathLike | FileHandle, opts?: null | { encoding?: null; flag?: string }): Promise<Buffer>;
+  readFile(path: PathLike | FileHandle, opts: BufferEncoding | { encoding: BufferEncoding; flag?: string }): Promise<string>;
+  readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string }): Promise<Buffer | string>;
+  async readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string }): Promise<Buffer | string> {
+    if (path instanceof FileHandle) return path.readFile(opts);
+    const flag = typeof opts === 'object' && opts !== null ? (opts.flag ?? 'r') : 'r';
+    const h = await this.open(path, flag);
+    try {
+      return await h.readFile(opts);
+    } finally {
+      await h.close();
+    }
+  }
+
+  /**
+   * Writes data as the whole file ('w'), or as flag says ('a', 'wx', ...);
+   * data may also be an (async) iterable of chunks, e.g. a Readable.
+   * An existing regular file with one name is replaced as `vmpager put` does:
+   * the bytes go to a hidden new file, synced, given the old mode and owner,
+   * renamed over it (a crash or an error such as ENOSPC leaves the old file
+   * whole); so it gets a new inode number. A file with other names, or
+   * reached through a symlink, is rewritten in place, as Node does (the
+   * other names see it).
+   */
+  async writeFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+    const o = typeof opts === 'object' && opts !== null ? opts : {};
+    const enc = encodingOf(opts) ?? 'utf8';
+    const p = path instanceof FileHandle ? path.file.path : pathOf(path);
+    if (path instanceof FileHandle) {
+      for await (const b of chunksOf(data, enc)) await path.write(b);
+      return;
+    }
+    const fl = parseFlags(o.flag ?? 'w');
+    const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append;
+    if (plainW && !this.fs.readOnly && !slashed(p)) {
+      const old = await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null);
+      if (old !== null && old.type === 'file' && old.nlink === 1) return this.replace(p, old, data, enc);
+    }
+    const f = await this.openFile(p, fl, o.mode);
+    try {
+      await nodeCall('write', p, () => writeAll(f, fl.append ? f.size : 0, data, enc));
+    } finally {
+      await nodeCall('close', p, () => f.close());
+    }
+  }
+
+  /** Replaces regular file p (stat old) by a new file holding data, crash-safely (cf. `vmpager put`). */
+  private async replace(p: string, old: FileStat, data: WriteData, enc: BufferEncoding): Promise<void> {
+    const tmp = joinPath(posix.dirname(p), hiddenName('new'));
+    try {
+      const f = await nodeCall('open', p, () => this.fs.open(tmp, { create: true }));
+      try {
+        await nodeCall('write', p, async () => {
+          await writeAll(f, 0, data, enc);
+          await f.sync();
+        });
+      } finally {
+        await nodeCall('close', p, () => f.close());
+      }
+      await nodeCall('open', p, async () => {
+        await this.fs.chmod(tmp, old.mode & 0o7777);
+        await this.fs.chown(tmp, old.uid, old.gid);
+      });
+      await nodeCall('rename', p, () => this.fs.rename(tmp, p));
+    } catch (e) {
+      await this.fs.unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Appends data, creating the file (with `mode`) if it is missing. */
+  async appendFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+    const o = typeof opts === 'object' && opts !== null ? opts : {};
+    if (path instanceof FileHandle) {
+      for await (const b of chunksOf(data, encodingOf(opts) ?? 'utf8')) await path.appendFile(b);
+      return;
+    }
+    await this.writeFile(path, data, { encoding: encodingOf(opts), mode: o.mode, flag: o.flag ?? 'a' });
+  }
+
+  /** Copies src's bytes and mode to dest ('w'; COPYFILE_EXCL: 'wx'), streaming src's pages with sendfile. */
+  async copyFile(src: PathLike, dest: PathLike, mode = 0): Promise<void> {
+    const [a, b] = [pathOf(src), pathOf(dest)];
+    await nodeCall('copyfile', a, async () => {
+      const from = await this.fs.open(a);
+      try {
+        const same = await this.statQuiet(b);
+        if (same !== null && same.ino === from.vp.ino && (mode & constants.COPYFILE_EXCL) === 0) return; // itself: nothing to do
+        const to = await this.openFile(b, parseFlags((mode & constants.COPYFILE_EXCL) !== 0 ? 'wx' : 'w')).catch((e: unknown) => {
+          throw e instanceof FsError && e.cause instanceof VmError ? e.cause : e;
+        });
+        try {
+          let off = 0;
+          // The sink writes another file, never `from`: sendfile's pages stay busy only for that.
+          await from.sendfile(async (frames) => {
+            for (const v of frames) {
+              await to.write(off, v);
+              off += v.length;
+            }
+          });
+        } finally {
+          await to.close();
+        }
+        await this.fs.chmod(b, (await this.fs.stat(a, { follow: true, blockMap: false })).mode & 0o7777); // as Node's: the source's mode
+      } finally {
+        await from.close();
+      }
+    }, b);
+  }
+
+  /** A Readable of the file's bytes [start, end] (end inclusive, as Node's), fed by File.sendfile. */
+  createReadStream(path: PathLike, opts?: BufferEncoding | ReadStreamOptions): VmReadStream {
+    const p = pathOf(path);
+    const o = typeof opts === 'string' ? { encoding: opts } : (opts ?? {});
+    return new VmReadStream(() => this.openFile(p, parseFlags('r')), p, o);
+  }
+
+  /** A Writable into the file (flags 'w' by default: created or truncated); 'finish' once written back. */
+  createWriteStream(path: PathLike, opts?: BufferEncoding | WriteStreamOptions): VmWriteStream {
+    const p = pathOf(path);
+    const o = typeof opts === 'string' ? {} : (opts ?? {});
+    const fl = parseFlags(o.flags ?? 'w');
+    return new VmWriteStream(async () => ({ file: await this.openFile(p, fl, o.mode), append: fl.append }), p, o);
+  }
+
+  /** Throws ENOTDIR when p ends in '/' and st is not a directory; returns st. */
+  private dirIfSlashed(p: string, st: FileStat): FileStat {
+    if (slashed(p) && st.type !== 'dir') throw new VmError(ENOTDIR, 'lookup', this.fs.image, p);
+    return st;
+  }
+
+  /** p's attributes (symlinks followed), or null when nothing is there. */
+  private async statQuiet(p: string): Promise<FileStat | null> {
+    try {
+      return await this.fs.stat(p, { follow: true, blockMap: false });
+    } catch (e) {
+      if (isCode(e, 'ENOENT')) return null;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/*
+ * The facade's streams: createReadStream of a file several times the page
+ * memory, hashed through a pipeline, equals the file, and its chunks stay
+ * whole after the frames they came from are reused; createWriteStream from a
+ * slow source and under back-pressure leaves the bytes on disk (debugfs
+ * reads them) and the image clean (e2fsck -fn).
+ */
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Vm } from '../../src/api/index.js';
+import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+const MiB = 1 << 20;
+const DATA = randomBytes(6 * MiB + 12345, 11);
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+test('createReadStream of a 6 MiB file through 1 MiB of pages, piped into a hash, equals the file', async () => {
+  const image = mkext2(join(tmp.dir, 'r.img'), [{ path: 'big', data: DATA }], { type: 'ext4', size: 16 * MiB });
+  const root = await new Vm({ memory: MiB }).mount(image);
+  try {
+    const hash = createHash('sha256');
+    const rs = root.promises.createReadStream('/big');
+    await pipeline(rs, hash);
+    assert.equal(hash.digest('hex'), sha(DATA));
+    assert.equal(rs.bytesRead, DATA.length);
+  } finally {
+    await root.unmount();
+  }
+});
+
+test('read-stream chunks are the consumer\'s own: kept chunks stay right while the frames are reused', async () => {
+  const image = mkext2(join(tmp.dir, 'k.img'), [{ path: 'big', data: DATA }], { type: 'ext2', size: 16 * MiB });
+  const root = await new Vm({ memory: MiB }).mount(image);
+  try {
+    const chunks: Buffer[] = [];
+    for await (const c of root.promises.createReadStream('/big', { highWaterMark: 256 * 1024 })) chunks.push(c as Buffer);
+    assert.ok(chunks.length > 10);
+    assert.equal(sha(Buffer.concat(chunks)), sha(DATA));
+    const part: Buffer[] = [];
+    for await (const c of root.promises.createReadStream('/big', { start: 4095, end: 3 * MiB + 7 })) part.push(c as Buffer);
+    assert.equal(sha(Buffer.concat(part)), sha(DATA.subarray(4095, 3 * MiB + 8)), 'start and end (inclusive) as Node\'s');
+    await assert.rejects(once(root.promises.createReadStream('/missing'), 'data'), { code: 'ENOENT', syscall: 'open' });
+  } finally {
+    await root.unmount();
+  }
+});
+
+test('createWriteStream from a slow source ends with the bytes on disk', async () => {
+  const image = mkext2(join(tmp.dir, 'w.img'), [{ path: 'd/keep', data: new Uint8Array([1]) }], { type: 'ext2', size: 16 * MiB });
+  const root = await new Vm({ memory: MiB }).mount(image, { readOnly: false });
+  const want = DATA.subarray(0, 300_000);
+  try {
+    async function* slow(): AsyncGenerator<Uint8Array> {
+      for (let off = 0; off < want.length; off += 17_000) {
+        await sleep(3);
+        yield want.subarray(off, off + 17_000);
+      }
+    }
+    const ws = root.promises.createWriteStream('/d/slow', { mode: 0o600 });
+    await pipeline(Readable.from(slow()), ws);
+    assert.equal(ws.bytesWritten, want.length);
+    assert.equal(sha(debugfsCat(image, '/d/slow')), sha(want), "on disk at 'finish', before unmount");
+    assert.equal((await root.promises.stat('/d/slow')).mode & 0o777, 0o600);
+  } finally {
+    await root.unmount();
+  }
+  assert.equal(sha(debugfsCat(image, '/d/slow')), sha(want));
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
+test('createWriteStream under back-pressure (4 MiB through 16 KiB of buffer and 1 MiB of pages) writes every byte', async () => {
+  const image = mkext2(join(tmp.dir, 'b.img'), [{ path: 'old', data: DATA.subarray(0, 100) }], { type: 'ext2', size: 16 * MiB, blockSize: 1024 });
+  const root = await new Vm({ memory: MiB }).mount(image, { readOnly: false });
+  const want = DATA.subarray(0, 4 * MiB + 3);
+  let waits = 0;
+  try {
+    const ws = root.promises.createWriteStream('/old', { highWaterMark: 16 * 1024 });
+    for (let off = 0; off < want.length; off += 64 * 1024) {
+      if (!ws.write(want.subarray(off, off + 64 * 1024))) {
+        waits++;
+        await once(ws, 'drain');
+      }
+    }
+    ws.end();
+    await finished(ws);
+    assert.ok(waits > 10, `write() said to wait (${waits} times)`);
+    const app = root.promises.createWriteStream('/old', { flags: 'a' });
+    app.end('tail');
+    await finished(app);
+    assert.equal(sha(await root.promises.readFile('/old')), sha(Buffer.concat([want, Buffer.from('tail')])));
+  } finally {
+    await root.unmount();
+  }
+  assert.equal(sha(debugfsCat(image, '/old')), sha(Buffer.concat([want, Buffer.from('tail')])));
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
