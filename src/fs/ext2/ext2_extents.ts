@@ -10,6 +10,7 @@
 import { EINTEGRITY } from '../../kern/errno.js';
 import type { BufCache } from '../../vfs/vfs_bio.js';
 import { EXT2_IBLOCK_BYTES } from './ext2_fs.js';
+import { extentCsumOk } from './ext2_csum.js';
 import type { ExtentLeaf, Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
@@ -112,6 +113,10 @@ async function findLeaf(bufcache: BufCache, ip: Inode, lbn: number): Promise<{ e
     dv = new DataView(copy.buffer, 0, copy.length);
     h = checkHeader(dv, copy.length);
     if (h === null || h.depth !== depth - 1) return { error: EINTEGRITY, leaf: null };
+    if (fs.metadataCsum && !extentCsumOk(fs, ip.ino, ip.din.generation, copy)) {
+      const e = fs.csumFailed(`extent block ${child} of inode ${ip.ino}`);
+      if (e !== 0) return { error: e, leaf: null };
+    }
   }
   const leaf = decodeLeaf(fs, dv, h.entries, lo, hi);
   if (leaf === null) return { error: EINTEGRITY, leaf: null };
