@@ -69,13 +69,17 @@ export const INCOMPAT_SUPP_READ =
   INCOMPAT_MMP | INCOMPAT_FLEX_BG | INCOMPAT_EA_INODE | INCOMPAT_DIRDATA | INCOMPAT_CSUM_SEED |
   INCOMPAT_LARGEDIR | INCOMPAT_INLINE_DATA | INCOMPAT_ENCRYPT | INCOMPAT_CASEFOLD;
 /**
- * Features the ext2/ext3 writer handles; anything else is read-only. Compat
- * features need no check: ext_attr (blocks shared by refcount), resize_inode
- * (its reserved blocks are marked in the bitmaps), dir_index (a changed
- * directory loses EXT2_INDEX_FL) and has_journal (never touched) are safe.
+ * Features the writer handles; anything else is read-only. Compat features
+ * need no check: ext_attr (blocks shared by refcount), resize_inode (its
+ * reserved blocks are marked in the bitmaps), dir_index (a changed directory
+ * loses EXT2_INDEX_FL, its index nodes turned into empty leaves),
+ * has_journal (never touched) and orphan_file (never used; orphan_present
+ * refuses) are safe.
  */
-export const INCOMPAT_SUPP_WRITE = INCOMPAT_FILETYPE;
-export const RO_COMPAT_SUPP_WRITE = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
+export const INCOMPAT_SUPP_WRITE = INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG | INCOMPAT_CSUM_SEED;
+export const RO_COMPAT_SUPP_WRITE =
+  RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR | RO_COMPAT_HUGE_FILE | RO_COMPAT_GDT_CSUM |
+  RO_COMPAT_DIR_NLINK | RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM;
 /** Features Linux's ext3 never knew: their presence makes the file system ext4. */
 export const INCOMPAT_EXT3 = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_JOURNAL_DEV | INCOMPAT_META_BG;
 export const RO_COMPAT_EXT3 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
@@ -198,6 +202,8 @@ export interface Ext2Super {
   defHashVersion: number;
   hashSeed: Uint32Array;
   flags: number;
+  /** log2 of groups per flex group (flex_bg). */
+  logGroupsPerFlex: number;
 }
 
 /** Decodes the 1024-byte superblock. => b.length >= SBSIZE */
@@ -239,6 +245,7 @@ export function decodeSuper(b: Uint8Array): Ext2Super {
     defHashVersion: b[0xfc],
     hashSeed: Uint32Array.from([u32(0xec), u32(0xf0), u32(0xf4), u32(0xf8)]),
     flags: u32(0x160),
+    logGroupsPerFlex: b[0x174],
   };
 }
 
@@ -342,6 +349,7 @@ export const DI_DTIME = 0x14;
 export const DI_GID = 0x18;
 export const DI_LINKS = 0x1a;
 export const DI_BLOCKS = 0x1c;
+export const DI_BLOCKS_HIGH = 0x74;
 export const DI_FLAGS = 0x20;
 export const DI_BLOCK = 0x28;
 export const DI_GENERATION = 0x64;

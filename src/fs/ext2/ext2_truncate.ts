@@ -18,6 +18,7 @@ import { ext2Vfree } from './ext2_ialloc.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
+import { ext4ExtTruncate } from './ext2_extents_write.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
@@ -36,7 +37,8 @@ interface Freeing {
  */
 export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promise<number> {
   const fs = ip.fs;
-  if (ip.fastSymlink || ip.inlineData || ip.extents) return 0; // no block map to free
+  if (ip.fastSymlink || ip.inlineData) return 0; // no block map to free
+  if (ip.extents) return ext4ExtTruncate(mp, ip, length);
   const first = Math.ceil(length / fs.bsize);
   const f: Freeing = { blocks: [], meta: [], error: 0 };
   for (let l = first; l < EXT2_NDADDR; l++) {
