@@ -6,7 +6,7 @@
  * errors of the name operations.
  */
 
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import type { Inode } from '../../../src/fs/ext2/ext2_inode.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { debugfs, randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, debugfsLs, lookupPath } from './ext2_util.js';
+import { EXT4_CONFIGS } from './ext4_configs.js';
 import {
   assertClean, assertContents, create, inDir, mkdir, mountRw, putFile, remove, rmdir,
 } from './ext2_write_util.js';
@@ -26,9 +27,16 @@ const tmp = tempDir('vmpager-ext2dirw-');
 after(() => tmp.cleanup());
 
 let n = 0;
+/** The file-system type and mke2fs options the images of the current suite are made with. */
+let kind: { type: 'ext2' | 'ext4'; extra: string[] } = { type: 'ext2', extra: [] };
 function image(bs: number, files: Parameters<typeof buildImage>[1]['files'] = []): string {
-  return buildImage(join(tmp.dir, `d-${n++}.img`), { type: 'ext2', blockSize: bs, size: 8 << 20, files });
+  return buildImage(join(tmp.dir, `d-${n++}.img`), { type: kind.type, blockSize: bs, size: 8 << 20, files, extra: kind.extra });
 }
+
+const KINDS: Array<{ name: string; type: 'ext2' | 'ext4'; extra: string[] }> = [
+  { name: 'ext2', type: 'ext2', extra: [] },
+  ...EXT4_CONFIGS.slice(0, 2).map((c) => ({ name: c.name, type: 'ext4' as const, extra: c.extra })),
+];
 
 /** Names in directory path, as debugfs lists them (without . and ..). */
 function names(img: string, path: string): string[] {
@@ -39,7 +47,11 @@ function dirSize(img: string, path: string): number {
   return Number(/Size: (\d+)/.exec(debugfs(img, `stat ${path}`))![1]);
 }
 
-describe('directories', () => {
+for (const k of KINDS) {
+describe(`directories (${k.name})`, () => {
+  before(() => {
+    kind = k;
+  });
   test('a directory filled past one block grows block by block; every name is found', async () => {
     const img = image(1024);
     const { fs, mp } = await mountRw(img);
@@ -192,3 +204,4 @@ describe('directories', () => {
     assertClean(img);
   });
 });
+}
