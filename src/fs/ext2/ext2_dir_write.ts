@@ -10,7 +10,7 @@
  * => dvp locked exclusively for every call; may sleep
  */
 
-import { EINTEGRITY, EIO, ENOENT } from '../../kern/errno.js';
+import { EAGAIN, EINTEGRITY, EIO, ENOENT } from '../../kern/errno.js';
 import { UIO_READ, UIO_WRITE, Uio } from '../../vfs/uio.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
@@ -24,6 +24,7 @@ import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
 import { DIR_TAIL_SIZE, dirCsumOk, dirCsumSet, dirHasTail, dirTailInit, dxCountOffset } from './ext2_csum.js';
 import { ext2DirCsumFailed } from './ext2_lookup.js';
+import { ext2HtreeEnter, ext2HtreeMake } from './ext2_htree.js';
 
 /** One record of a directory block. */
 interface Record {
@@ -54,7 +55,7 @@ function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: Record[
 }
 
 /** Reads directory block lbn of dvp into buf (its checksum verified). */
-async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const uio = Uio.of(buf, lbn * buf.length, UIO_READ);
   const error = await dvp.op.read(dvp, uio, IO_NODELOCKED);
   if (error !== 0) return error;
@@ -65,12 +66,12 @@ async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<numb
 }
 
 /** Bytes of a leaf block entries may use: all but the checksum tail's (metadata_csum). */
-function usable(fs: Ext2Fs): number {
+export function usable(fs: Ext2Fs): number {
   return fs.metadataCsum ? fs.bsize - DIR_TAIL_SIZE : fs.bsize;
 }
 
 /** Writes directory block lbn whole, its checksum (metadata_csum) computed first. */
-async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const ip = dvp.data as Inode;
   if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
   return dirWrite(dvp, buf, lbn * buf.length);
@@ -130,7 +131,7 @@ async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<num
 }
 
 /** Stores one entry at buf[off]; the bytes after the name, up to its minimal size, are zeroed. */
-function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ft: number): void {
+export function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ft: number): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
   dv.setUint32(off, ino, true);
   dv.setUint16(off + 4, encodeRecLen(recLen, buf.length), true);
@@ -140,7 +141,25 @@ function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen:
   buf.fill(0, off + DIRENT_HEADER + name.length, off + direntRecLen(name.length));
 }
 
+/** The live entries of a leaf block (name, inode, file type); null when the block is damaged. */
+export function dirBlockEntries(fs: Ext2Fs, buf: Uint8Array): Array<{ name: Uint8Array; ino: number; ft: number }> | null {
+  const { error, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
+  if (error !== 0) return null;
+  return recs.filter((r) => r.ino !== 0).map((r) => ({
+    name: buf.slice(r.off + DIRENT_HEADER, r.off + DIRENT_HEADER + r.nameLen), ino: r.ino, ft: buf[r.off + 7],
+  }));
+}
+
+/** An htree index node of an indexed directory (no leaf entries in it). */
+function isIndexNode(ip: Inode, buf: Uint8Array): boolean {
+  return (ip.din.flags & EXT2_INDEX_FL) !== 0 && !dirHasTail(buf) && dxCountOffset(buf) >= 0;
+}
+
 /** The directory changed: times. */
+export function dirChangedTimes(ip: Inode): void {
+  dirChanged(ip);
+}
+
 function dirChanged(ip: Inode): void {
   ip.din.mtime = ip.din.ctime = ext2Now();
   ip.modified = true;
@@ -168,6 +187,10 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return EINTEGRITY;
+  if ((ip.din.flags & EXT2_INDEX_FL) !== 0) {
+    const h = await ext2HtreeEnter(dvp, ip, name, ino, ft);
+    if (h !== EAGAIN) return h;
+  }
   const dropped = await dropIndex(dvp, ip);
   if (dropped !== 0) return dropped;
   const need = direntRecLen(name.length);
@@ -198,6 +221,10 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
       return writeBlock(dvp, lbn, buf);
     }
   }
+  if (nblocks === 1 && (await ext2HtreeMake(dvp, ip)) === 0) {
+    // One full block: the directory becomes indexed, and the name goes in by its hash.
+    return ext2HtreeEnter(dvp, ip, name, ino, ft);
+  }
   newLeaf(fs, buf, ino, name, ft);
   dirChanged(ip);
   ip.diroff = nblocks;
@@ -219,14 +246,13 @@ export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ err
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return { error: EINTEGRITY, ino: 0 };
-  const dropped = await dropIndex(dvp, ip);
-  if (dropped !== 0) return { error: dropped, ino: 0 };
+  // An entry leaving its leaf leaves the index valid: it is kept.
   const buf = new Uint8Array(bsize);
   const dv = new DataView(buf.buffer);
   for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
     const error = await readBlock(dvp, lbn, buf);
     if (error !== 0) return { error, ino: 0 };
-    if (allZero(buf)) continue;
+    if (allZero(buf) || isIndexNode(ip, buf)) continue;
     const { error: perr, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
     if (perr !== 0) return { error: perr, ino: 0 };
     for (let i = 0; i < recs.length; i++) {

@@ -78,6 +78,8 @@ export class Ext2Fs {
   warnings: string[] = [];
   /** The last damage found on disk, naming the block (for the error's message). */
   damage = '';
+  /** The mount's statfs, told of damage too (its `damage` field). */
+  statfs: { damage?: string } = {};
 
   constructor(readonly sb: Ext2Super) {
     this.bshift = 10 + sb.logBlockSize;
@@ -104,7 +106,7 @@ export class Ext2Fs {
   csumFailed(what: string): number {
     const reason = `${what}: checksum mismatch`;
     if (this.verify) {
-      this.damage = reason;
+      this.damage = this.statfs.damage = reason;
       return EINTEGRITY;
     }
     if (!this.warnings.includes(reason) && this.warnings.length < 100) this.warnings.push(reason);

@@ -163,6 +163,7 @@ export async function ext2Mount(
     label,
     warnings,
   };
+  fs.statfs = stat;
   const mp = new Mount(dev, new BufCache(dev, opts.bufcacheBytes ?? DEFAULT_BUFCACHE), ext2VfsOps, stat, fs);
   if (readOnly) {
     mp.flag |= MNT_RDONLY;

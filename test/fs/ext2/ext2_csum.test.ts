@@ -9,7 +9,7 @@
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemDisk } from '../../../src/dev/memdisk.js';
@@ -20,6 +20,7 @@ import type { Mount } from '../../../src/vfs/mount.js';
 import { namei } from '../../../src/vfs/vfs_lookup.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { debugfsScript, randomBytes, tempDir } from '../../helpers/images.js';
+import { CLI } from '../../helpers/cli.js';
 import { buildImage, debugfsBmap, inodeOffset, readWhole } from './ext2_util.js';
 
 const tmp = tempDir('vmpager-ext4csum-');
@@ -110,5 +111,19 @@ for (const [bs, extra] of [[1024, []], [4096, []], [4096, ['-O', 'metadata_csum_
         assert.ok(w.warnings.some((s) => names.test(s) && s.includes('checksum mismatch')), w.warnings.join('\n'));
       });
     }
+
+    test('the command line: cat of a file whose inode is damaged fails in one line naming the block; --no-verify reads it with a warning', () => {
+      const bad = clean.slice();
+      bad[inodeOffset(image, '/small/a', bs) + 0x08] ^= 0x10;
+      const damaged = join(tmp.dir, `cli-${bs}-${extra.length}.img`);
+      writeFileSync(damaged, bad);
+      let r = spawnSync(process.execPath, [CLI, 'cat', damaged, '/small/a']);
+      assert.equal(r.status, 2);
+      assert.equal(r.stderr.toString(), `vmpager: ${damaged}: /small/a: inode ${imap![1]} (block ${imap![2]}): checksum mismatch\n`);
+      r = spawnSync(process.execPath, [CLI, '--no-verify', 'cat', damaged, '/small/a']);
+      assert.equal(r.status, 0, r.stderr.toString());
+      assert.deepEqual(new Uint8Array(r.stdout), randomBytes(100, 1));
+      assert.equal(r.stderr.toString(), `vmpager: ${damaged}: warning: inode ${imap![1]} (block ${imap![2]}): checksum mismatch\n`);
+    });
   });
 }
