@@ -38,7 +38,7 @@ function wide(dv: DataView, o: number, lo: number, hi: number, wideDesc: boolean
  * of superblock copies and descriptor tables (inside their own group without
  * flex_bg), and that its counts fit the group. The superblock's free counts
  * are recomputed from the groups (as e2fsck does).
- * => read-write mount without meta_bg; may sleep
+ * => read-write mount; may sleep
  */
 export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason: string }> {
   const fs = mp.data as Ext2Fs;

@@ -150,10 +150,19 @@ export class Ext2Fs {
    */
   groupMeta: Array<Array<[number, number]>> = [];
 
-  /** The superblock copy, descriptors and reserved growth at the start of group g (0 blocks without a copy). */
+  /**
+   * Blocks at the start of group g holding a superblock copy, descriptors
+   * and reserved growth (cf. ext2fs_super_and_bgd_loc2): with meta_bg, the
+   * groups past s_first_meta_bg's descriptor blocks hold one descriptor
+   * block in the first, second and last group of each meta group.
+   */
   groupSuperBlocks(g: number): number {
-    if (!this.groupHasSuper(g)) return 0;
-    return 1 + this.gdtBlocks + this.reservedGdt;
+    const sup = this.groupHasSuper(g) ? 1 : 0;
+    if (!this.hasFeature(INCOMPAT_META_BG)) return sup === 0 ? 0 : 1 + this.gdtBlocks + this.reservedGdt;
+    const firstMetaBg = Math.min(this.sb.firstMetaBg, this.gdtBlocks);
+    if (Math.floor(g / this.descPerBlock) < firstMetaBg) return sup === 0 ? 0 : 1 + firstMetaBg + this.reservedGdt;
+    const r = g % this.descPerBlock;
+    return sup + (r === 0 || r === 1 || r === this.descPerBlock - 1 ? 1 : 0);
   }
 
   /**

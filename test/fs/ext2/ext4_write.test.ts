@@ -160,6 +160,22 @@ describe('extent trees', () => {
   });
 });
 
+describe('meta_bg', () => {
+  test('files written across 20 groups of a meta_bg image (two meta groups) leave e2fsck clean', async () => {
+    const image = join(tmp.dir, 'metabg.img');
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 160 << 20, extra: ['-O', 'meta_bg,^resize_inode'], files: [] });
+    assert.match(dumpe2fsField(image, 'Filesystem features'), /meta_bg/);
+    const { fs, mp } = await mountRw(image, 1 << 20);
+    const files: Array<[string, Uint8Array]> = [];
+    for (let i = 0; i < 12; i++) files.push([`f${i}`, randomBytes(10 << 20, 50 + i)]);
+    for (const [name, data] of files) await putFile(mp, '/', name, data);
+    assert.equal(await remove(mp, '/', 'f3'), 0);
+    await fs.unmount();
+    assertClean(image);
+    for (const [name, data] of files) if (name !== 'f3') assertContents(image, `/${name}`, data);
+  });
+});
+
 describe('metadata checksums on the write path', () => {
   const image = join(tmp.dir, 'csumw.img');
   buildImage(image, { type: 'ext4', blockSize: 1024, size: 16 << 20, files: [{ path: 'a', data: randomBytes(3000, 1) }] });
