@@ -333,13 +333,23 @@ export async function ext2DirRewrite(dvp: Vnode, name: Uint8Array, ino: number, 
     const error = await readBlock(dvp, lbn, buf);
     if (error !== 0) return error;
     if (allZero(buf)) continue;
-    const { error: perr, recs } = parseBlock(fs, buf);
+    if (isIndexNode(ip, buf)) {
+      // The htree root keeps "." and ".." (at 12) before its index.
+      if (lbn !== 0 || dxCountOffset(buf) !== 32 || name.length !== 2 || name[0] !== 0x2e || name[1] !== 0x2e) continue;
+      dv.setUint32(12, ino, true);
+      if (fs.hasFeature(INCOMPAT_FILETYPE)) buf[12 + 7] = ft;
+      const w = await writeBlock(dvp, lbn, buf);
+      dirChanged(ip);
+      return w;
+    }
+    const { error: perr, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
     if (perr !== 0) return perr;
     for (const r of recs) {
       if (r.ino === 0 || !nameIs(buf, r, name)) continue;
       dv.setUint32(r.off, ino, true);
       if (fs.hasFeature(INCOMPAT_FILETYPE)) buf[r.off + 7] = ft;
-      const w = await dirWrite(dvp, buf.subarray(r.off, r.off + DIRENT_HEADER), lbn * bsize + r.off);
+      // The whole block goes out: its checksum (metadata_csum) covers the record.
+      const w = await writeBlock(dvp, lbn, buf);
       dirChanged(ip);
       const key = dirhashKey(name, 0, name.length);
       dirhashRemove(ip, key);

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { EXT2_INDEX_FL } from '../../../src/fs/ext2/ext2_fs.js';
 import type { Inode } from '../../../src/fs/ext2/ext2_inode.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
+import { Vm } from '../../../src/api/index.js';
 import { debugfs, tempDir } from '../../helpers/images.js';
 import { buildImage, debugfsLs, lookupPath } from './ext2_util.js';
 import { assertClean, create, inDir, mkdir, mountRw, remove } from './ext2_write_util.js';
@@ -52,6 +53,25 @@ for (const c of CONFIGS) {
       assert.match(debugfs(image, 'htree /d'), /Indirect levels: 1/);
       const want = names.filter((_, i) => i % 7 !== 0).sort();
       assert.deepEqual(debugfsLs(image, '/d').map((e) => e.name).filter((n) => n !== '.' && n !== '..').sort(), want);
+    });
+
+    test('an indexed directory moved to another parent: ".." rewritten in its htree root, the index kept', async () => {
+      const image = join(tmp.dir, `mv-${c.name.replace(/\W+/g, '_')}.img`);
+      buildImage(image, { type: c.type, blockSize: 1024, size: 16 << 20, files: [{ path: 'e/keep', data: new Uint8Array(1) }], extra: c.extra });
+      const vm = new Vm({ memory: 1 << 20 });
+      let fs = await vm.mount(image, { readOnly: false });
+      await fs.mkdir('/d');
+      for (let i = 0; i < 300; i++) await (await fs.open(`/d/n-${i}`, { create: true })).close();
+      await fs.unmount();
+      assert.match(debugfs(image, 'htree /d'), /Root node dump/);
+      fs = await vm.mount(image, { readOnly: false });
+      await fs.rename('/d', '/e/d');
+      await fs.unmount();
+      assertClean(image);
+      assert.match(debugfs(image, 'htree /e/d'), /Root node dump/);
+      const eIno = Number(/Inode: (\d+)/.exec(debugfs(image, 'stat /e'))![1]);
+      assert.equal(debugfsLs(image, '/e/d').find((x) => x.name === '..')?.ino, eIno);
+      assert.equal(debugfsLs(image, '/e/d').length, 302);
     });
   });
 }
