@@ -1,6 +1,6 @@
 /*
  * What every command shares: the global options (--memory, --page-size,
- * --stats, --no-lock, --partition), the Vm, withMount() (mount IMAGE, run, unmount), and
+ * --stats, --no-lock, --partition, --no-verify), the Vm, withMount() (mount IMAGE, run, unmount), and
  * the failure contract: one line `vmpager: IMAGE: PATH: reason` on stderr
  * and exit status 2; a bad option value is a usage error, exit 1.
  */

@@ -37,7 +37,7 @@ const options = {
   partition: { type: 'string' },
 } as const;
 
-const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'partition', 'help', 'version']);
+const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'partition', 'no-verify', 'help', 'version']);
 
 function usage(): string {
   const line = (synopsis: string, help: string): string =>
