@@ -141,6 +141,7 @@ export const SB_RO_COMPAT = 0x64;
 export const SB_R_BLOCKS = 0x08;
 export const SB_RESERVED_GDT = 0xce;
 export const SB_FREE_BLOCKS_HI = 0x158;
+export const SB_LAST_ORPHAN = 0xe8;
 /** s_checksum: crc32c(~0) of the 1020 bytes before it (metadata_csum). */
 export const SB_CHECKSUM = 0x3fc;
 
@@ -205,6 +206,8 @@ export interface Ext2Super {
   flags: number;
   /** log2 of groups per flex group (flex_bg). */
   logGroupsPerFlex: number;
+  /** s_last_orphan: the first inode of the orphan list (unlinked while open), chained through i_dtime. */
+  lastOrphan: number;
 }
 
 /** Decodes the 1024-byte superblock. => b.length >= SBSIZE */
@@ -247,6 +250,7 @@ export function decodeSuper(b: Uint8Array): Ext2Super {
     hashSeed: Uint32Array.from([u32(0xec), u32(0xf0), u32(0xf4), u32(0xf8)]),
     flags: u32(0x160),
     logGroupsPerFlex: b[0x174],
+    lastOrphan: u32(0xe8),
   };
 }
 

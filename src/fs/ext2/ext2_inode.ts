@@ -73,8 +73,10 @@ export class Inode {
   modified = false;
   /** The inode and its blocks were freed; the vnode only waits to be reclaimed. */
   freed = false;
-  /** i_dtime, set when the inode is freed. */
+  /** i_dtime, set when the inode is freed; on the orphan list, the next orphan's number. */
   dtime = 0;
+  /** On the superblock's orphan list: unlinked while still open. */
+  orphan = false;
   /**
    * Blocks allocated by a write whose device contents are still garbage
    * (logical block numbers): bmap answers a hole for them, so the VM

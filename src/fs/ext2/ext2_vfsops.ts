@@ -134,6 +134,7 @@ export async function ext2Mount(
     const ro = sb.featureRoCompat & ~RO_COMPAT_SUPP_WRITE;
     if (ro !== 0) return fail(EROFS, `unsupported ext4 feature for writing: ${featureName(FEATURE_RO_COMPAT, lowestBit(ro))}`);
     if (dev.readOnly) return fail(EROFS, 'the device is read-only');
+    if (sb.lastOrphan !== 0) return fail(EROFS, 'orphan inodes pending (a file unlinked while open): run e2fsck');
   }
   if ((sb.state & 2) !== 0) warnings.push('file system has errors; e2fsck recommended');
   if ((sb.featureIncompat & INCOMPAT_MMP) !== 0) {

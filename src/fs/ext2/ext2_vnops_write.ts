@@ -25,7 +25,7 @@ import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import type { Inode } from './ext2_inode.js';
 import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
-import { ext2Release } from './ext2_truncate.js';
+import { ext2OrphanAdd, ext2Release } from './ext2_truncate.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 
 const encoder = new TextEncoder();
@@ -98,7 +98,7 @@ function inUse(vp: Vnode): boolean {
 export async function ext2LastLink(vp: Vnode): Promise<number> {
   const mp = vp.mount!;
   const ip = vp.data as Inode;
-  if (inUse(vp)) return ext2Update(mp, ip, false);
+  if (inUse(vp)) return ext2OrphanAdd(mp, ip);
   await vp.lock.lock();
   try {
     return await ext2Release(vp);

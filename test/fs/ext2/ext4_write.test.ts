@@ -19,6 +19,7 @@ import type { Ext2Fs } from '../../../src/fs/ext2/ext2_mount.js';
 import type { Inode } from '../../../src/fs/ext2/ext2_inode.js';
 import { EXT4_EXTENTS_FL } from '../../../src/fs/ext2/ext2_fs.js';
 import type { Mount } from '../../../src/vfs/mount.js';
+import { Vm } from '../../../src/api/index.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { debugfs, debugfsScript, randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, lookupPath } from './ext2_util.js';
@@ -158,6 +159,39 @@ describe('extent trees', () => {
     assert.deepEqual(leaves.map((e) => e[3]), [true, false, true], JSON.stringify(leaves));
     assert.deepEqual(leaves.map((e) => e[0]), [0, 39, 44]);
   });
+});
+
+describe('files unlinked while open', () => {
+  for (const type of ['ext4', 'ext2'] as const) {
+    test(`${type}: they wait on the superblock's orphan list, chained through i_dtime, until closed; then all is freed`, async () => {
+      const image = join(tmp.dir, `orphan-${type}.img`);
+      buildImage(image, { type, blockSize: 1024, size: 16 << 20, files: [{ path: 'keep', data: randomBytes(100, 1) }] });
+      const free0 = freeBlocks(image);
+      const vm = new Vm({ memory: 1 << 20 });
+      const fs = await vm.mount(image, { readOnly: false });
+      const a = await fs.open('/a', { create: true });
+      const b = await fs.open('/b', { create: true });
+      await a.write(0, randomBytes(50_000, 2));
+      await b.write(0, randomBytes(30_000, 3));
+      await fs.sync();
+      const ia = (await fs.stat('/a')).ino;
+      const ib = (await fs.stat('/b')).ino;
+      await fs.unlink('/a');
+      await fs.unlink('/b');
+      await fs.sync();
+      const lastOrphan = () => new DataView(readFileSync(image).buffer).getUint32(1024 + 0xe8, true);
+      assert.equal(lastOrphan(), ib, 's_last_orphan names the last one unlinked');
+      assert.match(debugfs(image, `stat <${ib}>`), new RegExp(`Links: 0[\\s\\S]*dtime: 0x0*${ia.toString(16)}`), 'its i_dtime names the one before');
+      assert.deepEqual(await a.read(0, 10), randomBytes(50_000, 2).subarray(0, 10), 'still readable');
+      // Closed (a, not the head, first: the chain is mended in b), they are freed when their vnodes go.
+      await a.close();
+      await b.close();
+      await fs.unmount();
+      assert.equal(lastOrphan(), 0);
+      assertClean(image);
+      assert.equal(freeBlocks(image), free0);
+    });
+  }
 });
 
 describe('meta_bg', () => {
