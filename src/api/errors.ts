@@ -4,7 +4,7 @@
  * VmError here, at the outer boundary, with context added once.
  */
 
-import { errnoName, strerror } from '../kern/errno.js';
+import { EINTEGRITY, errnoName, strerror } from '../kern/errno.js';
 import { errnoOf } from '../dev/host_errno.js';
 
 /** The errno values the command line names (it reaches the layers below only through the API). */
@@ -31,9 +31,24 @@ export class VmError extends Error {
   }
 }
 
+/** The statfs of each mounted image, by name: an EINTEGRITY names the damaged block the file system reported. */
+const damageReports = new Map<string, { damage?: string }>();
+
+/** MountedFs registers its image's statfs while mounted (null: unregisters). */
+export function reportDamage(image: string, stat: { damage?: string } | null): void {
+  if (stat === null) damageReports.delete(image);
+  else damageReports.set(image, stat);
+}
+
 /** Throws VmError unless error is 0. */
 export function check(error: number, syscall: string, image: string, path: string | null, reason?: string): void {
-  if (error !== 0) throw new VmError(error, syscall, image, path, reason);
+  if (error === 0) return;
+  const report = damageReports.get(image);
+  if (error === EINTEGRITY && reason === undefined && report?.damage) {
+    reason = report.damage;
+    report.damage = '';
+  }
+  throw new VmError(error, syscall, image, path, reason);
 }
 
 /** A VmError from a host error (a Node `code` such as 'ENOENT'). */

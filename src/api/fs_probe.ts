@@ -19,7 +19,7 @@ export interface ProbeMountResult {
 }
 
 /** Mounts whatever file system dev holds. => may sleep */
-export async function mountFileSystem(dev: BlockDevice, opts: { readOnly: boolean }): Promise<ProbeMountResult> {
+export async function mountFileSystem(dev: BlockDevice, opts: { readOnly: boolean; verify?: boolean }): Promise<ProbeMountResult> {
   for (const mount of [ext2Mount, ffsMount]) {
     const r = await mount(dev, opts);
     if (r.found) return r;

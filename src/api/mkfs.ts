@@ -1,6 +1,6 @@
 /*
  * mkfs: formats an image file, a host block device, an NBD export or a
- * BlockDevice as ext2. Like mke2fs, it refuses a target that already holds a
+ * BlockDevice as ext2 or ext4. Like mke2fs, it refuses a target that already holds a
  * partition table or a file system (saying which) unless `force`; it never
  * shrinks an existing file (a larger one is formatted in its first `size`
  * bytes) and never resizes a block device or an export. An image file is
@@ -22,8 +22,8 @@ import { check, VmError } from './errors.js';
 import { describeContents } from './signature.js';
 
 export interface MkfsOptions {
-  /** Only 'ext2' for now. */
-  type?: 'ext2';
+  /** 'ext2' (default) or 'ext4' (mke2fs's default features less the journal and resize_inode). */
+  type?: 'ext2' | 'ext4';
   blockSize?: 1024 | 2048 | 4096;
   label?: string;
   /** Format even a target that holds a partition table or a file system. */
@@ -39,7 +39,7 @@ export interface MkfsOptions {
  */
 export async function mkfs(target: string | BlockDevice, size: number, opts: MkfsOptions = {}): Promise<void> {
   const name = typeof target === 'string' ? target : target.name;
-  if ((opts.type ?? 'ext2') !== 'ext2') throw new VmError(EINVAL, 'mkfs', name, null, `unsupported file system type: ${String(opts.type)}`);
+  if (opts.type !== undefined && opts.type !== 'ext2' && opts.type !== 'ext4') throw new VmError(EINVAL, 'mkfs', name, null, `unsupported file system type: ${String(opts.type)}`);
   if (!Number.isSafeInteger(size) || size < 0) throw new VmError(EINVAL, 'mkfs', name, null, `bad size ${size}`);
   let dev: BlockDevice | null = null;
   let lock: ImageLock | null = null;
@@ -54,7 +54,7 @@ export async function mkfs(target: string | BlockDevice, size: number, opts: Mkf
     }
     if (typeof target === 'string' && !isNbdUrl(target) && size > dev.size) dev = await grow(dev, target, size);
     if (size > dev.size) throw new VmError(EINVAL, 'mkfs', name, null, `${size} bytes asked for, but it holds ${dev.size}`);
-    const { error, reason } = await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label, size: size === 0 ? dev.size : size });
+    const { error, reason } = await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label, size: size === 0 ? dev.size : size, ext4: opts.type === 'ext4' });
     check(error, 'mkfs', name, null, reason || undefined);
     check(await dev.flush(), 'mkfs', name, null);
   } finally {

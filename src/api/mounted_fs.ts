@@ -17,7 +17,7 @@ import type { LookupResult, SetattrArgs, Vattr } from '../vfs/vnode_if.js';
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
-import { check, VmError } from './errors.js';
+import { check, reportDamage, VmError } from './errors.js';
 import { File } from './file.js';
 import type { PartitionInfo } from './partitions.js';
 import { FsPromises } from './promises.js';
@@ -90,6 +90,7 @@ export class MountedFs {
     private readonly tableWarnings: readonly string[] = [],
   ) {
     if (!mp.readOnly) mountedForWriting.add(this);
+    reportDamage(image, mp.stat);
   }
 
   /** `await using fs = await vm.mount(...)`: unmounts at the end of the scope. */
@@ -524,6 +525,7 @@ export class MountedFs {
    */
   async unmount(): Promise<void> {
     if (this.unmounted) return;
+    reportDamage(this.image, null);
     await this.sync();
     for (const e of [...this.vmMap.entries]) if (e.vobject.handle?.mount === this.mp) await this.vmMap.remove(e);
     for (const f of [...this.files]) await f.close();

@@ -65,6 +65,11 @@ export interface MountOptions {
    * system vmpager reads.
    */
   partition?: string;
+  /**
+   * Verify metadata checksums on read (default true): a mismatch is an
+   * EINTEGRITY naming the block. false reads past it with a warning (fs.warnings).
+   */
+  verify?: boolean;
 }
 
 export interface VmStats {
@@ -140,7 +145,7 @@ export class Vm {
     }
     const disk = dev; // the device counted in stats(): every transfer, the tables' reads too
     dev = part.dev;
-    const { error, mp, reason } = await mountFileSystem(dev, { readOnly });
+    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, verify: opts.verify ?? true });
     if (error !== 0 || mp === null) {
       await undo();
       const where = part.partition !== null ? `partition ${part.partition.index}: ` : '';

@@ -10,6 +10,7 @@
  *   3 warm re-read through the library vs Buffer.copy of the same bytes
  *   4 random 4 KiB Zipf reads: vmpager's hit rate vs exact LRU and Belady's optimal
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
+ *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
  * Runs alternate with their peer; the table shows medians. The cases live
  * in bench_cold, bench_peer, bench_warm and bench_write; what they share in
@@ -129,6 +130,7 @@ export async function benchMain(args: string[]): Promise<number> {
     rows.push(await zipfCase(images[0]));
     log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
     rows.push(await writeCase(size, runs, useTime, scratch));
+    rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
     log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
     rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
   } catch (e) {

@@ -1,7 +1,8 @@
 /*
  * Bench case 5: `vmpager put --from SRC` (a sequential write and its sync)
  * in a fresh process beside `debugfs -w -R "write SRC /new"`, each on a
- * fresh copy of one empty ext2 image with 4 KiB blocks.
+ * fresh copy of one empty ext2 image with 4 KiB blocks (or one ext4 image of
+ * mke2fs's defaults, metadata_csum included).
  */
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,12 +10,12 @@ import { join } from 'node:path';
 import { writeRandomFile } from './bench_images.js';
 import { CAT_MEMORY, MAIN, MiB, alternate, failure, median, rate, runTimed, statsOf, type Row } from './bench_run.js';
 
-/** Case 5: `vmpager put --from SRC` in a fresh process beside `debugfs -w -R "write SRC /new"`, each on a fresh copy of an empty ext2 (4 KiB) image. */
-export async function writeCase(size: number, runs: number, useTime: boolean, scratch: string): Promise<Row> {
+/** Case 5: `vmpager put --from SRC` in a fresh process beside `debugfs -w -R "write SRC /new"`, each on a fresh copy of an empty ext2 or ext4 (4 KiB) image. */
+export async function writeCase(size: number, runs: number, useTime: boolean, scratch: string, type: 'ext2' | 'ext4' = 'ext2'): Promise<Row> {
   const src = join(scratch, 'src');
   writeRandomFile(src, size);
   const empty = join(scratch, 'empty.img');
-  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext2', '-b', '4096', empty, `${Math.ceil((size * 1.1 + 16 * MiB) / 1024)}k`], { stdio: 'ignore' });
+  execFileSync('mke2fs', ['-q', '-F', '-t', type, '-b', '4096', empty, `${Math.ceil((size * 1.1 + 16 * MiB) / 1024)}k`], { stdio: 'ignore' });
   const target = join(scratch, 'target.img');
   const vm: number[] = [];
   const peer: number[] = [];
@@ -51,7 +52,7 @@ export async function writeCase(size: number, runs: number, useTime: boolean, sc
   const peerMed = peer.length > 0 ? median(peer) : null;
   return {
     case: `5 seq write + sync --memory ${CAT_MEMORY}`,
-    image: 'ext2-4k',
+    image: `${type}-4k`,
     vmpager: vmMed === null ? null : { value: vmMed, unit: 'MiB/s' },
     peer: peerMed === null ? null : { name: 'debugfs -w', value: peerMed, unit: 'MiB/s' },
     ratio: vmMed !== null && peerMed !== null ? vmMed / peerMed : null,

@@ -259,8 +259,8 @@ export const commands: readonly Command[] = [
   },
   {
     name: 'mkfs',
-    synopsis: '[--type ext2] [--block-size N] [--from DIR [--owner UID:GID]] [--force] IMAGE SIZE',
-    help: 'format IMAGE as ext2 (and copy DIR into it); an image holding a file system or partition table needs --force',
+    synopsis: '[--type ext2|ext4] [--block-size N] [--from DIR [--owner UID:GID]] [--force] IMAGE SIZE',
+    help: 'format IMAGE as ext2 or ext4 (and copy DIR into it); an image holding a file system or partition table needs --force',
     min: 2,
     max: 2,
     options: ['type', 'block-size', 'from', 'force', 'owner'],

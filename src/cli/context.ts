@@ -1,6 +1,6 @@
 /*
  * What every command shares: the global options (--memory, --page-size,
- * --stats, --no-lock, --partition), the Vm, withMount() (mount IMAGE, run, unmount), and
+ * --stats, --no-lock, --partition, --no-verify), the Vm, withMount() (mount IMAGE, run, unmount), and
  * the failure contract: one line `vmpager: IMAGE: PATH: reason` on stderr
  * and exit status 2; a bad option value is a usage error, exit 1.
  */
@@ -28,6 +28,8 @@ export interface GlobalOptions {
   timeout: number | undefined;
   /** --partition: which partition of a whole disk to mount. */
   partition?: string;
+  /** False with --no-verify: metadata checksum mismatches are read past with a warning. */
+  verify: boolean;
 }
 
 const MIN_PAGE = 4096;
@@ -60,7 +62,7 @@ export function globalOptions(values: Record<string, unknown>): GlobalOptions {
   }
   const partition = values.partition === undefined ? undefined : String(values.partition);
   if (partition === '') throw new UsageError('--partition: empty');
-  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true, timeout, partition };
+  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true, timeout, partition, verify: values['no-verify'] !== true };
 }
 
 export function makeVm(g: GlobalOptions): Vm {
@@ -72,12 +74,12 @@ export function makeVm(g: GlobalOptions): Vm {
  * synchronous image I/O: a command has no other work for the event loop.
  */
 export function mountReadOnly(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition });
+  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition, verify: g?.verify ?? true });
 }
 
 /** Mounts image for writing, with synchronous image I/O. */
 export function mountReadWrite(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition });
+  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition, verify: g?.verify ?? true });
 }
 
 /** What a command's handler is given. */

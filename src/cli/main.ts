@@ -20,6 +20,7 @@ const options = {
   stats: { type: 'boolean' },
   'no-lock': { type: 'boolean' },
   timeout: { type: 'string' },
+  'no-verify': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
   recursive: { type: 'boolean', short: 'R' },
@@ -36,7 +37,7 @@ const options = {
   partition: { type: 'string' },
 } as const;
 
-const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'partition', 'help', 'version']);
+const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'partition', 'no-verify', 'help', 'version']);
 
 function usage(): string {
   const line = (synopsis: string, help: string): string =>
@@ -56,6 +57,7 @@ global options:
   --timeout SECONDS NBD: give the server up when a transfer waits longer (default: no limit)
   --partition P     on a whole disk, the partition to use: its number as
                     \`parts\` prints it (2, 5, 1a) or its name or label
+  --no-verify       read past metadata checksum mismatches (ext4) with a warning
   -h, --help        this text
   --version         the version
 

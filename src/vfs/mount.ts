@@ -36,6 +36,8 @@ export interface Statfs {
   label: string;
   /** Notes for the user (e.g. a journal that needs recovery was not replayed). */
   warnings: string[];
+  /** The last on-disk damage the file system met, naming the block ('' when none), for the next EINTEGRITY's message. */
+  damage?: string;
 }
 
 export interface VfsOps {

@@ -155,11 +155,11 @@ async function compare(fs: MountedFs, m: Model, what: string): Promise<void> {
   }
 }
 
-for (const bs of [1024, 4096]) {
-  test(`random name operations on ext2 with ${bs}-byte blocks match the model (${RUNS} runs of ${OPS}), remounted and e2fsck-clean`, async () => {
+for (const [type, bs] of [['ext2', 1024], ['ext2', 4096], ['ext4', 1024], ['ext4', 4096]] as const) {
+  test(`random name operations on ${type} with ${bs}-byte blocks match the model (${RUNS} runs of ${OPS}), remounted and e2fsck-clean`, async () => {
     for (let run = 0; run < RUNS; run++) {
-      const image = join(tmp.dir, `names-${bs}-${run}.img`);
-      mkext2(image, [], { type: 'ext2', blockSize: bs, size: 8 << 20 });
+      const image = join(tmp.dir, `names-${type}-${bs}-${run}.img`);
+      mkext2(image, [], { type, blockSize: bs, size: 8 << 20 });
       const r = rng(run * 7919 + bs);
       const m = new Model();
       const names = ['a', 'b', 'c', 'd'];

@@ -44,15 +44,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('sync' as const) }) },
 );
 
-for (const bs of [1024, 4096]) {
-  const base = join(tmp.dir, `base-${bs}.img`);
-  mkext2(base, [{ path: 'keep', data: randomBytes(50_000, 99) }], { type: 'ext2', blockSize: bs, size: 16 << 20 });
+for (const [type, bs] of [['ext2', 1024], ['ext2', 4096], ['ext4', 1024], ['ext4', 4096]] as const) {
+  const base = join(tmp.dir, `base-${type}-${bs}.img`);
+  mkext2(base, [{ path: 'keep', data: randomBytes(50_000, 99) }], { type, blockSize: bs, size: 16 << 20 });
 
-  test(`random writes, truncates and syncs match a flat model (ext2, ${bs}-byte blocks, 128 KiB of frames)`, async () => {
+  test(`random writes, truncates and syncs match a flat model (${type}, ${bs}-byte blocks, 128 KiB of frames)`, async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.constantFrom(4096, 16384), async (ops, pageSize) => {
-        const image = join(tmp.dir, `model-${bs}-${run++}.img`);
+        const image = join(tmp.dir, `model-${type}-${bs}-${run++}.img`);
         copyFileSync(base, image);
         let model = new Uint8Array(0);
         const vm = new Vm({ memory: 32 * pageSize, pageSize });

@@ -19,9 +19,9 @@ function vmpager(args: string[]): { status: number; stderr: string } {
   return { status: r.status ?? -1, stderr: r.stderr };
 }
 
-for (const bs of [1024, 4096]) {
-  test(`mkfs --from copies a tree into a new ${bs}-byte-block image that e2fsck finds clean`, () => {
-    const tree = join(tmp.dir, `tree-${bs}`);
+for (const [type, bs] of [['ext2', 1024], ['ext2', 4096], ['ext4', 1024], ['ext4', 4096]] as const) {
+  test(`mkfs --type ${type} --from copies a tree into a new ${bs}-byte-block image that e2fsck finds clean`, () => {
+    const tree = join(tmp.dir, `tree-${type}-${bs}`);
     const sparse = new Uint8Array(3 << 20);
     sparse.set(randomBytes(5000, 2), 1 << 20);
     const files: TreeFile[] = [
@@ -35,8 +35,8 @@ for (const bs of [1024, 4096]) {
       { path: 'd/long-link', symlink: 'x/'.repeat(60) + 'target' },
     ];
     writeTree(tree, files);
-    const image = join(tmp.dir, `new-${bs}.img`);
-    const r = vmpager(['mkfs', '--block-size', String(bs), '--from', tree, image, '16MiB']);
+    const image = join(tmp.dir, `new-${type}-${bs}.img`);
+    const r = vmpager(['mkfs', '--type', type, '--block-size', String(bs), '--from', tree, image, '16MiB']);
     assert.equal(r.status, 0, r.stderr);
     const ck = e2fsck(image);
     assert.ok(ck.clean, ck.output);
@@ -48,6 +48,14 @@ for (const bs of [1024, 4096]) {
     // The zeros of holes.bin were not written: the file holds fewer blocks than its size.
     const blocks = Number(/Blockcount: (\d+)/.exec(debugfs(image, 'stat /holes.bin'))![1]);
     assert.ok(blocks * 512 < 1 << 20, `holes.bin uses ${blocks * 512} bytes`);
+    if (type === 'ext4') {
+      const features = /Filesystem features:\s*(.*)/.exec(spawnSync('dumpe2fs', ['-h', image], { encoding: 'utf8' }).stdout)![1].split(/\s+/);
+      for (const f of ['extent', '64bit', 'flex_bg', 'metadata_csum', 'huge_file', 'dir_nlink', 'extra_isize', 'dir_index']) {
+        assert.ok(features.includes(f), `${f} in ${features.join(' ')}`);
+      }
+      assert.match(debugfs(image, 'stat /big.bin'), /EXTENTS:/);
+      assert.match(debugfs(image, 'stat /'), /EXTENTS:/);
+    }
   });
 }
 

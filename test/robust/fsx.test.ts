@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Vm, type File, type MountedFs } from '../../src/api/index.js';
 import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { EXT4_CONFIGS } from '../fs/ext2/ext4_configs.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -30,23 +31,30 @@ function rng(seed: number): (n: number) => number {
   };
 }
 
-const configs = [
-  { bs: 1024, page: 4096, memory: 256 << 10 },
-  { bs: 4096, page: 4096, memory: 256 << 10 },
-  { bs: 8192, page: 4096, memory: 384 << 10 },
-  { bs: 1024, page: 16384, memory: 512 << 10 },
-  { bs: 4096, page: 16384, memory: 512 << 10 },
-  { bs: 8192, page: 16384, memory: 512 << 10 },
-  // Frames in 9-page arenas: clusters, copies and sendfile runs cross from one arena into the next.
-  { bs: 4096, page: 4096, memory: 256 << 10, arenaBytes: 9 * 4096 },
+const configs: Array<{ bs: number; page: number; memory: number; arenaBytes?: number; type: 'ext2' | 'ext4'; extra: string[]; name: string }> = [
+  ...[
+    { bs: 1024, page: 4096, memory: 256 << 10 },
+    { bs: 4096, page: 4096, memory: 256 << 10 },
+    { bs: 8192, page: 4096, memory: 384 << 10 },
+    { bs: 1024, page: 16384, memory: 512 << 10 },
+    { bs: 4096, page: 16384, memory: 512 << 10 },
+    { bs: 8192, page: 16384, memory: 512 << 10 },
+    // Frames in 9-page arenas: clusters, copies and sendfile runs cross from one arena into the next.
+    { bs: 4096, page: 4096, memory: 256 << 10, arenaBytes: 9 * 4096 },
+  ].map((c) => ({ ...c, type: 'ext2' as const, extra: [], name: 'ext2' })),
+  // Each ext4 configuration once, block and page sizes alternating.
+  ...EXT4_CONFIGS.map((e, i) => ({
+    ...(i % 2 === 0 ? { bs: 1024, page: 4096, memory: 256 << 10 } : { bs: 4096, page: 16384, memory: 512 << 10 }),
+    type: 'ext4' as const, extra: e.extra, name: e.name,
+  })),
 ];
 
 for (const c of configs) {
   for (let seed = 1; seed <= SEEDS; seed++) {
     const arenas = c.arenaBytes === undefined ? '' : ` in ${c.arenaBytes >> 10} KiB arenas`;
-    test(`fsx: ${OPS} ops, ${c.bs}-byte blocks, ${c.page}-byte pages, ${c.memory >> 10} KiB of frames${arenas}, seed ${seed}`, async () => {
-      const image = join(tmp.dir, `fsx-${c.bs}-${c.page}-${seed}.img`);
-      mkext2(image, [{ path: 'other', data: randomBytes(30_000, 5) }], { type: 'ext2', blockSize: c.bs, size: 8 << 20 });
+    test(`fsx: ${OPS} ops, ${c.name}, ${c.bs}-byte blocks, ${c.page}-byte pages, ${c.memory >> 10} KiB of frames${arenas}, seed ${seed}`, async () => {
+      const image = join(tmp.dir, `fsx-${c.name.replace(/\W+/g, '_')}-${c.bs}-${c.page}-${c.arenaBytes ?? 0}-${seed}.img`);
+      mkext2(image, [{ path: 'other', data: randomBytes(30_000, 5) }], { type: c.type, blockSize: c.bs, size: 8 << 20, extra: c.extra });
       const r = rng(seed * 7919 + c.bs + c.page);
       let model = new Uint8Array(0);
       let vm = new Vm({ memory: c.memory, pageSize: c.page, arenaBytes: c.arenaBytes });

@@ -10,7 +10,9 @@
  */
 
 import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
-import { B_DONE } from '../../vfs/buf.js';
+import { B_DONE, type Buf } from '../../vfs/buf.js';
+import { bitmapCsumOk } from './ext2_csum.js';
+import { EXT2_BG_BLOCK_UNINIT, EXT2_BG_INODE_UNINIT } from './ext2_fs.js';
 import { B_DELWRI } from '../../vfs/vfs_bio.js';
 import type { Mount } from '../../vfs/mount.js';
 import type { Inode } from './ext2_inode.js';
@@ -63,6 +65,72 @@ function bitSet(map: Uint8Array, i: number): boolean {
 }
 
 /**
+ * Group g's block or inode bitmap, busy. A group marked BLOCK_UNINIT or
+ * INODE_UNINIT has none on disk yet: it is made here (metadata in use, the
+ * padding past the group set), the flag cleared, and the buffer counts as
+ * changed. A bitmap read from disk is checked against its checksum once.
+ * => read-write mount; may sleep
+ */
+export async function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<{ error: number; bp: Buf | null }> {
+  const fs = mp.data as Ext2Fs;
+  const gi = fs.groups[g];
+  const blk = inode ? gi.inodeBitmap : gi.blockBitmap;
+  const uninit = inode ? EXT2_BG_INODE_UNINIT : EXT2_BG_BLOCK_UNINIT;
+  if ((gi.flags & uninit) !== 0) {
+    const bp = await mp.bufcache.getblk(fs.fsbtodb(blk), fs.bsize);
+    const map = bp.data;
+    map.fill(0);
+    const bits = inode ? fs.sb.inodesPerGroup : fs.groupBlocks(g);
+    for (let i = bits; i < fs.bsize * 8; i++) map[i >> 3] |= 1 << (i & 7);
+    if (!inode) {
+      const first = fs.groupFirst(g);
+      for (const [s, n] of fs.groupMeta[g]) {
+        for (let b = Math.max(s, first); b < s + n; b++) map[(b - first) >> 3] |= 1 << ((b - first) & 7);
+      }
+    }
+    bp.flags |= B_DONE;
+    gi.flags &= ~uninit;
+    if (inode) gi.itableUnused = fs.sb.inodesPerGroup;
+    if (inode) gi.ibitmapDirty = gi.ibitmapOk = true;
+    else gi.bbitmapDirty = gi.bbitmapOk = true;
+    gi.dirty = true;
+    return { error: 0, bp };
+  }
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
+  if (error !== 0 || bp === null) return { error, bp: null };
+  const ok = inode ? gi.ibitmapOk : gi.bbitmapOk;
+  if (!ok && fs.metadataCsum && !(inode ? gi.ibitmapDirty : gi.bbitmapDirty)) {
+    const d = await descriptorCopy(mp, g);
+    if (d.error !== 0 || d.desc === null) {
+      mp.bufcache.brelse(bp);
+      return { error: d.error, bp: null };
+    }
+    if (!bitmapCsumOk(fs, bp.data, inode, d.desc, 0)) {
+      const e = fs.csumFailed(`${inode ? 'inode' : 'block'} bitmap of group ${g} (block ${blk})`);
+      if (e !== 0) {
+        mp.bufcache.brelse(bp);
+        return { error: e, bp: null };
+      }
+    }
+  }
+  if (inode) gi.ibitmapOk = true;
+  else gi.bbitmapOk = true;
+  return { error: 0, bp };
+}
+
+/** A copy of group g's descriptor as on disk. => may sleep */
+async function descriptorCopy(mp: Mount, g: number): Promise<{ error: number; desc: Uint8Array | null }> {
+  const fs = mp.data as Ext2Fs;
+  const db = fs.descBlock(Math.floor(g / fs.descPerBlock));
+  const r = await mp.bufcache.bread(fs.fsbtodb(db), fs.bsize);
+  if (r.error !== 0 || r.bp === null) return { error: r.error, desc: null };
+  const o = (g % fs.descPerBlock) * fs.descSize;
+  const desc = r.bp.data.slice(o, o + fs.descSize);
+  mp.bufcache.brelse(r.bp);
+  return { error: 0, desc };
+}
+
+/**
  * Takes a run in group g: bit `start` if free; else the start of the next
  * wholly free byte after it (room to grow), backed up over free bits before
  * it; else the first free bit after start; else the first free bit in the group.
@@ -71,7 +139,7 @@ async function allocInGroup(mp: Mount, fs: Ext2Fs, g: number, start: number, wan
   const gi = fs.groups[g];
   const n = fs.groupBlocks(g);
   const first = fs.groupFirst(g);
-  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.blockBitmap), fs.bsize);
+  const { error, bp } = await ext2Bitmap(mp, g, false);
   if (error !== 0 || bp === null) return { error, blk: 0, count: 0 };
   const map = bp.data;
   let i = -1;
@@ -103,7 +171,7 @@ async function allocInGroup(mp: Mount, fs: Ext2Fs, g: number, start: number, wan
   }
   mp.bufcache.bdwrite(bp);
   gi.freeBlocks = Math.max(0, gi.freeBlocks - count);
-  gi.dirty = true;
+  gi.dirty = gi.bbitmapDirty = true;
   fs.sb.freeBlocksCount = Math.max(0, fs.sb.freeBlocksCount - count);
   fs.sbDirty = true;
   return { error: 0, blk: first + i, count };
@@ -141,7 +209,7 @@ export async function ext2FreeBlocks(mp: Mount, blocks: readonly number[]): Prom
     const first = fs.groupFirst(g);
     const end = first + fs.groupBlocks(g);
     const gi = fs.groups[g];
-    const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.blockBitmap), fs.bsize);
+    const { error, bp } = await ext2Bitmap(mp, g, false);
     if (error !== 0 || bp === null) return error;
     let freed = 0;
     for (; k < sorted.length && sorted[k] < end; k++) {
@@ -156,7 +224,7 @@ export async function ext2FreeBlocks(mp: Mount, blocks: readonly number[]): Prom
     }
     mp.bufcache.bdwrite(bp);
     gi.freeBlocks += freed;
-    gi.dirty = true;
+    gi.dirty = gi.bbitmapDirty = true;
     fs.sb.freeBlocksCount += freed;
     fs.sbDirty = true;
   }

@@ -14,6 +14,8 @@ import { B_DONE } from '../../vfs/buf.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { ext2AllocBlocks, ext2Blkpref } from './ext2_alloc.js';
 import type { Inode } from './ext2_inode.js';
+import { EXT_MAX_LBLK } from './ext2_extents.js';
+import { ext4ExtAllocRange } from './ext2_extents_write.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
 /** Where lbn's pointer lives: i_block[slot], then one index per indirect level (none for a direct block). */
@@ -46,6 +48,18 @@ export function indirPath(nindir: number, lbn: number): IndirPath | null {
 export function maxLbn(fs: Ext2Fs): number {
   const n = fs.nindir;
   return EXT2_NDADDR + n + n * n + n * n * n;
+}
+
+/** Logical blocks ip can have: what its block map or extent tree (32-bit block numbers) addresses. */
+export function ext2MaxLbn(ip: Inode): number {
+  return ip.extents ? EXT_MAX_LBLK : maxLbn(ip.fs);
+}
+
+/** ext2BallocRange or ext4ExtAllocRange, as ip is mapped. */
+export function ext2AllocRange(
+  mp: Mount, ip: Inode, lbn: number, count: number, onNew: (lbn: number, pblk: number) => void,
+): Promise<{ error: number; done: number }> {
+  return ip.extents ? ext4ExtAllocRange(mp, ip, lbn, count, onNew) : ext2BallocRange(mp, ip, lbn, count, onNew);
 }
 
 /** Allocates one zeroed indirect block near pref; counted in i_blocks. => may sleep */

@@ -10,7 +10,7 @@
  * => dvp locked exclusively for every call; may sleep
  */
 
-import { EINTEGRITY, EIO, ENOENT } from '../../kern/errno.js';
+import { EAGAIN, EINTEGRITY, EIO, ENOENT } from '../../kern/errno.js';
 import { UIO_READ, UIO_WRITE, Uio } from '../../vfs/uio.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
@@ -22,6 +22,9 @@ import { ext2Now } from './ext2_group.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
+import { DIR_TAIL_SIZE, dirCsumOk, dirCsumSet, dirHasTail, dirTailInit, dxCountOffset } from './ext2_csum.js';
+import { ext2DirCsumFailed } from './ext2_lookup.js';
+import { ext2HtreeEnter, ext2HtreeMake } from './ext2_htree.js';
 
 /** One record of a directory block. */
 interface Record {
@@ -51,12 +54,72 @@ function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: Record[
   return { error: 0, recs };
 }
 
-/** Reads directory block lbn of dvp into buf from the disk. */
-async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+/** Reads directory block lbn of dvp into buf (its checksum verified). */
+export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const uio = Uio.of(buf, lbn * buf.length, UIO_READ);
   const error = await dvp.op.read(dvp, uio, IO_NODELOCKED);
   if (error !== 0) return error;
-  return uio.resid === 0 ? 0 : EINTEGRITY;
+  if (uio.resid !== 0) return EINTEGRITY;
+  const ip = dvp.data as Inode;
+  if (ip.fs.metadataCsum && !allZero(buf) && !dirCsumOk(ip.fs, dvp.ino, ip.din.generation, buf)) return ext2DirCsumFailed(dvp, lbn);
+  return 0;
+}
+
+/** Bytes of a leaf block entries may use: all but the checksum tail's (metadata_csum). */
+export function usable(fs: Ext2Fs): number {
+  return fs.metadataCsum ? fs.bsize - DIR_TAIL_SIZE : fs.bsize;
+}
+
+/** Writes directory block lbn whole, its checksum (metadata_csum) computed first. */
+export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+  const ip = dvp.data as Inode;
+  if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
+  return dirWrite(dvp, buf, lbn * buf.length);
+}
+
+/** A new leaf block holding one entry spanning it (and the tail, with metadata_csum). */
+function newLeaf(fs: Ext2Fs, buf: Uint8Array, ino: number, name: Uint8Array, ft: number): void {
+  buf.fill(0);
+  putEntry(fs, buf, 0, ino, usable(fs), name, ft);
+  if (fs.metadataCsum) dirTailInit(buf);
+}
+
+/**
+ * An indexed directory is about to change, and its index will not be kept:
+ * with metadata_csum, every htree node becomes an empty leaf with a tail
+ * (the root keeps "." and ".."), so that the directory is a valid linear one
+ * once EXT2_INDEX_FL goes. Without checksums the nodes already read as empty
+ * entries. => dvp locked exclusively; may sleep
+ */
+async function dropIndex(dvp: Vnode, ip: Inode): Promise<number> {
+  const fs = ip.fs;
+  if ((ip.din.flags & EXT2_INDEX_FL) === 0) return 0;
+  if (fs.metadataCsum) {
+    const bsize = fs.bsize;
+    const buf = new Uint8Array(bsize);
+    for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
+      const error = await readBlock(dvp, lbn, buf);
+      if (error !== 0) return error;
+      if (allZero(buf) || dirHasTail(buf)) continue;
+      const co = dxCountOffset(buf);
+      if (co < 0) return EINTEGRITY;
+      const dv = new DataView(buf.buffer);
+      if (co === 32) {
+        dv.setUint16(12 + 4, encodeRecLen(usable(fs) - 12, bsize), true);
+        buf.fill(0, 24);
+      } else {
+        dv.setUint32(0, 0, true);
+        dv.setUint16(4, encodeRecLen(usable(fs), bsize), true);
+        buf.fill(0, 6);
+      }
+      dirTailInit(buf);
+      const w = await writeBlock(dvp, lbn, buf);
+      if (w !== 0) return w;
+    }
+  }
+  ip.din.flags &= ~EXT2_INDEX_FL;
+  ip.modified = true;
+  return 0;
 }
 
 /** Writes bytes at byte offset `off` of directory dvp through its VM object, growing it as needed. */
@@ -68,7 +131,7 @@ async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<num
 }
 
 /** Stores one entry at buf[off]; the bytes after the name, up to its minimal size, are zeroed. */
-function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ft: number): void {
+export function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ft: number): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
   dv.setUint32(off, ino, true);
   dv.setUint16(off + 4, encodeRecLen(recLen, buf.length), true);
@@ -78,9 +141,26 @@ function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen:
   buf.fill(0, off + DIRENT_HEADER + name.length, off + direntRecLen(name.length));
 }
 
-/** The directory changed: times, no htree. */
+/** The live entries of a leaf block (name, inode, file type); null when the block is damaged. */
+export function dirBlockEntries(fs: Ext2Fs, buf: Uint8Array): Array<{ name: Uint8Array; ino: number; ft: number }> | null {
+  const { error, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
+  if (error !== 0) return null;
+  return recs.filter((r) => r.ino !== 0).map((r) => ({
+    name: buf.slice(r.off + DIRENT_HEADER, r.off + DIRENT_HEADER + r.nameLen), ino: r.ino, ft: buf[r.off + 7],
+  }));
+}
+
+/** An htree index node of an indexed directory (no leaf entries in it). */
+function isIndexNode(ip: Inode, buf: Uint8Array): boolean {
+  return (ip.din.flags & EXT2_INDEX_FL) !== 0 && !dirHasTail(buf) && dxCountOffset(buf) >= 0;
+}
+
+/** The directory changed: times. */
+export function dirChangedTimes(ip: Inode): void {
+  dirChanged(ip);
+}
+
 function dirChanged(ip: Inode): void {
-  ip.din.flags &= ~EXT2_INDEX_FL;
   ip.din.mtime = ip.din.ctime = ext2Now();
   ip.modified = true;
 }
@@ -107,6 +187,12 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return EINTEGRITY;
+  if ((ip.din.flags & EXT2_INDEX_FL) !== 0) {
+    const h = await ext2HtreeEnter(dvp, ip, name, ino, ft);
+    if (h !== EAGAIN) return h;
+  }
+  const dropped = await dropIndex(dvp, ip);
+  if (dropped !== 0) return dropped;
   const need = direntRecLen(name.length);
   const buf = new Uint8Array(bsize);
   const nblocks = ip.size / bsize;
@@ -116,32 +202,33 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
     ip.diroff = lbn;
     if (allZero(buf)) {
       // A hole (or a zeroed block): it becomes a block holding only this entry.
-      putEntry(fs, buf, 0, ino, bsize, name, ft);
+      newLeaf(fs, buf, ino, name, ft);
       dirChanged(ip);
-      return dirWrite(dvp, buf, lbn * bsize);
+      return writeBlock(dvp, lbn, buf);
     }
-    const { error: perr, recs } = parseBlock(fs, buf);
+    const { error: perr, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
     if (perr !== 0) return perr;
     for (const r of recs) {
       const used = r.ino === 0 ? 0 : direntRecLen(r.nameLen);
       if (r.recLen - used < need) continue;
-      let from = r.off;
       if (used === 0) {
         putEntry(fs, buf, r.off, ino, r.recLen, name, ft);
       } else {
         new DataView(buf.buffer).setUint16(r.off + 4, encodeRecLen(used, bsize), true);
         putEntry(fs, buf, r.off + used, ino, r.recLen - used, name, ft);
-        from = r.off + 4;
       }
       dirChanged(ip);
-      return dirWrite(dvp, buf.subarray(from, r.off + used + need), lbn * bsize + from);
+      return writeBlock(dvp, lbn, buf);
     }
   }
-  buf.fill(0);
-  putEntry(fs, buf, 0, ino, bsize, name, ft);
+  if (nblocks === 1 && (await ext2HtreeMake(dvp, ip)) === 0) {
+    // One full block: the directory becomes indexed, and the name goes in by its hash.
+    return ext2HtreeEnter(dvp, ip, name, ino, ft);
+  }
+  newLeaf(fs, buf, ino, name, ft);
   dirChanged(ip);
   ip.diroff = nblocks;
-  return dirWrite(dvp, buf, ip.size);
+  return writeBlock(dvp, nblocks, buf);
 }
 
 function nameIs(buf: Uint8Array, r: Record, name: Uint8Array): boolean {
@@ -159,26 +246,25 @@ export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ err
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return { error: EINTEGRITY, ino: 0 };
+  // An entry leaving its leaf leaves the index valid: it is kept.
   const buf = new Uint8Array(bsize);
   const dv = new DataView(buf.buffer);
   for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
     const error = await readBlock(dvp, lbn, buf);
     if (error !== 0) return { error, ino: 0 };
-    if (allZero(buf)) continue;
-    const { error: perr, recs } = parseBlock(fs, buf);
+    if (allZero(buf) || isIndexNode(ip, buf)) continue;
+    const { error: perr, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
     if (perr !== 0) return { error: perr, ino: 0 };
     for (let i = 0; i < recs.length; i++) {
       const r = recs[i];
       if (r.ino === 0 || !nameIs(buf, r, name)) continue;
-      let w: number;
       if (i > 0) {
         const prev = recs[i - 1];
         dv.setUint16(prev.off + 4, encodeRecLen(prev.recLen + r.recLen, bsize), true);
-        w = await dirWrite(dvp, buf.subarray(prev.off + 4, prev.off + 6), lbn * bsize + prev.off + 4);
       } else {
         dv.setUint32(r.off, 0, true);
-        w = await dirWrite(dvp, buf.subarray(r.off, r.off + 4), lbn * bsize + r.off);
       }
+      const w = await writeBlock(dvp, lbn, buf);
       dirChanged(ip);
       ip.diroff = Math.min(ip.diroff, lbn);
       if (w === 0) dirhashRemove(ip, dirhashKey(name, 0, name.length));
@@ -217,13 +303,17 @@ export async function ext2DirEmpty(vp: Vnode): Promise<{ error: number; empty: b
   return { error: 0, empty: true, parent };
 }
 
-/** The first block of a new directory: "." and "..", the latter spanning the rest. */
-export function ext2DirTemplate(fs: Ext2Fs, ino: number, parent: number): Uint8Array {
+/** The first block of a new directory (inode ino, generation gen): "." and "..", the latter spanning the rest. */
+export function ext2DirTemplate(fs: Ext2Fs, ino: number, gen: number, parent: number): Uint8Array {
   const buf = new Uint8Array(fs.bsize);
   const dot = new Uint8Array([0x2e]);
   const dotdot = new Uint8Array([0x2e, 0x2e]);
   putEntry(fs, buf, 0, ino, direntRecLen(1), dot, EXT2_FT_DIR);
-  putEntry(fs, buf, direntRecLen(1), parent, fs.bsize - direntRecLen(1), dotdot, EXT2_FT_DIR);
+  putEntry(fs, buf, direntRecLen(1), parent, usable(fs) - direntRecLen(1), dotdot, EXT2_FT_DIR);
+  if (fs.metadataCsum) {
+    dirTailInit(buf);
+    dirCsumSet(fs, ino, gen, buf);
+  }
   return buf;
 }
 
@@ -243,13 +333,23 @@ export async function ext2DirRewrite(dvp: Vnode, name: Uint8Array, ino: number, 
     const error = await readBlock(dvp, lbn, buf);
     if (error !== 0) return error;
     if (allZero(buf)) continue;
-    const { error: perr, recs } = parseBlock(fs, buf);
+    if (isIndexNode(ip, buf)) {
+      // The htree root keeps "." and ".." (at 12) before its index.
+      if (lbn !== 0 || dxCountOffset(buf) !== 32 || name.length !== 2 || name[0] !== 0x2e || name[1] !== 0x2e) continue;
+      dv.setUint32(12, ino, true);
+      if (fs.hasFeature(INCOMPAT_FILETYPE)) buf[12 + 7] = ft;
+      const w = await writeBlock(dvp, lbn, buf);
+      dirChanged(ip);
+      return w;
+    }
+    const { error: perr, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
     if (perr !== 0) return perr;
     for (const r of recs) {
       if (r.ino === 0 || !nameIs(buf, r, name)) continue;
       dv.setUint32(r.off, ino, true);
       if (fs.hasFeature(INCOMPAT_FILETYPE)) buf[r.off + 7] = ft;
-      const w = await dirWrite(dvp, buf.subarray(r.off, r.off + DIRENT_HEADER), lbn * bsize + r.off);
+      // The whole block goes out: its checksum (metadata_csum) covers the record.
+      const w = await writeBlock(dvp, lbn, buf);
       dirChanged(ip);
       const key = dirhashKey(name, 0, name.length);
       dirhashRemove(ip, key);

@@ -12,6 +12,7 @@ import { EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
 import type { Mount } from '../../vfs/mount.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
+import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
 
 export const EXT2_XATTR_MAGIC = 0xea020000;
 export const EXT2_XATTR_INDEX_SYSTEM = 7;
@@ -90,12 +91,20 @@ export async function ext2XattrBlockRelease(mp: Mount, ip: Inode): Promise<numbe
     mp.bufcache.brelse(bp);
     return EINTEGRITY;
   }
+  if (fs.metadataCsum && !xattrCsumOk(fs, b, bp.data)) {
+    const e = fs.csumFailed(`extended attribute block ${b}`);
+    if (e !== 0) {
+      mp.bufcache.brelse(bp);
+      return e;
+    }
+  }
   const refs = dv.getUint32(4, true) - 1;
   ip.din.fileAcl = 0;
   ip.blocks512 = Math.max(0, ip.blocks512 - fs.spb);
   ip.modified = true;
   if (refs > 0) {
     dv.setUint32(4, refs, true);
+    if (fs.metadataCsum) xattrCsumSet(fs, b, bp.data);
     mp.bufcache.bdwrite(bp);
     return 0;
   }

@@ -10,7 +10,8 @@
 import { EINTEGRITY } from '../../kern/errno.js';
 import type { BufCache } from '../../vfs/vfs_bio.js';
 import { EXT2_IBLOCK_BYTES } from './ext2_fs.js';
-import type { ExtentLeaf, Inode } from './ext2_inode.js';
+import { extentCsumOk } from './ext2_csum.js';
+import type { Extent, ExtentLeaf, ExtentMap, Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
 export const EXT4_EXT_MAGIC = 0xf30a;
@@ -112,6 +113,10 @@ async function findLeaf(bufcache: BufCache, ip: Inode, lbn: number): Promise<{ e
     dv = new DataView(copy.buffer, 0, copy.length);
     h = checkHeader(dv, copy.length);
     if (h === null || h.depth !== depth - 1) return { error: EINTEGRITY, leaf: null };
+    if (fs.metadataCsum && !extentCsumOk(fs, ip.ino, ip.din.generation, copy)) {
+      const e = fs.csumFailed(`extent block ${child} of inode ${ip.ino}`);
+      if (e !== 0) return { error: e, leaf: null };
+    }
   }
   const leaf = decodeLeaf(fs, dv, h.entries, lo, hi);
   if (leaf === null) return { error: EINTEGRITY, leaf: null };
@@ -125,6 +130,10 @@ async function findLeaf(bufcache: BufCache, ip: Inode, lbn: number): Promise<{ e
  */
 export async function extentBmap(bufcache: BufCache, ip: Inode, lbn: number, maxrun: number): Promise<BlockRun> {
   if (lbn >= EXT_MAX_LBLK) return HOLE;
+  if (ip.extMap !== null) {
+    const r = ext4ExtMapRun(ip.extMap, lbn, maxrun);
+    return r.pblk < 0 ? HOLE : { error: 0, ...r };
+  }
   const { error, leaf } = await findLeaf(bufcache, ip, lbn);
   if (leaf === null) return error === EINTEGRITY ? BAD : { error, pblk: -1, after: 0, before: 0 };
   /* The last extent starting at or before lbn. */
@@ -155,4 +164,42 @@ export async function extentBmap(bufcache: BufCache, ip: Inode, lbn: number, max
     before += leaf.len[j];
   }
   return { error: 0, pblk, after: Math.min(after, maxrun), before: Math.min(before, maxrun) };
+}
+
+/** Index of the last extent starting at or before lbn, or -1. */
+export function ext4ExtFind(ext: readonly Extent[], lbn: number): number {
+  let l = 0;
+  let r = ext.length - 1;
+  let i = -1;
+  while (l <= r) {
+    const m = (l + r) >> 1;
+    if (ext[m].lblk <= lbn) {
+      i = m;
+      l = m + 1;
+    } else {
+      r = m - 1;
+    }
+  }
+  return i;
+}
+
+/** The run around lbn in the in-core extents (cf. extentBmap): pblk -1 for a hole or an unwritten block. */
+export function ext4ExtMapRun(map: ExtentMap, lbn: number, maxrun: number): { pblk: number; after: number; before: number } {
+  const ext = map.ext;
+  const i = ext4ExtFind(ext, lbn);
+  if (i < 0 || lbn >= ext[i].lblk + ext[i].len || ext[i].unwritten) return { pblk: -1, after: 0, before: 0 };
+  const e = ext[i];
+  let after = e.lblk + e.len - 1 - lbn;
+  for (let j = i + 1; j < ext.length && after < maxrun; j++) {
+    const p = ext[j - 1];
+    if (ext[j].unwritten || ext[j].lblk !== p.lblk + p.len || ext[j].pblk !== p.pblk + p.len) break;
+    after += ext[j].len;
+  }
+  let before = lbn - e.lblk;
+  for (let j = i - 1; j >= 0 && before < maxrun; j--) {
+    const q = ext[j + 1];
+    if (ext[j].unwritten || ext[j].lblk + ext[j].len !== q.lblk || ext[j].pblk + ext[j].len !== q.pblk) break;
+    before += ext[j].len;
+  }
+  return { pblk: e.pblk + (lbn - e.lblk), after: Math.min(after, maxrun), before: Math.min(before, maxrun) };
 }

@@ -69,13 +69,18 @@ export const INCOMPAT_SUPP_READ =
   INCOMPAT_MMP | INCOMPAT_FLEX_BG | INCOMPAT_EA_INODE | INCOMPAT_DIRDATA | INCOMPAT_CSUM_SEED |
   INCOMPAT_LARGEDIR | INCOMPAT_INLINE_DATA | INCOMPAT_ENCRYPT | INCOMPAT_CASEFOLD;
 /**
- * Features the ext2/ext3 writer handles; anything else is read-only. Compat
- * features need no check: ext_attr (blocks shared by refcount), resize_inode
- * (its reserved blocks are marked in the bitmaps), dir_index (a changed
- * directory loses EXT2_INDEX_FL) and has_journal (never touched) are safe.
+ * Features the writer handles; anything else is read-only. Compat features
+ * need no check: ext_attr (blocks shared by refcount), resize_inode (its
+ * reserved blocks are marked in the bitmaps), dir_index (a changed directory
+ * loses EXT2_INDEX_FL, its index nodes turned into empty leaves),
+ * has_journal (never touched) and orphan_file (never used; orphan_present
+ * refuses) are safe.
  */
-export const INCOMPAT_SUPP_WRITE = INCOMPAT_FILETYPE;
-export const RO_COMPAT_SUPP_WRITE = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
+export const INCOMPAT_SUPP_WRITE =
+  INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG | INCOMPAT_CSUM_SEED | INCOMPAT_META_BG;
+export const RO_COMPAT_SUPP_WRITE =
+  RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR | RO_COMPAT_HUGE_FILE | RO_COMPAT_GDT_CSUM |
+  RO_COMPAT_DIR_NLINK | RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM;
 /** Features Linux's ext3 never knew: their presence makes the file system ext4. */
 export const INCOMPAT_EXT3 = INCOMPAT_FILETYPE | INCOMPAT_RECOVER | INCOMPAT_JOURNAL_DEV | INCOMPAT_META_BG;
 export const RO_COMPAT_EXT3 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR;
@@ -135,6 +140,10 @@ export const SB_STATE = 0x3a;
 export const SB_RO_COMPAT = 0x64;
 export const SB_R_BLOCKS = 0x08;
 export const SB_RESERVED_GDT = 0xce;
+export const SB_FREE_BLOCKS_HI = 0x158;
+export const SB_LAST_ORPHAN = 0xe8;
+/** s_checksum: crc32c(~0) of the 1020 bytes before it (metadata_csum). */
+export const SB_CHECKSUM = 0x3fc;
 
 /* Group descriptor fields (32-byte descriptors): byte offsets. */
 export const GD_BLOCK_BITMAP = 0x00;
@@ -143,6 +152,25 @@ export const GD_INODE_TABLE = 0x08;
 export const GD_FREE_BLOCKS = 0x0c;
 export const GD_FREE_INODES = 0x0e;
 export const GD_USED_DIRS = 0x10;
+export const GD_FLAGS = 0x12;
+export const GD_BLOCK_BITMAP_CSUM = 0x18;
+export const GD_INODE_BITMAP_CSUM = 0x1a;
+export const GD_ITABLE_UNUSED = 0x1c;
+export const GD_CHECKSUM = 0x1e;
+/* 64-byte descriptors (64bit): the high halves. */
+export const GD_BLOCK_BITMAP_HI = 0x20;
+export const GD_INODE_BITMAP_HI = 0x24;
+export const GD_INODE_TABLE_HI = 0x28;
+export const GD_FREE_BLOCKS_HI = 0x2c;
+export const GD_FREE_INODES_HI = 0x2e;
+export const GD_USED_DIRS_HI = 0x30;
+export const GD_ITABLE_UNUSED_HI = 0x32;
+export const GD_BLOCK_BITMAP_CSUM_HI = 0x38;
+export const GD_INODE_BITMAP_CSUM_HI = 0x3a;
+/* bg_flags */
+export const EXT2_BG_INODE_UNINIT = 0x1;
+export const EXT2_BG_BLOCK_UNINIT = 0x2;
+export const EXT2_BG_INODE_ZEROED = 0x4;
 
 /** The superblock fields this code uses, undecorated. */
 export interface Ext2Super {
@@ -169,6 +197,17 @@ export interface Ext2Super {
   firstMetaBg: number;
   minExtraIsize: number;
   backupBgs: [number, number];
+  uuid: Uint8Array;
+  /** s_checksum_type (1: crc32c) and s_checksum_seed (csum_seed feature). */
+  checksumType: number;
+  checksumSeed: number;
+  defHashVersion: number;
+  hashSeed: Uint32Array;
+  flags: number;
+  /** log2 of groups per flex group (flex_bg). */
+  logGroupsPerFlex: number;
+  /** s_last_orphan: the first inode of the orphan list (unlinked while open), chained through i_dtime. */
+  lastOrphan: number;
 }
 
 /** Decodes the 1024-byte superblock. => b.length >= SBSIZE */
@@ -204,6 +243,14 @@ export function decodeSuper(b: Uint8Array): Ext2Super {
     firstMetaBg: u32(0x104),
     minExtraIsize: u16(0x15c),
     backupBgs: [u32(0x24c), u32(0x250)],
+    uuid: b.slice(0x68, 0x78),
+    checksumType: b[0x175],
+    checksumSeed: u32(0x270),
+    defHashVersion: b[0xfc],
+    hashSeed: Uint32Array.from([u32(0xec), u32(0xf0), u32(0xf4), u32(0xf8)]),
+    flags: u32(0x160),
+    logGroupsPerFlex: b[0x174],
+    lastOrphan: u32(0xe8),
   };
 }
 
@@ -307,6 +354,7 @@ export const DI_DTIME = 0x14;
 export const DI_GID = 0x18;
 export const DI_LINKS = 0x1a;
 export const DI_BLOCKS = 0x1c;
+export const DI_BLOCKS_HIGH = 0x74;
 export const DI_FLAGS = 0x20;
 export const DI_BLOCK = 0x28;
 export const DI_GENERATION = 0x64;
@@ -320,6 +368,9 @@ export const DI_MTIME_EXTRA = 0x88;
 export const DI_ATIME_EXTRA = 0x8c;
 export const DI_CRTIME = 0x90;
 export const DI_CRTIME_EXTRA = 0x94;
+/** l_i_checksum_lo in osd2, i_checksum_hi in the extra part (metadata_csum). */
+export const DI_CHECKSUM_LO = 0x7c;
+export const DI_CHECKSUM_HI = 0x82;
 /** i_extra_isize of a new inode: the fields up to i_projid (as the kernel and mke2fs). */
 export const EXT2_NEW_EXTRA_ISIZE = 32;
 /** Most links an inode may have (ext2's EXT2_LINK_MAX). */

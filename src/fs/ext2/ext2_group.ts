@@ -1,8 +1,9 @@
 /*
  * Block-group summaries and the superblock of a read-write mount (cf.
- * ext2_cgupdate and ext2_sbupdate): the descriptor table is read and
- * checked once at mount into fs.groups, allocation changes the summaries in
- * core, and ext2SbUpdate writes the changed descriptors and the superblock's
+ * ext2_cgupdate and ext2_sbupdate): the descriptor table (32- or 64-byte
+ * descriptors) is read and checked once at mount into fs.groups, allocation
+ * changes the summaries in core, and ext2SbUpdate writes the changed
+ * descriptors (with their bitmap and own checksums) and the superblock's
  * free counts, state and times back through the buffer cache.
  *   { error, reason } = await ext2LoadGroups(mp); ...; error = await ext2SbUpdate(mp, { sync: true })
  */
@@ -10,9 +11,13 @@
 import { EINTEGRITY } from '../../kern/errno.js';
 import { DEV_BSIZE } from '../../kern/param.js';
 import type { Mount } from '../../vfs/mount.js';
+import { bitmapCsum, bitmapCsumSet, gdCsumOk, gdCsumSet, sbCsumSet } from './ext2_csum.js';
 import {
-  GD_BLOCK_BITMAP, GD_FREE_BLOCKS, GD_FREE_INODES, GD_INODE_BITMAP, GD_INODE_TABLE, GD_USED_DIRS, SBOFF, SBSIZE,
-  SB_FREE_BLOCKS, SB_FREE_INODES, SB_MNT_COUNT, SB_MTIME, SB_RESERVED_GDT, SB_RO_COMPAT, SB_STATE, SB_WTIME,
+  EXT2_MIN_DESC_SIZE_64BIT, GD_BLOCK_BITMAP, GD_BLOCK_BITMAP_HI, GD_FLAGS, GD_FREE_BLOCKS, GD_FREE_BLOCKS_HI,
+  GD_FREE_INODES, GD_FREE_INODES_HI, GD_INODE_BITMAP, GD_INODE_BITMAP_HI, GD_INODE_TABLE, GD_INODE_TABLE_HI,
+  GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, GD_USED_DIRS, GD_USED_DIRS_HI, INCOMPAT_FLEX_BG, SBOFF, SBSIZE,
+  SB_FREE_BLOCKS, SB_FREE_BLOCKS_HI, SB_FREE_INODES, SB_LAST_ORPHAN, SB_MNT_COUNT, SB_MTIME, SB_RESERVED_GDT, SB_RO_COMPAT,
+  SB_STATE, SB_WTIME,
 } from './ext2_fs.js';
 import type { Ext2Fs, Ext2Group } from './ext2_mount.js';
 
@@ -21,12 +26,19 @@ export function ext2Now(): number {
   return Math.floor(Date.now() / 1000);
 }
 
+/** Reads a descriptor field of 32 bits (lo) widened by its high half in 64-byte descriptors. */
+function wide(dv: DataView, o: number, lo: number, hi: number, wideDesc: boolean, bits: 16 | 32): number {
+  if (bits === 32) return dv.getUint32(o + lo, true) + (wideDesc ? dv.getUint32(o + hi, true) * 2 ** 32 : 0);
+  return dv.getUint16(o + lo, true) + (wideDesc ? dv.getUint16(o + hi, true) * 65536 : 0);
+}
+
 /**
- * Reads every group descriptor into fs.groups, checking that each group's
- * bitmaps and inode table lie inside the group, clear of its superblock
- * copy and descriptor table, and that its counts fit the group. The
- * superblock's free counts are recomputed from the groups (as e2fsck does).
- * => read-write mount without meta_bg or flex_bg; may sleep
+ * Reads every group descriptor into fs.groups (checksums verified), checking
+ * that each group's bitmaps and inode table lie inside the file system, clear
+ * of superblock copies and descriptor tables (inside their own group without
+ * flex_bg), and that its counts fit the group. The superblock's free counts
+ * are recomputed from the groups (as e2fsck does).
+ * => read-write mount; may sleep
  */
 export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason: string }> {
   const fs = mp.data as Ext2Fs;
@@ -36,6 +48,7 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
   fs.reservedGdt = new DataView(sbr.bp.data.buffer, sbr.bp.data.byteOffset).getUint16(SB_RESERVED_GDT, true);
   mp.bufcache.brelse(sbr.bp);
   if (fs.reservedGdt > fs.bsize / 4) return { error: EINTEGRITY, reason: `bad reserved descriptor blocks (${fs.reservedGdt})` };
+  const wideDesc = fs.descSize >= EXT2_MIN_DESC_SIZE_64BIT;
   const groups: Ext2Group[] = [];
   for (let d = 0; d < fs.gdtBlocks; d++) {
     const db = fs.descBlock(d);
@@ -45,26 +58,44 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
     const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
     for (let i = 0; i < fs.descPerBlock && groups.length < fs.groupCount; i++) {
       const o = i * fs.descSize;
+      const g = groups.length;
+      if (fs.groupCsum && !gdCsumOk(fs, g, bp.data, o)) {
+        const e = fs.csumFailed(`group descriptor ${g} (block ${db})`);
+        if (e !== 0) {
+          mp.bufcache.brelse(bp);
+          return { error: e, reason: fs.damage };
+        }
+      }
       groups.push({
-        blockBitmap: dv.getUint32(o + GD_BLOCK_BITMAP, true),
-        inodeBitmap: dv.getUint32(o + GD_INODE_BITMAP, true),
-        inodeTable: dv.getUint32(o + GD_INODE_TABLE, true),
-        freeBlocks: dv.getUint16(o + GD_FREE_BLOCKS, true),
-        freeInodes: dv.getUint16(o + GD_FREE_INODES, true),
-        usedDirs: dv.getUint16(o + GD_USED_DIRS, true),
+        blockBitmap: wide(dv, o, GD_BLOCK_BITMAP, GD_BLOCK_BITMAP_HI, wideDesc, 32),
+        inodeBitmap: wide(dv, o, GD_INODE_BITMAP, GD_INODE_BITMAP_HI, wideDesc, 32),
+        inodeTable: wide(dv, o, GD_INODE_TABLE, GD_INODE_TABLE_HI, wideDesc, 32),
+        freeBlocks: wide(dv, o, GD_FREE_BLOCKS, GD_FREE_BLOCKS_HI, wideDesc, 16),
+        freeInodes: wide(dv, o, GD_FREE_INODES, GD_FREE_INODES_HI, wideDesc, 16),
+        usedDirs: wide(dv, o, GD_USED_DIRS, GD_USED_DIRS_HI, wideDesc, 16),
+        flags: fs.groupCsum ? dv.getUint16(o + GD_FLAGS, true) : 0,
+        itableUnused: fs.groupCsum ? wide(dv, o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, wideDesc, 16) : 0,
+        bbitmapDirty: false,
+        ibitmapDirty: false,
+        bbitmapOk: false,
+        ibitmapOk: false,
         dirty: false,
       });
     }
     mp.bufcache.brelse(bp);
   }
   fs.groups = groups;
+  const why = placeMeta(fs);
+  if (why !== '') return { error: EINTEGRITY, reason: why };
   let freeBlocks = 0;
   let freeInodes = 0;
   for (let g = 0; g < groups.length; g++) {
-    const why = checkGroup(fs, g);
-    if (why !== '') return { error: EINTEGRITY, reason: `group ${g}: ${why}` };
-    freeBlocks += groups[g].freeBlocks;
-    freeInodes += groups[g].freeInodes;
+    const gi = groups[g];
+    if (gi.freeBlocks > fs.groupBlocks(g)) return { error: EINTEGRITY, reason: `group ${g}: free block count ${gi.freeBlocks} too large` };
+    const ipg = sb.inodesPerGroup;
+    if (gi.freeInodes > ipg || gi.usedDirs > ipg || gi.itableUnused > ipg) return { error: EINTEGRITY, reason: `group ${g}: inode counts too large` };
+    freeBlocks += gi.freeBlocks;
+    freeInodes += gi.freeInodes;
   }
   if (sb.freeBlocksCount !== freeBlocks || sb.freeInodesCount !== freeInodes) fs.sbDirty = true;
   sb.freeBlocksCount = freeBlocks;
@@ -72,21 +103,35 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
   return { error: 0, reason: '' };
 }
 
-/** Why group g's descriptor cannot be trusted for writing, or ''. */
-function checkGroup(fs: Ext2Fs, g: number): string {
-  const gi = fs.groups[g];
-  const first = fs.groupFirst(g);
-  const end = first + fs.groupBlocks(g);
-  const reserved = fs.groupHasSuper(g) ? first + 1 + fs.gdtBlocks + fs.reservedGdt : first;
-  const inside = (b: number, n: number) => b >= reserved && b + n <= end;
-  if (!inside(gi.blockBitmap, 1)) return `block bitmap ${gi.blockBitmap} outside the group`;
-  if (!inside(gi.inodeBitmap, 1) || gi.inodeBitmap === gi.blockBitmap) return `inode bitmap ${gi.inodeBitmap} outside the group`;
-  if (!inside(gi.inodeTable, fs.itableBlocks)) return `inode table ${gi.inodeTable} outside the group`;
-  const inTable = (b: number) => b >= gi.inodeTable && b < gi.inodeTable + fs.itableBlocks;
-  if (inTable(gi.blockBitmap) || inTable(gi.inodeBitmap)) return 'bitmaps inside the inode table';
-  if (gi.freeBlocks > end - first) return `free block count ${gi.freeBlocks} too large`;
-  const ipg = fs.sb.inodesPerGroup;
-  if (gi.freeInodes > ipg || gi.usedDirs > ipg) return 'inode counts too large';
+/**
+ * Fills fs.groupMeta from the descriptors and checks every bitmap and inode
+ * table: inside the file system (inside its own group without flex_bg), clear
+ * of every superblock copy and descriptor table, overlapping nothing else.
+ * Answers why not, or ''.
+ */
+function placeMeta(fs: Ext2Fs): string {
+  const flex = fs.hasFeature(INCOMPAT_FLEX_BG);
+  const meta: Array<Array<[number, number]>> = [];
+  for (let g = 0; g < fs.groupCount; g++) {
+    const n = fs.groupSuperBlocks(g);
+    // Group 0's run also covers what lies before the first data block (the boot block of 1 KiB file systems).
+    meta.push(n === 0 ? [] : g === 0 ? [[0, fs.groupFirst(0) + n]] : [[fs.groupFirst(g), n]]);
+  }
+  for (let g = 0; g < fs.groupCount; g++) {
+    const gi = fs.groups[g];
+    const runs: Array<[string, number, number]> = [
+      ['block bitmap', gi.blockBitmap, 1], ['inode bitmap', gi.inodeBitmap, 1], ['inode table', gi.inodeTable, fs.itableBlocks],
+    ];
+    for (const [what, b, n] of runs) {
+      if (!fs.blockOk(b, n)) return `group ${g}: ${what} ${b} outside the file system`;
+      const h = fs.blockGroup(b);
+      if (fs.blockGroup(b + n - 1) !== h) return `group ${g}: ${what} ${b} crosses a group boundary`;
+      if (!flex && h !== g) return `group ${g}: ${what} ${b} outside the group`;
+      for (const [s, m] of meta[h]) if (b < s + m && s < b + n) return `group ${g}: ${what} ${b} overlaps other metadata`;
+      meta[h].push([b, n]);
+    }
+  }
+  fs.groupMeta = meta;
   return '';
 }
 
@@ -98,14 +143,16 @@ export interface SbUpdateOptions {
 }
 
 /**
- * Writes the changed group descriptors and the superblock (free counts,
- * s_state, times, ro_compat features) through the buffer cache
+ * Writes the changed group descriptors (counts, flags, itable_unused, bitmap
+ * checksums, their own checksum) and the superblock (free counts, s_state,
+ * times, ro_compat features, its checksum) through the buffer cache
  * (cf. ext2_sbupdate/ext2_cgupdate). Backup copies are left as they are.
  * => read-write mount; may sleep
  */
 export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promise<number> {
   const fs = mp.data as Ext2Fs;
   const bc = mp.bufcache;
+  const wideDesc = fs.descSize >= EXT2_MIN_DESC_SIZE_64BIT;
   let first = 0;
   for (let d = 0; d < fs.gdtBlocks; d++) {
     const g0 = d * fs.descPerBlock;
@@ -113,20 +160,56 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
     let any = false;
     for (let g = g0; g < g1; g++) any ||= fs.groups[g].dirty;
     if (!any) continue;
+    /* Bitmap checksums first: no buffer may be busy while another is read. */
+    const bcs = new Map<number, [number, number]>();
+    if (fs.metadataCsum) {
+      for (let g = g0; g < g1; g++) {
+        const gi = fs.groups[g];
+        if (!gi.dirty || (!gi.bbitmapDirty && !gi.ibitmapDirty)) continue;
+        const pair: [number, number] = [-1, -1];
+        for (const inode of [false, true]) {
+          if (!(inode ? gi.ibitmapDirty : gi.bbitmapDirty)) continue;
+          const r = await bc.bread(fs.fsbtodb(inode ? gi.inodeBitmap : gi.blockBitmap), fs.bsize);
+          if (r.error !== 0 || r.bp === null) {
+            first ||= r.error;
+            continue;
+          }
+          pair[inode ? 1 : 0] = bitmapCsum(fs, r.bp.data, inode);
+          bc.brelse(r.bp);
+        }
+        bcs.set(g, pair);
+      }
+    }
     const { error, bp } = await bc.bread(fs.fsbtodb(fs.descBlock(d)), fs.bsize);
     if (error !== 0 || bp === null) {
       first ||= error;
       continue;
     }
     const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
+    const put16 = (o: number, lo: number, hi: number, v: number) => {
+      dv.setUint16(o + lo, v & 0xffff, true);
+      if (wideDesc) dv.setUint16(o + hi, Math.floor(v / 65536), true);
+    };
     for (let g = g0; g < g1; g++) {
       const gi = fs.groups[g];
       if (!gi.dirty) continue;
       const o = (g - g0) * fs.descSize;
-      dv.setUint16(o + GD_FREE_BLOCKS, gi.freeBlocks, true);
-      dv.setUint16(o + GD_FREE_INODES, gi.freeInodes, true);
-      dv.setUint16(o + GD_USED_DIRS, gi.usedDirs, true);
-      gi.dirty = false;
+      put16(o, GD_FREE_BLOCKS, GD_FREE_BLOCKS_HI, gi.freeBlocks);
+      put16(o, GD_FREE_INODES, GD_FREE_INODES_HI, gi.freeInodes);
+      put16(o, GD_USED_DIRS, GD_USED_DIRS_HI, gi.usedDirs);
+      if (fs.groupCsum) {
+        dv.setUint16(o + GD_FLAGS, gi.flags, true);
+        put16(o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, gi.itableUnused);
+      }
+      const pair = bcs.get(g);
+      if (pair !== undefined) {
+        if (pair[0] >= 0) bitmapCsumSet(fs, pair[0], false, bp.data, o);
+        if (pair[1] >= 0) bitmapCsumSet(fs, pair[1], true, bp.data, o);
+        if (pair[0] >= 0) gi.bbitmapDirty = false;
+        if (pair[1] >= 0) gi.ibitmapDirty = false;
+      }
+      if (fs.groupCsum) gdCsumSet(fs, g, bp.data, o);
+      gi.dirty = gi.bbitmapDirty || gi.ibitmapDirty;
     }
     bc.bdwrite(bp);
   }
@@ -135,8 +218,10 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
   const dv = new DataView(bp.data.buffer, bp.data.byteOffset, SBSIZE);
   const sb = fs.sb;
   const now = ext2Now();
-  dv.setUint32(SB_FREE_BLOCKS, sb.freeBlocksCount, true);
+  dv.setUint32(SB_FREE_BLOCKS, sb.freeBlocksCount % 2 ** 32, true);
+  if (wideDesc) dv.setUint32(SB_FREE_BLOCKS_HI, Math.floor(sb.freeBlocksCount / 2 ** 32), true);
   dv.setUint32(SB_FREE_INODES, sb.freeInodesCount, true);
+  dv.setUint32(SB_LAST_ORPHAN, sb.lastOrphan, true);
   dv.setUint16(SB_STATE, sb.state, true);
   dv.setUint32(SB_RO_COMPAT, sb.featureRoCompat >>> 0, true);
   dv.setUint32(SB_WTIME, now, true);
@@ -144,6 +229,7 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
     dv.setUint32(SB_MTIME, now, true);
     dv.setUint16(SB_MNT_COUNT, (dv.getUint16(SB_MNT_COUNT, true) + 1) & 0xffff, true);
   }
+  if (fs.metadataCsum) sbCsumSet(bp.data);
   fs.sbDirty = false;
   if (!opts.sync) {
     bc.bdwrite(bp);

@@ -10,6 +10,7 @@
 import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import type { Ext2Fs } from './ext2_mount.js';
+import { ext2Bitmap } from './ext2_alloc.js';
 
 /** The group a new directory goes to (cf. ext2_dirpref), or -1 when no inode is free. */
 function dirpref(fs: Ext2Fs): number {
@@ -49,7 +50,7 @@ export async function ext2Valloc(mp: Mount, parentIno: number, isDir: boolean): 
   let g = isDir ? dirpref(fs) : filepref(fs, fs.inodeGroup(parentIno));
   for (let tries = 0; g >= 0 && tries < fs.groupCount; tries++, g = filepref(fs, (g + 1) % fs.groupCount)) {
     const gi = fs.groups[g];
-    const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.inodeBitmap), fs.bsize);
+    const { error, bp } = await ext2Bitmap(mp, g, true);
     if (error !== 0 || bp === null) return { error, ino: 0 };
     const map = bp.data;
     let i = -1;
@@ -75,7 +76,9 @@ export async function ext2Valloc(mp: Mount, parentIno: number, isDir: boolean): 
     mp.bufcache.bdwrite(bp);
     gi.freeInodes--;
     if (isDir) gi.usedDirs++;
-    gi.dirty = true;
+    // The inode table is used up to the highest inode in use (bg_itable_unused below it).
+    if (fs.groupCsum) gi.itableUnused = Math.min(gi.itableUnused, ipg - i - 1);
+    gi.dirty = gi.ibitmapDirty = true;
     sb.freeInodesCount--;
     fs.sbDirty = true;
     return { error: 0, ino };
@@ -95,7 +98,7 @@ export async function ext2Vfree(mp: Mount, ino: number, isDir: boolean): Promise
   const g = fs.inodeGroup(ino);
   const gi = fs.groups[g];
   const i = (ino - 1) % sb.inodesPerGroup;
-  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(gi.inodeBitmap), fs.bsize);
+  const { error, bp } = await ext2Bitmap(mp, g, true);
   if (error !== 0 || bp === null) return error;
   if ((bp.data[i >> 3] & (1 << (i & 7))) === 0) {
     mp.bufcache.brelse(bp);
@@ -105,7 +108,7 @@ export async function ext2Vfree(mp: Mount, ino: number, isDir: boolean): Promise
   mp.bufcache.bdwrite(bp);
   gi.freeInodes++;
   if (isDir && gi.usedDirs > 0) gi.usedDirs--;
-  gi.dirty = true;
+  gi.dirty = gi.ibitmapDirty = true;
   sb.freeInodesCount++;
   fs.sbDirty = true;
   return 0;

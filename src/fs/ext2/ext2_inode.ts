@@ -29,6 +29,22 @@ export interface ExtentLeaf {
   unwritten: Uint8Array;
 }
 
+/** One extent: logical start, length, physical start; unwritten ones read as zeros. */
+export interface Extent {
+  lblk: number;
+  len: number;
+  pblk: number;
+  unwritten: boolean;
+}
+
+/** A file's extents, sorted and disjoint, and the tree blocks (leaves and index nodes) it owns. */
+export interface ExtentMap {
+  ext: Extent[];
+  nodes: number[];
+  /** Differs from the tree on disk. */
+  dirty: boolean;
+}
+
 /** One indirect block holding data pointers, for logical blocks [base, base + ptrs.length). */
 export interface IndirectLeaf {
   base: number;
@@ -45,6 +61,11 @@ export class Inode {
   readonly iblock32: Uint32Array;
   /** bmap caches (cleared by reclaim, and by every change of the block map). */
   extLeaf: ExtentLeaf | null = null;
+  /**
+   * The whole extent tree in core, once a write needed it (ext2_extents_write.ts):
+   * authoritative for bmap from then on; written back by ext2Update when dirty.
+   */
+  extMap: ExtentMap | null = null;
   indLeaf: IndirectLeaf | null = null;
   /** Inline data (i_block + system.data), once read. */
   inline: Uint8Array | null = null;
@@ -52,8 +73,10 @@ export class Inode {
   modified = false;
   /** The inode and its blocks were freed; the vnode only waits to be reclaimed. */
   freed = false;
-  /** i_dtime, set when the inode is freed. */
+  /** i_dtime, set when the inode is freed; on the orphan list, the next orphan's number. */
   dtime = 0;
+  /** On the superblock's orphan list: unlinked while still open. */
+  orphan = false;
   /**
    * Blocks allocated by a write whose device contents are still garbage
    * (logical block numbers): bmap answers a hole for them, so the VM
@@ -123,6 +146,7 @@ export class Inode {
   /** Drops the bmap and inline caches. */
   flushCaches(): void {
     this.extLeaf = null;
+    if (this.extMap !== null && !this.extMap.dirty) this.extMap = null;
     this.indLeaf = null;
     this.inline = null;
   }

@@ -12,13 +12,15 @@ import type { Mount } from '../../vfs/mount.js';
 import type { Buf } from '../../vfs/buf.js';
 import { VType } from '../../vfs/vnode.js';
 import {
-  DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_CRTIME, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
+  DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_BLOCKS_HIGH, DI_CRTIME, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
   DI_FILE_ACL, DI_FLAGS, DI_GENERATION, DI_GID, DI_GID_HIGH, DI_LINKS, DI_MODE, DI_MTIME, DI_MTIME_EXTRA, DI_SIZE,
   DI_SIZE_HIGH, DI_UID, DI_UID_HIGH, EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES, EXT2_NEW_EXTRA_ISIZE,
-  RO_COMPAT_LARGE_FILE,
+  EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, INCOMPAT_EXTENTS, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 } from './ext2_fs.js';
 import { type Inode, inodeFromDisk } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
+import { inodeCsumSet } from './ext2_csum.js';
+import { ext4ExtEmptyRoot, ext4ExtStore } from './ext2_extents_write.js';
 
 /**
  * The inode table block holding inode ino, busy, and ino's byte offset in it.
@@ -64,6 +66,8 @@ export function ext2InodeEncode(ip: Inode): void {
   dv.setUint32(DI_DTIME, ip.dtime >>> 0, true);
   dv.setUint16(DI_LINKS, din.linksCount, true);
   dv.setUint32(DI_BLOCKS, ip.blocks512 % 2 ** 32, true);
+  if ((ip.fs.sb.featureRoCompat & RO_COMPAT_HUGE_FILE) !== 0) dv.setUint16(DI_BLOCKS_HIGH, Math.floor(ip.blocks512 / 2 ** 32), true);
+  din.flags &= ~EXT4_HUGE_FILE_FL; // i_blocks is written in 512-byte units
   dv.setUint32(DI_FLAGS, din.flags >>> 0, true);
   dv.setUint32(DI_GENERATION, din.generation >>> 0, true);
   dv.setUint32(DI_FILE_ACL, din.fileAcl % 2 ** 32, true);
@@ -86,9 +90,12 @@ export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<n
     fs.sb.featureRoCompat |= RO_COMPAT_LARGE_FILE;
     fs.sbDirty = true;
   }
+  const e = ip.extMap !== null ? await ext4ExtStore(mp, ip) : 0;
+  if (e !== 0) return e;
   const { error, bp, off } = await ext2InodeBuf(mp, ip.ino);
   if (error !== 0 || bp === null) return error;
   ext2InodeEncode(ip);
+  if (fs.metadataCsum) inodeCsumSet(fs, ip.ino, ip.raw);
   bp.data.set(ip.raw, off);
   ip.modified = false;
   if (!sync) {
@@ -122,6 +129,14 @@ export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links:
   if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) {
     dv.setUint16(DI_EXTRA_ISIZE, EXT2_NEW_EXTRA_ISIZE, true);
     dv.setUint32(DI_CRTIME, now, true);
+  }
+  const type = mode & S_IFMT;
+  if (fs.hasFeature(INCOMPAT_EXTENTS) && (type === S_IFREG || type === S_IFDIR || type === S_IFLNK)) {
+    // New files of an extents file system are mapped by extents (a fast symlink's caller clears the flag).
+    dv.setUint32(DI_FLAGS, EXT4_EXTENTS_FL, true);
+    const root = new Uint32Array(15);
+    ext4ExtEmptyRoot(root);
+    for (let i = 0; i < 15; i++) dv.setUint32(DI_BLOCK + i * 4, root[i], true);
   }
   const r = inodeFromDisk(fs, ino, raw);
   if (r.ip !== null) r.ip.modified = true;

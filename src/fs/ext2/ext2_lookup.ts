@@ -17,6 +17,8 @@ import {
   INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
 } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
+import { dirCsumOk } from './ext2_csum.js';
+import { bmapRun } from './ext2_bmap.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import { nameEquals } from '../../vfs/vfs_lookup.js';
@@ -83,6 +85,10 @@ async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
     const got = bsize - uio.resid;
     if (got === 0) break;
     if (allZero(buf, got)) continue; // a hole: no entries
+    if (fs.metadataCsum && got === bsize && !dirCsumOk(fs, vp.ino, ip.din.generation, buf)) {
+      const e = await ext2DirCsumFailed(vp, off / bsize);
+      if (e !== 0) return e;
+    }
     const r = scanChunk(fs, buf, got, bsize, fn);
     if (r.error !== 0 || r.stop) return r.error;
   }
@@ -111,6 +117,14 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn): Promise<number>
     if (r.error !== 0 || r.stop) return r.error;
   }
   return 0;
+}
+
+/** A directory block's checksum did not match: fs.csumFailed naming its device block. => may sleep */
+export async function ext2DirCsumFailed(vp: Vnode, lbn: number): Promise<number> {
+  const ip = vp.data as Inode;
+  const r = vp.mount !== null ? await bmapRun(vp.mount.bufcache, ip, lbn) : null;
+  const where = r !== null && r.pblk >= 0 ? ` (block ${r.pblk})` : '';
+  return ip.fs.csumFailed(`directory block ${lbn} of inode ${vp.ino}${where}`);
 }
 
 /** An approximation of the kernel's utf8 casefolding (NFD, then case-insensitive). */

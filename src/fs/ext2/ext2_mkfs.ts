@@ -2,6 +2,9 @@
  * mkfs for ext2: formats a whole block device as revision 1 ext2 with
  * 256-byte inodes and the features filetype, sparse_super and large_file
  * (no resize_inode, dir_index or journal), a root directory and lost+found.
+ * With `ext4`, ext4 as mke2fs's defaults make it, less the journal and
+ * resize_inode: extents, 64bit, flex_bg, metadata_csum, huge_file,
+ * dir_nlink, extra_isize and dir_index (every checksum written).
  *   const { error, reason } = await ext2Mkfs(dev, { blockSize: 4096, label: 'data' })
  * The geometry comes from ext2_mkfs_layout.ts; this file encodes the blocks
  * and writes them, the primary superblock last.
@@ -11,10 +14,18 @@ import { EINVAL, EROFS, strerror } from '../../kern/errno.js';
 import type { BlockDevice } from '../../dev/device.js';
 import {
   DIRENT_HEADER, EXT2_DYNAMIC_REV, EXT2_GOOD_OLD_FIRST_INO, EXT2_GOOD_OLD_INODE_SIZE, EXT2_MAGIC,
-  EXT2_MIN_DESC_SIZE, EXT2_ROOTINO, INCOMPAT_FILETYPE, RO_COMPAT_LARGE_FILE, RO_COMPAT_SPARSE_SUPER, SBOFF,
-  SBSIZE, S_IFDIR, direntRecLen,
+  EXT2_BG_INODE_UNINIT, EXT2_BG_INODE_ZEROED, EXT2_MIN_DESC_SIZE, EXT2_MIN_DESC_SIZE_64BIT, EXT2_ROOTINO,
+  EXT4_EXTENTS_FL, GD_FLAGS, GD_ITABLE_UNUSED, INCOMPAT_64BIT, INCOMPAT_EXTENTS, INCOMPAT_FILETYPE, INCOMPAT_FLEX_BG,
+  RO_COMPAT_DIR_NLINK, RO_COMPAT_EXTRA_ISIZE, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, RO_COMPAT_METADATA_CSUM,
+  RO_COMPAT_SPARSE_SUPER, SBOFF, SBSIZE, S_IFDIR, direntRecLen,
 } from './ext2_fs.js';
 import { type MkfsGroup, type MkfsLayout, mkfsLayout } from './ext2_mkfs_layout.js';
+import { crc32cUpdate } from '../../kern/crc32c.js';
+import {
+  DIR_TAIL_SIZE, bitmapCsum, bitmapCsumSet, dirCsumSet, dirTailInit, gdCsumSet, inodeCsumSet, sbCsumSet,
+} from './ext2_csum.js';
+import { EXT4_EXT_MAGIC } from './ext2_extents.js';
+import type { Ext2Fs } from './ext2_mount.js';
 
 export interface Ext2MkfsOptions {
   /** Default: 1024 below 512 MiB, 4096 otherwise. */
@@ -29,6 +40,8 @@ export interface Ext2MkfsOptions {
   uuid?: Uint8Array;
   /** Bytes of the device to use, from its start (default: all of it). */
   size?: number;
+  /** Format ext4 (the features above) instead of ext2. */
+  ext4?: boolean;
 }
 
 export interface Ext2MkfsResult {
@@ -61,13 +74,25 @@ export async function ext2Mkfs(dev: BlockDevice, opts: Ext2MkfsOptions = {}): Pr
   if (!Number.isFinite(now) || now < 0 || now > 0xffffffff) return { error: EINVAL, reason: `invalid time ${now}` };
   const size = opts.size ?? dev.size;
   if (!Number.isSafeInteger(size) || size < 0 || size > dev.size) return { error: EINVAL, reason: `size ${size} is beyond the device's ${dev.size} bytes` };
-  const { error, reason, layout } = mkfsLayout(size, { blockSize: opts.blockSize, inodeRatio: opts.inodeRatio });
+  const ext4 = opts.ext4 ?? false;
+  const descSize = ext4 ? EXT2_MIN_DESC_SIZE_64BIT : EXT2_MIN_DESC_SIZE;
+  const { error, reason, layout } = mkfsLayout(size, { blockSize: opts.blockSize, inodeRatio: opts.inodeRatio, descSize });
   if (layout === null) return { error, reason };
+  const uuid = opts.uuid ?? randomUuid();
   const ctx: Ctx = {
-    dev, l: layout, now: Math.floor(now), label, uuid: opts.uuid ?? randomUuid(), hashSeed: randomUuid(),
+    dev, l: layout, now: Math.floor(now), label, uuid, hashSeed: randomUuid(), ext4, descSize,
+    seed: crc32cUpdate(0xffffffff, uuid),
   };
   return writeFs(ctx);
 }
+
+/* ext4: the features, and the on-disk values only mkfs writes. */
+const EXT4_COMPAT = 0x20; // dir_index
+const EXT4_INCOMPAT = INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG;
+const EXT4_RO_COMPAT = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_HUGE_FILE | RO_COMPAT_DIR_NLINK |
+  RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM;
+const LOG_GROUPS_PER_FLEX = 4;
+const CRC32C_CHKSUM = 1;
 
 interface Ctx {
   dev: BlockDevice;
@@ -76,6 +101,18 @@ interface Ctx {
   label: Uint8Array;
   uuid: Uint8Array;
   hashSeed: Uint8Array;
+  ext4: boolean;
+  descSize: number;
+  /** crc32c seed of the metadata checksums (ext4). */
+  seed: number;
+}
+
+/** The checksum context of an ext4 being made: enough of Ext2Fs for ext2_csum.ts. */
+function csumFs(c: Ctx): Ext2Fs {
+  return {
+    csumSeed: c.seed, metadataCsum: true, groupCsum: true, descSize: c.descSize,
+    sb: { inodesPerGroup: c.l.inodesPerGroup, clustersPerGroup: c.l.blocksPerGroup, uuid: c.uuid },
+  } as unknown as Ext2Fs;
 }
 
 /** Writes every group, the directories, then the primary superblock. */
@@ -84,7 +121,7 @@ async function writeFs(c: Ctx): Promise<Ext2MkfsResult> {
   const bs = l.blockSize;
   /* Bytes 0 up to the end of the primary superblock's block: written last, cleared first. */
   const headBytes = Math.max(SBOFF + SBSIZE, bs);
-  const gdt = encodeGdt(l);
+  const gdt = encodeGdt(c);
   const zeros = new Uint8Array(Math.min(ZERO_CHUNK, l.inodeTableBlocks * bs));
   const put = async (what: string, bufs: Uint8Array[], offset: number): Promise<Ext2MkfsResult | null> => {
     const error = await c.dev.writev(bufs, offset);
@@ -159,9 +196,9 @@ function superBlock(c: Ctx, g: number): Uint8Array {
   u32(0x54, EXT2_GOOD_OLD_FIRST_INO);
   u16(0x58, l.inodeSize);
   u16(0x5a, g);
-  u32(0x5c, 0); // s_feature_compat: none
-  u32(0x60, INCOMPAT_FILETYPE);
-  u32(0x64, RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE);
+  u32(0x5c, c.ext4 ? EXT4_COMPAT : 0); // s_feature_compat
+  u32(0x60, c.ext4 ? EXT4_INCOMPAT : INCOMPAT_FILETYPE);
+  u32(0x64, c.ext4 ? EXT4_RO_COMPAT : RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE);
   b.set(c.uuid, 0x68);
   b.set(c.label, 0x78);
   b.set(c.hashSeed, 0xec);
@@ -170,21 +207,37 @@ function superBlock(c: Ctx, g: number): Uint8Array {
   u16(0x15c, EXTRA_ISIZE); // s_min_extra_isize
   u16(0x15e, EXTRA_ISIZE); // s_want_extra_isize
   u32(0x160, EXT2_FLAGS_SIGNED_HASH);
+  if (c.ext4) {
+    u16(0xfe, c.descSize); // s_desc_size
+    b[0x174] = LOG_GROUPS_PER_FLEX;
+    b[0x175] = CRC32C_CHKSUM;
+    sbCsumSet(b);
+  }
   return b;
 }
 
-/** The group descriptor table, whole blocks. */
-function encodeGdt(l: MkfsLayout): Uint8Array {
+/** The group descriptor table, whole blocks (ext4: 64-byte descriptors, flags, unused inodes, checksums). */
+function encodeGdt(c: Ctx): Uint8Array {
+  const { l } = c;
   const b = new Uint8Array(l.gdtBlocks * l.blockSize);
   const dv = new DataView(b.buffer);
   l.groups.forEach((grp, g) => {
-    const o = g * EXT2_MIN_DESC_SIZE;
+    const o = g * c.descSize;
+    const usedInodes = g === 0 ? EXT2_GOOD_OLD_FIRST_INO : 0;
     dv.setUint32(o + 0x00, grp.blockBitmap, true);
     dv.setUint32(o + 0x04, grp.inodeBitmap, true);
     dv.setUint32(o + 0x08, grp.inodeTable, true);
     dv.setUint16(o + 0x0c, grp.nblocks - grp.used, true);
-    dv.setUint16(o + 0x0e, l.inodesPerGroup - (g === 0 ? EXT2_GOOD_OLD_FIRST_INO : 0), true);
+    dv.setUint16(o + 0x0e, l.inodesPerGroup - usedInodes, true);
     dv.setUint16(o + 0x10, g === 0 ? 2 : 0, true); // bg_used_dirs_count: root and lost+found
+    if (!c.ext4) return;
+    // Inode tables are written zeroed; a group with no inode in use is INODE_UNINIT.
+    dv.setUint16(o + GD_FLAGS, EXT2_BG_INODE_ZEROED | (usedInodes === 0 ? EXT2_BG_INODE_UNINIT : 0), true);
+    dv.setUint16(o + GD_ITABLE_UNUSED, l.inodesPerGroup - usedInodes, true);
+    const fs = csumFs(c);
+    bitmapCsumSet(fs, bitmapCsum(fs, blockBitmap(l, grp), false), false, b, o);
+    bitmapCsumSet(fs, bitmapCsum(fs, inodeBitmap(l, g), true), true, b, o);
+    gdCsumSet(fs, g, b, o);
   });
   return b;
 }
@@ -231,6 +284,18 @@ function firstInodes(c: Ctx): Uint8Array {
       dv.setInt32(0x90, lo, true); // crtime
       for (const t of [0x84, 0x88, 0x8c, 0x94]) dv.setUint32(t, epoch, true); // the *_extra epoch bits
     }
+    if (c.ext4) {
+      // One extent in the root of i_block instead of block pointers.
+      dv.setUint32(0x20, EXT4_EXTENTS_FL, true);
+      for (let i = 0; i < nblocks; i++) dv.setUint32(0x28 + 4 * i, 0, true);
+      dv.setUint16(0x28, EXT4_EXT_MAGIC, true);
+      dv.setUint16(0x2a, 1, true); // eh_entries
+      dv.setUint16(0x2c, 4, true); // eh_max
+      dv.setUint32(0x28 + 12, 0, true); // ee_block
+      dv.setUint16(0x28 + 16, nblocks, true); // ee_len
+      dv.setUint32(0x28 + 20, first, true); // ee_start_lo
+      inodeCsumSet(csumFs(c), ino, b.subarray(o, o + isz));
+    }
   };
   /* Inode 1 (bad blocks) and the other reserved inodes stay zero. */
   dirInode(EXT2_ROOTINO, 0o755, 3, l.rootBlock, 1);
@@ -247,20 +312,27 @@ function inodeTime(secs: number): [number, number] {
 /** The root directory's block followed by lost+found's blocks. */
 function directoryBlocks(c: Ctx): Uint8Array[] {
   const bs = c.l.blockSize;
+  const end = c.ext4 ? bs - DIR_TAIL_SIZE : bs; // ext4: each block ends in its checksum tail
   const root = new Uint8Array(bs);
   let o = dirent(root, 0, EXT2_ROOTINO, '.', direntRecLen(1));
   o = dirent(root, o, EXT2_ROOTINO, '..', direntRecLen(2));
-  dirent(root, o, LPF_INO, 'lost+found', bs - o);
+  dirent(root, o, LPF_INO, 'lost+found', end - o);
   const out = [root];
   for (let i = 0; i < c.l.lpfBlocks; i++) {
     const blk = new Uint8Array(bs);
     if (i === 0) {
       const p = dirent(blk, 0, LPF_INO, '.', direntRecLen(1));
-      dirent(blk, p, EXT2_ROOTINO, '..', bs - p);
+      dirent(blk, p, EXT2_ROOTINO, '..', end - p);
     } else {
-      new DataView(blk.buffer).setUint16(4, bs, true); // one empty entry spanning the block
+      new DataView(blk.buffer).setUint16(4, end, true); // one empty entry spanning the block
     }
     out.push(blk);
+  }
+  if (c.ext4) {
+    out.forEach((blk, i) => {
+      dirTailInit(blk);
+      dirCsumSet(csumFs(c), i === 0 ? EXT2_ROOTINO : LPF_INO, 0, blk);
+    });
   }
   return out;
 }

@@ -80,7 +80,7 @@ export function groupHasSuper(g: number): boolean {
 const fail = (error: number, reason: string): MkfsLayoutResult => ({ error, reason, layout: null });
 
 /** Computes the layout for a device of `deviceBytes`; ENOSPC when not even one group fits. */
-export function mkfsLayout(deviceBytes: number, opts: { blockSize?: number; inodeRatio?: number }): MkfsLayoutResult {
+export function mkfsLayout(deviceBytes: number, opts: { blockSize?: number; inodeRatio?: number; descSize?: number }): MkfsLayoutResult {
   const small = deviceBytes < MKFS_SMALL_DEVICE;
   const blockSize = opts.blockSize ?? (small ? 1024 : 4096);
   if (blockSize !== 1024 && blockSize !== 2048 && blockSize !== 4096) {
@@ -111,7 +111,7 @@ export function mkfsLayout(deviceBytes: number, opts: { blockSize?: number; inod
     ipg = Math.min(ipg, blocksPerGroup); // the inode bitmap is one block
     if (ipg * ngroups > 0xffffffff) ipg = Math.floor(0xffffffff / ngroups / ipgUnit) * ipgUnit;
     const inodeTableBlocks = (ipg * MKFS_INODE_SIZE) / blockSize;
-    const gdtBlocks = Math.ceil((ngroups * EXT2_MIN_DESC_SIZE) / blockSize);
+    const gdtBlocks = Math.ceil((ngroups * (opts.descSize ?? EXT2_MIN_DESC_SIZE)) / blockSize);
     const overhead = (g: number) => (groupHasSuper(g) ? 1 + gdtBlocks : 0) + 2 + inodeTableBlocks;
 
     /* 1 KiB blocks past ~1.5 TiB: the descriptor table would outgrow group 0 (no meta_bg here). */

@@ -7,11 +7,13 @@
  */
 
 import { EINTEGRITY } from '../../kern/errno.js';
+import { crc32cUpdate } from '../../kern/crc32c.js';
+import { gdCsumOk } from './ext2_csum.js';
 import { DEV_BSHIFT } from '../../kern/param.js';
 import type { BufCache } from '../../vfs/vfs_bio.js';
 import {
-  COMPAT_SPARSE_SUPER2, type Ext2Super, INCOMPAT_64BIT, INCOMPAT_META_BG, RO_COMPAT_BIGALLOC, RO_COMPAT_SPARSE_SUPER,
-  gdInodeTable,
+  COMPAT_SPARSE_SUPER2, type Ext2Super, INCOMPAT_64BIT, INCOMPAT_CSUM_SEED, INCOMPAT_META_BG, RO_COMPAT_BIGALLOC,
+  RO_COMPAT_GDT_CSUM, RO_COMPAT_METADATA_CSUM, RO_COMPAT_SPARSE_SUPER, gdInodeTable,
 } from './ext2_fs.js';
 
 /** One block group's summary, in core for read-write mounts (cf. struct ext2_gd). */
@@ -22,6 +24,15 @@ export interface Ext2Group {
   freeBlocks: number;
   freeInodes: number;
   usedDirs: number;
+  /** bg_flags (INODE_UNINIT, BLOCK_UNINIT, ITABLE_ZEROED) and bg_itable_unused. */
+  flags: number;
+  itableUnused: number;
+  /** The block or inode bitmap changed: its checksum in the descriptor is recomputed at the next update. */
+  bbitmapDirty: boolean;
+  ibitmapDirty: boolean;
+  /** The bitmap on disk was checked against its checksum (once per mount, as the kernel's buffer_verified). */
+  bbitmapOk: boolean;
+  ibitmapOk: boolean;
   /** Differs from the descriptor on disk. */
   dirty: boolean;
 }
@@ -55,6 +66,20 @@ export class Ext2Fs {
   stateAtMount = 0;
   /** The in-core superblock counts or features differ from the disk. */
   sbDirty = false;
+  /** metadata_csum: every metadata block carries a crc32c. */
+  readonly metadataCsum: boolean;
+  /** Group descriptors carry a checksum (metadata_csum, or uninit_bg's crc16). */
+  readonly groupCsum: boolean;
+  /** The seed every crc32c but the superblock's starts from. */
+  readonly csumSeed: number;
+  /** Checksums are verified on read (mount option `verify`, default on). */
+  verify = true;
+  /** Where warnings for the user go (the mount's statfs warnings). */
+  warnings: string[] = [];
+  /** The last damage found on disk, naming the block (for the error's message). */
+  damage = '';
+  /** The mount's statfs, told of damage too (its `damage` field). */
+  statfs: { damage?: string } = {};
 
   constructor(readonly sb: Ext2Super) {
     this.bshift = 10 + sb.logBlockSize;
@@ -69,6 +94,23 @@ export class Ext2Fs {
     this.sbBlock = Math.floor(1024 / this.bsize);
     this.itableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / this.bsize);
     this.nindir = this.bsize / 4;
+    this.metadataCsum = (sb.featureRoCompat & RO_COMPAT_METADATA_CSUM) !== 0;
+    this.groupCsum = this.metadataCsum || (sb.featureRoCompat & RO_COMPAT_GDT_CSUM) !== 0;
+    this.csumSeed = (sb.featureIncompat & INCOMPAT_CSUM_SEED) !== 0 ? sb.checksumSeed : crc32cUpdate(0xffffffff, sb.uuid);
+  }
+
+  /**
+   * A checksum did not match: with `verify`, EINTEGRITY and `what` kept as
+   * the damage to report; without, a warning (once per block) and 0.
+   */
+  csumFailed(what: string): number {
+    const reason = `${what}: checksum mismatch`;
+    if (this.verify) {
+      this.damage = this.statfs.damage = reason;
+      return EINTEGRITY;
+    }
+    if (!this.warnings.includes(reason) && this.warnings.length < 100) this.warnings.push(reason);
+    return 0;
   }
 
   /** A block number as a device address in DEV_BSIZE units. */
@@ -102,16 +144,36 @@ export class Ext2Fs {
   }
 
   /**
-   * True when block b of group g is the group's own metadata: a superblock
-   * copy, the descriptor table and its reserved growth, a bitmap or the
-   * inode table. Never allocated, never freed. => groups loaded
+   * Runs of metadata blocks lying in each group: the group's superblock copy,
+   * descriptor table and reserved growth, and every bitmap and inode table
+   * placed there (with flex_bg, those of other groups too). Built at mount.
+   */
+  groupMeta: Array<Array<[number, number]>> = [];
+
+  /**
+   * Blocks at the start of group g holding a superblock copy, descriptors
+   * and reserved growth (cf. ext2fs_super_and_bgd_loc2): with meta_bg, the
+   * groups past s_first_meta_bg's descriptor blocks hold one descriptor
+   * block in the first, second and last group of each meta group.
+   */
+  groupSuperBlocks(g: number): number {
+    const sup = this.groupHasSuper(g) ? 1 : 0;
+    if (!this.hasFeature(INCOMPAT_META_BG)) return sup === 0 ? 0 : 1 + this.gdtBlocks + this.reservedGdt;
+    const firstMetaBg = Math.min(this.sb.firstMetaBg, this.gdtBlocks);
+    if (Math.floor(g / this.descPerBlock) < firstMetaBg) return sup === 0 ? 0 : 1 + firstMetaBg + this.reservedGdt;
+    const r = g % this.descPerBlock;
+    return sup + (r === 0 || r === 1 || r === this.descPerBlock - 1 ? 1 : 0);
+  }
+
+  /**
+   * True when block b of group g is metadata: a superblock copy, the
+   * descriptor table and its reserved growth, a bitmap or an inode table.
+   * Never allocated, never freed. => groups loaded
    */
   isMetaBlock(g: number, b: number): boolean {
-    const first = this.groupFirst(g);
-    if (this.groupHasSuper(g) && b < first + 1 + this.gdtBlocks + this.reservedGdt) return true;
     if (b < this.sb.firstDataBlock || b <= this.sbBlock) return true;
-    const gi = this.groups[g];
-    return b === gi.blockBitmap || b === gi.inodeBitmap || (b >= gi.inodeTable && b < gi.inodeTable + this.itableBlocks);
+    for (const [s, n] of this.groupMeta[g]) if (b >= s && b < s + n) return true;
+    return false;
   }
 
   hasFeature(incompat: number): boolean {
@@ -152,8 +214,14 @@ export class Ext2Fs {
     if (!this.blockOk(db)) return { error: EINTEGRITY, block: 0 };
     const { error, bp } = await bufcache.bread(this.fsbtodb(db), this.bsize);
     if (error !== 0 || bp === null) return { error, block: 0 };
-    const block = gdInodeTable(bp.data, (g % this.descPerBlock) * this.descSize, this.descSize);
+    const off = (g % this.descPerBlock) * this.descSize;
+    const block = gdInodeTable(bp.data, off, this.descSize);
+    const ok = !this.groupCsum || gdCsumOk(this, g, bp.data, off);
     bufcache.brelse(bp);
+    if (!ok) {
+      const e = this.csumFailed(`group descriptor ${g} (block ${db})`);
+      if (e !== 0) return { error: e, block: 0 };
+    }
     if (!this.blockOk(block, this.itableBlocks)) return { error: EINTEGRITY, block: 0 };
     this.itables.set(g, block);
     return { error: 0, block };

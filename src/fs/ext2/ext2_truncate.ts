@@ -13,11 +13,12 @@ import type { Mount } from '../../vfs/mount.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
-import { ext2Now } from './ext2_group.js';
+import { ext2Now, ext2SbUpdate } from './ext2_group.js';
 import { ext2Vfree } from './ext2_ialloc.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
+import { ext4ExtTruncate } from './ext2_extents_write.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
@@ -36,7 +37,8 @@ interface Freeing {
  */
 export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promise<number> {
   const fs = ip.fs;
-  if (ip.fastSymlink || ip.inlineData || ip.extents) return 0; // no block map to free
+  if (ip.fastSymlink || ip.inlineData) return 0; // no block map to free
+  if (ip.extents) return ext4ExtTruncate(mp, ip, length);
   const first = Math.ceil(length / fs.bsize);
   const f: Freeing = { blocks: [], meta: [], error: 0 };
   for (let l = first; l < EXT2_NDADDR; l++) {
@@ -136,6 +138,7 @@ export async function ext2Release(vp: Vnode): Promise<number> {
   const mp = vp.mount!;
   const ip = vp.data as Inode;
   if (ip.freed) return 0;
+  const e0 = ext2OrphanRemove(mp, ip);
   await vp.object?.setsize(0);
   ip.size = 0;
   // Each step runs whatever the one before answered: a damaged pointer must not keep the inode.
@@ -149,5 +152,48 @@ export async function ext2Release(vp: Vnode): Promise<number> {
   const e4 = await ext2Vfree(mp, vp.ino, vp.type === VType.VDIR);
   if (mp.vnodeHash.get(vp.ino) === vp) mp.vnodeHash.delete(vp.ino);
   dirhashDrop(ip);
-  return e1 || e2 || e3 || e4;
+  return e0 || e1 || e2 || e3 || e4;
+}
+
+/**
+ * Puts ip, whose last link went while it is open, on the superblock's orphan
+ * list (cf. ext4_orphan_add): i_dtime names the next orphan, s_last_orphan
+ * this one; the inode is written first, then the superblock, so that a crash
+ * leaves e2fsck a list to free. => may sleep
+ */
+export async function ext2OrphanAdd(mp: Mount, ip: Inode): Promise<number> {
+  const sb = ip.fs.sb;
+  if (!ip.orphan) {
+    ip.dtime = sb.lastOrphan;
+    ip.orphan = true;
+    sb.lastOrphan = ip.ino;
+    ip.fs.sbDirty = true;
+  }
+  ip.modified = true;
+  return (await ext2Update(mp, ip, true)) || (await ext2SbUpdate(mp));
+}
+
+/**
+ * Takes ip off the orphan list (cf. ext4_orphan_del): every orphan is an open
+ * file of this mount, so the one before it is found in core. EINTEGRITY when
+ * the chain does not lead to it. => may sleep
+ */
+function ext2OrphanRemove(mp: Mount, ip: Inode): number {
+  if (!ip.orphan) return 0;
+  const sb = ip.fs.sb;
+  ip.orphan = false;
+  if (sb.lastOrphan === ip.ino) {
+    sb.lastOrphan = ip.dtime;
+    ip.fs.sbDirty = true;
+    return 0;
+  }
+  for (const vp of mp.vnodeHash.values()) {
+    const prev = vp.data as Inode;
+    if (prev.orphan && prev.dtime === ip.ino) {
+      prev.dtime = ip.dtime;
+      prev.modified = true;
+      return 0;
+    }
+  }
+  return EINTEGRITY;
 }

@@ -25,6 +25,7 @@ import { type Inode, inodeFromDisk } from './ext2_inode.js';
 import { ext2LoadGroups, ext2SbUpdate } from './ext2_group.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { Ext2Fs } from './ext2_mount.js';
+import { inodeCsumOk, sbCsumOk } from './ext2_csum.js';
 import { ext2Vnops } from './ext2_vnops.js';
 import { ext2MmpWarning } from './ext2_mmp.js';
 
@@ -105,7 +106,9 @@ function fsType(sb: Ext2Super): string {
  * handle refuse a read-write mount (EROFS); a journal needing recovery mounts
  * read-only with a warning. => may sleep
  */
-export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; bufcacheBytes?: number }): Promise<Ext2MountResult> {
+export async function ext2Mount(
+  dev: BlockDevice, opts: { readOnly: boolean; bufcacheBytes?: number; verify?: boolean },
+): Promise<Ext2MountResult> {
   if (dev.size < SBOFF + SBSIZE) return notFound(`device too small for an ext2 superblock (${dev.size} bytes)`);
   const raw = new Uint8Array(SBSIZE);
   const rerr = await dev.readv([raw], SBOFF);
@@ -131,6 +134,7 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
     const ro = sb.featureRoCompat & ~RO_COMPAT_SUPP_WRITE;
     if (ro !== 0) return fail(EROFS, `unsupported ext4 feature for writing: ${featureName(FEATURE_RO_COMPAT, lowestBit(ro))}`);
     if (dev.readOnly) return fail(EROFS, 'the device is read-only');
+    if (sb.lastOrphan !== 0) return fail(EROFS, 'orphan inodes pending (a file unlinked while open): run e2fsck');
   }
   if ((sb.state & 2) !== 0) warnings.push('file system has errors; e2fsck recommended');
   if ((sb.featureIncompat & INCOMPAT_MMP) !== 0) {
@@ -139,6 +143,12 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
   }
 
   const fs = new Ext2Fs(sb);
+  fs.verify = opts.verify ?? true;
+  fs.warnings = warnings;
+  if (fs.metadataCsum) {
+    if (sb.checksumType !== 1) return fail(EOPNOTSUPP, `unsupported metadata checksum type ${sb.checksumType}`);
+    if (!sbCsumOk(raw) && fs.csumFailed('superblock (block ' + fs.sbBlock + ')') !== 0) return fail(EINTEGRITY, fs.damage);
+  }
   const legacyGdt = (sb.featureIncompat & INCOMPAT_META_BG) !== 0 ? Math.min(sb.firstMetaBg, fs.gdtBlocks) : fs.gdtBlocks;
   if (fs.sbBlock + 1 + legacyGdt > sb.blocksCount) return fail(EINTEGRITY, 'group descriptor table past the end of the file system');
 
@@ -154,6 +164,7 @@ export async function ext2Mount(dev: BlockDevice, opts: { readOnly: boolean; buf
     label,
     warnings,
   };
+  fs.statfs = stat;
   const mp = new Mount(dev, new BufCache(dev, opts.bufcacheBytes ?? DEFAULT_BUFCACHE), ext2VfsOps, stat, fs);
   if (readOnly) {
     mp.flag |= MNT_RDONLY;
@@ -187,6 +198,10 @@ async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {
   if (r.error !== 0 || r.bp === null) return { error: r.error || EIO, ip: null };
   const raw = r.bp.data.slice(o, o + sb.inodeSize);
   mp.bufcache.brelse(r.bp);
+  if (fs.metadataCsum && !inodeCsumOk(fs, ino, raw)) {
+    const e = fs.csumFailed(`inode ${ino} (block ${blk})`);
+    if (e !== 0) return { error: e, ip: null };
+  }
   return inodeFromDisk(fs, ino, raw);
 }
 

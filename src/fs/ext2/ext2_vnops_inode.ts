@@ -8,7 +8,7 @@
 
 import { EFBIG, EINVAL, EISDIR, EOPNOTSUPP } from '../../kern/errno.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
-import { maxLbn } from './ext2_balloc.js';
+import { ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Now } from './ext2_group.js';
 import type { Inode } from './ext2_inode.js';
@@ -30,9 +30,9 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
   if (vp.type !== VType.VREG) return EINVAL;
   const ip = vp.data as Inode;
   const fs = ip.fs;
-  if (ip.extents || ip.inlineData || ip.freed) return EOPNOTSUPP;
+  if (ip.inlineData || ip.freed) return EOPNOTSUPP;
   if (!Number.isSafeInteger(size) || size < 0) return EINVAL;
-  if (size > maxLbn(fs) * fs.bsize) return EFBIG;
+  if (size > ext2MaxLbn(ip) * fs.bsize) return EFBIG;
   let error = 0;
   if (size < ip.size) {
     await vp.object?.setsize(size);

@@ -16,7 +16,7 @@ import type { Mount } from '../../vfs/mount.js';
 import { UIO_WRITE, Uio } from '../../vfs/uio.js';
 import { PATH_MAX } from '../../vfs/vfs_lookup.js';
 import {
-  EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_LINK_MAX, EXT2_NAME_LEN, S_IFDIR,
+  EXT4_EXTENTS_FL, EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_LINK_MAX, EXT2_NAME_LEN, S_IFDIR,
   S_IFLNK, S_IFMT, S_IFREG,
 } from './ext2_fs.js';
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
@@ -25,7 +25,7 @@ import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import type { Inode } from './ext2_inode.js';
 import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
-import { ext2Release } from './ext2_truncate.js';
+import { ext2OrphanAdd, ext2Release } from './ext2_truncate.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 
 const encoder = new TextEncoder();
@@ -98,7 +98,7 @@ function inUse(vp: Vnode): boolean {
 export async function ext2LastLink(vp: Vnode): Promise<number> {
   const mp = vp.mount!;
   const ip = vp.data as Inode;
-  if (inUse(vp)) return ext2Update(mp, ip, false);
+  if (inUse(vp)) return ext2OrphanAdd(mp, ip);
   await vp.lock.lock();
   try {
     return await ext2Release(vp);
@@ -171,7 +171,7 @@ export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise
   if (dip.din.linksCount >= EXT2_LINK_MAX) return { error: ENOSPC, vp: null }; // XXX: EMLINK
   const { error, vp } = await newVnode(dvp, mp, S_IFDIR | (mode & 0o7777), 2);
   if (error !== 0 || vp === null) return { error, vp: null };
-  let e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, dvp.ino));
+  let e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, (vp.data as Inode).din.generation, dvp.ino));
   e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);
   if (e !== 0) return abandon(dvp, mp, vp, e);
   dip.din.linksCount++;
@@ -196,6 +196,8 @@ export async function ext2Symlink(dvp: Vnode, name: string, target: string): Pro
   const fast = t.length < EXT2_IBLOCK_BYTES;
   const { error, vp } = await newVnode(dvp, mp, S_IFLNK | 0o777, 1, (ip) => {
     if (!fast) return;
+    ip.din.flags &= ~EXT4_EXTENTS_FL; // the target lives where an extent root would
+    ip.din.iblock.fill(0);
     ip.din.iblock.set(t);
     ip.size = t.length;
   });

@@ -17,7 +17,7 @@ import type { Mount } from '../../vfs/mount.js';
 import { UIO_WRITE, type Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { IO_SYNC, IO_VMIO } from '../../vfs/vnode_if.js';
-import { ext2BallocRange, maxLbn } from './ext2_balloc.js';
+import { ext2AllocRange, ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Now } from './ext2_group.js';
 import type { Inode } from './ext2_inode.js';
@@ -58,15 +58,15 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   const fs = ip.fs;
   const vm = mp.vm;
   if (vm === null) return EOPNOTSUPP;
-  if (ip.extents || ip.inlineData || ip.freed) return EOPNOTSUPP;
+  if (ip.inlineData || ip.freed) return EOPNOTSUPP;
   const off = uio.offset;
   if (!Number.isSafeInteger(off) || off < 0) return EINVAL;
   if (uio.resid === 0) return 0;
   let end = off + uio.resid;
-  if (end > maxLbn(fs) * fs.bsize || end > 2 ** 53 - fs.bsize) return EFBIG;
+  if (end > ext2MaxLbn(ip) * fs.bsize || end > 2 ** 53 - fs.bsize) return EFBIG;
   const first = Math.floor(off / fs.bsize);
   const last = Math.floor((end - 1) / fs.bsize);
-  const r = await ext2BallocRange(mp, ip, first, last - first + 1, (l) => ip.unwritten.add(l));
+  const r = await ext2AllocRange(mp, ip, first, last - first + 1, (l) => ip.unwritten.add(l));
   const oldSize = ip.size;
   let held = 0;
   if (r.error !== 0) {
@@ -179,13 +179,13 @@ export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Prom
     uio.move(ZEROS, 0, len); // the file is gone: nothing to keep
     return 0;
   }
-  if (ip.extents || ip.inlineData) return EOPNOTSUPP;
+  if (ip.inlineData) return EOPNOTSUPP;
   if (!Number.isSafeInteger(off) || off < 0 || !Number.isSafeInteger(off + len)) return EINVAL;
   const end = off + len;
   const first = Math.floor(off / bsize);
   const last = Math.floor((end - 1) / bsize);
   const fresh = new RangeSet();
-  const r = await ext2BallocRange(mp, ip, first, last - first + 1, (l) => fresh.add(l));
+  const r = await ext2AllocRange(mp, ip, first, last - first + 1, (l) => fresh.add(l));
   if (r.error !== 0) return r.error;
   const cursor = new IovCursor(uio.iov);
   const segs: Segment[] = [];

@@ -23,8 +23,12 @@ const I_MODE = 0x00;
 const I_BLOCK = 0x28;
 const BS = 1024;
 
+/**
+ * Mounts a damaged image. Checksums are not verified: the damage is patched
+ * in without them, and what is tested is the structure's own check.
+ */
 async function mount(bytes: Uint8Array): Promise<Mount> {
-  const r = await ext2Mount(new MemDisk(bytes), { readOnly: true });
+  const r = await ext2Mount(new MemDisk(bytes), { readOnly: true, verify: false });
   assert.equal(r.error, 0, r.reason);
   return r.mp!;
 }

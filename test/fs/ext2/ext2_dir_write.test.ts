@@ -6,7 +6,7 @@
  * errors of the name operations.
  */
 
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import type { Inode } from '../../../src/fs/ext2/ext2_inode.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { debugfs, randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, debugfsLs, lookupPath } from './ext2_util.js';
+import { EXT4_CONFIGS } from './ext4_configs.js';
 import {
   assertClean, assertContents, create, inDir, mkdir, mountRw, putFile, remove, rmdir,
 } from './ext2_write_util.js';
@@ -26,9 +27,16 @@ const tmp = tempDir('vmpager-ext2dirw-');
 after(() => tmp.cleanup());
 
 let n = 0;
-function image(bs: number, files: Parameters<typeof buildImage>[1]['files'] = []): string {
-  return buildImage(join(tmp.dir, `d-${n++}.img`), { type: 'ext2', blockSize: bs, size: 8 << 20, files });
+/** The file-system type and mke2fs options the images of the current suite are made with. */
+let kind: { type: 'ext2' | 'ext4'; extra: string[] } = { type: 'ext2', extra: [] };
+function image(bs: number, files: Parameters<typeof buildImage>[1]['files'] = [], extra: string[] = []): string {
+  return buildImage(join(tmp.dir, `d-${n++}.img`), { type: kind.type, blockSize: bs, size: 8 << 20, files, extra: [...kind.extra, ...extra] });
 }
+
+const KINDS: Array<{ name: string; type: 'ext2' | 'ext4'; extra: string[] }> = [
+  { name: 'ext2', type: 'ext2', extra: [] },
+  ...EXT4_CONFIGS.slice(0, 2).map((c) => ({ name: c.name, type: 'ext4' as const, extra: c.extra })),
+];
 
 /** Names in directory path, as debugfs lists them (without . and ..). */
 function names(img: string, path: string): string[] {
@@ -39,7 +47,11 @@ function dirSize(img: string, path: string): number {
   return Number(/Size: (\d+)/.exec(debugfs(img, `stat ${path}`))![1]);
 }
 
-describe('directories', () => {
+for (const k of KINDS) {
+describe(`directories (${k.name})`, () => {
+  before(() => {
+    kind = k;
+  });
   test('a directory filled past one block grows block by block; every name is found', async () => {
     const img = image(1024);
     const { fs, mp } = await mountRw(img);
@@ -63,8 +75,8 @@ describe('directories', () => {
     assert.ok(dirSize(img, '/d') >= 6 * 1024);
   });
 
-  test('the first entry of a block, removed, leaves an unused record that the next name takes', async () => {
-    const img = image(1024);
+  test('the first entry of a block, removed, leaves an unused record that the next name takes (a linear directory)', async () => {
+    const img = image(1024, [], ['-O', '^dir_index']);
     const { fs, mp } = await mountRw(img);
     assert.equal(await mkdir(mp, '/', 'd'), 0);
     const all = Array.from({ length: 60 }, (_, i) => `file-with-a-longish-name-${String(i).padStart(2, '0')}`);
@@ -88,8 +100,8 @@ describe('directories', () => {
     assert.deepEqual(names(img, '/d'), [...all.filter((n) => n !== first), 'file-with-a-longish-name-xx'].sort());
   });
 
-  test('room freed by removals is used again before the directory grows', async () => {
-    const img = image(1024);
+  test('room freed by removals is used again before the directory grows (a linear directory: with an index, a name goes where its hash says)', async () => {
+    const img = image(1024, [], ['-O', '^dir_index']);
     const { fs, mp } = await mountRw(img);
     assert.equal(await mkdir(mp, '/', 'd'), 0);
     for (let i = 0; i < 100; i++) await putFile(mp, '/d', `name-${String(i).padStart(3, '0')}`, new Uint8Array(0));
@@ -126,7 +138,7 @@ describe('directories', () => {
     assert.match(debugfs(img, 'stat /a'), /Links: 3/);
   });
 
-  test('a hash-indexed directory changed keeps every name and drops its index', async () => {
+  test('a hash-indexed directory changed keeps every name and its index', async () => {
     const files = Array.from({ length: 300 }, (_, i) => ({ path: `big/entry-${i}`, data: randomBytes(i % 7, i) }));
     const img = image(1024, files);
     const r = spawnSync('e2fsck', ['-fyD', img], { encoding: 'utf8' });
@@ -139,6 +151,7 @@ describe('directories', () => {
     assert.equal(await remove(mp, '/big', 'entry-7'), 0);
     await fs.unmount();
     assertClean(img);
+    assert.match(debugfs(img, 'htree /big'), /Root node dump/, 'still indexed');
     const want = [...files.map((f) => f.path.slice(4)).filter((x) => x !== 'entry-7'), 'added'].sort();
     assert.deepEqual(names(img, '/big'), want);
     assertContents(img, '/big/added', randomBytes(10, 999));
@@ -192,3 +205,4 @@ describe('directories', () => {
     assertClean(img);
   });
 });
+}

@@ -69,11 +69,31 @@ describe('ext2Mount', () => {
     assert.equal((await mountBytes(ext4.slice())).mp!.stat.fstype, 'ext4');
   });
 
-  test('a read-write mount of ext4 is refused with EROFS, naming the feature', async () => {
+  test('a read-write mount of ext4 with mke2fs -t ext4 defaults is allowed', async () => {
     const r = await mountBytes(ext4.slice(), false);
-    assert.equal(r.error, EROFS);
-    assert.equal(r.reason, 'unsupported ext4 feature for writing: extents');
-    assert.equal(r.mp, null);
+    assert.equal(r.error, 0, r.reason);
+    assert.equal(r.mp!.flag & MNT_RDONLY, 0);
+  });
+
+  test('each feature the writer cannot keep refuses a read-write mount with EROFS naming it; the image is unchanged', async () => {
+    const cases: Array<[string[], string]> = [
+      [['-O', 'inline_data'], 'inline_data'], [['-O', 'bigalloc', '-C', '16384'], 'bigalloc'],
+      [['-O', 'mmp'], 'mmp'], [['-O', 'encrypt'], 'encrypt'],
+      [['-O', 'casefold'], 'casefold'], [['-O', 'verity'], 'verity'], [['-O', 'quota'], 'quota'],
+      [['-O', 'ea_inode'], 'ea_inode'], [['-O', 'large_dir'], 'large_dir'],
+    ];
+    for (const [extra, name] of cases) {
+      const img = join(dir, `refused-${name}.img`);
+      buildImage(img, { type: 'ext4', blockSize: 1024, size: 4 * 2 ** 20, files, extra });
+      const bytes = new Uint8Array(readFileSync(img));
+      const dev = new MemDisk(bytes.slice());
+      const r = await ext2Mount(dev, { readOnly: false });
+      assert.equal(r.error, EROFS, name);
+      assert.equal(r.reason, `unsupported ext4 feature for writing: ${name}`);
+      assert.equal(r.mp, null);
+      assert.ok(Buffer.from(bytes).equals(Buffer.from(dev.data)), `${name}: unchanged`);
+      assert.equal(dev.stats.writes, 0, `${name}: nothing written`);
+    }
   });
 
   test('an unknown incompatible feature refuses the mount', async () => {

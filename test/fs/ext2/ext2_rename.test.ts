@@ -36,7 +36,7 @@ async function step(image: string, what: string, fn: (fs: MountedFs) => Promise<
 
 const isCode = (code: string) => (e: unknown) => e instanceof VmError && e.code === code;
 
-for (const type of ['ext2', 'ext3'] as const) {
+for (const type of ['ext2', 'ext3', 'ext4'] as const) {
   for (const bs of [1024, 4096]) {
     describe(`${type} with ${bs}-byte blocks`, () => {
       const image = join(tmp.dir, `${type}-${bs}.img`);

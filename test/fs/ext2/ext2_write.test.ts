@@ -15,6 +15,7 @@ import { ENOENT } from '../../../src/kern/errno.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, lookupPath } from './ext2_util.js';
+import { EXT4_CONFIGS } from './ext4_configs.js';
 import {
   assertClean, assertContents, create, dumpe2fsField, garbageFile, mkdir, mountRw, putFile, read, remove, rmdir,
   setsize, write, writeAll,
@@ -26,14 +27,20 @@ after(() => tmp.cleanup());
 const KEEP = randomBytes(50_000, 1);
 const NEW_SIZES = [0, 1, 4097, (1 << 20) + 3, 5 << 20];
 
-for (const type of ['ext2', 'ext3'] as const) {
-  for (const bs of [1024, 2048, 4096, 8192]) {
-    describe(`${type}, ${bs}-byte blocks`, () => {
+const CONFIGS: Array<{ name: string; type: 'ext2' | 'ext3' | 'ext4'; extra: string[]; sizes: number[] }> = [
+  { name: 'ext2', type: 'ext2', extra: [], sizes: [1024, 2048, 4096, 8192] },
+  { name: 'ext3', type: 'ext3', extra: [], sizes: [1024, 2048, 4096, 8192] },
+  ...EXT4_CONFIGS.map((c) => ({ name: c.name, type: 'ext4' as const, extra: c.extra, sizes: [1024, 4096] })),
+];
+
+for (const { name, type, extra, sizes } of CONFIGS) {
+  for (const bs of sizes) {
+    describe(`${name}, ${bs}-byte blocks`, () => {
       test('new files, a new directory, replacements, truncation and removal leave e2fsck clean and debugfs reading the bytes', async () => {
-        const image = join(tmp.dir, `${type}-${bs}.img`);
+        const image = join(tmp.dir, `${name.replace(/\W+/g, '_')}-${bs}.img`);
         garbageFile(image, 24 << 20);
         buildImage(image, {
-          type, blockSize: bs, size: 24 << 20, extra: ['-E', 'nodiscard'],
+          type, blockSize: bs, size: 24 << 20, extra: ['-E', 'nodiscard', ...extra],
           files: [
             { path: 'keep', data: KEEP },
             { path: 'shrinks', data: randomBytes(20_000, 2) },
@@ -114,12 +121,17 @@ function prng(seed: number): () => number {
 }
 
 describe('random writes and truncations against a flat model', () => {
-  const configs: Array<[number, number]> = [[1024, 65536], [2048, 16384], [8192, 4096], [4096, 4096]];
-  for (const [bs, pageSize] of configs) {
-    test(`${bs}-byte blocks, ${pageSize}-byte pages, 32 pages of frames: the file equals the model after each remount`, async () => {
-      const image = join(tmp.dir, `model-${bs}-${pageSize}.img`);
+  const configs: Array<[string, number, number, string[]]> = [
+    ['ext2', 1024, 65536, []], ['ext2', 2048, 16384, []], ['ext2', 8192, 4096, []], ['ext2', 4096, 4096, []],
+    ...EXT4_CONFIGS.flatMap((c): Array<[string, number, number, string[]]> => [['ext4', 1024, 65536, c.extra], ['ext4', 4096, 4096, c.extra]]),
+  ];
+  for (const [type, bs, pageSize, extra] of configs) {
+    test(`${type} ${extra.join(' ')} ${bs}-byte blocks, ${pageSize}-byte pages, 32 pages of frames: the file equals the model after each remount`, async () => {
+      const image = join(tmp.dir, `model-${type}-${bs}-${pageSize}-${extra.join('').replace(/\W+/g, '')}.img`);
       garbageFile(image, 16 << 20);
-      buildImage(image, { type: 'ext2', blockSize: bs, size: 16 << 20, extra: ['-E', 'nodiscard'], files: [{ path: 'keep', data: KEEP }] });
+      buildImage(image, {
+        type: type as 'ext2' | 'ext4', blockSize: bs, size: 16 << 20, extra: ['-E', 'nodiscard', ...extra], files: [{ path: 'keep', data: KEEP }],
+      });
       const rnd = prng(bs + pageSize);
       let model = new Uint8Array(0);
       const MAX = 3 << 20;

@@ -1,0 +1,45 @@
+/*
+ * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) and CRC-16 (ANSI,
+ * reflected 0xA001), table-driven, for on-disk checksums.
+ *   crc32c(bytes) is the standard check value (init and final xor ~0);
+ *   crc32cUpdate(crc, bytes) is the raw register step ext4 chains from a seed.
+ */
+
+function table(poly: number): Uint32Array {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? (c >>> 1) ^ poly : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+}
+
+const T32 = table(0x82f63b78);
+const T16 = table(0xa001);
+
+/** The CRC-32C register after bytes[from, to), starting from crc (no inversion). */
+export function crc32cUpdate(crc: number, bytes: Uint8Array, from = 0, to = bytes.length): number {
+  let c = crc >>> 0;
+  for (let i = from; i < to; i++) c = T32[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return c >>> 0;
+}
+
+/** The register after the four little-endian bytes of v. */
+export function crc32cU32(crc: number, v: number): number {
+  let c = crc >>> 0;
+  for (let k = 0; k < 4; k++) c = T32[(c ^ (v >>> (8 * k))) & 0xff] ^ (c >>> 8);
+  return c >>> 0;
+}
+
+/** The standard CRC-32C of bytes. */
+export function crc32c(bytes: Uint8Array): number {
+  return ~crc32cUpdate(0xffffffff, bytes) >>> 0;
+}
+
+/** The CRC-16 register after bytes[from, to), starting from crc (no inversion). */
+export function crc16Update(crc: number, bytes: Uint8Array, from = 0, to = bytes.length): number {
+  let c = crc & 0xffff;
+  for (let i = from; i < to; i++) c = (T16[(c ^ bytes[i]) & 0xff] ^ (c >>> 8)) & 0xffff;
+  return c;
+}

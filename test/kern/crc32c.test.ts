@@ -1,0 +1,32 @@
+/*
+ * crc32c and crc16 against published check values (RFC 3720 B.4 for
+ * CRC-32C; the "123456789" check of CRC-16/ARC).
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { crc16Update, crc32c, crc32cU32, crc32cUpdate } from '../../src/kern/crc32c.js';
+
+const ascii = (s: string) => new TextEncoder().encode(s);
+
+test('crc32c("123456789") is 0xE3069283', () => {
+  assert.equal(crc32c(ascii('123456789')), 0xe3069283);
+});
+
+test('crc32c of RFC 3720 vectors: 32 zeros, 32 ones, 0..31 ascending and descending', () => {
+  assert.equal(crc32c(new Uint8Array(32)), 0x8a9136aa);
+  assert.equal(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  assert.equal(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
+  assert.equal(crc32c(Uint8Array.from({ length: 32 }, (_, i) => 31 - i)), 0x113fdb5c);
+});
+
+test('crc32cUpdate chains: two halves give the whole; crc32cU32 is the update of four LE bytes', () => {
+  const b = ascii('the quick brown fox jumps over the lazy dog');
+  const whole = crc32cUpdate(0x12345678, b);
+  assert.equal(crc32cUpdate(crc32cUpdate(0x12345678, b, 0, 10), b, 10), whole);
+  assert.equal(crc32cU32(7, 0xa1b2c3d4), crc32cUpdate(7, new Uint8Array([0xd4, 0xc3, 0xb2, 0xa1])));
+});
+
+test('crc16 (ARC) of "123456789" is 0xBB3D', () => {
+  assert.equal(crc16Update(0, ascii('123456789')), 0xbb3d);
+});
