@@ -10,6 +10,7 @@ import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { type FrameSource, Uio, UIO_READ, UIO_SOURCE, UIO_WRITE } from '../vfs/uio.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
+import { MNT_NOWAIT } from '../vfs/vnode_if.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
 import { check, VmError } from './errors.js';
 import { Mapping } from './mapping.js';
@@ -178,8 +179,9 @@ export class File {
 
   /**
    * Closes the handle. The last handle of a file written through a handle
-   * (write, writeFrom, truncate, a writable mapping) writes its dirty pages
-   * and its inode before it resolves (cf. NFS's close-to-open); a
+   * (write, writeFrom, truncate, a writable mapping) writes its dirty pages,
+   * its inode and the metadata they need to the image before it resolves,
+   * but leaves the device's flush (power-cut durability) to sync() (cf. NFS's close-to-open); a
    * write error is thrown then, the handle closed and the pages kept dirty
    * for a later sync.
    */
@@ -191,7 +193,7 @@ export class File {
     if (!this.fs.isOpen(this.vp) && this.fs.written.delete(this.vp)) {
       await this.vp.lock.lock(LK_EXCLUSIVE);
       try {
-        error = (await this.object.clean(true)) || (await this.vp.op.fsync(this.vp));
+        error = (await this.object.clean(true)) || (await this.vp.op.fsync(this.vp, MNT_NOWAIT));
       } finally {
         this.vp.lock.unlock();
       }

@@ -11,6 +11,14 @@ import type { Uio } from './uio.js';
 import type { Buf } from './buf.js';
 import { VType, type Vnode } from './vnode.js';
 
+/**
+ * VOP_FSYNC's waitfor (cf. MNT_WAIT / MNT_NOWAIT): MNT_WAIT (the default)
+ * writes the inode and the file system's metadata and flushes the device;
+ * MNT_NOWAIT writes them but leaves the device's flush (fdatasync) to a sync.
+ */
+export const MNT_WAIT = 1;
+export const MNT_NOWAIT = 2;
+
 /** IO_* flags of VOP_READ/VOP_WRITE. */
 export const IO_SYNC = 0x4;
 /**
@@ -149,7 +157,7 @@ export interface VopVector {
    */
   setsize(vp: Vnode, size: number): Promise<number>;
   /** Writes the inode and the file's metadata. */
-  fsync(vp: Vnode): Promise<number>;
+  fsync(vp: Vnode, waitfor?: number): Promise<number>;
   /** The last reference went away. */
   inactive(vp: Vnode): Promise<number>;
   /** The vnode is being recycled: drop the file system's in-core inode. */

@@ -8,6 +8,7 @@
 
 import { EFBIG, EINVAL, EISDIR, EOPNOTSUPP } from '../../kern/errno.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
+import { MNT_NOWAIT, MNT_WAIT } from '../../vfs/vnode_if.js';
 import { ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Now } from './ext2_group.js';
@@ -60,14 +61,14 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
   return error;
 }
 
-/** VOP_FSYNC: the inode and every delayed metadata buffer, then the device. => may sleep */
-export async function ext2Fsync(vp: Vnode): Promise<number> {
+/** VOP_FSYNC: the inode and every delayed metadata buffer, then the device (MNT_NOWAIT: not the device's flush). => may sleep */
+export async function ext2Fsync(vp: Vnode, waitfor = MNT_WAIT): Promise<number> {
   const mp = vp.mount;
   if (mp === null || mp.readOnly) return 0;
   const ip = vp.data as Inode;
   const e1 = ip.modified ? await ext2Update(mp, ip, false) : 0;
   const e2 = await mp.bufcache.bflush();
-  const e3 = await mp.dev.flush();
+  const e3 = waitfor === MNT_NOWAIT ? 0 : await mp.dev.flush();
   return e1 || e2 || e3;
 }
 
