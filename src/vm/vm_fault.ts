@@ -10,7 +10,7 @@
 
 import { LK_SHARED } from '../kern/lock.js';
 import { vnodePagerLock } from './pager/vnode_pager.js';
-import { VM_PAGER_BAD, VM_PAGER_OK } from './pager/vm_pager.js';
+import { VM_PAGER_BAD, VM_PAGER_OK, type PagerResult } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep } from './vm_phys.js';
@@ -22,6 +22,8 @@ import { vmReadaheadAfterFault, vmReadaheadMark } from './vm_readahead_async.js'
 export interface FaultResult {
   /** A pager result: OK, BAD (past the end of the object) or ERROR. */
   rv: number;
+  /** On ERROR: the errno behind it (else 0). */
+  error: number;
   /** On OK: the page, busy, valid, owned by the caller. */
   m: VmPage | null;
 }
@@ -42,7 +44,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
     let unlocked = false;
     let sequential = false;
     try {
-      if (pindex >= obj.size) return { rv: VM_PAGER_BAD, m: null };
+      if (pindex >= obj.size) return { rv: VM_PAGER_BAD, error: 0, m: null };
       let m = obj.pages.get(pindex);
       let cluster: VmPage[];
       let reqpage = 0;
@@ -54,7 +56,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
         m.flags |= PG_BUSY;
         if (pageAllValid(m)) {
           m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
-          return { rv: VM_PAGER_OK, m };
+          return { rv: VM_PAGER_OK, error: 0, m };
         }
         cluster = [m];
       } else {
@@ -67,17 +69,17 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
         ({ cluster, reqpage, sequential } = await faultCluster(obj, m));
       }
       obj.pipAdd();
-      let rv: number;
+      let pr: PagerResult;
       try {
-        rv = await obj.pager.getpages(obj, cluster, cluster.length, reqpage);
+        pr = await obj.pager.getpages(obj, cluster, cluster.length, reqpage);
       } finally {
         obj.pipWakeup();
       }
-      if (rv !== VM_PAGER_OK) {
+      if (pr.rv !== VM_PAGER_OK) {
         // Nothing half-read stays: a page without dirty data goes back to the free queue.
         if (m.object === obj && !pageIsDirty(m) && !pageAnyValid(m)) vmPageFree(sys, m);
         else pageWakeup(m);
-        return { rv, m: null };
+        return { rv: pr.rv, error: pr.error, m: null };
       }
       let last = pindex;
       while (obj.pages.has(last + 1) && last + 1 < obj.size && last - pindex < sys.param.maxPhysPages) last++;
@@ -91,7 +93,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
         unlocked = true;
         vmReadaheadAfterFault(obj, last);
       }
-      return { rv: VM_PAGER_OK, m };
+      return { rv: VM_PAGER_OK, error: 0, m };
     } finally {
       if (!unlocked) vp?.lock.unlock();
       if (sleepOn !== null) await vmPageSleep(sys, sleepOn, 'vmpfw');

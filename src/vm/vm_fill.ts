@@ -18,6 +18,7 @@
  */
 
 import type { Uio } from '../vfs/uio.js';
+import { pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageFreeable, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageAlloc, vmPageFree } from './vm_phys.js';
@@ -48,8 +49,8 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
     const poff = off - pindex * P;
     const n = Math.min(P - poff, uio.resid);
     made.fresh = false;
-    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P, made);
-    if (typeof m === 'number') return m;
+    const { rv, error, m } = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P, made);
+    if (m === null) return pagerErrno(rv, error);
     slots.push({ m, off: poff, len: n, fresh: made.fresh });
     // Whole pages after it, while they can be had without sleeping.
     let bytes = n;
@@ -90,8 +91,9 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
     if (kept !== null) {
       // Written again through the ordinary path: the rest of its page is read in first.
       const kindex = Math.floor(keptAt / P);
-      const m2 = await writablePage(obj, kindex, keptAt + kept.length >= obj.vnpSize, false);
-      if (typeof m2 === 'number') return m2;
+      const w = await writablePage(obj, kindex, keptAt + kept.length >= obj.vnpSize, false);
+      if (w.m === null) return pagerErrno(w.rv, w.error);
+      const m2 = w.m;
       m2.frame.set(kept, keptAt - kindex * P);
       pageSetDirty(m2, keptAt - kindex * P, kept.length);
       pageWakeup(m2);

@@ -69,8 +69,6 @@ export class VmObject implements VnodeVmObject {
   backingObject: VmObject | null = null;
   backingOffset = 0;
   readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, marks: [], asyncNext: -1, dropNext: 0, noreuse: false };
-  /** The errno behind the pager's last VM_PAGER_ERROR, for the caller's message. */
-  pagerError = 0;
 
   constructor(
     readonly vm: VmSystem,

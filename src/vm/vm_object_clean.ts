@@ -77,7 +77,7 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
     if (run.length === 0) continue;
     const rtvals = new Array<number>(run.length).fill(VM_PAGER_OK);
     obj.pipAdd();
-    await obj.pager.putpages(obj, run, run.length, sync, rtvals);
+    const pr = await obj.pager.putpages(obj, run, run.length, sync, rtvals);
     obj.pipWakeup();
     for (let k = 0; k < run.length; k++) {
       const m = run[k];
@@ -86,7 +86,7 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
         pageClearDirty(m);
         // Laundered: clean now, and the oldest page there is; the next to be freed.
         if (m.queue === PQ_LAUNDRY) vmPageDeactivateHead(sys, m);
-      } else if (firstError === 0) firstError = pagerErrno(rtvals[k], obj.pagerError || EIO);
+      } else if (firstError === 0) firstError = pagerErrno(rtvals[k], pr.error || EIO);
       pageWakeup(m);
     }
   }

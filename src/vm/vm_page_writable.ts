@@ -1,13 +1,14 @@
 /*
  * A page ready for a write (cf. the page lookup of vn_io_fault's write
  * side): resident, busy, and valid wherever the write does not reach.
- *   m = await writablePage(obj, pindex, whole, full)
+ *   const { rv, error, m } = await writablePage(obj, pindex, whole, full)
+ * answers as the fault does (vm_fault.ts's FaultResult): on OK, m busy.
  */
 
-import { pagerErrno } from './pager/vm_pager.js';
+import { VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, pageAllValid, pageSetAllValidClean, pageSetValidClean, pageWakeup, type VmPage } from './vm_page.js';
-import { vmFaultPage } from './vm_fault.js';
+import { type FaultResult, vmFaultPage } from './vm_fault.js';
 import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 
@@ -19,9 +20,9 @@ import { vmPageoutWait } from './vm_pageout_launder.js';
  * `fill`: the bytes come from a source that may end early (vm_fill): a
  * resident page is then taken only when wholly valid, else read in first,
  * and `fill.fresh` tells whether the page was made here, its frame garbage.
- * Returns an errno on failure. => vnode locked exclusively by the caller
+ * A failed read answers the fault's result. => vnode locked exclusively by the caller
  */
-export async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean, fill?: { fresh: boolean }): Promise<VmPage | number> {
+export async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean, fill?: { fresh: boolean }): Promise<FaultResult> {
   const sys = obj.vm;
   for (;;) {
     const m = obj.pages.get(pindex);
@@ -41,7 +42,7 @@ export async function writablePage(obj: VmObject, pindex: number, whole: boolean
             pageSetValidClean(m, eof, m.frame.length - eof);
           }
         }
-        return m;
+        return ready(m);
       }
     } else if (whole) {
       const nm = vmPageAlloc(sys, obj, pindex);
@@ -53,11 +54,15 @@ export async function writablePage(obj: VmObject, pindex: number, whole: boolean
       else if (fill !== undefined) fill.fresh = true;
       pageSetAllValidClean(nm);
       vmPageActivate(sys, nm);
-      return nm;
+      return ready(nm);
     }
     // A partial write into a page not (wholly) valid: read it first.
     const r = await vmFaultPage(obj, pindex, true);
-    if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
+    if (r.m === null) return r;
     pageWakeup(r.m);
   }
+}
+
+function ready(m: VmPage): FaultResult {
+  return { rv: VM_PAGER_OK, error: 0, m };
 }

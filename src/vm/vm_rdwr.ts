@@ -83,7 +83,7 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
     meter.misses++;
     const r = await vmFaultPage(obj, pindex, locked);
     if (r.rv === VM_PAGER_BAD) break; // the file shrank under us: EOF
-    if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
+    if (r.m === null) return pagerErrno(r.rv, r.error);
     m = r.m;
     avail = obj.vnpSize - off;
     if (avail > 0) uio.move(m.frame, poff, Math.min(P - poff, avail));
@@ -109,8 +109,8 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
     const pindex = Math.floor(off / P);
     const poff = off - pindex * P;
     const n = Math.min(P - poff, uio.resid);
-    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P);
-    if (typeof m === 'number') return m;
+    const { rv, error, m } = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P);
+    if (m === null) return pagerErrno(rv, error);
     uio.move(m.frame, poff, n);
     pageSetDirty(m, poff, n);
     m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;

@@ -45,7 +45,7 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
   obj.pipAdd();
   const first = pages[0];
   obj.pager.getpages(obj, pages, pages.length, 0).then(
-    (rv) => {
+    ({ rv }) => {
       obj.pipWakeup();
       vp.lock.unlock();
       if (rv === VM_PAGER_OK) {

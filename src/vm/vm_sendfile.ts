@@ -81,7 +81,7 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
       const r = await vmFaultPage(obj, Math.floor(off / P));
       if (r.rv === VM_PAGER_BAD) break; // the file shrank: EOF
       if (r.m === null) {
-        error = pagerErrno(r.rv, obj.pagerError);
+        error = pagerErrno(r.rv, r.error);
         break;
       }
       const more = take(r.m);

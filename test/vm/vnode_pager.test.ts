@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EIO } from '../../src/kern/errno.js';
+import { EINTEGRITY, EIO } from '../../src/kern/errno.js';
 import { Uio, UIO_READ } from '../../src/vfs/uio.js';
 import { VmSystem } from '../../src/vm/vm.js';
 import { type VmObject, vmObjectDeallocate } from '../../src/vm/vm_object.js';
@@ -105,7 +105,7 @@ test('getpages() cuts the cluster to the contiguous run holding the requested pa
   const { fs, sys, obj } = await setup({ bsize: 4096, size: 8 * 4096, map, deviceBlocks: 256 });
   const pages = allocRun(sys, obj, 0, 8);
   const readsBefore = fs.disk.stats.reads;
-  const rv = await vnodePagerGetpages(obj, pages, 8, 5);
+  const { rv } = await vnodePagerGetpages(obj, pages, 8, 5);
   assert.equal(rv, VM_PAGER_OK);
   assert.equal(fs.disk.stats.reads - readsBefore, 1, 'one device read for the run');
   assert.deepEqual([...obj.pages.keys()].sort((a, b) => a - b), [4, 5, 6], 'pages outside the run are freed');
@@ -126,7 +126,7 @@ test('getpages() zero-fills a requested page that lies in a hole (the seed panic
   const pages = allocRun(sys, obj, 0, 3);
   pages[1].frame.fill(0xaa);
   const reads = fs.disk.stats.reads;
-  assert.equal(await vnodePagerGetpages(obj, pages, 3, 1), VM_PAGER_OK);
+  assert.equal((await vnodePagerGetpages(obj, pages, 3, 1)).rv, VM_PAGER_OK);
   assert.equal(fs.disk.stats.reads, reads, 'a hole needs no read');
   assert.ok(pages[1].frame.every((b) => b === 0));
   assert.ok(pageAllValid(pages[1]));
@@ -138,7 +138,7 @@ test('getpages() zeroes the part of the last page past EOF and rounds the read t
   const { fs, sys, obj } = await setup({ bsize: 4096, size, map: [30, 31], deviceBlocks: 40 });
   const pages = allocRun(sys, obj, 0, 2);
   pages[1].frame.fill(0xee);
-  assert.equal(await vnodePagerGetpages(obj, pages, 2, 0), VM_PAGER_OK);
+  assert.equal((await vnodePagerGetpages(obj, pages, 2, 0)).rv, VM_PAGER_OK);
   assert.equal(fs.disk.stats.bytesRead, 4096 + 1024, 'EOF rounded up to whole sectors');
   assert.deepEqual(pages[1].frame.subarray(0, 700), fs.expected().subarray(4096));
   assert.ok(pages[1].frame.subarray(700).every((b) => b === 0));
@@ -225,9 +225,27 @@ test('getpages() on error keeps the requested page busy for its caller and frees
   const { fs, sys, obj } = await setup({ bsize: 4096, size: 4 * 4096, map: contiguous(4, 8), deviceBlocks: 16 });
   fs.disk.readv = async () => EIO;
   const pages = allocRun(sys, obj, 0, 4);
-  assert.equal(await vnodePagerGetpages(obj, pages, 4, 2), VM_PAGER_ERROR);
+  assert.deepEqual(await vnodePagerGetpages(obj, pages, 4, 2), { rv: VM_PAGER_ERROR, error: EIO });
   assert.deepEqual([...obj.pages.keys()], [2]);
   assert.ok(!blockValid(pages[2], 0));
+});
+
+test('two failing faults on one object each report their own errno', async () => {
+  // Each page its own block, far from the others: each fault reads one page alone.
+  const map = [10, 30, 50, 70, 90, 110, 130, 150];
+  const { fs, obj } = await setup({ bsize: 4096, size: 8 * 4096, map, deviceBlocks: 160 });
+  const done: Array<() => void> = [];
+  fs.disk.readv = (_bufs, offset) =>
+    new Promise<number>((resolve) => done.push(() => resolve(offset === 10 * 4096 ? EINTEGRITY : EIO)));
+  const a = readAll(obj, 0, 100);
+  const b = readAll(obj, 7 * 4096, 100);
+  while (done.length < 2) await new Promise((r) => setImmediate(r));
+  // Both complete together: the errno must travel with each answer, not through the object.
+  done[0]();
+  done[1]();
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.error, EINTEGRITY, 'the damaged block');
+  assert.equal(rb.error, EIO, 'the failing device');
 });
 
 test('vnode_pager_alloc() gives two concurrent callers one object', async () => {

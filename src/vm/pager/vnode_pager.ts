@@ -49,12 +49,15 @@ import { ArenaRuns } from '../vm_arena_runs.js';
 import { inputOld, inputPartial, inputSmlfs } from './vnode_pager_input.js';
 import {
   type HaspageResult,
+  PAGER_OK,
   type PagerOps,
+  type PagerResult,
   VM_PAGER_AGAIN,
   VM_PAGER_BAD,
   VM_PAGER_ERROR,
   VM_PAGER_OK,
   pagerResult,
+  pagerRv,
 } from './vm_pager.js';
 
 export const vnodePagerOps: PagerOps = Object.freeze({
@@ -314,12 +317,11 @@ export async function vnodePagerAddr(vp: Vnode, address: number, pageSize: numbe
  * Page-in (cf. vnode_pager_getpages): the file system's own VOP_GETPAGES
  * first, the generic path when it answers EOPNOTSUPP.
  */
-export async function vnodePagerGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<number> {
-  if ((obj.flags & OBJ_VNODE_GONE) !== 0) return VM_PAGER_ERROR;
+export async function vnodePagerGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<PagerResult> {
+  if ((obj.flags & OBJ_VNODE_GONE) !== 0) return pagerResult(EIO);
   const vp = vnodeOf(obj);
   const error = await vp.op.getpages(vp, m, count, reqpage);
   if (error === EOPNOTSUPP) return vnodePagerLeafGetpages(obj, m, count, reqpage);
-  if (error !== 0) obj.pagerError = error;
   return pagerResult(error);
 }
 
@@ -334,13 +336,13 @@ function freeAllBut(sys: VmSystem, m: VmPage[], count: number, keep: number): vo
  * m[reqpage] and read it with one device transfer into the frames.
  * => every m[i] busy, consecutive indexes; vnode locked (shared)
  */
-export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<number> {
+export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<PagerResult> {
   const sys = obj.vm;
   const meter = sys.meter;
   const P = sys.param.pageSize;
   const vp = vnodeOf(obj);
   const mp = vp.mount;
-  if (mp === null) return VM_PAGER_BAD;
+  if (mp === null) return pagerRv(VM_PAGER_BAD);
   const bsize = mp.stat.iosize;
 
   // Ask the block map about the requested page first: that tells both
@@ -354,8 +356,7 @@ export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: 
   }
   if (req.error !== 0) {
     freeAllBut(sys, m, count, reqpage);
-    obj.pagerError = req.error;
-    return VM_PAGER_ERROR;
+    return pagerResult(req.error);
   }
   // departure: the seed marked a partly valid page wholly valid (its "XXX"),
   // exposing whatever the frame held in the invalid blocks. Here only the
@@ -381,7 +382,7 @@ export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: 
     r.frame.fill(0);
     pageSetAllValidClean(r);
     meter.v_zfod++;
-    return VM_PAGER_OK;
+    return PAGER_OK;
   }
 
   // Find the run that holds the requested page; free the pages outside it.
@@ -461,24 +462,22 @@ export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: 
       vnodePagerFreepage(sys, m[i]);
     }
   }
-  if (error !== 0) {
-    obj.pagerError = error;
-    return VM_PAGER_ERROR;
-  }
-  return VM_PAGER_OK;
+  return pagerResult(error);
 }
 
 /**
  * Page-out (cf. vnode_pager_putpages): the file system's own VOP_PUTPAGES
  * first, the generic path when it answers EOPNOTSUPP.
  */
-export async function vnodePagerPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<number> {
-  if ((obj.flags & OBJ_VNODE_GONE) !== 0) return VM_PAGER_ERROR;
+export async function vnodePagerPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<PagerResult> {
+  if ((obj.flags & OBJ_VNODE_GONE) !== 0) {
+    rtvals.fill(VM_PAGER_ERROR, 0, count);
+    return pagerResult(EIO);
+  }
   const vp = vnodeOf(obj);
   const error = await vp.op.putpages(vp, m, count, sync, rtvals);
   if (error === EOPNOTSUPP) return vnodePagerLeafPutpages(obj, m, count, sync, rtvals);
-  if (error !== 0) obj.pagerError = error;
-  return error === 0 ? rtvals[0] : pagerResult(error);
+  return error === 0 ? pagerRv(rtvals[0]) : pagerResult(error);
 }
 
 /**
@@ -490,7 +489,7 @@ export async function vnodePagerPutpages(obj: VmObject, m: VmPage[], count: numb
  * rewritten, and a write error is returned instead of printed.
  * => every m[i] busy, consecutive indexes; vnode locked exclusively
  */
-export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<number> {
+export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<PagerResult> {
   const sys = obj.vm;
   const P = sys.param.pageSize;
   const vp = vnodeOf(obj);
@@ -514,7 +513,7 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
     }
     for (let i = ncount; i < count; i++) pageClearDirtyBlocks(m[i], 0, P / DEV_BSIZE);
   }
-  if (ncount === 0) return rtvals[0];
+  if (ncount === 0) return pagerRv(rtvals[0]);
   for (let i = 0; i < count; i++) m[i].busy++;
   let error = 0;
   const bpp = P / DEV_BSIZE;
@@ -546,8 +545,7 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
     pageBusyDone(m[i]);
     if (i < ncount) rtvals[i] = error !== 0 ? VM_PAGER_ERROR : VM_PAGER_OK;
   }
-  if (error !== 0) obj.pagerError = error;
-  return rtvals[0];
+  return error !== 0 ? pagerResult(error) : pagerRv(rtvals[0]);
 }
 
 /**
