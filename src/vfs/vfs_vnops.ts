@@ -18,7 +18,6 @@ export type DirectRead = (vp: Vnode, uio: Uio) => Promise<number>;
 /** => uio.rw is UIO_READ; reads stop at EOF (here or in the VM) */
 export function vnRead(vp: Vnode, uio: Uio, ioflag: number, direct: DirectRead): Promise<number> {
   if ((ioflag & IO_DIRECT) !== 0) return direct(vp, uio);
-  if (vp.object !== null) return vp.object.rdwr(vp, uio, ioflag);
   const vm = vp.mount?.vm ?? null;
   if (vm === null) return direct(vp, uio);
   return vm.rdwr(vp, uio, ioflag);

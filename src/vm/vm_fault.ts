@@ -9,11 +9,11 @@
  */
 
 import { LK_SHARED } from '../kern/lock.js';
-import { vnodePagerLock } from './pager/vnode_pager.js';
 import { VM_PAGER_BAD, VM_PAGER_OK, type PagerResult } from './pager/vm_pager.js';
-import type { VmObject } from './vm_object.js';
+import { type VmObject, vmObjectVnodeLock } from './vm_object.js';
 import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageActivate, vmPageAlloc, vmPageFree, vmPageSleep } from './vm_phys.js';
+import { vmPageActivate, vmPageFree, vmPageSleep } from './vm_phys.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 import { vmDropBehind } from './vm_dropbehind.js';
 import { readaheadMaxPages, vmFaultReadahead, vmFaultReadaheadDone } from './vm_readahead.js';
@@ -38,7 +38,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
   if (pindex === obj.ra.mark && !locked) vmReadaheadMark(obj);
   vmDropBehind(obj, pindex);
   for (;;) {
-    const vp = locked ? null : await vnodePagerLock(obj, LK_SHARED);
+    const vp = locked ? null : await vmObjectVnodeLock(obj, LK_SHARED);
     let sleepOn: VmPage | null = null;
     let needMemory = false;
     let unlocked = false;

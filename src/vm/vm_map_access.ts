@@ -14,7 +14,8 @@ import { copy } from '../vfs/uio.js';
 import { VM_PAGER_AGAIN, VM_PAGER_BAD, VM_PAGER_ERROR, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 import type { VmMapEntry } from './vm_map.js';
 import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageAlloc, vmPageSleep } from './vm_phys.js';
+import { vmPageSleep } from './vm_phys.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
 import { type FaultResult, vmFaultPage } from './vm_fault.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 

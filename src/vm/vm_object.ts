@@ -7,18 +7,16 @@
  * (cf. vm_object_cache) until the cache overflows or it is uncached.
  */
 
+import { LK_SHARED } from '../kern/lock.js';
 import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
-import type { Uio } from '../vfs/uio.js';
-import type { Vnode, VnodeVmObject } from '../vfs/vnode.js';
+import type { Vnode } from '../vfs/vnode.js';
 import type { PagerOps } from './pager/vm_pager.js';
 import { PG_BUSY, type VmPage } from './vm_page.js';
 import { vmPageFree, vmPageSleep } from './vm_phys.js';
 import type { VmSystem } from './vm.js';
 import { VmRadix } from './vm_radix.js';
-import { objectRdwr } from './vm_rdwr.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
-import { vnodePagerSetsizeObject } from './pager/vnode_pager.js';
 
 export const OBJT_DEFAULT = 0;
 export const OBJT_VNODE = 2;
@@ -52,7 +50,7 @@ export interface ReadAheadState {
   noreuse: boolean;
 }
 
-export class VmObject implements VnodeVmObject {
+export class VmObject {
   flags = 0;
   refCount = 1;
   /** Paging in progress (cf. paging_in_progress). */
@@ -79,22 +77,6 @@ export class VmObject implements VnodeVmObject {
     this.size = size;
   }
 
-  /** VnodeVmObject: reads or writes through the pages. */
-  rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
-    void vp;
-    return objectRdwr(this, uio, ioflag);
-  }
-
-  /** VnodeVmObject: cf. vnode_pager_setsize. */
-  setsize(nsize: number): Promise<void> {
-    return this.handle === null ? Promise.resolve() : vnodePagerSetsizeObject(this, nsize);
-  }
-
-  /** VnodeVmObject: writes the dirty pages back. */
-  clean(sync: boolean): Promise<number> {
-    return vmObjectPageClean(this, sync, { locked: true });
-  }
-
   /** Starts paging I/O (cf. vm_object_pip_add). */
   pipAdd(n = 1): void {
     this.pip += n;
@@ -117,6 +99,21 @@ export class VmObject implements VnodeVmObject {
       await tsleep(this, wmesg);
     }
   }
+}
+
+/**
+ * Locks the vnode behind obj: the first vnode object down its backing chain
+ * (cf. FreeBSD vnode_pager_lock, which the fault calls; it needs only the
+ * object's own fields). Resolves to the locked vnode, or null.
+ */
+export async function vmObjectVnodeLock(obj: VmObject | null, mode = LK_SHARED): Promise<Vnode | null> {
+  for (; obj !== null; obj = obj.backingObject) {
+    if (obj.type !== OBJT_VNODE || obj.handle === null) continue;
+    const vp = obj.handle;
+    await vp.lock.lock(mode);
+    return vp;
+  }
+  return null;
 }
 
 /** Makes an object of `size` pages with one reference (cf. vm_object_allocate). */

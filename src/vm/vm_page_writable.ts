@@ -9,7 +9,8 @@ import { VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, pageAllValid, pageSetAllValidClean, pageSetValidClean, pageWakeup, type VmPage } from './vm_page.js';
 import { type FaultResult, vmFaultPage } from './vm_fault.js';
-import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
+import { vmPageActivate, vmPageSleep } from './vm_phys.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 
 /**

@@ -1,7 +1,8 @@
 /*
- * Page allocation and the page queues (cf. vm_page.c): alloc, free, insert
- * into and remove from an object, lookup, activate, deactivate, and the
- * sleeps for a busy page or a free page.
+ * The page queues and a page's place in an object (cf. vm_page.c): free,
+ * insert into and remove from an object, lookup, activate, deactivate, and
+ * the sleeps for a busy page or a free page. Allocation, which may run the
+ * page daemon's reclaim scan, is in vm_page_alloc.ts.
  *   m = vmPageAlloc(sys, obj, pindex)   // busy, in obj; null when none free
  *   ... pageWakeup(m) / vmPageFree(sys, m)
  */
@@ -9,8 +10,7 @@
 import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_WANTED, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_LAUNDRY, PQ_NONE, pageInvalidate, type VmPage } from './vm_page.js';
-import { vmPageoutReclaim } from './vm_pageout.js';
+import { PG_WANTED, PQ_ACTIVE, PQ_FREE, PQ_INACTIVE, PQ_LAUNDRY, PQ_NONE, pageInvalidate, type VmPage } from './vm_page.js';
 import type { VmSystem } from './vm.js';
 
 /** The page of obj at pindex, or undefined (cf. vm_page_lookup). */
@@ -52,27 +52,6 @@ function dequeue(sys: VmSystem, m: VmPage): void {
       sys.laundryq.remove(m);
       return;
   }
-}
-
-/**
- * Takes a free page, reclaiming clean inactive pages when none is free, and
- * inserts it busy into obj at pindex. Null when nothing can be freed now
- * (the caller may vmWait and retry).
- */
-export function vmPageAlloc(sys: VmSystem, obj: VmObject, pindex: number): VmPage | null {
-  if (sys.freeq.count === 0) {
-    if (sys.fresh > 0) sys.freshPage();
-    else vmPageoutReclaim(sys, sys.freeTarget);
-  }
-  const m = sys.freeq.head;
-  if (m === null) return null;
-  sys.freeq.remove(m);
-  m.flags = PG_BUSY;
-  m.busy = 0;
-  m.holdCount = 0;
-  pageInvalidate(m);
-  vmPageInsert(m, obj, pindex);
-  return m;
 }
 
 /**

@@ -15,7 +15,8 @@ import { panic } from '../kern/panic.js';
 import { VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
 import { PG_RAHEAD, PG_RAKEEP, pageAnyValid, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageAlloc, vmPageDeactivate, vmPageFree } from './vm_phys.js';
+import { vmPageDeactivate, vmPageFree } from './vm_phys.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
 import { MADV_RANDOM, readaheadGrow, readaheadMaxPages } from './vm_readahead.js';
 
 /**

@@ -13,7 +13,8 @@ import { objectRdwr } from '../../src/vm/vm_rdwr.js';
 import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
 import { MADV_RANDOM } from '../../src/vm/vm_readahead.js';
 import { PG_REFERENCED, pageBusyDone, type VmPage } from '../../src/vm/vm_page.js';
-import { vmPageAlloc, vmPageFree } from '../../src/vm/vm_phys.js';
+import { vmPageFree } from '../../src/vm/vm_phys.js';
+import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { vmSendfile } from '../../src/vm/vm_sendfile.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
 

@@ -13,8 +13,9 @@ import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
 import { lruHits, zipfTrace } from '../../src/cli/zipf.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
 import { OBJT_DEFAULT, vmObjectAllocate } from '../../src/vm/vm_object.js';
-import { defaultPagerOps } from '../../src/vm/vm_map.js';
-import { vmPageActivate, vmPageAlloc } from '../../src/vm/vm_phys.js';
+import { defaultPagerOps } from '../../src/vm/pager/default_pager.js';
+import { vmPageActivate } from '../../src/vm/vm_phys.js';
+import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { pageSetAllValidClean, pageWakeup, type VmPage } from '../../src/vm/vm_page.js';
 import { vmPageoutReclaim } from '../../src/vm/vm_pageout.js';
 

@@ -10,20 +10,19 @@ import { Uio, UIO_READ } from '../../src/vfs/uio.js';
 import { VmSystem } from '../../src/vm/vm.js';
 import { type VmObject, vmObjectDeallocate } from '../../src/vm/vm_object.js';
 import { objectRdwr } from '../../src/vm/vm_rdwr.js';
+import { vnodePagerAddr } from '../../src/vm/pager/vnode_pager_input.js';
 import {
-  vnodePagerAddr,
   vnodePagerAlloc,
   vnodePagerGetpages,
   vnodePagerHaspage,
-  vnodePagerLock,
   vnodePagerSetsize,
   vnodePagerUmount,
 } from '../../src/vm/pager/vnode_pager.js';
-import { OBJT_DEFAULT, vmObjectAllocate } from '../../src/vm/vm_object.js';
+import { OBJT_DEFAULT, vmObjectAllocate, vmObjectVnodeLock } from '../../src/vm/vm_object.js';
 import { pageSetAllValidClean } from '../../src/vm/vm_page.js';
 import { VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
 import { pageAllValid, pageIsDirty, pageSetDirty, pageWakeup, blockValid, blockDirty, type VmPage } from '../../src/vm/vm_page.js';
-import { vmPageAlloc } from '../../src/vm/vm_phys.js';
+import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { contiguous, makeScriptFs, type ScriptFs, type ScriptFsOptions } from '../helpers/scriptfs.js';
 
 const KiB = 1024;
@@ -322,17 +321,17 @@ test("getpages() uses the file system's own VOP_GETPAGES when it has one", async
   void sys;
 });
 
-test('vnode_pager_lock() walks the backing chain to the vnode object and locks its vnode', async () => {
+test('vmObjectVnodeLock() (cf. vnode_pager_lock) walks the backing chain to the vnode object and locks its vnode', async () => {
   const { fs, sys, obj } = await setup({ bsize: 4096, size: 4096, map: [1], deviceBlocks: 4 });
   const shadow = vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1);
   const shadow2 = vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1);
   shadow.backingObject = obj;
   shadow2.backingObject = shadow;
-  const vp = await vnodePagerLock(shadow2);
+  const vp = await vmObjectVnodeLock(shadow2);
   assert.equal(vp, fs.vp);
   assert.ok(fs.vp.lock.locked);
   fs.vp.lock.unlock();
-  assert.equal(await vnodePagerLock(vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1)), null);
+  assert.equal(await vmObjectVnodeLock(vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1)), null);
 });
 
 test('vnode_pager_umount() uncaches every object of the mount: cached pages are freed', async () => {

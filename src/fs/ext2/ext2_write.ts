@@ -81,7 +81,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   if (end > ip.size) {
     ip.size = end;
     ip.modified = true;
-    await vp.object?.setsize(end);
+    await vm.setsize(vp, end);
   }
   let error = await vm.rdwr(vp, uio, ioflag);
   if (error === 0 && uio.resid > 0) {
@@ -89,7 +89,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
     // this write grew goes again (its blocks hold nothing); nothing got, no growth.
     const keep = uio.offset > off ? Math.max(oldSize, uio.offset) : oldSize;
     if (keep < ip.size) {
-      await vp.object?.setsize(keep);
+      await vm.setsize(vp, keep);
       ip.size = keep;
       error = await ext2Truncate(mp, ip, keep);
     }
@@ -102,7 +102,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   ip.din.mtime = ip.din.ctime = now;
   ip.modified = true;
   if ((ioflag & IO_SYNC) !== 0 && error === 0) {
-    error = (await vp.object?.clean(true)) || (await ext2Update(mp, ip, true));
+    error = (await vm.clean(vp, true)) || (await ext2Update(mp, ip, true));
   }
   return r.error || error;
 }

@@ -9,7 +9,6 @@
  */
 
 import { EINVAL, EIO, EOPNOTSUPP } from '../../kern/errno.js';
-import { LK_SHARED } from '../../kern/lock.js';
 import { panic } from '../../kern/panic.js';
 import { DEV_BSIZE } from '../../kern/param.js';
 import { tsleep, wakeup } from '../../kern/sleep.js';
@@ -46,7 +45,7 @@ import {
 import { vmPageDeactivate, vmPageFree, vmPageSleep } from '../vm_phys.js';
 import type { VmSystem } from '../vm.js';
 import { ArenaRuns } from '../vm_arena_runs.js';
-import { inputOld, inputPartial, inputSmlfs } from './vnode_pager_input.js';
+import { inputOld, inputPartial, inputSmlfs, vnodePagerAddr } from './vnode_pager_input.js';
 import {
   type HaspageResult,
   PAGER_OK,
@@ -177,13 +176,7 @@ export async function vnodePagerHaspage(obj: VmObject, pindex: number): Promise<
  */
 export async function vnodePagerSetsize(vp: Vnode, nsize: number): Promise<void> {
   const obj = vp.object as VmObject | null;
-  if (obj === null) return;
-  return vnodePagerSetsizeObject(obj, nsize);
-}
-
-/** vnodePagerSetsize on the object itself. */
-export async function vnodePagerSetsizeObject(obj: VmObject, nsize: number): Promise<void> {
-  if (nsize === obj.vnpSize) return;
+  if (obj === null || nsize === obj.vnpSize) return;
   // departure: wait for paging in progress, so that a read in flight does not
   // mark valid a page the truncation is about to remove (PITFALLS 1).
   await obj.pipWait('vnpsz');
@@ -283,34 +276,6 @@ function framesIov(sys: VmSystem, m: readonly VmPage[], bytes: number): Uint8Arr
 export function vnodePagerFreepage(sys: VmSystem, m: VmPage): void {
   pageWakeup(m);
   if ((m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0) vmPageFree(sys, m);
-}
-
-export interface AddrResult {
-  error: number;
-  /** Device address in DEV_BSIZE units, -1 for a hole. */
-  addr: number;
-  /** Pages from `address` on that are contiguous on the device. */
-  run: number;
-}
-
-/**
- * File offset to device address and contiguous run in pages
- * (cf. vnode_pager_addr). => address is page aligned or inside one block
- */
-export async function vnodePagerAddr(vp: Vnode, address: number, pageSize: number): Promise<AddrResult> {
-  const mp = vp.mount;
-  if (address < 0 || mp === null) return { error: 0, addr: -1, run: 0 };
-  const bsize = mp.stat.iosize;
-  const vblock = Math.floor(address / bsize);
-  const voffset = address - vblock * bsize;
-  const r = await vp.op.bmap(vp, vblock);
-  if (r.error !== 0) return { error: r.error, addr: -1, run: 0 };
-  if (r.bn === -1) return { error: 0, addr: -1, run: 0 };
-  return {
-    error: 0,
-    addr: r.bn + Math.floor(voffset / DEV_BSIZE),
-    run: Math.floor(((r.runp + 1) * bsize - voffset) / pageSize),
-  };
 }
 
 /**
@@ -546,18 +511,4 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
     if (i < ncount) rtvals[i] = error !== 0 ? VM_PAGER_ERROR : VM_PAGER_OK;
   }
   return error !== 0 ? pagerResult(error) : pagerRv(rtvals[0]);
-}
-
-/**
- * Locks the vnode behind obj: the first vnode object down its backing chain
- * (cf. vnode_pager_lock). Resolves to the locked vnode, or null.
- */
-export async function vnodePagerLock(obj: VmObject | null, mode = LK_SHARED): Promise<Vnode | null> {
-  for (; obj !== null; obj = obj.backingObject) {
-    if (obj.type !== OBJT_VNODE || obj.handle === null) continue;
-    const vp = obj.handle;
-    await vp.lock.lock(mode);
-    return vp;
-  }
-  return null;
 }
