@@ -9,7 +9,7 @@
  */
 
 import { LK_SHARED } from '../kern/lock.js';
-import { VM_PAGER_BAD, VM_PAGER_OK, type PagerResult } from './pager/vm_pager.js';
+import { type HaspageResult, VM_PAGER_BAD, VM_PAGER_OK, type PagerResult } from './pager/vm_pager.js';
 import { type VmObject, vmObjectVnodeLock } from './vm_object.js';
 import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
 import { vmPageActivate, vmPageFree, vmPageSleep } from './vm_phys.js';
@@ -48,6 +48,7 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
       let m = obj.pages.get(pindex);
       let cluster: VmPage[];
       let reqpage = 0;
+      let hint: HaspageResult | null = null;
       if (m !== undefined) {
         if ((m.flags & PG_BUSY) !== 0) {
           sleepOn = m;
@@ -66,12 +67,12 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
           continue;
         }
         m = nm;
-        ({ cluster, reqpage, sequential } = await faultCluster(obj, m));
+        ({ cluster, reqpage, sequential, hint } = await faultCluster(obj, m));
       }
       obj.pipAdd();
       let pr: PagerResult;
       try {
-        pr = await obj.pager.getpages(obj, cluster, cluster.length, reqpage);
+        pr = await obj.pager.getpages(obj, cluster, cluster.length, reqpage, hint);
       } finally {
         obj.pipWakeup();
       }
@@ -102,20 +103,30 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
   }
 }
 
+interface FaultCluster {
+  /** The pages in index order, all busy. */
+  cluster: VmPage[];
+  /** The faulted page's place in the cluster. */
+  reqpage: number;
+  sequential: boolean;
+  /** haspage's answer for the faulted page, handed on to getpages (null: not asked). */
+  hint: HaspageResult | null;
+}
+
 /**
  * Surrounds the faulted page m with the pages read-ahead wants and the pager
  * can bring in one transfer, stopping at resident pages, the object's end
- * and free memory. Returns the pages in index order, all busy.
+ * and free memory.
  */
-async function faultCluster(obj: VmObject, m: VmPage): Promise<{ cluster: VmPage[]; reqpage: number; sequential: boolean }> {
+async function faultCluster(obj: VmObject, m: VmPage): Promise<FaultCluster> {
   const sys = obj.vm;
   const pindex = m.pindex;
   const maxPages = readaheadMaxPages(sys);
   const wish = vmFaultReadahead(obj, pindex, maxPages);
   const sequential = wish.sequential;
-  if (wish.behind === 0 && wish.ahead === 0) return { cluster: [m], reqpage: 0, sequential };
+  if (wish.behind === 0 && wish.ahead === 0) return { cluster: [m], reqpage: 0, sequential, hint: null };
   const hp = await obj.pager.haspage(obj, pindex);
-  if (!hp.has) return { cluster: [m], reqpage: 0, sequential };
+  if (!hp.has) return { cluster: [m], reqpage: 0, sequential, hint: hp };
   const behind = Math.min(wish.behind, hp.before, pindex);
   const ahead = Math.min(wish.ahead, hp.after, obj.size - 1 - pindex, maxPages - 1 - behind);
   // After the await above, neighbours may have become resident: look again.
@@ -136,5 +147,5 @@ async function faultCluster(obj: VmObject, m: VmPage): Promise<{ cluster: VmPage
     if (p === null) break;
     cluster.push(p);
   }
-  return { cluster, reqpage, sequential };
+  return { cluster, reqpage, sequential, hint: hp };
 }

@@ -45,7 +45,7 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
   }
   obj.pipAdd();
   const first = pages[0];
-  obj.pager.getpages(obj, pages, pages.length, 0).then(
+  obj.pager.getpages(obj, pages, pages.length, 0, null).then(
     ({ rv }) => {
       obj.pipWakeup();
       vp.lock.unlock();

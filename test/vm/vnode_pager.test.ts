@@ -10,17 +10,17 @@ import { Uio, UIO_READ } from '../../src/vfs/uio.js';
 import { VmSystem } from '../../src/vm/vm.js';
 import { type VmObject, vmObjectDeallocate } from '../../src/vm/vm_object.js';
 import { objectRdwr } from '../../src/vm/vm_rdwr.js';
-import { vnodePagerAddr } from '../../src/vm/pager/vnode_pager_input.js';
+import { vnodePagerAddr } from '../../src/vm/pager/vnode_pager_bmap.js';
+import { vnodePagerGetpages } from '../../src/vm/pager/vnode_pager_getpages.js';
 import {
   vnodePagerAlloc,
-  vnodePagerGetpages,
   vnodePagerHaspage,
   vnodePagerSetsize,
   vnodePagerUmount,
 } from '../../src/vm/pager/vnode_pager.js';
 import { OBJT_DEFAULT, vmObjectAllocate, vmObjectVnodeLock } from '../../src/vm/vm_object.js';
 import { pageSetAllValidClean } from '../../src/vm/vm_page.js';
-import { VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
+import { type HaspageResult, VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
 import { pageAllValid, pageIsDirty, pageSetDirty, pageWakeup, blockValid, blockDirty, type VmPage } from '../../src/vm/vm_page.js';
 import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { contiguous, makeScriptFs, type ScriptFs, type ScriptFsOptions } from '../helpers/scriptfs.js';
@@ -42,6 +42,11 @@ async function readAll(obj: VmObject, off: number, len: number): Promise<{ error
   return { error, data: buf.subarray(0, len - uio.resid) };
 }
 
+/** haspage's answer without the address it carries for getpages. */
+function run(r: HaspageResult): { has: boolean; before: number; after: number } {
+  return { has: r.has, before: r.before, after: r.after };
+}
+
 /** Allocates busy pages [first, first + n) of obj. */
 function allocRun(sys: VmSystem, obj: VmObject, first: number, n: number): VmPage[] {
   return Array.from({ length: n }, (_, i) => vmPageAlloc(sys, obj, first + i)!);
@@ -58,7 +63,7 @@ test('haspage() answers false past EOF and for a hole', async () => {
 
 test('haspage() answers true (conservatively) when bmap fails', async () => {
   const { obj } = await setup({ bsize: 4096, size: 8 * 4096, map: contiguous(8, 10), deviceBlocks: 20, badBlocks: [5] });
-  assert.deepEqual(await vnodePagerHaspage(obj, 5), { has: true, before: 0, after: 0 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 5)), { has: true, before: 0, after: 0 });
 });
 
 test('haspage() converts runs of blocks larger than a page into pages, never past EOF', async () => {
@@ -68,15 +73,17 @@ test('haspage() converts runs of blocks larger than a page into pages, never pas
   // Page 6 is in block 1 at offset 2: 1 block before (4 pages) + 2 = 6 before;
   // after: 3 blocks (12 pages) + 1 in its block = 13, but EOF is at page 18 (last page index 18).
   const r = await vnodePagerHaspage(obj, 6);
-  assert.deepEqual(r, { has: true, before: 6, after: 12 });
+  assert.deepEqual(run(r), { has: true, before: 6, after: 12 });
+  // Where the page lies, for getpages: block 1 at physical 51, page 2 of it (DEV_BSIZE units).
+  assert.equal(r.addr, (51 * 16 * KiB) / 512 + (2 * 4096) / 512);
   const last = await vnodePagerHaspage(obj, 18);
-  assert.deepEqual(last, { has: true, before: 18, after: 0 });
+  assert.deepEqual(run(last), { has: true, before: 18, after: 0 });
 });
 
 test('haspage() at a page-aligned EOF reports no page past it', async () => {
   // The seed's clamp let one page past a page-aligned EOF through; 2 blocks of 16 KiB, size 6 pages.
   const { obj } = await setup({ bsize: 16 * KiB, size: 6 * 4096, map: contiguous(2, 8), deviceBlocks: 16 });
-  assert.deepEqual(await vnodePagerHaspage(obj, 4), { has: true, before: 4, after: 1 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 4)), { has: true, before: 4, after: 1 });
 });
 
 test('haspage() converts runs of blocks smaller than a page, counting whole pages only', async () => {
@@ -84,9 +91,12 @@ test('haspage() converts runs of blocks smaller than a page, counting whole page
   const map = [...contiguous(10, 100), ...contiguous(6, 300)];
   const { obj } = await setup({ bsize: KiB, size: 16 * KiB, map, deviceBlocks: 400 });
   // Page 0: blocks 0-3, runp 9 -> pages after whose blocks all follow: page 1 (4-7) only (8-9 is half a page).
-  assert.deepEqual(await vnodePagerHaspage(obj, 0), { has: true, before: 0, after: 1 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 0)), { has: true, before: 0, after: 1 });
   // Page 1: runb 4 -> 1 page before.
-  assert.deepEqual(await vnodePagerHaspage(obj, 1), { has: true, before: 1, after: 0 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 1)), { has: true, before: 1, after: 0 });
+  // A page whose blocks are one run has an address; page 2 (blocks 8, 9 here, 10 elsewhere) has none.
+  assert.equal((await vnodePagerHaspage(obj, 1)).addr, (104 * KiB) / 512);
+  assert.equal((await vnodePagerHaspage(obj, 2)).addr, -1);
 });
 
 test('addr() gives the device address in DEV_BSIZE units and the run in pages', async () => {
@@ -117,6 +127,40 @@ test('getpages() cuts the cluster to the contiguous run holding the requested pa
   assert.equal(sys.meter.v_vnodein, 1);
   assert.equal(sys.meter.v_vnodepgsin, 3);
   pageWakeup(obj.pages.get(5)!);
+});
+
+test('a fault asks the block map once for the run it reads (haspage\'s answer carries into getpages)', async () => {
+  // 32 contiguous pages; a first fault at page 5 is not sequential: it reads
+  // the aligned 16-page cluster, 5 pages behind and 10 ahead, all one run.
+  const { fs, obj } = await setup({ bsize: 4096, size: 32 * 4096, map: contiguous(32, 100), deviceBlocks: 160 });
+  const { error, data } = await readAll(obj, 5 * 4096, 100);
+  assert.equal(error, 0);
+  assert.deepEqual(data, fs.expected().subarray(5 * 4096, 5 * 4096 + 100));
+  assert.equal(obj.vm.meter.v_vm_faults, 1);
+  assert.equal(fs.disk.stats.reads, 1, 'one run, one device read');
+  assert.equal(obj.pages.size, 16);
+  assert.equal(fs.calls.bmap, 1, 'one VOP_BMAP for the fault');
+});
+
+test('a fault whose cluster meets a discontiguity reads only the run holding the page, with one VOP_BMAP', async () => {
+  // Pages 0-7 at 100.., pages 8-15 at 300..: a fault at page 10 reads pages 8-15.
+  const map = [...contiguous(8, 100), ...contiguous(8, 300)];
+  const { fs, obj } = await setup({ bsize: 4096, size: 16 * 4096, map, deviceBlocks: 320 });
+  assert.equal((await readAll(obj, 10 * 4096, 100)).error, 0);
+  assert.deepEqual([...obj.pages.keys()].sort((a, b) => a - b), [8, 9, 10, 11, 12, 13, 14, 15]);
+  assert.equal(fs.disk.stats.reads, 1);
+  assert.equal(fs.calls.bmap, 1);
+});
+
+test('a sequential read asks the block map once per run it reads, read-ahead included', async () => {
+  // Blocks of 16 KiB, 4 pages each: the runs read start inside blocks too.
+  const n = 96;
+  const { fs, obj } = await setup({ bsize: 16 * KiB, size: n * 4096, map: contiguous(n / 4, 10), deviceBlocks: n / 4 + 10 }, 4096, 1024 * KiB);
+  const { error, data } = await readAll(obj, 0, n * 4096);
+  assert.equal(error, 0);
+  assert.deepEqual(data, fs.expected());
+  assert.ok(fs.disk.stats.reads >= 3, `several windows (${fs.disk.stats.reads} reads)`);
+  assert.equal(fs.calls.bmap, fs.disk.stats.reads, 'one VOP_BMAP per device read');
 });
 
 test('getpages() zero-fills a requested page that lies in a hole (the seed panicked)', async () => {

@@ -16,5 +16,5 @@ export const defaultPagerOps: PagerOps = Object.freeze({
     for (let i = 0; i < count; i++) rtvals[i] = VM_PAGER_FAIL;
     return pagerRv(VM_PAGER_FAIL);
   },
-  haspage: async () => ({ has: false, before: 0, after: 0 }),
+  haspage: async () => ({ has: false, before: 0, after: 0, addr: -1 }),
 });

@@ -31,6 +31,12 @@ export interface HaspageResult {
   before: number;
   /** Pages after pindex likewise, never past the end of the object. */
   after: number;
+  /**
+   * Where page pindex lies in the backing store (the vnode pager: the device
+   * address in DEV_BSIZE units), -1 when unknown or not one transfer. The
+   * fault hands the whole answer to getpages, which need not ask again.
+   */
+  addr: number;
 }
 
 /** What getpages and putpages answer: a pager result, and on ERROR the errno behind it (else 0). */
@@ -54,9 +60,11 @@ export interface PagerOps {
   /**
    * Fills pages m[0..count) (consecutive indexes, all busy, m[reqpage] the one
    * faulted). On return m[reqpage] is still busy, valid on OK; every other
-   * page is either valid, unbusied and deactivated, or freed.
+   * page is either valid, unbusied and deactivated, or freed. `hint`:
+   * haspage's answer for m[reqpage], asked under the same hold of the vnode
+   * lock (so still true), or null.
    */
-  getpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<PagerResult>;
+  getpages(obj: VmObject, m: VmPage[], count: number, reqpage: number, hint: HaspageResult | null): Promise<PagerResult>;
   /**
    * Writes pages m[0..count) (consecutive indexes, busy); rtvals[i] gets each
    * page's result. Answers rtvals[0], with the errno behind any ERROR among

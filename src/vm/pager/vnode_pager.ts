@@ -1,9 +1,10 @@
 /*
  * The vnode pager: pages of a VM object to and from the file of a vnode
  * (cf. FreeBSD sys/vm/vnode_pager.c, 1997). One object per vnode; page-in
- * goes through the file system's block map (VOP_BMAP) to one device read
- * per physically contiguous run (VOP_STRATEGY); page-out goes through
- * VOP_WRITE from the pages' own frames.
+ * (vnode_pager_getpages.ts) goes through the file system's block map
+ * (VOP_BMAP, vnode_pager_bmap.ts) to one device read per physically
+ * contiguous run (VOP_STRATEGY); page-out goes through VOP_WRITE from the
+ * pages' own frames.
  *   obj = await vnodePagerAlloc(sys, vp)   ...   await vmObjectDeallocate(obj)
  * Departures from the seed are marked "departure:" where they are made.
  */
@@ -12,7 +13,6 @@ import { EINVAL, EIO, EOPNOTSUPP } from '../../kern/errno.js';
 import { panic } from '../../kern/panic.js';
 import { DEV_BSIZE } from '../../kern/param.js';
 import { tsleep, wakeup } from '../../kern/sleep.js';
-import { B_READ, biowait, strategy } from '../../vfs/buf.js';
 import type { Mount } from '../../vfs/mount.js';
 import { Uio, UIO_NOCOPY, UIO_WRITE } from '../../vfs/uio.js';
 import { VAGE, VOLOCK, VOWANT, VType, VVMIO, type Vnode } from '../../vfs/vnode.js';
@@ -29,26 +29,13 @@ import {
   vmObjectPageRemove,
   vmObjectReference,
 } from '../vm_object.js';
-import {
-  PG_BUSY,
-  PG_RAHEAD,
-  blockDirty,
-  pageAnyValid,
-  pageClearDirtyBlocks,
-  pageSetDirty,
-  pageSetAllValidClean,
-  pageBusyDone,
-  pageWakeup,
-  pageInvalidate,
-  type VmPage,
-} from '../vm_page.js';
-import { vmPageDeactivate, vmPageFree, vmPageSleep } from '../vm_phys.js';
+import { PG_BUSY, blockDirty, pageBusyDone, pageClearDirtyBlocks, pageSetDirty, type VmPage } from '../vm_page.js';
+import { vmPageSleep } from '../vm_phys.js';
 import type { VmSystem } from '../vm.js';
-import { ArenaRuns } from '../vm_arena_runs.js';
-import { inputOld, inputPartial, inputSmlfs, vnodePagerAddr } from './vnode_pager_input.js';
+import { vnodePagerRun } from './vnode_pager_bmap.js';
+import { vnodePagerGetpages } from './vnode_pager_getpages.js';
 import {
   type HaspageResult,
-  PAGER_OK,
   type PagerOps,
   type PagerResult,
   VM_PAGER_AGAIN,
@@ -135,38 +122,11 @@ export async function vnodePagerDealloc(obj: VmObject): Promise<void> {
 }
 
 /**
- * Does the file have page pindex on disk, and how many pages before and
- * after it are physically contiguous with it (cf. vnode_pager_haspage)?
- * A hole answers false; a bmap error answers true (conservatively).
+ * Does the file have page pindex on disk, where, and how many pages around
+ * it are contiguous with it (cf. vnode_pager_haspage; see vnodePagerRun)?
  */
 export async function vnodePagerHaspage(obj: VmObject, pindex: number): Promise<HaspageResult> {
-  const vp = vnodeOf(obj);
-  const P = obj.vm.param.pageSize;
-  const mp = vp.mount;
-  if (mp === null || pindex * P >= obj.vnpSize) return { has: false, before: 0, after: 0 };
-  const bsize = mp.stat.iosize;
-  const pagesPerBlock = Math.floor(bsize / P);
-  const blocksPerPage = pagesPerBlock > 0 ? 0 : P / bsize;
-  const reqblock = pagesPerBlock > 0 ? Math.floor(pindex / pagesPerBlock) : pindex * blocksPerPage;
-  const r = await vp.op.bmap(vp, reqblock);
-  if (r.error !== 0) return { has: true, before: 0, after: 0 };
-  if (r.bn === -1) return { has: false, before: 0, after: 0 };
-  let before: number;
-  let after: number;
-  if (pagesPerBlock > 0) {
-    const poff = pindex - reqblock * pagesPerBlock;
-    before = r.runb * pagesPerBlock + poff;
-    after = r.runp * pagesPerBlock + (pagesPerBlock - poff - 1);
-  } else {
-    // departure: the seed divided runp by blocks-per-page, which counts a
-    // page whose last blocks are not in the run; only whole pages count here.
-    before = Math.floor(r.runb / blocksPerPage);
-    after = Math.max(0, Math.floor((r.runp + 1) / blocksPerPage) - 1);
-  }
-  // Never past EOF. (The seed's clamp let one page past a page-aligned EOF through.)
-  const lastPage = obj.vm.param.pagesFor(obj.vnpSize) - 1;
-  after = Math.max(0, Math.min(after, lastPage - pindex));
-  return { has: true, before, after };
+  return vnodePagerRun(obj, vnodeOf(obj), pindex);
 }
 
 /**
@@ -259,175 +219,6 @@ export async function vnodePagerUncache(vp: Vnode): Promise<void> {
   } finally {
     await vp.lock.lock();
   }
-}
-
-/**
- * The buffers for a transfer of `bytes` into the frames of pages m[0..]:
- * frames that lie side by side in the arena make one buffer.
- */
-function framesIov(sys: VmSystem, m: readonly VmPage[], bytes: number): Uint8Array[] {
-  const P = sys.param.pageSize;
-  const runs = new ArenaRuns();
-  for (let i = 0; i * P < bytes; i++) runs.add(m[i].phys * P, Math.min(P, bytes - i * P));
-  return runs.views(sys, []);
-}
-
-/** Gives back a page the pager will not fill (cf. vnode_pager_freepage). */
-export function vnodePagerFreepage(sys: VmSystem, m: VmPage): void {
-  pageWakeup(m);
-  if ((m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0) vmPageFree(sys, m);
-}
-
-/**
- * Page-in (cf. vnode_pager_getpages): the file system's own VOP_GETPAGES
- * first, the generic path when it answers EOPNOTSUPP.
- */
-export async function vnodePagerGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<PagerResult> {
-  if ((obj.flags & OBJ_VNODE_GONE) !== 0) return pagerResult(EIO);
-  const vp = vnodeOf(obj);
-  const error = await vp.op.getpages(vp, m, count, reqpage);
-  if (error === EOPNOTSUPP) return vnodePagerLeafGetpages(obj, m, count, reqpage);
-  return pagerResult(error);
-}
-
-function freeAllBut(sys: VmSystem, m: VmPage[], count: number, keep: number): void {
-  for (let i = 0; i < count; i++) if (i !== keep) vnodePagerFreepage(sys, m[i]);
-}
-
-/**
- * The generic page-in (cf. vnode_pager_leaf_getpages): no bmap → VOP_READ;
- * blocks smaller than a page → per-block input unless the page's blocks are
- * contiguous; otherwise cut the cluster to the contiguous run holding
- * m[reqpage] and read it with one device transfer into the frames.
- * => every m[i] busy, consecutive indexes; vnode locked (shared)
- */
-export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<PagerResult> {
-  const sys = obj.vm;
-  const meter = sys.meter;
-  const P = sys.param.pageSize;
-  const vp = vnodeOf(obj);
-  const mp = vp.mount;
-  if (mp === null) return pagerRv(VM_PAGER_BAD);
-  const bsize = mp.stat.iosize;
-
-  // Ask the block map about the requested page first: that tells both
-  // whether the file system has a bmap and where the page lives.
-  const req = await vnodePagerAddr(vp, m[reqpage].pindex * P, P);
-  if (req.error === EOPNOTSUPP) {
-    freeAllBut(sys, m, count, reqpage);
-    meter.v_vnodein++;
-    meter.v_vnodepgsin++;
-    return inputOld(obj, m[reqpage]);
-  }
-  if (req.error !== 0) {
-    freeAllBut(sys, m, count, reqpage);
-    return pagerResult(req.error);
-  }
-  // departure: the seed marked a partly valid page wholly valid (its "XXX"),
-  // exposing whatever the frame held in the invalid blocks. Here only the
-  // invalid blocks are read, and valid (possibly dirty) ones are kept.
-  if (pageAnyValid(m[reqpage])) {
-    freeAllBut(sys, m, count, reqpage);
-    meter.v_vnodein++;
-    meter.v_vnodepgsin++;
-    return bsize < P ? inputSmlfs(obj, m[reqpage]) : inputPartial(obj, m[reqpage]);
-  }
-  // Small blocks: the seed read every page block by block. Beyond the seed,
-  // a page whose blocks are contiguous joins the clustered path below.
-  if (bsize < P && (req.addr === -1 || req.run === 0)) {
-    freeAllBut(sys, m, count, reqpage);
-    meter.v_vnodein++;
-    meter.v_vnodepgsin++;
-    return inputSmlfs(obj, m[reqpage]);
-  }
-  if (req.addr === -1) {
-    // departure: the seed panicked on a requested page in a hole; a hole reads as zeros.
-    freeAllBut(sys, m, count, reqpage);
-    const r = m[reqpage];
-    r.frame.fill(0);
-    pageSetAllValidClean(r);
-    meter.v_zfod++;
-    return PAGER_OK;
-  }
-
-  // Find the run that holds the requested page; free the pages outside it.
-  let first = 0;
-  let firstaddr = -1;
-  for (let i = 0, runend = 0; i < count; i = runend) {
-    const a = i === reqpage ? req : await vnodePagerAddr(vp, m[i].pindex * P, P);
-    if (a.error !== 0 || a.addr === -1 || a.run === 0) {
-      // A hole, a partial small-block page or a bmap error outside the
-      // requested page: that page is simply not read ahead.
-      vnodePagerFreepage(sys, m[i]);
-      runend = i + 1;
-      first = runend;
-      continue;
-    }
-    runend = i + a.run;
-    // Pages go back highest first: the free queue hands out the last freed
-    // first, so the next cluster gets these frames in ascending order again
-    // (neighbouring pages in neighbouring frames read and copy as one piece).
-    if (runend <= reqpage) {
-      for (let j = runend - 1; j >= i; j--) vnodePagerFreepage(sys, m[j]);
-    } else {
-      if (a.run < count - first) {
-        for (let j = count - 1; j >= first + a.run; j--) vnodePagerFreepage(sys, m[j]);
-        count = first + a.run;
-      }
-      firstaddr = a.addr;
-      break;
-    }
-    first = runend;
-  }
-  if (firstaddr === -1) panic('vnode_pager_leaf_getpages: lost the requested page');
-  if (first !== 0) {
-    m = m.slice(first, count);
-    count -= first;
-    reqpage -= first;
-  }
-
-  const foff = m[0].pindex * P;
-  let size = Math.min(count * P, obj.vnpSize - foff);
-  if (size <= 0) {
-    // Every page of the run lies past EOF: the file shrank, which the vnode
-    // lock should have prevented.
-    panic('vnode_pager_leaf_getpages: read past EOF');
-  }
-  // Device transfers are whole DEV_BSIZE sectors.
-  const xfer = Math.ceil(size / DEV_BSIZE) * DEV_BSIZE;
-  const iov = framesIov(sys, m, xfer);
-
-  const bp = await sys.pbufs.getpbuf();
-  bp.flags = B_READ;
-  bp.blkno = firstaddr;
-  bp.bcount = xfer;
-  bp.iov = iov;
-  meter.v_vnodein++;
-  meter.v_vnodepgsin += count;
-  strategy(mp.dev, bp);
-  const error = await biowait(bp);
-  sys.pbufs.relpbuf(bp);
-
-  if (error === 0 && size < count * P) {
-    // Zero from EOF to the end of the run.
-    const last = Math.floor(size / P);
-    m[last].frame.fill(0, size - last * P);
-    for (let i = last + 1; i < count; i++) m[i].frame.fill(0);
-  }
-  for (let i = 0; i < count; i++) {
-    if (error === 0) pageSetAllValidClean(m[i]);
-    else pageInvalidate(m[i]);
-    if (i === reqpage) continue;
-    if (error === 0) {
-      m[i].flags |= PG_RAHEAD;
-      meter.v_readahead++;
-      vmPageDeactivate(sys, m[i]);
-      pageWakeup(m[i]);
-    } else {
-      vnodePagerFreepage(sys, m[i]);
-    }
-  }
-  return pagerResult(error);
 }
 
 /**

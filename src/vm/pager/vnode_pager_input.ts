@@ -4,7 +4,6 @@
  *   inputSmlfs    blocks smaller than a page: each invalid block on its own
  *   inputOld      no block map: the page through VOP_READ
  *   inputPartial  a partly valid page: only its invalid DEV_BSIZE runs
- * and the block map lookup they and the clustered path share (vnodePagerAddr).
  * Each answers a pager result (with the errno behind an ERROR); a block is marked valid only once read whole.
  * => m busy; vnode locked (shared)
  */
@@ -18,6 +17,7 @@ import type { Vnode } from '../../vfs/vnode.js';
 import type { VmObject } from '../vm_object.js';
 import { blockValid, pageIsValid, pageSetAllValidClean, pageSetValidClean, type VmPage } from '../vm_page.js';
 import type { VmSystem } from '../vm.js';
+import { vnodePagerAddr } from './vnode_pager_bmap.js';
 import { PAGER_OK, type PagerResult, VM_PAGER_BAD, pagerResult, pagerRv } from './vm_pager.js';
 
 /**
@@ -138,32 +138,4 @@ export async function inputPartial(obj: VmObject, m: VmPage): Promise<PagerResul
     b = e;
   }
   return PAGER_OK;
-}
-
-export interface AddrResult {
-  error: number;
-  /** Device address in DEV_BSIZE units, -1 for a hole. */
-  addr: number;
-  /** Pages from `address` on that are contiguous on the device. */
-  run: number;
-}
-
-/**
- * File offset to device address and contiguous run in pages
- * (cf. vnode_pager_addr). => address is page aligned or inside one block
- */
-export async function vnodePagerAddr(vp: Vnode, address: number, pageSize: number): Promise<AddrResult> {
-  const mp = vp.mount;
-  if (address < 0 || mp === null) return { error: 0, addr: -1, run: 0 };
-  const bsize = mp.stat.iosize;
-  const vblock = Math.floor(address / bsize);
-  const voffset = address - vblock * bsize;
-  const r = await vp.op.bmap(vp, vblock);
-  if (r.error !== 0) return { error: r.error, addr: -1, run: 0 };
-  if (r.bn === -1) return { error: 0, addr: -1, run: 0 };
-  return {
-    error: 0,
-    addr: r.bn + Math.floor(voffset / DEV_BSIZE),
-    run: Math.floor(((r.runp + 1) * bsize - voffset) / pageSize),
-  };
 }
