@@ -12,6 +12,7 @@ import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import { type Vnode } from './vnode.js';
 import type { Uio } from './uio.js';
 import { IO_DIRECT } from './vnode_if.js';
+import { B_READ, physio } from './buf.js';
 
 export type DirectRead = (vp: Vnode, uio: Uio) => Promise<number>;
 
@@ -49,7 +50,7 @@ export async function vnBmapRead(vp: Vnode, uio: Uio, size: number, bsize: numbe
     }
     const first = Math.floor(boff / DEV_BSIZE) * DEV_BSIZE;
     const buf = new Uint8Array(Math.ceil((boff + n) / DEV_BSIZE) * DEV_BSIZE - first);
-    const e = await mp.dev.readv([buf], bn * DEV_BSIZE + first);
+    const e = await physio(mp.dev, B_READ, bn + first / DEV_BSIZE, [buf]);
     if (e !== 0) return e;
     uio.move(buf, boff - first, n);
   }
