@@ -2,7 +2,7 @@
  * The page fault (cf. vm_fault): make page pindex of an object resident and
  * valid, reading it in through the object's pager together with a cluster
  * of neighbours, and hand it to the caller busy.
- *   const { rv, m } = await vmFaultPage(obj, pindex); ...use m.frame...; pageWakeup(m)
+ *   const { rv, m } = await vmFaultPage(obj, pindex); ...use m.frame...; vmPageWakeup(m)
  * A busy page is waited for (never read twice); after every sleep the page
  * is looked up again. The vnode is locked shared across the pager call, so
  * a size change (which locks it exclusively) cannot run under the read.
@@ -11,8 +11,8 @@
 import { LK_SHARED } from '../kern/lock.js';
 import { type HaspageResult, VM_PAGER_BAD, VM_PAGER_OK, type PagerResult } from './pager/vm_pager.js';
 import { type VmObject, vmObjectVnodeLock } from './vm_object.js';
-import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageIsDirty, pageAnyValid, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageActivate, vmPageFree, vmPageSleep } from './vm_phys.js';
+import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, vmPageWakeup, type VmPage, vmPageActivate, vmPageFree, vmPageSleep, vmPageReference } from './vm_page.js';
+import { vmPageAllValid, vmPageIsDirty, vmPageAnyValid } from './vm_page_bits.js';
 import { vmPageAlloc } from './vm_page_alloc.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 import { vmDropBehind } from './vm_dropbehind.js';
@@ -55,8 +55,8 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
           continue;
         }
         m.flags |= PG_BUSY;
-        if (pageAllValid(m)) {
-          m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+        if (vmPageAllValid(m)) {
+          vmPageReference(m);
           return { rv: VM_PAGER_OK, error: 0, m };
         }
         cluster = [m];
@@ -78,14 +78,14 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
       }
       if (pr.rv !== VM_PAGER_OK) {
         // Nothing half-read stays: a page without dirty data goes back to the free queue.
-        if (m.object === obj && !pageIsDirty(m) && !pageAnyValid(m)) vmPageFree(sys, m);
-        else pageWakeup(m);
+        if (m.object === obj && !vmPageIsDirty(m) && !vmPageAnyValid(m)) vmPageFree(sys, m);
+        else vmPageWakeup(m);
         return { rv: pr.rv, error: pr.error, m: null };
       }
       let last = pindex;
       while (obj.pages.has(last + 1) && last + 1 < obj.size && last - pindex < sys.param.maxPhysPages) last++;
       vmFaultReadaheadDone(obj, last);
-      m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+      vmPageReference(m);
       vmPageActivate(sys, m);
       if (sequential) for (const p of cluster) if (p.object === obj && (p.flags & PG_RAHEAD) !== 0) p.flags |= PG_RAKEEP;
       if (sequential && !locked) {

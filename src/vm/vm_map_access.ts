@@ -13,8 +13,8 @@ import { EFAULT_SIGBUS, ENOMEM } from '../kern/errno.js';
 import { copy } from '../vfs/uio.js';
 import { VM_PAGER_AGAIN, VM_PAGER_BAD, VM_PAGER_ERROR, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 import type { VmMapEntry } from './vm_map.js';
-import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageSleep } from './vm_phys.js';
+import { PG_BUSY, vmPageWakeup, type VmPage, vmPageSleep, vmPageReference } from './vm_page.js';
+import { vmPageSetAllValidClean, vmPageSetDirty } from './vm_page_bits.js';
 import { vmPageAlloc } from './vm_page_alloc.js';
 import { type FaultResult, vmFaultPage } from './vm_fault.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
@@ -45,20 +45,20 @@ export async function vmMapAccess(e: VmMapEntry, offset: number, buf: Uint8Array
     const r = await vmFaultPage(vobj, vindex);
     if (r.m === null) return r.rv === VM_PAGER_BAD ? EFAULT_SIGBUS : pagerErrno(r.rv, r.error);
     const m = r.m;
-    m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+    vmPageReference(m);
     if (!write) {
       copy(m.frame, poff, buf, done, n);
-      pageWakeup(m);
+      vmPageWakeup(m);
     } else if (e.shared) {
       if (m.busy !== 0) {
         // Being written out: the store waits, as a write-protected page would make it.
-        pageWakeup(m);
+        vmPageWakeup(m);
         await vmPageSleep(sys, m, 'mapwr');
         continue;
       }
       copy(buf, done, m.frame, poff, n);
-      pageSetDirty(m, poff, n);
-      pageWakeup(m);
+      vmPageSetDirty(m, poff, n);
+      vmPageWakeup(m);
     } else {
       const c = await cowPage(e, rel, m);
       if (c.rv === VM_PAGER_AGAIN) continue; // waited for memory: look everything up again
@@ -82,18 +82,18 @@ async function cowPage(e: VmMapEntry, rel: number, m: VmPage): Promise<FaultResu
   const sys = e.object.vm;
   const existing = e.object.pages.get(rel);
   if (existing !== undefined) {
-    pageWakeup(m);
+    vmPageWakeup(m);
     return { rv: VM_PAGER_OK, error: 0, m: existing };
   }
   const s = vmPageAlloc(sys, e.object, rel);
   if (s !== null) {
     s.frame.set(m.frame);
-    pageSetAllValidClean(s);
+    vmPageSetAllValidClean(s);
     s.flags &= ~PG_BUSY; // resident, unqueued, owned by the shadow
-    pageWakeup(m);
+    vmPageWakeup(m);
     return { rv: VM_PAGER_OK, error: 0, m: s };
   }
-  pageWakeup(m);
+  vmPageWakeup(m);
   if (sys.inactiveq.count + sys.activeq.count + sys.laundryq.count === 0) return { rv: VM_PAGER_ERROR, error: ENOMEM, m: null };
   await vmPageoutWait(sys, null);
   return { rv: VM_PAGER_AGAIN, error: 0, m: null };

@@ -5,6 +5,14 @@
  * that would free or resize the object first waits for pip to drain.
  * An unreferenced object with OBJ_CANPERSIST stays cached with its pages
  * (cf. vm_object_cache) until the cache overflows or it is uncached.
+ * The object is a data structure: it knows its pager only as a table
+ * (`pager`), and no vfs op. Each field says what guards it (cf. UVM):
+ *   [a] changed only between two awaits (the kernel's object lock: code
+ *       that does not await runs alone); read again after any await
+ *   [v] changed with the vnode locked exclusively; a reader holding it
+ *       shared may rely on it across an await (the fault does)
+ *   [L] changed under VOLOCK on the vnode (vnode_pager_alloc/dealloc)
+ *   [c] constant once the object is made (or the mapping entered)
  */
 
 import { LK_SHARED } from '../kern/lock.js';
@@ -12,8 +20,7 @@ import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
 import type { Vnode } from '../vfs/vnode.js';
 import type { PagerOps } from './pager/vm_pager.js';
-import { PG_BUSY, type VmPage } from './vm_page.js';
-import { vmPageFree, vmPageSleep } from './vm_phys.js';
+import { PG_BUSY, type VmPage, vmPageFree, vmPageSleep } from './vm_page.js';
 import type { VmSystem } from './vm.js';
 import { VmRadix } from './vm_radix.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
@@ -51,26 +58,32 @@ export interface ReadAheadState {
 }
 
 export class VmObject {
+  /** [a] OBJ_* flags. */
   flags = 0;
+  /** [a] References from users; 0 while cached. */
   refCount = 1;
-  /** Paging in progress (cf. paging_in_progress). */
+  /** [a] Paging in progress (cf. paging_in_progress). */
   pip = 0;
-  /** Size in pages. */
+  /** [v] Size in pages. */
   size: number;
-  /** The vnode for OBJT_VNODE, else null. */
+  /** [L] The vnode for OBJT_VNODE, else null. */
   handle: Vnode | null = null;
-  /** File size in bytes (cf. un_pager.vnp.vnp_size). */
+  /** [v] File size in bytes (cf. un_pager.vnp.vnp_size). */
   vnpSize = 0;
-  /** Resident pages by index. */
+  /** [a] Resident pages by index (a page's own fields: see VmPage). */
   readonly pages = new VmRadix<VmPage>();
-  /** Copy-on-write: the object behind this one, and this one's offset into it in pages. */
+  /** [c] Copy-on-write: the object behind this one (null once unmapped), and this one's offset into it in pages. */
   backingObject: VmObject | null = null;
   backingOffset = 0;
+  /** [a] The read-ahead state of the object's sequential reader. */
   readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, marks: [], asyncNext: -1, dropNext: 0, noreuse: false };
 
   constructor(
+    /** [c] The VM the object's pages come from. */
     readonly vm: VmSystem,
+    /** [c] OBJT_*. */
     readonly type: number,
+    /** [c] The pager's operations (cf. UVM's pgops): the object's only way to its backing store. */
     readonly pager: PagerOps,
     size: number,
   ) {

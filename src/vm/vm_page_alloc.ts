@@ -7,9 +7,9 @@
  */
 
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, pageInvalidate, type VmPage } from './vm_page.js';
+import { PG_BUSY, type VmPage, vmPageInsert } from './vm_page.js';
+import { vmPageInvalidate } from './vm_page_bits.js';
 import { vmPageoutReclaim } from './vm_pageout.js';
-import { vmPageInsert } from './vm_phys.js';
 import type { VmSystem } from './vm.js';
 
 /**
@@ -28,7 +28,7 @@ export function vmPageAlloc(sys: VmSystem, obj: VmObject, pindex: number): VmPag
   m.flags = PG_BUSY;
   m.busy = 0;
   m.holdCount = 0;
-  pageInvalidate(m);
+  vmPageInvalidate(m);
   vmPageInsert(m, obj, pindex);
   return m;
 }

@@ -7,9 +7,9 @@
 
 import { VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, pageAllValid, pageSetAllValidClean, pageSetValidClean, pageWakeup, type VmPage } from './vm_page.js';
+import { PG_BUSY, vmPageWakeup, type VmPage, vmPageActivate, vmPageSleep } from './vm_page.js';
+import { vmPageAllValid, vmPageSetAllValidClean, vmPageSetValidClean } from './vm_page_bits.js';
 import { type FaultResult, vmFaultPage } from './vm_fault.js';
-import { vmPageActivate, vmPageSleep } from './vm_phys.js';
 import { vmPageAlloc } from './vm_page_alloc.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 
@@ -33,14 +33,14 @@ export async function writablePage(obj: VmObject, pindex: number, whole: boolean
         await vmPageSleep(sys, m, 'vmwrite');
         continue;
       }
-      if ((whole && fill === undefined) || pageAllValid(m)) {
+      if ((whole && fill === undefined) || vmPageAllValid(m)) {
         m.flags |= PG_BUSY;
-        if (!pageAllValid(m)) {
+        if (!vmPageAllValid(m)) {
           // Covered from its start to EOF: what lies past EOF is zeros.
           const eof = obj.vnpSize - pindex * sys.param.pageSize;
           if (eof < m.frame.length) {
             m.frame.fill(0, eof);
-            pageSetValidClean(m, eof, m.frame.length - eof);
+            vmPageSetValidClean(m, eof, m.frame.length - eof);
           }
         }
         return ready(m);
@@ -53,14 +53,14 @@ export async function writablePage(obj: VmObject, pindex: number, whole: boolean
       }
       if (!full) nm.frame.fill(0);
       else if (fill !== undefined) fill.fresh = true;
-      pageSetAllValidClean(nm);
+      vmPageSetAllValidClean(nm);
       vmPageActivate(sys, nm);
       return ready(nm);
     }
     // A partial write into a page not (wholly) valid: read it first.
     const r = await vmFaultPage(obj, pindex, true);
     if (r.m === null) return r;
-    pageWakeup(r.m);
+    vmPageWakeup(r.m);
   }
 }
 

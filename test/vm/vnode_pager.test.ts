@@ -19,9 +19,9 @@ import {
   vnodePagerUmount,
 } from '../../src/vm/pager/vnode_pager.js';
 import { OBJT_DEFAULT, vmObjectAllocate, vmObjectVnodeLock } from '../../src/vm/vm_object.js';
-import { pageSetAllValidClean } from '../../src/vm/vm_page.js';
+import { vmPageWakeup, type VmPage } from '../../src/vm/vm_page.js';
+import { vmPageSetAllValidClean, vmPageAllValid, vmPageIsDirty, vmPageSetDirty, vmPageBlockValid, vmPageBlockDirty } from '../../src/vm/vm_page_bits.js';
 import { type HaspageResult, VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
-import { pageAllValid, pageIsDirty, pageSetDirty, pageWakeup, blockValid, blockDirty, type VmPage } from '../../src/vm/vm_page.js';
 import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { contiguous, makeScriptFs, type ScriptFs, type ScriptFsOptions } from '../helpers/scriptfs.js';
 
@@ -121,12 +121,12 @@ test('getpages() cuts the cluster to the contiguous run holding the requested pa
   const want = fs.expected();
   for (const i of [4, 5, 6]) {
     const m = obj.pages.get(i)!;
-    assert.ok(pageAllValid(m));
+    assert.ok(vmPageAllValid(m));
     assert.deepEqual(m.frame, want.subarray(i * 4096, (i + 1) * 4096));
   }
   assert.equal(sys.meter.v_vnodein, 1);
   assert.equal(sys.meter.v_vnodepgsin, 3);
-  pageWakeup(obj.pages.get(5)!);
+  vmPageWakeup(obj.pages.get(5)!);
 });
 
 test('a fault asks the block map once for the run it reads (haspage\'s answer carries into getpages)', async () => {
@@ -172,7 +172,7 @@ test('getpages() zero-fills a requested page that lies in a hole (the seed panic
   assert.equal((await vnodePagerGetpages(obj, pages, 3, 1)).rv, VM_PAGER_OK);
   assert.equal(fs.disk.stats.reads, reads, 'a hole needs no read');
   assert.ok(pages[1].frame.every((b) => b === 0));
-  assert.ok(pageAllValid(pages[1]));
+  assert.ok(vmPageAllValid(pages[1]));
   assert.equal(sys.meter.v_zfod, 1);
 });
 
@@ -224,16 +224,16 @@ test('setsize() on shrink frees pages past EOF and zeroes the tail of the stradd
   assert.equal(obj.pages.size, 4);
   const m1 = obj.pages.get(1)!;
   // Pretend the tail was dirtied through a mapping: the block EOF falls in keeps its dirty bit.
-  pageSetDirty(m1, 0, 4096);
+  vmPageSetDirty(m1, 0, 4096);
   await vnodePagerSetsize(fs.vp, 4096 + 1000);
   assert.deepEqual([...obj.pages.keys()].sort(), [0, 1]);
   assert.equal(obj.vnpSize, 4096 + 1000);
   assert.equal(obj.size, 2);
   assert.ok(m1.frame.subarray(1000).every((b) => b === 0), 'tail zeroed');
-  assert.ok(pageAllValid(m1), 'valid bits kept');
+  assert.ok(vmPageAllValid(m1), 'valid bits kept');
   // Block 1 (bytes 512..1023) holds EOF: still dirty; blocks 2.. are wholly past: clean.
-  assert.ok(pageIsDirty(m1));
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => blockDirty(m1, b)), [true, true, false, false, false, false, false, false]);
+  assert.ok(vmPageIsDirty(m1));
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => vmPageBlockDirty(m1, b)), [true, true, false, false, false, false, false, false]);
 });
 
 test('a second fault on a busy page waits for the first read and issues none of its own', async () => {
@@ -270,7 +270,7 @@ test('getpages() on error keeps the requested page busy for its caller and frees
   const pages = allocRun(sys, obj, 0, 4);
   assert.deepEqual(await vnodePagerGetpages(obj, pages, 4, 2), { rv: VM_PAGER_ERROR, error: EIO });
   assert.deepEqual([...obj.pages.keys()], [2]);
-  assert.ok(!blockValid(pages[2], 0));
+  assert.ok(!vmPageBlockValid(pages[2], 0));
 });
 
 test('two failing faults on one object each report their own errno', async () => {
@@ -352,8 +352,8 @@ test("getpages() uses the file system's own VOP_GETPAGES when it has one", async
       called++;
       const m = pages[reqpage] as VmPage;
       m.frame.fill(0x77);
-      pageSetAllValidClean(m);
-      for (let i = 0; i < count; i++) if (i !== reqpage) pageWakeup(pages[i] as VmPage);
+      vmPageSetAllValidClean(m);
+      for (let i = 0; i < count; i++) if (i !== reqpage) vmPageWakeup(pages[i] as VmPage);
       return 0;
     },
   });

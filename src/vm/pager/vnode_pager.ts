@@ -29,8 +29,8 @@ import {
   vmObjectPageRemove,
   vmObjectReference,
 } from '../vm_object.js';
-import { PG_BUSY, blockDirty, pageBusyDone, pageClearDirtyBlocks, pageSetDirty, type VmPage } from '../vm_page.js';
-import { vmPageSleep } from '../vm_phys.js';
+import { PG_BUSY, vmPageBusyDone, type VmPage, vmPageSleep } from '../vm_page.js';
+import { vmPageBlockDirty, vmPageClearDirtyBlocks, vmPageSetDirty } from '../vm_page_bits.js';
 import type { VmSystem } from '../vm.js';
 import { vnodePagerRun } from './vnode_pager_bmap.js';
 import { vnodePagerGetpages } from './vnode_pager_getpages.js';
@@ -155,7 +155,7 @@ export async function vnodePagerSetsize(vp: Vnode, nsize: number): Promise<void>
       tail.frame.fill(0, base);
       // Dirty, so that the zeros also reach the disk (the sector holding the
       // old EOF may have gone out with those bytes in it).
-      pageSetDirty(tail, base, P - base);
+      vmPageSetDirty(tail, base, P - base);
     }
     return;
   }
@@ -175,7 +175,7 @@ export async function vnodePagerSetsize(vp: Vnode, nsize: number): Promise<void>
     // Keep the valid bits; keep the dirty bit of the block EOF falls inside
     // (it holds file bytes), clear those of blocks wholly past EOF.
     const firstPast = Math.ceil(base / DEV_BSIZE);
-    pageClearDirtyBlocks(m, firstPast, P / DEV_BSIZE - firstPast);
+    vmPageClearDirtyBlocks(m, firstPast, P / DEV_BSIZE - firstPast);
     return;
   }
 }
@@ -264,10 +264,10 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
       const base = obj.vnpSize - last.pindex * P;
       if (base < P) {
         const firstPast = Math.ceil(base / DEV_BSIZE);
-        pageClearDirtyBlocks(last, firstPast, P / DEV_BSIZE - firstPast);
+        vmPageClearDirtyBlocks(last, firstPast, P / DEV_BSIZE - firstPast);
       }
     }
-    for (let i = ncount; i < count; i++) pageClearDirtyBlocks(m[i], 0, P / DEV_BSIZE);
+    for (let i = ncount; i < count; i++) vmPageClearDirtyBlocks(m[i], 0, P / DEV_BSIZE);
   }
   if (ncount === 0) return pagerRv(rtvals[0]);
   for (let i = 0; i < count; i++) m[i].busy++;
@@ -276,12 +276,12 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
   const nblocks = Math.ceil(maxsize / DEV_BSIZE);
   // Runs of dirty DEV_BSIZE blocks across the pages, each one VOP_WRITE.
   for (let b = 0; b < nblocks && error === 0; ) {
-    if (!blockDirty(m[Math.floor(b / bpp)], b % bpp)) {
+    if (!vmPageBlockDirty(m[Math.floor(b / bpp)], b % bpp)) {
       b++;
       continue;
     }
     let e = b + 1;
-    while (e < nblocks && blockDirty(m[Math.floor(e / bpp)], e % bpp)) e++;
+    while (e < nblocks && vmPageBlockDirty(m[Math.floor(e / bpp)], e % bpp)) e++;
     const off = b * DEV_BSIZE;
     const end = Math.min(e * DEV_BSIZE, maxsize);
     const iov: Uint8Array[] = [];
@@ -298,7 +298,7 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
   }
   sys.meter.v_vnodepgsout += ncount;
   for (let i = 0; i < count; i++) {
-    pageBusyDone(m[i]);
+    vmPageBusyDone(m[i]);
     if (i < ncount) rtvals[i] = error !== 0 ? VM_PAGER_ERROR : VM_PAGER_OK;
   }
   return error !== 0 ? pagerResult(error) : pagerRv(rtvals[0]);

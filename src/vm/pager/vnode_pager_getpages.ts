@@ -17,8 +17,8 @@ import { DEV_BSIZE } from '../../kern/param.js';
 import { B_READ, biowait, strategy } from '../../vfs/buf.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import { OBJ_VNODE_GONE, type VmObject } from '../vm_object.js';
-import { PG_BUSY, PG_RAHEAD, pageAnyValid, pageInvalidate, pageSetAllValidClean, pageWakeup, type VmPage } from '../vm_page.js';
-import { vmPageDeactivate, vmPageFree } from '../vm_phys.js';
+import { PG_BUSY, PG_RAHEAD, vmPageWakeup, type VmPage, vmPageDeactivate, vmPageFree } from '../vm_page.js';
+import { vmPageAnyValid, vmPageInvalidate, vmPageSetAllValidClean } from '../vm_page_bits.js';
 import type { VmSystem } from '../vm.js';
 import { ArenaRuns } from '../vm_arena_runs.js';
 import { type HaspageResult, PAGER_OK, type PagerResult, VM_PAGER_BAD, pagerResult, pagerRv } from './vm_pager.js';
@@ -53,7 +53,7 @@ export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: 
 
 /** Gives back a page the pager will not fill (cf. vnode_pager_freepage). */
 export function vnodePagerFreepage(sys: VmSystem, m: VmPage): void {
-  pageWakeup(m);
+  vmPageWakeup(m);
   if ((m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0) vmPageFree(sys, m);
 }
 
@@ -84,7 +84,7 @@ async function inputSingle(obj: VmObject, vp: Vnode, m: VmPage[], count: number,
   // departure: the seed marked a partly valid page wholly valid (its "XXX"),
   // exposing whatever the frame held in the invalid blocks. Here only the
   // invalid blocks are read, and valid (possibly dirty) ones are kept.
-  if (pageAnyValid(r)) {
+  if (vmPageAnyValid(r)) {
     freeAllBut(sys, m, count, reqpage);
     meter.v_vnodein++;
     meter.v_vnodepgsin++;
@@ -102,7 +102,7 @@ async function inputSingle(obj: VmObject, vp: Vnode, m: VmPage[], count: number,
     // departure: the seed panicked on a requested page in a hole; a hole reads as zeros.
     freeAllBut(sys, m, count, reqpage);
     r.frame.fill(0);
-    pageSetAllValidClean(r);
+    vmPageSetAllValidClean(r);
     meter.v_zfod++;
     return PAGER_OK;
   }
@@ -181,14 +181,14 @@ async function transfer(obj: VmObject, vp: Vnode, { m, count, reqpage, addr }: R
     for (let i = last + 1; i < count; i++) m[i].frame.fill(0);
   }
   for (let i = 0; i < count; i++) {
-    if (error === 0) pageSetAllValidClean(m[i]);
-    else pageInvalidate(m[i]);
+    if (error === 0) vmPageSetAllValidClean(m[i]);
+    else vmPageInvalidate(m[i]);
     if (i === reqpage) continue;
     if (error === 0) {
       m[i].flags |= PG_RAHEAD;
       meter.v_readahead++;
       vmPageDeactivate(sys, m[i]);
-      pageWakeup(m[i]);
+      vmPageWakeup(m[i]);
     } else {
       vnodePagerFreepage(sys, m[i]);
     }

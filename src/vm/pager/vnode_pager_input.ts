@@ -15,7 +15,8 @@ import { Uio, UIO_READ } from '../../vfs/uio.js';
 import { IO_DIRECT } from '../../vfs/vnode_if.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import type { VmObject } from '../vm_object.js';
-import { blockValid, pageIsValid, pageSetAllValidClean, pageSetValidClean, type VmPage } from '../vm_page.js';
+import type { VmPage } from '../vm_page.js';
+import { vmPageBlockValid, vmPageIsValid, vmPageSetAllValidClean, vmPageSetValidClean } from '../vm_page_bits.js';
 import type { VmSystem } from '../vm.js';
 import { vnodePagerAddr } from './vnode_pager_bmap.js';
 import { PAGER_OK, type PagerResult, VM_PAGER_BAD, pagerResult, pagerRv } from './vm_pager.js';
@@ -52,7 +53,7 @@ export async function inputSmlfs(obj: VmObject, m: VmPage): Promise<PagerResult>
   const bsize = mp.stat.iosize;
   const foff = m.pindex * P;
   for (let i = 0; i < P / bsize; i++) {
-    if (pageIsValid(m, i * bsize, bsize)) continue;
+    if (vmPageIsValid(m, i * bsize, bsize)) continue;
     const off = foff + i * bsize;
     // Blocks wholly past EOF hold nothing: zeros, without asking the block map.
     const a = off >= obj.vnpSize ? { error: 0, addr: -1, run: 0 } : await vnodePagerAddr(vp, off, P);
@@ -71,7 +72,7 @@ export async function inputSmlfs(obj: VmObject, m: VmPage): Promise<PagerResult>
       m.frame.fill(0, i * bsize, (i + 1) * bsize);
       sys.meter.v_zfod++;
     }
-    pageSetValidClean(m, i * bsize, bsize);
+    vmPageSetValidClean(m, i * bsize, bsize);
   }
   return PAGER_OK;
 }
@@ -96,7 +97,7 @@ export async function inputOld(obj: VmObject, m: VmPage): Promise<PagerResult> {
   if (error !== 0) {
     return pagerResult(error);
   }
-  pageSetAllValidClean(m);
+  vmPageSetAllValidClean(m);
   return PAGER_OK;
 }
 
@@ -112,12 +113,12 @@ export async function inputPartial(obj: VmObject, m: VmPage): Promise<PagerResul
   const nblk = P / DEV_BSIZE;
   const foff = m.pindex * P;
   for (let b = 0; b < nblk; ) {
-    if (blockValid(m, b)) {
+    if (vmPageBlockValid(m, b)) {
       b++;
       continue;
     }
     let e = b + 1;
-    while (e < nblk && !blockValid(m, e)) e++;
+    while (e < nblk && !vmPageBlockValid(m, e)) e++;
     const off = b * DEV_BSIZE;
     const len = (e - b) * DEV_BSIZE;
     const a = foff + off >= obj.vnpSize ? { error: 0, addr: -1, run: 0 } : await vnodePagerAddr(vp, foff + off, P);
@@ -134,7 +135,7 @@ export async function inputPartial(obj: VmObject, m: VmPage): Promise<PagerResul
       }
       if (eof < off + len) m.frame.fill(0, Math.max(eof, off), off + len);
     }
-    pageSetValidClean(m, off, len);
+    vmPageSetValidClean(m, off, len);
     b = e;
   }
   return PAGER_OK;
