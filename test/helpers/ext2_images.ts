@@ -1,14 +1,14 @@
 /*
- * Helpers of the ext2 tests: images built by mke2fs -d from a generated tree
- * (sparse files included), mounted on a MemDisk or a file-backed disk, and
+ * ext2/3/4 images for tests: built by mke2fs -d from a generated tree
+ * (sparse files included), mounted on a MemDisk or the image device, and
  * the debugfs oracle's answers (block map, listing, contents) parsed.
  */
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { EIO, EROFS } from '../../src/kern/errno.js';
-import { type BlockDevice, newDeviceStats } from '../../src/dev/device.js';
+import type { BlockDevice } from '../../src/dev/device.js';
+import { ImageDevice } from '../../src/dev/image.js';
 import { MemDisk } from '../../src/dev/memdisk.js';
 import { ext2Mount } from '../../src/fs/ext2/ext2_vfsops.js';
 import type { Mount } from '../../src/vfs/mount.js';
@@ -56,49 +56,21 @@ export function buildImage(image: string, spec: ImageSpec): string {
   }
 }
 
-/** A read-mostly block device over a host file (test-only; src/dev has the real one). */
-export class FileDisk implements BlockDevice {
-  readonly stats = newDeviceStats();
-  readonly size: number;
-  private readonly fd: number;
-
-  constructor(readonly name: string, readonly readOnly = true) {
-    this.fd = openSync(name, 'r');
-    this.size = statSync(name).size;
-  }
-
-  readv(bufs: readonly Uint8Array[], offset: number): Promise<number> {
-    let off = offset;
-    for (const b of bufs) {
-      if (off + b.length > this.size) return Promise.resolve(EIO);
-      if (readSync(this.fd, b, 0, b.length, off) !== b.length) return Promise.resolve(EIO);
-      off += b.length;
-    }
-    this.stats.reads++;
-    this.stats.bytesRead += off - offset;
-    return Promise.resolve(0);
-  }
-
-  writev(): Promise<number> {
-    return Promise.resolve(EROFS);
-  }
-
-  flush(): Promise<number> {
-    return Promise.resolve(0);
-  }
-
-  close(): Promise<number> {
-    closeSync(this.fd);
-    return Promise.resolve(0);
-  }
-}
-
-/** Mounts image read-only from memory; throws with the reason on failure. */
+/**
+ * Mounts image read-only from memory, or with `file` from the image file
+ * itself (the image device, synchronous I/O); throws with the reason on failure.
+ */
 export async function mountImage(image: string, opts: { readOnly?: boolean; file?: boolean } = {}): Promise<Mount> {
-  const dev: BlockDevice = opts.file ? new FileDisk(image) : new MemDisk(new Uint8Array(readFileSync(image)));
+  const dev: BlockDevice = opts.file ? await openImageDevice(image, opts.readOnly ?? true) : new MemDisk(new Uint8Array(readFileSync(image)));
   const r = await ext2Mount(dev, { readOnly: opts.readOnly ?? true });
   if (r.error !== 0 || r.mp === null) throw new Error(`mount ${image}: ${r.error} ${r.reason}`);
   return r.mp;
+}
+
+async function openImageDevice(image: string, readOnly: boolean): Promise<BlockDevice> {
+  const r = await ImageDevice.open(image, readOnly, 'sync');
+  if (r.error !== 0 || r.dev === null) throw new Error(`open ${image}: ${r.error}`);
+  return r.dev;
 }
 
 /** The vnode of path (not following a final symlink); throws on error. */
