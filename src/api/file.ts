@@ -12,6 +12,7 @@ import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
 import { MNT_NOWAIT } from '../vfs/vnode_if.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
+import { vmObjectPageClean } from '../vm/vm_object_clean.js';
 import { check, VmError } from './errors.js';
 import { Mapping } from './mapping.js';
 import { VM_PROT_READ, VM_PROT_WRITE } from '../vm/vm_map.js';
@@ -149,7 +150,7 @@ export class File {
     this.checkOpen('fsync');
     if (this.fs.readOnly) return;
     await this.locked(async () => {
-      check(await this.object.clean(true), 'fsync', this.fs.image, this.path);
+      check(await vmObjectPageClean(this.object, true, { locked: true }), 'fsync', this.fs.image, this.path);
       check(await this.vp.op.fsync(this.vp), 'fsync', this.fs.image, this.path);
     });
   }
@@ -193,7 +194,7 @@ export class File {
     if (!this.fs.isOpen(this.vp) && this.fs.written.delete(this.vp)) {
       await this.vp.lock.lock(LK_EXCLUSIVE);
       try {
-        error = (await this.object.clean(true)) || (await this.vp.op.fsync(this.vp, MNT_NOWAIT));
+        error = (await vmObjectPageClean(this.object, true, { locked: true })) || (await this.vp.op.fsync(this.vp, MNT_NOWAIT));
       } finally {
         this.vp.lock.unlock();
       }

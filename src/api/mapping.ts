@@ -13,8 +13,7 @@ import { VM_PROT_READ, VM_PROT_WRITE, type VmMap, type VmMapEntry } from '../vm/
 import { vmMapAccess } from '../vm/vm_map_access.js';
 import { vmReadaheadStart } from '../vm/vm_readahead_async.js';
 import { MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
-import { pageFreeable } from '../vm/vm_page.js';
-import { vmPageFree } from '../vm/vm_phys.js';
+import { vmPageFreeable, vmPageFree } from '../vm/vm_page.js';
 import { check, VmError } from './errors.js';
 
 export type Advice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed';
@@ -127,7 +126,7 @@ export class Mapping {
       case 'dontneed':
         for (let i = first; i < first + count; i++) {
           const m = vobj.pages.get(i);
-          if (m !== undefined && pageFreeable(m)) vmPageFree(vobj.vm, m);
+          if (m !== undefined && vmPageFreeable(m)) vmPageFree(vobj.vm, m);
         }
         return;
       default:

@@ -379,7 +379,7 @@ export class MountedFs {
       if (vp.object === null) continue;
       await vp.lock.lock(LK_EXCLUSIVE);
       try {
-        const e1 = await vp.object.clean(true);
+        const e1 = await this.mp.vm!.clean(vp, true);
         const e2 = await vp.op.fsync(vp);
         first ||= e1 || e2;
       } finally {

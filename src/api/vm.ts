@@ -15,11 +15,8 @@ import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { mountFileSystem } from './fs_probe.js';
 import { choosePartition, listPartitions, type Partitions } from './partitions.js';
-import type { Uio } from '../vfs/uio.js';
-import type { Vnode } from '../vfs/vnode.js';
-import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
-import { vmObjectDeallocate } from '../vm/vm_object.js';
 import { MIN_FRAMES, VmSystem } from '../vm/vm.js';
+import { vmMountAttach } from '../vm/vm_vnode.js';
 import { VmMap } from '../vm/vm_map.js';
 import { isValidPageSize } from '../vm/vm_param.js';
 import { check, VmError } from './errors.js';
@@ -153,17 +150,7 @@ export class Vm {
     }
     const partition = part.partition === null ? null : { ...part.partition, fs: mp.stat.fstype, name: part.partition.name ?? (mp.stat.label || null) };
     const sys = this.sys;
-    mp.vm = {
-      async rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
-        const { error, obj } = await vnodePagerAlloc(sys, vp);
-        if (error !== 0 || obj === null) return error || EINVAL;
-        try {
-          return await obj.rdwr(vp, uio, ioflag);
-        } finally {
-          await vmObjectDeallocate(obj);
-        }
-      },
-    };
+    vmMountAttach(sys, mp);
     const r = await mp.op.root(mp);
     if (r.error !== 0 || r.vp === null) {
       await mp.op.unmount(mp);

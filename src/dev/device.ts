@@ -30,12 +30,8 @@ export interface BlockDevice {
   close(): Promise<number>;
 }
 
-/** Bytes in a transfer's buffers. */
-export function byteLength(bufs: readonly Uint8Array[]): number {
-  let n = 0;
-  for (const b of bufs) n += b.length;
-  return n;
-}
+/** Bytes in a transfer's buffers: kern/iovec.ts's, named here too for devices written against this module. */
+export { byteLength } from '../kern/iovec.js';
 
 export function newDeviceStats(): DeviceStats {
   return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };

@@ -7,6 +7,7 @@
  */
 
 import { EIO } from '../kern/errno.js';
+import { byteLength } from '../kern/iovec.js';
 import type { BlockDevice, DeviceStats } from './device.js';
 
 export interface FaultRange {
@@ -58,7 +59,7 @@ export class FaultyDisk implements BlockDevice {
   async readv(bufs: readonly Uint8Array[], offset: number): Promise<number> {
     await this.maybeStall();
     this.reads++;
-    const n = total(bufs);
+    const n = byteLength(bufs);
     if (this.failReads || this.reads === this.failNthRead || this.hits(offset, n)) return EIO;
     if (this.shortReads && bufs.length > 0) {
       // Only the first half of the first buffer arrives, and the transfer fails.
@@ -71,7 +72,7 @@ export class FaultyDisk implements BlockDevice {
   async writev(bufs: readonly Uint8Array[], offset: number): Promise<number> {
     await this.maybeStall();
     this.writes++;
-    if (this.failWrites || this.writes === this.failNthWrite || this.hits(offset, total(bufs))) return EIO;
+    if (this.failWrites || this.writes === this.failNthWrite || this.hits(offset, byteLength(bufs))) return EIO;
     return this.inner.writev(bufs, offset);
   }
 
@@ -91,10 +92,4 @@ export class FaultyDisk implements BlockDevice {
     if (!this.stall) return Promise.resolve();
     return new Promise((go) => this.stalled.push(go));
   }
-}
-
-function total(bufs: readonly Uint8Array[]): number {
-  let n = 0;
-  for (const b of bufs) n += b.length;
-  return n;
 }

@@ -12,7 +12,8 @@
 import { readvSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { EIO, ENODEV, EROFS } from '../kern/errno.js';
-import { type BlockDevice, byteLength, newDeviceStats } from './device.js';
+import { byteLength, iovAfter } from '../kern/iovec.js';
+import { type BlockDevice, newDeviceStats } from './device.js';
 import { errnoOf } from './host_errno.js';
 
 export type ImageIo = 'sync' | 'async';
@@ -58,7 +59,7 @@ export class ImageDevice implements BlockDevice {
       let done = await this.preadv(bufs as Uint8Array[], offset);
       while (done < total) {
         // A short read from a regular file: finish the rest piece by piece.
-        const n = await this.preadv(remainder(bufs, done), offset + done);
+        const n = await this.preadv(iovAfter(bufs, done), offset + done);
         if (n === 0) return EIO;
         done += n;
       }
@@ -78,7 +79,7 @@ export class ImageDevice implements BlockDevice {
     try {
       let done = await this.pwritev(bufs as Uint8Array[], offset);
       while (done < total) {
-        const n = await this.pwritev(remainder(bufs, done), offset + done);
+        const n = await this.pwritev(iovAfter(bufs, done), offset + done);
         if (n === 0) return EIO;
         done += n;
       }
@@ -118,18 +119,4 @@ export class ImageDevice implements BlockDevice {
       return errnoOf(e);
     }
   }
-}
-
-/** The buffers after their first `skip` bytes. */
-function remainder(bufs: readonly Uint8Array[], skip: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const b of bufs) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      continue;
-    }
-    out.push(skip > 0 ? b.subarray(skip) : b);
-    skip = 0;
-  }
-  return out;
 }

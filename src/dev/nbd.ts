@@ -16,7 +16,8 @@
  */
 
 import { EINVAL, EIO, EROFS, ETIMEDOUT } from '../kern/errno.js';
-import { type BlockDevice, byteLength, newDeviceStats } from './device.js';
+import { byteLength, iovSplit } from '../kern/iovec.js';
+import { type BlockDevice, newDeviceStats } from './device.js';
 import { NbdConn } from './nbd_conn.js';
 import { nbdHandshake, type NbdExport } from './nbd_handshake.js';
 import { CMD_FLUSH, CMD_READ, CMD_WRITE, TFLAG_READ_ONLY, TFLAG_SEND_FLUSH } from './nbd_proto.js';
@@ -137,33 +138,10 @@ export class NbdDevice implements BlockDevice {
     const isRead = cmd === CMD_READ;
     if (total <= this.maxPayload) return this.conn.request(cmd, offset, total, isRead ? null : bufs, isRead ? bufs : null);
     const parts: Array<Promise<number>> = [];
-    for (const p of split(bufs, this.maxPayload)) {
-      parts.push(this.conn.request(cmd, offset + p.at, p.length, isRead ? null : p.bufs, isRead ? p.bufs : null));
+    for (const p of iovSplit(bufs, this.maxPayload)) {
+      parts.push(this.conn.request(cmd, offset + p.at, p.length, isRead ? null : p.iov, isRead ? p.iov : null));
     }
     const errors = await Promise.all(parts);
     return errors.find((e) => e !== 0) ?? 0;
   }
-}
-
-/** The buffers cut into runs of at most `max` bytes (views, no copies), each with its byte position. */
-export function split(bufs: readonly Uint8Array[], max: number): Array<{ at: number; length: number; bufs: Uint8Array[] }> {
-  const out: Array<{ at: number; length: number; bufs: Uint8Array[] }> = [];
-  let cur: { at: number; length: number; bufs: Uint8Array[] } = { at: 0, length: 0, bufs: [] };
-  let at = 0;
-  for (const b of bufs) {
-    let off = 0;
-    while (off < b.length) {
-      const k = Math.min(b.length - off, max - cur.length);
-      cur.bufs.push(off === 0 && k === b.length ? b : b.subarray(off, off + k));
-      cur.length += k;
-      off += k;
-      at += k;
-      if (cur.length === max) {
-        out.push(cur);
-        cur = { at, length: 0, bufs: [] };
-      }
-    }
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
 }

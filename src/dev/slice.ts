@@ -10,7 +10,8 @@
  */
 
 import { EIO, EROFS } from '../kern/errno.js';
-import { type BlockDevice, byteLength, newDeviceStats } from './device.js';
+import { byteLength } from '../kern/iovec.js';
+import { type BlockDevice, newDeviceStats } from './device.js';
 
 export class SliceDevice implements BlockDevice {
   readonly stats = newDeviceStats();

@@ -4,6 +4,8 @@
  * buffer cache (vfs_bio.ts) keeps its own.
  *   bp = getpbuf(); fill bp; strategy(dev, bp); error = await biowait(bp); relpbuf(bp)
  * Device addresses (blkno) are in DEV_BSIZE units, as in the kernel.
+ * A transfer outside the pager and the buffer cache takes a buf of its own
+ * and waits: error = await physio(dev, B_READ, blkno, iov).
  */
 
 import { tsleep, wakeup } from '../kern/sleep.js';
@@ -55,6 +57,21 @@ export function biodone(bp: Buf, error: number): void {
 export async function biowait(bp: Buf): Promise<number> {
   while ((bp.flags & B_DONE) === 0) await tsleep(bp, 'biowait');
   return bp.error;
+}
+
+/**
+ * One transfer with a buf of its own, waited for (cf. physio): how a file
+ * system reaches the device outside the buffer cache. Returns an errno.
+ * => flags B_READ or B_WRITE; iov whole DEV_BSIZE sectors; may sleep
+ */
+export function physio(dev: BlockDevice, flags: number, blkno: number, iov: Uint8Array[]): Promise<number> {
+  const bp = new Buf();
+  bp.flags = flags;
+  bp.blkno = blkno;
+  for (const v of iov) bp.bcount += v.length;
+  bp.iov = iov;
+  strategy(dev, bp);
+  return biowait(bp);
 }
 
 /**

@@ -7,17 +7,7 @@
 
 import type { BlockDevice } from '../dev/device.js';
 import type { BufCache } from './vfs_bio.js';
-import type { Vnode } from './vnode.js';
-import type { Uio } from './uio.js';
-
-/**
- * What the VM offers a mount: reads and writes through a vnode's VM object,
- * which it finds or creates (cf. vnode_create_vobject). Installed by the VM
- * when it takes the mount; a mount with none reads files from the device.
- */
-export interface MountVm {
-  rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
-}
+import type { Vnode, VmOps } from './vnode.js';
 
 export const MNT_RDONLY = 0x1;
 
@@ -59,8 +49,8 @@ export class Mount {
   readonly vnodeHash = new Map<number, Vnode>();
   /** Set by unmount: no new vnodes. */
   unmounting = false;
-  /** Set by the VM that uses this mount. */
-  vm: MountVm | null = null;
+  /** The VM's operations, installed by the VM that uses this mount (see VmOps). */
+  vm: VmOps | null = null;
 
   constructor(
     readonly dev: BlockDevice,

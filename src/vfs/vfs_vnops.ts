@@ -12,13 +12,13 @@ import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import { type Vnode } from './vnode.js';
 import type { Uio } from './uio.js';
 import { IO_DIRECT } from './vnode_if.js';
+import { B_READ, physio } from './buf.js';
 
 export type DirectRead = (vp: Vnode, uio: Uio) => Promise<number>;
 
 /** => uio.rw is UIO_READ; reads stop at EOF (here or in the VM) */
 export function vnRead(vp: Vnode, uio: Uio, ioflag: number, direct: DirectRead): Promise<number> {
   if ((ioflag & IO_DIRECT) !== 0) return direct(vp, uio);
-  if (vp.object !== null) return vp.object.rdwr(vp, uio, ioflag);
   const vm = vp.mount?.vm ?? null;
   if (vm === null) return direct(vp, uio);
   return vm.rdwr(vp, uio, ioflag);
@@ -50,7 +50,7 @@ export async function vnBmapRead(vp: Vnode, uio: Uio, size: number, bsize: numbe
     }
     const first = Math.floor(boff / DEV_BSIZE) * DEV_BSIZE;
     const buf = new Uint8Array(Math.ceil((boff + n) / DEV_BSIZE) * DEV_BSIZE - first);
-    const e = await mp.dev.readv([buf], bn * DEV_BSIZE + first);
+    const e = await physio(mp.dev, B_READ, bn + first / DEV_BSIZE, [buf]);
     if (e !== 0) return e;
     uio.move(buf, boff - first, n);
   }

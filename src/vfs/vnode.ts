@@ -1,7 +1,8 @@
 /*
  * struct vnode: the file system's object for one file, as the rest of the
  * kernel sees it. The file system keeps its inode in `data` and answers the
- * VOPs in `op`; the VM keeps the file's VM object in `object`.
+ * VOPs in `op`; the VM keeps the file's VM object in `object`, opaque here:
+ * vfs and file systems reach the VM only through the mount's VmOps.
  * Reference counts: usecount (active users, vref/vrele). The VM object holds
  * one reference for as long as it exists (cf. vnode_pager_alloc).
  */
@@ -37,33 +38,34 @@ export const VDOOMED = 0x10;
 export const VROOT = 0x20;
 
 /**
- * What the VM offers a vnode through `object` (the VM implements it; vfs
- * and file systems know only this much of a VM object).
+ * What the VM offers vfs and the file systems: one frozen table, installed
+ * on a mount (`mp.vm`) by the VM that takes it (vm/vm_vnode.ts); a mount
+ * with none reads files from the device. Each op finds the vnode's VM object
+ * itself; setsize and clean do nothing for a vnode that has none.
  */
-export interface VnodeVmObject {
+export interface VmOps {
   /**
-   * Moves bytes between the object's pages and uio, faulting pages in; a
-   * write marks the pages' blocks dirty (they reach the file system later,
-   * through putpages). => for UIO_WRITE: vp locked exclusively by the caller,
-   * the file's size already covers the range
+   * Moves bytes between the file's pages and uio, finding or making its
+   * object (cf. vnode_create_vobject) and faulting pages in; a write marks
+   * the pages' blocks dirty (they reach the file system later, through
+   * putpages). => for UIO_WRITE: vp locked exclusively by the caller, the
+   * file's size already covers the range
    */
   rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
   /**
    * The file's size changed (cf. vnode_pager_setsize): on shrink, pages past
    * EOF go and the straddling page's tail is zeroed. => vp locked exclusively
    */
-  setsize(nsize: number): Promise<void>;
-  /** Writes the object's dirty pages back through putpages; returns the first errno. => vp locked exclusively */
-  clean(sync: boolean): Promise<number>;
-  /** The object's idea of the file size in bytes (cf. vnp_size). */
-  readonly vnpSize: number;
+  setsize(vp: Vnode, nsize: number): Promise<void>;
+  /** Writes the file's dirty pages back through putpages; returns the first errno. => vp locked exclusively */
+  clean(vp: Vnode, sync: boolean): Promise<number>;
 }
 
 export class Vnode {
   flag = 0;
   usecount = 0;
-  /** The VM object caching this file's pages, or null. */
-  object: VnodeVmObject | null = null;
+  /** The VM object caching this file's pages (the VM's; opaque to vfs), or null. */
+  object: object | null = null;
   /** Guards size changes and writes (cf. VOP_LOCK). */
   readonly lock: Lock;
 

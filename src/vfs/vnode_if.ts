@@ -110,7 +110,7 @@ export interface VopVector {
   read(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;
   /**
    * Writes at uio.offset, growing the file as needed. A user write allocates
-   * the blocks, sets the size (vp.object.setsize) and moves the bytes into
+   * the blocks, sets the size (mp.vm.setsize) and moves the bytes into
    * the VM object's pages through the mount's VM (the pages are written
    * later by putpages). IO_VMIO: see above. => vp locked exclusively
    */
@@ -153,7 +153,7 @@ export interface VopVector {
   /**
    * Sets the file size (truncate/extend): a shrink frees the blocks past EOF
    * and zeroes the tail of the last block, on disk and in the pages
-   * (vp.object.setsize). => vp locked exclusively
+   * (mp.vm.setsize). => vp locked exclusively
    */
   setsize(vp: Vnode, size: number): Promise<number>;
   /** Writes the inode and the file's metadata. */

@@ -8,8 +8,7 @@
  */
 
 import type { VmObject } from './vm_object.js';
-import { pageFreeable } from './vm_page.js';
-import { vmPageFree } from './vm_phys.js';
+import { vmPageFreeable, vmPageFree } from './vm_page.js';
 import { DROP_BEHIND_BYTES, MADV_SEQUENTIAL } from './vm_readahead.js';
 
 export function vmDropBehind(obj: VmObject, pindex: number): void {
@@ -19,7 +18,7 @@ export function vmDropBehind(obj: VmObject, pindex: number): void {
   // Highest first: the free queue is LIFO, and the next window then gets these frames in ascending order.
   for (let i = end - 1; i >= Math.max(0, obj.ra.dropNext); i--) {
     const m = obj.pages.get(i);
-    if (m !== undefined && pageFreeable(m)) vmPageFree(sys, m);
+    if (m !== undefined && vmPageFreeable(m)) vmPageFree(sys, m);
   }
   if (end > obj.ra.dropNext) obj.ra.dropNext = end;
 }

@@ -18,9 +18,11 @@
  */
 
 import type { Uio } from '../vfs/uio.js';
+import { pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageAllValid, pageFreeable, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageActivate, vmPageAlloc, vmPageFree } from './vm_phys.js';
+import { PG_BUSY, vmPageFreeable, vmPageWakeup, type VmPage, vmPageActivate, vmPageFree, vmPageReference } from './vm_page.js';
+import { vmPageAllValid, vmPageSetAllValidClean, vmPageSetDirty } from './vm_page_bits.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
 import { writablePage } from './vm_page_writable.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
 import { ArenaRuns } from './vm_arena_runs.js';
@@ -48,8 +50,8 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
     const poff = off - pindex * P;
     const n = Math.min(P - poff, uio.resid);
     made.fresh = false;
-    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P, made);
-    if (typeof m === 'number') return m;
+    const { rv, error, m } = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P, made);
+    if (m === null) return pagerErrno(rv, error);
     slots.push({ m, off: poff, len: n, fresh: made.fresh });
     // Whole pages after it, while they can be had without sleeping.
     let bytes = n;
@@ -71,8 +73,8 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
       const k = Math.min(left, s.len);
       left -= k;
       if (k > 0) {
-        pageSetDirty(s.m, s.off, k);
-        s.m.flags = (s.m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+        vmPageSetDirty(s.m, s.off, k);
+        vmPageReference(s.m);
       }
       if (k < s.len && s.fresh) {
         if (k > 0) {
@@ -81,7 +83,7 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
         }
         vmPageFree(sys, s.m);
       } else {
-        pageWakeup(s.m);
+        vmPageWakeup(s.m);
       }
       at += s.len;
     }
@@ -90,11 +92,12 @@ export async function objectFill(obj: VmObject, uio: Uio): Promise<number> {
     if (kept !== null) {
       // Written again through the ordinary path: the rest of its page is read in first.
       const kindex = Math.floor(keptAt / P);
-      const m2 = await writablePage(obj, kindex, keptAt + kept.length >= obj.vnpSize, false);
-      if (typeof m2 === 'number') return m2;
+      const w = await writablePage(obj, kindex, keptAt + kept.length >= obj.vnpSize, false);
+      if (w.m === null) return pagerErrno(w.rv, w.error);
+      const m2 = w.m;
       m2.frame.set(kept, keptAt - kindex * P);
-      pageSetDirty(m2, keptAt - kindex * P, kept.length);
-      pageWakeup(m2);
+      vmPageSetDirty(m2, keptAt - kindex * P, kept.length);
+      vmPageWakeup(m2);
     }
     uio.advance(got);
     if (got < bytes) break; // the source ended (or threw: uio.sourceError)
@@ -117,7 +120,7 @@ async function writeBehind(obj: VmObject, start: number, end: number): Promise<v
   await vmObjectPageClean(obj, true, { locked: true, start, end });
   for (let i = end - 1; i >= start; i--) {
     const m = obj.pages.get(i);
-    if (m !== undefined && pageFreeable(m)) vmPageFree(obj.vm, m);
+    if (m !== undefined && vmPageFreeable(m)) vmPageFree(obj.vm, m);
   }
 }
 
@@ -128,7 +131,7 @@ async function writeBehind(obj: VmObject, start: number, end: number): Promise<v
 function takeNow(obj: VmObject, i: number): Slot | null {
   const m = obj.pages.get(i);
   if (m !== undefined) {
-    if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0 || !pageAllValid(m)) return null;
+    if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0 || !vmPageAllValid(m)) return null;
     m.flags |= PG_BUSY;
     return { m, off: 0, len: obj.vm.param.pageSize, fresh: false };
   }
@@ -136,7 +139,7 @@ function takeNow(obj: VmObject, i: number): Slot | null {
   if (sys.freeCount === 0) return null;
   const nm = vmPageAlloc(sys, obj, i);
   if (nm === null) return null;
-  pageSetAllValidClean(nm);
+  vmPageSetAllValidClean(nm);
   vmPageActivate(sys, nm);
   return { m: nm, off: 0, len: sys.param.pageSize, fresh: true };
 }

@@ -11,27 +11,12 @@
 import { panic } from '../kern/panic.js';
 import type { VmObject } from './vm_object.js';
 import { OBJT_DEFAULT, vmObjectAllocate, vmObjectDeallocate, vmObjectReference } from './vm_object.js';
-import { VM_PAGER_FAIL, type PagerOps } from './pager/vm_pager.js';
+import { defaultPagerOps } from './pager/default_pager.js';
 import type { VmSystem } from './vm.js';
 
 export const VM_PROT_NONE = 0;
 export const VM_PROT_READ = 1;
 export const VM_PROT_WRITE = 2;
-
-/**
- * The pager of anonymous memory without swap: it has nothing and can write
- * nothing; shadow pages stay resident until their object goes.
- */
-export const defaultPagerOps: PagerOps = Object.freeze({
-  name: 'default',
-  dealloc: async () => undefined,
-  getpages: async () => VM_PAGER_FAIL,
-  putpages: async (_o: VmObject, _m: unknown[], count: number, _s: boolean, rtvals: number[]) => {
-    for (let i = 0; i < count; i++) rtvals[i] = VM_PAGER_FAIL;
-    return VM_PAGER_FAIL;
-  },
-  haspage: async () => ({ has: false, before: 0, after: 0 }),
-});
 
 export class VmMapEntry {
   /** Unmapped (by munmap or by the unmount of its file system). */

@@ -11,11 +11,12 @@
 
 import { EFAULT_SIGBUS, ENOMEM } from '../kern/errno.js';
 import { copy } from '../vfs/uio.js';
-import { pagerErrno } from './pager/vm_pager.js';
+import { VM_PAGER_AGAIN, VM_PAGER_BAD, VM_PAGER_ERROR, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 import type { VmMapEntry } from './vm_map.js';
-import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageSetAllValidClean, pageSetDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageAlloc, vmPageSleep } from './vm_phys.js';
-import { vmFaultPage } from './vm_fault.js';
+import { PG_BUSY, vmPageWakeup, type VmPage, vmPageSleep, vmPageReference } from './vm_page.js';
+import { vmPageSetAllValidClean, vmPageSetDirty } from './vm_page_bits.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
+import { type FaultResult, vmFaultPage } from './vm_fault.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 
 /** Moves bytes between buf and the entry's memory at `offset`. Returns an errno. */
@@ -42,27 +43,27 @@ export async function vmMapAccess(e: VmMapEntry, offset: number, buf: Uint8Array
       }
     }
     const r = await vmFaultPage(vobj, vindex);
-    if (r.m === null) return r.rv === 1 /* VM_PAGER_BAD */ ? EFAULT_SIGBUS : pagerErrno(r.rv, vobj.pagerError);
+    if (r.m === null) return r.rv === VM_PAGER_BAD ? EFAULT_SIGBUS : pagerErrno(r.rv, r.error);
     const m = r.m;
-    m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+    vmPageReference(m);
     if (!write) {
       copy(m.frame, poff, buf, done, n);
-      pageWakeup(m);
+      vmPageWakeup(m);
     } else if (e.shared) {
       if (m.busy !== 0) {
         // Being written out: the store waits, as a write-protected page would make it.
-        pageWakeup(m);
+        vmPageWakeup(m);
         await vmPageSleep(sys, m, 'mapwr');
         continue;
       }
       copy(buf, done, m.frame, poff, n);
-      pageSetDirty(m, poff, n);
-      pageWakeup(m);
+      vmPageSetDirty(m, poff, n);
+      vmPageWakeup(m);
     } else {
       const c = await cowPage(e, rel, m);
-      if (c === null) continue; // waited for memory: look everything up again
-      if (typeof c === 'number') return c;
-      copy(buf, done, c.frame, poff, n);
+      if (c.rv === VM_PAGER_AGAIN) continue; // waited for memory: look everything up again
+      if (c.m === null) return c.error; // ENOMEM
+      copy(buf, done, c.m.frame, poff, n);
     }
     done += n;
   }
@@ -72,27 +73,28 @@ export async function vmMapAccess(e: VmMapEntry, offset: number, buf: Uint8Array
 /**
  * Copies busy vnode page m into the shadow at index rel (copy on write) and
  * releases m. Shadow pages are anonymous: with no swap they stay resident,
- * on no page queue, until the mapping goes; ENOMEM when memory is full.
- * Resolves to null after waiting for memory (m released first: never wait
- * holding a busy page): the caller starts the page over.
+ * on no page queue, until the mapping goes. Answers as the fault does: OK
+ * with the shadow page (not busy); ERROR with ENOMEM when memory is full;
+ * AGAIN after waiting for memory (m released first: never wait holding a
+ * busy page), and the caller starts the page over.
  */
-async function cowPage(e: VmMapEntry, rel: number, m: VmPage): Promise<VmPage | number | null> {
+async function cowPage(e: VmMapEntry, rel: number, m: VmPage): Promise<FaultResult> {
   const sys = e.object.vm;
   const existing = e.object.pages.get(rel);
   if (existing !== undefined) {
-    pageWakeup(m);
-    return existing;
+    vmPageWakeup(m);
+    return { rv: VM_PAGER_OK, error: 0, m: existing };
   }
   const s = vmPageAlloc(sys, e.object, rel);
   if (s !== null) {
     s.frame.set(m.frame);
-    pageSetAllValidClean(s);
+    vmPageSetAllValidClean(s);
     s.flags &= ~PG_BUSY; // resident, unqueued, owned by the shadow
-    pageWakeup(m);
-    return s;
+    vmPageWakeup(m);
+    return { rv: VM_PAGER_OK, error: 0, m: s };
   }
-  pageWakeup(m);
-  if (sys.inactiveq.count + sys.activeq.count + sys.laundryq.count === 0) return ENOMEM;
+  vmPageWakeup(m);
+  if (sys.inactiveq.count + sys.activeq.count + sys.laundryq.count === 0) return { rv: VM_PAGER_ERROR, error: ENOMEM, m: null };
   await vmPageoutWait(sys, null);
-  return null;
+  return { rv: VM_PAGER_AGAIN, error: 0, m: null };
 }

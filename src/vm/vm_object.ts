@@ -5,20 +5,25 @@
  * that would free or resize the object first waits for pip to drain.
  * An unreferenced object with OBJ_CANPERSIST stays cached with its pages
  * (cf. vm_object_cache) until the cache overflows or it is uncached.
+ * The object is a data structure: it knows its pager only as a table
+ * (`pager`), and no vfs op. Each field says what guards it (cf. UVM):
+ *   [a] changed only between two awaits (the kernel's object lock: code
+ *       that does not await runs alone); read again after any await
+ *   [v] changed with the vnode locked exclusively; a reader holding it
+ *       shared may rely on it across an await (the fault does)
+ *   [L] changed under VOLOCK on the vnode (vnode_pager_alloc/dealloc)
+ *   [c] constant once the object is made (or the mapping entered)
  */
 
+import { LK_SHARED } from '../kern/lock.js';
 import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
-import type { Uio } from '../vfs/uio.js';
-import type { Vnode, VnodeVmObject } from '../vfs/vnode.js';
+import type { Vnode } from '../vfs/vnode.js';
 import type { PagerOps } from './pager/vm_pager.js';
-import { PG_BUSY, type VmPage } from './vm_page.js';
-import { vmPageFree, vmPageSleep } from './vm_phys.js';
+import { PG_BUSY, type VmPage, vmPageFree, vmPageSleep } from './vm_page.js';
 import type { VmSystem } from './vm.js';
 import { VmRadix } from './vm_radix.js';
-import { objectRdwr } from './vm_rdwr.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
-import { vnodePagerSetsizeObject } from './pager/vnode_pager.js';
 
 export const OBJT_DEFAULT = 0;
 export const OBJT_VNODE = 2;
@@ -52,49 +57,37 @@ export interface ReadAheadState {
   noreuse: boolean;
 }
 
-export class VmObject implements VnodeVmObject {
+export class VmObject {
+  /** [a] OBJ_* flags. */
   flags = 0;
+  /** [a] References from users; 0 while cached. */
   refCount = 1;
-  /** Paging in progress (cf. paging_in_progress). */
+  /** [a] Paging in progress (cf. paging_in_progress). */
   pip = 0;
-  /** Size in pages. */
+  /** [v] Size in pages. */
   size: number;
-  /** The vnode for OBJT_VNODE, else null. */
+  /** [L] The vnode for OBJT_VNODE, else null. */
   handle: Vnode | null = null;
-  /** File size in bytes (cf. un_pager.vnp.vnp_size). */
+  /** [v] File size in bytes (cf. un_pager.vnp.vnp_size). */
   vnpSize = 0;
-  /** Resident pages by index. */
+  /** [a] Resident pages by index (a page's own fields: see VmPage). */
   readonly pages = new VmRadix<VmPage>();
-  /** Copy-on-write: the object behind this one, and this one's offset into it in pages. */
+  /** [c] Copy-on-write: the object behind this one (null once unmapped), and this one's offset into it in pages. */
   backingObject: VmObject | null = null;
   backingOffset = 0;
+  /** [a] The read-ahead state of the object's sequential reader. */
   readonly ra: ReadAheadState = { nextRead: -1, window: 0, advice: 0, mark: -1, marks: [], asyncNext: -1, dropNext: 0, noreuse: false };
-  /** The errno behind the pager's last VM_PAGER_ERROR, for the caller's message. */
-  pagerError = 0;
 
   constructor(
+    /** [c] The VM the object's pages come from. */
     readonly vm: VmSystem,
+    /** [c] OBJT_*. */
     readonly type: number,
+    /** [c] The pager's operations (cf. UVM's pgops): the object's only way to its backing store. */
     readonly pager: PagerOps,
     size: number,
   ) {
     this.size = size;
-  }
-
-  /** VnodeVmObject: reads or writes through the pages. */
-  rdwr(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
-    void vp;
-    return objectRdwr(this, uio, ioflag);
-  }
-
-  /** VnodeVmObject: cf. vnode_pager_setsize. */
-  setsize(nsize: number): Promise<void> {
-    return this.handle === null ? Promise.resolve() : vnodePagerSetsizeObject(this, nsize);
-  }
-
-  /** VnodeVmObject: writes the dirty pages back. */
-  clean(sync: boolean): Promise<number> {
-    return vmObjectPageClean(this, sync, { locked: true });
   }
 
   /** Starts paging I/O (cf. vm_object_pip_add). */
@@ -119,6 +112,21 @@ export class VmObject implements VnodeVmObject {
       await tsleep(this, wmesg);
     }
   }
+}
+
+/**
+ * Locks the vnode behind obj: the first vnode object down its backing chain
+ * (cf. FreeBSD vnode_pager_lock, which the fault calls; it needs only the
+ * object's own fields). Resolves to the locked vnode, or null.
+ */
+export async function vmObjectVnodeLock(obj: VmObject | null, mode = LK_SHARED): Promise<Vnode | null> {
+  for (; obj !== null; obj = obj.backingObject) {
+    if (obj.type !== OBJT_VNODE || obj.handle === null) continue;
+    const vp = obj.handle;
+    await vp.lock.lock(mode);
+    return vp;
+  }
+  return null;
 }
 
 /** Makes an object of `size` pages with one reference (cf. vm_object_allocate). */

@@ -10,8 +10,8 @@ import { panic } from '../kern/panic.js';
 import { EIO } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PQ_LAUNDRY, pageClearDirty, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageDeactivateHead, vmPageSleep } from './vm_phys.js';
+import { PG_BUSY, PQ_LAUNDRY, vmPageWakeup, type VmPage, vmPageDeactivateHead, vmPageSleep } from './vm_page.js';
+import { vmPageClearDirty, vmPageIsDirty } from './vm_page_bits.js';
 import { VM_PAGER_BAD, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 
 export interface PageCleanOptions {
@@ -44,10 +44,10 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
   if (end - start <= obj.pages.size) {
     for (let i = start; i < end; i++) {
       const m = obj.pages.get(i);
-      if (m !== undefined && pageIsDirty(m)) todo.push(i);
+      if (m !== undefined && vmPageIsDirty(m)) todo.push(i);
     }
   } else {
-    for (const m of obj.pages.values()) if (m.pindex >= start && m.pindex < end && pageIsDirty(m)) todo.push(m.pindex);
+    for (const m of obj.pages.values()) if (m.pindex >= start && m.pindex < end && vmPageIsDirty(m)) todo.push(m.pindex);
     todo.sort((a, b) => a - b);
   }
   const maxRun = sys.param.maxPhysPages;
@@ -59,7 +59,7 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
       const idx = todo[j];
       if (run.length > 0 && idx !== run[run.length - 1].pindex + 1) break;
       const m = obj.pages.get(idx);
-      if (m === undefined || !pageIsDirty(m)) {
+      if (m === undefined || !vmPageIsDirty(m)) {
         j++;
         if (run.length > 0) break;
         continue;
@@ -77,17 +77,17 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
     if (run.length === 0) continue;
     const rtvals = new Array<number>(run.length).fill(VM_PAGER_OK);
     obj.pipAdd();
-    await obj.pager.putpages(obj, run, run.length, sync, rtvals);
+    const pr = await obj.pager.putpages(obj, run, run.length, sync, rtvals);
     obj.pipWakeup();
     for (let k = 0; k < run.length; k++) {
       const m = run[k];
       if (m.object !== obj) panic('vm_object_page_clean: page left its object while busy');
       if (rtvals[k] === VM_PAGER_OK || rtvals[k] === VM_PAGER_BAD) {
-        pageClearDirty(m);
+        vmPageClearDirty(m);
         // Laundered: clean now, and the oldest page there is; the next to be freed.
         if (m.queue === PQ_LAUNDRY) vmPageDeactivateHead(sys, m);
-      } else if (firstError === 0) firstError = pagerErrno(rtvals[k], obj.pagerError || EIO);
-      pageWakeup(m);
+      } else if (firstError === 0) firstError = pagerErrno(rtvals[k], pr.error || EIO);
+      vmPageWakeup(m);
     }
   }
   return firstError;

@@ -1,15 +1,19 @@
 /*
- * struct vm_page: one page frame and what it holds. A page belongs to at
- * most one object at one index, sits on at most one queue, and carries a
- * valid and a dirty bit per DEV_BSIZE block of the page (cf. vm_page_bits).
- * Busy (PG_BUSY) means one holder owns the page for I/O or a copy; others
- * mark it PG_WANTED and sleep on the page, then look it up again
- * (the page may be gone or another when they wake).
+ * struct vm_page and what FreeBSD's vm_page.c does with one: a page belongs
+ * to at most one object at one index (insert, remove, lookup), sits on at
+ * most one queue (activate, deactivate, launder, free), and carries a valid
+ * and a dirty bit per DEV_BSIZE block (vm_page_bits.ts). Busy (PG_BUSY)
+ * means one holder owns the page for I/O or a copy; others mark it
+ * PG_WANTED and sleep on the page, then look it up again (the page may be
+ * gone or another when they wake). Allocation is in vm_page_alloc.ts.
+ *   m = vmPageAlloc(sys, obj, pindex); ...; vmPageWakeup(m) or vmPageFree(sys, m)
  */
 
-import { DEV_BSHIFT } from '../kern/param.js';
-import { wakeup } from '../kern/sleep.js';
+import { panic } from '../kern/panic.js';
+import { tsleep, wakeup } from '../kern/sleep.js';
 import type { VmObject } from './vm_object.js';
+import type { VmSystem } from './vm.js';
+import { vmPageInvalidate, vmPageIsDirty } from './vm_page_bits.js';
 
 /** Page flags. */
 export const PG_BUSY = 0x1;
@@ -66,124 +70,21 @@ export class VmPage {
   ) {}
 }
 
-/** The bits of word i that lie in [first, end). */
-function wordMask(i: number, first: number, end: number): number {
-  const lo = Math.max(first - i * 32, 0);
-  const hi = Math.min(end - i * 32, 32);
-  return hi - lo === 32 ? 0xffffffff : (((1 << (hi - lo)) - 1) << lo) >>> 0;
-}
-
-/** Sets bits [first, first + count) of the bit words at w[base..], a word at a time. */
-function setBits(w: Uint32Array, base: number, first: number, count: number, on: boolean): void {
-  const end = first + count;
-  for (let i = first >>> 5; i * 32 < end; i++) {
-    const mask = wordMask(i, first, end);
-    w[base + i] = on ? w[base + i] | mask : w[base + i] & ~mask;
-  }
-}
-
-/** Are bits [first, first + count) of the bit words at w[base..] all set? */
-function allBits(w: Uint32Array, base: number, first: number, count: number): boolean {
-  const end = first + count;
-  for (let i = first >>> 5; i * 32 < end; i++) {
-    const mask = wordMask(i, first, end);
-    if (((w[base + i] & mask) >>> 0) !== mask) return false;
-  }
-  return true;
-}
-
-function anyBits(w: Uint32Array, base: number, words: number): boolean {
-  for (let i = base; i < base + words; i++) if (w[i] !== 0) return true;
-  return false;
-}
-
-function clearBits(w: Uint32Array, base: number, words: number): void {
-  for (let i = base; i < base + words; i++) w[i] = 0;
-}
-
-/** Where page m's dirty bit words start. */
-function dirtyBase(m: VmPage): number {
-  return m.bitBase + m.bitWords;
-}
-
-/** Is every DEV_BSIZE block under bytes [off, off + len) valid? => len > 0 */
-export function pageIsValid(m: VmPage, off: number, len: number): boolean {
-  const first = off >>> DEV_BSHIFT;
-  return allBits(m.bits, m.bitBase, first, ((off + len - 1) >>> DEV_BSHIFT) - first + 1);
-}
-
-/** Is the whole page valid? */
-export function pageAllValid(m: VmPage): boolean {
-  return allBits(m.bits, m.bitBase, 0, m.frame.length >>> DEV_BSHIFT);
-}
-
-export function pageAnyValid(m: VmPage): boolean {
-  return anyBits(m.bits, m.bitBase, m.bitWords);
-}
-
-export function pageIsDirty(m: VmPage): boolean {
-  return anyBits(m.bits, dirtyBase(m), m.bitWords);
-}
-
 /**
- * Marks bytes [off, off + len) valid and clean (cf. vm_page_set_validclean).
- * Only blocks the range covers entirely become valid: a partial block would
- * claim bytes nobody read.
+ * The page was used (cf. vm_page_reference): referenced for the page
+ * daemon's second chance, and no longer an unused read-ahead page.
  */
-export function pageSetValidClean(m: VmPage, off: number, len: number): void {
-  const first = (off + (1 << DEV_BSHIFT) - 1) >>> DEV_BSHIFT;
-  const end = (off + len) >>> DEV_BSHIFT;
-  if (end > first) {
-    setBits(m.bits, m.bitBase, first, end - first, true);
-    setBits(m.bits, dirtyBase(m), first, end - first, false);
-  }
-}
-
-/** Marks the whole page valid and clean. */
-export function pageSetAllValidClean(m: VmPage): void {
-  setBits(m.bits, m.bitBase, 0, m.frame.length >>> DEV_BSHIFT, true);
-  clearBits(m.bits, dirtyBase(m), m.bitWords);
-}
-
-/** Marks bytes [off, off + len) dirty (and valid), rounded out to DEV_BSIZE. */
-export function pageSetDirty(m: VmPage, off: number, len: number): void {
-  const first = off >>> DEV_BSHIFT;
-  const count = ((off + len - 1) >>> DEV_BSHIFT) - first + 1;
-  setBits(m.bits, m.bitBase, first, count, true);
-  setBits(m.bits, dirtyBase(m), first, count, true);
-}
-
-/** Clears the dirty bits of blocks [first, first + count). */
-export function pageClearDirtyBlocks(m: VmPage, first: number, count: number): void {
-  setBits(m.bits, dirtyBase(m), first, count, false);
-}
-
-/** Clears every dirty bit: the page matches the file now. */
-export function pageClearDirty(m: VmPage): void {
-  clearBits(m.bits, dirtyBase(m), m.bitWords);
-}
-
-/** Is DEV_BSIZE block b of the page valid / dirty? */
-export function blockValid(m: VmPage, b: number): boolean {
-  return (m.bits[m.bitBase + (b >>> 5)] & (1 << (b & 31))) !== 0;
-}
-
-export function blockDirty(m: VmPage, b: number): boolean {
-  return (m.bits[dirtyBase(m) + (b >>> 5)] & (1 << (b & 31))) !== 0;
-}
-
-/** Forgets every valid and dirty bit. */
-export function pageInvalidate(m: VmPage): void {
-  clearBits(m.bits, m.bitBase, 2 * m.bitWords);
+export function vmPageReference(m: VmPage): void {
+  m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
 }
 
 /** Could m go to the free queue now: not busy, not under I/O, not held, and clean? */
-export function pageFreeable(m: VmPage): boolean {
-  return (m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0 && !pageIsDirty(m);
+export function vmPageFreeable(m: VmPage): boolean {
+  return (m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0 && !vmPageIsDirty(m);
 }
 
 /** Releases PG_BUSY and wakes whoever waits for the page (cf. PAGE_WAKEUP). */
-export function pageWakeup(m: VmPage): void {
+export function vmPageWakeup(m: VmPage): void {
   const wanted = (m.flags & PG_WANTED) !== 0;
   m.flags &= ~(PG_BUSY | PG_WANTED);
   if (wanted) wakeup(m);
@@ -193,7 +94,7 @@ export function pageWakeup(m: VmPage): void {
 }
 
 /** Wakes sleepers once m.busy (I/O without PG_BUSY) drains. */
-export function pageBusyDone(m: VmPage): void {
+export function vmPageBusyDone(m: VmPage): void {
   m.busy--;
   if (m.busy === 0 && (m.flags & PG_WANTED) !== 0 && (m.flags & PG_BUSY) === 0) {
     m.flags &= ~PG_WANTED;
@@ -201,4 +102,115 @@ export function pageBusyDone(m: VmPage): void {
   }
   const obj = m.object;
   if (m.busy === 0 && obj !== null && obj.vm.freeWaiters !== 0) wakeup(obj.vm.freeChan);
+}
+
+/** The page of obj at pindex, or undefined (cf. vm_page_lookup). */
+export function vmPageLookup(obj: VmObject, pindex: number): VmPage | undefined {
+  return obj.pages.get(pindex);
+}
+
+/** Puts m into obj at pindex. => m belongs to no object */
+export function vmPageInsert(m: VmPage, obj: VmObject, pindex: number): void {
+  if (m.object !== null) panic('vm_page_insert: page already in an object');
+  if (obj.pages.has(pindex)) panic(`vm_page_insert: index ${pindex} taken`);
+  m.object = obj;
+  m.pindex = pindex;
+  obj.pages.set(pindex, m);
+}
+
+/** Takes m out of its object (cf. vm_page_remove). */
+export function vmPageRemove(m: VmPage): void {
+  const obj = m.object;
+  if (obj === null) return;
+  if (obj.pages.get(m.pindex) === m) obj.pages.delete(m.pindex);
+  m.object = null;
+}
+
+function dequeue(sys: VmSystem, m: VmPage): void {
+  switch (m.queue) {
+    case PQ_NONE:
+      return;
+    case PQ_FREE:
+      sys.freeq.remove(m);
+      return;
+    case PQ_INACTIVE:
+      sys.inactiveq.remove(m);
+      return;
+    case PQ_ACTIVE:
+      sys.activeq.remove(m);
+      return;
+    case PQ_LAUNDRY:
+      sys.laundryq.remove(m);
+      return;
+  }
+}
+
+/**
+ * Frees m: out of its object and queue, onto the free queue; wakes anyone
+ * waiting for the page or for free memory (cf. vm_page_free).
+ * => nobody else holds m busy
+ */
+export function vmPageFree(sys: VmSystem, m: VmPage): void {
+  if (m.busy !== 0) panic('vm_page_free: page under I/O');
+  if (m.holdCount !== 0) panic('vm_page_free: page held');
+  const wanted = (m.flags & PG_WANTED) !== 0;
+  vmPageRemove(m);
+  dequeue(sys, m);
+  vmPageInvalidate(m);
+  m.flags = 0;
+  // Last freed, first reused: its frame is likely still in the CPU's caches
+  // (and, for a fresh arena, already touched).
+  sys.freeq.insertHead(m);
+  if (wanted) wakeup(m);
+  wakeup(sys.freeChan);
+}
+
+/** Moves m to the tail of the active queue (cf. vm_page_activate). */
+export function vmPageActivate(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.activeq.insertTail(m);
+}
+
+/** Moves m to the tail of the inactive queue (cf. vm_page_deactivate). */
+export function vmPageDeactivate(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.inactiveq.insertTail(m);
+}
+
+/** Moves dirty m to the laundry queue, to be written back before it can be freed. */
+export function vmPageLaunder(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.laundryq.insertTail(m);
+}
+
+/** Moves m to the head of the inactive queue: the next page the reclaim scan frees. */
+export function vmPageDeactivateHead(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+  sys.inactiveq.insertHead(m);
+}
+
+/** Takes m off every queue (while it is busy for I/O, say). */
+export function vmPageUnqueue(sys: VmSystem, m: VmPage): void {
+  dequeue(sys, m);
+}
+
+/** Sleeps until busy page m is released (cf. vm_page_sleep). => look m up again after */
+export async function vmPageSleep(sys: VmSystem, m: VmPage, wmesg: string): Promise<void> {
+  sys.meter.v_busywait++;
+  m.flags |= PG_WANTED;
+  await tsleep(m, wmesg);
+}
+
+/**
+ * Sleeps until a page is freed, or becomes freeable: unbusied, or its I/O
+ * done (cf. vm_wait). The caller looks for memory again after.
+ */
+export async function vmWait(sys: VmSystem): Promise<void> {
+  sys.meter.v_freewait++;
+  sys.freeWaiters++;
+  try {
+    await tsleep(sys.freeChan, 'vmwait');
+  } finally {
+    sys.freeWaiters--;
+  }
 }

@@ -1,14 +1,16 @@
 /*
  * A page ready for a write (cf. the page lookup of vn_io_fault's write
  * side): resident, busy, and valid wherever the write does not reach.
- *   m = await writablePage(obj, pindex, whole, full)
+ *   const { rv, error, m } = await writablePage(obj, pindex, whole, full)
+ * answers as the fault does (vm_fault.ts's FaultResult): on OK, m busy.
  */
 
-import { pagerErrno } from './pager/vm_pager.js';
+import { VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, pageAllValid, pageSetAllValidClean, pageSetValidClean, pageWakeup, type VmPage } from './vm_page.js';
-import { vmFaultPage } from './vm_fault.js';
-import { vmPageActivate, vmPageAlloc, vmPageSleep } from './vm_phys.js';
+import { PG_BUSY, vmPageWakeup, type VmPage, vmPageActivate, vmPageSleep } from './vm_page.js';
+import { vmPageAllValid, vmPageSetAllValidClean, vmPageSetValidClean } from './vm_page_bits.js';
+import { type FaultResult, vmFaultPage } from './vm_fault.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
 import { vmPageoutWait } from './vm_pageout_launder.js';
 
 /**
@@ -19,9 +21,9 @@ import { vmPageoutWait } from './vm_pageout_launder.js';
  * `fill`: the bytes come from a source that may end early (vm_fill): a
  * resident page is then taken only when wholly valid, else read in first,
  * and `fill.fresh` tells whether the page was made here, its frame garbage.
- * Returns an errno on failure. => vnode locked exclusively by the caller
+ * A failed read answers the fault's result. => vnode locked exclusively by the caller
  */
-export async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean, fill?: { fresh: boolean }): Promise<VmPage | number> {
+export async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean, fill?: { fresh: boolean }): Promise<FaultResult> {
   const sys = obj.vm;
   for (;;) {
     const m = obj.pages.get(pindex);
@@ -31,17 +33,17 @@ export async function writablePage(obj: VmObject, pindex: number, whole: boolean
         await vmPageSleep(sys, m, 'vmwrite');
         continue;
       }
-      if ((whole && fill === undefined) || pageAllValid(m)) {
+      if ((whole && fill === undefined) || vmPageAllValid(m)) {
         m.flags |= PG_BUSY;
-        if (!pageAllValid(m)) {
+        if (!vmPageAllValid(m)) {
           // Covered from its start to EOF: what lies past EOF is zeros.
           const eof = obj.vnpSize - pindex * sys.param.pageSize;
           if (eof < m.frame.length) {
             m.frame.fill(0, eof);
-            pageSetValidClean(m, eof, m.frame.length - eof);
+            vmPageSetValidClean(m, eof, m.frame.length - eof);
           }
         }
-        return m;
+        return ready(m);
       }
     } else if (whole) {
       const nm = vmPageAlloc(sys, obj, pindex);
@@ -51,13 +53,17 @@ export async function writablePage(obj: VmObject, pindex: number, whole: boolean
       }
       if (!full) nm.frame.fill(0);
       else if (fill !== undefined) fill.fresh = true;
-      pageSetAllValidClean(nm);
+      vmPageSetAllValidClean(nm);
       vmPageActivate(sys, nm);
-      return nm;
+      return ready(nm);
     }
     // A partial write into a page not (wholly) valid: read it first.
     const r = await vmFaultPage(obj, pindex, true);
-    if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
-    pageWakeup(r.m);
+    if (r.m === null) return r;
+    vmPageWakeup(r.m);
   }
+}
+
+function ready(m: VmPage): FaultResult {
+  return { rv: VM_PAGER_OK, error: 0, m };
 }

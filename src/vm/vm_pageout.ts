@@ -16,8 +16,8 @@
  * => runs without sleeping: no page changes state under it
  */
 
-import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_REFERENCED, pageFreeable, pageIsDirty } from './vm_page.js';
-import { vmPageActivate, vmPageDeactivate, vmPageFree, vmPageLaunder } from './vm_phys.js';
+import { PG_BUSY, PG_RAHEAD, PG_RAKEEP, PG_REFERENCED, vmPageFreeable, vmPageActivate, vmPageDeactivate, vmPageFree, vmPageLaunder } from './vm_page.js';
+import { vmPageIsDirty } from './vm_page_bits.js';
 import type { VmSystem } from './vm.js';
 
 /** One pass over the inactive queue; `keepReadahead` spares unused read-ahead pages. */
@@ -35,9 +35,9 @@ function scanInactive(sys: VmSystem, target: number, keepReadahead: boolean): nu
       vmPageActivate(sys, m);
     } else if (keepReadahead && (m.flags & PG_RAKEEP) !== 0) {
       // Read ahead for a sequential reader and not used yet: leave it where it is.
-    } else if (pageIsDirty(m) && (m.flags & PG_BUSY) === 0 && m.busy === 0) {
+    } else if (vmPageIsDirty(m) && (m.flags & PG_BUSY) === 0 && m.busy === 0) {
       vmPageLaunder(sys, m);
-    } else if (pageFreeable(m)) {
+    } else if (vmPageFreeable(m)) {
       if ((m.flags & PG_RAHEAD) !== 0) meter.v_readahead_wasted++;
       vmPageFree(sys, m);
       meter.v_dfree++;

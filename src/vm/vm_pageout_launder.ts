@@ -14,8 +14,8 @@
 import { LK_EXCLUSIVE, type Lock } from '../kern/lock.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, pageIsDirty, type VmPage } from './vm_page.js';
-import { vmWait } from './vm_phys.js';
+import { PG_BUSY, type VmPage, vmWait } from './vm_page.js';
+import { vmPageIsDirty } from './vm_page_bits.js';
 import { vmPageoutReclaim } from './vm_pageout.js';
 import type { VmSystem } from './vm.js';
 
@@ -24,7 +24,7 @@ function dirtyCandidates(sys: VmSystem, want: number): VmPage[] {
   const out: VmPage[] = [];
   for (const q of [sys.laundryq, sys.inactiveq, sys.activeq]) {
     for (let m = q.head; m !== null && out.length < want; m = m.next) {
-      if (m.object !== null && (m.flags & PG_BUSY) === 0 && m.busy === 0 && pageIsDirty(m)) out.push(m);
+      if (m.object !== null && (m.flags & PG_BUSY) === 0 && m.busy === 0 && vmPageIsDirty(m)) out.push(m);
     }
   }
   return out;
@@ -49,7 +49,7 @@ export async function vmPageoutLaunder(sys: VmSystem, target: number, held: VmOb
   const tried = new Set<VmObject>();
   for (const m of dirtyCandidates(sys, target)) {
     const obj = m.object;
-    if (obj === null || !pageIsDirty(m) || tried.has(obj)) continue;
+    if (obj === null || !vmPageIsDirty(m) || tried.has(obj)) continue;
     const vp = obj.handle;
     const mine = obj === held;
     if (vp !== null && !mine && !vp.lock.tryLock(LK_EXCLUSIVE)) {

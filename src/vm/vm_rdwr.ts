@@ -13,12 +13,10 @@ import { UIO_READ, UIO_SOURCE, type Uio } from '../vfs/uio.js';
 import { IO_NODELOCKED } from '../vfs/vnode_if.js';
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import {
-  PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageIsValid, pageSetDirty, pageWakeup, type VmPage,
-} from './vm_page.js';
+import { PG_BUSY, vmPageWakeup, type VmPage, vmPageReference } from './vm_page.js';
+import { vmPageIsValid, vmPageSetDirty } from './vm_page_bits.js';
 import { vmFaultPage } from './vm_fault.js';
-import { vmReadaheadMark } from './vm_readahead_async.js';
-import { vmDropBehind } from './vm_dropbehind.js';
+import { vmReadaheadHit } from './vm_readahead_async.js';
 import { objectFill } from './vm_fill.js';
 import { writablePage } from './vm_page_writable.js';
 
@@ -48,12 +46,12 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
       const room = Math.min(uio.contiguousRoom(), avail);
       if (room >= P) {
         let mark = pindex === obj.ra.mark;
-        m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+        vmPageReference(m);
         let n = 1;
         for (; (n + 1) * P <= room; n++) {
           const next = obj.pages.get(pindex + n);
           if (next === undefined || next.phys !== m.phys + n || next.phys % obj.vm.arenaFrames === 0 || !wholeHit(next, allValid)) break;
-          next.flags = (next.flags | PG_REFERENCED) & ~PG_RAMARKS;
+          vmPageReference(next);
           if (pindex + n === obj.ra.mark) mark = true;
         }
         // One page is its own frame; a run is one view of the arena (one view per run, none per page).
@@ -61,33 +59,26 @@ export async function objectRdwr(obj: VmObject, uio: Uio, ioflag: number): Promi
         else uio.moveFrom(obj.vm.arenaOf(m.phys), obj.vm.arenaOffset(m.phys), n * P);
         meter.hits += n;
         // After the copy: the read-ahead's allocations may reclaim these pages.
-        if (mark) {
-          const at = obj.ra.mark;
-          vmReadaheadMark(obj);
-          vmDropBehind(obj, at);
-        }
+        if (mark) vmReadaheadHit(obj, obj.ra.mark);
         continue;
       }
     }
-    if (m !== undefined && (m.flags & PG_BUSY) === 0 && pageIsValid(m, poff, Math.min(P - poff, avail, uio.resid))) {
+    if (m !== undefined && (m.flags & PG_BUSY) === 0 && vmPageIsValid(m, poff, Math.min(P - poff, avail, uio.resid))) {
       meter.hits++;
-      m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+      vmPageReference(m);
       // Copy first: the read-ahead's allocations may reclaim this very page (and read into its frame).
       uio.move(m.frame, poff, Math.min(P - poff, avail));
-      if (pindex === obj.ra.mark) {
-        vmReadaheadMark(obj);
-        vmDropBehind(obj, pindex);
-      }
+      vmReadaheadHit(obj, pindex);
       continue;
     }
     meter.misses++;
     const r = await vmFaultPage(obj, pindex, locked);
     if (r.rv === VM_PAGER_BAD) break; // the file shrank under us: EOF
-    if (r.m === null) return pagerErrno(r.rv, obj.pagerError);
+    if (r.m === null) return pagerErrno(r.rv, r.error);
     m = r.m;
     avail = obj.vnpSize - off;
     if (avail > 0) uio.move(m.frame, poff, Math.min(P - poff, avail));
-    pageWakeup(m);
+    vmPageWakeup(m);
     if (avail <= 0) break;
   }
   return 0;
@@ -109,12 +100,12 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
     const pindex = Math.floor(off / P);
     const poff = off - pindex * P;
     const n = Math.min(P - poff, uio.resid);
-    const m = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P);
-    if (typeof m === 'number') return m;
+    const { rv, error, m } = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P);
+    if (m === null) return pagerErrno(rv, error);
     uio.move(m.frame, poff, n);
-    pageSetDirty(m, poff, n);
-    m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
-    pageWakeup(m);
+    vmPageSetDirty(m, poff, n);
+    vmPageReference(m);
+    vmPageWakeup(m);
   }
   return 0;
 }

@@ -14,9 +14,11 @@ import { LK_SHARED } from '../kern/lock.js';
 import { panic } from '../kern/panic.js';
 import { VM_PAGER_OK } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_RAHEAD, PG_RAKEEP, pageAnyValid, pageIsDirty, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageAlloc, vmPageDeactivate, vmPageFree } from './vm_phys.js';
+import { PG_RAHEAD, PG_RAKEEP, vmPageWakeup, type VmPage, vmPageDeactivate, vmPageFree } from './vm_page.js';
+import { vmPageAnyValid, vmPageIsDirty } from './vm_page_bits.js';
+import { vmPageAlloc } from './vm_page_alloc.js';
 import { MADV_RANDOM, readaheadGrow, readaheadMaxPages } from './vm_readahead.js';
+import { vmDropBehind } from './vm_dropbehind.js';
 
 /**
  * Starts reading pages [start, start + count) of obj without waiting, as far
@@ -44,8 +46,8 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
   }
   obj.pipAdd();
   const first = pages[0];
-  obj.pager.getpages(obj, pages, pages.length, 0).then(
-    (rv) => {
+  obj.pager.getpages(obj, pages, pages.length, 0, null).then(
+    ({ rv }) => {
       obj.pipWakeup();
       vp.lock.unlock();
       if (rv === VM_PAGER_OK) {
@@ -54,12 +56,12 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
         // A sequential reader is coming for these: keep them until it does.
         for (const m of pages) if (m.object === obj && (m.flags & PG_RAHEAD) !== 0) m.flags |= PG_RAKEEP;
         vmPageDeactivate(sys, first);
-        pageWakeup(first);
-      } else if (!pageIsDirty(first) && !pageAnyValid(first)) {
+        vmPageWakeup(first);
+      } else if (!vmPageIsDirty(first) && !vmPageAnyValid(first)) {
         // The error is not the reader's yet: a fault on the page will try again and report it.
         vmPageFree(sys, first);
       } else {
-        pageWakeup(first);
+        vmPageWakeup(first);
       }
     },
     (e: unknown) => panic(`read-ahead: pager threw: ${String(e)}`),
@@ -98,6 +100,17 @@ export function vmReadaheadAfterFault(obj: VmObject, last: number): void {
   if (!startWindow(obj, ra.window + 1)) return;
   const maxPages = readaheadMaxPages(obj.vm);
   for (let d = 1; d < READAHEAD_DEPTH; d++) if (!startWindow(obj, readaheadGrow(obj, maxPages) + 1)) break;
+}
+
+/**
+ * A reader used page pindex without a fault (a hit): if it is the mark, the
+ * next window starts and the pages behind are dropped (under MADV_SEQUENTIAL).
+ * => after the reader's copy: the read-ahead's allocations may reclaim any page not busy
+ */
+export function vmReadaheadHit(obj: VmObject, pindex: number): void {
+  if (pindex !== obj.ra.mark) return;
+  vmReadaheadMark(obj);
+  vmDropBehind(obj, pindex);
 }
 
 /**

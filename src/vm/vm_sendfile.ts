@@ -13,11 +13,10 @@
 
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
 import type { VmObject } from './vm_object.js';
-import { PG_BUSY, PG_RAMARKS, PG_REFERENCED, pageBusyDone, pageFreeable, pageIsValid, pageWakeup, type VmPage } from './vm_page.js';
-import { vmPageFree } from './vm_phys.js';
+import { PG_BUSY, vmPageBusyDone, vmPageFreeable, vmPageWakeup, type VmPage, vmPageFree, vmPageReference } from './vm_page.js';
+import { vmPageIsValid } from './vm_page_bits.js';
 import { vmFaultPage } from './vm_fault.js';
-import { vmReadaheadMark } from './vm_readahead_async.js';
-import { vmDropBehind } from './vm_dropbehind.js';
+import { vmReadaheadHit } from './vm_readahead_async.js';
 import { readaheadMaxPages } from './vm_readahead.js';
 import { ArenaRuns } from './vm_arena_runs.js';
 
@@ -59,15 +58,12 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
         const pindex = Math.floor(off / P);
         const m = obj.pages.get(pindex);
         const poff = off - pindex * P;
-        if (m === undefined || (m.flags & PG_BUSY) !== 0 || !pageIsValid(m, poff, Math.min(P - poff, Math.min(end, obj.vnpSize) - off))) break;
+        if (m === undefined || (m.flags & PG_BUSY) !== 0 || !vmPageIsValid(m, poff, Math.min(P - poff, Math.min(end, obj.vnpSize) - off))) break;
         sys.meter.hits++;
-        m.flags = (m.flags | PG_REFERENCED) & ~PG_RAMARKS;
+        vmPageReference(m);
         // Busy it before the read-ahead runs: the read-ahead's allocations may reclaim any page not busy.
         take(m);
-        if (pindex === obj.ra.mark) {
-          vmReadaheadMark(obj);
-          vmDropBehind(obj, pindex);
-        }
+        vmReadaheadHit(obj, pindex);
       }
       if (held.length > 0) {
         await sink(runs.views(sys, frames));
@@ -81,11 +77,11 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
       const r = await vmFaultPage(obj, Math.floor(off / P));
       if (r.rv === VM_PAGER_BAD) break; // the file shrank: EOF
       if (r.m === null) {
-        error = pagerErrno(r.rv, obj.pagerError);
+        error = pagerErrno(r.rv, r.error);
         break;
       }
       const more = take(r.m);
-      pageWakeup(r.m); // busy shared (m.busy) now, while the sink has it
+      vmPageWakeup(r.m); // busy shared (m.busy) now, while the sink has it
       if (!more) break;
     }
   } finally {
@@ -101,11 +97,11 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
  * the CPU's caches) in ascending order.
  */
 function release(held: VmPage[], noreuse = false): void {
-  for (const m of held) pageBusyDone(m);
+  for (const m of held) vmPageBusyDone(m);
   if (noreuse) {
     for (let i = held.length - 1; i >= 0; i--) {
       const m = held[i];
-      if (m.object !== null && pageFreeable(m)) vmPageFree(m.object.vm, m);
+      if (m.object !== null && vmPageFreeable(m)) vmPageFree(m.object.vm, m);
     }
   }
   held.length = 0;

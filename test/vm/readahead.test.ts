@@ -12,8 +12,8 @@ import type { VmObject } from '../../src/vm/vm_object.js';
 import { objectRdwr } from '../../src/vm/vm_rdwr.js';
 import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
 import { MADV_RANDOM } from '../../src/vm/vm_readahead.js';
-import { PG_REFERENCED, pageBusyDone, type VmPage } from '../../src/vm/vm_page.js';
-import { vmPageAlloc, vmPageFree } from '../../src/vm/vm_phys.js';
+import { PG_REFERENCED, vmPageBusyDone, type VmPage, vmPageFree } from '../../src/vm/vm_page.js';
+import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { vmSendfile } from '../../src/vm/vm_sendfile.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
 
@@ -142,7 +142,7 @@ test(`a hit at the mark is taken (${how}) before the read-ahead it starts can re
   // keeps it busy while the sink has it, so the read-ahead finds nothing to take.
   if (how === 'read') assert.ok(sys.meter.v_dfree > reclaimedBefore, 'the read-ahead reclaimed a page (the mark page: the only one it could)');
   else assert.equal(obj.pages.get(mark)?.pindex, mark, 'the mark page stayed');
-  for (const m of pinned) pageBusyDone(m);
+  for (const m of pinned) vmPageBusyDone(m);
   for (const m of taken) vmPageFree(sys, m);
 });
 }

@@ -13,9 +13,10 @@ import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
 import { lruHits, zipfTrace } from '../../src/cli/zipf.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
 import { OBJT_DEFAULT, vmObjectAllocate } from '../../src/vm/vm_object.js';
-import { defaultPagerOps } from '../../src/vm/vm_map.js';
-import { vmPageActivate, vmPageAlloc } from '../../src/vm/vm_phys.js';
-import { pageSetAllValidClean, pageWakeup, type VmPage } from '../../src/vm/vm_page.js';
+import { defaultPagerOps } from '../../src/vm/pager/default_pager.js';
+import { vmPageActivate, vmPageWakeup, type VmPage } from '../../src/vm/vm_page.js';
+import { vmPageSetAllValidClean } from '../../src/vm/vm_page_bits.js';
+import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { vmPageoutReclaim } from '../../src/vm/vm_pageout.js';
 
 const P = 4096;
@@ -43,14 +44,14 @@ test('the reclaim scan frees a clean page that sits behind busy ones on the acti
   const all: VmPage[] = [];
   for (let i = 0; i < 64; i++) {
     const m = vmPageAlloc(sys, obj, i)!;
-    pageSetAllValidClean(m);
+    vmPageSetAllValidClean(m);
     vmPageActivate(sys, m);
     all.push(m);
   }
-  for (const m of all.slice(60)) pageWakeup(m); // the last four: clean, unbusy, unreferenced
+  for (const m of all.slice(60)) vmPageWakeup(m); // the last four: clean, unbusy, unreferenced
   assert.equal(sys.freeCount, 0);
   const freed = vmPageoutReclaim(sys, 4);
   assert.equal(freed, 4, 'the four idle pages');
   assert.ok(all.slice(0, 60).every((m) => m.object === obj), 'no busy page freed');
-  for (const m of all.slice(0, 60)) pageWakeup(m);
+  for (const m of all.slice(0, 60)) vmPageWakeup(m);
 });

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { VmPage, blockDirty, blockValid, pageAllValid, pageAnyValid, pageClearDirtyBlocks, pageInvalidate, pageIsDirty, pageIsValid, pageSetAllValidClean, pageSetDirty, pageSetValidClean } from '../../src/vm/vm_page.js';
+import { VmPage } from '../../src/vm/vm_page.js';
+import { vmPageBlockDirty, vmPageBlockValid, vmPageAllValid, vmPageAnyValid, vmPageClearDirtyBlocks, vmPageInvalidate, vmPageIsDirty, vmPageIsValid, vmPageSetAllValidClean, vmPageSetDirty, vmPageSetValidClean } from '../../src/vm/vm_page_bits.js';
 
 const DEV = 512;
 
@@ -31,37 +32,37 @@ test('valid and dirty bits agree with a per-block model', () => {
         const first = Math.floor(off / DEV);
         const last = Math.floor((off + len - 1) / DEV);
         if (kind === 0) {
-          pageSetDirty(m, off, len);
+          vmPageSetDirty(m, off, len);
           for (let i = first; i <= last; i++) valid[i] = dirty[i] = true;
         } else if (kind === 1) {
-          pageSetValidClean(m, off, len);
+          vmPageSetValidClean(m, off, len);
           // Only blocks covered whole.
           for (let i = Math.ceil(off / DEV); i < Math.floor((off + len) / DEV); i++) (valid[i] = true), (dirty[i] = false);
         } else if (kind === 2) {
-          pageClearDirtyBlocks(m, first, last - first + 1);
+          vmPageClearDirtyBlocks(m, first, last - first + 1);
           for (let i = first; i <= last; i++) dirty[i] = false;
         } else if (kind === 3) {
-          pageSetAllValidClean(m);
+          vmPageSetAllValidClean(m);
           valid.fill(true);
           dirty.fill(false);
         } else if (kind === 4) {
-          pageInvalidate(m);
+          vmPageInvalidate(m);
           valid.fill(false);
           dirty.fill(false);
         } else {
-          assert.equal(pageIsValid(m, off, len), valid.slice(first, last + 1).every(Boolean), `pageIsValid(${off}, ${len}) of ${size}`);
+          assert.equal(vmPageIsValid(m, off, len), valid.slice(first, last + 1).every(Boolean), `vmPageIsValid(${off}, ${len}) of ${size}`);
         }
         for (let i = 0; i < blocks; i++) {
-          assert.equal(blockValid(m, i), valid[i], `valid block ${i} of ${blocks}`);
-          assert.equal(blockDirty(m, i), dirty[i], `dirty block ${i} of ${blocks}`);
+          assert.equal(vmPageBlockValid(m, i), valid[i], `valid block ${i} of ${blocks}`);
+          assert.equal(vmPageBlockDirty(m, i), dirty[i], `dirty block ${i} of ${blocks}`);
         }
-        assert.equal(pageAllValid(m), valid.every(Boolean));
+        assert.equal(vmPageAllValid(m), valid.every(Boolean));
         for (let i = 0; i < 2 * words; i++) {
           assert.equal(bits[i], 0x5a5a5a5a, `the page before: word ${i} untouched`);
           assert.equal(bits[4 * words + i], 0x5a5a5a5a, `the page after: word ${i} untouched`);
         }
-        assert.equal(pageAnyValid(m), valid.some(Boolean));
-        assert.equal(pageIsDirty(m), dirty.some(Boolean));
+        assert.equal(vmPageAnyValid(m), valid.some(Boolean));
+        assert.equal(vmPageIsDirty(m), dirty.some(Boolean));
       }
     }),
     { numRuns: 300 },

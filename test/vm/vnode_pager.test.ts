@@ -5,25 +5,24 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EIO } from '../../src/kern/errno.js';
+import { EINTEGRITY, EIO } from '../../src/kern/errno.js';
 import { Uio, UIO_READ } from '../../src/vfs/uio.js';
 import { VmSystem } from '../../src/vm/vm.js';
 import { type VmObject, vmObjectDeallocate } from '../../src/vm/vm_object.js';
 import { objectRdwr } from '../../src/vm/vm_rdwr.js';
+import { vnodePagerAddr } from '../../src/vm/pager/vnode_pager_bmap.js';
+import { vnodePagerGetpages } from '../../src/vm/pager/vnode_pager_getpages.js';
 import {
-  vnodePagerAddr,
   vnodePagerAlloc,
-  vnodePagerGetpages,
   vnodePagerHaspage,
-  vnodePagerLock,
   vnodePagerSetsize,
   vnodePagerUmount,
 } from '../../src/vm/pager/vnode_pager.js';
-import { OBJT_DEFAULT, vmObjectAllocate } from '../../src/vm/vm_object.js';
-import { pageSetAllValidClean } from '../../src/vm/vm_page.js';
-import { VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
-import { pageAllValid, pageIsDirty, pageSetDirty, pageWakeup, blockValid, blockDirty, type VmPage } from '../../src/vm/vm_page.js';
-import { vmPageAlloc } from '../../src/vm/vm_phys.js';
+import { OBJT_DEFAULT, vmObjectAllocate, vmObjectVnodeLock } from '../../src/vm/vm_object.js';
+import { vmPageWakeup, type VmPage } from '../../src/vm/vm_page.js';
+import { vmPageSetAllValidClean, vmPageAllValid, vmPageIsDirty, vmPageSetDirty, vmPageBlockValid, vmPageBlockDirty } from '../../src/vm/vm_page_bits.js';
+import { type HaspageResult, VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
+import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { contiguous, makeScriptFs, type ScriptFs, type ScriptFsOptions } from '../helpers/scriptfs.js';
 
 const KiB = 1024;
@@ -43,6 +42,11 @@ async function readAll(obj: VmObject, off: number, len: number): Promise<{ error
   return { error, data: buf.subarray(0, len - uio.resid) };
 }
 
+/** haspage's answer without the address it carries for getpages. */
+function run(r: HaspageResult): { has: boolean; before: number; after: number } {
+  return { has: r.has, before: r.before, after: r.after };
+}
+
 /** Allocates busy pages [first, first + n) of obj. */
 function allocRun(sys: VmSystem, obj: VmObject, first: number, n: number): VmPage[] {
   return Array.from({ length: n }, (_, i) => vmPageAlloc(sys, obj, first + i)!);
@@ -59,7 +63,7 @@ test('haspage() answers false past EOF and for a hole', async () => {
 
 test('haspage() answers true (conservatively) when bmap fails', async () => {
   const { obj } = await setup({ bsize: 4096, size: 8 * 4096, map: contiguous(8, 10), deviceBlocks: 20, badBlocks: [5] });
-  assert.deepEqual(await vnodePagerHaspage(obj, 5), { has: true, before: 0, after: 0 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 5)), { has: true, before: 0, after: 0 });
 });
 
 test('haspage() converts runs of blocks larger than a page into pages, never past EOF', async () => {
@@ -69,15 +73,17 @@ test('haspage() converts runs of blocks larger than a page into pages, never pas
   // Page 6 is in block 1 at offset 2: 1 block before (4 pages) + 2 = 6 before;
   // after: 3 blocks (12 pages) + 1 in its block = 13, but EOF is at page 18 (last page index 18).
   const r = await vnodePagerHaspage(obj, 6);
-  assert.deepEqual(r, { has: true, before: 6, after: 12 });
+  assert.deepEqual(run(r), { has: true, before: 6, after: 12 });
+  // Where the page lies, for getpages: block 1 at physical 51, page 2 of it (DEV_BSIZE units).
+  assert.equal(r.addr, (51 * 16 * KiB) / 512 + (2 * 4096) / 512);
   const last = await vnodePagerHaspage(obj, 18);
-  assert.deepEqual(last, { has: true, before: 18, after: 0 });
+  assert.deepEqual(run(last), { has: true, before: 18, after: 0 });
 });
 
 test('haspage() at a page-aligned EOF reports no page past it', async () => {
   // The seed's clamp let one page past a page-aligned EOF through; 2 blocks of 16 KiB, size 6 pages.
   const { obj } = await setup({ bsize: 16 * KiB, size: 6 * 4096, map: contiguous(2, 8), deviceBlocks: 16 });
-  assert.deepEqual(await vnodePagerHaspage(obj, 4), { has: true, before: 4, after: 1 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 4)), { has: true, before: 4, after: 1 });
 });
 
 test('haspage() converts runs of blocks smaller than a page, counting whole pages only', async () => {
@@ -85,9 +91,12 @@ test('haspage() converts runs of blocks smaller than a page, counting whole page
   const map = [...contiguous(10, 100), ...contiguous(6, 300)];
   const { obj } = await setup({ bsize: KiB, size: 16 * KiB, map, deviceBlocks: 400 });
   // Page 0: blocks 0-3, runp 9 -> pages after whose blocks all follow: page 1 (4-7) only (8-9 is half a page).
-  assert.deepEqual(await vnodePagerHaspage(obj, 0), { has: true, before: 0, after: 1 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 0)), { has: true, before: 0, after: 1 });
   // Page 1: runb 4 -> 1 page before.
-  assert.deepEqual(await vnodePagerHaspage(obj, 1), { has: true, before: 1, after: 0 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 1)), { has: true, before: 1, after: 0 });
+  // A page whose blocks are one run has an address; page 2 (blocks 8, 9 here, 10 elsewhere) has none.
+  assert.equal((await vnodePagerHaspage(obj, 1)).addr, (104 * KiB) / 512);
+  assert.equal((await vnodePagerHaspage(obj, 2)).addr, -1);
 });
 
 test('addr() gives the device address in DEV_BSIZE units and the run in pages', async () => {
@@ -105,19 +114,53 @@ test('getpages() cuts the cluster to the contiguous run holding the requested pa
   const { fs, sys, obj } = await setup({ bsize: 4096, size: 8 * 4096, map, deviceBlocks: 256 });
   const pages = allocRun(sys, obj, 0, 8);
   const readsBefore = fs.disk.stats.reads;
-  const rv = await vnodePagerGetpages(obj, pages, 8, 5);
+  const { rv } = await vnodePagerGetpages(obj, pages, 8, 5);
   assert.equal(rv, VM_PAGER_OK);
   assert.equal(fs.disk.stats.reads - readsBefore, 1, 'one device read for the run');
   assert.deepEqual([...obj.pages.keys()].sort((a, b) => a - b), [4, 5, 6], 'pages outside the run are freed');
   const want = fs.expected();
   for (const i of [4, 5, 6]) {
     const m = obj.pages.get(i)!;
-    assert.ok(pageAllValid(m));
+    assert.ok(vmPageAllValid(m));
     assert.deepEqual(m.frame, want.subarray(i * 4096, (i + 1) * 4096));
   }
   assert.equal(sys.meter.v_vnodein, 1);
   assert.equal(sys.meter.v_vnodepgsin, 3);
-  pageWakeup(obj.pages.get(5)!);
+  vmPageWakeup(obj.pages.get(5)!);
+});
+
+test('a fault asks the block map once for the run it reads (haspage\'s answer carries into getpages)', async () => {
+  // 32 contiguous pages; a first fault at page 5 is not sequential: it reads
+  // the aligned 16-page cluster, 5 pages behind and 10 ahead, all one run.
+  const { fs, obj } = await setup({ bsize: 4096, size: 32 * 4096, map: contiguous(32, 100), deviceBlocks: 160 });
+  const { error, data } = await readAll(obj, 5 * 4096, 100);
+  assert.equal(error, 0);
+  assert.deepEqual(data, fs.expected().subarray(5 * 4096, 5 * 4096 + 100));
+  assert.equal(obj.vm.meter.v_vm_faults, 1);
+  assert.equal(fs.disk.stats.reads, 1, 'one run, one device read');
+  assert.equal(obj.pages.size, 16);
+  assert.equal(fs.calls.bmap, 1, 'one VOP_BMAP for the fault');
+});
+
+test('a fault whose cluster meets a discontiguity reads only the run holding the page, with one VOP_BMAP', async () => {
+  // Pages 0-7 at 100.., pages 8-15 at 300..: a fault at page 10 reads pages 8-15.
+  const map = [...contiguous(8, 100), ...contiguous(8, 300)];
+  const { fs, obj } = await setup({ bsize: 4096, size: 16 * 4096, map, deviceBlocks: 320 });
+  assert.equal((await readAll(obj, 10 * 4096, 100)).error, 0);
+  assert.deepEqual([...obj.pages.keys()].sort((a, b) => a - b), [8, 9, 10, 11, 12, 13, 14, 15]);
+  assert.equal(fs.disk.stats.reads, 1);
+  assert.equal(fs.calls.bmap, 1);
+});
+
+test('a sequential read asks the block map once per run it reads, read-ahead included', async () => {
+  // Blocks of 16 KiB, 4 pages each: the runs read start inside blocks too.
+  const n = 96;
+  const { fs, obj } = await setup({ bsize: 16 * KiB, size: n * 4096, map: contiguous(n / 4, 10), deviceBlocks: n / 4 + 10 }, 4096, 1024 * KiB);
+  const { error, data } = await readAll(obj, 0, n * 4096);
+  assert.equal(error, 0);
+  assert.deepEqual(data, fs.expected());
+  assert.ok(fs.disk.stats.reads >= 3, `several windows (${fs.disk.stats.reads} reads)`);
+  assert.equal(fs.calls.bmap, fs.disk.stats.reads, 'one VOP_BMAP per device read');
 });
 
 test('getpages() zero-fills a requested page that lies in a hole (the seed panicked)', async () => {
@@ -126,10 +169,10 @@ test('getpages() zero-fills a requested page that lies in a hole (the seed panic
   const pages = allocRun(sys, obj, 0, 3);
   pages[1].frame.fill(0xaa);
   const reads = fs.disk.stats.reads;
-  assert.equal(await vnodePagerGetpages(obj, pages, 3, 1), VM_PAGER_OK);
+  assert.equal((await vnodePagerGetpages(obj, pages, 3, 1)).rv, VM_PAGER_OK);
   assert.equal(fs.disk.stats.reads, reads, 'a hole needs no read');
   assert.ok(pages[1].frame.every((b) => b === 0));
-  assert.ok(pageAllValid(pages[1]));
+  assert.ok(vmPageAllValid(pages[1]));
   assert.equal(sys.meter.v_zfod, 1);
 });
 
@@ -138,7 +181,7 @@ test('getpages() zeroes the part of the last page past EOF and rounds the read t
   const { fs, sys, obj } = await setup({ bsize: 4096, size, map: [30, 31], deviceBlocks: 40 });
   const pages = allocRun(sys, obj, 0, 2);
   pages[1].frame.fill(0xee);
-  assert.equal(await vnodePagerGetpages(obj, pages, 2, 0), VM_PAGER_OK);
+  assert.equal((await vnodePagerGetpages(obj, pages, 2, 0)).rv, VM_PAGER_OK);
   assert.equal(fs.disk.stats.bytesRead, 4096 + 1024, 'EOF rounded up to whole sectors');
   assert.deepEqual(pages[1].frame.subarray(0, 700), fs.expected().subarray(4096));
   assert.ok(pages[1].frame.subarray(700).every((b) => b === 0));
@@ -181,16 +224,16 @@ test('setsize() on shrink frees pages past EOF and zeroes the tail of the stradd
   assert.equal(obj.pages.size, 4);
   const m1 = obj.pages.get(1)!;
   // Pretend the tail was dirtied through a mapping: the block EOF falls in keeps its dirty bit.
-  pageSetDirty(m1, 0, 4096);
+  vmPageSetDirty(m1, 0, 4096);
   await vnodePagerSetsize(fs.vp, 4096 + 1000);
   assert.deepEqual([...obj.pages.keys()].sort(), [0, 1]);
   assert.equal(obj.vnpSize, 4096 + 1000);
   assert.equal(obj.size, 2);
   assert.ok(m1.frame.subarray(1000).every((b) => b === 0), 'tail zeroed');
-  assert.ok(pageAllValid(m1), 'valid bits kept');
+  assert.ok(vmPageAllValid(m1), 'valid bits kept');
   // Block 1 (bytes 512..1023) holds EOF: still dirty; blocks 2.. are wholly past: clean.
-  assert.ok(pageIsDirty(m1));
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => blockDirty(m1, b)), [true, true, false, false, false, false, false, false]);
+  assert.ok(vmPageIsDirty(m1));
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => vmPageBlockDirty(m1, b)), [true, true, false, false, false, false, false, false]);
 });
 
 test('a second fault on a busy page waits for the first read and issues none of its own', async () => {
@@ -225,9 +268,27 @@ test('getpages() on error keeps the requested page busy for its caller and frees
   const { fs, sys, obj } = await setup({ bsize: 4096, size: 4 * 4096, map: contiguous(4, 8), deviceBlocks: 16 });
   fs.disk.readv = async () => EIO;
   const pages = allocRun(sys, obj, 0, 4);
-  assert.equal(await vnodePagerGetpages(obj, pages, 4, 2), VM_PAGER_ERROR);
+  assert.deepEqual(await vnodePagerGetpages(obj, pages, 4, 2), { rv: VM_PAGER_ERROR, error: EIO });
   assert.deepEqual([...obj.pages.keys()], [2]);
-  assert.ok(!blockValid(pages[2], 0));
+  assert.ok(!vmPageBlockValid(pages[2], 0));
+});
+
+test('two failing faults on one object each report their own errno', async () => {
+  // Each page its own block, far from the others: each fault reads one page alone.
+  const map = [10, 30, 50, 70, 90, 110, 130, 150];
+  const { fs, obj } = await setup({ bsize: 4096, size: 8 * 4096, map, deviceBlocks: 160 });
+  const done: Array<() => void> = [];
+  fs.disk.readv = (_bufs, offset) =>
+    new Promise<number>((resolve) => done.push(() => resolve(offset === 10 * 4096 ? EINTEGRITY : EIO)));
+  const a = readAll(obj, 0, 100);
+  const b = readAll(obj, 7 * 4096, 100);
+  while (done.length < 2) await new Promise((r) => setImmediate(r));
+  // Both complete together: the errno must travel with each answer, not through the object.
+  done[0]();
+  done[1]();
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.error, EINTEGRITY, 'the damaged block');
+  assert.equal(rb.error, EIO, 'the failing device');
 });
 
 test('vnode_pager_alloc() gives two concurrent callers one object', async () => {
@@ -291,8 +352,8 @@ test("getpages() uses the file system's own VOP_GETPAGES when it has one", async
       called++;
       const m = pages[reqpage] as VmPage;
       m.frame.fill(0x77);
-      pageSetAllValidClean(m);
-      for (let i = 0; i < count; i++) if (i !== reqpage) pageWakeup(pages[i] as VmPage);
+      vmPageSetAllValidClean(m);
+      for (let i = 0; i < count; i++) if (i !== reqpage) vmPageWakeup(pages[i] as VmPage);
       return 0;
     },
   });
@@ -304,17 +365,17 @@ test("getpages() uses the file system's own VOP_GETPAGES when it has one", async
   void sys;
 });
 
-test('vnode_pager_lock() walks the backing chain to the vnode object and locks its vnode', async () => {
+test('vmObjectVnodeLock() (cf. vnode_pager_lock) walks the backing chain to the vnode object and locks its vnode', async () => {
   const { fs, sys, obj } = await setup({ bsize: 4096, size: 4096, map: [1], deviceBlocks: 4 });
   const shadow = vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1);
   const shadow2 = vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1);
   shadow.backingObject = obj;
   shadow2.backingObject = shadow;
-  const vp = await vnodePagerLock(shadow2);
+  const vp = await vmObjectVnodeLock(shadow2);
   assert.equal(vp, fs.vp);
   assert.ok(fs.vp.lock.locked);
   fs.vp.lock.unlock();
-  assert.equal(await vnodePagerLock(vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1)), null);
+  assert.equal(await vmObjectVnodeLock(vmObjectAllocate(sys, OBJT_DEFAULT, obj.pager, 1)), null);
 });
 
 test('vnode_pager_umount() uncaches every object of the mount: cached pages are freed', async () => {

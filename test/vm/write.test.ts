@@ -14,7 +14,7 @@ import type { VmObject } from '../../src/vm/vm_object.js';
 import { objectRdwr } from '../../src/vm/vm_rdwr.js';
 import { vmObjectPageClean } from '../../src/vm/vm_object_clean.js';
 import { vnodePagerAlloc } from '../../src/vm/pager/vnode_pager.js';
-import { blockDirty, pageIsDirty } from '../../src/vm/vm_page.js';
+import { vmPageBlockDirty, vmPageIsDirty } from '../../src/vm/vm_page_bits.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
 import { randomBytes } from '../helpers/images.js';
 
@@ -43,9 +43,9 @@ test('a write reads back at once, marks only its blocks dirty, and reaches the d
   assert.equal(await write(obj, P + 100, data), 0);
   assert.deepEqual(await read(obj, P + 100, 700), data);
   const m = obj.pages.get(1)!;
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => blockDirty(m, b)), [true, true, false, false, false, false, false, false], 'bytes 100..799 touch DEV_BSIZE blocks 0 and 1');
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map((b) => vmPageBlockDirty(m, b)), [true, true, false, false, false, false, false, false], 'bytes 100..799 touch DEV_BSIZE blocks 0 and 1');
   assert.equal(await vmObjectPageClean(obj, true), 0);
-  assert.ok(!pageIsDirty(m));
+  assert.ok(!vmPageIsDirty(m));
   assert.deepEqual(fs.writes, [{ off: P, len: 1024 }], 'one VOP_WRITE of the dirty run, whole sectors');
   const want = fs.expected();
   assert.deepEqual(want.subarray(P + 100, P + 800), data);
@@ -85,11 +85,11 @@ test('a write error keeps the pages dirty and returns EIO; a later clean on a he
   const writev = fs.disk.writev.bind(fs.disk);
   fs.disk.writev = async () => EIO;
   assert.equal(await vmObjectPageClean(obj, true), EIO);
-  assert.ok(pageIsDirty(obj.pages.get(0)!) && pageIsDirty(obj.pages.get(1)!), 'still dirty');
+  assert.ok(vmPageIsDirty(obj.pages.get(0)!) && vmPageIsDirty(obj.pages.get(1)!), 'still dirty');
   assert.deepEqual(await read(obj, 0, 2 * P), data, 'the data is still there');
   fs.disk.writev = writev;
   assert.equal(await vmObjectPageClean(obj, true), 0);
-  assert.ok(!pageIsDirty(obj.pages.get(0)!));
+  assert.ok(!vmPageIsDirty(obj.pages.get(0)!));
   assert.deepEqual(fs.expected().subarray(0, 2 * P), data);
 });
 

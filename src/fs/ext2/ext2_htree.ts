@@ -17,7 +17,7 @@ import { DIRENT_HEADER, EXT2_INDEX_FL, EXT4_CASEFOLD_FL, EXT4_ENCRYPT_FL, decode
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { dirTailInit } from './ext2_csum.js';
-import { dirBlockEntries, dirChangedTimes, putEntry, readBlock, usable, writeBlock } from './ext2_dir_write.js';
+import { dirBlockEntries, dirChangedTimes, putEntry, readBlock, usable, writeBlock } from './ext2_dir_block.js';
 
 const COMPAT_DIR_INDEX = 0x20;
 /** dx_root_info and the count/limit sit after "." and ".." in block 0. */

@@ -139,7 +139,7 @@ export async function ext2Release(vp: Vnode): Promise<number> {
   const ip = vp.data as Inode;
   if (ip.freed) return 0;
   const e0 = ext2OrphanRemove(mp, ip);
-  await vp.object?.setsize(0);
+  await vp.mount?.vm?.setsize(vp, 0);
   ip.size = 0;
   // Each step runs whatever the one before answered: a damaged pointer must not keep the inode.
   const e1 = await ext2Truncate(mp, ip, 0);

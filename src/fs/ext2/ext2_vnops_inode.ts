@@ -36,7 +36,7 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
   if (size > ext2MaxLbn(ip) * fs.bsize) return EFBIG;
   let error = 0;
   if (size < ip.size) {
-    await vp.object?.setsize(size);
+    await vp.mount?.vm?.setsize(vp, size);
     ip.size = size;
     error = await ext2Truncate(mp, ip, size);
     const tail = size % fs.bsize;
@@ -54,7 +54,7 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
     }
   } else if (size > ip.size) {
     ip.size = size;
-    await vp.object?.setsize(size);
+    await vp.mount?.vm?.setsize(vp, size);
   }
   ip.din.mtime = ip.din.ctime = ext2Now();
   ip.modified = true;

@@ -109,7 +109,7 @@ export async function ext2LastLink(vp: Vnode): Promise<number> {
 
 /** A directory operation ends: its pages, then its inode, go out. */
 export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
-  const error = (await dvp.object?.clean(true)) ?? 0;
+  const error = (await dvp.mount?.vm?.clean(dvp, true)) ?? 0;
   return error || ext2Update(mp, dvp.data as Inode, false);
 }
 
@@ -129,7 +129,7 @@ async function fillNew(mp: Mount, vp: Vnode, bytes: Uint8Array): Promise<number>
   await vp.lock.lock();
   try {
     let error = await ext2WriteUser(vp, Uio.of(bytes, 0, UIO_WRITE), 0);
-    error ||= (await vp.object?.clean(true)) ?? 0;
+    error ||= (await vp.mount?.vm?.clean(vp, true)) ?? 0;
     error ||= await ext2Update(mp, vp.data as Inode, true);
     return error;
   } finally {

@@ -11,7 +11,7 @@
 import { EBADF, EFBIG, EINVAL, EIO, EISDIR, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
 import { DEV_BSIZE, MAXBSIZE } from '../../kern/param.js';
 import { RangeSet } from '../../kern/rangeset.js';
-import { B_WRITE, Buf, biowait, strategy } from '../../vfs/buf.js';
+import { B_READ, B_WRITE, physio } from '../../vfs/buf.js';
 import type { BlockDevice } from '../../dev/device.js';
 import type { Mount } from '../../vfs/mount.js';
 import { UIO_WRITE, type Uio } from '../../vfs/uio.js';
@@ -81,7 +81,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   if (end > ip.size) {
     ip.size = end;
     ip.modified = true;
-    await vp.object?.setsize(end);
+    await vm.setsize(vp, end);
   }
   let error = await vm.rdwr(vp, uio, ioflag);
   if (error === 0 && uio.resid > 0) {
@@ -89,7 +89,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
     // this write grew goes again (its blocks hold nothing); nothing got, no growth.
     const keep = uio.offset > off ? Math.max(oldSize, uio.offset) : oldSize;
     if (keep < ip.size) {
-      await vp.object?.setsize(keep);
+      await vm.setsize(vp, keep);
       ip.size = keep;
       error = await ext2Truncate(mp, ip, keep);
     }
@@ -102,7 +102,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   ip.din.mtime = ip.din.ctime = now;
   ip.modified = true;
   if ((ioflag & IO_SYNC) !== 0 && error === 0) {
-    error = (await vp.object?.clean(true)) || (await ext2Update(mp, ip, true));
+    error = (await vm.clean(vp, true)) || (await ext2Update(mp, ip, true));
   }
   return r.error || error;
 }
@@ -233,19 +233,24 @@ export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Prom
 }
 
 /**
- * Writes iov at byte devOff of the device: through strategy() when it starts
- * on a DEV_BSIZE boundary (always, from the pager), else directly.
- * => may sleep
+ * Writes iov at byte devOff of the device, through strategy(). A range not
+ * in whole DEV_BSIZE sectors (truncate's zeroing from EOF) is read whole,
+ * patched and written back. => may sleep
  */
 export async function devWrite(dev: BlockDevice, devOff: number, iov: Uint8Array[]): Promise<number> {
   let n = 0;
   for (const v of iov) n += v.length;
-  if (devOff % DEV_BSIZE !== 0) return dev.writev(iov, devOff); // XXX: a byte-addressed tail (truncate)
-  const bp = new Buf();
-  bp.flags = B_WRITE;
-  bp.blkno = devOff / DEV_BSIZE;
-  bp.bcount = n;
-  bp.iov = iov;
-  strategy(dev, bp);
-  return biowait(bp);
+  const head = devOff % DEV_BSIZE;
+  const tail = (DEV_BSIZE - ((devOff + n) % DEV_BSIZE)) % DEV_BSIZE;
+  if (head === 0 && tail === 0) return physio(dev, B_WRITE, devOff / DEV_BSIZE, iov);
+  const sectors = new Uint8Array(head + n + tail);
+  const blkno = (devOff - head) / DEV_BSIZE;
+  const error = await physio(dev, B_READ, blkno, [sectors]);
+  if (error !== 0) return error;
+  let at = head;
+  for (const v of iov) {
+    sectors.set(v, at);
+    at += v.length;
+  }
+  return physio(dev, B_WRITE, blkno, [sectors]);
 }

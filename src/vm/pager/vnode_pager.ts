@@ -1,19 +1,18 @@
 /*
  * The vnode pager: pages of a VM object to and from the file of a vnode
  * (cf. FreeBSD sys/vm/vnode_pager.c, 1997). One object per vnode; page-in
- * goes through the file system's block map (VOP_BMAP) to one device read
- * per physically contiguous run (VOP_STRATEGY); page-out goes through
- * VOP_WRITE from the pages' own frames.
+ * (vnode_pager_getpages.ts) goes through the file system's block map
+ * (VOP_BMAP, vnode_pager_bmap.ts) to one device read per physically
+ * contiguous run (VOP_STRATEGY); page-out goes through VOP_WRITE from the
+ * pages' own frames.
  *   obj = await vnodePagerAlloc(sys, vp)   ...   await vmObjectDeallocate(obj)
  * Departures from the seed are marked "departure:" where they are made.
  */
 
 import { EINVAL, EIO, EOPNOTSUPP } from '../../kern/errno.js';
-import { LK_SHARED } from '../../kern/lock.js';
 import { panic } from '../../kern/panic.js';
 import { DEV_BSIZE } from '../../kern/param.js';
 import { tsleep, wakeup } from '../../kern/sleep.js';
-import { B_READ, biowait, strategy } from '../../vfs/buf.js';
 import type { Mount } from '../../vfs/mount.js';
 import { Uio, UIO_NOCOPY, UIO_WRITE } from '../../vfs/uio.js';
 import { VAGE, VOLOCK, VOWANT, VType, VVMIO, type Vnode } from '../../vfs/vnode.js';
@@ -30,31 +29,21 @@ import {
   vmObjectPageRemove,
   vmObjectReference,
 } from '../vm_object.js';
-import {
-  PG_BUSY,
-  PG_RAHEAD,
-  blockDirty,
-  pageAnyValid,
-  pageClearDirtyBlocks,
-  pageSetDirty,
-  pageSetAllValidClean,
-  pageBusyDone,
-  pageWakeup,
-  pageInvalidate,
-  type VmPage,
-} from '../vm_page.js';
-import { vmPageDeactivate, vmPageFree, vmPageSleep } from '../vm_phys.js';
+import { PG_BUSY, vmPageBusyDone, type VmPage, vmPageSleep } from '../vm_page.js';
+import { vmPageBlockDirty, vmPageClearDirtyBlocks, vmPageSetDirty } from '../vm_page_bits.js';
 import type { VmSystem } from '../vm.js';
-import { ArenaRuns } from '../vm_arena_runs.js';
-import { inputOld, inputPartial, inputSmlfs } from './vnode_pager_input.js';
+import { vnodePagerRun } from './vnode_pager_bmap.js';
+import { vnodePagerGetpages } from './vnode_pager_getpages.js';
 import {
   type HaspageResult,
   type PagerOps,
+  type PagerResult,
   VM_PAGER_AGAIN,
   VM_PAGER_BAD,
   VM_PAGER_ERROR,
   VM_PAGER_OK,
   pagerResult,
+  pagerRv,
 } from './vm_pager.js';
 
 export const vnodePagerOps: PagerOps = Object.freeze({
@@ -133,38 +122,11 @@ export async function vnodePagerDealloc(obj: VmObject): Promise<void> {
 }
 
 /**
- * Does the file have page pindex on disk, and how many pages before and
- * after it are physically contiguous with it (cf. vnode_pager_haspage)?
- * A hole answers false; a bmap error answers true (conservatively).
+ * Does the file have page pindex on disk, where, and how many pages around
+ * it are contiguous with it (cf. vnode_pager_haspage; see vnodePagerRun)?
  */
 export async function vnodePagerHaspage(obj: VmObject, pindex: number): Promise<HaspageResult> {
-  const vp = vnodeOf(obj);
-  const P = obj.vm.param.pageSize;
-  const mp = vp.mount;
-  if (mp === null || pindex * P >= obj.vnpSize) return { has: false, before: 0, after: 0 };
-  const bsize = mp.stat.iosize;
-  const pagesPerBlock = Math.floor(bsize / P);
-  const blocksPerPage = pagesPerBlock > 0 ? 0 : P / bsize;
-  const reqblock = pagesPerBlock > 0 ? Math.floor(pindex / pagesPerBlock) : pindex * blocksPerPage;
-  const r = await vp.op.bmap(vp, reqblock);
-  if (r.error !== 0) return { has: true, before: 0, after: 0 };
-  if (r.bn === -1) return { has: false, before: 0, after: 0 };
-  let before: number;
-  let after: number;
-  if (pagesPerBlock > 0) {
-    const poff = pindex - reqblock * pagesPerBlock;
-    before = r.runb * pagesPerBlock + poff;
-    after = r.runp * pagesPerBlock + (pagesPerBlock - poff - 1);
-  } else {
-    // departure: the seed divided runp by blocks-per-page, which counts a
-    // page whose last blocks are not in the run; only whole pages count here.
-    before = Math.floor(r.runb / blocksPerPage);
-    after = Math.max(0, Math.floor((r.runp + 1) / blocksPerPage) - 1);
-  }
-  // Never past EOF. (The seed's clamp let one page past a page-aligned EOF through.)
-  const lastPage = obj.vm.param.pagesFor(obj.vnpSize) - 1;
-  after = Math.max(0, Math.min(after, lastPage - pindex));
-  return { has: true, before, after };
+  return vnodePagerRun(obj, vnodeOf(obj), pindex);
 }
 
 /**
@@ -174,13 +136,7 @@ export async function vnodePagerHaspage(obj: VmObject, pindex: number): Promise<
  */
 export async function vnodePagerSetsize(vp: Vnode, nsize: number): Promise<void> {
   const obj = vp.object as VmObject | null;
-  if (obj === null) return;
-  return vnodePagerSetsizeObject(obj, nsize);
-}
-
-/** vnodePagerSetsize on the object itself. */
-export async function vnodePagerSetsizeObject(obj: VmObject, nsize: number): Promise<void> {
-  if (nsize === obj.vnpSize) return;
+  if (obj === null || nsize === obj.vnpSize) return;
   // departure: wait for paging in progress, so that a read in flight does not
   // mark valid a page the truncation is about to remove (PITFALLS 1).
   await obj.pipWait('vnpsz');
@@ -199,7 +155,7 @@ export async function vnodePagerSetsizeObject(obj: VmObject, nsize: number): Pro
       tail.frame.fill(0, base);
       // Dirty, so that the zeros also reach the disk (the sector holding the
       // old EOF may have gone out with those bytes in it).
-      pageSetDirty(tail, base, P - base);
+      vmPageSetDirty(tail, base, P - base);
     }
     return;
   }
@@ -219,7 +175,7 @@ export async function vnodePagerSetsizeObject(obj: VmObject, nsize: number): Pro
     // Keep the valid bits; keep the dirty bit of the block EOF falls inside
     // (it holds file bytes), clear those of blocks wholly past EOF.
     const firstPast = Math.ceil(base / DEV_BSIZE);
-    pageClearDirtyBlocks(m, firstPast, P / DEV_BSIZE - firstPast);
+    vmPageClearDirtyBlocks(m, firstPast, P / DEV_BSIZE - firstPast);
     return;
   }
 }
@@ -266,219 +222,18 @@ export async function vnodePagerUncache(vp: Vnode): Promise<void> {
 }
 
 /**
- * The buffers for a transfer of `bytes` into the frames of pages m[0..]:
- * frames that lie side by side in the arena make one buffer.
- */
-function framesIov(sys: VmSystem, m: readonly VmPage[], bytes: number): Uint8Array[] {
-  const P = sys.param.pageSize;
-  const runs = new ArenaRuns();
-  for (let i = 0; i * P < bytes; i++) runs.add(m[i].phys * P, Math.min(P, bytes - i * P));
-  return runs.views(sys, []);
-}
-
-/** Gives back a page the pager will not fill (cf. vnode_pager_freepage). */
-export function vnodePagerFreepage(sys: VmSystem, m: VmPage): void {
-  pageWakeup(m);
-  if ((m.flags & PG_BUSY) === 0 && m.busy === 0 && m.holdCount === 0) vmPageFree(sys, m);
-}
-
-export interface AddrResult {
-  error: number;
-  /** Device address in DEV_BSIZE units, -1 for a hole. */
-  addr: number;
-  /** Pages from `address` on that are contiguous on the device. */
-  run: number;
-}
-
-/**
- * File offset to device address and contiguous run in pages
- * (cf. vnode_pager_addr). => address is page aligned or inside one block
- */
-export async function vnodePagerAddr(vp: Vnode, address: number, pageSize: number): Promise<AddrResult> {
-  const mp = vp.mount;
-  if (address < 0 || mp === null) return { error: 0, addr: -1, run: 0 };
-  const bsize = mp.stat.iosize;
-  const vblock = Math.floor(address / bsize);
-  const voffset = address - vblock * bsize;
-  const r = await vp.op.bmap(vp, vblock);
-  if (r.error !== 0) return { error: r.error, addr: -1, run: 0 };
-  if (r.bn === -1) return { error: 0, addr: -1, run: 0 };
-  return {
-    error: 0,
-    addr: r.bn + Math.floor(voffset / DEV_BSIZE),
-    run: Math.floor(((r.runp + 1) * bsize - voffset) / pageSize),
-  };
-}
-
-/**
- * Page-in (cf. vnode_pager_getpages): the file system's own VOP_GETPAGES
- * first, the generic path when it answers EOPNOTSUPP.
- */
-export async function vnodePagerGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<number> {
-  if ((obj.flags & OBJ_VNODE_GONE) !== 0) return VM_PAGER_ERROR;
-  const vp = vnodeOf(obj);
-  const error = await vp.op.getpages(vp, m, count, reqpage);
-  if (error === EOPNOTSUPP) return vnodePagerLeafGetpages(obj, m, count, reqpage);
-  if (error !== 0) obj.pagerError = error;
-  return pagerResult(error);
-}
-
-function freeAllBut(sys: VmSystem, m: VmPage[], count: number, keep: number): void {
-  for (let i = 0; i < count; i++) if (i !== keep) vnodePagerFreepage(sys, m[i]);
-}
-
-/**
- * The generic page-in (cf. vnode_pager_leaf_getpages): no bmap → VOP_READ;
- * blocks smaller than a page → per-block input unless the page's blocks are
- * contiguous; otherwise cut the cluster to the contiguous run holding
- * m[reqpage] and read it with one device transfer into the frames.
- * => every m[i] busy, consecutive indexes; vnode locked (shared)
- */
-export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number): Promise<number> {
-  const sys = obj.vm;
-  const meter = sys.meter;
-  const P = sys.param.pageSize;
-  const vp = vnodeOf(obj);
-  const mp = vp.mount;
-  if (mp === null) return VM_PAGER_BAD;
-  const bsize = mp.stat.iosize;
-
-  // Ask the block map about the requested page first: that tells both
-  // whether the file system has a bmap and where the page lives.
-  const req = await vnodePagerAddr(vp, m[reqpage].pindex * P, P);
-  if (req.error === EOPNOTSUPP) {
-    freeAllBut(sys, m, count, reqpage);
-    meter.v_vnodein++;
-    meter.v_vnodepgsin++;
-    return inputOld(obj, m[reqpage]);
-  }
-  if (req.error !== 0) {
-    freeAllBut(sys, m, count, reqpage);
-    obj.pagerError = req.error;
-    return VM_PAGER_ERROR;
-  }
-  // departure: the seed marked a partly valid page wholly valid (its "XXX"),
-  // exposing whatever the frame held in the invalid blocks. Here only the
-  // invalid blocks are read, and valid (possibly dirty) ones are kept.
-  if (pageAnyValid(m[reqpage])) {
-    freeAllBut(sys, m, count, reqpage);
-    meter.v_vnodein++;
-    meter.v_vnodepgsin++;
-    return bsize < P ? inputSmlfs(obj, m[reqpage]) : inputPartial(obj, m[reqpage]);
-  }
-  // Small blocks: the seed read every page block by block. Beyond the seed,
-  // a page whose blocks are contiguous joins the clustered path below.
-  if (bsize < P && (req.addr === -1 || req.run === 0)) {
-    freeAllBut(sys, m, count, reqpage);
-    meter.v_vnodein++;
-    meter.v_vnodepgsin++;
-    return inputSmlfs(obj, m[reqpage]);
-  }
-  if (req.addr === -1) {
-    // departure: the seed panicked on a requested page in a hole; a hole reads as zeros.
-    freeAllBut(sys, m, count, reqpage);
-    const r = m[reqpage];
-    r.frame.fill(0);
-    pageSetAllValidClean(r);
-    meter.v_zfod++;
-    return VM_PAGER_OK;
-  }
-
-  // Find the run that holds the requested page; free the pages outside it.
-  let first = 0;
-  let firstaddr = -1;
-  for (let i = 0, runend = 0; i < count; i = runend) {
-    const a = i === reqpage ? req : await vnodePagerAddr(vp, m[i].pindex * P, P);
-    if (a.error !== 0 || a.addr === -1 || a.run === 0) {
-      // A hole, a partial small-block page or a bmap error outside the
-      // requested page: that page is simply not read ahead.
-      vnodePagerFreepage(sys, m[i]);
-      runend = i + 1;
-      first = runend;
-      continue;
-    }
-    runend = i + a.run;
-    // Pages go back highest first: the free queue hands out the last freed
-    // first, so the next cluster gets these frames in ascending order again
-    // (neighbouring pages in neighbouring frames read and copy as one piece).
-    if (runend <= reqpage) {
-      for (let j = runend - 1; j >= i; j--) vnodePagerFreepage(sys, m[j]);
-    } else {
-      if (a.run < count - first) {
-        for (let j = count - 1; j >= first + a.run; j--) vnodePagerFreepage(sys, m[j]);
-        count = first + a.run;
-      }
-      firstaddr = a.addr;
-      break;
-    }
-    first = runend;
-  }
-  if (firstaddr === -1) panic('vnode_pager_leaf_getpages: lost the requested page');
-  if (first !== 0) {
-    m = m.slice(first, count);
-    count -= first;
-    reqpage -= first;
-  }
-
-  const foff = m[0].pindex * P;
-  let size = Math.min(count * P, obj.vnpSize - foff);
-  if (size <= 0) {
-    // Every page of the run lies past EOF: the file shrank, which the vnode
-    // lock should have prevented.
-    panic('vnode_pager_leaf_getpages: read past EOF');
-  }
-  // Device transfers are whole DEV_BSIZE sectors.
-  const xfer = Math.ceil(size / DEV_BSIZE) * DEV_BSIZE;
-  const iov = framesIov(sys, m, xfer);
-
-  const bp = await sys.pbufs.getpbuf();
-  bp.flags = B_READ;
-  bp.blkno = firstaddr;
-  bp.bcount = xfer;
-  bp.iov = iov;
-  meter.v_vnodein++;
-  meter.v_vnodepgsin += count;
-  strategy(mp.dev, bp);
-  const error = await biowait(bp);
-  sys.pbufs.relpbuf(bp);
-
-  if (error === 0 && size < count * P) {
-    // Zero from EOF to the end of the run.
-    const last = Math.floor(size / P);
-    m[last].frame.fill(0, size - last * P);
-    for (let i = last + 1; i < count; i++) m[i].frame.fill(0);
-  }
-  for (let i = 0; i < count; i++) {
-    if (error === 0) pageSetAllValidClean(m[i]);
-    else pageInvalidate(m[i]);
-    if (i === reqpage) continue;
-    if (error === 0) {
-      m[i].flags |= PG_RAHEAD;
-      meter.v_readahead++;
-      vmPageDeactivate(sys, m[i]);
-      pageWakeup(m[i]);
-    } else {
-      vnodePagerFreepage(sys, m[i]);
-    }
-  }
-  if (error !== 0) {
-    obj.pagerError = error;
-    return VM_PAGER_ERROR;
-  }
-  return VM_PAGER_OK;
-}
-
-/**
  * Page-out (cf. vnode_pager_putpages): the file system's own VOP_PUTPAGES
  * first, the generic path when it answers EOPNOTSUPP.
  */
-export async function vnodePagerPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<number> {
-  if ((obj.flags & OBJ_VNODE_GONE) !== 0) return VM_PAGER_ERROR;
+export async function vnodePagerPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<PagerResult> {
+  if ((obj.flags & OBJ_VNODE_GONE) !== 0) {
+    rtvals.fill(VM_PAGER_ERROR, 0, count);
+    return pagerResult(EIO);
+  }
   const vp = vnodeOf(obj);
   const error = await vp.op.putpages(vp, m, count, sync, rtvals);
   if (error === EOPNOTSUPP) return vnodePagerLeafPutpages(obj, m, count, sync, rtvals);
-  if (error !== 0) obj.pagerError = error;
-  return error === 0 ? rtvals[0] : pagerResult(error);
+  return error === 0 ? pagerRv(rtvals[0]) : pagerResult(error);
 }
 
 /**
@@ -490,7 +245,7 @@ export async function vnodePagerPutpages(obj: VmObject, m: VmPage[], count: numb
  * rewritten, and a write error is returned instead of printed.
  * => every m[i] busy, consecutive indexes; vnode locked exclusively
  */
-export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<number> {
+export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: number, sync: boolean, rtvals: number[]): Promise<PagerResult> {
   const sys = obj.vm;
   const P = sys.param.pageSize;
   const vp = vnodeOf(obj);
@@ -509,24 +264,24 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
       const base = obj.vnpSize - last.pindex * P;
       if (base < P) {
         const firstPast = Math.ceil(base / DEV_BSIZE);
-        pageClearDirtyBlocks(last, firstPast, P / DEV_BSIZE - firstPast);
+        vmPageClearDirtyBlocks(last, firstPast, P / DEV_BSIZE - firstPast);
       }
     }
-    for (let i = ncount; i < count; i++) pageClearDirtyBlocks(m[i], 0, P / DEV_BSIZE);
+    for (let i = ncount; i < count; i++) vmPageClearDirtyBlocks(m[i], 0, P / DEV_BSIZE);
   }
-  if (ncount === 0) return rtvals[0];
+  if (ncount === 0) return pagerRv(rtvals[0]);
   for (let i = 0; i < count; i++) m[i].busy++;
   let error = 0;
   const bpp = P / DEV_BSIZE;
   const nblocks = Math.ceil(maxsize / DEV_BSIZE);
   // Runs of dirty DEV_BSIZE blocks across the pages, each one VOP_WRITE.
   for (let b = 0; b < nblocks && error === 0; ) {
-    if (!blockDirty(m[Math.floor(b / bpp)], b % bpp)) {
+    if (!vmPageBlockDirty(m[Math.floor(b / bpp)], b % bpp)) {
       b++;
       continue;
     }
     let e = b + 1;
-    while (e < nblocks && blockDirty(m[Math.floor(e / bpp)], e % bpp)) e++;
+    while (e < nblocks && vmPageBlockDirty(m[Math.floor(e / bpp)], e % bpp)) e++;
     const off = b * DEV_BSIZE;
     const end = Math.min(e * DEV_BSIZE, maxsize);
     const iov: Uint8Array[] = [];
@@ -543,23 +298,8 @@ export async function vnodePagerLeafPutpages(obj: VmObject, m: VmPage[], count: 
   }
   sys.meter.v_vnodepgsout += ncount;
   for (let i = 0; i < count; i++) {
-    pageBusyDone(m[i]);
+    vmPageBusyDone(m[i]);
     if (i < ncount) rtvals[i] = error !== 0 ? VM_PAGER_ERROR : VM_PAGER_OK;
   }
-  if (error !== 0) obj.pagerError = error;
-  return rtvals[0];
-}
-
-/**
- * Locks the vnode behind obj: the first vnode object down its backing chain
- * (cf. vnode_pager_lock). Resolves to the locked vnode, or null.
- */
-export async function vnodePagerLock(obj: VmObject | null, mode = LK_SHARED): Promise<Vnode | null> {
-  for (; obj !== null; obj = obj.backingObject) {
-    if (obj.type !== OBJT_VNODE || obj.handle === null) continue;
-    const vp = obj.handle;
-    await vp.lock.lock(mode);
-    return vp;
-  }
-  return null;
+  return error !== 0 ? pagerResult(error) : pagerRv(rtvals[0]);
 }

@@ -93,7 +93,7 @@ describe('block maps', () => {
     await writeAll(vp!, data);
     const writes = disk.stats.writes;
     await vp!.lock.lock();
-    assert.equal(await vp!.object!.clean(true), 0);
+    assert.equal(await vp!.mount!.vm!.clean(vp!, true), 0);
     vp!.lock.unlock();
     assert.equal(disk.stats.writes - writes, 1);
     const first = await vp!.op.bmap(vp!, 0);
@@ -216,12 +216,12 @@ describe('errors', () => {
     await writeAll(vp!, data);
     disk.failWrites = true;
     await vp!.lock.lock();
-    const e1 = await vp!.object!.clean(true);
+    const e1 = await vp!.mount!.vm!.clean(vp!, true);
     vp!.lock.unlock();
     assert.equal(e1, EIO);
     disk.failWrites = false;
     await vp!.lock.lock();
-    const e2 = await vp!.object!.clean(true);
+    const e2 = await vp!.mount!.vm!.clean(vp!, true);
     vp!.lock.unlock();
     assert.equal(e2, 0);
     await vrele(vp!);

@@ -205,6 +205,8 @@ describe('reading through the VM when the mount has one', () => {
         seen.push(v.ino);
         return v.op.read(v, uio, ioflag | IO_DIRECT);
       },
+      setsize: async () => undefined,
+      clean: async () => 0,
     };
     const root = (await mp.op.root(mp)).vp!;
     const names: string[] = [];

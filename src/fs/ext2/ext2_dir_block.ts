@@ -1,0 +1,114 @@
+/*
+ * One ext2 directory block as the writers see it (shared by the linear
+ * directory code, ext2_dir_write, and the htree code, ext2_htree): its
+ * records parsed and checked, read and written through the directory's VM
+ * object with its checksum (metadata_csum), an entry stored, the
+ * directory's times set.
+ *   const error = await readBlock(dvp, lbn, buf); ... putEntry(fs, buf, off, ino, recLen, name, ft); await writeBlock(dvp, lbn, buf)
+ */
+
+import { EINTEGRITY, EIO } from '../../kern/errno.js';
+import { UIO_READ, UIO_WRITE, Uio } from '../../vfs/uio.js';
+import type { Vnode } from '../../vfs/vnode.js';
+import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
+import { DIRENT_HEADER, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRecLen } from './ext2_fs.js';
+import { ext2Now } from './ext2_group.js';
+import type { Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
+import { ext2WriteUser } from './ext2_write.js';
+import { DIR_TAIL_SIZE, dirCsumOk, dirCsumSet } from './ext2_csum.js';
+import { ext2DirCsumFailed } from './ext2_lookup.js';
+
+/** One record of a directory block. */
+export interface DirRecord {
+  off: number;
+  ino: number;
+  recLen: number;
+  nameLen: number;
+}
+
+/** The records of one directory block, each checked; EINTEGRITY on the first bad one. */
+export function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: DirRecord[] } {
+  const bsize = buf.length;
+  const dv = new DataView(buf.buffer, buf.byteOffset, bsize);
+  const filetype = fs.hasFeature(INCOMPAT_FILETYPE);
+  const recs: DirRecord[] = [];
+  for (let off = 0; off < bsize;) {
+    if (off + DIRENT_HEADER > bsize) return { error: EINTEGRITY, recs };
+    const ino = dv.getUint32(off, true);
+    const recLen = decodeRecLen(dv.getUint16(off + 4, true), bsize);
+    const nameLen = buf[off + 6];
+    if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > bsize) return { error: EINTEGRITY, recs };
+    if (recLen < direntRecLen(nameLen) || (!filetype && buf[off + 7] !== 0)) return { error: EINTEGRITY, recs };
+    if (ino > fs.sb.inodesCount || (ino !== 0 && nameLen === 0)) return { error: EINTEGRITY, recs };
+    recs.push({ off, ino, recLen, nameLen });
+    off += recLen;
+  }
+  return { error: 0, recs };
+}
+
+/** Reads directory block lbn of dvp into buf (its checksum verified). */
+export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+  const uio = Uio.of(buf, lbn * buf.length, UIO_READ);
+  const error = await dvp.op.read(dvp, uio, IO_NODELOCKED);
+  if (error !== 0) return error;
+  if (uio.resid !== 0) return EINTEGRITY;
+  const ip = dvp.data as Inode;
+  if (ip.fs.metadataCsum && !allZero(buf) && !dirCsumOk(ip.fs, dvp.ino, ip.din.generation, buf)) return ext2DirCsumFailed(dvp, lbn);
+  return 0;
+}
+
+/** Bytes of a leaf block entries may use: all but the checksum tail's (metadata_csum). */
+export function usable(fs: Ext2Fs): number {
+  return fs.metadataCsum ? fs.bsize - DIR_TAIL_SIZE : fs.bsize;
+}
+
+/** Writes directory block lbn whole, its checksum (metadata_csum) computed first. */
+export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+  const ip = dvp.data as Inode;
+  if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
+  return dirWrite(dvp, buf, lbn * buf.length);
+}
+
+/** Writes bytes at byte offset `off` of directory dvp through its VM object, growing it as needed. */
+export async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
+  const uio = Uio.of(bytes, off, UIO_WRITE);
+  const error = await ext2WriteUser(dvp, uio, 0);
+  if (error !== 0) return error;
+  return uio.resid === 0 ? 0 : EIO;
+}
+
+/** Stores one entry at buf[off]; the bytes after the name, up to its minimal size, are zeroed. */
+export function putEntry(fs: Ext2Fs, buf: Uint8Array, off: number, ino: number, recLen: number, name: Uint8Array, ft: number): void {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  dv.setUint32(off, ino, true);
+  dv.setUint16(off + 4, encodeRecLen(recLen, buf.length), true);
+  buf[off + 6] = name.length;
+  buf[off + 7] = fs.hasFeature(INCOMPAT_FILETYPE) ? ft : 0;
+  buf.set(name, off + DIRENT_HEADER);
+  buf.fill(0, off + DIRENT_HEADER + name.length, off + direntRecLen(name.length));
+}
+
+/** The live entries of a leaf block (name, inode, file type); null when the block is damaged. */
+export function dirBlockEntries(fs: Ext2Fs, buf: Uint8Array): Array<{ name: Uint8Array; ino: number; ft: number }> | null {
+  const { error, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
+  if (error !== 0) return null;
+  return recs.filter((r) => r.ino !== 0).map((r) => ({
+    name: buf.slice(r.off + DIRENT_HEADER, r.off + DIRENT_HEADER + r.nameLen), ino: r.ino, ft: buf[r.off + 7],
+  }));
+}
+
+/** The directory changed: times. */
+export function dirChangedTimes(ip: Inode): void {
+  dirChanged(ip);
+}
+
+export function dirChanged(ip: Inode): void {
+  ip.din.mtime = ip.din.ctime = ext2Now();
+  ip.modified = true;
+}
+
+export function allZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
