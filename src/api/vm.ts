@@ -65,6 +65,8 @@ export interface MountOptions {
    * system vmpager reads.
    */
   partition?: string;
+  /** FAT: the code page of 8.3 names' bytes above 0x7F, 437 (default) or 850 (what mtools writes). */
+  codepage?: 437 | 850;
 }
 
 export interface VmStats {
@@ -140,7 +142,7 @@ export class Vm {
     }
     const disk = dev; // the device counted in stats(): every transfer, the tables' reads too
     dev = part.dev;
-    const { error, mp, reason } = await mountFileSystem(dev, { readOnly });
+    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, codepage: opts.codepage });
     if (error !== 0 || mp === null) {
       await undo();
       const where = part.partition !== null ? `partition ${part.partition.index}: ` : '';

@@ -6,11 +6,12 @@
  * ENOSPC). A removed entry's slots, long ones included, are marked 0xE5.
  * Directory buffers are delayed writes; VFS_SYNC writes them.
  *   { error, pos } = await createde(mp, ddep, name, attr, cluster)
- *   error = await removede(mp, e)
+ *   error = await removede(mp, ddep, e)
  */
 
 import { EEXIST, EINTEGRITY, EIO, ENOSPC } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
+import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { extendfile } from './msdosfs_alloc.js';
 import { type Denode, slotBuf } from './msdosfs_denode.js';
 import {
@@ -62,7 +63,7 @@ async function freeSlots(mp: Mount, ddep: Denode, n: number): Promise<{ error: n
     if (first === SLOT_EMPTY) ended = true;
     if (ended || first === SLOT_DELETED) {
       run.push(pos);
-      if (run.length === n && slots === null) slots = run;
+      if (run.length === n && slots === null) slots = run.slice();
       return !(ended && slots !== null);
     }
     run = [];
@@ -89,6 +90,7 @@ export async function zeroDirCluster(mp: Mount, cn: number): Promise<void> {
  */
 export async function createde(mp: Mount, ddep: Denode, name: string, attr: number, cluster: number, now: number): Promise<{ error: number; pos: number }> {
   const pmp = mp.data as MsdosFs;
+  dirhashDrop(ddep);
   const form = shortForm(name, pmp.codepage);
   const nLong = form.exact ? 0 : Math.ceil(name.length / 13);
   let r = await freeSlots(mp, ddep, nLong + 1);
@@ -125,7 +127,8 @@ export async function createde(mp: Mount, ddep: Denode, name: string, attr: numb
 }
 
 /** Marks the slots of entry e (long-name ones too) deleted (cf. removede). => may sleep */
-export async function removede(mp: Mount, e: DirEntryInfo): Promise<number> {
+export async function removede(mp: Mount, ddep: Denode, e: DirEntryInfo): Promise<number> {
+  dirhashDrop(ddep);
   for (const pos of [...e.longSlots, e.pos]) {
     const loc = slotBuf(mp.data as MsdosFs, pos);
     if (loc === null) return EINTEGRITY;

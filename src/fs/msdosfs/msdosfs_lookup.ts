@@ -4,7 +4,8 @@
  * (a directory entry is also its file's inode, so directories are metadata
  * here, never pages). The walk gathers long names and checks them against
  * their short entry; it ends at the first never-used slot. Lookups match
- * the long name exactly, else either name without regard to case.
+ * the long name exactly, else either name without regard to case; a large
+ * directory's names go into dirhash (upper-cased) after one scan.
  *   error = await dirWalk(mp, dep, (pos, data, off) => true)   // every slot
  *   error = await scanEntries(mp, dep, (e) => true)            // every live entry
  *   { error, vp } = await msdosfsLookup(dvp, name)
@@ -14,6 +15,7 @@ import { EINTEGRITY, EIO, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno
 import { DEV_BSIZE } from '../../kern/param.js';
 import type { Mount } from '../../vfs/mount.js';
 import { vref } from '../../vfs/vfs_subr.js';
+import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { Dirent, LookupResult } from '../../vfs/vnode_if.js';
 import { type Denode, entryCluster, isDotName } from './msdosfs_denode.js';
@@ -136,6 +138,8 @@ export function entryIno(pmp: MsdosFs, dep: Denode, e: DirEntryInfo): number {
   return pmp.validCluster(e.cluster) ? pmp.dirIno(e.cluster) : e.pos / DIRENT_SIZE;
 }
 
+const encoder = new TextEncoder();
+
 /** Upper case, as FAT compares names. */
 export const foldName = (s: string) => s.toUpperCase();
 
@@ -169,10 +173,22 @@ export async function msdosfsLookup(dvp: Vnode, name: string): Promise<LookupRes
     vref(dvp);
     return { error: 0, vp: dvp };
   }
+  const pmp = mp.data as MsdosFs;
+  // Large directories: one scan builds a hash of both names, upper-cased, to the file number.
+  const h = await dirhashResolve(dep, encoder.encode(foldName(name)), (fn) =>
+    scanEntries(mp, dep, (e) => {
+      const ino = entryIno(pmp, dep, e);
+      const a = encoder.encode(foldName(e.name));
+      const b = encoder.encode(foldName(e.short));
+      return fn(ino, a, 0, a.length) && fn(ino, b, 0, b.length);
+    }),
+  );
+  if (h.error !== 0) return { error: h.error, vp: null };
+  if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   const { error, e } = await findEntry(mp, dep, name);
   if (error !== 0) return { error, vp: null };
   if (e === null) return { error: ENOENT, vp: null };
-  return mp.op.vget(mp, entryIno(mp.data as MsdosFs, dep, e));
+  return mp.op.vget(mp, entryIno(pmp, dep, e));
 }
 
 /** VOP_READDIR: fn for each entry of vp in on-disk order until it answers false. => may sleep */

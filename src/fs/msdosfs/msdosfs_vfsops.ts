@@ -140,7 +140,6 @@ export async function msdosfsMount(dev: BlockDevice, opts: MsdosfsMountOptions):
     const error = (await fatSet(mp, 1, fat1.value & ~clean)) || (await mp.bufcache.bflush()) || (await dev.flush());
     if (error !== 0) return fail(error, 'cannot write the FAT');
   }
-  pmp.fsinfoDirty = fsi.valid;
   return { error: 0, mp, reason: '', found: true };
 }
 

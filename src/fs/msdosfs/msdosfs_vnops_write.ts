@@ -135,7 +135,7 @@ export async function msdosfsRemove(dvp: Vnode, name: string): Promise<number> {
   if (error !== 0 || mp === null || e === null || vp === null) return error;
   try {
     if (vp.type === VType.VDIR) return EISDIR;
-    const r = await removede(mp, e);
+    const r = await removede(mp, dvp.data as Denode, e);
     if (r !== 0) return r;
     return await released(mp, vp);
   } finally {
@@ -161,7 +161,7 @@ export async function msdosfsRmdir(dvp: Vnode, name: string): Promise<number> {
       });
       if (s !== 0) return s;
       if (!empty) return ENOTEMPTY;
-      const r = await removede(mp, e);
+      const r = await removede(mp, dvp.data as Denode, e);
       if (r !== 0) return r;
       // Its buffers go out before its clusters can be a file's.
       const f = await mp.bufcache.bflush();

@@ -132,7 +132,9 @@ async function writeUser(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
     await vp.object?.setsize(end);
   }
   error = await vm.rdwr(vp, uio, ioflag);
-  if (error === 0 && uio.resid > 0) {
+  // A source that ended inside the room found never needed the clusters that were missing.
+  const ended = error === 0 && uio.resid > 0;
+  if (ended) {
     // A frame source that ended early: the file keeps what it got.
     const keep = uio.offset > off ? Math.max(oldSize, uio.offset) : oldSize;
     if (keep < dep.size) {
@@ -147,7 +149,7 @@ async function writeUser(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
   if ((ioflag & IO_SYNC) !== 0 && error === 0) {
     error = (await vp.object?.clean(true)) || (await deupdat(mp, dep, true));
   }
-  return g.error || error;
+  return ended ? error : g.error || error;
 }
 
 /** Walks uio.iov as one byte stream, handing out views (never copies). */
