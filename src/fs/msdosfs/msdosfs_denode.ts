@@ -42,7 +42,8 @@ export class Denode {
 
   constructor(
     readonly pmp: MsdosFs,
-    readonly ino: number,
+    /** Changes when a rename moves the file's entry. */
+    public ino: number,
     readonly isDir: boolean,
     raw: Uint8Array,
     public startCluster: number,

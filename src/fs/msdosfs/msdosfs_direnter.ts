@@ -15,7 +15,7 @@ import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { extendfile } from './msdosfs_alloc.js';
 import { type Denode, slotBuf } from './msdosfs_denode.js';
 import {
-  ATTR_WIN95, DE_ADATE, DE_ATTR, DE_CDATE, DE_CHUNDREDTH, DE_CTIME, DE_HIGHCLUST, DE_MDATE, DE_MTIME,
+  ATTR_WIN95, DE_ADATE, DE_ATTR, DE_CDATE, DE_LCASE, DE_CHUNDREDTH, DE_CTIME, DE_HIGHCLUST, DE_MDATE, DE_MTIME,
   DE_STARTCLUST, DIRENT_SIZE, SLOT_DELETED, SLOT_EMPTY, longNameEntries, put16, shortForm, unixToDos, winChksum,
   withTail,
 } from './msdosfs_direntry.js';
@@ -83,12 +83,21 @@ export async function zeroDirCluster(mp: Mount, cn: number): Promise<void> {
 
 /**
  * Enters `name` in directory ddep as a short entry with `attr` and first
- * cluster `cluster` (size 0), preceded by long-name entries unless the name
+ * cluster `cluster` (size 0), or with everything but the name from the
+ * entry `base` (a rename), preceded by long-name entries unless the name
  * is an exact upper-case 8.3 name. Returns the short entry's place (the new
  * file's number). => ddep locked exclusively, name checked (checkLongName)
  * and absent; read-write mount; may sleep
  */
-export async function createde(mp: Mount, ddep: Denode, name: string, attr: number, cluster: number, now: number): Promise<{ error: number; pos: number }> {
+export async function createde(
+  mp: Mount,
+  ddep: Denode,
+  name: string,
+  attr: number,
+  cluster: number,
+  now: number,
+  base?: Uint8Array,
+): Promise<{ error: number; pos: number }> {
   const pmp = mp.data as MsdosFs;
   dirhashDrop(ddep);
   const form = shortForm(name, pmp.codepage);
@@ -118,7 +127,13 @@ export async function createde(mp: Mount, ddep: Denode, name: string, attr: numb
     if (r.error !== 0) return { error: r.error, pos: 0 };
   }
   const slots = r.slots;
-  const entries = [...longNameEntries(form.exact ? '' : name, winChksum(alias, 0)).slice(0, nLong), shortEntry(pmp, alias, attr, cluster, now)];
+  const short = shortEntry(pmp, alias, attr, cluster, now);
+  if (base !== undefined) {
+    // A renamed file keeps its attributes, times, clusters and size; the case flags go with the old name.
+    short.set(base.subarray(11, DIRENT_SIZE), 11);
+    short[DE_LCASE] = 0;
+  }
+  const entries = [...longNameEntries(form.exact ? '' : name, winChksum(alias, 0)).slice(0, nLong), short];
   for (let i = 0; i < entries.length; i++) {
     const error = await putSlot(mp, slots[i], entries[i]);
     if (error !== 0) return { error, pos: 0 };

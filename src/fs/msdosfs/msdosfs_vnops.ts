@@ -3,8 +3,8 @@
  * lookup, readdir, getattr, read (through the VM object, or directly for
  * IO_DIRECT and VM-less mounts) and bmap, which turns a cluster chain into
  * device runs for the vnode pager; the table also holds the writer's
- * operations (msdosfs_write.ts, msdosfs_vnops_write.ts). What FAT has no
- * place for — symbolic links — fails with EPERM.
+ * operations (msdosfs_write.ts, msdosfs_vnops_write.ts, msdosfs_rename.ts).
+ * What FAT has no place for — symbolic links, hard links — fails with EPERM.
  *   vp.op === msdosfsVnops for every vnode of a FAT mount.
  */
 
@@ -20,6 +20,7 @@ import { pcbmap } from './msdosfs_fat.js';
 import { msdosfsLookup, msdosfsReaddir } from './msdosfs_lookup.js';
 import type { MsdosFs } from './msdosfsmount.js';
 import { msdosfsWrite } from './msdosfs_write.js';
+import { msdosfsLink, msdosfsRename, msdosfsSetattr } from './msdosfs_rename.js';
 import {
   msdosfsCreate, msdosfsFsync, msdosfsInactive, msdosfsMkdir, msdosfsReclaimWrite, msdosfsRemove, msdosfsRmdir,
   msdosfsSetsize,
@@ -136,6 +137,9 @@ export const msdosfsVnops: VopVector = Object.freeze({
   create: msdosfsCreate,
   mkdir: msdosfsMkdir,
   symlink: noSymlink,
+  link: msdosfsLink,
+  rename: msdosfsRename,
+  setattr: msdosfsSetattr,
   remove: msdosfsRemove,
   rmdir: msdosfsRmdir,
   bmap: msdosfsBmap,

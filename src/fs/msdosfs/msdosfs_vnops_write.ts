@@ -113,7 +113,7 @@ async function removalTarget(dvp: Vnode, name: string): Promise<{ error: number;
 }
 
 /** The entry is gone: the file leaves the hash, and its clusters go now or at inactive. */
-async function released(mp: Mount, vp: Vnode): Promise<number> {
+export async function released(mp: Mount, vp: Vnode): Promise<number> {
   const dep = vp.data as Denode;
   dep.freed = true;
   dep.unwritten.clear();
