@@ -9,7 +9,7 @@
 
 import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
-import { type Denode } from './msdosfs_denode.js';
+import { type Denode, runsAppend, runsTruncate } from './msdosfs_denode.js';
 import { entryKind, fatGet, fatSet } from './msdosfs_fat.js';
 import type { MsdosFs } from './msdosfsmount.js';
 
@@ -99,6 +99,7 @@ export async function extendfile(mp: Mount, dep: Denode, count: number, fresh: (
       dep.chainLength = 0;
       dep.modified = true;
     }
+    if (dep.ext !== null && !runsAppend(dep.ext, dep.chainLength, cn)) dep.ext = null;
     fresh(dep.chainLength);
     dep.chainLength++;
     dep.chainLast = cn;
@@ -141,6 +142,7 @@ export async function truncateChain(mp: Mount, dep: Denode, keep: number): Promi
   const pmp = mp.data as MsdosFs;
   if (keep >= dep.chainLength) return 0;
   dep.fcPurge();
+  if (dep.ext !== null) runsTruncate(dep.ext, keep);
   if (keep === 0) {
     const start = dep.startCluster;
     dep.startCluster = 0;

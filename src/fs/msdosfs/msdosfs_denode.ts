@@ -20,6 +20,41 @@ import {
 } from './msdosfs_direntry.js';
 import { MSDOSFSROOT_INO, type MsdosFs } from './msdosfsmount.js';
 
+/** Runs of a cluster chain: run i maps file clusters [file[i], file[i] + len[i]) to disk clusters from disk[i]. */
+export interface ChainRuns {
+  file: number[];
+  disk: number[];
+  len: number[];
+}
+
+/** Runs a denode keeps at most; a chain in more pieces is walked in the FAT instead. */
+export const MAX_CHAIN_RUNS = 1 << 16;
+
+/** Adds disk cluster cn as the next file cluster fileCn of the runs; false when they would grow past the bound. */
+export function runsAppend(x: ChainRuns, fileCn: number, cn: number): boolean {
+  const n = x.file.length;
+  if (n > 0 && x.disk[n - 1] + x.len[n - 1] === cn && x.file[n - 1] + x.len[n - 1] === fileCn) {
+    x.len[n - 1]++;
+    return true;
+  }
+  if (n >= MAX_CHAIN_RUNS) return false;
+  x.file.push(fileCn);
+  x.disk.push(cn);
+  x.len.push(1);
+  return true;
+}
+
+/** Cuts the runs to the first `keep` file clusters. */
+export function runsTruncate(x: ChainRuns, keep: number): void {
+  while (x.file.length > 0 && x.file[x.file.length - 1] >= keep) {
+    x.file.pop();
+    x.disk.pop();
+    x.len.pop();
+  }
+  const n = x.file.length;
+  if (n > 0 && x.file[n - 1] + x.len[n - 1] > keep) x.len[n - 1] = keep - x.file[n - 1];
+}
+
 export class Denode {
   /** The short entry's bytes (for a directory, its "." entry; zeros for the root). */
   readonly raw: Uint8Array;
@@ -27,6 +62,8 @@ export class Denode {
   chainLength = -1;
   /** The chain's last cluster, when chainLength is known. */
   chainLast = 0;
+  /** The chain as runs of contiguous clusters (file cluster, disk cluster, length), or null when not kept. */
+  ext: ChainRuns | null = null;
   /* The FAT cache (cf. de_fc): the last file cluster mapped, its disk cluster, where its contiguous run began. */
   fcFile = -1;
   fcDisk = 0;
@@ -166,11 +203,18 @@ export async function deget(mp: Mount, ino: number): Promise<{ error: number; de
  */
 export async function deChain(mp: Mount, dep: Denode): Promise<number> {
   if (dep.chainLength >= 0) return 0;
-  const c = await fatChain(mp, dep.startCluster);
+  let x: ChainRuns | null = { file: [], disk: [], len: [] };
+  let i = 0;
+  const c = await fatChain(mp, dep.startCluster, (cn) => {
+    if (x !== null && !runsAppend(x, i, cn)) x = null;
+    i++;
+  });
   if (c.error !== 0) return c.error;
   if (!dep.isDir && c.length < Math.ceil(dep.size / dep.pmp.g.clusterBytes)) return EINTEGRITY;
   dep.chainLength = c.length;
   dep.chainLast = c.last;
+  dep.ext = x;
+  dep.fcPurge();
   return 0;
 }
 

@@ -117,12 +117,13 @@ export interface ChainResult {
  * or a loop (Brent's cycle finding: constant memory, at most about twice the
  * chain's steps) is EINTEGRITY. => may sleep
  */
-export async function fatChain(mp: Mount, start: number): Promise<ChainResult> {
+export async function fatChain(mp: Mount, start: number, visit?: (cn: number) => void): Promise<ChainResult> {
   const pmp = mp.data as MsdosFs;
   if (start === 0) return { error: 0, length: 0, last: 0 };
   if (!pmp.validCluster(start)) return { error: EINTEGRITY, length: 0, last: 0 };
   let length = 1;
   let cur = start;
+  visit?.(start);
   let tortoise = start;
   let power = 1;
   let lam = 0;
@@ -134,6 +135,7 @@ export async function fatChain(mp: Mount, start: number): Promise<ChainResult> {
     if (kind === 'bad') return { error: EINTEGRITY, length, last: cur };
     cur = value;
     length++;
+    visit?.(cur);
     if (cur === tortoise) return { error: EINTEGRITY, length, last: cur }; // a loop
     if (++lam === power) {
       tortoise = cur;
@@ -155,7 +157,8 @@ export interface PcbmapResult {
 }
 
 /**
- * Maps file cluster findcn of dep to its disk cluster (cf. pcbmap), walking
+ * Maps file cluster findcn of dep to its disk cluster (cf. pcbmap): from
+ * the runs of the chain kept in the denode when it has them, else walking
  * from the denode's FAT cache (the last cluster mapped) when that lies
  * before, else from the first cluster. => dep.chainLength known (fatChain
  * done) and findcn < dep.chainLength; may sleep
@@ -164,6 +167,21 @@ export async function pcbmap(mp: Mount, dep: Denode, findcn: number): Promise<Pc
   const pmp = mp.data as MsdosFs;
   const fail = (error: number): PcbmapResult => ({ error, cn: 0, runp: 0, runb: 0 });
   if (findcn < 0 || findcn >= dep.chainLength) return fail(EINTEGRITY);
+  const maxrun = Math.max(0, Math.floor(MAXPHYS / pmp.g.clusterBytes) - 1);
+  const x = dep.ext;
+  if (x !== null) {
+    // The chain's runs, kept since it was walked: a binary search, no FAT reads.
+    let lo = 0;
+    let hi = x.file.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (x.file[mid] <= findcn) lo = mid;
+      else hi = mid - 1;
+    }
+    const k = findcn - x.file[lo];
+    if (lo < 0 || k < 0 || k >= x.len[lo]) return fail(EINTEGRITY);
+    return { error: 0, cn: x.disk[lo] + k, runp: Math.min(maxrun, x.len[lo] - 1 - k, dep.chainLength - 1 - findcn), runb: Math.min(maxrun, k) };
+  }
   let i = 0;
   let cn = dep.startCluster;
   let runStart = 0;
@@ -182,7 +200,6 @@ export async function pcbmap(mp: Mount, dep: Denode, findcn: number): Promise<Pc
   dep.fcFile = findcn;
   dep.fcDisk = cn;
   dep.fcRunStart = runStart;
-  const maxrun = Math.max(0, Math.floor(MAXPHYS / pmp.g.clusterBytes) - 1);
   let runp = 0;
   for (let c = cn; runp < maxrun && findcn + runp + 1 < dep.chainLength; runp++) {
     const { error, value } = await fatGet(mp, c);
