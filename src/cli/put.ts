@@ -12,6 +12,7 @@ import { EFBIG, EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
 import type { FrameSource } from '../api/index.js';
 import { hiddenName, isHiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
 import { iovAfter } from './iov.js';
+import { nameError } from '../api/names.js';
 
 /** An input file, open, with its size at the start. */
 export interface PutSource {
@@ -119,8 +120,10 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     throw e;
   });
   if (old !== null && old.type === 'dir') throw new VmError(EISDIR, 'put', fs.image, path);
-  // FAT cannot describe a file of 4 GiB: refused before anything changes.
+  // FAT cannot describe a file of 4 GiB, nor hold every name: refused before anything changes.
   if (fs.type.startsWith('fat') && total > FAT_FILESIZE_MAX) throw new VmError(EFBIG, 'put', fs.image, path);
+  const bad = nameError(fs.type, target.slice(slash + 1));
+  if (bad !== 0) throw new VmError(bad, 'put', fs.image, path);
   const tmp = joinPath(dir, hiddenName('new'));
   const bar = process.stderr.isTTY && total >= BAR_MIN ? new Progress(total, path) : null;
   try {
