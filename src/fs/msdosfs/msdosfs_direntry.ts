@@ -67,14 +67,18 @@ export function winChksum(b: Uint8Array, off: number): number {
   return s;
 }
 
-/** Bytes [off, off+len) of a short name as Unicode through the code page, trailing spaces gone. */
+/**
+ * Bytes [off, off+len) of a short name as Unicode through the code page,
+ * trailing spaces gone. A control character or '/' (damage: no tool writes
+ * them) shows as '_', so that the name stays one path component.
+ */
 function cpString(b: Uint8Array, off: number, len: number, cp: CodePage, first05: boolean): string {
   let end = len;
   while (end > 0 && b[off + end - 1] === 0x20) end--;
   let s = '';
   for (let i = 0; i < end; i++) {
     const c = i === 0 && first05 && b[off] === SLOT_E5 ? 0xe5 : b[off + i];
-    s += String.fromCharCode(cp.toUnicode[c]);
+    s += c < 0x20 || c === 0x2f || c === 0x7f ? '_' : String.fromCharCode(cp.toUnicode[c]);
   }
   return s;
 }
@@ -130,8 +134,11 @@ export class LongNameAcc {
     if (!ok) return null;
     let end = this.units.indexOf(0);
     if (end < 0) end = this.units.length;
-    // After the terminating NUL only 0xFFFF padding may follow; before it, no padding.
-    for (let i = 0; i < end; i++) if (this.units[i] === 0xffff) return null;
+    // Before the terminating NUL, no padding, no control character, no '/' (the short name is shown then).
+    for (let i = 0; i < end; i++) {
+      const u = this.units[i];
+      if (u === 0xffff || u < 0x20 || u === 0x2f) return null;
+    }
     if (end === 0 || end > WIN_MAXLEN) return null;
     return String.fromCharCode(...this.units.slice(0, end));
   }
