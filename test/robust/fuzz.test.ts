@@ -91,7 +91,8 @@ for (const type of ['ext2', 'ext4', 'ufs1', 'ufs2', 'fat12', 'fat16', 'fat32'] a
           const files = entries.filter((e) => e.type === 'file' && e.size <= MAX_READ).map((e) => e.path);
           if (files.length > 0) assertClean(run(['cat', path, ...files.slice(0, 200)]), 'cat');
         }
-        for (const p of ['/big', '/d/link', '/many/n7']) if ((sizes.get(p) ?? 0) <= MAX_READ) assertClean(run(['cat', path, p]), `cat ${p}`);
+        // FAT's tree has no /d/link: a cat of it would fail on every image, which says nothing.
+        for (const p of type.startsWith('fat') ? ['/big', '/many/n7'] : ['/big', '/d/link', '/many/n7']) if ((sizes.get(p) ?? 0) <= MAX_READ) assertClean(run(['cat', path, p]), `cat ${p}`);
         assertClean(run(['stat', path, '/big']), 'stat');
       }),
       { numRuns: Number(process.env.VMPAGER_FUZZ_RUNS ?? 12), seed: Number(process.env.VMPAGER_SEED ?? 4242) },
