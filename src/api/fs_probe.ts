@@ -2,7 +2,8 @@
  * Which file system a device holds, found from its superblock (cf. the
  * kernel trying each file system's mount in turn): each mount says whether
  * it found its own superblock at all, and the next is tried when not —
- * ext2/3/4 first, then UFS1/UFS2.
+ * ext2/3/4 first, then UFS1/UFS2, then FAT12/16/32 (whose boot sector also
+ * names exFAT and NTFS, refused by name).
  *   const { error, mp, reason } = await mountFileSystem(dev, { readOnly })
  */
 
@@ -11,6 +12,7 @@ import { EINVAL } from '../kern/errno.js';
 import type { Mount } from '../vfs/mount.js';
 import { ext2Mount } from '../fs/ext2/ext2_vfsops.js';
 import { ffsMount } from '../fs/ufs/ffs_vfsops.js';
+import { msdosfsMount } from '../fs/msdosfs/msdosfs_vfsops.js';
 
 export interface ProbeMountResult {
   error: number;
@@ -19,10 +21,10 @@ export interface ProbeMountResult {
 }
 
 /** Mounts whatever file system dev holds. => may sleep */
-export async function mountFileSystem(dev: BlockDevice, opts: { readOnly: boolean; verify?: boolean }): Promise<ProbeMountResult> {
-  for (const mount of [ext2Mount, ffsMount]) {
+export async function mountFileSystem(dev: BlockDevice, opts: { readOnly: boolean; verify?: boolean; codepage?: 437 | 850 }): Promise<ProbeMountResult> {
+  for (const mount of [ext2Mount, ffsMount, msdosfsMount]) {
     const r = await mount(dev, opts);
     if (r.found) return r;
   }
-  return { error: EINVAL, mp: null, reason: 'no ext2/3/4 or UFS file system found' };
+  return { error: EINVAL, mp: null, reason: 'no ext2/3/4, UFS or FAT file system found' };
 }

@@ -1,6 +1,6 @@
 /*
  * mkfs: formats an image file, a host block device, an NBD export or a
- * BlockDevice as ext2 or ext4. Like mke2fs, it refuses a target that already holds a
+ * BlockDevice as ext2, ext4 or FAT12/16/32. Like mke2fs, it refuses a target that already holds a
  * partition table or a file system (saying which) unless `force`; it never
  * shrinks an existing file (a larger one is formatted in its first `size`
  * bytes) and never resizes a block device or an export. An image file is
@@ -18,13 +18,18 @@ import { holdImage } from './image_hold.js';
 import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { ext2Mkfs } from '../fs/ext2/ext2_mkfs.js';
+import { msdosfsMkfs } from '../fs/msdosfs/msdosfs_mkfs.js';
 import { check, VmError } from './errors.js';
 import { describeContents } from './signature.js';
 
 export interface MkfsOptions {
-  /** 'ext2' (default) or 'ext4' (mke2fs's default features less the journal and resize_inode). */
-  type?: 'ext2' | 'ext4';
+  /** 'ext2' (default), 'ext4' (mke2fs's default features less the journal and resize_inode) or 'fat'. */
+  type?: 'ext2' | 'ext4' | 'fat';
   blockSize?: 1024 | 2048 | 4096;
+  /** FAT: 12, 16 or 32 (default: by size, as mkfs.fat chooses). */
+  fat?: 12 | 16 | 32;
+  /** FAT: bytes per cluster, 512 to 32768 (default: by size). */
+  clusterSize?: number;
   label?: string;
   /** Format even a target that holds a partition table or a file system. */
   force?: boolean;
@@ -39,7 +44,8 @@ export interface MkfsOptions {
  */
 export async function mkfs(target: string | BlockDevice, size: number, opts: MkfsOptions = {}): Promise<void> {
   const name = typeof target === 'string' ? target : target.name;
-  if (opts.type !== undefined && opts.type !== 'ext2' && opts.type !== 'ext4') throw new VmError(EINVAL, 'mkfs', name, null, `unsupported file system type: ${String(opts.type)}`);
+  const type = opts.type ?? 'ext2';
+  if (type !== 'ext2' && type !== 'ext4' && type !== 'fat') throw new VmError(EINVAL, 'mkfs', name, null, `unsupported file system type: ${String(opts.type)}`);
   if (!Number.isSafeInteger(size) || size < 0) throw new VmError(EINVAL, 'mkfs', name, null, `bad size ${size}`);
   let dev: BlockDevice | null = null;
   let lock: ImageLock | null = null;
@@ -54,7 +60,10 @@ export async function mkfs(target: string | BlockDevice, size: number, opts: Mkf
     }
     if (typeof target === 'string' && !isNbdUrl(target) && size > dev.size) dev = await grow(dev, target, size);
     if (size > dev.size) throw new VmError(EINVAL, 'mkfs', name, null, `${size} bytes asked for, but it holds ${dev.size}`);
-    const { error, reason } = await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label, size: size === 0 ? dev.size : size, ext4: opts.type === 'ext4' });
+    const fsSize = size === 0 ? dev.size : size;
+    const { error, reason } = type === 'fat'
+      ? await msdosfsMkfs(dev, { fat: opts.fat, clusterBytes: opts.clusterSize, label: opts.label, size: fsSize })
+      : await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label, size: fsSize, ext4: type === 'ext4' });
     check(error, 'mkfs', name, null, reason || undefined);
     check(await dev.flush(), 'mkfs', name, null);
   } finally {

@@ -5,7 +5,7 @@
  * then closes the device.
  */
 
-import { EBUSY, EEXIST, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EROFS } from '../kern/errno.js';
+import { EBUSY, EEXIST, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
@@ -234,8 +234,14 @@ export class MountedFs {
       if (victim !== null && victim !== source && victim.type === VType.VREG && (await this.linksOf(victim)) === 1 && !this.inUse(victim)) {
         hidden = hiddenName('old');
         const v = victim;
-        await this.withLocked([tdvp], () => tdvp!.op.link(v, tdvp!, hidden!), 'rename', to);
-        await this.barrier();
+        try {
+          await this.withLocked([tdvp], () => tdvp!.op.link(v, tdvp!, hidden!), 'rename', to);
+          await this.barrier();
+        } catch (e) {
+          // A file system without hard links (FAT) replaces the file in its own rename.
+          if (!(e instanceof VmError && (e.errno === EPERM || e.errno === EOPNOTSUPP))) throw e;
+          hidden = null;
+        }
       }
       try {
         await this.withLocked([fdvp, tdvp], () => fdvp.op.rename(fdvp, fname, tdvp!, tname), 'rename', from);

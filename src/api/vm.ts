@@ -67,6 +67,8 @@ export interface MountOptions {
    * EINTEGRITY naming the block. false reads past it with a warning (fs.warnings).
    */
   verify?: boolean;
+  /** FAT: the code page of 8.3 names' bytes above 0x7F, 437 (default) or 850 (what mtools writes). */
+  codepage?: 437 | 850;
 }
 
 export interface VmStats {
@@ -142,7 +144,7 @@ export class Vm {
     }
     const disk = dev; // the device counted in stats(): every transfer, the tables' reads too
     dev = part.dev;
-    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, verify: opts.verify ?? true });
+    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, verify: opts.verify ?? true, codepage: opts.codepage });
     if (error !== 0 || mp === null) {
       await undo();
       const where = part.partition !== null ? `partition ${part.partition.index}: ` : '';

@@ -29,6 +29,7 @@ import { crossSizeRow, ext2fsCase } from './bench_peer.js';
 import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
 import { writeCase } from './bench_write.js';
+import { fatRows } from './bench_fat.js';
 
 const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
 
@@ -117,6 +118,7 @@ export async function benchMain(args: string[]): Promise<number> {
       log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
       rows.push(...(await coldCases(im, runs, useTime, scratch)));
     }
+    rows.push(...(await fatRows(cache, size, runs, log)));
     log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
     for (const im of ext2fsPeerImages(cache, log)) {
       const peerRows = await ext2fsCase(im, runs, useTime, scratch);

@@ -259,11 +259,11 @@ export const commands: readonly Command[] = [
   },
   {
     name: 'mkfs',
-    synopsis: '[--type ext2|ext4] [--block-size N] [--from DIR [--owner UID:GID]] [--force] IMAGE SIZE',
-    help: 'format IMAGE as ext2 or ext4 (and copy DIR into it); an image holding a file system or partition table needs --force',
+    synopsis: '[--type ext2|ext4|fat] [--fat 12|16|32] [--block-size N] [--label L] [--from DIR [--owner UID:GID]] [--force] IMAGE SIZE',
+    help: 'format IMAGE as ext2, ext4 or FAT (and copy DIR into it); an image holding a file system or partition table needs --force',
     min: 2,
     max: 2,
-    options: ['type', 'block-size', 'from', 'force', 'owner'],
+    options: ['type', 'fat', 'block-size', 'label', 'from', 'force', 'owner'],
     async run(ctx) {
       if (ctx.g.partition !== undefined) throw new UsageError('mkfs: --partition does not apply (mkfs formats the whole image)');
       const size = parseSize(ctx.args[1]);
@@ -275,6 +275,8 @@ export const commands: readonly Command[] = [
         from: v.from as string | undefined,
         force: v.force === true,
         owner: parseOwner(v.owner),
+        fat: v.fat as string | undefined,
+        label: v.label as string | undefined,
       });
       return EXIT_OK;
     },

@@ -25,6 +25,7 @@ const HOLE = 4096;
 
 /** Copies the host directory `from` into the image directory `to` (which must exist). */
 export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
+  if (fs.type.startsWith('fat')) return copyInFat(fs, to, from);
   const links = new Map<string, string>();
   await copyDir(fs, to, from, opts, links);
   await setAttrs(fs, to, hostStat(from), opts);
@@ -107,6 +108,34 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOpti
   await fs.chmod(path, st.mode & 0o7777);
   await fs.chown(path, uid, gid);
   await fs.utimes(path, st.atimeMs / 1000, st.mtimeMs / 1000);
+}
+
+/**
+ * FAT keeps no owners, links or special files: its copy takes directories
+ * and regular files (each hard link a copy of its own), a file's write bits
+ * (its read-only attribute) and times, and skips the rest with a line each.
+ */
+async function copyInFat(fs: MountedFs, to: string, from: string): Promise<void> {
+  const names = hostCall(from, () => readdirSync(from)).sort();
+  const existing = new Map((await fs.readdir(to)).map((e) => [e.name, e.type]));
+  for (const name of names) {
+    const src = join(from, name);
+    const dst = joinPath(to, name);
+    const st = hostStat(src);
+    const there = existing.get(name);
+    if (st.isDirectory()) {
+      if (there !== undefined && there !== 'dir') await fs.unlink(dst);
+      if (there !== 'dir') await fs.mkdir(dst);
+      await copyInFat(fs, dst, src);
+    } else if (st.isFile()) {
+      if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
+      await copyFile(fs, dst, src, there === 'file');
+      await fs.chmod(dst, st.mode & 0o7777);
+      await fs.utimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
+    } else {
+      process.stderr.write(`vmpager: ${src}: FAT has no ${st.isSymbolicLink() ? 'symbolic links' : 'special files'}: skipped\n`);
+    }
+  }
 }
 
 function specialType(st: Stats): 'chardev' | 'blockdev' | 'fifo' | 'socket' {

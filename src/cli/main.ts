@@ -31,6 +31,8 @@ const options = {
   type: { type: 'string' },
   'block-size': { type: 'string' },
   force: { type: 'boolean' },
+  fat: { type: 'string' },
+  label: { type: 'string' },
   symbolic: { type: 'boolean', short: 's' },
   date: { type: 'string' },
   owner: { type: 'string' },
@@ -61,7 +63,7 @@ global options:
   -h, --help        this text
   --version         the version
 
-IMAGE is an image file holding ext2, ext3, ext4, UFS1 or UFS2 (found from the superblock),
+IMAGE is an image file holding ext2, ext3, ext4, UFS1, UFS2 or FAT12/16/32 (found from the superblock),
 or a whole disk with MBR, GPT or BSD disklabel partitions, or an NBD export: nbd://host[:port]/export (port 10809 by default) or nbd+unix:///export?socket=PATH.
 SIZE is bytes or 64KiB, 64M, 1GiB, ... (K, M, G are powers of 1024).
 `;

@@ -8,10 +8,11 @@
 
 import { closeSync, fstatSync, openSync, readvSync } from 'node:fs';
 
-import { EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
+import { EFBIG, EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
 import type { FrameSource } from '../api/index.js';
 import { hiddenName, isHiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
 import { iovAfter } from './iov.js';
+import { nameError } from '../api/names.js';
 
 /** An input file, open, with its size at the start. */
 export interface PutSource {
@@ -48,6 +49,7 @@ export function openPutSource(path: string): PutSource {
 }
 
 const CHUNK = 1 << 20;
+const FAT_FILESIZE_MAX = 0xffffffff;
 const BAR_MIN = 8 << 20;
 
 /** A one-line progress bar on stderr, redrawn in place. */
@@ -118,6 +120,10 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     throw e;
   });
   if (old !== null && old.type === 'dir') throw new VmError(EISDIR, 'put', fs.image, path);
+  // FAT cannot describe a file of 4 GiB, nor hold every name: refused before anything changes.
+  if (fs.type.startsWith('fat') && total > FAT_FILESIZE_MAX) throw new VmError(EFBIG, 'put', fs.image, path);
+  const bad = nameError(fs.type, target.slice(slash + 1));
+  if (bad !== 0) throw new VmError(bad, 'put', fs.image, path);
   const tmp = joinPath(dir, hiddenName('new'));
   const bar = process.stderr.isTTY && total >= BAR_MIN ? new Progress(total, path) : null;
   try {

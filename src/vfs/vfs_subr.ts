@@ -48,6 +48,20 @@ export function insmntque(vp: Vnode): Vnode {
   return vp;
 }
 
+/**
+ * Gives vp a new file number (cf. vfs_hash_rehash): for a file system whose
+ * numbers are places on the disk (FAT: the directory entry), a rename moves
+ * the file. => no other vnode holds newIno
+ */
+export function vfsHashRehash(vp: Vnode, newIno: number): void {
+  const mp = vp.mount;
+  if (mp === null) return;
+  if (mp.vnodeHash.has(newIno)) panic(`vfs_hash_rehash: ino ${newIno} already in core`);
+  if (mp.vnodeHash.get(vp.ino) === vp) mp.vnodeHash.delete(vp.ino);
+  vp.ino = newIno;
+  mp.vnodeHash.set(newIno, vp);
+}
+
 /** Adds a reference (cf. vref). */
 export function vref(vp: Vnode): void {
   if (vp.usecount === 0 && vp.mount !== null) freelist(vp.mount).delete(vp);

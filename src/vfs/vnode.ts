@@ -75,8 +75,8 @@ export class Vnode {
     readonly op: VopVector,
     /** File-system private: the in-core inode. */
     public data: unknown,
-    /** File number inside its mount (inode number). */
-    readonly ino: number,
+    /** File number inside its mount (inode number); changed only by vfsHashRehash. */
+    public ino: number,
   ) {
     this.lock = new Lock(`vnode ${ino}`);
   }

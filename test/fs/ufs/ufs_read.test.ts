@@ -220,11 +220,11 @@ describe('UFS refusals', () => {
     assert.doesNotMatch(r.stdout.toString(), /whiteout-me/);
   });
 
-  test('a device with neither ext2 nor UFS says so', () => {
+  test('a device with neither ext2, UFS nor FAT says so', () => {
     const zero = join(tmp.dir, 'zero.img');
     spawnSync('truncate', ['-s', '1M', zero]);
     const r = vmpager(['ls', zero]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /^vmpager: .*no ext2\/3\/4 or UFS file system found\n$/);
+    assert.match(r.stderr, /^vmpager: .*no ext2\/3\/4, UFS or FAT file system found\n$/);
   });
 });

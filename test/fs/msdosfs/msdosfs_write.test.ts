@@ -1,0 +1,270 @@
+/*
+ * The FAT writer against the real tools (issue 16's acceptance): on images
+ * made by mkfs.fat over garbage (so any byte the writer failed to write
+ * shows) and filled by mcopy, a scripted sequence of vmpager commands — put
+ * of long and Unicode names, mkdir, a directory grown past its cluster,
+ * replacement, truncation down and up, rm of files and a directory — after
+ * each of which fsck.fat -n finds nothing to fix, mdir lists exactly the
+ * model's paths and mcopy reads every file back byte for byte. Then random
+ * writes and truncations against a flat model; what FAT cannot hold is
+ * refused in one line with the image unchanged; FAT[1]'s clean bit is
+ * cleared while mounted for writing and back at unmount.
+ */
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Vm } from '../../../src/api/index.js';
+import { randomBytes, tempDir } from '../../helpers/images.js';
+import { type FatOptions, fsckFat, mcopyRead, mcopyTree, mdirPaths, mkfsFat } from '../../helpers/fat_images.js';
+import { CLI } from '../../helpers/cli.js';
+
+const KiB = 1024;
+const tmp = tempDir('vmpager-fatwrite-');
+after(() => tmp.cleanup());
+
+function vmpager(args: string[], input?: Uint8Array): { status: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { maxBuffer: 1 << 30, input });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
+}
+
+/** mkfs.fat over a file of 0xEE bytes. */
+function garbageFat(image: string, opts: FatOptions): void {
+  writeFileSync(image, new Uint8Array(opts.kib * KiB).fill(0xee));
+  const args = ['-F', String(opts.fat), '-S', '512', '-s', String((opts.cluster ?? 512) / 512)];
+  const r = spawnSync('mkfs.fat', [...args, image], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+/** The model: paths to bytes (files) or null (directories). */
+type Model = Map<string, Uint8Array | null>;
+
+function assertImage(image: string, model: Model, step: string): void {
+  const f = fsckFat(image);
+  assert.ok(f.clean, `${step}: fsck.fat -n: ${f.output}`);
+  assert.deepEqual(mdirPaths(image).sort(), [...model.keys()].sort(), `${step}: mdir`);
+  for (const [path, data] of model) {
+    if (data === null) continue;
+    const got = mcopyRead(image, path);
+    assert.ok(got.equals(Buffer.from(data)), `${step}: mcopy ${path} (${got.length} bytes, want ${data.length})`);
+  }
+}
+
+function ok(args: string[], input?: Uint8Array): void {
+  const r = vmpager(args, input);
+  assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+}
+
+const configs: Array<FatOptions & { cluster: number; big: number }> = [
+  { fat: 12, kib: 1440, cluster: 512, big: 200_000 },
+  { fat: 16, kib: 16 * KiB, cluster: 2 * KiB, big: 3 << 20 },
+  { fat: 32, kib: 40 * KiB, cluster: 512, big: 1 << 20 },
+  { fat: 32, kib: 288 * KiB, cluster: 4 * KiB, big: 5 << 20 },
+];
+
+for (const cfg of configs) {
+  describe(`FAT${cfg.fat}, ${cfg.cluster}-byte clusters`, () => {
+    test('each writing step leaves fsck.fat clean and mcopy reading every file back', async () => {
+      const image = join(tmp.dir, `seq-${cfg.fat}-${cfg.cluster}.img`);
+      garbageFat(image, cfg);
+      const model: Model = new Map();
+      const seed = [
+        { path: 'keep.bin', data: randomBytes(50_000, 1) },
+        { path: 'shrinks', data: randomBytes(20_000, 2) },
+        { path: 'grows.txt', data: randomBytes(3000, 3) },
+        { path: 'olddir/gone with a long name.txt', data: randomBytes(5000, 4) },
+      ];
+      mcopyTree(image, seed);
+      for (const s of seed) model.set(`/${s.path}`, s.data);
+      model.set('/olddir', null);
+      assertImage(image, model, 'mcopy');
+      const host = (data: Uint8Array, name: string) => {
+        const p = join(tmp.dir, name);
+        writeFileSync(p, data);
+        return p;
+      };
+
+      const big = randomBytes(cfg.big, 10);
+      ok(['put', image, '/Ünïcode long name ☃ número.bin', '--from', host(big, 'big')]);
+      model.set('/Ünïcode long name ☃ número.bin', big);
+      assertImage(image, model, 'put big');
+
+      ok(['mkdir', image, '/newdir']);
+      model.set('/newdir', null);
+      assertImage(image, model, 'mkdir');
+
+      const small = new TextEncoder().encode('hello, FAT\n');
+      ok(['put', image, '/newdir/readme.txt'], small);
+      ok(['put', image, '/newdir/EMPTY'], new Uint8Array(0));
+      model.set('/newdir/readme.txt', small);
+      model.set('/newdir/EMPTY', new Uint8Array(0));
+      assertImage(image, model, 'put small and empty');
+
+      // A directory grown past its first cluster by vmpager's own entries (3 slots each).
+      const vm = new Vm({ memory: 1 << 20 });
+      const fs = await vm.mount(image, { readOnly: false });
+      const n = Math.ceil((cfg.cluster / 32 / 3) * 2.5);
+      for (let i = 0; i < n; i++) {
+        const data = randomBytes(i * 37, 100 + i);
+        const f = await fs.open(`/newdir/a long file name number ${i}.dat`, { create: true });
+        await f.write(0, data);
+        await f.close();
+        model.set(`/newdir/a long file name number ${i}.dat`, data);
+      }
+      await fs.unmount();
+      assertImage(image, model, 'directory grown');
+      const st = JSON.parse(vmpager(['stat', '--json', image, '/newdir']).stdout.toString()) as { size: number };
+      assert.ok(st.size > cfg.cluster, `the directory holds ${st.size} bytes`);
+
+      const larger = randomBytes(300_000, 11);
+      ok(['put', image, '/grows.txt', '--from', host(larger, 'larger')]);
+      model.set('/grows.txt', larger);
+      const smaller = randomBytes(777, 12);
+      ok(['put', image, '/shrinks', '--from', host(smaller, 'smaller')]);
+      model.set('/shrinks', smaller);
+      assertImage(image, model, 'replace');
+
+      ok(['truncate', image, '/keep.bin', '1001']);
+      ok(['truncate', image, '/keep.bin', '40000']);
+      const keep = new Uint8Array(40_000);
+      keep.set(seed[0].data.subarray(0, 1001));
+      model.set('/keep.bin', keep);
+      assertImage(image, model, 'truncate down and up');
+
+      ok(['rm', image, '/olddir/gone with a long name.txt']);
+      model.delete('/olddir/gone with a long name.txt');
+      ok(['rm', image, '/olddir']);
+      model.delete('/olddir');
+      ok(['rm', image, '/Ünïcode long name ☃ número.bin']);
+      model.delete('/Ünïcode long name ☃ número.bin');
+      assertImage(image, model, 'rm');
+
+      // The space freed is found again.
+      const again = randomBytes(cfg.big, 13);
+      ok(['put', image, '/again.bin', '--from', host(again, 'again')]);
+      model.set('/again.bin', again);
+      assertImage(image, model, 'put into freed space');
+    });
+  });
+}
+
+/** xorshift32: the same sequence of operations on every run. */
+function prng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+describe('random writes and truncations against a flat model', () => {
+  const cases: Array<[FatOptions & { cluster: number }, number]> = [
+    [{ fat: 16, kib: 16 * KiB, cluster: 1024 }, 4096],
+    [{ fat: 32, kib: 288 * KiB, cluster: 4 * KiB }, 4096],
+    [{ fat: 32, kib: 40 * KiB, cluster: 512 }, 16384],
+  ];
+  for (const [cfg, pageSize] of cases) {
+    test(`FAT${cfg.fat}, ${cfg.cluster}-byte clusters, ${pageSize}-byte pages: the file equals the model after each remount`, async () => {
+      const image = join(tmp.dir, `model-${cfg.fat}-${cfg.cluster}.img`);
+      garbageFat(image, cfg);
+      const rnd = prng(cfg.cluster + pageSize);
+      let model = new Uint8Array(0);
+      const MAX = 3 << 20;
+      for (let round = 0; round < 3; round++) {
+        const vm = new Vm({ memory: 32 * pageSize, pageSize });
+        const fs = await vm.mount(image, { readOnly: false });
+        const f = await fs.open('/f', { create: true });
+        for (let op = 0; op < 40; op++) {
+          const x = rnd();
+          if (x < 0.65) {
+            const off = Math.floor(rnd() * MAX);
+            const len = 1 + Math.floor(rnd() * (rnd() < 0.5 ? 3000 : 200_000));
+            const data = randomBytes(len, 1 + Math.floor(rnd() * 1e9));
+            await f.write(off, data);
+            if (off + len > model.length) {
+              const m = new Uint8Array(off + len);
+              m.set(model);
+              model = m;
+            }
+            model.set(data, off);
+          } else if (x < 0.9) {
+            const size = Math.floor(rnd() * MAX);
+            await f.truncate(size);
+            const m = new Uint8Array(size);
+            m.set(model.subarray(0, Math.min(size, model.length)));
+            model = m;
+          } else {
+            await fs.sync();
+          }
+        }
+        assert.ok(Buffer.from(await f.read(0, model.length + 100)).equals(Buffer.from(model)));
+        await f.close();
+        await fs.unmount();
+        const fsck = fsckFat(image);
+        assert.ok(fsck.clean, fsck.output);
+        assert.ok(mcopyRead(image, '/f').equals(Buffer.from(model)), `round ${round}: mcopy reads the model`);
+      }
+    });
+  }
+});
+
+describe('what FAT cannot hold', () => {
+  const image = join(tmp.dir, 'refuse.img');
+
+  test('names FAT cannot hold, symlinks and files of 4 GiB are refused in one line, the image unchanged', async () => {
+    mkfsFat(image, { fat: 32, kib: 40 * KiB, cluster: 512 });
+    mcopyTree(image, [{ path: 'a.txt', data: randomBytes(100, 1) }]);
+    const before = readFileSync(image);
+    for (const name of ['/trailing dot.', '/trailing space ', '/ctl\x01char', `/${'x'.repeat(256)}`, '/what?.txt']) {
+      const r = vmpager(['put', image, name], new Uint8Array(1));
+      assert.equal(r.status, 2, `${name}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^vmpager: .*(invalid argument|file name too long)/);
+    }
+    const t = vmpager(['truncate', image, '/a.txt', '4GiB']);
+    assert.equal(t.status, 2);
+    assert.match(t.stderr, /^vmpager: .*file too large\n$/);
+    const huge = join(tmp.dir, 'huge');
+    const fd = openSync(huge, 'w');
+    closeSync(fd);
+    spawnSync('truncate', ['-s', '4G', huge]);
+    const p = vmpager(['put', image, '/huge', '--from', huge]);
+    assert.equal(p.status, 2);
+    assert.match(p.stderr, /^vmpager: .*file too large\n$/);
+    const vm = new Vm();
+    const fs = await vm.mount(image, { readOnly: false });
+    await assert.rejects(fs.symlink('a.txt', '/link'), (e: Error & { code?: string }) => e.code === 'EPERM');
+    const f = await fs.open('/a.txt');
+    await assert.rejects(f.write(2 ** 32 - 1, new Uint8Array(1)), (e: Error & { code?: string }) => e.code === 'EFBIG');
+    await f.close();
+    await fs.unmount();
+    assert.ok(readFileSync(image).equals(before), 'image unchanged');
+  });
+
+  test("FAT[1]'s clean bit is clear while mounted for writing and back after unmount", async () => {
+    for (const fat of [16, 32] as const) {
+      const img = join(tmp.dir, `cleanbit-${fat}.img`);
+      mkfsFat(img, { fat, kib: 40 * KiB, cluster: fat === 16 ? 2048 : 512 });
+      const fat1 = () => {
+        const b = readFileSync(img);
+        const fatOff = b.readUInt16LE(14) * b.readUInt16LE(11);
+        return fat === 16 ? b.readUInt16LE(fatOff + 2) & 0x8000 : b.readUInt32LE(fatOff + 4) & 0x08000000;
+      };
+      assert.notEqual(fat1(), 0, 'clean after mkfs.fat');
+      const vm = new Vm();
+      const fs = await vm.mount(img, { readOnly: false });
+      assert.equal(fat1(), 0, 'dirty while mounted');
+      const f = await fs.open('/x', { create: true });
+      await f.write(0, randomBytes(10_000, 5));
+      await f.close();
+      await fs.unmount();
+      assert.notEqual(fat1(), 0, 'clean after unmount');
+      const r = fsckFat(img);
+      assert.ok(r.clean, r.output);
+    }
+  });
+});
