@@ -21,5 +21,7 @@ export { FaultyDisk } from '../dev/faulty.js';
 export { NbdDevice, type NbdOpenOptions } from '../dev/nbd.js';
 export { parseSize } from './size.js';
 export { ioBuffer } from './io_buffer.js';
+/** The views of an iovec past its first n bytes (for a short readv/writev). */
+export { iovAfter } from '../kern/iovec.js';
 export { mkfs, type MkfsOptions } from './mkfs.js';
 export { holdImage } from './image_hold.js';

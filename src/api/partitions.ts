@@ -13,6 +13,9 @@ import { type PartEntry, readPartitions } from '../dev/part.js';
 import { SliceDevice } from '../dev/slice.js';
 import { mountFileSystem } from './fs_probe.js';
 
+/** A partition type's name for people ("Linux", "EFI System", "freebsd-ufs"). */
+export { partTypeName } from '../dev/part_types.js';
+
 export interface PartitionInfo {
   /** '2', '5', '15', '1a', or 'a' in a bare disklabel: what `partition` takes. */
   index: string;

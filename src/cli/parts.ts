@@ -9,7 +9,7 @@
 
 import type { PartitionInfo } from '../api/partitions.js';
 import type { Vm } from '../api/vm.js';
-import { partTypeName } from '../dev/part_types.js';
+import { partTypeName } from '../api/partitions.js';
 import { EXIT_OK } from './context.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];

@@ -11,7 +11,7 @@ import { closeSync, fstatSync, openSync, readvSync } from 'node:fs';
 import { EFBIG, EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
 import type { FrameSource } from '../api/index.js';
 import { hiddenName, isHiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
-import { iovAfter } from './iov.js';
+import { iovAfter } from '../api/index.js';
 import { nameError } from '../api/names.js';
 
 /** An input file, open, with its size at the start. */

@@ -15,7 +15,7 @@ import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { BmapResult } from '../../vfs/vnode_if.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { type BlockRun, HOLE, extentBmap } from './ext2_extents.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 
 /**
  * Maps logical block lbn of vp (cf. FreeBSD ext2_bmap). EOPNOTSUPP for files
@@ -23,7 +23,7 @@ import type { Inode } from './ext2_inode.js';
  * encrypted files (their blocks hold ciphertext). => may sleep
  */
 export async function ext2Bmap(vp: Vnode, lbn: number): Promise<BmapResult> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const mp = vp.mount;
   if (mp === null) return { error: EBADF, bn: -1, runp: 0, runb: 0 };
   if (!Number.isSafeInteger(lbn) || lbn < 0) return { error: EINVAL, bn: -1, runp: 0, runb: 0 };

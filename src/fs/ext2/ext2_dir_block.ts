@@ -13,7 +13,7 @@ import type { Vnode } from '../../vfs/vnode.js';
 import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
 import { DIRENT_HEADER, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRecLen } from './ext2_fs.js';
 import { ext2Now } from './ext2_group.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
 import { DIR_TAIL_SIZE, dirCsumOk, dirCsumSet } from './ext2_csum.js';
@@ -53,7 +53,7 @@ export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promi
   const error = await dvp.op.read(dvp, uio, IO_NODELOCKED);
   if (error !== 0) return error;
   if (uio.resid !== 0) return EINTEGRITY;
-  const ip = dvp.data as Inode;
+  const ip = ext2Inode(dvp);
   if (ip.fs.metadataCsum && !allZero(buf) && !dirCsumOk(ip.fs, dvp.ino, ip.din.generation, buf)) return ext2DirCsumFailed(dvp, lbn);
   return 0;
 }
@@ -65,7 +65,7 @@ export function usable(fs: Ext2Fs): number {
 
 /** Writes directory block lbn whole, its checksum (metadata_csum) computed first. */
 export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
-  const ip = dvp.data as Inode;
+  const ip = ext2Inode(dvp);
   if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
   return dirWrite(dvp, buf, lbn * buf.length);
 }

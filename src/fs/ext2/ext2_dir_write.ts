@@ -14,7 +14,7 @@ import { EAGAIN, EINTEGRITY, ENOENT } from '../../kern/errno.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import { DIRENT_HEADER, EXT2_FT_DIR, EXT2_INDEX_FL, INCOMPAT_FILETYPE, direntRecLen, encodeRecLen } from './ext2_fs.js';
 import { dirhashAdd, dirhashDrop, dirhashKey, dirhashRemove } from '../../vfs/vfs_dirhash.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { dirCsumSet, dirHasTail, dirTailInit, dxCountOffset } from './ext2_csum.js';
 import { ext2HtreeEnter, ext2HtreeMake } from './ext2_htree.js';
@@ -76,7 +76,7 @@ function isIndexNode(ip: Inode, buf: Uint8Array): boolean {
  * ext2_direnter). The caller has made sure the name is not there.
  */
 export async function ext2DirEnter(dvp: Vnode, name: Uint8Array, ino: number, ft: number): Promise<number> {
-  const ip = dvp.data as Inode;
+  const ip = ext2Inode(dvp);
   const error = await enter(dvp, ip, name, ino, ft);
   if (error === 0) dirhashAdd(ip, dirhashKey(name, 0, name.length), ino);
   else dirhashDrop(ip);
@@ -143,7 +143,7 @@ function nameIs(buf: Uint8Array, r: DirRecord, name: Uint8Array): boolean {
  * the inode number it named. ENOENT when absent.
  */
 export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ error: number; ino: number }> {
-  const ip = dvp.data as Inode;
+  const ip = ext2Inode(dvp);
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return { error: EINTEGRITY, ino: 0 };
@@ -181,7 +181,7 @@ export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ err
  * Also answers the inode ".." names (0 when absent).
  */
 export async function ext2DirEmpty(vp: Vnode): Promise<{ error: number; empty: boolean; parent: number }> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return { error: EINTEGRITY, empty: false, parent: 0 };
@@ -224,7 +224,7 @@ export function ext2DirTemplate(fs: Ext2Fs, ino: number, gen: number, parent: nu
  * the old inode or the new one at every instant. ENOENT when absent.
  */
 export async function ext2DirRewrite(dvp: Vnode, name: Uint8Array, ino: number, ft: number): Promise<number> {
-  const ip = dvp.data as Inode;
+  const ip = ext2Inode(dvp);
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return EINTEGRITY;

@@ -9,7 +9,7 @@
 
 import { EINTEGRITY, ENOENT } from '../../kern/errno.js';
 import { RangeSet } from '../../kern/rangeset.js';
-import { VType } from '../../vfs/vnode.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
 import {
   EXT2_IBLOCK_BYTES, EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, EXT4_INLINE_DATA_FL,
   INCOMPAT_EA_INODE, INCOMPAT_INLINE_DATA, INCOMPAT_LARGEDIR, RO_COMPAT_HUGE_FILE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO,
@@ -184,4 +184,9 @@ export function inodeFromDisk(fs: Ext2Fs, ino: number, raw: Uint8Array): { error
     if (!fs.hasFeature(INCOMPAT_INLINE_DATA) || (din.flags & EXT4_EXTENTS_FL) !== 0) return { error: EINTEGRITY, ip: null };
   }
   return { error: 0, ip: new Inode(ino, fs, raw, din, size, type) };
+}
+
+/** The in-core inode of an ext2 vnode (its `data`). */
+export function ext2Inode(vp: Vnode): Inode {
+  return vp.data as Inode;
 }

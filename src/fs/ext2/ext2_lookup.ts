@@ -16,7 +16,7 @@ import {
   DIRENT_HEADER, EXT2_IBLOCK_BYTES, EXT2_NAME_LEN, EXT4_CASEFOLD_FL, EXT2_FT_MASK, INCOMPAT_CASEFOLD,
   INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
 } from './ext2_fs.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 import { dirCsumOk } from './ext2_csum.js';
 import { bmapRun } from './ext2_bmap.js';
 import type { Ext2Fs } from './ext2_mount.js';
@@ -71,7 +71,7 @@ function allZero(b: Uint8Array, len: number): boolean {
  * => vp is VDIR; may sleep
  */
 async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const fs = ip.fs;
   if (ip.encrypted) return EACCES;
   if (ip.inlineData) return scanInlineDir(vp, ip, fn);
@@ -121,7 +121,7 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn): Promise<number>
 
 /** A directory block's checksum did not match: fs.csumFailed naming its device block. => may sleep */
 export async function ext2DirCsumFailed(vp: Vnode, lbn: number): Promise<number> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const r = vp.mount !== null ? await bmapRun(vp.mount.bufcache, ip, lbn) : null;
   const where = r !== null && r.pblk >= 0 ? ` (block ${r.pblk})` : '';
   return ip.fs.csumFailed(`directory block ${lbn} of inode ${vp.ino}${where}`);
@@ -153,7 +153,7 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   const want = encoder.encode(name);
   if (want.length === 0) return { error: ENOENT, vp: null };
   if (want.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, vp: null };
-  const ip = dvp.data as Inode;
+  const ip = ext2Inode(dvp);
   const lossy = name.includes('\uFFFD');
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;

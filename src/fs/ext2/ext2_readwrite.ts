@@ -11,11 +11,11 @@ import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { Uio } from '../../vfs/uio.js';
 import { vnBmapRead } from '../../vfs/vfs_vnops.js';
 import { inlineData } from './ext2_extattr.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode } from './ext2_inode.js';
 
 /** Reads from uio.offset up to EOF into uio. => uio.rw is UIO_READ; may sleep */
 export async function ext2DirectRead(vp: Vnode, uio: Uio): Promise<number> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const mp = vp.mount;
   if (mp === null) return EBADF;
   if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) return EOPNOTSUPP;

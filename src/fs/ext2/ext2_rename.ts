@@ -17,7 +17,7 @@ import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
 import { EXT2_LINK_MAX, EXT2_NAME_LEN } from './ext2_fs.js';
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext2_dir_write.js';
 import { ext2Now } from './ext2_group.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2Writable } from './ext2_write.js';
@@ -49,7 +49,7 @@ function nameBytes(name: string): { error: number; bytes: Uint8Array } {
 
 /** Changes ip's link count by delta and writes the inode synchronously (it must be on disk before the entries change). */
 async function setLinks(vp: Vnode, delta: number): Promise<number> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   ip.din.linksCount = Math.max(0, ip.din.linksCount + delta);
   ip.din.ctime = ext2Now();
   ip.modified = true;
@@ -71,7 +71,7 @@ export async function ext2Link(vp: Vnode, tdvp: Vnode, name: string): Promise<nu
   }
   if (found.error !== ENOENT) return found.error;
   if (vp.type === VType.VDIR) return EPERM;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   if (ip.din.linksCount === 0 || ip.freed) return ENOENT;
   if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
   let error = await setLinks(vp, +1);
@@ -112,7 +112,7 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     if (tvp === vp) return 0;
     if (vp.type === VType.VDIR) return renameDir(fdvp, fn.bytes, tdvp, tn.bytes, vp, tvp);
     if (tvp !== null && tvp.type === VType.VDIR) return EISDIR;
-    const ip = vp.data as Inode;
+    const ip = ext2Inode(vp);
     if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
     // 1. The source counts the link it is about to gain.
     let error = await setLinks(vp, +1);
@@ -130,7 +130,7 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     if (tvp !== null) {
       const e = await setLinks(tvp, -1);
       if (e !== 0) return e;
-      if ((tvp.data as Inode).din.linksCount === 0) {
+      if (ext2Inode(tvp).din.linksCount === 0) {
         const e3 = await ext2LastLink(tvp);
         if (e3 !== 0) return e3;
       }
@@ -162,7 +162,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
       const r = await ext2DirEmpty(tvp);
       if (r.error !== 0) return r.error;
       if (!r.empty) return ENOTEMPTY;
-      (tvp.data as Inode).din.linksCount = 0; // no create may enter it from here on
+      ext2Inode(tvp).din.linksCount = 0; // no create may enter it from here on
     } finally {
       tvp.lock.unlock();
     }
@@ -170,7 +170,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   const moving = fdvp !== tdvp;
   // 1. The new parent counts the ".." it is about to gain (a replaced directory's ".." it loses cancels it).
   if (moving && tvp === null) {
-    if ((tdvp.data as Inode).din.linksCount >= EXT2_LINK_MAX) return EMLINK;
+    if (ext2Inode(tdvp).din.linksCount >= EXT2_LINK_MAX) return EMLINK;
     const e = await setLinks(tdvp, +1);
     if (e !== 0) return e;
   }
@@ -179,12 +179,12 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   error ||= await ext2DirDone(tdvp, mp);
   if (error !== 0) {
     if (moving && tvp === null) await setLinks(tdvp, -1);
-    if (tvp !== null) (tvp.data as Inode).din.linksCount = 2;
+    if (tvp !== null) ext2Inode(tvp).din.linksCount = 2;
     return error;
   }
   // 3. The replaced directory goes: its entry is gone, so are its links.
   if (tvp !== null) {
-    const tip = tvp.data as Inode;
+    const tip = ext2Inode(tvp);
     tip.din.linksCount = 0;
     tip.din.ctime = ext2Now();
     tip.modified = true;
@@ -210,7 +210,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   error = r.error || (await ext2DirDone(fdvp, mp));
   if (error !== 0) return error;
   if (moving) error = await setLinks(fdvp, -1);
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   ip.din.ctime = ext2Now();
   ip.modified = true;
   return error || ext2Update(mp, ip, false);

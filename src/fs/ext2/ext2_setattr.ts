@@ -10,7 +10,7 @@ import type { Vnode } from '../../vfs/vnode.js';
 import type { SetattrArgs } from '../../vfs/vnode_if.js';
 import { S_IFMT } from './ext2_fs.js';
 import { ext2Now } from './ext2_group.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Writable } from './ext2_write.js';
 
@@ -19,7 +19,7 @@ const ID_MAX = 0xffffffff;
 export async function ext2Setattr(vp: Vnode, va: SetattrArgs): Promise<number> {
   const w = ext2Writable(vp);
   if (w.error !== 0) return w.error;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const bad = (n: number | undefined, max: number): boolean => n !== undefined && (!Number.isInteger(n) || n < 0 || n > max);
   if (bad(va.mode, 0o7777) || bad(va.uid, ID_MAX) || bad(va.gid, ID_MAX)) return EINVAL;
   const din = ip.din;

@@ -19,7 +19,7 @@ import { ext2Update } from './ext2_inode_write.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { ext4ExtTruncate } from './ext2_extents_write.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
 interface Freeing {
@@ -136,7 +136,7 @@ async function indirTrunc(mp: Mount, fs: Ext2Fs, blk: number, level: number, bas
  */
 export async function ext2Release(vp: Vnode): Promise<number> {
   const mp = vp.mount!;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   if (ip.freed) return 0;
   const e0 = ext2OrphanRemove(mp, ip);
   await vp.mount?.vm?.setsize(vp, 0);
@@ -188,7 +188,7 @@ function ext2OrphanRemove(mp: Mount, ip: Inode): number {
     return 0;
   }
   for (const vp of mp.vnodeHash.values()) {
-    const prev = vp.data as Inode;
+    const prev = ext2Inode(vp);
     if (prev.orphan && prev.dtime === ip.ino) {
       prev.dtime = ip.dtime;
       prev.modified = true;

@@ -21,7 +21,7 @@ import {
   INCOMPAT_SUPP_READ, INCOMPAT_SUPP_WRITE, RO_COMPAT_BIGALLOC, RO_COMPAT_EXT3, RO_COMPAT_SUPP_WRITE, SBOFF,
   SBSIZE, decodeSuper, featureName, EXT2_VALID_FS,
 } from './ext2_fs.js';
-import { type Inode, inodeFromDisk } from './ext2_inode.js';
+import { ext2Inode, inodeFromDisk } from './ext2_inode.js';
 import { ext2LoadGroups, ext2SbUpdate } from './ext2_group.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { Ext2Fs } from './ext2_mount.js';
@@ -234,7 +234,7 @@ async function ext2Sync(mp: Mount): Promise<number> {
   const fs = mp.data as Ext2Fs;
   let error = 0;
   for (const vp of [...mp.vnodelist]) {
-    const ip = vp.data as Inode;
+    const ip = ext2Inode(vp);
     if (ip.modified && vp.mount === mp) error = (await ext2Update(mp, ip, false)) || error;
   }
   error = (await ext2SbUpdate(mp)) || error;

@@ -17,7 +17,7 @@ import { PATH_MAX } from '../../vfs/vfs_lookup.js';
 import { ext2Bmap } from './ext2_bmap.js';
 import { ext2DirectRead } from './ext2_readwrite.js';
 import { ext2Lookup, ext2Readdir } from './ext2_lookup.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2Write } from './ext2_write.js';
 import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext2_vnops_write.js';
 import { ext2Link, ext2Rename } from './ext2_rename.js';
@@ -28,7 +28,7 @@ import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_v
 /** VOP_READ. => may sleep */
 function ext2Read(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
   if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) return Promise.resolve(EOPNOTSUPP);
-  if ((vp.data as Inode).encrypted) return Promise.resolve(EACCES);
+  if (ext2Inode(vp).encrypted) return Promise.resolve(EACCES);
   return vnRead(vp, uio, ioflag, ext2DirectRead);
 }
 
@@ -42,7 +42,7 @@ function devNumber(ip: Inode): { rdev: number; major: number; minor: number } {
 
 /** VOP_GETATTR: the inode's attributes, ext2 facts in `extra`. */
 function ext2Getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const din = ip.din;
   const extra: Record<string, number | string | boolean> = {
     flags: `0x${din.flags.toString(16)}`,
@@ -88,7 +88,7 @@ function ext2Getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
 /** VOP_READLINK: the target of a fast, inline or slow symbolic link. => may sleep */
 async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string }> {
   if (vp.type !== VType.VLNK) return { error: EINVAL, target: '' };
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   if (ip.encrypted) return { error: EACCES, target: '' };
   if (ip.size === 0 || ip.size >= PATH_MAX) return { error: EINTEGRITY, target: '' };
   let bytes: Uint8Array;
@@ -108,8 +108,8 @@ async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string 
 /** VOP_RECLAIM: the vnode is recycled; write what the inode still owes the disk, drop its caches. */
 async function ext2Reclaim(vp: Vnode): Promise<number> {
   const error = await ext2ReclaimWrite(vp);
-  (vp.data as Inode).flushCaches();
-  dirhashDrop(vp.data as Inode);
+  ext2Inode(vp).flushCaches();
+  dirhashDrop(ext2Inode(vp));
   return error;
 }
 

@@ -12,7 +12,7 @@ import { MNT_NOWAIT, MNT_WAIT } from '../../vfs/vnode_if.js';
 import { ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Now } from './ext2_group.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Release, ext2Truncate } from './ext2_truncate.js';
 import { ZEROS, devWrite, ext2Writable, ext2ZeroUnwritten } from './ext2_write.js';
@@ -29,7 +29,7 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
   const mp = w.mp!;
   if (vp.type === VType.VDIR) return EISDIR;
   if (vp.type !== VType.VREG) return EINVAL;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const fs = ip.fs;
   if (ip.inlineData || ip.freed) return EOPNOTSUPP;
   if (!Number.isSafeInteger(size) || size < 0) return EINVAL;
@@ -65,7 +65,7 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
 export async function ext2Fsync(vp: Vnode, waitfor = MNT_WAIT): Promise<number> {
   const mp = vp.mount;
   if (mp === null || mp.readOnly) return 0;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const e1 = ip.modified ? await ext2Update(mp, ip, false) : 0;
   const e2 = await mp.bufcache.bflush();
   const e3 = waitfor === MNT_NOWAIT ? 0 : await mp.dev.flush();
@@ -75,7 +75,7 @@ export async function ext2Fsync(vp: Vnode, waitfor = MNT_WAIT): Promise<number> 
 /** VOP_INACTIVE: the last reference went; an unlinked inode is freed now. */
 export async function ext2Inactive(vp: Vnode): Promise<number> {
   const mp = vp.mount;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   if (mp === null || mp.readOnly || ip.freed || ip.din.linksCount !== 0) return 0;
   await vp.lock.lock();
   try {
@@ -88,7 +88,7 @@ export async function ext2Inactive(vp: Vnode): Promise<number> {
 /** The writer's part of VOP_RECLAIM: blocks still unwritten get their zeros, a changed inode is written. */
 export async function ext2ReclaimWrite(vp: Vnode): Promise<number> {
   const mp = vp.mount;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   if (mp === null || mp.readOnly) return 0;
   await ext2ZeroUnwritten(vp, 0, Infinity);
   return ip.modified ? ext2Update(mp, ip, false) : 0;

@@ -22,7 +22,7 @@ import {
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
 import { ext2Now } from './ext2_group.js';
 import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2OrphanAdd, ext2Release } from './ext2_truncate.js';
@@ -44,7 +44,7 @@ export async function checkNew(dvp: Vnode, name: string): Promise<{ error: numbe
   const none = new Uint8Array(0);
   if (w.error !== 0) return { error: w.error, mp: null, bytes: none };
   if (dvp.type !== VType.VDIR) return { error: ENOTDIR, mp: null, bytes: none };
-  const dip = dvp.data as Inode;
+  const dip = ext2Inode(dvp);
   if (dip.din.linksCount === 0 || dip.freed) return { error: ENOENT, mp: null, bytes: none };
   if (w.mp!.vm === null) return { error: EOPNOTSUPP, mp: null, bytes: none };
   if (name === '.' || name === '..') return { error: EEXIST, mp: null, bytes: none };
@@ -69,7 +69,7 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
   if (a.error !== 0) return { error: a.error, vp: null };
   const { error, ip } = await ext2InodeInit(mp, a.ino, mode, links, ext2Now());
   const old = mp.vnodeHash.get(a.ino);
-  if (error !== 0 || ip === null || (old !== undefined && !(old.data as Inode).freed)) {
+  if (error !== 0 || ip === null || (old !== undefined && !ext2Inode(old).freed)) {
     // An in-core inode the bitmap calls free is damage; leave the bit set.
     if (old === undefined) await ext2Vfree(mp, a.ino, isDir);
     return { error: error || EBUSY, vp: null };
@@ -97,7 +97,7 @@ function inUse(vp: Vnode): boolean {
  */
 export async function ext2LastLink(vp: Vnode): Promise<number> {
   const mp = vp.mount!;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   if (inUse(vp)) return ext2OrphanAdd(mp, ip);
   await vp.lock.lock();
   try {
@@ -110,7 +110,7 @@ export async function ext2LastLink(vp: Vnode): Promise<number> {
 /** A directory operation ends: its pages, then its inode, go out. */
 export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
   const error = (await dvp.mount?.vm?.clean(dvp, true)) ?? 0;
-  return error || ext2Update(mp, dvp.data as Inode, false);
+  return error || ext2Update(mp, ext2Inode(dvp), false);
 }
 
 /** The end of create, mkdir and symlink: the directory written, the new vnode handed over (or released on error). */
@@ -130,7 +130,7 @@ async function fillNew(mp: Mount, vp: Vnode, bytes: Uint8Array): Promise<number>
   try {
     let error = await ext2WriteUser(vp, Uio.of(bytes, 0, UIO_WRITE), 0);
     error ||= (await vp.mount?.vm?.clean(vp, true)) ?? 0;
-    error ||= await ext2Update(mp, vp.data as Inode, true);
+    error ||= await ext2Update(mp, ext2Inode(vp), true);
     return error;
   } finally {
     vp.lock.unlock();
@@ -167,11 +167,11 @@ export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise
   const c = await checkNew(dvp, name);
   if (c.error !== 0) return { error: c.error, vp: null };
   const mp = c.mp!;
-  const dip = dvp.data as Inode;
+  const dip = ext2Inode(dvp);
   if (dip.din.linksCount >= EXT2_LINK_MAX) return { error: ENOSPC, vp: null }; // XXX: EMLINK
   const { error, vp } = await newVnode(dvp, mp, S_IFDIR | (mode & 0o7777), 2);
   if (error !== 0 || vp === null) return { error, vp: null };
-  let e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, (vp.data as Inode).din.generation, dvp.ino));
+  let e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, ext2Inode(vp).din.generation, dvp.ino));
   e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);
   if (e !== 0) return abandon(dvp, mp, vp, e);
   dip.din.linksCount++;
@@ -190,7 +190,7 @@ export async function ext2Symlink(dvp: Vnode, name: string, target: string): Pro
   if (c.error !== 0) return { error: c.error, vp: null };
   const mp = c.mp!;
   const t = encoder.encode(target);
-  const fs = (dvp.data as Inode).fs;
+  const fs = ext2Inode(dvp).fs;
   if (t.length === 0 || t.includes(0)) return { error: EINVAL, vp: null };
   if (t.length >= Math.min(fs.bsize, PATH_MAX)) return { error: ENAMETOOLONG, vp: null };
   const fast = t.length < EXT2_IBLOCK_BYTES;
@@ -243,7 +243,7 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
     const r = await ext2DirRemove(dvp, bytes);
     const e = await ext2DirDone(dvp, mp);
     if (r.error !== 0) return r.error;
-    const ip = vp.data as Inode;
+    const ip = ext2Inode(vp);
     ip.din.linksCount = Math.max(0, ip.din.linksCount - 1);
     ip.din.ctime = ext2Now();
     ip.modified = true;
@@ -262,7 +262,7 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
     if (vp.type !== VType.VDIR) return ENOTDIR;
     if (vp === dvp) return EINVAL;
     if ((vp.flag & VROOT) !== 0) return EBUSY;
-    const ip = vp.data as Inode;
+    const ip = ext2Inode(vp);
     const links = ip.din.linksCount;
     // Under the child's lock: empty, and no create may enter it once its links are 0.
     await vp.lock.lock();
@@ -280,7 +280,7 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
       ip.din.linksCount = links;
       return r.error;
     }
-    const dip = dvp.data as Inode;
+    const dip = ext2Inode(dvp);
     dip.din.linksCount = Math.max(1, dip.din.linksCount - 1); // the child's ".."
     dip.modified = true;
     ip.din.ctime = ext2Now();

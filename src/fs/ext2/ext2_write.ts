@@ -20,7 +20,7 @@ import { IO_SYNC, IO_VMIO } from '../../vfs/vnode_if.js';
 import { ext2AllocRange, ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Now } from './ext2_group.js';
-import type { Inode } from './ext2_inode.js';
+import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Truncate } from './ext2_truncate.js';
 
@@ -54,7 +54,7 @@ export function ext2Write(vp: Vnode, uio: Uio, ioflag: number): Promise<number> 
  */
 export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
   const mp = vp.mount!;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const fs = ip.fs;
   const vm = mp.vm;
   if (vm === null) return EOPNOTSUPP;
@@ -113,7 +113,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
  * dirty bytes), nor when the inode goes out of core. => vp locked exclusively or unreferenced; may sleep
  */
 export async function ext2ZeroUnwritten(vp: Vnode, from: number, end: number): Promise<void> {
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const fs = ip.fs;
   if (ip.unwritten.size === 0) return;
   const lo = Math.ceil(from / fs.bsize);
@@ -169,7 +169,7 @@ class IovCursor {
 export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
   void ioflag; // every transfer is waited for, IO_SYNC or not
   const mp = vp.mount!;
-  const ip = vp.data as Inode;
+  const ip = ext2Inode(vp);
   const fs = ip.fs;
   const bsize = fs.bsize;
   const off = uio.offset;

@@ -17,7 +17,7 @@ import type { BmapResult } from '../../vfs/vnode_if.js';
 import type { BufCache } from '../../vfs/vfs_bio.js';
 import { UFS_NDADDR, getInt64 } from './ffs_fs.js';
 import type { FfsFs } from './ffs_mount.js';
-import type { UfsInode } from './ufs_inode.js';
+import { ufsInode, type UfsInode } from './ufs_inode.js';
 
 interface Run {
   error: number;
@@ -48,7 +48,7 @@ function ptrOk(ip: UfsInode, lbn: number, p: number): boolean {
  * (short symlinks, devices). => may sleep
  */
 export async function ufsBmap(vp: Vnode, lbn: number): Promise<BmapResult> {
-  const ip = vp.data as UfsInode;
+  const ip = ufsInode(vp);
   const mp = vp.mount;
   if (mp === null) return { error: EBADF, bn: -1, runp: 0, runb: 0 };
   if (!Number.isSafeInteger(lbn) || lbn < 0) return { error: EINVAL, bn: -1, runp: 0, runb: 0 };

@@ -7,7 +7,7 @@
  */
 
 import { EINTEGRITY, ENOENT } from '../../kern/errno.js';
-import { VType } from '../../vfs/vnode.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
 import {
   FS_UFS2_MAGIC, IFBLK, IFCHR, IFDIR, IFIFO, IFLNK, IFMT, IFREG, IFSOCK, UFS_NDADDR, UFS_NIADDR, getInt64,
 } from './ffs_fs.js';
@@ -141,4 +141,9 @@ export function ufsInodeFromDisk(fs: FfsFs, ino: number, raw: Uint8Array): { err
     for (let i = 0; i < nptr; i++) if (Number.isNaN(ptrs[i])) return { error: EINTEGRITY, ip: null };
   }
   return { error: 0, ip };
+}
+
+/** The in-core inode of a UFS vnode (its `data`). */
+export function ufsInode(vp: Vnode): UfsInode {
+  return vp.data as UfsInode;
 }

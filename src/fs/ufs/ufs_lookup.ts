@@ -18,7 +18,7 @@ import {
   DIRBLKSIZ, DIRECT_HEADER, DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK, DT_WHT, UFS_MAXNAMLEN,
 } from './ffs_fs.js';
 import type { FfsFs } from './ffs_mount.js';
-import type { UfsInode } from './ufs_inode.js';
+import { ufsInode } from './ufs_inode.js';
 
 const decoder = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
@@ -68,7 +68,7 @@ function scanChunk(fs: FfsFs, buf: Uint8Array, start: number, fn: EntryFn): { er
 
 /** Walks every live entry of directory vp in on-disk order until fn answers false. => vp is VDIR; may sleep */
 async function scanDir(vp: Vnode, fn: EntryFn): Promise<number> {
-  const ip = vp.data as UfsInode;
+  const ip = ufsInode(vp);
   const fs = ip.fs;
   if (ip.size % DIRBLKSIZ !== 0 || ip.size > fs.sb.size * fs.fsize) return EINTEGRITY;
   const bsize = fs.bsize;
@@ -95,7 +95,7 @@ export async function ufsLookup(dvp: Vnode, name: string): Promise<LookupResult>
   const want = encoder.encode(name);
   if (want.length === 0) return { error: ENOENT, vp: null };
   if (want.length > UFS_MAXNAMLEN) return { error: ENAMETOOLONG, vp: null };
-  const ip = dvp.data as UfsInode;
+  const ip = ufsInode(dvp);
   const lossy = name.includes('\uFFFD');
   if (!lossy) {
     const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len)));

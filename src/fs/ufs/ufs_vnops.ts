@@ -15,12 +15,12 @@ import { type Vattr, type VopVector, vopDefault } from '../../vfs/vnode_if.js';
 import { PATH_MAX } from '../../vfs/vfs_lookup.js';
 import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { ufsBmap } from './ufs_bmap.js';
-import type { UfsInode } from './ufs_inode.js';
+import { ufsInode } from './ufs_inode.js';
 import { ufsLookup, ufsReaddir } from './ufs_lookup.js';
 
 /** The direct read: the device through bmap, or the inode for a short symlink. => may sleep */
 function ufsDirectRead(vp: Vnode, uio: Uio): Promise<number> {
-  const ip = vp.data as UfsInode;
+  const ip = ufsInode(vp);
   if (ip.shortSymlink) {
     const data = ip.pointerBytes.subarray(0, ip.size);
     if (uio.offset < data.length) uio.move(data, uio.offset, data.length - uio.offset);
@@ -32,13 +32,13 @@ function ufsDirectRead(vp: Vnode, uio: Uio): Promise<number> {
 /** VOP_READ (cf. ffs_read). => may sleep */
 function ufsRead(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
   if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) return Promise.resolve(EOPNOTSUPP);
-  if ((vp.data as UfsInode).shortSymlink) return ufsDirectRead(vp, uio);
+  if (ufsInode(vp).shortSymlink) return ufsDirectRead(vp, uio);
   return vnRead(vp, uio, ioflag, ufsDirectRead);
 }
 
 /** VOP_GETATTR: the inode's attributes, UFS facts in `extra`. */
 function ufsGetattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
-  const ip = vp.data as UfsInode;
+  const ip = ufsInode(vp);
   const extra: Record<string, number | string | boolean> = {
     flags: `0x${ip.flags.toString(16)}`,
     links: ip.nlink,
@@ -77,7 +77,7 @@ function ufsGetattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
 /** VOP_READLINK: the target of a short or long symbolic link (cf. ufs_readlink). => may sleep */
 async function ufsReadlink(vp: Vnode): Promise<{ error: number; target: string }> {
   if (vp.type !== VType.VLNK) return { error: EINVAL, target: '' };
-  const ip = vp.data as UfsInode;
+  const ip = ufsInode(vp);
   if (ip.size === 0 || ip.size >= PATH_MAX) return { error: EINTEGRITY, target: '' };
   if (ip.shortSymlink && ip.size > ip.pointerBytes.length) return { error: EINTEGRITY, target: '' };
   const bytes = new Uint8Array(ip.size);
@@ -91,7 +91,7 @@ async function ufsReadlink(vp: Vnode): Promise<{ error: number; target: string }
 
 /** VOP_RECLAIM: the vnode is recycled; drop the inode's caches. */
 function ufsReclaim(vp: Vnode): Promise<number> {
-  const ip = vp.data as UfsInode;
+  const ip = ufsInode(vp);
   ip.indLeaf = null;
   dirhashDrop(ip);
   return Promise.resolve(0);
