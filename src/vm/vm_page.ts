@@ -40,29 +40,39 @@ export const PQ_LAUNDRY = 4;
 /** The frame of a page made outside a VmSystem, until its maker sets one. */
 const NO_FRAME = new Uint8Array(0);
 
+/*
+ * What guards each field (as in vm_object.ts):
+ *   [a] changed only between two awaits (the kernel's page and queue locks)
+ *   [b] changed by the holder of PG_BUSY (or, for valid bits, under it)
+ *   [c] constant once the page structure is made
+ */
 export class VmPage {
+  /** [a] The object the page belongs to, or null when free. */
   object: VmObject | null = null;
+  /** [a] Its page index in the object. */
   pindex = 0;
+  /** [a] PG_* flags; PG_BUSY itself is taken and let go between awaits. */
   flags = 0;
-  /** I/O in progress on the page without PG_BUSY (cf. m->busy): putpages, sendfile. */
+  /** [a] I/O in progress on the page without PG_BUSY (cf. m->busy): putpages, sendfile. */
   busy = 0;
-  /** Pinned by a reader between fault and copy, or by a mapping (cf. hold_count). */
+  /** [a] Pinned by a reader between fault and copy, or by a mapping (cf. hold_count). */
   holdCount = 0;
+  /** [a] Which page queue it is on (PQ_*), and its links there. */
   queue = PQ_NONE;
   prev: VmPage | null = null;
   next: VmPage | null = null;
-  /** The frame's bytes: a fixed view into the arena (VmSystem.freshPage sets it). */
+  /** [c] The frame's bytes: a fixed view into the arena (VmSystem.freshPage sets it); its contents [b]. */
   frame: Uint8Array = NO_FRAME;
 
   constructor(
-    /** Frame number in physical memory. */
+    /** [c] Frame number in physical memory. */
     readonly phys: number,
     /**
      * The valid and dirty bits of every page, one bit per DEV_BSIZE block:
      * valid ("the frame holds the file's bytes there") in words
      * [bitBase, bitBase + bitWords), dirty ("newer than the file") in the
      * bitWords words after. One array for all pages: a page costs no
-     * allocation of its own.
+     * allocation of its own. [c] the array and place; the bits [b].
      */
     readonly bits: Uint32Array,
     readonly bitBase: number,
