@@ -117,7 +117,8 @@ async function run(argv: string[]): Promise<number> {
   const ctx = new CommandContext(globalOptions(values), values, args);
   try {
     const status = await command.run(ctx);
-    for (const w of ctx.warnings) process.stderr.write(`vmpager: ${args[0]}: warning: ${w}\n`);
+    // Mount warnings go out only when the command succeeded: a failure is its own lines alone.
+    if (status === EXIT_OK) for (const w of ctx.warnings) process.stderr.write(`vmpager: ${args[0]}: warning: ${w}\n`);
     return status;
   } finally {
     const vm = ctx.vmIfMade;

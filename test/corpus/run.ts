@@ -98,8 +98,12 @@ function lines(text: string): string[] {
   return text.split('\n').filter((l) => l.length > 0);
 }
 
-/** Why a finished command is BAD, or null when it ended by the contract. */
-function badRun(r: Run, what: string): string | null {
+/**
+ * Why a finished command is BAD, or null when it ended by the contract: one
+ * line on failure, or with `perOperand` (cat, which goes on after a path
+ * that fails, like cat(1)) one line for each operand that failed.
+ */
+function badRun(r: Run, what: string, perOperand = false): string | null {
   if (r.spawnError !== undefined) return `${what}: cannot run: ${r.spawnError}`;
   if (r.timedOut) return `${what}: timeout after ${TIMEOUT_MS} ms`;
   if (r.signal !== null) return `${what}: killed by ${r.signal}`;
@@ -109,8 +113,9 @@ function badRun(r: Run, what: string): string | null {
   if (r.code === 0) return null;
   if (r.code === 1) return `${what}: exit 1 (usage) on a valid command line: ${err[0] ?? ''}`;
   if (r.code !== 2) return `${what}: exit ${r.code}: ${err[0] ?? ''}`;
-  if (err.length !== 1) return `${what}: exit 2 with ${err.length} stderr lines: ${err.slice(0, 2).join(' | ')}`;
-  if (!err[0].startsWith('vmpager: ')) return `${what}: error line not "vmpager: ...": ${err[0]}`;
+  if (err.length === 0 || (!perOperand && err.length !== 1)) return `${what}: exit 2 with ${err.length} stderr lines: ${err.slice(0, 2).join(' | ')}`;
+  const stray = err.find((l) => !l.startsWith('vmpager: '));
+  if (stray !== undefined) return `${what}: error line not "vmpager: ...": ${stray}`;
   return null;
 }
 
@@ -233,7 +238,7 @@ async function checkImage(gz: string, work: string): Promise<Outcome> {
       for (let argBytes = 0; end < files.length && end - i < BATCH && argBytes < BATCH_ARG_BYTES; end++) argBytes += files[end].path.length + 1;
       const batch = files.slice(i, end);
       const cat = await runCli(['cat', image, ...batch.map((e) => e.path)], false);
-      const badCat = badRun(cat, `cat ${batch[0].path}${batch.length > 1 ? ` (+${batch.length - 1})` : ''}`);
+      const badCat = badRun(cat, `cat ${batch[0].path}${batch.length > 1 ? ` (+${batch.length - 1})` : ''}`, true);
       if (badCat !== null) return done('BAD', badCat, { files: files.length });
       bytes += cat.stdoutBytes;
       if (cat.code === 0) {
@@ -244,17 +249,16 @@ async function checkImage(gz: string, work: string): Promise<Outcome> {
         i += batch.length;
         continue;
       }
-      // Exit 2, one clean line: go on after the file it names.
-      failures++;
-      const line = lines(cat.stderr)[0];
-      firstError ??= line;
-      const failed = pathOf(line, image);
-      const at = failed === null ? -1 : batch.findIndex((e) => e.path === failed);
-      if (at >= 0) {
-        i += at + 1;
+      // Exit 2: one clean line for each path that failed; cat went on with the rest.
+      const errs = lines(cat.stderr);
+      firstError ??= errs[0];
+      if (errs.every((line) => batch.some((e) => e.path === pathOf(line, image)))) {
+        failures += errs.length;
+        i += batch.length;
         continue;
       }
-      // The line names no file of the batch: read the batch's files one by one.
+      // A line names no file of the batch: read the batch's files one by one.
+      failures++;
       for (let k = 0; batch.length > 1 && k < batch.length && failures < MAX_CAT_FAILURES; k++) {
         const one = await runCli(['cat', image, batch[k].path], false);
         const b = badRun(one, `cat ${batch[k].path}`);
