@@ -78,7 +78,7 @@ const quoted = (p: PartitionInfo) => (p.name !== null ? ` "${p.name}"` : '');
 
 /**
  * The device a mount of dev uses. wanted: a partition's index ('2', '1a')
- * or a GPT name / file-system label; undefined: the one partition holding a
+ * or a GPT name / file-system label (exactly, else without regard to case); undefined: the one partition holding a
  * file system vmpager reads (an error when none or several do), or dev
  * itself when it has no partition table. => may sleep
  */
@@ -105,7 +105,9 @@ export async function choosePartition(dev: BlockDevice, wanted: string | undefin
       return chosen(e, info(e, null, null));
     }
     const parts = await probeAll(dev, entries);
-    const named = parts.filter((p) => p.name === wanted);
+    // The name as given; failing that, without regard to case (FAT labels are upper case, people type lower).
+    let named = parts.filter((p) => p.name === wanted);
+    if (named.length === 0) named = parts.filter((p) => p.name !== null && p.name.toLowerCase() === wanted.toLowerCase());
     if (named.length === 1) return chosen(entries[parts.indexOf(named[0])], named[0]);
     if (named.length > 1) return fail(EINVAL, `partitions ${named.map((p) => p.index).join(', ')} are all named '${wanted}'; choose one by number`);
     return fail(ENOENT, `no partition '${wanted}' (partitions: ${parts.map((p) => p.index + quoted(p)).join(', ')})`);

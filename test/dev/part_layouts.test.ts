@@ -136,9 +136,10 @@ describe('Raspberry Pi OS layout: MBR, FAT32 boot, ext4 root', () => {
     if (parts[0].fs !== null) assert.equal(parts[0].name, 'bootfs');
   });
 
-  test('every file reads back through partition 2 and through the name rootfs', async () => {
+  test('every file reads back through partition 2 and through the name rootfs (ROOTFS too: a name matches without regard to case when none matches exactly)', async () => {
     await assertTreeReadsBack(disk, '2', files, 'ext4');
     await assertTreeReadsBack(disk, 'rootfs', files, 'ext4');
+    await assertTreeReadsBack(disk, 'ROOTFS', files, 'ext4');
   });
 
   test('without --partition: the one partition with a file system vmpager reads, or one line naming them all', async () => {
