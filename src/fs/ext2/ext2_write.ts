@@ -9,12 +9,10 @@
  */
 
 import { EBADF, EFBIG, EINVAL, EIO, EISDIR, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
-import { DEV_BSIZE, MAXBSIZE } from '../../kern/param.js';
 import { RangeSet } from '../../kern/rangeset.js';
-import { B_READ, B_WRITE, physio } from '../../vfs/buf.js';
-import type { BlockDevice } from '../../dev/device.js';
 import type { Mount } from '../../vfs/mount.js';
 import { UIO_WRITE, type Uio } from '../../vfs/uio.js';
+import { WriteSegments, ZEROS, devWrite } from '../../vfs/vfs_physwrite.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { IO_SYNC, IO_VMIO } from '../../vfs/vnode_if.js';
 import { ext2AllocRange, ext2MaxLbn } from './ext2_balloc.js';
@@ -25,7 +23,7 @@ import { ext2Update } from './ext2_inode_write.js';
 import { ext2Truncate } from './ext2_truncate.js';
 
 /** Zeros for the parts of new blocks a write does not cover; only ever read. */
-export const ZEROS = new Uint8Array(MAXBSIZE);
+export { ZEROS, devWrite } from '../../vfs/vfs_physwrite.js';
 
 /** The mount of vp if it may be changed; EBADF (no mount) or EROFS otherwise. */
 export function ext2Writable(vp: Vnode): { error: number; mp: Mount | null } {
@@ -129,34 +127,6 @@ export async function ext2ZeroUnwritten(vp: Vnode, from: number, end: number): P
 }
 
 /** One device transfer being built: bytes at devOff, in pieces. */
-interface Segment {
-  devOff: number;
-  len: number;
-  iov: Uint8Array[];
-}
-
-/** Walks uio.iov as one byte stream, handing out views (never copies). */
-class IovCursor {
-  private i = 0;
-  private o = 0;
-  constructor(private readonly iov: readonly Uint8Array[]) {}
-
-  /** Views of the next n bytes. => n bytes remain */
-  take(n: number, out: Uint8Array[]): void {
-    while (n > 0) {
-      const v = this.iov[this.i];
-      const cnt = Math.min(n, v.length - this.o);
-      if (cnt > 0) out.push(this.o === 0 && cnt === v.length ? v : v.subarray(this.o, this.o + cnt));
-      this.o += cnt;
-      n -= cnt;
-      if (this.o === v.length) {
-        this.i++;
-        this.o = 0;
-      }
-    }
-  }
-}
-
 /**
  * The pager's write (IO_VMIO): uio.iov holds the page frames of exactly
  * [uio.offset, uio.offset + uio.resid). Missing blocks are allocated (a
@@ -187,70 +157,19 @@ export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Prom
   const fresh = new RangeSet();
   const r = await ext2AllocRange(mp, ip, first, last - first + 1, (l) => fresh.add(l));
   if (r.error !== 0) return r.error;
-  const cursor = new IovCursor(uio.iov);
-  const segs: Segment[] = [];
-  // Bytes of the uio owed to the last segment, taken as one piece when it
-  // ends or zeros come between (so a cluster of whole blocks is one view).
-  let owed = 0;
+  const w = new WriteSegments(uio.iov);
   for (let l = first; l <= last; ) {
     const m = await bmapRun(mp.bufcache, ip, l);
     if (m.error !== 0) return m.error;
     if (m.pblk < 0) return EIO; // allocated a moment ago: the map is damaged
     for (let k = 0; k <= m.after && l <= last; k++, l++) {
       const bstart = l * bsize;
-      const a = Math.max(off, bstart);
-      const b = Math.min(end, bstart + bsize);
-      const zero = fresh.has(l) || ip.unwritten.has(l);
-      const devOff = (m.pblk + k) * bsize + (zero ? 0 : a - bstart);
-      let s = segs[segs.length - 1];
-      if (s === undefined || s.devOff + s.len !== devOff) {
-        if (s !== undefined) cursor.take(owed, s.iov);
-        owed = 0;
-        s = { devOff, len: 0, iov: [] };
-        segs.push(s);
-      }
-      if (zero && a > bstart) {
-        cursor.take(owed, s.iov);
-        owed = 0;
-        s.iov.push(ZEROS.subarray(0, a - bstart));
-      }
-      owed += b - a;
-      if (zero && b < bstart + bsize) {
-        cursor.take(owed, s.iov);
-        owed = 0;
-        s.iov.push(ZEROS.subarray(0, bstart + bsize - b));
-      }
-      s.len += zero ? bsize : b - a;
+      w.block((m.pblk + k) * bsize, bstart, bsize, Math.max(off, bstart), Math.min(end, bstart + bsize), fresh.has(l) || ip.unwritten.has(l));
     }
   }
-  cursor.take(owed, segs[segs.length - 1].iov);
-  const results = await Promise.all(segs.map((s) => devWrite(mp.dev, s.devOff, s.iov)));
-  const error = results.find((e) => e !== 0) ?? 0;
-  if (error !== 0) return EIO;
+  if ((await w.write(mp.dev)) !== 0) return EIO;
   ip.unwritten.deleteRange(first, last + 1); // each was written whole, zeros around the bytes
   uio.move(ZEROS, 0, len); // UIO_NOCOPY: only advances
   return 0;
 }
 
-/**
- * Writes iov at byte devOff of the device, through strategy(). A range not
- * in whole DEV_BSIZE sectors (truncate's zeroing from EOF) is read whole,
- * patched and written back. => may sleep
- */
-export async function devWrite(dev: BlockDevice, devOff: number, iov: Uint8Array[]): Promise<number> {
-  let n = 0;
-  for (const v of iov) n += v.length;
-  const head = devOff % DEV_BSIZE;
-  const tail = (DEV_BSIZE - ((devOff + n) % DEV_BSIZE)) % DEV_BSIZE;
-  if (head === 0 && tail === 0) return physio(dev, B_WRITE, devOff / DEV_BSIZE, iov);
-  const sectors = new Uint8Array(head + n + tail);
-  const blkno = (devOff - head) / DEV_BSIZE;
-  const error = await physio(dev, B_READ, blkno, [sectors]);
-  if (error !== 0) return error;
-  let at = head;
-  for (const v of iov) {
-    sectors.set(v, at);
-    at += v.length;
-  }
-  return physio(dev, B_WRITE, blkno, [sectors]);
-}

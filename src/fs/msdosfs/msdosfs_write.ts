@@ -11,11 +11,10 @@
  */
 
 import { EBADF, EFBIG, EINTEGRITY, EINVAL, EIO, EISDIR, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
-import { DEV_BSIZE, MAXBSIZE } from '../../kern/param.js';
-import type { BlockDevice } from '../../dev/device.js';
-import { B_WRITE, Buf, biowait, strategy } from '../../vfs/buf.js';
+import { DEV_BSIZE } from '../../kern/param.js';
 import type { Mount } from '../../vfs/mount.js';
 import { UIO_WRITE, type Uio } from '../../vfs/uio.js';
+import { WriteSegments, ZEROS, devWrite } from '../../vfs/vfs_physwrite.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { IO_SYNC, IO_VMIO } from '../../vfs/vnode_if.js';
 import { extendfile, truncateChain } from './msdosfs_alloc.js';
@@ -26,7 +25,7 @@ import { pcbmap } from './msdosfs_fat.js';
 /** The largest file FAT can describe. */
 export const DOS_FILESIZE_MAX = 0xffffffff;
 /** Zeros for the parts of new clusters a write does not cover; only ever read. */
-export const ZEROS = new Uint8Array(MAXBSIZE);
+export { ZEROS, devWrite } from '../../vfs/vfs_physwrite.js';
 
 /** The mount of vp if it may be changed; EBADF (no mount) or EROFS otherwise. */
 export function msdosfsWritable(vp: Vnode): { error: number; mp: Mount | null } {
@@ -152,33 +151,6 @@ async function writeUser(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
   return ended ? error : g.error || error;
 }
 
-/** Walks uio.iov as one byte stream, handing out views (never copies). */
-class IovCursor {
-  private i = 0;
-  private o = 0;
-  constructor(private readonly iov: readonly Uint8Array[]) {}
-
-  /** Views of the next n bytes. => n bytes remain */
-  take(n: number, out: Uint8Array[]): void {
-    while (n > 0) {
-      const v = this.iov[this.i];
-      const cnt = Math.min(n, v.length - this.o);
-      if (cnt > 0) out.push(this.o === 0 && cnt === v.length ? v : v.subarray(this.o, this.o + cnt));
-      this.o += cnt;
-      n -= cnt;
-      if (this.o === v.length) {
-        this.i++;
-        this.o = 0;
-      }
-    }
-  }
-}
-
-interface Segment {
-  devOff: number;
-  len: number;
-  iov: Uint8Array[];
-}
 
 /**
  * The pager's write (IO_VMIO): uio.iov holds the page frames of exactly
@@ -205,42 +177,16 @@ async function writeFrames(vp: Vnode, uio: Uio): Promise<number> {
   const first = Math.floor(off / cs);
   const last = Math.floor((end - 1) / cs);
   if (last >= dep.chainLength) return EINTEGRITY;
-  const cursor = new IovCursor(uio.iov);
-  const segs: Segment[] = [];
-  let owed = 0;
+  const w = new WriteSegments(uio.iov);
   for (let l = first; l <= last; ) {
     const m = await pcbmap(mp, dep, l);
     if (m.error !== 0) return m.error;
     for (let k = 0; k <= m.runp && l <= last; k++, l++) {
       const cstart = l * cs;
-      const a = Math.max(off, cstart);
-      const b = Math.min(end, cstart + cs);
-      const zero = dep.unwritten.has(l);
-      const devOff = (dep.pmp.cntobn(m.cn) + (k * cs) / DEV_BSIZE) * DEV_BSIZE + (zero ? 0 : a - cstart);
-      let s = segs[segs.length - 1];
-      if (s === undefined || s.devOff + s.len !== devOff) {
-        if (s !== undefined) cursor.take(owed, s.iov);
-        owed = 0;
-        s = { devOff, len: 0, iov: [] };
-        segs.push(s);
-      }
-      if (zero && a > cstart) {
-        cursor.take(owed, s.iov);
-        owed = 0;
-        s.iov.push(ZEROS.subarray(0, a - cstart));
-      }
-      owed += b - a;
-      if (zero && b < cstart + cs) {
-        cursor.take(owed, s.iov);
-        owed = 0;
-        s.iov.push(ZEROS.subarray(0, cstart + cs - b));
-      }
-      s.len += zero ? cs : b - a;
+      w.block((dep.pmp.cntobn(m.cn) + (k * cs) / DEV_BSIZE) * DEV_BSIZE, cstart, cs, Math.max(off, cstart), Math.min(end, cstart + cs), dep.unwritten.has(l));
     }
   }
-  cursor.take(owed, segs[segs.length - 1].iov);
-  const results = await Promise.all(segs.map((s) => devWrite(mp.dev, s.devOff, s.iov)));
-  if (results.some((e) => e !== 0)) return EIO;
+  if ((await w.write(mp.dev)) !== 0) return EIO;
   dep.unwritten.deleteRange(first, last + 1);
   uio.move(ZEROS, 0, len); // UIO_NOCOPY: only advances
   return 0;
@@ -265,17 +211,4 @@ export async function zeroUnwritten(mp: Mount, dep: Denode): Promise<number> {
   return first;
 }
 
-/** Writes iov at byte devOff of the device: through strategy() when sector-aligned, else directly. => may sleep */
-export async function devWrite(dev: BlockDevice, devOff: number, iov: Uint8Array[]): Promise<number> {
-  let n = 0;
-  for (const v of iov) n += v.length;
-  if (devOff % DEV_BSIZE !== 0 || n % DEV_BSIZE !== 0) return dev.writev(iov, devOff);
-  const bp = new Buf();
-  bp.flags = B_WRITE;
-  bp.blkno = devOff / DEV_BSIZE;
-  bp.bcount = n;
-  bp.iov = iov;
-  strategy(dev, bp);
-  return biowait(bp);
-}
 
