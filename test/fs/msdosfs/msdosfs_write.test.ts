@@ -212,6 +212,61 @@ describe('random writes and truncations against a flat model', () => {
   }
 });
 
+describe('names outside the Basic Multilingual Plane', () => {
+  /** fls -r -p of the image: live names (no deleted or virtual entries) to their inode numbers. */
+  function flsNames(image: string): Map<string, string> {
+    const r = spawnSync('fls', ['-r', '-p', image], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0, `fls: ${r.stderr}`);
+    const out = new Map<string, string>();
+    for (const line of r.stdout.split('\n')) {
+      const m = /^([a-z-])\/[a-z-] (\d+):\t(.*)$/.exec(line);
+      if (m !== null) out.set(`/${m[3]}`, m[2]);
+    }
+    return out;
+  }
+
+  test('emoji names are written as UTF-16 surrogate pairs the Sleuth Kit reads back, and counted in UTF-16 units against 255', async () => {
+    const image = join(tmp.dir, 'emoji.img');
+    mkfsFat(image, { fat: 16, kib: 16 * KiB, cluster: 2 * KiB });
+    const files = new Map<string, Uint8Array>([
+      ['/🎉 party 😀.txt', randomBytes(3000, 11)],
+      ['/dir 🚀/𝄞 clef', randomBytes(5000, 12)],
+      ['/dir 🚀/mixed é😀ü.bin', randomBytes(1, 13)],
+      [`/${'😀'.repeat(50)}`, randomBytes(700, 14)],
+    ]);
+    ok(['mkdir', image, '/dir 🚀']);
+    for (const [path, data] of files) ok(['put', image, path], data);
+    // 127 emoji and one letter are 255 UTF-16 units: the longest name FAT holds; 128 emoji (256 units) are one too many.
+    const longest = `/${'😀'.repeat(127)}a`;
+    ok(['put', image, longest], new Uint8Array([7]));
+    const before = readFileSync(image);
+    const r = vmpager(['put', image, `/${'😀'.repeat(128)}`], new Uint8Array(1));
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /file name too long\n$/);
+    assert.ok(readFileSync(image).equals(before), 'refused name left the image unchanged');
+
+    const f = fsckFat(image);
+    assert.ok(f.clean, f.output);
+    const fls = flsNames(image);
+    for (const [path, data] of files) {
+      const inode = fls.get(path);
+      assert.ok(inode !== undefined, `fls lists ${path}: ${[...fls.keys()].join(', ')}`);
+      const icat = spawnSync('icat', [image, inode], { maxBuffer: 1 << 26 });
+      assert.ok(icat.stdout.equals(Buffer.from(data)), `icat ${path}`);
+    }
+    assert.ok(fls.has('/dir 🚀'), 'fls lists the directory');
+    // mtools shows each surrogate pair as two underscores: the longest name has 254 of them and the a.
+    assert.ok(mdirPaths(image).includes(`/${'_'.repeat(254)}a`), 'mdir lists the 255-unit name');
+
+    const vm = new Vm();
+    const fs = await vm.mount(image);
+    const names = (await fs.readdir('/')).map((e) => e.name).sort();
+    assert.deepEqual(names, ['🎉 party 😀.txt', 'dir 🚀', '😀'.repeat(50), longest.slice(1)].sort());
+    for (const [path, data] of files) assert.ok(Buffer.from(await fs.promises.readFile(path)).equals(Buffer.from(data)), path);
+    await fs.unmount();
+  });
+});
+
 describe('what FAT cannot hold', () => {
   const image = join(tmp.dir, 'refuse.img');
 
