@@ -74,6 +74,7 @@ export async function benchMain(args: string[]): Promise<number> {
         runs: { type: 'string' },
         size: { type: 'string' },
         cache: { type: 'string' },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -84,7 +85,7 @@ export async function benchMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --json        the table as JSON\n`);
+    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --only LIST   only these cases (case numbers, comma-separated: --only 7 or --only 1,5)\n  --json        the table as JSON\n`);
     return 0;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -97,6 +98,12 @@ export async function benchMain(args: string[]): Promise<number> {
     process.stderr.write(`vmpager: --size: not a size of at least 64KiB: ${values.size}\n${USAGE}\n`);
     return 1;
   }
+  const only = values.only === undefined ? null : new Set(values.only.split(',').map((c) => c.trim()));
+  if (only !== null && [...only].some((c) => !/^[1-7]$/.test(c))) {
+    process.stderr.write(`vmpager: --only: not a list of case numbers 1-7: ${values.only}\n${USAGE}\n`);
+    return 1;
+  }
+  const want = (...cases: number[]): boolean => only === null || cases.some((c) => only.has(String(c)));
   const cache = resolve(values.cache ?? join('.cache', 'bench'));
   process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
   for (const tool of ['mke2fs', 'debugfs']) {
@@ -109,32 +116,44 @@ export async function benchMain(args: string[]): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'vmpager-bench-'));
   const rows: Row[] = [];
   try {
-    const images = benchImages(cache, size, log);
+    const images = want(1, 2, 3, 4, 6) ? benchImages(cache, size, log) : [];
     const useTime = haveGnuTime();
     if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
-    const ufs = ufsBenchImages(cache, size, log);
-    if (ufs.length === 0) log('bench: makefs not found: no UFS rows');
-    for (const im of [...images, ...ufs]) {
-      log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
-      rows.push(...(await coldCases(im, runs, useTime, scratch)));
+    const ufs = want(1, 2) ? ufsBenchImages(cache, size, log) : [];
+    if (want(1, 2) && ufs.length === 0) log('bench: makefs not found: no UFS rows');
+    if (want(1, 2)) {
+      for (const im of [...images, ...ufs]) {
+        log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
+        rows.push(...(await coldCases(im, runs, useTime, scratch)));
+      }
     }
-    rows.push(...(await fatRows(cache, size, runs, log)));
-    log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
-    for (const im of ext2fsPeerImages(cache, log)) {
-      const peerRows = await ext2fsCase(im, runs, useTime, scratch);
-      rows.push(...peerRows, ...crossSizeRow(rows, peerRows[1], im.name, size));
+    if (want(7)) rows.push(...(await fatRows(cache, size, runs, log)));
+    if (want(1)) {
+      log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
+      for (const im of ext2fsPeerImages(cache, log)) {
+        const peerRows = await ext2fsCase(im, runs, useTime, scratch);
+        rows.push(...peerRows, ...crossSizeRow(rows, peerRows[1], im.name, size));
+      }
     }
-    for (const im of images) {
-      log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
-      rows.push(await warmCase(im, runs));
+    if (want(3)) {
+      for (const im of images) {
+        log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
+        rows.push(await warmCase(im, runs));
+      }
     }
-    log(`bench: ${images[0].name}: case 4 (Zipf)`);
-    rows.push(await zipfCase(images[0]));
-    log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
-    rows.push(await writeCase(size, runs, useTime, scratch));
-    rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
-    log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
-    rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    if (want(4)) {
+      log(`bench: ${images[0].name}: case 4 (Zipf)`);
+      rows.push(await zipfCase(images[0]));
+    }
+    if (want(5)) {
+      log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
+      rows.push(await writeCase(size, runs, useTime, scratch));
+      rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
+    }
+    if (want(6)) {
+      log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
+      rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    }
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);
     return 2;
