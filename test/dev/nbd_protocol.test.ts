@@ -21,6 +21,9 @@ const IHAVEOPT = Buffer.from('IHAVEOPT', 'latin1');
 const OPT_REPLY_MAGIC = Buffer.from('0003e889045565a9', 'hex');
 const OPT_GO = 7;
 const OPT_EXPORT_NAME = 1;
+const OPT_STRUCTURED_REPLY = 8;
+const OPT_SET_META_CONTEXT = 10;
+const REP_META_CONTEXT = 4;
 const REP_ACK = 1;
 const REP_INFO = 3;
 const ERR = 0x80000000;
@@ -33,7 +36,7 @@ class Reader {
   private waiter: (() => void) | null = null;
   ended = false;
 
-  constructor(sock: Socket) {
+  constructor(readonly sock: Socket) {
     sock.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.waiter?.();
@@ -95,13 +98,40 @@ function greet(sock: Socket, hflags = 3): void {
   sock.write(Buffer.concat([NBDMAGIC, IHAVEOPT, be16(hflags)]));
 }
 
-/** Reads the client flags and one option: { flags, option, data }. */
-async function clientOption(r: Reader, withFlags = true): Promise<{ flags: number; option: number; data: Buffer }> {
+/**
+ * Reads the client flags and one option: { flags, option, data }. The
+ * structured-reply and meta-context options come first from the client; the
+ * scripts here answer them NBD_REP_ERR_UNSUP (a server of simple replies)
+ * unless `extensions` plays them.
+ */
+async function clientOption(r: Reader, withFlags = true, extensions: Extensions | null = null): Promise<{ flags: number; option: number; data: Buffer }> {
   const flags = withFlags ? (await r.read(4))!.readUInt32BE(0) : -1;
-  const h = (await r.read(16))!;
-  assert.ok(h.subarray(0, 8).equals(IHAVEOPT));
-  const data = (await r.read(h.readUInt32BE(12)))!;
-  return { flags, option: h.readUInt32BE(8), data };
+  for (;;) {
+    const h = (await r.read(16))!;
+    assert.ok(h.subarray(0, 8).equals(IHAVEOPT));
+    const data = (await r.read(h.readUInt32BE(12)))!;
+    const option = h.readUInt32BE(8);
+    if (option === OPT_STRUCTURED_REPLY || option === OPT_SET_META_CONTEXT) {
+      if (extensions === null) optReply(r.sock, option, ERR + 1);
+      else extensions(r.sock, option, data);
+      continue;
+    }
+    return { flags, option, data };
+  }
+}
+
+/** Plays NBD_OPT_STRUCTURED_REPLY and NBD_OPT_SET_META_CONTEXT. */
+type Extensions = (sock: Socket, option: number, data: Buffer) => void;
+
+/** A server that agrees to structured replies and gives base:allocation the context id `ctx`. */
+function structuredServer(ctx = 7): Extensions {
+  return (sock, option, data) => {
+    if (option === OPT_STRUCTURED_REPLY) return optReply(sock, option, REP_ACK);
+    const query = data.subarray(4 + data.readUInt32BE(0) + 8).toString('latin1');
+    assert.equal(query, 'base:allocation');
+    optReply(sock, option, REP_META_CONTEXT, Buffer.concat([be32(ctx), Buffer.from(query, 'latin1')]));
+    optReply(sock, option, REP_ACK);
+  };
 }
 
 function optReply(sock: Socket, option: number, type: number, data: Buffer = Buffer.alloc(0), length = data.length): void {
@@ -114,6 +144,7 @@ function exportInfo(size: bigint, flags: number): Buffer {
 
 interface Req {
   type: number;
+  flags: number;
   cookie: Buffer;
   offset: number;
   length: number;
@@ -121,10 +152,10 @@ interface Req {
 }
 
 /** The handshake done right (GO answered with size and flags), then each request handed to onRequest. */
-function serving(size: number, flags: number, onRequest: (sock: Socket, req: Req) => void | Promise<void>): Script {
+function serving(size: number, flags: number, onRequest: (sock: Socket, req: Req) => void | Promise<void>, extensions: Extensions | null = null): Script {
   return async (sock, r) => {
     greet(sock);
-    const opt = await clientOption(r);
+    const opt = await clientOption(r, true, extensions);
     assert.equal(opt.option, OPT_GO);
     optReply(sock, OPT_GO, REP_INFO, exportInfo(BigInt(size), flags));
     optReply(sock, OPT_GO, REP_ACK);
@@ -133,7 +164,7 @@ function serving(size: number, flags: number, onRequest: (sock: Socket, req: Req
       if (h === null) return;
       const type = h.readUInt16BE(6);
       const length = h.readUInt32BE(24);
-      const req: Req = { type, cookie: Buffer.from(h.subarray(8, 16)), offset: Number(h.readBigUInt64BE(16)), length, data: null };
+      const req: Req = { type, flags: h.readUInt16BE(4), cookie: Buffer.from(h.subarray(8, 16)), offset: Number(h.readBigUInt64BE(16)), length, data: null };
       if (type === 1) req.data = await r.read(length);
       await onRequest(sock, req);
       if (type === 2) return;
