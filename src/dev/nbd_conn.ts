@@ -438,13 +438,14 @@ export class NbdConn {
     this.chunk = null;
     if ((c.flags & REPLY_FLAG_DONE) === 0) return;
     const r = c.r;
-    this.inFlight.delete(c.cookie);
+    // Checked while r is still in flight, so that fail() answers it too.
     if (r.error === 0 && r.cmd === CMD_READ && r.coveredBytes !== r.length) {
       return this.fail(EIO, `protocol error: a read of ${r.length} bytes answered for ${r.coveredBytes} (reply to request ${c.cookie})`);
     }
     if (r.error === 0 && r.cmd === CMD_BLOCK_STATUS && !r.statusSeen) {
       return this.fail(EIO, `protocol error: a block-status reply without extents (reply to request ${c.cookie})`);
     }
+    this.inFlight.delete(c.cookie);
     this.complete(r, r.error);
   }
 
@@ -586,10 +587,12 @@ export class NbdConn {
     const w = this.want;
     this.want = null;
     w?.reject(f);
-    const cur = this.payload;
+    // The read whose payload is arriving (no longer in flight for a simple reply, still in flight for a data chunk) and the rest.
+    const rs = new Set(this.inFlight.values());
+    if (this.payload !== null) rs.add(this.payload);
     this.payload = null;
-    cur?.done(EIO);
-    const rs = [...this.inFlight.values()];
+    this.chunk = null;
+    this.body = null;
     this.inFlight.clear();
     for (const r of rs) r.done(EIO);
     const ws = this.idleWaiters;
