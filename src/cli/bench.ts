@@ -12,8 +12,10 @@
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
  *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
+ *   7 cold `vmpager cat` of /file over NBD (nbdkit on loopback serving the ext4 image) vs nbdcopy
+ *     reading the same export
  * Runs alternate with their peer; the table shows medians. The cases live
- * in bench_cold, bench_peer, bench_warm and bench_write; what they share in
+ * in bench_cold, bench_peer, bench_warm, bench_write and bench_nbd; what they share in
  * bench_run.
  */
 
@@ -30,6 +32,7 @@ import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
 import { writeCase } from './bench_write.js';
 import { fatRows } from './bench_fat.js';
+import { nbdCase } from './bench_nbd.js';
 
 const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
 
@@ -135,6 +138,9 @@ export async function benchMain(args: string[]): Promise<number> {
     rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
     log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
     rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    const ext4 = images.find((im) => im.type === 'ext4') ?? images[0];
+    log(`bench: ${ext4.name}: case 7 (cold cat over NBD vs nbdcopy), ${runs} run(s)`);
+    rows.push(await nbdCase(ext4, runs, useTime, scratch));
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);
     return 2;
