@@ -152,7 +152,7 @@ export class NbdConn {
     // or, in the middle of a read's payload, the caller's own buffer, so the
     // kernel copies the data where it belongs and we copy nothing.
     const onread = {
-      buffer: (): Uint8Array => (this.direct = this.directTarget()) ?? recv,
+      buffer: (): Uint8Array => (this.direct = this.directTarget()) ?? this.recvTarget(recv),
       callback: (n: number, buf: Uint8Array): boolean => {
         if (buf === this.direct && this.direct !== null) this.receivedDirect(n);
         else this.received(buf.subarray(0, n));
@@ -473,6 +473,38 @@ export class NbdConn {
     this.payloadOff = at;
     this.payloadLeft = len;
     this.payloadSimple = simple;
+  }
+
+  /**
+   * Where the next socket read lands when it is not into a payload's buffer
+   * (none is current, or its buffer is too small to be worth a read of its
+   * own). Node asks for it right after the previous read is parsed, before
+   * we know what comes next, so in transmission it is only up to the end of
+   * the next header and a data chunk's offset (what replies() needs to know
+   * where data goes): the read after it goes straight into the caller's
+   * buffers instead of through here and a copy. A reply without data (a
+   * write's) costs a read of its own. In the handshake: the whole buffer.
+   */
+  private recvTarget(recv: Uint8Array): Uint8Array {
+    if (!this.transmitting) return recv;
+    if (this.payload !== null) {
+      // The current buffer is small: the run of small buffers from it, up to the next one worth a read of its own.
+      const into = this.payload.into!;
+      let k = 0;
+      let left = this.payloadLeft;
+      for (let i = this.payloadBuf, off = this.payloadOff; left > 0 && i < into.length && k < recv.length; i++, off = 0) {
+        const room = Math.min(into[i].length - off, left);
+        if (room >= DIRECT_MIN && k > 0) break;
+        k += room;
+        left -= room;
+      }
+      return recv.subarray(0, Math.min(Math.max(k, 1), recv.length));
+    }
+    let need: number;
+    if (this.body !== null) need = this.body.length - this.bodyFill;
+    else if (this.headerFill > 0) need = (this.headerFill < 4 ? (this.structured ? STRUCTURED_REPLY_BYTES : SIMPLE_REPLY_BYTES) : this.headerNeed) - this.headerFill + (this.structured ? 8 : 0);
+    else need = this.structured ? STRUCTURED_REPLY_BYTES + 8 : SIMPLE_REPLY_BYTES;
+    return recv.subarray(0, Math.max(need, 1));
   }
 
   /** Where the next socket read should land: the rest of the current payload buffer, when it is worth a read of its own. */
