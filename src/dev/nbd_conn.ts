@@ -107,11 +107,11 @@ export class NbdConn {
   peakInFlight = 0;
   /**
    * Milliseconds a request may wait for its reply before the connection is
-   * given up (0: no limit, as a hard NFS mount). A watchdog looks at the
+   * given up (0: no limit, as a hard NFS mount). A watchdog times the
    * oldest request in flight while any is.
    */
   requestTimeoutMs = 0;
-  private watchdog: ReturnType<typeof setInterval> | null = null;
+  private watchdog: ReturnType<typeof setTimeout> | null = null;
 
   private readonly socket: Socket;
   private readonly closed: Promise<void>;
@@ -258,11 +258,11 @@ export class NbdConn {
     if (this.failure !== null || this.stopping) return Promise.resolve(EIO);
     const cookie = this.nextCookie++;
     const h = requestHeader(cmd, cookie, offset, length, flags);
-    if (this.requestTimeoutMs > 0 && this.watchdog === null) this.startWatchdog();
     return new Promise((resolve) => {
       this.inFlight.set(cookie, { cmd, offset, length, into, extents, done: resolve, sent: performance.now(), error: 0, covered: null, coveredBytes: 0, statusSeen: false });
       this.requests++;
       if (this.inFlight.size > this.peakInFlight) this.peakInFlight = this.inFlight.size;
+      if (this.requestTimeoutMs > 0 && this.watchdog === null) this.startWatchdog();
       this.socket.cork();
       this.socket.write(h);
       if (payload !== null) for (const b of payload) if (b.length > 0) this.socket.write(b);
@@ -548,22 +548,30 @@ export class NbdConn {
     }
   }
 
-  /** Gives the connection up when its oldest request has waited past requestTimeoutMs; stops when nothing is in flight. */
+  /**
+   * Gives the connection up when its oldest request has waited
+   * requestTimeoutMs: a timer set for the moment the oldest in flight comes
+   * due (requests are kept in the order they were sent), set again for the
+   * next oldest when that one has had its reply, none while nothing is in
+   * flight. The failure comes at the limit, not up to a polling period late.
+   */
   private startWatchdog(): void {
+    const oldest = this.inFlight.values().next();
+    if (oldest.done || this.failure !== null) return;
     const limit = this.requestTimeoutMs;
-    this.watchdog = setInterval(() => {
-      const oldest = this.inFlight.values().next();
-      if (oldest.done) {
-        this.stopWatchdog();
-        return;
-      }
-      if (performance.now() - oldest.value.sent > limit) this.fail(ETIMEDOUT, `no reply from the server within ${limit / 1000} s`);
-    }, Math.max(10, Math.min(1000, limit / 4)));
+    const due = oldest.value.sent + limit - performance.now();
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      const o = this.inFlight.values().next();
+      if (o.done) return;
+      if (performance.now() - o.value.sent >= limit) this.fail(ETIMEDOUT, `no reply from the server within ${limit / 1000} s`);
+      else this.startWatchdog();
+    }, Math.max(0, Math.ceil(due)));
     this.watchdog.unref();
   }
 
   private stopWatchdog(): void {
-    if (this.watchdog !== null) clearInterval(this.watchdog);
+    if (this.watchdog !== null) clearTimeout(this.watchdog);
     this.watchdog = null;
   }
 
