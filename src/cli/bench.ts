@@ -12,7 +12,7 @@
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
  *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
- *   7 cold `vmpager cat` of /file over NBD (nbdkit on loopback serving the ext4 image) vs nbdcopy
+ *   8 cold `vmpager cat` of /file over NBD (nbdkit on loopback serving the ext4 image) vs nbdcopy
  *     reading the same export
  * Runs alternate with their peer; the table shows medians. The cases live
  * in bench_cold, bench_peer, bench_warm, bench_write and bench_nbd; what they share in
@@ -139,7 +139,7 @@ export async function benchMain(args: string[]): Promise<number> {
     log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
     rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
     const ext4 = images.find((im) => im.type === 'ext4') ?? images[0];
-    log(`bench: ${ext4.name}: case 7 (cold cat over NBD vs nbdcopy), ${runs} run(s)`);
+    log(`bench: ${ext4.name}: case 8 (cold cat over NBD vs nbdcopy), ${runs} run(s)`);
     rows.push(await nbdCase(ext4, runs, useTime, scratch));
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);

@@ -1,5 +1,5 @@
 /*
- * Bench case 7: a cold `vmpager cat` of /file over NBD on loopback beside
+ * Bench case 8: a cold `vmpager cat` of /file over NBD on loopback beside
  * `nbdcopy` reading the same export. One nbdkit (the file plugin, read-only,
  * on 127.0.0.1) serves the ext4 image for both; runs alternate; each is a
  * fresh process. Throughput is bytes over the wire per second of the whole
@@ -21,7 +21,7 @@ const NBD_TARGET = 0.8;
 const READY_MS = 10_000;
 
 export async function nbdCase(im: BenchImage, runs: number, useTime: boolean, scratch: string): Promise<Row> {
-  const row = (note: string): Row => ({ case: '7 cold cat over NBD', image: im.name, vmpager: null, peer: null, ratio: null, rssKiB: null, deviceReads: null, note });
+  const row = (note: string): Row => ({ case: '8 cold cat over NBD', image: im.name, vmpager: null, peer: null, ratio: null, rssKiB: null, deviceReads: null, note });
   for (const tool of ['nbdkit', 'nbdcopy']) {
     if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error !== undefined) return row(`${tool} not found (install nbdkit and libnbd-bin)`);
   }
@@ -53,7 +53,7 @@ export async function nbdCase(im: BenchImage, runs: number, useTime: boolean, sc
     const ratio = vm !== null && pm !== null ? vm / pm : null;
     if (ratio !== null) notes.push(`target vmpager >= ${NBD_TARGET}x nbdcopy: ${ratio >= NBD_TARGET ? 'met' : 'not met'}`);
     return {
-      case: '7 cold cat over NBD',
+      case: '8 cold cat over NBD',
       image: im.name,
       vmpager: vm === null ? null : { value: vm, unit: 'MiB/s' },
       peer: pm === null ? null : { name: 'nbdcopy', value: pm, unit: 'MiB/s' },
