@@ -153,7 +153,7 @@ export class NbdDevice implements BlockDevice {
     let error: number;
     const zeros = this.zeros === null || total === 0 ? [] : await this.zeros.zeroRuns(offset, total);
     if (zeros.length === 0) error = await this.transfer(CMD_READ, bufs, offset, total);
-    else error = await this.readAround(bufs, offset, total, zeros);
+    else error = this.failure !== null ? EIO : await this.readAround(bufs, offset, total, zeros);
     if (error !== 0) return error;
     this.stats.reads++;
     this.stats.bytesRead += total;

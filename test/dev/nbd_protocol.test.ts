@@ -601,6 +601,18 @@ describe('structured replies and block status (scripted server)', () => {
     await dev.close();
   });
 
+  test('a read of a run known to be zeros fails EIO like any other once the connection has ended', async () => {
+    let reads = 0;
+    const dev = await open((s, req) => {
+      if (req.type === CMD_BLOCK_STATUS) s.write(status(req.cookie, 7, [req.length, 3]));
+      else reads++;
+    });
+    assert.equal(await dev.readv([filled(4096)], 8192), 0);
+    assert.equal(await dev.close(), 0);
+    assert.equal(await dev.readv([filled(4096)], 8192), EIO);
+    assert.equal(reads, 0);
+  });
+
   test('block status the server refuses (an error chunk): reads go to the server, the connection goes on', async () => {
     let reads = 0;
     const dev = await open((s, req) => {
