@@ -16,8 +16,8 @@
  * Whatever goes wrong (the server drops the connection, a socket error, a
  * reply that breaks the protocol: a bad magic or length, a chunk of unknown
  * type without the error bit, content outside the read or over an earlier
- * chunk, a read answered short, an unknown cookie; a timeout), fail() ends the connection
- * once: every request in flight and every later one resolves EIO, and a
+ * chunk, a read answered short, an unknown cookie; a timeout), fail() ends
+ * the connection once: every request in flight and every later one resolves EIO, and a
  * pending handshake read rejects with the reason. Nothing here throws at
  * the caller of request() and nothing is left waiting.
  *   const conn = NbdConn.connect(target); ...handshake...; conn.startTransmission()
@@ -97,8 +97,6 @@ export class NbdConn {
   /** Structured replies were negotiated; the id of base:allocation, if the server gave it. */
   structured = false;
   allocationContext: number | null = null;
-  /** The server's message in its last error chunk, for the record. */
-  serverMessage = '';
   /** Called once when the connection ends, with why (a device with several connections ends them all). */
   onFail: ((f: NbdFailure) => void) | null = null;
   /** NBD requests sent (transmission phase), for the record. */
@@ -253,11 +251,10 @@ export class NbdConn {
     payload: readonly Uint8Array[] | null,
     into: readonly Uint8Array[] | null,
     extents: ExtentSink | null = null,
-    flags = 0,
   ): Promise<number> {
     if (this.failure !== null || this.stopping) return Promise.resolve(EIO);
     const cookie = this.nextCookie++;
-    const h = requestHeader(cmd, cookie, offset, length, flags);
+    const h = requestHeader(cmd, cookie, offset, length);
     return new Promise((resolve) => {
       this.inFlight.set(cookie, { cmd, offset, length, into, extents, done: resolve, sent: performance.now(), error: 0, covered: null, coveredBytes: 0, statusSeen: false });
       this.requests++;
@@ -399,7 +396,6 @@ export class NbdConn {
       }
       if (r.error === 0) r.error = error === 0 ? EIO : errnoOfServer(error);
       if (error === NBD_ESHUTDOWN) this.stopping = true;
-      if (msgLen > 0) this.serverMessage = printable(new TextDecoder('utf-8', { fatal: false }).decode(b.subarray(6, 6 + msgLen)));
       return this.chunkEnd();
     }
     if (c.type === REPLY_TYPE_OFFSET_DATA) {
@@ -642,11 +638,11 @@ export class NbdConn {
   }
 }
 
-/** The 28-byte header of a request. */
-function requestHeader(cmd: number, cookie: number, offset: number, length: number, flags = 0): Buffer {
+/** The 28-byte header of a request (no command flags). */
+function requestHeader(cmd: number, cookie: number, offset: number, length: number): Buffer {
   const h = Buffer.allocUnsafe(REQUEST_BYTES);
   h.writeUInt32BE(REQUEST_MAGIC, 0);
-  h.writeUInt16BE(flags, 4);
+  h.writeUInt16BE(0, 4); // command flags
   h.writeUInt16BE(cmd, 6);
   h.writeUInt32BE(Math.floor(cookie / TWO32), 8);
   h.writeUInt32BE(cookie >>> 0, 12);
@@ -695,10 +691,6 @@ function zeroRange(into: readonly Uint8Array[], at: number, len: number): void {
     len -= k;
     at = 0;
   }
-}
-
-function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim().slice(0, 200);
 }
 
 function hex(n: number): string {

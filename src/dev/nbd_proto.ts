@@ -75,9 +75,6 @@ export const CMD_DISC = 2;
 export const CMD_FLUSH = 3;
 export const CMD_BLOCK_STATUS = 7;
 
-/** Command flags. */
-export const CMD_FLAG_REQ_ONE = 1 << 3;
-
 /** Structured reply chunks: the flag of the last one, the types, the bit of error types. */
 export const REPLY_FLAG_DONE = 1 << 0;
 export const REPLY_TYPE_NONE = 0;
