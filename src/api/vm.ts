@@ -56,6 +56,12 @@ export interface MountOptions {
    */
   timeout?: number;
   /**
+   * NBD only: connections to open when the server offers
+   * NBD_FLAG_CAN_MULTI_CONN, 1 to 4 (default 2); requests are spread over
+   * them. A server without the flag always gets one.
+   */
+  connections?: number;
+  /**
    * On a whole disk: the partition to mount, as `partitions()` gives its
    * index ('2', '5', '1a') or its GPT name / file-system label. Without it, a
    * disk with a partition table mounts the one partition holding a file
@@ -123,7 +129,7 @@ export class Vm {
     let lock: ImageLock | null = null;
     if (typeof source === 'string') {
       if (isNbdUrl(source)) {
-        dev = await openNbd(source, readOnly, opts.timeout);
+        dev = await openNbd(source, readOnly, opts.timeout, opts.connections);
       } else {
         dev = await openImage(source, readOnly, opts.io ?? 'async');
         if (opts.lock ?? true) lock = await lockImage(dev, source, readOnly);
@@ -169,8 +175,8 @@ export class Vm {
    * no partition table. `.warnings` has what the tables' checks found.
    * timeout: as mount()'s, for an NBD export.
    */
-  async partitions(source: string | BlockDevice, opts: { timeout?: number; lock?: boolean } = {}): Promise<Partitions> {
-    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, opts.timeout) : await openImage(source, true, 'async');
+  async partitions(source: string | BlockDevice, opts: { timeout?: number; connections?: number; lock?: boolean } = {}): Promise<Partitions> {
+    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, opts.timeout, opts.connections) : await openImage(source, true, 'async');
     // A reader like any other: it shares the image, and waits for no writer's half-written table.
     const lock = typeof source === 'string' && !isNbdUrl(source) && (opts.lock ?? true) ? await lockImage(dev, source, true) : null;
     try {
@@ -237,9 +243,9 @@ async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'):
 }
 
 /** Connects to the export; a read-only export asked for writing is refused here, naming the server's choice. */
-async function openNbd(url: string, readOnly: boolean, timeout: number | undefined): Promise<BlockDevice> {
+async function openNbd(url: string, readOnly: boolean, timeout: number | undefined, connections: number | undefined): Promise<BlockDevice> {
   if (timeout !== undefined && !(timeout > 0 && Number.isFinite(timeout))) throw new VmError(EINVAL, 'mount', url, null, `timeout must be a positive number of seconds, not ${timeout}`);
-  const r = await NbdDevice.open(url, readOnly, { requestTimeoutMs: timeout === undefined ? 0 : timeout * 1000 });
+  const r = await NbdDevice.open(url, readOnly, { requestTimeoutMs: timeout === undefined ? 0 : timeout * 1000, connections });
   check(r.error, 'mount', url, null, r.reason);
   const dev = r.dev!;
   if (!readOnly && dev.exportReadOnly) {

@@ -12,8 +12,10 @@
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
  *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
+ *   8 cold `vmpager cat` of /file over NBD (nbdkit on loopback serving the ext4 image) vs nbdcopy
+ *     reading the same export
  * Runs alternate with their peer; the table shows medians. The cases live
- * in bench_cold, bench_peer, bench_warm and bench_write; what they share in
+ * in bench_cold, bench_peer, bench_warm, bench_write and bench_nbd; what they share in
  * bench_run.
  */
 
@@ -30,6 +32,7 @@ import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
 import { writeCase } from './bench_write.js';
 import { fatRows } from './bench_fat.js';
+import { nbdCase } from './bench_nbd.js';
 
 const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
 
@@ -99,8 +102,8 @@ export async function benchMain(args: string[]): Promise<number> {
     return 1;
   }
   const only = values.only === undefined ? null : new Set(values.only.split(',').map((c) => c.trim()));
-  if (only !== null && [...only].some((c) => !/^[1-7]$/.test(c))) {
-    process.stderr.write(`vmpager: --only: not a list of case numbers 1-7: ${values.only}\n${USAGE}\n`);
+  if (only !== null && [...only].some((c) => !/^[1-9][0-9]?$/.test(c))) {
+    process.stderr.write(`vmpager: --only: not a list of case numbers: ${values.only}\n${USAGE}\n`);
     return 1;
   }
   const want = (...cases: number[]): boolean => only === null || cases.some((c) => only.has(String(c)));
@@ -116,7 +119,7 @@ export async function benchMain(args: string[]): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'vmpager-bench-'));
   const rows: Row[] = [];
   try {
-    const images = want(1, 2, 3, 4, 6) ? benchImages(cache, size, log) : [];
+    const images = want(1, 2, 3, 4, 6, 8) ? benchImages(cache, size, log) : [];
     const useTime = haveGnuTime();
     if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
     const ufs = want(1, 2) ? ufsBenchImages(cache, size, log) : [];
@@ -153,6 +156,11 @@ export async function benchMain(args: string[]): Promise<number> {
     if (want(6)) {
       log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
       rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    }
+    if (want(8) && images.length > 0) {
+      const ext4 = images.find((im) => im.type === 'ext4') ?? images[0];
+      log(`bench: ${ext4.name}: case 8 (cold cat over NBD vs nbdcopy), ${runs} run(s)`);
+      rows.push(await nbdCase(ext4, runs, useTime, scratch));
     }
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);

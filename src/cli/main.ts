@@ -20,6 +20,7 @@ const options = {
   stats: { type: 'boolean' },
   'no-lock': { type: 'boolean' },
   timeout: { type: 'string' },
+  connections: { type: 'string' },
   'no-verify': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -39,7 +40,7 @@ const options = {
   partition: { type: 'string' },
 } as const;
 
-const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'partition', 'no-verify', 'help', 'version']);
+const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'connections', 'partition', 'no-verify', 'help', 'version']);
 
 function usage(): string {
   const line = (synopsis: string, help: string): string =>
@@ -57,6 +58,7 @@ global options:
   --stats           print the VM counters as JSON on stderr at exit
   --no-lock         do not lock IMAGE against other vmpager processes
   --timeout SECONDS NBD: give the server up when a transfer waits longer (default: no limit)
+  --connections N   NBD: connections when the server allows several, 1 to 4 (default 2)
   --partition P     on a whole disk, the partition to use: its number as
                     \`parts\` prints it (2, 5, 1a) or its name or label
   --no-verify       read past metadata checksum mismatches (ext4) with a warning
