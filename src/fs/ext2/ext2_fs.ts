@@ -359,6 +359,7 @@ export const DI_FLAGS = 0x20;
 export const DI_BLOCK = 0x28;
 export const DI_GENERATION = 0x64;
 export const DI_FILE_ACL = 0x68;
+export const DI_FILE_ACL_HIGH = 0x76;
 export const DI_SIZE_HIGH = 0x6c;
 export const DI_UID_HIGH = 0x78;
 export const DI_GID_HIGH = 0x7a;

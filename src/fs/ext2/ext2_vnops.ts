@@ -23,6 +23,7 @@ import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext
 import { ext2Link, ext2Rename } from './ext2_rename.js';
 import { ext2Setattr } from './ext2_setattr.js';
 import { ext2Mknod } from './ext2_mknod.js';
+import { ext2Deleteextattr, ext2Getextattr, ext2Listextattr, ext2Setextattr } from './ext2_xattr_vnops.js';
 import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
 
 /** VOP_READ. => may sleep */
@@ -129,6 +130,10 @@ export const ext2Vnops: VopVector = Object.freeze({
   link: ext2Link,
   rename: ext2Rename,
   setattr: ext2Setattr,
+  getextattr: ext2Getextattr,
+  listextattr: ext2Listextattr,
+  setextattr: ext2Setextattr,
+  deleteextattr: ext2Deleteextattr,
   mknod: ext2Mknod,
   rmdir: ext2Rmdir,
   bmap: ext2Bmap,
