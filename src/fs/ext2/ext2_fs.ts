@@ -137,6 +137,7 @@ export const SB_MTIME = 0x2c;
 export const SB_WTIME = 0x30;
 export const SB_MNT_COUNT = 0x34;
 export const SB_STATE = 0x3a;
+export const SB_COMPAT = 0x5c;
 export const SB_RO_COMPAT = 0x64;
 export const SB_R_BLOCKS = 0x08;
 export const SB_RESERVED_GDT = 0xce;
