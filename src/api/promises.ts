@@ -267,7 +267,7 @@ export class FsPromises {
   /*
    * Extended attributes: node:fs has none, so these are named after the
    * system calls (getxattr(2) ...); symlinks are followed. Errors as Node
-   * would give them on Linux: ENODATA (absent), ENOTSUP, ERANGE, E2BIG, ENOSPC.
+   * would give them on Linux: ENODATA (absent), EOPNOTSUPP, ERANGE, E2BIG, ENOSPC.
    */
 
   /** The value of attribute `name`; a string with an encoding ('utf8', 'hex', ...), else a Buffer. */
