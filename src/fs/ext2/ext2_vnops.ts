@@ -18,7 +18,8 @@ import { ext2Bmap } from './ext2_bmap.js';
 import { ext2DirectRead } from './ext2_readwrite.js';
 import { ext2Lookup, ext2Readdir } from './ext2_lookup.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
-import { ext2Write } from './ext2_write.js';
+import { ext2Writable, ext2Write } from './ext2_write.js';
+import { ext2InlineConvert } from './ext2_inline.js';
 import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext2_vnops_write.js';
 import { ext2Link, ext2Rename } from './ext2_rename.js';
 import { ext2Setattr } from './ext2_setattr.js';
@@ -106,6 +107,17 @@ async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string 
   return { error: 0, target: new TextDecoder('utf-8').decode(nul < 0 ? bytes : bytes.subarray(0, nul)) };
 }
 
+/** VOP_WRITE: an inline-data file becomes an ordinary one first (also for the pager's write-back of a mapping). */
+async function ext2WriteInline(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+  if (vp.type === VType.VREG && ext2Inode(vp).inlineData) {
+    const w = ext2Writable(vp);
+    if (w.error !== 0) return w.error;
+    const e = await ext2InlineConvert(vp);
+    if (e !== 0) return e;
+  }
+  return ext2Write(vp, uio, ioflag);
+}
+
 /** VOP_RECLAIM: the vnode is recycled; write what the inode still owes the disk, drop its caches. */
 async function ext2Reclaim(vp: Vnode): Promise<number> {
   const error = await ext2ReclaimWrite(vp);
@@ -122,7 +134,7 @@ export const ext2Vnops: VopVector = Object.freeze({
   readdir: ext2Readdir,
   readlink: ext2Readlink,
   read: ext2Read,
-  write: ext2Write,
+  write: ext2WriteInline,
   create: ext2Create,
   mkdir: ext2Mkdir,
   symlink: ext2Symlink,

@@ -190,6 +190,19 @@ export async function ext2Deleteextattr(vp: Vnode, name: string): Promise<number
 }
 
 /**
+ * Removes the inline-data attribute (system.data) of ip, as the conversion
+ * of an inline file to blocks does; absent is fine. => vp locked exclusively; may sleep
+ */
+export async function ext2XattrDropInlineData(mp: Mount, ip: Inode): Promise<number> {
+  const { error, st } = await xattrRead(mp, ip);
+  if (error !== 0) return error;
+  const s = st!;
+  const ibody = s.ibody.filter((x) => !isInlineData(x));
+  if (ibody.length === s.ibody.length) return 0;
+  return xattrWrite(mp, ip, s, ibody, s.block);
+}
+
+/**
  * Writes the new lists: the block first (rewritten in place when ip owns it
  * alone, else a new one; released when empty), then the inode body and
  * the inode. Nothing changes when no block can be had (ENOSPC).
