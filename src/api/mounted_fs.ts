@@ -354,6 +354,22 @@ export class MountedFs {
     await this.onVnode(path, 'removexattr', opts.follow ?? true, (vp) => vp.op.deleteextattr(vp, name));
   }
 
+  /**
+   * @internal Gives `to` every extended attribute of `from` (a file replaced
+   * by a new one renamed over it keeps them, as a file rewritten in place
+   * would); nothing where the file system keeps none.
+   */
+  async copyXattrs(from: string, to: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await this.listxattr(from, { follow: false });
+    } catch (e) {
+      if (e instanceof VmError && e.errno === EOPNOTSUPP) return;
+      throw e;
+    }
+    for (const n of names) await this.setxattr(to, n, await this.getxattr(from, n, { follow: false }), { follow: false });
+  }
+
   /** Runs a changing op on path's vnode, locked; EROFS on a read-only mount. */
   private async onVnode(path: string, syscall: string, follow: boolean, op: (vp: Vnode) => Promise<number>): Promise<void> {
     if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);

@@ -358,7 +358,8 @@ export class FsPromises {
    * Writes data as the whole file ('w'), or as flag says ('a', 'wx', ...);
    * data may also be an (async) iterable of chunks, e.g. a Readable.
    * An existing regular file with one name is replaced as `vmpager put` does:
-   * the bytes go to a hidden new file, synced, given the old mode and owner,
+   * the bytes go to a hidden new file, synced, given the old mode, owner and
+   * extended attributes,
    * renamed over it (a crash or an error such as ENOSPC leaves the old file
    * whole); so it gets a new inode number. A file with other names, or
    * reached through a symlink, is rewritten in place, as Node does (the
@@ -402,6 +403,7 @@ export class FsPromises {
       await nodeCall('open', p, async () => {
         await this.fs.chmod(tmp, old.mode & 0o7777);
         await this.fs.chown(tmp, old.uid, old.gid);
+        await this.fs.copyXattrs(p, tmp);
       });
       await nodeCall('rename', p, () => this.fs.rename(tmp, p));
     } catch (e) {

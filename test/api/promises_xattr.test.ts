@@ -14,7 +14,7 @@ import { debugfs, e2fsck, mkext2, tempDir } from '../helpers/images.js';
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
-test('promises.setxattr/getxattr/listxattr/removexattr: Buffers or encoded strings, Node-shaped errors, debugfs agrees', async () => {
+test('promises.setxattr/getxattr/listxattr/removexattr: Buffers or encoded strings, Node-shaped errors, kept by writeFile, debugfs agrees', async () => {
   const image = join(tmp.dir, 'p.img');
   mkext2(image, [{ path: 'f', data: new Uint8Array(3) }], { type: 'ext4', size: 8 << 20 });
   {
@@ -33,6 +33,10 @@ test('promises.setxattr/getxattr/listxattr/removexattr: Buffers or encoded strin
     assert.equal(e.syscall, 'getxattr');
     assert.equal(e.path, '/f');
     await assert.rejects(fsp.setxattr('/f', 'user.note', 'x', { flag: 'create' }), (x: unknown) => x instanceof FsError && x.code === 'EEXIST');
+    const ino = (await fsp.stat('/f')).ino;
+    await fsp.writeFile('/f', 'new bytes'); // replaced by a new inode, as Node's would be rewritten: attributes kept
+    assert.notEqual((await fsp.stat('/f')).ino, ino);
+    assert.equal(await fsp.getxattr('/f', 'user.note', 'utf8'), 'héllo');
   }
   assert.ok(e2fsck(image).clean);
   assert.match(debugfs(image, 'ea_list /f'), /user\.note \(6\) = 68 c3 a9 6c 6c 6f/);

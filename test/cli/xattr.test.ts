@@ -52,7 +52,7 @@ function hostDump(dir: string): Record<string, Record<string, string>> {
   return out;
 }
 
-test('xattr sets text and 0xHEX values that debugfs reads, lists them as getfattr does, removes with -x; e2fsck clean', () => {
+test('xattr sets text and 0xHEX values that debugfs reads, lists them as getfattr does, removes with -x, put keeps them; e2fsck clean', () => {
   const image = join(tmp.dir, 'cli.img');
   mkext2(image, [{ path: 'f', data: randomBytes(10, 1) }], { type: 'ext4', size: 8 << 20 });
   assert.equal(vmpager(['xattr', image, '/f', 'user.text', 'hello world']).status, 0);
@@ -73,6 +73,12 @@ test('xattr sets text and 0xHEX values that debugfs reads, lists them as getfatt
   assert.equal(vmpager(['xattr', '-x', image, '/f', 'trusted.big']).status, 0);
   assert.ok(e2fsck(image).clean);
   assert.ok(!/trusted\.big/.test(debugfs(image, 'ea_list /f')));
+
+  const put = spawnSync(process.execPath, [CLI, 'put', image, '/f'], { input: 'replaced', encoding: 'utf8' });
+  assert.equal(put.status, 0, put.stderr);
+  assert.ok(e2fsck(image).clean);
+  assert.equal(eaGet(image, '/f', 'user.text').toString(), 'hello world', 'put keeps the replaced file\'s attributes');
+  assert.deepEqual(eaGet(image, '/f', 'user.bin'), Buffer.from([0, 0xff, 0x7f]));
 
   const missing = vmpager(['xattr', image, '/f', 'user.nothing']);
   assert.equal(missing.status, 2);
