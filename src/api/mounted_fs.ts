@@ -13,7 +13,7 @@ import type { Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
 import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
-import type { LookupResult, SetattrArgs, Vattr } from '../vfs/vnode_if.js';
+import { type LookupResult, type SetattrArgs, type Vattr, XATTR_CREATE, XATTR_REPLACE } from '../vfs/vnode_if.js';
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
@@ -307,6 +307,78 @@ export class MountedFs {
   async lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
     const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
     await this.setattr(path, 'lutimes', { atime: secs(atime), mtime: secs(mtime) }, false);
+  }
+
+  /**
+   * The value of extended attribute `name` of path (getxattr(2); `follow:
+   * false` is lgetxattr). ENODATA when absent; ENOTSUP on FAT and UFS.
+   * POSIX ACLs (system.posix_acl_access/default) come in the attribute form.
+   */
+  async getxattr(path: string, name: string, opts: { follow?: boolean } = {}): Promise<Uint8Array> {
+    const vp = await this.lookup(path, opts.follow ?? true, 'getxattr');
+    try {
+      const { error, value } = await vp.op.getextattr(vp, name);
+      check(error, 'getxattr', this.image, path);
+      return value!;
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /** The names of path's extended attributes, in on-disk order (listxattr(2)). */
+  async listxattr(path: string, opts: { follow?: boolean } = {}): Promise<string[]> {
+    const vp = await this.lookup(path, opts.follow ?? true, 'listxattr');
+    try {
+      const { error, names } = await vp.op.listextattr(vp);
+      check(error, 'listxattr', this.image, path);
+      return names;
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /**
+   * Sets extended attribute `name` (user., trusted., security.,
+   * system.posix_acl_access/default, ...) of path to value (a string is
+   * UTF-8). `flag: 'create'` fails with EEXIST when it exists, 'replace'
+   * with ENODATA when it does not (setxattr(2)'s flags).
+   */
+  async setxattr(path: string, name: string, value: Uint8Array | string, opts: { flag?: 'create' | 'replace'; follow?: boolean } = {}): Promise<void> {
+    const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+    const flag = opts.flag === 'create' ? XATTR_CREATE : opts.flag === 'replace' ? XATTR_REPLACE : 0;
+    await this.onVnode(path, 'setxattr', opts.follow ?? true, (vp) => vp.op.setextattr(vp, name, bytes, flag));
+  }
+
+  /** Removes extended attribute `name` of path (removexattr(2)); ENODATA when absent. */
+  async removexattr(path: string, name: string, opts: { follow?: boolean } = {}): Promise<void> {
+    await this.onVnode(path, 'removexattr', opts.follow ?? true, (vp) => vp.op.deleteextattr(vp, name));
+  }
+
+  /**
+   * @internal Gives `to` every extended attribute of `from` (a file replaced
+   * by a new one renamed over it keeps them, as a file rewritten in place
+   * would); nothing where the file system keeps none.
+   */
+  async copyXattrs(from: string, to: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await this.listxattr(from, { follow: false });
+    } catch (e) {
+      if (e instanceof VmError && e.errno === EOPNOTSUPP) return;
+      throw e;
+    }
+    for (const n of names) await this.setxattr(to, n, await this.getxattr(from, n, { follow: false }), { follow: false });
+  }
+
+  /** Runs a changing op on path's vnode, locked; EROFS on a read-only mount. */
+  private async onVnode(path: string, syscall: string, follow: boolean, op: (vp: Vnode) => Promise<number>): Promise<void> {
+    if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
+    const vp = await this.lookup(path, follow, syscall);
+    try {
+      await this.withLocked([vp], () => op(vp), syscall, path);
+    } finally {
+      await vrele(vp);
+    }
   }
 
   private async setattr(path: string, syscall: string, va: SetattrArgs, follow = true): Promise<void> {

@@ -19,6 +19,8 @@ import { parseMode } from './modes.js';
 import { copyIn } from './copy_in.js';
 import { get } from './get.js';
 import { lstatSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { formatXattrValue, parseXattrValue, xattrText } from './xattr.js';
 
 export interface Command {
   name: string;
@@ -254,6 +256,44 @@ export const commands: readonly Command[] = [
         await (await fs.open(path, { create: true })).close();
         await fs.utimes(path, when, when);
       });
+      return EXIT_OK;
+    },
+  },
+  {
+    name: 'xattr',
+    synopsis: '[--json] IMAGE PATH [NAME [VALUE]] | -x IMAGE PATH NAME',
+    help: "PATH's extended attributes: all as name=value, NAME's value, NAME set to VALUE (text or 0xHEX); -x removes NAME",
+    min: 2,
+    max: 4,
+    options: ['json', 'remove'],
+    async run(ctx) {
+      const [image, path, name, value] = ctx.args;
+      const json = ctx.values.json === true;
+      if (ctx.values.remove === true) {
+        if (name === undefined || value !== undefined) throw new UsageError('xattr -x takes IMAGE PATH NAME');
+        await ctx.withMount(image, 'write', (fs) => fs.removexattr(path, name));
+        return EXIT_OK;
+      }
+      if (value !== undefined) {
+        const bytes = parseXattrValue(value);
+        if (bytes === null) throw new UsageError(`xattr: not an even run of hex digits after 0x: ${value}`);
+        await ctx.withMount(image, 'write', (fs) => fs.setxattr(path, name, bytes));
+        return EXIT_OK;
+      }
+      const found = await ctx.withMount(image, 'read', async (fs) => {
+        const names = name !== undefined ? [name] : await fs.listxattr(path);
+        const out: [string, Uint8Array][] = [];
+        for (const n of names) out.push([n, await fs.getxattr(path, n)]);
+        return out;
+      });
+      if (json) {
+        const rows = found.map(([n, v]) => ({ name: n, text: xattrText(v), hex: Buffer.from(v).toString('hex') }));
+        process.stdout.write(JSON.stringify(name !== undefined ? rows[0] : rows) + '\n');
+      } else if (name !== undefined) {
+        process.stdout.write(formatXattrValue(found[0][1]) + '\n');
+      } else {
+        process.stdout.write(found.map(([n, v]) => `${n}=${formatXattrValue(v)}\n`).join(''));
+      }
       return EXIT_OK;
     },
   },

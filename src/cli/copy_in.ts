@@ -3,17 +3,19 @@
  * and `cp -a` do: modes (setuid, setgid, sticky too), owners (or one given
  * owner for all), access and modification times, hard links as links (by
  * the source's device and inode), symlinks, device nodes, FIFOs and sockets,
- * and holes (4 KiB runs of zeros are left unwritten). Into an existing
+ * holes (4 KiB runs of zeros are left unwritten), and extended attributes
+ * where getfattr can read them (host_xattr.ts). Into an existing
  * directory the tree merges: a file there is replaced whole (written beside
  * it and renamed over), a symlink or special file is replaced.
  *   await copyIn(fs, '/srv', hostDir, { owner: null })   // used by mkfs --from and put -r
  */
 
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
-import { EISDIR, VmError, hostError } from '../api/errors.js';
+import { EISDIR, EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
+import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 
 export interface CopyInOptions {
   /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
@@ -27,11 +29,14 @@ const HOLE = 4096;
 export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
   if (fs.type.startsWith('fat')) return copyInFat(fs, to, from);
   const links = new Map<string, string>();
-  await copyDir(fs, to, from, opts, links);
-  await setAttrs(fs, to, hostStat(from), opts);
+  const xattrs = hostXattrsOf(from);
+  await copyDir(fs, to, from, opts, links, xattrs);
+  await setAttrs(fs, to, hostStat(from), opts, xattrs.get(resolve(from)));
 }
 
-async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>): Promise<void> {
+async function copyDir(
+  fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>, xattrs: Map<string, HostXattrs>,
+): Promise<void> {
   const names = hostCall(from, () => readdirSync(from)).sort();
   const existing = new Map((await fs.readdir(to)).map((e) => [e.name, e.type]));
   for (const name of names) {
@@ -42,8 +47,8 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
     if (st.isDirectory()) {
       if (there !== undefined && there !== 'dir') await fs.unlink(dst);
       if (there !== 'dir') await fs.mkdir(dst);
-      await copyDir(fs, dst, src, opts, links);
-      await setAttrs(fs, dst, st, opts); // after its entries: adding them set its times
+      await copyDir(fs, dst, src, opts, links, xattrs);
+      await setAttrs(fs, dst, st, opts, xattrs.get(resolve(src))); // after its entries: adding them set its times
       continue;
     }
     if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
@@ -61,7 +66,7 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
       if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => readlinkSync(src)), dst);
       else await fs.mknod(dst, specialType(st), st.mode & 0o7777, major(st.rdev), minor(st.rdev));
     }
-    await setAttrs(fs, dst, st, opts);
+    await setAttrs(fs, dst, st, opts, xattrs.get(resolve(src)));
     if (st.nlink > 1) links.set(key, dst);
   }
 }
@@ -97,9 +102,15 @@ async function copyFile(fs: MountedFs, dst: string, src: string, replace: boolea
   if (replace) await fs.rename(path, dst);
 }
 
-async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions): Promise<void> {
+/** Owner, times, mode and extended attributes (a name the image's file system has no place for is skipped). */
+async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions, xattrs: HostXattrs | undefined): Promise<void> {
   const uid = opts.owner?.uid ?? st.uid;
   const gid = opts.owner?.gid ?? st.gid;
+  for (const [name, value] of xattrs ?? []) {
+    await fs.setxattr(path, name, value, { follow: false }).catch((e: unknown) => {
+      if (!(e instanceof VmError && e.errno === EOPNOTSUPP)) throw e;
+    });
+  }
   if (st.isSymbolicLink()) {
     await fs.lchown(path, uid, gid);
     await fs.lutimes(path, st.atimeMs / 1000, st.mtimeMs / 1000);

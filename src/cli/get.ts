@@ -4,8 +4,10 @@
  * modification times, symlinks, hard links as links, owners when run as
  * root, holes kept (4 KiB runs of zeros are not written). A new DEST becomes
  * the copy; an existing directory DEST receives it inside (the root's
- * entries go straight into DEST); '-' writes a file to stdout (commands.ts). Device nodes, FIFOs and sockets are reported and skipped:
- * Node cannot make them.
+ * entries go straight into DEST); '-' writes a file to stdout (commands.ts).
+ * Extended attributes follow with one `setfattr --restore` at the end where
+ * the attr tools are installed. Device nodes, FIFOs and sockets are reported
+ * and skipped: Node cannot make them.
  */
 
 import {
@@ -13,8 +15,9 @@ import {
   symlinkSync, utimesSync, writeSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { hostError } from '../api/errors.js';
+import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
 import { joinPath, type FileStat, type MountedFs } from '../api/mounted_fs.js';
+import { type HostXattrs, hostXattrsRestore } from './host_xattr.js';
 
 const HOLE = 4096;
 
@@ -25,16 +28,27 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const root = path.split('/').every((p) => p === '');
   const target = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const links = new Map<number, string>();
-  await copyOut(fs, path, target, st, links, warn);
+  const xattrs: { path: string; attrs: HostXattrs }[] = [];
+  await copyOut(fs, path, target, st, links, warn, xattrs);
+  hostXattrsRestore(xattrs, warn); // last: a read-only copy still takes them as root
 }
 
-async function copyOut(fs: MountedFs, path: string, to: string, st: FileStat, links: Map<number, string>, warn: (msg: string) => void): Promise<void> {
+async function copyOut(
+  fs: MountedFs, path: string, to: string, st: FileStat, links: Map<number, string>, warn: (msg: string) => void,
+  xattrs: { path: string; attrs: HostXattrs }[],
+): Promise<void> {
+  if (st.type === 'dir' || st.type === 'file' || st.type === 'symlink') {
+    const first = st.type === 'file' && st.nlink > 1 && links.has(st.ino);
+    const attrs: HostXattrs = [];
+    if (!first) for (const n of await imageXattrNames(fs, path)) attrs.push([n, await fs.getxattr(path, n, { follow: false })]);
+    if (attrs.length > 0) xattrs.push({ path: to, attrs });
+  }
   switch (st.type) {
     case 'dir': {
       host(to, () => mkdirSync(to, { recursive: true }));
       for (const e of await fs.readdir(path)) {
         const p = joinPath(path, e.name);
-        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false }), links, warn);
+        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false }), links, warn, xattrs);
       }
       break;
     }
@@ -62,6 +76,16 @@ async function copyOut(fs: MountedFs, path: string, to: string, st: FileStat, li
   if (process.getuid?.() === 0) host(to, () => chownSync(to, st.uid, st.gid));
   host(to, () => chmodSync(to, st.mode & 0o7777));
   host(to, () => utimesSync(to, st.atime, st.mtime));
+}
+
+/** path's attribute names; none on a file system that keeps none (FAT, UFS). */
+async function imageXattrNames(fs: MountedFs, path: string): Promise<string[]> {
+  try {
+    return await fs.listxattr(path, { follow: false });
+  } catch (e) {
+    if (e instanceof VmError && e.errno === EOPNOTSUPP) return [];
+    throw e;
+  }
 }
 
 /** A file's bytes straight from the page frames into the host file; zero runs become holes. */

@@ -35,6 +35,7 @@ const options = {
   fat: { type: 'string' },
   label: { type: 'string' },
   symbolic: { type: 'boolean', short: 's' },
+  remove: { type: 'boolean', short: 'x' },
   date: { type: 'string' },
   owner: { type: 'string' },
   partition: { type: 'string' },
