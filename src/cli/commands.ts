@@ -19,6 +19,7 @@ import { parseMode } from './modes.js';
 import { copyIn } from './copy_in.js';
 import { get } from './get.js';
 import { lstatSync } from 'node:fs';
+import { serveCommand } from './serve.js';
 
 export interface Command {
   name: string;
@@ -291,6 +292,20 @@ export const commands: readonly Command[] = [
     run(ctx) {
       if (ctx.g.partition !== undefined) throw new UsageError('parts: --partition does not apply');
       return partsCommand(ctx.vm, ctx.args[0], ctx.values.json === true, ctx.g.timeout, ctx.g.lock);
+    },
+  },
+  {
+    name: 'serve',
+    synopsis: '[--port N] [IMAGE]',
+    help: 'the explorer page on http://127.0.0.1:N/ (default 8080; 0: any free port), IMAGE with HTTP ranges at /image',
+    min: 0,
+    max: 1,
+    options: ['port'],
+    run(ctx) {
+      const text = ctx.values.port === undefined ? '8080' : String(ctx.values.port);
+      if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port: a port number from 0 to 65535, not ${text}`);
+      if (ctx.g.partition !== undefined) throw new UsageError('serve: --partition does not apply (the page chooses the partition)');
+      return serveCommand({ port: Number(text), image: ctx.args[0] ?? null, memory: ctx.g.memory, pageSize: ctx.g.pageSize });
     },
   },
   {
