@@ -46,7 +46,7 @@ function formatBytes(n) {
     v /= 1024;
     i++;
   }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+  return `${Number.isInteger(v) ? v : v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
 function sourceName(source) {
