@@ -9,14 +9,16 @@
  * dist/browser/vmpager.js, for `vmpager/browser` and the explorer page
  * (web/, served by `vmpager serve`): platform 'browser', no polyfills, and
  * any import of a Node built-in fails the build, naming who imported it.
+ * dist/web/ is then the explorer page as static files (web/ and the
+ * bundle), for any web server.
  *   node scripts/bundle.mjs
  */
 
 import { build } from 'esbuild';
-import { builtinModules } from 'node:module';
-import { statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { noNodeBuiltins } from './no_node_builtins.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -32,19 +34,6 @@ await build({
   logLevel: 'warning',
 });
 
-/** Refuses node:* and bare built-in names ('fs', 'buffer', ...) in the browser bundle. */
-const noNode = {
-  name: 'no-node-builtins',
-  setup(b) {
-    const builtins = new Set(builtinModules);
-    b.onResolve({ filter: /.*/ }, (args) => {
-      const bare = args.path.replace(/^node:/, '').split('/')[0];
-      if (!args.path.startsWith('node:') && !builtins.has(bare)) return undefined;
-      return { errors: [{ text: `the browser bundle must not import the Node built-in '${args.path}' (imported by ${relative(root, args.importer)})` }] };
-    });
-  },
-};
-
 const browserOut = join(root, 'dist/browser/vmpager.js');
 await build({
   entryPoints: [join(root, 'dist/src/api/browser.js')],
@@ -55,7 +44,11 @@ await build({
   target: 'es2022',
   minify: true,
   sourcemap: true,
-  plugins: [noNode],
+  plugins: [noNodeBuiltins(root)],
   logLevel: 'warning',
 });
+const staticDir = join(root, 'dist/web');
+mkdirSync(staticDir, { recursive: true });
+for (const f of readdirSync(join(root, 'web'))) copyFileSync(join(root, 'web', f), join(staticDir, f));
+for (const f of ['vmpager.js', 'vmpager.js.map']) copyFileSync(join(root, 'dist/browser', f), join(staticDir, f));
 if (process.env.VMPAGER_BUNDLE_SIZE) console.log(`dist/browser/vmpager.js: ${statSync(browserOut).size} bytes`);
