@@ -13,7 +13,8 @@
  * it arrives. Each answer is checked: status 206, Content-Range equal to the
  * range asked, the validator unchanged (the image was replaced on the
  * server: refused), exactly the bytes asked. Any failure is EIO, its reason
- * kept in `failure`. Writes are EROFS.
+ * kept in `failure`. Requests bypass the browser's HTTP cache (the pager is
+ * the cache). Writes are EROFS.
  */
 
 import { EINVAL, EIO, ENOENT, EACCES, EROFS, ETIMEDOUT } from '../kern/errno.js';
@@ -29,6 +30,9 @@ export interface HttpOpenOptions {
 }
 
 export const HTTP_TIMEOUT_MS = 60_000;
+
+/** RequestInit's cache mode (Node's typings of fetch leave it out; its fetch takes it). */
+const NO_STORE = { cache: 'no-store' } as RequestInit;
 
 /** `bytes FIRST-LAST/SIZE`, or null. */
 function parseContentRange(v: string | null): { first: number; last: number; size: number | null } | null {
@@ -72,7 +76,7 @@ export class HttpDevice implements BlockDevice {
     const timeoutMs = opts.timeoutMs ?? HTTP_TIMEOUT_MS;
     let res: Response;
     try {
-      res = await fetchFn(url, { headers: { Range: 'bytes=0-0' }, signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined });
+      res = await fetchFn(url, { headers: { Range: 'bytes=0-0' }, ...NO_STORE, signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined });
     } catch (e) {
       const timedOut = e instanceof Error && e.name === 'TimeoutError';
       return { error: timedOut ? ETIMEDOUT : EIO, dev: null, reason: timedOut ? `no answer within ${timeoutMs / 1000} s` : `cannot fetch: ${e instanceof Error ? e.message : String(e)}` };
@@ -135,7 +139,7 @@ export class HttpDevice implements BlockDevice {
     if (this.timeoutMs > 0) signals.push(AbortSignal.timeout(this.timeoutMs));
     let res: Response;
     try {
-      res = await this.fetchFn(this.name, { headers: { Range: `bytes=${offset}-${last}` }, signal: anySignal(signals) });
+      res = await this.fetchFn(this.name, { headers: { Range: `bytes=${offset}-${last}` }, ...NO_STORE, signal: anySignal(signals) });
     } catch (e) {
       return e instanceof Error && e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000} s` : `cannot fetch: ${e instanceof Error ? e.message : String(e)}`;
     }
