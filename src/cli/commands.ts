@@ -19,7 +19,6 @@ import { parseMode } from './modes.js';
 import { copyIn } from './copy_in.js';
 import { get } from './get.js';
 import { lstatSync } from 'node:fs';
-import { serveCommand } from './serve.js';
 
 export interface Command {
   name: string;
@@ -301,10 +300,12 @@ export const commands: readonly Command[] = [
     min: 0,
     max: 1,
     options: ['port'],
-    run(ctx) {
+    async run(ctx) {
       const text = ctx.values.port === undefined ? '8080' : String(ctx.values.port);
       if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port: a port number from 0 to 65535, not ${text}`);
       if (ctx.g.partition !== undefined) throw new UsageError('serve: --partition does not apply (the page chooses the partition)');
+      // Loaded here: the HTTP server is no cost to the other commands.
+      const { serveCommand } = await import('./serve.js');
       return serveCommand({ port: Number(text), image: ctx.args[0] ?? null, memory: ctx.g.memory, pageSize: ctx.g.pageSize });
     },
   },

@@ -154,6 +154,9 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       serveFile(res, web, path === '/' ? 'index.html' : path.slice(1));
     }
   });
+  // Longer than a browser leaves a connection idle between a reader's requests: a server that closes
+  // first races a request being sent, and the browser sends it again.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       release();

@@ -24,6 +24,8 @@ import { mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.j
 import { mkufs } from '../helpers/ufs_images.js';
 import { CLI } from '../helpers/cli.js';
 import { startRangeServer, type RangeServer } from '../helpers/http_ranges.js';
+import { newDisk, putFs, sfdisk } from '../helpers/disks.js';
+import { mkfat } from '../helpers/fat_images.js';
 
 // The callbacks given to page.evaluate run in the page; the project compiles without the DOM's types.
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -238,6 +240,38 @@ describe('the explorer page in headless Chromium', () => {
     );
     assert.deepEqual(unlabelled, []);
     await page.close();
+  });
+
+  test('a whole disk: the page offers the partitions that hold a file system and mounts the one chosen', async () => {
+    // An MBR disk as a Raspberry Pi image is laid out: FAT32 "BOOTFS" at 4 MiB, ext4 "rootfs" after it.
+    const disk = newDisk(tmp.dir, 'disk.img', 100 * MiB);
+    sfdisk(disk, 'label: dos\nstart=8192, size=73728, type=c\nstart=81920, type=83\n');
+    const boot = mkfat(join(tmp.dir, 'boot.part'), [{ path: 'config.txt', data: new TextEncoder().encode('arm_64bit=1\n') }], { fat: 32, kib: 36 * 1024, label: 'BOOTFS' });
+    putFs(disk, 8192 * 512, boot);
+    const root = mkext2(join(tmp.dir, 'root.part'), [{ path: 'etc/hostname', data: new TextEncoder().encode('pi\n') }], { type: 'ext4', blockSize: 4096, size: 100 * MiB - 81920 * 512, extra: ['-L', 'rootfs'] });
+    putFs(disk, 81920 * 512, root);
+    const s = await startServe(disk, '8MiB');
+    try {
+      const page = await newPage();
+      await page.goto(s.url);
+      await mounted(page);
+      assert.equal(await page.$eval('#part-row', (e) => e.hidden), false);
+      const options = await page.$$eval('#partition option', (os) => os.map((o) => [o.value, o.textContent]));
+      assert.deepEqual(options, [
+        ['1', '1: fat32 "BOOTFS", 36 MiB'],
+        ['2', '2: ext4 "rootfs", 60 MiB'],
+      ]);
+      await openInTree(page, '/config.txt');
+      assert.equal(await text(page, '#viewer'), 'arm_64bit=1\n');
+      await page.select('#partition', '2');
+      await page.waitForFunction(() => document.getElementById('fs-info').textContent.includes('partition 2') || document.getElementById('error').textContent !== '', { timeout: 20_000 });
+      assert.equal(await text(page, '#error'), '');
+      await openInTree(page, '/etc/hostname');
+      assert.equal(await text(page, '#viewer'), 'pi\n');
+      await page.close();
+    } finally {
+      s.proc.kill('SIGTERM');
+    }
   });
 
   describe('the HTTP device against the test range server', () => {

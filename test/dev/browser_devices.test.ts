@@ -4,7 +4,7 @@
  * that changes under it; the HTTP device against a local range server
  * (test/helpers/http_ranges.ts) that answers ranges, answers without them,
  * changes the ETag, sends short, long or misplaced bodies, or fails. Then
- * the browser entry's Vm mounts ext4 and UFS2 images (mke2fs -d, makefs)
+ * the browser entry's Vm mounts ext2, ext4 and UFS2 images (mke2fs -d, makefs)
  * through both devices and reads every file back byte for byte, the server
  * counting one range request per device transfer.
  */
@@ -191,6 +191,7 @@ describe('the browser entry mounts images through both devices', () => {
   const tree: TreeFile[] = [...files].map(([p, data]) => ({ path: p.slice(1), data }));
 
   const images = {
+    ext2: mkext2(join(tmp.dir, 'e2.img'), tree, { type: 'ext2', blockSize: 1024, size: 16 * MiB }),
     ext4: mkext2(join(tmp.dir, 'e.img'), tree, { type: 'ext4', blockSize: 4096, size: 16 * MiB }),
     ufs2: mkufs(join(tmp.dir, 'u.img'), tree, { version: 2, bsize: 32768, fsize: 4096, size: 16 * MiB }),
   };

@@ -78,6 +78,7 @@ export async function startRangeServer(data: Uint8Array): Promise<RangeServer> {
     if (state.delayMs > 0) setTimeout(reply, state.delayMs);
     else reply();
   });
+  server.keepAliveTimeout = 60_000; // as vmpager serve: an idle connection closed under a request would be retried
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
