@@ -31,7 +31,6 @@ export { MemDisk } from '../dev/memdisk.js';
 export { BlobDevice } from '../dev/blob.js';
 export { HttpDevice, type HttpOpenOptions } from '../dev/http.js';
 export { parseSize } from './size.js';
-export { strerror, errnoName } from '../kern/errno.js';
 
 export interface BrowserMountOptions extends DeviceMountOptions {
   /** A URL's requests: milliseconds each may take (default 60 s), the fetch to use. */

@@ -31,6 +31,9 @@ import { mkfat } from '../helpers/fat_images.js';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 declare const document: any;
 declare const window: any;
+declare const DataTransfer: any;
+declare const DragEvent: any;
+declare const File: any;
 type HTMLElement = any;
 type HTMLInputElement = any;
 
@@ -218,6 +221,25 @@ describe('the explorer page in headless Chromium', () => {
     const saved = join(downloads, 'mid.bin');
     for (let i = 0; i < 200 && !(existsSync(saved) && statSync(saved).size === want.length); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(sha256(readFileSync(saved)), hashes.get('/dir/mid.bin'));
+    await page.close();
+  });
+
+  test('an image dropped on the box opens through the Blob device', async () => {
+    const page = await newPage();
+    await page.goto(serve!.url);
+    await mounted(page);
+    // The served image's bytes become a File in the page, dropped as a person drops one from their desktop.
+    await page.evaluate(async () => {
+      const file = new File([await (await fetch('/image')).blob()], 'dropped.img');
+      const dt = new DataTransfer();
+      dt.items.add(file);
+      document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => /^dropped\.img: ext4 mounted/.test(document.getElementById('status').textContent) || document.getElementById('error').textContent !== '', { timeout: 20_000 });
+    assert.equal(await text(page, '#error'), '');
+    assert.match(await text(page, '#status'), /read by file slices/);
+    await openInTree(page, '/docs/notes.md');
+    assert.equal(await text(page, '#viewer'), '# notes\n\nvmpager in the browser.\n');
     await page.close();
   });
 
