@@ -18,6 +18,7 @@ import { Mapping } from './mapping.js';
 import { VM_PROT_READ, VM_PROT_WRITE } from '../vm/vm_map.js';
 import { type FrameSink, vmSendfile } from '../vm/vm_sendfile.js';
 import { MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
+import { vmObjectPageMap } from '../vm/vm_pagemap.js';
 import type { MountedFs } from './mounted_fs.js';
 
 export class File {
@@ -51,6 +52,16 @@ export class File {
     const ra = this.object.ra;
     ra.advice = advice === 'sequential' || advice === 'noreuse' ? MADV_SEQUENTIAL : advice === 'random' ? MADV_RANDOM : MADV_NORMAL;
     ra.noreuse = advice === 'noreuse';
+  }
+
+  /**
+   * What each page of the file is doing now, one byte a page: 0 not in
+   * memory, 1 resident (active), 2 resident (inactive: reclaimed first),
+   * 3 read ahead and not used yet, 4 dirty, 5 I/O in progress. A snapshot.
+   */
+  pageMap(): Uint8Array {
+    this.checkOpen('pagemap');
+    return vmObjectPageMap(this.object);
   }
 
   /** Reads up to `length` bytes at `offset`; short at EOF. */

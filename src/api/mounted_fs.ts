@@ -20,7 +20,7 @@ import type { VmMap } from '../vm/vm_map.js';
 import { check, reportDamage, VmError } from './errors.js';
 import { File } from './file.js';
 import type { PartitionInfo } from './partitions.js';
-import { FsPromises } from './promises.js';
+import type { FsPromises } from './promises.js';
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -68,6 +68,9 @@ export function fileType(t: VType): FileType {
   }
 }
 
+/** Makes a MountedFs's node:fs/promises view (the Node entry passes FsPromises's constructor). */
+export type PromisesMaker = (fs: MountedFs) => FsPromises;
+
 export class MountedFs {
   private readonly files = new Set<File>();
   private unmounted = false;
@@ -88,6 +91,8 @@ export class MountedFs {
     readonly partition: PartitionInfo | null = null,
     /** Warnings from the partition tables. */
     private readonly tableWarnings: readonly string[] = [],
+    /** Makes the node:fs/promises view; null where there is no Node (the browser entry). */
+    private readonly promisesMaker: PromisesMaker | null = null,
   ) {
     if (!mp.readOnly) mountedForWriting.add(this);
     reportDamage(image, mp.stat);
@@ -100,7 +105,8 @@ export class MountedFs {
 
   /** A node:fs/promises-shaped view of this file system (readFile, writeFile, readdir, stat, open, streams ...). */
   get promises(): FsPromises {
-    return (this.fsPromises ??= new FsPromises(this));
+    if (this.promisesMaker === null) throw new VmError(EOPNOTSUPP, 'promises', this.image, null, 'the node:fs/promises view needs Node (its Buffers); use open/read/readdir/stat');
+    return (this.fsPromises ??= this.promisesMaker(this));
   }
 
   private fsPromises: FsPromises | undefined;

@@ -334,6 +334,22 @@ export const commands: readonly Command[] = [
     },
   },
   {
+    name: 'serve',
+    synopsis: '[--port N] [IMAGE]',
+    help: 'the explorer page on http://127.0.0.1:N/ (default 8080; 0: any free port), IMAGE with HTTP ranges at /image',
+    min: 0,
+    max: 1,
+    options: ['port'],
+    async run(ctx) {
+      const text = ctx.values.port === undefined ? '8080' : String(ctx.values.port);
+      if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port: a port number from 0 to 65535, not ${text}`);
+      if (ctx.g.partition !== undefined) throw new UsageError('serve: --partition does not apply (the page chooses the partition)');
+      // Loaded here: the HTTP server is no cost to the other commands.
+      const { serveCommand } = await import('./serve.js');
+      return serveCommand({ port: Number(text), image: ctx.args[0] ?? null, memory: ctx.g.memory, pageSize: ctx.g.pageSize });
+    },
+  },
+  {
     name: 'demo',
     synopsis: '',
     help: 'a guided tour of the pager on a built-in image',

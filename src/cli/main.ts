@@ -39,6 +39,7 @@ const options = {
   date: { type: 'string' },
   owner: { type: 'string' },
   partition: { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
 const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'connections', 'partition', 'no-verify', 'help', 'version']);
