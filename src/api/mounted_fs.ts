@@ -14,6 +14,8 @@ import { namei } from '../vfs/vfs_lookup.js';
 import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import type { LookupResult, SetattrArgs, Vattr } from '../vfs/vnode_if.js';
+
+export type { SetattrArgs };
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
@@ -307,6 +309,11 @@ export class MountedFs {
   async lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
     const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
     await this.setattr(path, 'lutimes', { atime: secs(atime), mtime: secs(mtime) }, false);
+  }
+
+  /** @internal Mode, owner and times of path in one VOP_SETATTR (a tree copy's chmod + chown + utimes). */
+  async setAttributes(path: string, va: SetattrArgs, follow: boolean): Promise<void> {
+    await this.setattr(path, follow ? 'setattr' : 'lsetattr', va, follow);
   }
 
   private async setattr(path: string, syscall: string, va: SetattrArgs, follow = true): Promise<void> {
