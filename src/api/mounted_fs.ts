@@ -131,11 +131,18 @@ export class MountedFs {
    */
   async open(path: string, opts: { create?: boolean } = {}): Promise<File> {
     let vp: Vnode;
-    try {
+    if (opts.create) {
+      // A missing file is the usual case here (a tree copy makes thousands): no error made for it.
+      if (this.unmounted) throw new VmError(EINVAL, 'open', this.image, path, 'file system is unmounted');
+      if (!path.startsWith('/')) throw new VmError(ENOENT, 'open', this.image, path, 'path must be absolute');
+      const r = await namei(this.root, path, true);
+      if (r.error === ENOENT) vp = await this.createFile(path);
+      else {
+        check(r.error, 'open', this.image, path);
+        vp = r.vp!;
+      }
+    } else {
       vp = await this.lookup(path, true, 'open');
-    } catch (e) {
-      if (!(opts.create && e instanceof VmError && e.errno === ENOENT)) throw e;
-      vp = await this.createFile(path);
     }
     if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) {
       await vrele(vp);
