@@ -11,9 +11,10 @@ import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
 import type { Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
+import { cachePurgeMount } from '../vfs/vfs_cache.js';
 import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
-import type { LookupResult, SetattrArgs, Vattr } from '../vfs/vnode_if.js';
+import { MNT_NOWAIT, type LookupResult, type SetattrArgs, type Vattr } from '../vfs/vnode_if.js';
 
 export type { SetattrArgs };
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
@@ -186,12 +187,20 @@ export class MountedFs {
 
   /** Removes a file or symlink (not a directory). */
   async unlink(path: string): Promise<void> {
-    await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));
+    try {
+      await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));
+    } finally {
+      cachePurgeMount(this.mp);
+    }
   }
 
   /** Removes an empty directory. */
   async rmdir(path: string): Promise<void> {
-    await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+    try {
+      await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+    } finally {
+      cachePurgeMount(this.mp);
+    }
   }
 
   /**
@@ -266,6 +275,7 @@ export class MountedFs {
         await this.withLocked([tdvp], () => tdvp!.op.remove(tdvp!, hidden!), 'rename', to);
       }
     } finally {
+      cachePurgeMount(this.mp);
       await vrele(fdvp);
       if (tdvp !== null) await vrele(tdvp);
       if (victim !== null) await vrele(victim);
@@ -391,6 +401,8 @@ export class MountedFs {
   /**
    * Writes every dirty page, inode and metadata block to the disk. On an
    * error (EIO) the pages stay dirty and a later sync tries them again.
+   * Each file's fsync leaves the device's flush to VFS_SYNC at the end:
+   * one flush for the whole file system, not one per file (cf. sync(2)).
    */
   async sync(): Promise<void> {
     if (this.mp.readOnly) return;
@@ -400,7 +412,7 @@ export class MountedFs {
       await vp.lock.lock(LK_EXCLUSIVE);
       try {
         const e1 = await this.mp.vm!.clean(vp, true);
-        const e2 = await vp.op.fsync(vp);
+        const e2 = await vp.op.fsync(vp, MNT_NOWAIT);
         first ||= e1 || e2;
       } finally {
         vp.lock.unlock();
