@@ -9,7 +9,7 @@ import { EBUSY, EEXIST, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
-import type { Mount } from '../vfs/mount.js';
+import { MNT_ASYNC, type Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
 import { cachePurgeMount } from '../vfs/vfs_cache.js';
 import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
@@ -326,6 +326,16 @@ export class MountedFs {
   async lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
     const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
     await this.setattr(path, 'lutimes', { atime: secs(atime), mtime: secs(mtime) }, false);
+  }
+
+  /**
+   * @internal For filling a new image (mkfs --from): metadata is written at
+   * sync and unmount only, none of it in order (MNT_ASYNC); a crash before
+   * the unmount leaves an image to be made again.
+   */
+  setAsync(on: boolean): void {
+    if (on) this.mp.flag |= MNT_ASYNC;
+    else this.mp.flag &= ~MNT_ASYNC;
   }
 
   /** @internal Mode, owner and times of path in one VOP_SETATTR (a tree copy's chmod + chown + utimes). */
