@@ -12,7 +12,9 @@
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
  *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
- * Runs alternate with their peer; the table shows medians. The cases live
+ *   7 cold cat on FAT32 vs mcopy (bench_fat)
+ *   8 a tree of 20 000 small files: mkfs --from and put -r vs mke2fs -d, get vs debugfs rdump (bench_trees)
+ * `--cases 5,8` runs only those cases. Runs alternate with their peer; the table shows medians. The cases live
  * in bench_cold, bench_peer, bench_warm and bench_write; what they share in
  * bench_run.
  */
@@ -28,10 +30,11 @@ import { coldCases, partitionCase } from './bench_cold.js';
 import { crossSizeRow, ext2fsCase } from './bench_peer.js';
 import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
-import { writeCase } from './bench_write.js';
+import { writeCase, writeExt2fsRows } from './bench_write.js';
+import { TREE_FILES, treeRows } from './bench_trees.js';
 import { fatRows } from './bench_fat.js';
 
-const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
+const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR] [--cases LIST]';
 
 function fmtMetric(m: Metric | null): string {
   if (m === null) return '-';
@@ -74,6 +77,7 @@ export async function benchMain(args: string[]): Promise<number> {
         runs: { type: 'string' },
         size: { type: 'string' },
         cache: { type: 'string' },
+        cases: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -84,7 +88,7 @@ export async function benchMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --json        the table as JSON\n`);
+    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --cases LIST  only these cases, e.g. 5,8 (default: all, 1 to 8)\n  --json        the table as JSON\n`);
     return 0;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -95,6 +99,11 @@ export async function benchMain(args: string[]): Promise<number> {
   }
   if (size === null || size < 64 * 1024) {
     process.stderr.write(`vmpager: --size: not a size of at least 64KiB: ${values.size}\n${USAGE}\n`);
+    return 1;
+  }
+  const cases = new Set((values.cases ?? '1,2,3,4,5,6,7,8').split(',').map((c) => Number(c.trim())));
+  if ([...cases].some((c) => !Number.isInteger(c) || c < 1 || c > 8)) {
+    process.stderr.write(`vmpager: --cases: case numbers from 1 to 8, comma-separated, not ${values.cases}\n${USAGE}\n`);
     return 1;
   }
   const cache = resolve(values.cache ?? join('.cache', 'bench'));
@@ -109,32 +118,52 @@ export async function benchMain(args: string[]): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'vmpager-bench-'));
   const rows: Row[] = [];
   try {
-    const images = benchImages(cache, size, log);
+    const want = (...cs: number[]): boolean => cs.some((c) => cases.has(c));
+    const images = want(1, 2, 3, 4, 6) ? benchImages(cache, size, log) : [];
     const useTime = haveGnuTime();
     if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
-    const ufs = ufsBenchImages(cache, size, log);
-    if (ufs.length === 0) log('bench: makefs not found: no UFS rows');
-    for (const im of [...images, ...ufs]) {
-      log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
-      rows.push(...(await coldCases(im, runs, useTime, scratch)));
+    const ufs = want(1, 2) ? ufsBenchImages(cache, size, log) : [];
+    if (want(1, 2) && ufs.length === 0) log('bench: makefs not found: no UFS rows');
+    if (want(1, 2)) {
+      for (const im of [...images, ...ufs]) {
+        log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
+        rows.push(...(await coldCases(im, runs, useTime, scratch)));
+      }
     }
-    rows.push(...(await fatRows(cache, size, runs, log)));
-    log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
-    for (const im of ext2fsPeerImages(cache, log)) {
-      const peerRows = await ext2fsCase(im, runs, useTime, scratch);
-      rows.push(...peerRows, ...crossSizeRow(rows, peerRows[1], im.name, size));
+    if (want(7)) rows.push(...(await fatRows(cache, size, runs, log)));
+    if (want(1)) {
+      log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
+      for (const im of ext2fsPeerImages(cache, log)) {
+        const peerRows = await ext2fsCase(im, runs, useTime, scratch);
+        rows.push(...peerRows, ...crossSizeRow(rows, peerRows[1], im.name, size));
+      }
     }
-    for (const im of images) {
-      log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
-      rows.push(await warmCase(im, runs));
+    if (want(3)) {
+      for (const im of images) {
+        log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
+        rows.push(await warmCase(im, runs));
+      }
     }
-    log(`bench: ${images[0].name}: case 4 (Zipf)`);
-    rows.push(await zipfCase(images[0]));
-    log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
-    rows.push(await writeCase(size, runs, useTime, scratch));
-    rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
-    log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
-    rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    if (want(4)) {
+      log(`bench: ${images[0].name}: case 4 (Zipf)`);
+      rows.push(await zipfCase(images[0]));
+    }
+    if (want(5)) {
+      log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
+      rows.push(await writeCase(size, runs, useTime, scratch));
+      const ext4 = await writeCase(size, runs, useTime, scratch, 'ext4');
+      rows.push(ext4);
+      log(`bench: case 5 on ext4 beside the ext2fs npm package, ${mib(EXT2FS_PEER_SIZE)} MiB, ${runs} run(s)`);
+      rows.push(...(await writeExt2fsRows(runs, scratch, ext4)));
+    }
+    if (want(6)) {
+      log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
+      rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    }
+    if (want(8)) {
+      log(`bench: case 8 (a tree of ${TREE_FILES} small files in and out), ${runs} run(s)`);
+      rows.push(...(await treeRows(cache, runs, scratch, log)));
+    }
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);
     return 2;
