@@ -8,7 +8,8 @@
  *   mke2fs -d made.
  * The tree and that image are built once into the cache folder. The first
  * vmpager run of each kind is checked: e2fsck -fn clean, or the tree out
- * holding as many entries and bytes as rdump's.
+ * holding the tree's entries and bytes (rdump's: its entries; it writes
+ * each hard link as a copy).
  *   const rows = await treeRows(cacheDir, runs, scratch, log)
  */
 
@@ -126,8 +127,9 @@ export async function treeRows(cache: string, runs: number, scratch: string, log
         if (ck.status !== 0) notes.push(`e2fsck found the image vmpager ${which} wrote damaged`);
       }
       if (which === 'rdump' || which === 'get') {
+        // rdump writes each hard link as a copy of its own: only its entries are counted.
         const got = census(out);
-        if (got.entries !== entries || got.bytes !== c.stats.bytes) {
+        if (got.entries !== entries || (which === 'get' && got.bytes !== c.stats.bytes)) {
           notes.push(`${which} wrote ${got.entries} entries of ${got.bytes} bytes, not ${entries} of ${c.stats.bytes}`);
         }
       }

@@ -134,7 +134,7 @@ export async function writeExt2fsRows(runs: number, scratch: string, ext4Row: Ro
     extra: { fileBytes: size, targetRatio: EXT2FS_WRITE_TARGET },
     note: [...new Set(notes), ...target20(ratio)].join('; ') || undefined,
   }];
-  if (ext4Row?.vmpager != null && p !== null) {
+  if (ext4Row?.vmpager != null && p !== null && ext4Row.extra?.fileBytes !== size) {
     const cross = ext4Row.vmpager.value / p;
     rows.push({
       case: `5 write + sync of ${ext4Row.extra?.fileBytes !== undefined ? ext4Row.extra.fileBytes / MiB : '?'} MiB (above) vs the package's write rate on ${size / MiB} MiB`,
