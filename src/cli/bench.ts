@@ -88,7 +88,7 @@ export async function benchMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --cases LIST  only these cases, e.g. 5,8 (default: all, 1 to 8)\n  --json        the table as JSON\n`);
+    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read or write a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --cases LIST  only these cases, e.g. 5,8 (default: all, 1 to 8)\n  --json        the table as JSON\n`);
     return 0;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
