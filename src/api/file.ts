@@ -10,7 +10,7 @@ import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { type FrameSource, Uio, UIO_READ, UIO_SOURCE, UIO_WRITE } from '../vfs/uio.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
-import { MNT_NOWAIT } from '../vfs/vnode_if.js';
+import { MNT_NOWAIT, type SetattrArgs } from '../vfs/vnode_if.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
 import { vmObjectPageClean } from '../vm/vm_object_clean.js';
 import { check, VmError } from './errors.js';
@@ -156,6 +156,15 @@ export class File {
     await this.locked(async () => check(await this.vp.op.setsize(this.vp, size), 'truncate', this.fs.image, this.path));
   }
 
+  /**
+   * @internal Sets mode, owner and times in one VOP_SETATTR (a tree copy's
+   * fchmod + fchown + futimes; no path lookup).
+   */
+  async setattr(va: SetattrArgs): Promise<void> {
+    this.checkWritable('setattr');
+    await this.locked(async () => check(await this.vp.op.setattr(this.vp, va), 'setattr', this.fs.image, this.path));
+  }
+
   /** Writes the file's dirty pages and its inode to the disk (fsync). Errors surface here (EIO). */
   async sync(): Promise<void> {
     this.checkOpen('fsync');
@@ -196,8 +205,11 @@ export class File {
    * but leaves the device's flush (power-cut durability) to sync() (cf. NFS's close-to-open); a
    * write error is thrown then, the handle closed and the pages kept dirty
    * for a later sync.
+   * @internal `lazy` (a tree copy, which syncs once at its end): the pages
+   * are written, the inode and the metadata they need are left delayed for
+   * the next sync (cf. the syncer's MNT_LAZY).
    */
-  async close(): Promise<void> {
+  async close(opts: { lazy?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.fs.forget(this);
@@ -205,7 +217,8 @@ export class File {
     if (!this.fs.isOpen(this.vp) && this.fs.written.delete(this.vp)) {
       await this.vp.lock.lock(LK_EXCLUSIVE);
       try {
-        error = (await vmObjectPageClean(this.object, true, { locked: true })) || (await this.vp.op.fsync(this.vp, MNT_NOWAIT));
+        error = await vmObjectPageClean(this.object, true, { locked: true });
+        if (error === 0 && !opts.lazy) error = await this.vp.op.fsync(this.vp, MNT_NOWAIT);
       } finally {
         this.vp.lock.unlock();
       }

@@ -9,11 +9,14 @@ import { EBUSY, EEXIST, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
-import type { Mount } from '../vfs/mount.js';
+import { MNT_ASYNC, type Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
+import { cachePurgeMount } from '../vfs/vfs_cache.js';
 import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
-import { type LookupResult, type SetattrArgs, type Vattr, XATTR_CREATE, XATTR_REPLACE } from '../vfs/vnode_if.js';
+import { MNT_NOWAIT, type LookupResult, type SetattrArgs, type Vattr, XATTR_CREATE, XATTR_REPLACE } from '../vfs/vnode_if.js';
+
+export type { SetattrArgs };
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
@@ -135,11 +138,18 @@ export class MountedFs {
    */
   async open(path: string, opts: { create?: boolean } = {}): Promise<File> {
     let vp: Vnode;
-    try {
+    if (opts.create) {
+      // A missing file is the usual case here (a tree copy makes thousands): no error made for it.
+      if (this.unmounted) throw new VmError(EINVAL, 'open', this.image, path, 'file system is unmounted');
+      if (!path.startsWith('/')) throw new VmError(ENOENT, 'open', this.image, path, 'path must be absolute');
+      const r = await namei(this.root, path, true);
+      if (r.error === ENOENT) vp = await this.createFile(path);
+      else {
+        check(r.error, 'open', this.image, path);
+        vp = r.vp!;
+      }
+    } else {
       vp = await this.lookup(path, true, 'open');
-    } catch (e) {
-      if (!(opts.create && e instanceof VmError && e.errno === ENOENT)) throw e;
-      vp = await this.createFile(path);
     }
     if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) {
       await vrele(vp);
@@ -183,12 +193,20 @@ export class MountedFs {
 
   /** Removes a file or symlink (not a directory). */
   async unlink(path: string): Promise<void> {
-    await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));
+    try {
+      await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));
+    } finally {
+      cachePurgeMount(this.mp);
+    }
   }
 
   /** Removes an empty directory. */
   async rmdir(path: string): Promise<void> {
-    await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+    try {
+      await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+    } finally {
+      cachePurgeMount(this.mp);
+    }
   }
 
   /**
@@ -263,6 +281,7 @@ export class MountedFs {
         await this.withLocked([tdvp], () => tdvp!.op.remove(tdvp!, hidden!), 'rename', to);
       }
     } finally {
+      cachePurgeMount(this.mp);
       await vrele(fdvp);
       if (tdvp !== null) await vrele(tdvp);
       if (victim !== null) await vrele(victim);
@@ -387,6 +406,21 @@ export class MountedFs {
     }
   }
 
+  /**
+   * @internal For filling a new image (mkfs --from): metadata is written at
+   * sync and unmount only, none of it in order (MNT_ASYNC); a crash before
+   * the unmount leaves an image to be made again.
+   */
+  setAsync(on: boolean): void {
+    if (on) this.mp.flag |= MNT_ASYNC;
+    else this.mp.flag &= ~MNT_ASYNC;
+  }
+
+  /** @internal Mode, owner and times of path in one VOP_SETATTR (a tree copy's chmod + chown + utimes). */
+  async setAttributes(path: string, va: SetattrArgs, follow: boolean): Promise<void> {
+    await this.setattr(path, follow ? 'setattr' : 'lsetattr', va, follow);
+  }
+
   private async setattr(path: string, syscall: string, va: SetattrArgs, follow = true): Promise<void> {
     if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
     const vp = await this.lookup(path, follow, syscall);
@@ -455,6 +489,8 @@ export class MountedFs {
   /**
    * Writes every dirty page, inode and metadata block to the disk. On an
    * error (EIO) the pages stay dirty and a later sync tries them again.
+   * Each file's fsync leaves the device's flush to VFS_SYNC at the end:
+   * one flush for the whole file system, not one per file (cf. sync(2)).
    */
   async sync(): Promise<void> {
     if (this.mp.readOnly) return;
@@ -464,7 +500,7 @@ export class MountedFs {
       await vp.lock.lock(LK_EXCLUSIVE);
       try {
         const e1 = await this.mp.vm!.clean(vp, true);
-        const e2 = await vp.op.fsync(vp);
+        const e2 = await vp.op.fsync(vp, MNT_NOWAIT);
         first ||= e1 || e2;
       } finally {
         vp.lock.unlock();

@@ -24,6 +24,8 @@ export interface VmOptions {
   pageSize?: number;
   /** @internal the most bytes one arena of frames holds (tests make it small so transfers cross arenas) */
   arenaBytes?: number;
+  /** @internal closed files' objects kept cached (default 64; tests make it small) */
+  objectCacheMax?: number;
 }
 
 /** The mount options every entry takes. */
@@ -84,7 +86,7 @@ export class VmBase {
     if (!Number.isSafeInteger(memory) || memory < MIN_FRAMES * pageSize) {
       throw new VmError(EINVAL, 'vm', 'vm', null, `memory must be at least ${MIN_FRAMES} pages (${MIN_FRAMES * pageSize} bytes)`);
     }
-    this.sys = new VmSystem({ memory, pageSize, arenaBytes: opts.arenaBytes });
+    this.sys = new VmSystem({ memory, pageSize, arenaBytes: opts.arenaBytes, objectCacheMax: opts.objectCacheMax });
     this.map = new VmMap(this.sys);
   }
 

@@ -12,10 +12,12 @@
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
  *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
+ *   7 cold cat on FAT32 vs mcopy (bench_fat)
  *   8 cold `vmpager cat` of /file over NBD (nbdkit on loopback serving the ext4 image) vs nbdcopy
- *     reading the same export
- * Runs alternate with their peer; the table shows medians. The cases live
- * in bench_cold, bench_peer, bench_warm, bench_write and bench_nbd; what they share in
+ *     reading the same export (bench_nbd)
+ *   9 a tree of 20 000 small files: mkfs --from and put -r vs mke2fs -d, get vs debugfs rdump (bench_trees)
+ * `--cases 5,9` runs only those cases. Runs alternate with their peer; the table shows medians. The cases live
+ * in bench_cold, bench_peer, bench_warm, bench_write, bench_fat, bench_nbd and bench_trees; what they share in
  * bench_run.
  */
 
@@ -30,11 +32,16 @@ import { coldCases, partitionCase } from './bench_cold.js';
 import { crossSizeRow, ext2fsCase } from './bench_peer.js';
 import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
-import { writeCase } from './bench_write.js';
+import { writeCase, writeExt2fsRows } from './bench_write.js';
+import { TREE_FILES, treeRows } from './bench_trees.js';
 import { fatRows } from './bench_fat.js';
 import { nbdCase } from './bench_nbd.js';
 
-const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
+/** The cases there are, in the order of the table's first column. */
+const ALL_CASES = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+const LAST_CASE = ALL_CASES[ALL_CASES.length - 1];
+
+const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR] [--cases LIST]';
 
 function fmtMetric(m: Metric | null): string {
   if (m === null) return '-';
@@ -77,7 +84,7 @@ export async function benchMain(args: string[]): Promise<number> {
         runs: { type: 'string' },
         size: { type: 'string' },
         cache: { type: 'string' },
-        only: { type: 'string' },
+        cases: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -88,7 +95,7 @@ export async function benchMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --only LIST   only these cases (case numbers, comma-separated: --only 7 or --only 1,5)\n  --json        the table as JSON\n`);
+    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read or write a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --cases LIST  only these cases, e.g. 5,8 (default: all, 1 to ${LAST_CASE})\n  --json        the table as JSON\n`);
     return 0;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -101,12 +108,11 @@ export async function benchMain(args: string[]): Promise<number> {
     process.stderr.write(`vmpager: --size: not a size of at least 64KiB: ${values.size}\n${USAGE}\n`);
     return 1;
   }
-  const only = values.only === undefined ? null : new Set(values.only.split(',').map((c) => c.trim()));
-  if (only !== null && [...only].some((c) => !/^[1-9][0-9]?$/.test(c))) {
-    process.stderr.write(`vmpager: --only: not a list of case numbers: ${values.only}\n${USAGE}\n`);
+  const cases = new Set((values.cases ?? ALL_CASES.join(',')).split(',').map((c) => Number(c.trim())));
+  if ([...cases].some((c) => !ALL_CASES.includes(c))) {
+    process.stderr.write(`vmpager: --cases: case numbers from 1 to ${LAST_CASE}, comma-separated, not ${values.cases}\n${USAGE}\n`);
     return 1;
   }
-  const want = (...cases: number[]): boolean => only === null || cases.some((c) => only.has(String(c)));
   const cache = resolve(values.cache ?? join('.cache', 'bench'));
   process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
   for (const tool of ['mke2fs', 'debugfs']) {
@@ -119,6 +125,7 @@ export async function benchMain(args: string[]): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'vmpager-bench-'));
   const rows: Row[] = [];
   try {
+    const want = (...cs: number[]): boolean => cs.some((c) => cases.has(c));
     const images = want(1, 2, 3, 4, 6, 8) ? benchImages(cache, size, log) : [];
     const useTime = haveGnuTime();
     if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
@@ -151,7 +158,10 @@ export async function benchMain(args: string[]): Promise<number> {
     if (want(5)) {
       log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
       rows.push(await writeCase(size, runs, useTime, scratch));
-      rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
+      const ext4 = await writeCase(size, runs, useTime, scratch, 'ext4');
+      rows.push(ext4);
+      log(`bench: case 5 on ext4 beside the ext2fs npm package, ${mib(EXT2FS_PEER_SIZE)} MiB, ${runs} run(s)`);
+      rows.push(...(await writeExt2fsRows(runs, scratch, ext4)));
     }
     if (want(6)) {
       log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
@@ -161,6 +171,10 @@ export async function benchMain(args: string[]): Promise<number> {
       const ext4 = images.find((im) => im.type === 'ext4') ?? images[0];
       log(`bench: ${ext4.name}: case 8 (cold cat over NBD vs nbdcopy), ${runs} run(s)`);
       rows.push(await nbdCase(ext4, runs, useTime, scratch));
+    }
+    if (want(9)) {
+      log(`bench: case 9 (a tree of ${TREE_FILES} small files in and out), ${runs} run(s)`);
+      rows.push(...(await treeRows(cache, runs, scratch, log)));
     }
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);

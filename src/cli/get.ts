@@ -11,8 +11,8 @@
  */
 
 import {
-  closeSync, ftruncateSync, lchownSync, linkSync, lstatSync, lutimesSync, chmodSync, chownSync, mkdirSync, openSync,
-  symlinkSync, utimesSync, writeSync,
+  closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, chmodSync,
+  chownSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
 import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
@@ -23,7 +23,7 @@ const HOLE = 4096;
 
 /** Copies PATH out to the host path dest. */
 export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
-  const st = await fs.stat(path, { follow: false });
+  const st = await fs.stat(path, { follow: false, blockMap: false });
   // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
   const root = path.split('/').every((p) => p === '');
   const target = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
@@ -48,7 +48,7 @@ async function copyOut(
       host(to, () => mkdirSync(to, { recursive: true }));
       for (const e of await fs.readdir(path)) {
         const p = joinPath(path, e.name);
-        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false }), links, warn, xattrs);
+        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false, blockMap: false }), links, warn, xattrs);
       }
       break;
     }
@@ -65,9 +65,9 @@ async function copyOut(
         host(to, () => linkSync(first, to));
         return;
       }
-      await copyFile(fs, path, to);
+      await copyFile(fs, path, to, st);
       if (st.nlink > 1) links.set(st.ino, to);
-      break;
+      return;
     }
     default:
       warn(`${path}: a device node, FIFO or socket: skipped (Node cannot make one)`);
@@ -88,27 +88,37 @@ async function imageXattrNames(fs: MountedFs, path: string): Promise<string[]> {
   }
 }
 
-/** A file's bytes straight from the page frames into the host file; zero runs become holes. */
-async function copyFile(fs: MountedFs, path: string, to: string): Promise<void> {
+/**
+ * A file's bytes straight from the page frames into the host file; zero runs
+ * become holes (the size set at the end only when the file ends in one). Owner,
+ * mode and times go through the open descriptor, before it closes.
+ */
+async function copyFile(fs: MountedFs, path: string, to: string, st: FileStat): Promise<void> {
   const fd = host(to, () => openSync(to, 'wx'));
   try {
     const f = await fs.open(path);
     f.advise('noreuse');
     try {
       let pos = 0;
+      let end = 0;
       await f.sendfile((frames) => {
         for (const b of frames) {
           for (let p = 0; p < b.length; p += HOLE) {
             const piece = b.subarray(p, Math.min(b.length, p + HOLE));
-            if (!isZero(piece)) writeAll(fd, piece, pos + p, to);
+            if (isZero(piece)) continue;
+            writeAll(fd, piece, pos + p, to);
+            end = pos + p + piece.length;
           }
           pos += b.length;
         }
       });
-      host(to, () => ftruncateSync(fd, f.size));
+      if (end !== f.size) host(to, () => ftruncateSync(fd, f.size));
     } finally {
       await f.close();
     }
+    if (process.getuid?.() === 0) host(to, () => fchownSync(fd, st.uid, st.gid));
+    host(to, () => fchmodSync(fd, st.mode & 0o7777));
+    host(to, () => futimesSync(fd, st.atime, st.mtime));
   } finally {
     closeSync(fd);
   }

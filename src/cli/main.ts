@@ -137,11 +137,23 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   process.exit(EXIT_FAIL);
 });
 
+let settled = false;
+// Node ends a process whose work ran out even while its command still waits:
+// that is a wait nothing will end (a bug), never a success.
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write('vmpager: internal error: the command stopped waiting for something that never came (nothing more is written)\n');
+  process.exitCode = EXIT_FAIL;
+});
+
 run(process.argv.slice(2)).then(
   (status) => {
+    settled = true;
     process.exitCode = status;
   },
   (e: unknown) => {
+    settled = true;
     if ((e as NodeJS.ErrnoException)?.code === 'EPIPE') return; // the reader went away: not a failure
     process.stderr.write(failureLine(e) + '\n');
     if (process.env.VMPAGER_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);

@@ -85,7 +85,7 @@ async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
     const got = bsize - uio.resid;
     if (got === 0) break;
     if (allZero(buf, got)) continue; // a hole: no entries
-    if (fs.metadataCsum && got === bsize && !dirCsumOk(fs, vp.ino, ip.din.generation, buf)) {
+    if (fs.metadataCsum && got === bsize && !dirBlockCsumOk(ip, off / bsize, buf)) {
       const e = await ext2DirCsumFailed(vp, off / bsize);
       if (e !== 0) return e;
     }
@@ -117,6 +117,17 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn, ioflag: number):
     if (r.error !== 0 || r.stop) return r.error;
   }
   return 0;
+}
+
+/**
+ * Directory block lbn of ip (its bytes in buf) has a good checksum: verified
+ * once, then remembered until reclaim or a write other than writeBlock's.
+ */
+export function dirBlockCsumOk(ip: Inode, lbn: number, buf: Uint8Array): boolean {
+  if (ip.csumVerified.has(lbn)) return true;
+  if (!dirCsumOk(ip.fs, ip.ino, ip.din.generation, buf)) return false;
+  ip.csumVerified.add(lbn);
+  return true;
 }
 
 /** A directory block's checksum did not match: fs.csumFailed naming its device block. => may sleep */
