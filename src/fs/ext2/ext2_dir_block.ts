@@ -47,10 +47,13 @@ export function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: 
   return { error: 0, recs };
 }
 
-/** Reads directory block lbn of dvp into buf (its checksum verified). */
-export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+/**
+ * Reads directory block lbn of dvp into buf (its checksum verified); ioflag
+ * 0 for a reader that does not hold dvp's lock.
+ */
+export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array, ioflag = IO_NODELOCKED): Promise<number> {
   const uio = Uio.of(buf, lbn * buf.length, UIO_READ);
-  const error = await dvp.op.read(dvp, uio, IO_NODELOCKED);
+  const error = await dvp.op.read(dvp, uio, ioflag);
   if (error !== 0) return error;
   if (uio.resid !== 0) return EINTEGRITY;
   const ip = ext2Inode(dvp);

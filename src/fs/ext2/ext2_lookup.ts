@@ -2,8 +2,10 @@
  * ext2 directories: VOP_LOOKUP and VOP_READDIR by a linear scan of the
  * directory's contents, read with VOP_READ one block at a time (htree
  * directories scan the same way: their index nodes look like empty entries).
- * Inline-data directories hold the parent's number, then entries. Lookups
- * in large directories go through dirhash (vfs/vfs_dirhash.ts) after one scan.
+ * Inline-data directories hold the parent's number, then entries. A lookup
+ * in a hash-indexed directory is one walk of its index (ext2_htree_lookup);
+ * lookups in other large directories go through dirhash (vfs/vfs_dirhash.ts)
+ * after one scan.
  * Every entry is checked (rec_len, name_len, inode number) before use.
  *   { error, vp } = await ext2Lookup(dvp, name);  error = await ext2Readdir(vp, fn)
  */
@@ -20,6 +22,7 @@ import { ext2Inode, type Inode } from './ext2_inode.js';
 import { dirCsumOk } from './ext2_csum.js';
 import { bmapRun } from './ext2_bmap.js';
 import type { Ext2Fs } from './ext2_mount.js';
+import { ext2HtreeLookup } from './ext2_htree_lookup.js';
 import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import { nameEquals } from '../../vfs/vfs_lookup.js';
 
@@ -158,6 +161,9 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;
   if (!lossy && folded === null) {
+    const x = await ext2HtreeLookup(dvp, ip, want, ioflag);
+    if (x.error !== 0) return { error: x.error, vp: null };
+    if (x.indexed) return x.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, x.ino);
     const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len), ioflag));
     if (h.error !== 0) return { error: h.error, vp: null };
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
