@@ -18,6 +18,7 @@ import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
 import { DIR_TAIL_SIZE, dirCsumOk, dirCsumSet } from './ext2_csum.js';
 import { ext2DirCsumFailed } from './ext2_lookup.js';
+import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
 /** One record of a directory block. */
 export interface DirRecord {
@@ -107,7 +108,7 @@ export function dirChangedTimes(ip: Inode): void {
 }
 
 export function dirChanged(ip: Inode): void {
-  ip.din.mtime = ip.din.ctime = ext2Now();
+  ext2Stamp(ip.din, EXT2_MTIME | EXT2_CTIME);
   ip.modified = true;
 }
 

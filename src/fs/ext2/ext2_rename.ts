@@ -23,6 +23,7 @@ import { ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2Writable } from './ext2_write.js';
 import { ext2DirDone, ext2LastLink } from './ext2_vnops_write.js';
+import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
 
 const encoder = new TextEncoder();
 
@@ -53,7 +54,7 @@ async function setLinks(vp: Vnode, delta: 1 | -1): Promise<number> {
   const ip = ext2Inode(vp);
   if (delta > 0) ext2IncLinks(ip);
   else if (ip.din.linksCount > 0) ext2DecLinks(ip);
-  ip.din.ctime = ext2Now();
+  ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;
   return ext2Update(vp.mount!, ip, true);
 }
@@ -188,7 +189,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   if (tvp !== null) {
     const tip = ext2Inode(tvp);
     tip.din.linksCount = 0;
-    tip.din.ctime = ext2Now();
+    ext2Stamp(tip.din, EXT2_CTIME);
     tip.modified = true;
     error = await ext2LastLink(tvp);
     if (error !== 0) return error;
@@ -213,7 +214,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   if (error !== 0) return error;
   if (moving) error = await setLinks(fdvp, -1);
   const ip = ext2Inode(vp);
-  ip.din.ctime = ext2Now();
+  ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;
   return error || ext2Update(mp, ip, false);
 }

@@ -28,6 +28,7 @@ import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2OrphanAdd, ext2Release } from './ext2_truncate.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
+import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
 const encoder = new TextEncoder();
 
@@ -68,7 +69,7 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
   const isDir = (mode & S_IFMT) === S_IFDIR;
   const a = await ext2Valloc(mp, dvp.ino, isDir);
   if (a.error !== 0) return { error: a.error, vp: null };
-  const { error, ip } = await ext2InodeInit(mp, a.ino, mode, links, ext2Now());
+  const { error, ip } = await ext2InodeInit(mp, a.ino, mode, links, ext2NowTime());
   const old = mp.vnodeHash.get(a.ino);
   if (error !== 0 || ip === null || (old !== undefined && !ext2Inode(old).freed)) {
     // An in-core inode the bitmap calls free is damage; leave the bit set.
@@ -245,7 +246,7 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
     if (r.error !== 0) return r.error;
     const ip = ext2Inode(vp);
     ip.din.linksCount = Math.max(0, ip.din.linksCount - 1);
-    ip.din.ctime = ext2Now();
+    ext2Stamp(ip.din, EXT2_CTIME);
     ip.modified = true;
     const e2 = ip.din.linksCount === 0 ? await ext2LastLink(vp) : await ext2Update(mp, ip, false);
     return e || e2;
@@ -282,7 +283,7 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
     }
     const dip = ext2Inode(dvp);
     ext2DecLinks(dip); // the child's '..'
-    ip.din.ctime = ext2Now();
+    ext2Stamp(ip.din, EXT2_CTIME);
     ip.modified = true;
     const e2 = await ext2LastLink(vp);
     const e3 = await ext2Update(mp, dip, false);
