@@ -12,12 +12,11 @@ import { UIO_READ, UIO_WRITE, Uio } from '../../vfs/uio.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
 import { DIRENT_HEADER, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRecLen } from './ext2_fs.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
 import { DIR_TAIL_SIZE, dirCsumOk, dirCsumSet } from './ext2_csum.js';
-import { ext2DirCsumFailed } from './ext2_lookup.js';
+import { ext2DirCsumFailed } from './ext2_dir_where.js';
 import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
 /** One record of a directory block. */

@@ -27,7 +27,7 @@ import { dxCountOffset } from './ext2_csum.js';
 import { parseBlock, readBlock, usable } from './ext2_dir_block.js';
 import { type Frame, MAX_LEVELS, NODE_COUNT, ROOT_COUNT, ROOT_INFO, count, entBlock, entHash, hashVersion, limit, nodeLimit } from './ext2_htree.js';
 import { ext2Dirhash } from './ext2_htree_hash.js';
-import { bmapRun } from './ext2_bmap.js';
+import { ext2DirBlockWhere } from './ext2_dir_where.js';
 
 const COMPAT_DIR_INDEX = 0x20;
 
@@ -53,8 +53,7 @@ export function htreeWalkable(ip: Inode): boolean {
 /** The index is wrong: a warning naming the block, and a linear search instead. */
 async function untrusted(dvp: Vnode, ip: Inode, lbn: number, why: string): Promise<HtreeHit> {
   const fs = ip.fs;
-  const r = dvp.mount !== null ? await bmapRun(dvp.mount.bufcache, ip, lbn) : null;
-  const where = r !== null && r.pblk >= 0 ? ` (block ${r.pblk})` : '';
+  const where = await ext2DirBlockWhere(dvp, ip, lbn);
   const w = `htree index block ${lbn} of directory inode ${ip.ino}${where}: ${why}; searched linearly`;
   if (!fs.warnings.includes(w) && fs.warnings.length < 100) fs.warnings.push(w);
   return LINEAR;
@@ -63,8 +62,7 @@ async function untrusted(dvp: Vnode, ip: Inode, lbn: number, why: string): Promi
 /** A leaf is damaged: EINTEGRITY, the damage naming it. */
 async function damagedLeaf(dvp: Vnode, ip: Inode, lbn: number): Promise<HtreeHit> {
   const fs = ip.fs;
-  const r = dvp.mount !== null ? await bmapRun(dvp.mount.bufcache, ip, lbn) : null;
-  const where = r !== null && r.pblk >= 0 ? ` (block ${r.pblk})` : '';
+  const where = await ext2DirBlockWhere(dvp, ip, lbn);
   fs.damage = fs.statfs.damage = `directory block ${lbn} of inode ${ip.ino}${where}: damaged entry`;
   return { error: EINTEGRITY, indexed: true, ino: 0, lbn: -1 };
 }

@@ -148,7 +148,6 @@ export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links:
     const din = r.ip.din;
     ext2Stamp(din, EXT2_ATIME | EXT2_MTIME | EXT2_CTIME, now);
     if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) [din.crtime, din.crtimeNsec] = [now.sec, now.nsec];
-    ext2InodeEncode(r.ip);
     r.ip.modified = true;
   }
   return r;

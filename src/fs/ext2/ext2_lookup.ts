@@ -20,7 +20,7 @@ import {
 } from './ext2_fs.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { dirCsumOk } from './ext2_csum.js';
-import { bmapRun } from './ext2_bmap.js';
+import { ext2DirCsumFailed } from './ext2_dir_where.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2HtreeLookup } from './ext2_htree_lookup.js';
 import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
@@ -120,14 +120,6 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn): Promise<number>
     if (r.error !== 0 || r.stop) return r.error;
   }
   return 0;
-}
-
-/** A directory block's checksum did not match: fs.csumFailed naming its device block. => may sleep */
-export async function ext2DirCsumFailed(vp: Vnode, lbn: number): Promise<number> {
-  const ip = ext2Inode(vp);
-  const r = vp.mount !== null ? await bmapRun(vp.mount.bufcache, ip, lbn) : null;
-  const where = r !== null && r.pblk >= 0 ? ` (block ${r.pblk})` : '';
-  return ip.fs.csumFailed(`directory block ${lbn} of inode ${vp.ino}${where}`);
 }
 
 /** An approximation of the kernel's utf8 casefolding (NFD, then case-insensitive). */

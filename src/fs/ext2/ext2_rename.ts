@@ -17,7 +17,6 @@ import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
 import { EXT2_NAME_LEN } from './ext2_fs.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext2_dir_write.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';

@@ -13,7 +13,7 @@ import type { Mount } from '../../vfs/mount.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
-import { ext2Now, ext2SbUpdate } from './ext2_group.js';
+import { ext2SbUpdate } from './ext2_group.js';
 import { ext2Vfree } from './ext2_ialloc.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';

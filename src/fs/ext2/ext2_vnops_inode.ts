@@ -11,7 +11,6 @@ import { VType, type Vnode } from '../../vfs/vnode.js';
 import { MNT_NOWAIT, MNT_WAIT } from '../../vfs/vnode_if.js';
 import { ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Release, ext2Truncate } from './ext2_truncate.js';

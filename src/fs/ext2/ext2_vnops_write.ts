@@ -20,7 +20,6 @@ import {
   S_IFLNK, S_IFMT, S_IFREG,
 } from './ext2_fs.js';
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';

@@ -123,7 +123,7 @@ describe('times on 128-byte inodes (ext2)', () => {
     await fs.utimes('/f', 4102444800n * NS + 123456789n, 1600000000.5);
     const st = await fs.stat('/f');
     await fs.unmount();
-    assert.deepEqual([st.atime, st.atimeNsec, st.mtime, st.mtimeNsec, st.birthtime], [2 ** 31 - 1, 0, 1600000000, 0, 0]);
+    assert.deepEqual([st.atime, st.atimeNsec, st.mtime, st.mtimeNsec, st.birthtime], [2 ** 31 - 1, undefined, 1600000000, undefined, 0]);
     const at = dbTime(image, '/f', 'atime');
     assert.deepEqual([at.lo, at.extra], [2 ** 31 - 1, null]);
     assertClean(image);
