@@ -43,6 +43,27 @@ export interface BlockRun {
   count: number;
 }
 
+/** A time for utimes: seconds since the epoch, a Date, or bigint nanoseconds since the epoch. */
+export type TimeArg = number | Date | bigint;
+
+/** A time as whole seconds and nanoseconds. */
+function splitTime(t: TimeArg): { sec: number; nsec: number } {
+  if (typeof t === 'bigint') {
+    const sec = t >= 0n ? t / 1_000_000_000n : -((-t + 999_999_999n) / 1_000_000_000n);
+    return { sec: Number(sec), nsec: Number(t - sec * 1_000_000_000n) };
+  }
+  const s = t instanceof Date ? t.getTime() / 1000 : t;
+  const sec = Math.floor(s);
+  const us = Math.round((s - sec) * 1e6);
+  return us >= 1e6 ? { sec: sec + 1, nsec: 0 } : { sec, nsec: us * 1000 };
+}
+
+function timesArgs(atime: TimeArg, mtime: TimeArg): SetattrArgs {
+  const a = splitTime(atime);
+  const m = splitTime(mtime);
+  return { atime: a.sec, atimeNsec: a.nsec, mtime: m.sec, mtimeNsec: m.nsec };
+}
+
 export interface FileStat extends Omit<Vattr, 'type'> {
   type: FileType;
   /** The file system's block size: the unit of blockMap's logical blocks and counts. */
@@ -317,10 +338,13 @@ export class MountedFs {
     await this.setattr(path, 'chown', { uid, gid });
   }
 
-  /** Sets the access and modification times of path, in seconds or as Dates (symlinks followed). */
-  async utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
-    const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
-    await this.setattr(path, 'utimes', { atime: secs(atime), mtime: secs(mtime) });
+  /**
+   * Sets the access and modification times of path (symlinks followed): in
+   * seconds (fractions kept to the microsecond), as Dates, or as bigint
+   * nanoseconds since the epoch (kept whole where the file system has room).
+   */
+  async utimes(path: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    await this.setattr(path, 'utimes', timesArgs(atime, mtime));
   }
 
   /** chown of a symbolic link itself (lchown(2)). */
@@ -329,9 +353,8 @@ export class MountedFs {
   }
 
   /** utimes of a symbolic link itself (lutimes(3)). */
-  async lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
-    const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
-    await this.setattr(path, 'lutimes', { atime: secs(atime), mtime: secs(mtime) }, false);
+  async lutimes(path: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
+    await this.setattr(path, 'lutimes', timesArgs(atime, mtime), false);
   }
 
   /**

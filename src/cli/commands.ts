@@ -250,8 +250,8 @@ export const commands: readonly Command[] = [
     options: ['date'],
     async run(ctx) {
       const [image, path] = ctx.args;
-      const when = ctx.values.date === undefined ? new Date() : new Date(String(ctx.values.date));
-      if (Number.isNaN(when.getTime())) throw new UsageError(`touch: --date: not a date: ${String(ctx.values.date)}`);
+      const when = ctx.values.date === undefined ? new Date() : touchDate(String(ctx.values.date));
+      if (when instanceof Date && Number.isNaN(when.getTime())) throw new UsageError(`touch: --date: not a date: ${String(ctx.values.date)}`);
       await ctx.withMount(image, 'write', async (fs) => {
         await (await fs.open(path, { create: true })).close();
         await fs.utimes(path, when, when);
@@ -361,6 +361,18 @@ export const commands: readonly Command[] = [
 ];
 
 /** --owner UID:GID, or null when not given. */
+/**
+ * touch --date: an ISO time; digits of a second's fraction past the
+ * millisecond a Date keeps are kept as nanoseconds (bigint nanoseconds).
+ */
+function touchDate(s: string): Date | bigint {
+  const d = new Date(s);
+  const frac = /T\d\d:\d\d:\d\d[.,](\d{4,9})/.exec(s);
+  if (Number.isNaN(d.getTime()) || frac === null) return d;
+  const sec = BigInt(Math.floor(d.getTime() / 1000));
+  return sec * 1_000_000_000n + BigInt(frac[1].padEnd(9, '0'));
+}
+
 function parseOwner(v: unknown): { uid: number; gid: number } | null {
   if (v === undefined) return null;
   const m = /^(\d+):(\d+)$/.exec(String(v));

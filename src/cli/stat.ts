@@ -6,8 +6,11 @@
 import type { FileStat } from '../api/mounted_fs.js';
 import type { PartitionInfo } from '../api/partitions.js';
 
-function time(t: number): string {
-  return Number.isFinite(t) && t > 0 ? new Date(t * 1000).toISOString() : String(t);
+/** A time as ISO 8601, to the nanosecond where the file system keeps nanoseconds. */
+function time(t: number, nsec?: number): string {
+  if (!Number.isFinite(t) || t <= 0) return String(t);
+  const iso = new Date(t * 1000).toISOString();
+  return nsec === undefined ? iso : `${iso.slice(0, 19)}.${String(nsec).padStart(9, '0')}Z`;
 }
 
 /** Fields of `extra` already printed from the common ones. */
@@ -41,11 +44,11 @@ export function formatStat(path: string, st: FileStat, partition: PartitionInfo 
     `bytes allocated: ${st.bytes}`,
     `generation: ${st.gen}`,
     `flags: 0x${st.flags.toString(16)}`,
-    `atime: ${time(st.atime)}`,
-    `mtime: ${time(st.mtime)}`,
-    `ctime: ${time(st.ctime)}`,
+    `atime: ${time(st.atime, st.atimeNsec)}`,
+    `mtime: ${time(st.mtime, st.mtimeNsec)}`,
+    `ctime: ${time(st.ctime, st.ctimeNsec)}`,
   ];
-  if (st.birthtime) lines.push(`crtime: ${time(st.birthtime)}`);
+  if (st.birthtime) lines.push(`crtime: ${time(st.birthtime, st.birthtimeNsec)}`);
   for (const [k, v] of Object.entries(st.extra)) if (!shown.has(k)) lines.push(`${k}: ${String(v)}`);
   lines.push(`block size: ${st.blockSize}`);
   // The map stays in the file system's own addresses; say where they count from.

@@ -49,6 +49,11 @@ export interface Vattr {
   ctime: number;
   /** Creation time where the file system keeps one, else 0. Seconds. */
   birthtime: number;
+  /** Nanoseconds of each time, where the file system keeps them. */
+  atimeNsec?: number;
+  mtimeNsec?: number;
+  ctimeNsec?: number;
+  birthtimeNsec?: number;
   ino: number;
   /** Inode generation. */
   gen: number;
@@ -70,6 +75,9 @@ export interface SetattrArgs {
   gid?: number;
   atime?: number;
   mtime?: number;
+  /** Nanoseconds of atime and mtime (0 when absent); a file system without them ignores them. */
+  atimeNsec?: number;
+  mtimeNsec?: number;
 }
 
 /** setextattr's flag: 0, or one of these (as setxattr(2)'s). */

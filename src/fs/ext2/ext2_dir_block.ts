@@ -12,12 +12,12 @@ import { UIO_READ, UIO_WRITE, Uio } from '../../vfs/uio.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
 import { DIRENT_HEADER, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRecLen } from './ext2_fs.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
 import { DIR_TAIL_SIZE, dirCsumSet } from './ext2_csum.js';
-import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_lookup.js';
+import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_dir_where.js';
+import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
 /** One record of a directory block. */
 export interface DirRecord {
@@ -47,10 +47,13 @@ export function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: 
   return { error: 0, recs };
 }
 
-/** Reads directory block lbn of dvp into buf (its checksum verified). */
-export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
+/**
+ * Reads directory block lbn of dvp into buf (its checksum verified); ioflag
+ * 0 for a reader that does not hold dvp's lock.
+ */
+export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array, ioflag = IO_NODELOCKED): Promise<number> {
   const uio = Uio.of(buf, lbn * buf.length, UIO_READ);
-  const error = await dvp.op.read(dvp, uio, IO_NODELOCKED);
+  const error = await dvp.op.read(dvp, uio, ioflag);
   if (error !== 0) return error;
   if (uio.resid !== 0) return EINTEGRITY;
   const ip = ext2Inode(dvp);
@@ -109,7 +112,7 @@ export function dirChangedTimes(ip: Inode): void {
 }
 
 export function dirChanged(ip: Inode): void {
-  ip.din.mtime = ip.din.ctime = ext2Now();
+  ext2Stamp(ip.din, EXT2_MTIME | EXT2_CTIME);
   ip.modified = true;
 }
 

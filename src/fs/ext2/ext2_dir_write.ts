@@ -3,10 +3,12 @@
  * ext2_dirempty). Blocks are read and changed through the directory's VM
  * object, as FreeBSD's VMIO directories are: reads with IO_NODELOCKED (the
  * caller holds the lock a fault would take), writes through ext2WriteUser;
- * every directory operation ends with the directory's pages written. Any change clears
- * EXT2_INDEX_FL (a linear directory is valid; the htree is not kept); the
- * dirhash follows every change. An inline-data directory is made an
- * ordinary one first (ext2_inline.ts).
+ * every directory operation ends with the directory's pages written. An
+ * indexed directory keeps its index (ext2_htree.ts) where it can, else the
+ * flag is cleared (a linear directory is valid); removal and rewrite find
+ * the entry's block through the index (ext2_htree_lookup.ts), one walk, not
+ * a scan. The dirhash follows every change.
+ * An inline-data directory is made an ordinary one first (ext2_inline.ts).
  *   error = await ext2DirEnter(dvp, name, ino, ft); { error, ino } = await ext2DirRemove(dvp, name)
  * => dvp locked exclusively for every call; may sleep
  */
@@ -20,6 +22,8 @@ import type { Ext2Fs } from './ext2_mount.js';
 import { dirCsumSet, dirHasTail, dirTailInit, dxCountOffset } from './ext2_csum.js';
 import { ext2HtreeEnter, ext2HtreeMake } from './ext2_htree.js';
 import { ext2InlineConvert } from './ext2_inline.js';
+import { ext2HtreeLookup } from './ext2_htree_lookup.js';
+import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
 import { type DirRecord, allZero, dirChanged, parseBlock, putEntry, readBlock, usable, writeBlock } from './ext2_dir_block.js';
 
 
@@ -136,6 +140,17 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
   return writeBlock(dvp, nblocks, buf);
 }
 
+/**
+ * The directory blocks [lo, hi) that can hold the entry `name`: the one its
+ * index names in an indexed directory (none when absent), else all of them.
+ */
+async function entryBlocks(dvp: Vnode, ip: Inode, name: Uint8Array): Promise<{ error: number; lo: number; hi: number }> {
+  const all = ip.size / ip.fs.bsize;
+  const x = await ext2HtreeLookup(dvp, ip, name, IO_NODELOCKED);
+  if (x.error !== 0 || !x.indexed) return { error: x.error, lo: 0, hi: all };
+  return x.lbn < 0 ? { error: 0, lo: 0, hi: 0 } : { error: 0, lo: x.lbn, hi: x.lbn + 1 };
+}
+
 function nameIs(buf: Uint8Array, r: DirRecord, name: Uint8Array): boolean {
   if (r.nameLen !== name.length) return false;
   for (let i = 0; i < name.length; i++) if (buf[r.off + DIRENT_HEADER + i] !== name[i]) return false;
@@ -154,9 +169,11 @@ export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ err
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return { error: EINTEGRITY, ino: 0 };
   // An entry leaving its leaf leaves the index valid: it is kept.
+  const where = await entryBlocks(dvp, ip, name);
+  if (where.error !== 0) return { error: where.error, ino: 0 };
   const buf = new Uint8Array(bsize);
   const dv = new DataView(buf.buffer);
-  for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
+  for (let lbn = where.lo; lbn < where.hi; lbn++) {
     const error = await readBlock(dvp, lbn, buf);
     if (error !== 0) return { error, ino: 0 };
     if (allZero(buf) || isIndexNode(ip, buf)) continue;
@@ -238,9 +255,11 @@ export async function ext2DirRewrite(dvp: Vnode, name: Uint8Array, ino: number, 
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return EINTEGRITY;
+  const where = await entryBlocks(dvp, ip, name);
+  if (where.error !== 0) return where.error;
   const buf = new Uint8Array(bsize);
   const dv = new DataView(buf.buffer);
-  for (let lbn = 0; lbn < ip.size / bsize; lbn++) {
+  for (let lbn = where.lo; lbn < where.hi; lbn++) {
     const error = await readBlock(dvp, lbn, buf);
     if (error !== 0) return error;
     if (allZero(buf)) continue;

@@ -292,10 +292,16 @@ export interface Ext2Dinode {
   /** i_size_lo only; the caller adds i_size_high where it applies. */
   sizeLo: number;
   sizeHigh: number;
+  /** Seconds since the epoch (the epoch bits of *_extra added). */
   atime: number;
   ctime: number;
   mtime: number;
   crtime: number;
+  /** Nanoseconds of each time (*_extra >> 2), 0 where the inode has no room for them. */
+  atimeNsec: number;
+  ctimeNsec: number;
+  mtimeNsec: number;
+  crtimeNsec: number;
   linksCount: number;
   /** i_blocks_lo + (l_i_blocks_high << 32): in 512-byte units, or fs blocks with HUGE_FILE_FL. */
   blocksRaw: number;
@@ -324,6 +330,7 @@ export function decodeDinode(b: Uint8Array): Ext2Dinode {
     if (extraIsize < 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize < extra + 4) return s;
     return s + (u32(extra) & 3) * 2 ** 32;
   };
+  const nsec = (extra: number) => (extraIsize < 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize < extra + 4 ? 0 : Math.min(u32(extra) >>> 2, 999999999));
   const hasCrtime = extraIsize >= 0x94 + 4 - EXT2_GOOD_OLD_INODE_SIZE;
   return {
     mode: u16(0x00),
@@ -335,6 +342,10 @@ export function decodeDinode(b: Uint8Array): Ext2Dinode {
     ctime: time(0x0c, 0x84),
     mtime: time(0x10, 0x88),
     crtime: hasCrtime ? time(0x90, 0x94) : 0,
+    atimeNsec: nsec(0x8c),
+    ctimeNsec: nsec(0x84),
+    mtimeNsec: nsec(0x88),
+    crtimeNsec: hasCrtime ? nsec(0x94) : 0,
     linksCount: u16(0x1a),
     blocksRaw: u32(0x1c) + u16(0x74) * 2 ** 32,
     flags: u32(0x20),

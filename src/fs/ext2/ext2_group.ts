@@ -26,6 +26,7 @@ export function ext2Now(): number {
   return Math.floor(Date.now() / 1000);
 }
 
+
 /** Reads a descriptor field of 32 bits (lo) widened by its high half in 64-byte descriptors. */
 function wide(dv: DataView, o: number, lo: number, hi: number, wideDesc: boolean, bits: 16 | 32): number {
   if (bits === 32) return dv.getUint32(o + lo, true) + (wideDesc ? dv.getUint32(o + hi, true) * 2 ** 32 : 0);

@@ -21,15 +21,15 @@ import { dirBlockEntries, dirChangedTimes, putEntry, readBlock, usable, writeBlo
 
 const COMPAT_DIR_INDEX = 0x20;
 /** dx_root_info and the count/limit sit after "." and ".." in block 0. */
-const ROOT_INFO = 24;
-const ROOT_COUNT = 32;
-const NODE_COUNT = 8;
+export const ROOT_INFO = 24;
+export const ROOT_COUNT = 32;
+export const NODE_COUNT = 8;
 const DX_TAIL = 8;
 /** Index levels below the root without large_dir. */
-const MAX_LEVELS = 2;
+export const MAX_LEVELS = 2;
 
 /** One node of the walk: its block, where its entries start, and the entry taken. */
-interface Frame {
+export interface Frame {
   lbn: number;
   buf: Uint8Array;
   co: number;
@@ -48,20 +48,23 @@ function dv(b: Uint8Array): DataView {
 }
 
 /** Entries an index node holds: its block minus the header and the checksum tail. */
-function nodeLimit(fs: Ext2Fs, co: number): number {
+export function nodeLimit(fs: Ext2Fs, co: number): number {
   return Math.floor((fs.bsize - co - (fs.metadataCsum ? DX_TAIL : 0)) / 8);
 }
 
-const count = (f: Frame) => dv(f.buf).getUint16(f.co + 2, true);
-const limit = (f: Frame) => dv(f.buf).getUint16(f.co, true);
+export const count = (f: Frame) => dv(f.buf).getUint16(f.co + 2, true);
+export const limit = (f: Frame) => dv(f.buf).getUint16(f.co, true);
 /** Entry i's hash (entry 0's is 0: its place holds count/limit) and block. */
-const entHash = (f: Frame, i: number) => (i === 0 ? 0 : dv(f.buf).getUint32(f.co + 8 * i, true));
-const entBlock = (f: Frame, i: number) => dv(f.buf).getUint32(f.co + 8 * i + 4, true);
+export const entHash = (f: Frame, i: number) => (i === 0 ? 0 : dv(f.buf).getUint32(f.co + 8 * i, true));
+export const entBlock = (f: Frame, i: number) => dv(f.buf).getUint32(f.co + 8 * i + 4, true);
 
-/** The hash version of dvp's index (the unsigned variant when the superblock says so). */
-function hashVersion(fs: Ext2Fs, root: Uint8Array): number {
+/**
+ * The hash version of dvp's index: the root's, its unsigned variant when the
+ * superblock says so and the root names a signed one (cf. dx_probe).
+ */
+export function hashVersion(fs: Ext2Fs, root: Uint8Array): number {
   const v = root[ROOT_INFO + 4];
-  return (fs.sb.flags & EXT2_FLAGS_UNSIGNED_HASH) !== 0 ? v + EXT2_HTREE_UNSIGNED : v;
+  return v < EXT2_HTREE_UNSIGNED && (fs.sb.flags & EXT2_FLAGS_UNSIGNED_HASH) !== 0 ? v + EXT2_HTREE_UNSIGNED : v;
 }
 
 /** Can this directory's index be kept? (dir_index on, no casefold/encryption, a hash this code computes.) */

@@ -12,7 +12,7 @@ import type { Mount } from '../../vfs/mount.js';
 import type { Buf } from '../../vfs/buf.js';
 import { VType } from '../../vfs/vnode.js';
 import {
-  DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_BLOCKS_HIGH, DI_CRTIME, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
+  DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_BLOCKS_HIGH, DI_CRTIME, DI_CRTIME_EXTRA, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
   DI_FILE_ACL, DI_FILE_ACL_HIGH, DI_FLAGS, DI_GENERATION, DI_GID, DI_GID_HIGH, DI_LINKS, DI_MODE, DI_MTIME, DI_MTIME_EXTRA, DI_SIZE,
   DI_SIZE_HIGH, DI_UID, DI_UID_HIGH, EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES, EXT2_NEW_EXTRA_ISIZE,
   EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, INCOMPAT_EXTENTS, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
@@ -20,6 +20,7 @@ import {
 import { type Inode, inodeFromDisk } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { inodeCsumSet } from './ext2_csum.js';
+import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, type Ext2Time, ext2Stamp } from './ext2_itimes.js';
 import { ext4ExtEmptyRoot, ext4ExtStore } from './ext2_extents_write.js';
 
 /**
@@ -38,13 +39,17 @@ export async function ext2InodeBuf(mp: Mount, ino: number): Promise<{ error: num
   return { error: 0, bp: r.bp, off: byteOff % fs.bsize };
 }
 
-/** Stores time t (seconds) in the 32-bit field at off and the epoch bits of its *_extra field, if the inode has it. */
-function putTime(dv: DataView, raw: Uint8Array, off: number, extra: number, t: number): void {
+/**
+ * Stores time t (seconds) in the 32-bit field at off and, if the inode has
+ * room for its *_extra field, the nanoseconds and epoch bits there (times
+ * from 1901 to 2446); without it, seconds before 2038 only.
+ */
+function putTime(dv: DataView, raw: Uint8Array, off: number, extra: number, t: number, nsec: number): void {
   const epoch = Math.floor((t + 2 ** 31) / 2 ** 32);
   dv.setInt32(off, t - epoch * 2 ** 32, true);
   const isize = raw.length > EXT2_GOOD_OLD_INODE_SIZE ? dv.getUint16(DI_EXTRA_ISIZE, true) : 0;
-  if (extra !== 0 && EXT2_GOOD_OLD_INODE_SIZE + isize >= extra + 4 && extra + 4 <= raw.length) {
-    dv.setUint32(extra, ((dv.getUint32(extra, true) & ~3) | (epoch & 3)) >>> 0, true);
+  if (EXT2_GOOD_OLD_INODE_SIZE + isize >= extra + 4 && extra + 4 <= raw.length) {
+    dv.setUint32(extra, ((nsec << 2) | (epoch & 3)) >>> 0, true);
   }
 }
 
@@ -60,9 +65,12 @@ export function ext2InodeEncode(ip: Inode): void {
   dv.setUint16(DI_GID_HIGH, din.gid >>> 16, true);
   dv.setUint32(DI_SIZE, ip.size % 2 ** 32, true);
   if (ip.type === VType.VREG) dv.setUint32(DI_SIZE_HIGH, Math.floor(ip.size / 2 ** 32), true);
-  putTime(dv, raw, DI_ATIME, DI_ATIME_EXTRA, din.atime);
-  putTime(dv, raw, DI_CTIME, DI_CTIME_EXTRA, din.ctime);
-  putTime(dv, raw, DI_MTIME, DI_MTIME_EXTRA, din.mtime);
+  putTime(dv, raw, DI_ATIME, DI_ATIME_EXTRA, din.atime, din.atimeNsec);
+  putTime(dv, raw, DI_CTIME, DI_CTIME_EXTRA, din.ctime, din.ctimeNsec);
+  putTime(dv, raw, DI_MTIME, DI_MTIME_EXTRA, din.mtime, din.mtimeNsec);
+  if (raw.length > EXT2_GOOD_OLD_INODE_SIZE && EXT2_GOOD_OLD_INODE_SIZE + dv.getUint16(DI_EXTRA_ISIZE, true) >= DI_CRTIME + 4) {
+    putTime(dv, raw, DI_CRTIME, DI_CRTIME_EXTRA, din.crtime, din.crtimeNsec);
+  }
   dv.setUint32(DI_DTIME, ip.dtime >>> 0, true);
   dv.setUint16(DI_LINKS, din.linksCount, true);
   dv.setUint32(DI_BLOCKS, ip.blocks512 % 2 ** 32, true);
@@ -112,7 +120,7 @@ export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<n
  * the generation after the old one's. Not yet written.
  * => ino allocated in the bitmap; may sleep (reads the old inode)
  */
-export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links: number, now: number): Promise<{ error: number; ip: Inode | null }> {
+export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links: number, now: Ext2Time): Promise<{ error: number; ip: Inode | null }> {
   const fs = mp.data as Ext2Fs;
   const { error, bp, off } = await ext2InodeBuf(mp, ino);
   if (error !== 0 || bp === null) return { error, ip: null };
@@ -123,13 +131,9 @@ export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links:
   const dv = new DataView(raw.buffer);
   dv.setUint16(DI_MODE, mode, true);
   dv.setUint16(DI_LINKS, links, true);
-  dv.setUint32(DI_ATIME, now, true);
-  dv.setUint32(DI_CTIME, now, true);
-  dv.setUint32(DI_MTIME, now, true);
   dv.setUint32(DI_GENERATION, (oldGen + 1) >>> 0, true);
   if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) {
     dv.setUint16(DI_EXTRA_ISIZE, EXT2_NEW_EXTRA_ISIZE, true);
-    dv.setUint32(DI_CRTIME, now, true);
   }
   const type = mode & S_IFMT;
   if (fs.hasFeature(INCOMPAT_EXTENTS) && (type === S_IFREG || type === S_IFDIR || type === S_IFLNK)) {
@@ -140,6 +144,12 @@ export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links:
     for (let i = 0; i < 15; i++) dv.setUint32(DI_BLOCK + i * 4, root[i], true);
   }
   const r = inodeFromDisk(fs, ino, raw);
-  if (r.ip !== null) r.ip.modified = true;
+  if (r.ip !== null) {
+    // Every time is now; crtime (where the inode has room) too, written by ext2InodeEncode.
+    const din = r.ip.din;
+    ext2Stamp(din, EXT2_ATIME | EXT2_MTIME | EXT2_CTIME, now);
+    if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) [din.crtime, din.crtimeNsec] = [now.sec, now.nsec];
+    r.ip.modified = true;
+  }
   return r;
 }

@@ -2,8 +2,10 @@
  * ext2 directories: VOP_LOOKUP and VOP_READDIR by a linear scan of the
  * directory's contents, read with VOP_READ one block at a time (htree
  * directories scan the same way: their index nodes look like empty entries).
- * Inline-data directories hold the parent's number, then entries. Lookups
- * in large directories go through dirhash (vfs/vfs_dirhash.ts) after one scan.
+ * Inline-data directories hold the parent's number, then entries. A lookup
+ * in a hash-indexed directory is one walk of its index (ext2_htree_lookup);
+ * lookups in other large directories go through dirhash (vfs/vfs_dirhash.ts)
+ * after one scan.
  * Every entry is checked (rec_len, name_len, inode number) before use.
  *   { error, vp } = await ext2Lookup(dvp, name);  error = await ext2Readdir(vp, fn)
  */
@@ -17,9 +19,9 @@ import {
   INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
 } from './ext2_fs.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
-import { dirCsumOk } from './ext2_csum.js';
-import { bmapRun } from './ext2_bmap.js';
+import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_dir_where.js';
 import type { Ext2Fs } from './ext2_mount.js';
+import { ext2HtreeLookup } from './ext2_htree_lookup.js';
 import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import { nameEquals } from '../../vfs/vfs_lookup.js';
 
@@ -119,25 +121,6 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn, ioflag: number):
   return 0;
 }
 
-/**
- * Directory block lbn of ip (its bytes in buf) has a good checksum: verified
- * once, then remembered until reclaim or a write other than writeBlock's.
- */
-export function dirBlockCsumOk(ip: Inode, lbn: number, buf: Uint8Array): boolean {
-  if (ip.csumVerified.has(lbn)) return true;
-  if (!dirCsumOk(ip.fs, ip.ino, ip.din.generation, buf)) return false;
-  ip.csumVerified.add(lbn);
-  return true;
-}
-
-/** A directory block's checksum did not match: fs.csumFailed naming its device block. => may sleep */
-export async function ext2DirCsumFailed(vp: Vnode, lbn: number): Promise<number> {
-  const ip = ext2Inode(vp);
-  const r = vp.mount !== null ? await bmapRun(vp.mount.bufcache, ip, lbn) : null;
-  const where = r !== null && r.pblk >= 0 ? ` (block ${r.pblk})` : '';
-  return ip.fs.csumFailed(`directory block ${lbn} of inode ${vp.ino}${where}`);
-}
-
 /** An approximation of the kernel's utf8 casefolding (NFD, then case-insensitive). */
 function fold(s: string): string {
   return s.normalize('NFD').toLowerCase().toUpperCase().toLowerCase();
@@ -169,6 +152,9 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;
   if (!lossy && folded === null) {
+    const x = await ext2HtreeLookup(dvp, ip, want, ioflag);
+    if (x.error !== 0) return { error: x.error, vp: null };
+    if (x.indexed) return x.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, x.ino);
     const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len), ioflag));
     if (h.error !== 0) return { error: h.error, vp: null };
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);

@@ -14,14 +14,15 @@
 import { EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EXDEV } from '../../kern/errno.js';
 import { vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
-import { EXT2_LINK_MAX, EXT2_NAME_LEN } from './ext2_fs.js';
+import { EXT2_NAME_LEN } from './ext2_fs.js';
+import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext2_dir_write.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2Writable } from './ext2_write.js';
 import { ext2DirDone, ext2LastLink } from './ext2_vnops_write.js';
+import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
 
 const encoder = new TextEncoder();
 
@@ -48,10 +49,11 @@ function nameBytes(name: string): { error: number; bytes: Uint8Array } {
 }
 
 /** Changes ip's link count by delta and writes the inode synchronously (it must be on disk before the entries change). */
-async function setLinks(vp: Vnode, delta: number): Promise<number> {
+async function setLinks(vp: Vnode, delta: 1 | -1): Promise<number> {
   const ip = ext2Inode(vp);
-  ip.din.linksCount = Math.max(0, ip.din.linksCount + delta);
-  ip.din.ctime = ext2Now();
+  if (delta > 0) ext2IncLinks(ip);
+  else if (ip.din.linksCount > 0) ext2DecLinks(ip);
+  ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;
   return ext2Update(vp.mount!, ip, true);
 }
@@ -73,7 +75,7 @@ export async function ext2Link(vp: Vnode, tdvp: Vnode, name: string): Promise<nu
   if (vp.type === VType.VDIR) return EPERM;
   const ip = ext2Inode(vp);
   if (ip.din.linksCount === 0 || ip.freed) return ENOENT;
-  if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
+  if (ext2LinkFull(ip)) return EMLINK;
   let error = await setLinks(vp, +1);
   if (error !== 0) return error;
   error = await ext2DirEnter(tdvp, n.bytes, vp.ino, ftOf(vp.type));
@@ -113,7 +115,7 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     if (vp.type === VType.VDIR) return renameDir(fdvp, fn.bytes, tdvp, tn.bytes, vp, tvp);
     if (tvp !== null && tvp.type === VType.VDIR) return EISDIR;
     const ip = ext2Inode(vp);
-    if (ip.din.linksCount >= EXT2_LINK_MAX) return EMLINK;
+    if (ext2LinkFull(ip)) return EMLINK;
     // 1. The source counts the link it is about to gain.
     let error = await setLinks(vp, +1);
     if (error !== 0) return error;
@@ -170,7 +172,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   const moving = fdvp !== tdvp;
   // 1. The new parent counts the ".." it is about to gain (a replaced directory's ".." it loses cancels it).
   if (moving && tvp === null) {
-    if (ext2Inode(tdvp).din.linksCount >= EXT2_LINK_MAX) return EMLINK;
+    if (ext2LinkFull(ext2Inode(tdvp))) return EMLINK;
     const e = await setLinks(tdvp, +1);
     if (e !== 0) return e;
   }
@@ -186,7 +188,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   if (tvp !== null) {
     const tip = ext2Inode(tvp);
     tip.din.linksCount = 0;
-    tip.din.ctime = ext2Now();
+    ext2Stamp(tip.din, EXT2_CTIME);
     tip.modified = true;
     error = await ext2LastLink(tvp);
     if (error !== 0) return error;
@@ -211,7 +213,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   if (error !== 0) return error;
   if (moving) error = await setLinks(fdvp, -1);
   const ip = ext2Inode(vp);
-  ip.din.ctime = ext2Now();
+  ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;
   return error || ext2Update(mp, ip, false);
 }

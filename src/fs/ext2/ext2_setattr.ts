@@ -1,6 +1,8 @@
 /*
  * VOP_SETATTR on ext2 (cf. FreeBSD ext2_setattr): permission bits, owner
- * and group, access and modification times; the change time becomes now.
+ * and group, access and modification times (with nanoseconds and past
+ * 2038 where the inode has room for them, else clamped to what it holds);
+ * the change time becomes now.
  * The file's type bits never change.
  *   error = await ext2Setattr(vp, { mode: 0o755, uid: 0, gid: 0 })   => vp locked exclusively
  */
@@ -9,7 +11,7 @@ import { EINVAL } from '../../kern/errno.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import type { SetattrArgs } from '../../vfs/vnode_if.js';
 import { S_IFMT } from './ext2_fs.js';
-import { ext2Now } from './ext2_group.js';
+import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Writable } from './ext2_write.js';
@@ -26,9 +28,10 @@ export async function ext2Setattr(vp: Vnode, va: SetattrArgs): Promise<number> {
   if (va.mode !== undefined) din.mode = (din.mode & S_IFMT) | va.mode;
   if (va.uid !== undefined) din.uid = va.uid;
   if (va.gid !== undefined) din.gid = va.gid;
-  if (va.atime !== undefined) din.atime = Math.floor(va.atime);
-  if (va.mtime !== undefined) din.mtime = Math.floor(va.mtime);
-  din.ctime = ext2Now();
+  const nsec = (n: number | undefined): number => (n !== undefined && Number.isInteger(n) && n >= 0 && n < 1e9 ? n : 0);
+  if (va.atime !== undefined) ext2Stamp(din, EXT2_ATIME, ext2TimeFit(ip.raw, { sec: Math.floor(va.atime), nsec: nsec(va.atimeNsec) }));
+  if (va.mtime !== undefined) ext2Stamp(din, EXT2_MTIME, ext2TimeFit(ip.raw, { sec: Math.floor(va.mtime), nsec: nsec(va.mtimeNsec) }));
+  ext2Stamp(din, EXT2_CTIME);
   ip.modified = true;
   return ext2Update(w.mp!, ip, false);
 }

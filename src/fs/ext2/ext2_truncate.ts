@@ -13,7 +13,7 @@ import type { Mount } from '../../vfs/mount.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
-import { ext2Now, ext2SbUpdate } from './ext2_group.js';
+import { ext2SbUpdate } from './ext2_group.js';
 import { ext2Vfree } from './ext2_ialloc.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
@@ -21,6 +21,7 @@ import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { ext4ExtTruncate } from './ext2_extents_write.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
+import { EXT2_CTIME, EXT2_MTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
 interface Freeing {
   /** Every block to free, data and indirect. */
@@ -146,7 +147,9 @@ export async function ext2Release(vp: Vnode): Promise<number> {
   const e2 = await ext2XattrBlockRelease(mp, ip);
   ip.unwritten.clear();
   ip.din.linksCount = 0;
-  ip.dtime = ip.din.ctime = ip.din.mtime = ext2Now();
+  const now = ext2NowTime();
+  ip.dtime = now.sec;
+  ext2Stamp(ip.din, EXT2_MTIME | EXT2_CTIME, now);
   ip.freed = true;
   const e3 = await ext2Update(mp, ip, false);
   const e4 = await ext2Vfree(mp, vp.ino, vp.type === VType.VDIR);

@@ -26,6 +26,7 @@ import { ext2Setattr } from './ext2_setattr.js';
 import { ext2Mknod } from './ext2_mknod.js';
 import { ext2Deleteextattr, ext2Getextattr, ext2Listextattr, ext2Setextattr } from './ext2_xattr_vnops.js';
 import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
+import { DI_ATIME_EXTRA, EXT2_GOOD_OLD_INODE_SIZE } from './ext2_fs.js';
 
 /** VOP_READ. => may sleep */
 function ext2Read(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
@@ -65,6 +66,7 @@ function ext2Getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
     extra.minor = d.minor;
   }
   if (vp.type === VType.VLNK) extra.fast_symlink = ip.fastSymlink;
+  const ns = din.extraIsize > 0 && EXT2_GOOD_OLD_INODE_SIZE + din.extraIsize >= DI_ATIME_EXTRA + 4;
   const va: Vattr = {
     type: vp.type,
     mode: din.mode,
@@ -77,6 +79,11 @@ function ext2Getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
     mtime: din.mtime,
     ctime: din.ctime,
     birthtime: din.crtime,
+    // Nanoseconds where the inode has room for them (*_extra), else none.
+    atimeNsec: ns ? din.atimeNsec : undefined,
+    mtimeNsec: ns ? din.mtimeNsec : undefined,
+    ctimeNsec: ns ? din.ctimeNsec : undefined,
+    birthtimeNsec: ns && din.crtime !== 0 ? din.crtimeNsec : undefined,
     ino: vp.ino,
     gen: din.generation,
     flags: din.flags,

@@ -11,12 +11,12 @@ import { VType, type Vnode } from '../../vfs/vnode.js';
 import { MNT_NOWAIT, MNT_WAIT } from '../../vfs/vnode_if.js';
 import { ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2InlineConvert } from './ext2_inline.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Release, ext2Truncate } from './ext2_truncate.js';
 import { ZEROS, devWrite, ext2Writable, ext2ZeroUnwritten } from './ext2_write.js';
+import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
 /**
  * VOP_SETSIZE: truncates or extends a regular file. A shrink drops the
@@ -61,7 +61,7 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
     ip.size = size;
     await vp.mount?.vm?.setsize(vp, size);
   }
-  ip.din.mtime = ip.din.ctime = ext2Now();
+  ext2Stamp(ip.din, EXT2_MTIME | EXT2_CTIME);
   ip.modified = true;
   return error;
 }

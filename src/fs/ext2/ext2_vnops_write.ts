@@ -7,7 +7,7 @@
  */
 
 import {
-  EBUSY, EEXIST, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOPNOTSUPP,
+  EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP,
 } from '../../kern/errno.js';
 import { insmntque, vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, Vnode } from '../../vfs/vnode.js';
@@ -16,17 +16,18 @@ import type { Mount } from '../../vfs/mount.js';
 import { UIO_WRITE, Uio } from '../../vfs/uio.js';
 import { PATH_MAX } from '../../vfs/vfs_lookup.js';
 import {
-  EXT4_EXTENTS_FL, EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_LINK_MAX, EXT2_NAME_LEN, S_IFDIR,
+  EXT4_EXTENTS_FL, EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_NAME_LEN, S_IFDIR,
   S_IFLNK, S_IFMT, S_IFREG,
 } from './ext2_fs.js';
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2OrphanAdd, ext2Release } from './ext2_truncate.js';
+import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
+import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
 const encoder = new TextEncoder();
 
@@ -68,7 +69,7 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
   const isDir = (mode & S_IFMT) === S_IFDIR;
   const a = await ext2Valloc(mp, dvp.ino, isDir);
   if (a.error !== 0) return { error: a.error, vp: null };
-  const { error, ip } = await ext2InodeInit(mp, a.ino, mode, links, ext2Now());
+  const { error, ip } = await ext2InodeInit(mp, a.ino, mode, links, ext2NowTime());
   const old = mp.vnodeHash.get(a.ino);
   if (error !== 0 || ip === null || (old !== undefined && !ext2Inode(old).freed)) {
     // An in-core inode the bitmap calls free is damage; leave the bit set.
@@ -169,14 +170,13 @@ export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise
   if (c.error !== 0) return { error: c.error, vp: null };
   const mp = c.mp!;
   const dip = ext2Inode(dvp);
-  if (dip.din.linksCount >= EXT2_LINK_MAX) return { error: ENOSPC, vp: null }; // XXX: EMLINK
+  if (ext2LinkFull(dip)) return { error: EMLINK, vp: null };
   const { error, vp } = await newVnode(dvp, mp, S_IFDIR | (mode & 0o7777), 2);
   if (error !== 0 || vp === null) return { error, vp: null };
   let e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, ext2Inode(vp).din.generation, dvp.ino));
   e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);
   if (e !== 0) return abandon(dvp, mp, vp, e);
-  dip.din.linksCount++;
-  dip.modified = true;
+  ext2IncLinks(dip); // the child's '..'
   return finish(dvp, mp, vp);
 }
 
@@ -246,7 +246,7 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
     if (r.error !== 0) return r.error;
     const ip = ext2Inode(vp);
     ip.din.linksCount = Math.max(0, ip.din.linksCount - 1);
-    ip.din.ctime = ext2Now();
+    ext2Stamp(ip.din, EXT2_CTIME);
     ip.modified = true;
     const e2 = ip.din.linksCount === 0 ? await ext2LastLink(vp) : await ext2Update(mp, ip, false);
     return e || e2;
@@ -282,9 +282,8 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
       return r.error;
     }
     const dip = ext2Inode(dvp);
-    dip.din.linksCount = Math.max(1, dip.din.linksCount - 1); // the child's ".."
-    dip.modified = true;
-    ip.din.ctime = ext2Now();
+    ext2DecLinks(dip); // the child's '..'
+    ext2Stamp(ip.din, EXT2_CTIME);
     ip.modified = true;
     const e2 = await ext2LastLink(vp);
     const e3 = await ext2Update(mp, dip, false);

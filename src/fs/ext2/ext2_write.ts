@@ -17,10 +17,10 @@ import { VType, type Vnode } from '../../vfs/vnode.js';
 import { IO_SYNC, IO_VMIO } from '../../vfs/vnode_if.js';
 import { ext2AllocRange, ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
-import { ext2Now } from './ext2_group.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Truncate } from './ext2_truncate.js';
+import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
 /** Zeros for the parts of new blocks a write does not cover; only ever read. */
 export { ZEROS, devWrite } from '../../vfs/vfs_physwrite.js';
@@ -96,8 +96,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   if (error !== 0 || uio.resid > 0) await ext2ZeroUnwritten(vp, uio.offset, Math.min(end, ip.size));
   uio.resid += held;
   if (r.error !== 0) await ext2Truncate(mp, ip, ip.size); // indirect blocks left mapping nothing
-  const now = ext2Now();
-  ip.din.mtime = ip.din.ctime = now;
+  ext2Stamp(ip.din, EXT2_MTIME | EXT2_CTIME);
   ip.modified = true;
   if ((ioflag & IO_SYNC) !== 0 && error === 0) {
     error = (await vm.clean(vp, true)) || (await ext2Update(mp, ip, true));

@@ -4,17 +4,23 @@
  * hash and its root is pushed down a level; removals leave the index valid.
  * e2fsck -fn (which checks every leaf's hash range against the index) is
  * clean, debugfs `htree` shows the levels, and debugfs lists every name.
+ * A lookup through an index whose structure is damaged searches linearly,
+ * with a warning naming the block.
  */
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { MemDisk } from '../../../src/dev/memdisk.js';
+import { ext2Mount } from '../../../src/fs/ext2/ext2_vfsops.js';
 import { EXT2_INDEX_FL } from '../../../src/fs/ext2/ext2_fs.js';
 import type { Inode } from '../../../src/fs/ext2/ext2_inode.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { Vm } from '../../../src/api/index.js';
 import { debugfs, tempDir } from '../../helpers/images.js';
-import { buildImage, debugfsLs, lookupPath } from './ext2_util.js';
+import { buildImage, debugfsBmap, debugfsLs, lookupPath } from './ext2_util.js';
 import { assertClean, create, inDir, mkdir, mountRw, remove } from './ext2_write_util.js';
 
 const tmp = tempDir('vmpager-htree-');
@@ -75,3 +81,24 @@ for (const c of CONFIGS) {
     });
   });
 }
+
+describe('lookups through a damaged index (ext4 -O ^metadata_csum)', () => {
+  test('an index whose root limit is wrong is not trusted: a warning naming the block, and the name found by a linear search', async () => {
+    const image = join(tmp.dir, 'damaged-index.img');
+    const files = Array.from({ length: 600 }, (_, i) => ({ path: `big/name_${i}`, data: new Uint8Array(0) }));
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 16 << 20, files, extra: ['-O', '^metadata_csum'] });
+    execFileSync('e2fsck', ['-fyD', image], { stdio: 'ignore' }); // index it
+    assert.match(debugfs(image, 'htree /big'), /Root node dump/);
+    const [root] = debugfsBmap(image, [['/big', 0]]);
+    const bytes = new Uint8Array(readFileSync(image));
+    bytes[root * 1024 + 0x20] ^= 0x01; // dx_root's limit
+    const r = await ext2Mount(new MemDisk(bytes), { readOnly: true });
+    assert.ok(r.mp !== null, r.reason);
+    for (const name of ['/big/name_0', '/big/name_599']) {
+      const vp = await lookupPath(r.mp, name);
+      await vrele(vp);
+    }
+    const bigIno = Number(/Inode: (\d+)/.exec(debugfs(image, 'stat /big'))![1]);
+    assert.ok(r.mp.stat.warnings.some((w) => w.startsWith(`htree index block 0 of directory inode ${bigIno} (block ${root}): limit`) && w.endsWith('searched linearly')), r.mp.stat.warnings.join('\n'));
+  });
+});
