@@ -80,6 +80,8 @@ export interface VmStats {
   hits: number;
   misses: number;
   zfod: number;
+  /** Pages of holes sendfile (and cat) gave from the shared zero region, with no page allocated. */
+  zeroSent: number;
   readahead: number;
   readaheadWasted: number;
   reactivated: number;
@@ -202,6 +204,7 @@ export class Vm {
       hits: m.hits,
       misses: m.misses,
       zfod: m.v_zfod,
+      zeroSent: m.v_zerosend,
       readahead: m.v_readahead,
       readaheadWasted: m.v_readahead_wasted,
       reactivated: m.v_reactivated,
