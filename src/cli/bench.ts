@@ -12,8 +12,10 @@
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
  *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
+ *   7 cold `vmpager cat` on FAT vs mcopy (bench_fat)
+ *   8 cold `vmpager cat` of sparse files: 1 GiB vs debugfs, 16 GiB piped into dd vs the pipe itself
  * Runs alternate with their peer; the table shows medians. The cases live
- * in bench_cold, bench_peer, bench_warm and bench_write; what they share in
+ * in bench_cold, bench_peer, bench_warm, bench_write and bench_scale; what they share in
  * bench_run.
  */
 
@@ -30,8 +32,11 @@ import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
 import { writeCase } from './bench_write.js';
 import { fatRows } from './bench_fat.js';
+import { holeRows } from './bench_scale.js';
 
-const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR]';
+const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR] [--cases LIST]';
+/** The case numbers --cases accepts. */
+const CASES = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 function fmtMetric(m: Metric | null): string {
   if (m === null) return '-';
@@ -74,6 +79,7 @@ export async function benchMain(args: string[]): Promise<number> {
         runs: { type: 'string' },
         size: { type: 'string' },
         cache: { type: 'string' },
+        cases: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -84,7 +90,7 @@ export async function benchMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --json        the table as JSON\n`);
+    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --json        the table as JSON\n  --cases LIST  only these cases, e.g. 7,8 (default all: 1-9)\n`);
     return 0;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -97,6 +103,12 @@ export async function benchMain(args: string[]): Promise<number> {
     process.stderr.write(`vmpager: --size: not a size of at least 64KiB: ${values.size}\n${USAGE}\n`);
     return 1;
   }
+  const only = values.cases === undefined ? CASES : values.cases.split(',').map(Number);
+  if (only.length === 0 || only.some((n) => !CASES.includes(n))) {
+    process.stderr.write(`vmpager: --cases: not a list of case numbers 1-9: ${values.cases}\n${USAGE}\n`);
+    return 1;
+  }
+  const want = (...ns: number[]) => ns.some((n) => only.includes(n));
   const cache = resolve(values.cache ?? join('.cache', 'bench'));
   process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
   for (const tool of ['mke2fs', 'debugfs']) {
@@ -109,32 +121,46 @@ export async function benchMain(args: string[]): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'vmpager-bench-'));
   const rows: Row[] = [];
   try {
-    const images = benchImages(cache, size, log);
+    const images = want(1, 2, 3, 4, 6) ? benchImages(cache, size, log) : [];
     const useTime = haveGnuTime();
     if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
-    const ufs = ufsBenchImages(cache, size, log);
-    if (ufs.length === 0) log('bench: makefs not found: no UFS rows');
-    for (const im of [...images, ...ufs]) {
-      log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
-      rows.push(...(await coldCases(im, runs, useTime, scratch)));
+    if (want(1, 2)) {
+      const ufs = ufsBenchImages(cache, size, log);
+      if (ufs.length === 0) log('bench: makefs not found: no UFS rows');
+      for (const im of [...images, ...ufs]) {
+        log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
+        rows.push(...(await coldCases(im, runs, useTime, scratch)));
+      }
+      log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
+      for (const im of ext2fsPeerImages(cache, log)) {
+        const peerRows = await ext2fsCase(im, runs, useTime, scratch);
+        rows.push(...peerRows, ...crossSizeRow(rows, peerRows[1], im.name, size));
+      }
     }
-    rows.push(...(await fatRows(cache, size, runs, log)));
-    log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
-    for (const im of ext2fsPeerImages(cache, log)) {
-      const peerRows = await ext2fsCase(im, runs, useTime, scratch);
-      rows.push(...peerRows, ...crossSizeRow(rows, peerRows[1], im.name, size));
+    if (want(7)) rows.push(...(await fatRows(cache, size, runs, log)));
+    if (want(3)) {
+      for (const im of images) {
+        log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
+        rows.push(await warmCase(im, runs));
+      }
     }
-    for (const im of images) {
-      log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
-      rows.push(await warmCase(im, runs));
+    if (want(4)) {
+      log(`bench: ${images[0].name}: case 4 (Zipf)`);
+      rows.push(await zipfCase(images[0]));
     }
-    log(`bench: ${images[0].name}: case 4 (Zipf)`);
-    rows.push(await zipfCase(images[0]));
-    log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
-    rows.push(await writeCase(size, runs, useTime, scratch));
-    rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
-    log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
-    rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    if (want(5)) {
+      log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
+      rows.push(await writeCase(size, runs, useTime, scratch));
+      rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
+    }
+    if (want(6)) {
+      log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
+      rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
+    }
+    if (want(8)) {
+      log(`bench: case 8 (cat of sparse files), ${runs} run(s)`);
+      rows.push(...(await holeRows(cache, runs, useTime, scratch, log)));
+    }
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);
     return 2;

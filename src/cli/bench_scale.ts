@@ -1,0 +1,118 @@
+/*
+ * Bench case 8, holes: a cold `vmpager cat` of sparse files in fresh
+ * processes, each beside its peer, alternated, medians:
+ *   8a  a 1 GiB file with one byte of data (ext4, 1 KiB and 4 KiB blocks)
+ *       vs `debugfs -R "cat"`
+ *   8b  a 16 GiB file with no data, in an 8 MiB ext4 image, piped into
+ *       `dd of=/dev/null bs=1M`, vs the pipe itself (`dd if=/dev/zero | dd`)
+ * The images are built once by `mke2fs -d` into the cache folder.
+ *   const rows = await holeRows(cacheDir, runs, useTime, scratch, log)
+ */
+
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { MAIN, MiB, alternate, failure, median, rate, runTimed, type Row } from './bench_run.js';
+
+const GiB = 2 ** 30;
+/** The targets of the issue: 8a vmpager >= 3x debugfs; 8b within 2.5x of the pipe (ratio >= 0.4). */
+const TARGET_DEBUGFS = 3;
+const TARGET_PIPE = 1 / 2.5;
+
+interface SparseImage {
+  path: string;
+  fileSize: number;
+}
+
+/** An ext4 image (blockSize-byte blocks, imageBytes) holding /sparse: fileSize bytes, data only at `dataAt` (one byte) if given. */
+function sparseImage(dir: string, name: string, blockSize: number, imageBytes: number, fileSize: number, dataAt: number | null, log: (m: string) => void): SparseImage {
+  const path = join(dir, `${name}.img`);
+  if (existsSync(path)) return { path, fileSize };
+  log(`bench: building ${path} (mke2fs -d of a ${fileSize / GiB} GiB sparse file)`);
+  mkdirSync(dir, { recursive: true });
+  const tree = mkdtempSync(join(dir, 'tree-'));
+  try {
+    const fd = openSync(join(tree, 'sparse'), 'w');
+    try {
+      if (dataAt !== null) writeSync(fd, new Uint8Array([0x5a]), 0, 1, dataAt);
+      ftruncateSync(fd, fileSize);
+    } finally {
+      closeSync(fd);
+    }
+    const tmp = `${path}.tmp`;
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', String(blockSize), '-d', tree, tmp, `${imageBytes / 1024}K`], { stdio: 'ignore' });
+    renameSync(tmp, path);
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
+  return { path, fileSize };
+}
+
+/** Runs `vmpager` and its peer alternately; the medians of their rates over `bytes`. */
+async function timedPair(
+  runs: number, useTime: boolean, scratch: string, bytes: number, peerName: string,
+  vm: [string, string[]], peer: [string, string[]],
+): Promise<{ vm: number | null; peer: number | null; rss: { vmpager: number | null; peer: number | null }; notes: string[] }> {
+  const rates: Record<'vmpager' | 'peer', number[]> = { vmpager: [], peer: [] };
+  const rss: { vmpager: number | null; peer: number | null } = { vmpager: null, peer: null };
+  const notes: string[] = [];
+  await alternate(runs, 'peer', async (which) => {
+    const [cmd, args] = which === 'vmpager' ? vm : peer;
+    const t = await runTimed(cmd, args, useTime, scratch);
+    if (t.code !== 0) {
+      notes.push(failure(which === 'vmpager' ? 'vmpager' : peerName, t));
+      return;
+    }
+    rates[which].push(rate(bytes, t.ms));
+    if (t.rssKiB !== null) rss[which] = Math.max(rss[which] ?? 0, t.rssKiB);
+  });
+  const med = (xs: number[]) => (xs.length > 0 ? median(xs) : null);
+  return { vm: med(rates.vmpager), peer: med(rates.peer), rss, notes };
+}
+
+function targetNote(ratio: number | null, target: number, what: string): string {
+  if (ratio === null) return `target ${what}: not measured`;
+  return `target ${what}: ${ratio >= target ? 'met' : 'not met'}`;
+}
+
+/** Case 8's rows. */
+export async function holeRows(cache: string, runs: number, useTime: boolean, scratch: string, log: (m: string) => void): Promise<Row[]> {
+  const dir = join(cache, 'holes');
+  const big = sparseImage(dir, 'sparse-16g', 4096, 8 * MiB, 16 * GiB, null, log);
+  const rows: Row[] = [];
+  // 1 KiB blocks are what mke2fs gives a small image by default; 4 KiB what a large one gets.
+  for (const bs of [1024, 4096]) {
+    const one = sparseImage(dir, `sparse-1g-${bs >> 10}k`, bs, 64 * MiB, GiB, 500_000_000, log);
+    const a = await timedPair(runs, useTime, scratch, one.fileSize, 'debugfs',
+      [process.execPath, [MAIN, 'cat', one.path, '/sparse']],
+      ['debugfs', ['-R', 'cat /sparse', one.path]]);
+    const ra = a.vm !== null && a.peer !== null ? a.vm / a.peer : null;
+    rows.push({
+      case: '8a cold cat of a 1 GiB sparse file (1 byte of data)',
+      image: `ext4-${bs >> 10}k, 64 MiB`,
+      vmpager: a.vm === null ? null : { value: a.vm, unit: 'MiB/s' },
+      peer: a.peer === null ? null : { name: 'debugfs', value: a.peer, unit: 'MiB/s' },
+      ratio: ra,
+      rssKiB: a.rss,
+      deviceReads: null,
+      note: [...new Set([...a.notes, targetNote(ra, TARGET_DEBUGFS, `vmpager >= ${TARGET_DEBUGFS}x debugfs`), 'whole processes (Node start-up included), stdout /dev/null'])].join('; '),
+    });
+  }
+
+  const count = big.fileSize / MiB;
+  const b = await timedPair(runs, useTime, scratch, big.fileSize, 'dd',
+    ['sh', ['-c', `"$0" "$1" cat "$2" /sparse | dd of=/dev/null bs=1M 2>/dev/null`, process.execPath, MAIN, big.path]],
+    ['sh', ['-c', `dd if=/dev/zero bs=1M count=${count} 2>/dev/null | dd of=/dev/null bs=1M 2>/dev/null`]]);
+  const rb = b.vm !== null && b.peer !== null ? b.vm / b.peer : null;
+  rows.push({
+    case: '8b cat of a 16 GiB sparse file | dd of=/dev/null bs=1M',
+    image: 'ext4-4k, 8 MiB',
+    vmpager: b.vm === null ? null : { value: b.vm, unit: 'MiB/s' },
+    peer: b.peer === null ? null : { name: 'dd /dev/zero | dd', value: b.peer, unit: 'MiB/s' },
+    ratio: rb,
+    rssKiB: b.rss,
+    deviceReads: null,
+    note: [...new Set([...b.notes, targetNote(rb, TARGET_PIPE, 'within 2.5x of the pipe (ratio >= 0.40)'), 'peak RSS: the largest process of the pipeline'])].join('; '),
+  });
+  return rows;
+}
