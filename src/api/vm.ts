@@ -17,6 +17,8 @@ import { mountFileSystem } from './fs_probe.js';
 import { choosePartition, listPartitions, type Partitions } from './partitions.js';
 import { MIN_FRAMES, VmSystem } from '../vm/vm.js';
 import { vmMountAttach } from '../vm/vm_vnode.js';
+import { dirhashSetLimit } from '../vfs/vfs_dirhash.js';
+import { type VfsLimits, vfsLimits } from '../vfs/vfs_limits.js';
 import { VmMap } from '../vm/vm_map.js';
 import { isValidPageSize } from '../vm/vm_param.js';
 import { check, VmError } from './errors.js';
@@ -103,6 +105,8 @@ export class Vm {
   /** @internal the address space mappings live in */
   readonly map: VmMap;
   private readonly devices = new Set<BlockDevice>();
+  /** @internal what each mount's metadata may hold, from `memory` (vnodes, cached objects, buffers, dirhash) */
+  readonly limits: VfsLimits;
 
   constructor(opts: VmOptions = {}) {
     const pageSize = opts.pageSize ?? 4096;
@@ -111,7 +115,8 @@ export class Vm {
     if (!Number.isSafeInteger(memory) || memory < MIN_FRAMES * pageSize) {
       throw new VmError(EINVAL, 'vm', 'vm', null, `memory must be at least ${MIN_FRAMES} pages (${MIN_FRAMES * pageSize} bytes)`);
     }
-    this.sys = new VmSystem({ memory, pageSize, arenaBytes: opts.arenaBytes });
+    this.limits = vfsLimits(memory);
+    this.sys = new VmSystem({ memory, pageSize, arenaBytes: opts.arenaBytes, objectCacheMax: this.limits.objectCacheMax });
     this.map = new VmMap(this.sys);
   }
 
@@ -146,13 +151,16 @@ export class Vm {
     }
     const disk = dev; // the device counted in stats(): every transfer, the tables' reads too
     dev = part.dev;
-    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, verify: opts.verify ?? true, codepage: opts.codepage });
+    const lim = this.limits;
+    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, verify: opts.verify ?? true, codepage: opts.codepage, bufcacheBytes: lim.bufcacheBytes });
     if (error !== 0 || mp === null) {
       await undo();
       const where = part.partition !== null ? `partition ${part.partition.index}: ` : '';
       throw new VmError(error || EINVAL, 'mount', name, null, where + (reason || 'cannot mount'));
     }
     const partition = part.partition === null ? null : { ...part.partition, fs: mp.stat.fstype, name: part.partition.name ?? (mp.stat.label || null) };
+    mp.maxVnodes = lim.maxVnodes;
+    dirhashSetLimit(mp.data as object, lim.dirhashMaxEntries);
     const sys = this.sys;
     vmMountAttach(sys, mp);
     const r = await mp.op.root(mp);
