@@ -629,7 +629,7 @@ export class MountedFs {
         check(r.error, 'bmap', this.image, null);
       }
       const physical = r.bn === -1 ? null : (r.bn * DEV_BSIZE) / this.mp.stat.fsize;
-      const count = r.bn === -1 ? 1 : Math.min(r.runp + 1, nblocks - lbn, MAXPHYS);
+      const count = Math.min(r.runp + 1, nblocks - lbn, MAXPHYS); // a hole's run too
       const last = runs[runs.length - 1];
       const perBlock = bsize / this.mp.stat.fsize;
       if (last !== undefined && (physical === null ? last.physical === null : last.physical !== null && last.physical + last.count * perBlock === physical) && last.logical + last.count === lbn) {

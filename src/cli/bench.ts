@@ -14,6 +14,7 @@
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
  *   7 cold `vmpager cat` on FAT vs mcopy (bench_fat)
  *   8 cold `vmpager cat` of sparse files: 1 GiB vs debugfs, 16 GiB piped into dd vs the pipe itself
+ *   9 `vmpager ls -R` of e2fsprogs' f_many_subdirs vs `fls -r`, and vs `find` on a fresh loop mount (as root)
  * Runs alternate with their peer; the table shows medians. The cases live
  * in bench_cold, bench_peer, bench_warm, bench_write and bench_scale; what they share in
  * bench_run.
@@ -32,7 +33,7 @@ import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
 import { writeCase } from './bench_write.js';
 import { fatRows } from './bench_fat.js';
-import { holeRows } from './bench_scale.js';
+import { holeRows, walkRows } from './bench_scale.js';
 
 const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR] [--cases LIST]';
 /** The case numbers --cases accepts. */
@@ -160,6 +161,10 @@ export async function benchMain(args: string[]): Promise<number> {
     if (want(8)) {
       log(`bench: case 8 (cat of sparse files), ${runs} run(s)`);
       rows.push(...(await holeRows(cache, runs, useTime, scratch, log)));
+    }
+    if (want(9)) {
+      log(`bench: case 9 (ls -R of f_many_subdirs), ${runs} run(s)`);
+      rows.push(...(await walkRows(cache, runs, useTime, scratch, log)));
     }
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);

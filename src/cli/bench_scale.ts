@@ -6,12 +6,19 @@
  *   8b  a 16 GiB file with no data, in an 8 MiB ext4 image, piped into
  *       `dd of=/dev/null bs=1M`, vs the pipe itself (`dd if=/dev/zero | dd`)
  * The images are built once by `mke2fs -d` into the cache folder.
+ * Case 9, a walk: `vmpager ls -R` of e2fsprogs' f_many_subdirs image (from
+ * ../shared/corpus/e2fsprogs, or VMPAGER_CORPUS) beside the Sleuth Kit's
+ *   9a  `fls -r -p` of the image
+ *   9b  `find` on a fresh read-only loop mount (cold: mounted for each run),
+ *       when the bench runs as root and `mount -o loop` works
  *   const rows = await holeRows(cacheDir, runs, useTime, scratch, log)
+ *   const rows = await walkRows(cacheDir, runs, useTime, scratch, log)
  */
 
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { MAIN, MiB, alternate, failure, median, rate, runTimed, type Row } from './bench_run.js';
 
 const GiB = 2 ** 30;
@@ -114,5 +121,77 @@ export async function holeRows(cache: string, runs: number, useTime: boolean, sc
     deviceReads: null,
     note: [...new Set([...b.notes, targetNote(rb, TARGET_PIPE, 'within 2.5x of the pipe (ratio >= 0.40)'), 'peak RSS: the largest process of the pipeline'])].join('; '),
   });
+  return rows;
+}
+
+/** Where e2fsprogs' test images are: VMPAGER_CORPUS, or ../shared/corpus/e2fsprogs from here. */
+function corpusDir(): string {
+  return resolve(process.env.VMPAGER_CORPUS ?? join('..', 'shared', 'corpus', 'e2fsprogs'));
+}
+
+/** Entries per second over the runs' median time. */
+const perSecond = (entries: number, ms: number): number => entries / (ms / 1000);
+
+/** Case 9's rows: ls -R of f_many_subdirs beside fls -r, and beside find on a loop mount where it can run. */
+export async function walkRows(cache: string, runs: number, useTime: boolean, scratch: string, log: (m: string) => void): Promise<Row[]> {
+  const gz = join(corpusDir(), 'f_many_subdirs.img.gz');
+  const image = join(cache, 'walk', 'f_many_subdirs.img');
+  const base = { case: '9 ls -R of f_many_subdirs', image: 'ext4 (e2fsprogs test image)', rssKiB: null, deviceReads: null } as const;
+  if (!existsSync(image)) {
+    if (!existsSync(gz)) return [{ ...base, vmpager: null, peer: null, ratio: null, note: `${gz} not found (set VMPAGER_CORPUS)` }];
+    mkdirSync(join(cache, 'walk'), { recursive: true });
+    writeFileSync(`${image}.tmp`, gunzipSync(readFileSync(gz)));
+    renameSync(`${image}.tmp`, image);
+  }
+  const listed = spawnSync(process.execPath, [MAIN, 'ls', '-R', image], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (listed.status !== 0) return [{ ...base, vmpager: null, peer: null, ratio: null, note: `vmpager ls -R failed: ${listed.stderr.split('\n')[0]}` }];
+  const entries = listed.stdout.split('\n').length - 1;
+  const rows: Row[] = [];
+  const timed = async (name: string, peer: [string, string[]] | null, before?: () => boolean, afterRun?: () => void): Promise<void> => {
+    const ms: Record<'vmpager' | 'peer', number[]> = { vmpager: [], peer: [] };
+    const rss: { vmpager: number | null; peer: number | null } = { vmpager: null, peer: null };
+    const notes: string[] = [];
+    await alternate(runs, 'peer', async (which) => {
+      if (which === 'peer' && (peer === null || (before !== undefined && !before()))) return;
+      try {
+        const [cmd, args] = which === 'vmpager' ? [process.execPath, [MAIN, 'ls', '-R', image]] : peer!;
+        const t = await runTimed(cmd, args, useTime, scratch);
+        if (t.code !== 0) notes.push(failure(which === 'vmpager' ? 'vmpager' : name, t));
+        else {
+          ms[which].push(t.ms);
+          if (t.rssKiB !== null) rss[which] = Math.max(rss[which] ?? 0, t.rssKiB);
+        }
+      } finally {
+        if (which === 'peer') afterRun?.();
+      }
+    });
+    const vm = ms.vmpager.length > 0 ? perSecond(entries, median(ms.vmpager)) : null;
+    const pr = ms.peer.length > 0 ? perSecond(entries, median(ms.peer)) : null;
+    const ratio = vm !== null && pr !== null ? vm / pr : null;
+    rows.push({
+      ...base,
+      case: `${base.case} (${entries} entries)`,
+      vmpager: vm === null ? null : { value: vm, unit: 'entries/s' },
+      peer: pr === null ? null : { name, value: pr, unit: 'entries/s' },
+      ratio,
+      rssKiB: rss,
+      note: [...new Set([...notes, `target vmpager >= the kernel's cold find: ${name === 'find (loop mount)' ? (ratio === null ? 'not measured' : ratio >= 1 ? 'met' : 'not met') : 'see the find row'}`])].join('; '),
+    });
+  };
+  log('bench: case 9a (ls -R vs fls -r)');
+  await timed('fls -r', ['fls', ['-r', '-p', image]]);
+  const mnt = join(scratch, 'mnt');
+  mkdirSync(mnt, { recursive: true });
+  const canMount = process.getuid?.() === 0 && spawnSync('mount', ['-o', 'loop,ro', image, mnt], { stdio: 'ignore' }).status === 0;
+  if (!canMount) {
+    rows.push({ ...base, vmpager: null, peer: null, ratio: null, note: 'no find row: the bench is not root, or mount -o loop failed here' });
+    return rows;
+  }
+  spawnSync('umount', [mnt], { stdio: 'ignore' });
+  log('bench: case 9b (ls -R vs find on a fresh loop mount)');
+  // A fresh mount for each run: the kernel's caches of this file system start cold (the image file itself stays in the host's page cache, as for vmpager).
+  await timed('find (loop mount)', ['find', [mnt]],
+    () => spawnSync('mount', ['-o', 'loop,ro', image, mnt], { stdio: 'ignore' }).status === 0,
+    () => void spawnSync('umount', [mnt], { stdio: 'ignore' }));
   return rows;
 }
