@@ -143,6 +143,11 @@ export class BufCache {
     return this.bread(blkno, size);
   }
 
+  /** Whether the block at blkno is in the cache (cf. incore). */
+  incore(blkno: number): boolean {
+    return this.bufs.has(blkno);
+  }
+
   /** Releases a busy buffer (cf. brelse). */
   brelse(bp: Buf): void {
     this.release(bp);

@@ -197,8 +197,10 @@ async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {
   const byteOff = ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize;
   const blk = block + Math.floor(byteOff / fs.bsize);
   const o = byteOff % fs.bsize;
-  // A miss reads on through the group's inode table, up to 64 KiB: a directory's files mostly sit side by side there.
-  const ahead = Math.min(Math.max(0, INODE_READAHEAD / fs.bsize - 1), block + fs.itableBlocks - 1 - blk);
+  // A miss right after the block before it reads on through the group's inode table, up to 64 KiB: a
+  // directory's files mostly sit side by side there. A miss elsewhere (inodes met out of order) reads its block alone.
+  const sequential = blk > block && mp.bufcache.incore(fs.fsbtodb(blk - 1));
+  const ahead = sequential ? Math.min(Math.max(0, INODE_READAHEAD / fs.bsize - 1), block + fs.itableBlocks - 1 - blk) : 0;
   const r = await mp.bufcache.breadn(fs.fsbtodb(blk), fs.bsize, ahead);
   if (r.error !== 0 || r.bp === null) return { error: r.error || EIO, ip: null };
   const raw = r.bp.data.slice(o, o + sb.inodeSize);
