@@ -5,12 +5,20 @@
  * compile, link): for our ~85 modules that is ~80 ms before `vmpager cat`
  * reads a byte, against ~15 ms for one file. The library (dist/src) is
  * not bundled: importers load what they use.
+ * Then the browser entry (dist/src/api/browser.js) into
+ * dist/browser/vmpager.js, for `vmpager/browser` and the explorer page
+ * (web/, served by `vmpager serve`): platform 'browser', no polyfills, and
+ * any import of a Node built-in fails the build, naming who imported it.
+ * dist/web/ is then the explorer page as static files (web/ and the
+ * bundle), for any web server.
  *   node scripts/bundle.mjs
  */
 
 import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { noNodeBuiltins } from './no_node_builtins.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -25,3 +33,22 @@ await build({
   external: ['ext2fs'],
   logLevel: 'warning',
 });
+
+const browserOut = join(root, 'dist/browser/vmpager.js');
+await build({
+  entryPoints: [join(root, 'dist/src/api/browser.js')],
+  outfile: browserOut,
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  sourcemap: true,
+  plugins: [noNodeBuiltins(root)],
+  logLevel: 'warning',
+});
+const staticDir = join(root, 'dist/web');
+mkdirSync(staticDir, { recursive: true });
+for (const f of readdirSync(join(root, 'web'))) copyFileSync(join(root, 'web', f), join(staticDir, f));
+for (const f of ['vmpager.js', 'vmpager.js.map']) copyFileSync(join(root, 'dist/browser', f), join(staticDir, f));
+if (process.env.VMPAGER_BUNDLE_SIZE) console.log(`dist/browser/vmpager.js: ${statSync(browserOut).size} bytes`);

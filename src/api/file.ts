@@ -10,7 +10,7 @@ import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { type FrameSource, Uio, UIO_READ, UIO_SOURCE, UIO_WRITE } from '../vfs/uio.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import { vrele } from '../vfs/vfs_subr.js';
-import { MNT_NOWAIT } from '../vfs/vnode_if.js';
+import { MNT_NOWAIT, type SetattrArgs } from '../vfs/vnode_if.js';
 import { type VmObject, vmObjectDeallocate } from '../vm/vm_object.js';
 import { vmObjectPageClean } from '../vm/vm_object_clean.js';
 import { check, VmError } from './errors.js';
@@ -18,6 +18,7 @@ import { Mapping } from './mapping.js';
 import { VM_PROT_READ, VM_PROT_WRITE } from '../vm/vm_map.js';
 import { type FrameSink, vmSendfile } from '../vm/vm_sendfile.js';
 import { MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
+import { vmObjectPageMap } from '../vm/vm_pagemap.js';
 import type { MountedFs } from './mounted_fs.js';
 
 export class File {
@@ -51,6 +52,16 @@ export class File {
     const ra = this.object.ra;
     ra.advice = advice === 'sequential' || advice === 'noreuse' ? MADV_SEQUENTIAL : advice === 'random' ? MADV_RANDOM : MADV_NORMAL;
     ra.noreuse = advice === 'noreuse';
+  }
+
+  /**
+   * What each page of the file is doing now, one byte a page: 0 not in
+   * memory, 1 resident (active), 2 resident (inactive: reclaimed first),
+   * 3 read ahead and not used yet, 4 dirty, 5 I/O in progress. A snapshot.
+   */
+  pageMap(): Uint8Array {
+    this.checkOpen('pagemap');
+    return vmObjectPageMap(this.object);
   }
 
   /** Reads up to `length` bytes at `offset`; short at EOF. */
@@ -145,6 +156,15 @@ export class File {
     await this.locked(async () => check(await this.vp.op.setsize(this.vp, size), 'truncate', this.fs.image, this.path));
   }
 
+  /**
+   * @internal Sets mode, owner and times in one VOP_SETATTR (a tree copy's
+   * fchmod + fchown + futimes; no path lookup).
+   */
+  async setattr(va: SetattrArgs): Promise<void> {
+    this.checkWritable('setattr');
+    await this.locked(async () => check(await this.vp.op.setattr(this.vp, va), 'setattr', this.fs.image, this.path));
+  }
+
   /** Writes the file's dirty pages and its inode to the disk (fsync). Errors surface here (EIO). */
   async sync(): Promise<void> {
     this.checkOpen('fsync');
@@ -185,8 +205,11 @@ export class File {
    * but leaves the device's flush (power-cut durability) to sync() (cf. NFS's close-to-open); a
    * write error is thrown then, the handle closed and the pages kept dirty
    * for a later sync.
+   * @internal `lazy` (a tree copy, which syncs once at its end): the pages
+   * are written, the inode and the metadata they need are left delayed for
+   * the next sync (cf. the syncer's MNT_LAZY).
    */
-  async close(): Promise<void> {
+  async close(opts: { lazy?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.fs.forget(this);
@@ -194,7 +217,8 @@ export class File {
     if (!this.fs.isOpen(this.vp) && this.fs.written.delete(this.vp)) {
       await this.vp.lock.lock(LK_EXCLUSIVE);
       try {
-        error = (await vmObjectPageClean(this.object, true, { locked: true })) || (await this.vp.op.fsync(this.vp, MNT_NOWAIT));
+        error = await vmObjectPageClean(this.object, true, { locked: true });
+        if (error === 0 && !opts.lazy) error = await this.vp.op.fsync(this.vp, MNT_NOWAIT);
       } finally {
         this.vp.lock.unlock();
       }

@@ -9,18 +9,21 @@ import { EBUSY, EEXIST, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
-import type { Mount } from '../vfs/mount.js';
+import { MNT_ASYNC, type Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
+import { cachePurgeMount } from '../vfs/vfs_cache.js';
 import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
-import type { LookupResult, SetattrArgs, Vattr } from '../vfs/vnode_if.js';
+import { MNT_NOWAIT, type LookupResult, type SetattrArgs, type Vattr, XATTR_CREATE, XATTR_REPLACE } from '../vfs/vnode_if.js';
+
+export type { SetattrArgs };
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
 import { check, reportDamage, VmError } from './errors.js';
 import { File } from './file.js';
 import type { PartitionInfo } from './partitions.js';
-import { FsPromises } from './promises.js';
+import type { FsPromises } from './promises.js';
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -68,6 +71,9 @@ export function fileType(t: VType): FileType {
   }
 }
 
+/** Makes a MountedFs's node:fs/promises view (the Node entry passes FsPromises's constructor). */
+export type PromisesMaker = (fs: MountedFs) => FsPromises;
+
 export class MountedFs {
   private readonly files = new Set<File>();
   private unmounted = false;
@@ -88,6 +94,8 @@ export class MountedFs {
     readonly partition: PartitionInfo | null = null,
     /** Warnings from the partition tables. */
     private readonly tableWarnings: readonly string[] = [],
+    /** Makes the node:fs/promises view; null where there is no Node (the browser entry). */
+    private readonly promisesMaker: PromisesMaker | null = null,
   ) {
     if (!mp.readOnly) mountedForWriting.add(this);
     reportDamage(image, mp.stat);
@@ -100,7 +108,8 @@ export class MountedFs {
 
   /** A node:fs/promises-shaped view of this file system (readFile, writeFile, readdir, stat, open, streams ...). */
   get promises(): FsPromises {
-    return (this.fsPromises ??= new FsPromises(this));
+    if (this.promisesMaker === null) throw new VmError(EOPNOTSUPP, 'promises', this.image, null, 'the node:fs/promises view needs Node (its Buffers); use open/read/readdir/stat');
+    return (this.fsPromises ??= this.promisesMaker(this));
   }
 
   private fsPromises: FsPromises | undefined;
@@ -129,11 +138,18 @@ export class MountedFs {
    */
   async open(path: string, opts: { create?: boolean } = {}): Promise<File> {
     let vp: Vnode;
-    try {
+    if (opts.create) {
+      // A missing file is the usual case here (a tree copy makes thousands): no error made for it.
+      if (this.unmounted) throw new VmError(EINVAL, 'open', this.image, path, 'file system is unmounted');
+      if (!path.startsWith('/')) throw new VmError(ENOENT, 'open', this.image, path, 'path must be absolute');
+      const r = await namei(this.root, path, true);
+      if (r.error === ENOENT) vp = await this.createFile(path);
+      else {
+        check(r.error, 'open', this.image, path);
+        vp = r.vp!;
+      }
+    } else {
       vp = await this.lookup(path, true, 'open');
-    } catch (e) {
-      if (!(opts.create && e instanceof VmError && e.errno === ENOENT)) throw e;
-      vp = await this.createFile(path);
     }
     if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) {
       await vrele(vp);
@@ -177,12 +193,20 @@ export class MountedFs {
 
   /** Removes a file or symlink (not a directory). */
   async unlink(path: string): Promise<void> {
-    await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));
+    try {
+      await this.inParent(path, 'unlink', async (dvp, name) => ({ error: await dvp.op.remove(dvp, name), vp: null }));
+    } finally {
+      cachePurgeMount(this.mp);
+    }
   }
 
   /** Removes an empty directory. */
   async rmdir(path: string): Promise<void> {
-    await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+    try {
+      await this.inParent(path, 'rmdir', async (dvp, name) => ({ error: await dvp.op.rmdir(dvp, name), vp: null }));
+    } finally {
+      cachePurgeMount(this.mp);
+    }
   }
 
   /**
@@ -257,6 +281,7 @@ export class MountedFs {
         await this.withLocked([tdvp], () => tdvp!.op.remove(tdvp!, hidden!), 'rename', to);
       }
     } finally {
+      cachePurgeMount(this.mp);
       await vrele(fdvp);
       if (tdvp !== null) await vrele(tdvp);
       if (victim !== null) await vrele(victim);
@@ -307,6 +332,93 @@ export class MountedFs {
   async lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
     const secs = (t: number | Date): number => (t instanceof Date ? t.getTime() / 1000 : t);
     await this.setattr(path, 'lutimes', { atime: secs(atime), mtime: secs(mtime) }, false);
+  }
+
+  /**
+   * The value of extended attribute `name` of path (getxattr(2); `follow:
+   * false` is lgetxattr). ENODATA when absent; ENOTSUP on FAT and UFS.
+   * POSIX ACLs (system.posix_acl_access/default) come in the attribute form.
+   */
+  async getxattr(path: string, name: string, opts: { follow?: boolean } = {}): Promise<Uint8Array> {
+    const vp = await this.lookup(path, opts.follow ?? true, 'getxattr');
+    try {
+      const { error, value } = await vp.op.getextattr(vp, name);
+      check(error, 'getxattr', this.image, path);
+      return value!;
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /** The names of path's extended attributes, in on-disk order (listxattr(2)). */
+  async listxattr(path: string, opts: { follow?: boolean } = {}): Promise<string[]> {
+    const vp = await this.lookup(path, opts.follow ?? true, 'listxattr');
+    try {
+      const { error, names } = await vp.op.listextattr(vp);
+      check(error, 'listxattr', this.image, path);
+      return names;
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /**
+   * Sets extended attribute `name` (user., trusted., security.,
+   * system.posix_acl_access/default, ...) of path to value (a string is
+   * UTF-8). `flag: 'create'` fails with EEXIST when it exists, 'replace'
+   * with ENODATA when it does not (setxattr(2)'s flags).
+   */
+  async setxattr(path: string, name: string, value: Uint8Array | string, opts: { flag?: 'create' | 'replace'; follow?: boolean } = {}): Promise<void> {
+    const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value;
+    const flag = opts.flag === 'create' ? XATTR_CREATE : opts.flag === 'replace' ? XATTR_REPLACE : 0;
+    await this.onVnode(path, 'setxattr', opts.follow ?? true, (vp) => vp.op.setextattr(vp, name, bytes, flag));
+  }
+
+  /** Removes extended attribute `name` of path (removexattr(2)); ENODATA when absent. */
+  async removexattr(path: string, name: string, opts: { follow?: boolean } = {}): Promise<void> {
+    await this.onVnode(path, 'removexattr', opts.follow ?? true, (vp) => vp.op.deleteextattr(vp, name));
+  }
+
+  /**
+   * @internal Gives `to` every extended attribute of `from` (a file replaced
+   * by a new one renamed over it keeps them, as a file rewritten in place
+   * would); nothing where the file system keeps none.
+   */
+  async copyXattrs(from: string, to: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await this.listxattr(from, { follow: false });
+    } catch (e) {
+      if (e instanceof VmError && e.errno === EOPNOTSUPP) return;
+      throw e;
+    }
+    for (const n of names) await this.setxattr(to, n, await this.getxattr(from, n, { follow: false }), { follow: false });
+  }
+
+  /** Runs a changing op on path's vnode, locked; EROFS on a read-only mount. */
+  private async onVnode(path: string, syscall: string, follow: boolean, op: (vp: Vnode) => Promise<number>): Promise<void> {
+    if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
+    const vp = await this.lookup(path, follow, syscall);
+    try {
+      await this.withLocked([vp], () => op(vp), syscall, path);
+    } finally {
+      await vrele(vp);
+    }
+  }
+
+  /**
+   * @internal For filling a new image (mkfs --from): metadata is written at
+   * sync and unmount only, none of it in order (MNT_ASYNC); a crash before
+   * the unmount leaves an image to be made again.
+   */
+  setAsync(on: boolean): void {
+    if (on) this.mp.flag |= MNT_ASYNC;
+    else this.mp.flag &= ~MNT_ASYNC;
+  }
+
+  /** @internal Mode, owner and times of path in one VOP_SETATTR (a tree copy's chmod + chown + utimes). */
+  async setAttributes(path: string, va: SetattrArgs, follow: boolean): Promise<void> {
+    await this.setattr(path, follow ? 'setattr' : 'lsetattr', va, follow);
   }
 
   private async setattr(path: string, syscall: string, va: SetattrArgs, follow = true): Promise<void> {
@@ -377,6 +489,8 @@ export class MountedFs {
   /**
    * Writes every dirty page, inode and metadata block to the disk. On an
    * error (EIO) the pages stay dirty and a later sync tries them again.
+   * Each file's fsync leaves the device's flush to VFS_SYNC at the end:
+   * one flush for the whole file system, not one per file (cf. sync(2)).
    */
   async sync(): Promise<void> {
     if (this.mp.readOnly) return;
@@ -386,7 +500,7 @@ export class MountedFs {
       await vp.lock.lock(LK_EXCLUSIVE);
       try {
         const e1 = await this.mp.vm!.clean(vp, true);
-        const e2 = await vp.op.fsync(vp);
+        const e2 = await vp.op.fsync(vp, MNT_NOWAIT);
         first ||= e1 || e2;
       } finally {
         vp.lock.unlock();

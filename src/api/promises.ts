@@ -264,6 +264,37 @@ export class FsPromises {
     await nodeCall('utime', p, () => this.fs.utimes(p, toTime(atime), toTime(mtime)));
   }
 
+  /*
+   * Extended attributes: node:fs has none, so these are named after the
+   * system calls (getxattr(2) ...); symlinks are followed. Errors as Node
+   * would give them on Linux: ENODATA (absent), EOPNOTSUPP, ERANGE, E2BIG, ENOSPC.
+   */
+
+  /** The value of attribute `name`; a string with an encoding ('utf8', 'hex', ...), else a Buffer. */
+  async getxattr(path: PathLike, name: string, opts?: Encoding | { encoding?: Encoding }): Promise<Buffer | string> {
+    const p = pathOf(path);
+    const v = Buffer.from(await nodeCall('getxattr', p, () => this.fs.getxattr(p, name)));
+    const enc = encodingOf(opts);
+    return enc === undefined ? v : v.toString(enc);
+  }
+
+  /** The attribute names of path. */
+  async listxattr(path: PathLike): Promise<string[]> {
+    const p = pathOf(path);
+    return nodeCall('listxattr', p, () => this.fs.listxattr(p));
+  }
+
+  /** Sets attribute `name` (a string value is UTF-8); flag 'create' or 'replace' as setxattr(2)'s flags. */
+  async setxattr(path: PathLike, name: string, value: string | ArrayBufferView, opts: { flag?: 'create' | 'replace' } = {}): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('setxattr', p, () => this.fs.setxattr(p, name, bytesOf(value, 'utf8'), opts));
+  }
+
+  async removexattr(path: PathLike, name: string): Promise<void> {
+    const p = pathOf(path);
+    await nodeCall('removexattr', p, () => this.fs.removexattr(p, name));
+  }
+
   async truncate(path: PathLike, len = 0): Promise<void> {
     const h = await this.open(path, 'r+');
     try {
@@ -327,7 +358,8 @@ export class FsPromises {
    * Writes data as the whole file ('w'), or as flag says ('a', 'wx', ...);
    * data may also be an (async) iterable of chunks, e.g. a Readable.
    * An existing regular file with one name is replaced as `vmpager put` does:
-   * the bytes go to a hidden new file, synced, given the old mode and owner,
+   * the bytes go to a hidden new file, synced, given the old mode, owner and
+   * extended attributes,
    * renamed over it (a crash or an error such as ENOSPC leaves the old file
    * whole); so it gets a new inode number. A file with other names, or
    * reached through a symlink, is rewritten in place, as Node does (the
@@ -371,6 +403,7 @@ export class FsPromises {
       await nodeCall('open', p, async () => {
         await this.fs.chmod(tmp, old.mode & 0o7777);
         await this.fs.chown(tmp, old.uid, old.gid);
+        await this.fs.copyXattrs(p, tmp);
       });
       await nodeCall('rename', p, () => this.fs.rename(tmp, p));
     } catch (e) {

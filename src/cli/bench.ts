@@ -12,11 +12,14 @@
  *   5 sequential write + sync: vmpager put beside debugfs -w write, on copies of one empty ext2 image
  *     (and of one empty ext4 image)
  *   6 cold `vmpager --partition 1 cat` of /file on a whole disk vs the same file system as a bare image
- *   7 cold `vmpager cat` on FAT vs mcopy (bench_fat)
- *   8 cold `vmpager cat` of sparse files: 1 GiB vs debugfs, 16 GiB piped into dd vs the pipe itself
- *   9 `vmpager ls -R` of e2fsprogs' f_many_subdirs vs `fls -r`, and vs `find` on a fresh loop mount (as root)
- * Runs alternate with their peer; the table shows medians. The cases live
- * in bench_cold, bench_peer, bench_warm, bench_write and bench_scale; what they share in
+ *   7 cold cat on FAT32 vs mcopy (bench_fat)
+ *   8 cold `vmpager cat` of /file over NBD (nbdkit on loopback serving the ext4 image) vs nbdcopy
+ *     reading the same export (bench_nbd)
+ *   9 a tree of 20 000 small files: mkfs --from and put -r vs mke2fs -d, get vs debugfs rdump (bench_trees)
+ *  10 cold `vmpager cat` of sparse files: 1 GiB vs debugfs, 16 GiB piped into dd vs the pipe itself (bench_scale)
+ *  11 `vmpager ls -R` of e2fsprogs' f_many_subdirs vs `fls -r`, and vs `find` on a fresh loop mount as root (bench_scale)
+ * `--cases 5,9` runs only those cases. Runs alternate with their peer; the table shows medians. The cases live
+ * in bench_cold, bench_peer, bench_warm, bench_write, bench_fat, bench_nbd, bench_trees and bench_scale; what they share in
  * bench_run.
  */
 
@@ -31,13 +34,17 @@ import { coldCases, partitionCase } from './bench_cold.js';
 import { crossSizeRow, ext2fsCase } from './bench_peer.js';
 import { MiB, haveGnuTime, log, type Metric, type Row } from './bench_run.js';
 import { warmCase, zipfCase } from './bench_warm.js';
-import { writeCase } from './bench_write.js';
+import { writeCase, writeExt2fsRows } from './bench_write.js';
+import { TREE_FILES, treeRows } from './bench_trees.js';
 import { fatRows } from './bench_fat.js';
+import { nbdCase } from './bench_nbd.js';
 import { holeRows, walkRows } from './bench_scale.js';
 
+/** The cases there are, in the order of the table's first column. */
+const ALL_CASES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+const LAST_CASE = ALL_CASES[ALL_CASES.length - 1];
+
 const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR] [--cases LIST]';
-/** The case numbers --cases accepts. */
-const CASES = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 function fmtMetric(m: Metric | null): string {
   if (m === null) return '-';
@@ -91,7 +98,7 @@ export async function benchMain(args: string[]): Promise<number> {
     return 1;
   }
   if (values.help) {
-    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --json        the table as JSON\n  --cases LIST  only these cases, e.g. 7,8 (default all: 1-9)\n`);
+    process.stdout.write(`${USAGE}\n  --runs N      runs of each case (default 3)\n  --size SIZE   size of the test file (default 512MiB; the rows against the\n                ext2fs npm package always read or write a 64 MiB file)\n  --cache DIR   where the images are kept (default .cache/bench)\n  --cases LIST  only these cases, e.g. 5,8 (default: all, 1 to ${LAST_CASE})\n  --json        the table as JSON\n`);
     return 0;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -104,12 +111,11 @@ export async function benchMain(args: string[]): Promise<number> {
     process.stderr.write(`vmpager: --size: not a size of at least 64KiB: ${values.size}\n${USAGE}\n`);
     return 1;
   }
-  const only = values.cases === undefined ? CASES : values.cases.split(',').map(Number);
-  if (only.length === 0 || only.some((n) => !CASES.includes(n))) {
-    process.stderr.write(`vmpager: --cases: not a list of case numbers 1-9: ${values.cases}\n${USAGE}\n`);
+  const cases = new Set((values.cases ?? ALL_CASES.join(',')).split(',').map((c) => Number(c.trim())));
+  if ([...cases].some((c) => !ALL_CASES.includes(c))) {
+    process.stderr.write(`vmpager: --cases: case numbers from 1 to ${LAST_CASE}, comma-separated, not ${values.cases}\n${USAGE}\n`);
     return 1;
   }
-  const want = (...ns: number[]) => ns.some((n) => only.includes(n));
   const cache = resolve(values.cache ?? join('.cache', 'bench'));
   process.env.PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
   for (const tool of ['mke2fs', 'debugfs']) {
@@ -122,23 +128,26 @@ export async function benchMain(args: string[]): Promise<number> {
   const scratch = mkdtempSync(join(tmpdir(), 'vmpager-bench-'));
   const rows: Row[] = [];
   try {
-    const images = want(1, 2, 3, 4, 6) ? benchImages(cache, size, log) : [];
+    const want = (...cs: number[]): boolean => cs.some((c) => cases.has(c));
+    const images = want(1, 2, 3, 4, 6, 8) ? benchImages(cache, size, log) : [];
     const useTime = haveGnuTime();
     if (!useTime) log('bench: GNU time not found at /usr/bin/time: peak RSS is n/a');
+    const ufs = want(1, 2) ? ufsBenchImages(cache, size, log) : [];
+    if (want(1, 2) && ufs.length === 0) log('bench: makefs not found: no UFS rows');
     if (want(1, 2)) {
-      const ufs = ufsBenchImages(cache, size, log);
-      if (ufs.length === 0) log('bench: makefs not found: no UFS rows');
       for (const im of [...images, ...ufs]) {
         log(`bench: ${im.name}: cases 1-2 (cold cat, raw limit), ${runs} run(s)`);
         rows.push(...(await coldCases(im, runs, useTime, scratch)));
       }
+    }
+    if (want(7)) rows.push(...(await fatRows(cache, size, runs, log)));
+    if (want(1)) {
       log(`bench: ext2 4 KiB and 1 KiB, ${mib(EXT2FS_PEER_SIZE)} MiB: case 1 vs the ext2fs npm package, ${runs} run(s)`);
       for (const im of ext2fsPeerImages(cache, log)) {
         const peerRows = await ext2fsCase(im, runs, useTime, scratch);
         rows.push(...peerRows, ...crossSizeRow(rows, peerRows[1], im.name, size));
       }
     }
-    if (want(7)) rows.push(...(await fatRows(cache, size, runs, log)));
     if (want(3)) {
       for (const im of images) {
         log(`bench: ${im.name}: case 3 (warm re-read), ${runs} run(s)`);
@@ -152,18 +161,30 @@ export async function benchMain(args: string[]): Promise<number> {
     if (want(5)) {
       log(`bench: case 5 (sequential write + sync), ${runs} run(s)`);
       rows.push(await writeCase(size, runs, useTime, scratch));
-      rows.push(await writeCase(size, runs, useTime, scratch, 'ext4'));
+      const ext4 = await writeCase(size, runs, useTime, scratch, 'ext4');
+      rows.push(ext4);
+      log(`bench: case 5 on ext4 beside the ext2fs npm package, ${mib(EXT2FS_PEER_SIZE)} MiB, ${runs} run(s)`);
+      rows.push(...(await writeExt2fsRows(runs, scratch, ext4)));
     }
     if (want(6)) {
       log(`bench: ${images[0].name}: case 6 (cold cat through a partition), ${runs} run(s)`);
       rows.push(await partitionCase(images[0], diskBenchImage(images[0], log), runs, useTime, scratch));
     }
-    if (want(8)) {
-      log(`bench: case 8 (cat of sparse files), ${runs} run(s)`);
-      rows.push(...(await holeRows(cache, runs, useTime, scratch, log)));
+    if (want(8) && images.length > 0) {
+      const ext4 = images.find((im) => im.type === 'ext4') ?? images[0];
+      log(`bench: ${ext4.name}: case 8 (cold cat over NBD vs nbdcopy), ${runs} run(s)`);
+      rows.push(await nbdCase(ext4, runs, useTime, scratch));
     }
     if (want(9)) {
-      log(`bench: case 9 (ls -R of f_many_subdirs), ${runs} run(s)`);
+      log(`bench: case 9 (a tree of ${TREE_FILES} small files in and out), ${runs} run(s)`);
+      rows.push(...(await treeRows(cache, runs, scratch, log)));
+    }
+    if (want(10)) {
+      log(`bench: case 10 (cat of sparse files), ${runs} run(s)`);
+      rows.push(...(await holeRows(cache, runs, useTime, scratch, log)));
+    }
+    if (want(11)) {
+      log(`bench: case 11 (ls -R of f_many_subdirs), ${runs} run(s)`);
       rows.push(...(await walkRows(cache, runs, useTime, scratch, log)));
     }
   } catch (e) {

@@ -1,6 +1,7 @@
 /*
- * The peer of bench case 1's ext2fs rows, run in a process of its own:
+ * The peer of bench case 1's and case 5's ext2fs rows, run in a process of its own:
  *   node dist/src/cli/bench_ext2fs.js [--reader vmpager] IMAGE PATH
+ *   node dist/src/cli/bench_ext2fs.js --writer IMAGE SRC PATH
  * mounts IMAGE with the `ext2fs` npm package (libext2fs built to WASM; a dev
  * dependency of vmpager, so an installed vmpager may lack it), reads PATH in
  * 1 MiB reads and drops the bytes. It writes nothing to stdout or to the
@@ -8,7 +9,10 @@
  * from open to the last read (the mount excluded), for the bench to check
  * and to rate the read itself. `--reader vmpager` does the same through
  * vmpager's library (64 MiB of frames, synchronous image reads, as `cat`).
- * Exit 0 when read, 1 on a read error, 2 on bad arguments, 3 when the package
+ * `--writer` writes the host file SRC to a new PATH in 1 MiB writes, closes
+ * it and unmounts (libext2fs then flushes, and the disk's flush is an
+ * fdatasync, as vmpager's sync is): `ext2fs-peer: wrote N bytes in T ms`.
+ * Exit 0 when done, 1 on an I/O error, 2 on bad arguments, 3 when the package
  * cannot be loaded.
  */
 
@@ -24,8 +28,8 @@ interface Ext2fsFileHandle {
 }
 
 interface Ext2fsPromises {
-  open(path: string, flags: number): Promise<Ext2fsFileHandle>;
-  constants: { O_RDONLY: number; O_NOATIME?: number };
+  open(path: string, flags: number, mode?: number): Promise<Ext2fsFileHandle & { write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }> }>;
+  constants: { O_RDONLY: number; O_WRONLY: number; O_CREAT: number; O_EXCL: number; O_NOATIME?: number };
 }
 
 interface Ext2fsModule {
@@ -33,11 +37,12 @@ interface Ext2fsModule {
 }
 
 /**
- * The disk the package mounts: reads at byte offsets of an image opened read
- * only, each to its full length; writes are refused, so the image is never changed.
+ * The disk the package mounts: reads at byte offsets of an image, each to its
+ * full length; writes are refused unless the image was opened for writing,
+ * and its flush is then an fdatasync.
  */
 class ImageDisk {
-  constructor(private readonly handle: FileHandle) {}
+  constructor(private readonly handle: FileHandle, private readonly writable = false) {}
 
   async read(buffer: Buffer, bufferOffset: number, length: number, fileOffset: number): Promise<{ bytesRead: number; buffer: Buffer }> {
     let done = 0;
@@ -49,11 +54,19 @@ class ImageDisk {
     return { bytesRead: done, buffer };
   }
 
-  async write(): Promise<never> {
-    throw new Error('the bench opens the image read-only');
+  async write(buffer: Buffer, bufferOffset: number, length: number, fileOffset: number): Promise<{ bytesWritten: number; buffer: Buffer }> {
+    if (!this.writable) throw new Error('the bench opens the image read-only');
+    let done = 0;
+    while (done < length) {
+      const { bytesWritten } = await this.handle.write(buffer, bufferOffset + done, length - done, fileOffset + done);
+      done += bytesWritten;
+    }
+    return { bytesWritten: done, buffer };
   }
 
-  async flush(): Promise<void> {}
+  async flush(): Promise<void> {
+    if (this.writable) await this.handle.datasync();
+  }
 
   async discard(): Promise<void> {}
 }
@@ -112,6 +125,35 @@ async function readThrough(ext2fs: Ext2fsModule, image: string, path: string): P
   }
 }
 
+/** Writes host file src to a new path in the image through the package; the unmount flushes. */
+async function writeThrough(ext2fs: Ext2fsModule, image: string, src: string, path: string): Promise<{ bytes: number; ms: number }> {
+  const input = await open(src, 'r');
+  const handle = await open(image, 'r+');
+  try {
+    const t0 = performance.now();
+    const bytes = await ext2fs.withMountedDisk(new ImageDisk(handle, true), 0, async ({ promises: fs }) => {
+      const c = fs.constants;
+      const f = await fs.open(path, c.O_WRONLY | c.O_CREAT | c.O_EXCL, 0o644);
+      const buf = Buffer.allocUnsafe(CHUNK);
+      let total = 0;
+      try {
+        for (;;) {
+          const { bytesRead } = await input.read(buf, 0, CHUNK, total);
+          if (bytesRead === 0) return total;
+          for (let done = 0; done < bytesRead; ) done += (await f.write(buf, done, bytesRead - done, total + done)).bytesWritten;
+          total += bytesRead;
+        }
+      } finally {
+        await f.close();
+      }
+    });
+    return { bytes, ms: performance.now() - t0 };
+  } finally {
+    await handle.close();
+    await input.close();
+  }
+}
+
 /** The package, or the reason it cannot be loaded. */
 function loadExt2fs(): Ext2fsModule | string {
   try {
@@ -123,6 +165,25 @@ function loadExt2fs(): Ext2fsModule | string {
 
 /** The script: arguments, the read, the byte count and time on stderr. */
 async function main(args: string[]): Promise<number> {
+  if (args[0] === '--writer') {
+    if (args.length !== 4) {
+      process.stderr.write('usage: node bench_ext2fs.js --writer IMAGE SRC PATH\n');
+      return 2;
+    }
+    const ext2fs = loadExt2fs();
+    if (typeof ext2fs === 'string') {
+      process.stderr.write(`ext2fs-peer: cannot load the ext2fs package: ${ext2fs}\n`);
+      return 3;
+    }
+    try {
+      const r = await writeThrough(ext2fs, args[1], args[2], args[3]);
+      process.stderr.write(`ext2fs-peer: wrote ${r.bytes} bytes in ${r.ms.toFixed(1)} ms\n`);
+      return 0;
+    } catch (e) {
+      process.stderr.write(`ext2fs-peer: ${(e as Error).message.split('\n')[0]}\n`);
+      return 1;
+    }
+  }
   const vmpager = args[0] === '--reader' && args[1] === 'vmpager';
   if (args[0] === '--reader' && !vmpager && args[1] !== 'ext2fs') args = [];
   if (args[0] === '--reader') args = args.slice(2);

@@ -1,15 +1,15 @@
 /*
- * Bench case 8, holes: a cold `vmpager cat` of sparse files in fresh
+ * Bench case 10, holes: a cold `vmpager cat` of sparse files in fresh
  * processes, each beside its peer, alternated, medians:
- *   8a  a 1 GiB file with one byte of data (ext4, 1 KiB and 4 KiB blocks)
+ *   10a a 1 GiB file with one byte of data (ext4, 1 KiB and 4 KiB blocks)
  *       vs `debugfs -R "cat"`
- *   8b  a 16 GiB file with no data, in an 8 MiB ext4 image, piped into
+ *   10b a 16 GiB file with no data, in an 8 MiB ext4 image, piped into
  *       `dd of=/dev/null bs=1M`, vs the pipe itself (`dd if=/dev/zero | dd`)
  * The images are built once by `mke2fs -d` into the cache folder.
- * Case 9, a walk: `vmpager ls -R` of e2fsprogs' f_many_subdirs image (from
+ * Case 11, a walk: `vmpager ls -R` of e2fsprogs' f_many_subdirs image (from
  * ../shared/corpus/e2fsprogs, or VMPAGER_CORPUS) beside the Sleuth Kit's
- *   9a  `fls -r -p` of the image
- *   9b  `find` on a fresh read-only loop mount (cold: mounted for each run),
+ *   11a `fls -r -p` of the image
+ *   11b `find` on a fresh read-only loop mount (cold: mounted for each run),
  *       when the bench runs as root and `mount -o loop` works
  *   const rows = await holeRows(cacheDir, runs, useTime, scratch, log)
  *   const rows = await walkRows(cacheDir, runs, useTime, scratch, log)
@@ -22,7 +22,7 @@ import { gunzipSync } from 'node:zlib';
 import { MAIN, MiB, alternate, failure, median, rate, runTimed, type Row } from './bench_run.js';
 
 const GiB = 2 ** 30;
-/** The targets of the issue: 8a vmpager >= 3x debugfs; 8b within 2.5x of the pipe (ratio >= 0.4). */
+/** The targets of the issue: 10a vmpager >= 3x debugfs; 10b within 2.5x of the pipe (ratio >= 0.4). */
 const TARGET_DEBUGFS = 3;
 const TARGET_PIPE = 1 / 2.5;
 
@@ -82,7 +82,7 @@ function targetNote(ratio: number | null, target: number, what: string): string 
   return `target ${what}: ${ratio >= target ? 'met' : 'not met'}`;
 }
 
-/** Case 8's rows. */
+/** Case 10's rows. */
 export async function holeRows(cache: string, runs: number, useTime: boolean, scratch: string, log: (m: string) => void): Promise<Row[]> {
   const dir = join(cache, 'holes');
   const big = sparseImage(dir, 'sparse-16g', 4096, 8 * MiB, 16 * GiB, null, log);
@@ -95,7 +95,7 @@ export async function holeRows(cache: string, runs: number, useTime: boolean, sc
       ['debugfs', ['-R', 'cat /sparse', one.path]]);
     const ra = a.vm !== null && a.peer !== null ? a.vm / a.peer : null;
     rows.push({
-      case: '8a cold cat of a 1 GiB sparse file (1 byte of data)',
+      case: '10a cold cat of a 1 GiB sparse file (1 byte of data)',
       image: `ext4-${bs >> 10}k, 64 MiB`,
       vmpager: a.vm === null ? null : { value: a.vm, unit: 'MiB/s' },
       peer: a.peer === null ? null : { name: 'debugfs', value: a.peer, unit: 'MiB/s' },
@@ -112,7 +112,7 @@ export async function holeRows(cache: string, runs: number, useTime: boolean, sc
     ['sh', ['-c', `dd if=/dev/zero bs=1M count=${count} 2>/dev/null | dd of=/dev/null bs=1M 2>/dev/null`]]);
   const rb = b.vm !== null && b.peer !== null ? b.vm / b.peer : null;
   rows.push({
-    case: '8b cat of a 16 GiB sparse file | dd of=/dev/null bs=1M',
+    case: '10b cat of a 16 GiB sparse file | dd of=/dev/null bs=1M',
     image: 'ext4-4k, 8 MiB',
     vmpager: b.vm === null ? null : { value: b.vm, unit: 'MiB/s' },
     peer: b.peer === null ? null : { name: 'dd /dev/zero | dd', value: b.peer, unit: 'MiB/s' },
@@ -132,11 +132,11 @@ function corpusDir(): string {
 /** Entries per second over the runs' median time. */
 const perSecond = (entries: number, ms: number): number => entries / (ms / 1000);
 
-/** Case 9's rows: ls -R of f_many_subdirs beside fls -r, and beside find on a loop mount where it can run. */
+/** Case 11's rows: ls -R of f_many_subdirs beside fls -r, and beside find on a loop mount where it can run. */
 export async function walkRows(cache: string, runs: number, useTime: boolean, scratch: string, log: (m: string) => void): Promise<Row[]> {
   const gz = join(corpusDir(), 'f_many_subdirs.img.gz');
   const image = join(cache, 'walk', 'f_many_subdirs.img');
-  const base = { case: '9 ls -R of f_many_subdirs', image: 'ext4 (e2fsprogs test image)', rssKiB: null, deviceReads: null } as const;
+  const base = { case: '11 ls -R of f_many_subdirs', image: 'ext4 (e2fsprogs test image)', rssKiB: null, deviceReads: null } as const;
   if (!existsSync(image)) {
     if (!existsSync(gz)) return [{ ...base, vmpager: null, peer: null, ratio: null, note: `${gz} not found (set VMPAGER_CORPUS)` }];
     mkdirSync(join(cache, 'walk'), { recursive: true });
@@ -179,7 +179,7 @@ export async function walkRows(cache: string, runs: number, useTime: boolean, sc
       note: [...new Set([...notes, `target vmpager >= the kernel's cold find: ${name === 'find (loop mount)' ? (ratio === null ? 'not measured' : ratio >= 1 ? 'met' : 'not met') : 'see the find row'}`])].join('; '),
     });
   };
-  log('bench: case 9a (ls -R vs fls -r)');
+  log('bench: case 11a (ls -R vs fls -r)');
   await timed('fls -r', ['fls', ['-r', '-p', image]]);
   const mnt = join(scratch, 'mnt');
   mkdirSync(mnt, { recursive: true });
@@ -189,7 +189,7 @@ export async function walkRows(cache: string, runs: number, useTime: boolean, sc
     return rows;
   }
   spawnSync('umount', [mnt], { stdio: 'ignore' });
-  log('bench: case 9b (ls -R vs find on a fresh loop mount)');
+  log('bench: case 11b (ls -R vs find on a fresh loop mount)');
   // A fresh mount for each run: the kernel's caches of this file system start cold (the image file itself stays in the host's page cache, as for vmpager).
   await timed('find (loop mount)', ['find', [mnt]],
     () => spawnSync('mount', ['-o', 'loop,ro', image, mnt], { stdio: 'ignore' }).status === 0,

@@ -19,6 +19,8 @@ import { parseMode } from './modes.js';
 import { copyIn } from './copy_in.js';
 import { get } from './get.js';
 import { lstatSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { formatXattrValue, parseXattrValue, xattrText } from './xattr.js';
 
 export interface Command {
   name: string;
@@ -255,6 +257,44 @@ export const commands: readonly Command[] = [
     },
   },
   {
+    name: 'xattr',
+    synopsis: '[--json] IMAGE PATH [NAME [VALUE]] | -x IMAGE PATH NAME',
+    help: "PATH's extended attributes: all as name=value, NAME's value, NAME set to VALUE (text or 0xHEX); -x removes NAME",
+    min: 2,
+    max: 4,
+    options: ['json', 'remove'],
+    async run(ctx) {
+      const [image, path, name, value] = ctx.args;
+      const json = ctx.values.json === true;
+      if (ctx.values.remove === true) {
+        if (name === undefined || value !== undefined) throw new UsageError('xattr -x takes IMAGE PATH NAME');
+        await ctx.withMount(image, 'write', (fs) => fs.removexattr(path, name));
+        return EXIT_OK;
+      }
+      if (value !== undefined) {
+        const bytes = parseXattrValue(value);
+        if (bytes === null) throw new UsageError(`xattr: not an even run of hex digits after 0x: ${value}`);
+        await ctx.withMount(image, 'write', (fs) => fs.setxattr(path, name, bytes));
+        return EXIT_OK;
+      }
+      const found = await ctx.withMount(image, 'read', async (fs) => {
+        const names = name !== undefined ? [name] : await fs.listxattr(path);
+        const out: [string, Uint8Array][] = [];
+        for (const n of names) out.push([n, await fs.getxattr(path, n)]);
+        return out;
+      });
+      if (json) {
+        const rows = found.map(([n, v]) => ({ name: n, text: xattrText(v), hex: Buffer.from(v).toString('hex') }));
+        process.stdout.write(JSON.stringify(name !== undefined ? rows[0] : rows) + '\n');
+      } else if (name !== undefined) {
+        process.stdout.write(formatXattrValue(found[0][1]) + '\n');
+      } else {
+        process.stdout.write(found.map(([n, v]) => `${n}=${formatXattrValue(v)}\n`).join(''));
+      }
+      return EXIT_OK;
+    },
+  },
+  {
     name: 'mkfs',
     synopsis: '[--type ext2|ext4|fat] [--fat 12|16|32] [--block-size N] [--label L] [--from DIR [--owner UID:GID]] [--force] IMAGE SIZE',
     help: 'format IMAGE as ext2, ext4 or FAT (and copy DIR into it); an image holding a file system or partition table needs --force',
@@ -288,6 +328,22 @@ export const commands: readonly Command[] = [
     run(ctx) {
       if (ctx.g.partition !== undefined) throw new UsageError('parts: --partition does not apply');
       return partsCommand(ctx.vm, ctx.args[0], ctx.values.json === true, ctx.g.timeout, ctx.g.lock);
+    },
+  },
+  {
+    name: 'serve',
+    synopsis: '[--port N] [IMAGE]',
+    help: 'the explorer page on http://127.0.0.1:N/ (default 8080; 0: any free port), IMAGE with HTTP ranges at /image',
+    min: 0,
+    max: 1,
+    options: ['port'],
+    async run(ctx) {
+      const text = ctx.values.port === undefined ? '8080' : String(ctx.values.port);
+      if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port: a port number from 0 to 65535, not ${text}`);
+      if (ctx.g.partition !== undefined) throw new UsageError('serve: --partition does not apply (the page chooses the partition)');
+      // Loaded here: the HTTP server is no cost to the other commands.
+      const { serveCommand } = await import('./serve.js');
+      return serveCommand({ port: Number(text), image: ctx.args[0] ?? null, memory: ctx.g.memory, pageSize: ctx.g.pageSize });
     },
   },
   {

@@ -26,6 +26,8 @@ export interface GlobalOptions {
   lock: boolean;
   /** --timeout: seconds an NBD transfer may wait for its reply (undefined: no limit). */
   timeout: number | undefined;
+  /** --connections: NBD connections when the server offers multi-conn (undefined: the default). */
+  connections?: number;
   /** --partition: which partition of a whole disk to mount. */
   partition?: string;
   /** False with --no-verify: metadata checksum mismatches are read past with a warning. */
@@ -60,9 +62,15 @@ export function globalOptions(values: Record<string, unknown>): GlobalOptions {
     timeout = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
     if (!(timeout > 0)) throw new UsageError(`--timeout: a positive number of seconds, not ${text}`);
   }
+  let connections: number | undefined;
+  if (values.connections !== undefined) {
+    const text = String(values.connections);
+    connections = /^\s*[1-4]\s*$/.test(text) ? Number(text) : NaN;
+    if (Number.isNaN(connections)) throw new UsageError(`--connections: 1 to 4, not ${text}`);
+  }
   const partition = values.partition === undefined ? undefined : String(values.partition);
   if (partition === '') throw new UsageError('--partition: empty');
-  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true, timeout, partition, verify: values['no-verify'] !== true };
+  return { memory, pageSize, stats: values.stats === true, lock: values['no-lock'] !== true, timeout, connections, partition, verify: values['no-verify'] !== true };
 }
 
 export function makeVm(g: GlobalOptions): Vm {
@@ -74,12 +82,12 @@ export function makeVm(g: GlobalOptions): Vm {
  * synchronous image I/O: a command has no other work for the event loop.
  */
 export function mountReadOnly(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition, verify: g?.verify ?? true });
+  return vm.mount(image, { readOnly: true, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, connections: g?.connections, partition: g?.partition, verify: g?.verify ?? true });
 }
 
 /** Mounts image for writing, with synchronous image I/O. */
 export function mountReadWrite(vm: Vm, image: string, g?: GlobalOptions): Promise<MountedFs> {
-  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, partition: g?.partition, verify: g?.verify ?? true });
+  return vm.mount(image, { readOnly: false, io: 'sync', lock: g?.lock ?? true, timeout: g?.timeout, connections: g?.connections, partition: g?.partition, verify: g?.verify ?? true });
 }
 
 /** What a command's handler is given. */

@@ -3,17 +3,19 @@
  * and `cp -a` do: modes (setuid, setgid, sticky too), owners (or one given
  * owner for all), access and modification times, hard links as links (by
  * the source's device and inode), symlinks, device nodes, FIFOs and sockets,
- * and holes (4 KiB runs of zeros are left unwritten). Into an existing
+ * holes (4 KiB runs of zeros are left unwritten), and extended attributes
+ * where getfattr can read them (host_xattr.ts). Into an existing
  * directory the tree merges: a file there is replaced whole (written beside
  * it and renamed over), a symlink or special file is replaced.
  *   await copyIn(fs, '/srv', hostDir, { owner: null })   // used by mkfs --from and put -r
  */
 
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
-import { hiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
-import { EISDIR, VmError, hostError } from '../api/errors.js';
+import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
+import { EISDIR, EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
+import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 
 export interface CopyInOptions {
   /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
@@ -25,13 +27,17 @@ const HOLE = 4096;
 
 /** Copies the host directory `from` into the image directory `to` (which must exist). */
 export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
-  if (fs.type.startsWith('fat')) return copyInFat(fs, to, from);
+  const buf = ioBuffer(CHUNK); // one for the whole copy: a fresh 1 MiB per file cost more than a small file's copy
+  if (fs.type.startsWith('fat')) return copyInFat(fs, to, from, buf);
   const links = new Map<string, string>();
-  await copyDir(fs, to, from, opts, links);
-  await setAttrs(fs, to, hostStat(from), opts);
+  const xattrs = hostXattrsOf(from);
+  await copyDir(fs, to, from, opts, links, buf, xattrs);
+  await setAttrs(fs, to, hostStat(from), opts, xattrs.get(resolve(from)));
 }
 
-async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>): Promise<void> {
+async function copyDir(
+  fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>, buf: Uint8Array, xattrs: Map<string, HostXattrs>,
+): Promise<void> {
   const names = hostCall(from, () => readdirSync(from)).sort();
   const existing = new Map((await fs.readdir(to)).map((e) => [e.name, e.type]));
   for (const name of names) {
@@ -42,8 +48,8 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
     if (st.isDirectory()) {
       if (there !== undefined && there !== 'dir') await fs.unlink(dst);
       if (there !== 'dir') await fs.mkdir(dst);
-      await copyDir(fs, dst, src, opts, links);
-      await setAttrs(fs, dst, st, opts); // after its entries: adding them set its times
+      await copyDir(fs, dst, src, opts, links, buf, xattrs);
+      await setAttrs(fs, dst, st, opts, xattrs.get(resolve(src))); // after its entries: adding them set its times
       continue;
     }
     if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
@@ -55,28 +61,35 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
       continue;
     }
     if (st.isFile()) {
-      await copyFile(fs, dst, src, there === 'file');
+      await copyFile(fs, dst, src, st, there === 'file', buf, attrsOf(st, opts));
+      await setXattrs(fs, dst, xattrs.get(resolve(src)));
     } else {
       if (there !== undefined) await fs.unlink(dst);
       if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => readlinkSync(src)), dst);
       else await fs.mknod(dst, specialType(st), st.mode & 0o7777, major(st.rdev), minor(st.rdev));
+      await setAttrs(fs, dst, st, opts, xattrs.get(resolve(src)));
     }
-    await setAttrs(fs, dst, st, opts);
     if (st.nlink > 1) links.set(key, dst);
   }
 }
 
-/** A regular file's bytes, holes kept; an existing file is replaced by a new one renamed over it. */
-async function copyFile(fs: MountedFs, dst: string, src: string, replace: boolean): Promise<void> {
+/**
+ * A regular file's bytes, holes kept, and its attributes (set through the
+ * open file before it is closed); an existing file is replaced by a new one
+ * renamed over it. With attributes (ext2/3/4) the close leaves the inode and its metadata to the sync
+ * that ends the copy (unmount, or the rename's own); FAT's close writes them.
+ */
+async function copyFile(fs: MountedFs, dst: string, src: string, st: Stats, replace: boolean, buf: Uint8Array, attrs: SetattrArgs | null): Promise<void> {
   const path = replace ? joinPath(dst.slice(0, dst.lastIndexOf('/')) || '/', hiddenName('new')) : dst;
   const fd = hostCall(src, () => openSync(src, 'r'));
   try {
     const f = await fs.open(path, { create: true });
     try {
-      const buf = ioBuffer(CHUNK);
       let off = 0;
       for (;;) {
-        const n = hostCall(src, () => readSync(fd, buf, 0, CHUNK, off));
+        // Up to the size lstat gave plus one byte, so a small file takes one read and its EOF one more.
+        const want = Math.min(buf.length, Math.max(st.size - off + 1, 1));
+        const n = hostCall(src, () => readSync(fd, buf, 0, want, off));
         if (n === 0) break;
         for (let p = 0; p < n; p += HOLE) {
           const piece = buf.subarray(p, Math.min(n, p + HOLE));
@@ -85,8 +98,9 @@ async function copyFile(fs: MountedFs, dst: string, src: string, replace: boolea
         off += n;
       }
       if (f.size !== off) await f.truncate(off);
+      if (attrs !== null) await f.setattr(attrs);
     } finally {
-      await f.close();
+      await f.close({ lazy: attrs !== null });
     }
   } catch (e) {
     await fs.unlink(path).catch(() => {}); // no partial file left behind
@@ -97,17 +111,32 @@ async function copyFile(fs: MountedFs, dst: string, src: string, replace: boolea
   if (replace) await fs.rename(path, dst);
 }
 
-async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions): Promise<void> {
-  const uid = opts.owner?.uid ?? st.uid;
-  const gid = opts.owner?.gid ?? st.gid;
-  if (st.isSymbolicLink()) {
-    await fs.lchown(path, uid, gid);
-    await fs.lutimes(path, st.atimeMs / 1000, st.mtimeMs / 1000);
-    return;
+/** What setattr is given for a copied file or directory: permission bits, owner, times. */
+function attrsOf(st: Stats, opts: CopyInOptions): SetattrArgs {
+  return {
+    mode: st.mode & 0o7777,
+    uid: opts.owner?.uid ?? st.uid,
+    gid: opts.owner?.gid ?? st.gid,
+    atime: st.atimeMs / 1000,
+    mtime: st.mtimeMs / 1000,
+  };
+}
+
+/** Extended attributes (a name the image's file system has no place for is skipped). */
+async function setXattrs(fs: MountedFs, path: string, xattrs: HostXattrs | undefined): Promise<void> {
+  for (const [name, value] of xattrs ?? []) {
+    await fs.setxattr(path, name, value, { follow: false }).catch((e: unknown) => {
+      if (!(e instanceof VmError && e.errno === EOPNOTSUPP)) throw e;
+    });
   }
-  await fs.chmod(path, st.mode & 0o7777);
-  await fs.chown(path, uid, gid);
-  await fs.utimes(path, st.atimeMs / 1000, st.mtimeMs / 1000);
+}
+
+/** Extended attributes, then mode, owner and times in one setattr. */
+async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions, xattrs: HostXattrs | undefined): Promise<void> {
+  await setXattrs(fs, path, xattrs);
+  const va = attrsOf(st, opts);
+  if (st.isSymbolicLink()) delete va.mode;
+  await fs.setAttributes(path, va, !st.isSymbolicLink());
 }
 
 /**
@@ -115,7 +144,7 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOpti
  * and regular files (each hard link a copy of its own), a file's write bits
  * (its read-only attribute) and times, and skips the rest with a line each.
  */
-async function copyInFat(fs: MountedFs, to: string, from: string): Promise<void> {
+async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Array): Promise<void> {
   const names = hostCall(from, () => readdirSync(from)).sort();
   const existing = new Map((await fs.readdir(to)).map((e) => [e.name, e.type]));
   for (const name of names) {
@@ -126,10 +155,10 @@ async function copyInFat(fs: MountedFs, to: string, from: string): Promise<void>
     if (st.isDirectory()) {
       if (there !== undefined && there !== 'dir') await fs.unlink(dst);
       if (there !== 'dir') await fs.mkdir(dst);
-      await copyInFat(fs, dst, src);
+      await copyInFat(fs, dst, src, buf);
     } else if (st.isFile()) {
       if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
-      await copyFile(fs, dst, src, there === 'file');
+      await copyFile(fs, dst, src, st, there === 'file', buf, null);
       await fs.chmod(dst, st.mode & 0o7777);
       await fs.utimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
     } else {

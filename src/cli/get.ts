@@ -4,37 +4,51 @@
  * modification times, symlinks, hard links as links, owners when run as
  * root, holes kept (4 KiB runs of zeros are not written). A new DEST becomes
  * the copy; an existing directory DEST receives it inside (the root's
- * entries go straight into DEST); '-' writes a file to stdout (commands.ts). Device nodes, FIFOs and sockets are reported and skipped:
- * Node cannot make them.
+ * entries go straight into DEST); '-' writes a file to stdout (commands.ts).
+ * Extended attributes follow with one `setfattr --restore` at the end where
+ * the attr tools are installed. Device nodes, FIFOs and sockets are reported
+ * and skipped: Node cannot make them.
  */
 
 import {
-  closeSync, ftruncateSync, lchownSync, linkSync, lstatSync, lutimesSync, chmodSync, chownSync, mkdirSync, openSync,
-  symlinkSync, utimesSync, writeSync,
+  closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, chmodSync,
+  chownSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { hostError } from '../api/errors.js';
+import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
 import { joinPath, type FileStat, type MountedFs } from '../api/mounted_fs.js';
+import { type HostXattrs, hostXattrsRestore } from './host_xattr.js';
 
 const HOLE = 4096;
 
 /** Copies PATH out to the host path dest. */
 export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
-  const st = await fs.stat(path, { follow: false });
+  const st = await fs.stat(path, { follow: false, blockMap: false });
   // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
   const root = path.split('/').every((p) => p === '');
   const target = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const links = new Map<number, string>();
-  await copyOut(fs, path, target, st, links, warn);
+  const xattrs: { path: string; attrs: HostXattrs }[] = [];
+  await copyOut(fs, path, target, st, links, warn, xattrs);
+  hostXattrsRestore(xattrs, warn); // last: a read-only copy still takes them as root
 }
 
-async function copyOut(fs: MountedFs, path: string, to: string, st: FileStat, links: Map<number, string>, warn: (msg: string) => void): Promise<void> {
+async function copyOut(
+  fs: MountedFs, path: string, to: string, st: FileStat, links: Map<number, string>, warn: (msg: string) => void,
+  xattrs: { path: string; attrs: HostXattrs }[],
+): Promise<void> {
+  if (st.type === 'dir' || st.type === 'file' || st.type === 'symlink') {
+    const first = st.type === 'file' && st.nlink > 1 && links.has(st.ino);
+    const attrs: HostXattrs = [];
+    if (!first) for (const n of await imageXattrNames(fs, path)) attrs.push([n, await fs.getxattr(path, n, { follow: false })]);
+    if (attrs.length > 0) xattrs.push({ path: to, attrs });
+  }
   switch (st.type) {
     case 'dir': {
       host(to, () => mkdirSync(to, { recursive: true }));
       for (const e of await fs.readdir(path)) {
         const p = joinPath(path, e.name);
-        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false }), links, warn);
+        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false, blockMap: false }), links, warn, xattrs);
       }
       break;
     }
@@ -51,9 +65,9 @@ async function copyOut(fs: MountedFs, path: string, to: string, st: FileStat, li
         host(to, () => linkSync(first, to));
         return;
       }
-      await copyFile(fs, path, to);
+      await copyFile(fs, path, to, st);
       if (st.nlink > 1) links.set(st.ino, to);
-      break;
+      return;
     }
     default:
       warn(`${path}: a device node, FIFO or socket: skipped (Node cannot make one)`);
@@ -64,27 +78,47 @@ async function copyOut(fs: MountedFs, path: string, to: string, st: FileStat, li
   host(to, () => utimesSync(to, st.atime, st.mtime));
 }
 
-/** A file's bytes straight from the page frames into the host file; zero runs become holes. */
-async function copyFile(fs: MountedFs, path: string, to: string): Promise<void> {
+/** path's attribute names; none on a file system that keeps none (FAT, UFS). */
+async function imageXattrNames(fs: MountedFs, path: string): Promise<string[]> {
+  try {
+    return await fs.listxattr(path, { follow: false });
+  } catch (e) {
+    if (e instanceof VmError && e.errno === EOPNOTSUPP) return [];
+    throw e;
+  }
+}
+
+/**
+ * A file's bytes straight from the page frames into the host file; zero runs
+ * become holes (the size set at the end only when the file ends in one). Owner,
+ * mode and times go through the open descriptor, before it closes.
+ */
+async function copyFile(fs: MountedFs, path: string, to: string, st: FileStat): Promise<void> {
   const fd = host(to, () => openSync(to, 'wx'));
   try {
     const f = await fs.open(path);
     f.advise('noreuse');
     try {
       let pos = 0;
+      let end = 0;
       await f.sendfile((frames) => {
         for (const b of frames) {
           for (let p = 0; p < b.length; p += HOLE) {
             const piece = b.subarray(p, Math.min(b.length, p + HOLE));
-            if (!isZero(piece)) writeAll(fd, piece, pos + p, to);
+            if (isZero(piece)) continue;
+            writeAll(fd, piece, pos + p, to);
+            end = pos + p + piece.length;
           }
           pos += b.length;
         }
       });
-      host(to, () => ftruncateSync(fd, f.size));
+      if (end !== f.size) host(to, () => ftruncateSync(fd, f.size));
     } finally {
       await f.close();
     }
+    if (process.getuid?.() === 0) host(to, () => fchownSync(fd, st.uid, st.gid));
+    host(to, () => fchmodSync(fd, st.mode & 0o7777));
+    host(to, () => futimesSync(fd, st.atime, st.mtime));
   } finally {
     closeSync(fd);
   }

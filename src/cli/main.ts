@@ -28,6 +28,7 @@ const options = {
   stats: { type: 'boolean' },
   'no-lock': { type: 'boolean' },
   timeout: { type: 'string' },
+  connections: { type: 'string' },
   'no-verify': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -42,12 +43,14 @@ const options = {
   fat: { type: 'string' },
   label: { type: 'string' },
   symbolic: { type: 'boolean', short: 's' },
+  remove: { type: 'boolean', short: 'x' },
   date: { type: 'string' },
   owner: { type: 'string' },
   partition: { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
-const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'partition', 'no-verify', 'help', 'version']);
+const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'connections', 'partition', 'no-verify', 'help', 'version']);
 
 function usage(): string {
   const line = (synopsis: string, help: string): string =>
@@ -65,6 +68,7 @@ global options:
   --stats           print the VM counters as JSON on stderr at exit
   --no-lock         do not lock IMAGE against other vmpager processes
   --timeout SECONDS NBD: give the server up when a transfer waits longer (default: no limit)
+  --connections N   NBD: connections when the server allows several, 1 to 4 (default 2)
   --partition P     on a whole disk, the partition to use: its number as
                     \`parts\` prints it (2, 5, 1a) or its name or label
   --no-verify       read past metadata checksum mismatches (ext4) with a warning
@@ -141,11 +145,23 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   process.exit(EXIT_FAIL);
 });
 
+let settled = false;
+// Node ends a process whose work ran out even while its command still waits:
+// that is a wait nothing will end (a bug), never a success.
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write('vmpager: internal error: the command stopped waiting for something that never came (nothing more is written)\n');
+  process.exitCode = EXIT_FAIL;
+});
+
 run(process.argv.slice(2)).then(
   (status) => {
+    settled = true;
     process.exitCode = status;
   },
   (e: unknown) => {
+    settled = true;
     if ((e as NodeJS.ErrnoException)?.code === 'EPIPE') return; // the reader went away: not a failure
     process.stderr.write(failureLine(e) + '\n');
     if (process.env.VMPAGER_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);

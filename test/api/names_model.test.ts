@@ -1,10 +1,12 @@
 /*
  * A model test of the name operations: random sequences of create, write,
  * rename (files and directories, over files and empty directories, into
- * themselves), link, unlink, mkdir, rmdir and chmod, each run against an
+ * themselves), link, unlink, mkdir, rmdir, chmod, setxattr and removexattr
+ * (values spilling from the inode to an attribute block), each run against an
  * in-memory model of the tree; a failing step must fail with the model's
  * errno. After each run the image is remounted and compared whole (names,
- * types, bytes, link counts, modes) and e2fsck -fn must find it clean.
+ * types, bytes, link counts, modes, extended attributes) and e2fsck -fn
+ * must find it clean.
  *   VMPAGER_NAMES_RUNS=50 VMPAGER_NAMES_OPS=200 for a longer run
  */
 
@@ -19,12 +21,16 @@ const OPS = Number(process.env.VMPAGER_NAMES_OPS ?? 80);
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
+const XATTR_NAMES = ['user.a', 'user.bb', 'trusted.c', 'security.d'];
+
 type Node = { kind: 'dir' } | { kind: 'file'; id: number };
 
 class Model {
   readonly nodes = new Map<string, Node>([['/', { kind: 'dir' }]]);
   readonly data = new Map<number, Uint8Array>();
   readonly modes = new Map<number | string, number>();
+  /** Extended attributes, keyed as modes are: a file's id, a directory's path. */
+  readonly xattrs = new Map<number | string, Map<string, Uint8Array>>();
   private nextId = 1;
 
   parent(p: string): string {
@@ -55,6 +61,7 @@ class Model {
     if (this.nodes.has(p)) return 'EEXIST';
     this.nodes.set(p, { kind: 'dir' });
     this.modes.set(p, 0o755);
+    this.xattrs.delete(p);
     return '';
   }
   unlink(p: string): string {
@@ -71,7 +78,24 @@ class Model {
     if (this.children(p).length > 0) return 'ENOTEMPTY';
     this.nodes.delete(p);
     this.modes.delete(p);
+    this.xattrs.delete(p);
     return '';
+  }
+  key(p: string): number | string | null {
+    const n = this.nodes.get(p);
+    return n === undefined ? null : n.kind === 'file' ? n.id : p;
+  }
+  setxattr(p: string, name: string, v: Uint8Array): string {
+    const k = this.key(p);
+    if (k === null) return 'ENOENT';
+    if (!this.xattrs.has(k)) this.xattrs.set(k, new Map());
+    this.xattrs.get(k)!.set(name, v);
+    return '';
+  }
+  removexattr(p: string, name: string): string {
+    const k = this.key(p);
+    if (k === null) return 'ENOENT';
+    return this.xattrs.get(k)?.delete(name) ? '' : 'ENODATA';
   }
   link(from: string, to: string): string {
     const n = this.nodes.get(from);
@@ -101,16 +125,13 @@ class Model {
     for (const [p] of moved) this.nodes.delete(p);
     if (t !== undefined) this.nodes.delete(to);
     for (const [p, v] of moved) this.nodes.set(to + p.slice(from.length), v);
-    const mode = this.modes.get(from);
     if (n.kind === 'dir') {
-      for (const k of [...this.modes.keys()]) {
-        if (typeof k === 'string' && (k === from || k.startsWith(from + '/'))) {
-          const v = this.modes.get(k)!;
-          this.modes.delete(k);
-          this.modes.set(to + k.slice(from.length), v);
-        }
+      if (t !== undefined) this.xattrs.delete(to);
+      for (const map of [this.modes, this.xattrs] as Map<number | string, unknown>[]) {
+        const moving = [...map.entries()].filter(([k]) => typeof k === 'string' && (k === from || k.startsWith(from + '/')));
+        for (const [k] of moving) map.delete(k);
+        for (const [k, v] of moving) map.set(to + (k as string).slice(from.length), v);
       }
-      if (mode !== undefined) this.modes.set(to, mode);
     }
     return '';
   }
@@ -140,6 +161,9 @@ async function compare(fs: MountedFs, m: Model, what: string): Promise<void> {
   for (const [p, n] of m.nodes) {
     const st = await fs.stat(p, { follow: false });
     assert.equal(st.type, n.kind === 'dir' ? 'dir' : 'file', `${what}: ${p} type`);
+    const xa = m.xattrs.get(m.key(p)!) ?? new Map<string, Uint8Array>();
+    assert.deepEqual((await fs.listxattr(p)).sort(), [...xa.keys()].sort(), `${what}: ${p} xattr names`);
+    for (const [name, v] of xa) assert.ok(Buffer.from(await fs.getxattr(p, name)).equals(Buffer.from(v)), `${what}: ${p} ${name}`);
     if (n.kind === 'file') {
       const f = await fs.open(p);
       const got = await f.read(0, f.size + 1);
@@ -175,7 +199,7 @@ for (const [type, bs] of [['ext2', 1024], ['ext2', 4096], ['ext4', 1024], ['ext4
       };
       let fs = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
       for (let i = 0; i < OPS; i++) {
-        const op = r(8);
+        const op = r(10);
         const p = pick();
         const q = pick();
         const what = `run ${run} op ${i}`;
@@ -233,6 +257,20 @@ for (const [type, bs] of [['ext2', 1024], ['ext2', 4096], ['ext4', 1024], ['ext4
               got = await outcome(fs.rmdir(p));
             }
             break;
+          case 7:
+          case 8: {
+            if (p === '/') continue;
+            const name = XATTR_NAMES[r(XATTR_NAMES.length)];
+            if (op === 7) {
+              const v = new Uint8Array(r(2) === 0 ? r(12) : r(200)).map((_, k) => (k * 7 + i) & 0xff); // 4 of 200 fit a 1 KiB block
+              want = m.setxattr(p, name, v);
+              got = await outcome(fs.setxattr(p, name, v, { follow: false }));
+            } else {
+              want = m.removexattr(p, name);
+              got = await outcome(fs.removexattr(p, name, { follow: false }));
+            }
+            break;
+          }
           default: {
             const n = m.nodes.get(p);
             if (n === undefined || p === '/') continue;

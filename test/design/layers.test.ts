@@ -101,3 +101,30 @@ test('the core compiles without Node: a node:* import or a Node global there is 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** scripts/no_node_builtins.mjs's plugin, as the bundle script uses it. */
+async function bundleForBrowser(entry: string, pluginRoot: string): Promise<void> {
+  const { build } = await import('esbuild');
+  const { noNodeBuiltins } = (await import(join(root, 'scripts', 'no_node_builtins.mjs'))) as { noNodeBuiltins: (root: string) => import('esbuild').Plugin };
+  await build({ entryPoints: [entry], bundle: true, write: false, platform: 'browser', format: 'esm', logLevel: 'silent', plugins: [noNodeBuiltins(pluginRoot)] });
+}
+
+test('the browser entry (src/api/browser.ts) and all it imports bundle without a Node built-in', async () => {
+  await bundleForBrowser(join(root, 'dist', 'src', 'api', 'browser.js'), root);
+});
+
+test('the browser bundle fails on a Node built-in, naming the module and its importer', async () => {
+  const dir = tree({
+    'src/api/entry.js': "import { x } from '../dev/d.js';\nexport const y = x;\n",
+    'src/dev/d.js': "import { Buffer } from 'buffer';\nimport { readFileSync } from 'node:fs';\nexport const x = [Buffer, readFileSync];\n",
+  });
+  try {
+    await assert.rejects(bundleForBrowser(join(dir, 'src/api/entry.js'), dir), (e: Error) => {
+      assert.match(e.message, /must not import the Node built-in 'buffer' \(imported by src\/dev\/d\.js\)/);
+      assert.match(e.message, /must not import the Node built-in 'node:fs' \(imported by src\/dev\/d\.js\)/);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -21,6 +21,9 @@ const IHAVEOPT = Buffer.from('IHAVEOPT', 'latin1');
 const OPT_REPLY_MAGIC = Buffer.from('0003e889045565a9', 'hex');
 const OPT_GO = 7;
 const OPT_EXPORT_NAME = 1;
+const OPT_STRUCTURED_REPLY = 8;
+const OPT_SET_META_CONTEXT = 10;
+const REP_META_CONTEXT = 4;
 const REP_ACK = 1;
 const REP_INFO = 3;
 const ERR = 0x80000000;
@@ -33,7 +36,7 @@ class Reader {
   private waiter: (() => void) | null = null;
   ended = false;
 
-  constructor(sock: Socket) {
+  constructor(readonly sock: Socket) {
     sock.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.waiter?.();
@@ -95,13 +98,40 @@ function greet(sock: Socket, hflags = 3): void {
   sock.write(Buffer.concat([NBDMAGIC, IHAVEOPT, be16(hflags)]));
 }
 
-/** Reads the client flags and one option: { flags, option, data }. */
-async function clientOption(r: Reader, withFlags = true): Promise<{ flags: number; option: number; data: Buffer }> {
+/**
+ * Reads the client flags and one option: { flags, option, data }. The
+ * structured-reply and meta-context options come first from the client; the
+ * scripts here answer them NBD_REP_ERR_UNSUP (a server of simple replies)
+ * unless `extensions` plays them.
+ */
+async function clientOption(r: Reader, withFlags = true, extensions: Extensions | null = null): Promise<{ flags: number; option: number; data: Buffer }> {
   const flags = withFlags ? (await r.read(4))!.readUInt32BE(0) : -1;
-  const h = (await r.read(16))!;
-  assert.ok(h.subarray(0, 8).equals(IHAVEOPT));
-  const data = (await r.read(h.readUInt32BE(12)))!;
-  return { flags, option: h.readUInt32BE(8), data };
+  for (;;) {
+    const h = (await r.read(16))!;
+    assert.ok(h.subarray(0, 8).equals(IHAVEOPT));
+    const data = (await r.read(h.readUInt32BE(12)))!;
+    const option = h.readUInt32BE(8);
+    if (option === OPT_STRUCTURED_REPLY || option === OPT_SET_META_CONTEXT) {
+      if (extensions === null) optReply(r.sock, option, ERR + 1);
+      else extensions(r.sock, option, data);
+      continue;
+    }
+    return { flags, option, data };
+  }
+}
+
+/** Plays NBD_OPT_STRUCTURED_REPLY and NBD_OPT_SET_META_CONTEXT. */
+type Extensions = (sock: Socket, option: number, data: Buffer) => void;
+
+/** A server that agrees to structured replies and gives base:allocation the context id `ctx`. */
+function structuredServer(ctx = 7): Extensions {
+  return (sock, option, data) => {
+    if (option === OPT_STRUCTURED_REPLY) return optReply(sock, option, REP_ACK);
+    const query = data.subarray(4 + data.readUInt32BE(0) + 8).toString('latin1');
+    assert.equal(query, 'base:allocation');
+    optReply(sock, option, REP_META_CONTEXT, Buffer.concat([be32(ctx), Buffer.from(query, 'latin1')]));
+    optReply(sock, option, REP_ACK);
+  };
 }
 
 function optReply(sock: Socket, option: number, type: number, data: Buffer = Buffer.alloc(0), length = data.length): void {
@@ -114,6 +144,7 @@ function exportInfo(size: bigint, flags: number): Buffer {
 
 interface Req {
   type: number;
+  flags: number;
   cookie: Buffer;
   offset: number;
   length: number;
@@ -121,10 +152,10 @@ interface Req {
 }
 
 /** The handshake done right (GO answered with size and flags), then each request handed to onRequest. */
-function serving(size: number, flags: number, onRequest: (sock: Socket, req: Req) => void | Promise<void>): Script {
+function serving(size: number, flags: number, onRequest: (sock: Socket, req: Req) => void | Promise<void>, extensions: Extensions | null = null): Script {
   return async (sock, r) => {
     greet(sock);
-    const opt = await clientOption(r);
+    const opt = await clientOption(r, true, extensions);
     assert.equal(opt.option, OPT_GO);
     optReply(sock, OPT_GO, REP_INFO, exportInfo(BigInt(size), flags));
     optReply(sock, OPT_GO, REP_ACK);
@@ -133,7 +164,7 @@ function serving(size: number, flags: number, onRequest: (sock: Socket, req: Req
       if (h === null) return;
       const type = h.readUInt16BE(6);
       const length = h.readUInt32BE(24);
-      const req: Req = { type, cookie: Buffer.from(h.subarray(8, 16)), offset: Number(h.readBigUInt64BE(16)), length, data: null };
+      const req: Req = { type, flags: h.readUInt16BE(4), cookie: Buffer.from(h.subarray(8, 16)), offset: Number(h.readBigUInt64BE(16)), length, data: null };
       if (type === 1) req.data = await r.read(length);
       await onRequest(sock, req);
       if (type === 2) return;
@@ -410,3 +441,199 @@ describe('transmission abuse', () => {
     assert.equal(await dev.readv([b], 0), EIO, 'closed');
   });
 });
+
+describe('structured replies and block status (scripted server)', () => {
+  const SIZE = 4 << 20;
+  const disk = randomBytes(SIZE, 21);
+  const SMAGIC = 0x668e33ef;
+  const DONE = 1;
+  const T_NONE = 0;
+  const T_DATA = 1;
+  const T_HOLE = 2;
+  const T_STATUS = 5;
+  const T_ERROR = 0x8001;
+  const CMD_BLOCK_STATUS = 7;
+
+  /** One structured reply chunk. */
+  function chunk(cookie: Buffer, flags: number, type: number, payload: Buffer, length = payload.length): Buffer {
+    return Buffer.concat([be32(SMAGIC), be16(flags), be16(type), cookie, be32(length), payload]);
+  }
+  const data = (cookie: Buffer, off: number, len: number, flags = 0) => chunk(cookie, flags, T_DATA, Buffer.concat([be64(BigInt(off)), disk.subarray(off, off + len)]));
+  const hole = (cookie: Buffer, off: number, len: number, flags = 0) => chunk(cookie, flags, T_HOLE, Buffer.concat([be64(BigInt(off)), be32(len)]));
+  const none = (cookie: Buffer) => chunk(cookie, DONE, T_NONE, Buffer.alloc(0));
+  const errorChunk = (cookie: Buffer, error: number, msg: string, type = T_ERROR) => chunk(cookie, DONE, type, Buffer.concat([be32(error), be16(msg.length), Buffer.from(msg)]));
+  /** A block-status chunk: (length, flags) pairs. */
+  const status = (cookie: Buffer, ctx: number, ext: number[]) => chunk(cookie, DONE, T_STATUS, Buffer.concat([be32(ctx), ...ext.map((n) => be32(n))]));
+
+  async function open(onRequest: (sock: Socket, req: Req) => void | Promise<void>, connections = 1): Promise<NbdDevice> {
+    const o = await NbdDevice.open(await fake(serving(SIZE, 1 | TFLAG_SEND_FLUSH, onRequest, structuredServer())), false, { connections });
+    assert.equal(o.error, 0, o.reason);
+    assert.equal(o.dev!.structured, true);
+    return o.dev!;
+  }
+  /** Answers block status with the whole export as data (so reads go to the server). */
+  const allData = (s: Socket, req: Req): void => void s.write(status(req.cookie, 7, [req.length, 0]));
+  const filled = (n: number) => new Uint8Array(n).fill(0xa5);
+
+  test('a read answered in chunks out of order, data and holes, interleaved with another read: each lands byte for byte, holes zeroed', async () => {
+    const held: Req[] = [];
+    const dev = await open((s, req) => {
+      if (req.type === CMD_BLOCK_STATUS) return allData(s, req);
+      held.push(req);
+      if (held.length < 2) return;
+      const [a, b] = held;
+      // a: [64K, 128K) data, then [0, 16K) hole, then [16K, 64K) data; b: one hole and one data chunk; interleaved.
+      s.write(data(a.cookie, a.offset + 65536, 65536));
+      s.write(hole(b.cookie, b.offset, 4096));
+      s.write(hole(a.cookie, a.offset, 16384));
+      s.write(data(b.cookie, b.offset + 4096, 4096, DONE));
+      s.write(data(a.cookie, a.offset + 16384, 49152));
+      s.write(none(a.cookie));
+    });
+    const a = [filled(1000), filled(131072 - 1000)];
+    const b = [filled(8192)];
+    assert.deepEqual(await Promise.all([dev.readv(a, 0), dev.readv(b, 1 << 20)]), [0, 0]);
+    const wantA = Buffer.from(disk.subarray(0, 131072));
+    wantA.fill(0, 0, 16384);
+    assert.ok(Buffer.concat(a).equals(wantA), 'read a');
+    const wantB = Buffer.from(disk.subarray(1 << 20, (1 << 20) + 8192));
+    wantB.fill(0, 0, 4096);
+    assert.ok(Buffer.concat(b).equals(wantB), 'read b');
+    assert.equal(dev.failure, null);
+    await dev.close();
+  });
+
+  test('an error chunk fails that read only, with its errno; one of unknown type with the error bit too; the connection goes on', async () => {
+    let n = 0;
+    const dev = await open((s, req) => {
+      if (req.type === CMD_BLOCK_STATUS) return allData(s, req);
+      n++;
+      if (n === 1) s.write(errorChunk(req.cookie, 28, 'no space left'));
+      else if (n === 2) s.write(Buffer.concat([data(req.cookie, req.offset, 512), errorChunk(req.cookie, 22, 'odd', 0x8077)]));
+      else s.write(data(req.cookie, req.offset, req.length, DONE));
+    });
+    assert.equal(await dev.readv([new Uint8Array(4096)], 0), ENOSPC);
+    assert.equal(await dev.readv([new Uint8Array(4096)], 0), EINVAL);
+    const ok = new Uint8Array(4096);
+    assert.equal(await dev.readv([ok], 8192), 0);
+    assert.ok(Buffer.from(ok).equals(disk.subarray(8192, 12288)));
+    assert.equal(dev.failure, null);
+    await dev.close();
+  });
+
+  test('malformed chunks end the connection with a protocol error: that read and every later one EIO, no hang', async () => {
+    const cases: Array<[string, (s: Socket, req: Req) => void, RegExp]> = [
+      ['unknown type, no error bit', (s, req) => s.write(chunk(req.cookie, DONE, 9, Buffer.alloc(4))), /a chunk of unknown type 9/],
+      ['data chunk too short', (s, req) => s.write(chunk(req.cookie, DONE, T_DATA, Buffer.alloc(8))), /a data chunk of 8 bytes/],
+      ['hole chunk of 10 bytes', (s, req) => s.write(chunk(req.cookie, DONE, T_HOLE, Buffer.alloc(10))), /a hole chunk of 10 bytes/],
+      ['overlapping chunks', (s, req) => s.write(Buffer.concat([data(req.cookie, req.offset, 2048), hole(req.cookie, req.offset + 1024, 3072, DONE)])), /over earlier chunks/],
+      ['data outside the read', (s, req) => s.write(data(req.cookie, req.offset + 4096, 512, DONE)), /outside the read/],
+      ['a wrong cookie', (s, req) => s.write(data(Buffer.alloc(8, 0xee), req.offset, req.length, DONE)), /which is not in flight/],
+      ['a read answered short', (s, req) => s.write(data(req.cookie, req.offset, 1024, DONE)), /a read of 4096 bytes answered for 1024/],
+      ['an error message longer than its chunk', (s, req) => s.write(chunk(req.cookie, DONE, T_ERROR, Buffer.concat([be32(5), be16(200), Buffer.alloc(10)]))), /an error message of 200 bytes/],
+      ['an error chunk claiming 64 KiB', (s, req) => s.write(chunk(req.cookie, DONE, T_ERROR, Buffer.alloc(0), 65536)), /an error chunk of 65536 bytes/],
+      ['NONE not marked last', (s, req) => s.write(chunk(req.cookie, 0, T_NONE, Buffer.alloc(0))), /a NONE chunk that is not the last/],
+      ['a simple reply with data to a read', (s, req) => simpleReply(s, req.cookie, 0, disk.subarray(0, req.length)), /a simple reply to a read, with structured replies negotiated/],
+      ['block status for a read', (s, req) => s.write(status(req.cookie, 7, [4096, 0])), /block status for a request that is not a block-status request/],
+    ];
+    for (const [what, reply, reason] of cases) {
+      const dev = await open((s, req) => (req.type === CMD_BLOCK_STATUS ? allData(s, req) : reply(s, req)));
+      assert.equal(await settledWithin(dev.readv([new Uint8Array(4096)], 0), 5000).catch((e) => assert.fail(`${what}: ${e}`)), EIO, what);
+      assert.match(dev.failure ?? '', /^protocol error: /, what);
+      assert.match(dev.failure ?? '', reason, what);
+      assert.equal(await settledWithin(dev.readv([new Uint8Array(512)], 0), 5000), EIO, `${what}: later`);
+      assert.equal(await settledWithin(dev.close(), 5000), 0, what);
+    }
+  });
+
+  test('malformed block-status replies: a context never given, a zero-length extent, a bad length, two chunks', async () => {
+    const cases: Array<[string, (s: Socket, req: Req) => void, RegExp]> = [
+      ['another context', (s, req) => s.write(status(req.cookie, 8, [req.length, 3])), /metadata context 8, which was not negotiated/],
+      ['an extent of length 0', (s, req) => s.write(status(req.cookie, 7, [0, 3, req.length, 0])), /an extent of length 0/],
+      ['a bad length', (s, req) => s.write(chunk(req.cookie, DONE, T_STATUS, Buffer.alloc(10))), /a block-status chunk of 10 bytes/],
+      ['two chunks', (s, req) => s.write(Buffer.concat([chunk(req.cookie, 0, T_STATUS, Buffer.concat([be32(7), be32(4096), be32(0)])), status(req.cookie, 7, [4096, 0])])), /two block-status chunks/],
+      ['no chunk at all', (s, req) => s.write(none(req.cookie)), /a block-status reply without extents/],
+    ];
+    for (const [what, reply, reason] of cases) {
+      const dev = await open((s, req) => (req.type === CMD_BLOCK_STATUS ? reply(s, req) : void s.write(data(req.cookie, req.offset, req.length, DONE))));
+      assert.equal(await settledWithin(dev.readv([new Uint8Array(4096)], 0), 5000).catch((e) => assert.fail(`${what}: ${e}`)), EIO, what);
+      assert.match(dev.failure ?? '', reason, what);
+      await dev.close();
+    }
+  });
+
+  test('runs the server reports as zeros are read without a request; a write makes the device ask again', async () => {
+    const reads: Array<[number, number]> = [];
+    let queries = 0;
+    let written = false;
+    const dev = await open((s, req) => {
+      if (req.type === CMD_BLOCK_STATUS) {
+        queries++;
+        // [0, 256K) data, [256K, 3M) zeros (hole + zero), the rest data; after the write, all data.
+        s.write(status(req.cookie, 7, written ? [req.length, 0] : [256 << 10, 0, (3 << 20) - (256 << 10), 3, SIZE - (3 << 20), 0]));
+      } else if (req.type === 0) {
+        reads.push([req.offset, req.length]);
+        s.write(data(req.cookie, req.offset, req.length, DONE));
+      } else {
+        written = true;
+        simpleReply(s, req.cookie);
+      }
+    });
+    // Wholly inside the zero run: zeros, no read request.
+    const z = filled(65536);
+    assert.equal(await dev.readv([z], 1 << 20), 0);
+    assert.ok(z.every((b) => b === 0));
+    assert.deepEqual(reads, []);
+    // Across the edge: the data part asked for, the zero part filled here.
+    const edge = filled(128 << 10);
+    assert.equal(await dev.readv([edge], 192 << 10), 0);
+    assert.deepEqual(reads, [[192 << 10, 64 << 10]]);
+    assert.ok(Buffer.from(edge.subarray(0, 64 << 10)).equals(disk.subarray(192 << 10, 256 << 10)));
+    assert.ok(edge.subarray(64 << 10).every((b) => b === 0));
+    assert.equal(queries, 1, 'one query for the region');
+    assert.equal(dev.zeroBytesSkipped, (64 << 10) + (64 << 10));
+    // A write there: what was known is forgotten, the next read asks the server again.
+    assert.equal(await dev.writev([new Uint8Array(4096).fill(1)], 1 << 20), 0);
+    reads.length = 0;
+    assert.equal(await dev.readv([filled(4096)], 1 << 20), 0);
+    assert.deepEqual(reads, [[1 << 20, 4096]]);
+    assert.equal(queries, 2);
+    await dev.close();
+  });
+
+  test('a read of a run known to be zeros fails EIO like any other once the connection has ended', async () => {
+    let reads = 0;
+    const dev = await open((s, req) => {
+      if (req.type === CMD_BLOCK_STATUS) s.write(status(req.cookie, 7, [req.length, 3]));
+      else if (req.type === 0) reads++;
+    });
+    assert.equal(await dev.readv([filled(4096)], 8192), 0);
+    assert.equal(await dev.close(), 0);
+    assert.equal(await dev.readv([filled(4096)], 8192), EIO);
+    assert.equal(reads, 0);
+  });
+
+  test('block status the server refuses (an error chunk): reads go to the server, the connection goes on', async () => {
+    let reads = 0;
+    const dev = await open((s, req) => {
+      if (req.type === CMD_BLOCK_STATUS) return void s.write(errorChunk(req.cookie, 95, 'not supported'));
+      reads++;
+      s.write(data(req.cookie, req.offset, req.length, DONE));
+    });
+    const b = filled(8192);
+    assert.equal(await dev.readv([b], 4096), 0);
+    assert.ok(Buffer.from(b).equals(disk.subarray(4096, 12288)));
+    assert.equal(await dev.readv([b], 4096), 0);
+    assert.equal(reads, 2);
+    assert.equal(dev.blockStatusQueries, 1, 'asked once, not before every read');
+    await dev.close();
+  });
+});
+
+function settledWithin<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms))),
+  ]);
+}

@@ -30,3 +30,19 @@ test('crc32cUpdate chains: two halves give the whole; crc32cU32 is the update of
 test('crc16 (ARC) of "123456789" is 0xBB3D', () => {
   assert.equal(crc16Update(0, ascii('123456789')), 0xbb3d);
 });
+
+test('crc32cUpdate eight bytes a step equals the byte-at-a-time register for every length and start', () => {
+  const poly = 0x82f63b78;
+  const slow = (crc: number, b: Uint8Array, from: number, to: number): number => {
+    let c = crc >>> 0;
+    for (let i = from; i < to; i++) {
+      c ^= b[i];
+      for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? (c >>> 1) ^ poly : c >>> 1;
+    }
+    return c >>> 0;
+  };
+  const b = Uint8Array.from({ length: 300 }, (_, i) => (i * 131 + 7) & 0xff);
+  for (let from = 0; from < 9; from++) {
+    for (let to = from; to <= b.length; to += 13) assert.equal(crc32cUpdate(0x9a3c5e71, b, from, to), slow(0x9a3c5e71, b, from, to));
+  }
+});

@@ -16,8 +16,8 @@ import { ext2Now } from './ext2_group.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
-import { DIR_TAIL_SIZE, dirCsumOk, dirCsumSet } from './ext2_csum.js';
-import { ext2DirCsumFailed } from './ext2_lookup.js';
+import { DIR_TAIL_SIZE, dirCsumSet } from './ext2_csum.js';
+import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_lookup.js';
 
 /** One record of a directory block. */
 export interface DirRecord {
@@ -54,7 +54,7 @@ export async function readBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promi
   if (error !== 0) return error;
   if (uio.resid !== 0) return EINTEGRITY;
   const ip = ext2Inode(dvp);
-  if (ip.fs.metadataCsum && !allZero(buf) && !dirCsumOk(ip.fs, dvp.ino, ip.din.generation, buf)) return ext2DirCsumFailed(dvp, lbn);
+  if (ip.fs.metadataCsum && !allZero(buf) && !dirBlockCsumOk(ip, lbn, buf)) return ext2DirCsumFailed(dvp, lbn);
   return 0;
 }
 
@@ -67,11 +67,16 @@ export function usable(fs: Ext2Fs): number {
 export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const ip = ext2Inode(dvp);
   if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
-  return dirWrite(dvp, buf, lbn * buf.length);
+  const error = await dirWrite(dvp, buf, lbn * buf.length);
+  if (error === 0 && ip.fs.metadataCsum) ip.csumVerified.add(lbn); // written with its checksum
+  return error;
 }
 
 /** Writes bytes at byte offset `off` of directory dvp through its VM object, growing it as needed. */
 export async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
+  const ip = ext2Inode(dvp);
+  const bsize = ip.fs.bsize;
+  for (let lbn = Math.floor(off / bsize); lbn * bsize < off + bytes.length; lbn++) ip.csumVerified.delete(lbn);
   const uio = Uio.of(bytes, off, UIO_WRITE);
   const error = await ext2WriteUser(dvp, uio, 0);
   if (error !== 0) return error;

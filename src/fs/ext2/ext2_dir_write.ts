@@ -5,7 +5,8 @@
  * caller holds the lock a fault would take), writes through ext2WriteUser;
  * every directory operation ends with the directory's pages written. Any change clears
  * EXT2_INDEX_FL (a linear directory is valid; the htree is not kept); the
- * dirhash follows every change.
+ * dirhash follows every change. An inline-data directory is made an
+ * ordinary one first (ext2_inline.ts).
  *   error = await ext2DirEnter(dvp, name, ino, ft); { error, ino } = await ext2DirRemove(dvp, name)
  * => dvp locked exclusively for every call; may sleep
  */
@@ -18,6 +19,7 @@ import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { dirCsumSet, dirHasTail, dirTailInit, dxCountOffset } from './ext2_csum.js';
 import { ext2HtreeEnter, ext2HtreeMake } from './ext2_htree.js';
+import { ext2InlineConvert } from './ext2_inline.js';
 import { type DirRecord, allZero, dirChanged, parseBlock, putEntry, readBlock, usable, writeBlock } from './ext2_dir_block.js';
 
 
@@ -77,6 +79,8 @@ function isIndexNode(ip: Inode, buf: Uint8Array): boolean {
  */
 export async function ext2DirEnter(dvp: Vnode, name: Uint8Array, ino: number, ft: number): Promise<number> {
   const ip = ext2Inode(dvp);
+  const c = await ext2InlineConvert(dvp);
+  if (c !== 0) return c;
   const error = await enter(dvp, ip, name, ino, ft);
   if (error === 0) dirhashAdd(ip, dirhashKey(name, 0, name.length), ino);
   else dirhashDrop(ip);
@@ -144,6 +148,8 @@ function nameIs(buf: Uint8Array, r: DirRecord, name: Uint8Array): boolean {
  */
 export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ error: number; ino: number }> {
   const ip = ext2Inode(dvp);
+  const c = await ext2InlineConvert(dvp);
+  if (c !== 0) return { error: c, ino: 0 };
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return { error: EINTEGRITY, ino: 0 };
@@ -182,6 +188,8 @@ export async function ext2DirRemove(dvp: Vnode, name: Uint8Array): Promise<{ err
  */
 export async function ext2DirEmpty(vp: Vnode): Promise<{ error: number; empty: boolean; parent: number }> {
   const ip = ext2Inode(vp);
+  const c = await ext2InlineConvert(vp); // asked before rmdir or rename, which change it
+  if (c !== 0) return { error: c, empty: false, parent: 0 };
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return { error: EINTEGRITY, empty: false, parent: 0 };
@@ -225,6 +233,8 @@ export function ext2DirTemplate(fs: Ext2Fs, ino: number, gen: number, parent: nu
  */
 export async function ext2DirRewrite(dvp: Vnode, name: Uint8Array, ino: number, ft: number): Promise<number> {
   const ip = ext2Inode(dvp);
+  const c = await ext2InlineConvert(dvp);
+  if (c !== 0) return c;
   const fs = ip.fs;
   const bsize = fs.bsize;
   if (ip.size % bsize !== 0) return EINTEGRITY;

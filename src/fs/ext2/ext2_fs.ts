@@ -77,7 +77,8 @@ export const INCOMPAT_SUPP_READ =
  * refuses) are safe.
  */
 export const INCOMPAT_SUPP_WRITE =
-  INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG | INCOMPAT_CSUM_SEED | INCOMPAT_META_BG;
+  INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG | INCOMPAT_CSUM_SEED | INCOMPAT_META_BG |
+  INCOMPAT_INLINE_DATA;
 export const RO_COMPAT_SUPP_WRITE =
   RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE | RO_COMPAT_BTREE_DIR | RO_COMPAT_HUGE_FILE | RO_COMPAT_GDT_CSUM |
   RO_COMPAT_DIR_NLINK | RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM;
@@ -137,6 +138,7 @@ export const SB_MTIME = 0x2c;
 export const SB_WTIME = 0x30;
 export const SB_MNT_COUNT = 0x34;
 export const SB_STATE = 0x3a;
+export const SB_COMPAT = 0x5c;
 export const SB_RO_COMPAT = 0x64;
 export const SB_R_BLOCKS = 0x08;
 export const SB_RESERVED_GDT = 0xce;
@@ -359,6 +361,7 @@ export const DI_FLAGS = 0x20;
 export const DI_BLOCK = 0x28;
 export const DI_GENERATION = 0x64;
 export const DI_FILE_ACL = 0x68;
+export const DI_FILE_ACL_HIGH = 0x76;
 export const DI_SIZE_HIGH = 0x6c;
 export const DI_UID_HIGH = 0x78;
 export const DI_GID_HIGH = 0x7a;

@@ -16,7 +16,7 @@ import {
   EXT2_MIN_DESC_SIZE_64BIT, GD_BLOCK_BITMAP, GD_BLOCK_BITMAP_HI, GD_FLAGS, GD_FREE_BLOCKS, GD_FREE_BLOCKS_HI,
   GD_FREE_INODES, GD_FREE_INODES_HI, GD_INODE_BITMAP, GD_INODE_BITMAP_HI, GD_INODE_TABLE, GD_INODE_TABLE_HI,
   GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, GD_USED_DIRS, GD_USED_DIRS_HI, INCOMPAT_FLEX_BG, SBOFF, SBSIZE,
-  SB_FREE_BLOCKS, SB_FREE_BLOCKS_HI, SB_FREE_INODES, SB_LAST_ORPHAN, SB_MNT_COUNT, SB_MTIME, SB_RESERVED_GDT, SB_RO_COMPAT,
+  SB_FREE_BLOCKS, SB_FREE_BLOCKS_HI, SB_FREE_INODES, SB_LAST_ORPHAN, SB_MNT_COUNT, SB_MTIME, SB_RESERVED_GDT, SB_RO_COMPAT, SB_COMPAT,
   SB_STATE, SB_WTIME,
 } from './ext2_fs.js';
 import type { Ext2Fs, Ext2Group } from './ext2_mount.js';
@@ -223,6 +223,7 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
   dv.setUint32(SB_FREE_INODES, sb.freeInodesCount, true);
   dv.setUint32(SB_LAST_ORPHAN, sb.lastOrphan, true);
   dv.setUint16(SB_STATE, sb.state, true);
+  dv.setUint32(SB_COMPAT, sb.featureCompat >>> 0, true);
   dv.setUint32(SB_RO_COMPAT, sb.featureRoCompat >>> 0, true);
   dv.setUint32(SB_WTIME, now, true);
   if (opts.mounting) {

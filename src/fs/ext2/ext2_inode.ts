@@ -88,6 +88,12 @@ export class Inode {
   lastAlloc = 0;
   /** Directories: the block where the search for room for a new entry starts (cf. i_diroff). */
   diroff = 0;
+  /**
+   * Directories with metadata_csum: blocks whose checksum was verified since
+   * they were read, or that were written with it (cf. ext4's buffer_verified):
+   * a lookup does not recompute it on every pass. Cleared by reclaim.
+   */
+  readonly csumVerified = new Set<number>();
 
   constructor(
     readonly ino: number,
@@ -149,6 +155,7 @@ export class Inode {
     if (this.extMap !== null && !this.extMap.dirty) this.extMap = null;
     this.indLeaf = null;
     this.inline = null;
+    this.csumVerified.clear();
   }
 }
 

@@ -13,7 +13,7 @@ import type { Buf } from '../../vfs/buf.js';
 import { VType } from '../../vfs/vnode.js';
 import {
   DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_BLOCKS_HIGH, DI_CRTIME, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
-  DI_FILE_ACL, DI_FLAGS, DI_GENERATION, DI_GID, DI_GID_HIGH, DI_LINKS, DI_MODE, DI_MTIME, DI_MTIME_EXTRA, DI_SIZE,
+  DI_FILE_ACL, DI_FILE_ACL_HIGH, DI_FLAGS, DI_GENERATION, DI_GID, DI_GID_HIGH, DI_LINKS, DI_MODE, DI_MTIME, DI_MTIME_EXTRA, DI_SIZE,
   DI_SIZE_HIGH, DI_UID, DI_UID_HIGH, EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES, EXT2_NEW_EXTRA_ISIZE,
   EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, INCOMPAT_EXTENTS, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 } from './ext2_fs.js';
@@ -71,6 +71,7 @@ export function ext2InodeEncode(ip: Inode): void {
   dv.setUint32(DI_FLAGS, din.flags >>> 0, true);
   dv.setUint32(DI_GENERATION, din.generation >>> 0, true);
   dv.setUint32(DI_FILE_ACL, din.fileAcl % 2 ** 32, true);
+  dv.setUint16(DI_FILE_ACL_HIGH, Math.floor(din.fileAcl / 2 ** 32), true);
   if (ip.fastSymlink) {
     raw.set(din.iblock, DI_BLOCK); // the target itself
   } else if (!ip.inlineData) {

@@ -74,7 +74,7 @@ async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
   const ip = ext2Inode(vp);
   const fs = ip.fs;
   if (ip.encrypted) return EACCES;
-  if (ip.inlineData) return scanInlineDir(vp, ip, fn);
+  if (ip.inlineData) return scanInlineDir(vp, ip, fn, ioflag);
   const bsize = fs.bsize;
   if (ip.size > fs.sb.blocksCount * bsize) return EINTEGRITY;
   const buf = new Uint8Array(bsize);
@@ -85,7 +85,7 @@ async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
     const got = bsize - uio.resid;
     if (got === 0) break;
     if (allZero(buf, got)) continue; // a hole: no entries
-    if (fs.metadataCsum && got === bsize && !dirCsumOk(fs, vp.ino, ip.din.generation, buf)) {
+    if (fs.metadataCsum && got === bsize && !dirBlockCsumOk(ip, off / bsize, buf)) {
       const e = await ext2DirCsumFailed(vp, off / bsize);
       if (e !== 0) return e;
     }
@@ -96,12 +96,12 @@ async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
 }
 
 /** scanDir of an inline-data directory: parent, then the i_block and system.data regions. */
-async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn): Promise<number> {
+async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn, ioflag: number): Promise<number> {
   const fs = ip.fs;
   if (ip.size < 4 || ip.size > ip.raw.length + EXT2_IBLOCK_BYTES) return EINTEGRITY;
   const buf = new Uint8Array(ip.size);
   const uio = Uio.of(buf, 0, UIO_READ);
-  const error = await vp.op.read(vp, uio, 0);
+  const error = await vp.op.read(vp, uio, ioflag);
   if (error !== 0) return error;
   if (uio.resid !== 0) return EINTEGRITY;
   const parent = new DataView(buf.buffer).getUint32(0, true);
@@ -117,6 +117,17 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn): Promise<number>
     if (r.error !== 0 || r.stop) return r.error;
   }
   return 0;
+}
+
+/**
+ * Directory block lbn of ip (its bytes in buf) has a good checksum: verified
+ * once, then remembered until reclaim or a write other than writeBlock's.
+ */
+export function dirBlockCsumOk(ip: Inode, lbn: number, buf: Uint8Array): boolean {
+  if (ip.csumVerified.has(lbn)) return true;
+  if (!dirCsumOk(ip.fs, ip.ino, ip.din.generation, buf)) return false;
+  ip.csumVerified.add(lbn);
+  return true;
 }
 
 /** A directory block's checksum did not match: fs.csumFailed naming its device block. => may sleep */

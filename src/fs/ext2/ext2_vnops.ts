@@ -18,11 +18,13 @@ import { ext2Bmap } from './ext2_bmap.js';
 import { ext2DirectRead } from './ext2_readwrite.js';
 import { ext2Lookup, ext2Readdir } from './ext2_lookup.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
-import { ext2Write } from './ext2_write.js';
+import { ext2Writable, ext2Write } from './ext2_write.js';
+import { ext2InlineConvert } from './ext2_inline.js';
 import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext2_vnops_write.js';
 import { ext2Link, ext2Rename } from './ext2_rename.js';
 import { ext2Setattr } from './ext2_setattr.js';
 import { ext2Mknod } from './ext2_mknod.js';
+import { ext2Deleteextattr, ext2Getextattr, ext2Listextattr, ext2Setextattr } from './ext2_xattr_vnops.js';
 import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
 
 /** VOP_READ. => may sleep */
@@ -105,6 +107,17 @@ async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string 
   return { error: 0, target: new TextDecoder('utf-8').decode(nul < 0 ? bytes : bytes.subarray(0, nul)) };
 }
 
+/** VOP_WRITE: an inline-data file becomes an ordinary one first (also for the pager's write-back of a mapping). */
+async function ext2WriteInline(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
+  if (vp.type === VType.VREG && ext2Inode(vp).inlineData) {
+    const w = ext2Writable(vp);
+    if (w.error !== 0) return w.error;
+    const e = await ext2InlineConvert(vp);
+    if (e !== 0) return e;
+  }
+  return ext2Write(vp, uio, ioflag);
+}
+
 /** VOP_RECLAIM: the vnode is recycled; write what the inode still owes the disk, drop its caches. */
 async function ext2Reclaim(vp: Vnode): Promise<number> {
   const error = await ext2ReclaimWrite(vp);
@@ -121,7 +134,7 @@ export const ext2Vnops: VopVector = Object.freeze({
   readdir: ext2Readdir,
   readlink: ext2Readlink,
   read: ext2Read,
-  write: ext2Write,
+  write: ext2WriteInline,
   create: ext2Create,
   mkdir: ext2Mkdir,
   symlink: ext2Symlink,
@@ -129,6 +142,10 @@ export const ext2Vnops: VopVector = Object.freeze({
   link: ext2Link,
   rename: ext2Rename,
   setattr: ext2Setattr,
+  getextattr: ext2Getextattr,
+  listextattr: ext2Listextattr,
+  setextattr: ext2Setextattr,
+  deleteextattr: ext2Deleteextattr,
   mknod: ext2Mknod,
   rmdir: ext2Rmdir,
   bmap: ext2Bmap,

@@ -13,6 +13,7 @@ import { ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Now } from './ext2_group.js';
 import { ext2Inode } from './ext2_inode.js';
+import { ext2InlineConvert } from './ext2_inline.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Release, ext2Truncate } from './ext2_truncate.js';
 import { ZEROS, devWrite, ext2Writable, ext2ZeroUnwritten } from './ext2_write.js';
@@ -31,8 +32,12 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
   if (vp.type !== VType.VREG) return EINVAL;
   const ip = ext2Inode(vp);
   const fs = ip.fs;
-  if (ip.inlineData || ip.freed) return EOPNOTSUPP;
+  if (ip.freed) return EOPNOTSUPP;
   if (!Number.isSafeInteger(size) || size < 0) return EINVAL;
+  if (ip.inlineData) {
+    const e = await ext2InlineConvert(vp);
+    if (e !== 0) return e;
+  }
   if (size > ext2MaxLbn(ip) * fs.bsize) return EFBIG;
   let error = 0;
   if (size < ip.size) {

@@ -61,7 +61,8 @@ export async function checkNew(dvp: Vnode, name: string): Promise<{ error: numbe
 
 /**
  * Allocates and initialises a new inode near dvp and its vnode, referenced.
- * The inode is written synchronously: it must be on disk before an entry names it.
+ * The inode is written synchronously: it must be on disk before an entry names it
+ * (MNT_ASYNC: delayed, like everything else).
  */
 export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: number, init?: (ip: Inode) => void): Promise<LookupResult> {
   const isDir = (mode & S_IFMT) === S_IFDIR;
@@ -77,7 +78,7 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
   if (old !== undefined) mp.vnodeHash.delete(a.ino); // the freed inode's vnode, waiting to be reclaimed
   init?.(ip);
   const vp = insmntque(new Vnode(ip.type, mp, dvp.op, ip, a.ino));
-  const e = await ext2Update(mp, ip, true);
+  const e = await ext2Update(mp, ip, !mp.async);
   if (e !== 0) {
     await ext2Release(vp);
     await vrele(vp);
@@ -107,9 +108,9 @@ export async function ext2LastLink(vp: Vnode): Promise<number> {
   }
 }
 
-/** A directory operation ends: its pages, then its inode, go out. */
+/** A directory operation ends: its pages, then its inode, go out (MNT_ASYNC: at the next sync). */
 export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
-  const error = (await dvp.mount?.vm?.clean(dvp, true)) ?? 0;
+  const error = mp.async ? 0 : ((await dvp.mount?.vm?.clean(dvp, true)) ?? 0);
   return error || ext2Update(mp, ext2Inode(dvp), false);
 }
 
@@ -129,8 +130,8 @@ async function fillNew(mp: Mount, vp: Vnode, bytes: Uint8Array): Promise<number>
   await vp.lock.lock();
   try {
     let error = await ext2WriteUser(vp, Uio.of(bytes, 0, UIO_WRITE), 0);
-    error ||= (await vp.mount?.vm?.clean(vp, true)) ?? 0;
-    error ||= await ext2Update(mp, ext2Inode(vp), true);
+    if (!mp.async) error ||= (await vp.mount?.vm?.clean(vp, true)) ?? 0;
+    error ||= await ext2Update(mp, ext2Inode(vp), !mp.async);
     return error;
   } finally {
     vp.lock.unlock();

@@ -4,25 +4,33 @@
  * rename writes a new entry holding the old one's attributes, times,
  * clusters and size, removes the old entry, and moves the vnode to its new
  * file number (vfsHashRehash); a file at the new name is removed first.
- * Directories are not renamed yet (EOPNOTSUPP). Attributes: the write bits
+ * A directory's file number is its "." entry's place, which a rename does
+ * not move: its new entry is a copy of the old one, and when it changes
+ * parents its ".." entry is pointed at the new parent (cf. msdosfs_rename's
+ * "..' rewrite). It may replace an empty directory, never go below itself
+ * (EINVAL: the new parent's ".." chain is walked up to the root, bounded,
+ * so a damaged loop is EINTEGRITY). Attributes: the write bits
  * of a mode are the read-only attribute; owners are the mount's (uid 0, gid
  * 0): asking for others is EPERM; hard links do not exist (EPERM).
  *   error = await msdosfsRename(fdvp, fname, tdvp, tname)   => both directories locked exclusively
  */
 
-import { EINVAL, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EXDEV } from '../../kern/errno.js';
+import { EBUSY, EINTEGRITY, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EPERM, EXDEV } from '../../kern/errno.js';
 import { vfsHashRehash, vrele } from '../../vfs/vfs_subr.js';
-import { VType, type Vnode } from '../../vfs/vnode.js';
+import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
 import type { SetattrArgs } from '../../vfs/vnode_if.js';
-import { type Denode, deupdat, slotBuf } from './msdosfs_denode.js';
+import { type Denode, deupdat, entryCluster, isDotName, slotBuf } from './msdosfs_denode.js';
 import { createde, removede } from './msdosfs_direnter.js';
 import {
-  ATTR_ARCHIVE, ATTR_READONLY, DE_ADATE, DE_ATTR, DE_MDATE, DE_MTIME, DIRENT_SIZE, checkLongName, put16, unixToDos,
+  ATTR_ARCHIVE, ATTR_READONLY, DE_ADATE, DE_ATTR, DE_HIGHCLUST, DE_MDATE, DE_MTIME, DE_STARTCLUST, DIRENT_SIZE, checkLongName, put16,
+  unixToDos,
 } from './msdosfs_direntry.js';
-import { entryIno, findEntry } from './msdosfs_lookup.js';
+import { entryIno, findEntry, scanEntries } from './msdosfs_lookup.js';
 import { msdosfsNow, msdosfsWritable } from './msdosfs_write.js';
 import { released } from './msdosfs_vnops_write.js';
 import type { MsdosFs } from './msdosfsmount.js';
+import type { Mount } from '../../vfs/mount.js';
+import type { DirEntryInfo } from './msdosfs_lookup.js';
 
 /** VOP_RENAME of a file: fname in fdvp becomes tname in tdvp, replacing a file there. => both directories locked exclusively */
 export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tname: string): Promise<number> {
@@ -43,7 +51,12 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
   if (error !== 0 || vp === null) return error || ENOENT;
   let tvp: Vnode | null = null;
   try {
-    if (vp.type === VType.VDIR) return EOPNOTSUPP;
+    const isDir = vp.type === VType.VDIR;
+    if (isDir) {
+      if ((vp.flag & VROOT) !== 0) return EBUSY;
+      const a = await notBelow(mp, pmp, vp.data as Denode, tdep);
+      if (a !== 0) return a;
+    }
     const to = await findEntry(mp, tdep, tname);
     if (to.error !== 0) return to.error;
     if (to.e !== null) {
@@ -53,12 +66,18 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
       if (tvp === vp) {
         // The same file: only the case of its name may change.
         if (fdvp !== tdvp || from.e.name === tname) return 0;
+      } else if (tvp.type === VType.VDIR) {
+        if (!isDir) return EISDIR;
+        if ((tvp.flag & VROOT) !== 0) return EBUSY;
+        const r = await replaceEmptyDir(mp, tdep, to.e, tvp);
+        if (r !== 0) return r;
       } else {
-        if (tvp.type === VType.VDIR) return EISDIR;
+        if (isDir) return ENOTDIR;
         const r = (await removede(mp, tdep, to.e)) || (await released(mp, tvp));
         if (r !== 0) return r;
       }
     }
+    if (isDir) return await moveDir(mp, pmp, vp.data as Denode, fdep, from.e, tdep, tname);
     // The entry on disk must say what the file is now before it is copied.
     const dep = vp.data as Denode;
     dep.modified = true;
@@ -86,6 +105,92 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
   }
 }
 
+/** The 32 bytes of the directory slot at device byte pos. => may sleep */
+async function readSlot(mp: Mount, pmp: MsdosFs, pos: number): Promise<{ error: number; raw: Uint8Array | null }> {
+  const loc = slotBuf(pmp, pos);
+  if (loc === null) return { error: EINTEGRITY, raw: null };
+  const { error, bp } = await mp.bufcache.bread(loc.blkno, loc.size);
+  if (error !== 0 || bp === null) return { error: error || EIO, raw: null };
+  const raw = bp.data.slice(loc.off, loc.off + DIRENT_SIZE);
+  mp.bufcache.brelse(bp);
+  return { error: 0, raw };
+}
+
+/** The device byte place of the ".." entry of the directory whose first cluster is cn. */
+function dotdotPos(pmp: MsdosFs, cn: number): number {
+  return pmp.g.dataOff + (cn - 2) * pmp.g.clusterBytes + DIRENT_SIZE;
+}
+
+/**
+ * 0 when directory tdep is not dep nor below it: tdep's ".." entries are
+ * followed up to the root (cluster 0, or FAT32's root cluster), at most one
+ * step per cluster, so a loop in damaged ".." entries ends in EINTEGRITY. => may sleep
+ */
+async function notBelow(mp: Mount, pmp: MsdosFs, dep: Denode, tdep: Denode): Promise<number> {
+  if (tdep.isRoot) return 0;
+  const root = pmp.fatBits === 32 ? pmp.g.rootClust : 0;
+  let cn = tdep.startCluster;
+  for (let steps = 0; cn !== 0 && cn !== root; steps++) {
+    if (cn === dep.startCluster) return EINVAL;
+    if (cn < 2 || cn > pmp.g.maxCluster || steps > pmp.g.maxCluster) return EINTEGRITY;
+    const { error, raw } = await readSlot(mp, pmp, dotdotPos(pmp, cn));
+    if (error !== 0 || raw === null) return error;
+    if (!isDotName(raw, 0, 2)) return EINTEGRITY;
+    cn = entryCluster(pmp, raw, 0);
+  }
+  return 0;
+}
+
+/** Removes the empty directory entry e of tdep, whose vnode is tvp, for a directory renamed over it. => may sleep */
+async function replaceEmptyDir(mp: Mount, tdep: Denode, e: DirEntryInfo, tvp: Vnode): Promise<number> {
+  await tvp.lock.lock();
+  try {
+    let empty = true;
+    const s = await scanEntries(mp, tvp.data as Denode, (x) => {
+      if (isDotName(x.raw11, 0, 1) || isDotName(x.raw11, 0, 2)) return true;
+      empty = false;
+      return false;
+    });
+    if (s !== 0) return s;
+    if (!empty) return ENOTEMPTY;
+    const r = await removede(mp, tdep, e);
+    if (r !== 0) return r;
+    // Its buffers go out before its clusters can be another file's.
+    const f = await mp.bufcache.bflush();
+    return (await released(mp, tvp)) || f;
+  } finally {
+    tvp.lock.unlock();
+  }
+}
+
+/**
+ * Moves directory dep from entry e of fdep to tname in tdep: the new entry
+ * first (a copy of the old one: attributes, times, first cluster), then the
+ * old one's slots freed, then ".." pointed at the new parent (0 for the
+ * root, as FAT has it). The vnode keeps its file number. => may sleep
+ */
+async function moveDir(mp: Mount, pmp: MsdosFs, dep: Denode, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string): Promise<number> {
+  const old = await readSlot(mp, pmp, e.pos);
+  if (old.error !== 0 || old.raw === null) return old.error;
+  const c = await createde(mp, tdep, tname, old.raw[DE_ATTR], dep.startCluster, msdosfsNow(), old.raw);
+  if (c.error !== 0) return c.error;
+  const r = await removede(mp, fdep, e);
+  if (r !== 0 || fdep === tdep) return r;
+  const loc = slotBuf(pmp, dotdotPos(pmp, dep.startCluster));
+  if (loc === null) return EINTEGRITY;
+  const { error, bp } = await mp.bufcache.bread(loc.blkno, loc.size);
+  if (error !== 0 || bp === null) return error || EIO;
+  if (!isDotName(bp.data, loc.off, 2)) {
+    mp.bufcache.brelse(bp);
+    return EINTEGRITY;
+  }
+  const parent = tdep.isRoot ? 0 : tdep.startCluster;
+  put16(bp.data, loc.off + DE_STARTCLUST, parent & 0xffff);
+  if (pmp.fatBits === 32) put16(bp.data, loc.off + DE_HIGHCLUST, parent >>> 16);
+  mp.bufcache.bdwrite(bp);
+  return 0;
+}
+
 /**
  * VOP_SETATTR (cf. msdosfs_setattr): a mode's write bits set or clear the
  * read-only attribute; times set the modification and access dates; owners
@@ -97,6 +202,8 @@ export async function msdosfsSetattr(vp: Vnode, va: SetattrArgs): Promise<number
   const dep = vp.data as Denode;
   if ((va.uid !== undefined && va.uid !== 0) || (va.gid !== undefined && va.gid !== 0)) return EPERM;
   if (dep.isRoot) return va.mode !== undefined || va.mtime !== undefined ? EPERM : 0;
+  // A directory's attributes and times live in its parent's entry, which its denode does not hold.
+  if (dep.isDir) return va.mode !== undefined || va.mtime !== undefined || va.atime !== undefined ? EOPNOTSUPP : 0;
   if (va.mode !== undefined) {
     if ((va.mode & 0o222) === 0) dep.raw[DE_ATTR] |= ATTR_READONLY;
     else dep.raw[DE_ATTR] &= ~ATTR_READONLY;
@@ -113,7 +220,7 @@ export async function msdosfsSetattr(vp: Vnode, va: SetattrArgs): Promise<number
     put16(dep.raw, DE_ADATE, unixToDos(va.atime).date);
     dep.modified = true;
   }
-  return dep.isDir ? EOPNOTSUPP : 0;
+  return 0;
 }
 
 /** VOP_LINK: FAT has no hard links. */

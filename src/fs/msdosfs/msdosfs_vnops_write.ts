@@ -13,7 +13,7 @@ import { DEV_BSIZE } from '../../kern/param.js';
 import type { Mount } from '../../vfs/mount.js';
 import { vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
-import type { LookupResult } from '../../vfs/vnode_if.js';
+import { MNT_NOWAIT, MNT_WAIT, type LookupResult } from '../../vfs/vnode_if.js';
 import { extendfile, truncateChain } from './msdosfs_alloc.js';
 import { Denode, deChain, deupdat, isDotName } from './msdosfs_denode.js';
 import { createde, removede, shortEntry, zeroDirCluster } from './msdosfs_direnter.js';
@@ -220,13 +220,13 @@ export async function msdosfsSetsize(vp: Vnode, size: number): Promise<number> {
   return error;
 }
 
-/** VOP_FSYNC: the entry and every delayed metadata buffer, then the device. => may sleep */
-export async function msdosfsFsync(vp: Vnode): Promise<number> {
+/** VOP_FSYNC: the entry and every delayed metadata buffer, then the device (MNT_NOWAIT: not the device's flush). => may sleep */
+export async function msdosfsFsync(vp: Vnode, waitfor = MNT_WAIT): Promise<number> {
   const mp = vp.mount;
   if (mp === null || mp.readOnly) return 0;
   const e1 = await deupdat(mp, vp.data as Denode, false);
   const e2 = await mp.bufcache.bflush();
-  const e3 = await mp.dev.flush();
+  const e3 = waitfor === MNT_NOWAIT ? 0 : await mp.dev.flush();
   return e1 || e2 || e3;
 }
 

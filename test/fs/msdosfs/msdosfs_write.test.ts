@@ -18,7 +18,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vm } from '../../../src/api/index.js';
 import { randomBytes, tempDir } from '../../helpers/images.js';
-import { type FatOptions, fsckFat, mcopyRead, mcopyTree, mdirPaths, mkfsFat } from '../../helpers/fat_images.js';
+import { type FatOptions, fsckFat, mcopyRead, mcopyTree, mdirPaths, mkfsFat, mtool } from '../../helpers/fat_images.js';
 import { CLI } from '../../helpers/cli.js';
 
 const KiB = 1024;
@@ -210,6 +210,166 @@ describe('random writes and truncations against a flat model', () => {
       }
     });
   }
+});
+
+describe('renaming directories', () => {
+  /** The Sleuth Kit's view of each live directory: path to its first cluster (from istat's sectors and fsstat's cluster area). */
+  function tskDirClusters(image: string): Map<string, number> {
+    const fsstat = spawnSync('fsstat', [image], { encoding: 'utf8' }).stdout;
+    const area = /Cluster Area: (\d+) -/.exec(fsstat);
+    const csize = /Cluster Size: (\d+)/.exec(fsstat);
+    const ssize = /Sector Size: (\d+)/.exec(fsstat);
+    assert.ok(area && csize && ssize, `fsstat: ${fsstat}`);
+    const perCluster = Number(csize[1]) / Number(ssize[1]);
+    const fls = spawnSync('fls', ['-r', '-p', '-D', image], { encoding: 'utf8' }).stdout;
+    const out = new Map<string, number>();
+    for (const line of fls.split('\n')) {
+      const m = /^d\/d (\d+):\t(.*)$/.exec(line);
+      if (m === null) continue;
+      const sectors = /Sectors:\n(\d+)/.exec(spawnSync('istat', [image, m[1]], { encoding: 'utf8' }).stdout);
+      assert.ok(sectors, `istat ${m[2]}`);
+      out.set(`/${m[2]}`, (Number(sectors[1]) - Number(area[1])) / perCluster + 2);
+    }
+    return out;
+  }
+
+  /** Every directory's ".." entry names its parent's first cluster (0 for the root), read from the image's bytes. */
+  function assertDotDot(image: string, fat: 16 | 32, step: string): void {
+    const b = readFileSync(image);
+    const bps = b.readUInt16LE(11);
+    const dirs = tskDirClusters(image);
+    const fsstat = spawnSync('fsstat', [image], { encoding: 'utf8' }).stdout;
+    const area = Number(/Cluster Area: (\d+) -/.exec(fsstat)![1]);
+    const perCluster = b[13];
+    for (const [path, cn] of dirs) {
+      const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+      const want = parent === '/' ? 0 : dirs.get(parent);
+      assert.notEqual(want, undefined, `${step}: fls lists ${parent}`);
+      const off = (area + (cn - 2) * perCluster) * bps + 32;
+      assert.equal(b.subarray(off, off + 11).toString('latin1'), '..         ', `${step}: ${path}: the second slot is ..`);
+      const got = b.readUInt16LE(off + 26) + (fat === 32 ? b.readUInt16LE(off + 20) * 65536 : 0);
+      assert.equal(got, want, `${step}: ${path}/.. names cluster ${got}, its parent's is ${want}`);
+    }
+  }
+
+  for (const fat of [16, 32] as const) {
+    test(`FAT${fat}: a directory moves within and across parents, with its .. rewritten and its files kept; into itself, over a non-empty directory or a file is refused`, async () => {
+      const image = join(tmp.dir, `mvdir-${fat}.img`);
+      mkfsFat(image, fat === 16 ? { fat, kib: 16 * KiB, cluster: 2 * KiB } : { fat, kib: 40 * KiB, cluster: 512 });
+      const model: Model = new Map();
+      const seed = [
+        { path: 'a/b/f1', data: randomBytes(5000, 21) },
+        { path: 'a/f2', data: randomBytes(100, 22) },
+        { path: 'c/keep', data: randomBytes(10, 23) },
+        { path: 'e/g', data: randomBytes(1, 24) },
+      ];
+      mcopyTree(image, seed);
+      mtool('mmd', image, '::/d');
+      for (const d of ['/a', '/a/b', '/c', '/d', '/e']) model.set(d, null);
+      for (const s of seed) model.set(`/${s.path}`, s.data);
+      const move = (from: string, to: string) => {
+        ok(['mv', image, from, to]);
+        for (const [p, v] of [...model]) {
+          if (p === from || p.startsWith(`${from}/`)) {
+            model.delete(p);
+            model.set(to + p.slice(from.length), v);
+          }
+        }
+        assertImage(image, model, `mv ${from} ${to}`);
+        assertDotDot(image, fat, `mv ${from} ${to}`);
+      };
+      move('/a/b', '/c/bee');
+      move('/a', '/c/long name A');
+      move('/c/long name A', '/c/renamed');
+      move('/c/renamed', '/top');
+      // mv into an existing directory puts the source inside it, as mv(1) does.
+      move('/c/bee', '/d/bee');
+      const cli = vmpager(['mv', image, '/c', '/c/inside']);
+      assert.equal(cli.status, 2, cli.stderr);
+      assert.match(cli.stderr, /^vmpager: .*cannot move into itself\n$/);
+
+      // The library's rename replaces an empty directory, and refuses the rest with Node's codes, the image unchanged.
+      mtool('mmd', image, '::/empty');
+      model.set('/empty', null);
+      const vm = new Vm();
+      let fs = await vm.mount(image, { readOnly: false });
+      await fs.rename('/d/bee', '/empty');
+      await fs.unmount();
+      model.delete('/d/bee');
+      model.set('/empty', null);
+      model.set('/empty/f1', model.get('/d/bee/f1')!);
+      model.delete('/d/bee/f1');
+      assertImage(image, model, 'rename /d/bee over /empty');
+      assertDotDot(image, fat, 'rename /d/bee over /empty');
+      const before = readFileSync(image);
+      fs = await vm.mount(image, { readOnly: false });
+      for (const [from, to, code] of [
+        ['/c', '/c/inside', 'EINVAL'],
+        ['/empty', '/e', 'ENOTEMPTY'],
+        ['/d', '/top/f2', 'ENOTDIR'],
+        ['/top/f2', '/e', 'EISDIR'],
+      ] as const) {
+        await assert.rejects(fs.rename(from, to), (e: Error & { code?: string }) => e.code === code, `rename ${from} ${to}: ${code}`);
+      }
+      await fs.unmount();
+      assert.ok(readFileSync(image).equals(before), 'the refused renames left the image unchanged');
+    });
+  }
+});
+
+describe('names outside the Basic Multilingual Plane', () => {
+  /** fls -r -p of the image: live names (no deleted or virtual entries) to their inode numbers. */
+  function flsNames(image: string): Map<string, string> {
+    const r = spawnSync('fls', ['-r', '-p', image], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0, `fls: ${r.stderr}`);
+    const out = new Map<string, string>();
+    for (const line of r.stdout.split('\n')) {
+      const m = /^([a-z-])\/[a-z-] (\d+):\t(.*)$/.exec(line);
+      if (m !== null) out.set(`/${m[3]}`, m[2]);
+    }
+    return out;
+  }
+
+  test('emoji names are written as UTF-16 surrogate pairs the Sleuth Kit reads back, and counted in UTF-16 units against 255', async () => {
+    const image = join(tmp.dir, 'emoji.img');
+    mkfsFat(image, { fat: 16, kib: 16 * KiB, cluster: 2 * KiB });
+    const files = new Map<string, Uint8Array>([
+      ['/🎉 party 😀.txt', randomBytes(3000, 11)],
+      ['/dir 🚀/𝄞 clef', randomBytes(5000, 12)],
+      ['/dir 🚀/mixed é😀ü.bin', randomBytes(1, 13)],
+      [`/${'😀'.repeat(50)}`, randomBytes(700, 14)],
+    ]);
+    ok(['mkdir', image, '/dir 🚀']);
+    for (const [path, data] of files) ok(['put', image, path], data);
+    // 127 emoji and one letter are 255 UTF-16 units: the longest name FAT holds; 128 emoji (256 units) are one too many.
+    const longest = `/${'😀'.repeat(127)}a`;
+    ok(['put', image, longest], new Uint8Array([7]));
+    const before = readFileSync(image);
+    const r = vmpager(['put', image, `/${'😀'.repeat(128)}`], new Uint8Array(1));
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /file name too long\n$/);
+    assert.ok(readFileSync(image).equals(before), 'refused name left the image unchanged');
+
+    const f = fsckFat(image);
+    assert.ok(f.clean, f.output);
+    const fls = flsNames(image);
+    for (const [path, data] of files) {
+      const inode = fls.get(path);
+      assert.ok(inode !== undefined, `fls lists ${path}: ${[...fls.keys()].join(', ')}`);
+      const icat = spawnSync('icat', [image, inode], { maxBuffer: 1 << 26 });
+      assert.ok(icat.stdout.equals(Buffer.from(data)), `icat ${path}`);
+    }
+    assert.ok(fls.has('/dir 🚀'), 'fls lists the directory');
+    // mtools shows each surrogate pair as two underscores: the longest name has 254 of them and the a.
+    assert.ok(mdirPaths(image).includes(`/${'_'.repeat(254)}a`), 'mdir lists the 255-unit name');
+
+    const vm = new Vm();
+    const fs = await vm.mount(image);
+    const names = (await fs.readdir('/')).map((e) => e.name).sort();
+    assert.deepEqual(names, ['🎉 party 😀.txt', 'dir 🚀', '😀'.repeat(50), longest.slice(1)].sort());
+    for (const [path, data] of files) assert.ok(Buffer.from(await fs.promises.readFile(path)).equals(Buffer.from(data)), path);
+    await fs.unmount();
+  });
 });
 
 describe('what FAT cannot hold', () => {

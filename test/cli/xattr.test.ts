@@ -1,0 +1,128 @@
+/*
+ * The xattr command and extended attributes of trees in and out, judged by
+ * debugfs (ea_list, ea_get) and e2fsck -fn: set as text and as 0xHEX, shown
+ * as getfattr shows them, --json, -x removes; errors in one line. mkfs
+ * --from and put -r take the host files' attributes (getfattr), get gives
+ * them back (setfattr) — where the attr tools and the host file system
+ * allow it, else those tests are skipped, and say why.
+ */
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { debugfs, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+function vmpager(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function eaGet(image: string, path: string, name: string): Buffer {
+  const out = join(tmp.dir, 'ea.out');
+  writeFileSync(out, '');
+  debugfs(image, `ea_get -f ${out} "${path}" ${name}`);
+  return readFileSync(out);
+}
+
+/** Why host attributes cannot be tested here, or null when they can. */
+function hostXattrsMissing(): string | null {
+  const probe = join(tmp.dir, 'probe');
+  writeFileSync(probe, '');
+  const r = spawnSync('setfattr', ['-n', 'user.probe', '-v', '1', probe], { encoding: 'utf8' });
+  if (r.error !== undefined) return 'setfattr is not installed (the attr package)';
+  if (r.status !== 0) return `the host file system takes no user attributes: ${r.stderr.trim()}`;
+  return null;
+}
+
+/** getfattr -d of every file below dir, paths relative: { path: { name: hex } }. */
+function hostDump(dir: string): Record<string, Record<string, string>> {
+  const r = spawnSync('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: dir, encoding: 'utf8' });
+  const out: Record<string, Record<string, string>> = {};
+  let cur: Record<string, string> | null = null;
+  for (const line of r.stdout.split('\n')) {
+    if (line.startsWith('# file: ')) out[line.slice(8)] = cur = {};
+    else if (cur !== null && line.includes('=')) cur[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
+  }
+  return out;
+}
+
+test('xattr sets text and 0xHEX values that debugfs reads, lists them as getfattr does, removes with -x, put keeps them; e2fsck clean', () => {
+  const image = join(tmp.dir, 'cli.img');
+  mkext2(image, [{ path: 'f', data: randomBytes(10, 1) }], { type: 'ext4', size: 8 << 20 });
+  assert.equal(vmpager(['xattr', image, '/f', 'user.text', 'hello world']).status, 0);
+  assert.equal(vmpager(['xattr', image, '/f', 'user.bin', '0x00ff7f']).status, 0);
+  assert.equal(vmpager(['xattr', image, '/f', 'trusted.big', 'q'.repeat(900)]).status, 0);
+  assert.ok(e2fsck(image).clean);
+  assert.equal(eaGet(image, '/f', 'user.text').toString(), 'hello world');
+  assert.deepEqual(eaGet(image, '/f', 'user.bin'), Buffer.from([0, 0xff, 0x7f]));
+  assert.equal(eaGet(image, '/f', 'trusted.big').toString(), 'q'.repeat(900));
+
+  const list = vmpager(['xattr', image, '/f']);
+  assert.equal(list.status, 0, list.stderr);
+  assert.deepEqual(list.stdout.trim().split('\n').sort(), ['trusted.big="' + 'q'.repeat(900) + '"', 'user.bin=0x00ff7f', 'user.text="hello world"']);
+  assert.equal(vmpager(['xattr', image, '/f', 'user.bin']).stdout, '0x00ff7f\n');
+  const json = JSON.parse(vmpager(['xattr', '--json', image, '/f', 'user.text']).stdout) as { name: string; text: string; hex: string };
+  assert.deepEqual(json, { name: 'user.text', text: 'hello world', hex: Buffer.from('hello world').toString('hex') });
+
+  assert.equal(vmpager(['xattr', '-x', image, '/f', 'trusted.big']).status, 0);
+  assert.ok(e2fsck(image).clean);
+  assert.ok(!/trusted\.big/.test(debugfs(image, 'ea_list /f')));
+
+  const put = spawnSync(process.execPath, [CLI, 'put', image, '/f'], { input: 'replaced', encoding: 'utf8' });
+  assert.equal(put.status, 0, put.stderr);
+  assert.ok(e2fsck(image).clean);
+  assert.equal(eaGet(image, '/f', 'user.text').toString(), 'hello world', 'put keeps the replaced file\'s attributes');
+  assert.deepEqual(eaGet(image, '/f', 'user.bin'), Buffer.from([0, 0xff, 0x7f]));
+
+  const missing = vmpager(['xattr', image, '/f', 'user.nothing']);
+  assert.equal(missing.status, 2);
+  assert.equal(missing.stderr, `vmpager: ${image}: /f: no such attribute\n`);
+  const badHex = vmpager(['xattr', image, '/f', 'user.x', '0xabc']);
+  assert.equal(badHex.status, 1);
+});
+
+const why = hostXattrsMissing();
+
+test('mkfs --from and put -r keep the host files\' attributes; get gives them back', { skip: why ?? false }, () => {
+  const src = join(tmp.dir, 'src');
+  mkdirSync(join(src, 'sub'), { recursive: true });
+  writeFileSync(join(src, 'a'), 'a');
+  writeFileSync(join(src, 'sub', 'name with space'), 'b');
+  symlinkSync('a', join(src, 'lnk'));
+  const set = (name: string, value: string, path: string, ...flags: string[]) => {
+    const r = spawnSync('setfattr', [...flags, '-n', name, '-v', value, join(src, path)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  };
+  set('user.one', 'first', 'a');
+  set('user.bin', '0x00ff10', 'a');
+  set('user.big', '0x' + Buffer.from(randomBytes(700, 5)).toString('hex'), 'a');
+  set('user.dir', 'd', 'sub');
+  set('user.spaced', 'x', 'sub/name with space');
+  if (process.getuid?.() === 0) set('trusted.link', 'L', 'lnk', '-h');
+  const want = hostDump(src);
+
+  const image = join(tmp.dir, 'tree.img');
+  const mk = vmpager(['mkfs', '--from', src, image, '8MiB']);
+  assert.equal(mk.status, 0, mk.stderr);
+  assert.ok(e2fsck(image).clean);
+  assert.equal(eaGet(image, '/a', 'user.one').toString(), 'first');
+  assert.deepEqual(eaGet(image, '/a', 'user.big'), Buffer.from(randomBytes(700, 5)));
+  assert.equal(eaGet(image, '/sub/name with space', 'user.spaced').toString(), 'x');
+
+  const put = vmpager(['put', '-r', image, '/copy', '--from', src]);
+  assert.equal(put.status, 0, put.stderr);
+  assert.ok(e2fsck(image).clean);
+  assert.equal(eaGet(image, '/copy/sub', 'user.dir').toString(), 'd');
+
+  const out = join(tmp.dir, 'out');
+  const get = vmpager(['get', image, '/copy', out]);
+  assert.equal(get.status, 0, get.stderr);
+  assert.equal(get.stderr, '');
+  assert.deepEqual(hostDump(out), want);
+});

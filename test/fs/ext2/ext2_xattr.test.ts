@@ -1,0 +1,227 @@
+/*
+ * Extended attributes on ext2 and ext4 (1 KiB and 4 KiB blocks, 128- and
+ * 256-byte inodes, with and without metadata_csum), judged by debugfs
+ * (ea_list, ea_get, ea_set) and e2fsck -fn after every step: attributes of
+ * every namespace in the inode body and spilled to a block, both ways; a
+ * block shared by two inodes copied on change; an emptied block freed; the
+ * limits Linux answers with ENOSPC, E2BIG, ERANGE, ENODATA, ENOTSUP.
+ */
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Vm, VmError, type MountedFs } from '../../../src/api/index.js';
+import { debugfs, e2fsck, mkext2, randomBytes, tempDir } from '../../helpers/images.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+async function withFs<T>(image: string, fn: (fs: MountedFs) => Promise<T>, readOnly = false): Promise<T> {
+  const fs = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly });
+  try {
+    return await fn(fs);
+  } finally {
+    await fs.unmount();
+  }
+}
+
+/** A changing step, then e2fsck -fn must find the image clean. */
+async function step(image: string, what: string, fn: (fs: MountedFs) => Promise<void>): Promise<void> {
+  await withFs(image, fn);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, `${what}: ${ck.output}`);
+}
+
+/** The names debugfs ea_list shows. */
+function eaNames(image: string, path: string): string[] {
+  return [...debugfs(image, `ea_list ${path}`).matchAll(/^ {2}(\S+) \(\d+\)/gm)].map((m) => m[1]).sort();
+}
+
+/** A value as debugfs ea_get writes it to a file. */
+function eaGet(image: string, path: string, name: string, raw = false): Buffer {
+  const out = join(tmp.dir, 'ea.out');
+  writeFileSync(out, '');
+  debugfs(image, `ea_get ${raw ? '-r ' : ''}-f ${out} ${path} ${name}`);
+  return readFileSync(out);
+}
+
+function eaSet(image: string, path: string, name: string, value: Uint8Array): void {
+  const f = join(tmp.dir, 'ea.in');
+  writeFileSync(f, value);
+  debugfs(image, `ea_set -f ${f} ${path} ${name}`, true);
+}
+
+function statField(image: string, path: string, re: RegExp): number {
+  const m = re.exec(debugfs(image, `stat ${path}`));
+  assert.ok(m !== null, `debugfs stat ${path}: ${re}`);
+  return Number(m[1]);
+}
+
+const fileAcl = (image: string, path: string) => statField(image, path, /File ACL: (\d+)/);
+const blockInUse = (image: string, b: number) => /marked in use/.test(debugfs(image, `testb ${b}`));
+const isCode = (code: string) => (e: unknown) => e instanceof VmError && e.code === code;
+
+/** A POSIX ACL in the attribute form (version 2): user::rw-, user:1000:r--, group::r--, mask::r--, other::---. */
+function posixAcl(shortId: number): Uint8Array {
+  const entries: [number, number, number][] = [[1, 6, shortId], [2, 4, 1000], [4, 4, shortId], [0x10, 4, shortId], [0x20, 0, shortId]];
+  const b = new Uint8Array(4 + entries.length * 8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, 2, true);
+  entries.forEach(([tag, perm, id], i) => {
+    dv.setUint16(4 + i * 8, tag, true);
+    dv.setUint16(6 + i * 8, perm, true);
+    dv.setUint32(8 + i * 8, id, true);
+  });
+  return b;
+}
+
+const configs = [
+  { type: 'ext2', blockSize: 1024, inodeSize: 128, extra: [] as string[] },
+  { type: 'ext2', blockSize: 4096, inodeSize: 256, extra: [] as string[] },
+  { type: 'ext4', blockSize: 1024, inodeSize: 256, extra: ['-O', 'metadata_csum'] },
+  { type: 'ext4', blockSize: 4096, inodeSize: 128, extra: ['-O', 'metadata_csum'] },
+] as const;
+
+for (const c of configs) {
+  describe(`${c.type}, ${c.blockSize}-byte blocks, ${c.inodeSize}-byte inodes`, () => {
+    const image = join(tmp.dir, `${c.type}-${c.blockSize}-${c.inodeSize}.img`);
+    const files = ['a', 'b', 's1', 's2', 'r', 'lim'].map((p, i) => ({ path: p, data: randomBytes(100 + i, i + 1) }));
+    mkext2(image, [...files, { path: 'd', dir: true }], { type: c.type, blockSize: c.blockSize, size: 8 << 20, extra: ['-I', String(c.inodeSize), ...c.extra] });
+    const inBody = c.inodeSize > 128;
+    const spb = c.blockSize / 512;
+
+    test('attributes debugfs sets, of every namespace, small and spilled to a block, read back equal', async () => {
+      const want = new Map<string, Uint8Array>([
+        ['user.small', new TextEncoder().encode('hello')],
+        ['trusted.t', randomBytes(24, 7)],
+        ['security.selinux', new TextEncoder().encode('system_u:object_r:etc_t:s0\0')],
+        ['user.big', randomBytes(c.blockSize / 2, 8)],
+      ]);
+      for (const [n, v] of want) eaSet(image, '/a', n, v);
+      eaSet(image, '/d', 'user.ondir', new TextEncoder().encode('dir'));
+      assert.ok(fileAcl(image, '/a') !== 0, 'the big value went to a block');
+      await withFs(image, async (fs) => {
+        assert.deepEqual((await fs.listxattr('/a')).sort(), [...want.keys()].sort());
+        for (const [n, v] of want) assert.deepEqual(Buffer.from(await fs.getxattr('/a', n)), Buffer.from(v), n);
+        assert.equal(Buffer.from(await fs.getxattr('/d', 'user.ondir')).toString(), 'dir');
+        await assert.rejects(fs.getxattr('/a', 'user.absent'), isCode('ENODATA'));
+      }, true);
+    });
+
+    test('attributes vmpager sets are what debugfs ea_get reads, in the inode and in a block', async () => {
+      const blocks = statField(image, '/b', /Blockcount: (\d+)/);
+      const small = new Map<string, Uint8Array>([
+        ['user.k', new TextEncoder().encode('v')],
+        ['trusted.overlay.opaque', new TextEncoder().encode('y')],
+      ]);
+      await step(image, 'set small', async (fs) => {
+        for (const [n, v] of small) await fs.setxattr('/b', n, v);
+      });
+      assert.equal(fileAcl(image, '/b') !== 0, !inBody, inBody ? 'small values stay in a 256-byte inode' : '128-byte inodes have no room');
+      small.set('security.capability', randomBytes(20, 3)).set('user.empty', new Uint8Array(0));
+      await step(image, 'set more', async (fs) => {
+        await fs.setxattr('/b', 'security.capability', small.get('security.capability')!);
+        await fs.setxattr('/b', 'user.empty', '');
+      });
+      assert.deepEqual(eaNames(image, '/b'), [...small.keys()].sort());
+      for (const [n, v] of small) assert.deepEqual(eaGet(image, '/b', n), Buffer.from(v), n);
+
+      const big = randomBytes(c.blockSize - 400, 11);
+      await step(image, 'set big', (fs) => fs.setxattr('/b', 'user.big', big));
+      assert.notEqual(fileAcl(image, '/b'), 0);
+      assert.deepEqual(eaGet(image, '/b', 'user.big'), Buffer.from(big));
+      await step(image, 'replace small', (fs) => fs.setxattr('/b', 'user.k', 'a longer value now'));
+      assert.equal(eaGet(image, '/b', 'user.k').toString(), 'a longer value now');
+      for (const [n, v] of small) if (n !== 'user.k') assert.deepEqual(eaGet(image, '/b', n), Buffer.from(v), n);
+      assert.equal(statField(image, '/b', /Blockcount: (\d+)/), blocks + spb, 'one attribute block counted');
+    });
+
+    test('a POSIX ACL is stored in ext4 disk form: debugfs reads it back as set', async () => {
+      const acl = posixAcl(0);
+      await step(image, 'set acl', (fs) => fs.setxattr('/d', 'system.posix_acl_access', acl));
+      assert.deepEqual(eaGet(image, '/d', 'system.posix_acl_access'), Buffer.from(acl));
+      const raw = eaGet(image, '/d', 'system.posix_acl_access', true);
+      assert.equal(raw.readUInt32LE(0), 1, 'the disk form is version 1');
+      assert.equal(raw.length, 4 + 4 * 4 + 8, 'four short entries and one with its id');
+      await withFs(image, async (fs) => {
+        // As Linux gives it: the id of entries that have none is ACL_UNDEFINED_ID.
+        assert.deepEqual(Buffer.from(await fs.getxattr('/d', 'system.posix_acl_access')), Buffer.from(posixAcl(0xffffffff)));
+      }, true);
+      await withFs(image, async (fs) => {
+        await assert.rejects(fs.setxattr('/d', 'system.posix_acl_default', 'not an acl'), isCode('EINVAL'));
+      });
+    });
+
+    test('a block shared by two inodes: a change on one copies it, the other keeps its attributes', async () => {
+      eaSet(image, '/s1', 'user.shared', randomBytes(c.blockSize / 2, 21));
+      const b = fileAcl(image, '/s1');
+      assert.notEqual(b, 0);
+      debugfs(image, `sif /s2 file_acl ${b}`, true);
+      debugfs(image, `sif /s2 blocks ${statField(image, '/s2', /Blockcount: (\d+)/) + spb}`, true);
+      spawnSync('e2fsck', ['-fy', image]); // sets h_refcount to 2, as e2fsck counts the references
+      assert.ok(e2fsck(image).clean, 'a shared block e2fsck accepts');
+      await step(image, 'change s1', (fs) => fs.setxattr('/s1', 'user.mine', 'only s1'.repeat(30))); // too big for the inode body
+      assert.notEqual(fileAcl(image, '/s1'), b, 's1 has a copy');
+      assert.equal(fileAcl(image, '/s2'), b, 's2 keeps the block');
+      assert.deepEqual(eaNames(image, '/s2'), ['user.shared']);
+      assert.deepEqual(eaGet(image, '/s2', 'user.shared'), Buffer.from(randomBytes(c.blockSize / 2, 21)));
+      assert.deepEqual(eaNames(image, '/s1'), ['user.mine', 'user.shared']);
+      assert.equal(eaGet(image, '/s1', 'user.mine').toString(), 'only s1'.repeat(30));
+      assert.deepEqual(eaGet(image, '/s1', 'user.shared'), Buffer.from(randomBytes(c.blockSize / 2, 21)));
+      await step(image, 'remove from s2', (fs) => fs.removexattr('/s2', 'user.shared'));
+      assert.equal(fileAcl(image, '/s2'), 0);
+      assert.ok(!blockInUse(image, b), 'the last reference gone, the block is free');
+    });
+
+    test('removing the last attribute of a block frees it and gives its i_blocks back', async () => {
+      const before = statField(image, '/r', /Blockcount: (\d+)/);
+      await step(image, 'set', (fs) => fs.setxattr('/r', 'user.big', randomBytes(c.blockSize - 100, 5)));
+      const b = fileAcl(image, '/r');
+      assert.ok(b !== 0 && blockInUse(image, b));
+      assert.equal(statField(image, '/r', /Blockcount: (\d+)/), before + spb);
+      await step(image, 'remove', (fs) => fs.removexattr('/r', 'user.big'));
+      assert.equal(fileAcl(image, '/r'), 0);
+      assert.ok(!blockInUse(image, b));
+      assert.equal(statField(image, '/r', /Blockcount: (\d+)/), before);
+      assert.deepEqual(eaNames(image, '/r'), []);
+    });
+
+    test('limits: ENOSPC past a block, E2BIG past 64 KiB, ERANGE for long names, ENODATA, ENOTSUP, EEXIST; nothing changed', async () => {
+      const fill = c.blockSize - 32 - 4 - 20; // header, terminator, the entry: the value fills the block exactly
+      await step(image, 'limits', async (fs) => {
+        await fs.setxattr('/lim', 'user.fill', randomBytes(fill, 9));
+        await assert.rejects(fs.setxattr('/lim', 'user.more', randomBytes(inBody ? 200 : 1, 1)), isCode('ENOSPC'));
+        await assert.rejects(fs.setxattr('/lim', 'user.huge', new Uint8Array(65537)), isCode('E2BIG'));
+        await assert.rejects(fs.setxattr('/lim', 'user.' + 'n'.repeat(251), 'v'), isCode('ERANGE'));
+        await assert.rejects(fs.setxattr('/lim', 'bogus.name', 'v'), isCode('EOPNOTSUPP'));
+        await assert.rejects(fs.setxattr('/lim', 'user.', 'v'), isCode('EINVAL'));
+        await assert.rejects(fs.removexattr('/lim', 'user.absent'), isCode('ENODATA'));
+        await assert.rejects(fs.setxattr('/lim', 'user.fill', 'x', { flag: 'create' }), isCode('EEXIST'));
+        await assert.rejects(fs.setxattr('/lim', 'user.absent', 'x', { flag: 'replace' }), isCode('ENODATA'));
+      });
+      assert.deepEqual(eaNames(image, '/lim'), ['user.fill']);
+      assert.deepEqual(eaGet(image, '/lim', 'user.fill'), Buffer.from(randomBytes(fill, 9)));
+    });
+
+    test('a read-only mount refuses changes with EROFS', async () => {
+      await withFs(image, async (fs) => {
+        await assert.rejects(fs.setxattr('/a', 'user.x', 'v'), isCode('EROFS'));
+        await assert.rejects(fs.removexattr('/a', 'user.small'), isCode('EROFS'));
+      }, true);
+    });
+  });
+}
+
+test('FAT keeps no extended attributes: ENOTSUP', async () => {
+  const image = join(tmp.dir, 'fat.img');
+  const r = spawnSync('mkfs.fat', ['-C', image, '1024'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  await withFs(image, async (fs) => {
+    await (await fs.open('/f', { create: true })).close();
+    await assert.rejects(fs.listxattr('/f'), isCode('EOPNOTSUPP'));
+    await assert.rejects(fs.getxattr('/f', 'user.x'), isCode('EOPNOTSUPP'));
+    await assert.rejects(fs.setxattr('/f', 'user.x', 'v'), isCode('EOPNOTSUPP'));
+  });
+});
