@@ -21,7 +21,7 @@ export interface ProbeMountResult {
 }
 
 /** Mounts whatever file system dev holds. => may sleep */
-export async function mountFileSystem(dev: BlockDevice, opts: { readOnly: boolean; verify?: boolean; codepage?: 437 | 850 }): Promise<ProbeMountResult> {
+export async function mountFileSystem(dev: BlockDevice, opts: { readOnly: boolean; verify?: boolean; codepage?: 437 | 850; bufcacheBytes?: number }): Promise<ProbeMountResult> {
   for (const mount of [ext2Mount, ffsMount, msdosfsMount]) {
     const r = await mount(dev, opts);
     if (r.found) return r;

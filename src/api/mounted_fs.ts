@@ -576,10 +576,17 @@ export class MountedFs {
    * Visits every entry below directory `path`, depth first, parents before
    * children; each directory is entered once, however often it is linked (a
    * damaged image can make directories loop). Directories are entered by
-   * file number, so a deep or wide tree costs no lookups by name.
+   * file number, so a deep or wide tree costs no lookups by name. Entries
+   * are visited as each directory is read: what is held is the directories
+   * still to enter (their numbers and paths), never the tree. The order: a
+   * directory's entries as stored, then its subdirectories' trees in turn;
+   * `sorted`: each entry by name (its bytes), followed at once by its tree
+   * when it is a directory (the order of `ls -R`), holding one directory's
+   * entries per level of the path being walked.
    */
-  async walk(path: string, visit: (path: string, e: DirEntry) => void, opts: { maxDepth?: number } = {}): Promise<void> {
+  async walk(path: string, visit: (path: string, e: DirEntry) => void, opts: { maxDepth?: number; sorted?: boolean } = {}): Promise<void> {
     const maxDepth = opts.maxDepth ?? 512;
+    if (opts.sorted === true) return this.walkSorted(path, visit, maxDepth);
     const root = await this.lookup(path, true, 'readdir');
     const seen = new Set<number>([root.ino]);
     const stack: Array<{ vp: Vnode | null; ino: number; path: string; depth: number }> = [{ vp: root, ino: root.ino, path, depth: 0 }];
@@ -611,6 +618,39 @@ export class MountedFs {
       }
     } finally {
       for (const d of stack) if (d.vp !== null) await vrele(d.vp);
+    }
+  }
+
+  /** walk's `sorted` order: pre-order, each directory's entries by name. */
+  private async walkSorted(path: string, visit: (path: string, e: DirEntry) => void, maxDepth: number): Promise<void> {
+    const root = await this.lookup(path, true, 'readdir');
+    const seen = new Set<number>([root.ino]);
+    let ents: DirEntry[];
+    try {
+      ents = await this.entries(root, path);
+    } finally {
+      await vrele(root);
+    }
+    const frames = [{ path, depth: 0, ents: sortByName(ents), i: 0 }];
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1];
+      if (f.i >= f.ents.length) {
+        frames.pop();
+        continue;
+      }
+      const e = f.ents[f.i++];
+      const p = joinPath(f.path, e.name);
+      visit(p, e);
+      if (e.type !== 'dir' || seen.has(e.ino) || f.depth >= maxDepth) continue;
+      seen.add(e.ino);
+      const r = await this.mp.op.vget(this.mp, e.ino);
+      check(r.error, 'readdir', this.image, p);
+      try {
+        ents = await this.entries(r.vp!, p);
+      } finally {
+        await vrele(r.vp!);
+      }
+      frames.push({ path: p, depth: f.depth + 1, ents: sortByName(ents), i: 0 });
     }
   }
 
@@ -726,7 +766,7 @@ export class MountedFs {
         check(r.error, 'bmap', this.image, null);
       }
       const physical = r.bn === -1 ? null : (r.bn * DEV_BSIZE) / this.mp.stat.fsize;
-      const count = r.bn === -1 ? 1 : Math.min(r.runp + 1, nblocks - lbn, MAXPHYS);
+      const count = Math.min(r.runp + 1, nblocks - lbn, MAXPHYS); // a hole's run too
       const last = runs[runs.length - 1];
       const perBlock = bsize / this.mp.stat.fsize;
       if (last !== undefined && (physical === null ? last.physical === null : last.physical !== null && last.physical + last.count * perBlock === physical) && last.logical + last.count === lbn) {
@@ -775,4 +815,19 @@ export function hiddenName(kind: 'new' | 'old'): string {
 /** Whether name is one hiddenName() makes. */
 export function isHiddenName(name: string): boolean {
   return /^\.vmpager-(new|old)-[0-9a-f]{16}$/.test(name);
+}
+
+const utf8 = new TextEncoder();
+
+/** Entries ordered by their names' bytes (UTF-8), as `ls` sorts them; stable for equal names. */
+function sortByName(ents: DirEntry[]): DirEntry[] {
+  const keys = new Map<DirEntry, Uint8Array>();
+  for (const e of ents) keys.set(e, utf8.encode(e.name));
+  return ents.sort((a, b) => compareBytes(keys.get(a)!, keys.get(b)!));
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }

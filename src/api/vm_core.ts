@@ -12,6 +12,8 @@ import { mountFileSystem } from './fs_probe.js';
 import { choosePartition, listPartitions, type Partitions } from './partitions.js';
 import { MIN_FRAMES, VmSystem } from '../vm/vm.js';
 import { vmMountAttach } from '../vm/vm_vnode.js';
+import { dirhashSetLimit } from '../vfs/vfs_dirhash.js';
+import { type VfsLimits, vfsLimits } from '../vfs/vfs_limits.js';
 import { VmMap } from '../vm/vm_map.js';
 import { isValidPageSize } from '../vm/vm_param.js';
 import { check, VmError } from './errors.js';
@@ -24,7 +26,7 @@ export interface VmOptions {
   pageSize?: number;
   /** @internal the most bytes one arena of frames holds (tests make it small so transfers cross arenas) */
   arenaBytes?: number;
-  /** @internal closed files' objects kept cached (default 64; tests make it small) */
+  /** @internal closed files' objects kept cached (default: from memory, see vfs_limits; tests make it small) */
   objectCacheMax?: number;
 }
 
@@ -57,6 +59,8 @@ export interface VmStats {
   hits: number;
   misses: number;
   zfod: number;
+  /** Pages of holes sendfile (and cat) gave from the shared zero region, with no page allocated. */
+  zeroSent: number;
   readahead: number;
   readaheadWasted: number;
   reactivated: number;
@@ -78,6 +82,8 @@ export class VmBase {
   /** @internal the address space mappings live in */
   readonly map: VmMap;
   private readonly devices = new Set<BlockDevice>();
+  /** @internal what each mount's metadata may hold, from `memory` (vnodes, cached objects, buffers, dirhash) */
+  readonly limits: VfsLimits;
 
   constructor(opts: VmOptions = {}) {
     const pageSize = opts.pageSize ?? 4096;
@@ -86,7 +92,8 @@ export class VmBase {
     if (!Number.isSafeInteger(memory) || memory < MIN_FRAMES * pageSize) {
       throw new VmError(EINVAL, 'vm', 'vm', null, `memory must be at least ${MIN_FRAMES} pages (${MIN_FRAMES * pageSize} bytes)`);
     }
-    this.sys = new VmSystem({ memory, pageSize, arenaBytes: opts.arenaBytes, objectCacheMax: opts.objectCacheMax });
+    this.limits = vfsLimits(memory);
+    this.sys = new VmSystem({ memory, pageSize, arenaBytes: opts.arenaBytes, objectCacheMax: opts.objectCacheMax ?? this.limits.objectCacheMax });
     this.map = new VmMap(this.sys);
   }
 
@@ -114,13 +121,16 @@ export class VmBase {
     }
     const disk = dev; // the device counted in stats(): every transfer, the tables' reads too
     dev = part.dev;
-    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, verify: opts.verify ?? true, codepage: opts.codepage });
+    const lim = this.limits;
+    const { error, mp, reason } = await mountFileSystem(dev, { readOnly, verify: opts.verify ?? true, codepage: opts.codepage, bufcacheBytes: lim.bufcacheBytes });
     if (error !== 0 || mp === null) {
       await undo();
       const where = part.partition !== null ? `partition ${part.partition.index}: ` : '';
       throw new VmError(error || EINVAL, 'mount', name, null, where + (reason || 'cannot mount'));
     }
     const partition = part.partition === null ? null : { ...part.partition, fs: mp.stat.fstype, name: part.partition.name ?? (mp.stat.label || null) };
+    mp.maxVnodes = lim.maxVnodes;
+    dirhashSetLimit(mp.data as object, lim.dirhashMaxEntries);
     const sys = this.sys;
     vmMountAttach(sys, mp);
     const r = await mp.op.root(mp);
@@ -159,6 +169,7 @@ export class VmBase {
       hits: m.hits,
       misses: m.misses,
       zfod: m.v_zfod,
+      zeroSent: m.v_zerosend,
       readahead: m.v_readahead,
       readaheadWasted: m.v_readahead_wasted,
       reactivated: m.v_reactivated,

@@ -16,8 +16,10 @@
  *   8 cold `vmpager cat` of /file over NBD (nbdkit on loopback serving the ext4 image) vs nbdcopy
  *     reading the same export (bench_nbd)
  *   9 a tree of 20 000 small files: mkfs --from and put -r vs mke2fs -d, get vs debugfs rdump (bench_trees)
+ *  10 cold `vmpager cat` of sparse files: 1 GiB vs debugfs, 16 GiB piped into dd vs the pipe itself (bench_scale)
+ *  11 `vmpager ls -R` of e2fsprogs' f_many_subdirs vs `fls -r`, and vs `find` on a fresh loop mount as root (bench_scale)
  * `--cases 5,9` runs only those cases. Runs alternate with their peer; the table shows medians. The cases live
- * in bench_cold, bench_peer, bench_warm, bench_write, bench_fat, bench_nbd and bench_trees; what they share in
+ * in bench_cold, bench_peer, bench_warm, bench_write, bench_fat, bench_nbd, bench_trees and bench_scale; what they share in
  * bench_run.
  */
 
@@ -36,9 +38,10 @@ import { writeCase, writeExt2fsRows } from './bench_write.js';
 import { TREE_FILES, treeRows } from './bench_trees.js';
 import { fatRows } from './bench_fat.js';
 import { nbdCase } from './bench_nbd.js';
+import { holeRows, walkRows } from './bench_scale.js';
 
 /** The cases there are, in the order of the table's first column. */
-const ALL_CASES = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+const ALL_CASES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 const LAST_CASE = ALL_CASES[ALL_CASES.length - 1];
 
 const USAGE = 'usage: vmpager bench [--json] [--runs N] [--size SIZE] [--cache DIR] [--cases LIST]';
@@ -175,6 +178,14 @@ export async function benchMain(args: string[]): Promise<number> {
     if (want(9)) {
       log(`bench: case 9 (a tree of ${TREE_FILES} small files in and out), ${runs} run(s)`);
       rows.push(...(await treeRows(cache, runs, scratch, log)));
+    }
+    if (want(10)) {
+      log(`bench: case 10 (cat of sparse files), ${runs} run(s)`);
+      rows.push(...(await holeRows(cache, runs, useTime, scratch, log)));
+    }
+    if (want(11)) {
+      log(`bench: case 11 (ls -R of f_many_subdirs), ${runs} run(s)`);
+      rows.push(...(await walkRows(cache, runs, useTime, scratch, log)));
     }
   } catch (e) {
     process.stderr.write(`vmpager: bench: ${(e as Error).message.split('\n')[0]}\n`);

@@ -9,7 +9,7 @@ import { openPutSource, put } from './put.js';
 import { cat, stdoutSink } from './cat.js';
 import { mkfsCommand } from './mkfs.js';
 import { demo } from './demo.js';
-import { byPath, formatLsLine, ls, type LsEntry } from './ls.js';
+import { lsPrint } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import { partsCommand } from './parts.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, type CommandContext } from './context.js';
@@ -46,11 +46,8 @@ export const commands: readonly Command[] = [
     async run(ctx) {
       const recursive = ctx.values.recursive === true;
       const json = ctx.values.json === true;
-      const entries: LsEntry[] = [];
-      await ctx.withMount(ctx.args[0], 'read', (fs) => ls(fs, ctx.args[1] ?? '/', recursive, (e) => entries.push(e)));
       // --json keeps the walk's order (the contract); the listing a person reads is sorted, one line an entry.
-      if (json) process.stdout.write(JSON.stringify(entries) + '\n');
-      else process.stdout.write(entries.sort(byPath).map((e) => formatLsLine(e, recursive) + '\n').join(''));
+      await ctx.withMount(ctx.args[0], 'read', (fs) => lsPrint(fs, ctx.args[1] ?? '/', recursive, json, (s) => process.stdout.write(s)));
       return EXIT_OK;
     },
   },

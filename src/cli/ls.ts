@@ -1,7 +1,8 @@
 /*
  * vmpager ls [-R] [--json] IMAGE [PATH]: the entries of a directory (or the
  * file itself), -R the whole tree below it (MountedFs.walk: each directory
- * entered once, so a damaged image whose directories loop still ends).
+ * entered once, so a damaged image whose directories loop still ends),
+ * printed as it is read (lsPrint).
  */
 
 import type { DirEntry, MountedFs } from '../api/mounted_fs.js';
@@ -14,17 +15,55 @@ export interface LsEntry {
   size: number;
 }
 
-export async function ls(fs: MountedFs, path: string, recursive: boolean, emit: (e: LsEntry) => void): Promise<void> {
-  const st = await fs.stat(path, { follow: true });
+/** The entries of path (the file itself, when it is no directory); `recursive` the tree, in walk order or `sorted` (ls -R's). */
+export async function ls(fs: MountedFs, path: string, recursive: boolean, emit: (e: LsEntry) => void, sorted = false): Promise<void> {
+  const st = await fs.stat(path, { follow: true, blockMap: false });
   if (st.type !== 'dir') {
     emit({ name: path.split('/').filter(Boolean).pop() ?? path, path, type: st.type, size: st.size });
     return;
   }
   if (recursive) {
-    await fs.walk(path, (p, e) => emit({ name: e.name, path: p, type: e.type, size: e.size }));
+    await fs.walk(path, (p, e) => emit({ name: e.name, path: p, type: e.type, size: e.size }), { sorted });
     return;
   }
   for (const e of await fs.readdir(path)) emit({ name: e.name, path: joinPath(path, e.name), type: e.type, size: e.size });
+}
+
+/**
+ * Prints the listing to `write` as it is read: -R's lines in the sorted
+ * order as each directory is read (a walk by name, never the whole tree
+ * held); --json as one array written an entry at a time in walk order
+ * (on a failure part way, the array is left unclosed). One directory
+ * alone is read whole and sorted. Output goes out in pieces of about 64 KiB.
+ */
+export async function lsPrint(fs: MountedFs, path: string, recursive: boolean, json: boolean, write: (s: string) => void): Promise<void> {
+  let buf = '';
+  const put = (s: string) => {
+    buf += s;
+    if (buf.length >= 1 << 16) {
+      write(buf);
+      buf = '';
+    }
+  };
+  try {
+    if (json) {
+      let first = true;
+      put('[');
+      await ls(fs, path, recursive, (e) => {
+        put(first ? JSON.stringify(e) : ',' + JSON.stringify(e));
+        first = false;
+      });
+      put(']\n');
+    } else if (recursive) {
+      await ls(fs, path, true, (e) => put(formatLsLine(e, true) + '\n'), true);
+    } else {
+      const entries: LsEntry[] = [];
+      await ls(fs, path, false, (e) => entries.push(e));
+      for (const e of entries.sort(byPath)) put(formatLsLine(e, false) + '\n');
+    }
+  } finally {
+    if (buf.length > 0) write(buf);
+  }
 }
 
 const typeChar: Record<DirEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', other: '?' };

@@ -54,6 +54,8 @@ export class Mount {
   readonly vnodelist = new Set<Vnode>();
   /** In-core vnodes by file number (cf. vfs_hash). */
   readonly vnodeHash = new Map<number, Vnode>();
+  /** In-core vnodes past which unreferenced ones are recycled, oldest first (cf. desiredvnodes; see vfs_limits). */
+  maxVnodes = 320;
   /** Set by unmount: no new vnodes. */
   unmounting = false;
   /** The VM's operations, installed by the VM that uses this mount (see VmOps). */

@@ -5,6 +5,7 @@
  * least recently released clean buffer is reused first (an LRU list of
  * released buffers, O(1) at every step).
  *   bp = await bread(...)  -> use bp.data  -> brelse(bp)   (or bwrite/bdwrite)
+ *   bp = await breadn(blkno, size, ahead)   // the same, the next blocks read ahead in one transfer
  * A buffer is B_BUSY between getblk and brelse: a second caller sleeps.
  * Do not use bp.data after brelse.
  */
@@ -101,6 +102,52 @@ export class BufCache {
     return { error: 0, bp };
   }
 
+  /**
+   * bread, with up to `ahead` more buffers of the same size that follow it
+   * on the device brought in by the same transfer when they are not resident
+   * (cf. breadn and cluster_read, FFS's clustered reads of inode blocks):
+   * each block becomes a buffer of its own, valid and released, where the
+   * cache has room for it without writing anything out. The read-ahead is
+   * only a hint: on an error, the block is read alone. => may sleep
+   */
+  async breadn(blkno: number, size: number, ahead: number): Promise<BreadResult> {
+    const step = size / DEV_BSIZE;
+    let n = 0;
+    if (!this.bufs.has(blkno)) {
+      while (n < ahead && !this.bufs.has(blkno + (n + 1) * step) && (blkno + (n + 2) * step) * DEV_BSIZE <= this.dev.size) n++;
+    }
+    if (n === 0 || blkno < 0) return this.bread(blkno, size);
+    const rd = new Buf();
+    rd.blkno = blkno;
+    rd.bcount = (n + 1) * size;
+    rd.data = new Uint8Array(rd.bcount);
+    rd.iov = [rd.data];
+    rd.flags = B_BUSY | B_READ;
+    strategy(this.dev, rd);
+    if ((await biowait(rd)) === 0) {
+      // After the wait: only blocks still not resident are filled in, each while there is clean room for it.
+      for (let i = 0; i <= n; i++) {
+        const b = blkno + i * step;
+        if (this.bufs.has(b) || !this.makeCleanRoom(size)) continue;
+        const bp = new Buf();
+        bp.blkno = b;
+        bp.bcount = size;
+        bp.data = rd.data.slice(i * size, (i + 1) * size);
+        bp.iov = [bp.data];
+        bp.flags = B_DONE;
+        this.bufs.set(b, bp);
+        this.bytes += size;
+        this.lruAppend(bp);
+      }
+    }
+    return this.bread(blkno, size);
+  }
+
+  /** Whether the block at blkno is in the cache (cf. incore). */
+  incore(blkno: number): boolean {
+    return this.bufs.has(blkno);
+  }
+
   /** Releases a busy buffer (cf. brelse). */
   brelse(bp: Buf): void {
     this.release(bp);
@@ -192,6 +239,17 @@ export class BufCache {
     if (bp.lruNext !== null) bp.lruNext.lruPrev = bp.lruPrev;
     else this.lruTail = bp.lruPrev;
     bp.lruPrev = bp.lruNext = null;
+  }
+
+  /** Frees least recently released clean buffers until `size` more fits; false when it cannot without a write. */
+  private makeCleanRoom(size: number): boolean {
+    let bp = this.lruHead;
+    while (bp !== null && this.bytes + size > this.maxBytes) {
+      const next = bp.lruNext;
+      if ((bp.flags & B_DELWRI) === 0) this.forget(bp);
+      bp = next;
+    }
+    return this.bytes + size <= this.maxBytes;
   }
 
   /** Frees least recently released clean buffers until `size` more fits. */

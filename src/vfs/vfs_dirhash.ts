@@ -4,8 +4,9 @@
  * so that later lookups cost one Map probe instead of a scan of the whole
  * directory. It lives in the in-core inode and goes with it. Bounded: only
  * directories of DIRHASH_MINSIZE bytes or more are hashed, and the hashes of
- * one file system hold at most DIRHASH_MAXENTRIES names together, the least
- * recently used hash dropped first. Any file system's in-core directory
+ * one file system hold at most DIRHASH_MAXENTRIES names together (or what
+ * dirhashSetLimit set from the Vm's memory, cf. dirhash_maxmem), the least
+ * recently used directory's whole hash dropped first. Any file system's in-core directory
  * inode can be hashed: all it needs is a size and the file system it is in.
  *   ino = dirhashLookup(ip, key)  // undefined: no hash; 0: not there
  *   dirhashStore(ip, entries)     // after a full scan
@@ -29,6 +30,8 @@ interface FsHashes {
   /** Hashed directories, least recently used first. */
   lru: Set<DirhashDir>;
   entries: number;
+  /** The most names held together. */
+  maxEntries: number;
 }
 
 const byFs = new WeakMap<object, FsHashes>();
@@ -37,10 +40,22 @@ const hashes = new WeakMap<DirhashDir, Map<string, number>>();
 function fsHashes(fs: object): FsHashes {
   let h = byFs.get(fs);
   if (h === undefined) {
-    h = { lru: new Set(), entries: 0 };
+    h = { lru: new Set(), entries: 0, maxEntries: DIRHASH_MAXENTRIES };
     byFs.set(fs, h);
   }
   return h;
+}
+
+/** Sets the most names the hashes of file system fs hold together; older hashes go at once if they hold more. */
+export function dirhashSetLimit(fs: object, maxEntries: number): void {
+  const h = fsHashes(fs);
+  h.maxEntries = maxEntries;
+  while (h.entries > h.maxEntries && h.lru.size > 0) dirhashDrop(h.lru.values().next().value as DirhashDir);
+}
+
+/** Names held by the hashes of file system fs (for tests and stats). */
+export function dirhashEntries(fs: object): number {
+  return byFs.get(fs)?.entries ?? 0;
 }
 
 /** The inode number of `key` in ip's hash: undefined when ip has none, 0 when the name is absent. */
@@ -60,10 +75,10 @@ export function dirhashWanted(ip: DirhashDir): boolean {
 
 /** Keeps the hash of ip built from a complete scan; drops older hashes to stay in bounds. */
 export function dirhashStore(ip: DirhashDir, map: Map<string, number>): void {
-  if (map.size > DIRHASH_MAXENTRIES) return;
   const h = fsHashes(ip.fs);
+  if (map.size > h.maxEntries) return;
   dirhashDrop(ip);
-  while (h.entries + map.size > DIRHASH_MAXENTRIES) {
+  while (h.entries + map.size > h.maxEntries) {
     const old = h.lru.values().next().value as DirhashDir;
     dirhashDrop(old);
   }

@@ -2,8 +2,10 @@
  * Vnode life cycle: the in-core vnodes of a mount, found by file number,
  * referenced and released. A vnode whose last reference goes stays in core
  * (its inode and its VM object's pages may serve again) until the mount
- * holds more than `maxFreeVnodes` unreferenced ones; then the oldest is
- * reclaimed (cf. getnewvnode/vrecycle).
+ * holds more than `mp.maxVnodes` vnodes; then the oldest unreferenced ones
+ * are reclaimed (cf. getnewvnode/vnlru). A vnode whose VM object is cached
+ * is referenced by it: the object cache (smaller than the limit) writes it
+ * back and lets it go first.
  *   vp = vfsHashGet(mp, ino) ?? insmntque(new Vnode(...)); ... vrele(vp)
  *   { error, vp } = await vfsVget(mp, ino, readVnode)   // a file system's VFS_VGET
  */
@@ -13,9 +15,6 @@ import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
 import type { Mount } from './mount.js';
 import { VDOOMED, VType, type Vnode } from './vnode.js';
-
-/** Unreferenced vnodes a mount keeps in core. */
-export const maxFreeVnodes = 256;
 
 /** Free (unreferenced) vnodes per mount, oldest first. */
 const freelists = new WeakMap<Mount, Set<Vnode>>();
@@ -70,7 +69,8 @@ export function vref(vp: Vnode): void {
 
 /**
  * Drops a reference (cf. vrele). The last one calls VOP_INACTIVE and puts the
- * vnode on the free list, recycling the oldest free vnode past the limit.
+ * vnode on the free list, recycling the oldest free vnodes while the mount
+ * holds more than its limit.
  */
 export async function vrele(vp: Vnode): Promise<void> {
   if (vp.usecount <= 0) panic(`vrele: ino ${vp.ino}: negative usecount`);
@@ -79,12 +79,24 @@ export async function vrele(vp: Vnode): Promise<void> {
   await vp.op.inactive(vp);
   const mp = vp.mount;
   if (vp.usecount > 0 || mp === null) return; // referenced again while inactive slept
+  freelist(mp).add(vp);
+  if (mp.vnodelist.size > mp.maxVnodes) await vnlruFree(mp, mp.vnodelist.size - mp.maxVnodes);
+}
+
+/**
+ * Reclaims up to n of mp's oldest unreferenced vnodes (cf. vnlru_free);
+ * true when any went (the caller looks again: the reclaims slept).
+ */
+async function vnlruFree(mp: Mount, n: number): Promise<boolean> {
   const fl = freelist(mp);
-  fl.add(vp);
-  if (fl.size > maxFreeVnodes) {
+  let freed = false;
+  for (let i = 0; i < n && fl.size > 0; i++) {
     const old = fl.values().next().value as Vnode;
     await vgone(old);
+    if (fl.has(old)) break; // kept (referenced again meanwhile, or already going)
+    freed = true;
   }
+  return freed;
 }
 
 /**
@@ -138,6 +150,8 @@ export async function vfsVget(mp: Mount, ino: number, read: () => Promise<VgetRe
       return { error: 0, vp: old };
     }
     if (mp.unmounting) return { error: EBUSY, vp: null };
+    // Room for one more first (cf. getnewvnode -> vnlru_free): the oldest unreferenced go.
+    if (mp.vnodelist.size >= mp.maxVnodes && (await vnlruFree(mp, mp.vnodelist.size - mp.maxVnodes + 1))) continue;
     const r = await read();
     if (r.error !== 0 || r.vp === null) return r;
     if (mp.vnodeHash.has(ino) || mp.unmounting) continue;

@@ -95,9 +95,9 @@ export interface BmapResult {
   error: number;
   /** Device address of logical block `bn`, in DEV_BSIZE units; -1 for a hole. */
   bn: number;
-  /** Logical blocks after bn that follow it contiguously on the device (cf. runp). */
+  /** Logical blocks after bn that follow it contiguously on the device (cf. runp); for a hole, the hole blocks after it (0: unknown). */
   runp: number;
-  /** Logical blocks before bn that precede it contiguously (cf. runb). */
+  /** Logical blocks before bn that precede it contiguously (cf. runb); for a hole, the hole blocks before it. */
   runb: number;
 }
 

@@ -88,7 +88,8 @@ export async function vmFaultPage(obj: VmObject, pindex: number, locked = false)
       vmPageReference(m);
       vmPageActivate(sys, m);
       if (sequential) for (const p of cluster) if (p.object === obj && (p.flags & PG_RAHEAD) !== 0) p.flags |= PG_RAKEEP;
-      if (sequential && !locked) {
+      if (sequential && !locked && (hint === null || hint.has)) {
+        // (Not after a hole: the next fault there fills its cluster with zeros at once, reading nothing.)
         // Release the lock first: the read-ahead takes it again without sleeping.
         vp?.lock.unlock();
         unlocked = true;
@@ -125,8 +126,8 @@ async function faultCluster(obj: VmObject, m: VmPage): Promise<FaultCluster> {
   const wish = vmFaultReadahead(obj, pindex, maxPages);
   const sequential = wish.sequential;
   if (wish.behind === 0 && wish.ahead === 0) return { cluster: [m], reqpage: 0, sequential, hint: null };
+  // In a hole too the cluster spans what haspage counts around the page: the pages of the hole, zero-filled at once.
   const hp = await obj.pager.haspage(obj, pindex);
-  if (!hp.has) return { cluster: [m], reqpage: 0, sequential, hint: hp };
   const behind = Math.min(wish.behind, hp.before, pindex);
   const ahead = Math.min(wish.ahead, hp.after, obj.size - 1 - pindex, maxPages - 1 - behind);
   // After the await above, neighbours may have become resident: look again.

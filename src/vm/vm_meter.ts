@@ -14,6 +14,8 @@ export class VmMeter {
   v_vnodepgsout = 0;
   /** Pages zero-filled for a hole (no read). */
   v_zfod = 0;
+  /** Pages of a hole handed to sendfile as the shared zero region (no page allocated). */
+  v_zerosend = 0;
   /** Pages freed by the page daemon. */
   v_dfree = 0;
   /** Pages the page daemon scanned. */

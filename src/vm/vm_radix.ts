@@ -4,7 +4,8 @@
  * common case, find their chunk in a one-entry cache and cost an array
  * read; a Map of every page would cost a hash lookup each, with the cache
  * misses of a table as large as the object.
- *   obj.pages.get(pindex), .has, .set, .delete, .size, .values(), .keys()
+ *   obj.pages.get(pindex), .has, .set, .delete, .size, .values(), .keys(),
+ *   .nextFrom(pindex, limit)
  */
 
 /** Pages per chunk. Indexes are split with arithmetic, not bit operations: they may pass 2^32. */
@@ -74,6 +75,22 @@ export class VmRadix<T> {
       this.last = undefined;
     }
     return true;
+  }
+
+  /** The first index in [from, limit) in use, or limit: whole chunks with no page are skipped at once. */
+  nextFrom(from: number, limit: number): number {
+    if (this.count === 0) return limit;
+    let pindex = from;
+    while (pindex < limit) {
+      const key = Math.floor(pindex / CHUNK);
+      const c = this.chunks.get(key);
+      const chunkEnd = Math.min((key + 1) * CHUNK, limit);
+      if (c !== undefined) {
+        for (; pindex < chunkEnd; pindex++) if (c.slots[pindex - key * CHUNK] !== undefined) return pindex;
+      }
+      pindex = chunkEnd;
+    }
+    return limit;
   }
 
   /** Every value, by ascending index. A snapshot: the caller may change the table as it goes. */

@@ -46,7 +46,7 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
   }
   obj.pipAdd();
   const first = pages[0];
-  obj.pager.getpages(obj, pages, pages.length, 0, null).then(
+  obj.pager.getpages(obj, pages, pages.length, 0, null, true).then(
     ({ rv }) => {
       obj.pipWakeup();
       vp.lock.unlock();
@@ -58,7 +58,7 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
         vmPageDeactivate(sys, first);
         vmPageWakeup(first);
       } else if (!vmPageIsDirty(first) && !vmPageAnyValid(first)) {
-        // The error is not the reader's yet: a fault on the page will try again and report it.
+        // A hole (FAIL), or an error that is not the reader's yet: a fault on the page will try again and report it.
         vmPageFree(sys, first);
       } else {
         vmPageWakeup(first);

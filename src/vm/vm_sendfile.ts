@@ -8,11 +8,15 @@
  *   error = await vmSendfile(obj, offset, length, sink)
  * The consumer gets views of the frames, valid until its promise resolves.
  * The size is re-read after every await: a truncation ends the transfer at
- * the new EOF.
+ * the new EOF. A hole none of whose pages is resident goes out as views of
+ * one shared zero region, with no page allocated (SEEK_HOLE's effect): the
+ * region is never a page of any object, so nothing is ever written into it.
  */
 
+import { LK_SHARED } from '../kern/lock.js';
+import { MAXPHYS } from '../kern/param.js';
 import { VM_PAGER_BAD, pagerErrno } from './pager/vm_pager.js';
-import type { VmObject } from './vm_object.js';
+import { OBJ_VNODE_GONE, OBJT_VNODE, type VmObject, vmObjectVnodeLock } from './vm_object.js';
 import { PG_BUSY, vmPageBusyDone, vmPageFreeable, vmPageWakeup, type VmPage, vmPageFree, vmPageReference } from './vm_page.js';
 import { vmPageIsValid } from './vm_page_bits.js';
 import { vmFaultPage } from './vm_fault.js';
@@ -72,6 +76,15 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
         continue;
       }
       if (off >= Math.min(end, obj.vnpSize)) break;
+      // Not resident, and in a hole: zeros from the shared region, no page allocated.
+      const zeros = await holeBytes(obj, off, end, maxBatch);
+      if (zeros > 0) {
+        sys.meter.v_zerosend += Math.ceil((off + zeros) / P) - Math.floor(off / P);
+        await sink(zeroViews(zeros, frames));
+        frames.length = 0;
+        off += zeros;
+        continue;
+      }
       // Not resident, or busy: fault it in with its cluster; the gathering goes on from it.
       sys.meter.misses++;
       const r = await vmFaultPage(obj, Math.floor(off / P));
@@ -88,6 +101,42 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
     release(held);
   }
   return { error, sent: off - offset };
+}
+
+/** The shared zero region (cf. the kernel's zero_region), made on first use; never written. */
+let zeroRegion: Uint8Array | null = null;
+
+/** Views of the zero region adding up to n bytes, in out. */
+function zeroViews(n: number, out: Uint8Array[]): Uint8Array[] {
+  zeroRegion ??= new Uint8Array(MAXPHYS);
+  for (let left = n; left > 0; left -= zeroRegion.length) out.push(zeroRegion.subarray(0, Math.min(left, zeroRegion.length)));
+  return out;
+}
+
+/**
+ * Bytes from off (before end and EOF) that lie in a hole of the vnode's
+ * file with no page of them resident, at most maxPages pages' worth; 0 when
+ * off's page is not in a hole (or is resident, or the vnode is gone).
+ * => may sleep (takes the vnode lock shared for haspage)
+ */
+async function holeBytes(obj: VmObject, off: number, end: number, maxPages: number): Promise<number> {
+  const P = obj.vm.param.pageSize;
+  const pindex = Math.floor(off / P);
+  if (obj.type !== OBJT_VNODE || obj.pages.has(pindex)) return 0;
+  const vp = await vmObjectVnodeLock(obj, LK_SHARED);
+  if (vp === null) return 0;
+  let pages = 0;
+  try {
+    if (vp !== obj.handle || vp.mount === null || (obj.flags & OBJ_VNODE_GONE) !== 0 || pindex >= obj.size) return 0;
+    const hp = await obj.pager.haspage(obj, pindex);
+    if (hp.has) return 0;
+    // Decided under the lock, after the last await: pages that became resident meanwhile end the run.
+    const limit = Math.min(pindex + 1 + hp.after, pindex + maxPages);
+    pages = obj.pages.nextFrom(pindex, limit) - pindex;
+  } finally {
+    vp.lock.unlock();
+  }
+  return Math.max(0, Math.min((pindex + pages) * P, end, obj.vnpSize) - off);
 }
 
 /**

@@ -8,6 +8,7 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Vm, VmError } from '../../src/api/index.js';
 import { mkext2, randomBytes, tempDir } from '../helpers/images.js';
@@ -83,6 +84,66 @@ test('a hole reads as zeros through sendfile', async () => {
   assert.ok(got.subarray(5 << 20).equals(Buffer.from(tail)));
   await f.close();
   await fs.unmount();
+});
+
+test('a hole with no page resident goes out as the shared zero region, no page allocated; a write there gets a page of its own', async () => {
+  const head = randomBytes(10_000, 15);
+  const image = join(tmp.dir, 'zero.img');
+  {
+    const { fs, f } = await writableFile('zero', head);
+    await f.truncate(6 << 20);
+    await f.write((6 << 20) - 3, new Uint8Array([7, 8, 9]));
+    await f.close();
+    await fs.unmount();
+  }
+  const vm = new Vm({ memory: 1 << 20 });
+  const fs = await vm.mount(image, { readOnly: false });
+  const f = await fs.open('/f');
+  const holePages = Array.from({ length: (6 << 20) / 4096 - 4 }, (_, i) => i + 3); // pages 3 .. 1531
+  const zeroViews: Uint8Array[] = [];
+  const parts: Buffer[] = [];
+  const sink = (frames: readonly Uint8Array[]) => {
+    for (const v of frames) {
+      parts.push(Buffer.from(v));
+      // Keep one view of the zero region itself (not a copy) to look at after the write.
+      if (zeroViews.length === 0 && v.length >= 64 << 10 && v.every((b) => b === 0)) zeroViews.push(v);
+    }
+  };
+  const z0 = vm.stats().zeroSent;
+  assert.equal(await f.sendfile(sink), 6 << 20);
+  let got = Buffer.concat(parts);
+  assert.ok(got.subarray(0, 10_000).equals(Buffer.from(head)));
+  assert.ok(got.subarray(10_000, (6 << 20) - 3).every((b) => b === 0), 'the hole is zeros');
+  assert.deepEqual([...got.subarray((6 << 20) - 3)], [7, 8, 9]);
+  assert.ok(vm.stats().zeroSent - z0 >= holePages.length - 32, `pages sent from the zero region: ${vm.stats().zeroSent - z0}`);
+  assert.ok(holePages.filter((i) => f.object.pages.has(i)).length <= 32, 'next to no page of the hole was allocated');
+  assert.equal(zeroViews.length, 1, 'a batch of the hole (a quarter of memory) went out in one view');
+  const zeroView = zeroViews[0];
+
+  // Into the hole: the bytes land in a page of the file's own, never in the zero region.
+  const at = (3 << 20) + 100;
+  await f.write(at, new Uint8Array(50).fill(0xab));
+  const m = f.object.pages.get(Math.floor(at / 4096));
+  assert.ok(m !== undefined && m.frame.buffer !== zeroView.buffer, 'the write has a page of its own');
+  assert.ok(zeroView.every((b) => b === 0), 'the zero region is still zeros');
+  await f.read(5 << 20, 10); // a page of the hole made resident (zero-filled) in the middle
+  parts.length = 0;
+  assert.equal(await f.sendfile(sink), 6 << 20);
+  got = Buffer.concat(parts);
+  const want = Buffer.alloc(6 << 20);
+  want.set(head, 0);
+  want.fill(0xab, at, at + 50);
+  want.set([7, 8, 9], (6 << 20) - 3);
+  assert.ok(got.equals(want), 'the second transfer has the written bytes and zeros around them');
+  await f.close();
+  await fs.unmount();
+  const fsck = spawnSync('e2fsck', ['-fn', image], { env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+  assert.equal(fsck.status, 0, String(fsck.stdout));
+  const again = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: true });
+  const g = await again.open('/f');
+  assert.ok(Buffer.from(await g.read(at - 10, 70)).equals(want.subarray(at - 10, at + 60)), 'written back and read after remount');
+  await g.close();
+  await again.unmount();
 });
 
 test('a write into a batch the sink still has waits for it; the sink sees the old bytes', async () => {

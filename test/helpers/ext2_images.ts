@@ -112,6 +112,23 @@ export function debugfsBmap(image: string, queries: ReadonlyArray<readonly [stri
 }
 
 /**
+ * Checks the runs bmap gave for a hole at lbn against the oracle's map
+ * (`phys(l)`: 0 for a hole, blocks 0..last): every block they count is a
+ * hole, at most maxrun each way; `exact` (an extent tree held in the inode):
+ * they reach the nearest data block, maxrun or the file's ends.
+ */
+export function checkHoleRuns(phys: (l: number) => number | undefined, lbn: number, runp: number, runb: number, last: number, maxrun: number, exact: boolean, what: string): void {
+  if (runp > maxrun || runb > maxrun || lbn + runp > Math.max(last, lbn) || lbn - runb < 0) throw new Error(`${what}: hole runs ${runp}/${runb} out of bounds`);
+  for (let l = lbn - runb; l <= lbn + runp; l++) if (l <= last && phys(l) !== 0) throw new Error(`${what}: hole runs ${runp}/${runb} cover data block ${l}`);
+  if (!exact) return;
+  let p = 0;
+  while (p < maxrun && lbn + p + 1 <= last && phys(lbn + p + 1) === 0) p++;
+  let b = 0;
+  while (b < maxrun && lbn - b - 1 >= 0 && lbn - b - 1 <= last && phys(lbn - b - 1) === 0) b++;
+  if (lbn <= last && (p !== runp || b !== runb)) throw new Error(`${what}: hole runs ${runp}/${runb}, want ${p}/${b}`);
+}
+
+/**
  * debugfs ls -p: [ino, mode, name, size] of each entry, in on-disk order.
  * Records with inode 0 are left out: they are unused space, not names (the
  * first record of a block keeps its place, inode 0, when its entry goes),

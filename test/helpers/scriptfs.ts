@@ -1,8 +1,8 @@
 /*
  * A scripted file system for unit tests of the VM and pager: one regular
  * file whose block map the test writes (logical block -> physical block, or
- * -1 for a hole) over a memory disk. bmap computes runs from the script, as
- * a real file system would, and counts its calls.
+ * -1 for a hole) over a memory disk. bmap computes runs (of blocks, or of
+ * a hole's blocks) from the script, as a real file system would, and counts its calls.
  */
 
 import { EIO, EOPNOTSUPP } from '../../src/kern/errno.js';
@@ -62,7 +62,14 @@ export function makeScriptFs(o: ScriptFsOptions): ScriptFs {
     if (o.noBmap) return { error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 };
     if (o.badBlocks?.includes(lbn)) return { error: EIO, bn: -1, runp: 0, runb: 0 };
     const p = pblk(lbn);
-    if (p === -1) return { error: 0, bn: -1, runp: 0, runb: 0 };
+    if (p === -1) {
+      // A hole's runs: the hole blocks around it inside the file.
+      let runp = 0;
+      while (runp < maxrun && lbn + runp + 1 <= lastBlock() && pblk(lbn + runp + 1) === -1) runp++;
+      let runb = 0;
+      while (runb < maxrun && lbn - runb - 1 >= 0 && pblk(lbn - runb - 1) === -1) runb++;
+      return { error: 0, bn: -1, runp, runb };
+    }
     let runp = 0;
     while (runp < maxrun && pblk(lbn + runp + 1) === p + runp + 1) runp++;
     let runb = 0;

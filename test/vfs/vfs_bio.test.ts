@@ -93,3 +93,26 @@ test('a read error returns the errno and caches nothing', async () => {
   assert.equal(c.residentBytes, 0);
   assert.deepEqual(await c.bread(1 << 20, K), { error: EIO, bp: null }, 'past the device end');
 });
+
+test('breadn reads the blocks after a miss in the same transfer, each its own buffer, stopping at a resident one', async () => {
+  const d = disk();
+  const c = new BufCache(d, 16 * K);
+  const held = await c.bread(8 + 2 * 5, K); // block 5 of the run (sectors 18-19) is resident already
+  c.brelse(held.bp!);
+  const reads = d.stats.reads;
+  const r = await c.breadn(8, K, 7);
+  assert.equal(r.error, 0);
+  assert.equal(r.bp!.data[0], 8);
+  c.brelse(r.bp!);
+  assert.equal(d.stats.reads - reads, 1, 'one transfer');
+  assert.equal(d.stats.bytesRead - K, 5 * K, 'blocks 0-4: the run ends where block 5 is resident');
+  for (let i = 1; i < 5; i++) {
+    const h = await c.bread(8 + 2 * i, K);
+    assert.equal(h.bp!.data[0], 8 + 2 * i, `block ${i} read ahead, with its own bytes`);
+    assert.equal(h.bp!.data.length, K);
+    c.brelse(h.bp!);
+  }
+  assert.equal(d.stats.reads - reads, 1, 'the read-ahead blocks are hits');
+  const bytes = c.residentBytes;
+  assert.ok(bytes <= 16 * K);
+});

@@ -21,7 +21,7 @@ import {
 import { OBJT_DEFAULT, vmObjectAllocate, vmObjectVnodeLock } from '../../src/vm/vm_object.js';
 import { vmPageWakeup, type VmPage } from '../../src/vm/vm_page.js';
 import { vmPageSetAllValidClean, vmPageAllValid, vmPageIsDirty, vmPageSetDirty, vmPageBlockValid, vmPageBlockDirty } from '../../src/vm/vm_page_bits.js';
-import { type HaspageResult, VM_PAGER_ERROR, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
+import { type HaspageResult, VM_PAGER_ERROR, VM_PAGER_FAIL, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
 import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { contiguous, makeScriptFs, type ScriptFs, type ScriptFsOptions } from '../helpers/scriptfs.js';
 
@@ -174,6 +174,57 @@ test('getpages() zero-fills a requested page that lies in a hole (the seed panic
   assert.ok(pages[1].frame.every((b) => b === 0));
   assert.ok(vmPageAllValid(pages[1]));
   assert.equal(sys.meter.v_zfod, 1);
+});
+
+test('haspage() in a hole counts the pages of the hole before and after it, never past EOF', async () => {
+  // Pages 0-1 data, 2-9 a hole, 10 data; 16 KiB blocks (4 pages) for a second file: holes counted in whole pages.
+  const map = [10, 11, -1, -1, -1, -1, -1, -1, -1, -1, 12];
+  const { obj } = await setup({ bsize: 4096, size: 11 * 4096, map, deviceBlocks: 16 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 4)), { has: false, before: 2, after: 5 });
+  const tail = await setup({ bsize: 16 * KiB, size: 2 * 16 * KiB + 4096, map: [3, -1, -1], deviceBlocks: 8 });
+  // Page 5 is the second page of block 1; the hole runs to EOF (page 8).
+  assert.deepEqual(run(await vnodePagerHaspage(tail.obj, 5)), { has: false, before: 1, after: 3 });
+});
+
+test('haspage() with blocks smaller than a page: a page only partly in a hole has data, read block by block', async () => {
+  // 1 KiB blocks: page 0 = blocks 0-3 (block 0 a hole, 1-3 data), page 1 wholly a hole, page 2 data.
+  const map = [-1, 41, 42, 43, -1, -1, -1, -1, 50, 51, 52, 53];
+  const { obj } = await setup({ bsize: KiB, size: 12 * KiB, map, deviceBlocks: 64 });
+  const r0 = await vnodePagerHaspage(obj, 0);
+  assert.deepEqual({ has: r0.has, addr: r0.addr }, { has: true, addr: -1 });
+  assert.deepEqual(run(await vnodePagerHaspage(obj, 1)), { has: false, before: 0, after: 0 });
+});
+
+test('a fault in a hole zero-fills the hole\'s pages of its cluster at once, with no device read', async () => {
+  // Pages 0-1 data, 2-29 a hole, 30-31 data: a first fault at page 5 wants the aligned 16-page cluster 0-15.
+  const map = [100, 101, ...Array<number>(28).fill(-1), 130, 131];
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 32 * 4096, map, deviceBlocks: 160 });
+  const { error, data } = await readAll(obj, 5 * 4096, 100);
+  assert.equal(error, 0);
+  assert.ok(data.every((b) => b === 0));
+  assert.equal(fs.disk.stats.reads, 0, 'a hole needs no read');
+  // The cluster is cut to the hole: pages 2-15, each zero and valid; pages 0-1 (data) are not filled with zeros.
+  assert.deepEqual([...obj.pages.keys()].sort((a, b) => a - b), Array.from({ length: 14 }, (_, i) => i + 2));
+  for (const m of obj.pages.values()) {
+    assert.ok(vmPageAllValid(m));
+    assert.ok(m.frame.every((b) => b === 0));
+  }
+  assert.equal(sys.meter.v_zfod, 14);
+  assert.equal(sys.meter.v_vm_faults, 1);
+  const all = await readAll(obj, 0, 32 * 4096);
+  assert.deepEqual(all.data, fs.expected());
+});
+
+test('a read-ahead into a hole fills nothing: getpages answers FAIL and gives the pages back', async () => {
+  const map = [100, 101, -1, -1, -1, -1, -1, -1];
+  const { fs, sys, obj } = await setup({ bsize: 4096, size: 8 * 4096, map, deviceBlocks: 160 });
+  const pages = allocRun(sys, obj, 2, 4);
+  const r = await vnodePagerGetpages(obj, pages, 4, 0, null, true);
+  assert.equal(r.rv, VM_PAGER_FAIL);
+  assert.deepEqual([...obj.pages.keys()], [2], 'only the first page is left, busy and invalid, for the caller');
+  assert.ok(!vmPageAllValid(pages[0]));
+  assert.equal(fs.disk.stats.reads, 0);
+  assert.equal(sys.meter.v_zfod, 0);
 });
 
 test('getpages() zeroes the part of the last page past EOF and rounds the read to DEV_BSIZE', async () => {

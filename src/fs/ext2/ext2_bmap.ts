@@ -3,7 +3,8 @@
  * the contiguous runs around it, through the classic block map (12 direct,
  * single, double, triple indirect) or an ext4 extent tree.
  *   { error, bn, runp, runb } = await ext2Bmap(vp, lbn)      (bn -1: a hole)
- * Runs never pass the file's last block nor MAXPHYS / bsize - 1 blocks.
+ * Runs never pass the file's last block nor MAXPHYS / bsize - 1 blocks; a
+ * hole's runs count the hole blocks around lbn (cf. SEEK_HOLE's lookups).
  * A block a write allocated but did not write yet (ip.unwritten) is a hole.
  * The last indirect block of data pointers is cached in the inode.
  */
@@ -33,7 +34,9 @@ export async function ext2Bmap(vp: Vnode, lbn: number): Promise<BmapResult> {
   if (ip.inlineData || ip.fastSymlink) return { error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 };
   if (ip.encrypted) return { error: EACCES, bn: -1, runp: 0, runb: 0 };
   const r = await bmapRun(mp.bufcache, ip, lbn);
-  if (r.error !== 0 || r.pblk < 0) return { error: r.error, bn: -1, runp: 0, runb: 0 };
+  if (r.error !== 0) return { error: r.error, bn: -1, runp: 0, runb: 0 };
+  // A hole: its runs count the hole's blocks (an unwritten block reads as zeros too).
+  if (r.pblk < 0) return { error: 0, bn: -1, runp: Math.max(0, Math.min(r.after, ip.lastLbn - lbn)), runb: Math.min(r.before, lbn) };
   let runp = Math.max(0, Math.min(r.after, ip.lastLbn - lbn));
   let runb = Math.min(r.before, lbn);
   if (ip.unwritten.size > 0) {
@@ -58,7 +61,13 @@ export function bmapRun(bufcache: BufCache, ip: Inode, lbn: number): Promise<Blo
 function arrayRun(ip: Inode, ptrs: Uint32Array, i: number, n: number, maxrun: number): BlockRun {
   const fs = ip.fs;
   const p = ptrs[i];
-  if (p === 0) return HOLE;
+  if (p === 0) {
+    let after = 0;
+    while (after < maxrun && i + after + 1 < n && ptrs[i + after + 1] === 0) after++;
+    let before = 0;
+    while (before < maxrun && i - before - 1 >= 0 && ptrs[i - before - 1] === 0) before++;
+    return { error: 0, pblk: -1, after, before };
+  }
   if (!fs.blockOk(p)) return { error: EINTEGRITY, pblk: -1, after: 0, before: 0 };
   let after = 0;
   while (after < maxrun && i + after + 1 < n && ptrs[i + after + 1] === p + after + 1 && fs.blockOk(p + after + 1)) after++;
@@ -89,7 +98,8 @@ async function indirBmap(bufcache: BufCache, ip: Inode, lbn: number, maxrun: num
   let block = ip.iblock32[slot];
   let ptrs: Uint32Array | null = null;
   for (let level = levels; level >= 1; level--) {
-    if (block === 0) return HOLE;
+    // No block here: every block it would map (span of them, lbn the off-th) is a hole.
+    if (block === 0) return { error: 0, pblk: -1, after: Math.min(span - off - 1, maxrun), before: Math.min(off, maxrun) };
     if (!fs.blockOk(block)) return { error: EINTEGRITY, pblk: -1, after: 0, before: 0 };
     const { error, bp } = await bufcache.bread(fs.fsbtodb(block), fs.bsize);
     if (error !== 0 || bp === null) return { error, pblk: -1, after: 0, before: 0 };

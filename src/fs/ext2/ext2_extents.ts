@@ -23,7 +23,7 @@ const ENTRY = 12;
 /** Logical block numbers are 32 bits. */
 export const EXT_MAX_LBLK = 2 ** 32;
 
-/** A block run: pblk (-1 for a hole) and the contiguous blocks after and before it. */
+/** A block run: pblk (-1 for a hole) and the contiguous blocks (or hole blocks) after and before it. */
 export interface BlockRun {
   error: number;
   pblk: number;
@@ -132,7 +132,9 @@ export async function extentBmap(bufcache: BufCache, ip: Inode, lbn: number, max
   if (lbn >= EXT_MAX_LBLK) return HOLE;
   if (ip.extMap !== null) {
     const r = ext4ExtMapRun(ip.extMap, lbn, maxrun);
-    return r.pblk < 0 ? HOLE : { error: 0, ...r };
+    if (r.pblk >= 0) return { error: 0, ...r };
+    const ext = ip.extMap.ext;
+    return holeRun(lbn, maxrun, 0, EXT_MAX_LBLK, ext.length, ext4ExtFind(ext, lbn), (j) => ext[j].lblk, (j) => ext[j].len, (j) => ext[j].unwritten);
   }
   const { error, leaf } = await findLeaf(bufcache, ip, lbn);
   if (leaf === null) return error === EINTEGRITY ? BAD : { error, pblk: -1, after: 0, before: 0 };
@@ -149,7 +151,9 @@ export async function extentBmap(bufcache: BufCache, ip: Inode, lbn: number, max
       r = m - 1;
     }
   }
-  if (i < 0 || lbn >= leaf.lblk[i] + leaf.len[i] || leaf.unwritten[i] !== 0) return HOLE;
+  if (i < 0 || lbn >= leaf.lblk[i] + leaf.len[i] || leaf.unwritten[i] !== 0) {
+    return holeRun(lbn, maxrun, leaf.lo, leaf.hi, leaf.n, i, (j) => leaf.lblk[j], (j) => leaf.len[j], (j) => leaf.unwritten[j] !== 0);
+  }
   const pblk = leaf.pblk[i] + (lbn - leaf.lblk[i]);
   let after = leaf.lblk[i] + leaf.len[i] - 1 - lbn;
   for (let j = i + 1; j < leaf.n && after < maxrun; j++) {
@@ -164,6 +168,25 @@ export async function extentBmap(bufcache: BufCache, ip: Inode, lbn: number, max
     before += leaf.len[j];
   }
   return { error: 0, pblk, after: Math.min(after, maxrun), before: Math.min(before, maxrun) };
+}
+
+/**
+ * The hole around lbn among n sorted extents answering for [lo, hi), i the
+ * last one starting at or before lbn (-1: none): from the end of the last
+ * written extent before lbn to the start of the first written one after it
+ * (unwritten extents read as zeros too), at most maxrun each way.
+ */
+function holeRun(
+  lbn: number, maxrun: number, lo: number, hi: number, n: number, i: number,
+  lblk: (j: number) => number, len: (j: number) => number, unwritten: (j: number) => boolean,
+): BlockRun {
+  let j = i + 1;
+  while (j < n && unwritten(j) && lblk(j) - lbn <= maxrun) j++;
+  const next = j < n ? lblk(j) : hi;
+  let k = i;
+  while (k >= 0 && unwritten(k) && lbn - (lblk(k) + len(k)) <= maxrun) k--;
+  const prev = k >= 0 ? lblk(k) + len(k) : lo;
+  return { error: 0, pblk: -1, after: Math.max(0, Math.min(next - lbn - 1, maxrun)), before: Math.max(0, Math.min(lbn - prev, maxrun)) };
 }
 
 /** Index of the last extent starting at or before lbn, or -1. */

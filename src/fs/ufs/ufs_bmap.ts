@@ -4,7 +4,8 @@
  * pointers and single, double and triple indirect blocks of 32-bit (UFS1)
  * or 64-bit (UFS2) fragment addresses.
  *   { error, bn, runp, runb } = await ufsBmap(vp, lbn)      (bn -1: a hole)
- * Runs never pass the file's last block nor MAXPHYS / bsize - 1 blocks.
+ * Runs never pass the file's last block nor MAXPHYS / bsize - 1 blocks; a
+ * hole's runs count the hole blocks around lbn.
  * Every pointer is checked before use: a whole block must be block-aligned
  * data space; a file's last direct block may be a shorter run of fragments
  * inside one block. The last indirect block of data pointers is cached.
@@ -58,14 +59,21 @@ export async function ufsBmap(vp: Vnode, lbn: number): Promise<BmapResult> {
   if (ip.shortSymlink) return { error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 };
   if (lbn > ip.lastLbn) return { error: 0, bn: -1, runp: 0, runb: 0 };
   const r = await bmapRun(mp.bufcache, ip, lbn);
-  if (r.error !== 0 || r.frag < 0) return { error: r.error, bn: -1, runp: 0, runb: 0 };
+  if (r.error !== 0) return { error: r.error, bn: -1, runp: 0, runb: 0 };
+  if (r.frag < 0) return { error: 0, bn: -1, runp: Math.max(0, Math.min(r.after, ip.lastLbn - lbn)), runb: Math.min(r.before, lbn) };
   return { error: 0, bn: ip.fs.fsbtodb(r.frag), runp: Math.min(r.after, ip.lastLbn - lbn), runb: Math.min(r.before, lbn) };
 }
 
 /** The run around ptrs[i] (logical block base + i) inside one array of pointers. */
 function arrayRun(ip: UfsInode, ptrs: Float64Array, base: number, i: number, maxrun: number): Run {
   const p = ptrs[i];
-  if (p === 0) return HOLE;
+  if (p === 0) {
+    let after = 0;
+    while (after < maxrun && i + after + 1 < ptrs.length && ptrs[i + after + 1] === 0) after++;
+    let before = 0;
+    while (before < maxrun && i - before - 1 >= 0 && ptrs[i - before - 1] === 0) before++;
+    return { error: 0, frag: -1, after, before };
+  }
   if (!ptrOk(ip, base + i, p)) return BAD;
   const frag = ip.fs.frag;
   const last = ip.lastLbn;
@@ -116,7 +124,8 @@ async function bmapRun(bufcache: BufCache, ip: UfsInode, lbn: number): Promise<R
   let block = ip.ib[levels - 1];
   let ptrs: Float64Array | null = null;
   for (let level = levels; level >= 1; level--) {
-    if (block === 0) return HOLE;
+    // No block here: every block it would map (span of them, lbn the off-th) is a hole.
+    if (block === 0) return { error: 0, frag: -1, after: Math.min(span - off - 1, maxrun), before: Math.min(off, maxrun) };
     if (!fs.blockOk(block)) return BAD;
     const { error, bp } = await bufcache.bread(fs.fsbtodb(block), fs.bsize);
     if (error !== 0 || bp === null) return { error, frag: -1, after: 0, before: 0 };

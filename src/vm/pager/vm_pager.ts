@@ -27,7 +27,10 @@ export const VM_PAGER_AGAIN = 5;
 
 export interface HaspageResult {
   has: boolean;
-  /** Pages before pindex that a single transfer could also bring in. */
+  /**
+   * Pages before pindex that a single transfer could also bring in; when
+   * `has` is false, the pages before it known to be absent too (a hole: zeros).
+   */
   before: number;
   /** Pages after pindex likewise, never past the end of the object. */
   after: number;
@@ -62,9 +65,12 @@ export interface PagerOps {
    * faulted). On return m[reqpage] is still busy, valid on OK; every other
    * page is either valid, unbusied and deactivated, or freed. `hint`:
    * haspage's answer for m[reqpage], asked under the same hold of the vnode
-   * lock (so still true), or null.
+   * lock (so still true), or null. `readahead`: nobody is waiting for any
+   * of the pages, and a hole is answered FAIL with every page unfilled (a
+   * reader of a hole is better served by the fault, or by sendfile's zeros,
+   * than by pages of zeros made in advance).
    */
-  getpages(obj: VmObject, m: VmPage[], count: number, reqpage: number, hint: HaspageResult | null): Promise<PagerResult>;
+  getpages(obj: VmObject, m: VmPage[], count: number, reqpage: number, hint: HaspageResult | null, readahead?: boolean): Promise<PagerResult>;
   /**
    * Writes pages m[0..count) (consecutive indexes, busy); rtvals[i] gets each
    * page's result. Answers rtvals[0], with the errno behind any ERROR among

@@ -50,8 +50,8 @@ export interface VnodeRun extends HaspageResult {
 /**
  * Does the file have page pindex on disk, where, and how many pages before
  * and after it are physically contiguous with it (cf. vnode_pager_haspage)?
- * A hole answers false; a bmap error answers true (conservatively) with no
- * address. With blocks smaller than a page, `addr` is -1 unless the page's
+ * A hole answers false, with the pages before and after pindex that lie in
+ * the same hole; a bmap error answers true (conservatively) with no address. With blocks smaller than a page, `addr` is -1 unless the page's
  * blocks are one run.
  */
 export async function vnodePagerRun(obj: VmObject, vp: Vnode, pindex: number): Promise<VnodeRun> {
@@ -64,7 +64,8 @@ export async function vnodePagerRun(obj: VmObject, vp: Vnode, pindex: number): P
   const reqblock = pagesPerBlock > 0 ? Math.floor(pindex / pagesPerBlock) : pindex * blocksPerPage;
   const r = await vp.op.bmap(vp, reqblock);
   if (r.error !== 0) return { has: true, before: 0, after: 0, addr: -1, error: r.error };
-  if (r.bn === -1) return { has: false, before: 0, after: 0, addr: -1, error: 0 };
+  const lastPage = obj.vm.param.pagesFor(obj.vnpSize) - 1;
+  if (r.bn === -1) return holePages(r.runb, r.runp, pindex, reqblock, pagesPerBlock, blocksPerPage, lastPage);
   let before: number;
   let after: number;
   let addr: number;
@@ -81,7 +82,27 @@ export async function vnodePagerRun(obj: VmObject, vp: Vnode, pindex: number): P
     addr = r.runp + 1 >= blocksPerPage ? r.bn : -1;
   }
   // Never past EOF. (The seed's clamp let one page past a page-aligned EOF through.)
-  const lastPage = obj.vm.param.pagesFor(obj.vnpSize) - 1;
   after = Math.max(0, Math.min(after, lastPage - pindex));
   return { has: true, before, after, addr, error: 0 };
+}
+
+/**
+ * haspage's answer for a page whose block reqblock is a hole, runb and runp
+ * hole blocks around it: the pages wholly in the hole before and after
+ * pindex, never past EOF. With blocks smaller than a page, a page only
+ * partly in the hole has data: true, with no address (read block by block).
+ */
+function holePages(runb: number, runp: number, pindex: number, reqblock: number, pagesPerBlock: number, blocksPerPage: number, lastPage: number): VnodeRun {
+  let before: number;
+  let after: number;
+  if (pagesPerBlock > 0) {
+    const poff = pindex - reqblock * pagesPerBlock;
+    before = runb * pagesPerBlock + poff;
+    after = runp * pagesPerBlock + (pagesPerBlock - poff - 1);
+  } else {
+    if (runp + 1 < blocksPerPage) return { has: true, before: 0, after: 0, addr: -1, error: 0 };
+    before = Math.floor(runb / blocksPerPage);
+    after = Math.floor((runp + 1) / blocksPerPage) - 1;
+  }
+  return { has: false, before, after: Math.max(0, Math.min(after, lastPage - pindex)), addr: -1, error: 0 };
 }

@@ -3,9 +3,11 @@
  * the file system's own VOP_GETPAGES first, else the generic path in three
  * steps:
  *   1. choose the input: a single-page path (no block map, a partly valid
- *      page, small blocks not in one run, a hole) or the clustered read;
+ *      page, small blocks not in one run), the hole (every page of the
+ *      cluster inside it zero-filled) or the clustered read;
  *   2. cut the cluster to the device run holding the requested page;
  *   3. transfer the run with one device read straight into the frames.
+ * A read-ahead (nobody waiting) into a hole fills nothing and answers FAIL.
  * The block map is asked at most once per call, and not at all when the
  * fault hands on haspage's answer (its `hint`): one VOP_BMAP per run read.
  * => every m[i] busy, consecutive indexes; the vnode locked (shared)
@@ -21,22 +23,22 @@ import { PG_BUSY, PG_RAHEAD, vmPageWakeup, type VmPage, vmPageDeactivate, vmPage
 import { vmPageAnyValid, vmPageInvalidate, vmPageSetAllValidClean } from '../vm_page_bits.js';
 import type { VmSystem } from '../vm.js';
 import { ArenaRuns } from '../vm_arena_runs.js';
-import { type HaspageResult, PAGER_OK, type PagerResult, VM_PAGER_BAD, pagerResult, pagerRv } from './vm_pager.js';
+import { type HaspageResult, PAGER_OK, type PagerResult, VM_PAGER_BAD, VM_PAGER_FAIL, pagerResult, pagerRv } from './vm_pager.js';
 import { type VnodeRun, vnodePagerRun } from './vnode_pager_bmap.js';
 import { inputOld, inputPartial, inputSmlfs } from './vnode_pager_input.js';
 
 /** Page-in: the file system's own VOP_GETPAGES, the generic path when it answers EOPNOTSUPP. */
-export async function vnodePagerGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number, hint: HaspageResult | null = null): Promise<PagerResult> {
+export async function vnodePagerGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number, hint: HaspageResult | null = null, readahead = false): Promise<PagerResult> {
   if ((obj.flags & OBJ_VNODE_GONE) !== 0) return pagerResult(EIO);
   const vp = obj.handle;
   if (vp === null) panic('vnode_pager_getpages: object has no vnode');
   const error = await vp.op.getpages(vp, m, count, reqpage);
-  if (error === EOPNOTSUPP) return vnodePagerLeafGetpages(obj, m, count, reqpage, hint);
+  if (error === EOPNOTSUPP) return vnodePagerLeafGetpages(obj, m, count, reqpage, hint, readahead);
   return pagerResult(error);
 }
 
 /** The generic page-in, the three steps above. */
-export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number, hint: HaspageResult | null = null): Promise<PagerResult> {
+export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: number, reqpage: number, hint: HaspageResult | null = null, readahead = false): Promise<PagerResult> {
   const vp = obj.handle;
   if (vp === null) panic('vnode_pager_leaf_getpages: object has no vnode');
   if (vp.mount === null) return pagerRv(VM_PAGER_BAD);
@@ -45,6 +47,11 @@ export async function vnodePagerLeafGetpages(obj: VmObject, m: VmPage[], count: 
   // small blocks split on the disk), ask the block map here, once.
   const known = hint !== null && (hint.addr >= 0 || !hint.has);
   const run: VnodeRun = known ? { ...hint, error: 0 } : await vnodePagerRun(obj, vp, m[reqpage].pindex);
+  if (readahead && run.error === 0 && !run.has) {
+    // Read-ahead into a hole: nothing to read, and no zeros made in advance.
+    freeAllBut(obj.vm, m, count, reqpage);
+    return pagerRv(VM_PAGER_FAIL);
+  }
   const single = await inputSingle(obj, vp, m, count, reqpage, run);
   if (single !== null) return single;
   const cut = cutRun(obj.vm, m, count, reqpage, run);
@@ -92,7 +99,7 @@ async function inputSingle(obj: VmObject, vp: Vnode, m: VmPage[], count: number,
   }
   // Small blocks: the seed read every page block by block. Beyond the seed,
   // a page whose blocks are contiguous joins the clustered path.
-  if (bsize < P && run.addr === -1) {
+  if (bsize < P && run.addr === -1 && run.has) {
     freeAllBut(sys, m, count, reqpage);
     meter.v_vnodein++;
     meter.v_vnodepgsin++;
@@ -100,13 +107,29 @@ async function inputSingle(obj: VmObject, vp: Vnode, m: VmPage[], count: number,
   }
   if (run.addr === -1) {
     // departure: the seed panicked on a requested page in a hole; a hole reads as zeros.
-    freeAllBut(sys, m, count, reqpage);
-    r.frame.fill(0);
-    vmPageSetAllValidClean(r);
-    meter.v_zfod++;
+    zeroFill(obj, cutRun(sys, m, count, reqpage, run));
     return PAGER_OK;
   }
   return null;
+}
+
+/**
+ * A hole reads as zeros: every page of the cut run (the cluster's pages in
+ * the hole) is zero-filled in one pass, valid and clean, the read-ahead
+ * ones inactive, with no device transfer.
+ */
+function zeroFill(obj: VmObject, { m, count, reqpage }: Run): void {
+  const sys = obj.vm;
+  for (let i = 0; i < count; i++) {
+    m[i].frame.fill(0);
+    vmPageSetAllValidClean(m[i]);
+    sys.meter.v_zfod++;
+    if (i === reqpage) continue;
+    m[i].flags |= PG_RAHEAD;
+    sys.meter.v_readahead++;
+    vmPageDeactivate(sys, m[i]);
+    vmPageWakeup(m[i]);
+  }
 }
 
 /** A run of busy pages to read with one transfer, from device address `addr` (DEV_BSIZE units). */

@@ -16,6 +16,7 @@ import { VType } from '../../../src/vfs/vnode.js';
 import { UIO_READ, Uio } from '../../../src/vfs/uio.js';
 import { debugfsCat, debugfsScript, randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, debugfsBmap, lookupPath, mountImage, readWhole } from './ext2_util.js';
+import { checkHoleRuns } from '../../helpers/ext2_images.js';
 
 /** Every lbn of path: bmap equals debugfs bmap, runs are exact; the direct read equals debugfs cat. */
 async function checkAgainstDebugfs(mp: Mount, image: string, path: string): Promise<void> {
@@ -29,7 +30,10 @@ async function checkAgainstDebugfs(mp: Mount, image: string, path: string): Prom
     const r = await vp.op.bmap(vp, l);
     assert.equal(r.error, 0);
     assert.equal(r.bn === -1 ? 0 : r.bn / (bs / 512), phys[l], `${path} lbn ${l}`);
-    if (r.bn === -1) continue;
+    if (r.bn === -1) {
+      checkHoleRuns((x) => phys[x], l, r.runp, r.runb, n - 1, maxrun, mp.stat.fstype === 'ext4', `${path} lbn ${l}`);
+      continue;
+    }
     let runp = 0;
     while (runp < maxrun && l + runp + 1 < n && phys[l + runp + 1] === phys[l] + runp + 1) runp++;
     let runb = 0;
@@ -107,7 +111,8 @@ describe('ext4: unwritten extents, inline data, special, encrypted and huge file
   test('unwritten extents map as holes and read as zeros', async () => {
     await checkAgainstDebugfs(mp, image, 'u');
     const vp = await lookupPath(mp, 'u');
-    assert.deepEqual(await vp.op.bmap(vp, 12), { error: 0, bn: -1, runp: 0, runb: 0 });
+    // 1 KiB blocks: 0-7 written, 8-9 a hole, 10-20 unwritten, 21-39 a hole up to EOF: one hole of zeros from 8 to 39.
+    assert.deepEqual(await vp.op.bmap(vp, 12), { error: 0, bn: -1, runp: 27, runb: 4 });
     await vrele(vp);
   });
 
