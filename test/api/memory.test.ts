@@ -48,8 +48,12 @@ test('a 100 MiB file reads with 1 MiB of page frames, in memory that does not gr
   const big = peakRss(['--memory', '1MiB', 'cat', image, '/big']);
   const extraMiB = (big - baseline) / 1024;
   process.stdout.write(`# peak RSS: baseline ${baseline} KiB, 10 MiB file ${small} KiB, 100 MiB file ${big} KiB\n`);
-  // 1 MiB of frames + 0.5 MiB of cat buffers; the rest is V8's young generation growing under load.
-  assert.ok(extraMiB < 1.5 + 12, `100 MiB read used ${extraMiB.toFixed(1)} MiB over Node's own`);
+  // 1 MiB of frames + 0.5 MiB of cat buffers; the rest is the read path's fixed cost over a stat:
+  // V8's heap grows from its start-up size to about 11 MB (--trace-gc) and the JIT compiles the read
+  // path. Measured on the 2-core machine: 12.6-14.0 MiB, the same before and after the changes of
+  // 2026-11-30 (a 4 KiB file's cat costs what stat does). What must not happen is growth with the
+  // file, which the next assertion bounds.
+  assert.ok(extraMiB < 1.5 + 16, `100 MiB read used ${extraMiB.toFixed(1)} MiB over Node's own`);
   assert.ok((big - small) / 1024 < 8, `peak RSS grew ${((big - small) / 1024).toFixed(1)} MiB from a 10 MiB to a 100 MiB file`);
 });
 
