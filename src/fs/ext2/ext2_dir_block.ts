@@ -70,8 +70,10 @@ export function usable(fs: Ext2Fs): number {
 export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const ip = ext2Inode(dvp);
   if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
+  const checked = ip.htreeChecked.has(lbn); // entries go in by hash: the leaf stays in its range
   const error = await dirWrite(dvp, buf, lbn * buf.length);
   if (error === 0 && ip.fs.metadataCsum) ip.csumVerified.add(lbn); // written with its checksum
+  if (error === 0 && checked) ip.htreeChecked.add(lbn);
   return error;
 }
 
@@ -79,7 +81,10 @@ export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Prom
 export async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
   const ip = ext2Inode(dvp);
   const bsize = ip.fs.bsize;
-  for (let lbn = Math.floor(off / bsize); lbn * bsize < off + bytes.length; lbn++) ip.csumVerified.delete(lbn);
+  for (let lbn = Math.floor(off / bsize); lbn * bsize < off + bytes.length; lbn++) {
+    ip.csumVerified.delete(lbn);
+    ip.htreeChecked.delete(lbn);
+  }
   const uio = Uio.of(bytes, off, UIO_WRITE);
   const error = await ext2WriteUser(dvp, uio, 0);
   if (error !== 0) return error;

@@ -13,7 +13,12 @@
  * (root info, count, limit, a block outside the directory, an unknown hash
  * or too many levels) is not trusted: `indexed` false, a warning naming the
  * block, and the caller searches the directory linearly, as the kernel falls
- * back on ERR_BAD_DX_DIR. A damaged leaf is EINTEGRITY naming it.
+ * back on ERR_BAD_DX_DIR. A damaged leaf is EINTEGRITY naming it. Two
+ * checks go past the kernel's, so that a name readdir lists is not missed
+ * by a lookup through a damaged index: the hashes of each node on the path
+ * must not decrease, and on a miss, every name in the leaf reached must hash
+ * into the range the path gives it (once per leaf, remembered in
+ * ip.htreeChecked); either failing is an untrusted index, searched linearly.
  *   { error, indexed, ino, lbn } = await ext2HtreeLookup(dvp, ip, nameBytes, ioflag)
  *   (indexed false: not an index this code walks, scan; ino 0: not there)
  * => dvp referenced (locked exclusively when ioflag has IO_NODELOCKED); may sleep
@@ -84,6 +89,35 @@ function probe(f: Frame, h: number): number {
   return pos;
 }
 
+/** The hashes of node f's entries 1.. do not decrease (entry 0's field is the count). */
+function sortedNode(f: Frame): boolean {
+  for (let i = 2; i < count(f); i++) if (entHash(f, i) < entHash(f, i - 1)) return false;
+  return true;
+}
+
+/** The hash range [lo, hi] the path's chosen entries give the leaf below them (hi inclusive: a hash continued past it). */
+function leafRange(path: readonly Frame[]): { lo: number; hi: number } {
+  let lo = 0;
+  let hi = 0xffffffff;
+  for (const f of path) {
+    if (f.pos > 0) lo = (entHash(f, f.pos) & ~1) >>> 0;
+    if (f.pos + 1 < count(f)) hi = (entHash(f, f.pos + 1) & ~1) >>> 0;
+  }
+  return { lo, hi };
+}
+
+/** Every live name of leaf buf hashes into [lo, hi]. */
+function leafInRange(ip: Inode, version: number, buf: Uint8Array, lo: number, hi: number): boolean {
+  const { error, recs } = parseBlock(ip.fs, buf.subarray(0, usable(ip.fs)));
+  if (error !== 0) return true; // damage of its own, reported by the search
+  for (const r of recs) {
+    if (r.ino === 0) continue;
+    const x = ext2Dirhash(version, buf.subarray(r.off + DIRENT_HEADER, r.off + DIRENT_HEADER + r.nameLen), ip.fs.sb.hashSeed);
+    if (x !== null && (x.hash < lo || x.hash > hi)) return false;
+  }
+  return true;
+}
+
 /** Searches leaf buf for want: its inode number, 0 when absent, -1 when the block is damaged. */
 function searchLeaf(ip: Inode, buf: Uint8Array, want: Uint8Array): number {
   const { error, recs } = parseBlock(ip.fs, buf.subarray(0, usable(ip.fs)));
@@ -126,6 +160,7 @@ export async function ext2HtreeLookup(dvp: Vnode, ip: Inode, want: Uint8Array, i
       const f = path[path.length - 1];
       const n = count(f);
       if (n === 0 || n > limit(f)) return untrusted(dvp, ip, f.lbn, `count ${n} of limit ${limit(f)}`);
+      if (!sortedNode(f)) return untrusted(dvp, ip, f.lbn, 'hashes out of order');
       f.pos = pick(f);
       const blk = entBlock(f, f.pos);
       if (blk === 0 || blk >= nblocks) return untrusted(dvp, ip, f.lbn, `entry ${f.pos} points at block ${blk}`);
@@ -142,7 +177,8 @@ export async function ext2HtreeLookup(dvp: Vnode, ip: Inode, want: Uint8Array, i
   let stop = await descend((f) => probe(f, h.hash));
   if (stop !== null) return stop;
   const leaf = new Uint8Array(fs.bsize);
-  for (;;) {
+  const version = hashVersion(fs, root);
+  for (let first = true; ; first = false) {
     const last = path[path.length - 1];
     const lbn = entBlock(last, last.pos);
     error = await readBlock(dvp, lbn, leaf, ioflag);
@@ -150,6 +186,11 @@ export async function ext2HtreeLookup(dvp: Vnode, ip: Inode, want: Uint8Array, i
     const ino = searchLeaf(ip, leaf, want);
     if (ino < 0) return damagedLeaf(dvp, ip, lbn);
     if (ino > 0) return { error: 0, indexed: true, ino, lbn };
+    if (first && !ip.htreeChecked.has(lbn)) {
+      const { lo, hi } = leafRange(path);
+      if (!leafInRange(ip, version, leaf, lo, hi)) return untrusted(dvp, ip, lbn, 'names outside the leaf\'s hash range');
+      ip.htreeChecked.add(lbn);
+    }
     /* The next leaf holds more of this hash only when its index entry says so (cf. ext4_htree_next_block). */
     let up = path.length - 1;
     while (up >= 0 && path[up].pos + 1 >= count(path[up])) up--;

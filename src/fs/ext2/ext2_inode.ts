@@ -94,6 +94,12 @@ export class Inode {
    * a lookup does not recompute it on every pass. Cleared by reclaim.
    */
   readonly csumVerified = new Set<number>();
+  /**
+   * Indexed directories: leaf blocks whose names were all found to hash into
+   * the range their index entry gives them (checked on a lookup's first miss
+   * there; vmpager's own inserts keep it so). Cleared by reclaim.
+   */
+  readonly htreeChecked = new Set<number>();
 
   constructor(
     readonly ino: number,
@@ -156,6 +162,7 @@ export class Inode {
     this.indLeaf = null;
     this.inline = null;
     this.csumVerified.clear();
+    this.htreeChecked.clear();
   }
 }
 

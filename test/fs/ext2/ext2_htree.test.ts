@@ -101,4 +101,36 @@ describe('lookups through a damaged index (ext4 -O ^metadata_csum)', () => {
     const bigIno = Number(/Inode: (\d+)/.exec(debugfs(image, 'stat /big'))![1]);
     assert.ok(r.mp.stat.warnings.some((w) => w.startsWith(`htree index block 0 of directory inode ${bigIno} (block ${root}): limit`) && w.endsWith('searched linearly')), r.mp.stat.warnings.join('\n'));
   });
+
+  // The root's entries sit from byte 0x28 of its block, 8 bytes each (hash, block).
+  for (const [what, damage, why] of [
+    ['two leaves swapped under their hashes', (b: DataView, at: number) => {
+      const x = b.getUint32(at + 0x28 + 4, true);
+      b.setUint32(at + 0x28 + 4, b.getUint32(at + 0x30 + 4, true), true);
+      b.setUint32(at + 0x30 + 4, x, true);
+    }, "names outside the leaf's hash range"],
+    ['two entries swapped, hashes out of order', (b: DataView, at: number) => {
+      const [h, k] = [b.getBigUint64(at + 0x28, true), b.getBigUint64(at + 0x30, true)];
+      b.setBigUint64(at + 0x28, k, true);
+      b.setBigUint64(at + 0x30, h, true);
+    }, 'hashes out of order'],
+  ] as const) {
+    test(`an index that sends names to the wrong leaf (${what}) is not trusted: every name readdir lists is found`, async () => {
+      const image = join(tmp.dir, `misrouted-${why.length}.img`);
+      const files = Array.from({ length: 600 }, (_, i) => ({ path: `big/name_${i}`, data: new Uint8Array(0) }));
+      buildImage(image, { type: 'ext4', blockSize: 1024, size: 16 << 20, files, extra: ['-O', '^metadata_csum'] });
+      execFileSync('e2fsck', ['-fyD', image], { stdio: 'ignore' });
+      assert.match(debugfs(image, 'htree /big'), /Number of entries \(count\): ([3-9]|\d\d)/);
+      const [root] = debugfsBmap(image, [['/big', 0]]);
+      const bytes = new Uint8Array(readFileSync(image));
+      damage(new DataView(bytes.buffer), root * 1024);
+      const r = await ext2Mount(new MemDisk(bytes), { readOnly: true });
+      assert.ok(r.mp !== null, r.reason);
+      for (let i = 0; i < 600; i++) {
+        const vp = await lookupPath(r.mp, `/big/name_${i}`);
+        await vrele(vp);
+      }
+      assert.ok(r.mp.stat.warnings.some((w) => w.includes(why) && w.endsWith('searched linearly')), r.mp.stat.warnings.join('\n'));
+    });
+  }
 });
