@@ -96,7 +96,14 @@ export async function writeExt2fsRows(runs: number, scratch: string, ext4Row: Ro
   const target = join(scratch, 'target64.img');
   const vm: number[] = [];
   const peer: number[] = [];
+  /* The write alone, mount to unmount, start-up excluded: each tool's library in a process of its own. */
+  const vmAlone: number[] = [];
+  const peerAlone: number[] = [];
   const notes: string[] = [];
+  const wroteMs = (stderr: string): number | null => {
+    const m = new RegExp(`^ext2fs-peer: wrote ${size} bytes in ([\\d.]+) ms$`, 'm').exec(stderr);
+    return m === null ? null : Number(m[1]);
+  };
   const once = async (which: 'vmpager' | 'ext2fs'): Promise<void> => {
     if (which === 'ext2fs' && missing !== null) return;
     execFileSync('cp', ['--sparse=always', empty, target]);
@@ -116,6 +123,16 @@ export async function writeExt2fsRows(runs: number, scratch: string, ext4Row: Ro
       notes.push(`e2fsck found the image ${which} wrote damaged`);
     }
     (which === 'vmpager' ? vm : peer).push(rate(size, t.ms));
+    if (which === 'ext2fs') {
+      const ms = wroteMs(t.stderr);
+      if (ms !== null) peerAlone.push(rate(size, ms));
+      return;
+    }
+    execFileSync('cp', ['--sparse=always', empty, target]);
+    const a = await runTimed(process.execPath, [peerScript, '--writer', 'vmpager', target, src, '/new'], false, scratch);
+    const ms = a.code === 0 ? wroteMs(a.stderr) : null;
+    if (ms === null) notes.push(failure('vmpager library write', a));
+    else vmAlone.push(rate(size, ms));
   };
   await alternate(runs, 'ext2fs', once);
   if (missing !== null) notes.push(`ext2fs n/a: ${missing}`);
@@ -134,6 +151,20 @@ export async function writeExt2fsRows(runs: number, scratch: string, ext4Row: Ro
     extra: { fileBytes: size, targetRatio: EXT2FS_WRITE_TARGET },
     note: [...new Set(notes), ...target20(ratio)].join('; ') || undefined,
   }];
+  const va = vmAlone.length > 0 ? median(vmAlone) : null;
+  const pa = peerAlone.length > 0 ? median(peerAlone) : null;
+  const aloneRatio = va !== null && pa !== null ? va / pa : null;
+  rows.push({
+    case: `5 that ${size / MiB} MiB write alone, each library from its mount to its unmount (start-up excluded)`,
+    image: 'ext4-4k',
+    vmpager: va === null ? null : { value: va, unit: 'MiB/s' },
+    peer: pa === null ? null : { name: 'ext2fs npm', value: pa, unit: 'MiB/s' },
+    ratio: aloneRatio,
+    rssKiB: null,
+    deviceReads: null,
+    extra: { fileBytes: size, targetRatio: EXT2FS_WRITE_TARGET },
+    note: target20(aloneRatio).join('; ') || undefined,
+  });
   if (ext4Row?.vmpager != null && p !== null && ext4Row.extra?.fileBytes !== size) {
     const cross = ext4Row.vmpager.value / p;
     rows.push({
