@@ -327,7 +327,7 @@ export const commands: readonly Command[] = [
     options: ['json'],
     run(ctx) {
       if (ctx.g.partition !== undefined) throw new UsageError('parts: --partition does not apply');
-      return partsCommand(ctx.vm, ctx.args[0], ctx.values.json === true, ctx.g.timeout, ctx.g.lock);
+      return partsCommand(ctx.vm, ctx.args[0], ctx.values.json === true, ctx.g.timeout, ctx.g.lock, ctx.g.connections);
     },
   },
   {

@@ -37,8 +37,8 @@ export function formatParts(parts: readonly PartitionInfo[]): string {
   return rows.map((r) => r.map((cell, c) => (right.has(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd() + '\n').join('');
 }
 
-export async function partsCommand(vm: Vm, image: string, json: boolean, timeout?: number, lock = true): Promise<number> {
-  const parts = await vm.partitions(image, { timeout, lock });
+export async function partsCommand(vm: Vm, image: string, json: boolean, timeout?: number, lock = true, connections?: number): Promise<number> {
+  const parts = await vm.partitions(image, { timeout, lock, connections });
   for (const w of parts.warnings) process.stderr.write(`vmpager: ${image}: warning: ${w}\n`);
   if (json) process.stdout.write(JSON.stringify([...parts]) + '\n');
   else process.stdout.write(parts.length === 0 ? `${image}: no partition table\n` : formatParts(parts));

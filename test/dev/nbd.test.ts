@@ -417,6 +417,21 @@ describe('NBD_FLAG_CAN_MULTI_CONN (nbdkit)', () => {
     same(debugfsCat(rw, '/multi.bin'), data, 'debugfs');
   });
 
+  test('parts takes --connections as the other commands do', async () => {
+    for (const n of [1, 3]) {
+      const log = join(tmp.dir, `parts-${n}.log`);
+      const srv = await startNbdkit(['-r', '--filter=log', 'file', `file=${image}`, `logfile=${log}`]);
+      try {
+        const r = await vmpager(['--connections', String(n), 'parts', srv.url()]);
+        assert.equal(r.status, 0, r.stderr);
+      } finally {
+        await srv.stop();
+      }
+      const connects = new Set([...readFileSync(log, 'utf8').matchAll(/connection=(\d+) Connect/g)].map((m) => m[1]));
+      assert.equal(connects.size, n, `parts --connections ${n}`);
+    }
+  });
+
   test('a server without the flag (multi-conn filter, disable) gets one connection whatever is asked', async () => {
     const srv = await startNbdkit(['-r', '--filter=multi-conn', 'file', `file=${image}`, 'multi-conn-mode=disable']);
     try {
