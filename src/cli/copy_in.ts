@@ -38,16 +38,8 @@ export async function copyIn(fs: MountedFs, to: string, from: string, opts: Copy
 async function copyDir(
   fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>, buf: Uint8Array, xattrs: Map<string, HostXattrs>,
 ): Promise<void> {
-  const names = hostCall(from, () => readdirSync(from)).sort();
-  const existing = new Map((await fs.readdir(to)).map((e) => [e.name, e.type]));
-  for (const name of names) {
-    const src = join(from, name);
-    const dst = joinPath(to, name);
-    const st = hostStat(src);
-    const there = existing.get(name);
+  for await (const { src, dst, st, there } of hostEntries(fs, to, from)) {
     if (st.isDirectory()) {
-      if (there !== undefined && there !== 'dir') await fs.unlink(dst);
-      if (there !== 'dir') await fs.mkdir(dst);
       await copyDir(fs, dst, src, opts, links, buf, xattrs);
       await setAttrs(fs, dst, st, opts, xattrs.get(resolve(src))); // after its entries: adding them set its times
       continue;
@@ -145,16 +137,8 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOpti
  * (its read-only attribute) and times, and skips the rest with a line each.
  */
 async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Array): Promise<void> {
-  const names = hostCall(from, () => readdirSync(from)).sort();
-  const existing = new Map((await fs.readdir(to)).map((e) => [e.name, e.type]));
-  for (const name of names) {
-    const src = join(from, name);
-    const dst = joinPath(to, name);
-    const st = hostStat(src);
-    const there = existing.get(name);
+  for await (const { src, dst, st, there } of hostEntries(fs, to, from)) {
     if (st.isDirectory()) {
-      if (there !== undefined && there !== 'dir') await fs.unlink(dst);
-      if (there !== 'dir') await fs.mkdir(dst);
       await copyInFat(fs, dst, src, buf);
     } else if (st.isFile()) {
       if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
@@ -164,6 +148,28 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
     } else {
       process.stderr.write(`vmpager: ${src}: FAT has no ${st.isSymbolicLink() ? 'symbolic links' : 'special files'}: skipped\n`);
     }
+  }
+}
+
+/**
+ * The host directory `from`'s entries in name order, each with its image
+ * path under `to`, its lstat, and the type of what the image already has
+ * there; a directory entry's image directory is made first (what was in its
+ * way unlinked).
+ */
+async function* hostEntries(fs: MountedFs, to: string, from: string): AsyncGenerator<{ src: string; dst: string; st: Stats; there: string | undefined }> {
+  const names = hostCall(from, () => readdirSync(from)).sort();
+  const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
+  for (const name of names) {
+    const src = join(from, name);
+    const dst = joinPath(to, name);
+    const st = hostStat(src);
+    const there = existing.get(name);
+    if (st.isDirectory()) {
+      if (there !== undefined && there !== 'dir') await fs.unlink(dst);
+      if (there !== 'dir') await fs.mkdir(dst);
+    }
+    yield { src, dst, st, there };
   }
 }
 

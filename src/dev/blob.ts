@@ -12,7 +12,7 @@
 
 import { EIO, EROFS } from '../kern/errno.js';
 import { byteLength } from '../kern/iovec.js';
-import { type BlockDevice, newDeviceStats } from './device.js';
+import { type BlockDevice, countRead, newDeviceStats } from './device.js';
 import { IovFiller } from './iov_copy.js';
 
 export class BlobDevice implements BlockDevice {
@@ -49,9 +49,7 @@ export class BlobDevice implements BlockDevice {
       return EIO;
     }
     new IovFiller(bufs).put(new Uint8Array(data));
-    this.stats.reads++;
-    this.transferSizes.set(total, (this.transferSizes.get(total) ?? 0) + 1);
-    this.stats.bytesRead += total;
+    countRead(this.stats, this.transferSizes, total);
     return 0;
   }
 

@@ -36,3 +36,10 @@ export { byteLength } from '../kern/iovec.js';
 export function newDeviceStats(): DeviceStats {
   return { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 };
 }
+
+/** A read of `total` bytes done: counted in stats, and in a histogram of transfer sizes. */
+export function countRead(stats: DeviceStats, sizes: Map<number, number>, total: number): void {
+  stats.reads++;
+  stats.bytesRead += total;
+  sizes.set(total, (sizes.get(total) ?? 0) + 1);
+}

@@ -19,7 +19,7 @@
 
 import { EINVAL, EIO, ENOENT, EACCES, EROFS, ETIMEDOUT } from '../kern/errno.js';
 import { byteLength } from '../kern/iovec.js';
-import { type BlockDevice, newDeviceStats } from './device.js';
+import { type BlockDevice, countRead, newDeviceStats } from './device.js';
 import { IovFiller } from './iov_copy.js';
 
 export interface HttpOpenOptions {
@@ -111,9 +111,7 @@ export class HttpDevice implements BlockDevice {
     } finally {
       this.inFlight--;
     }
-    this.stats.reads++;
-    this.transferSizes.set(total, (this.transferSizes.get(total) ?? 0) + 1);
-    this.stats.bytesRead += total;
+    countRead(this.stats, this.transferSizes, total);
     return 0;
   }
 

@@ -17,8 +17,8 @@
  * checks go past the kernel's, so that a name readdir lists is not missed
  * by a lookup through a damaged index: the hashes of each node on the path
  * must not decrease, and on a miss, every name in the leaf reached must hash
- * into the range the path gives it (once per leaf, remembered in
- * ip.htreeChecked); either failing is an untrusted index, searched linearly.
+ * into the range the path gives it (each block checked once, remembered
+ * in ip.htreeChecked); either failing is an untrusted index, searched linearly.
  *   { error, indexed, ino, lbn } = await ext2HtreeLookup(dvp, ip, nameBytes, ioflag)
  *   (indexed false: not an index this code walks, scan; ino 0: not there)
  * => dvp referenced (locked exclusively when ioflag has IO_NODELOCKED); may sleep
@@ -160,7 +160,10 @@ export async function ext2HtreeLookup(dvp: Vnode, ip: Inode, want: Uint8Array, i
       const f = path[path.length - 1];
       const n = count(f);
       if (n === 0 || n > limit(f)) return untrusted(dvp, ip, f.lbn, `count ${n} of limit ${limit(f)}`);
-      if (!sortedNode(f)) return untrusted(dvp, ip, f.lbn, 'hashes out of order');
+      if (!ip.htreeChecked.has(f.lbn)) {
+        if (!sortedNode(f)) return untrusted(dvp, ip, f.lbn, 'hashes out of order');
+        ip.htreeChecked.add(f.lbn);
+      }
       f.pos = pick(f);
       const blk = entBlock(f, f.pos);
       if (blk === 0 || blk >= nblocks) return untrusted(dvp, ip, f.lbn, `entry ${f.pos} points at block ${blk}`);

@@ -95,9 +95,10 @@ export class Inode {
    */
   readonly csumVerified = new Set<number>();
   /**
-   * Indexed directories: leaf blocks whose names were all found to hash into
-   * the range their index entry gives them (checked on a lookup's first miss
-   * there; vmpager's own inserts keep it so). Cleared by reclaim.
+   * Indexed directories: index nodes whose hashes were found in order, and
+   * leaf blocks whose names were all found to hash into the range their index
+   * entry gives them (checked on a lookup's first miss there); vmpager's own
+   * inserts keep both so. Cleared by reclaim.
    */
   readonly htreeChecked = new Set<number>();
 
