@@ -214,11 +214,16 @@ async function selectFile(path) {
   explorer.path = path;
   for (const b of $('tree').querySelectorAll('button[aria-current]')) b.removeAttribute('aria-current');
   $('tree').querySelector(`button[data-path="${CSS.escape(path)}"]`)?.setAttribute('aria-current', 'true');
-  const st = await explorer.fs.stat(path, { follow: true });
-  explorer.file = await explorer.fs.open(path);
-  showFile(st);
-  $('view-offset').value = '0';
-  await view('auto');
+  $('viewer').setAttribute('aria-busy', 'true'); // until the file's first view is drawn
+  try {
+    const st = await explorer.fs.stat(path, { follow: true });
+    explorer.file = await explorer.fs.open(path);
+    showFile(st);
+    $('view-offset').value = '0';
+    await view('auto');
+  } finally {
+    $('viewer').removeAttribute('aria-busy');
+  }
   refresh();
 }
 

@@ -105,7 +105,8 @@ async function openInTree(page: Page, path: string): Promise<void> {
   const sel = `#tree button[data-path="${path}"]`;
   await page.waitForSelector(sel);
   await page.click(sel);
-  await page.waitForFunction((p) => document.getElementById('file-info')!.textContent!.startsWith(p + ':'), {}, path);
+  // The file is shown once its line is written and its first view drawn (the viewer is busy until then).
+  await page.waitForFunction((p) => document.getElementById('file-info')!.textContent!.startsWith(p + ':') && !document.getElementById('viewer')!.hasAttribute('aria-busy'), {}, path);
 }
 
 /** Clicks "Read whole file" and returns the SHA-256 the page shows. */
