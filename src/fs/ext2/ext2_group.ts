@@ -125,11 +125,15 @@ function placeMeta(fs: Ext2Fs): string {
     ];
     for (const [what, b, n] of runs) {
       if (!fs.blockOk(b, n)) return `group ${g}: ${what} ${b} outside the file system`;
-      const h = fs.blockGroup(b);
-      if (fs.blockGroup(b + n - 1) !== h) return `group ${g}: ${what} ${b} crosses a group boundary`;
-      if (!flex && h !== g) return `group ${g}: ${what} ${b} outside the group`;
-      for (const [s, m] of meta[h]) if (b < s + m && s < b + n) return `group ${g}: ${what} ${b} overlaps other metadata`;
-      meta[h].push([b, n]);
+      if (!flex && (fs.blockGroup(b) !== g || fs.blockGroup(b + n - 1) !== g)) return `group ${g}: ${what} ${b} outside the group`;
+      // With flex_bg a packed inode table may run on into the next group: each group gets its piece.
+      for (let at = b; at < b + n; ) {
+        const h = fs.blockGroup(at);
+        const end = Math.min(b + n, fs.groupFirst(h) + fs.groupBlocks(h));
+        for (const [s, m] of meta[h]) if (at < s + m && s < end) return `group ${g}: ${what} ${b} overlaps other metadata`;
+        meta[h].push([at, end - at]);
+        at = end;
+      }
     }
   }
   fs.groupMeta = meta;

@@ -24,7 +24,7 @@ import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { debugfs, debugfsCat, debugfsScript, randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, lookupPath } from './ext2_util.js';
 import {
-  assertClean, assertContents, create, dumpe2fsField, garbageFile, mountRw, putFile, read, remove, setsize, write,
+  assertClean, assertContents, create, dumpe2fsField, garbageFile, mkdir, mountRw, putFile, read, remove, setsize, write,
 } from './ext2_write_util.js';
 
 const tmp = tempDir('vmpager-ext4w-');
@@ -222,6 +222,30 @@ describe('files unlinked while open', () => {
       assert.equal(freeBlocks(image), free0);
     });
   }
+});
+
+describe('flex_bg inode tables across group boundaries', () => {
+  test('a default mke2fs -t ext4 image of 1 KiB blocks and 32 groups, whose packed inode tables run on into the next group: directories and files in every group, e2fsck clean', async () => {
+    const image = join(tmp.dir, 'flexcross.img');
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 256 << 20, files: [] });
+    const groupOf = (b: number) => Math.floor((b - 1) / 8192);
+    const tables = spawnSync('dumpe2fs', [image], { encoding: 'utf8' }).stdout.match(/Inode table at \d+-\d+/g)!
+      .map((l) => l.match(/(\d+)-(\d+)/)!.slice(1).map(Number));
+    assert.ok(tables.some(([a, b]) => groupOf(a) !== groupOf(b)), 'the layout has an inode table crossing a group boundary');
+    const { fs, mp } = await mountRw(image, 1 << 20);
+    const files: Array<[string, Uint8Array]> = [];
+    for (let d = 0; d < 40; d++) {
+      assert.equal(await mkdir(mp, '/', `d${d}`), 0);
+      files.push([`/d${d}/f`, randomBytes(20_000 + d, 70 + d)]);
+    }
+    for (const [path, data] of files) await putFile(mp, path.slice(0, path.lastIndexOf('/')), 'f', data);
+    await fs.unmount();
+    assertClean(image);
+    for (const [path, data] of files) assertContents(image, path, data);
+    // The directories spread over the groups, those whose tables lie in group 16 and past it included.
+    const inodeGroups = new Set(files.map(([path]) => Math.floor((Number(debugfs(image, `stat ${path}`).match(/Inode: (\d+)/)![1]) - 1) / 2048)));
+    assert.ok([...inodeGroups].some((g) => g >= 17), `groups used: ${[...inodeGroups].join(' ')}`);
+  });
 });
 
 describe('meta_bg', () => {
