@@ -21,6 +21,14 @@ import { B_BUSY, B_DONE, B_READ, B_WRITE, Buf, biowait, strategy } from './buf.j
 export const B_DELWRI = 0x100;
 /** Someone sleeps for this buffer. */
 export const B_WANTED = 0x200;
+/**
+ * Written early: bflush() writes these before the other delayed writes. The
+ * file system marks the blocks that must reach the disk before anything that
+ * points into them: allocation maps (bitmaps and the descriptors that count
+ * them) and new index nodes, so that a pointer on disk never leads to
+ * something free or unwritten (cf. soft updates' ordering rules).
+ */
+export const B_EARLY = 0x400;
 
 export interface BreadResult {
   error: number;
@@ -30,6 +38,8 @@ export interface BreadResult {
 export class BufCache {
   /** Resident buffers by device address. */
   private readonly bufs = new Map<number, Buf>();
+  /** Delayed-write B_EARLY buffers (bflushEarly's list). */
+  private readonly early = new Set<Buf>();
   /** Released (unbusy) buffers, least recently released first. */
   private lruHead: Buf | null = null;
   private lruTail: Buf | null = null;
@@ -156,6 +166,7 @@ export class BufCache {
   /** Marks bp dirty and releases it; bflush() writes it (cf. bdwrite). */
   bdwrite(bp: Buf): void {
     bp.flags |= B_DELWRI | B_DONE;
+    if ((bp.flags & B_EARLY) !== 0) this.early.add(bp);
     this.release(bp);
   }
 
@@ -166,17 +177,30 @@ export class BufCache {
     strategy(this.dev, bp);
     const error = await biowait(bp);
     bp.flags &= ~B_WRITE;
-    if (error === 0) bp.flags &= ~B_DELWRI;
-    else bp.flags |= B_DELWRI;
+    if (error === 0) {
+      bp.flags &= ~B_DELWRI;
+      this.early.delete(bp);
+    } else bp.flags |= B_DELWRI;
     bp.flags |= B_DONE;
     this.release(bp);
     return error;
   }
 
-  /** Writes every delayed-write buffer; returns the first errno. */
+  /** Writes every delayed-write buffer, the B_EARLY ones first; returns the first errno. */
   async bflush(): Promise<number> {
+    const e1 = await this.bflushEarly();
+    const e2 = await this.flushEach([...this.bufs.values()]);
+    return e1 || e2;
+  }
+
+  /** Writes the delayed-write B_EARLY buffers only; returns the first errno. */
+  bflushEarly(): Promise<number> {
+    return this.flushEach([...this.early]);
+  }
+
+  private async flushEach(bufs: Buf[]): Promise<number> {
     let first = 0;
-    for (const bp of [...this.bufs.values()]) {
+    for (const bp of bufs) {
       if ((bp.flags & B_DELWRI) === 0) continue;
       while ((bp.flags & B_BUSY) !== 0) {
         bp.flags |= B_WANTED;
@@ -217,6 +241,7 @@ export class BufCache {
   }
 
   private forget(bp: Buf): void {
+    this.early.delete(bp);
     if (this.bufs.get(bp.blkno) === bp) {
       this.bufs.delete(bp.blkno);
       this.bytes -= bp.bcount;

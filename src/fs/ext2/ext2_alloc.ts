@@ -13,7 +13,7 @@ import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
 import { B_DONE, type Buf } from '../../vfs/buf.js';
 import { bitmapCsumOk } from './ext2_csum.js';
 import { EXT2_BG_BLOCK_UNINIT, EXT2_BG_INODE_UNINIT } from './ext2_fs.js';
-import { B_DELWRI } from '../../vfs/vfs_bio.js';
+import { B_EARLY, B_DELWRI } from '../../vfs/vfs_bio.js';
 import type { Mount } from '../../vfs/mount.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
@@ -88,7 +88,7 @@ export async function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<
         for (let b = Math.max(s, first); b < s + n; b++) map[(b - first) >> 3] |= 1 << ((b - first) & 7);
       }
     }
-    bp.flags |= B_DONE;
+    bp.flags |= B_DONE | B_EARLY;
     gi.flags &= ~uninit;
     if (inode) gi.itableUnused = fs.sb.inodesPerGroup;
     if (inode) gi.ibitmapDirty = gi.ibitmapOk = true;
@@ -98,6 +98,7 @@ export async function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<
   }
   const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
   if (error !== 0 || bp === null) return { error, bp: null };
+  bp.flags |= B_EARLY;
   const ok = inode ? gi.ibitmapOk : gi.bbitmapOk;
   if (!ok && fs.metadataCsum && !(inode ? gi.ibitmapDirty : gi.bbitmapDirty)) {
     const d = await descriptorCopy(mp, g);

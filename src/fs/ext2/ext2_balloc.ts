@@ -11,6 +11,7 @@
 import { EFBIG, EINTEGRITY, ENOSPC } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import { B_DONE } from '../../vfs/buf.js';
+import { B_EARLY } from '../../vfs/vfs_bio.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { ext2AllocBlocks, ext2Blkpref } from './ext2_alloc.js';
 import type { Inode } from './ext2_inode.js';
@@ -69,7 +70,7 @@ async function allocIndir(mp: Mount, ip: Inode, pref: number): Promise<{ error: 
   if (r.error !== 0) return { error: r.error, blk: 0 };
   const bp = await mp.bufcache.getblk(fs.fsbtodb(r.blk), fs.bsize);
   bp.data.fill(0);
-  bp.flags |= B_DONE;
+  bp.flags |= B_DONE | B_EARLY; // an index node: on disk before what points at it
   mp.bufcache.bdwrite(bp);
   ip.blocks512 += fs.spb;
   ip.lastAlloc = r.blk;
@@ -122,6 +123,7 @@ async function setPtr(mp: Mount, fs: Ext2Fs, blk: number, i: number, v: number):
   const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
   if (error !== 0 || bp === null) return error;
   new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize).setUint32(i * 4, v, true);
+  bp.flags |= B_EARLY;
   mp.bufcache.bdwrite(bp);
   return 0;
 }
@@ -203,6 +205,7 @@ export async function ext2BallocRange(
         if (r.error !== 0 || r.bp === null) return { error: r.error, done: i }; // XXX: the blocks stay allocated, unmapped
         const dv = new DataView(r.bp.data.buffer, r.bp.data.byteOffset, fs.bsize);
         for (let j = 0; j < n; j++) if (fresh[j] !== 0) dv.setUint32((idx + j) * 4, cur[j], true);
+        r.bp.flags |= B_EARLY;
         mp.bufcache.bdwrite(r.bp);
       }
     }

@@ -15,6 +15,7 @@
 import { EFBIG, EINTEGRITY } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import { B_DONE } from '../../vfs/buf.js';
+import { B_EARLY } from '../../vfs/vfs_bio.js';
 import { ext2AllocBlocks, ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { extentCsumOk, extentCsumSet } from './ext2_csum.js';
 import { EXT4_EXT_MAGIC, EXT4_MAX_EXTENT_DEPTH, EXT_INIT_MAX_LEN, EXT_MAX_LBLK, ext4ExtFind } from './ext2_extents.js';
@@ -231,15 +232,16 @@ export async function ext4ExtAllocRange(
 }
 
 /**
- * Frees every block of ip at or past byte `length` and drops or trims their
- * extents (unwritten ones too). The tree's own blocks go at the next store.
+ * Drops or trims the extents of ip at or past byte `length` (unwritten ones
+ * too) and answers the data blocks they held, for the caller to free once
+ * the inode is written (ext2Truncate). The tree's own blocks go at the next store.
  * => vnode locked exclusively (or unreferenced); read-write mount; may sleep
  */
-export async function ext4ExtTruncate(mp: Mount, ip: Inode, length: number): Promise<number> {
+export async function ext4ExtTruncate(mp: Mount, ip: Inode, length: number): Promise<{ error: number; blocks: number[] }> {
   const fs = ip.fs;
   const first = Math.ceil(length / fs.bsize);
   const { error, map } = await ext4ExtLoad(mp, ip);
-  if (map === null) return error;
+  if (map === null) return { error, blocks: [] };
   const ext = map.ext;
   const blocks: number[] = [];
   let keep = ext.length;
@@ -252,18 +254,20 @@ export async function ext4ExtTruncate(mp: Mount, ip: Inode, length: number): Pro
     else keep = i;
   }
   ip.unwritten.deleteRange(first, Infinity);
-  if (blocks.length === 0 && keep === ext.length) return 0;
+  if (blocks.length === 0 && keep === ext.length) return { error: 0, blocks };
   ext.length = keep;
   map.dirty = true;
   ip.modified = true;
   ip.blocks512 = Math.max(0, ip.blocks512 - blocks.length * fs.spb);
-  return ext2FreeBlocks(mp, blocks);
+  return { error: 0, blocks };
 }
 
 /**
  * Writes ip.extMap back as a packed tree: the root into ip.iblock32, every
- * other node into the blocks the file owns (header, entries, checksum tail),
- * the blocks left over freed. => vnode locked exclusively (or unreferenced); may sleep
+ * other node into the blocks the file owns (header, entries, checksum tail).
+ * The blocks left over are freed at once under MNT_ASYNC; otherwise they wait
+ * in ip.freeAfterWrite until ext2Update has written the inode that no longer
+ * points at them. => vnode locked exclusively (or unreferenced); may sleep
  */
 export async function ext4ExtStore(mp: Mount, ip: Inode): Promise<number> {
   const map = ip.extMap;
@@ -320,7 +324,9 @@ export async function ext4ExtStore(mp: Mount, ip: Inode): Promise<number> {
   if (spare.length === 0) return 0;
   for (const b of spare) await ext2BufInvalidate(mp, b);
   ip.blocks512 = Math.max(0, ip.blocks512 - spare.length * fs.spb);
-  return ext2FreeBlocks(mp, spare);
+  if (mp.async) return ext2FreeBlocks(mp, spare);
+  (ip.freeAfterWrite ??= []).push(...spare);
+  return 0;
 }
 
 /** Writes one tree node (delayed): header, `n` entries by put, zeros, the checksum tail. => may sleep */
@@ -338,7 +344,7 @@ async function writeNode(
   dv.setUint16(6, depth, true);
   for (let j = 0; j < n; j++) put(dv, j);
   if (fs.metadataCsum) extentCsumSet(fs, ip.ino, ip.din.generation, b);
-  bp.flags |= B_DONE;
+  bp.flags |= B_DONE | B_EARLY; // an index node: on disk before the inode that points at it
   mp.bufcache.bdwrite(bp);
   return 0;
 }

@@ -11,6 +11,7 @@
 import { EINTEGRITY } from '../../kern/errno.js';
 import { DEV_BSIZE } from '../../kern/param.js';
 import type { Mount } from '../../vfs/mount.js';
+import { B_EARLY } from '../../vfs/vfs_bio.js';
 import { bitmapCsum, bitmapCsumSet, gdCsumOk, gdCsumSet, sbCsumSet } from './ext2_csum.js';
 import {
   EXT2_MIN_DESC_SIZE_64BIT, GD_BLOCK_BITMAP, GD_BLOCK_BITMAP_HI, GD_FLAGS, GD_FREE_BLOCKS, GD_FREE_BLOCKS_HI,
@@ -140,6 +141,27 @@ function placeMeta(fs: Ext2Fs): string {
   return '';
 }
 
+/**
+ * Allocation before pointer: the bitmaps changed so far, the group
+ * descriptors that count them (and carry their checksums) and the new index
+ * nodes (every B_EARLY buffer) reach the disk now, before the caller writes
+ * an inode or a directory entry that uses what they allocate. Killed at any point, the image then holds at worst blocks or
+ * inodes marked in use that nothing uses (what e2fsck -p releases, and what
+ * a later mount can live with), never a pointer to something the bitmaps
+ * call free, which the next allocation would hand out a second time.
+ * Frees need the opposite order, which their callers keep: the pointer's
+ * removal is written before the bitmap (ext2Truncate). MNT_ASYNC: nothing.
+ * => read-write mount; may sleep
+ */
+export async function ext2AllocFlush(mp: Mount): Promise<number> {
+  if (mp.async) return 0;
+  const fs = mp.data as Ext2Fs;
+  let any = false;
+  for (const gi of fs.groups) any ||= gi.dirty;
+  const error = any ? await ext2SbUpdate(mp) : 0;
+  return error || mp.bufcache.bflushEarly();
+}
+
 export interface SbUpdateOptions {
   /** Write the superblock now (bwrite) instead of delaying it. */
   sync?: boolean;
@@ -214,8 +236,10 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
         if (pair[1] >= 0) gi.ibitmapDirty = false;
       }
       if (fs.groupCsum) gdCsumSet(fs, g, bp.data, o);
+      if (!fs.metadataCsum) gi.bbitmapDirty = gi.ibitmapDirty = false; // no bitmap checksums to bring up to date
       gi.dirty = gi.bbitmapDirty || gi.ibitmapDirty;
     }
+    bp.flags |= B_EARLY;
     bc.bdwrite(bp);
   }
   const { error, bp } = await bc.bread(SBOFF / DEV_BSIZE, SBSIZE);

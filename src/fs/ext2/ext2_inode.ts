@@ -71,6 +71,11 @@ export class Inode {
   inline: Uint8Array | null = null;
   /** In-core fields differ from the disk: ext2Update writes them (cf. IN_MODIFIED). */
   modified = false;
+  /**
+   * Extent-tree blocks the tree in core no longer uses: freed by ext2Update
+   * once the inode that stops pointing at them is on disk (null: none).
+   */
+  freeAfterWrite: number[] | null = null;
   /** The inode and its blocks were freed; the vnode only waits to be reclaimed. */
   freed = false;
   /** i_dtime, set when the inode is freed; on the orphan list, the next orphan's number. */

@@ -22,6 +22,8 @@ import type { Ext2Fs } from './ext2_mount.js';
 import { inodeCsumSet } from './ext2_csum.js';
 import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, type Ext2Time, ext2Stamp } from './ext2_itimes.js';
 import { ext4ExtEmptyRoot, ext4ExtStore } from './ext2_extents_write.js';
+import { ext2FreeBlocks } from './ext2_alloc.js';
+import { ext2AllocFlush } from './ext2_group.js';
 
 /**
  * The inode table block holding inode ino, busy, and ino's byte offset in it.
@@ -90,7 +92,9 @@ export function ext2InodeEncode(ip: Inode): void {
 
 /**
  * Writes ip to its inode table block (cf. ext2_update): delayed (bdwrite)
- * unless sync. A file of 2 GiB or more sets large_file in the superblock.
+ * unless sync. A synchronous write first writes the allocation maps
+ * (ext2AllocFlush): what the inode points at is marked in use on disk before
+ * the inode is. A file of 2 GiB or more sets large_file in the superblock.
  * => may sleep
  */
 export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<number> {
@@ -101,17 +105,26 @@ export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<n
   }
   const e = ip.extMap !== null ? await ext4ExtStore(mp, ip) : 0;
   if (e !== 0) return e;
+  // Tree blocks the inode stopped pointing at are freed once it is on disk: that write is synchronous.
+  const spare = ip.freeAfterWrite;
+  if (sync || spare !== null) {
+    const ferr = await ext2AllocFlush(mp); // before the inode's buffer is held: it may write buffers
+    if (ferr !== 0) return ferr;
+  }
   const { error, bp, off } = await ext2InodeBuf(mp, ip.ino);
   if (error !== 0 || bp === null) return error;
   ext2InodeEncode(ip);
   if (fs.metadataCsum) inodeCsumSet(fs, ip.ino, ip.raw);
   bp.data.set(ip.raw, off);
   ip.modified = false;
-  if (!sync) {
+  if (!sync && spare === null) {
     mp.bufcache.bdwrite(bp);
     return 0;
   }
-  return mp.bufcache.bwrite(bp);
+  const werr = await mp.bufcache.bwrite(bp);
+  if (werr !== 0 || spare === null) return werr;
+  ip.freeAfterWrite = null;
+  return ext2FreeBlocks(mp, spare);
 }
 
 /**

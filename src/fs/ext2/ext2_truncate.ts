@@ -39,7 +39,11 @@ interface Freeing {
 export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promise<number> {
   const fs = ip.fs;
   if (ip.fastSymlink || ip.inlineData) return 0; // no block map to free
-  if (ip.extents) return ext4ExtTruncate(mp, ip, length);
+  if (ip.extents) {
+    const t = await ext4ExtTruncate(mp, ip, length);
+    if (t.error !== 0 || t.blocks.length === 0) return t.error;
+    return (await pointersGone(mp, ip)) || ext2FreeBlocks(mp, t.blocks);
+  }
   const first = Math.ceil(length / fs.bsize);
   const f: Freeing = { blocks: [], meta: [], error: 0 };
   for (let l = first; l < EXT2_NDADDR; l++) {
@@ -66,10 +70,21 @@ export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promis
   ip.extLeaf = null;
   if (f.blocks.length === 0) return f.error;
   for (const b of f.meta) await ext2BufInvalidate(mp, b);
-  const error = await ext2FreeBlocks(mp, f.blocks);
   ip.blocks512 = Math.max(0, ip.blocks512 - f.blocks.length * fs.spb);
-  ip.modified = true;
+  const error = (await pointersGone(mp, ip)) || (await ext2FreeBlocks(mp, f.blocks));
   return f.error || error;
+}
+
+/**
+ * Before a free, the pointer's removal: ip, no longer mapping the blocks
+ * about to be freed, is written synchronously, so that the bitmap on disk
+ * never calls free a block that the inode on disk still maps (a crash would
+ * leave a live file pointing at blocks the next allocation hands out again).
+ * MNT_ASYNC: only marked for writing.
+ */
+async function pointersGone(mp: Mount, ip: Inode): Promise<number> {
+  ip.modified = true;
+  return mp.async ? 0 : ext2Update(mp, ip, true);
 }
 
 /**
@@ -124,7 +139,9 @@ async function indirTrunc(mp: Mount, fs: Ext2Fs, blk: number, level: number, bas
     }
     const w = new DataView(r.bp.data.buffer, r.bp.data.byteOffset, fs.bsize);
     for (let i = start; i < n; i++) w.setUint32(i * 4, ptrs[i], true);
-    mp.bufcache.bdwrite(r.bp);
+    // A block that stays: its cleared pointers reach the disk before the frees (see pointersGone).
+    if (mp.async) mp.bufcache.bdwrite(r.bp);
+    else f.error ||= await mp.bufcache.bwrite(r.bp);
   }
   return false;
 }

@@ -14,6 +14,7 @@ import { bmapRun } from './ext2_bmap.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2InlineConvert } from './ext2_inline.js';
 import { ext2Update } from './ext2_inode_write.js';
+import { ext2AllocFlush } from './ext2_group.js';
 import { ext2Release, ext2Truncate } from './ext2_truncate.js';
 import { ZEROS, devWrite, ext2Writable, ext2ZeroUnwritten } from './ext2_write.js';
 import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
@@ -71,10 +72,12 @@ export async function ext2Fsync(vp: Vnode, waitfor = MNT_WAIT): Promise<number> 
   const mp = vp.mount;
   if (mp === null || mp.readOnly) return 0;
   const ip = ext2Inode(vp);
+  // The group descriptors brought up to date, so that bflush writes them with the bitmaps, before the inodes.
+  const e0 = await ext2AllocFlush(mp);
   const e1 = ip.modified ? await ext2Update(mp, ip, false) : 0;
   const e2 = await mp.bufcache.bflush();
   const e3 = waitfor === MNT_NOWAIT ? 0 : await mp.dev.flush();
-  return e1 || e2 || e3;
+  return e0 || e1 || e2 || e3;
 }
 
 /** VOP_INACTIVE: the last reference went; an unlinked inode is freed now. */

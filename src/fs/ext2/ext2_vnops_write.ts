@@ -62,8 +62,9 @@ export async function checkNew(dvp: Vnode, name: string): Promise<{ error: numbe
 
 /**
  * Allocates and initialises a new inode near dvp and its vnode, referenced.
- * The inode is written synchronously: it must be on disk before an entry names it
- * (MNT_ASYNC: delayed, like everything else).
+ * The bitmaps and group descriptors that allocate it, then the inode, are
+ * written synchronously: all on disk before an entry names it (MNT_ASYNC:
+ * delayed, like everything else).
  */
 export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: number, init?: (ip: Inode) => void): Promise<LookupResult> {
   const isDir = (mode & S_IFMT) === S_IFDIR;
