@@ -158,7 +158,7 @@ export async function ext2AllocFlush(mp: Mount): Promise<number> {
   const fs = mp.data as Ext2Fs;
   let any = false;
   for (const gi of fs.groups) any ||= gi.dirty;
-  const error = any ? await ext2SbUpdate(mp) : 0;
+  const error = any ? await ext2SbUpdate(mp, { descriptorsOnly: true }) : 0; // the superblock's counts can wait
   return error || mp.bufcache.bflushEarly();
 }
 
@@ -167,6 +167,8 @@ export interface SbUpdateOptions {
   sync?: boolean;
   /** Mounting: count the mount and set s_mtime. */
   mounting?: boolean;
+  /** The group descriptors only: the superblock stays as it is (and fs.sbDirty with it). */
+  descriptorsOnly?: boolean;
 }
 
 /**
@@ -242,6 +244,7 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
     bp.flags |= B_EARLY;
     bc.bdwrite(bp);
   }
+  if (opts.descriptorsOnly) return first;
   const { error, bp } = await bc.bread(SBOFF / DEV_BSIZE, SBSIZE);
   if (error !== 0 || bp === null) return first || error;
   const dv = new DataView(bp.data.buffer, bp.data.byteOffset, SBSIZE);
