@@ -150,3 +150,24 @@ test('a put of a new file killed before each of its device writes: nothing on di
     assert.ok(refusedForChecksum * 3 < writes / step, `${label}: ${refusedForChecksum} refusals for checksums`);
   }
 });
+
+test('an image left by a killed writer is named as such: commands warn that it was not cleanly unmounted until e2fsck -p has run', () => {
+  const image = join(tmp.dir, 'unclean.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(10_000, 31) }], { type: 'ext4', blockSize: 1024, size: 16 << 20 });
+  const src = join(tmp.dir, 'unclean-src');
+  writeFileSync(src, randomBytes(500_000, 32));
+  const ls = () => spawnSync(process.execPath, [CLI, 'ls', image, '/'], { encoding: 'utf8' });
+  assert.equal(ls().stderr, '', 'a fresh image: no warning');
+  const killed = spawnSync(process.execPath, [CLI, 'put', image, '/b', '--from', src], { encoding: 'utf8', env: { ...process.env, VMPAGER_TEST_KILL_AT_WRITE: '8' } });
+  assert.equal(killed.signal, 'SIGKILL');
+  const after = ls();
+  assert.equal(after.status, 0, after.stderr);
+  assert.equal(after.stderr, `vmpager: ${image}: warning: not cleanly unmounted (a writer stopped midway?); e2fsck -p recommended\n`);
+  const preen = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+  assert.ok(preen.status === 0 || preen.status === 1, preen.stdout + preen.stderr);
+  assert.equal(ls().stderr, '', 'after e2fsck -p: no warning');
+  // A command that completes leaves the state as it found it: vmpager's own clean unmount is clean.
+  const put = spawnSync(process.execPath, [CLI, 'put', image, '/c', '--from', src], { encoding: 'utf8' });
+  assert.equal(put.status, 0, put.stderr);
+  assert.equal(ls().stderr, '');
+});

@@ -30,6 +30,13 @@ import { ext2Vnops } from './ext2_vnops.js';
 import { ext2MmpWarning } from './ext2_mmp.js';
 
 export const RECOVER_WARNING = 'journal needs recovery; mounted read-only without replaying it';
+/**
+ * Not cleanly unmounted: a writer that keeps no journal (vmpager, or the
+ * kernel on ext2) stopped midway (cf. the kernel's "mounting unchecked fs").
+ * What it left is at worst what e2fsck -p mends, but a link count left one
+ * too high, for one, stays wrong until e2fsck runs.
+ */
+export const UNCLEAN_WARNING = 'not cleanly unmounted (a writer stopped midway?); e2fsck -p recommended';
 const DEFAULT_BUFCACHE = 4 * 2 ** 20;
 
 export interface Ext2MountResult {
@@ -137,6 +144,7 @@ export async function ext2Mount(
     if (sb.lastOrphan !== 0) return fail(EROFS, 'orphan inodes pending (a file unlinked while open): run e2fsck');
   }
   if ((sb.state & 2) !== 0) warnings.push('file system has errors; e2fsck recommended');
+  else if ((sb.state & EXT2_VALID_FS) === 0) warnings.push(UNCLEAN_WARNING);
   if ((sb.featureIncompat & INCOMPAT_MMP) !== 0) {
     const w = await ext2MmpWarning(dev, raw, 2 ** (EXT2_MIN_BLOCK_LOG_SIZE + sb.logBlockSize), sb.blocksCount);
     if (w !== '') warnings.push(w);
