@@ -817,17 +817,28 @@ export function isHiddenName(name: string): boolean {
   return /^\.vmpager-(new|old)-[0-9a-f]{16}$/.test(name);
 }
 
-const utf8 = new TextEncoder();
-
 /** Entries ordered by their names' bytes (UTF-8), as `ls` sorts them; stable for equal names. */
 function sortByName(ents: DirEntry[]): DirEntry[] {
-  const keys = new Map<DirEntry, Uint8Array>();
-  for (const e of ents) keys.set(e, utf8.encode(e.name));
-  return ents.sort((a, b) => compareBytes(keys.get(a)!, keys.get(b)!));
+  return ents.sort((a, b) => compareUtf8(a.name, b.name));
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
+/**
+ * Two names in the order of their UTF-8 bytes, without encoding them: that
+ * is code point order, which is UTF-16 code unit order except that a
+ * surrogate (half of a code point past U+FFFF) sorts after U+E000..U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
   const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x < 0xe000 ? x + 0x2000 : x - 0x800;
+      y = y < 0xe000 ? y + 0x2000 : y - 0x800;
+    }
+    return x - y;
+  }
   return a.length - b.length;
 }

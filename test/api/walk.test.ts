@@ -7,7 +7,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { Vm, VmError } from '../../src/api/index.js';
+import { compareUtf8 } from '../../src/api/mounted_fs.js';
 import { debugfsScript, mkext2, tempDir, type TreeFile } from '../helpers/images.js';
 
 const tmp = tempDir();
@@ -61,4 +63,14 @@ test('walk() ends on a directory linked into its own subtree, entering it once',
   assert.ok(seen.includes('/a/b/c/back'), 'the looping entry is listed');
   assert.ok(!seen.some((p) => p.startsWith('/a/b/c/back/')), 'but not entered');
   assert.ok(seen.includes('/a/b/c/f'));
+});
+
+test('names sort in the order of their UTF-8 bytes, as ls sorts them, astral characters past U+E000..U+FFFF included', () => {
+  const enc = new TextEncoder();
+  const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(enc.encode(a)), Buffer.from(enc.encode(b)));
+  assert.ok(compareUtf8('\u{1F600}', '\uFFFD') > 0, 'an emoji (4 bytes, F0..) after U+FFFD (EF BF BD)');
+  assert.ok(compareUtf8('\uE000', '\u{10000}') < 0);
+  assert.ok(compareUtf8('a', 'ab') < 0 && compareUtf8('B', 'a') < 0 && compareUtf8('x', 'x') === 0);
+  const name = fc.string({ unit: fc.oneof(fc.constantFrom('a', 'b', '\uE000', '\uFFFD', '\u00e9'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), maxLength: 6 });
+  fc.assert(fc.property(name, name, (a, b) => Math.sign(compareUtf8(a, b)) === Math.sign(byBytes(a, b))), { numRuns: 5000 });
 });
