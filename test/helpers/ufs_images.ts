@@ -20,6 +20,8 @@ export interface UfsOptions {
   endian?: 'le' | 'be';
   /** Image size in bytes. */
   size: number;
+  /** The sector size makefs is told (-S; 512 when absent): fs_fsbtodb counts these. */
+  sectorSize?: number;
 }
 
 /** Modification time makefs copies for the i-th file of the tree (seconds). */
@@ -33,7 +35,9 @@ export function mkufs(image: string, files: readonly TreeFile[], opts: UfsOption
     files.forEach((f, i) => {
       if (f.symlink === undefined) utimesSync(join(tree, f.path), treeMtime(i), treeMtime(i));
     });
-    const args = ['-t', 'ffs', '-B', opts.endian ?? 'le', '-o', `version=${opts.version},bsize=${opts.bsize},fsize=${opts.fsize}`, '-s', String(opts.size), image, tree];
+    const args = ['-t', 'ffs', '-B', opts.endian ?? 'le', '-o', `version=${opts.version},bsize=${opts.bsize},fsize=${opts.fsize}`, '-s', String(opts.size)];
+    if (opts.sectorSize !== undefined) args.push('-S', String(opts.sectorSize));
+    args.push(image, tree);
     execFileSync('makefs', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     return image;
   } finally {

@@ -71,7 +71,11 @@ function checkSuper(sb: FfsSuper, devSize: number): { error: number; reason: str
   const frag = sb.bsize / sb.fsize;
   if (sb.frag !== frag || frag > MAXFRAG) return bad(`bad fragments per block (${sb.frag})`);
   if (sb.bshift !== log2(sb.bsize) || sb.fshift !== log2(sb.fsize) || sb.fragshift !== log2(frag)) return bad('bad block shifts');
-  if (sb.fsbtodb !== log2(sb.fsize / DEV_BSIZE)) return bad(`bad fsbtodb (${sb.fsbtodb})`);
+  // fs_fsbtodb counts the sectors of the disk the file system was made for (512 bytes from newfs;
+  // makefs -S 4096 writes 0 for 4 KiB fragments): any sector size up to 4 KiB. Device addresses
+  // here come from fs_fsize alone (FfsFs.fsbtodb), in DEV_BSIZE units.
+  const sector = sb.fsize / 2 ** sb.fsbtodb;
+  if (!Number.isInteger(sb.fsbtodb) || sb.fsbtodb < 0 || ![512, 1024, 2048, 4096].includes(sector)) return bad(`bad fsbtodb (${sb.fsbtodb})`);
   if (sb.sbsize < SB_FIXED || sb.sbsize > SBLOCKSIZE) return bad(`bad superblock size (${sb.sbsize})`);
   const dinode = ufs2 ? UFS2_DINODE_SIZE : UFS1_DINODE_SIZE;
   if (sb.nindir !== sb.bsize / (ufs2 ? 8 : 4)) return bad(`bad pointers per block (${sb.nindir})`);

@@ -67,13 +67,16 @@ const configs: Array<UfsOptions & { pages: number[] }> = [
   { version: 1, bsize: 4 * KiB, fsize: 512, endian: 'be', size: 24 * MiB, pages: [4 * KiB, 64 * KiB] },
   { version: 2, bsize: 32 * KiB, fsize: 4 * KiB, size: 32 * MiB, pages: [4 * KiB, 16 * KiB] },
   { version: 2, bsize: 64 * KiB, fsize: 8 * KiB, endian: 'be', size: 48 * MiB, pages: [4 * KiB, 16 * KiB] },
+  // Made for disks of 4 KiB and 2 KiB sectors: fs_fsbtodb is 0 and 0, not log2(fsize / 512).
+  { version: 2, bsize: 32 * KiB, fsize: 4 * KiB, sectorSize: 4096, size: 32 * MiB, pages: [4 * KiB] },
+  { version: 1, bsize: 16 * KiB, fsize: 2 * KiB, sectorSize: 2048, size: 32 * MiB, pages: [4 * KiB] },
 ];
 
 const { files, expect } = buildTree();
 const byPath = new Map(expect.map((e) => [`/${e.path}`, e]));
 
 for (const cfg of configs) {
-  const name = `UFS${cfg.version} ${cfg.bsize / KiB} KiB blocks / ${cfg.fsize} B fragments${cfg.endian === 'be' ? ', big-endian' : ''}`;
+  const name = `UFS${cfg.version} ${cfg.bsize / KiB} KiB blocks / ${cfg.fsize} B fragments${cfg.endian === 'be' ? ', big-endian' : ''}${cfg.sectorSize !== undefined ? `, ${cfg.sectorSize} B sectors` : ''}`;
   describe(name, () => {
     const tmp = tempDir();
     const image = join(tmp.dir, 'fs.img');
