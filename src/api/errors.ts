@@ -4,7 +4,7 @@
  * VmError here, at the outer boundary, with context added once.
  */
 
-import { EINTEGRITY, errnoName, strerror } from '../kern/errno.js';
+import { EINTEGRITY, EIO, errnoName, strerror } from '../kern/errno.js';
 import { errnoOf } from '../dev/host_errno.js';
 
 /** The errno values the command line names (it reaches the layers below only through the API). */
@@ -31,23 +31,29 @@ export class VmError extends Error {
   }
 }
 
-/** The statfs of each mounted image, by name: an EINTEGRITY names the damaged block the file system reported. */
-const damageReports = new Map<string, { damage?: string }>();
+/**
+ * What each mounted image can say about a failure, by name: its statfs (an
+ * EINTEGRITY names the damaged block the file system reported) and its
+ * device (an EIO says why the transfer failed: a full host disk, a server's error).
+ */
+const damageReports = new Map<string, { stat: { damage?: string }; dev: { failure?: string | null } | null }>();
 
-/** MountedFs registers its image's statfs while mounted (null: unregisters). */
-export function reportDamage(image: string, stat: { damage?: string } | null): void {
+/** MountedFs registers its image's statfs and device while mounted (null: unregisters). */
+export function reportDamage(image: string, stat: { damage?: string } | null, dev: { failure?: string | null } | null = null): void {
   if (stat === null) damageReports.delete(image);
-  else damageReports.set(image, stat);
+  else damageReports.set(image, { stat, dev });
 }
 
 /** Throws VmError unless error is 0. */
 export function check(error: number, syscall: string, image: string, path: string | null, reason?: string): void {
   if (error === 0) return;
   const report = damageReports.get(image);
-  if (error === EINTEGRITY && reason === undefined && report?.damage) {
-    reason = report.damage;
-    report.damage = '';
+  if (error === EINTEGRITY && reason === undefined && report?.stat.damage) {
+    reason = report.stat.damage;
+    report.stat.damage = '';
   }
+  const failure = report?.dev?.failure;
+  if (error === EIO && reason === undefined && failure) reason = `${strerror(EIO)} (${failure})`;
   throw new VmError(error, syscall, image, path, reason);
 }
 

@@ -119,7 +119,7 @@ export class MountedFs {
     private readonly promisesMaker: PromisesMaker | null = null,
   ) {
     if (!mp.readOnly) mountedForWriting.add(this);
-    reportDamage(image, mp.stat);
+    reportDamage(image, mp.stat, mp.dev);
   }
 
   /** `await using fs = await vm.mount(...)`: unmounts at the end of the scope. */

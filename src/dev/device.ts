@@ -28,6 +28,12 @@ export interface BlockDevice {
   /** Makes every completed write durable. */
   flush(): Promise<number>;
   close(): Promise<number>;
+  /**
+   * Why a transfer failed, in words ('writing 1048576 bytes at 4194304: no
+   * space left on device'), for the message of the EIO it became; the first
+   * failure is kept. Absent or null: none, or the device does not say.
+   */
+  readonly failure?: string | null;
 }
 
 /** Bytes in a transfer's buffers: kern/iovec.ts's, named here too for devices written against this module. */

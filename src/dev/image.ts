@@ -11,7 +11,7 @@
 
 import { readvSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { EIO, ENODEV, EROFS } from '../kern/errno.js';
+import { EIO, ENODEV, EROFS, strerror } from '../kern/errno.js';
 import { byteLength, iovAfter } from '../kern/iovec.js';
 import { type BlockDevice, newDeviceStats } from './device.js';
 import { errnoOf } from './host_errno.js';
@@ -29,6 +29,8 @@ let writesSeen = 0;
 
 export class ImageDevice implements BlockDevice {
   readonly stats = newDeviceStats();
+  /** The first host error, in words (a full host disk says so rather than a bare EIO). */
+  failure: string | null = null;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -67,7 +69,7 @@ export class ImageDevice implements BlockDevice {
       this.stats.bytesRead += total;
       return 0;
     } catch (e) {
-      return errnoOf(e);
+      return this.failed('reading', total, offset, errnoOf(e));
     }
   }
 
@@ -87,8 +89,13 @@ export class ImageDevice implements BlockDevice {
       this.stats.bytesWritten += total;
       return 0;
     } catch (e) {
-      return errnoOf(e);
+      return this.failed('writing', total, offset, errnoOf(e));
     }
+  }
+
+  private failed(what: string, total: number, offset: number, error: number): number {
+    this.failure ??= `${what} ${total} bytes at ${offset}: ${strerror(error)}`;
+    return error;
   }
 
   private async preadv(bufs: Uint8Array[], offset: number): Promise<number> {
@@ -107,7 +114,9 @@ export class ImageDevice implements BlockDevice {
       await this.fh.datasync();
       return 0;
     } catch (e) {
-      return errnoOf(e);
+      const error = errnoOf(e);
+      this.failure ??= `flushing: ${strerror(error)}`;
+      return error;
     }
   }
 

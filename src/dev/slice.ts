@@ -29,6 +29,11 @@ export class SliceDevice implements BlockDevice {
     return this.parent.name;
   }
 
+  /** The parent's failure: the slice adds none of its own words. */
+  get failure(): string | null {
+    return this.parent.failure ?? null;
+  }
+
   get readOnly(): boolean {
     return this.parent.readOnly;
   }

@@ -36,6 +36,7 @@ export const EOVERFLOW = 84;
 export const ELOOP = 62;
 export const ENAMETOOLONG = 63;
 export const ENOTEMPTY = 66;
+export const EDQUOT = 69;
 export const ENOTSUP = EOPNOTSUPP;
 /** No such extended attribute (BSD's ENOATTR; Linux and Node say ENODATA). */
 export const ENOATTR = 87;
@@ -78,6 +79,7 @@ const names: Record<number, [string, string]> = {
   [ENAMETOOLONG]: ['ENAMETOOLONG', 'file name too long'],
   [ENOTEMPTY]: ['ENOTEMPTY', 'directory not empty'],
   [ENOATTR]: ['ENODATA', 'no such attribute'],
+  [EDQUOT]: ['EDQUOT', 'disk quota exceeded'],
   [EINTEGRITY]: ['EINTEGRITY', 'integrity check failed (damaged file system)'],
   [EFAULT_SIGBUS]: ['SIGBUS', 'access past the end of the mapped object'],
 };

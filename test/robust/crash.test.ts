@@ -171,3 +171,17 @@ test('an image left by a killed writer is named as such: commands warn that it w
   assert.equal(put.status, 0, put.stderr);
   assert.equal(ls().stderr, '');
 });
+
+test('a write the host refuses (a file size limit: EFBIG) fails the put in one line that says so, and leaves the image as it was and clean', () => {
+  const image = join(tmp.dir, 'hostlimit.img');
+  const old = randomBytes(20_000, 41);
+  mkext2(image, [{ path: 'f1', data: old }], { type: 'ext4', blockSize: 4096, size: 64 << 20 });
+  const src = join(tmp.dir, 'hostlimit-src');
+  writeFileSync(src, randomBytes(30 << 20, 42));
+  // prlimit (util-linux) caps the size of files the process may write: the image may not grow past 8 MB.
+  const r = spawnSync('prlimit', ['--fsize=8000000', process.execPath, CLI, 'put', image, '/f1', '--from', src], { encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^vmpager: [^\n]*hostlimit\.img: \/f1: input\/output error \(writing \d+ bytes at \d+: file too large\) \(\/f1 is unchanged\)\n$/);
+  assert.ok(e2fsck(image).clean, 'e2fsck -fn clean');
+  assert.ok(debugfsCat(image, '/f1').equals(Buffer.from(old)), '/f1 holds its old bytes');
+});
