@@ -157,7 +157,8 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     }
   } catch (e) {
     await fs.unlink(tmp).catch(() => {});
-    if (old !== null && e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, `${e.reason} (${path} is unchanged)`);
+    // The hidden name is vmpager's own: the error names the path asked for.
+    if (e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, old !== null ? `${e.reason} (${path} is unchanged)` : e.reason);
     throw e;
   } finally {
     bar?.end();

@@ -405,6 +405,20 @@ describe('what FAT cannot hold', () => {
     assert.ok(readFileSync(image).equals(before), 'image unchanged');
   });
 
+  test('put of a new file into a full fixed root directory fails in one line naming that file, the image unchanged', () => {
+    const img = join(tmp.dir, 'fullroot.img');
+    mkfsFat(img, { fat: 12, kib: 1024, cluster: 512, rootEntries: 16 });
+    const root = Buffer.from(readFileSync(img).subarray(17, 19)).readUInt16LE(0);
+    assert.equal(root, 16, 'mkfs.fat made a root of 16 entries');
+    mcopyTree(img, Array.from({ length: 16 }, (_, i) => ({ path: `F${i}.TXT`, data: randomBytes(10, i) })));
+    const before = readFileSync(img);
+    const r = vmpager(['put', img, '/new.txt'], new Uint8Array(5));
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmpager: ${img}: /new.txt: no space left on device\n`);
+    assert.ok(readFileSync(img).equals(before), 'image unchanged');
+    assert.ok(fsckFat(img).clean);
+  });
+
   test("FAT[1]'s clean bit is clear while mounted for writing and back after unmount", async () => {
     for (const fat of [16, 32] as const) {
       const img = join(tmp.dir, `cleanbit-${fat}.img`);
