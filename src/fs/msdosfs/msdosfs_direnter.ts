@@ -15,7 +15,7 @@ import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { extendfile } from './msdosfs_alloc.js';
 import { type Denode, slotBuf } from './msdosfs_denode.js';
 import {
-  ATTR_WIN95, DE_ADATE, DE_ATTR, DE_CDATE, DE_LCASE, DE_CHUNDREDTH, DE_CTIME, DE_HIGHCLUST, DE_MDATE, DE_MTIME,
+  ATTR_VOLUME, DE_ADATE, DE_ATTR, DE_CDATE, DE_LCASE, DE_CHUNDREDTH, DE_CTIME, DE_HIGHCLUST, DE_MDATE, DE_MTIME,
   DE_STARTCLUST, DIRENT_SIZE, SLOT_DELETED, SLOT_EMPTY, longNameEntries, put16, shortForm, unixToDos, winChksum,
   withTail,
 } from './msdosfs_direntry.js';
@@ -67,7 +67,8 @@ async function freeSlots(mp: Mount, ddep: Denode, n: number): Promise<{ error: n
       return !(ended && slots !== null);
     }
     run = [];
-    if (data[off + DE_ATTR] !== ATTR_WIN95) names.add(latin1(data.subarray(off, off + 11)));
+    // The volume label's entry names no file: a file may take its name (cf. uniqdosname skipping ATTR_VOLUME).
+    if ((data[off + DE_ATTR] & ATTR_VOLUME) === 0) names.add(latin1(data.subarray(off, off + 11)));
     return true;
   });
   return { error, slots, names };

@@ -419,6 +419,21 @@ describe('what FAT cannot hold', () => {
     assert.ok(fsckFat(img).clean);
   });
 
+  test('a file and a directory may take the volume label\'s name: its root entry names no file', () => {
+    for (const [fat, kind] of [[16, 'file'], [32, 'dir']] as const) {
+      const img = join(tmp.dir, `label-${fat}.img`);
+      mkfsFat(img, { fat, kib: 40 * KiB, cluster: fat === 16 ? 2048 : 512, label: 'BOOTFS' });
+      const data = randomBytes(3000, fat);
+      if (kind === 'file') ok(['put', img, '/BOOTFS'], data);
+      else ok(['mkdir', img, '/BOOTFS']);
+      assert.ok(fsckFat(img).clean, fsckFat(img).output);
+      assert.deepEqual(mdirPaths(img), ['/BOOTFS'], 'the exact 8.3 name, no ~1 alias');
+      if (kind === 'file') assert.ok(mcopyRead(img, '/BOOTFS').equals(Buffer.from(data)));
+      const l = spawnSync('mlabel', ['-i', img, '-s', '::'], { encoding: 'utf8', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+      assert.match(l.stdout, /Volume label is BOOTFS/, 'the label is still there');
+    }
+  });
+
   test("FAT[1]'s clean bit is clear while mounted for writing and back after unmount", async () => {
     for (const fat of [16, 32] as const) {
       const img = join(tmp.dir, `cleanbit-${fat}.img`);
