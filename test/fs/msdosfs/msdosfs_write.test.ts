@@ -419,6 +419,29 @@ describe('what FAT cannot hold', () => {
     assert.ok(fsckFat(img).clean);
   });
 
+  test('in a nearly full fixed root, put of a new file and a rename reuse the old entry\'s slots; a name that fits nowhere leaves the file as it was', async () => {
+    const img = join(tmp.dir, 'nearfullroot.img');
+    mkfsFat(img, { fat: 12, kib: 1024, cluster: 512, rootEntries: 16 });
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `F${i}.TXT`, data: randomBytes(700, 100 + i) }));
+    mcopyTree(img, files);
+    const x = randomBytes(5000, 99);
+    ok(['put', img, '/X.TXT'], x); // its hidden name takes the 4 free slots; the rename gives them back for X.TXT
+    const model: Model = new Map(files.map((f) => [`/${f.path}`, f.data]));
+    model.set('/X.TXT', x);
+    assertImage(img, model, 'put X.TXT');
+    // X.TXT took the first of the 4 slots its hidden name had; a name of 3 long entries and the short one fits there again.
+    const long4 = 'a name of twenty-nine letters';
+    const long5 = 'a name of forty letters, one too many!!!';
+    const vm = new Vm();
+    const fs = await vm.mount(img, { readOnly: false });
+    await assert.rejects(fs.rename('/F1.TXT', `/${long5}`), (e: Error & { code?: string }) => e.code === 'ENOSPC');
+    await fs.rename('/X.TXT', `/${long4}`);
+    await fs.unmount();
+    model.set(`/${long4}`, x);
+    model.delete('/X.TXT');
+    assertImage(img, model, 'renames');
+  });
+
   test('a file and a directory may take the volume label\'s name: its root entry names no file', () => {
     for (const [fat, kind] of [[16, 'file'], [32, 'dir']] as const) {
       const img = join(tmp.dir, `label-${fat}.img`);
