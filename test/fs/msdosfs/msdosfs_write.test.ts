@@ -442,6 +442,18 @@ describe('what FAT cannot hold', () => {
     assertImage(img, model, 'renames');
   });
 
+  test('put of a name no free run of the root can hold fails in one line naming it, and leaves no hidden file behind', () => {
+    const img = join(tmp.dir, 'nofit.img');
+    mkfsFat(img, { fat: 12, kib: 1024, cluster: 512, rootEntries: 16 });
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `F${i}.TXT`, data: randomBytes(300, 200 + i) }));
+    mcopyTree(img, files);
+    const name = '/a name of forty letters, one too many!!!'; // 5 slots; 4 are free
+    const r = vmpager(['put', img, name], randomBytes(3000, 7));
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmpager: ${img}: ${name}: no space left on device\n`);
+    assertImage(img, new Map(files.map((f) => [`/${f.path}`, f.data])), 'after the refused put');
+  });
+
   test('a file and a directory may take the volume label\'s name: its root entry names no file', () => {
     for (const [fat, kind] of [[16, 'file'], [32, 'dir']] as const) {
       const img = join(tmp.dir, `label-${fat}.img`);
