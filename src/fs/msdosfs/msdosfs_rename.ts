@@ -77,13 +77,13 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
         if (r !== 0) return r;
       }
     }
-    if (isDir) return await moveDir(mp, pmp, vp.data as Denode, fdep, from.e, tdep, tname);
+    if (isDir) return await moveDir(mp, pmp, vp.data as Denode, fdep, from.e, tdep, tname, tvp === vp);
     // The entry on disk must say what the file is now before it is copied.
     const dep = vp.data as Denode;
     dep.modified = true;
     const e = await deupdat(mp, dep, false);
     if (e !== 0) return e;
-    const c = await enterRenamed(mp, fdep, from.e, tdep, tname, dep.attr, dep.startCluster, dep.raw);
+    const c = await enterRenamed(mp, fdep, from.e, tdep, tname, dep.attr, dep.startCluster, dep.raw, tvp === vp);
     if (c.error !== 0) return c.error;
     const loc = slotBuf(pmp, c.pos);
     if (loc === null) return EINVAL;
@@ -91,10 +91,13 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
     if (re !== 0 || bp === null) return re;
     dep.raw.set(bp.data.subarray(loc.off, loc.off + DIRENT_SIZE));
     mp.bufcache.brelse(bp);
-    const stale = mp.vnodeHash.get(c.pos / DIRENT_SIZE);
-    if (stale !== undefined && stale !== vp) mp.vnodeHash.delete(c.pos / DIRENT_SIZE); // a removed file's, waiting to go
-    vfsHashRehash(vp, c.pos / DIRENT_SIZE);
-    dep.ino = vp.ino;
+    // The new short entry may be the old one's own slot, given up first: then the file keeps its number.
+    if (c.pos / DIRENT_SIZE !== vp.ino) {
+      const stale = mp.vnodeHash.get(c.pos / DIRENT_SIZE);
+      if (stale !== undefined && stale !== vp) mp.vnodeHash.delete(c.pos / DIRENT_SIZE); // a removed file's, waiting to go
+      vfsHashRehash(vp, c.pos / DIRENT_SIZE);
+      dep.ino = vp.ino;
+    }
     return 0;
   } finally {
     await vrele(vp);
@@ -107,14 +110,17 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
  * slots freed: the new entry first, so the file is always named. A
  * directory that cannot grow (the fixed root of FAT12/16, or a full disk)
  * and is both source and target gives up e's slots first, as FreeBSD
- * orders it, and takes them back when even they are not enough. => may sleep
+ * orders it, and takes them back when even they are not enough; so does a
+ * change of case only (caseOnly), whose new name is the old one to FAT. => may sleep
  */
 async function enterRenamed(
-  mp: Mount, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string, attr: number, cluster: number, base: Uint8Array,
+  mp: Mount, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string, attr: number, cluster: number, base: Uint8Array, caseOnly: boolean,
 ): Promise<{ error: number; pos: number }> {
-  const c = await createde(mp, tdep, tname, attr, cluster, msdosfsNow(), base);
-  if (c.error === 0) return { error: await removede(mp, fdep, e), pos: c.pos };
-  if (c.error !== ENOSPC || fdep !== tdep) return c;
+  if (!caseOnly) {
+    const c = await createde(mp, tdep, tname, attr, cluster, msdosfsNow(), base);
+    if (c.error === 0) return { error: await removede(mp, fdep, e), pos: c.pos };
+    if (c.error !== ENOSPC || fdep !== tdep) return c;
+  }
   const saved: number[] = [];
   const r = await removede(mp, fdep, e, saved);
   if (r !== 0) return { error: r, pos: 0 };
@@ -187,10 +193,10 @@ async function replaceEmptyDir(mp: Mount, tdep: Denode, e: DirEntryInfo, tvp: Vn
  * old one's slots freed, then ".." pointed at the new parent (0 for the
  * root, as FAT has it). The vnode keeps its file number. => may sleep
  */
-async function moveDir(mp: Mount, pmp: MsdosFs, dep: Denode, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string): Promise<number> {
+async function moveDir(mp: Mount, pmp: MsdosFs, dep: Denode, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string, caseOnly: boolean): Promise<number> {
   const old = await readSlot(mp, pmp, e.pos);
   if (old.error !== 0 || old.raw === null) return old.error;
-  const c = await enterRenamed(mp, fdep, e, tdep, tname, old.raw[DE_ATTR], dep.startCluster, old.raw);
+  const c = await enterRenamed(mp, fdep, e, tdep, tname, old.raw[DE_ATTR], dep.startCluster, old.raw, caseOnly);
   if (c.error !== 0 || fdep === tdep) return c.error;
   const loc = slotBuf(pmp, dotdotPos(pmp, dep.startCluster));
   if (loc === null) return EINTEGRITY;

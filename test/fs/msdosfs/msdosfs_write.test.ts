@@ -317,6 +317,25 @@ describe('renaming directories', () => {
   }
 });
 
+describe('changing the case of a name', () => {
+  test('mv of a directory or a file to its own name in another case renames it (FAT matches names without regard to case)', () => {
+    const img = join(tmp.dir, 'case.img');
+    mkfsFat(img, { fat: 16, kib: 40 * KiB, cluster: 2048 });
+    const data = randomBytes(5000, 41);
+    mcopyTree(img, [{ path: 'boot/inner.bin', data }, { path: 'readme.txt', data }]);
+    ok(['mv', img, '/boot', '/BOOT']);
+    ok(['mv', img, '/readme.txt', '/README.TXT']);
+    assert.ok(fsckFat(img).clean, fsckFat(img).output);
+    assert.deepEqual(mdirPaths(img).sort(), ['/BOOT', '/BOOT/inner.bin', '/README.TXT']);
+    assert.ok(mcopyRead(img, '/BOOT/inner.bin').equals(Buffer.from(data)));
+    assert.ok(mcopyRead(img, '/README.TXT').equals(Buffer.from(data)));
+    // A directory still cannot go below itself.
+    const r = vmpager(['mv', img, '/BOOT', '/boot/sub']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^vmpager: .*invalid argument|cannot move into itself/);
+  });
+});
+
 describe('names outside the Basic Multilingual Plane', () => {
   /** fls -r -p of the image: live names (no deleted or virtual entries) to their inode numbers. */
   function flsNames(image: string): Map<string, string> {
