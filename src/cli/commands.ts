@@ -191,7 +191,7 @@ export const commands: readonly Command[] = [
         const st = await fs.stat(to).catch(() => null);
         const name = from.split('/').filter(Boolean).pop() ?? from;
         // On FAT, TO may be FROM itself in another case (/boot to /BOOT): that is a rename, not a move into itself.
-        const self = st?.type === 'dir' && (await fs.stat(from).catch(() => null))?.ino === st.ino && lastName(from) !== lastName(to);
+        const self = st?.type === 'dir' && (await fs.stat(from, { follow: false }).catch(() => null))?.ino === st.ino && lastName(from) !== lastName(to);
         await fs.rename(from, st?.type === 'dir' && !self ? joinPath(to, name) : to);
       });
       return EXIT_OK;
