@@ -35,6 +35,11 @@ export interface Command {
   run(ctx: CommandContext): Promise<number>;
 }
 
+/** The last name of a path ('' for the root). */
+function lastName(path: string): string {
+  return path.split('/').filter(Boolean).pop() ?? '';
+}
+
 export const commands: readonly Command[] = [
   {
     name: 'ls',
@@ -185,7 +190,9 @@ export const commands: readonly Command[] = [
       await ctx.withMount(image, 'write', async (fs) => {
         const st = await fs.stat(to).catch(() => null);
         const name = from.split('/').filter(Boolean).pop() ?? from;
-        await fs.rename(from, st?.type === 'dir' ? joinPath(to, name) : to);
+        // On FAT, TO may be FROM itself in another case (/boot to /BOOT): that is a rename, not a move into itself.
+        const self = st?.type === 'dir' && (await fs.stat(from, { follow: false }).catch(() => null))?.ino === st.ino && lastName(from) !== lastName(to);
+        await fs.rename(from, st?.type === 'dir' && !self ? joinPath(to, name) : to);
       });
       return EXIT_OK;
     },

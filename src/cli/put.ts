@@ -157,13 +157,19 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     }
   } catch (e) {
     await fs.unlink(tmp).catch(() => {});
-    if (old !== null && e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, `${e.reason} (${path} is unchanged)`);
+    // The hidden name is vmpager's own: the error names the path asked for.
+    if (e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, old !== null ? `${e.reason} (${path} is unchanged)` : e.reason);
     throw e;
   } finally {
     bar?.end();
     src?.close();
   }
-  await fs.rename(tmp, target);
+  await fs.rename(tmp, target).catch(async (e: unknown) => {
+    // The new name did not fit (a full directory): the hidden file goes, and the error names the path asked for.
+    await fs.unlink(tmp).catch(() => {});
+    if (e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, old !== null ? `${e.reason} (${path} is unchanged)` : e.reason);
+    throw e;
+  });
 }
 
 /** Where writing `path` lands: the path itself, or, through symlinks, the name they lead to. */

@@ -186,3 +186,13 @@ test('a closed file whose write-back fails is not dropped when the object cache 
   const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test('mv of a symlink to a directory TO moves the link into TO (the change-of-case rename looks at FROM itself)', () => {
+  const image = join(tmp.dir, 'mvlink.img');
+  mkext2(image, [{ path: 'dir/keep', data: randomBytes(10, 5) }], { size: 8 * 1024 * 1024 });
+  ok(['ln', '-s', image, '/dir', '/lnk']);
+  ok(['mv', image, '/lnk', '/dir']);
+  assert.match(debugfs(image, 'ls -l /dir'), / lnk\s*$/m);
+  assert.match(debugfs(image, 'stat /dir/lnk'), /Type: symlink/);
+  assert.ok(e2fsck(image).clean, e2fsck(image).output);
+});

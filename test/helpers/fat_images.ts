@@ -15,6 +15,8 @@ export interface FatOptions {
   /** Bytes per cluster (a power of two, 512 to 32 KiB); mkfs.fat's choice if absent. */
   cluster?: number;
   label?: string;
+  /** Root directory entries of FAT12/16 (mkfs.fat -r). */
+  rootEntries?: number;
 }
 
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
@@ -29,6 +31,7 @@ export function mkfsFat(image: string, opts: FatOptions): void {
   const args = ['-C', '-F', String(opts.fat)];
   if (opts.cluster !== undefined) args.push('-S', '512', '-s', String(opts.cluster / 512));
   if (opts.label !== undefined) args.push('-n', opts.label);
+  if (opts.rootEntries !== undefined) args.push('-r', String(opts.rootEntries));
   spawnSync('rm', ['-f', image]);
   const r = run('mkfs.fat', [...args, image, String(opts.kib)]);
   if (r.status !== 0) throw new Error(`mkfs.fat ${args.join(' ')}: ${r.stderr}`);

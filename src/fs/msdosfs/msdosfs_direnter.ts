@@ -7,6 +7,7 @@
  * Directory buffers are delayed writes; VFS_SYNC writes them.
  *   { error, pos } = await createde(mp, ddep, name, attr, cluster)
  *   error = await removede(mp, ddep, e)
+ *   error = await removede(mp, ddep, e, saved); error = await restorede(mp, ddep, e, saved)   // undone
  */
 
 import { EEXIST, EINTEGRITY, EIO, ENOSPC } from '../../kern/errno.js';
@@ -15,7 +16,7 @@ import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { extendfile } from './msdosfs_alloc.js';
 import { type Denode, slotBuf } from './msdosfs_denode.js';
 import {
-  ATTR_WIN95, DE_ADATE, DE_ATTR, DE_CDATE, DE_LCASE, DE_CHUNDREDTH, DE_CTIME, DE_HIGHCLUST, DE_MDATE, DE_MTIME,
+  ATTR_VOLUME, DE_ADATE, DE_ATTR, DE_CDATE, DE_LCASE, DE_CHUNDREDTH, DE_CTIME, DE_HIGHCLUST, DE_MDATE, DE_MTIME,
   DE_STARTCLUST, DIRENT_SIZE, SLOT_DELETED, SLOT_EMPTY, longNameEntries, put16, shortForm, unixToDos, winChksum,
   withTail,
 } from './msdosfs_direntry.js';
@@ -67,7 +68,8 @@ async function freeSlots(mp: Mount, ddep: Denode, n: number): Promise<{ error: n
       return !(ended && slots !== null);
     }
     run = [];
-    if (data[off + DE_ATTR] !== ATTR_WIN95) names.add(latin1(data.subarray(off, off + 11)));
+    // The volume label's entry names no file: a file may take its name (cf. uniqdosname skipping ATTR_VOLUME).
+    if ((data[off + DE_ATTR] & ATTR_VOLUME) === 0) names.add(latin1(data.subarray(off, off + 11)));
     return true;
   });
   return { error, slots, names };
@@ -141,15 +143,31 @@ export async function createde(
   return { error: 0, pos: slots[slots.length - 1] };
 }
 
-/** Marks the slots of entry e (long-name ones too) deleted (cf. removede). => may sleep */
-export async function removede(mp: Mount, ddep: Denode, e: DirEntryInfo): Promise<number> {
+/**
+ * Marks the slots of entry e (long-name ones too) deleted (cf. removede);
+ * `saved`, when given, receives each slot's first byte for restorede. => may sleep
+ */
+export async function removede(mp: Mount, ddep: Denode, e: DirEntryInfo, saved?: number[]): Promise<number> {
+  return markSlots(mp, ddep, e, (i, old) => {
+    saved?.push(old);
+    return SLOT_DELETED;
+  });
+}
+
+/** Puts back the first bytes removede saved: entry e is live again. => its slots untouched since; may sleep */
+export function restorede(mp: Mount, ddep: Denode, e: DirEntryInfo, saved: readonly number[]): Promise<number> {
+  return markSlots(mp, ddep, e, (i) => saved[i]);
+}
+
+async function markSlots(mp: Mount, ddep: Denode, e: DirEntryInfo, first: (i: number, old: number) => number): Promise<number> {
   dirhashDrop(ddep);
-  for (const pos of [...e.longSlots, e.pos]) {
-    const loc = slotBuf(mp.data as MsdosFs, pos);
+  const slots = [...e.longSlots, e.pos];
+  for (let i = 0; i < slots.length; i++) {
+    const loc = slotBuf(mp.data as MsdosFs, slots[i]);
     if (loc === null) return EINTEGRITY;
     const { error, bp } = await mp.bufcache.bread(loc.blkno, loc.size);
     if (error !== 0 || bp === null) return error || EIO;
-    bp.data[loc.off] = SLOT_DELETED;
+    bp.data[loc.off] = first(i, bp.data[loc.off]);
     mp.bufcache.bdwrite(bp);
   }
   return 0;

@@ -15,12 +15,12 @@
  *   error = await msdosfsRename(fdvp, fname, tdvp, tname)   => both directories locked exclusively
  */
 
-import { EBUSY, EINTEGRITY, EINVAL, EIO, EISDIR, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EPERM, EXDEV } from '../../kern/errno.js';
+import { EBUSY, EINTEGRITY, EINVAL, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EPERM, EXDEV } from '../../kern/errno.js';
 import { vfsHashRehash, vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
 import type { SetattrArgs } from '../../vfs/vnode_if.js';
 import { type Denode, deupdat, entryCluster, isDotName, slotBuf } from './msdosfs_denode.js';
-import { createde, removede } from './msdosfs_direnter.js';
+import { createde, removede, restorede } from './msdosfs_direnter.js';
 import {
   ATTR_ARCHIVE, ATTR_READONLY, DE_ADATE, DE_ATTR, DE_HIGHCLUST, DE_MDATE, DE_MTIME, DE_STARTCLUST, DIRENT_SIZE, checkLongName, put16,
   unixToDos,
@@ -77,32 +77,56 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
         if (r !== 0) return r;
       }
     }
-    if (isDir) return await moveDir(mp, pmp, vp.data as Denode, fdep, from.e, tdep, tname);
+    if (isDir) return await moveDir(mp, pmp, vp.data as Denode, fdep, from.e, tdep, tname, tvp === vp);
     // The entry on disk must say what the file is now before it is copied.
     const dep = vp.data as Denode;
     dep.modified = true;
-    let e = await deupdat(mp, dep, false);
+    const e = await deupdat(mp, dep, false);
     if (e !== 0) return e;
-    const c = await createde(mp, tdep, tname, dep.attr, dep.startCluster, msdosfsNow(), dep.raw);
+    const c = await enterRenamed(mp, fdep, from.e, tdep, tname, dep.attr, dep.startCluster, dep.raw, tvp === vp);
     if (c.error !== 0) return c.error;
-    // The old entry's slots are as they were: createde takes free slots only.
-    e = await removede(mp, fdep, from.e);
-    if (e !== 0) return e;
     const loc = slotBuf(pmp, c.pos);
     if (loc === null) return EINVAL;
     const { error: re, bp } = await mp.bufcache.bread(loc.blkno, loc.size);
     if (re !== 0 || bp === null) return re;
     dep.raw.set(bp.data.subarray(loc.off, loc.off + DIRENT_SIZE));
     mp.bufcache.brelse(bp);
-    const stale = mp.vnodeHash.get(c.pos / DIRENT_SIZE);
-    if (stale !== undefined && stale !== vp) mp.vnodeHash.delete(c.pos / DIRENT_SIZE); // a removed file's, waiting to go
-    vfsHashRehash(vp, c.pos / DIRENT_SIZE);
-    dep.ino = vp.ino;
+    // The new short entry may be the old one's own slot, given up first: then the file keeps its number.
+    if (c.pos / DIRENT_SIZE !== vp.ino) {
+      const stale = mp.vnodeHash.get(c.pos / DIRENT_SIZE);
+      if (stale !== undefined && stale !== vp) mp.vnodeHash.delete(c.pos / DIRENT_SIZE); // a removed file's, waiting to go
+      vfsHashRehash(vp, c.pos / DIRENT_SIZE);
+      dep.ino = vp.ino;
+    }
     return 0;
   } finally {
     await vrele(vp);
     if (tvp !== null) await vrele(tvp);
   }
+}
+
+/**
+ * The new entry tname in tdep for the file of entry e in fdep, then e's
+ * slots freed: the new entry first, so the file is always named. A
+ * directory that cannot grow (the fixed root of FAT12/16, or a full disk)
+ * and is both source and target gives up e's slots first, as FreeBSD
+ * orders it, and takes them back when even they are not enough; so does a
+ * change of case only (caseOnly), whose new name is the old one to FAT. => may sleep
+ */
+async function enterRenamed(
+  mp: Mount, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string, attr: number, cluster: number, base: Uint8Array, caseOnly: boolean,
+): Promise<{ error: number; pos: number }> {
+  if (!caseOnly) {
+    const c = await createde(mp, tdep, tname, attr, cluster, msdosfsNow(), base);
+    if (c.error === 0) return { error: await removede(mp, fdep, e), pos: c.pos };
+    if (c.error !== ENOSPC || fdep !== tdep) return c;
+  }
+  const saved: number[] = [];
+  const r = await removede(mp, fdep, e, saved);
+  if (r !== 0) return { error: r, pos: 0 };
+  const again = await createde(mp, tdep, tname, attr, cluster, msdosfsNow(), base);
+  if (again.error === 0) return again;
+  return { error: (await restorede(mp, fdep, e, saved)) || again.error, pos: 0 };
 }
 
 /** The 32 bytes of the directory slot at device byte pos. => may sleep */
@@ -169,13 +193,11 @@ async function replaceEmptyDir(mp: Mount, tdep: Denode, e: DirEntryInfo, tvp: Vn
  * old one's slots freed, then ".." pointed at the new parent (0 for the
  * root, as FAT has it). The vnode keeps its file number. => may sleep
  */
-async function moveDir(mp: Mount, pmp: MsdosFs, dep: Denode, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string): Promise<number> {
+async function moveDir(mp: Mount, pmp: MsdosFs, dep: Denode, fdep: Denode, e: DirEntryInfo, tdep: Denode, tname: string, caseOnly: boolean): Promise<number> {
   const old = await readSlot(mp, pmp, e.pos);
   if (old.error !== 0 || old.raw === null) return old.error;
-  const c = await createde(mp, tdep, tname, old.raw[DE_ATTR], dep.startCluster, msdosfsNow(), old.raw);
-  if (c.error !== 0) return c.error;
-  const r = await removede(mp, fdep, e);
-  if (r !== 0 || fdep === tdep) return r;
+  const c = await enterRenamed(mp, fdep, e, tdep, tname, old.raw[DE_ATTR], dep.startCluster, old.raw, caseOnly);
+  if (c.error !== 0 || fdep === tdep) return c.error;
   const loc = slotBuf(pmp, dotdotPos(pmp, dep.startCluster));
   if (loc === null) return EINTEGRITY;
   const { error, bp } = await mp.bufcache.bread(loc.blkno, loc.size);

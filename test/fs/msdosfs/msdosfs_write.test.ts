@@ -317,6 +317,25 @@ describe('renaming directories', () => {
   }
 });
 
+describe('changing the case of a name', () => {
+  test('mv of a directory or a file to its own name in another case renames it (FAT matches names without regard to case)', () => {
+    const img = join(tmp.dir, 'case.img');
+    mkfsFat(img, { fat: 16, kib: 40 * KiB, cluster: 2048 });
+    const data = randomBytes(5000, 41);
+    mcopyTree(img, [{ path: 'boot/inner.bin', data }, { path: 'readme.txt', data }]);
+    ok(['mv', img, '/boot', '/BOOT']);
+    ok(['mv', img, '/readme.txt', '/README.TXT']);
+    assert.ok(fsckFat(img).clean, fsckFat(img).output);
+    assert.deepEqual(mdirPaths(img).sort(), ['/BOOT', '/BOOT/inner.bin', '/README.TXT']);
+    assert.ok(mcopyRead(img, '/BOOT/inner.bin').equals(Buffer.from(data)));
+    assert.ok(mcopyRead(img, '/README.TXT').equals(Buffer.from(data)));
+    // A directory still cannot go below itself.
+    const r = vmpager(['mv', img, '/BOOT', '/boot/sub']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^vmpager: .*invalid argument|cannot move into itself/);
+  });
+});
+
 describe('names outside the Basic Multilingual Plane', () => {
   /** fls -r -p of the image: live names (no deleted or virtual entries) to their inode numbers. */
   function flsNames(image: string): Map<string, string> {
@@ -403,6 +422,70 @@ describe('what FAT cannot hold', () => {
     await f.close();
     await fs.unmount();
     assert.ok(readFileSync(image).equals(before), 'image unchanged');
+  });
+
+  test('put of a new file into a full fixed root directory fails in one line naming that file, the image unchanged', () => {
+    const img = join(tmp.dir, 'fullroot.img');
+    mkfsFat(img, { fat: 12, kib: 1024, cluster: 512, rootEntries: 16 });
+    const root = Buffer.from(readFileSync(img).subarray(17, 19)).readUInt16LE(0);
+    assert.equal(root, 16, 'mkfs.fat made a root of 16 entries');
+    mcopyTree(img, Array.from({ length: 16 }, (_, i) => ({ path: `F${i}.TXT`, data: randomBytes(10, i) })));
+    const before = readFileSync(img);
+    const r = vmpager(['put', img, '/new.txt'], new Uint8Array(5));
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmpager: ${img}: /new.txt: no space left on device\n`);
+    assert.ok(readFileSync(img).equals(before), 'image unchanged');
+    assert.ok(fsckFat(img).clean);
+  });
+
+  test('in a nearly full fixed root, put of a new file and a rename reuse the old entry\'s slots; a name that fits nowhere leaves the file as it was', async () => {
+    const img = join(tmp.dir, 'nearfullroot.img');
+    mkfsFat(img, { fat: 12, kib: 1024, cluster: 512, rootEntries: 16 });
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `F${i}.TXT`, data: randomBytes(700, 100 + i) }));
+    mcopyTree(img, files);
+    const x = randomBytes(5000, 99);
+    ok(['put', img, '/X.TXT'], x); // its hidden name takes the 4 free slots; the rename gives them back for X.TXT
+    const model: Model = new Map(files.map((f) => [`/${f.path}`, f.data]));
+    model.set('/X.TXT', x);
+    assertImage(img, model, 'put X.TXT');
+    // X.TXT took the first of the 4 slots its hidden name had; a name of 3 long entries and the short one fits there again.
+    const long4 = 'a name of twenty-nine letters';
+    const long5 = 'a name of forty letters, one too many!!!';
+    const vm = new Vm();
+    const fs = await vm.mount(img, { readOnly: false });
+    await assert.rejects(fs.rename('/F1.TXT', `/${long5}`), (e: Error & { code?: string }) => e.code === 'ENOSPC');
+    await fs.rename('/X.TXT', `/${long4}`);
+    await fs.unmount();
+    model.set(`/${long4}`, x);
+    model.delete('/X.TXT');
+    assertImage(img, model, 'renames');
+  });
+
+  test('put of a name no free run of the root can hold fails in one line naming it, and leaves no hidden file behind', () => {
+    const img = join(tmp.dir, 'nofit.img');
+    mkfsFat(img, { fat: 12, kib: 1024, cluster: 512, rootEntries: 16 });
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `F${i}.TXT`, data: randomBytes(300, 200 + i) }));
+    mcopyTree(img, files);
+    const name = '/a name of forty letters, one too many!!!'; // 5 slots; 4 are free
+    const r = vmpager(['put', img, name], randomBytes(3000, 7));
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmpager: ${img}: ${name}: no space left on device\n`);
+    assertImage(img, new Map(files.map((f) => [`/${f.path}`, f.data])), 'after the refused put');
+  });
+
+  test('a file and a directory may take the volume label\'s name: its root entry names no file', () => {
+    for (const [fat, kind] of [[16, 'file'], [32, 'dir']] as const) {
+      const img = join(tmp.dir, `label-${fat}.img`);
+      mkfsFat(img, { fat, kib: 40 * KiB, cluster: fat === 16 ? 2048 : 512, label: 'BOOTFS' });
+      const data = randomBytes(3000, fat);
+      if (kind === 'file') ok(['put', img, '/BOOTFS'], data);
+      else ok(['mkdir', img, '/BOOTFS']);
+      assert.ok(fsckFat(img).clean, fsckFat(img).output);
+      assert.deepEqual(mdirPaths(img), ['/BOOTFS'], 'the exact 8.3 name, no ~1 alias');
+      if (kind === 'file') assert.ok(mcopyRead(img, '/BOOTFS').equals(Buffer.from(data)));
+      const l = spawnSync('mlabel', ['-i', img, '-s', '::'], { encoding: 'utf8', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+      assert.match(l.stdout, /Volume label is BOOTFS/, 'the label is still there');
+    }
   });
 
   test("FAT[1]'s clean bit is clear while mounted for writing and back after unmount", async () => {
