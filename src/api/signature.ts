@@ -10,6 +10,29 @@ import type { BlockDevice } from '../dev/device.js';
 /** Bytes read from the start: far enough for UFS2's superblock at 64 KiB and an ISO 9660 descriptor. */
 const PROBE_BYTES = 68 * 1024;
 
+/**
+ * What a file that holds no file system is instead, when its first bytes
+ * say: a disk image in a format other than raw, or a compressed file, with
+ * the step that makes it readable. Null when neither.
+ */
+export function describeContainer(b: Uint8Array): string | null {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const at = (off: number, text: string): boolean => off + text.length <= b.length && ascii(b, off, text.length) === text;
+  const convert = (what: string, fmt: string) => `${what}, not a raw one (convert it first: qemu-img convert -f ${fmt} -O raw IMAGE disk.img)`;
+  if (at(0, 'QFI\xfb')) return convert('a QCOW2 disk image', 'qcow2');
+  if (at(0, 'KDMV') || at(0, '# Disk DescriptorFile')) return convert('a VMDK disk image', 'vmdk');
+  if (at(0, 'vhdxfile')) return convert('a VHDX disk image', 'vhdx');
+  if (at(0, 'conectix')) return convert('a dynamic VHD disk image', 'vpc');
+  if (b.length >= 68 && dv.getUint32(64, true) === 0xbeda107f) return convert('a VirtualBox VDI disk image', 'vdi');
+  const uncompress = (what: string, tool: string) => `${what} (uncompress it first: ${tool})`;
+  if (b[0] === 0x1f && b[1] === 0x8b) return uncompress('gzip-compressed', 'gunzip -k IMAGE');
+  if (at(0, '\xfd7zXZ\0')) return uncompress('xz-compressed', 'unxz -k IMAGE');
+  if (dv.byteLength >= 4 && dv.getUint32(0, true) === 0xfd2fb528) return uncompress('zstd-compressed', 'unzstd IMAGE');
+  if (at(0, 'BZh') && b[3] >= 0x31 && b[3] <= 0x39) return uncompress('bzip2-compressed', 'bunzip2 -k IMAGE');
+  if (at(0, 'PK\x03\x04')) return uncompress('a zip archive', 'unzip IMAGE');
+  return null;
+}
+
 /** A phrase naming what dev holds, or null when no signature is found (or it cannot be read). */
 export async function describeContents(dev: BlockDevice): Promise<string | null> {
   const n = Math.min(dev.size, PROBE_BYTES);

@@ -150,3 +150,33 @@ test('an image with multi-mount protection: reading warns when its block says an
   assert.match(r.stderr, /^vmpager: .*mmp\.img: unsupported ext4 feature for writing: mmp\n$/);
   assert.equal(sha(img), before);
 });
+
+test('an image that is not a raw disk or file system says what it is and the step that makes it readable, in one line', () => {
+  const raw = join(tmp.dir, 'plain.img');
+  mkext2(raw, [{ path: 'hello', data: new TextEncoder().encode('hi\n') }], { type: 'ext4', blockSize: 4096, size: 8 << 20 });
+  const cases: Array<[string, () => void, RegExp]> = [
+    ['plain.img.gz', () => writeFileSync(join(tmp.dir, 'plain.img.gz'), execFileSync('gzip', ['-c', raw], { maxBuffer: 1 << 26 })), /the file is gzip-compressed \(uncompress it first: gunzip -k IMAGE\)$/],
+    ['plain.img.xz', () => writeFileSync(join(tmp.dir, 'plain.img.xz'), execFileSync('xz', ['-c', '-0', raw], { maxBuffer: 1 << 26 })), /the file is xz-compressed \(uncompress it first: unxz -k IMAGE\)$/],
+    // A QCOW2 version 3 header (magic, version, no backing file, 64 KiB clusters), as qemu-img writes one.
+    ['disk.qcow2', () => {
+      const h = new Uint8Array(1 << 20);
+      const dv = new DataView(h.buffer);
+      h.set([0x51, 0x46, 0x49, 0xfb]);
+      dv.setUint32(4, 3);
+      dv.setUint32(20, 16);
+      dv.setBigUint64(24, BigInt(8 << 20));
+      writeFileSync(join(tmp.dir, 'disk.qcow2'), h);
+    }, /the file is a QCOW2 disk image, not a raw one \(convert it first: qemu-img convert -f qcow2 -O raw IMAGE disk\.img\)$/],
+    ['swap.img', () => {
+      writeFileSync(join(tmp.dir, 'swap.img'), new Uint8Array(1 << 20));
+      execFileSync('/usr/sbin/mkswap', [join(tmp.dir, 'swap.img')], { stdio: 'ignore' });
+    }, /no ext2\/3\/4, UFS or FAT file system found: it holds Linux swap$/],
+  ];
+  for (const [name, make, want] of cases) {
+    make();
+    const r = vmpager(['ls', join(tmp.dir, name), '/']);
+    assert.equal(r.status, 2, `${name}: ${r.stderr}`);
+    assert.ok(oneLine(r.stderr), r.stderr);
+    assert.match(r.stderr.trimEnd(), want, name);
+  }
+});
