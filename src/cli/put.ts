@@ -134,7 +134,8 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
         const source = fileSource(src, (n) => bar?.update(Math.min(n, total)));
         f.advise('noreuse'); // written once: each batch goes out at once and its frames are reused
         for (let off = 0; ; ) {
-          const want = Math.max(total - off, CHUNK);
+          const want = off < total ? total - off : moreAfter(src, off);
+          if (want === 0) break;
           const n = await f.writeFrom(source, off, want);
           off += n;
           if (n < want) break;
@@ -164,6 +165,22 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     src?.close();
   }
   await fs.rename(tmp, target);
+}
+
+/**
+ * How much more to ask of src once `off` bytes are in: what a regular file
+ * has grown by since (0: it has not), CHUNK at a time from a pipe or device.
+ * A file is never asked for room past its end: a put that fills the image
+ * exactly must not fail on blocks it would not have used.
+ */
+function moreAfter(src: PutSource, off: number): number {
+  let st;
+  try {
+    st = fstatSync(src.fd);
+  } catch (e) {
+    throw hostError(e, 'stat', src.path, null);
+  }
+  return st.isFile() ? Math.max(0, st.size - off) : CHUNK;
 }
 
 /** Where writing `path` lands: the path itself, or, through symlinks, the name they lead to. */

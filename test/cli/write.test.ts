@@ -125,6 +125,20 @@ test('a write to an ext4 image with a feature the writer cannot keep (bigalloc) 
   assert.equal(sha(image), before);
 });
 
+test('put --from a file exactly as large as the free space fills the image: no room is asked past its end', () => {
+  const image = join(tmp.dir, 'fill.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(3000, 4) }], { type: 'ext4', blockSize: 1024, size: 4 << 20, extra: ['-O', '^has_journal'] });
+  const free = () => Number(/^Free blocks:\s*(\d+)/m.exec(spawnSync('dumpe2fs', ['-h', image], { encoding: 'utf8' }).stdout)?.[1]);
+  const data = randomBytes(free() * 1024, 5);
+  const from = join(tmp.dir, 'fill.bin');
+  writeFileSync(from, data);
+  ok(['put', image, '/fill', '--from', from]);
+  assert.equal(free(), 0);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+  assert.ok(debugfsCat(image, '/fill').equals(Buffer.from(data)));
+});
+
 test('put --from a file that cannot be read fails in one line naming it, and leaves the image unchanged', () => {
   const image = join(tmp.dir, 'from.img');
   mkext2(image, [{ path: 'a', data: randomBytes(5000, 2) }], { type: 'ext2', size: 8 << 20 });
