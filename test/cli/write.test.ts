@@ -139,6 +139,15 @@ test('put --from a file exactly as large as the free space fills the image: no r
   assert.ok(debugfsCat(image, '/fill').equals(Buffer.from(data)));
 });
 
+test('put --from a file whose size reads 0 but holds bytes (/proc/version) copies them all', () => {
+  const image = join(tmp.dir, 'proc.img');
+  mkext2(image, [], { type: 'ext2', size: 4 << 20 });
+  ok(['put', image, '/version', '--from', '/proc/version']);
+  assert.ok(debugfsCat(image, '/version').equals(readFileSync('/proc/version')));
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
 test('put --from a file that cannot be read fails in one line naming it, and leaves the image unchanged', () => {
   const image = join(tmp.dir, 'from.img');
   mkext2(image, [{ path: 'a', data: randomBytes(5000, 2) }], { type: 'ext2', size: 8 << 20 });
