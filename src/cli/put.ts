@@ -162,6 +162,8 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
   } catch (e) {
     await fs.unlink(tmp).catch(() => {});
     if (old !== null && e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, `${e.reason} (${path} is unchanged)`);
+    // The hidden file is ours, not the user's: a failure on it is PATH's (the source's own errors name the source).
+    if (e instanceof VmError && e.image === fs.image && e.path === tmp) throw new VmError(e.errno, 'put', fs.image, path, e.reason);
     throw e;
   } finally {
     bar?.end();

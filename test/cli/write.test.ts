@@ -148,6 +148,19 @@ test('put --from a file whose size reads 0 but holds bytes (/proc/version) copie
   assert.ok(ck.clean, ck.output);
 });
 
+test('put of a new file that fails names PATH, not the hidden file it was writing, and leaves none behind', () => {
+  const image = join(tmp.dir, 'full.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(3000, 6) }], { type: 'ext2', blockSize: 1024, size: 1 << 20 });
+  const from = join(tmp.dir, 'big.bin');
+  writeFileSync(from, randomBytes(2 << 20, 7));
+  const r = vmpager(['put', image, '/new', '--from', from]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, `vmpager: ${image}: /new: no space left on device\n`);
+  assert.doesNotMatch(debugfs(image, 'ls /'), /vmpager/);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
 test('put --from a file that cannot be read fails in one line naming it, and leaves the image unchanged', () => {
   const image = join(tmp.dir, 'from.img');
   mkext2(image, [{ path: 'a', data: randomBytes(5000, 2) }], { type: 'ext2', size: 8 << 20 });
