@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_MEMORY, MIN_FRAMES, Vm } from '../api/vm.js';
-import { VmError } from '../api/errors.js';
+import { EROFS, VmError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { parseSize } from '../api/size.js';
 
@@ -118,6 +118,13 @@ export class CommandContext {
   async withMount<T>(image: string, mode: 'read' | 'write', fn: (fs: MountedFs) => Promise<T>, opts: { lock?: boolean } = {}): Promise<T> {
     const g = opts.lock === false ? { ...this.g, lock: false } : this.g;
     const fs = await (mode === 'read' ? mountReadOnly : mountReadWrite)(this.vm, image, g);
+    if (mode === 'write' && fs.readOnly) {
+      // Mounted read-only though writing was asked (a journal that needs recovery): refused before
+      // anything, saying why, rather than the EROFS of whatever the command tried first.
+      const why = fs.warnings.join('; ');
+      await fs.unmount();
+      throw new VmError(EROFS, 'mount', image, null, why === '' ? undefined : `read-only file system: ${why}`);
+    }
     let result: T;
     try {
       result = await fn(fs);

@@ -6,10 +6,10 @@
  * the image is touched: one that cannot be read changes nothing.
  */
 
-import { closeSync, fstatSync, openSync, readvSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, readvSync } from 'node:fs';
 
 import { EFBIG, EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
-import type { FrameSource } from '../api/index.js';
+import type { File, FrameSource } from '../api/index.js';
 import { hiddenName, isHiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
 import { iovAfter } from '../api/index.js';
 import { nameError } from '../api/names.js';
@@ -130,15 +130,19 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     const f = await fs.open(tmp, { create: true });
     try {
       if (src !== null) {
-        // Until the source ends: the size stat gave, then as long as the file goes on growing.
+        // The size stat gave, straight into the frames; then whatever the source still holds (a
+        // file that grew, a pipe, a /proc file whose size reads 0), read first and written as it
+        // comes, so that no room is asked for past the source's end (a put that fills the image
+        // exactly must not fail on blocks it would not have used).
         const source = fileSource(src, (n) => bar?.update(Math.min(n, total)));
         f.advise('noreuse'); // written once: each batch goes out at once and its frames are reused
-        for (let off = 0; ; ) {
-          const want = Math.max(total - off, CHUNK);
-          const n = await f.writeFrom(source, off, want);
+        let off = 0;
+        while (off < total) {
+          const n = await f.writeFrom(source, off, total - off);
           off += n;
-          if (n < want) break;
+          if (n === 0) break;
         }
+        if (off >= total) await copyRest(f, src, off);
       } else {
         let off = 0;
         for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
@@ -157,8 +161,9 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     }
   } catch (e) {
     await fs.unlink(tmp).catch(() => {});
-    // The hidden name is vmpager's own: the error names the path asked for.
-    if (e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, old !== null ? `${e.reason} (${path} is unchanged)` : e.reason);
+    if (old !== null && e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, `${e.reason} (${path} is unchanged)`);
+    // The hidden file is ours, not the user's: a failure on it is PATH's (the source's own errors name the source).
+    if (e instanceof VmError && e.image === fs.image && e.path === tmp) throw new VmError(e.errno, 'put', fs.image, path, e.reason);
     throw e;
   } finally {
     bar?.end();
@@ -170,6 +175,22 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
     if (e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, old !== null ? `${e.reason} (${path} is unchanged)` : e.reason);
     throw e;
   });
+}
+
+/** Copies what src holds past `off` (where its position stands) into f, a CHUNK at a time. */
+async function copyRest(f: File, src: PutSource, off: number): Promise<void> {
+  const buf = new Uint8Array(CHUNK);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(src.fd, buf);
+    } catch (e) {
+      throw hostError(e, 'read', src.path, null);
+    }
+    if (n === 0) return;
+    await f.write(off, buf.subarray(0, n));
+    off += n;
+  }
 }
 
 /** Where writing `path` lands: the path itself, or, through symlinks, the name they lead to. */

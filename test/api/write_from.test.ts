@@ -13,6 +13,7 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultyDisk, MemDisk, Vm, VmError, type FrameSource } from '../../src/api/index.js';
@@ -142,6 +143,33 @@ test('writeFrom: a source that ends early leaves exactly its bytes; a grown file
   const ck2 = e2fsck(image);
   assert.ok(ck2.clean, ck2.output);
 });
+
+for (const type of ['ext2', 'ext4'] as const) {
+  test(`writeFrom asked for more than the free space succeeds when its source ends within it (${type})`, async () => {
+    const image = join(tmp.dir, `roomy-${type}.img`);
+    mkext2(image, [{ path: 'old', data: randomBytes(3000, 11) }], { type, blockSize: 1024, size: 4 << 20 });
+    const free = freeBlocks(image);
+    const data = randomBytes(Math.floor(free / 2) * 1024 + 5, 12);
+    const vm = new Vm({ memory: 256 << 10 });
+    const fs = await vm.mount(image, { readOnly: false });
+    const f = await fs.open('/fits', { create: true });
+    assert.equal(await f.writeFrom(sourceOf(data).source, 0, 4 * free * 1024), data.length);
+    assert.equal(f.size, data.length);
+    await f.close();
+    await fs.unmount();
+    assert.ok(debugfsCat(image, '/fits').equals(Buffer.from(data)));
+    assert.ok(freeBlocks(image) > 0 && freeBlocks(image) < free / 2, 'the blocks asked for past the end are free again');
+    const ck = e2fsck(image);
+    assert.ok(ck.clean, ck.output);
+  });
+}
+
+/** The superblock's free block count, as dumpe2fs -h reads it. */
+function freeBlocks(image: string): number {
+  const m = /^Free blocks:\s*(\d+)/m.exec(execFileSync('dumpe2fs', ['-h', image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  assert.ok(m, 'dumpe2fs shows the free block count');
+  return Number(m[1]);
+}
 
 test("writeFrom with advise('noreuse') writes each batch behind and reuses its frames", async () => {
   const image = join(tmp.dir, 'behind.img');

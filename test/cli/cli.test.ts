@@ -123,6 +123,13 @@ describe('vmpager command line', () => {
     assert.equal(r.stdout, 'data\n');
     assert.match(r.stderr, /journal needs recovery/);
     assert.equal(sha(j), before, 'no replay, no write');
+    // A writing command is refused in one line saying why, naming no file of its own.
+    for (const args of [['put', j, '/g'], ['mkdir', j, '/d'], ['rm', j, '/f'], ['put', '-r', j, '/t', '--from', tmp.dir]]) {
+      const w = vmpager(args);
+      assert.equal(w.status, 2, w.stderr);
+      assert.equal(w.stderr, `vmpager: ${j}: read-only file system: journal needs recovery; mounted read-only without replaying it\n`);
+    }
+    assert.equal(sha(j), before, 'nothing written');
   });
 
   test('stat prints inode fields and the block map; --json has them by name', () => {

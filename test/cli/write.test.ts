@@ -125,6 +125,42 @@ test('a write to an ext4 image with a feature the writer cannot keep (bigalloc) 
   assert.equal(sha(image), before);
 });
 
+test('put --from a file exactly as large as the free space fills the image: no room is asked past its end', () => {
+  const image = join(tmp.dir, 'fill.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(3000, 4) }], { type: 'ext4', blockSize: 1024, size: 4 << 20, extra: ['-O', '^has_journal'] });
+  const free = () => Number(/^Free blocks:\s*(\d+)/m.exec(spawnSync('dumpe2fs', ['-h', image], { encoding: 'utf8' }).stdout)?.[1]);
+  const data = randomBytes(free() * 1024, 5);
+  const from = join(tmp.dir, 'fill.bin');
+  writeFileSync(from, data);
+  ok(['put', image, '/fill', '--from', from]);
+  assert.equal(free(), 0);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+  assert.ok(debugfsCat(image, '/fill').equals(Buffer.from(data)));
+});
+
+test('put --from a file whose size reads 0 but holds bytes (/proc/version) copies them all', () => {
+  const image = join(tmp.dir, 'proc.img');
+  mkext2(image, [], { type: 'ext2', size: 4 << 20 });
+  ok(['put', image, '/version', '--from', '/proc/version']);
+  assert.ok(debugfsCat(image, '/version').equals(readFileSync('/proc/version')));
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
+test('put of a new file that fails names PATH, not the hidden file it was writing, and leaves none behind', () => {
+  const image = join(tmp.dir, 'full.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(3000, 6) }], { type: 'ext2', blockSize: 1024, size: 1 << 20 });
+  const from = join(tmp.dir, 'big.bin');
+  writeFileSync(from, randomBytes(2 << 20, 7));
+  const r = vmpager(['put', image, '/new', '--from', from]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr, `vmpager: ${image}: /new: no space left on device\n`);
+  assert.doesNotMatch(debugfs(image, 'ls /'), /vmpager/);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
 test('put --from a file that cannot be read fails in one line naming it, and leaves the image unchanged', () => {
   const image = join(tmp.dir, 'from.img');
   mkext2(image, [{ path: 'a', data: randomBytes(5000, 2) }], { type: 'ext2', size: 8 << 20 });

@@ -39,7 +39,9 @@ export function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: 
     const recLen = decodeRecLen(dv.getUint16(off + 4, true), bsize);
     const nameLen = buf[off + 6];
     if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > bsize) return { error: EINTEGRITY, recs };
-    if (recLen < direntRecLen(nameLen) || (!filetype && buf[off + 7] !== 0)) return { error: EINTEGRITY, recs };
+    // Without filetype a live entry's type byte is 0; an empty record's is free
+    // (metadata_csum's tail carries 0xde there on every image).
+    if (recLen < direntRecLen(nameLen) || (!filetype && ino !== 0 && buf[off + 7] !== 0)) return { error: EINTEGRITY, recs };
     if (ino > fs.sb.inodesCount || (ino !== 0 && nameLen === 0)) return { error: EINTEGRITY, recs };
     recs.push({ off, ino, recLen, nameLen });
     off += recLen;

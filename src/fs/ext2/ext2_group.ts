@@ -18,9 +18,24 @@ import {
   GD_FREE_INODES, GD_FREE_INODES_HI, GD_INODE_BITMAP, GD_INODE_BITMAP_HI, GD_INODE_TABLE, GD_INODE_TABLE_HI,
   GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, GD_USED_DIRS, GD_USED_DIRS_HI, INCOMPAT_FLEX_BG, SBOFF, SBSIZE,
   SB_FREE_BLOCKS, SB_FREE_BLOCKS_HI, SB_FREE_INODES, SB_LAST_ORPHAN, SB_MNT_COUNT, SB_MTIME, SB_RESERVED_GDT, SB_RO_COMPAT, SB_COMPAT,
-  SB_STATE, SB_WTIME,
+  SB_STATE, SB_WTIME, EXT2_DYNAMIC_REV, EXT2_GOOD_OLD_REV, SB_REV_LEVEL, SB_FIRST_INO, SB_INODE_SIZE,
 } from './ext2_fs.js';
 import type { Ext2Fs, Ext2Group } from './ext2_mount.js';
+
+/**
+ * Turns on compat and ro_compat feature bits. A revision 0 superblock has no
+ * feature fields: it is made dynamic first, its first inode and inode size
+ * stated as revision 0 implies them (cf. ext2_update_dynamic_rev), as the
+ * kernel does for its first attribute or large file.
+ */
+export function ext2SetFeatures(fs: Ext2Fs, compat: number, roCompat: number): void {
+  const sb = fs.sb;
+  if ((sb.featureCompat & compat) === compat && (sb.featureRoCompat & roCompat) === roCompat) return;
+  if (sb.revLevel === EXT2_GOOD_OLD_REV) sb.revLevel = EXT2_DYNAMIC_REV;
+  sb.featureCompat |= compat;
+  sb.featureRoCompat |= roCompat;
+  fs.sbDirty = true;
+}
 
 /** Seconds since the epoch: the unit of every ext2 time. */
 export function ext2Now(): number {
@@ -255,6 +270,11 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
   dv.setUint32(SB_FREE_INODES, sb.freeInodesCount, true);
   dv.setUint32(SB_LAST_ORPHAN, sb.lastOrphan, true);
   dv.setUint16(SB_STATE, sb.state, true);
+  if (sb.revLevel === EXT2_DYNAMIC_REV && dv.getUint32(SB_REV_LEVEL, true) === EXT2_GOOD_OLD_REV) {
+    dv.setUint32(SB_REV_LEVEL, EXT2_DYNAMIC_REV, true);
+    dv.setUint32(SB_FIRST_INO, sb.firstIno, true);
+    dv.setUint16(SB_INODE_SIZE, sb.inodeSize, true);
+  }
   dv.setUint32(SB_COMPAT, sb.featureCompat >>> 0, true);
   dv.setUint32(SB_RO_COMPAT, sb.featureRoCompat >>> 0, true);
   dv.setUint32(SB_WTIME, now, true);

@@ -23,7 +23,7 @@ import { inodeCsumSet } from './ext2_csum.js';
 import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, type Ext2Time, ext2Stamp } from './ext2_itimes.js';
 import { ext4ExtEmptyRoot, ext4ExtStore } from './ext2_extents_write.js';
 import { ext2FreeBlocks } from './ext2_alloc.js';
-import { ext2AllocFlush } from './ext2_group.js';
+import { ext2AllocFlush, ext2SetFeatures } from './ext2_group.js';
 
 /**
  * The inode table block holding inode ino, busy, and ino's byte offset in it.
@@ -99,10 +99,7 @@ export function ext2InodeEncode(ip: Inode): void {
  */
 export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<number> {
   const fs = ip.fs;
-  if (ip.size >= 2 ** 31 && (fs.sb.featureRoCompat & RO_COMPAT_LARGE_FILE) === 0) {
-    fs.sb.featureRoCompat |= RO_COMPAT_LARGE_FILE;
-    fs.sbDirty = true;
-  }
+  if (ip.size >= 2 ** 31) ext2SetFeatures(fs, 0, RO_COMPAT_LARGE_FILE);
   const e = ip.extMap !== null ? await ext4ExtStore(mp, ip) : 0;
   if (e !== 0) return e;
   // Tree blocks the inode stopped pointing at are freed once it is on disk: that write is synchronous.

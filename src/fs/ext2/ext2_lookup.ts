@@ -50,7 +50,7 @@ function scanChunk(fs: Ext2Fs, buf: Uint8Array, len: number, recLenUnit: number,
     const nameLen = buf[off + 6];
     const ft = buf[off + 7];
     if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > len) return { error: EINTEGRITY, stop: true };
-    if (recLen < direntRecLen(nameLen) || (!filetype && ft !== 0)) return { error: EINTEGRITY, stop: true };
+    if (recLen < direntRecLen(nameLen) || (!filetype && ino !== 0 && ft !== 0)) return { error: EINTEGRITY, stop: true }; // see parseBlock
     if (ino !== 0) {
       if (ino > fs.sb.inodesCount || nameLen === 0) return { error: EINTEGRITY, stop: true };
       const type = filetype ? (ftToVType[ft & EXT2_FT_MASK] ?? VType.VNON) : VType.VNON;

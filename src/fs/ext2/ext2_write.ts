@@ -8,7 +8,7 @@
  *   error = await ext2Write(vp, uio, ioflag)       => vp locked exclusively
  */
 
-import { EBADF, EFBIG, EINVAL, EIO, EISDIR, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
+import { EBADF, EFBIG, EINVAL, EIO, EISDIR, ENOSPC, EOPNOTSUPP, EROFS } from '../../kern/errno.js';
 import { RangeSet } from '../../kern/rangeset.js';
 import type { Mount } from '../../vfs/mount.js';
 import { UIO_WRITE, type Uio } from '../../vfs/uio.js';
@@ -47,7 +47,8 @@ export function ext2Write(vp: Vnode, uio: Uio, ioflag: number): Promise<number> 
 /**
  * A user write (also of directory blocks, by ext2_dir_write.ts): blocks,
  * size, then the bytes into the VM object's pages. On ENOSPC the part that
- * found blocks is written (uio shows how much) and ENOSPC returned.
+ * found blocks is written (uio shows how much) and ENOSPC returned, unless a
+ * frame source ended inside that part (it asked for room it did not use).
  * => vp locked exclusively; read-write mount; may sleep
  */
 export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
@@ -82,6 +83,9 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
     await vm.setsize(vp, end);
   }
   let error = await vm.rdwr(vp, uio, ioflag);
+  // A frame source that ended inside the blocks found gave all it had: a
+  // shortage past them (ENOSPC, EFBIG) stopped nothing it wrote.
+  const sourceEnded = error === 0 && uio.resid > 0;
   if (error === 0 && uio.resid > 0) {
     // A frame source that ended early: the file keeps what it got, and what
     // this write grew goes again (its blocks hold nothing); nothing got, no growth.
@@ -101,7 +105,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   if ((ioflag & IO_SYNC) !== 0 && error === 0) {
     error = (await vm.clean(vp, true)) || (await ext2Update(mp, ip, true));
   }
-  return r.error || error;
+  return (sourceEnded && (r.error === ENOSPC || r.error === EFBIG) ? 0 : r.error) || error;
 }
 
 /**

@@ -19,7 +19,7 @@ import { ext2AllocBlocks, ext2Blkpref, ext2FreeBlocks } from './ext2_alloc.js';
 import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
 import { EXT2_GOOD_OLD_INODE_SIZE } from './ext2_fs.js';
-import { ext2Now } from './ext2_group.js';
+import { ext2Now, ext2SetFeatures } from './ext2_group.js';
 import { type Inode, ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Writable } from './ext2_write.js';
@@ -229,10 +229,7 @@ async function xattrWrite(mp: Mount, ip: Inode, st: XattrState, ibody: Xattr[], 
       xattrEncode(raw, start + 4, raw.length, start + 4, ibody);
     }
   }
-  if ((fs.sb.featureCompat & COMPAT_EXT_ATTR) === 0) {
-    fs.sb.featureCompat |= COMPAT_EXT_ATTR;
-    fs.sbDirty = true;
-  }
+  ext2SetFeatures(fs, COMPAT_EXT_ATTR, 0);
   ip.din.ctime = ext2Now();
   ip.modified = true;
   return ext2Update(mp, ip, false);

@@ -206,3 +206,26 @@ describe(`directories (${k.name})`, () => {
   });
 });
 }
+
+test('ext4 without filetype: names behind checksum tails are found, and new entries and removals leave e2fsck clean', async () => {
+  kind = { type: 'ext4', extra: ['-O', '^filetype'] };
+  const img = image(1024, [{ path: 'a/x', data: randomBytes(5, 3) }]);
+  const { fs, mp } = await mountRw(img);
+  const x = await lookupPath(mp, '/a/x');
+  await vrele(x);
+  assert.equal(await mkdir(mp, '/', 'd'), 0);
+  const want: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const name = `file-with-a-longish-name-${i}`;
+    want.push(name);
+    const r = await create(mp, '/d', name);
+    assert.equal(r.error, 0, name);
+    await vrele(r.vp!);
+  }
+  assert.equal(await remove(mp, '/a', 'x'), 0);
+  await fs.unmount();
+  assertClean(img);
+  assert.deepEqual(names(img, '/d'), want.sort());
+  assert.deepEqual(names(img, '/a'), []);
+  assert.ok(dirSize(img, '/d') >= 2 * 1024, 'the names took a second block');
+});

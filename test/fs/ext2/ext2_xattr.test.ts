@@ -214,6 +214,29 @@ for (const c of configs) {
   });
 }
 
+test('a feature turned on in a revision 0 file system (an attribute, a file of 2 GiB) makes it dynamic, so the feature survives the next mount (as the kernel does)', async () => {
+  const image = join(tmp.dir, 'rev0.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(100, 1) }], { type: 'ext2', blockSize: 1024, size: 4 << 20, extra: ['-r', '0'] });
+  await step(image, 'setxattr', (fs) => fs.setxattr('/a', 'user.x', 'hello'));
+  await step(image, 'a later mount', async (fs) => {
+    await fs.mkdir('/d');
+  });
+  await step(image, 'truncate to 3 GiB', async (fs) => {
+    const f = await fs.open('/a');
+    await f.truncate(3 * 2 ** 30);
+    await f.close();
+  });
+  await step(image, 'a later mount', async (fs) => {
+    await fs.mkdir('/e');
+  });
+  const sb = spawnSync('dumpe2fs', ['-h', image], { encoding: 'utf8' }).stdout;
+  assert.match(sb, /^Filesystem revision #:\s+1 /m);
+  assert.match(sb, /^Filesystem features:.*ext_attr.*large_file/m);
+  assert.match(sb, /^Inode size:\s+128$/m);
+  assert.match(sb, /^First inode:\s+11$/m);
+  assert.deepEqual(eaGet(image, '/a', 'user.x'), Buffer.from('hello'));
+});
+
 test('FAT keeps no extended attributes: ENOTSUP', async () => {
   const image = join(tmp.dir, 'fat.img');
   const r = spawnSync('mkfs.fat', ['-C', image, '1024'], { encoding: 'utf8' });
