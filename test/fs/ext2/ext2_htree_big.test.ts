@@ -76,7 +76,10 @@ for (const c of process.env.VMPAGER_HTREE_ENTRIES === undefined ? CONFIGS.slice(
         // The root, one interior node, the leaf (and perhaps its neighbour), the file's inode block.
         assert.ok(p.reads <= 6, `${p.reads} device reads for one lookup`);
         console.log(`# lookup of ${nameOf(i)}: ${p.reads} reads, ${p.bytes} bytes; directory ${dirSize} bytes`);
-        assert.ok(p.bytes * 4 < dirSize, `${p.bytes} bytes read for one lookup in a directory of ${dirSize}`);
+        // Besides the index path, the file's inode: when its block follows the last inode block read, that
+        // miss reads on 64 KiB of the inode table (breadn), which depends on the image's random hash seed.
+        const inodeReadahead = 64 * 1024;
+        assert.ok((p.bytes - inodeReadahead) * 4 < dirSize, `${p.bytes} bytes read for one lookup in a directory of ${dirSize}`);
       }
       const gone = await probe(`/d/${nameOf(97)}`);
       assert.ok(!gone.found, 'a removed name is not found');
