@@ -178,10 +178,11 @@ export async function ext2Release(vp: Vnode): Promise<number> {
 /**
  * Puts ip, whose last link went while it is open, on the superblock's orphan
  * list (cf. ext4_orphan_add): i_dtime names the next orphan, s_last_orphan
- * this one; the inode is written first, then the superblock, so that a crash
- * leaves e2fsck a list to free. => may sleep
+ * this one; the inode is written first, then the superblock (at once with
+ * sbSync, else with the next sync), so that a crash leaves e2fsck a list to
+ * free. => may sleep
  */
-export async function ext2OrphanAdd(mp: Mount, ip: Inode): Promise<number> {
+export async function ext2OrphanAdd(mp: Mount, ip: Inode, sbSync = false): Promise<number> {
   const sb = ip.fs.sb;
   if (!ip.orphan) {
     ip.dtime = sb.lastOrphan;
@@ -190,7 +191,19 @@ export async function ext2OrphanAdd(mp: Mount, ip: Inode): Promise<number> {
     ip.fs.sbDirty = true;
   }
   ip.modified = true;
-  return (await ext2Update(mp, ip, true)) || (await ext2SbUpdate(mp));
+  return (await ext2Update(mp, ip, true)) || (await ext2SbUpdate(mp, { sync: sbSync }));
+}
+
+/**
+ * Takes ip, put on the orphan list for a removal that then failed, off it
+ * again: a live inode once more, written, and the superblock after it.
+ * => may sleep
+ */
+export async function ext2OrphanUndo(mp: Mount, ip: Inode): Promise<number> {
+  const e = ext2OrphanRemove(mp, ip);
+  ip.dtime = 0;
+  ip.modified = true;
+  return e || (await ext2Update(mp, ip, true)) || (await ext2SbUpdate(mp, { sync: true }));
 }
 
 /**

@@ -24,7 +24,7 @@ import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
-import { ext2OrphanAdd, ext2Release } from './ext2_truncate.js';
+import { ext2OrphanAdd, ext2OrphanUndo, ext2Release } from './ext2_truncate.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
@@ -242,10 +242,28 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
   if (error !== 0 || mp === null || vp === null) return error;
   try {
     if (vp.type === VType.VDIR) return EISDIR;
+    const ip = ext2Inode(vp);
+    const last = ip.din.linksCount <= 1 && !mp.async;
+    if (last) {
+      // The last name: the file goes on the orphan list, its count 0, before the name goes, so that
+      // a kill after the name's removal leaves e2fsck -p an orphan to free, not an unnamed file to ask about.
+      ip.din.linksCount = 0;
+      const eo = await ext2OrphanAdd(mp, ip, true);
+      if (eo !== 0) {
+        ip.din.linksCount = 1;
+        return eo;
+      }
+    }
     const r = await ext2DirRemove(dvp, bytes);
     const e = await ext2DirDone(dvp, mp);
-    if (r.error !== 0) return r.error;
-    const ip = ext2Inode(vp);
+    if (r.error !== 0) {
+      // The name stays: so does the file, off the list again.
+      if (last) {
+        ip.din.linksCount = 1;
+        await ext2OrphanUndo(mp, ip);
+      }
+      return r.error;
+    }
     ip.din.linksCount = Math.max(0, ip.din.linksCount - 1);
     ext2Stamp(ip.din, EXT2_CTIME);
     ip.modified = true;
@@ -276,10 +294,19 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
     } finally {
       vp.lock.unlock();
     }
+    // As for a file's last name (ext2Remove): on the orphan list before the name goes.
+    if (!mp.async) {
+      const eo = await ext2OrphanAdd(mp, ip, true);
+      if (eo !== 0) {
+        ip.din.linksCount = links;
+        return eo;
+      }
+    }
     const r = await ext2DirRemove(dvp, bytes);
     const e = await ext2DirDone(dvp, mp);
     if (r.error !== 0) {
       ip.din.linksCount = links;
+      if (!mp.async) await ext2OrphanUndo(mp, ip);
       return r.error;
     }
     const dip = ext2Inode(dvp);
