@@ -15,7 +15,7 @@ import type { Mount } from '../vfs/mount.js';
 import { ext2Mount } from '../fs/ext2/ext2_vfsops.js';
 import { ffsMount } from '../fs/ufs/ffs_vfsops.js';
 import { msdosfsMount } from '../fs/msdosfs/msdosfs_vfsops.js';
-import { describeBytes, describeContainer } from './signature.js';
+import { describeBytes, describeContainer, firstBytes } from './signature.js';
 
 export interface ProbeMountResult {
   error: number;
@@ -32,15 +32,10 @@ export async function mountFileSystem(dev: BlockDevice, opts: { readOnly: boolea
   return { error: EINVAL, mp: null, reason: `no ext2/3/4, UFS or FAT file system found${await instead(dev)}` };
 }
 
-/** Bytes looked at to say what a device holds instead. */
-const PEEK = 68 * 1024;
-
-/** ': a QCOW2 disk image, ...' or ': it holds Linux swap', from dev's first bytes; '' when they say nothing known. */
+/** ': the file is a QCOW2 disk image, ...' or ': it holds Linux swap', from dev's first bytes; '' when they say nothing known. */
 async function instead(dev: BlockDevice): Promise<string> {
-  const n = Math.min(dev.size, PEEK);
-  if (n < 512) return '';
-  const b = new Uint8Array(n);
-  if ((await dev.readv([b], 0)) !== 0) return '';
+  const b = await firstBytes(dev);
+  if (b === null) return '';
   const c = describeContainer(b);
   if (c !== null) return `: the file is ${c}`;
   const what = describeBytes(b);

@@ -35,11 +35,16 @@ export function describeContainer(b: Uint8Array): string | null {
 
 /** A phrase naming what dev holds, or null when no signature is found (or it cannot be read). */
 export async function describeContents(dev: BlockDevice): Promise<string | null> {
+  const b = await firstBytes(dev);
+  return b === null ? null : describeBytes(b);
+}
+
+/** The bytes the signatures are looked for in (up to PROBE_BYTES), or null when dev is too small or unreadable. */
+export async function firstBytes(dev: BlockDevice): Promise<Uint8Array | null> {
   const n = Math.min(dev.size, PROBE_BYTES);
   if (n < 512) return null;
   const b = new Uint8Array(n);
-  if ((await dev.readv([b], 0)) !== 0) return null;
-  return describeBytes(b);
+  return (await dev.readv([b], 0)) === 0 ? b : null;
 }
 
 /** The same, from the device's first bytes. */

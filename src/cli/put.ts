@@ -160,21 +160,23 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
       await fs.copyXattrs(target, tmp);
     }
   } catch (e) {
-    await fs.unlink(tmp).catch(() => {});
-    if (old !== null && e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, `${e.reason} (${path} is unchanged)`);
     // The hidden file is ours, not the user's: a failure on it is PATH's (the source's own errors name the source).
-    if (e instanceof VmError && e.image === fs.image && e.path === tmp) throw new VmError(e.errno, 'put', fs.image, path, e.reason);
-    throw e;
+    await failed(e, e instanceof VmError && e.image === fs.image && e.path === tmp);
   } finally {
     bar?.end();
     src?.close();
   }
-  await fs.rename(tmp, target).catch(async (e: unknown) => {
-    // The new name did not fit (a full directory): the hidden file goes, and the error names the path asked for.
+  // The new name may not fit (a full directory): that failure is PATH's too.
+  await fs.rename(tmp, target).catch((e: unknown) => failed(e, true));
+
+  /** The hidden file goes; an error of the image's (every one when PATH had a file, or `ours`) names PATH. */
+  async function failed(e: unknown, ours: boolean): Promise<never> {
     await fs.unlink(tmp).catch(() => {});
-    if (e instanceof VmError) throw new VmError(e.errno, 'put', fs.image, path, old !== null ? `${e.reason} (${path} is unchanged)` : e.reason);
+    if (e instanceof VmError && (old !== null || ours)) {
+      throw new VmError(e.errno, 'put', fs.image, path, old !== null ? `${e.reason} (${path} is unchanged)` : e.reason);
+    }
     throw e;
-  });
+  }
 }
 
 /** Copies what src holds past `off` (where its position stands) into f, a CHUNK at a time. */

@@ -25,9 +25,9 @@ import {
   ATTR_ARCHIVE, ATTR_READONLY, DE_ADATE, DE_ATTR, DE_HIGHCLUST, DE_MDATE, DE_MTIME, DE_STARTCLUST, DIRENT_SIZE, checkLongName, put16,
   unixToDos,
 } from './msdosfs_direntry.js';
-import { entryIno, findEntry, scanEntries } from './msdosfs_lookup.js';
+import { entryIno, findEntry } from './msdosfs_lookup.js';
 import { msdosfsNow, msdosfsWritable } from './msdosfs_write.js';
-import { released } from './msdosfs_vnops_write.js';
+import { dirEmpty, released } from './msdosfs_vnops_write.js';
 import type { MsdosFs } from './msdosfsmount.js';
 import type { Mount } from '../../vfs/mount.js';
 import type { DirEntryInfo } from './msdosfs_lookup.js';
@@ -169,14 +169,9 @@ async function notBelow(mp: Mount, pmp: MsdosFs, dep: Denode, tdep: Denode): Pro
 async function replaceEmptyDir(mp: Mount, tdep: Denode, e: DirEntryInfo, tvp: Vnode): Promise<number> {
   await tvp.lock.lock();
   try {
-    let empty = true;
-    const s = await scanEntries(mp, tvp.data as Denode, (x) => {
-      if (isDotName(x.raw11, 0, 1) || isDotName(x.raw11, 0, 2)) return true;
-      empty = false;
-      return false;
-    });
-    if (s !== 0) return s;
-    if (!empty) return ENOTEMPTY;
+    const d = await dirEmpty(mp, tvp.data as Denode);
+    if (d.error !== 0) return d.error;
+    if (!d.empty) return ENOTEMPTY;
     const r = await removede(mp, tdep, e);
     if (r !== 0) return r;
     // Its buffers go out before its clusters can be another file's.

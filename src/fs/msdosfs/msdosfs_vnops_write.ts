@@ -25,6 +25,17 @@ import {
 } from './msdosfs_write.js';
 import type { MsdosFs } from './msdosfsmount.js';
 
+/** Whether directory dep holds nothing but '.' and '..' (cf. dosdirempty). => dep locked; may sleep */
+export async function dirEmpty(mp: Mount, dep: Denode): Promise<{ error: number; empty: boolean }> {
+  let empty = true;
+  const error = await scanEntries(mp, dep, (x) => {
+    if (isDotName(x.raw11, 0, 1) || isDotName(x.raw11, 0, 2)) return true;
+    empty = false;
+    return false;
+  });
+  return { error, empty };
+}
+
 /** Common checks of create and mkdir: a writable live directory without `name`, and a name FAT can hold. */
 async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: Mount | null }> {
   const w = msdosfsWritable(dvp);
@@ -153,14 +164,9 @@ export async function msdosfsRmdir(dvp: Vnode, name: string): Promise<number> {
     if ((vp.flag & VROOT) !== 0) return EBUSY;
     await vp.lock.lock();
     try {
-      let empty = true;
-      const s = await scanEntries(mp, vp.data as Denode, (x) => {
-        if (isDotName(x.raw11, 0, 1) || isDotName(x.raw11, 0, 2)) return true;
-        empty = false;
-        return false;
-      });
-      if (s !== 0) return s;
-      if (!empty) return ENOTEMPTY;
+      const d = await dirEmpty(mp, vp.data as Denode);
+      if (d.error !== 0) return d.error;
+      if (!d.empty) return ENOTEMPTY;
       const r = await removede(mp, dvp.data as Denode, e);
       if (r !== 0) return r;
       // Its buffers go out before its clusters can be a file's.
