@@ -83,9 +83,13 @@ async function copyFile(fs: MountedFs, dst: string, src: string, st: Stats, repl
         const want = Math.min(buf.length, Math.max(st.size - off + 1, 1));
         const n = hostCall(src, () => readSync(fd, buf, 0, want, off));
         if (n === 0) break;
-        for (let p = 0; p < n; p += HOLE) {
-          const piece = buf.subarray(p, Math.min(n, p + HOLE));
-          if (!isZero(piece)) await f.write(off + p, piece);
+        // Each run of pieces with data is one write; a 4 KiB piece of zeros is left a hole.
+        for (let p = 0; p < n;) {
+          while (p < n && isZero(buf.subarray(p, Math.min(n, p + HOLE)))) p += HOLE;
+          let q = p;
+          while (q < n && !isZero(buf.subarray(q, Math.min(n, q + HOLE)))) q += HOLE;
+          if (q > p) await f.write(off + p, buf.subarray(p, Math.min(n, q)));
+          p = q;
         }
         off += n;
       }
