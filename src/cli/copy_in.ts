@@ -11,10 +11,10 @@
  */
 
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
-import { EISDIR, EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
+import { EISDIR, ENOENT, EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 
 export interface CopyInOptions {
@@ -30,18 +30,30 @@ export async function copyIn(fs: MountedFs, to: string, from: string, opts: Copy
   const buf = ioBuffer(CHUNK); // one for the whole copy: a fresh 1 MiB per file cost more than a small file's copy
   if (fs.type.startsWith('fat')) return copyInFat(fs, to, from, buf);
   const links = new Map<string, string>();
+  // getfattr reads the source's attributes beside the copy (on the other core);
+  // they are set once the tree is in (setting one changes a ctime, never an mtime).
   const xattrs = hostXattrsOf(from);
-  await copyDir(fs, to, from, opts, links, buf, xattrs);
-  await setAttrs(fs, to, hostStat(from), opts, xattrs.get(resolve(from)));
+  try {
+    await copyDir(fs, to, from, opts, links, buf);
+    await setAttrs(fs, to, hostStat(from), opts);
+  } catch (e) {
+    await xattrs; // its process ended before the error is told
+    throw e;
+  }
+  const root = resolve(from);
+  const under = root.endsWith(sep) ? root : root + sep;
+  for (const [src, attrs] of await xattrs) {
+    if (src !== root && !src.startsWith(under)) continue;
+    const dst = src === root ? to : joinPath(to, src.slice(under.length).split(sep).join('/'));
+    await setXattrs(fs, dst, attrs);
+  }
 }
 
-async function copyDir(
-  fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>, buf: Uint8Array, xattrs: Map<string, HostXattrs>,
-): Promise<void> {
+async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>, buf: Uint8Array): Promise<void> {
   for await (const { src, dst, st, there } of hostEntries(fs, to, from)) {
     if (st.isDirectory()) {
-      await copyDir(fs, dst, src, opts, links, buf, xattrs);
-      await setAttrs(fs, dst, st, opts, xattrs.get(resolve(src))); // after its entries: adding them set its times
+      await copyDir(fs, dst, src, opts, links, buf);
+      await setAttrs(fs, dst, st, opts); // after its entries: adding them set its times
       continue;
     }
     if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
@@ -54,12 +66,11 @@ async function copyDir(
     }
     if (st.isFile()) {
       await copyFile(fs, dst, src, st, there === 'file', buf, attrsOf(st, opts));
-      await setXattrs(fs, dst, xattrs.get(resolve(src)));
     } else {
       if (there !== undefined) await fs.unlink(dst);
       if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => readlinkSync(src)), dst);
       else await fs.mknod(dst, specialType(st), st.mode & 0o7777, major(st.rdev), minor(st.rdev));
-      await setAttrs(fs, dst, st, opts, xattrs.get(resolve(src)));
+      await setAttrs(fs, dst, st, opts);
     }
     if (st.nlink > 1) links.set(key, dst);
   }
@@ -122,14 +133,14 @@ function attrsOf(st: Stats, opts: CopyInOptions): SetattrArgs {
 async function setXattrs(fs: MountedFs, path: string, xattrs: HostXattrs | undefined): Promise<void> {
   for (const [name, value] of xattrs ?? []) {
     await fs.setxattr(path, name, value, { follow: false }).catch((e: unknown) => {
-      if (!(e instanceof VmError && e.errno === EOPNOTSUPP)) throw e;
+      // A name the file system has no place for is skipped, as is a file made in the source after its directory was read.
+      if (!(e instanceof VmError && (e.errno === EOPNOTSUPP || e.errno === ENOENT))) throw e;
     });
   }
 }
 
-/** Extended attributes, then mode, owner and times in one setattr. */
-async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions, xattrs: HostXattrs | undefined): Promise<void> {
-  await setXattrs(fs, path, xattrs);
+/** Mode, owner and times in one setattr. */
+async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions): Promise<void> {
   const va = attrsOf(st, opts);
   if (st.isSymbolicLink()) delete va.mode;
   await fs.setAttributes(path, va, !st.isSymbolicLink());

@@ -30,7 +30,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const links = new Map<number, string>();
   const xattrs: { path: string; attrs: HostXattrs }[] = [];
   await copyOut(fs, path, target, st, links, warn, xattrs);
-  hostXattrsRestore(xattrs, warn); // last: a read-only copy still takes them as root
+  await hostXattrsRestore(xattrs, warn); // last: a read-only copy still takes them as root
 }
 
 async function copyOut(

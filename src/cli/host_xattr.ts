@@ -4,11 +4,10 @@
  * - -e hex` over a whole source tree, one `setfattr --restore` for a whole
  * copied-out tree. Where they are not installed, attributes are not copied
  * (reading: silently; writing: one warning).
- *   const xa = hostXattrsOf(dir); xa.get(resolve(file))   // [[name, bytes], ...] or undefined
- *   hostXattrsRestore([{ path, attrs }], warn)
+ *   const xa = await hostXattrsOf(dir); xa.get(resolve(file))   // [[name, bytes], ...] or undefined
+ *   await hostXattrsRestore([{ path, attrs }], warn)
  */
 
-import { spawnSync } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import { resolve } from 'node:path';
 
@@ -46,15 +45,21 @@ function quote(s: string): string {
  * path, symlinks not followed. Empty when getfattr is missing or the host
  * file system keeps none.
  */
-export function hostXattrsOf(dir: string): Map<string, HostXattrs> {
+export async function hostXattrsOf(dir: string): Promise<Map<string, HostXattrs>> {
   const out = new Map<string, HostXattrs>();
-  const r = spawnSync('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '--absolute-names', '-e', 'hex', resolve(dir)], {
-    encoding: 'latin1',
-    maxBuffer: 1 << 30,
+  const { spawn } = await import('node:child_process'); // loaded by the commands that copy trees only
+  const text = await new Promise<string | null>((done) => {
+    const child = spawn('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '--absolute-names', '-e', 'hex', resolve(dir)], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.on('error', () => done(null)); // not installed
+    child.on('close', () => done(Buffer.concat(chunks).toString('latin1')));
   });
-  if (r.error !== undefined || typeof r.stdout !== 'string') return out;
+  if (text === null) return out;
   let cur: HostXattrs | null = null;
-  for (const line of r.stdout.split('\n')) {
+  for (const line of text.split('\n')) {
     if (line.startsWith('# file: ')) {
       cur = [];
       out.set(unquote(line.slice(8)), cur);
@@ -70,8 +75,9 @@ export function hostXattrsOf(dir: string): Map<string, HostXattrs> {
 }
 
 /** Sets the attributes on host files in one setfattr run; what fails is one warning. */
-export function hostXattrsRestore(files: readonly { path: string; attrs: HostXattrs }[], warn: (msg: string) => void): void {
+export async function hostXattrsRestore(files: readonly { path: string; attrs: HostXattrs }[], warn: (msg: string) => void): Promise<void> {
   if (files.length === 0) return;
+  const { spawnSync } = await import('node:child_process');
   let dump = '';
   for (const f of files) {
     dump += `# file: ${quote(resolve(f.path))}\n`;
