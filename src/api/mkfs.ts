@@ -15,7 +15,6 @@ import { errnoOf } from '../dev/host_errno.js';
 import { ImageDevice } from '../dev/image.js';
 import type { ImageLock } from '../dev/image_lock.js';
 import { holdImage } from './image_hold.js';
-import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { ext2Mkfs } from '../fs/ext2/ext2_mkfs.js';
 import { msdosfsMkfs } from '../fs/msdosfs/msdosfs_mkfs.js';
@@ -73,6 +72,7 @@ export async function mkfs(target: string | BlockDevice, size: number, opts: Mkf
 }
 
 async function openNbd(url: string): Promise<BlockDevice> {
+  const { NbdDevice } = await import('../dev/nbd.js');
   const r = await NbdDevice.open(url, false);
   check(r.error, 'mkfs', url, null, r.reason);
   return r.dev!;

@@ -12,7 +12,6 @@ import type { BlockDevice } from '../dev/device.js';
 import { ImageDevice } from '../dev/image.js';
 import type { ImageLock } from '../dev/image_lock.js';
 import { holdImage } from './image_hold.js';
-import { NbdDevice } from '../dev/nbd.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import type { Partitions } from './partitions.js';
 import { check, VmError } from './errors.js';
@@ -118,6 +117,7 @@ async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'):
 /** Connects to the export; a read-only export asked for writing is refused here, naming the server's choice. */
 async function openNbd(url: string, readOnly: boolean, timeout: number | undefined, connections: number | undefined): Promise<BlockDevice> {
   if (timeout !== undefined && !(timeout > 0 && Number.isFinite(timeout))) throw new VmError(EINVAL, 'mount', url, null, `timeout must be a positive number of seconds, not ${timeout}`);
+  const { NbdDevice } = await import('../dev/nbd.js'); // node:net, loaded for NBD exports only
   const r = await NbdDevice.open(url, readOnly, { requestTimeoutMs: timeout === undefined ? 0 : timeout * 1000, connections });
   check(r.error, 'mount', url, null, r.reason);
   const dev = r.dev!;

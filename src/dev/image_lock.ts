@@ -18,7 +18,6 @@
 import { linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 
 export type LockMode = 'read' | 'write';
 
@@ -52,6 +51,17 @@ const held = new Map<string, { readers: number; writer: boolean }>();
 
 const me: Owner = { pid: process.pid, host: hostname(), start: procStart(process.pid), nonce: '', mode: 'read' };
 
+/**
+ * n hex digits telling this owner's files from another's with the same pid
+ * (a restarted process, another host): unique, not secret, so Math.random
+ * (seeded per process) does, and no command loads node:crypto for it.
+ */
+function nonce(n: number): string {
+  let s = '';
+  while (s.length < n) s += Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
+  return s.slice(0, n);
+}
+
 /** The lock folder of an image. */
 export function lockDirOf(path: string): string {
   return realPath(path) + SUFFIX;
@@ -65,7 +75,7 @@ export function acquireImageLock(path: string, mode: LockMode): LockResult {
     return { lock: null, holder: `in use by another mount in this process (${local.writer ? 'read-write' : 'read-only'})` };
   }
   const dir = key + SUFFIX;
-  const owner: Owner = { ...me, nonce: randomBytes(8).toString('hex'), mode };
+  const owner: Owner = { ...me, nonce: nonce(16), mode };
   const taken = mode === 'write' ? takeWrite(dir, owner) : takeRead(dir, owner);
   if ('holder' in taken) return { lock: null, holder: taken.holder };
   if (mode === 'write') local.writer = true;
@@ -170,7 +180,7 @@ function createOwned(dir: string, file: string, owner: Owner): 'made' | 'exists'
       if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return 'readonly';
       if (code !== 'EEXIST') throw e;
     }
-    const tmp = `${file}.${owner.pid}.${randomBytes(6).toString('hex')}.new`;
+    const tmp = `${file}.${owner.pid}.${nonce(12)}.new`;
     try {
       writeFileSync(tmp, JSON.stringify(owner), { flag: 'wx' });
     } catch (e) {
