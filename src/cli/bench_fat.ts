@@ -5,6 +5,8 @@
  * every other deleted, the file copied into the holes). The images are made
  * by mkfs.fat and mcopy into the cache folder once; both hold 65 525
  * clusters at least, as mtools needs (sparse where nothing was written).
+ * Beside the contiguous file, two bounds: dd reading its bytes in 1 MiB reads
+ * (what any reader of them gets from this host), and an empty Node process.
  * Each image is measured twice: with the image in the host's page cache (both
  * tools then copy from memory), and cold, the image's pages dropped from the
  * host's cache before every run (POSIX_FADV_DONTNEED, through GNU dd's
@@ -177,13 +179,26 @@ export async function fatRows(cache: string, size: number, runs: number, log: (m
     let reads: number | null = null;
     let runsOfFile = 0;
     const st = spawnSync(process.execPath, [MAIN, 'stat', '--json', im.path, '/file'], { encoding: 'utf8', maxBuffer: 1 << 28 });
-    if (st.status === 0) runsOfFile = (JSON.parse(st.stdout) as { blockMap: unknown[] }).blockMap.length;
+    let start: number | null = null; // byte offset of a file in one run of clusters
+    if (st.status === 0) {
+      const j = JSON.parse(st.stdout) as { blockMap: Array<{ physical: number | null }>; addressSize: number };
+      runsOfFile = j.blockMap.length;
+      if (runsOfFile === 1 && j.blockMap[0].physical !== null) start = j.blockMap[0].physical * j.addressSize;
+    }
+    // The bounds: dd reading the file's bytes in 1 MiB reads (what any reader of
+    // them gets from this host), and an empty Node process (what a Node program pays first).
+    const bounds = { dd: [] as number[], node: [] as number[] };
+    const tools = start === null ? ['vmpager', 'mcopy'] : ['vmpager', 'mcopy', 'dd', 'node'];
     for (let i = 0; i < runs; i++) {
-      for (const which of i % 2 === 0 ? ['vmpager', 'mcopy'] : ['mcopy', 'vmpager']) {
+      for (const which of i % 2 === 0 ? tools : [...tools].reverse()) {
         if (evict) evictHostCache(im.path);
         const t = which === 'vmpager'
           ? await timed(process.execPath, [MAIN, '--memory', '64MiB', '--stats', 'cat', im.path, '/file'])
-          : await timed('mcopy', ['-n', '-i', im.path, '::/file', '-']);
+          : which === 'mcopy'
+            ? await timed('mcopy', ['-n', '-i', im.path, '::/file', '-'])
+            : which === 'dd'
+              ? await timed('dd', [`if=${im.path}`, 'bs=1M', 'iflag=skip_bytes,count_bytes', `skip=${start}`, `count=${size}`, 'status=none'])
+              : await timed(process.execPath, ['-e', '0']);
         if (!t.ok) {
           notes.push(`${which} failed: ${t.stderr.split('\n')[0]}`);
           continue;
@@ -193,13 +208,23 @@ export async function fatRows(cache: string, size: number, runs: number, log: (m
           ours.push(rate);
           const line = t.stderr.split('\n').find((l) => l.startsWith('{'));
           if (line !== undefined) reads = (JSON.parse(line) as { device?: { reads?: number } }).device?.reads ?? null;
-        } else {
+        } else if (which === 'mcopy') {
           peer.push(rate);
+        } else if (which === 'dd') {
+          bounds.dd.push(rate);
+        } else {
+          bounds.node.push(t.ms);
         }
       }
     }
     const v = ours.length > 0 ? median(ours) : null;
     const p = peer.length > 0 ? median(peer) : null;
+    if (p !== null && bounds.dd.length > 0 && bounds.node.length > 0) {
+      const dd = median(bounds.dd);
+      const mcopyMs = (size / MiB / p) * 1000;
+      notes.push(`dd bs=1M of the same bytes ${dd.toFixed(0)} MiB/s (mcopy ${(p / dd).toFixed(2)} of it; 2x mcopy would be ${((2 * p) / dd).toFixed(2)}x dd); ` +
+        `node -e 0 ${median(bounds.node).toFixed(0)} ms, mcopy's whole run ${mcopyMs.toFixed(0)} ms`);
+    }
     rows.push({
       case: `7 cold cat --memory 64MiB, FAT${evict ? ', image evicted from the host cache' : ''}`,
       image: im.name,
