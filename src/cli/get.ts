@@ -12,8 +12,9 @@
 
 import {
   closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, chmodSync,
-  chownSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync,
+  chownSync, mkdirSync, openSync, symlinkSync, utimesSync, writevSync,
 } from 'node:fs';
+import { iovAfter } from '../api/index.js';
 import { basename, join } from 'node:path';
 import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
 import { joinPath, type FileStat, type MountedFs } from '../api/mounted_fs.js';
@@ -101,16 +102,32 @@ async function copyFile(fs: MountedFs, path: string, to: string, st: FileStat): 
     try {
       let pos = 0;
       let end = 0;
+      // Each run of 4 KiB pieces with data is one vectored write.
+      const run: Uint8Array[] = [];
+      let runAt = 0;
+      let runLen = 0;
+      const flush = (): void => {
+        if (runLen === 0) return;
+        writeAll(fd, run, runAt, runLen, to);
+        end = runAt + runLen;
+        run.length = 0;
+        runLen = 0;
+      };
       await f.sendfile((frames) => {
         for (const b of frames) {
           for (let p = 0; p < b.length; p += HOLE) {
             const piece = b.subarray(p, Math.min(b.length, p + HOLE));
-            if (isZero(piece)) continue;
-            writeAll(fd, piece, pos + p, to);
-            end = pos + p + piece.length;
+            if (isZero(piece)) {
+              flush();
+              continue;
+            }
+            if (runLen === 0) runAt = pos + p;
+            run.push(piece);
+            runLen += piece.length;
           }
           pos += b.length;
         }
+        flush(); // the frames are the pager's again once this returns
       });
       if (end !== f.size) host(to, () => ftruncateSync(fd, f.size));
     } finally {
@@ -124,8 +141,11 @@ async function copyFile(fs: MountedFs, path: string, to: string, st: FileStat): 
   }
 }
 
-function writeAll(fd: number, b: Uint8Array, pos: number, to: string): void {
-  for (let done = 0; done < b.length; ) done += host(to, () => writeSync(fd, b, done, b.length - done, pos + done));
+function writeAll(fd: number, bufs: Uint8Array[], pos: number, total: number, to: string): void {
+  for (let done = 0; done < total; ) {
+    const rest = done === 0 ? bufs : iovAfter(bufs, done);
+    done += host(to, () => writevSync(fd, rest, pos + done));
+  }
 }
 
 function isZero(b: Uint8Array): boolean {
