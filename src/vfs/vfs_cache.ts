@@ -1,10 +1,12 @@
 /*
  * The name cache (cf. FreeBSD vfs_cache.c): (directory vnode, name) -> the
- * directory vnode that name leads to, entered by namei after a VOP_LOOKUP so
- * that walking the same directories again costs a Map probe per component
- * (a tree copy walks each file's parents several times per file). Only
- * directories are entered, never "." or "..". Entries hold no reference: a
- * hit is used only while its vnode still belongs to the mount. Whatever
+ * vnode that name leads to, entered by namei after a VOP_LOOKUP so that
+ * walking the same path again costs a Map probe per component (a tree copy
+ * walks each file's parents several times per file, and names the file
+ * itself for its attributes, its stat and its open). Never "." or "..", and
+ * no negative entries (a name not found is looked up again). Entries hold
+ * no reference: a hit is used only while its vnode still belongs to the
+ * mount (a reclaimed vnode is looked up again). Whatever
  * removes or moves a name (remove, rmdir, rename) purges the mount's cache
  * when it is done (cachePurgeMount, coarser than the kernel's per-vnode
  * purge); a lookup that was under way meanwhile enters nothing, because the
@@ -16,7 +18,7 @@
 
 import type { Mount } from './mount.js';
 import { vref } from './vfs_subr.js';
-import { VDOOMED, VType, type Vnode } from './vnode.js';
+import { VDOOMED, type Vnode } from './vnode.js';
 
 /** Entries a mount keeps at most; past it the cache starts again empty. */
 export const NCACHE_MAX = 8192;
@@ -38,7 +40,7 @@ function cacheOf(mp: Mount): MountCache {
   return c;
 }
 
-/** The directory `name` of dvp names, referenced, when the cache knows it; else null. */
+/** The vnode `name` of dvp names, referenced, when the cache knows it; else null. */
 export function cacheLookup(dvp: Vnode, name: string): Vnode | null {
   const mp = dvp.mount;
   if (mp === null) return null;
@@ -54,10 +56,10 @@ export function cacheGen(mp: Mount | null): number {
   return mp === null ? -1 : cacheOf(mp).gen;
 }
 
-/** Remembers that `name` in dvp leads to directory vp, unless the mount's names changed since `gen`. */
+/** Remembers that `name` in dvp leads to vp, unless the mount's names changed since `gen`. */
 export function cacheEnter(dvp: Vnode, name: string, vp: Vnode, gen: number): void {
   const mp = dvp.mount;
-  if (mp === null || vp.type !== VType.VDIR || name === '.' || name === '..' || vp.mount !== mp) return;
+  if (mp === null || name === '.' || name === '..' || vp.mount !== mp) return;
   const c = cacheOf(mp);
   if (c.gen !== gen) return;
   if (c.entries >= NCACHE_MAX) {
