@@ -1,14 +1,16 @@
 /*
  * namei: a path to a vnode, one component at a time through VOP_LOOKUP,
  * following symbolic links (at most MAXSYMLINKS) in the middle of a path
- * always and at its end when asked. Paths are absolute inside the mount.
- * Directories already walked come from the name cache (vfs_cache.ts).
+ * always and at its end when asked, or when a slash follows it (a trailing
+ * slash also asks for a directory: ENOTDIR otherwise). Paths are absolute
+ * inside the mount. Names already walked come from the name cache
+ * (vfs_cache.ts).
  * nameEquals() is the byte comparison file systems' lookups make.
  */
 
 import { EINVAL, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR } from '../kern/errno.js';
 import { VType, type Vnode } from './vnode.js';
-import { vref, vrele } from './vfs_subr.js';
+import { vref, vrele, vreleNoWait } from './vfs_subr.js';
 import { cacheEnter, cacheGen, cacheLookup } from './vfs_cache.js';
 
 export const MAXSYMLINKS = 32;
@@ -27,12 +29,16 @@ export interface NameiResult {
 export async function namei(root: Vnode, path: string, follow: boolean): Promise<NameiResult> {
   if (path.length > PATH_MAX) return { error: ENAMETOOLONG, vp: null };
   if (path === '' ) return { error: ENOENT, vp: null };
-  let parts = split(path);
+  // A trailing slash after a name makes it "name/." (POSIX): followed if a link, and a directory.
+  const dirOnly = path.charCodeAt(path.length - 1) === 0x2f && skipSlashes(path, 0) < path.length;
   let dvp = root;
   vref(dvp);
   let links = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const name = parts[i];
+  // Components are taken from the path as they come (no array of them): at is where the next one starts.
+  for (let at = skipSlashes(path, 0); at < path.length;) {
+    const slash = path.indexOf('/', at);
+    const name = slash < 0 ? path.slice(at) : path.slice(at, slash);
+    at = slash < 0 ? path.length : skipSlashes(path, slash);
     if (dvp.type !== VType.VDIR) {
       await vrele(dvp);
       return { error: ENOTDIR, vp: null };
@@ -54,8 +60,8 @@ export async function namei(root: Vnode, path: string, follow: boolean): Promise
       await vrele(dvp);
       return { error: error || ENOENT, vp: null };
     }
-    const last = i === parts.length - 1;
-    if (vp.type === VType.VLNK && (!last || follow)) {
+    const last = at >= path.length;
+    if (vp.type === VType.VLNK && (!last || follow || dirOnly)) {
       if (++links > MAXSYMLINKS) {
         await vrele(vp);
         await vrele(dvp);
@@ -67,24 +73,31 @@ export async function namei(root: Vnode, path: string, follow: boolean): Promise
         await vrele(dvp);
         return { error: rl.error || EINVAL, vp: null };
       }
-      const rest = parts.slice(i + 1);
       if (rl.target.startsWith('/')) {
         await vrele(dvp);
         dvp = root;
         vref(dvp);
       }
-      parts = [...split(rl.target), ...rest];
-      i = -1;
+      // The link's target, then what followed the link in the path.
+      path = last ? rl.target : `${rl.target}/${path.slice(at)}`;
+      at = skipSlashes(path, 0);
       continue;
     }
-    await vrele(dvp);
+    const wait = vreleNoWait(dvp);
+    if (wait !== null) await wait;
     dvp = vp;
+  }
+  if (dirOnly && dvp.type !== VType.VDIR) {
+    await vrele(dvp);
+    return { error: ENOTDIR, vp: null };
   }
   return { error: 0, vp: dvp };
 }
 
-function split(path: string): string[] {
-  return path.split('/').filter((s) => s !== '');
+/** The first index at or after i that is not '/'. */
+function skipSlashes(path: string, i: number): number {
+  while (i < path.length && path.charCodeAt(i) === 0x2f) i++;
+  return i;
 }
 
 /** True when the directory entry name buf[off, off + len) is exactly the bytes of `want`. */
