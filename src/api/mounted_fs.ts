@@ -253,12 +253,14 @@ export class MountedFs {
 
   /**
    * Renames `from` to `to` (rename(2)); a file at `to` is replaced. The
-   * replacement is safe against a crash at any point: the replaced file is
-   * first given a hidden second name, so that when `to` names the new file
-   * the old one is still named somewhere; it is emptied, then that name
-   * goes. A crash leaves `to` naming the old file or the new one, whole, and
-   * at worst link counts that e2fsck -p mends (and a hidden `.vmpager-old-*`).
-   * A directory may be renamed anywhere but into itself or below it (EINVAL).
+   * replacement is safe against a crash at any point: the replaced file
+   * (or symlink, or special file) is first given a hidden second name, so
+   * that when `to` names the new file the old one is still named somewhere;
+   * a regular file nobody holds open is emptied, then that name goes (the
+   * last name of a file on ext2 goes after its inode is on the orphan list).
+   * A crash leaves `to` naming the old file or the new one, whole, and at
+   * worst what e2fsck -p mends (and a hidden `.vmpager-old-*`). A directory
+   * may be renamed anywhere but into itself or below it (EINVAL).
    */
   async rename(from: string, to: string): Promise<void> {
     const [fdir, fname] = this.splitPath(from, 'rename');
@@ -276,7 +278,7 @@ export class MountedFs {
       }
       victim = await this.lookupQuiet(to);
       let hidden: string | null = null;
-      if (victim !== null && victim !== source && victim.type === VType.VREG && (await this.linksOf(victim)) === 1 && !this.inUse(victim)) {
+      if (victim !== null && victim !== source && victim.type !== VType.VDIR && (await this.linksOf(victim)) === 1) {
         hidden = hiddenName('old');
         const v = victim;
         try {
@@ -297,8 +299,10 @@ export class MountedFs {
       await this.barrier();
       if (hidden !== null && victim !== null) {
         const v = victim;
-        await this.withLocked([v], async () => (await v.op.setsize(v, 0)) || (await v.op.fsync(v)), 'rename', to);
-        await this.barrier();
+        if (v.type === VType.VREG && !this.inUse(v)) {
+          await this.withLocked([v], async () => (await v.op.setsize(v, 0)) || (await v.op.fsync(v)), 'rename', to);
+          await this.barrier();
+        }
         await this.withLocked([tdvp], () => tdvp!.op.remove(tdvp!, hidden!), 'rename', to);
       }
     } finally {

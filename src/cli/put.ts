@@ -219,12 +219,12 @@ function normalize(path: string): string {
 }
 
 /**
- * Removes what an interrupted put left in dir: hidden new files never
- * renamed, and old files already replaced. The image is held exclusively,
- * so no other vmpager is using them.
+ * Removes what an interrupted put or mv left in dir: hidden new files never
+ * renamed, and old files (or symlinks) already replaced. The image is held
+ * exclusively, so no other vmpager is using them.
  */
 async function removeLeftovers(fs: MountedFs, dir: string): Promise<void> {
   for (const e of await fs.readdir(dir)) {
-    if (e.type === 'file' && isHiddenName(e.name)) await fs.unlink(joinPath(dir, e.name));
+    if (e.type !== 'dir' && isHiddenName(e.name)) await fs.unlink(joinPath(dir, e.name));
   }
 }

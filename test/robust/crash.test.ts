@@ -7,10 +7,12 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { fileURLToPath } from 'node:url';
+import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { debugfsLs } from '../helpers/ext2_images.js';
 import { CLI } from '../helpers/cli.js';
 
 const tmp = tempDir();
@@ -217,4 +219,138 @@ test('an rm -r killed at points across its run: the files being removed go on th
     assert.ok(again.status === 0 || /no such file or directory/.test(again.stderr), `killed before write ${at}, rm again: ${again.stderr}`);
     assert.ok(e2fsck(image).clean, `killed before write ${at}: not clean after the second rm`);
   }
+});
+
+type Run = (image: string, env?: NodeJS.ProcessEnv) => SpawnSyncReturns<string>;
+
+/**
+ * Runs `run` once whole on a copy of base to count its device writes (from
+ * `writesOf` of its result), then once per write on a fresh copy, killed
+ * just before it; `check` judges each image left. Returns the count.
+ */
+function killAtEveryWrite(name: string, base: string, run: Run, writesOf: (r: SpawnSyncReturns<string>) => number, check: (image: string, at: number, writes: number) => void): number {
+  const probe = join(tmp.dir, `${name}-probe.img`);
+  copyFileSync(base, probe);
+  const whole = run(probe);
+  assert.equal(whole.status, 0, whole.stderr);
+  const writes = writesOf(whole);
+  for (let at = 1; at <= writes; at++) {
+    const image = join(tmp.dir, `${name}-${at}.img`);
+    copyFileSync(base, image);
+    const r = run(image, { VMPAGER_TEST_KILL_AT_WRITE: String(at) });
+    assert.equal(r.signal, 'SIGKILL', `${name}: kill before write ${at}: ${r.status} ${r.stderr}`);
+    check(image, at, writes);
+  }
+  return writes;
+}
+
+const cliWrites = (r: SpawnSyncReturns<string>) => (JSON.parse(r.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
+
+/** e2fsck -p on image: asserts it mended everything on its own (exit 0 or 1), then that e2fsck -fn finds it clean. */
+function preenMends(image: string, what: string): void {
+  const preen = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+  assert.ok(preen.status === 0 || preen.status === 1, `${what}: e2fsck -p exit ${preen.status}: ${preen.stdout}${preen.stderr}`);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, `${what}: not clean after e2fsck -p: ${ck.output}`);
+}
+
+const inoOf = (image: string, dir: string, name: string) => debugfsLs(image, dir).find((e) => e.name === name)?.ino;
+
+test('an mv over an existing file or symlink killed before each of its device writes: the name holds the old one or the new one, whole, and e2fsck -p mends the rest (exit 0 or 1)', () => {
+  const src = randomBytes(30_000, 71);
+  const old = randomBytes(20_000, 72);
+  const base = join(tmp.dir, 'mv-base.img');
+  mkext2(base, [{ path: 'a/src', data: src }, { path: 'b/dst', data: old }, { path: 'b/lnk', symlink: '../a/src' }], { type: 'ext4', blockSize: 1024, size: 4 << 20, extra: ['-O', '^metadata_csum'] });
+  const srcIno = inoOf(base, '/a', 'src');
+  for (const target of ['dst', 'lnk']) {
+    const oldIno = inoOf(base, '/b', target);
+    const mv: Run = (image, env = {}) =>
+      spawnSync(process.execPath, [CLI, '--stats', 'mv', image, '/a/src', `/b/${target}`], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const seen = { old: 0, new: 0 };
+    killAtEveryWrite(`mv-${target}`, base, mv, cliWrites, (image, at, writes) => {
+      const what = `mv over /b/${target} killed before write ${at} of ${writes}`;
+      assert.deepEqual(pointersToFree(e2fsck(image).output), [], `${what}: a pointer to something free`);
+      preenMends(image, what);
+      const ino = inoOf(image, '/b', target);
+      if (ino === oldIno) {
+        seen.old++;
+        if (target === 'dst') assert.ok(debugfsCat(image, '/b/dst').equals(Buffer.from(old)), `${what}: /b/dst is the old file, not whole`);
+        else assert.match(debugfs(image, 'stat /b/lnk'), /Fast link dest: "\.\.\/a\/src"/, `${what}: /b/lnk`);
+        assert.equal(inoOf(image, '/a', 'src'), srcIno, `${what}: /b/${target} is the old one, so /a/src must still be there`);
+      } else {
+        assert.equal(ino, srcIno, `${what}: /b/${target} names neither the old one nor the source (inode ${ino})`);
+        assert.ok(debugfsCat(image, `/b/${target}`).equals(Buffer.from(src)), `${what}: /b/${target} is the source, not whole`);
+        seen.new++;
+      }
+    });
+    assert.ok(seen.old > 0 && seen.new > 0, `/b/${target}: kills must land both before and after the switch (old ${seen.old}, new ${seen.new})`);
+  }
+});
+
+test('an mv of a directory over an empty one killed before each of its device writes: the replaced directory goes on the orphan list before its name, so it is never left unattached (nothing in lost+found); e2fsck -p mends every point but those where the moved directory has two names', () => {
+  const x = randomBytes(5_000, 81);
+  const base = join(tmp.dir, 'mvdir-base.img');
+  mkext2(base, [{ path: 'a/d/x', data: x }, { path: 'b/d', dir: true }, { path: 'b/keep', data: randomBytes(3_000, 82) }], { type: 'ext2', blockSize: 1024, size: 4 << 20 });
+  const moved = inoOf(base, '/a', 'd');
+  const replaced = inoOf(base, '/b', 'd');
+  const mv: Run = (image, env = {}) =>
+    spawnSync(process.execPath, [CLI, '--stats', 'mv', image, '/a/d', '/b'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  let twoNames = 0;
+  const writes = killAtEveryWrite('mvdir', base, mv, cliWrites, (image, at, writes) => {
+    const what = `mv /a/d /b killed before write ${at} of ${writes}`;
+    const before = e2fsck(image).output;
+    assert.doesNotMatch(before, /Unconnected directory inode|Unattached inode/, `${what}: something left without a name`);
+    assert.deepEqual(pointersToFree(before), [], `${what}: a pointer to something free`);
+    const preen = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+    if (preen.status === 4) {
+      // The new entry is written before the old one goes: in between the directory has two names,
+      // which e2fsck asks about whatever the order (none is no better: an unconnected directory).
+      assert.match(preen.stdout, /Entry 'd' in \/b \(\d+\) is a link to directory \/a\/d/, `${what}: e2fsck -p exit 4: ${preen.stdout}`);
+      twoNames++;
+      spawnSync('e2fsck', ['-fy', image], { encoding: 'utf8' });
+    } else {
+      assert.ok(preen.status === 0 || preen.status === 1, `${what}: e2fsck -p exit ${preen.status}: ${preen.stdout}${preen.stderr}`);
+    }
+    assert.ok(e2fsck(image).clean, `${what}: not clean after e2fsck`);
+    assert.deepEqual(debugfsLs(image, '/lost+found').map((e) => e.name).filter((n) => n !== '.' && n !== '..'), [], `${what}: lost+found`);
+    const atB = inoOf(image, '/b', 'd');
+    const atA = inoOf(image, '/a', 'd');
+    assert.ok(atB === undefined || atB === moved || atB === replaced, `${what}: /b/d is inode ${atB}`);
+    assert.ok((atA === moved) !== (atB === moved), `${what}: the moved directory is named once (/a/d ${atA}, /b/d ${atB})`);
+    assert.ok(debugfsCat(image, atB === moved ? '/b/d/x' : '/a/d/x').equals(Buffer.from(x)), `${what}: the moved directory's file`);
+  });
+  assert.ok(twoNames < writes / 2, `${twoNames} of ${writes} points with two names`);
+});
+
+test('a VOP_RENAME over a file killed before each of its device writes: the replaced file is an orphan before its entry names the source, so e2fsck -p mends every point (exit 0 or 1)', () => {
+  const src = randomBytes(30_000, 91);
+  const old = randomBytes(20_000, 92);
+  const base = join(tmp.dir, 'vop-base.img');
+  mkext2(base, [{ path: 'a/src', data: src }, { path: 'b/dst', data: old }], { type: 'ext4', blockSize: 1024, size: 4 << 20, extra: ['-O', '^metadata_csum'] });
+  const srcIno = inoOf(base, '/a', 'src');
+  const oldIno = inoOf(base, '/b', 'dst');
+  const child = fileURLToPath(new URL('./rename_vop_child.js', import.meta.url));
+  const rename: Run = (image, env = {}) =>
+    spawnSync(process.execPath, [child, image, '/a', 'src', '/b', 'dst'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const seen = { old: 0, new: 0, gone: 0 };
+  killAtEveryWrite('vop', base, rename, (r) => (JSON.parse(r.stdout) as { error: number; writes: number }).writes, (image, at, writes) => {
+    const what = `VOP_RENAME killed before write ${at} of ${writes}`;
+    preenMends(image, what);
+    const ino = inoOf(image, '/b', 'dst');
+    if (ino === oldIno) {
+      assert.ok(debugfsCat(image, '/b/dst').equals(Buffer.from(old)), `${what}: /b/dst is the old file, not whole`);
+      seen.old++;
+    } else if (ino === srcIno) {
+      assert.ok(debugfsCat(image, '/b/dst').equals(Buffer.from(src)), `${what}: /b/dst is the source, not whole`);
+      seen.new++;
+    } else {
+      // Killed once the replaced file is an orphan, before the entry names the source: e2fsck -p
+      // frees it and drops the entry; the source keeps its old name.
+      assert.equal(ino, undefined, `${what}: /b/dst is inode ${ino}`);
+      seen.gone++;
+    }
+    if (ino !== srcIno) assert.ok(debugfsCat(image, '/a/src').equals(Buffer.from(src)), `${what}: /a/src`);
+  });
+  assert.ok(seen.old > 0 && seen.new > 0, `kills before and after the switch (old ${seen.old}, new ${seen.new}, gone ${seen.gone})`);
+  assert.ok(seen.gone <= 2, `/b/dst gone after ${seen.gone} points: at most the orphan list's two writes (the inode, the superblock)`);
 });

@@ -4,7 +4,11 @@
  * e2fsck -p mends on its own (a link count one too high or too low), never
  * an entry naming a freed inode or a name naming nothing: the link count is
  * raised on disk before a new entry names the inode, and lowered only after
- * an entry is gone. A directory moved to another parent has its ".."
+ * an entry is gone. A replaced target whose last name goes is put on the
+ * orphan list first (its count 0, the superblock written with it; cf.
+ * ext4_orphan_add), as a removal does: killed once its entry names the
+ * source, it is an orphan e2fsck -p frees, never an unnamed inode it stops
+ * to ask about. A directory moved to another parent has its ".."
  * rewritten and both parents' link counts follow; the caller has made sure
  * it is not moved into its own subtree.
  *   error = await ext2Link(vp, tdvp, name)                 => tdvp locked exclusively
@@ -14,12 +18,14 @@
 import { EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EXDEV } from '../../kern/errno.js';
 import { vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
+import type { Mount } from '../../vfs/mount.js';
 import { EXT2_NAME_LEN } from './ext2_fs.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext2_dir_write.js';
-import { ext2Inode } from './ext2_inode.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
+import { ext2OrphanAdd, ext2OrphanUndo } from './ext2_truncate.js';
 import { ext2Writable } from './ext2_write.js';
 import { ext2DirDone, ext2LastLink } from './ext2_vnops_write.js';
 import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
@@ -119,25 +125,40 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     // 1. The source counts the link it is about to gain.
     let error = await setLinks(vp, +1);
     if (error !== 0) return error;
-    // 2. tname names the source: a new entry, or the target's entry rewritten.
+    // 2. A target losing its last name goes on the orphan list first, as in ext2Remove.
+    const tip = tvp !== null ? ext2Inode(tvp) : null;
+    const last = tip !== null && tip.din.linksCount <= 1 && !mp.async;
+    if (last) {
+      error = await orphanFirst(mp, tip!, 1);
+      if (error !== 0) {
+        await setLinks(vp, -1);
+        return error;
+      }
+    }
+    // 3. tname names the source: a new entry, or the target's entry rewritten.
     error = tvp === null
       ? await ext2DirEnter(tdvp, tn.bytes, vp.ino, ftOf(vp.type))
       : await ext2DirRewrite(tdvp, tn.bytes, vp.ino, ftOf(vp.type));
     error ||= await ext2DirDone(tdvp, mp);
     if (error !== 0) {
+      if (last) await orphanUndo(mp, tip!, 1);
       await setLinks(vp, -1);
       return error;
     }
-    // 3. The replaced file loses its link (and goes with its last).
+    // 4. The replaced file loses its link (and goes with its last).
     if (tvp !== null) {
-      const e = await setLinks(tvp, -1);
-      if (e !== 0) return e;
-      if (ext2Inode(tvp).din.linksCount === 0) {
+      if (!last) {
+        const e = await setLinks(tvp, -1);
+        if (e !== 0) return e;
+      } else {
+        ext2Stamp(tip!.din, EXT2_CTIME);
+      }
+      if (tip!.din.linksCount === 0) {
         const e3 = await ext2LastLink(tvp);
         if (e3 !== 0) return e3;
       }
     }
-    // 4. fname goes, then the link it held.
+    // 5. fname goes, then the link it held.
     const r = await ext2DirRemove(fdvp, fn.bytes);
     error = r.error || (await ext2DirDone(fdvp, mp));
     if (error !== 0) return error;
@@ -176,15 +197,22 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
     const e = await setLinks(tdvp, +1);
     if (e !== 0) return e;
   }
-  // 2. tname names the directory.
+  // 2. A replaced directory goes on the orphan list (its count 0 since the emptiness check) before its name goes.
+  const orphan = tvp !== null && !mp.async;
+  if (orphan) {
+    const e = await orphanFirst(mp, ext2Inode(tvp!), 2);
+    if (e !== 0) return e;
+  }
+  // 3. tname names the directory.
   let error = tvp === null ? await ext2DirEnter(tdvp, tname, vp.ino, ftOf(VType.VDIR)) : await ext2DirRewrite(tdvp, tname, vp.ino, ftOf(VType.VDIR));
   error ||= await ext2DirDone(tdvp, mp);
   if (error !== 0) {
     if (moving && tvp === null) await setLinks(tdvp, -1);
-    if (tvp !== null) ext2Inode(tvp).din.linksCount = 2;
+    if (orphan) await orphanUndo(mp, ext2Inode(tvp!), 2);
+    else if (tvp !== null) ext2Inode(tvp).din.linksCount = 2;
     return error;
   }
-  // 3. The replaced directory goes: its entry is gone, so are its links.
+  // 4. The replaced directory goes: its entry is gone, so are its links.
   if (tvp !== null) {
     const tip = ext2Inode(tvp);
     tip.din.linksCount = 0;
@@ -197,7 +225,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
       if (error !== 0) return error;
     }
   }
-  // 4. Its ".." names the new parent.
+  // 5. Its ".." names the new parent.
   if (moving) {
     await vp.lock.lock();
     try {
@@ -207,7 +235,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
     }
     if (error !== 0) return error;
   }
-  // 5. fname goes, and the old parent loses the ".." that named it.
+  // 6. fname goes, and the old parent loses the ".." that named it.
   const r = await ext2DirRemove(fdvp, fname);
   error = r.error || (await ext2DirDone(fdvp, mp));
   if (error !== 0) return error;
@@ -219,3 +247,22 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
 }
 
 const DOTDOT = new Uint8Array([0x2e, 0x2e]);
+
+/**
+ * A replaced target's last name is about to go: its count 0 and on the
+ * orphan list, the inode and the superblock written (ext2OrphanAdd), before
+ * the directory block without that name can reach the disk. On failure it
+ * is off the list again, its count `links`.
+ */
+async function orphanFirst(mp: Mount, tip: Inode, links: number): Promise<number> {
+  tip.din.linksCount = 0;
+  const error = await ext2OrphanAdd(mp, tip, true);
+  if (error !== 0) await orphanUndo(mp, tip, links);
+  return error;
+}
+
+/** The rename failed and the target keeps its name: `links` again, off the orphan list (ext2OrphanUndo). */
+async function orphanUndo(mp: Mount, tip: Inode, links: number): Promise<void> {
+  tip.din.linksCount = links;
+  await ext2OrphanUndo(mp, tip);
+}

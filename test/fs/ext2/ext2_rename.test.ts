@@ -120,3 +120,22 @@ for (const type of ['ext2', 'ext3', 'ext4'] as const) {
     });
   }
 }
+
+test('a file renamed over an open file and over a symlink: the open file still reads its old bytes and is freed at close; no hidden name left, e2fsck clean', async () => {
+  const image = join(tmp.dir, 'open-target.img');
+  const old = randomBytes(20_000, 41);
+  mkext2(image, [{ path: 'a/s1', data: randomBytes(9_000, 42) }, { path: 'a/s2', data: randomBytes(7_000, 43) }, { path: 'b/open', data: old }, { path: 'b/lnk', symlink: '../a/s2' }], { type: 'ext4', blockSize: 1024, size: 4 << 20 });
+  const oldIno = Number(statField(image, '/b/open', /Inode: (\d+)/));
+  await step(image, 'mv over an open file, then over a symlink', async (fs) => {
+    const f = await fs.open('/b/open');
+    await fs.rename('/a/s1', '/b/open');
+    assert.ok(Buffer.from(await f.read(0, old.length)).equals(Buffer.from(old)), 'the open file keeps its bytes');
+    await f.close();
+    await fs.rename('/a/s2', '/b/lnk');
+  });
+  assert.ok(debugfsCat(image, '/b/open').equals(Buffer.from(randomBytes(9_000, 42))));
+  assert.ok(debugfsCat(image, '/b/lnk').equals(Buffer.from(randomBytes(7_000, 43))));
+  assert.match(debugfs(image, 'stat /b/lnk'), /Type: regular/);
+  assert.deepEqual(debugfsLs(image, '/b').map((e) => e.name).filter((n) => !['.', '..'].includes(n)).sort(), ['lnk', 'open'], 'no hidden name left');
+  assert.match(debugfs(image, `stat <${oldIno}>`), /Links: 0/, 'the replaced file freed');
+});
