@@ -21,6 +21,8 @@ import { joinPath, type FileStat, type MountedFs } from '../api/mounted_fs.js';
 import { type HostXattrs, hostXattrsRestore } from './host_xattr.js';
 
 const HOLE = 4096;
+/** Owners are given only by root (asked once: a system call each time). */
+const asRoot = process.getuid?.() === 0;
 
 /** Copies PATH out to the host path dest. */
 export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
@@ -56,7 +58,7 @@ async function copyOut(
     case 'symlink': {
       const target = await fs.readlink(path);
       host(to, () => symlinkSync(target, to));
-      if (process.getuid?.() === 0) host(to, () => lchownSync(to, st.uid, st.gid));
+      if (asRoot) host(to, () => lchownSync(to, st.uid, st.gid));
       host(to, () => lutimesSync(to, st.atime, st.mtime));
       return;
     }
@@ -74,7 +76,7 @@ async function copyOut(
       warn(`${path}: a device node, FIFO or socket: skipped (Node cannot make one)`);
       return;
   }
-  if (process.getuid?.() === 0) host(to, () => chownSync(to, st.uid, st.gid));
+  if (asRoot) host(to, () => chownSync(to, st.uid, st.gid));
   host(to, () => chmodSync(to, st.mode & 0o7777));
   host(to, () => utimesSync(to, st.atime, st.mtime));
 }
@@ -133,7 +135,7 @@ async function copyFile(fs: MountedFs, path: string, to: string, st: FileStat): 
     } finally {
       await f.close();
     }
-    if (process.getuid?.() === 0) host(to, () => fchownSync(fd, st.uid, st.gid));
+    if (asRoot) host(to, () => fchownSync(fd, st.uid, st.gid));
     host(to, () => fchmodSync(fd, st.mode & 0o7777));
     host(to, () => futimesSync(fd, st.atime, st.mtime));
   } finally {
