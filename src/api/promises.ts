@@ -9,10 +9,10 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
 import { posix } from 'node:path';
-import { EEXIST, EISDIR, ENOTDIR, EROFS } from '../kern/errno.js';
+import { EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ENOTDIR, EROFS } from '../kern/errno.js';
 import { VmError } from './errors.js';
 import type { File } from './file.js';
-import { FileHandle, bytesOf, encodingOf, parseFlags, toTime, type OpenFlags } from './file_handle.js';
+import { FileHandle, bytesOf, checkData, chunksOf, encodingOf, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, fsError, nodeCall } from './fs_error.js';
 import { hiddenName, joinPath, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { Dirent, Stats } from './stats.js';
@@ -20,9 +20,6 @@ import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOp
 
 export type PathLike = string | Buffer | URL;
 type Encoding = BufferEncoding | null | undefined;
-type DataLike = string | ArrayBufferView;
-/** What writeFile takes: bytes, a string, or chunks of them as they come. */
-export type WriteData = DataLike | Iterable<DataLike> | AsyncIterable<DataLike>;
 
 /** An image path from what Node's calls take. */
 function pathOf(p: PathLike): string {
@@ -35,10 +32,9 @@ function slashed(p: string): boolean {
   return p.length > 1 && p.endsWith('/');
 }
 
-/** data's chunks as bytes. */
-async function* chunksOf(data: WriteData, enc: BufferEncoding): AsyncGenerator<Uint8Array> {
-  if (typeof data === 'string' || ArrayBuffer.isView(data)) yield bytesOf(data, enc);
-  else for await (const c of data) yield bytesOf(c, enc);
+/** Whether p's last name is '.' or '..' (rename's EBUSY, as Linux's). */
+function dotLast(p: string): boolean {
+  return /(^|\/)\.\.?\/*$/.test(p);
 }
 
 /** Writes data into f from offset at on; returns the offset after it. */
@@ -132,7 +128,11 @@ export class FsPromises {
     const mode = o.mode === undefined ? undefined : typeof o.mode === 'string' ? parseInt(o.mode, 8) : o.mode;
     const made = async (dir: string): Promise<void> => {
       await this.fs.mkdir(dir);
-      if (mode !== undefined) await this.fs.chmod(dir, mode & 0o7777);
+      // A mode at creation is kept where the file system has room for it; FAT keeps none for a
+      // directory, and (as Linux's vfat, whose masks decide) mkdir does not fail for it.
+      if (mode !== undefined) await this.fs.chmod(dir, mode & 0o7777).catch((e: unknown) => {
+        if (!isCode(e, 'EOPNOTSUPP')) throw e;
+      });
     };
     if (!o.recursive) {
       await nodeCall('mkdir', p, () => made(p));
@@ -174,7 +174,7 @@ export class FsPromises {
     const p = pathOf(path);
     let st: FileStat;
     try {
-      st = await this.fs.stat(p, { follow: false, blockMap: false });
+      st = this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false }));
     } catch (e) {
       if (opts.force && isCode(e, 'ENOENT')) return;
       throw fsError(e, 'lstat', p);
@@ -211,7 +211,15 @@ export class FsPromises {
   /** rename(2): a file at newPath is replaced (crash-safely, see MountedFs.rename). */
   async rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
     const [a, b] = [pathOf(oldPath), pathOf(newPath)];
-    await nodeCall('rename', a, () => this.fs.rename(a, b), b);
+    await nodeCall('rename', a, async () => {
+      if (dotLast(a) || dotLast(b)) throw new VmError(EBUSY, 'rename', this.fs.image, a);
+      if (slashed(a) || slashed(b)) {
+        // A trailing slash on either name: what moves must be a directory (a symlink to one is not).
+        const st = await this.fs.stat(a.replace(/\/+$/, ''), { follow: false, blockMap: false }).catch(() => null);
+        if (st !== null && st.type !== 'dir') throw new VmError(ENOTDIR, 'rename', this.fs.image, a);
+      }
+      await this.fs.rename(a, b);
+    }, b);
   }
 
   async link(existingPath: PathLike, newPath: PathLike): Promise<void> {
@@ -231,7 +239,11 @@ export class FsPromises {
   readlink(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
   async readlink(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
     const p = pathOf(path);
-    const t = await nodeCall('readlink', p, () => this.fs.readlink(p));
+    const t = await nodeCall('readlink', p, async () => {
+      // A trailing slash follows the link: a directory is no link (EINVAL), anything else ENOTDIR.
+      if (slashed(p)) throw new VmError((await this.fs.stat(p, { follow: true, blockMap: false })).type === 'dir' ? EINVAL : ENOTDIR, 'readlink', this.fs.image, p);
+      return this.fs.readlink(p);
+    });
     return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(t) : t;
   }
 
@@ -298,7 +310,7 @@ export class FsPromises {
   async truncate(path: PathLike, len = 0): Promise<void> {
     const h = await this.open(path, 'r+');
     try {
-      await h.truncate(len);
+      await h.truncate(len); // Node's: a negative length is 0
     } finally {
       await h.close();
     }
@@ -366,13 +378,11 @@ export class FsPromises {
    * other names see it).
    */
   async writeFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+    checkData(data);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     const enc = encodingOf(opts) ?? 'utf8';
-    const p = path instanceof FileHandle ? path.file.path : pathOf(path);
-    if (path instanceof FileHandle) {
-      for await (const b of chunksOf(data, enc)) await path.write(b);
-      return;
-    }
+    if (path instanceof FileHandle) return path.writeFile(data, opts);
+    const p = pathOf(path);
     const fl = parseFlags(o.flag ?? 'w');
     const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append;
     if (plainW && !this.fs.readOnly && !slashed(p)) {
@@ -381,7 +391,10 @@ export class FsPromises {
     }
     const f = await this.openFile(p, fl, o.mode);
     try {
-      await nodeCall('write', p, () => writeAll(f, fl.append ? f.size : 0, data, enc));
+      await nodeCall('write', p, async () => {
+        if (!fl.write) throw new VmError(EBADF, 'write', this.fs.image, p); // flag 'r': opened, then refused, as Node's
+        await writeAll(f, fl.append ? f.size : 0, data, enc);
+      });
     } finally {
       await nodeCall('close', p, () => f.close());
     }
@@ -414,11 +427,9 @@ export class FsPromises {
 
   /** Appends data, creating the file (with `mode`) if it is missing. */
   async appendFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+    checkData(data);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
-    if (path instanceof FileHandle) {
-      for await (const b of chunksOf(data, encodingOf(opts) ?? 'utf8')) await path.appendFile(b);
-      return;
-    }
+    if (path instanceof FileHandle) return path.appendFile(data, opts);
     await this.writeFile(path, data, { encoding: encodingOf(opts), mode: o.mode, flag: o.flag ?? 'a' });
   }
 
@@ -426,6 +437,8 @@ export class FsPromises {
   async copyFile(src: PathLike, dest: PathLike, mode = 0): Promise<void> {
     const [a, b] = [pathOf(src), pathOf(dest)];
     await nodeCall('copyfile', a, async () => {
+      const st = await this.fs.stat(a, { follow: true, blockMap: false });
+      if (st.type === 'dir') throw new VmError(EISDIR, 'copyfile', this.fs.image, a); // before dest is made
       const from = await this.fs.open(a);
       try {
         const same = await this.statQuiet(b);
@@ -445,7 +458,7 @@ export class FsPromises {
         } finally {
           await to.close();
         }
-        await this.fs.chmod(b, (await this.fs.stat(a, { follow: true, blockMap: false })).mode & 0o7777); // as Node's: the source's mode
+        await this.fs.chmod(b, st.mode & 0o7777); // as Node's: the source's mode
       } finally {
         await from.close();
       }

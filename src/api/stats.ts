@@ -70,10 +70,11 @@ export class Stats extends ModeTyped {
     this.size = st.size;
     this.blksize = st.blksize;
     this.blocks = Math.ceil(st.bytes / 512);
-    this.atimeMs = st.atime * 1000;
-    this.mtimeMs = st.mtime * 1000;
-    this.ctimeMs = st.ctime * 1000;
-    this.birthtimeMs = st.birthtime * 1000;
+    // Milliseconds with the nanoseconds as a fraction, as Node's (where the inode keeps them).
+    this.atimeMs = st.atime * 1000 + (st.atimeNsec ?? 0) / 1e6;
+    this.mtimeMs = st.mtime * 1000 + (st.mtimeNsec ?? 0) / 1e6;
+    this.ctimeMs = st.ctime * 1000 + (st.ctimeNsec ?? 0) / 1e6;
+    this.birthtimeMs = st.birthtime * 1000 + (st.birthtimeNsec ?? 0) / 1e6;
     this.atime = new Date(this.atimeMs);
     this.mtime = new Date(this.mtimeMs);
     this.ctime = new Date(this.ctimeMs);
@@ -104,17 +105,18 @@ export class Dirent extends ModeTyped {
   /** The directory read (Node 20's `parentPath`, and its older `path`). */
   readonly parentPath: string;
   readonly path: string;
-  private readonly bits: number;
+  /** Not an own enumerable field: a Dirent shows name, parentPath and path only, as Node's. */
+  readonly #bits: number;
 
   constructor(e: DirEntry, parentPath: string, mode?: number) {
     super();
     this.name = e.name;
     this.parentPath = parentPath;
     this.path = parentPath;
-    this.bits = typeBitsOf(e, mode);
+    this.#bits = typeBitsOf(e, mode);
   }
 
   protected get typeBits(): number {
-    return this.bits;
+    return this.#bits;
   }
 }
