@@ -7,12 +7,14 @@
 
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
+import { createInterface, type Interface } from 'node:readline';
 import { EBADF, EINVAL } from '../kern/errno.js';
 import { VmError, check } from './errors.js';
 import type { File } from './file.js';
 import { FsError, argTypeError, nodeCall, outOfRange } from './fs_error.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
 import { Stats } from './stats.js';
+import { VmReadStream, type ReadStreamOptions } from './streams.js';
 
 /** What an open flag asks for. */
 export interface OpenFlags {
@@ -264,6 +266,22 @@ export class FileHandle {
       if (fileType(va!.type) === 'file') va!.size = this.file.size;
       return new Stats(va!);
     });
+  }
+
+  /**
+   * A Readable of the file from `start` (default: the handle's position) to
+   * `end` inclusive; at its end it closes the handle, as Node's, unless
+   * `autoClose` is false.
+   */
+  createReadStream(opts: ReadStreamOptions & { autoClose?: boolean } = {}): VmReadStream {
+    this.need('read', this.flags.read);
+    const release = (): Promise<void> => (opts.autoClose ?? true ? this.close() : Promise.resolve());
+    return new VmReadStream(() => Promise.resolve(this.file), this.file.path, { ...opts, start: opts.start ?? this.position }, release);
+  }
+
+  /** The file's lines (a readline Interface over createReadStream; '\r\n' ends a line too). */
+  readLines(opts: ReadStreamOptions & { autoClose?: boolean } = {}): Interface {
+    return createInterface({ input: this.createReadStream(opts), crlfDelay: Infinity });
   }
 
   /** ftruncate(2); a negative length is 0 (Node's); a handle not open for writing is EINVAL (Linux's). */

@@ -12,6 +12,7 @@ export { VmError } from './errors.js';
 export type { PartitionInfo, Partitions } from './partitions.js';
 export { FsPromises, type PathLike } from './promises.js';
 export { FileHandle } from './file_handle.js';
+export { Dir } from './dir.js';
 export { FsError } from './fs_error.js';
 export { Stats, Dirent } from './stats.js';
 export { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';

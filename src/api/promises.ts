@@ -9,7 +9,8 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
 import { posix } from 'node:path';
-import { EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ENOTDIR, EROFS } from '../kern/errno.js';
+import { EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, EROFS } from '../kern/errno.js';
+import { Dir } from './dir.js';
 import { VmError } from './errors.js';
 import type { File } from './file.js';
 import { FileHandle, bytesOf, checkData, chunksOf, encodingOf, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
@@ -21,11 +22,14 @@ import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOp
 export type PathLike = string | Buffer | URL;
 type Encoding = BufferEncoding | null | undefined;
 
-/** An image path from what Node's calls take. */
+/** An image path from what Node's calls take ('' stays '': it names nothing, as Node's ENOENT says). */
 function pathOf(p: PathLike): string {
   const s = typeof p === 'string' ? p : p instanceof URL ? decodeURIComponent(p.pathname) : p.toString('utf8');
-  return s.startsWith('/') ? s : '/' + s;
+  return s.startsWith('/') || s === '' ? s : '/' + s;
 }
+
+/** Symlinks followed in one path before realpath gives up (Linux's MAXSYMLINKS). */
+const MAX_SYMLINKS = 40;
 
 /** A trailing slash: the path must name a directory (or a symlink to one), as the kernel's lookup says. */
 function slashed(p: string): boolean {
@@ -117,6 +121,58 @@ export class FsPromises {
     return out;
   }
 
+  /** A Dir over path's entries (Dirents; `recursive` as readdir's). */
+  async opendir(path: PathLike, opts: { recursive?: boolean; bufferSize?: number; encoding?: Encoding } = {}): Promise<Dir> {
+    const entries = await this.readdir(path, { withFileTypes: true, recursive: opts.recursive }).catch((e: unknown) => {
+      throw e instanceof FsError && e.syscall === 'scandir' ? fsError(e.cause, 'opendir', e.path) : e;
+    });
+    return new Dir(typeof path === 'string' ? path : pathOf(path), entries);
+  }
+
+  /**
+   * realpath(3): path with every symlink resolved and no '.', '..' or
+   * repeated '/'; absolute links are taken from the image's root.
+   */
+  realpath(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
+  realpath(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
+  async realpath(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
+    const p = pathOf(path);
+    const real = await nodeCall('realpath', p, () => this.resolve(p));
+    return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(real) : real;
+  }
+
+  /** p resolved name by name, as realpath(3) walks it. */
+  private async resolve(p: string): Promise<string> {
+    if (p === '') throw new VmError(ENOENT, 'realpath', this.fs.image, p);
+    const todo = p.split('/').filter((s) => s !== '');
+    const done: string[] = [];
+    let links = 0;
+    let last: FileStat = await this.fs.stat('/', { follow: false, blockMap: false });
+    while (todo.length > 0) {
+      const name = todo.shift()!;
+      if (last.type !== 'dir') throw new VmError(ENOTDIR, 'realpath', this.fs.image, p); // 'file/..' too
+      if (name === '.') continue;
+      if (name === '..') {
+        done.pop();
+        last = await this.fs.stat('/' + done.join('/'), { follow: false, blockMap: false });
+        continue;
+      }
+      const here = '/' + [...done, name].join('/');
+      last = await this.fs.stat(here, { follow: false, blockMap: false });
+      if (last.type !== 'symlink') {
+        done.push(name);
+        continue;
+      }
+      if (++links > MAX_SYMLINKS) throw new VmError(ELOOP, 'realpath', this.fs.image, p);
+      const target = await this.fs.readlink(here);
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter((s) => s !== ''));
+      last = await this.fs.stat('/' + done.join('/'), { follow: false, blockMap: false });
+    }
+    if (slashed(p) && last.type !== 'dir') throw new VmError(ENOTDIR, 'realpath', this.fs.image, p);
+    return '/' + done.join('/');
+  }
+
   /**
    * mkdir(2); `recursive` makes the missing parents too and resolves to the
    * first directory it made (undefined if none). `mode`, when given, is set
@@ -134,6 +190,7 @@ export class FsPromises {
         if (!isCode(e, 'EOPNOTSUPP')) throw e;
       });
     };
+    if (p === '') throw fsError(new VmError(ENOENT, 'mkdir', this.fs.image, p), 'mkdir', p);
     if (!o.recursive) {
       await nodeCall('mkdir', p, () => made(p));
       return undefined;
