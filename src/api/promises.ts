@@ -100,8 +100,12 @@ export class FsPromises {
 
   /** Names, or Dirents with `withFileTypes`; `recursive` lists the whole tree (paths relative to path). */
   readdir(path: PathLike, opts: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, opts: 'buffer' | { withFileTypes?: false; recursive?: boolean; encoding: 'buffer' }): Promise<Buffer[]>;
   readdir(path: PathLike, opts?: Encoding | { withFileTypes?: false; recursive?: boolean; encoding?: Encoding }): Promise<string[]>;
-  async readdir(path: PathLike, opts?: Encoding | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding }): Promise<string[] | Dirent[]> {
+  async readdir(
+    path: PathLike,
+    opts?: Encoding | 'buffer' | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding | 'buffer' },
+  ): Promise<string[] | Buffer[] | Dirent[]> {
     const p = pathOf(path);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     const found: Array<{ dir: string; e: DirEntry }> = [];
@@ -111,12 +115,15 @@ export class FsPromises {
       for (const e of await nodeCall('scandir', p, () => this.fs.readdir(p))) found.push({ dir: p, e });
     }
     const shown = (dir: string): string => (typeof path === 'string' ? (dir === p ? path : joinPath(path, posix.relative(p, dir))) : dir);
-    if (!o.withFileTypes) return found.map(({ dir, e }) => (dir === p ? e.name : posix.join(posix.relative(p, dir), e.name)));
+    // encoding 'buffer': names as Buffers, as Node gives them.
+    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer';
+    const named = (name: string): string => (asBuffer ? (Buffer.from(name) as unknown as string) : name);
+    if (!o.withFileTypes) return found.map(({ dir, e }) => named(dir === p ? e.name : posix.join(posix.relative(p, dir), e.name)));
     const out: Dirent[] = [];
     for (const { dir, e } of found) {
       // A device, FIFO or socket: its kind is in the inode's mode.
       const mode = e.type === 'other' ? (await this.fs.stat(joinPath(dir, e.name), { blockMap: false })).mode : undefined;
-      out.push(new Dirent(e, shown(dir), mode));
+      out.push(new Dirent({ ...e, name: named(e.name) }, shown(dir), mode));
     }
     return out;
   }
@@ -260,7 +267,11 @@ export class FsPromises {
   async unlink(path: PathLike): Promise<void> {
     const p = pathOf(path);
     await nodeCall('unlink', p, async () => {
-      if (slashed(p)) this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })); // a directory: unlink's own EISDIR follows
+      if (slashed(p)) {
+        // unlink never succeeds through a trailing slash: the last name itself (a symlink not followed) decides the error.
+        const st = await this.fs.stat(p.replace(/\/+$/, ''), { follow: false, blockMap: false });
+        throw new VmError(st.type === 'dir' ? EISDIR : ENOTDIR, 'unlink', this.fs.image, p);
+      }
       await this.fs.unlink(p);
     });
   }
@@ -396,9 +407,11 @@ export class FsPromises {
       if (st === null && fl.create && fl.exclusive && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null)) !== null) {
         throw new VmError(EEXIST, 'open', this.fs.image, p); // a dangling symlink, as O_EXCL sees it
       }
-      const f = await this.fs.open(p, { create: fl.create });
+      // Creating through a dangling symlink makes its target, as open(2) with O_CREAT does.
+      const at = st === null && fl.create ? await this.createTarget(p) : p;
+      const f = await this.fs.open(at, { create: fl.create });
       try {
-        if (st === null && mode !== undefined) await this.fs.chmod(p, (typeof mode === 'string' ? parseInt(mode, 8) : mode) & 0o7777);
+        if (st === null && mode !== undefined) await this.fs.chmod(at, (typeof mode === 'string' ? parseInt(mode, 8) : mode) & 0o7777);
         if (st !== null && fl.truncate && f.size !== 0) await f.truncate(0);
       } catch (e) {
         await f.close();
@@ -535,6 +548,18 @@ export class FsPromises {
     const o = typeof opts === 'string' ? {} : (opts ?? {});
     const fl = parseFlags(o.flags ?? 'w');
     return new VmWriteStream(async () => ({ file: await this.openFile(p, fl, o.mode), append: fl.append }), p, o);
+  }
+
+  /** Where creating missing p lands: p, or the end of the chain of dangling symlinks that starts at p. */
+  private async createTarget(p: string): Promise<string> {
+    let at = p;
+    for (let links = 0; links <= MAX_SYMLINKS; links++) {
+      const st = await this.fs.stat(at, { follow: false, blockMap: false }).catch(() => null);
+      if (st === null || st.type !== 'symlink') return at;
+      const target = await this.fs.readlink(at);
+      at = target.startsWith('/') ? target : joinPath(posix.dirname(at), target);
+    }
+    throw new VmError(ELOOP, 'open', this.fs.image, p);
   }
 
   /** Throws ENOTDIR when p ends in '/' and st is not a directory; returns st. */

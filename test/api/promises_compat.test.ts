@@ -195,6 +195,7 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   await step("stat ''", () => fsp.stat(''));
   await step("readFile ''", () => fsp.readFile(''));
   await step("mkdir ''", () => fsp.mkdir(''));
+  await step("readdir 'buffer'", async () => (await fsp.readdir(P('full'), 'buffer')).map((b) => [Buffer.isBuffer(b), b.toString()]));
   await step('Dirent fields', async () => (await fsp.readdir(P('sub'), { withFileTypes: true })).map((d) => Object.keys(d).sort()));
 
   if (links) {
@@ -213,6 +214,29 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     await fsp.symlink('loopB', P('loopA'));
     await fsp.symlink('loopA', P('loopB'));
     await step('realpath loop', () => fsp.realpath(P('loopA')));
+    // Writing through a dangling symlink makes its target (resolv.conf -> ../run/... in a root image).
+    await fsp.mkdir(P('run'));
+    await fsp.symlink('../run/stub.conf', P('sub/resolv.conf'));
+    await fsp.symlink(P('run/opened'), P('dangling-abs')); // absolute: the image's /run, the host's <root>/run
+    await step('writeFile through a dangling link', async () => {
+      await fsp.writeFile(P('sub/resolv.conf'), 'nameserver 10.0.0.1\n', { mode: 0o640 });
+      const st = await fsp.stat(P('run/stub.conf'));
+      return [await fsp.readFile(P('run/stub.conf'), 'utf8'), st.mode.toString(8), (await fsp.lstat(P('sub/resolv.conf'))).isSymbolicLink()];
+    });
+    await step('open w through an absolute dangling link', async () => {
+      const h = await fsp.open(P('dangling-abs'), 'w');
+      await h.write('opened');
+      await h.close();
+      return fsp.readFile(P('run/opened'), 'utf8');
+    });
+    await step('wx through a dangling link', async () => {
+      await fsp.symlink('run/never', P('dangling-x'));
+      return await fsp.writeFile(P('dangling-x'), 'x', { flag: 'wx' });
+    });
+    await step('unlink dirlink/', () => fsp.unlink(P('dirlink/')));
+    await step('rmdir dirlink/', () => fsp.rmdir(P('dirlink/')));
+    await step('rm dirlink/', () => fsp.rm(P('dirlink/')));
+    await step('unlink dir/', () => fsp.unlink(P('sub/')));
     await step('links kept', async () => [await fsp.readlink(P('link')), (await fsp.lstat(P('link'))).isSymbolicLink()]);
   } else {
     // FAT keeps no mode for a directory; mkdir with one does not fail for it (nor does Linux's vfat).
