@@ -13,7 +13,7 @@ import { VmError, check } from './errors.js';
 import type { File } from './file.js';
 import { FsError, argTypeError, nodeCall, outOfRange } from './fs_error.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
-import { Stats } from './stats.js';
+import { BigIntStats, Stats } from './stats.js';
 import { VmReadStream, type ReadStreamOptions } from './streams.js';
 
 /** What an open flag asks for. */
@@ -257,14 +257,16 @@ export class FileHandle {
     await this.writeFile(data, opts);
   }
 
-  async stat(): Promise<Stats> {
+  stat(opts?: { bigint?: false }): Promise<Stats>;
+  stat(opts: { bigint: true }): Promise<BigIntStats>;
+  async stat(opts?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     this.need('fstat', true);
     return nodeCall('fstat', this.file.path, async () => {
       const vp = this.file.vp;
       const { error, va } = await vp.op.getattr(vp);
       check(error, 'fstat', this.fs.image, this.file.path);
       if (fileType(va!.type) === 'file') va!.size = this.file.size;
-      return new Stats(va!);
+      return opts?.bigint ? new BigIntStats(va!) : new Stats(va!);
     });
   }
 

@@ -14,7 +14,7 @@ export { FsPromises, type PathLike } from './promises.js';
 export { FileHandle } from './file_handle.js';
 export { Dir } from './dir.js';
 export { FsError } from './fs_error.js';
-export { Stats, Dirent } from './stats.js';
+export { Stats, BigIntStats, Dirent } from './stats.js';
 export { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 export type { BlockDevice, DeviceStats } from '../dev/device.js';
 export { MemDisk } from '../dev/memdisk.js';

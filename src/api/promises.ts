@@ -16,7 +16,7 @@ import type { File } from './file.js';
 import { FileHandle, bytesOf, checkData, chunksOf, encodingOf, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, fsError, nodeCall } from './fs_error.js';
 import { hiddenName, joinPath, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
-import { Dirent, Stats } from './stats.js';
+import { BigIntStats, Dirent, Stats } from './stats.js';
 import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 
 export type PathLike = string | Buffer | URL;
@@ -65,16 +65,22 @@ export class FsPromises {
     }
   }
 
-  /** stat(2): symlinks followed. */
-  async stat(path: PathLike): Promise<Stats> {
+  /** stat(2): symlinks followed; `bigint` gives BigIntStats. */
+  stat(path: PathLike, opts?: { bigint?: false }): Promise<Stats>;
+  stat(path: PathLike, opts: { bigint: true }): Promise<BigIntStats>;
+  async stat(path: PathLike, opts?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     const p = pathOf(path);
-    return new Stats(await nodeCall('stat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false }))));
+    const st = await nodeCall('stat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
+    return opts?.bigint ? new BigIntStats(st) : new Stats(st);
   }
 
   /** lstat(2): a final symlink is described itself. */
-  async lstat(path: PathLike): Promise<Stats> {
+  lstat(path: PathLike, opts?: { bigint?: false }): Promise<Stats>;
+  lstat(path: PathLike, opts: { bigint: true }): Promise<BigIntStats>;
+  async lstat(path: PathLike, opts?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     const p = pathOf(path);
-    return new Stats(await nodeCall('lstat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false }))));
+    const st = await nodeCall('lstat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false })));
+    return opts?.bigint ? new BigIntStats(st) : new Stats(st);
   }
 
   /**

@@ -86,6 +86,66 @@ export class Stats extends ModeTyped {
   }
 }
 
+/** A time as Node's BigIntStats keeps it: whole nanoseconds since the epoch. */
+function nanos(sec: number, nsec: number | undefined): bigint {
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec ?? 0);
+}
+
+/** What stat(p, { bigint: true }) gives: Stats' fields as bigints, and the times in nanoseconds too. */
+export class BigIntStats extends ModeTyped {
+  dev = 0n;
+  ino: bigint;
+  mode: bigint;
+  nlink: bigint;
+  uid: bigint;
+  gid: bigint;
+  rdev: bigint;
+  size: bigint;
+  blksize: bigint;
+  blocks: bigint;
+  atimeMs: bigint;
+  mtimeMs: bigint;
+  ctimeMs: bigint;
+  birthtimeMs: bigint;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+  atime: Date;
+  mtime: Date;
+  ctime: Date;
+  birthtime: Date;
+
+  constructor(st: Omit<Vattr, 'type' | 'extra'>) {
+    super();
+    this.ino = BigInt(st.ino);
+    this.mode = BigInt(st.mode);
+    this.nlink = BigInt(st.nlink);
+    this.uid = BigInt(st.uid);
+    this.gid = BigInt(st.gid);
+    this.rdev = BigInt(st.rdev);
+    this.size = BigInt(st.size);
+    this.blksize = BigInt(st.blksize);
+    this.blocks = BigInt(Math.ceil(st.bytes / 512));
+    this.atimeNs = nanos(st.atime, st.atimeNsec);
+    this.mtimeNs = nanos(st.mtime, st.mtimeNsec);
+    this.ctimeNs = nanos(st.ctime, st.ctimeNsec);
+    this.birthtimeNs = nanos(st.birthtime, st.birthtimeNsec);
+    this.atimeMs = this.atimeNs / 1_000_000n;
+    this.mtimeMs = this.mtimeNs / 1_000_000n;
+    this.ctimeMs = this.ctimeNs / 1_000_000n;
+    this.birthtimeMs = this.birthtimeNs / 1_000_000n;
+    this.atime = new Date(Number(this.atimeMs));
+    this.mtime = new Date(Number(this.mtimeMs));
+    this.ctime = new Date(Number(this.ctimeMs));
+    this.birthtime = new Date(Number(this.birthtimeMs));
+  }
+
+  protected get typeBits(): number {
+    return Number(this.mode) & S_IFMT;
+  }
+}
+
 /** The type bits for a DirEntry's type ('other' needs the inode's mode: pass it). */
 function typeBitsOf(e: DirEntry, mode?: number): number {
   switch (e.type) {

@@ -204,6 +204,12 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
       const s = await fsp.stat(P('w'));
       return [s.atimeMs, s.mtimeMs, s.mtime.getTime()];
     });
+    await step('bigint stats', async () => {
+      const s = await fsp.stat(P('w'), { bigint: true });
+      await using h = await fsp.open(P('w'));
+      const f = await h.stat({ bigint: true });
+      return [typeof s.size, s.size, s.mode, s.nlink, s.isFile(), s.mtimeNs, s.mtimeMs, s.atimeNs, s.mtime.getTime(), f.size, f.mtimeNs, s.ino === f.ino];
+    });
     await fsp.symlink('config.txt', P('link'));
     await fsp.symlink('sub', P('dirlink'));
     await step('readlink link/', () => fsp.readlink(P('link/')));
