@@ -16,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vm } from '../../src/api/index.js';
 import { e2fsck, tempDir, writeTree, type TreeFile } from '../helpers/images.js';
-import { fsckFat, mkfat } from '../helpers/fat_images.js';
+import { fsckFat, mcopyRead, mdirPaths, mkfat } from '../helpers/fat_images.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -284,6 +284,26 @@ test('edge cases of ported scripts give what node:fs/promises gives, on FAT (mkf
   writeTree(host, TREE);
   const image = mkfat(join(tmp.dir, 'fat.img'), TREE, { fat: 16, kib: 16384 });
   await compare(image, host, false);
+  const ck = fsckFat(image);
+  assert.ok(ck.clean, ck.output);
+});
+
+test("on FAT a file rewritten through another case keeps the name it was made with, as Linux's vfat does (mdir lists it), fsck.fat clean", async () => {
+  const image = mkfat(join(tmp.dir, 'case.img'), [{ path: 'config.txt', data: text('old\n') }, { path: 'overlays/README', data: text('r') }], { fat: 32, kib: 40000 });
+  const before = mdirPaths(image).sort();
+  const root = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
+  try {
+    const fsp = root.promises;
+    await fsp.writeFile('/CONFIG.TXT', 'new\n');
+    await fsp.appendFile('/Config.Txt', 'more\n');
+    await fsp.writeFile('/OVERLAYS/readme', 'R');
+    assert.equal(await fsp.readFile('/config.txt', 'utf8'), 'new\nmore\n');
+  } finally {
+    await root.unmount();
+  }
+  assert.deepEqual(mdirPaths(image).sort(), before);
+  assert.equal(mcopyRead(image, '/config.txt').toString(), 'new\nmore\n');
+  assert.equal(mcopyRead(image, '/overlays/README').toString(), 'R');
   const ck = fsckFat(image);
   assert.ok(ck.clean, ck.output);
 });
