@@ -12,6 +12,7 @@ import { EBADF, EINVAL } from '../kern/errno.js';
 import { VmError, check } from './errors.js';
 import type { File } from './file.js';
 import { FsError, argTypeError, nodeCall, outOfRange } from './fs_error.js';
+import type { SetattrArgs } from '../vfs/vnode_if.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Stats } from './stats.js';
 import { VmReadStream, type ReadStreamOptions } from './streams.js';
@@ -309,13 +310,16 @@ export class FileHandle {
 
   async chown(uid: number, gid: number): Promise<void> {
     this.need('fchown', true);
-    await nodeCall('fchown', this.file.path, () => this.fs.chown(this.file.path, uid, gid));
+    await nodeCall('fchown', this.file.path, () => this.fs.setAttributes(this.file.path, owners(uid, gid), true));
   }
 
   async utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {
     this.need('futime', true);
     const [a, m] = [toTime(atime), toTime(mtime)];
-    await nodeCall('futime', this.file.path, () => this.fs.utimes(this.file.path, a, m));
+    await nodeCall('futime', this.file.path, async () => {
+      if (badTime(a) || badTime(m)) throw new VmError(EINVAL, 'futime', this.fs.image, this.file.path);
+      await this.fs.utimes(this.file.path, a, m);
+    });
   }
 
   /** Closes the handle; the last close of a written file writes it back (File.close). */
@@ -339,6 +343,16 @@ export class FileHandle {
     }
     if (!allowed) throw new FsError('EBADF', EBADF, syscall, this.fs.image, undefined, new VmError(EBADF, syscall, '', null).reason);
   }
+}
+
+/** Owner and group as setattr takes them: Node's -1 leaves that one as it is. */
+export function owners(uid: number, gid: number): SetattrArgs {
+  return { ...(uid !== -1 ? { uid } : {}), ...(gid !== -1 ? { gid } : {}) };
+}
+
+/** An invalid Date (NaN), which Node passes on and the kernel refuses (EINVAL). */
+export function badTime(t: number | Date): boolean {
+  return Number.isNaN(t instanceof Date ? t.getTime() : t);
 }
 
 /**

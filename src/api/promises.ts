@@ -9,11 +9,11 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
 import { posix } from 'node:path';
-import { EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, EROFS } from '../kern/errno.js';
+import { EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, EROFS } from '../kern/errno.js';
 import { Dir } from './dir.js';
 import { VmError } from './errors.js';
 import type { File } from './file.js';
-import { FileHandle, bytesOf, checkData, chunksOf, encodingOf, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
+import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, fsError, nodeCall } from './fs_error.js';
 import { hiddenName, joinPath, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Dirent, Stats } from './stats.js';
@@ -84,13 +84,17 @@ export class FsPromises {
   }
 
   /**
-   * Existence (F_OK). The image's owners are not this process's, so R_OK and
-   * X_OK are not judged; W_OK on a read-only mount is EROFS.
+   * Existence (F_OK), judged as root would be: the image's owners are not this
+   * process's, so R_OK and W_OK pass (W_OK on a read-only mount is EROFS), and
+   * X_OK needs an x bit on anything but a directory (EACCES), except on FAT.
    */
   async access(path: PathLike, mode: number = constants.F_OK): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
+    const st = await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
     if ((mode & constants.W_OK) !== 0 && this.fs.readOnly) throw new FsError('EROFS', EROFS, 'access', this.fs.image, p, 'read-only file system');
+    // FAT keeps no x bits (Linux's vfat shows its mask's), so there X_OK is not judged either.
+    const xBits = !this.fs.type.startsWith('fat');
+    if ((mode & constants.X_OK) !== 0 && xBits && st.type !== 'dir' && (st.mode & 0o111) === 0) throw fsError(new VmError(EACCES, 'access', this.fs.image, p), 'access', p);
   }
 
   /** Whether path names something (symlinks followed); not in node:fs/promises, but cheap. */
@@ -205,7 +209,14 @@ export class FsPromises {
     };
     if (p === '') throw fsError(new VmError(ENOENT, 'mkdir', this.fs.image, p), 'mkdir', p);
     if (!o.recursive) {
-      await nodeCall('mkdir', p, () => made(p));
+      await nodeCall('mkdir', p, async () => {
+        if (dotLast(p)) {
+          // 'd/.' or 'd/..' names a directory that is there (or an error on the way to it).
+          await this.fs.stat(p, { follow: true, blockMap: false });
+          throw new VmError(EEXIST, 'mkdir', this.fs.image, p);
+        }
+        await made(p);
+      });
       return undefined;
     }
     return nodeCall('mkdir', p, async () => {
@@ -254,6 +265,7 @@ export class FsPromises {
       // Node's own check, before any syscall: a SystemError, its errno positive.
       const e = new FsError('ERR_FS_EISDIR', EISDIR, 'rm', this.fs.image, p, 'is a directory');
       Object.defineProperty(e, 'errno', { value: -e.errno });
+      Object.defineProperty(e, 'name', { value: 'SystemError' });
       e.message = `Path is a directory: rm returned EISDIR (is a directory) ${p}`;
       throw e;
     }
@@ -329,25 +341,33 @@ export class FsPromises {
 
   async chown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('chown', p, () => this.fs.chown(p, uid, gid));
+    await nodeCall('chown', p, () => this.fs.setAttributes(p, owners(uid, gid), true));
   }
 
   /** chown of a symlink itself. */
   async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('lchown', p, () => this.fs.lchown(p, uid, gid));
+    await nodeCall('lchown', p, () => this.fs.setAttributes(p, owners(uid, gid), false));
   }
 
   /** utimes of a symlink itself. */
   async lutimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('lutime', p, () => this.fs.lutimes(p, toTime(atime), toTime(mtime)));
+    const [a, m] = [toTime(atime), toTime(mtime)];
+    await nodeCall('lutime', p, async () => {
+      if (badTime(a) || badTime(m)) throw new VmError(EINVAL, 'lutime', this.fs.image, p);
+      await this.fs.lutimes(p, a, m);
+    });
   }
 
   /** Times as Dates, or numbers (and numeric strings) of seconds, as Node's. */
   async utimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('utime', p, () => this.fs.utimes(p, toTime(atime), toTime(mtime)));
+    const [a, m] = [toTime(atime), toTime(mtime)];
+    await nodeCall('utime', p, async () => {
+      if (badTime(a) || badTime(m)) throw new VmError(EINVAL, 'utime', this.fs.image, p); // an invalid Date, as the kernel sees its NaN
+      await this.fs.utimes(p, a, m);
+    });
   }
 
   /*

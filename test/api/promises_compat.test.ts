@@ -48,7 +48,7 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     if (err.code === undefined || !err.code.startsWith('E') || err.syscall === undefined) return [err.name, err.code, err.message];
     const fd = FD_CALLS.has(err.syscall);
     return {
-      code: err.code, errno: err.errno, syscall: err.syscall,
+      name: err.name, code: err.code, errno: err.errno, syscall: err.syscall,
       path: fd ? 'fd' : rel(err.path), dest: rel(err.dest),
       message: fd ? err.message.replace(/ '.*'$/, '') : rel(err.message),
     };
@@ -195,6 +195,10 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   await step("stat ''", () => fsp.stat(''));
   await step("readFile ''", () => fsp.readFile(''));
   await step("mkdir ''", () => fsp.mkdir(''));
+  await step('utimes invalid Date', () => fsp.utimes(P('w'), new Date('never'), new Date('never')));
+  await step("mkdir 'd/.'", () => fsp.mkdir(P('sub/.')));
+  await step("mkdir 'missing/.'", () => fsp.mkdir(P('nope/.')));
+  await step('rm dir', () => fsp.rm(P('sub')));
   await step("readdir 'buffer'", async () => (await fsp.readdir(P('full'), 'buffer')).map((b) => [Buffer.isBuffer(b), b.toString()]));
   await step('Dirent fields', async () => (await fsp.readdir(P('sub'), { withFileTypes: true })).map((d) => Object.keys(d).sort()));
 
@@ -243,6 +247,21 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     await step('rmdir dirlink/', () => fsp.rmdir(P('dirlink/')));
     await step('rm dirlink/', () => fsp.rm(P('dirlink/')));
     await step('unlink dir/', () => fsp.unlink(P('sub/')));
+    await step('chown -1 keeps that id', async () => {
+      await fsp.chown(P('w'), 1234, 5678);
+      await fsp.chown(P('w'), -1, 8765);
+      await fsp.lchown(P('link'), 4321, -1);
+      await using h = await fsp.open(P('w'));
+      await h.chown(-1, -1);
+      const [s, l] = [await fsp.stat(P('w')), await fsp.lstat(P('link'))];
+      return [s.uid, s.gid, l.uid];
+    });
+    await step('access X_OK', async () => {
+      await fsp.chmod(P('w'), 0o644);
+      const plain = await fsp.access(P('w'), fsp.constants.X_OK).catch((e: NodeJS.ErrnoException) => shown(e));
+      await fsp.chmod(P('w'), 0o744);
+      return [plain, await fsp.access(P('w'), fsp.constants.X_OK), await fsp.access(P('sub'), fsp.constants.X_OK)];
+    });
     await step('links kept', async () => [await fsp.readlink(P('link')), (await fsp.lstat(P('link'))).isSymbolicLink()]);
   } else {
     // FAT keeps no mode for a directory; mkdir with one does not fail for it (nor does Linux's vfat).
