@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
 import { posix } from 'node:path';
 import { EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, EROFS } from '../kern/errno.js';
+import { cp as copyTree, type CpOptions } from './cp.js';
 import { Dir } from './dir.js';
 import { VmError } from './errors.js';
 import type { File } from './file.js';
@@ -560,6 +561,11 @@ export class FsPromises {
         await from.close();
       }
     }, b);
+  }
+
+  /** fsPromises.cp inside the image: a file, or with `recursive` a tree (see cp.ts for Node's rules it keeps). */
+  async cp(src: PathLike, dest: PathLike, opts: CpOptions = {}): Promise<void> {
+    await copyTree(this, pathOf(src), pathOf(dest), opts);
   }
 
   /** A Readable of the file's bytes [start, end] (end inclusive, as Node's), fed by File.sendfile. */

@@ -195,6 +195,35 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   await step("stat ''", () => fsp.stat(''));
   await step("readFile ''", () => fsp.readFile(''));
   await step("mkdir ''", () => fsp.mkdir(''));
+  // cp, as Node's fsPromises.cp.
+  await step('cp a tree', async () => {
+    await fsp.cp(P('full'), P('copied'), { recursive: true });
+    await fsp.cp(P('sub'), P('copied'), { recursive: true }); // into an existing directory: merged
+    return [(await fsp.readdir(P('copied'), { recursive: true })).sort(), await fsp.readFile(P('copied/inner/x'), 'utf8')];
+  });
+  await step('cp a file, parents made', async () => {
+    await fsp.cp(P('config.txt'), P('deep/er/config.txt'));
+    return fsp.readFile(P('deep/er/config.txt'), 'utf8');
+  });
+  await step('cp over a file: force, no force, errorOnExist', async () => {
+    await fsp.writeFile(P('deep/er/config.txt'), 'mine');
+    await fsp.cp(P('config.txt'), P('deep/er/config.txt'), { force: false });
+    const kept = await fsp.readFile(P('deep/er/config.txt'), 'utf8');
+    const refused = await fsp.cp(P('config.txt'), P('deep/er/config.txt'), { force: false, errorOnExist: true }).catch(shown);
+    await fsp.cp(P('config.txt'), P('deep/er/config.txt'));
+    return [kept, refused, await fsp.readFile(P('deep/er/config.txt'), 'utf8')];
+  });
+  await step('cp with a filter', async () => {
+    const seen: string[] = [];
+    await fsp.cp(P('sub'), P('filtered'), { recursive: true, filter: async (src, dest) => (seen.push(`${rel(src) as string}>${rel(dest) as string}`), !src.endsWith('a.txt')) });
+    return [await fsp.readdir(P('filtered')), seen.sort()];
+  });
+  await step('cp a directory without recursive', () => fsp.cp(P('sub'), P('nope')));
+  await step('cp into itself', () => fsp.cp(P('full'), P('full/inner/again'), { recursive: true }));
+  await step('cp onto itself', () => fsp.cp(P('config.txt'), P('config.txt')));
+  await step('cp a directory onto a file', () => fsp.cp(P('full'), P('config.txt'), { recursive: true }));
+  await step('cp a file onto a directory', () => fsp.cp(P('config.txt'), P('full')));
+  await step('cp missing', () => fsp.cp(P('missing'), P('x')));
   await step('utimes invalid Date', () => fsp.utimes(P('w'), new Date('never'), new Date('never')));
   await step("mkdir 'd/.'", () => fsp.mkdir(P('sub/.')));
   await step("mkdir 'missing/.'", () => fsp.mkdir(P('nope/.')));
@@ -261,6 +290,31 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
       const plain = await fsp.access(P('w'), fsp.constants.X_OK).catch((e: NodeJS.ErrnoException) => shown(e));
       await fsp.chmod(P('w'), 0o744);
       return [plain, await fsp.access(P('w'), fsp.constants.X_OK), await fsp.access(P('sub'), fsp.constants.X_OK)];
+    });
+    await step('cp keeps modes, makes links anew', async () => {
+      await fsp.chmod(P('full/inner'), 0o700);
+      await fsp.chmod(P('full/inner/x'), 0o751);
+      await fsp.symlink('x', P('full/inner/rel'));
+      await fsp.cp(P('full'), P('full2'), { recursive: true });
+      await fsp.cp(P('full'), P('full3'), { recursive: true, verbatimSymlinks: true });
+      const mode = async (r: string): Promise<string> => (await fsp.lstat(P(r))).mode.toString(8);
+      return [await mode('full2/inner'), await mode('full2/inner/x'), rel(await fsp.readlink(P('full2/inner/rel'))), await fsp.readlink(P('full3/inner/rel'))];
+    });
+    await step('cp a link, and through it', async () => {
+      await fsp.cp(P('link'), P('link-copy'));
+      await fsp.cp(P('link'), P('link-deref'), { dereference: true });
+      return [rel(await fsp.readlink(P('link-copy'))), (await fsp.lstat(P('link-deref'))).isFile()];
+    });
+    await step('cp keeps times when asked', async () => {
+      await fsp.utimes(P('config.txt'), 1_000_000_000, 1_100_000_000);
+      await fsp.cp(P('config.txt'), P('timed'), { preserveTimestamps: true });
+      return (await fsp.stat(P('timed'))).mtimeMs;
+    });
+    await step('cp over one of two hard links', async () => {
+      await fsp.writeFile(P('h1'), 'h');
+      await fsp.link(P('h1'), P('h2'));
+      await fsp.cp(P('config.txt'), P('h2'));
+      return [await fsp.readFile(P('h1'), 'utf8'), (await fsp.stat(P('h1'))).nlink];
     });
     await step('links kept', async () => [await fsp.readlink(P('link')), (await fsp.lstat(P('link'))).isSymbolicLink()]);
   } else {
