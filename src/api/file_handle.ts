@@ -7,12 +7,15 @@
 
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
+import { createInterface, type Interface } from 'node:readline';
 import { EBADF, EINVAL } from '../kern/errno.js';
 import { VmError, check } from './errors.js';
 import type { File } from './file.js';
-import { FsError, nodeCall } from './fs_error.js';
+import { FsError, argTypeError, nodeCall, outOfRange } from './fs_error.js';
+import type { SetattrArgs } from '../vfs/vnode_if.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
-import { Stats } from './stats.js';
+import { BigIntStats, Stats } from './stats.js';
+import { VmReadStream, type ReadStreamOptions } from './streams.js';
 
 /** What an open flag asks for. */
 export interface OpenFlags {
@@ -41,7 +44,7 @@ export function parseFlags(flags: string | number): OpenFlags {
   const kind = f.replace(/[x+]/g, '');
   const plus = f.includes('+');
   if (!/^[rwa][x+]{0,2}$|^x[wa]\+?$/.test(f) || (kind === 'r' && f.includes('x'))) {
-    throw new FsError('ERR_INVALID_ARG_VALUE', EINVAL, 'open', '', undefined, `invalid flags '${flags}'`);
+    throw Object.assign(new TypeError(`The argument 'flags' is invalid. Received '${flags}'`), { code: 'ERR_INVALID_ARG_VALUE' });
   }
   return {
     read: kind === 'r' || plus,
@@ -53,10 +56,29 @@ export function parseFlags(flags: string | number): OpenFlags {
   };
 }
 
-/** Bytes from what writeFile and write take. */
+type DataLike = string | ArrayBufferView;
+/** What writeFile takes: bytes, a string, or chunks of them as they come. */
+export type WriteData = DataLike | Iterable<DataLike> | AsyncIterable<DataLike>;
+
+/** Bytes from what writeFile and write take (Node's TypeError for anything else). */
 export function bytesOf(data: string | ArrayBufferView, encoding: BufferEncoding = 'utf8'): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, encoding);
+  if (!ArrayBuffer.isView(data)) throw argTypeError('data', 'of type string or an instance of Buffer, TypedArray, or DataView', data);
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Throws Node's TypeError unless data is bytes, a string or an (async) iterable of chunks, before anything is opened. */
+export function checkData(data: unknown): asserts data is WriteData {
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) return;
+  const o = data as { [Symbol.iterator]?: unknown; [Symbol.asyncIterator]?: unknown } | null | undefined;
+  if (o != null && (typeof o[Symbol.iterator] === 'function' || typeof o[Symbol.asyncIterator] === 'function')) return;
+  throw argTypeError('data', 'of type string or an instance of Buffer, TypedArray, or DataView', data);
+}
+
+/** data's chunks as bytes. */
+export async function* chunksOf(data: WriteData, enc: BufferEncoding): AsyncGenerator<Uint8Array> {
+  if (typeof data === 'string' || ArrayBuffer.isView(data)) yield bytesOf(data, enc);
+  else for await (const c of data) yield bytesOf(c, enc);
 }
 
 /** The encoding of a readFile/writeFile option (a string is the encoding). */
@@ -68,9 +90,33 @@ export function encodingOf(opts: unknown): BufferEncoding | undefined {
 
 let nextFd = 1 << 20;
 
+/** read's and write's position argument: a safe integer at or past 0 is a place; else the file position (null), as Node 20's. */
+function placeOf(position: unknown): number | null {
+  return typeof position === 'number' && Number.isSafeInteger(position) && position >= 0 ? position : null;
+}
+
+/** The bytes [offset, offset + length) of buf, checked as Node's read and write check them. */
+function span(buf: ArrayBufferView, offset: number | null | undefined, length: number | null | undefined): Uint8Array {
+  const view = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  const off = offset ?? 0;
+  if (!Number.isInteger(off)) throw argTypeError('offset', 'of type number', off);
+  if (off < 0) throw outOfRange('offset', '>= 0', off);
+  const len = length ?? view.length - off;
+  if (!Number.isInteger(len)) throw argTypeError('length', 'of type number', len);
+  if (len < 0) throw outOfRange('length', '>= 0', len);
+  if (off + len > view.length) throw outOfRange('length', `<= ${view.length - off}`, len);
+  return view.subarray(off, off + len);
+}
+
+interface ReadOptions {
+  buffer?: ArrayBufferView;
+  offset?: number | null;
+  length?: number | null;
+  position?: number | bigint | null;
+}
+
 export class FileHandle {
-  /** A number naming this handle (not a host descriptor). */
-  readonly fd = nextFd++;
+  private id = nextFd++;
   private position = 0;
   private closed = false;
 
@@ -82,60 +128,107 @@ export class FileHandle {
     private readonly flags: OpenFlags,
   ) {}
 
-  /**
-   * read(buffer, offset?, length?, position?) or read({ buffer, offset, length, position }):
-   * a null position reads at the file position and moves it; a number leaves it.
-   */
-  async read(
-    buffer?: ArrayBufferView | { buffer?: ArrayBufferView; offset?: number; length?: number; position?: number | null },
-    offset?: number | null,
-    length?: number | null,
-    position?: number | null,
-  ): Promise<{ bytesRead: number; buffer: ArrayBufferView }> {
-    let buf: ArrayBufferView;
-    if (buffer === undefined || !ArrayBuffer.isView(buffer)) {
-      const o = buffer ?? {};
-      buf = o.buffer ?? Buffer.alloc(16384);
-      offset = o.offset;
-      length = o.length;
-      position = o.position;
-    } else {
-      buf = buffer;
-    }
-    const view = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    const off = offset ?? 0;
-    const len = length ?? view.length - off;
-    this.need('read', this.flags.read);
-    const target = view.subarray(off, off + len);
-    const given = typeof position === 'number' && position >= 0;
-    const at = given ? position! : this.position;
-    const n = await nodeCall('read', this.file.path, () => this.file.readInto(target, at));
-    if (!given) this.position = at + n;
-    return { bytesRead: n, buffer: buf };
+  /** A number naming this handle (not a host descriptor); -1 once closed, as Node's. */
+  get fd(): number {
+    return this.closed ? -1 : this.id;
   }
 
   /**
-   * write(buffer, offset?, length?, position?) or write(string, position?, encoding?):
-   * at the file position (moving it) unless a position is given; always at the end in append mode.
+   * read(buffer, offset?, length?, position?), read(buffer, { offset, length, position })
+   * or read({ buffer, offset, length, position }): a null position reads at the file
+   * position and moves it; a number leaves it.
    */
-  async write(data: string | ArrayBufferView, a?: number | null, b?: number | BufferEncoding | null, c?: number | null): Promise<{ bytesWritten: number; buffer: string | ArrayBufferView }> {
+  async read(
+    buffer?: ArrayBufferView | ReadOptions,
+    offset?: number | null | ReadOptions,
+    length?: number | null,
+    position?: number | bigint | null,
+  ): Promise<{ bytesRead: number; buffer: ArrayBufferView }> {
+    let buf: ArrayBufferView;
+    if (buffer === undefined || !ArrayBuffer.isView(buffer)) {
+      ({ buffer: buf = Buffer.alloc(16384), offset, length, position } = buffer ?? {});
+    } else {
+      buf = buffer;
+      if (offset !== null && typeof offset === 'object') ({ offset, length, position } = offset);
+    }
+    this.need('read', this.flags.read);
+    const target = span(buf, offset as number | null | undefined, length);
+    if (target.length === 0) return { bytesRead: 0, buffer: buf };
+    return { bytesRead: await this.readAt(target, placeOf(position)), buffer: buf };
+  }
+
+  /** readv(2): fills the buffers in turn from position (or the file position). */
+  async readv(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesRead: number; buffers: readonly ArrayBufferView[] }> {
+    this.need('read', this.flags.read);
+    let at = placeOf(position);
+    let total = 0;
+    for (const b of buffers) {
+      const target = span(b, 0, null);
+      const n = await this.readAt(target, at);
+      total += n;
+      if (at !== null) at += n;
+      if (n < target.length) break;
+    }
+    return { bytesRead: total, buffers };
+  }
+
+  /** Reads into target at `at`, or at the file position, moving it. */
+  private async readAt(target: Uint8Array, at: number | null): Promise<number> {
+    const from = at ?? this.position;
+    const n = await nodeCall('read', this.file.path, () => this.file.readInto(target, from));
+    if (at === null) this.position = from + n;
+    return n;
+  }
+
+  /**
+   * write(buffer, offset?, length?, position?), write(buffer, { offset, length, position })
+   * or write(string, position?, encoding?): at the file position (moving it) unless a
+   * position is given; always at the end in append mode.
+   */
+  async write(
+    data: string | ArrayBufferView,
+    a?: number | null | { offset?: number | null; length?: number | null; position?: number | bigint | null },
+    b?: number | BufferEncoding | null,
+    c?: number | bigint | null,
+  ): Promise<{ bytesWritten: number; buffer: string | ArrayBufferView }> {
     let bytes: Uint8Array;
-    let position: number | null | undefined;
+    let position: unknown;
     if (typeof data === 'string') {
       bytes = bytesOf(data, (typeof b === 'string' ? b : undefined) ?? 'utf8');
       position = a;
+    } else if (!ArrayBuffer.isView(data)) {
+      throw argTypeError('buffer', 'of type string or an instance of Buffer, TypedArray, or DataView', data);
+    } else if (a !== null && typeof a === 'object') {
+      bytes = span(data, a.offset, a.length);
+      position = a.position;
     } else {
-      const all = bytesOf(data);
-      const off = a ?? 0;
-      bytes = all.subarray(off, off + (typeof b === 'number' ? b : all.length - off));
+      bytes = span(data, a, typeof b === 'number' ? b : null);
       position = c;
     }
     this.need('write', this.flags.write);
-    const given = typeof position === 'number' && position >= 0;
-    const at = this.flags.append ? this.file.size : given ? position! : this.position;
-    await nodeCall('write', this.file.path, () => this.file.write(at, bytes));
-    if (!given || this.flags.append) this.position = at + bytes.length;
+    await this.writeAt(bytes, placeOf(position));
     return { bytesWritten: bytes.length, buffer: data };
+  }
+
+  /** writev(2): the buffers in turn from position (or the file position). */
+  async writev(buffers: readonly ArrayBufferView[], position?: number | null): Promise<{ bytesWritten: number; buffers: readonly ArrayBufferView[] }> {
+    this.need('write', this.flags.write);
+    let at = placeOf(position);
+    let total = 0;
+    for (const b of buffers) {
+      const bytes = span(b, 0, null);
+      await this.writeAt(bytes, at);
+      total += bytes.length;
+      if (at !== null) at += bytes.length;
+    }
+    return { bytesWritten: total, buffers };
+  }
+
+  /** Writes bytes at `at` (or the file position, moving it); at the end in append mode. */
+  private async writeAt(bytes: Uint8Array, at: number | null): Promise<void> {
+    const to = this.flags.append ? this.file.size : (at ?? this.position);
+    await nodeCall('write', this.file.path, () => this.file.write(to, bytes));
+    if (at === null || this.flags.append) this.position = to + bytes.length;
   }
 
   /** The rest of the file from the position, as a Buffer, or a string with an encoding. */
@@ -153,33 +246,52 @@ export class FileHandle {
     return enc !== undefined ? out.toString(enc) : out;
   }
 
-  /** Writes data from the position on (at the end in append mode). */
-  async writeFile(data: string | ArrayBufferView, opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<void> {
-    await this.write(bytesOf(data, encodingOf(opts) ?? 'utf8'));
-  }
-
-  async appendFile(data: string | ArrayBufferView, opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<void> {
+  /** Writes data (bytes, a string, or an (async) iterable of chunks) from the position on (at the end in append mode). */
+  async writeFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<void> {
+    checkData(data);
     this.need('write', this.flags.write);
-    const bytes = bytesOf(data, encodingOf(opts) ?? 'utf8');
-    const at = this.file.size;
-    await nodeCall('write', this.file.path, () => this.file.write(at, bytes));
-    this.position = at + bytes.length;
+    for await (const b of chunksOf(data, encodingOf(opts) ?? 'utf8')) await this.writeAt(b, null);
   }
 
-  async stat(): Promise<Stats> {
+  /** Node's alias of writeFile: at the file position, or at the end when the handle was opened to append. */
+  async appendFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<void> {
+    await this.writeFile(data, opts);
+  }
+
+  stat(opts?: { bigint?: false }): Promise<Stats>;
+  stat(opts: { bigint: true }): Promise<BigIntStats>;
+  async stat(opts?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     this.need('fstat', true);
     return nodeCall('fstat', this.file.path, async () => {
       const vp = this.file.vp;
       const { error, va } = await vp.op.getattr(vp);
       check(error, 'fstat', this.fs.image, this.file.path);
       if (fileType(va!.type) === 'file') va!.size = this.file.size;
-      return new Stats(va!);
+      return opts?.bigint ? new BigIntStats(va!) : new Stats(va!);
     });
   }
 
+  /**
+   * A Readable of the file from `start` (default: the handle's position) to
+   * `end` inclusive; at its end it closes the handle, as Node's, unless
+   * `autoClose` is false.
+   */
+  createReadStream(opts: ReadStreamOptions & { autoClose?: boolean } = {}): VmReadStream {
+    this.need('read', this.flags.read);
+    const release = (): Promise<void> => (opts.autoClose ?? true ? this.close() : Promise.resolve());
+    return new VmReadStream(() => Promise.resolve(this.file), this.file.path, { ...opts, start: opts.start ?? this.position }, release);
+  }
+
+  /** The file's lines (a readline Interface over createReadStream; '\r\n' ends a line too). */
+  readLines(opts: ReadStreamOptions & { autoClose?: boolean } = {}): Interface {
+    return createInterface({ input: this.createReadStream(opts), crlfDelay: Infinity });
+  }
+
+  /** ftruncate(2); a negative length is 0 (Node's); a handle not open for writing is EINVAL (Linux's). */
   async truncate(len = 0): Promise<void> {
-    this.need('ftruncate', this.flags.write);
-    await nodeCall('ftruncate', this.file.path, () => this.file.truncate(len));
+    this.need('ftruncate', true);
+    if (!this.flags.write) throw new FsError('EINVAL', EINVAL, 'ftruncate', this.fs.image, undefined, 'invalid argument');
+    await nodeCall('ftruncate', this.file.path, () => this.file.truncate(Math.max(0, len)));
   }
 
   async sync(): Promise<void> {
@@ -198,12 +310,16 @@ export class FileHandle {
 
   async chown(uid: number, gid: number): Promise<void> {
     this.need('fchown', true);
-    await nodeCall('fchown', this.file.path, () => this.fs.chown(this.file.path, uid, gid));
+    await nodeCall('fchown', this.file.path, () => this.fs.setAttributes(this.file.path, owners(uid, gid), true));
   }
 
   async utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {
     this.need('futime', true);
-    await nodeCall('futime', this.file.path, () => this.fs.utimes(this.file.path, toTime(atime), toTime(mtime)));
+    const [a, m] = [toTime(atime), toTime(mtime)];
+    await nodeCall('futime', this.file.path, async () => {
+      if (badTime(a) || badTime(m)) throw new VmError(EINVAL, 'futime', this.fs.image, this.file.path);
+      await this.fs.utimes(this.file.path, a, m);
+    });
   }
 
   /** Closes the handle; the last close of a written file writes it back (File.close). */
@@ -217,13 +333,36 @@ export class FileHandle {
     await this.close();
   }
 
-  /** Throws EBADF when closed, or when the flags do not allow the operation. */
+  /** Throws EBADF when the flags do not allow the operation, or (as Node's, 'file closed') once closed. */
   private need(syscall: string, allowed: boolean): void {
-    if (this.closed || !allowed) throw new FsError('EBADF', EBADF, syscall, this.fs.image, undefined, new VmError(EBADF, syscall, '', null).reason);
+    if (this.closed) {
+      const e = new FsError('EBADF', EBADF, syscall, this.fs.image, undefined, 'file closed');
+      e.message = 'file closed';
+      Object.defineProperty(e, 'errno', { value: undefined });
+      throw e;
+    }
+    if (!allowed) throw new FsError('EBADF', EBADF, syscall, this.fs.image, undefined, new VmError(EBADF, syscall, '', null).reason);
   }
 }
 
-/** A time as MountedFs.utimes takes it: Node's numbers and numeric strings are seconds. */
+/** Owner and group as setattr takes them: Node's -1 leaves that one as it is. */
+export function owners(uid: number, gid: number): SetattrArgs {
+  return { ...(uid !== -1 ? { uid } : {}), ...(gid !== -1 ? { gid } : {}) };
+}
+
+/** An invalid Date (NaN), which Node passes on and the kernel refuses (EINVAL). */
+export function badTime(t: number | Date): boolean {
+  return Number.isNaN(t instanceof Date ? t.getTime() : t);
+}
+
+/**
+ * A time as MountedFs.utimes takes it, read as Node reads one: a Date, or
+ * seconds as a number or a numeric string; a negative number is now; anything
+ * else is Node's TypeError.
+ */
 export function toTime(t: number | string | Date): number | Date {
-  return typeof t === 'string' ? Number(t) : t;
+  if (typeof t === 'string' && !Number.isNaN(Number(t))) return Number(t); // Node's `+t == t`
+  if (typeof t === 'number' && Number.isFinite(t)) return t < 0 ? Date.now() / 1000 : t;
+  if (t instanceof Date) return t;
+  throw argTypeError('time', 'an instance of Date or an Time in seconds', t);
 }

@@ -6,7 +6,11 @@
  */
 
 import { constants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 import { VmError } from './errors.js';
+
+/** Node's (libuv's) text for each errno of this host: the reason its messages give. */
+const uvMessages = getSystemErrorMap();
 
 export class FsError extends Error {
   override name = 'Error';
@@ -27,8 +31,10 @@ export class FsError extends Error {
     dest?: string,
     cause?: unknown,
   ) {
-    super(`${code}: ${reason}, ${syscall}${path !== undefined ? ` '${path}'` : ''}${dest !== undefined ? ` -> '${dest}'` : ''}`, { cause });
     const host = (constants.errno as Record<string, number | undefined>)[code];
+    // Node's message names the errno in libuv's words ('file already exists'); ours stays on the cause.
+    const words = host !== undefined ? uvMessages.get(-host)?.[1] : undefined;
+    super(`${code}: ${words ?? reason}, ${syscall}${path !== undefined ? ` '${path}'` : ''}${dest !== undefined ? ` -> '${dest}'` : ''}`, { cause });
     this.errno = -(host ?? bsdErrno);
     this.image = image;
     if (dest !== undefined) this.dest = dest;
@@ -51,4 +57,26 @@ export async function nodeCall<T>(syscall: string, path: string | undefined, fn:
   } catch (e) {
     throw fsError(e, syscall, path, dest);
   }
+}
+
+/** How Node's argument errors describe a value: "Received type number (42)", "Received an instance of Object". */
+function received(v: unknown): string {
+  if (v === null || v === undefined) return `Received ${v}`;
+  if (typeof v === 'function') return `Received function ${v.name}`;
+  if (typeof v === 'object') return `Received an instance of ${v.constructor?.name ?? 'Object'}`;
+  const shown = typeof v === 'string' ? `'${v.length > 28 ? v.slice(0, 25) + '...' : v}'` : String(v);
+  return `Received type ${typeof v} (${shown})`;
+}
+
+/**
+ * Node's error for a bad argument, thrown before anything is touched: a
+ * TypeError (ERR_INVALID_ARG_TYPE) or RangeError (ERR_OUT_OF_RANGE) with
+ * Node's code and words.
+ */
+export function argTypeError(name: string, expected: string, value: unknown): TypeError {
+  return Object.assign(new TypeError(`The "${name}" argument must be ${expected}. ${received(value)}`), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+export function outOfRange(name: string, range: string, value: unknown): RangeError {
+  return Object.assign(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`), { code: 'ERR_OUT_OF_RANGE' });
 }

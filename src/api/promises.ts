@@ -9,36 +9,37 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
 import { posix } from 'node:path';
-import { EEXIST, EISDIR, ENOTDIR, EROFS } from '../kern/errno.js';
+import { EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, EROFS } from '../kern/errno.js';
+import { cp as copyTree, type CpOptions } from './cp.js';
+import { Dir } from './dir.js';
 import { VmError } from './errors.js';
 import type { File } from './file.js';
-import { FileHandle, bytesOf, encodingOf, parseFlags, toTime, type OpenFlags } from './file_handle.js';
+import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, fsError, nodeCall } from './fs_error.js';
 import { hiddenName, joinPath, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
-import { Dirent, Stats } from './stats.js';
+import { BigIntStats, Dirent, Stats } from './stats.js';
 import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 
 export type PathLike = string | Buffer | URL;
 type Encoding = BufferEncoding | null | undefined;
-type DataLike = string | ArrayBufferView;
-/** What writeFile takes: bytes, a string, or chunks of them as they come. */
-export type WriteData = DataLike | Iterable<DataLike> | AsyncIterable<DataLike>;
 
-/** An image path from what Node's calls take. */
+/** An image path from what Node's calls take ('' stays '': it names nothing, as Node's ENOENT says). */
 function pathOf(p: PathLike): string {
   const s = typeof p === 'string' ? p : p instanceof URL ? decodeURIComponent(p.pathname) : p.toString('utf8');
-  return s.startsWith('/') ? s : '/' + s;
+  return s.startsWith('/') || s === '' ? s : '/' + s;
 }
+
+/** Symlinks followed in one path before realpath gives up (Linux's MAXSYMLINKS). */
+const MAX_SYMLINKS = 40;
 
 /** A trailing slash: the path must name a directory (or a symlink to one), as the kernel's lookup says. */
 function slashed(p: string): boolean {
   return p.length > 1 && p.endsWith('/');
 }
 
-/** data's chunks as bytes. */
-async function* chunksOf(data: WriteData, enc: BufferEncoding): AsyncGenerator<Uint8Array> {
-  if (typeof data === 'string' || ArrayBuffer.isView(data)) yield bytesOf(data, enc);
-  else for await (const c of data) yield bytesOf(c, enc);
+/** Whether p's last name is '.' or '..' (rename's EBUSY, as Linux's). */
+function dotLast(p: string): boolean {
+  return /(^|\/)\.\.?\/*$/.test(p);
 }
 
 /** Writes data into f from offset at on; returns the offset after it. */
@@ -65,26 +66,36 @@ export class FsPromises {
     }
   }
 
-  /** stat(2): symlinks followed. */
-  async stat(path: PathLike): Promise<Stats> {
+  /** stat(2): symlinks followed; `bigint` gives BigIntStats. */
+  stat(path: PathLike, opts?: { bigint?: false }): Promise<Stats>;
+  stat(path: PathLike, opts: { bigint: true }): Promise<BigIntStats>;
+  async stat(path: PathLike, opts?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     const p = pathOf(path);
-    return new Stats(await nodeCall('stat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false }))));
+    const st = await nodeCall('stat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
+    return opts?.bigint ? new BigIntStats(st) : new Stats(st);
   }
 
   /** lstat(2): a final symlink is described itself. */
-  async lstat(path: PathLike): Promise<Stats> {
+  lstat(path: PathLike, opts?: { bigint?: false }): Promise<Stats>;
+  lstat(path: PathLike, opts: { bigint: true }): Promise<BigIntStats>;
+  async lstat(path: PathLike, opts?: { bigint?: boolean }): Promise<Stats | BigIntStats> {
     const p = pathOf(path);
-    return new Stats(await nodeCall('lstat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false }))));
+    const st = await nodeCall('lstat', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false })));
+    return opts?.bigint ? new BigIntStats(st) : new Stats(st);
   }
 
   /**
-   * Existence (F_OK). The image's owners are not this process's, so R_OK and
-   * X_OK are not judged; W_OK on a read-only mount is EROFS.
+   * Existence (F_OK), judged as root would be: the image's owners are not this
+   * process's, so R_OK and W_OK pass (W_OK on a read-only mount is EROFS), and
+   * X_OK needs an x bit on anything but a directory (EACCES), except on FAT.
    */
   async access(path: PathLike, mode: number = constants.F_OK): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
+    const st = await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
     if ((mode & constants.W_OK) !== 0 && this.fs.readOnly) throw new FsError('EROFS', EROFS, 'access', this.fs.image, p, 'read-only file system');
+    // FAT keeps no x bits (Linux's vfat shows its mask's), so there X_OK is not judged either.
+    const xBits = !this.fs.type.startsWith('fat');
+    if ((mode & constants.X_OK) !== 0 && xBits && st.type !== 'dir' && (st.mode & 0o111) === 0) throw fsError(new VmError(EACCES, 'access', this.fs.image, p), 'access', p);
   }
 
   /** Whether path names something (symlinks followed); not in node:fs/promises, but cheap. */
@@ -100,8 +111,12 @@ export class FsPromises {
 
   /** Names, or Dirents with `withFileTypes`; `recursive` lists the whole tree (paths relative to path). */
   readdir(path: PathLike, opts: { withFileTypes: true; recursive?: boolean }): Promise<Dirent[]>;
+  readdir(path: PathLike, opts: 'buffer' | { withFileTypes?: false; recursive?: boolean; encoding: 'buffer' }): Promise<Buffer[]>;
   readdir(path: PathLike, opts?: Encoding | { withFileTypes?: false; recursive?: boolean; encoding?: Encoding }): Promise<string[]>;
-  async readdir(path: PathLike, opts?: Encoding | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding }): Promise<string[] | Dirent[]> {
+  async readdir(
+    path: PathLike,
+    opts?: Encoding | 'buffer' | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding | 'buffer' },
+  ): Promise<string[] | Buffer[] | Dirent[]> {
     const p = pathOf(path);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     const found: Array<{ dir: string; e: DirEntry }> = [];
@@ -111,14 +126,69 @@ export class FsPromises {
       for (const e of await nodeCall('scandir', p, () => this.fs.readdir(p))) found.push({ dir: p, e });
     }
     const shown = (dir: string): string => (typeof path === 'string' ? (dir === p ? path : joinPath(path, posix.relative(p, dir))) : dir);
-    if (!o.withFileTypes) return found.map(({ dir, e }) => (dir === p ? e.name : posix.join(posix.relative(p, dir), e.name)));
+    // encoding 'buffer': names as Buffers, as Node gives them.
+    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer';
+    const named = (name: string): string => (asBuffer ? (Buffer.from(name) as unknown as string) : name);
+    if (!o.withFileTypes) return found.map(({ dir, e }) => named(dir === p ? e.name : posix.join(posix.relative(p, dir), e.name)));
     const out: Dirent[] = [];
     for (const { dir, e } of found) {
       // A device, FIFO or socket: its kind is in the inode's mode.
       const mode = e.type === 'other' ? (await this.fs.stat(joinPath(dir, e.name), { blockMap: false })).mode : undefined;
-      out.push(new Dirent(e, shown(dir), mode));
+      out.push(new Dirent({ ...e, name: named(e.name) }, shown(dir), mode));
     }
     return out;
+  }
+
+  /** A Dir over path's entries (Dirents; `recursive` as readdir's). */
+  async opendir(path: PathLike, opts: { recursive?: boolean; bufferSize?: number; encoding?: Encoding } = {}): Promise<Dir> {
+    const entries = await this.readdir(path, { withFileTypes: true, recursive: opts.recursive }).catch((e: unknown) => {
+      throw e instanceof FsError && e.syscall === 'scandir' ? fsError(e.cause, 'opendir', e.path) : e;
+    });
+    return new Dir(typeof path === 'string' ? path : pathOf(path), entries);
+  }
+
+  /**
+   * realpath(3): path with every symlink resolved and no '.', '..' or
+   * repeated '/'; absolute links are taken from the image's root.
+   */
+  realpath(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
+  realpath(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
+  async realpath(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
+    const p = pathOf(path);
+    const real = await nodeCall('realpath', p, () => this.resolve(p));
+    return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(real) : real;
+  }
+
+  /** p resolved name by name, as realpath(3) walks it. */
+  private async resolve(p: string): Promise<string> {
+    if (p === '') throw new VmError(ENOENT, 'realpath', this.fs.image, p);
+    const todo = p.split('/').filter((s) => s !== '');
+    const done: string[] = [];
+    let links = 0;
+    let last: FileStat = await this.fs.stat('/', { follow: false, blockMap: false });
+    while (todo.length > 0) {
+      const name = todo.shift()!;
+      if (last.type !== 'dir') throw new VmError(ENOTDIR, 'realpath', this.fs.image, p); // 'file/..' too
+      if (name === '.') continue;
+      if (name === '..') {
+        done.pop();
+        last = await this.fs.stat('/' + done.join('/'), { follow: false, blockMap: false });
+        continue;
+      }
+      const here = '/' + [...done, name].join('/');
+      last = await this.fs.stat(here, { follow: false, blockMap: false });
+      if (last.type !== 'symlink') {
+        done.push(name);
+        continue;
+      }
+      if (++links > MAX_SYMLINKS) throw new VmError(ELOOP, 'realpath', this.fs.image, p);
+      const target = await this.fs.readlink(here);
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter((s) => s !== ''));
+      last = await this.fs.stat('/' + done.join('/'), { follow: false, blockMap: false });
+    }
+    if (slashed(p) && last.type !== 'dir') throw new VmError(ENOTDIR, 'realpath', this.fs.image, p);
+    return '/' + done.join('/');
   }
 
   /**
@@ -132,10 +202,22 @@ export class FsPromises {
     const mode = o.mode === undefined ? undefined : typeof o.mode === 'string' ? parseInt(o.mode, 8) : o.mode;
     const made = async (dir: string): Promise<void> => {
       await this.fs.mkdir(dir);
-      if (mode !== undefined) await this.fs.chmod(dir, mode & 0o7777);
+      // A mode at creation is kept where the file system has room for it; FAT keeps none for a
+      // directory, and (as Linux's vfat, whose masks decide) mkdir does not fail for it.
+      if (mode !== undefined) await this.fs.chmod(dir, mode & 0o7777).catch((e: unknown) => {
+        if (!isCode(e, 'EOPNOTSUPP')) throw e;
+      });
     };
+    if (p === '') throw fsError(new VmError(ENOENT, 'mkdir', this.fs.image, p), 'mkdir', p);
     if (!o.recursive) {
-      await nodeCall('mkdir', p, () => made(p));
+      await nodeCall('mkdir', p, async () => {
+        if (dotLast(p)) {
+          // 'd/.' or 'd/..' names a directory that is there (or an error on the way to it).
+          await this.fs.stat(p, { follow: true, blockMap: false });
+          throw new VmError(EEXIST, 'mkdir', this.fs.image, p);
+        }
+        await made(p);
+      });
       return undefined;
     }
     return nodeCall('mkdir', p, async () => {
@@ -174,7 +256,7 @@ export class FsPromises {
     const p = pathOf(path);
     let st: FileStat;
     try {
-      st = await this.fs.stat(p, { follow: false, blockMap: false });
+      st = this.dirIfSlashed(p, await this.fs.stat(p, { follow: slashed(p), blockMap: false }));
     } catch (e) {
       if (opts.force && isCode(e, 'ENOENT')) return;
       throw fsError(e, 'lstat', p);
@@ -184,6 +266,7 @@ export class FsPromises {
       // Node's own check, before any syscall: a SystemError, its errno positive.
       const e = new FsError('ERR_FS_EISDIR', EISDIR, 'rm', this.fs.image, p, 'is a directory');
       Object.defineProperty(e, 'errno', { value: -e.errno });
+      Object.defineProperty(e, 'name', { value: 'SystemError' });
       e.message = `Path is a directory: rm returned EISDIR (is a directory) ${p}`;
       throw e;
     }
@@ -203,7 +286,11 @@ export class FsPromises {
   async unlink(path: PathLike): Promise<void> {
     const p = pathOf(path);
     await nodeCall('unlink', p, async () => {
-      if (slashed(p)) this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })); // a directory: unlink's own EISDIR follows
+      if (slashed(p)) {
+        // unlink never succeeds through a trailing slash: the last name itself (a symlink not followed) decides the error.
+        const st = await this.fs.stat(p.replace(/\/+$/, ''), { follow: false, blockMap: false });
+        throw new VmError(st.type === 'dir' ? EISDIR : ENOTDIR, 'unlink', this.fs.image, p);
+      }
       await this.fs.unlink(p);
     });
   }
@@ -211,7 +298,15 @@ export class FsPromises {
   /** rename(2): a file at newPath is replaced (crash-safely, see MountedFs.rename). */
   async rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
     const [a, b] = [pathOf(oldPath), pathOf(newPath)];
-    await nodeCall('rename', a, () => this.fs.rename(a, b), b);
+    await nodeCall('rename', a, async () => {
+      if (dotLast(a) || dotLast(b)) throw new VmError(EBUSY, 'rename', this.fs.image, a);
+      if (slashed(a) || slashed(b)) {
+        // A trailing slash on either name: what moves must be a directory (a symlink to one is not).
+        const st = await this.fs.stat(a.replace(/\/+$/, ''), { follow: false, blockMap: false }).catch(() => null);
+        if (st !== null && st.type !== 'dir') throw new VmError(ENOTDIR, 'rename', this.fs.image, a);
+      }
+      await this.fs.rename(a, b);
+    }, b);
   }
 
   async link(existingPath: PathLike, newPath: PathLike): Promise<void> {
@@ -231,7 +326,11 @@ export class FsPromises {
   readlink(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
   async readlink(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
     const p = pathOf(path);
-    const t = await nodeCall('readlink', p, () => this.fs.readlink(p));
+    const t = await nodeCall('readlink', p, async () => {
+      // A trailing slash follows the link: a directory is no link (EINVAL), anything else ENOTDIR.
+      if (slashed(p)) throw new VmError((await this.fs.stat(p, { follow: true, blockMap: false })).type === 'dir' ? EINVAL : ENOTDIR, 'readlink', this.fs.image, p);
+      return this.fs.readlink(p);
+    });
     return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(t) : t;
   }
 
@@ -243,25 +342,33 @@ export class FsPromises {
 
   async chown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('chown', p, () => this.fs.chown(p, uid, gid));
+    await nodeCall('chown', p, () => this.fs.setAttributes(p, owners(uid, gid), true));
   }
 
   /** chown of a symlink itself. */
   async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('lchown', p, () => this.fs.lchown(p, uid, gid));
+    await nodeCall('lchown', p, () => this.fs.setAttributes(p, owners(uid, gid), false));
   }
 
   /** utimes of a symlink itself. */
   async lutimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('lutime', p, () => this.fs.lutimes(p, toTime(atime), toTime(mtime)));
+    const [a, m] = [toTime(atime), toTime(mtime)];
+    await nodeCall('lutime', p, async () => {
+      if (badTime(a) || badTime(m)) throw new VmError(EINVAL, 'lutime', this.fs.image, p);
+      await this.fs.lutimes(p, a, m);
+    });
   }
 
   /** Times as Dates, or numbers (and numeric strings) of seconds, as Node's. */
   async utimes(path: PathLike, atime: number | string | Date, mtime: number | string | Date): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('utime', p, () => this.fs.utimes(p, toTime(atime), toTime(mtime)));
+    const [a, m] = [toTime(atime), toTime(mtime)];
+    await nodeCall('utime', p, async () => {
+      if (badTime(a) || badTime(m)) throw new VmError(EINVAL, 'utime', this.fs.image, p); // an invalid Date, as the kernel sees its NaN
+      await this.fs.utimes(p, a, m);
+    });
   }
 
   /*
@@ -298,7 +405,7 @@ export class FsPromises {
   async truncate(path: PathLike, len = 0): Promise<void> {
     const h = await this.open(path, 'r+');
     try {
-      await h.truncate(len);
+      await h.truncate(len); // Node's: a negative length is 0
     } finally {
       await h.close();
     }
@@ -327,9 +434,11 @@ export class FsPromises {
       if (st === null && fl.create && fl.exclusive && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null)) !== null) {
         throw new VmError(EEXIST, 'open', this.fs.image, p); // a dangling symlink, as O_EXCL sees it
       }
-      const f = await this.fs.open(p, { create: fl.create });
+      // Creating through a dangling symlink makes its target, as open(2) with O_CREAT does.
+      const at = st === null && fl.create ? await this.createTarget(p) : p;
+      const f = await this.fs.open(at, { create: fl.create });
       try {
-        if (st === null && mode !== undefined) await this.fs.chmod(p, (typeof mode === 'string' ? parseInt(mode, 8) : mode) & 0o7777);
+        if (st === null && mode !== undefined) await this.fs.chmod(at, (typeof mode === 'string' ? parseInt(mode, 8) : mode) & 0o7777);
         if (st !== null && fl.truncate && f.size !== 0) await f.truncate(0);
       } catch (e) {
         await f.close();
@@ -366,13 +475,11 @@ export class FsPromises {
    * other names see it).
    */
   async writeFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+    checkData(data);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     const enc = encodingOf(opts) ?? 'utf8';
-    const p = path instanceof FileHandle ? path.file.path : pathOf(path);
-    if (path instanceof FileHandle) {
-      for await (const b of chunksOf(data, enc)) await path.write(b);
-      return;
-    }
+    if (path instanceof FileHandle) return path.writeFile(data, opts);
+    const p = pathOf(path);
     const fl = parseFlags(o.flag ?? 'w');
     const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append;
     if (plainW && !this.fs.readOnly && !slashed(p)) {
@@ -381,7 +488,10 @@ export class FsPromises {
     }
     const f = await this.openFile(p, fl, o.mode);
     try {
-      await nodeCall('write', p, () => writeAll(f, fl.append ? f.size : 0, data, enc));
+      await nodeCall('write', p, async () => {
+        if (!fl.write) throw new VmError(EBADF, 'write', this.fs.image, p); // flag 'r': opened, then refused, as Node's
+        await writeAll(f, fl.append ? f.size : 0, data, enc);
+      });
     } finally {
       await nodeCall('close', p, () => f.close());
     }
@@ -405,7 +515,8 @@ export class FsPromises {
         await this.fs.chown(tmp, old.uid, old.gid);
         await this.fs.copyXattrs(p, tmp);
       });
-      await nodeCall('rename', p, () => this.fs.rename(tmp, p));
+      const name = await this.storedName(p);
+      await nodeCall('rename', p, () => this.fs.rename(tmp, name));
     } catch (e) {
       await this.fs.unlink(tmp).catch(() => {});
       throw e;
@@ -414,11 +525,9 @@ export class FsPromises {
 
   /** Appends data, creating the file (with `mode`) if it is missing. */
   async appendFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+    checkData(data);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
-    if (path instanceof FileHandle) {
-      for await (const b of chunksOf(data, encodingOf(opts) ?? 'utf8')) await path.appendFile(b);
-      return;
-    }
+    if (path instanceof FileHandle) return path.appendFile(data, opts);
     await this.writeFile(path, data, { encoding: encodingOf(opts), mode: o.mode, flag: o.flag ?? 'a' });
   }
 
@@ -426,6 +535,8 @@ export class FsPromises {
   async copyFile(src: PathLike, dest: PathLike, mode = 0): Promise<void> {
     const [a, b] = [pathOf(src), pathOf(dest)];
     await nodeCall('copyfile', a, async () => {
+      const st = await this.fs.stat(a, { follow: true, blockMap: false });
+      if (st.type === 'dir') throw new VmError(EISDIR, 'copyfile', this.fs.image, a); // before dest is made
       const from = await this.fs.open(a);
       try {
         const same = await this.statQuiet(b);
@@ -445,11 +556,16 @@ export class FsPromises {
         } finally {
           await to.close();
         }
-        await this.fs.chmod(b, (await this.fs.stat(a, { follow: true, blockMap: false })).mode & 0o7777); // as Node's: the source's mode
+        await this.fs.chmod(b, st.mode & 0o7777); // as Node's: the source's mode
       } finally {
         await from.close();
       }
     }, b);
+  }
+
+  /** fsPromises.cp inside the image: a file, or with `recursive` a tree (see cp.ts for Node's rules it keeps). */
+  async cp(src: PathLike, dest: PathLike, opts: CpOptions = {}): Promise<void> {
+    await copyTree(this, pathOf(src), pathOf(dest), opts);
   }
 
   /** A Readable of the file's bytes [start, end] (end inclusive, as Node's), fed by File.sendfile. */
@@ -465,6 +581,32 @@ export class FsPromises {
     const o = typeof opts === 'string' ? {} : (opts ?? {});
     const fl = parseFlags(o.flags ?? 'w');
     return new VmWriteStream(async () => ({ file: await this.openFile(p, fl, o.mode), append: fl.append }), p, o);
+  }
+
+  /**
+   * The path of existing p as its directory spells it: p, except on FAT, where
+   * a name matches without regard to case and keeps the case it was made with
+   * (as Linux's vfat keeps it when a file is rewritten through another case).
+   */
+  private async storedName(p: string): Promise<string> {
+    if (!this.fs.type.startsWith('fat')) return p;
+    const [dir, base] = [posix.dirname(p), posix.basename(p)];
+    const names = (await this.fs.readdir(dir)).map((e) => e.name);
+    if (names.includes(base)) return p;
+    const kept = names.find((n) => n.toLowerCase() === base.toLowerCase());
+    return kept === undefined ? p : joinPath(dir, kept);
+  }
+
+  /** Where creating missing p lands: p, or the end of the chain of dangling symlinks that starts at p. */
+  private async createTarget(p: string): Promise<string> {
+    let at = p;
+    for (let links = 0; links <= MAX_SYMLINKS; links++) {
+      const st = await this.fs.stat(at, { follow: false, blockMap: false }).catch(() => null);
+      if (st === null || st.type !== 'symlink') return at;
+      const target = await this.fs.readlink(at);
+      at = target.startsWith('/') ? target : joinPath(posix.dirname(at), target);
+    }
+    throw new VmError(ELOOP, 'open', this.fs.image, p);
   }
 
   /** Throws ENOTDIR when p ends in '/' and st is not a directory; returns st. */

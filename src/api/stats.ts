@@ -70,10 +70,11 @@ export class Stats extends ModeTyped {
     this.size = st.size;
     this.blksize = st.blksize;
     this.blocks = Math.ceil(st.bytes / 512);
-    this.atimeMs = st.atime * 1000;
-    this.mtimeMs = st.mtime * 1000;
-    this.ctimeMs = st.ctime * 1000;
-    this.birthtimeMs = st.birthtime * 1000;
+    // Milliseconds with the nanoseconds as a fraction, as Node's (where the inode keeps them).
+    this.atimeMs = st.atime * 1000 + (st.atimeNsec ?? 0) / 1e6;
+    this.mtimeMs = st.mtime * 1000 + (st.mtimeNsec ?? 0) / 1e6;
+    this.ctimeMs = st.ctime * 1000 + (st.ctimeNsec ?? 0) / 1e6;
+    this.birthtimeMs = st.birthtime * 1000 + (st.birthtimeNsec ?? 0) / 1e6;
     this.atime = new Date(this.atimeMs);
     this.mtime = new Date(this.mtimeMs);
     this.ctime = new Date(this.ctimeMs);
@@ -82,6 +83,66 @@ export class Stats extends ModeTyped {
 
   protected get typeBits(): number {
     return this.mode & S_IFMT;
+  }
+}
+
+/** A time as Node's BigIntStats keeps it: whole nanoseconds since the epoch. */
+function nanos(sec: number, nsec: number | undefined): bigint {
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec ?? 0);
+}
+
+/** What stat(p, { bigint: true }) gives: Stats' fields as bigints, and the times in nanoseconds too. */
+export class BigIntStats extends ModeTyped {
+  dev = 0n;
+  ino: bigint;
+  mode: bigint;
+  nlink: bigint;
+  uid: bigint;
+  gid: bigint;
+  rdev: bigint;
+  size: bigint;
+  blksize: bigint;
+  blocks: bigint;
+  atimeMs: bigint;
+  mtimeMs: bigint;
+  ctimeMs: bigint;
+  birthtimeMs: bigint;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+  atime: Date;
+  mtime: Date;
+  ctime: Date;
+  birthtime: Date;
+
+  constructor(st: Omit<Vattr, 'type' | 'extra'>) {
+    super();
+    this.ino = BigInt(st.ino);
+    this.mode = BigInt(st.mode);
+    this.nlink = BigInt(st.nlink);
+    this.uid = BigInt(st.uid);
+    this.gid = BigInt(st.gid);
+    this.rdev = BigInt(st.rdev);
+    this.size = BigInt(st.size);
+    this.blksize = BigInt(st.blksize);
+    this.blocks = BigInt(Math.ceil(st.bytes / 512));
+    this.atimeNs = nanos(st.atime, st.atimeNsec);
+    this.mtimeNs = nanos(st.mtime, st.mtimeNsec);
+    this.ctimeNs = nanos(st.ctime, st.ctimeNsec);
+    this.birthtimeNs = nanos(st.birthtime, st.birthtimeNsec);
+    this.atimeMs = this.atimeNs / 1_000_000n;
+    this.mtimeMs = this.mtimeNs / 1_000_000n;
+    this.ctimeMs = this.ctimeNs / 1_000_000n;
+    this.birthtimeMs = this.birthtimeNs / 1_000_000n;
+    this.atime = new Date(Number(this.atimeMs));
+    this.mtime = new Date(Number(this.mtimeMs));
+    this.ctime = new Date(Number(this.ctimeMs));
+    this.birthtime = new Date(Number(this.birthtimeMs));
+  }
+
+  protected get typeBits(): number {
+    return Number(this.mode) & S_IFMT;
   }
 }
 
@@ -104,17 +165,18 @@ export class Dirent extends ModeTyped {
   /** The directory read (Node 20's `parentPath`, and its older `path`). */
   readonly parentPath: string;
   readonly path: string;
-  private readonly bits: number;
+  /** Not an own enumerable field: a Dirent shows name, parentPath and path only, as Node's. */
+  readonly #bits: number;
 
   constructor(e: DirEntry, parentPath: string, mode?: number) {
     super();
     this.name = e.name;
     this.parentPath = parentPath;
     this.path = parentPath;
-    this.bits = typeBitsOf(e, mode);
+    this.#bits = typeBitsOf(e, mode);
   }
 
   protected get typeBits(): number {
-    return this.bits;
+    return this.#bits;
   }
 }

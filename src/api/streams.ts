@@ -54,6 +54,8 @@ export class VmReadStream extends Readable {
     private readonly opener: () => Promise<File>,
     readonly path: string,
     opts: ReadStreamOptions = {},
+    /** What is done with the file at the end: closed (a FileHandle's stream closes its handle). */
+    private readonly release: (f: File) => Promise<void> = (f) => f.close(),
   ) {
     super({ highWaterMark: opts.highWaterMark ?? 64 * 1024, encoding: opts.encoding });
     this.pos = opts.start ?? 0;
@@ -118,7 +120,7 @@ export class VmReadStream extends Readable {
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     void (async () => {
       await this.pumping;
-      await this.file?.close();
+      if (this.file !== null) await this.release(this.file);
       this.file = null;
     })().then(
       () => callback(err),
