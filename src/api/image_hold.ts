@@ -9,11 +9,12 @@
 import { EBUSY } from '../kern/errno.js';
 import { acquireImageLock, type ImageLock } from '../dev/image_lock.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
+import { isHttpUrl } from '../dev/http.js';
 import { VmError } from './errors.js';
 
-/** The lock of the image file at path ('read': shared, 'write': exclusive), or EBUSY naming its holder. An NBD URL is not locked. */
+/** The lock of the image file at path ('read': shared, 'write': exclusive), or EBUSY naming its holder. An NBD or HTTP URL is not locked. */
 export function holdImage(path: string, mode: 'read' | 'write'): ImageLock {
-  if (isNbdUrl(path)) return { mode, release: () => {} };
+  if (isNbdUrl(path) || isHttpUrl(path)) return { mode, release: () => {} };
   const r = acquireImageLock(path, mode);
   if (r.lock === null) throw new VmError(EBUSY, 'lock', path, null, r.holder);
   return r.lock;

@@ -13,6 +13,7 @@ import { ImageDevice } from '../dev/image.js';
 import type { ImageLock } from '../dev/image_lock.js';
 import { holdImage } from './image_hold.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
+import { HttpDevice, isHttpUrl } from '../dev/http.js';
 import type { Partitions } from './partitions.js';
 import { check, VmError } from './errors.js';
 import type { MountedFs } from './mounted_fs.js';
@@ -33,14 +34,15 @@ export interface MountOptions extends DeviceMountOptions {
    * Lock the image file against other vmpager mounts (default true): a
    * read-write mount holds it exclusively, a read-only one shares it with
    * readers; a conflict fails at once with EBUSY naming the holder. NBD
-   * exports and BlockDevice objects are not locked (the server, or the
-   * caller, arbitrates).
+   * exports, URLs and BlockDevice objects are not locked (the server, or
+   * the caller, arbitrates).
    */
   lock?: boolean;
   /**
-   * NBD only: seconds a transfer may wait for the server's reply (default:
-   * no limit). Past it the connection is given up and every transfer fails
-   * EIO, so a stalled server cannot hang the program.
+   * NBD: seconds a transfer may wait for the server's reply (default: no
+   * limit). Past it the connection is given up and every transfer fails
+   * EIO, so a stalled server cannot hang the program. HTTP: seconds each
+   * range request may take (default 60).
    */
   timeout?: number;
   /**
@@ -54,7 +56,9 @@ export interface MountOptions extends DeviceMountOptions {
 export class Vm extends VmBase {
   /**
    * Mounts an image file (path), an NBD export ('nbd://host[:port]/export',
-   * 'nbd+unix:///export?socket=PATH') or a block device, found by its superblock.
+   * 'nbd+unix:///export?socket=PATH'), an image on a web server that answers
+   * range requests ('http(s)://...', read-only) or a block device, found by
+   * its superblock.
    */
   async mount(source: string | BlockDevice, opts: MountOptions = {}): Promise<MountedFs> {
     const readOnly = opts.readOnly ?? true;
@@ -63,6 +67,9 @@ export class Vm extends VmBase {
     if (typeof source === 'string') {
       if (isNbdUrl(source)) {
         dev = await openNbd(source, readOnly, opts.timeout, opts.connections);
+      } else if (isHttpUrl(source)) {
+        if (!readOnly) throw new VmError(EROFS, 'mount', source, null, 'an image on a web server is read-only');
+        dev = await openHttp(source, opts.timeout);
       } else {
         dev = await openImage(source, readOnly, opts.io ?? 'async');
         if (opts.lock ?? true) lock = await lockImage(dev, source, readOnly);
@@ -86,9 +93,15 @@ export class Vm extends VmBase {
    * timeout: as mount()'s, for an NBD export.
    */
   async partitions(source: string | BlockDevice, opts: { timeout?: number; connections?: number; lock?: boolean } = {}): Promise<Partitions> {
-    const dev = typeof source !== 'string' ? source : isNbdUrl(source) ? await openNbd(source, true, opts.timeout, opts.connections) : await openImage(source, true, 'async');
+    const dev = typeof source !== 'string'
+      ? source
+      : isNbdUrl(source)
+        ? await openNbd(source, true, opts.timeout, opts.connections)
+        : isHttpUrl(source)
+          ? await openHttp(source, opts.timeout)
+          : await openImage(source, true, 'async');
     // A reader like any other: it shares the image, and waits for no writer's half-written table.
-    const lock = typeof source === 'string' && !isNbdUrl(source) && (opts.lock ?? true) ? await lockImage(dev, source, true) : null;
+    const lock = typeof source === 'string' && !isNbdUrl(source) && !isHttpUrl(source) && (opts.lock ?? true) ? await lockImage(dev, source, true) : null;
     try {
       return await this.partitionsOf(dev);
     } finally {
@@ -111,6 +124,14 @@ async function lockImage(dev: BlockDevice, path: string, readOnly: boolean): Pro
 async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'): Promise<BlockDevice> {
   const r = await ImageDevice.open(path, readOnly, io);
   check(r.error, 'mount', path, null);
+  return r.dev!;
+}
+
+/** An image on a web server, read with range requests (the browser entry's HTTP device; Node has fetch too). */
+async function openHttp(url: string, timeout: number | undefined): Promise<BlockDevice> {
+  if (timeout !== undefined && !(timeout > 0 && Number.isFinite(timeout))) throw new VmError(EINVAL, 'mount', url, null, `timeout must be a positive number of seconds, not ${timeout}`);
+  const r = await HttpDevice.open(url, timeout === undefined ? {} : { timeoutMs: timeout * 1000 });
+  check(r.error, 'mount', url, null, r.reason);
   return r.dev!;
 }
 

@@ -67,7 +67,8 @@ global options:
   --page-size N     page size, a power of two from 4096 to 65536 (default 4096)
   --stats           print the VM counters as JSON on stderr at exit
   --no-lock         do not lock IMAGE against other vmpager processes
-  --timeout SECONDS NBD: give the server up when a transfer waits longer (default: no limit)
+  --timeout SECONDS NBD: give the server up when a transfer waits longer (default: no limit);
+                    HTTP: the most one range request may take (default 60)
   --connections N   NBD: connections when the server allows several, 1 to 4 (default 2)
   --partition P     on a whole disk, the partition to use: its number as
                     \`parts\` prints it (2, 5, 1a) or its name or label
@@ -76,7 +77,8 @@ global options:
   --version         the version
 
 IMAGE is an image file holding ext2, ext3, ext4, UFS1, UFS2 or FAT12/16/32 (found from the superblock),
-or a whole disk with MBR, GPT or BSD disklabel partitions, or an NBD export: nbd://host[:port]/export (port 10809 by default) or nbd+unix:///export?socket=PATH.
+or a whole disk with MBR, GPT or BSD disklabel partitions, or an NBD export: nbd://host[:port]/export (port 10809 by default) or nbd+unix:///export?socket=PATH,
+or an image on a web server that answers range requests: http(s)://host/disk.img (read-only).
 SIZE is bytes or 64KiB, 64M, 1GiB, ... (K, M, G are powers of 1024).
 `;
 }

@@ -31,6 +31,11 @@ export interface HttpOpenOptions {
 
 export const HTTP_TIMEOUT_MS = 60_000;
 
+/** True for an http:// or https:// URL (what the HTTP device opens). */
+export function isHttpUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
 /** RequestInit's cache mode (Node's typings of fetch leave it out; its fetch takes it). */
 const NO_STORE = { cache: 'no-store' } as RequestInit;
 
