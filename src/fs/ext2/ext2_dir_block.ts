@@ -15,7 +15,8 @@ import { DIRENT_HEADER, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRec
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
-import { DIR_TAIL_SIZE, dirCsumSet } from './ext2_csum.js';
+import { DIR_TAIL_SIZE, dirCsumRoom, dirCsumSet } from './ext2_csum.js';
+import { ext2DirCsumDefer, ext2DirCsumDeferrable } from './ext2_dir_csum.js';
 import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_dir_where.js';
 import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
@@ -68,25 +69,29 @@ export function usable(fs: Ext2Fs): number {
   return fs.metadataCsum ? fs.bsize - DIR_TAIL_SIZE : fs.bsize;
 }
 
-/** Writes directory block lbn whole, its checksum (metadata_csum) computed first. */
+/**
+ * Writes directory block lbn whole. With metadata_csum its checksum is
+ * stored at page-out (ext2_dir_csum.ts; blocks larger than the smallest
+ * page: here, first); EINTEGRITY when the block has no room for it.
+ */
 export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const ip = ext2Inode(dvp);
-  if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
+  const fs = ip.fs;
+  const defer = fs.metadataCsum && ext2DirCsumDeferrable(buf.length);
+  if (fs.metadataCsum && !(defer ? dirCsumRoom(buf) : dirCsumSet(fs, dvp.ino, ip.din.generation, buf))) return EINTEGRITY;
   const checked = ip.htreeChecked.has(lbn); // entries go in by hash: the leaf stays in its range
+  ip.csumVerified.delete(lbn);
+  ip.htreeChecked.delete(lbn);
+  if (defer) ext2DirCsumDefer(ip, lbn); // from before its bytes reach the page: a page-out meanwhile stores it
   const error = await dirWrite(dvp, buf, lbn * buf.length);
-  if (error === 0 && ip.fs.metadataCsum) ip.csumVerified.add(lbn); // written with its checksum
+  if (defer) ext2DirCsumDefer(ip, lbn);
+  if (error === 0 && fs.metadataCsum) ip.csumVerified.add(lbn); // written with its checksum, or to have it
   if (error === 0 && checked) ip.htreeChecked.add(lbn);
   return error;
 }
 
 /** Writes bytes at byte offset `off` of directory dvp through its VM object, growing it as needed. */
-export async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
-  const ip = ext2Inode(dvp);
-  const bsize = ip.fs.bsize;
-  for (let lbn = Math.floor(off / bsize); lbn * bsize < off + bytes.length; lbn++) {
-    ip.csumVerified.delete(lbn);
-    ip.htreeChecked.delete(lbn);
-  }
+async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
   const uio = Uio.of(bytes, off, UIO_WRITE);
   const error = await ext2WriteUser(dvp, uio, 0);
   if (error !== 0) return error;
