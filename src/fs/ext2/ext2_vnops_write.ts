@@ -22,7 +22,7 @@ import {
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
 import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
-import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
+import { ext2InodeInit, ext2Update, ext2UpdateDelayed } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2OrphanAdd, ext2OrphanUndo, ext2Release } from './ext2_truncate.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
@@ -80,7 +80,7 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
   if (old !== undefined) mp.vnodeHash.delete(a.ino); // the freed inode's vnode, waiting to be reclaimed
   init?.(ip);
   const vp = insmntque(new Vnode(ip.type, mp, dvp.op, ip, a.ino));
-  const e = await ext2Update(mp, ip, !mp.async);
+  const e = mp.async ? await ext2UpdateDelayed(mp, ip) : await ext2Update(mp, ip, true);
   if (e !== 0) {
     await ext2Release(vp);
     await vrele(vp);
@@ -113,7 +113,7 @@ export async function ext2LastLink(vp: Vnode): Promise<number> {
 /** A directory operation ends: its pages, then its inode, go out (MNT_ASYNC: at the next sync). */
 export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
   const error = mp.async ? 0 : ((await dvp.mount?.vm?.clean(dvp, true)) ?? 0);
-  return error || ext2Update(mp, ext2Inode(dvp), false);
+  return error || ext2UpdateDelayed(mp, ext2Inode(dvp));
 }
 
 /** The end of create, mkdir and symlink: the directory written, the new vnode handed over (or released on error). */
@@ -133,7 +133,7 @@ async function fillNew(mp: Mount, vp: Vnode, bytes: Uint8Array): Promise<number>
   try {
     let error = await ext2WriteUser(vp, Uio.of(bytes, 0, UIO_WRITE), 0);
     if (!mp.async) error ||= (await vp.mount?.vm?.clean(vp, true)) ?? 0;
-    error ||= await ext2Update(mp, ext2Inode(vp), !mp.async);
+    error ||= mp.async ? await ext2UpdateDelayed(mp, ext2Inode(vp)) : await ext2Update(mp, ext2Inode(vp), true);
     return error;
   } finally {
     vp.lock.unlock();
