@@ -175,7 +175,10 @@ export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links:
     // Every time is now; crtime (where the inode has room) too, written by ext2InodeEncode.
     const din = r.ip.din;
     ext2Stamp(din, EXT2_ATIME | EXT2_MTIME | EXT2_CTIME, now);
-    if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) [din.crtime, din.crtimeNsec] = [now.sec, now.nsec];
+    if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) {
+      din.crtime = now.sec;
+      din.crtimeNsec = now.nsec;
+    }
     r.ip.modified = true;
   }
   return r;

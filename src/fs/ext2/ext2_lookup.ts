@@ -21,8 +21,8 @@ import {
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_dir_where.js';
 import type { Ext2Fs } from './ext2_mount.js';
-import { ext2HtreeLookup } from './ext2_htree_lookup.js';
-import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
+import { ext2HtreeLookup, htreeWalkable } from './ext2_htree_lookup.js';
+import { DIRHASH_MINSIZE, dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import { nameEquals } from '../../vfs/vfs_lookup.js';
 import { dirBufGet, dirBufPut } from './ext2_dir_block.js';
 
@@ -158,10 +158,13 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   const lossy = name.includes('\uFFFD');
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;
-  if (!lossy && folded === null) {
+  // Neither an index to walk nor a directory dirhash takes (below DIRHASH_MINSIZE): straight to the scan.
+  if (!lossy && folded === null && htreeWalkable(ip)) {
     const x = await ext2HtreeLookup(dvp, ip, want, ioflag);
     if (x.error !== 0) return { error: x.error, vp: null };
     if (x.indexed) return x.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, x.ino);
+  }
+  if (!lossy && folded === null && ip.size >= DIRHASH_MINSIZE) {
     const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len), ioflag));
     if (h.error !== 0) return { error: h.error, vp: null };
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
