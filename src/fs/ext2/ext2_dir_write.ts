@@ -102,7 +102,7 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
     const h = await ext2HtreeEnter(dvp, ip, name, ino, ft);
     if (h !== EAGAIN) return h;
   }
-  const dropped = await dropIndex(dvp, ip);
+  const dropped = (ip.din.flags & EXT2_INDEX_FL) !== 0 ? await dropIndex(dvp, ip) : 0;
   if (dropped !== 0) return dropped;
   const buf = dirBufGet(bsize);
   try {

@@ -30,6 +30,8 @@ import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
 const encoder = new TextEncoder();
+/** The name bytes of a failed checkNew (never written to). */
+const NO_BYTES = new Uint8Array(0);
 
 /** A name's bytes, checked for a directory entry. */
 function entryName(name: string): { error: number; bytes: Uint8Array } {
@@ -42,7 +44,7 @@ function entryName(name: string): { error: number; bytes: Uint8Array } {
 /** Common checks of create and mkdir: a live directory without `name`. */
 export async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: Mount | null; bytes: Uint8Array }> {
   const w = ext2Writable(dvp);
-  const none = new Uint8Array(0);
+  const none = NO_BYTES;
   if (w.error !== 0) return { error: w.error, mp: null, bytes: none };
   if (dvp.type !== VType.VDIR) return { error: ENOTDIR, mp: null, bytes: none };
   const dip = ext2Inode(dvp);
@@ -80,7 +82,7 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
   if (old !== undefined) mp.vnodeHash.delete(a.ino); // the freed inode's vnode, waiting to be reclaimed
   init?.(ip);
   const vp = insmntque(new Vnode(ip.type, mp, dvp.op, ip, a.ino));
-  const e = mp.async ? await ext2UpdateDelayed(mp, ip) : await ext2Update(mp, ip, true);
+  const e = mp.async ? 0 : await ext2Update(mp, ip, true); // MNT_ASYNC: modified, written at sync or reclaim
   if (e !== 0) {
     await ext2Release(vp);
     await vrele(vp);
@@ -111,9 +113,14 @@ export async function ext2LastLink(vp: Vnode): Promise<number> {
 }
 
 /** A directory operation ends: its pages, then its inode, go out (MNT_ASYNC: at the next sync). */
-export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
-  const error = mp.async ? 0 : ((await dvp.mount?.vm?.clean(dvp, true)) ?? 0);
-  return error || ext2UpdateDelayed(mp, ext2Inode(dvp));
+export function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
+  if (mp.async) return ext2UpdateDelayed(mp, ext2Inode(dvp));
+  return dirDoneNow(dvp, mp);
+}
+
+async function dirDoneNow(dvp: Vnode, mp: Mount): Promise<number> {
+  const error = (await dvp.mount?.vm?.clean(dvp, true)) ?? 0;
+  return error || ext2Update(mp, ext2Inode(dvp), false);
 }
 
 /** The end of create, mkdir and symlink: the directory written, the new vnode handed over (or released on error). */
