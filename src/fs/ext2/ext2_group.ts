@@ -97,6 +97,7 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
         bbitmapOk: false,
         ibitmapOk: false,
         dirty: false,
+        bbitmapBusyBytes: 0,
       });
     }
     mp.bufcache.brelse(bp);
