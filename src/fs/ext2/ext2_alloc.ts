@@ -93,7 +93,8 @@ export async function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<
     if (inode) gi.itableUnused = fs.sb.inodesPerGroup;
     if (inode) gi.ibitmapDirty = gi.ibitmapOk = true;
     else gi.bbitmapDirty = gi.bbitmapOk = true;
-    if (!inode) gi.bbitmapBusyBytes = 0;
+    if (inode) gi.ibitmapFullBytes = 0;
+    else gi.bbitmapBusyBytes = 0;
     gi.dirty = true;
     return { error: 0, bp };
   }

@@ -98,6 +98,7 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
         ibitmapOk: false,
         dirty: false,
         bbitmapBusyBytes: 0,
+        ibitmapFullBytes: 0,
       });
     }
     mp.bufcache.brelse(bp);

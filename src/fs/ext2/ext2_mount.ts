@@ -42,6 +42,8 @@ export interface Ext2Group {
    * bitmap's bits; a free lowers it, a bitmap made for an uninit group resets it.
    */
   bbitmapBusyBytes: number;
+  /** Every byte of the inode bitmap before this one is 0xff (eight inodes in use): ext2Valloc's search starts here. */
+  ibitmapFullBytes: number;
 }
 
 export class Ext2Fs {
