@@ -93,6 +93,8 @@ export async function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<
     if (inode) gi.itableUnused = fs.sb.inodesPerGroup;
     if (inode) gi.ibitmapDirty = gi.ibitmapOk = true;
     else gi.bbitmapDirty = gi.bbitmapOk = true;
+    if (inode) gi.ibitmapFullBytes = 0;
+    else gi.bbitmapBusyBytes = 0;
     gi.dirty = true;
     return { error: 0, bp };
   }
@@ -146,13 +148,18 @@ async function allocInGroup(mp: Mount, fs: Ext2Fs, g: number, start: number, wan
   let i = -1;
   if (start >= 0 && start < n && !bitSet(map, start)) i = start;
   if (i < 0) {
-    for (let byte = Math.ceil(Math.max(start, 0) / 8); byte * 8 + 8 <= n; byte++) {
+    // Bytes before gi.bbitmapBusyBytes are all non-zero: a search from before there starts there.
+    const from = Math.ceil(Math.max(start, 0) / 8);
+    const known = from <= gi.bbitmapBusyBytes;
+    let byte = known ? gi.bbitmapBusyBytes : from;
+    for (; byte * 8 + 8 <= n; byte++) {
       if (map[byte] === 0) {
         i = byte * 8;
         while (i > start && i > 0 && !bitSet(map, i - 1) && byte * 8 - i < 7) i--;
         break;
       }
     }
+    if (known) gi.bbitmapBusyBytes = byte;
   }
   if (i < 0) i = findFree(map, Math.max(start, 0), n);
   if (i < 0) i = findFree(map, 0, n);
@@ -221,6 +228,7 @@ export async function ext2FreeBlocks(mp: Mount, blocks: readonly number[]): Prom
         continue;
       }
       bp.data[i >> 3] &= ~(1 << (i & 7));
+      if (i >> 3 < gi.bbitmapBusyBytes) gi.bbitmapBusyBytes = i >> 3;
       freed++;
     }
     mp.bufcache.bdwrite(bp);

@@ -16,7 +16,7 @@ import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from '.
 import { ext2AllocBlocks, ext2Blkpref } from './ext2_alloc.js';
 import type { Inode } from './ext2_inode.js';
 import { EXT_MAX_LBLK } from './ext2_extents.js';
-import { ext4ExtAllocRange } from './ext2_extents_write.js';
+import { ext4ExtAllocRange, ext4ExtMapped } from './ext2_extents_write.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
 /** Where lbn's pointer lives: i_block[slot], then one index per indirect level (none for a direct block). */
@@ -56,11 +56,17 @@ export function ext2MaxLbn(ip: Inode): number {
   return ip.extents ? EXT_MAX_LBLK : maxLbn(ip.fs);
 }
 
-/** ext2BallocRange or ext4ExtAllocRange, as ip is mapped. */
+/**
+ * ext2BallocRange or ext4ExtAllocRange, as ip is mapped. A range the extents
+ * in core already map, written (a page-out, a directory block rewritten),
+ * is answered without either.
+ */
 export function ext2AllocRange(
   mp: Mount, ip: Inode, lbn: number, count: number, onNew: (lbn: number, pblk: number) => void,
 ): Promise<{ error: number; done: number }> {
-  return ip.extents ? ext4ExtAllocRange(mp, ip, lbn, count, onNew) : ext2BallocRange(mp, ip, lbn, count, onNew);
+  if (!ip.extents) return ext2BallocRange(mp, ip, lbn, count, onNew);
+  if (ip.extMap !== null && ext4ExtMapped(ip.extMap, lbn, count)) return Promise.resolve({ error: 0, done: count });
+  return ext4ExtAllocRange(mp, ip, lbn, count, onNew);
 }
 
 /** Allocates one zeroed indirect block near pref; counted in i_blocks. => may sleep */

@@ -223,6 +223,16 @@ export function dirCsumOk(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array): 
   return tail >= 0 && le(b).getUint32(tail + 4, true) === crc;
 }
 
+/** Whether a directory block has room for its checksum (leaf tail or dx tail): dirCsumSet will store it. */
+export function dirCsumRoom(b: Uint8Array): boolean {
+  if (dirHasTail(b)) return true;
+  const co = dxCountOffset(b);
+  if (co < 0) return false;
+  const dv = le(b);
+  const limit = dv.getUint16(co, true);
+  return co + limit * 8 + 8 <= b.length && dv.getUint16(co + 2, true) <= limit;
+}
+
 /** Stores a directory block's checksum; false when it has room for none. */
 export function dirCsumSet(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array): boolean {
   if (dirHasTail(b)) {

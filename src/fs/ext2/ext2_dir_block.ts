@@ -15,7 +15,8 @@ import { DIRENT_HEADER, INCOMPAT_FILETYPE, decodeRecLen, direntRecLen, encodeRec
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2WriteUser } from './ext2_write.js';
-import { DIR_TAIL_SIZE, dirCsumSet } from './ext2_csum.js';
+import { DIR_TAIL_SIZE, dirCsumRoom, dirCsumSet } from './ext2_csum.js';
+import { ext2DirCsumDefer, ext2DirCsumDeferrable } from './ext2_dir_csum.js';
 import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_dir_where.js';
 import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
@@ -27,26 +28,85 @@ export interface DirRecord {
   nameLen: number;
 }
 
+/**
+ * The record at buf[off] checked: its rec_len, or -1 when it is bad.
+ * => off + DIRENT_HEADER <= buf.length
+ */
+function recordLen(fs: Ext2Fs, buf: Uint8Array, off: number, filetype: boolean): number {
+  const bsize = buf.length;
+  const ino = recIno(buf, off);
+  const recLen = recRecLen(buf, off);
+  const nameLen = buf[off + 6];
+  if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > bsize) return -1;
+  // Without filetype a live entry's type byte is 0; an empty record's is free
+  // (metadata_csum's tail carries 0xde there on every image).
+  if (recLen < direntRecLen(nameLen) || (!filetype && ino !== 0 && buf[off + 7] !== 0)) return -1;
+  if (ino > fs.sb.inodesCount || (ino !== 0 && nameLen === 0)) return -1;
+  return recLen;
+}
+
+/** The inode number of the record at buf[off]. */
+export function recIno(buf: Uint8Array, off: number): number {
+  return (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
+}
+
+/** The rec_len of the record at buf[off], decoded for a block of buf's size. */
+export function recRecLen(buf: Uint8Array, off: number): number {
+  return decodeRecLen(buf[off + 4] | (buf[off + 5] << 8), buf.length);
+}
+
 /** The records of one directory block, each checked; EINTEGRITY on the first bad one. */
 export function parseBlock(fs: Ext2Fs, buf: Uint8Array): { error: number; recs: DirRecord[] } {
   const bsize = buf.length;
-  const dv = new DataView(buf.buffer, buf.byteOffset, bsize);
   const filetype = fs.hasFeature(INCOMPAT_FILETYPE);
   const recs: DirRecord[] = [];
   for (let off = 0; off < bsize;) {
     if (off + DIRENT_HEADER > bsize) return { error: EINTEGRITY, recs };
-    const ino = dv.getUint32(off, true);
-    const recLen = decodeRecLen(dv.getUint16(off + 4, true), bsize);
-    const nameLen = buf[off + 6];
-    if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > bsize) return { error: EINTEGRITY, recs };
-    // Without filetype a live entry's type byte is 0; an empty record's is free
-    // (metadata_csum's tail carries 0xde there on every image).
-    if (recLen < direntRecLen(nameLen) || (!filetype && ino !== 0 && buf[off + 7] !== 0)) return { error: EINTEGRITY, recs };
-    if (ino > fs.sb.inodesCount || (ino !== 0 && nameLen === 0)) return { error: EINTEGRITY, recs };
-    recs.push({ off, ino, recLen, nameLen });
+    const recLen = recordLen(fs, buf, off, filetype);
+    if (recLen < 0) return { error: EINTEGRITY, recs };
+    recs.push({ off, ino: recIno(buf, off), recLen, nameLen: buf[off + 6] });
     off += recLen;
   }
   return { error: 0, recs };
+}
+
+/** parseBlock's checks without its list: 0, or EINTEGRITY on the first bad record (then walk by recRecLen). */
+export function checkBlock(fs: Ext2Fs, buf: Uint8Array): number {
+  const bsize = buf.length;
+  const filetype = fs.hasFeature(INCOMPAT_FILETYPE);
+  for (let off = 0; off < bsize;) {
+    if (off + DIRENT_HEADER > bsize) return EINTEGRITY;
+    const recLen = recordLen(fs, buf, off, filetype);
+    if (recLen < 0) return EINTEGRITY;
+    off += recLen;
+  }
+  return 0;
+}
+
+/*
+ * Scratch blocks for the directory code (a scan, an insert): taken, used
+ * between awaits by one operation, given back when it ends. Nothing keeps a
+ * reference to one past dirBufPut. Saves a block-sized allocation per lookup.
+ */
+const spare: Uint8Array[] = [];
+const SPARE_MAX = 8;
+
+/** A scratch block of bsize bytes (contents undefined). */
+export function dirBufGet(bsize: number): Uint8Array {
+  for (let i = spare.length - 1; i >= 0; i--) {
+    if (spare[i].length === bsize) {
+      const b = spare[i];
+      spare[i] = spare[spare.length - 1];
+      spare.pop();
+      return b;
+    }
+  }
+  return new Uint8Array(bsize);
+}
+
+/** Gives a dirBufGet block back. => no reference to it is kept */
+export function dirBufPut(b: Uint8Array): void {
+  if (spare.length < SPARE_MAX) spare.push(b);
 }
 
 /**
@@ -68,25 +128,29 @@ export function usable(fs: Ext2Fs): number {
   return fs.metadataCsum ? fs.bsize - DIR_TAIL_SIZE : fs.bsize;
 }
 
-/** Writes directory block lbn whole, its checksum (metadata_csum) computed first. */
+/**
+ * Writes directory block lbn whole. With metadata_csum its checksum is
+ * stored at page-out (ext2_dir_csum.ts; blocks larger than the smallest
+ * page: here, first); EINTEGRITY when the block has no room for it.
+ */
 export async function writeBlock(dvp: Vnode, lbn: number, buf: Uint8Array): Promise<number> {
   const ip = ext2Inode(dvp);
-  if (ip.fs.metadataCsum && !dirCsumSet(ip.fs, dvp.ino, ip.din.generation, buf)) return EINTEGRITY;
+  const fs = ip.fs;
+  const defer = fs.metadataCsum && ext2DirCsumDeferrable(buf.length);
+  if (fs.metadataCsum && !(defer ? dirCsumRoom(buf) : dirCsumSet(fs, dvp.ino, ip.din.generation, buf))) return EINTEGRITY;
   const checked = ip.htreeChecked.has(lbn); // entries go in by hash: the leaf stays in its range
+  ip.csumVerified.delete(lbn);
+  ip.htreeChecked.delete(lbn);
+  if (defer) ext2DirCsumDefer(ip, lbn); // from before its bytes reach the page: a page-out meanwhile stores it
   const error = await dirWrite(dvp, buf, lbn * buf.length);
-  if (error === 0 && ip.fs.metadataCsum) ip.csumVerified.add(lbn); // written with its checksum
+  if (defer) ext2DirCsumDefer(ip, lbn);
+  if (error === 0 && fs.metadataCsum) ip.csumVerified.add(lbn); // written with its checksum, or to have it
   if (error === 0 && checked) ip.htreeChecked.add(lbn);
   return error;
 }
 
 /** Writes bytes at byte offset `off` of directory dvp through its VM object, growing it as needed. */
-export async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
-  const ip = ext2Inode(dvp);
-  const bsize = ip.fs.bsize;
-  for (let lbn = Math.floor(off / bsize); lbn * bsize < off + bytes.length; lbn++) {
-    ip.csumVerified.delete(lbn);
-    ip.htreeChecked.delete(lbn);
-  }
+async function dirWrite(dvp: Vnode, bytes: Uint8Array, off: number): Promise<number> {
   const uio = Uio.of(bytes, off, UIO_WRITE);
   const error = await ext2WriteUser(dvp, uio, 0);
   if (error !== 0) return error;

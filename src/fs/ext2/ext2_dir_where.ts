@@ -24,10 +24,11 @@ export async function ext2DirCsumFailed(vp: Vnode, lbn: number): Promise<number>
 
 /**
  * Directory block lbn of ip (its bytes in buf) has a good checksum: verified
- * once, then remembered until reclaim or a write other than writeBlock's.
+ * once, then remembered until reclaim or a write other than writeBlock's;
+ * a block writeBlock changed is ours until its page-out stores the checksum.
  */
 export function dirBlockCsumOk(ip: Inode, lbn: number, buf: Uint8Array): boolean {
-  if (ip.csumVerified.has(lbn)) return true;
+  if (ip.csumVerified.has(lbn) || ip.dirCsumPending.has(lbn)) return true; // pending: our own bytes, checksummed at page-out
   if (!dirCsumOk(ip.fs, ip.ino, ip.din.generation, buf)) return false;
   ip.csumVerified.add(lbn);
   return true;

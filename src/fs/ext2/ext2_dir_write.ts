@@ -24,7 +24,9 @@ import { ext2HtreeEnter, ext2HtreeMake } from './ext2_htree.js';
 import { ext2InlineConvert } from './ext2_inline.js';
 import { ext2HtreeLookup } from './ext2_htree_lookup.js';
 import { IO_NODELOCKED } from '../../vfs/vnode_if.js';
-import { type DirRecord, allZero, dirChanged, parseBlock, putEntry, readBlock, usable, writeBlock } from './ext2_dir_block.js';
+import {
+  type DirRecord, allZero, checkBlock, dirBufGet, dirBufPut, dirChanged, parseBlock, putEntry, readBlock, recIno, recRecLen, usable, writeBlock,
+} from './ext2_dir_block.js';
 
 
 /** A new leaf block holding one entry spanning it (and the tail, with metadata_csum). */
@@ -100,11 +102,23 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
     const h = await ext2HtreeEnter(dvp, ip, name, ino, ft);
     if (h !== EAGAIN) return h;
   }
-  const dropped = await dropIndex(dvp, ip);
+  const dropped = (ip.din.flags & EXT2_INDEX_FL) !== 0 ? await dropIndex(dvp, ip) : 0;
   if (dropped !== 0) return dropped;
+  const buf = dirBufGet(bsize);
+  try {
+    return await enterLinear(dvp, ip, buf, name, ino, ft);
+  } finally {
+    dirBufPut(buf);
+  }
+}
+
+/** enter in a linear directory: the first block from diroff with room, else a new block (or an index). */
+async function enterLinear(dvp: Vnode, ip: Inode, buf: Uint8Array, name: Uint8Array, ino: number, ft: number): Promise<number> {
+  const fs = ip.fs;
+  const bsize = fs.bsize;
   const need = direntRecLen(name.length);
-  const buf = new Uint8Array(bsize);
   const nblocks = ip.size / bsize;
+  const top = usable(fs);
   for (let lbn = Math.min(ip.diroff, nblocks); lbn < nblocks; lbn++) {
     const error = await readBlock(dvp, lbn, buf);
     if (error !== 0) return error;
@@ -115,16 +129,21 @@ async function enter(dvp: Vnode, ip: Inode, name: Uint8Array, ino: number, ft: n
       dirChanged(ip);
       return writeBlock(dvp, lbn, buf);
     }
-    const { error: perr, recs } = parseBlock(fs, buf.subarray(0, usable(fs)));
+    const leaf = buf.subarray(0, top);
+    const perr = checkBlock(fs, leaf);
     if (perr !== 0) return perr;
-    for (const r of recs) {
-      const used = r.ino === 0 ? 0 : direntRecLen(r.nameLen);
-      if (r.recLen - used < need) continue;
+    for (let off = 0; off < top;) {
+      const recLen = recRecLen(leaf, off);
+      const used = recIno(leaf, off) === 0 ? 0 : direntRecLen(leaf[off + 6]);
+      if (recLen - used < need) {
+        off += recLen;
+        continue;
+      }
       if (used === 0) {
-        putEntry(fs, buf, r.off, ino, r.recLen, name, ft);
+        putEntry(fs, buf, off, ino, recLen, name, ft);
       } else {
-        new DataView(buf.buffer).setUint16(r.off + 4, encodeRecLen(used, bsize), true);
-        putEntry(fs, buf, r.off + used, ino, r.recLen - used, name, ft);
+        new DataView(buf.buffer, buf.byteOffset, bsize).setUint16(off + 4, encodeRecLen(used, bsize), true);
+        putEntry(fs, buf, off + used, ino, recLen - used, name, ft);
       }
       dirChanged(ip);
       return writeBlock(dvp, lbn, buf);

@@ -141,6 +141,11 @@ function insertExtent(ext: Extent[], i: number, e: Extent): void {
   ext.splice(i, 0, e);
 }
 
+/** Whether the node reservation falls short of `n` extents (reserveNodes has work: else no call, no await). */
+function nodesShort(fs: Ext2Fs, map: ExtentMap, n: number): boolean {
+  return map.nodes.length < ext4ExtNodesFor(fs, n);
+}
+
 /** Makes the node reservation cover `n` extents. => may sleep */
 async function reserveNodes(mp: Mount, ip: Inode, map: ExtentMap, n: number, pref: number): Promise<number> {
   const fs = ip.fs;
@@ -172,6 +177,19 @@ function extentPref(ip: Inode, ext: readonly Extent[], i: number, lbn: number): 
   return fs.groupFirst(g);
 }
 
+/** Whether extents of map cover [lbn, lbn + count) whole, none of them unwritten: nothing for ext4ExtAllocRange to do. */
+export function ext4ExtMapped(map: ExtentMap, lbn: number, count: number): boolean {
+  const ext = map.ext;
+  const end = lbn + count;
+  let i = ext4ExtFind(ext, lbn);
+  for (let l = lbn; l < end; i++) {
+    const cur = i >= 0 ? ext[i] : undefined;
+    if (cur === undefined || l < cur.lblk || l >= cur.lblk + cur.len || cur.unwritten) return false;
+    l = cur.lblk + cur.len;
+  }
+  return true;
+}
+
 /**
  * Makes logical blocks [lbn, lbn + count) of ip mapped and written, allocating
  * holes (extending the extent before when it can) and turning unwritten
@@ -184,8 +202,12 @@ export async function ext4ExtAllocRange(
 ): Promise<{ error: number; done: number }> {
   const fs = ip.fs;
   if (lbn + count > EXT_MAX_LBLK) return { error: EFBIG, done: 0 };
-  const { error, map } = await ext4ExtLoad(mp, ip);
-  if (map === null) return { error, done: 0 };
+  let map = ip.extMap;
+  if (map === null) {
+    const r = await ext4ExtLoad(mp, ip);
+    if (r.map === null) return { error: r.error, done: 0 };
+    map = r.map;
+  }
   const ext = map.ext;
   const end = lbn + count;
   let l = lbn;
@@ -196,7 +218,7 @@ export async function ext4ExtAllocRange(
       const stop = Math.min(end, cur.lblk + cur.len);
       if (cur.unwritten) {
         // Written from now on: split off [l, stop) (zeros go around what the caller writes).
-        const e = await reserveNodes(mp, ip, map, ext.length + 2, cur.pblk);
+        const e = nodesShort(fs, map, ext.length + 2) ? await reserveNodes(mp, ip, map, ext.length + 2, cur.pblk) : 0;
         if (e !== 0) return { error: e, done: l - lbn };
         const parts: Extent[] = [];
         if (cur.lblk < l) parts.push({ lblk: cur.lblk, len: l - cur.lblk, pblk: cur.pblk, unwritten: true });
@@ -216,7 +238,7 @@ export async function ext4ExtAllocRange(
     const next = ext[i + 1];
     const holeEnd = Math.min(end, next !== undefined ? next.lblk : EXT_MAX_LBLK);
     const pref = extentPref(ip, ext, i, l);
-    const e = await reserveNodes(mp, ip, map, ext.length + 1, pref);
+    const e = nodesShort(fs, map, ext.length + 1) ? await reserveNodes(mp, ip, map, ext.length + 1, pref) : 0;
     if (e !== 0) return { error: e, done: l - lbn };
     const r = await ext2AllocBlocks(mp, pref, Math.min(holeEnd - l, EXT_INIT_MAX_LEN));
     if (r.error !== 0) return { error: r.error, done: l - lbn };

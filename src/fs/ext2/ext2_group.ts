@@ -97,6 +97,8 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
         bbitmapOk: false,
         ibitmapOk: false,
         dirty: false,
+        bbitmapBusyBytes: 0,
+        ibitmapFullBytes: 0,
       });
     }
     mp.bufcache.brelse(bp);

@@ -54,7 +54,7 @@ export async function ext2Valloc(mp: Mount, parentIno: number, isDir: boolean): 
     if (error !== 0 || bp === null) return { error, ino: 0 };
     const map = bp.data;
     let i = -1;
-    for (let k = 0; k < ipg; k++) {
+    for (let k = gi.ibitmapFullBytes * 8; k < ipg; k++) { // the bytes before are full
       if ((k & 7) === 0 && map[k >> 3] === 0xff && k + 8 <= ipg) {
         k += 7;
         continue;
@@ -72,6 +72,7 @@ export async function ext2Valloc(mp: Mount, parentIno: number, isDir: boolean): 
       gi.dirty = true;
       continue;
     }
+    gi.ibitmapFullBytes = i >> 3; // every bit before i is set
     map[i >> 3] |= 1 << (i & 7);
     mp.bufcache.bdwrite(bp);
     gi.freeInodes--;
@@ -105,6 +106,7 @@ export async function ext2Vfree(mp: Mount, ino: number, isDir: boolean): Promise
     return EINTEGRITY;
   }
   bp.data[i >> 3] &= ~(1 << (i & 7));
+  if (i >> 3 < gi.ibitmapFullBytes) gi.ibitmapFullBytes = i >> 3;
   mp.bufcache.bdwrite(bp);
   gi.freeInodes++;
   if (isDir && gi.usedDirs > 0) gi.usedDirs--;

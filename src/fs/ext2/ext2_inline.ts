@@ -70,10 +70,19 @@ function dirBlocks(fs: Ext2Fs, ino: number, data: Uint8Array): { error: number; 
   return { error: 0, blocks };
 }
 
-/** Makes an inline-data file or directory an ordinary one holding the same bytes or entries. */
-export async function ext2InlineConvert(vp: Vnode): Promise<number> {
+const DONE: Promise<number> = Promise.resolve(0);
+
+/**
+ * Makes an inline-data file or directory an ordinary one holding the same
+ * bytes or entries; an ordinary one (every directory operation asks) answers
+ * at once, without an async call.
+ */
+export function ext2InlineConvert(vp: Vnode): Promise<number> {
+  return ext2Inode(vp).inlineData ? convert(vp) : DONE;
+}
+
+async function convert(vp: Vnode): Promise<number> {
   const ip = ext2Inode(vp);
-  if (!ip.inlineData) return 0;
   if (vp.type !== VType.VREG && vp.type !== VType.VDIR) return EOPNOTSUPP; // an inline symlink never changes in place
   const mp = vp.mount!;
   const fs = ip.fs;

@@ -100,6 +100,13 @@ export class Inode {
    */
   readonly csumVerified = new Set<number>();
   /**
+   * Directories with metadata_csum: blocks changed in their pages whose
+   * checksum is stored when the pages go to disk (ext2_dir_csum.ts), once per
+   * write-out, not once per entry. Guarded by the vnode lock; kept by reclaim
+   * (the pages are written before it).
+   */
+  readonly dirCsumPending = new Set<number>();
+  /**
    * Indexed directories: index nodes whose hashes were found in order, and
    * leaf blocks whose names were all found to hash into the range their index
    * entry gives them (checked on a lookup's first miss there); vmpager's own

@@ -124,6 +124,23 @@ export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<n
   return ext2FreeBlocks(mp, spare);
 }
 
+const DONE: Promise<number> = Promise.resolve(0);
+
+/**
+ * ext2Update's delayed write (not sync). MNT_ASYNC, where nothing is written
+ * in order, leaves it to VFS_SYNC or reclaim, which write every inode still
+ * modified: a file made, named, then given its attributes is encoded and
+ * checksummed once instead of at each step. An inode with tree blocks to free
+ * after its write is written now. => may sleep
+ */
+export function ext2UpdateDelayed(mp: Mount, ip: Inode): Promise<number> {
+  if (mp.async && ip.freeAfterWrite === null) {
+    ip.modified = true;
+    return DONE;
+  }
+  return ext2Update(mp, ip, false);
+}
+
 /**
  * A fresh in-core inode for a just allocated inode number: zeroed, then
  * mode, one link per `links`, the times, i_extra_isize for large inodes and
@@ -158,7 +175,10 @@ export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links:
     // Every time is now; crtime (where the inode has room) too, written by ext2InodeEncode.
     const din = r.ip.din;
     ext2Stamp(din, EXT2_ATIME | EXT2_MTIME | EXT2_CTIME, now);
-    if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) [din.crtime, din.crtimeNsec] = [now.sec, now.nsec];
+    if (isize >= EXT2_GOOD_OLD_INODE_SIZE + EXT2_NEW_EXTRA_ISIZE) {
+      din.crtime = now.sec;
+      din.crtimeNsec = now.nsec;
+    }
     r.ip.modified = true;
   }
   return r;

@@ -26,9 +26,18 @@ export const EXT2_CTIME = 4;
 
 /** Sets the times `which` (EXT2_ATIME | EXT2_MTIME | EXT2_CTIME) of din to t, now by default (cf. ext2_itimes). */
 export function ext2Stamp(din: Ext2Dinode, which: number, t: Ext2Time = ext2NowTime()): void {
-  if ((which & EXT2_ATIME) !== 0) [din.atime, din.atimeNsec] = [t.sec, t.nsec];
-  if ((which & EXT2_MTIME) !== 0) [din.mtime, din.mtimeNsec] = [t.sec, t.nsec];
-  if ((which & EXT2_CTIME) !== 0) [din.ctime, din.ctimeNsec] = [t.sec, t.nsec];
+  if ((which & EXT2_ATIME) !== 0) {
+    din.atime = t.sec;
+    din.atimeNsec = t.nsec;
+  }
+  if ((which & EXT2_MTIME) !== 0) {
+    din.mtime = t.sec;
+    din.mtimeNsec = t.nsec;
+  }
+  if ((which & EXT2_CTIME) !== 0) {
+    din.ctime = t.sec;
+    din.ctimeNsec = t.nsec;
+  }
 }
 
 /**

@@ -21,9 +21,10 @@ import {
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { dirBlockCsumOk, ext2DirCsumFailed } from './ext2_dir_where.js';
 import type { Ext2Fs } from './ext2_mount.js';
-import { ext2HtreeLookup } from './ext2_htree_lookup.js';
-import { dirhashResolve } from '../../vfs/vfs_dirhash.js';
+import { ext2HtreeLookup, htreeWalkable } from './ext2_htree_lookup.js';
+import { DIRHASH_MINSIZE, dirhashResolve } from '../../vfs/vfs_dirhash.js';
 import { nameEquals } from '../../vfs/vfs_lookup.js';
+import { dirBufGet, dirBufPut } from './ext2_dir_block.js';
 
 const decoder = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
@@ -35,30 +36,32 @@ const ftToVType: readonly VType[] = [
 /** One live entry: the name is buf[nameOff, nameOff + nameLen). Answer false to stop. */
 type EntryFn = (ino: number, type: VType, buf: Uint8Array, nameOff: number, nameLen: number) => boolean;
 
+/** scanChunk's answer when fn asked to stop (errnos are positive). */
+const STOP = -1;
+
 /**
  * Calls fn for each live entry of one chunk of directory bytes (a block, or a
  * region of inline data); `recLenUnit` is the block size rec_len is encoded for.
- * Returns { error, stop }.
+ * Returns 0 at the chunk's end, STOP when fn answered false, or an errno.
  */
-function scanChunk(fs: Ext2Fs, buf: Uint8Array, len: number, recLenUnit: number, fn: EntryFn): { error: number; stop: boolean } {
-  const dv = new DataView(buf.buffer, buf.byteOffset, len);
+function scanChunk(fs: Ext2Fs, buf: Uint8Array, len: number, recLenUnit: number, fn: EntryFn): number {
   const filetype = fs.hasFeature(INCOMPAT_FILETYPE);
   for (let off = 0; off < len;) {
-    if (off + DIRENT_HEADER > len) return { error: EINTEGRITY, stop: true };
-    const ino = dv.getUint32(off, true);
-    const recLen = decodeRecLen(dv.getUint16(off + 4, true), recLenUnit);
+    if (off + DIRENT_HEADER > len) return EINTEGRITY;
+    const ino = (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
+    const recLen = decodeRecLen(buf[off + 4] | (buf[off + 5] << 8), recLenUnit);
     const nameLen = buf[off + 6];
     const ft = buf[off + 7];
-    if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > len) return { error: EINTEGRITY, stop: true };
-    if (recLen < direntRecLen(nameLen) || (!filetype && ino !== 0 && ft !== 0)) return { error: EINTEGRITY, stop: true }; // see parseBlock
+    if (recLen < DIRENT_HEADER || recLen % 4 !== 0 || off + recLen > len) return EINTEGRITY;
+    if (recLen < direntRecLen(nameLen) || (!filetype && ino !== 0 && ft !== 0)) return EINTEGRITY; // see parseBlock
     if (ino !== 0) {
-      if (ino > fs.sb.inodesCount || nameLen === 0) return { error: EINTEGRITY, stop: true };
+      if (ino > fs.sb.inodesCount || nameLen === 0) return EINTEGRITY;
       const type = filetype ? (ftToVType[ft & EXT2_FT_MASK] ?? VType.VNON) : VType.VNON;
-      if (!fn(ino, type, buf, off + DIRENT_HEADER, nameLen)) return { error: 0, stop: true };
+      if (!fn(ino, type, buf, off + DIRENT_HEADER, nameLen)) return STOP;
     }
     off += recLen;
   }
-  return { error: 0, stop: false };
+  return 0;
 }
 
 function allZero(b: Uint8Array, len: number): boolean {
@@ -79,22 +82,26 @@ async function scanDir(vp: Vnode, fn: EntryFn, ioflag = 0): Promise<number> {
   if (ip.inlineData) return scanInlineDir(vp, ip, fn, ioflag);
   const bsize = fs.bsize;
   if (ip.size > fs.sb.blocksCount * bsize) return EINTEGRITY;
-  const buf = new Uint8Array(bsize);
-  for (let off = 0; off < ip.size; off += bsize) {
-    const uio = Uio.of(buf, off, UIO_READ);
-    const error = await vp.op.read(vp, uio, ioflag);
-    if (error !== 0) return error;
-    const got = bsize - uio.resid;
-    if (got === 0) break;
-    if (allZero(buf, got)) continue; // a hole: no entries
-    if (fs.metadataCsum && got === bsize && !dirBlockCsumOk(ip, off / bsize, buf)) {
-      const e = await ext2DirCsumFailed(vp, off / bsize);
-      if (e !== 0) return e;
+  const buf = dirBufGet(bsize);
+  try {
+    for (let off = 0; off < ip.size; off += bsize) {
+      const uio = Uio.of(buf, off, UIO_READ);
+      const error = await vp.op.read(vp, uio, ioflag);
+      if (error !== 0) return error;
+      const got = bsize - uio.resid;
+      if (got === 0) break;
+      if (allZero(buf, got)) continue; // a hole: no entries
+      if (fs.metadataCsum && got === bsize && !dirBlockCsumOk(ip, off / bsize, buf)) {
+        const e = await ext2DirCsumFailed(vp, off / bsize);
+        if (e !== 0) return e;
+      }
+      const r = scanChunk(fs, buf, got, bsize, fn);
+      if (r !== 0) return r === STOP ? 0 : r;
     }
-    const r = scanChunk(fs, buf, got, bsize, fn);
-    if (r.error !== 0 || r.stop) return r.error;
+    return 0;
+  } finally {
+    dirBufPut(buf);
   }
-  return 0;
 }
 
 /** scanDir of an inline-data directory: parent, then the i_block and system.data regions. */
@@ -116,7 +123,7 @@ async function scanInlineDir(vp: Vnode, ip: Inode, fn: EntryFn, ioflag: number):
     const chunk = buf.subarray(start, end);
     if (allZero(chunk, chunk.length)) continue;
     const r = scanChunk(fs, chunk, chunk.length, chunk.length, fn);
-    if (r.error !== 0 || r.stop) return r.error;
+    if (r !== 0) return r === STOP ? 0 : r;
   }
   return 0;
 }
@@ -151,10 +158,13 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   const lossy = name.includes('\uFFFD');
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;
-  if (!lossy && folded === null) {
+  // Neither an index to walk nor a directory dirhash takes (below DIRHASH_MINSIZE): straight to the scan.
+  if (!lossy && folded === null && htreeWalkable(ip)) {
     const x = await ext2HtreeLookup(dvp, ip, want, ioflag);
     if (x.error !== 0) return { error: x.error, vp: null };
     if (x.indexed) return x.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, x.ino);
+  }
+  if (!lossy && folded === null && ip.size >= DIRHASH_MINSIZE) {
     const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len), ioflag));
     if (h.error !== 0) return { error: h.error, vp: null };
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);

@@ -35,6 +35,15 @@ export interface Ext2Group {
   ibitmapOk: boolean;
   /** Differs from the descriptor on disk. */
   dirty: boolean;
+  /**
+   * Every byte of the block bitmap before this one is known to be non-zero
+   * (no eight free blocks in a row start there): allocInGroup's search for a
+   * wholly free byte starts here. Only ext2_alloc.ts sets and clears the
+   * bitmap's bits; a free lowers it, a bitmap made for an uninit group resets it.
+   */
+  bbitmapBusyBytes: number;
+  /** Every byte of the inode bitmap before this one is 0xff (eight inodes in use): ext2Valloc's search starts here. */
+  ibitmapFullBytes: number;
 }
 
 export class Ext2Fs {

@@ -13,7 +13,7 @@ import type { SetattrArgs } from '../../vfs/vnode_if.js';
 import { S_IFMT } from './ext2_fs.js';
 import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
 import { ext2Inode } from './ext2_inode.js';
-import { ext2Update } from './ext2_inode_write.js';
+import { ext2UpdateDelayed } from './ext2_inode_write.js';
 import { ext2Writable } from './ext2_write.js';
 
 const ID_MAX = 0xffffffff;
@@ -33,5 +33,5 @@ export async function ext2Setattr(vp: Vnode, va: SetattrArgs): Promise<number> {
   if (va.mtime !== undefined) ext2Stamp(din, EXT2_MTIME, ext2TimeFit(ip.raw, { sec: Math.floor(va.mtime), nsec: nsec(va.mtimeNsec) }));
   ext2Stamp(din, EXT2_CTIME);
   ip.modified = true;
-  return ext2Update(w.mp!, ip, false);
+  return ext2UpdateDelayed(w.mp!, ip);
 }

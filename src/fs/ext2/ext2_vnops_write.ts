@@ -22,7 +22,7 @@ import {
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
 import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
-import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
+import { ext2InodeInit, ext2Update, ext2UpdateDelayed } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2OrphanAdd, ext2OrphanUndo, ext2Release } from './ext2_truncate.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
@@ -30,6 +30,8 @@ import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
 const encoder = new TextEncoder();
+/** The name bytes of a failed checkNew (never written to). */
+const NO_BYTES = new Uint8Array(0);
 
 /** A name's bytes, checked for a directory entry. */
 function entryName(name: string): { error: number; bytes: Uint8Array } {
@@ -42,7 +44,7 @@ function entryName(name: string): { error: number; bytes: Uint8Array } {
 /** Common checks of create and mkdir: a live directory without `name`. */
 export async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: Mount | null; bytes: Uint8Array }> {
   const w = ext2Writable(dvp);
-  const none = new Uint8Array(0);
+  const none = NO_BYTES;
   if (w.error !== 0) return { error: w.error, mp: null, bytes: none };
   if (dvp.type !== VType.VDIR) return { error: ENOTDIR, mp: null, bytes: none };
   const dip = ext2Inode(dvp);
@@ -80,7 +82,7 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
   if (old !== undefined) mp.vnodeHash.delete(a.ino); // the freed inode's vnode, waiting to be reclaimed
   init?.(ip);
   const vp = insmntque(new Vnode(ip.type, mp, dvp.op, ip, a.ino));
-  const e = await ext2Update(mp, ip, !mp.async);
+  const e = mp.async ? 0 : await ext2Update(mp, ip, true); // MNT_ASYNC: modified, written at sync or reclaim
   if (e !== 0) {
     await ext2Release(vp);
     await vrele(vp);
@@ -111,8 +113,13 @@ export async function ext2LastLink(vp: Vnode): Promise<number> {
 }
 
 /** A directory operation ends: its pages, then its inode, go out (MNT_ASYNC: at the next sync). */
-export async function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
-  const error = mp.async ? 0 : ((await dvp.mount?.vm?.clean(dvp, true)) ?? 0);
+export function ext2DirDone(dvp: Vnode, mp: Mount): Promise<number> {
+  if (mp.async) return ext2UpdateDelayed(mp, ext2Inode(dvp));
+  return dirDoneNow(dvp, mp);
+}
+
+async function dirDoneNow(dvp: Vnode, mp: Mount): Promise<number> {
+  const error = (await dvp.mount?.vm?.clean(dvp, true)) ?? 0;
   return error || ext2Update(mp, ext2Inode(dvp), false);
 }
 
@@ -133,7 +140,7 @@ async function fillNew(mp: Mount, vp: Vnode, bytes: Uint8Array): Promise<number>
   try {
     let error = await ext2WriteUser(vp, Uio.of(bytes, 0, UIO_WRITE), 0);
     if (!mp.async) error ||= (await vp.mount?.vm?.clean(vp, true)) ?? 0;
-    error ||= await ext2Update(mp, ext2Inode(vp), !mp.async);
+    error ||= mp.async ? await ext2UpdateDelayed(mp, ext2Inode(vp)) : await ext2Update(mp, ext2Inode(vp), true);
     return error;
   } finally {
     vp.lock.unlock();

@@ -19,6 +19,7 @@ import { ext2AllocRange, ext2MaxLbn } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
+import { ext2DirCsumFrames } from './ext2_dir_csum.js';
 import { ext2Truncate } from './ext2_truncate.js';
 import { EXT2_CTIME, EXT2_MTIME, ext2Stamp } from './ext2_itimes.js';
 
@@ -157,6 +158,10 @@ export async function ext2WriteFrames(vp: Vnode, uio: Uio, ioflag: number): Prom
   const end = off + len;
   const first = Math.floor(off / bsize);
   const last = Math.floor((end - 1) / bsize);
+  if (vp.type === VType.VDIR && fs.metadataCsum) {
+    const c = ext2DirCsumFrames(ip, uio.iov, off, len); // the blocks changed since their last write
+    if (c !== 0) return c;
+  }
   const fresh = new RangeSet();
   const r = await ext2AllocRange(mp, ip, first, last - first + 1, (l) => fresh.add(l));
   if (r.error !== 0) return r.error;
