@@ -257,7 +257,9 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
       ip.din.linksCount = 0;
       const eo = await ext2OrphanAdd(mp, ip, true);
       if (eo !== 0) {
+        // Not written: off the list in core again (and on disk, if the device lets it).
         ip.din.linksCount = 1;
+        await ext2OrphanUndo(mp, ip);
         return eo;
       }
     }
@@ -306,6 +308,7 @@ export async function ext2Rmdir(dvp: Vnode, name: string): Promise<number> {
       const eo = await ext2OrphanAdd(mp, ip, true);
       if (eo !== 0) {
         ip.din.linksCount = links;
+        await ext2OrphanUndo(mp, ip);
         return eo;
       }
     }

@@ -231,6 +231,29 @@ describe('errors', () => {
     assertContents(img, '/f', data);
   });
 
+  test('a removal whose orphan-list write fails keeps the file and the orphan list as they were; healed, removals work', async () => {
+    const data = randomBytes(5000, 9);
+    const img = image(4096, 8 << 20, [{ path: 'f', data }, { path: 'g', data: randomBytes(10, 10) }]);
+    const disk = new FaultyDisk(new MemDisk(new Uint8Array(readFileSync(img))));
+    const { fs, mp } = await mountRw(disk);
+    assert.equal(await mkdir(mp, '/', 'd'), 0);
+    disk.failWrites = true;
+    assert.equal(await remove(mp, '/', 'f'), EIO);
+    assert.equal(await rmdir(mp, '/', 'd'), EIO);
+    disk.failWrites = false;
+    // Neither is left on the in-core orphan list, which the next removal would write out.
+    assert.equal((mp.data as Ext2Fs).sb.lastOrphan, 0);
+    assert.equal(await remove(mp, '/', 'g'), 0);
+    assert.equal((mp.data as Ext2Fs).sb.lastOrphan, 0);
+    await fs.unmount();
+    writeFileSync(img, (disk.inner as MemDisk).data);
+    assertClean(img);
+    assertContents(img, '/f', data);
+    assert.match(debugfs(img, 'stat /d'), /Type: directory/);
+    assert.doesNotMatch(debugfs(img, 'ls /'), /\(\d+\) g(\s|$)/);
+    assert.match(debugfs(img, 'ls /'), /\(\d+\) f(\s|$)/);
+  });
+
   test('a read-only mount answers EROFS to every change', async () => {
     const img = image(1024, 4 << 20, [{ path: 'a', data: randomBytes(10, 8) }]);
     const { Vm } = await import('../../../src/api/index.js');
