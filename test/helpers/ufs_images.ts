@@ -8,7 +8,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, utimesSync } from 'node:fs';
+import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, writeTree, type TreeFile } from './images.js';
 
@@ -22,6 +22,12 @@ export interface UfsOptions {
   size: number;
   /** The sector size makefs is told (-S; 512 when absent): fs_fsbtodb counts these. */
   sectorSize?: number;
+  /**
+   * An mtree specification given to makefs with -F: it sets the listed
+   * entries' types, modes, owners and times, and makes device nodes and
+   * FIFOs the tree does not hold (no root needed).
+   */
+  spec?: string;
 }
 
 /** Modification time makefs copies for the i-th file of the tree (seconds). */
@@ -37,11 +43,16 @@ export function mkufs(image: string, files: readonly TreeFile[], opts: UfsOption
     });
     const args = ['-t', 'ffs', '-B', opts.endian ?? 'le', '-o', `version=${opts.version},bsize=${opts.bsize},fsize=${opts.fsize}`, '-s', String(opts.size)];
     if (opts.sectorSize !== undefined) args.push('-S', String(opts.sectorSize));
+    if (opts.spec !== undefined) {
+      writeFileSync(`${tree}.mtree`, opts.spec);
+      args.push('-F', `${tree}.mtree`);
+    }
     args.push(image, tree);
     execFileSync('makefs', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     return image;
   } finally {
     cleanup();
+    rmSync(`${tree}.mtree`, { force: true });
   }
 }
 

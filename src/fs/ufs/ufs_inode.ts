@@ -69,10 +69,16 @@ export class UfsInode {
     return this.fs.ufs2 ? this.raw.subarray(112, 232) : this.raw.subarray(40, 100);
   }
 
-  /** The device number of a special file (di_rdev overlays di_db[0]). */
+  /**
+   * The device number of a special file: di_rdev overlays di_db[0], 32 bits
+   * on UFS1 and 64 on UFS2 (in a big-endian UFS2 the low half is the second
+   * word); a UFS2 value past 2^53 keeps its low 32 bits.
+   */
   get rdev(): number {
     const dv = new DataView(this.raw.buffer, this.raw.byteOffset, this.raw.length);
-    return dv.getUint32(this.fs.ufs2 ? 112 : 40, this.fs.sb.le);
+    if (!this.fs.ufs2) return dv.getUint32(40, this.fs.sb.le);
+    const v = dv.getBigUint64(112, this.fs.sb.le);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Number(v & 0xffffffffn);
   }
 }
 
