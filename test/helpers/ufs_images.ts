@@ -104,3 +104,20 @@ export function cgFreeMap(image: string): CgMaps {
   }
   throw new Error(`${image}: no UFS superblock`);
 }
+
+/** The byte offset of inode ino in a little-endian UFS image (cf. ino_to_fsba), by the same small decoder. */
+export function inodeOffset(image: string, ino: number): { offset: number; ufs2: boolean } {
+  const img = readFileSync(image);
+  for (const sbOff of [65536, 8192]) {
+    const magic = img.readInt32LE(sbOff + 1372);
+    if (magic !== 0x011954 && magic !== 0x19540119) continue;
+    const ufs2 = magic === 0x19540119;
+    const i32 = (o: number) => img.readInt32LE(sbOff + o);
+    const [iblkno, cgoffset, cgmask, fsize, frag, inopb, ipg, fpg] = [i32(16), i32(24), i32(28), i32(52), i32(56), i32(120), i32(184), i32(188)];
+    const c = Math.floor(ino / ipg);
+    const start = fpg * c + (ufs2 ? 0 : cgoffset * (c & ~cgmask));
+    const block = start + iblkno + Math.floor((ino % ipg) / inopb) * frag;
+    return { offset: block * fsize + (ino % inopb) * (ufs2 ? 256 : 128), ufs2 };
+  }
+  throw new Error(`${image}: no little-endian UFS superblock`);
+}

@@ -3,16 +3,18 @@
  * to makefs: before 1970 (negative seconds, in UFS1's signed 32-bit and
  * UFS2's signed 64-bit fields) and, on UFS2, past 2038. `stat` shows them as
  * stored and `get` writes them on the host's copies (files, directories,
- * symlinks), where a negative time must not turn into "now".
+ * symlinks), where a negative time must not turn into "now". The
+ * nanoseconds kept beside each time (makefs leaves them 0, so the test
+ * writes them into one inode) show in stat; a value past 999 999 999 is 0.
  */
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lstatSync } from 'node:fs';
+import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, tempDir } from '../../helpers/images.js';
-import { mkufs } from '../../helpers/ufs_images.js';
+import { inodeOffset, mkufs } from '../../helpers/ufs_images.js';
 import { CLI } from '../../helpers/cli.js';
 
 const MiB = 1024 * 1024;
@@ -51,5 +53,38 @@ for (const version of [1, 2] as const) {
       assert.equal(r.status, 0, r.stderr.toString());
       for (const [name, t] of Object.entries(times)) assert.equal(lstatSync(join(out, name)).mtimeMs, t * 1000, name);
     });
+  });
+}
+
+for (const version of [1, 2] as const) {
+  test(`UFS${version}: stat shows the nanoseconds beside each time, and none from an impossible value`, () => {
+    const tmp = tempDir();
+    try {
+      const image = join(tmp.dir, 'fs.img');
+      mkufs(image, [{ path: 'f', data: randomBytes(100, 9) }], { version, bsize: 8192, fsize: 1024, size: 2 * MiB });
+      const statOf = () => {
+        const r = spawnSync(process.execPath, [CLI, 'stat', '--json', image, '/f']);
+        assert.equal(r.status, 0, r.stderr.toString());
+        return JSON.parse(r.stdout.toString()) as { ino: number; atimeNsec?: number; mtimeNsec?: number; ctimeNsec?: number; birthtimeNsec?: number };
+      };
+      const { offset, ufs2 } = inodeOffset(image, statOf().ino);
+      // di_atimensec, di_mtimensec, di_ctimensec (and UFS2's di_birthnsec), as dinode.h places them.
+      const at = ufs2 ? { atime: 68, mtime: 64, ctime: 72, birthtime: 76 } : { atime: 20, mtime: 28, ctime: 36 };
+      const want: Record<string, number> = { atime: 111_111_111, mtime: 999_999_999, ctime: 1, birthtime: 424_242 };
+      const img = readFileSync(image);
+      for (const [k, o] of Object.entries(at)) img.writeInt32LE(want[k], offset + o);
+      writeFileSync(image, img);
+      const st = statOf() as unknown as Record<string, number>;
+      for (const k of Object.keys(at)) assert.equal(st[`${k}Nsec`], want[k], k);
+      img.writeInt32LE(1_000_000_000, offset + at.mtime);
+      img.writeInt32LE(-1, offset + at.atime);
+      writeFileSync(image, img);
+      const bad = statOf();
+      assert.equal(bad.mtimeNsec, 0);
+      assert.equal(bad.atimeNsec, 0);
+      assert.equal(bad.ctimeNsec, 1);
+    } finally {
+      tmp.cleanup();
+    }
   });
 }
