@@ -59,7 +59,7 @@ async function copyOut(
       const target = await fs.readlink(path);
       host(to, () => symlinkSync(target, to));
       if (asRoot) host(to, () => lchownSync(to, st.uid, st.gid));
-      host(to, () => lutimesSync(to, st.atime, st.mtime));
+      host(to, () => lutimesSync(to, hostTime(st.atime), hostTime(st.mtime)));
       return;
     }
     case 'file': {
@@ -78,7 +78,15 @@ async function copyOut(
   }
   if (asRoot) host(to, () => chownSync(to, st.uid, st.gid));
   host(to, () => chmodSync(to, st.mode & 0o7777));
-  host(to, () => utimesSync(to, st.atime, st.mtime));
+  host(to, () => utimesSync(to, hostTime(st.atime), hostTime(st.mtime)));
+}
+
+/**
+ * A time in seconds as Node's utimes takes it: a negative number means "now"
+ * to Node, so a time before 1970 goes as a Date.
+ */
+function hostTime(sec: number): number | Date {
+  return sec >= 0 ? sec : new Date(sec * 1000);
 }
 
 /** path's attribute names; none on a file system that keeps none (FAT, UFS). */
@@ -137,7 +145,7 @@ async function copyFile(fs: MountedFs, path: string, to: string, st: FileStat): 
     }
     if (asRoot) host(to, () => fchownSync(fd, st.uid, st.gid));
     host(to, () => fchmodSync(fd, st.mode & 0o7777));
-    host(to, () => futimesSync(fd, st.atime, st.mtime));
+    host(to, () => futimesSync(fd, hostTime(st.atime), hostTime(st.mtime)));
   } finally {
     closeSync(fd);
   }

@@ -8,7 +8,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, utimesSync } from 'node:fs';
+import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, writeTree, type TreeFile } from './images.js';
 
@@ -22,6 +22,12 @@ export interface UfsOptions {
   size: number;
   /** The sector size makefs is told (-S; 512 when absent): fs_fsbtodb counts these. */
   sectorSize?: number;
+  /**
+   * An mtree specification given to makefs with -F: it sets the listed
+   * entries' types, modes, owners and times, and makes device nodes and
+   * FIFOs the tree does not hold (no root needed).
+   */
+  spec?: string;
 }
 
 /** Modification time makefs copies for the i-th file of the tree (seconds). */
@@ -37,11 +43,16 @@ export function mkufs(image: string, files: readonly TreeFile[], opts: UfsOption
     });
     const args = ['-t', 'ffs', '-B', opts.endian ?? 'le', '-o', `version=${opts.version},bsize=${opts.bsize},fsize=${opts.fsize}`, '-s', String(opts.size)];
     if (opts.sectorSize !== undefined) args.push('-S', String(opts.sectorSize));
+    if (opts.spec !== undefined) {
+      writeFileSync(`${tree}.mtree`, opts.spec);
+      args.push('-F', `${tree}.mtree`);
+    }
     args.push(image, tree);
     execFileSync('makefs', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     return image;
   } finally {
     cleanup();
+    rmSync(`${tree}.mtree`, { force: true });
   }
 }
 
@@ -92,4 +103,21 @@ export function cgFreeMap(image: string): CgMaps {
     }
   }
   throw new Error(`${image}: no UFS superblock`);
+}
+
+/** The byte offset of inode ino in a little-endian UFS image (cf. ino_to_fsba), by the same small decoder. */
+export function inodeOffset(image: string, ino: number): { offset: number; ufs2: boolean } {
+  const img = readFileSync(image);
+  for (const sbOff of [65536, 8192]) {
+    const magic = img.readInt32LE(sbOff + 1372);
+    if (magic !== 0x011954 && magic !== 0x19540119) continue;
+    const ufs2 = magic === 0x19540119;
+    const i32 = (o: number) => img.readInt32LE(sbOff + o);
+    const [iblkno, cgoffset, cgmask, fsize, frag, inopb, ipg, fpg] = [i32(16), i32(24), i32(28), i32(52), i32(56), i32(120), i32(184), i32(188)];
+    const c = Math.floor(ino / ipg);
+    const start = fpg * c + (ufs2 ? 0 : cgoffset * (c & ~cgmask));
+    const block = start + iblkno + Math.floor((ino % ipg) / inopb) * frag;
+    return { offset: block * fsize + (ino % inopb) * (ufs2 ? 256 : 128), ufs2 };
+  }
+  throw new Error(`${image}: no little-endian UFS superblock`);
 }

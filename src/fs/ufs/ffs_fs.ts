@@ -81,6 +81,10 @@ export interface FfsSuper {
   dblkno: number;
   oldCgoffset: number;
   oldCgmask: number;
+  /** UFS1's cylinder geometry (fs_old_nspf, fs_old_spc, fs_old_cpg): fs_fpg derives from it. */
+  oldNspf: number;
+  oldSpc: number;
+  oldCpg: number;
   ncg: number;
   bsize: number;
   fsize: number;
@@ -158,6 +162,9 @@ export function decodeSuper(raw: Uint8Array, location: number): FfsSuper | null 
     dblkno: i32(20),
     oldCgoffset: i32(24),
     oldCgmask: i32(28),
+    oldNspf: i32(124),
+    oldSpc: i32(172),
+    oldCpg: i32(180),
     ncg: dv.getUint32(44, le),
     bsize: i32(48),
     fsize: i32(52),

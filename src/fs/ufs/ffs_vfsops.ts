@@ -86,7 +86,13 @@ function checkSuper(sb: FfsSuper, devSize: number): { error: number; reason: str
   if (!(sb.sblkno >= 0 && sb.sblkno < sb.cblkno && sb.cblkno < sb.iblkno && sb.iblkno < sb.dblkno && sb.dblkno <= sb.fpg)) {
     return bad('bad cylinder group layout');
   }
-  if (sb.dblkno - sb.iblkno < (sb.ipg / sb.inopb) * frag) return bad('inode blocks overlap the data');
+  // Every newfs and makefs puts the data right after the inode blocks (dblkno = iblkno + ipg / INOPF):
+  // a changed fs_ipg would move inodes silently.
+  if (sb.dblkno - sb.iblkno !== (sb.ipg / sb.inopb) * frag) return bad(`inode blocks disagree with the inodes per group (${sb.ipg})`);
+  // A UFS1 group is old_cpg cylinders of old_spc sectors (old_nspf to a fragment): a changed fs_fpg would move groups.
+  if (!ufs2 && !(sb.oldNspf > 0 && sb.oldCpg > 0 && sb.oldSpc > 0 && sb.fpg === Math.floor((sb.oldCpg * sb.oldSpc) / sb.oldNspf))) {
+    return bad(`fragments per group disagree with the cylinder geometry (${sb.fpg})`);
+  }
   if (!ufs2 && (sb.oldCgoffset < 0 || sb.oldCgoffset * (sb.ncg - 1) + sb.dblkno > sb.fpg * sb.ncg)) return bad('bad cylinder group offset');
   if (!Number.isSafeInteger(sb.size) || sb.size <= 0 || sb.size > sb.fpg * sb.ncg || sb.size <= sb.fpg * (sb.ncg - 1)) {
     return bad(`bad size (${sb.size} fragments in ${sb.ncg} groups of ${sb.fpg})`);

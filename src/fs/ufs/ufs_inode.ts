@@ -43,6 +43,8 @@ export class UfsInode {
     readonly mtime: number,
     readonly ctime: number,
     readonly birthtime: number,
+    /** Nanoseconds of atime, mtime, ctime and birthtime (0 where the field holds no valid value). */
+    readonly nsec: readonly [number, number, number, number],
     readonly gen: number,
     readonly flags: number,
     ptrs: Float64Array,
@@ -69,10 +71,16 @@ export class UfsInode {
     return this.fs.ufs2 ? this.raw.subarray(112, 232) : this.raw.subarray(40, 100);
   }
 
-  /** The device number of a special file (di_rdev overlays di_db[0]). */
+  /**
+   * The device number of a special file: di_rdev overlays di_db[0], 32 bits
+   * on UFS1 and 64 on UFS2 (in a big-endian UFS2 the low half is the second
+   * word); a UFS2 value past 2^53 keeps its low 32 bits.
+   */
   get rdev(): number {
     const dv = new DataView(this.raw.buffer, this.raw.byteOffset, this.raw.length);
-    return dv.getUint32(this.fs.ufs2 ? 112 : 40, this.fs.sb.le);
+    if (!this.fs.ufs2) return dv.getUint32(40, this.fs.sb.le);
+    const v = dv.getBigUint64(112, this.fs.sb.le);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Number(v & 0xffffffffn);
   }
 }
 
@@ -111,6 +119,7 @@ export function ufsInodeFromDisk(fs: FfsFs, ino: number, raw: Uint8Array): { err
   let uid: number;
   let gid: number;
   let times: [number, number, number, number];
+  let nsec: [number, number, number, number];
   let gen: number;
   let flags: number;
   if (ufs2) {
@@ -119,15 +128,17 @@ export function ufsInodeFromDisk(fs: FfsFs, ino: number, raw: Uint8Array): { err
     size = getInt64(dv, 16, le);
     blocks = getInt64(dv, 24, le);
     times = [getInt64(dv, 32, le), getInt64(dv, 40, le), getInt64(dv, 48, le), getInt64(dv, 56, le)];
+    nsec = [dv.getInt32(68, le), dv.getInt32(64, le), dv.getInt32(72, le), dv.getInt32(76, le)];
     gen = dv.getInt32(80, le);
     flags = dv.getUint32(88, le);
     for (let i = 0; i < nptr; i++) ptrs[i] = getInt64(dv, 112 + i * 8, le);
   } else {
     size = getInt64(dv, 8, le);
     times = [dv.getInt32(16, le), dv.getInt32(24, le), dv.getInt32(32, le), 0];
+    nsec = [dv.getInt32(20, le), dv.getInt32(28, le), dv.getInt32(36, le), 0];
     for (let i = 0; i < nptr; i++) ptrs[i] = dv.getInt32(40 + i * 4, le);
     flags = dv.getUint32(100, le);
-    blocks = dv.getInt32(104, le);
+    blocks = dv.getUint32(104, le);
     gen = dv.getInt32(108, le);
     uid = dv.getUint32(112, le);
     gid = dv.getUint32(116, le);
@@ -135,7 +146,8 @@ export function ufsInodeFromDisk(fs: FfsFs, ino: number, raw: Uint8Array): { err
   if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(blocks) || blocks < 0) return { error: EINTEGRITY, ip: null };
   // The file cannot hold more bytes than the file system has (sparse files aside, which are bounded by maxfilesize).
   if (size > fs.maxFileSize) return { error: EINTEGRITY, ip: null };
-  const ip = new UfsInode(ino, fs, raw, type, mode, nlink, uid, gid, size, blocks, times[0], times[1], times[2], times[3], gen, flags, ptrs);
+  for (let i = 0; i < 4; i++) if (nsec[i] < 0 || nsec[i] > 999_999_999) nsec[i] = 0;
+  const ip = new UfsInode(ino, fs, raw, type, mode, nlink, uid, gid, size, blocks, times[0], times[1], times[2], times[3], nsec, gen, flags, ptrs);
   // Pointers are checked where they are used (bmap), except for a short symlink's or a device's, which are not pointers.
   if (!ip.shortSymlink && type !== VType.VCHR && type !== VType.VBLK) {
     for (let i = 0; i < nptr; i++) if (Number.isNaN(ptrs[i])) return { error: EINTEGRITY, ip: null };
