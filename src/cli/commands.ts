@@ -5,7 +5,7 @@
  * so a new verb is one entry here.
  */
 
-import { openPutSource, put } from './put.js';
+import { openPutSource, put, removeLeftovers } from './put.js';
 import { cat, stdoutSink } from './cat.js';
 import { mkfsCommand } from './mkfs.js';
 import { demo } from './demo.js';
@@ -192,7 +192,11 @@ export const commands: readonly Command[] = [
         const name = from.split('/').filter(Boolean).pop() ?? from;
         // On FAT, TO may be FROM itself in another case (/boot to /BOOT): that is a rename, not a move into itself.
         const self = st?.type === 'dir' && (await fs.stat(from, { follow: false }).catch(() => null))?.ino === st.ino && lastName(from) !== lastName(to);
-        await fs.rename(from, st?.type === 'dir' && !self ? joinPath(to, name) : to);
+        const dest = st?.type === 'dir' && !self ? joinPath(to, name) : to;
+        // What a killed put or mv left in the directory written goes first, as put does.
+        const dir = dest.slice(0, dest.lastIndexOf('/')) || '/';
+        if ((await fs.stat(dir).catch(() => null))?.type === 'dir') await removeLeftovers(fs, dir);
+        await fs.rename(from, dest);
       });
       return EXIT_OK;
     },

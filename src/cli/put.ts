@@ -223,7 +223,7 @@ function normalize(path: string): string {
  * renamed, and old files (or symlinks) already replaced. The image is held
  * exclusively, so no other vmpager is using them.
  */
-async function removeLeftovers(fs: MountedFs, dir: string): Promise<void> {
+export async function removeLeftovers(fs: MountedFs, dir: string): Promise<void> {
   for (const e of await fs.readdir(dir)) {
     if (e.type !== 'dir' && isHiddenName(e.name)) await fs.unlink(joinPath(dir, e.name));
   }

@@ -223,6 +223,21 @@ test('a closed file whose write-back fails is not dropped when the object cache 
   assert.ok(ck.clean, ck.output);
 });
 
+test('mv removes what a killed put or mv left in the directory it writes (hidden new and old names), and nothing else', () => {
+  const image = join(tmp.dir, 'mvleft.img');
+  mkext2(image, [
+    { path: 'd/.vmpager-old-0123456789abcdef', data: randomBytes(3000, 1) },
+    { path: 'd/.vmpager-new-fedcba9876543210', data: randomBytes(3000, 2) },
+    { path: 'd/.vmpager-old-lookalike', data: randomBytes(10, 3) },
+    { path: 'd/keep', data: randomBytes(10, 4) },
+    { path: 'src', data: randomBytes(10, 5) },
+  ], { size: 8 * 1024 * 1024 });
+  ok(['mv', image, '/src', '/d/moved']);
+  const names = debugfs(image, 'ls /d').match(/\(\d+\) (\S+)/g)!.map((m) => m.replace(/^\(\d+\) /, '')).sort();
+  assert.deepEqual(names, ['.', '..', '.vmpager-old-lookalike', 'keep', 'moved']);
+  assert.ok(e2fsck(image).clean, e2fsck(image).output);
+});
+
 test('mv of a symlink to a directory TO moves the link into TO (the change-of-case rename looks at FROM itself)', () => {
   const image = join(tmp.dir, 'mvlink.img');
   mkext2(image, [{ path: 'dir/keep', data: randomBytes(10, 5) }], { size: 8 * 1024 * 1024 });
