@@ -13,7 +13,7 @@
 import { EINVAL, EROFS } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { BlobDevice } from '../dev/blob.js';
-import { HttpDevice, type HttpOpenOptions } from '../dev/http.js';
+import { HttpDevice, isHttpUrl, type HttpOpenOptions } from '../dev/http.js';
 import { check, VmError } from './errors.js';
 import type { MountedFs } from './mounted_fs.js';
 import type { Partitions } from './partitions.js';
@@ -43,7 +43,7 @@ export type ImageSource = Blob | string | BlockDevice;
 /** Opens what `source` names as a read-only device; the reason in one line on failure. */
 export async function openImage(source: Blob | string, http: HttpOpenOptions = {}): Promise<BlobDevice | HttpDevice> {
   if (typeof source !== 'string') return new BlobDevice(source, (source as { name?: string }).name ?? 'blob');
-  if (!/^https?:\/\//i.test(source) && !source.startsWith('/')) throw new VmError(EINVAL, 'mount', source, null, 'not an http(s) URL');
+  if (!isHttpUrl(source) && !source.startsWith('/')) throw new VmError(EINVAL, 'mount', source, null, 'not an http(s) URL');
   const here = (globalThis as { location?: { href: string } }).location;
   const url = here === undefined ? source : new URL(source, here.href).href;
   const r = await HttpDevice.open(url, http);

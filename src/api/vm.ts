@@ -62,46 +62,24 @@ export class Vm extends VmBase {
    */
   async mount(source: string | BlockDevice, opts: MountOptions = {}): Promise<MountedFs> {
     const readOnly = opts.readOnly ?? true;
-    let dev: BlockDevice;
-    let lock: ImageLock | null = null;
-    if (typeof source === 'string') {
-      if (isNbdUrl(source)) {
-        dev = await openNbd(source, readOnly, opts.timeout, opts.connections);
-      } else if (isHttpUrl(source)) {
-        if (!readOnly) throw new VmError(EROFS, 'mount', source, null, 'an image on a web server is read-only');
-        dev = await openHttp(source, opts.timeout);
-      } else {
-        dev = await openImage(source, readOnly, opts.io ?? 'async');
-        if (opts.lock ?? true) lock = await lockImage(dev, source, readOnly);
-      }
-    } else {
-      dev = source;
-    }
+    const { dev, lock } = typeof source === 'string' ? await openSource(source, readOnly, opts) : { dev: source, lock: null };
     // What mount() opened it closes again on failure; a device handed in stays the caller's.
-    const opened = dev;
     return this.mountDevice(dev, opts, {
-      undo: typeof source === 'string' ? async () => void (await opened.close()) : null,
+      undo: typeof source === 'string' ? async () => void (await dev.close()) : null,
       unlock: () => lock?.release(),
       promises: (fs) => new FsPromises(fs),
     });
   }
 
   /**
-   * The partitions of a whole disk (image path, NBD URL or device), nested
-   * disklabels included, with the file system each holds; empty when it has
-   * no partition table. `.warnings` has what the tables' checks found.
-   * timeout: as mount()'s, for an NBD export.
+   * The partitions of a whole disk (image path, NBD or http(s) URL, or
+   * device), nested disklabels included, with the file system each holds;
+   * empty when it has no partition table. `.warnings` has what the tables'
+   * checks found. timeout: as mount()'s, for a URL.
    */
   async partitions(source: string | BlockDevice, opts: { timeout?: number; connections?: number; lock?: boolean } = {}): Promise<Partitions> {
-    const dev = typeof source !== 'string'
-      ? source
-      : isNbdUrl(source)
-        ? await openNbd(source, true, opts.timeout, opts.connections)
-        : isHttpUrl(source)
-          ? await openHttp(source, opts.timeout)
-          : await openImage(source, true, 'async');
     // A reader like any other: it shares the image, and waits for no writer's half-written table.
-    const lock = typeof source === 'string' && !isNbdUrl(source) && !isHttpUrl(source) && (opts.lock ?? true) ? await lockImage(dev, source, true) : null;
+    const { dev, lock } = typeof source === 'string' ? await openSource(source, true, opts) : { dev: source, lock: null };
     try {
       return await this.partitionsOf(dev);
     } finally {
@@ -109,6 +87,29 @@ export class Vm extends VmBase {
       lock?.release();
     }
   }
+}
+
+/**
+ * Opens what `source` names: an NBD export, an image on a web server
+ * (read-only), or an image file with its lock (unless `lock` is false).
+ */
+async function openSource(
+  source: string, readOnly: boolean, opts: { io?: 'sync' | 'async'; timeout?: number; connections?: number; lock?: boolean },
+): Promise<{ dev: BlockDevice; lock: ImageLock | null }> {
+  if (isNbdUrl(source)) return { dev: await openNbd(source, readOnly, opts.timeout, opts.connections), lock: null };
+  if (isHttpUrl(source)) {
+    if (!readOnly) throw new VmError(EROFS, 'mount', source, null, 'an image on a web server is read-only');
+    return { dev: await openHttp(source, opts.timeout), lock: null };
+  }
+  const dev = await openImage(source, readOnly, opts.io ?? 'async');
+  return { dev, lock: (opts.lock ?? true) ? await lockImage(dev, source, readOnly) : null };
+}
+
+/** A URL's timeout in milliseconds (0: none given), checked. */
+function timeoutMs(url: string, timeout: number | undefined): number {
+  if (timeout === undefined) return 0;
+  if (!(timeout > 0 && Number.isFinite(timeout))) throw new VmError(EINVAL, 'mount', url, null, `timeout must be a positive number of seconds, not ${timeout}`);
+  return timeout * 1000;
 }
 
 /** Takes the image's lock for this mount, or closes dev and throws EBUSY naming who holds it. */
@@ -129,17 +130,17 @@ async function openImage(path: string, readOnly: boolean, io: 'sync' | 'async'):
 
 /** An image on a web server, read with range requests (the browser entry's HTTP device; Node has fetch too). */
 async function openHttp(url: string, timeout: number | undefined): Promise<BlockDevice> {
-  if (timeout !== undefined && !(timeout > 0 && Number.isFinite(timeout))) throw new VmError(EINVAL, 'mount', url, null, `timeout must be a positive number of seconds, not ${timeout}`);
-  const r = await HttpDevice.open(url, timeout === undefined ? {} : { timeoutMs: timeout * 1000 });
+  const ms = timeoutMs(url, timeout);
+  const r = await HttpDevice.open(url, ms === 0 ? {} : { timeoutMs: ms });
   check(r.error, 'mount', url, null, r.reason);
   return r.dev!;
 }
 
 /** Connects to the export; a read-only export asked for writing is refused here, naming the server's choice. */
 async function openNbd(url: string, readOnly: boolean, timeout: number | undefined, connections: number | undefined): Promise<BlockDevice> {
-  if (timeout !== undefined && !(timeout > 0 && Number.isFinite(timeout))) throw new VmError(EINVAL, 'mount', url, null, `timeout must be a positive number of seconds, not ${timeout}`);
+  const requestTimeoutMs = timeoutMs(url, timeout);
   const { NbdDevice } = await import('../dev/nbd.js'); // node:net, loaded for NBD exports only
-  const r = await NbdDevice.open(url, readOnly, { requestTimeoutMs: timeout === undefined ? 0 : timeout * 1000, connections });
+  const r = await NbdDevice.open(url, readOnly, { requestTimeoutMs, connections });
   check(r.error, 'mount', url, null, r.reason);
   const dev = r.dev!;
   if (!readOnly && dev.exportReadOnly) {

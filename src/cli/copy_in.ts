@@ -96,9 +96,9 @@ async function copyFile(fs: MountedFs, dst: string, src: string, st: Stats, repl
         if (n === 0) break;
         // Each run of pieces with data is one write; a 4 KiB piece of zeros is left a hole.
         for (let p = 0; p < n;) {
-          while (p < n && isZero(buf.subarray(p, Math.min(n, p + HOLE)))) p += HOLE;
+          while (p < n && isZero(buf, p, Math.min(n, p + HOLE))) p += HOLE;
           let q = p;
-          while (q < n && !isZero(buf.subarray(q, Math.min(n, q + HOLE)))) q += HOLE;
+          while (q < n && !isZero(buf, q, Math.min(n, q + HOLE))) q += HOLE;
           if (q > p) await f.write(off + p, buf.subarray(p, Math.min(n, q)));
           p = q;
         }
@@ -204,8 +204,9 @@ function minor(rdev: number): number {
   return Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
 }
 
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+/** Whether b[from, to) is all zeros. */
+function isZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
   return true;
 }
 
