@@ -96,8 +96,27 @@ export class BufCache {
   }
 
   /** Reads a buffer (cf. bread). On error the buffer is released and forgotten. */
-  async bread(blkno: number, size: number): Promise<BreadResult> {
-    if (blkno < 0 || (blkno + size / DEV_BSIZE) * DEV_BSIZE > this.dev.size) return { error: EIO, bp: null };
+  bread(blkno: number, size: number): Promise<BreadResult> {
+    if (blkno < 0 || (blkno + size / DEV_BSIZE) * DEV_BSIZE > this.dev.size) return Promise.resolve({ error: EIO, bp: null });
+    const hit = this.tryBread(blkno, size);
+    return hit !== null ? Promise.resolve({ error: 0, bp: hit }) : this.breadMiss(blkno, size);
+  }
+
+  /**
+   * bread's answer when it needs no sleep: the buffer, busy, when it is
+   * resident, valid, of this size and not busy; else null (nothing changed).
+   * Most metadata reads are such hits, and this one costs no task.
+   */
+  tryBread(blkno: number, size: number): Buf | null {
+    const bp = this.bufs.get(blkno);
+    if (bp === undefined || (bp.flags & (B_BUSY | B_DONE)) !== B_DONE || bp.bcount !== size) return null;
+    bp.flags |= B_BUSY;
+    this.lruRemove(bp);
+    this.hits++;
+    return bp;
+  }
+
+  private async breadMiss(blkno: number, size: number): Promise<BreadResult> {
     const bp = await this.getblk(blkno, size);
     if ((bp.flags & B_DONE) !== 0) return { error: 0, bp };
     bp.flags = (bp.flags & ~B_WRITE) | B_READ;

@@ -25,14 +25,38 @@ export interface PageCleanOptions {
  * Writes the dirty pages of obj with index in [start, end); returns the
  * first errno. Takes the vnode lock exclusively unless `locked`.
  */
-export async function vmObjectPageClean(obj: VmObject, sync: boolean, opts: PageCleanOptions = {}): Promise<number> {
-  const vp = opts.locked ? null : obj.handle;
+export function vmObjectPageClean(obj: VmObject, sync: boolean, opts: PageCleanOptions = {}): Promise<number> {
+  const start = opts.start ?? 0;
+  const end = opts.end ?? Infinity;
+  // Most calls (an object's last reference going, a cache trim after a close
+  // already wrote it) find nothing dirty: they answer without the lock or a task.
+  if (!anyDirty(obj, start, end)) return NOTHING;
+  return opts.locked ? pageClean(obj, sync, start, end) : pageCleanLocked(obj, sync, start, end);
+}
+
+const NOTHING = Promise.resolve(0);
+
+async function pageCleanLocked(obj: VmObject, sync: boolean, start: number, end: number): Promise<number> {
+  const vp = obj.handle;
   if (vp !== null) await vp.lock.lock(LK_EXCLUSIVE);
   try {
-    return await pageClean(obj, sync, opts.start ?? 0, opts.end ?? Infinity);
+    return await pageClean(obj, sync, start, end);
   } finally {
     vp?.lock.unlock();
   }
+}
+
+/** Whether a page of obj with index in [start, end) is dirty now. */
+function anyDirty(obj: VmObject, start: number, end: number): boolean {
+  if (end - start <= obj.pages.size) {
+    for (let i = start; i < end; i++) {
+      const m = obj.pages.get(i);
+      if (m !== undefined && vmPageIsDirty(m)) return true;
+    }
+    return false;
+  }
+  for (const m of obj.pages.values()) if (m.pindex >= start && m.pindex < end && vmPageIsDirty(m)) return true;
+  return false;
 }
 
 async function pageClean(obj: VmObject, sync: boolean, start: number, end: number): Promise<number> {

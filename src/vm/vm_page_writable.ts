@@ -2,6 +2,7 @@
  * A page ready for a write (cf. the page lookup of vn_io_fault's write
  * side): resident, busy, and valid wherever the write does not reach.
  *   const { rv, error, m } = await writablePage(obj, pindex, whole, full)
+ *   m = writablePageNow(obj, pindex, whole, full)   // the same when no sleep is needed; else null
  * answers as the fault does (vm_fault.ts's FaultResult): on OK, m busy.
  */
 
@@ -26,6 +27,8 @@ import { vmPageoutWait } from './vm_pageout_launder.js';
 export async function writablePage(obj: VmObject, pindex: number, whole: boolean, full: boolean, fill?: { fresh: boolean }): Promise<FaultResult> {
   const sys = obj.vm;
   for (;;) {
+    const now = writablePageNow(obj, pindex, whole, full, fill);
+    if (now !== null) return ready(now);
     const m = obj.pages.get(pindex);
     if (m !== undefined) {
       // Busy, or being written out (m.busy): its bytes must not change under the write.
@@ -33,35 +36,47 @@ export async function writablePage(obj: VmObject, pindex: number, whole: boolean
         await vmPageSleep(sys, m, 'vmwrite');
         continue;
       }
-      if ((whole && fill === undefined) || vmPageAllValid(m)) {
-        m.flags |= PG_BUSY;
-        if (!vmPageAllValid(m)) {
-          // Covered from its start to EOF: what lies past EOF is zeros.
-          const eof = obj.vnpSize - pindex * sys.param.pageSize;
-          if (eof < m.frame.length) {
-            m.frame.fill(0, eof);
-            vmPageSetValidClean(m, eof, m.frame.length - eof);
-          }
-        }
-        return ready(m);
-      }
     } else if (whole) {
-      const nm = vmPageAlloc(sys, obj, pindex);
-      if (nm === null) {
-        await vmPageoutWait(sys, obj);
-        continue;
-      }
-      if (!full) nm.frame.fill(0);
-      else if (fill !== undefined) fill.fresh = true;
-      vmPageSetAllValidClean(nm);
-      vmPageActivate(sys, nm);
-      return ready(nm);
+      await vmPageoutWait(sys, obj); // no free frame
+      continue;
     }
     // A partial write into a page not (wholly) valid: read it first.
     const r = await vmFaultPage(obj, pindex, true);
     if (r.m === null) return r;
     vmPageWakeup(r.m);
   }
+}
+
+/**
+ * writablePage's answer when it needs no sleep (most pages of a write): the
+ * page, busy, ready; null when it would have to wait for the page, for a
+ * free frame, or for a read (nothing changed then).
+ */
+export function writablePageNow(obj: VmObject, pindex: number, whole: boolean, full: boolean, fill?: { fresh: boolean }): VmPage | null {
+  const sys = obj.vm;
+  const m = obj.pages.get(pindex);
+  if (m !== undefined) {
+    if ((m.flags & PG_BUSY) !== 0 || m.busy !== 0) return null;
+    if (!((whole && fill === undefined) || vmPageAllValid(m))) return null;
+    m.flags |= PG_BUSY;
+    if (!vmPageAllValid(m)) {
+      // Covered from its start to EOF: what lies past EOF is zeros.
+      const eof = obj.vnpSize - pindex * sys.param.pageSize;
+      if (eof < m.frame.length) {
+        m.frame.fill(0, eof);
+        vmPageSetValidClean(m, eof, m.frame.length - eof);
+      }
+    }
+    return m;
+  }
+  if (!whole) return null;
+  const nm = vmPageAlloc(sys, obj, pindex);
+  if (nm === null) return null;
+  if (!full) nm.frame.fill(0);
+  else if (fill !== undefined) fill.fresh = true;
+  vmPageSetAllValidClean(nm);
+  vmPageActivate(sys, nm);
+  return nm;
 }
 
 function ready(m: VmPage): FaultResult {

@@ -18,7 +18,7 @@ import { vmPageIsValid, vmPageSetDirty } from './vm_page_bits.js';
 import { vmFaultPage } from './vm_fault.js';
 import { vmReadaheadHit } from './vm_readahead_async.js';
 import { objectFill } from './vm_fill.js';
-import { writablePage } from './vm_page_writable.js';
+import { writablePage, writablePageNow } from './vm_page_writable.js';
 
 /**
  * Moves bytes between obj's pages and uio; reads stop at EOF. Returns an errno.
@@ -100,8 +100,13 @@ async function objectWrite(obj: VmObject, uio: Uio): Promise<number> {
     const pindex = Math.floor(off / P);
     const poff = off - pindex * P;
     const n = Math.min(P - poff, uio.resid);
-    const { rv, error, m } = await writablePage(obj, pindex, poff === 0 && (n === P || off + n >= obj.vnpSize), n === P);
-    if (m === null) return pagerErrno(rv, error);
+    const whole = poff === 0 && (n === P || off + n >= obj.vnpSize);
+    let m = writablePageNow(obj, pindex, whole, n === P);
+    if (m === null) {
+      const r = await writablePage(obj, pindex, whole, n === P);
+      if (r.m === null) return pagerErrno(r.rv, r.error);
+      m = r.m;
+    }
     uio.move(m.frame, poff, n);
     vmPageSetDirty(m, poff, n);
     vmPageReference(m);

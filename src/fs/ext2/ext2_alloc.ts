@@ -71,7 +71,22 @@ function bitSet(map: Uint8Array, i: number): boolean {
  * changed. A bitmap read from disk is checked against its checksum once.
  * => read-write mount; may sleep
  */
-export async function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<{ error: number; bp: Buf | null }> {
+export function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<{ error: number; bp: Buf | null }> {
+  const fs = mp.data as Ext2Fs;
+  const gi = fs.groups[g];
+  const uninit = inode ? EXT2_BG_INODE_UNINIT : EXT2_BG_BLOCK_UNINIT;
+  if ((gi.flags & uninit) === 0 && (inode ? gi.ibitmapOk : gi.bbitmapOk)) {
+    // Checked before and resident: no task (every allocation starts here).
+    const bp = mp.bufcache.tryBread(fs.fsbtodb(inode ? gi.inodeBitmap : gi.blockBitmap), fs.bsize);
+    if (bp !== null) {
+      bp.flags |= B_EARLY;
+      return Promise.resolve({ error: 0, bp });
+    }
+  }
+  return bitmapSlow(mp, g, inode);
+}
+
+async function bitmapSlow(mp: Mount, g: number, inode: boolean): Promise<{ error: number; bp: Buf | null }> {
   const fs = mp.data as Ext2Fs;
   const gi = fs.groups[g];
   const blk = inode ? gi.inodeBitmap : gi.blockBitmap;

@@ -29,13 +29,23 @@ import { ext2AllocFlush, ext2SetFeatures } from './ext2_group.js';
  * The inode table block holding inode ino, busy, and ino's byte offset in it.
  * => 1 <= ino <= inodesCount; may sleep
  */
-export async function ext2InodeBuf(mp: Mount, ino: number): Promise<{ error: number; bp: Buf | null; off: number }> {
+export function ext2InodeBuf(mp: Mount, ino: number): Promise<{ error: number; bp: Buf | null; off: number }> {
   const fs = mp.data as Ext2Fs;
   const sb = fs.sb;
-  const g = fs.inodeGroup(ino);
-  const { error, block } = await fs.inodeTable(mp.bufcache, g);
-  if (error !== 0) return { error, bp: null, off: 0 };
   const byteOff = ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize;
+  // The common case, answered without a task: the table's place known, its block resident.
+  const table = fs.inodeTableKnown(fs.inodeGroup(ino));
+  if (table !== undefined) {
+    const bp = mp.bufcache.tryBread(fs.fsbtodb(table + Math.floor(byteOff / fs.bsize)), fs.bsize);
+    if (bp !== null) return Promise.resolve({ error: 0, bp, off: byteOff % fs.bsize });
+  }
+  return inodeBufSlow(mp, ino, byteOff);
+}
+
+async function inodeBufSlow(mp: Mount, ino: number, byteOff: number): Promise<{ error: number; bp: Buf | null; off: number }> {
+  const fs = mp.data as Ext2Fs;
+  const { error, block } = await fs.inodeTable(mp.bufcache, fs.inodeGroup(ino));
+  if (error !== 0) return { error, bp: null, off: 0 };
   const r = await mp.bufcache.bread(fs.fsbtodb(block + Math.floor(byteOff / fs.bsize)), fs.bsize);
   if (r.error !== 0 || r.bp === null) return { error: r.error || EINTEGRITY, bp: null, off: 0 };
   return { error: 0, bp: r.bp, off: byteOff % fs.bsize };

@@ -181,7 +181,11 @@ export class Ext2Fs {
    */
   isMetaBlock(g: number, b: number): boolean {
     if (b < this.sb.firstDataBlock || b <= this.sbBlock) return true;
-    for (const [s, n] of this.groupMeta[g]) if (b >= s && b < s + n) return true;
+    const meta = this.groupMeta[g];
+    for (let k = 0; k < meta.length; k++) {
+      const s = meta[k][0];
+      if (b >= s && b < s + meta[k][1]) return true; // indexed: this runs for every block allocated
+    }
     return false;
   }
 
@@ -216,6 +220,11 @@ export class Ext2Fs {
    * The first block of group g's inode table, validated.
    * => g < groupCount; may sleep (reads a descriptor block)
    */
+  /** Group g's inode table when inodeTable() has validated it already (no sleep). */
+  inodeTableKnown(g: number): number | undefined {
+    return this.itables.get(g);
+  }
+
   async inodeTable(bufcache: BufCache, g: number): Promise<{ error: number; block: number }> {
     const cached = this.itables.get(g);
     if (cached !== undefined) return { error: 0, block: cached };
