@@ -3,7 +3,9 @@
  * namei.c dx_add_entry): a new name goes into the leaf its hash selects;
  * a full leaf is split by hash into a new block at the directory's end and
  * the split hash entered in its index node; a full index node is split, or,
- * for the root, pushed down a level (indirect levels 0 -> 1). Removal
+ * for the root, pushed down a level (indirect levels 0 -> 1, and 1 -> 2
+ * with large_dir); an index with no room left gives ENOSPC before any
+ * block is written. Removal
  * leaves the index as it is (entries only leave leaves). A linear directory
  * of one full block becomes indexed when dir_index is on.
  *   error = await ext2HtreeEnter(dvp, ip, name, ino, ft)   (EAGAIN: not indexable, go linear)
@@ -13,7 +15,7 @@
 import { EAGAIN, EINTEGRITY, ENOSPC } from '../../kern/errno.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import { ext2Dirhash, EXT2_FLAGS_UNSIGNED_HASH, EXT2_HTREE_UNSIGNED } from './ext2_htree_hash.js';
-import { DIRENT_HEADER, EXT2_INDEX_FL, EXT4_CASEFOLD_FL, EXT4_ENCRYPT_FL, decodeRecLen, direntRecLen, encodeRecLen } from './ext2_fs.js';
+import { DIRENT_HEADER, EXT2_INDEX_FL, EXT4_CASEFOLD_FL, EXT4_ENCRYPT_FL, INCOMPAT_LARGEDIR, decodeRecLen, direntRecLen, encodeRecLen } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { dirTailInit } from './ext2_csum.js';
@@ -25,8 +27,13 @@ export const ROOT_INFO = 24;
 export const ROOT_COUNT = 32;
 export const NODE_COUNT = 8;
 const DX_TAIL = 8;
-/** Index levels below the root without large_dir. */
+/** Index levels, the root's included, without large_dir (with it, one more). */
 export const MAX_LEVELS = 2;
+
+/** The index levels (the root's included) fs allows: 3 with large_dir, else 2. */
+export function htreeMaxLevels(fs: Ext2Fs): number {
+  return fs.hasFeature(INCOMPAT_LARGEDIR) ? MAX_LEVELS + 1 : MAX_LEVELS;
+}
 
 /** One node of the walk: its block, where its entries start, and the entry taken. */
 export interface Frame {
@@ -106,7 +113,7 @@ export async function ext2HtreeEnter(dvp: Vnode, ip: Inode, name: Uint8Array, in
   const levels = root[ROOT_INFO + 6];
   const version = hashVersion(fs, root);
   const h = ext2Dirhash(version, name, fs.sb.hashSeed);
-  if (h === null || levels >= MAX_LEVELS) return EAGAIN;
+  if (h === null || levels >= htreeMaxLevels(fs)) return EAGAIN;
   const rootFrame: Frame = { lbn: 0, buf: root, co: ROOT_COUNT, pos: 0 };
   if (limit(rootFrame) !== nodeLimit(fs, ROOT_COUNT) || count(rootFrame) === 0 || count(rootFrame) > limit(rootFrame)) return EINTEGRITY;
   const path: Frame[] = [rootFrame];
@@ -132,8 +139,15 @@ export async function ext2HtreeEnter(dvp: Vnode, ip: Inode, name: Uint8Array, in
   all.push({ hash: h.hash, name, ino, ft });
   const room = usable(fs);
   const size = (es: readonly Entry[]) => es.reduce((s, e) => s + direntRecLen(e.name.length), 0);
+  if (size(all) <= room) {
+    dirChangedTimes(ip);
+    return writeBlock(dvp, leafLbn, packLeaf(fs, all)); // it fits (packed again)
+  }
+  // A split needs room in the index: some node on the path with a free
+  // entry, or a root that may go down one more level. Else the index is
+  // full, and nothing is written (cf. ext4's "Directory index full").
+  if (path.every((f) => count(f) >= limit(f)) && levels + 1 >= htreeMaxLevels(fs)) return ENOSPC;
   dirChangedTimes(ip);
-  if (size(all) <= room) return writeBlock(dvp, leafLbn, packLeaf(fs, all)); // it fits (packed again)
   /* Split by hash: the upper half goes to a new block at the end. */
   all.sort((a, b) => a.hash - b.hash);
   let split = 0;
@@ -201,7 +215,7 @@ async function indexInsert(dvp: Vnode, ip: Inode, path: Frame[], level: number, 
   }
   if (level === 0) {
     // The root is full: its entries move to a new node below it (one more level).
-    if (f.buf[ROOT_INFO + 6] + 1 >= MAX_LEVELS + 1 || path.length > MAX_LEVELS) return ENOSPC;
+    if (f.buf[ROOT_INFO + 6] + 1 >= htreeMaxLevels(fs)) return ENOSPC; // checked before the leaf split
     const nodeLbn = ip.size / fs.bsize;
     const node: Frame = { lbn: nodeLbn, buf: newNode(fs), co: NODE_COUNT, pos: f.pos };
     const n = count(f);

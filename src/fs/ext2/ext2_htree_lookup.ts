@@ -26,11 +26,11 @@
 
 import { EINTEGRITY } from '../../kern/errno.js';
 import type { Vnode } from '../../vfs/vnode.js';
-import { DIRENT_HEADER, EXT2_INDEX_FL, EXT4_CASEFOLD_FL, EXT4_ENCRYPT_FL, INCOMPAT_LARGEDIR } from './ext2_fs.js';
+import { DIRENT_HEADER, EXT2_INDEX_FL, EXT4_CASEFOLD_FL, EXT4_ENCRYPT_FL } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
 import { dxCountOffset } from './ext2_csum.js';
 import { parseBlock, readBlock, usable } from './ext2_dir_block.js';
-import { type Frame, MAX_LEVELS, NODE_COUNT, ROOT_COUNT, ROOT_INFO, count, entBlock, entHash, hashVersion, limit, nodeLimit } from './ext2_htree.js';
+import { type Frame, htreeMaxLevels, NODE_COUNT, ROOT_COUNT, ROOT_INFO, count, entBlock, entHash, hashVersion, limit, nodeLimit } from './ext2_htree.js';
 import { ext2Dirhash } from './ext2_htree_hash.js';
 import { ext2DirBlockWhere } from './ext2_dir_where.js';
 
@@ -148,7 +148,7 @@ export async function ext2HtreeLookup(dvp: Vnode, ip: Inode, want: Uint8Array, i
   if (root[ROOT_INFO + 4] > 2) return untrusted(dvp, ip, 0, `unknown hash version ${root[ROOT_INFO + 4]}`);
   if ((root[ROOT_INFO + 7] & 1) !== 0) return untrusted(dvp, ip, 0, 'unknown hash flags');
   const levels = root[ROOT_INFO + 6];
-  const maxLevels = fs.hasFeature(INCOMPAT_LARGEDIR) ? MAX_LEVELS + 1 : MAX_LEVELS;
+  const maxLevels = htreeMaxLevels(fs);
   if (levels >= maxLevels) return untrusted(dvp, ip, 0, `${levels} indirect levels`);
   const h = ext2Dirhash(hashVersion(fs, root), want, fs.sb.hashSeed);
   if (h === null) return LINEAR;

@@ -15,7 +15,7 @@ import {
   DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_BLOCKS_HIGH, DI_CRTIME, DI_CRTIME_EXTRA, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
   DI_FILE_ACL, DI_FILE_ACL_HIGH, DI_FLAGS, DI_GENERATION, DI_GID, DI_GID_HIGH, DI_LINKS, DI_MODE, DI_MTIME, DI_MTIME_EXTRA, DI_SIZE,
   DI_SIZE_HIGH, DI_UID, DI_UID_HIGH, EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES, EXT2_NEW_EXTRA_ISIZE,
-  EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, INCOMPAT_EXTENTS, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+  EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, INCOMPAT_EXTENTS, INCOMPAT_LARGEDIR, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 } from './ext2_fs.js';
 import { type Inode, inodeFromDisk } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
@@ -76,7 +76,8 @@ export function ext2InodeEncode(ip: Inode): void {
   dv.setUint16(DI_GID, din.gid & 0xffff, true);
   dv.setUint16(DI_GID_HIGH, din.gid >>> 16, true);
   dv.setUint32(DI_SIZE, ip.size % 2 ** 32, true);
-  if (ip.type === VType.VREG) dv.setUint32(DI_SIZE_HIGH, Math.floor(ip.size / 2 ** 32), true);
+  // i_size_high: regular files; directories too with large_dir (else the field is i_dir_acl, left as it is).
+  if (ip.type === VType.VREG || (ip.type === VType.VDIR && ip.fs.hasFeature(INCOMPAT_LARGEDIR))) dv.setUint32(DI_SIZE_HIGH, Math.floor(ip.size / 2 ** 32), true);
   putTime(dv, raw, DI_ATIME, DI_ATIME_EXTRA, din.atime, din.atimeNsec);
   putTime(dv, raw, DI_CTIME, DI_CTIME_EXTRA, din.ctime, din.ctimeNsec);
   putTime(dv, raw, DI_MTIME, DI_MTIME_EXTRA, din.mtime, din.mtimeNsec);
