@@ -17,7 +17,7 @@ import { VROOT, Vnode } from '../../vfs/vnode.js';
 import {
   COMPAT_HAS_JOURNAL, EXT2_DYNAMIC_REV, EXT2_GOOD_OLD_FIRST_INO, EXT2_MAGIC, EXT2_MAX_BLOCK_LOG_SIZE,
   EXT2_MAX_DESC_SIZE, EXT2_MIN_BLOCK_LOG_SIZE, EXT2_MIN_DESC_SIZE_64BIT, EXT2_ROOTINO, type Ext2Super,
-  FEATURE_INCOMPAT, FEATURE_RO_COMPAT, INCOMPAT_64BIT, INCOMPAT_EXT3, INCOMPAT_META_BG, INCOMPAT_MMP, INCOMPAT_RECOVER,
+  FEATURE_INCOMPAT, FEATURE_RO_COMPAT, INCOMPAT_64BIT, INCOMPAT_EXT3, INCOMPAT_JOURNAL_DEV, INCOMPAT_META_BG, INCOMPAT_MMP, INCOMPAT_RECOVER,
   INCOMPAT_SUPP_READ, INCOMPAT_SUPP_WRITE, RO_COMPAT_BIGALLOC, RO_COMPAT_EXT3, RO_COMPAT_SUPP_WRITE, SBOFF,
   SBSIZE, decodeSuper, featureName, EXT2_VALID_FS,
 } from './ext2_fs.js';
@@ -65,6 +65,8 @@ const lowestBit = (mask: number) => (mask & -mask) >>> 0;
 function checkSuper(sb: Ext2Super, devSize: number): { error: number; reason: string } {
   const bad = (reason: string) => ({ error: EINTEGRITY, reason });
   if (sb.revLevel > EXT2_DYNAMIC_REV) return { error: EOPNOTSUPP, reason: `unsupported revision level ${sb.revLevel}` };
+  // mke2fs -O journal_dev: an ext3/4 journal kept on a device of its own, holding no files.
+  if ((sb.featureIncompat & INCOMPAT_JOURNAL_DEV) !== 0) return { error: EOPNOTSUPP, reason: 'an external ext3/4 journal (journal_dev), not a file system' };
   const logBsize = EXT2_MIN_BLOCK_LOG_SIZE + sb.logBlockSize;
   if (sb.logBlockSize > EXT2_MAX_BLOCK_LOG_SIZE - EXT2_MIN_BLOCK_LOG_SIZE) return bad(`bad block size (log ${sb.logBlockSize})`);
   const bsize = 2 ** logBsize;
