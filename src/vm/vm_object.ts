@@ -36,6 +36,8 @@ export const OBJ_CANPERSIST = 0x10;
 export const OBJ_PIPWNT = 0x40;
 /** The vnode went away under the object: pager calls fail. */
 export const OBJ_VNODE_GONE = 0x100;
+/** A page may be dirty (kept by vm_page_bits.ts, where pages are dirtied). */
+export { OBJ_MIGHTBEDIRTY } from './vm_page_bits.js';
 
 /** Read-ahead state of an object (cf. the map entry's next_read and read-ahead window). */
 export interface ReadAheadState {

@@ -11,7 +11,7 @@ import { EIO } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import type { VmObject } from './vm_object.js';
 import { PG_BUSY, PQ_LAUNDRY, vmPageWakeup, type VmPage, vmPageDeactivateHead, vmPageSleep } from './vm_page.js';
-import { vmPageClearDirty, vmPageIsDirty } from './vm_page_bits.js';
+import { OBJ_MIGHTBEDIRTY, vmPageClearDirty, vmPageIsDirty } from './vm_page_bits.js';
 import { VM_PAGER_BAD, VM_PAGER_OK, pagerErrno } from './pager/vm_pager.js';
 
 export interface PageCleanOptions {
@@ -48,6 +48,7 @@ async function pageCleanLocked(obj: VmObject, sync: boolean, start: number, end:
 
 /** Whether a page of obj with index in [start, end) is dirty now. */
 function anyDirty(obj: VmObject, start: number, end: number): boolean {
+  if ((obj.flags & OBJ_MIGHTBEDIRTY) === 0) return false;
   if (end - start <= obj.pages.size) {
     for (let i = start; i < end; i++) {
       const m = obj.pages.get(i);
@@ -65,6 +66,9 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
   // A snapshot of the dirty indexes; pages dirtied meanwhile wait for the next call.
   // A bounded range is visited index by index, the whole object through its page map.
   const todo: number[] = [];
+  // The whole object: what is dirty now is in the snapshot; a page dirtied
+  // from here on sets the flag again, and so does a page that fails below.
+  if (start === 0 && end === Infinity) obj.flags &= ~OBJ_MIGHTBEDIRTY;
   if (end - start <= obj.pages.size) {
     for (let i = start; i < end; i++) {
       const m = obj.pages.get(i);
@@ -110,7 +114,10 @@ async function pageClean(obj: VmObject, sync: boolean, start: number, end: numbe
         vmPageClearDirty(m);
         // Laundered: clean now, and the oldest page there is; the next to be freed.
         if (m.queue === PQ_LAUNDRY) vmPageDeactivateHead(sys, m);
-      } else if (firstError === 0) firstError = pagerErrno(rtvals[k], pr.error || EIO);
+      } else {
+        obj.flags |= OBJ_MIGHTBEDIRTY; // still dirty
+        if (firstError === 0) firstError = pagerErrno(rtvals[k], pr.error || EIO);
+      }
       vmPageWakeup(m);
     }
   }

@@ -13,7 +13,7 @@ import { panic } from '../kern/panic.js';
 import { tsleep, wakeup } from '../kern/sleep.js';
 import type { VmObject } from './vm_object.js';
 import type { VmSystem } from './vm.js';
-import { vmPageInvalidate, vmPageIsDirty } from './vm_page_bits.js';
+import { OBJ_MIGHTBEDIRTY, vmPageInvalidate, vmPageIsDirty } from './vm_page_bits.js';
 
 /** Page flags. */
 export const PG_BUSY = 0x1;
@@ -126,6 +126,7 @@ export function vmPageInsert(m: VmPage, obj: VmObject, pindex: number): void {
   m.object = obj;
   m.pindex = pindex;
   obj.pages.set(pindex, m);
+  if (vmPageIsDirty(m)) obj.flags |= OBJ_MIGHTBEDIRTY;
 }
 
 /** Takes m out of its object (cf. vm_page_remove). */

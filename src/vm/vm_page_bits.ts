@@ -87,12 +87,21 @@ export function vmPageSetAllValidClean(m: VmPage): void {
   clearBits(m.bits, dirtyBase(m), m.bitWords);
 }
 
+/**
+ * An object flag (cf. OBJ_MIGHTBEDIRTY): a page of the object may be dirty.
+ * Set whenever one of its pages is dirtied (here) or a dirty page joins it
+ * (vmPageInsert); cleared by a page clean of the whole object, so that
+ * asking an object that was written back whether it has work costs nothing.
+ */
+export const OBJ_MIGHTBEDIRTY = 0x200;
+
 /** Marks bytes [off, off + len) dirty (and valid), rounded out to DEV_BSIZE. */
 export function vmPageSetDirty(m: VmPage, off: number, len: number): void {
   const first = off >>> DEV_BSHIFT;
   const count = ((off + len - 1) >>> DEV_BSHIFT) - first + 1;
   setBits(m.bits, m.bitBase, first, count, true);
   setBits(m.bits, dirtyBase(m), first, count, true);
+  if (m.object !== null) m.object.flags |= OBJ_MIGHTBEDIRTY;
 }
 
 /** Clears the dirty bits of blocks [first, first + count). */
