@@ -290,32 +290,127 @@ async function readAll() {
   }
 }
 
-/** Saves the file: its bytes copied out of the frames batch by batch into a Blob, then offered as a download. */
+/**
+ * The download worker (download_sw.js) once active, where the page is a
+ * secure context that allows one (`vmpager serve` on 127.0.0.1, any https
+ * site); null: downloads are gathered into a Blob first. Its scope is
+ * download/ alone, so the page's own requests never pass through it.
+ */
+let downloadWorker = null;
+if (window.isSecureContext && 'serviceWorker' in navigator) {
+  navigator.serviceWorker
+    .register('download_sw.js', { scope: 'download/' })
+    .then((reg) => {
+      if (reg.active !== null) return reg.active;
+      const w = reg.installing ?? reg.waiting;
+      return new Promise((resolve) => w.addEventListener('statechange', () => w.state === 'activated' && resolve(w)));
+    })
+    .then((w) => {
+      downloadWorker = w;
+      explorer.streamedDownloads = true;
+    })
+    .catch(() => {}); // no worker: Blob downloads
+}
+
+/** Saves the open file: streamed through the download worker when there is one, else gathered into a Blob. */
 async function download() {
   const f = explorer.file;
   if (f === null) return;
   clearError();
   explorer.busy++;
+  const name = explorer.path.split('/').pop() || 'file';
   try {
-    const parts = [];
-    await f.sendfile((frames) => {
-      for (const v of frames) parts.push(v.slice());
-    });
-    const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = explorer.path.split('/').pop() || 'file';
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    $('read-result').textContent = `Downloaded ${a.download} (${formatBytes(f.size)})`;
+    let how = null;
+    if (downloadWorker !== null) how = await streamDownload(f, name);
+    how ??= await blobDownload(f, name); // no worker, or it never asked for the bytes
+    $('read-result').textContent = `Downloaded ${name} (${formatBytes(f.size)}, ${how})`;
   } catch (e) {
     showError(e);
   } finally {
     explorer.busy--;
     refresh();
   }
+}
+
+/**
+ * The file to the browser's download through the worker: a hidden frame
+ * opens download/ID/NAME, the worker answers with a stream that asks for
+ * each next chunk, and each view sendfile gives is copied once into a
+ * buffer handed over (transferred) when asked for. What is held is one
+ * batch of frames and one chunk, whatever the file's size.
+ */
+async function streamDownload(f, name) { // 'streamed', or null when the worker never asked
+  const id = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  const { port1: port, port2 } = new MessageChannel();
+  downloadWorker.postMessage({ type: 'download', id, name, size: f.size }, [port2]);
+  let asked = 0;
+  let cancelled = false;
+  let wake = null;
+  port.onmessage = (e) => {
+    if (e.data === 'cancel') cancelled = true;
+    else asked++;
+    wake?.();
+    wake = null;
+  };
+  const turn = async () => {
+    while (asked === 0 && !cancelled) await new Promise((r) => (wake = r));
+    if (cancelled) throw new Error('the download was cancelled');
+    asked--;
+  };
+  const timer = setTimeout(() => {
+    cancelled = true; // the worker was stopped, or bypassed: nobody will ask
+    wake?.();
+  }, 10_000);
+  const frame = document.createElement('iframe');
+  frame.hidden = true;
+  frame.src = `download/${id}/${encodeURIComponent(name)}`;
+  document.body.append(frame);
+  // A worker with nothing to do may be stopped; a message now and then keeps it while the bytes flow.
+  const keepAlive = setInterval(() => downloadWorker.postMessage({ type: 'ping' }), 10_000);
+  try {
+    try {
+      await turn(); // the first ask: the worker has the frame's request
+    } catch {
+      port.postMessage({ error: 'the page saved the file another way' }); // should the worker ask after all
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+    asked++; // that ask is the first chunk's
+    await f.sendfile(async (views) => {
+      for (const v of views) {
+        await turn();
+        const chunk = v.slice();
+        port.postMessage({ chunk: chunk.buffer }, [chunk.buffer]);
+      }
+    });
+    await turn();
+    port.postMessage({ done: true });
+  } catch (e) {
+    if (!cancelled) port.postMessage({ error: String(e?.message ?? e) });
+    throw e;
+  } finally {
+    clearInterval(keepAlive);
+    setTimeout(() => frame.remove(), 60_000); // the download outlives the frame's navigation, not its removal at once
+  }
+  return 'streamed';
+}
+
+/** The file's bytes copied out of the frames batch by batch into a Blob, then offered as a download. */
+async function blobDownload(f, name) {
+  const parts = [];
+  await f.sendfile((frames) => {
+    for (const v of frames) parts.push(v.slice());
+  });
+  const url = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return 'gathered in memory';
 }
 
 // ---- the VM panel ----

@@ -211,15 +211,20 @@ describe('the explorer page in headless Chromium', () => {
     const top = await page.$$eval('#tree > li > button', (bs) => bs.map((b) => b.dataset.path));
     assert.deepEqual(top, ['/dir', '/docs', '/hello.txt']);
     assert.deepEqual(await hashInPage(page, [...files.keys()]), Object.fromEntries(hashes));
-    // A download lands in the folder the browser was given, byte for byte.
+    // A download lands in the folder the browser was given, byte for byte, streamed through the
+    // download worker (the page on 127.0.0.1 is a secure context), not gathered in a Blob first.
     const downloads = join(tmp.dir, 'downloads');
     mkdirSync(downloads);
     const cdp = await browser!.target().createCDPSession();
     await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    await page.waitForFunction(() => (window as unknown as { explorer: { streamedDownloads?: boolean } }).explorer.streamedDownloads === true, { timeout: 20_000 });
     await openInTree(page, '/dir/mid.bin');
     await page.click('#download');
     const want = files.get('/dir/mid.bin')!;
     const saved = join(downloads, 'mid.bin');
+    await page.waitForFunction(() => /^Downloaded /.test(document.getElementById('read-result')!.textContent!) || document.getElementById('error')!.textContent !== '', { timeout: 20_000 });
+    assert.equal(await text(page, '#error'), '');
+    assert.match(await text(page, '#read-result'), /^Downloaded mid\.bin \(.*, streamed\)$/);
     for (let i = 0; i < 200 && !(existsSync(saved) && statSync(saved).size === want.length); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(sha256(readFileSync(saved)), hashes.get('/dir/mid.bin'));
     await page.close();
