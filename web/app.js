@@ -335,9 +335,9 @@ async function download() {
 /**
  * The file to the browser's download through the worker: a hidden frame
  * opens download/ID/NAME, the worker answers with a stream that asks for
- * each next chunk, and each view sendfile gives is copied once into a
- * buffer handed over (transferred) when asked for. What is held is one
- * batch of frames and one chunk, whatever the file's size.
+ * each next chunk, and each batch of frames sendfile gives is copied once
+ * into a buffer handed over (transferred) when asked for. What is held is
+ * a few chunks (the worker asks up to four ahead), whatever the file's size.
  */
 async function streamDownload(f, name) { // 'streamed', or null when the worker never asked
   const id = Math.random().toString(36).slice(2) + Date.now().toString(36);
@@ -378,11 +378,17 @@ async function streamDownload(f, name) { // 'streamed', or null when the worker 
     }
     asked++; // that ask is the first chunk's
     await f.sendfile(async (views) => {
+      // The batch's views (a page each, or runs of pages) gathered into one chunk: one ask per batch.
+      let n = 0;
+      for (const v of views) n += v.length;
+      await turn();
+      const chunk = new Uint8Array(n);
+      let at = 0;
       for (const v of views) {
-        await turn();
-        const chunk = v.slice();
-        port.postMessage({ chunk: chunk.buffer }, [chunk.buffer]);
+        chunk.set(v, at);
+        at += v.length;
       }
+      port.postMessage({ chunk: chunk.buffer }, [chunk.buffer]);
     });
     await turn();
     port.postMessage({ done: true });

@@ -1,13 +1,15 @@
 // The explorer's download worker: a file streamed from the page's frames to
 // the browser's download, a batch at a time, so that a download of any size
-// holds no more than one batch. Its scope is ./download/ only: the page
+// holds a few batches at most. Its scope is ./download/ only: the page
 // itself is not controlled, and its other requests (the HTTP range device's)
 // never pass through here.
 //   page -> worker: { type: 'download', id, name, size } with a MessagePort
 //   iframe navigates to ./download/<id>/<name>: answered with a stream that
-//   asks the port for each next chunk ('pull') and ends at { done } or { error }
+//   asks the port for chunks ('pull', up to AHEAD at once) and ends at { done } or { error }
 
 const pending = new Map();
+/** Chunks asked for ahead of the browser's writing (each one batch of the page's frames). */
+const AHEAD = 4;
 
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
@@ -22,25 +24,31 @@ self.addEventListener('fetch', (event) => {
   const d = match === null ? undefined : pending.get(match[1]);
   if (d === undefined) return;
   pending.delete(match[1]);
+  // Up to AHEAD asks outstanding: the page copies the next batch while the browser writes this one.
+  let outstanding = 0;
+  let arrived = null;
   const stream = new ReadableStream(
     {
-      pull(controller) {
-        return new Promise((resolve) => {
-          d.port.onmessage = (e) => {
-            const m = e.data;
-            if (m.done) controller.close();
-            else if (m.error !== undefined) controller.error(new Error(m.error));
-            else controller.enqueue(new Uint8Array(m.chunk));
-            resolve();
-          };
-          d.port.postMessage('pull');
-        });
+      start(controller) {
+        d.port.onmessage = (e) => {
+          const m = e.data;
+          outstanding--;
+          if (m.done) controller.close();
+          else if (m.error !== undefined) controller.error(new Error(m.error));
+          else controller.enqueue(new Uint8Array(m.chunk));
+          arrived?.();
+          arrived = null;
+        };
+      },
+      pull() {
+        for (; outstanding < AHEAD; outstanding++) d.port.postMessage('pull');
+        return new Promise((resolve) => (arrived = resolve));
       },
       cancel() {
         d.port.postMessage('cancel');
       },
     },
-    { highWaterMark: 1 },
+    { highWaterMark: AHEAD },
   );
   const quoted = encodeURIComponent(d.name);
   event.respondWith(
