@@ -77,6 +77,12 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
  */
 export const READAHEAD_DEPTH = 2;
 
+/** The windows to keep in flight on obj's device: its own wish (BlockDevice.readAheadDepth), else READAHEAD_DEPTH. */
+function readaheadDepth(obj: VmObject): number {
+  const d = obj.handle?.mount?.dev.readAheadDepth;
+  return d !== undefined && Number.isInteger(d) && d >= 1 ? d : READAHEAD_DEPTH;
+}
+
 /** Starts the next window after asyncNext, one step larger; false when none could start. */
 function startWindow(obj: VmObject, size: number): boolean {
   const ra = obj.ra;
@@ -99,7 +105,8 @@ export function vmReadaheadAfterFault(obj: VmObject, last: number): void {
   ra.asyncNext = last + 1;
   if (!startWindow(obj, ra.window + 1)) return;
   const maxPages = readaheadMaxPages(obj.vm);
-  for (let d = 1; d < READAHEAD_DEPTH; d++) if (!startWindow(obj, readaheadGrow(obj, maxPages) + 1)) break;
+  const depth = readaheadDepth(obj);
+  for (let d = 1; d < depth; d++) if (!startWindow(obj, readaheadGrow(obj, maxPages) + 1)) break;
 }
 
 /**
