@@ -14,7 +14,8 @@
  * range asked, the validator unchanged (the image was replaced on the
  * server: refused), exactly the bytes asked. Any failure is EIO, its reason
  * kept in `failure`. Requests bypass the browser's HTTP cache (the pager is
- * the cache). Writes are EROFS.
+ * the cache). Writes are EROFS. `readAheadDepth` asks the VM for that many
+ * read-ahead windows (requests) in flight ahead of a sequential reader.
  */
 
 import { EINVAL, EIO, ENOENT, EACCES, EROFS, ETIMEDOUT } from '../kern/errno.js';
@@ -88,6 +89,9 @@ export class HttpDevice implements BlockDevice {
 
   /** Probes the URL; on failure an errno and the reason ('the server ignores range requests ...'). */
   static async open(url: string, opts: HttpOpenOptions = {}): Promise<{ error: number; dev: HttpDevice | null; reason?: string }> {
+    if (opts.readAheadDepth !== undefined && !(Number.isSafeInteger(opts.readAheadDepth) && opts.readAheadDepth >= 1)) {
+      return { error: EINVAL, dev: null, reason: `readAheadDepth ${opts.readAheadDepth}: a whole number of windows, 1 or more` };
+    }
     const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
     const timeoutMs = opts.timeoutMs ?? HTTP_TIMEOUT_MS;
     let res: Response;

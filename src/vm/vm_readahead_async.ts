@@ -3,7 +3,8 @@
  * MADV_WILLNEED): pages are allocated busy, handed to the pager, and the
  * caller goes on without waiting. A reader that reaches one of them before
  * its read completes sleeps on the busy page as on any other.
- * A sequential reader keeps READAHEAD_DEPTH windows in flight: the first
+ * A sequential reader keeps READAHEAD_DEPTH windows in flight (or as many
+ * as its device asks for, BlockDevice.readAheadDepth): the first
  * page of the oldest is the mark, and reaching the mark starts one more.
  * => the vnode lock is taken with tryLock before any page is busied: when
  *    it is not free at once there is no read-ahead (never wait for it

@@ -233,7 +233,7 @@ describe('the browser entry mounts images through both devices', () => {
     });
   }
 
-  test('a sequential reader keeps the device\'s readAheadDepth windows in flight, two by default, one request each', async () => {
+  test('a sequential reader keeps the device\'s readAheadDepth windows in flight (two by default, one request each); a depth that is not a whole number of 1 or more is EINVAL', async () => {
     const big = randomBytes(12 * MiB, 31);
     const image = mkext2(join(tmp.dir, 'ra.img'), [{ path: 'big.bin', data: big }], { type: 'ext4', blockSize: 4096, size: 32 * MiB });
     const s = await startRangeServer(readFileSync(image));
@@ -265,6 +265,9 @@ describe('the browser entry mounts images through both devices', () => {
       // The fault's own transfer, then the windows ahead of it.
       assert.ok(peaks[0] >= 2 && peaks[0] <= 3, `default: ${peaks[0]} requests open at most`);
       assert.ok(peaks[1] >= 5 && peaks[1] <= 6, `depth 5: ${peaks[1]} requests open at most`);
+      for (const bad of [0, -1, 1.5, NaN]) {
+        await assert.rejects(new Vm().mount(s.url, { http: { readAheadDepth: bad } }), (e: unknown) => e instanceof VmError && e.code === 'EINVAL' && e.message.includes(`readAheadDepth ${bad}`));
+      }
     } finally {
       await s.close();
     }
