@@ -61,7 +61,8 @@ const run = (url, chunk, depth, how, copy, bytes) =>
       const hdr = [];
       const one = async (off, len) => {
         const t = performance.now();
-        const res = await fetch(url, { headers: { Range: `bytes=${off}-${off + len - 1}` }, cache: how === 'rdc' ? 'default' : 'no-store' } /* rdc: the reader, the HTTP cache's default mode */);
+        // how: 'rd' the body's reader, 'rdc' the same with the HTTP cache's default mode, 'ab' arrayBuffer().
+        const res = await fetch(url, { headers: { Range: `bytes=${off}-${off + len - 1}` }, cache: how === 'rdc' ? 'default' : 'no-store' });
         let got = 0;
         hdr.push(performance.now() - t);
         if (how === 'ab') {
