@@ -34,6 +34,13 @@ export interface BlockDevice {
    * failure is kept. Absent or null: none, or the device does not say.
    */
   readonly failure?: string | null;
+  /**
+   * Read-ahead windows a sequential reader should keep in flight on this
+   * device (absent: the VM's READAHEAD_DEPTH). A device whose transfers
+   * overlap well asks for more (HTTP: several requests over the browser's
+   * connections).
+   */
+  readonly readAheadDepth?: number;
 }
 
 /** Bytes in a transfer's buffers: kern/iovec.ts's, named here too for devices written against this module. */

@@ -14,7 +14,8 @@
  * range asked, the validator unchanged (the image was replaced on the
  * server: refused), exactly the bytes asked. Any failure is EIO, its reason
  * kept in `failure`. Requests bypass the browser's HTTP cache (the pager is
- * the cache). Writes are EROFS.
+ * the cache). Writes are EROFS. `readAheadDepth` asks the VM for that many
+ * read-ahead windows (requests) in flight ahead of a sequential reader.
  */
 
 import { EINVAL, EIO, ENOENT, EACCES, EROFS, ETIMEDOUT } from '../kern/errno.js';
@@ -27,6 +28,12 @@ export interface HttpOpenOptions {
   timeoutMs?: number;
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * Read-ahead windows (one request each) a sequential reader keeps in
+   * flight (default: the VM's, 2). More hides a distant server's round
+   * trips; each window needs its own frames.
+   */
+  readAheadDepth?: number;
 }
 
 export const HTTP_TIMEOUT_MS = 60_000;
@@ -63,6 +70,8 @@ export class HttpDevice implements BlockDevice {
   /** Transfers in flight now, and the most at once. */
   inFlight = 0;
   peakInFlight = 0;
+  /** Read-ahead windows a sequential reader keeps in flight here (BlockDevice.readAheadDepth; undefined: the VM's). */
+  readAheadDepth: number | undefined;
   private readonly aborter = new AbortController();
   private closed = false;
 
@@ -73,10 +82,16 @@ export class HttpDevice implements BlockDevice {
     readonly validator: string | null,
     private readonly fetchFn: typeof fetch,
     private readonly timeoutMs: number,
-  ) {}
+    readAheadDepth: number | undefined,
+  ) {
+    this.readAheadDepth = readAheadDepth;
+  }
 
   /** Probes the URL; on failure an errno and the reason ('the server ignores range requests ...'). */
   static async open(url: string, opts: HttpOpenOptions = {}): Promise<{ error: number; dev: HttpDevice | null; reason?: string }> {
+    if (opts.readAheadDepth !== undefined && !(Number.isSafeInteger(opts.readAheadDepth) && opts.readAheadDepth >= 1)) {
+      return { error: EINVAL, dev: null, reason: `readAheadDepth ${opts.readAheadDepth}: a whole number of windows, 1 or more` };
+    }
     const fetchFn = opts.fetch ?? globalThis.fetch.bind(globalThis);
     const timeoutMs = opts.timeoutMs ?? HTTP_TIMEOUT_MS;
     let res: Response;
@@ -98,7 +113,7 @@ export class HttpDevice implements BlockDevice {
     const cr = parseContentRange(res.headers.get('content-range'));
     if (cr === null || cr.first !== 0 || cr.last !== 0) return { error: EIO, dev: null, reason: `206 without a Content-Range for bytes 0-0 (${res.headers.get('content-range') ?? 'none'})` };
     if (cr.size === null || !Number.isSafeInteger(cr.size)) return { error: EIO, dev: null, reason: 'the server does not state the image size (Content-Range: bytes 0-0/*)' };
-    return { error: 0, dev: new HttpDevice(url, cr.size, validatorOf(res), fetchFn, timeoutMs) };
+    return { error: 0, dev: new HttpDevice(url, cr.size, validatorOf(res), fetchFn, timeoutMs, opts.readAheadDepth) };
   }
 
   async readv(bufs: readonly Uint8Array[], offset: number): Promise<number> {

@@ -38,6 +38,11 @@ export class SliceDevice implements BlockDevice {
     return this.parent.readOnly;
   }
 
+  /** The parent's: a partition overlaps its transfers as the disk does. */
+  get readAheadDepth(): number | undefined {
+    return this.parent.readAheadDepth;
+  }
+
   /** True when [offset, offset + n) lies inside the window. */
   private inside(offset: number, n: number): boolean {
     return Number.isSafeInteger(offset) && offset >= 0 && offset + n <= this.size;

@@ -3,7 +3,8 @@
  * MADV_WILLNEED): pages are allocated busy, handed to the pager, and the
  * caller goes on without waiting. A reader that reaches one of them before
  * its read completes sleeps on the busy page as on any other.
- * A sequential reader keeps READAHEAD_DEPTH windows in flight: the first
+ * A sequential reader keeps READAHEAD_DEPTH windows in flight (or as many
+ * as its device asks for, BlockDevice.readAheadDepth): the first
  * page of the oldest is the mark, and reaching the mark starts one more.
  * => the vnode lock is taken with tryLock before any page is busied: when
  *    it is not free at once there is no read-ahead (never wait for it
@@ -77,6 +78,12 @@ export function vmReadaheadStart(obj: VmObject, start: number, count: number): n
  */
 export const READAHEAD_DEPTH = 2;
 
+/** The windows to keep in flight on obj's device: its own wish (BlockDevice.readAheadDepth), else READAHEAD_DEPTH. */
+function readaheadDepth(obj: VmObject): number {
+  const d = obj.handle?.mount?.dev.readAheadDepth;
+  return d !== undefined && Number.isInteger(d) && d >= 1 ? d : READAHEAD_DEPTH;
+}
+
 /** Starts the next window after asyncNext, one step larger; false when none could start. */
 function startWindow(obj: VmObject, size: number): boolean {
   const ra = obj.ra;
@@ -99,7 +106,8 @@ export function vmReadaheadAfterFault(obj: VmObject, last: number): void {
   ra.asyncNext = last + 1;
   if (!startWindow(obj, ra.window + 1)) return;
   const maxPages = readaheadMaxPages(obj.vm);
-  for (let d = 1; d < READAHEAD_DEPTH; d++) if (!startWindow(obj, readaheadGrow(obj, maxPages) + 1)) break;
+  const depth = readaheadDepth(obj);
+  for (let d = 1; d < depth; d++) if (!startWindow(obj, readaheadGrow(obj, maxPages) + 1)) break;
 }
 
 /**

@@ -233,6 +233,46 @@ describe('the browser entry mounts images through both devices', () => {
     });
   }
 
+  test('a sequential reader keeps the device\'s readAheadDepth windows in flight (two by default, one request each); a depth that is not a whole number of 1 or more is EINVAL', async () => {
+    const big = randomBytes(12 * MiB, 31);
+    const image = mkext2(join(tmp.dir, 'ra.img'), [{ path: 'big.bin', data: big }], { type: 'ext4', blockSize: 4096, size: 32 * MiB });
+    const s = await startRangeServer(readFileSync(image));
+    s.delayMs = 20; // every answer waits: what is in flight together is seen together
+    try {
+      const peaks: number[] = [];
+      for (const depth of [undefined, 5]) {
+        const vm = new Vm({ memory: 16 * MiB });
+        const fs = await vm.mount(s.url, { http: { readAheadDepth: depth } });
+        const f = await fs.open('/big.bin');
+        f.advise('sequential');
+        const requests = s.log.length;
+        const reads = vm.stats().device.reads;
+        s.peakOpen = 0;
+        const got = new Uint8Array(f.size);
+        let at = 0;
+        await f.sendfile((views) => {
+          for (const v of views) {
+            got.set(v, at);
+            at += v.length;
+          }
+        });
+        assert.ok(Buffer.from(got).equals(Buffer.from(big)));
+        assert.equal(s.log.length - requests, vm.stats().device.reads - reads, 'one request per device transfer');
+        peaks.push(s.peakOpen);
+        await f.close();
+        await fs.unmount();
+      }
+      // The fault's own transfer, then the windows ahead of it.
+      assert.ok(peaks[0] >= 2 && peaks[0] <= 3, `default: ${peaks[0]} requests open at most`);
+      assert.ok(peaks[1] >= 5 && peaks[1] <= 6, `depth 5: ${peaks[1]} requests open at most`);
+      for (const bad of [0, -1, 1.5, NaN]) {
+        await assert.rejects(new Vm().mount(s.url, { http: { readAheadDepth: bad } }), (e: unknown) => e instanceof VmError && e.code === 'EINVAL' && e.message.includes(`readAheadDepth ${bad}`));
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test('a server without range support fails the mount with the reason in the message', async () => {
     const s = await startRangeServer(readFileSync(images.ext4));
     s.mode = 'no-ranges';
