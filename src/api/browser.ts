@@ -3,6 +3,7 @@
  * (bundled by scripts/bundle.mjs into dist/browser/vmpager.js). The same
  * Vm, MountedFs and File as the Node entry, mounting a File or Blob (the
  * user's disk, read by slices) or an http(s) URL (read by range requests),
+ * read-only, or an OPFS file (OpfsDevice, in a dedicated worker) read-write,
  * in the page frames the Vm was given. Nothing here, nor below it, touches
  * a Node built-in: the bundle's build fails if anything does.
  *   const vm = new Vm({ memory: 16 * 2 ** 20 });
@@ -30,6 +31,7 @@ export type { BlockDevice, DeviceStats } from '../dev/device.js';
 export { MemDisk } from '../dev/memdisk.js';
 export { BlobDevice } from '../dev/blob.js';
 export { HttpDevice, type HttpOpenOptions } from '../dev/http.js';
+export { OpfsDevice, type SyncAccessHandle } from '../dev/opfs.js';
 export { parseSize } from './size.js';
 
 export interface BrowserMountOptions extends DeviceMountOptions {
@@ -52,13 +54,16 @@ export async function openImage(source: Blob | string, http: HttpOpenOptions = {
 }
 
 export class Vm extends VmBase {
-  /** Mounts the file system on a File/Blob, at a URL, or on a device; read-only. */
+  /** Mounts the file system on a File/Blob or at a URL (read-only), or on a device (read-write when asked and the device can be written). */
   async mount(source: ImageSource, opts: BrowserMountOptions = {}): Promise<MountedFs> {
     const name = typeof source === 'string' ? source : 'name' in source && typeof source.name === 'string' ? source.name : 'blob';
-    if (opts.readOnly === false) throw new VmError(EROFS, 'mount', name, null, 'the browser entry mounts read-only');
+    // Read-write only on a writable device the caller opened (an OPFS file: OpfsDevice); files and URLs are read-only.
+    if (opts.readOnly === false && (!isDevice(source) || source.readOnly)) {
+      throw new VmError(EROFS, 'mount', name, null, 'the browser entry writes only to a writable device (an OPFS file: OpfsDevice)');
+    }
     const owned = isDevice(source) ? null : await openImage(source, opts.http);
     const dev = owned ?? (source as BlockDevice);
-    return this.mountDevice(dev, { ...opts, readOnly: true }, { undo: owned === null ? null : async () => void (await owned.close()), unlock: () => {} });
+    return this.mountDevice(dev, { ...opts, readOnly: opts.readOnly !== false }, { undo: owned === null ? null : async () => void (await owned.close()), unlock: () => {} });
   }
 
   /** The partitions of a whole disk (as the Node entry's Vm.partitions). */

@@ -5,7 +5,8 @@
  * mke2fs -d; a UFS2 image made by makefs is picked with the file input (the
  * Blob device); the test's own range server (test/helpers/http_ranges.ts)
  * serves a larger image to the HTTP device, counting its range requests, and
- * then refuses ranges. Files are judged by the SHA-256 of the bytes the test
+ * then refuses ranges; a module worker writes the image through the OPFS
+ * device (judged by e2fsck and debugfs). Files are judged by the SHA-256 of the bytes the test
  * generated; the counters the page shows by vm.stats(); the tab's JS heap by
  * the DevTools protocol. A screenshot goes to test-artifacts/explorer.png.
  * Without Chromium every test here fails, naming what to install.
@@ -14,13 +15,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
+import { debugfs, mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
 import { mkufs } from '../helpers/ufs_images.js';
 import { CLI } from '../helpers/cli.js';
 import { startRangeServer, type RangeServer } from '../helpers/http_ranges.js';
@@ -227,6 +228,70 @@ describe('the explorer page in headless Chromium', () => {
     assert.match(await text(page, '#read-result'), /^Downloaded mid\.bin \(.*, streamed\)$/);
     for (let i = 0; i < 200 && !(existsSync(saved) && statSync(saved).size === want.length); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(sha256(readFileSync(saved)), hashes.get('/dir/mid.bin'));
+    await page.close();
+  });
+
+  test('an OPFS file written through the OPFS device in a worker: e2fsck -fn clean, debugfs reads the change; a second opener gets EBUSY', async () => {
+    const page = await newPage();
+    await page.goto(serve!.url);
+    await mounted(page);
+    // A module worker (sync access handles exist only in dedicated workers) copies the served image into
+    // the origin's private file system, mounts it read-write with the bundle, changes it and hands back its bytes.
+    const r = await page.evaluate(async () => {
+      const origin = window.location.origin;
+      const code = `
+        import { Vm, OpfsDevice } from '${origin}/vmpager.js';
+        onmessage = async () => {
+          try {
+            const root = await navigator.storage.getDirectory();
+            const img = new Uint8Array(await (await fetch('${origin}/image')).arrayBuffer());
+            const fh = await root.getFileHandle('disk.img', { create: true });
+            const w = await fh.createSyncAccessHandle();
+            w.truncate(0);
+            w.write(img, { at: 0 });
+            w.close();
+            const { error, dev, reason } = await OpfsDevice.open('disk.img');
+            if (error !== 0) throw new Error(reason);
+            const second = await OpfsDevice.open('disk.img');
+            const fs = await new Vm({ memory: 4 << 20 }).mount(dev, { readOnly: false });
+            await fs.mkdir('/made-in-browser');
+            const f = await fs.open('/made-in-browser/note.txt', { create: true });
+            await f.write(0, new TextEncoder().encode('written through OPFS\\n'));
+            await f.close();
+            await fs.unlink('/hello.txt');
+            await fs.unmount();
+            await dev.close();
+            const h = await fh.createSyncAccessHandle();
+            const out = new Uint8Array(h.getSize());
+            h.read(out, { at: 0 });
+            h.close();
+            postMessage({ bytes: out, busy: [second.error, second.reason], writes: dev.stats.writes });
+          } catch (e) {
+            postMessage({ error: String((e && e.stack) || e) });
+          }
+        };`;
+      const worker = new (window as any).Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })), { type: 'module' });
+      const m: any = await new Promise((resolve) => {
+        worker.onmessage = (e: any) => resolve(e.data);
+        worker.onerror = (e: any) => resolve({ error: String(e.message) });
+        worker.postMessage('go');
+      });
+      worker.terminate();
+      if (m.error !== undefined) return { error: m.error };
+      let bin = '';
+      for (let i = 0; i < m.bytes.length; i += 0x8000) bin += String.fromCharCode(...m.bytes.subarray(i, i + 0x8000));
+      return { b64: btoa(bin), busy: m.busy, writes: m.writes };
+    });
+    assert.equal(r.error, undefined, r.error);
+    assert.deepEqual(r.busy, [16, 'the file is open in another tab or worker']); // EBUSY
+    assert.ok(r.writes > 0);
+    const out = join(tmp.dir, 'opfs-out.img');
+    writeFileSync(out, Buffer.from(r.b64!, 'base64'));
+    const fsck = spawnSync('e2fsck', ['-fn', out], { encoding: 'utf8' });
+    assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
+    assert.equal(debugfs(out, 'cat /made-in-browser/note.txt'), 'written through OPFS\n');
+    assert.doesNotMatch(debugfs(out, 'ls /'), /hello\.txt/);
+    assert.equal(sha256(Buffer.from(debugfs(out, 'cat /dir/mid.bin'), 'latin1')), hashes.get('/dir/mid.bin'));
     await page.close();
   });
 

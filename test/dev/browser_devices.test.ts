@@ -6,18 +6,23 @@
  * changes the ETag, sends short, long or misplaced bodies, or fails. Then
  * the browser entry's Vm mounts ext2, ext4 and UFS2 images (mke2fs -d, makefs)
  * through both devices and reads every file back byte for byte, the server
- * counting one range request per device transfer.
+ * counting one range request per device transfer. The OPFS device over a
+ * synchronous access handle backed by a host file: an ext4 image changed
+ * through it, judged by e2fsck and debugfs, and its failures (the real
+ * handle in Chromium: test/browser/explorer.test.ts).
  */
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openAsBlob, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, fstatSync, fsyncSync, openAsBlob, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlobDevice } from '../../src/dev/blob.js';
 import { HttpDevice } from '../../src/dev/http.js';
+import { OpfsDevice, type SyncAccessHandle } from '../../src/dev/opfs.js';
 import { Vm, VmError, type MountedFs } from '../../src/api/browser.js';
-import { EIO, EROFS } from '../../src/kern/errno.js';
-import { mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
+import { EINVAL, EIO, EROFS } from '../../src/kern/errno.js';
+import { debugfs, mkext2, randomBytes, tempDir, type TreeFile } from '../helpers/images.js';
 import { mkufs } from '../helpers/ufs_images.js';
 import { startRangeServer, type RangeServer } from '../helpers/http_ranges.js';
 
@@ -282,5 +287,103 @@ describe('the browser entry mounts images through both devices', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+/** A synchronous access handle over a host file (the OPFS handle's calls, as a worker makes them). */
+function fileHandle(path: string, opts: { failWritesAfter?: number } = {}): SyncAccessHandle & { flushes: number; closed: boolean } {
+  const fd = openSync(path, 'r+');
+  let writes = 0;
+  const h = {
+    flushes: 0,
+    closed: false,
+    read: (b: Uint8Array, o: { at: number }) => readSync(fd, b, 0, b.length, o.at),
+    write: (b: Uint8Array, o: { at: number }) => {
+      if (opts.failWritesAfter !== undefined && ++writes > opts.failWritesAfter) throw Object.assign(new Error('quota exceeded'), { name: 'QuotaExceededError' });
+      return writeSync(fd, b, 0, b.length, o.at);
+    },
+    flush: () => {
+      fsyncSync(fd);
+      h.flushes++;
+    },
+    getSize: () => fstatSync(fd).size,
+    close: () => {
+      closeSync(fd);
+      h.closed = true;
+    },
+  };
+  return h;
+}
+
+describe('OPFS device (a synchronous access handle)', () => {
+  const tree: TreeFile[] = [{ path: 'etc/hostname', data: new TextEncoder().encode('old\n') }, { path: 'big.bin', data: randomBytes(2 * MiB + 5, 41) }];
+
+  test('the browser entry mounts it read-write: a tree changed through it is e2fsck -fn clean and debugfs reads it', async () => {
+    const image = mkext2(join(tmp.dir, 'opfs.img'), tree, { type: 'ext4', blockSize: 4096, size: 16 * MiB });
+    const h = fileHandle(image);
+    const dev = new OpfsDevice(h, 'opfs.img');
+    assert.equal(dev.size, statSync(image).size);
+    const fs = await new Vm({ memory: 1 * MiB }).mount(dev, { readOnly: false });
+    const fresh = randomBytes(3 * MiB + 77, 42);
+    const f = await fs.open('/etc/hostname', { create: true });
+    await f.truncate(0);
+    await f.write(0, new TextEncoder().encode('browser\n'));
+    await f.close();
+    await fs.mkdir('/new');
+    const g = await fs.open('/new/fresh.bin', { create: true });
+    await g.write(0, fresh);
+    await g.close();
+    await fs.unlink('/big.bin');
+    await fs.unmount();
+    assert.ok(h.flushes > 0, 'the unmount flushed the handle');
+    assert.equal(await dev.close(), 0);
+    assert.ok(h.closed);
+    assert.ok(dev.stats.writes > 0 && dev.stats.reads > 0);
+    const fsck = spawnSync('e2fsck', ['-fn', image], { encoding: 'utf8' });
+    assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
+    assert.equal(debugfs(image, 'cat /etc/hostname'), 'browser\n');
+    assert.ok(Buffer.from(debugfs(image, 'cat /new/fresh.bin'), 'latin1').equals(Buffer.from(fresh)));
+    assert.doesNotMatch(debugfs(image, 'ls -l /'), /big\.bin/);
+  });
+
+  test('a read-only device, a file or a URL refuses a read-write mount with EROFS; a read-only mount of the device reads', async () => {
+    const image = mkext2(join(tmp.dir, 'opfs-ro.img'), tree, { type: 'ext4', blockSize: 4096, size: 16 * MiB });
+    const before = readFileSync(image);
+    const ro = new OpfsDevice(fileHandle(image), 'opfs-ro.img', true);
+    await assert.rejects(new Vm({ memory: 1 * MiB }).mount(ro, { readOnly: false }), (e: VmError) => e.code === 'EROFS');
+    await assert.rejects(new Vm({ memory: 1 * MiB }).mount(new Blob([before]), { readOnly: false }), (e: VmError) => e.code === 'EROFS');
+    assert.equal(await ro.writev([new Uint8Array(512)], 0), EROFS);
+    const fs = await new Vm({ memory: 1 * MiB }).mount(ro);
+    const f = await fs.open('/etc/hostname');
+    assert.equal(new TextDecoder().decode(await f.read(0, f.size)), 'old\n');
+    await f.close();
+    await fs.unmount();
+    await ro.close();
+    assert.ok(readFileSync(image).equals(before), 'nothing written');
+  });
+
+  test('a transfer past the end, after close, or whose handle throws (quota) is EIO with the reason kept; the first failure stays', async () => {
+    const path = join(tmp.dir, 'raw.bin');
+    writeFileSync(path, randomBytes(64 * KiB, 43));
+    const dev = new OpfsDevice(fileHandle(path, { failWritesAfter: 1 }), 'raw.bin');
+    assert.equal(await dev.readv(frames(4096), 64 * KiB - 4095), EIO);
+    assert.match(dev.failure!, /past the end \(65536 bytes\)/);
+    const first = dev.failure;
+    assert.equal(await dev.writev(frames(512, 512), 0), EIO); // the second frame's write throws
+    assert.equal(dev.failure, first);
+    const fresh = new OpfsDevice(fileHandle(path, { failWritesAfter: 0 }), 'raw.bin');
+    assert.equal(await fresh.writev(frames(512), 4096), EIO);
+    assert.equal(fresh.failure, 'writing 512 bytes at 4096: quota exceeded');
+    const iov = frames(4096, 4096);
+    assert.equal(await fresh.readv(iov, 8192), 0);
+    assert.deepEqual(joined(iov), new Uint8Array(readFileSync(path)).subarray(8192, 16384));
+    await fresh.close();
+    assert.equal(await fresh.readv(frames(16), 0), EIO);
+    await dev.close();
+  });
+
+  test('open() outside a browser worker says there is no origin private file system', async () => {
+    const r = await OpfsDevice.open('disk.img');
+    assert.deepEqual([r.error, r.dev, r.reason], [EINVAL, null, 'no origin private file system here']);
   });
 });
