@@ -5,9 +5,9 @@
  * daemon, which itself only moves and frees pages.
  *   m = vmPageAlloc(sys, obj, pindex)   // busy, in obj; null when none free
  * A page next to a resident page of its object takes the frame next to that
- * page's when it is free (cf. vm_page_alloc_after and the reservations of
- * vm_reserv.c), so a cluster's frames lie side by side and a transfer into
- * them is one piece of memory rather than one per run of frames.
+ * page's when it is free (cf. FreeBSD's reservations, vm_reserv_alloc_page),
+ * so a cluster's frames mostly lie side by side and a transfer into them is
+ * one or a few pieces of memory rather than one per scattered run of frames.
  */
 
 import type { VmObject } from './vm_object.js';
