@@ -12,8 +12,9 @@
  * socket as they are.
  * When the server offers NBD_FLAG_CAN_MULTI_CONN, up to `connections`
  * connections (DEFAULT_CONNECTIONS unless asked) share the requests, each to
- * the one with the fewest in flight; a flush goes on one of them once every
- * write has its reply, which the flag makes cover them all.
+ * the one with the fewest in flight (a large transfer cut into a piece for
+ * each connection that has nothing in flight); a flush goes on one of them
+ * once every write has its reply, which the flag makes cover them all.
  * With structured replies, holes in a read's reply arrive as a length, not
  * as zeros; with base:allocation, a read of runs the server reports as
  * zeros is answered here without a request (dev/nbd_extents.ts).
@@ -49,7 +50,7 @@ export const DEFAULT_CONNECTIONS = 2;
 export const MAX_CONNECTIONS = 4;
 /** Requests in flight on one connection; more wait their turn. */
 export const MAX_IN_FLIGHT = 16;
-/** With several connections, a transfer of at least twice this is cut into a piece per connection (pieces no smaller than this). */
+/** With several connections, a transfer of at least twice this is cut into a piece per idle connection (pieces no smaller than this). */
 const SPREAD_MIN = 128 * 1024;
 
 export class NbdDevice implements BlockDevice {
@@ -229,8 +230,8 @@ export class NbdDevice implements BlockDevice {
     if (total === 0) return this.failure === null ? 0 : EIO;
     const isRead = cmd === CMD_READ;
     let piece = this.maxPayload;
-    const n = this.conns.length;
-    if (n > 1 && total >= 2 * SPREAD_MIN) piece = Math.min(piece, Math.max(SPREAD_MIN, roundUp(Math.ceil(total / n), 4096)));
+    const idle = this.conns.length > 1 && total >= 2 * SPREAD_MIN ? this.idleConnections() : 0;
+    if (idle > 1) piece = Math.min(piece, Math.max(SPREAD_MIN, roundUp(Math.ceil(total / idle), 4096)));
     if (total <= piece) return this.submit((c) => c.request(cmd, offset, total, isRead ? null : bufs, isRead ? bufs : null));
     const parts: Array<Promise<number>> = [];
     for (const p of iovSplit(bufs, piece)) {
@@ -238,6 +239,19 @@ export class NbdDevice implements BlockDevice {
     }
     const errors = await Promise.all(parts);
     return errors.find((e) => e !== 0) ?? 0;
+  }
+
+  /**
+   * Connections with nothing in flight. A transfer is cut into a piece for
+   * each of them and no more: a connection already busy gains nothing from a
+   * piece, and every request costs a header each way and its reply's
+   * handling on both sides (a sequential reader's next window, sent while
+   * the one before is in flight, goes whole to the idle connection).
+   */
+  private idleConnections(): number {
+    let n = 0;
+    for (const c of this.conns) if (c.inFlightCount === 0) n++;
+    return n;
   }
 
   /** Sends a request on the connection with the fewest in flight, once the device has room for it (MAX_IN_FLIGHT a connection). */

@@ -432,6 +432,70 @@ describe('NBD_FLAG_CAN_MULTI_CONN (nbdkit)', () => {
     }
   });
 
+  test('a large transfer is cut only across connections with nothing in flight: alone, a piece on each; beside a busy connection, whole', async () => {
+    const log = join(tmp.dir, 'spread.log');
+    const srv = await startNbdkit(['-r', '--filter=log', 'file', `file=${image}`, `logfile=${log}`]);
+    try {
+      // Simple replies: no block-status query comes before a read, so the only requests are the reads.
+      const r = await NbdDevice.open(srv.url(), true, { connections: 2, structuredReplies: false });
+      assert.equal(r.error, 0, r.reason);
+      const dev = r.dev!;
+      assert.equal(dev.connections, 2);
+      const a = Buffer.alloc(MiB);
+      let before = dev.requests;
+      assert.equal(await dev.readv([a], 0), 0);
+      assert.equal(dev.requests - before, 2, 'a lone 1 MiB read: a 512 KiB piece on each idle connection');
+      same(a, imageBytes.subarray(0, MiB), 'the lone read');
+      // Two at once: the first finds both connections idle and is cut in two; the second finds none idle and goes whole.
+      const b = Buffer.alloc(MiB);
+      const c = Buffer.alloc(MiB);
+      before = dev.requests;
+      assert.deepEqual(await Promise.all([dev.readv([b], MiB), dev.readv([c], 3 * MiB)]), [0, 0]);
+      assert.equal(dev.requests - before, 3, 'the second read, sent while both connections were busy, went as one request');
+      same(b, imageBytes.subarray(MiB, 2 * MiB), 'the first of two');
+      same(c, imageBytes.subarray(3 * MiB, 4 * MiB), 'the second of two');
+      await dev.close();
+    } finally {
+      await srv.stop();
+    }
+    const counts = [...readFileSync(log, 'utf8').matchAll(/ Read id=\d+ offset=0x([0-9a-f]+) count=0x([0-9a-f]+)/g)].map((m) => [parseInt(m[1], 16), parseInt(m[2], 16)]);
+    assert.deepEqual(
+      counts.sort((x, y) => x[0] - y[0]),
+      [
+        [0, MiB / 2],
+        [MiB / 2, MiB / 2],
+        [MiB, MiB / 2],
+        [MiB + MiB / 2, MiB / 2],
+        [3 * MiB, MiB],
+      ],
+      'the server saw the pieces and the whole read',
+    );
+  });
+
+  test('close() sends NBD_CMD_DISC and does not wait for the server to tear the connection down (delay-close 3 s)', async () => {
+    const log = join(tmp.dir, 'disc.log');
+    // The log filter sits outside the delay filter: it records the disconnect when the client sends it.
+    const srv = await startNbdkit(['-r', '--filter=log', '--filter=delay', 'file', `file=${image}`, 'delay-close=3', `logfile=${log}`]);
+    try {
+      const t0 = performance.now();
+      const r = await vmpager(['--connections', '2', 'cat', srv.url(), '/dir/f07']);
+      const ms = performance.now() - t0;
+      assert.equal(r.status, 0, r.stderr);
+      same(r.stdout, files.get('/dir/f07')!, 'cat');
+      assert.ok(ms < 2500, `the command ended ${ms.toFixed(0)} ms after it started, not after the server's 3 s close`);
+      const lib = await NbdDevice.open(srv.url(), true, { connections: 1 });
+      assert.equal(lib.error, 0, lib.reason);
+      const t1 = performance.now();
+      assert.equal(await lib.dev!.close(), 0);
+      assert.ok(performance.now() - t1 < 1000, `close() took ${(performance.now() - t1).toFixed(0)} ms`);
+      assert.equal(lib.dev!.failure, 'disconnected');
+    } finally {
+      await srv.stop();
+    }
+    const discs = [...readFileSync(log, 'utf8').matchAll(/connection=(\d+) Disconnect/g)].map((m) => m[1]);
+    assert.equal(new Set(discs).size, 3, `each of the three connections sent NBD_CMD_DISC: ${readFileSync(log, 'utf8')}`);
+  });
+
   test('a server without the flag (multi-conn filter, disable) gets one connection whatever is asked', async () => {
     const srv = await startNbdkit(['-r', '--filter=multi-conn', 'file', `file=${image}`, 'multi-conn-mode=disable']);
     try {

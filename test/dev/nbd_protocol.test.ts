@@ -424,10 +424,13 @@ describe('transmission abuse', () => {
 
   test('transfers past the end are refused without asking; close() waits for reads in flight, then NBD_CMD_DISC', async () => {
     const seen: number[] = [];
+    let discSeen = (): void => {};
+    const disc = new Promise<void>((resolve) => (discSeen = resolve));
     const dev = await open(
       serving(SIZE, 1, (s, req) => {
         seen.push(req.type);
         if (req.type === 0) setTimeout(() => read(s, req), 100);
+        if (req.type === 2) discSeen();
       }),
     );
     assert.equal(await dev.readv([new Uint8Array(1024)], SIZE - 512), EIO);
@@ -437,6 +440,10 @@ describe('transmission abuse', () => {
     assert.equal(await dev.close(), 0);
     assert.equal(await pending, 0);
     assert.ok(Buffer.from(b).equals(disk.subarray(8192, 8192 + 2048)));
+    // close() ends once the disconnect is sent, not once the server has read it and closed: wait for the server to see it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([disc, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no NBD_CMD_DISC within 2 s')), 2000)))]);
+    clearTimeout(timer);
     assert.deepEqual(seen, [0, 2], 'one read, then the disconnect');
     assert.equal(await dev.readv([b], 0), EIO, 'closed');
   });
