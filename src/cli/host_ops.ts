@@ -29,8 +29,13 @@ export const SET_SIZE = 4;
 
 const BATCH_BYTES = 1 << 20;
 const BATCHES = 4;
-/** Queued calls per batch at most, so that a tree of small files keeps the worker busy. */
-const BATCH_OPS = 2048;
+/**
+ * Numbers queued per batch at most (op codes and arguments), so that a tree
+ * of small files keeps the worker busy; strings (paths, link targets) go as
+ * one string joined by NULs, which no path holds: a batch crosses to the
+ * worker as two transferred buffers and one string, nothing cloned per call.
+ */
+const BATCH_NUMS = 8192;
 
 /** A host error as it crosses threads: enough to make the Node error again. */
 interface HostFailure {
@@ -42,7 +47,12 @@ interface HostFailure {
 }
 
 interface Batch {
-  ops: (string | number)[];
+  /** Op codes and their number arguments. */
+  nums: ArrayBuffer;
+  count: number;
+  /** Their string arguments in order, joined by NULs. */
+  strs: string;
+  /** The written bytes, in the order of the writes. */
   buf: ArrayBuffer;
 }
 
@@ -58,70 +68,75 @@ interface RunState {
  * stops at the first failure (closing the file being written) and keeps it
  * in st. Self-contained: the worker runs its source text.
  */
-function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, st: RunState, ops: (string | number)[], buf: ArrayBuffer): void {
-  const bytes = new Uint8Array(buf);
+function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, st: RunState, b: Batch): void {
+  const bytes = new Uint8Array(b.buf);
+  const nums = new Float64Array(b.nums, 0, b.count);
+  const strs = b.strs.split('\0');
   let at = 0;
   let path = '';
   let i = 0;
+  let j = 0;
   try {
-    while (i < ops.length) {
-      const op = ops[i];
+    while (i < nums.length) {
+      const op = nums[i];
       if (op === OP.MKDIR) {
-        path = ops[i + 1] as string;
+        path = strs[j++];
         fs.mkdirSync(path, { recursive: true });
-        i += 2;
+        i += 1;
       } else if (op === OP.OPEN) {
-        path = ops[i + 1] as string;
-        st.fd = fs.openSync(path, 'wx', ops[i + 2] as number);
+        path = strs[j++];
+        st.fd = fs.openSync(path, 'wx', nums[i + 1]);
         st.path = path;
-        i += 3;
+        i += 2;
       } else if (op === OP.WRITE) {
         path = st.path;
-        const pos = ops[i + 1] as number;
-        const len = ops[i + 2] as number;
+        const pos = nums[i + 1];
+        const len = nums[i + 2];
         for (let done = 0; done < len; ) done += fs.writeSync(st.fd, bytes, at + done, len - done, pos + done);
         at += len;
         i += 3;
       } else if (op === OP.CLOSE) {
         path = st.path;
-        const flags = ops[i + 2] as number;
-        const a = ops[i + 6] as number;
-        const m = ops[i + 7] as number;
-        if ((flags & 4) !== 0) fs.ftruncateSync(st.fd, ops[i + 1] as number);
-        if ((flags & 1) !== 0) fs.fchownSync(st.fd, ops[i + 3] as number, ops[i + 4] as number);
-        if ((flags & 2) !== 0) fs.fchmodSync(st.fd, ops[i + 5] as number);
+        const flags = nums[i + 2];
+        const a = nums[i + 6];
+        const m = nums[i + 7];
+        if ((flags & 4) !== 0) fs.ftruncateSync(st.fd, nums[i + 1]);
+        if ((flags & 1) !== 0) fs.fchownSync(st.fd, nums[i + 3], nums[i + 4]);
+        if ((flags & 2) !== 0) fs.fchmodSync(st.fd, nums[i + 5]);
         fs.futimesSync(st.fd, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
         const fd = st.fd;
         st.fd = -1;
         fs.closeSync(fd);
         i += 8;
       } else if (op === OP.SYMLINK) {
-        path = ops[i + 2] as string;
-        const a = ops[i + 6] as number;
-        const m = ops[i + 7] as number;
-        fs.symlinkSync(ops[i + 1] as string, path);
-        if (((ops[i + 3] as number) & 1) !== 0) fs.lchownSync(path, ops[i + 4] as number, ops[i + 5] as number);
+        const target = strs[j++];
+        path = strs[j++];
+        const a = nums[i + 4];
+        const m = nums[i + 5];
+        fs.symlinkSync(target, path);
+        if ((nums[i + 1] & 1) !== 0) fs.lchownSync(path, nums[i + 2], nums[i + 3]);
         fs.lutimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
-        i += 8;
+        i += 6;
       } else if (op === OP.LINK) {
-        path = ops[i + 2] as string;
-        fs.linkSync(ops[i + 1] as string, path);
-        i += 3;
+        const existing = strs[j++];
+        path = strs[j++];
+        fs.linkSync(existing, path);
+        i += 1;
       } else if (op === OP.ATTRS) {
-        path = ops[i + 1] as string;
-        const flags = ops[i + 2] as number;
-        const a = ops[i + 6] as number;
-        const m = ops[i + 7] as number;
-        if ((flags & 1) !== 0) fs.chownSync(path, ops[i + 3] as number, ops[i + 4] as number);
-        if ((flags & 2) !== 0) fs.chmodSync(path, ops[i + 5] as number);
+        path = strs[j++];
+        const flags = nums[i + 1];
+        const a = nums[i + 5];
+        const m = nums[i + 6];
+        if ((flags & 1) !== 0) fs.chownSync(path, nums[i + 2], nums[i + 3]);
+        if ((flags & 2) !== 0) fs.chmodSync(path, nums[i + 4]);
         fs.utimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
-        i += 8;
+        i += 7;
       } else if (op === OP.DROP) {
         if (st.fd >= 0) fs.closeSync(st.fd);
         st.fd = -1;
         i += 1;
       } else {
-        throw new Error(`host ops: bad call ${String(op)}`);
+        throw new Error(`host ops: bad call ${op}`);
       }
     }
   } catch (e) {
@@ -138,7 +153,7 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, st: Run
   }
 }
 
-/** The worker: runs each batch it is sent, sends the buffer back with the first failure. */
+/** The worker: runs each batch it is sent, sends the buffers back with the first failure. */
 const workerSource = `'use strict';
 const fs = require('node:fs');
 const { parentPort } = require('node:worker_threads');
@@ -146,29 +161,39 @@ const runOps = ${runOps.toString()};
 const OP = ${JSON.stringify(OP)};
 const st = { fd: -1, path: '', failure: null };
 parentPort.on('message', (b) => {
-  if (st.failure === null) runOps(fs, OP, st, b.ops, b.buf);
-  parentPort.postMessage({ buf: b.buf, failure: st.failure }, [b.buf]);
+  if (st.failure === null) runOps(fs, OP, st, b);
+  parentPort.postMessage({ nums: b.nums, buf: b.buf, failure: st.failure }, [b.nums, b.buf]);
 });`;
 
+/** A batch's two buffers, cycling between the threads. */
+interface Slot {
+  nums: Float64Array;
+  buf: ArrayBuffer;
+}
+
 export class HostOps {
-  private ops: (string | number)[] = [];
-  private buf: ArrayBuffer | null = null;
+  /** The batch being filled; null until room() finds one. */
+  private slot: Slot | null = null;
+  /** Numbers queued in the slot. */
+  private n = 0;
+  private strs: string[] = [];
+  /** Bytes queued in the slot. */
   private at = 0;
-  private readonly free: ArrayBuffer[] = [];
-  /** Batches sent and not back yet. */
-  private outstanding = 0;
   /** Where the last call queued starts if it is a write (the next write may join it), else -1. */
   private lastWrite = -1;
-  /** Batch buffers made (BATCHES at most). */
+  private readonly free: Slot[] = [];
+  /** Slots made (BATCHES at most). */
   private made = 0;
+  /** Batches sent and not back yet. */
+  private outstanding = 0;
   private waiter: (() => void) | null = null;
   private failure: HostFailure | null = null;
   private readonly inline: RunState = { fd: -1, path: '', failure: null };
 
   private constructor(private readonly worker: Worker | null) {
-    worker?.on('message', (r: { buf: ArrayBuffer; failure: HostFailure | null }) => {
+    worker?.on('message', (r: { nums: ArrayBuffer; buf: ArrayBuffer; failure: HostFailure | null }) => {
       this.outstanding--;
-      if (r.buf.byteLength === BATCH_BYTES) this.free.push(r.buf);
+      this.free.push({ nums: new Float64Array(r.nums), buf: r.buf });
       this.failure ??= r.failure;
       this.wake();
     });
@@ -184,14 +209,24 @@ export class HostOps {
     return new HostOps(threaded ? new Worker(workerSource, { eval: true }) : null);
   }
 
+  /** Makes a directory (and missing parents; an existing one is kept). */
   mkdir(path: string): Promise<void> | void {
-    this.ops.push(OP.MKDIR, path);
+    const r = this.room();
+    if (r !== null) return r.then(() => this.mkdir(path));
+    this.strs.push(path);
+    this.slot!.nums[this.n++] = OP.MKDIR;
     return this.queued();
   }
 
   /** Creates a new file (exclusively) with mode, to be written and closed next. */
   open(path: string, mode: number): Promise<void> | void {
-    this.ops.push(OP.OPEN, path, mode);
+    const r = this.room();
+    if (r !== null) return r.then(() => this.open(path, mode));
+    this.strs.push(path);
+    const v = this.slot!.nums;
+    v[this.n] = OP.OPEN;
+    v[this.n + 1] = mode;
+    this.n += 2;
     return this.queued();
   }
 
@@ -205,40 +240,76 @@ export class HostOps {
       const r = this.room();
       if (r !== null) return r.then(() => this.write(pos + done, bytes.subarray(done)));
       const n = Math.min(bytes.length - done, BATCH_BYTES - this.at);
-      new Uint8Array(this.buf!, this.at, n).set(done === 0 && n === bytes.length ? bytes : bytes.subarray(done, done + n));
+      new Uint8Array(this.slot!.buf, this.at, n).set(done === 0 && n === bytes.length ? bytes : bytes.subarray(done, done + n));
       this.at += n;
-      const k = this.ops.length - 3;
-      if (k === this.lastWrite && (this.ops[k + 1] as number) + (this.ops[k + 2] as number) === pos + done) {
-        this.ops[k + 2] = (this.ops[k + 2] as number) + n;
+      const v = this.slot!.nums;
+      const k = this.n - 3;
+      if (k === this.lastWrite && v[k + 1] + v[k + 2] === pos + done) {
+        v[k + 2] += n;
       } else {
-        this.lastWrite = this.ops.length;
-        this.ops.push(OP.WRITE, pos + done, n);
+        this.lastWrite = this.n;
+        v[this.n] = OP.WRITE;
+        v[this.n + 1] = pos + done;
+        v[this.n + 2] = n;
+        this.n += 3;
       }
       done += n;
-      if (this.at === BATCH_BYTES) this.send();
+      if (this.at === BATCH_BYTES) {
+        this.send();
+        continue;
+      }
+      const q = this.queued();
+      if (q !== undefined) return q.then(() => this.write(pos + done, bytes.subarray(done)));
     }
-    return this.queued();
   }
 
   /** Sets the open file's size (SET_SIZE), owner (SET_OWNER), mode (SET_MODE) and times; closes it. */
   close(size: number, flags: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> | void {
-    this.ops.push(OP.CLOSE, size, flags, uid, gid, mode, atime, mtime);
+    const r = this.room();
+    if (r !== null) return r.then(() => this.close(size, flags, uid, gid, mode, atime, mtime));
+    this.nums7(OP.CLOSE, size, flags, uid, gid, mode, atime, mtime);
     return this.queued();
   }
 
+  /** Makes a symlink and sets its owner (SET_OWNER) and times. */
   symlink(target: string, path: string, flags: number, uid: number, gid: number, atime: number, mtime: number): Promise<void> | void {
-    this.ops.push(OP.SYMLINK, target, path, flags, uid, gid, atime, mtime);
+    const r = this.room();
+    if (r !== null) return r.then(() => this.symlink(target, path, flags, uid, gid, atime, mtime));
+    this.strs.push(target, path);
+    const v = this.slot!.nums;
+    v[this.n] = OP.SYMLINK;
+    v[this.n + 1] = flags;
+    v[this.n + 2] = uid;
+    v[this.n + 3] = gid;
+    v[this.n + 4] = atime;
+    v[this.n + 5] = mtime;
+    this.n += 6;
     return this.queued();
   }
 
+  /** Makes path a hard link to existing. */
   link(existing: string, path: string): Promise<void> | void {
-    this.ops.push(OP.LINK, existing, path);
+    const r = this.room();
+    if (r !== null) return r.then(() => this.link(existing, path));
+    this.strs.push(existing, path);
+    this.slot!.nums[this.n++] = OP.LINK;
     return this.queued();
   }
 
   /** A path's owner (SET_OWNER), mode (SET_MODE) and times. */
   attrs(path: string, flags: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> | void {
-    this.ops.push(OP.ATTRS, path, flags, uid, gid, mode, atime, mtime);
+    const r = this.room();
+    if (r !== null) return r.then(() => this.attrs(path, flags, uid, gid, mode, atime, mtime));
+    this.strs.push(path);
+    const v = this.slot!.nums;
+    v[this.n] = OP.ATTRS;
+    v[this.n + 1] = flags;
+    v[this.n + 2] = uid;
+    v[this.n + 3] = gid;
+    v[this.n + 4] = mode;
+    v[this.n + 5] = atime;
+    v[this.n + 6] = mtime;
+    this.n += 7;
     return this.queued();
   }
 
@@ -255,8 +326,13 @@ export class HostOps {
    * is, and any host failure is left to the reader's.
    */
   async drop(): Promise<void> {
-    if (this.failure !== null) return;
-    this.ops.push(OP.DROP);
+    try {
+      const r = this.room();
+      if (r !== null) await r;
+    } catch {
+      return; // a host failure came first
+    }
+    this.slot!.nums[this.n++] = OP.DROP;
     this.send();
     while (this.outstanding > 0) await this.wait();
   }
@@ -268,43 +344,63 @@ export class HostOps {
     await this.worker.terminate();
   }
 
-  /** After queueing a call: sends a full batch; a promise only when the caller must wait for room. */
-  private queued(): Promise<void> | void {
+  private nums7(op: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number): void {
+    const v = this.slot!.nums;
+    const i = this.n;
+    v[i] = op;
+    v[i + 1] = a;
+    v[i + 2] = b;
+    v[i + 3] = c;
+    v[i + 4] = d;
+    v[i + 5] = e;
+    v[i + 6] = f;
+    v[i + 7] = g;
+    this.n = i + 8;
+  }
+
+  /**
+   * After queueing a call: sends the batch when another call might not fit;
+   * a promise only when the caller must wait for room. Throws the first
+   * host failure.
+   */
+  private queued(): Promise<void> | undefined {
     this.check();
-    if (this.ops.length < BATCH_OPS) return;
+    if (this.n <= BATCH_NUMS - 8) return undefined;
     this.send();
     return this.room() ?? undefined;
   }
 
-  /** Null when a batch buffer is at hand; else a promise resolved once one is (or a failure came). */
+  /** Null when a batch is at hand to fill; else a promise resolved once one is (or a failure came). */
   private room(): Promise<void> | null {
     this.check();
-    if (this.buf !== null) return null;
-    let b = this.free.pop();
-    if (b === undefined && this.made < BATCHES) {
-      b = new ArrayBuffer(BATCH_BYTES);
+    if (this.slot !== null) return null;
+    let s = this.free.pop();
+    if (s === undefined && this.made < BATCHES) {
+      s = { nums: new Float64Array(BATCH_NUMS), buf: new ArrayBuffer(BATCH_BYTES) };
       this.made++;
     }
-    if (b === undefined) return this.wait().then(() => this.room() ?? undefined);
-    this.buf = b;
+    if (s === undefined) return this.wait().then(() => this.room() ?? undefined);
+    this.slot = s;
+    this.n = 0;
     this.at = 0;
+    this.lastWrite = -1;
     return null;
   }
 
   private send(): void {
-    if (this.ops.length === 0) return;
-    const batch: Batch = { ops: this.ops, buf: this.buf ?? new ArrayBuffer(0) };
-    this.ops = [];
-    this.lastWrite = -1;
-    this.buf = null;
+    const s = this.slot;
+    if (s === null || this.n === 0) return;
+    const batch: Batch = { nums: s.nums.buffer as ArrayBuffer, count: this.n, strs: this.strs.join('\0'), buf: s.buf };
+    this.slot = null;
+    this.strs = [];
     if (this.worker === null) {
-      if (this.inline.failure === null) runOps(nodeFs, OP, this.inline, batch.ops, batch.buf);
+      if (this.inline.failure === null) runOps(nodeFs, OP, this.inline, batch);
       this.failure ??= this.inline.failure;
-      if (batch.buf.byteLength === BATCH_BYTES) this.free.push(batch.buf);
+      this.free.push(s);
       return;
     }
     this.outstanding++;
-    this.worker.postMessage(batch, [batch.buf]);
+    this.worker.postMessage(batch, [batch.nums, batch.buf]);
   }
 
   private wait(): Promise<void> {
