@@ -23,6 +23,8 @@ export interface TreeEntry {
   ino: number;
 }
 
+const NONE: readonly [string, Uint8Array][] = Object.freeze([]);
+
 /** One entry of the tree, its vnode referenced until release(). */
 export class TreeNode {
   private released = false;
@@ -55,16 +57,20 @@ export class TreeNode {
 
   /** The node of one of this directory's entries, by its file number. */
   async child(e: TreeEntry): Promise<TreeNode> {
+    const fs = this.fs;
     const path = joinPath(this.path, e.name);
-    const { error, vp } = await this.fs.mp.op.vget(this.fs.mp, e.ino);
-    check(error, 'stat', this.fs.image, path);
-    return TreeNode.of(this.fs, vp!, path);
+    const { error, vp } = await fs.mp.op.vget(fs.mp, e.ino);
+    check(error, 'stat', fs.image, path);
+    const r = await vp!.op.getattr(vp!);
+    if (r.error !== 0) await vrele(vp!);
+    check(r.error, 'stat', fs.image, path);
+    return new TreeNode(fs, vp!, path, fileStat(r.va!, fs.blockSize, fs.mp.stat.fsize, [], false));
   }
 
   /** Every extended attribute, in on-disk order; none where the file system keeps none. */
-  async xattrs(): Promise<[name: string, value: Uint8Array][]> {
+  async xattrs(): Promise<readonly [name: string, value: Uint8Array][]> {
     const { error, names } = await this.vp.op.listextattr(this.vp);
-    if (error === EOPNOTSUPP) return [];
+    if (error === EOPNOTSUPP || (error === 0 && names.length === 0)) return NONE;
     check(error, 'listxattr', this.fs.image, this.path);
     const out: [string, Uint8Array][] = [];
     for (const n of names) {

@@ -11,11 +11,11 @@
  */
 
 import { lstatSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, normalize } from 'node:path';
 import { VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { type TreeNode, treeNode } from '../api/tree_read.js';
-import { type HostXattrs, hostXattrsRestore } from './host_xattr.js';
+import { hostXattrsRestore } from './host_xattr.js';
 import { HostOps, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
 
 const HOLE = 4096;
@@ -29,7 +29,7 @@ interface Copy {
   ops: HostOps;
   /** Where the first name of each file with several links went. */
   links: Map<number, string>;
-  xattrs: { path: string; attrs: HostXattrs }[];
+  xattrs: { path: string; attrs: readonly [string, Uint8Array][] }[];
   warn: (msg: string) => void;
 }
 
@@ -42,7 +42,8 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const top = await treeNode(fs, path);
   // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
   const root = path.split('/').every((p) => p === '');
-  const target = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
+  const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
+  const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
   const copy: Copy = { ops: HostOps.start(top.stat.type === 'dir'), links: new Map(), xattrs: [], warn };
   try {
     try {
@@ -73,10 +74,11 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
   switch (st.type) {
     case 'dir': {
       await c.ops.mkdir(to);
+      const base = to.endsWith('/') ? to : `${to}/`; // (a name holds no '/', and is never '.' or '..')
       for (const e of await n.entries()) {
         const child = await n.child(e);
         try {
-          await copyOut(c, child, join(to, e.name));
+          await copyOut(c, child, base + e.name);
         } finally {
           await child.release();
         }
