@@ -8,6 +8,10 @@
  * Extended attributes follow with one `setfattr --restore` at the end where
  * the attr tools are installed. Device nodes, FIFOs and sockets are reported
  * and skipped: Node cannot make them.
+ * The tree is read by file number (tree_read.ts: no lookup by name per
+ * entry), and what the host must do is queued to a worker thread that does
+ * it while the reading goes on (host_ops.ts): a directory gets its mode and
+ * times after its contents, a hard link after its first name, in queue order.
  */
 
 import { lstatSync } from 'node:fs';
