@@ -12,8 +12,9 @@
  * written is closed, left as it is) and is thrown by the next call that
  * waits, or by finish(). Bytes in flight are bounded: BATCHES buffers of
  * BATCH_BYTES cycle between the two threads; a full queue waits for one.
- * Without a worker (one file, a small tree) the same calls run inline when
- * each batch is full or finish() is called.
+ * Without a worker (one file) the same calls run inline when a batch is
+ * full, before each write (which then goes straight from the caller's
+ * bytes) and at finish().
  */
 
 import * as nodeFs from 'node:fs';
@@ -236,6 +237,7 @@ export class HostOps {
    * where the last write ended join it (one system call).
    */
   write(pos: number, bytes: Uint8Array): Promise<void> | void {
+    if (this.worker === null) return this.writeNow(pos, bytes);
     for (let done = 0; done < bytes.length; ) {
       const r = this.room();
       if (r !== null) return r.then(() => this.write(pos + done, bytes.subarray(done)));
@@ -260,6 +262,30 @@ export class HostOps {
       }
       const q = this.queued();
       if (q !== undefined) return q.then(() => this.write(pos + done, bytes.subarray(done)));
+    }
+  }
+
+  /**
+   * Inline: what is queued runs first (the file's creation), then the bytes
+   * go straight from the caller's buffer (no copy into a batch).
+   */
+  private writeNow(pos: number, bytes: Uint8Array): void {
+    this.send();
+    this.check();
+    const st = this.inline;
+    try {
+      for (let done = 0; done < bytes.length; ) done += nodeFs.writeSync(st.fd, bytes, done, bytes.length - done, pos + done);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      this.failure = { code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? 'write', path: st.path, message: err.message };
+      st.failure = this.failure;
+      try {
+        nodeFs.closeSync(st.fd);
+      } catch {
+        // the failure above is the one reported
+      }
+      st.fd = -1;
+      this.check();
     }
   }
 
