@@ -53,7 +53,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
     try {
       await copyOut(copy, top, target);
     } catch (e) {
-      if (e instanceof VmError) await copy.ops.drop();
+      if (e instanceof VmError) await copy.ops.drop(); // (throws the host's failure if it came first)
       throw e;
     }
     await copy.ops.finish();

@@ -348,10 +348,12 @@ export class HostOps {
 
   /**
    * After a failure on the reading side: what is queued is carried out (the
-   * files before it are complete), the file being written is closed as it
-   * is, and any host failure is left to the reader's.
+   * files before it are complete) and the file being written is closed as
+   * it is. A host failure already known came first: it is thrown instead;
+   * one met while carrying the rest out is left to the reader's.
    */
   async drop(): Promise<void> {
+    this.check();
     try {
       const r = this.room();
       if (r !== null) await r;
