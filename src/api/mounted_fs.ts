@@ -81,7 +81,7 @@ export interface FileStat extends Omit<Vattr, 'type'> {
  * shape (a spread of the Vattr cost several microseconds and most of a
  * stat's garbage).
  */
-function fileStat(va: Vattr, blockSize: number, addressSize: number, blockMap: BlockRun[], blockMapTruncated: boolean): FileStat {
+export function fileStat(va: Vattr, blockSize: number, addressSize: number, blockMap: BlockRun[], blockMapTruncated: boolean): FileStat {
   return {
     type: fileType(va.type), mode: va.mode, nlink: va.nlink, uid: va.uid, gid: va.gid, size: va.size, bytes: va.bytes,
     atime: va.atime, mtime: va.mtime, ctime: va.ctime, birthtime: va.birthtime,
@@ -758,6 +758,14 @@ export class MountedFs {
   /** @internal */
   forget(f: File): void {
     this.files.delete(f);
+  }
+
+  /**
+   * @internal path's vnode, referenced (the caller vreles it); a final
+   * symlink is not followed. For walks that go on by file number (tree_read).
+   */
+  async vnodeOf(path: string, syscall: string): Promise<Vnode> {
+    return this.lookup(path, false, syscall);
   }
 
   /** Resolves path to a referenced vnode or throws. */

@@ -8,165 +8,146 @@
  * Extended attributes follow with one `setfattr --restore` at the end where
  * the attr tools are installed. Device nodes, FIFOs and sockets are reported
  * and skipped: Node cannot make them.
+ * The tree is read by file number (tree_read.ts: no lookup by name per
+ * entry), and what the host must do is queued to a worker thread that does
+ * it while the reading goes on (host_ops.ts): a directory gets its mode and
+ * times after its contents, a hard link after its first name, in queue order.
  */
 
-import {
-  closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, chmodSync,
-  chownSync, mkdirSync, openSync, symlinkSync, utimesSync, writevSync,
-} from 'node:fs';
-import { iovAfter } from '../api/index.js';
-import { basename, join } from 'node:path';
-import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
-import { joinPath, type FileStat, type MountedFs } from '../api/mounted_fs.js';
-import { type HostXattrs, hostXattrsRestore } from './host_xattr.js';
+import { lstatSync } from 'node:fs';
+import { basename, join, normalize } from 'node:path';
+import { VmError, hostError } from '../api/errors.js';
+import type { MountedFs } from '../api/mounted_fs.js';
+import { type TreeNode, treeNode } from '../api/tree_read.js';
+import { hostXattrsRestore } from './host_xattr.js';
+import { HostOps, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
 
 const HOLE = 4096;
 /** Owners are given only by root (asked once: a system call each time). */
 const asRoot = process.getuid?.() === 0;
+const OWNER = asRoot ? SET_OWNER : 0;
+/** The creation mask, read once: a file created with a mode it leaves whole needs no chmod. */
+const umask = process.umask();
 
-/** Copies PATH out to the host path dest. */
-export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
-  const st = await fs.stat(path, { follow: false, blockMap: false });
-  // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
-  const root = path.split('/').every((p) => p === '');
-  const target = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
-  const links = new Map<number, string>();
-  const xattrs: { path: string; attrs: HostXattrs }[] = [];
-  await copyOut(fs, path, target, st, links, warn, xattrs);
-  await hostXattrsRestore(xattrs, warn); // last: a read-only copy still takes them as root
+interface Copy {
+  ops: HostOps;
+  /** Where the first name of each file with several links went. */
+  links: Map<number, string>;
+  xattrs: { path: string; attrs: readonly [string, Uint8Array][] }[];
+  warn: (msg: string) => void;
 }
 
-async function copyOut(
-  fs: MountedFs, path: string, to: string, st: FileStat, links: Map<number, string>, warn: (msg: string) => void,
-  xattrs: { path: string; attrs: HostXattrs }[],
-): Promise<void> {
-  if (st.type === 'dir' || st.type === 'file' || st.type === 'symlink') {
-    const first = st.type === 'file' && st.nlink > 1 && links.has(st.ino);
-    const attrs: HostXattrs = [];
-    if (!first) for (const n of await imageXattrNames(fs, path)) attrs.push([n, await fs.getxattr(path, n, { follow: false })]);
-    if (attrs.length > 0) xattrs.push({ path: to, attrs });
+/**
+ * Copies PATH out to the host path dest. The reading goes on while a worker
+ * thread makes the host's files (host_ops.ts); the first failure on either
+ * side stops the copy and is thrown, with what was queued before it done.
+ */
+export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
+  const top = await treeNode(fs, path);
+  // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
+  const root = path.split('/').every((p) => p === '');
+  const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
+  const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
+  const copy: Copy = { ops: HostOps.start(top.stat.type === 'dir'), links: new Map(), xattrs: [], warn };
+  try {
+    try {
+      await copyOut(copy, top, target);
+    } catch (e) {
+      if (e instanceof VmError) await copy.ops.drop(); // (throws the host's failure if it came first)
+      throw e;
+    }
+    await copy.ops.finish();
+  } catch (e) {
+    if (e instanceof VmError) throw e;
+    throw hostError(e, 'write', (e as { path?: string }).path || target, null);
+  } finally {
+    await top.release();
+    await copy.ops.stop();
+  }
+  await hostXattrsRestore(copy.xattrs, warn); // last: a read-only copy still takes them as root
+}
+
+/** Queues node n (and, for a directory, everything below it) to be made at host path `to`. */
+async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
+  const st = n.stat;
+  const first = st.type === 'file' && st.nlink > 1 ? c.links.get(st.ino) : undefined;
+  if (first === undefined && (st.type === 'dir' || st.type === 'file' || st.type === 'symlink')) {
+    const attrs = await n.xattrs();
+    if (attrs.length > 0) c.xattrs.push({ path: to, attrs });
   }
   switch (st.type) {
     case 'dir': {
-      host(to, () => mkdirSync(to, { recursive: true }));
-      for (const e of await fs.readdir(path)) {
-        const p = joinPath(path, e.name);
-        await copyOut(fs, p, join(to, e.name), await fs.stat(p, { follow: false, blockMap: false }), links, warn, xattrs);
+      await c.ops.mkdir(to);
+      const base = to.endsWith('/') ? to : `${to}/`; // (a name holds no '/', and is never '.' or '..')
+      for (const e of await n.entries()) {
+        const child = await n.child(e);
+        try {
+          await copyOut(c, child, base + e.name);
+        } finally {
+          await child.release();
+        }
       }
-      break;
-    }
-    case 'symlink': {
-      const target = await fs.readlink(path);
-      host(to, () => symlinkSync(target, to));
-      if (asRoot) host(to, () => lchownSync(to, st.uid, st.gid));
-      host(to, () => lutimesSync(to, hostTime(st.atime), hostTime(st.mtime)));
+      // After the contents: their making changed the directory's times.
+      await c.ops.attrs(to, OWNER | SET_MODE, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
       return;
     }
-    case 'file': {
-      const first = st.nlink > 1 ? links.get(st.ino) : undefined;
+    case 'symlink':
+      await c.ops.symlink(await n.readlink(), to, OWNER, st.uid, st.gid, st.atime, st.mtime);
+      return;
+    case 'file':
       if (first !== undefined) {
-        host(to, () => linkSync(first, to));
+        await c.ops.link(first, to);
         return;
       }
-      await copyFile(fs, path, to, st);
-      if (st.nlink > 1) links.set(st.ino, to);
+      await copyFile(c, n, to);
+      if (st.nlink > 1) c.links.set(st.ino, to);
       return;
-    }
     default:
-      warn(`${path}: a device node, FIFO or socket: skipped (Node cannot make one)`);
-      return;
-  }
-  if (asRoot) host(to, () => chownSync(to, st.uid, st.gid));
-  host(to, () => chmodSync(to, st.mode & 0o7777));
-  host(to, () => utimesSync(to, hostTime(st.atime), hostTime(st.mtime)));
-}
-
-/**
- * A time in seconds as Node's utimes takes it: a negative number means "now"
- * to Node, so a time before 1970 goes as a Date.
- */
-function hostTime(sec: number): number | Date {
-  return sec >= 0 ? sec : new Date(sec * 1000);
-}
-
-/** path's attribute names; none on a file system that keeps none (FAT, UFS). */
-async function imageXattrNames(fs: MountedFs, path: string): Promise<string[]> {
-  try {
-    return await fs.listxattr(path, { follow: false });
-  } catch (e) {
-    if (e instanceof VmError && e.errno === EOPNOTSUPP) return [];
-    throw e;
+      c.warn(`${n.path}: a device node, FIFO or socket: skipped (Node cannot make one)`);
   }
 }
 
 /**
- * A file's bytes straight from the page frames into the host file; zero runs
- * become holes (the size set at the end only when the file ends in one). Owner,
- * mode and times go through the open descriptor, before it closes.
+ * A file's bytes from the page frames into the host queue; zero runs become
+ * holes (the size set at the end only when the file ends in one). A mode
+ * the creation mask leaves whole is given at creation; owner, mode and
+ * times go through the open descriptor, before it closes.
  */
-async function copyFile(fs: MountedFs, path: string, to: string, st: FileStat): Promise<void> {
-  const fd = host(to, () => openSync(to, 'wx'));
-  try {
-    const f = await fs.open(path);
-    f.advise('noreuse');
-    try {
-      let pos = 0;
-      let end = 0;
-      // Each run of 4 KiB pieces with data is one vectored write.
-      const run: Uint8Array[] = [];
-      let runAt = 0;
-      let runLen = 0;
-      const flush = (): void => {
-        if (runLen === 0) return;
-        writeAll(fd, run, runAt, runLen, to);
-        end = runAt + runLen;
-        run.length = 0;
-        runLen = 0;
-      };
-      await f.sendfile((frames) => {
-        for (const b of frames) {
-          for (let p = 0; p < b.length; p += HOLE) {
-            const piece = b.subarray(p, Math.min(b.length, p + HOLE));
-            if (isZero(piece)) {
-              flush();
-              continue;
-            }
-            if (runLen === 0) runAt = pos + p;
-            run.push(piece);
-            runLen += piece.length;
-          }
-          pos += b.length;
+async function copyFile(c: Copy, n: TreeNode, to: string): Promise<void> {
+  const st = n.stat;
+  const mode = st.mode & 0o7777;
+  const atOpen = (mode & 0o7000) === 0 && (mode & umask) === 0;
+  await c.ops.open(to, atOpen ? mode : 0o600);
+  let pos = 0;
+  let end = 0;
+  const size = await n.sendfile(async (frames) => {
+    for (const b of frames) {
+      // Each run of 4 KiB pieces with data is one write.
+      let runAt = -1;
+      for (let p = 0; p < b.length; p += HOLE) {
+        const q = Math.min(b.length, p + HOLE);
+        if (!isZero(b, p, q)) {
+          if (runAt < 0) runAt = p;
+          continue;
         }
-        flush(); // the frames are the pager's again once this returns
-      });
-      if (end !== f.size) host(to, () => ftruncateSync(fd, f.size));
-    } finally {
-      await f.close();
+        if (runAt >= 0) {
+          await c.ops.write(pos + runAt, b.subarray(runAt, p));
+          end = pos + p;
+          runAt = -1;
+        }
+      }
+      if (runAt >= 0) {
+        await c.ops.write(pos + runAt, b.subarray(runAt));
+        end = pos + b.length;
+      }
+      pos += b.length;
     }
-    if (asRoot) host(to, () => fchownSync(fd, st.uid, st.gid));
-    host(to, () => fchmodSync(fd, st.mode & 0o7777));
-    host(to, () => futimesSync(fd, hostTime(st.atime), hostTime(st.mtime)));
-  } finally {
-    closeSync(fd);
-  }
+  });
+  const flags = OWNER | (atOpen ? 0 : SET_MODE) | (end !== size ? SET_SIZE : 0);
+  await c.ops.close(size, flags, st.uid, st.gid, mode, st.atime, st.mtime);
 }
 
-function writeAll(fd: number, bufs: Uint8Array[], pos: number, total: number, to: string): void {
-  for (let done = 0; done < total; ) {
-    const rest = done === 0 ? bufs : iovAfter(bufs, done);
-    done += host(to, () => writevSync(fd, rest, pos + done));
-  }
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+function isZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
   return true;
-}
-
-function host<T>(path: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw hostError(e, 'write', path, null);
-  }
 }

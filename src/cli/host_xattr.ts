@@ -75,7 +75,7 @@ export async function hostXattrsOf(dir: string): Promise<Map<string, HostXattrs>
 }
 
 /** Sets the attributes on host files in one setfattr run; what fails is one warning. */
-export async function hostXattrsRestore(files: readonly { path: string; attrs: HostXattrs }[], warn: (msg: string) => void): Promise<void> {
+export async function hostXattrsRestore(files: readonly { path: string; attrs: Readonly<HostXattrs> }[], warn: (msg: string) => void): Promise<void> {
   if (files.length === 0) return;
   const { spawnSync } = await import('node:child_process');
   let dump = '';

@@ -12,6 +12,7 @@
 const CHUNK = 256;
 
 interface Chunk<T> {
+  /** Up to CHUNK slots; reads past the end are undefined. */
   slots: Array<T | undefined>;
   count: number;
 }
@@ -50,16 +51,22 @@ export class VmRadix<T> {
     const slot = pindex - key * CHUNK;
     let c = this.chunk(key);
     if (c === undefined) {
-      c = { slots: new Array<T | undefined>(CHUNK).fill(undefined), count: 0 };
+      // Grown as far as used: most objects (small files) hold a few pages, not a chunk's worth.
+      c = { slots: [], count: 0 };
       this.chunks.set(key, c);
       this.lastKey = key;
       this.last = c;
     }
-    if (c.slots[slot] === undefined) {
-      c.count++;
-      this.count++;
+    const slots = c.slots;
+    while (slots.length < slot) slots.push(undefined);
+    if (slots.length === slot) slots.push(value);
+    else if (slots[slot] === undefined) slots[slot] = value;
+    else {
+      slots[slot] = value;
+      return;
     }
-    c.slots[slot] = value;
+    c.count++;
+    this.count++;
   }
 
   delete(pindex: number): boolean {

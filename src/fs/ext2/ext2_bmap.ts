@@ -15,25 +15,34 @@ import type { BufCache } from '../../vfs/vfs_bio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { BmapResult } from '../../vfs/vnode_if.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
-import { type BlockRun, HOLE, extentBmap } from './ext2_extents.js';
+import { type BlockRun, HOLE, extentBmap, extentBmapNow } from './ext2_extents.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 
 /**
  * Maps logical block lbn of vp (cf. FreeBSD ext2_bmap). EOPNOTSUPP for files
  * without a block map (inline data, fast symlinks, devices); EACCES for
- * encrypted files (their blocks hold ciphertext). => may sleep
+ * encrypted files (their blocks hold ciphertext). A block map in core (a
+ * small file's, the leaf or indirect block last used) answers with no
+ * async call chain. => may sleep
  */
-export async function ext2Bmap(vp: Vnode, lbn: number): Promise<BmapResult> {
+export function ext2Bmap(vp: Vnode, lbn: number): Promise<BmapResult> {
   const ip = ext2Inode(vp);
   const mp = vp.mount;
-  if (mp === null) return { error: EBADF, bn: -1, runp: 0, runb: 0 };
-  if (!Number.isSafeInteger(lbn) || lbn < 0) return { error: EINVAL, bn: -1, runp: 0, runb: 0 };
+  if (mp === null) return Promise.resolve({ error: EBADF, bn: -1, runp: 0, runb: 0 });
+  if (!Number.isSafeInteger(lbn) || lbn < 0) return Promise.resolve({ error: EINVAL, bn: -1, runp: 0, runb: 0 });
   if (vp.type !== VType.VREG && vp.type !== VType.VDIR && vp.type !== VType.VLNK) {
-    return { error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 };
+    return Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 });
   }
-  if (ip.inlineData || ip.fastSymlink) return { error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 };
-  if (ip.encrypted) return { error: EACCES, bn: -1, runp: 0, runb: 0 };
-  const r = await bmapRun(mp.bufcache, ip, lbn);
+  if (ip.inlineData || ip.fastSymlink) return Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 });
+  if (ip.encrypted) return Promise.resolve({ error: EACCES, bn: -1, runp: 0, runb: 0 });
+  const maxrun = Math.max(0, MAXPHYS / ip.fs.bsize - 1);
+  const now = ip.extents ? extentBmapNow(ip, lbn, maxrun) : indirBmapNow(ip, lbn, maxrun);
+  if (now !== null) return Promise.resolve(bmapResult(ip, lbn, now));
+  return bmapRun(mp.bufcache, ip, lbn).then((r) => bmapResult(ip, lbn, r));
+}
+
+/** ext2Bmap's answer from the block run of lbn. */
+function bmapResult(ip: Inode, lbn: number, r: BlockRun): BmapResult {
   if (r.error !== 0) return { error: r.error, bn: -1, runp: 0, runb: 0 };
   // A hole: its runs count the hole's blocks (an unwritten block reads as zeros too).
   if (r.pblk < 0) return { error: 0, bn: -1, runp: Math.max(0, Math.min(r.after, ip.lastLbn - lbn)), runb: Math.min(r.before, lbn) };
@@ -55,6 +64,16 @@ export function bmapRun(bufcache: BufCache, ip: Inode, lbn: number): Promise<Blo
   const maxrun = Math.max(0, MAXPHYS / ip.fs.bsize - 1);
   if (ip.extents) return extentBmap(bufcache, ip, lbn, maxrun);
   return indirBmap(bufcache, ip, lbn, maxrun);
+}
+
+/** indirBmap without reading a block: the direct blocks, or the cached indirect block; else null. */
+function indirBmapNow(ip: Inode, lbn: number, maxrun: number): BlockRun | null {
+  if (lbn < EXT2_NDADDR) return arrayRun(ip, ip.iblock32, lbn, EXT2_NDADDR, maxrun);
+  const cached = ip.indLeaf;
+  if (cached !== null && lbn >= cached.base && lbn < cached.base + ip.fs.nindir) {
+    return arrayRun(ip, cached.ptrs, lbn - cached.base, ip.fs.nindir, maxrun);
+  }
+  return null;
 }
 
 /** The run around ptrs[i] inside one array of block pointers. */
@@ -80,11 +99,8 @@ function arrayRun(ip: Inode, ptrs: Uint32Array, i: number, n: number, maxrun: nu
 async function indirBmap(bufcache: BufCache, ip: Inode, lbn: number, maxrun: number): Promise<BlockRun> {
   const fs = ip.fs;
   const nindir = fs.nindir;
-  if (lbn < EXT2_NDADDR) return arrayRun(ip, ip.iblock32, lbn, EXT2_NDADDR, maxrun);
-  const cached = ip.indLeaf;
-  if (cached !== null && lbn >= cached.base && lbn < cached.base + nindir) {
-    return arrayRun(ip, cached.ptrs, lbn - cached.base, nindir, maxrun);
-  }
+  const now = indirBmapNow(ip, lbn, maxrun);
+  if (now !== null) return now;
   /* Which tree, and the offset of lbn inside it. */
   let off = lbn - EXT2_NDADDR;
   let levels = 1;

@@ -76,12 +76,31 @@ function decodeLeaf(fs: Ext2Fs, dv: DataView, n: number, lo: number, hi: number)
 }
 
 /**
+ * The leaf that answers for lbn when no block need be read: the cached one,
+ * or the root in i_block of a tree of depth 0 (decoded and cached); null
+ * when a walk must read tree blocks; false when the root is damaged.
+ */
+function leafInCore(ip: Inode, lbn: number): ExtentLeaf | null | false {
+  const cached = ip.extLeaf;
+  if (cached !== null && lbn >= cached.lo && lbn < cached.hi) return cached;
+  const root = ip.din.iblock;
+  const dv = new DataView(root.buffer, root.byteOffset, EXT2_IBLOCK_BYTES);
+  const h = checkHeader(dv, EXT2_IBLOCK_BYTES);
+  if (h === null) return false;
+  if (h.depth > 0) return null;
+  const leaf = decodeLeaf(ip.fs, dv, h.entries, 0, EXT_MAX_LBLK);
+  if (leaf === null) return false;
+  ip.extLeaf = leaf;
+  return leaf;
+}
+
+/**
  * The leaf that answers for logical block lbn: the cached one, or a walk from
  * the root. => lbn < EXT_MAX_LBLK; may sleep (reads tree blocks)
  */
 async function findLeaf(bufcache: BufCache, ip: Inode, lbn: number): Promise<{ error: number; leaf: ExtentLeaf | null }> {
-  const cached = ip.extLeaf;
-  if (cached !== null && lbn >= cached.lo && lbn < cached.hi) return { error: 0, leaf: cached };
+  const now = leafInCore(ip, lbn);
+  if (now !== null) return now === false ? { error: EINTEGRITY, leaf: null } : { error: 0, leaf: now };
   const fs = ip.fs;
   const root = ip.din.iblock;
   let dv = new DataView(root.buffer, root.byteOffset, EXT2_IBLOCK_BYTES);
@@ -125,19 +144,40 @@ async function findLeaf(bufcache: BufCache, ip: Inode, lbn: number): Promise<{ e
 }
 
 /**
+ * Maps lbn through the extent tree without reading a block (the leaf in
+ * core: cached, or the root of a depth-0 tree); null when the tree must be
+ * read (extentBmap does). The common case of a small or sequentially read
+ * file costs no promise.
+ */
+export function extentBmapNow(ip: Inode, lbn: number, maxrun: number): BlockRun | null {
+  if (lbn >= EXT_MAX_LBLK) return HOLE;
+  if (ip.extMap !== null) return extMapBmap(ip.extMap, lbn, maxrun);
+  const leaf = leafInCore(ip, lbn);
+  if (leaf === null) return null;
+  return leaf === false ? BAD : leafRun(leaf, lbn, maxrun);
+}
+
+/**
  * Maps lbn through the extent tree; runs stay inside the leaf and stop at
  * maxrun blocks. Unwritten extents read as holes. => may sleep
  */
 export async function extentBmap(bufcache: BufCache, ip: Inode, lbn: number, maxrun: number): Promise<BlockRun> {
-  if (lbn >= EXT_MAX_LBLK) return HOLE;
-  if (ip.extMap !== null) {
-    const r = ext4ExtMapRun(ip.extMap, lbn, maxrun);
-    if (r.pblk >= 0) return { error: 0, ...r };
-    const ext = ip.extMap.ext;
-    return holeRun(lbn, maxrun, 0, EXT_MAX_LBLK, ext.length, ext4ExtFind(ext, lbn), (j) => ext[j].lblk, (j) => ext[j].len, (j) => ext[j].unwritten);
-  }
+  const now = extentBmapNow(ip, lbn, maxrun);
+  if (now !== null) return now;
   const { error, leaf } = await findLeaf(bufcache, ip, lbn);
   if (leaf === null) return error === EINTEGRITY ? BAD : { error, pblk: -1, after: 0, before: 0 };
+  return leafRun(leaf, lbn, maxrun);
+}
+
+function extMapBmap(map: ExtentMap, lbn: number, maxrun: number): BlockRun {
+  const r = ext4ExtMapRun(map, lbn, maxrun);
+  if (r.pblk >= 0) return { error: 0, ...r };
+  const ext = map.ext;
+  return holeRun(lbn, maxrun, 0, EXT_MAX_LBLK, ext.length, ext4ExtFind(ext, lbn), (j) => ext[j].lblk, (j) => ext[j].len, (j) => ext[j].unwritten);
+}
+
+/** The run around lbn inside leaf. */
+function leafRun(leaf: ExtentLeaf, lbn: number, maxrun: number): BlockRun {
   /* The last extent starting at or before lbn. */
   let l = 0;
   let r = leaf.n - 1;
