@@ -19,6 +19,7 @@
 
 import * as nodeFs from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { keepHeapSmall } from './heap_flags.js';
 
 /** The calls queued, by number (passed to the worker's copy of runOps as they are). */
 const OP = { MKDIR: 1, OPEN: 2, WRITE: 3, CLOSE: 4, SYMLINK: 5, LINK: 6, ATTRS: 7, DROP: 8 } as const;
@@ -192,6 +193,7 @@ export class HostOps {
   private readonly inline: RunState = { fd: -1, path: '', failure: null };
 
   private constructor(private readonly worker: Worker | null) {
+    worker?.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
     worker?.on('message', (r: { nums: ArrayBuffer; buf: ArrayBuffer; failure: HostFailure | null }) => {
       this.outstanding--;
       this.free.push({ nums: new Float64Array(r.nums), buf: r.buf });

@@ -7,19 +7,15 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { commands, findCommand } from './commands.js';
+import { keepHeapSmall } from './heap_flags.js';
 import { CommandContext, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions } from './context.js';
 
-// The process's memory is --memory plus a fixed margin: V8's young generation
-// stays at its first size instead of growing up to 16 MiB per semi-space
-// under a walk's many short-lived objects, and the old generation grows by a
-// fifth past what the last full collection kept (flags V8 reads as it grows).
-setFlagsFromString('--semi-space-growth-factor=1');
-setFlagsFromString('--heap-growing-percent=20');
+// The process's memory is --memory plus a fixed margin (heap_flags.ts).
+keepHeapSmall();
 
 /** Every option parseArgs knows; those in GLOBAL go with every command, the rest with the commands that name them. */
 const options = {
