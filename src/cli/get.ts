@@ -33,6 +33,8 @@ interface Copy {
   ops: HostOps;
   /** Where the first name of each file with several links went. */
   links: Map<number, string>;
+  /** Directories copied or being copied: a damaged image may link one twice (a loop). */
+  dirs: Set<number>;
   xattrs: { path: string; attrs: readonly [string, Uint8Array][] }[];
   warn: (msg: string) => void;
 }
@@ -48,7 +50,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const root = path.split('/').every((p) => p === '');
   const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
-  const copy: Copy = { ops: HostOps.start(top.stat.type === 'dir'), links: new Map(), xattrs: [], warn };
+  const copy: Copy = { ops: HostOps.start(top.stat.type === 'dir'), links: new Map(), dirs: new Set(), xattrs: [], warn };
   try {
     try {
       await copyOut(copy, top, target);
@@ -70,6 +72,14 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
 /** Queues node n (and, for a directory, everything below it) to be made at host path `to`. */
 async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
   const st = n.stat;
+  if (st.type === 'dir') {
+    // Each directory once: a second name for one (damage: directories have one) could loop forever.
+    if (c.dirs.has(st.ino)) {
+      c.warn(`${n.path}: directory inode ${st.ino} was copied already (the image links it twice): skipped`);
+      return;
+    }
+    c.dirs.add(st.ino);
+  }
   const first = st.type === 'file' && st.nlink > 1 ? c.links.get(st.ino) : undefined;
   if (first === undefined && (st.type === 'dir' || st.type === 'file' || st.type === 'symlink')) {
     const attrs = await n.xattrs();

@@ -6,7 +6,7 @@
  * hard links as links; a host failure in the middle (a name already taken)
  * and a read failure in the middle (a damaged block pointer) each stop the
  * copy with one line naming the file, every file made before it complete
- * and nothing made after it.
+ * and nothing made after it. A directory linked twice (a loop) is copied once.
  */
 
 import { after, before, test } from 'node:test';
@@ -162,4 +162,20 @@ test('a read failure in the middle of get (a damaged block pointer) stops it in 
   assert.equal(g.stderr.trimEnd().split('\n').length, 1, g.stderr);
   assert.ok(g.stderr.startsWith(`vmpager: ${img}: /${failed}: `), g.stderr);
   stoppedAt(mine, theirs, order, failed);
+});
+
+test('a directory the image links twice (a loop, damage) is copied once: the second name is skipped with a warning, the rest comes out', () => {
+  const tree = join(tmp.dir, 'loop-src');
+  mkdirSync(join(tree, 'a/b'), { recursive: true });
+  writeFileSync(join(tree, 'a/b/f'), 'in b\n');
+  writeFileSync(join(tree, 'z'), 'after\n');
+  const image = join(tmp.dir, 'loop.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, image, '8M'], { stdio: 'ignore' });
+  debugfs(image, 'ln /a /a/b/loop', true); // a/b/loop names a again: a loop below a
+  const out = join(tmp.dir, 'loop-out');
+  const r = vmpager(['get', image, '/', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^vmpager: .*loop\.img: warning: \/a\/b\/loop: directory inode \d+ was copied already \(the image links it twice\): skipped\n$/);
+  assert.deepEqual(walk(out).sort(), ['a', 'a/b', 'a/b/f', 'lost+found', 'z']);
+  assert.equal(readFileSync(join(out, 'z'), 'utf8'), 'after\n');
 });
