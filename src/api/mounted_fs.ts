@@ -5,7 +5,7 @@
  * then closes the device.
  */
 
-import { EBUSY, EEXIST, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
+import { EBUSY, EEXIST, EINTEGRITY, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
@@ -522,9 +522,19 @@ export class MountedFs {
 
   /** Removes a file, symlink or empty directory (rm -d); `recursive`: a directory with all below it (rm -r). */
   async rm(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    return this.rmBelow(path, opts.recursive === true, new Set());
+  }
+
+  /** rm, with the directories being removed above path: one met again is a loop (damage), refused. */
+  private async rmBelow(path: string, recursive: boolean, above: Set<number>): Promise<void> {
     const st = await this.stat(path, { follow: false });
     if (st.type !== 'dir') return this.unlink(path);
-    if (opts.recursive) for (const e of await this.readdir(path)) await this.rm(joinPath(path, e.name), opts);
+    if (recursive) {
+      if (above.has(st.ino)) throw new VmError(EINTEGRITY, 'rm', this.image, path, `directory inode ${st.ino} is its own ancestor (the image links it twice: run e2fsck)`);
+      above.add(st.ino);
+      for (const e of await this.readdir(path)) await this.rmBelow(joinPath(path, e.name), true, above);
+      above.delete(st.ino);
+    }
     await this.rmdir(path);
   }
 
