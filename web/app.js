@@ -352,9 +352,14 @@ async function streamDownload(f, name) { // 'streamed', or null when the worker 
     wake?.();
     wake = null;
   };
-  const turn = async () => {
+  /** Until the worker has asked (or cancelled: a throw). */
+  const askedFor = async () => {
     while (asked === 0 && !cancelled) await new Promise((r) => (wake = r));
     if (cancelled) throw new Error('the download was cancelled');
+  };
+  /** One ask answered. */
+  const turn = async () => {
+    await askedFor();
     asked--;
   };
   const timer = setTimeout(() => {
@@ -369,14 +374,13 @@ async function streamDownload(f, name) { // 'streamed', or null when the worker 
   const keepAlive = setInterval(() => downloadWorker.postMessage({ type: 'ping' }), 10_000);
   try {
     try {
-      await turn(); // the first ask: the worker has the frame's request
+      await askedFor(); // the first ask: the worker has the frame's request
     } catch {
       port.postMessage({ error: 'the page saved the file another way' }); // should the worker ask after all
       return null;
     } finally {
       clearTimeout(timer);
     }
-    asked++; // that ask is the first chunk's
     await f.sendfile(async (views) => {
       // The batch's views (a page each, or runs of pages) gathered into one chunk: one ask per batch.
       let n = 0;

@@ -118,7 +118,7 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, st: Run
         fs.symlinkSync(target, path);
         if ((nums[i + 1] & 1) !== 0) fs.lchownSync(path, nums[i + 2], nums[i + 3]);
         fs.lutimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
-        i += 6;
+        i += 8;
       } else if (op === OP.LINK) {
         const existing = strs[j++];
         path = strs[j++];
@@ -132,7 +132,7 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, st: Run
         if ((flags & 1) !== 0) fs.chownSync(path, nums[i + 2], nums[i + 3]);
         if ((flags & 2) !== 0) fs.chmodSync(path, nums[i + 4]);
         fs.utimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
-        i += 7;
+        i += 8;
       } else if (op === OP.DROP) {
         if (st.fd >= 0) fs.closeSync(st.fd);
         st.fd = -1;
@@ -304,14 +304,7 @@ export class HostOps {
     const r = this.room();
     if (r !== null) return r.then(() => this.symlink(target, path, flags, uid, gid, atime, mtime));
     this.strs.push(target, path);
-    const v = this.slot!.nums;
-    v[this.n] = OP.SYMLINK;
-    v[this.n + 1] = flags;
-    v[this.n + 2] = uid;
-    v[this.n + 3] = gid;
-    v[this.n + 4] = atime;
-    v[this.n + 5] = mtime;
-    this.n += 6;
+    this.nums7(OP.SYMLINK, flags, uid, gid, atime, mtime, 0, 0);
     return this.queued();
   }
 
@@ -329,15 +322,7 @@ export class HostOps {
     const r = this.room();
     if (r !== null) return r.then(() => this.attrs(path, flags, uid, gid, mode, atime, mtime));
     this.strs.push(path);
-    const v = this.slot!.nums;
-    v[this.n] = OP.ATTRS;
-    v[this.n + 1] = flags;
-    v[this.n + 2] = uid;
-    v[this.n + 3] = gid;
-    v[this.n + 4] = mode;
-    v[this.n + 5] = atime;
-    v[this.n + 6] = mtime;
-    this.n += 7;
+    this.nums7(OP.ATTRS, flags, uid, gid, mode, atime, mtime, 0);
     return this.queued();
   }
 
@@ -374,6 +359,7 @@ export class HostOps {
     await this.worker.terminate();
   }
 
+  /** Queues a call of op with seven numbers (CLOSE, SYMLINK, ATTRS; the unused ones 0): eight slots. */
   private nums7(op: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number): void {
     const v = this.slot!.nums;
     const i = this.n;

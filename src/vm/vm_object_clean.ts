@@ -29,8 +29,9 @@ export function vmObjectPageClean(obj: VmObject, sync: boolean, opts: PageCleanO
   const start = opts.start ?? 0;
   const end = opts.end ?? Infinity;
   // Most calls (an object's last reference going, a cache trim after a close
-  // already wrote it) find nothing dirty: they answer without the lock or a task.
-  if (!anyDirty(obj, start, end)) return NOTHING;
+  // already wrote it) come after a clean of the whole object and no page
+  // dirtied since: they answer without the lock or a task.
+  if ((obj.flags & OBJ_MIGHTBEDIRTY) === 0) return NOTHING;
   return opts.locked ? pageClean(obj, sync, start, end) : pageCleanLocked(obj, sync, start, end);
 }
 
@@ -44,20 +45,6 @@ async function pageCleanLocked(obj: VmObject, sync: boolean, start: number, end:
   } finally {
     vp?.lock.unlock();
   }
-}
-
-/** Whether a page of obj with index in [start, end) is dirty now. */
-function anyDirty(obj: VmObject, start: number, end: number): boolean {
-  if ((obj.flags & OBJ_MIGHTBEDIRTY) === 0) return false;
-  if (end - start <= obj.pages.size) {
-    for (let i = start; i < end; i++) {
-      const m = obj.pages.get(i);
-      if (m !== undefined && vmPageIsDirty(m)) return true;
-    }
-    return false;
-  }
-  for (const m of obj.pages.values()) if (m.pindex >= start && m.pindex < end && vmPageIsDirty(m)) return true;
-  return false;
 }
 
 async function pageClean(obj: VmObject, sync: boolean, start: number, end: number): Promise<number> {
