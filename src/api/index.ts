@@ -3,7 +3,7 @@
  */
 
 export { Vm, DEFAULT_MEMORY, type VmOptions, type MountOptions, type VmStats } from './vm.js';
-export { MountedFs, type DirEntry, type FileStat, type FileType, type BlockRun } from './mounted_fs.js';
+export { MountedFs, type DirEntry, type FileStat, type FileType, type BlockRun, type TreeNode, type TreeNodeType, type TreeSource } from './mounted_fs.js';
 export { File } from './file.js';
 export type { FrameSink } from '../vm/vm_sendfile.js';
 export type { FrameSource } from '../vfs/uio.js';

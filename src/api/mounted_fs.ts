@@ -17,6 +17,8 @@ import { VType, type Vnode } from '../vfs/vnode.js';
 import { MNT_NOWAIT, type LookupResult, type SetattrArgs, type Vattr, XATTR_CREATE, XATTR_REPLACE } from '../vfs/vnode_if.js';
 
 export type { SetattrArgs };
+import type { PopulateResult, TreeNode, TreeSource } from '../vfs/vfs_tree.js';
+export type { TreeNode, TreeNodeType, TreeSource } from '../vfs/vfs_tree.js';
 import { vnodePagerAlloc, vnodePagerUmount } from '../vm/pager/vnode_pager.js';
 import type { VmSystem } from '../vm/vm.js';
 import type { VmMap } from '../vm/vm_map.js';
@@ -254,6 +256,38 @@ export class MountedFs {
     if (ifmt === undefined) throw new VmError(EINVAL, 'mknod', this.image, path, `not a special file type: ${String(type)}`);
     const vp = await this.inParent(path, 'mknod', (dvp, name) => dvp.op.mknod(dvp, name, ifmt | (mode & 0o7777), major, minor));
     await vrele(vp);
+  }
+
+  /**
+   * Makes `nodes` (names the directory `dir` does not hold) and the trees
+   * below them in `dir` at once, from `source` (VOP_POPULATE). False, with
+   * nothing made, where the file system makes files one at a time only (the
+   * caller copies them so). An error throws: what was made up to it stays,
+   * named, but a file left partly written is removed first; what the
+   * source threw is thrown as it was.
+   */
+  async populate(dir: string, nodes: readonly TreeNode[], source: TreeSource): Promise<boolean> {
+    if (this.mp.readOnly) throw new VmError(EROFS, 'put', this.image, dir);
+    const dvp = await this.lookup(dir, true, 'put');
+    let r: PopulateResult;
+    try {
+      if (dvp.type !== VType.VDIR) throw new VmError(ENOTDIR, 'put', this.image, dir);
+      await dvp.lock.lock(LK_EXCLUSIVE);
+      try {
+        r = await dvp.op.populate(dvp, nodes, source);
+      } finally {
+        dvp.lock.unlock();
+      }
+    } finally {
+      await vrele(dvp);
+    }
+    if (r.error === EOPNOTSUPP && r.partial === null && r.cause === undefined) return false;
+    if (r.error === 0) return true;
+    const partial = r.partial === null ? null : joinPath(dir, r.partial);
+    if (partial !== null) await this.unlink(partial).catch(() => {});
+    if (r.cause !== undefined) throw r.cause;
+    check(r.error, 'put', this.image, partial ?? dir);
+    return true;
   }
 
   /** Makes `path` another name (hard link) of the file at `existing` (link(2)). */

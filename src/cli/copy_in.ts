@@ -14,8 +14,9 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, ty
 import { join, resolve, sep } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
-import { EISDIR, ENOENT, EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
+import { EISDIR, ENOENT, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
+import { HostTree, hostCall, major, minor } from './host_tree.js';
 
 export interface CopyInOptions {
   /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
@@ -29,12 +30,12 @@ const HOLE = 4096;
 export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
   const buf = ioBuffer(CHUNK); // one for the whole copy: a fresh 1 MiB per file cost more than a small file's copy
   if (fs.type.startsWith('fat')) return copyInFat(fs, to, from, buf);
-  const links = new Map<string, string>();
   // getfattr reads the source's attributes beside the copy (on the other core);
   // they are set once the tree is in (setting one changes a ctime, never an mtime).
   const xattrs = hostXattrsOf(from);
+  const tree = new HostTree(opts.owner, from, to);
   try {
-    await copyDir(fs, to, from, opts, links, buf);
+    await copyDir(fs, to, from, opts, buf, tree);
     await setAttrs(fs, to, hostStat(from), opts);
   } catch (e) {
     await xattrs; // its process ended before the error is told
@@ -49,19 +50,28 @@ export async function copyIn(fs: MountedFs, to: string, from: string, opts: Copy
   }
 }
 
-async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, links: Map<string, string>, buf: Uint8Array): Promise<void> {
-  for await (const { src, dst, st, there } of hostEntries(fs, to, from)) {
+/**
+ * The entries of `from` into `to`: those `to` does not hold made at once
+ * where the file system can (MountedFs.populate), the rest (and all of them
+ * where it cannot) one by one, a directory already there merged into.
+ */
+async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, buf: Uint8Array, tree: HostTree): Promise<void> {
+  const names = hostCall(from, () => readdirSync(from)).sort();
+  const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
+  const fresh = names.filter((n) => !existing.has(n));
+  const made = fresh.length > 0 && (await fs.populate(to, tree.nodes(from, fresh), tree));
+  for await (const { src, dst, st, there } of hostEntries(fs, to, from, made ? names.filter((n) => existing.has(n)) : names, existing)) {
     if (st.isDirectory()) {
-      await copyDir(fs, dst, src, opts, links, buf);
+      await copyDir(fs, dst, src, opts, buf, tree);
       await setAttrs(fs, dst, st, opts); // after its entries: adding them set its times
       continue;
     }
     if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
-    const key = `${st.dev}:${st.ino}`;
-    const first = st.nlink > 1 ? links.get(key) : undefined;
+    const key = HostTree.linkKey(st);
+    const first = key !== null ? tree.links.get(key) : undefined;
     if (first !== undefined) {
       if (there !== undefined) await fs.unlink(dst);
-      await fs.link(first, dst);
+      await fs.link(first.path, dst);
       continue;
     }
     if (st.isFile()) {
@@ -72,7 +82,7 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
       else await fs.mknod(dst, specialType(st), st.mode & 0o7777, major(st.rdev), minor(st.rdev));
       await setAttrs(fs, dst, st, opts);
     }
-    if (st.nlink > 1) links.set(key, dst);
+    if (key !== null) tree.links.set(key, { path: dst, ino: (await fs.stat(dst)).ino });
   }
 }
 
@@ -152,7 +162,9 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOpti
  * (its read-only attribute) and times, and skips the rest with a line each.
  */
 async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Array): Promise<void> {
-  for await (const { src, dst, st, there } of hostEntries(fs, to, from)) {
+  const names = hostCall(from, () => readdirSync(from)).sort();
+  const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
+  for await (const { src, dst, st, there } of hostEntries(fs, to, from, names, existing)) {
     if (st.isDirectory()) {
       await copyInFat(fs, dst, src, buf);
     } else if (st.isFile()) {
@@ -167,14 +179,14 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
 }
 
 /**
- * The host directory `from`'s entries in name order, each with its image
- * path under `to`, its lstat, and the type of what the image already has
- * there; a directory entry's image directory is made first (what was in its
- * way unlinked).
+ * The host directory `from`'s entries `names`, each with its image path
+ * under `to`, its lstat, and the type of what the image already has there
+ * (`existing`); a directory entry's image directory is made first (what was
+ * in its way unlinked).
  */
-async function* hostEntries(fs: MountedFs, to: string, from: string): AsyncGenerator<{ src: string; dst: string; st: Stats; there: string | undefined }> {
-  const names = hostCall(from, () => readdirSync(from)).sort();
-  const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
+async function* hostEntries(
+  fs: MountedFs, to: string, from: string, names: readonly string[], existing: ReadonlyMap<string, string>,
+): AsyncGenerator<{ src: string; dst: string; st: Stats; there: string | undefined }> {
   for (const name of names) {
     const src = join(from, name);
     const dst = joinPath(to, name);
@@ -195,15 +207,6 @@ function specialType(st: Stats): 'chardev' | 'blockdev' | 'fifo' | 'socket' {
   return 'socket';
 }
 
-/** Linux's dev_t split into major and minor. */
-function major(rdev: number): number {
-  return Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
-}
-
-function minor(rdev: number): number {
-  return Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
-}
-
 /** Whether b[from, to) is all zeros. */
 function isZero(b: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (b[i] !== 0) return false;
@@ -212,12 +215,4 @@ function isZero(b: Uint8Array, from: number, to: number): boolean {
 
 function hostStat(path: string): Stats {
   return hostCall(path, () => lstatSync(path));
-}
-
-function hostCall<T>(path: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw hostError(e, 'read', path, null);
-  }
 }

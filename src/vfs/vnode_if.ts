@@ -10,6 +10,7 @@ import { EINVAL, ENOTDIR, EOPNOTSUPP } from '../kern/errno.js';
 import type { Uio } from './uio.js';
 import type { Buf } from './buf.js';
 import { VType, type Vnode } from './vnode.js';
+import type { PopulateResult, TreeNode, TreeSource } from './vfs_tree.js';
 
 /**
  * VOP_FSYNC's waitfor (cf. MNT_WAIT / MNT_NOWAIT): MNT_WAIT (the default)
@@ -146,6 +147,12 @@ export interface VopVector {
   /** Makes `name` in tdvp another link to vp's file. => tdvp locked exclusively */
   link(vp: Vnode, tdvp: Vnode, name: string): Promise<number>;
   /**
+   * Makes each of `nodes` (names dvp does not hold), and everything below
+   * them, in dvp from `src` at once (vfs_tree.ts); EOPNOTSUPP where the file
+   * system makes files one at a time only. => dvp locked exclusively
+   */
+  populate(dvp: Vnode, nodes: readonly TreeNode[], src: TreeSource): Promise<PopulateResult>;
+  /**
    * Renames fname in fdvp to tname in tdvp, replacing a file there (rename(2)).
    * => fdvp and tdvp locked exclusively (once when they are one)
    */
@@ -210,6 +217,7 @@ export const vopDefault: VopVector = Object.freeze({
   rmdir: notsupp,
   mknod: () => Promise.resolve({ error: EOPNOTSUPP, vp: null }),
   link: notsupp,
+  populate: () => Promise.resolve({ error: EOPNOTSUPP, partial: null }),
   rename: notsupp,
   setattr: notsupp,
   getextattr: () => Promise.resolve({ error: EOPNOTSUPP, value: null }),

@@ -24,6 +24,7 @@ import { ext2Create, ext2Mkdir, ext2Remove, ext2Rmdir, ext2Symlink } from './ext
 import { ext2Link, ext2Rename } from './ext2_rename.js';
 import { ext2Setattr } from './ext2_setattr.js';
 import { ext2Mknod } from './ext2_mknod.js';
+import { ext2Populate } from './ext2_populate.js';
 import { ext2Deleteextattr, ext2Getextattr, ext2Listextattr, ext2Setextattr } from './ext2_xattr_vnops.js';
 import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
 import { DI_ATIME_EXTRA, EXT2_GOOD_OLD_INODE_SIZE } from './ext2_fs.js';
@@ -147,6 +148,7 @@ export const ext2Vnops: VopVector = Object.freeze({
   symlink: ext2Symlink,
   remove: ext2Remove,
   link: ext2Link,
+  populate: ext2Populate,
   rename: ext2Rename,
   setattr: ext2Setattr,
   getextattr: ext2Getextattr,

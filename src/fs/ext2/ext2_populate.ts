@@ -1,0 +1,485 @@
+/*
+ * VOP_POPULATE on ext2: a whole tree from outside made at once (cf.
+ * e2fsprogs' populate_fs, behind `mke2fs -d`), with no vnode, VM object or
+ * page per file. Each directory's names are known before its children are
+ * made, so its blocks are planned and allocated first (ext2_dir_build.ts)
+ * and written once, whole, when its children's inodes are numbered; each
+ * file's bytes go from the source straight to the blocks allocated for
+ * them, runs of neighbouring blocks (across files too) in one device write.
+ *   1. Each top entry: its name checked new in dvp (one lookup).
+ *   2. Its inode allocated near dvp (a directory's spread by ext2Valloc),
+ *      initialised with the source's mode, owner and times.
+ *   3. A regular file: read in 1 MiB pieces; a 4 KiB (or block) piece of
+ *      zeros is left a hole, the rest allocated (extents or block maps) and
+ *      staged for the device. A symlink: in i_block, or one block. A
+ *      device: its numbers in i_block. A directory: its names listed and
+ *      planned, its blocks allocated, its children made (2-4, depth
+ *      first), its blocks rendered and staged; its link count counts its
+ *      subdirectories. A second name of a file (the source's link key)
+ *      takes a link on the inode made for the first.
+ *   4. The inode written to its buffer (ext2Update).
+ *   5. Without MNT_ASYNC, the staged blocks and every dirty buffer go to
+ *      the disk (VFS_SYNC) before the entry that names the top: a crash
+ *      leaves at worst allocated inodes no entry names, which e2fsck -p
+ *      mends; with MNT_ASYNC nothing waits.
+ *   6. The top entry entered in dvp through ext2DirEnter (its index kept).
+ * An error stops the walk; what was made up to it is finished as it stands
+ * (each directory with the entries made, the file that failed with the
+ * bytes written) and named, so nothing is allocated that no entry names;
+ * the file left partly written is answered for the caller to remove. The
+ * walk's own allocations leave RESERVE blocks free, so that the top entry
+ * can still be entered when the tree ran the file system out of space.
+ * A second name of a file made before the walk (the source knows its
+ * inode by the link key) takes a link on that inode, as VOP_LINK does.
+ *   const { error, partial, cause } = await ext2Populate(dvp, nodes, source)   => dvp locked exclusively
+ */
+
+import { EEXIST, EINTEGRITY, EINVAL, EMLINK, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, EOPNOTSUPP } from '../../kern/errno.js';
+import { DEV_BSIZE } from '../../kern/param.js';
+import type { Mount } from '../../vfs/mount.js';
+import { vrele } from '../../vfs/vfs_subr.js';
+import { PATH_MAX } from '../../vfs/vfs_lookup.js';
+import type { PopulateResult, TreeNode, TreeSource } from '../../vfs/vfs_tree.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
+import { devWrite } from '../../vfs/vfs_physwrite.js';
+import {
+  EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_INDEX_FL, EXT2_NAME_LEN, EXT4_EXTENTS_FL,
+  RO_COMPAT_DIR_NLINK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK,
+} from './ext2_fs.js';
+import type { Ext2Fs } from './ext2_mount.js';
+import { ext2AllocRange } from './ext2_balloc.js';
+import { ext2DirEnter } from './ext2_dir_write.js';
+import { ext2DirPlan, ext2DirRender } from './ext2_dir_build.js';
+import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
+import { ext2Inode, type Inode } from './ext2_inode.js';
+import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
+import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, ext2NowTime, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
+import { ext2LookupLocked } from './ext2_lookup.js';
+import { ext2IncLinks, ext2LinkFull, ext2LinkLimits, ext2LinkMax } from './ext2_nlink.js';
+import { ext2DirDone } from './ext2_vnops_write.js';
+import { ext2Writable } from './ext2_write.js';
+
+/** Blocks the walk leaves free for the top entry's own directory to grow. */
+export const RESERVE = 16;
+const READ_PIECE = 1 << 20;
+const STAGE = 4 << 20;
+const HOLE = 4096;
+
+const FT = { file: EXT2_FT_REG_FILE, dir: EXT2_FT_DIR, chardev: 3, blockdev: 4, fifo: 5, socket: 6, symlink: EXT2_FT_SYMLINK } as const;
+const IFMT = { file: S_IFREG, dir: S_IFDIR, chardev: S_IFCHR, blockdev: S_IFBLK, fifo: S_IFIFO, socket: S_IFSOCK, symlink: S_IFLNK } as const;
+const encoder = new TextEncoder();
+
+/** What making one entry left: its inode (0: none), and how the walk stopped, if it did. */
+interface Made {
+  ino: number;
+  ft: number;
+  /** A directory made new here (counts as a link of its parent). */
+  newDir: boolean;
+}
+
+/** The walk's state: where it stopped, and why. */
+class Stop {
+  error = 0;
+  partial: string | null = null;
+  cause: unknown = undefined;
+}
+
+/**
+ * Blocks on their way to the device, a run of neighbouring blocks at a time;
+ * one run is written while the next fills.
+ */
+class Stage {
+  private buf: Uint8Array;
+  private spare: Uint8Array;
+  private start = 0;
+  private blocks = 0;
+  private pending: Promise<number> = Promise.resolve(0);
+  private error = 0;
+
+  constructor(private readonly mp: Mount, private readonly fs: Ext2Fs) {
+    this.buf = new Uint8Array(STAGE);
+    this.spare = new Uint8Array(STAGE);
+  }
+
+  /** Block pblk's bytes: src[from, to) then zeros to the block's end. => may sleep (a full run is written) */
+  async add(pblk: number, src: Uint8Array, from: number, to: number): Promise<void> {
+    const bsize = this.fs.bsize;
+    if (this.blocks > 0 && (pblk !== this.start + this.blocks || (this.blocks + 1) * bsize > this.buf.length)) await this.send();
+    if (this.blocks === 0) this.start = pblk;
+    const at = this.blocks * bsize;
+    this.buf.set(src.subarray(from, to), at);
+    if (to - from < bsize) this.buf.fill(0, at + to - from, at + bsize);
+    this.blocks++;
+  }
+
+  /** Starts the run's write (after the one before it has finished, whose buffer it takes). */
+  private async send(): Promise<void> {
+    const e = await this.pending;
+    if (e !== 0 && this.error === 0) this.error = e;
+    const full = this.buf;
+    this.buf = this.spare;
+    this.spare = full;
+    const off = this.fs.fsbtodb(this.start) * DEV_BSIZE;
+    this.pending = devWrite(this.mp.dev, off, [full.subarray(0, this.blocks * this.fs.bsize)]);
+    this.blocks = 0;
+  }
+
+  /** Every staged block written; the first write error, or 0. */
+  async flush(): Promise<number> {
+    if (this.blocks > 0) await this.send();
+    const e = await this.pending;
+    this.pending = Promise.resolve(0);
+    return this.error || e;
+  }
+}
+
+/** VOP_POPULATE: makes each of `nodes` (names dvp does not hold) in dvp, from `src`. => dvp locked exclusively */
+export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: TreeSource): Promise<PopulateResult> {
+  const w = ext2Writable(dvp);
+  if (w.error !== 0) return { error: w.error, partial: null };
+  if (dvp.type !== VType.VDIR) return { error: ENOTDIR, partial: null };
+  const dip = ext2Inode(dvp);
+  if (dip.din.linksCount === 0 || dip.freed) return { error: ENOENT, partial: null };
+  const mp = w.mp!;
+  if (mp.vm === null) return { error: EOPNOTSUPP, partial: null };
+  const b = new Builder(mp, dip.fs, src);
+  let entered = false;
+  try {
+    for (const node of nodes) {
+      const name = checkName(node.name);
+      if (typeof name === 'number') return { error: name, partial: null };
+      const r = await ext2LookupLocked(dvp, node.name);
+      if (r.vp !== null) {
+        await vrele(r.vp);
+        return { error: EEXIST, partial: null };
+      }
+      if (r.error !== ENOENT) return { error: r.error, partial: null };
+      if (node.type === 'dir' && ext2LinkFull(dip)) return { error: EMLINK, partial: null };
+      const made = await b.make(node, dvp.ino, node.name);
+      if (made.ino !== 0) {
+        let e = mp.async ? 0 : await b.stage.flush();
+        if (e === 0 && !mp.async) e = await mp.op.sync(mp); // the tree on disk before the entry that names it
+        if (e === 0) e = await ext2DirEnter(dvp, name, made.ino, made.ft);
+        if (e !== 0) return { error: e, partial: null }; // the tree is left unnamed: e2fsck -p moves it to lost+found
+        entered = true;
+        if (made.newDir) ext2IncLinks(dip);
+      }
+      if (b.stop.error !== 0) return { error: b.stop.error, partial: b.stop.partial, cause: b.stop.cause };
+    }
+    return { error: 0, partial: null };
+  } finally {
+    const e = await b.stage.flush();
+    if (entered) await ext2DirDone(dvp, mp);
+    if (e !== 0 && b.stop.error === 0) b.stop.error = e;
+  }
+}
+
+/** A name's bytes for an entry, or the errno it earns. */
+function checkName(name: string): Uint8Array | number {
+  const bytes = encoder.encode(name);
+  if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0) || name === '.' || name === '..') return EINVAL;
+  if (bytes.length > EXT2_NAME_LEN) return ENAMETOOLONG;
+  return bytes;
+}
+
+class Builder {
+  readonly stop = new Stop();
+  readonly stage: Stage;
+  private readonly links = new Map<string, { ino: number; ip: Inode; ft: number }>();
+  private readonly readBuf = new Uint8Array(READ_PIECE);
+  private readonly piece: number;
+  private readonly now = ext2NowTime();
+
+  constructor(private readonly mp: Mount, private readonly fs: Ext2Fs, private readonly src: TreeSource) {
+    this.stage = new Stage(mp, fs);
+    this.piece = Math.max(HOLE, fs.bsize);
+  }
+
+  private fail(error: number, cause?: unknown): void {
+    if (this.stop.error !== 0) return;
+    this.stop.error = error;
+    this.stop.cause = cause;
+  }
+
+  /** Makes `node` (and below it) for a directory of inode parentIno; `path`: its path below the populated directory. */
+  async make(node: TreeNode, parentIno: number, path: string): Promise<Made> {
+    const none = { ino: 0, ft: 0, newDir: false };
+    const ft = FT[node.type];
+    if (node.link !== null) {
+      const first = this.links.get(node.link);
+      if (first !== undefined) {
+        if (ext2LinkFull(first.ip)) {
+          this.fail(EMLINK);
+          return none;
+        }
+        ext2IncLinks(first.ip);
+        const e = await ext2Update(this.mp, first.ip, false);
+        if (e !== 0) {
+          first.ip.din.linksCount--;
+          this.fail(e);
+          return none;
+        }
+        return { ino: first.ino, ft: first.ft, newDir: false };
+      }
+      const ino = this.src.linked(node.link);
+      if (ino !== 0) return this.linkOutside(ino, ft);
+    }
+    const isDir = node.type === 'dir';
+    let listed: { children: TreeNode[]; names: Uint8Array[] } | null = null;
+    if (isDir) {
+      // Listed before anything is allocated: a directory the source cannot read is not made.
+      try {
+        const children = this.src.list(node);
+        const names: Uint8Array[] = [];
+        for (const c of children) {
+          const n = checkName(c.name);
+          if (typeof n === 'number') {
+            this.fail(n);
+            return none;
+          }
+          names.push(n);
+        }
+        listed = { children, names };
+      } catch (e) {
+        this.fail(EINVAL, e);
+        return none;
+      }
+    }
+    const a = await ext2Valloc(this.mp, parentIno, isDir);
+    if (a.error !== 0) {
+      this.fail(a.error);
+      return none;
+    }
+    const { error, ip } = await ext2InodeInit(this.mp, a.ino, IFMT[node.type] | (node.perm & 0o7777), isDir ? 2 : 1, this.now);
+    if (error !== 0 || ip === null) {
+      await ext2Vfree(this.mp, a.ino, isDir);
+      this.fail(error || EINTEGRITY);
+      return none;
+    }
+    const din = ip.din;
+    din.uid = node.uid;
+    din.gid = node.gid;
+    ext2Stamp(din, EXT2_ATIME, ext2TimeFit(ip.raw, node.atime));
+    ext2Stamp(din, EXT2_MTIME, ext2TimeFit(ip.raw, node.mtime));
+    let made = true;
+    switch (node.type) {
+      case 'file':
+        await this.fileData(node, ip, path);
+        break;
+      case 'dir':
+        made = await this.dirData(listed!, ip, parentIno, path);
+        break;
+      case 'symlink':
+        made = await this.symlinkData(node, ip);
+        break;
+      case 'chardev':
+      case 'blockdev':
+        if (node.major < 256 && node.minor < 256) ip.iblock32[0] = (node.major << 8) | node.minor;
+        else ip.iblock32[1] = ((node.minor & 0xff) | (node.major << 8) | ((node.minor & ~0xff) << 12)) >>> 0;
+        break;
+      default:
+        break;
+    }
+    if (!made) {
+      // Nothing allocated beyond the inode (a directory's or a symlink's blocks could not be had).
+      await ext2Vfree(this.mp, a.ino, isDir);
+      return none;
+    }
+    const e = await ext2Update(this.mp, ip, false);
+    if (e !== 0) this.fail(e); // the inode's buffer is the image's own: what is in it is named, as on any write error
+    if (node.link !== null) {
+      this.links.set(node.link, { ino: a.ino, ip, ft });
+      this.src.made(node, a.ino);
+    }
+    return { ino: a.ino, ft, newDir: isDir };
+  }
+
+  /** One more link of inode ino, made before this walk (its vnode's inode, written as VOP_LINK writes it). */
+  private async linkOutside(ino: number, ft: number): Promise<Made> {
+    const none = { ino: 0, ft: 0, newDir: false };
+    const r = await this.mp.op.vget(this.mp, ino);
+    if (r.error !== 0 || r.vp === null) {
+      this.fail(r.error || ENOENT);
+      return none;
+    }
+    try {
+      const ip = ext2Inode(r.vp);
+      if (r.vp.type === VType.VDIR || ip.din.linksCount === 0 || ip.freed) {
+        this.fail(ENOENT);
+        return none;
+      }
+      if (ext2LinkFull(ip)) {
+        this.fail(EMLINK);
+        return none;
+      }
+      ext2IncLinks(ip);
+      ext2Stamp(ip.din, EXT2_CTIME);
+      const e = await ext2Update(this.mp, ip, !this.mp.async);
+      if (e !== 0) {
+        this.fail(e);
+        return none;
+      }
+      return { ino, ft, newDir: false };
+    } finally {
+      await vrele(r.vp);
+    }
+  }
+
+  /** A regular file's bytes from the source, holes kept; on an error, the file is what was written (answered as partial). */
+  private async fileData(node: TreeNode, ip: Inode, path: string): Promise<void> {
+    const fs = this.fs;
+    const bsize = fs.bsize;
+    const buf = this.readBuf;
+    let h = -1;
+    let pos = 0;
+    try {
+      h = this.src.open(node);
+      for (;;) {
+        // To the end, or a whole piece: each read after the first starts on a block. A short read is the end.
+        const want = Math.min(buf.length, Math.ceil(Math.max(node.size - pos + 1, 1) / this.piece) * this.piece);
+        let n = 0;
+        let eof = false;
+        while (n < want) {
+          const got = this.src.read(h, buf.subarray(n, want), pos + n);
+          n += got;
+          if (got < want - (n - got)) {
+            eof = true;
+            break;
+          }
+        }
+        if (n === 0) break;
+        for (let p = 0; p < n;) {
+          while (p < n && isZero(buf, p, Math.min(n, p + this.piece))) p += this.piece;
+          let q = p;
+          while (q < n && !isZero(buf, q, Math.min(n, q + this.piece))) q += this.piece;
+          if (q > p) {
+            const e = await this.writeRun(ip, pos, buf, p, Math.min(n, q));
+            if (e !== 0) {
+              ip.size = pos + p;
+              this.fail(e);
+              this.stop.partial = path;
+              return;
+            }
+          }
+          p = q;
+        }
+        pos += n;
+        if (eof) break;
+      }
+      ip.size = pos;
+    } catch (e) {
+      ip.size = pos;
+      this.fail(EINVAL, e);
+      this.stop.partial = path;
+    } finally {
+      if (h >= 0) {
+        try {
+          this.src.close(h);
+        } catch (e) {
+          this.fail(EINVAL, e);
+        }
+      }
+    }
+  }
+
+  /** Allocates and stages buf[p, q), which holds the file's bytes from byte pos + p (p on a block). */
+  private async writeRun(ip: Inode, pos: number, buf: Uint8Array, p: number, q: number): Promise<number> {
+    const bsize = this.fs.bsize;
+    const lbn = (pos + p) / bsize;
+    const count = Math.ceil((q - p) / bsize);
+    const pblks: number[] = [];
+    const e = await this.alloc(ip, lbn, count, pblks);
+    if (e !== 0) return e;
+    for (let k = 0; k < count; k++) {
+      const from = p + k * bsize;
+      await this.stage.add(pblks[k], buf, from, Math.min(q, from + bsize));
+    }
+    return 0;
+  }
+
+  /** Blocks [lbn, lbn + count) of ip allocated, their numbers into pblks, RESERVE blocks left free. */
+  private async alloc(ip: Inode, lbn: number, count: number, pblks: number[]): Promise<number> {
+    if (this.fs.sb.freeBlocksCount < count + RESERVE) return ENOSPC;
+    const r = await ext2AllocRange(this.mp, ip, lbn, count, (_l, pblk) => pblks.push(pblk));
+    if (r.error !== 0) return r.error;
+    return pblks.length === count ? 0 : EINTEGRITY;
+  }
+
+  /** A directory's children made and its blocks written; false when its blocks could not be had (nothing made). */
+  private async dirData(listed: { children: TreeNode[]; names: Uint8Array[] }, ip: Inode, parentIno: number, path: string): Promise<boolean> {
+    const fs = this.fs;
+    const { children, names } = listed;
+    const plan = ext2DirPlan(fs, names);
+    let subdirs = 0;
+    for (const c of children) if (c.type === 'dir') subdirs++;
+    const dirNlink = (fs.sb.featureRoCompat & RO_COMPAT_DIR_NLINK) !== 0;
+    if (2 + subdirs > ext2LinkMax(ip) && !(dirNlink && plan.version >= 0)) {
+      this.fail(EMLINK);
+      return false;
+    }
+    const pblks: number[] = [];
+    const e = await this.alloc(ip, 0, plan.blocks, pblks);
+    if (e !== 0) {
+      this.fail(e);
+      return false; // a failed allocation of a new inode's tree leaves nothing allocated but what ext2Vfree's caller frees
+    }
+    const inos = new Uint32Array(children.length);
+    const fts = new Uint8Array(children.length);
+    let dirs = 0;
+    for (let i = 0; i < children.length && this.stop.error === 0; i++) {
+      const c = children[i];
+      const m = await this.make(c, ip.ino, `${path}/${c.name}`);
+      inos[i] = m.ino;
+      fts[i] = m.ft;
+      if (m.newDir) dirs++;
+    }
+    const blocks = ext2DirRender(fs, plan, names, inos, fts, ip.ino, ip.din.generation, parentIno);
+    for (let k = 0; k < blocks.length; k++) await this.stage.add(pblks[k], blocks[k], 0, fs.bsize);
+    ip.size = plan.blocks * fs.bsize;
+    if (plan.version >= 0) ip.din.flags |= EXT2_INDEX_FL;
+    const links = 2 + dirs;
+    ip.din.linksCount = links > ext2LinkLimits.dirNlink && dirNlink ? 1 : links;
+    return true;
+  }
+
+  /** A symlink's target: in i_block when shorter than it, else in one block. false: nothing made. */
+  private async symlinkData(node: TreeNode, ip: Inode): Promise<boolean> {
+    let t: Uint8Array;
+    try {
+      t = encoder.encode(this.src.readlink(node));
+    } catch (e) {
+      this.fail(EINVAL, e);
+      return false;
+    }
+    if (t.length === 0 || t.includes(0)) {
+      this.fail(EINVAL);
+      return false;
+    }
+    if (t.length >= Math.min(this.fs.bsize, PATH_MAX)) {
+      this.fail(ENAMETOOLONG);
+      return false;
+    }
+    ip.size = t.length;
+    if (t.length < EXT2_IBLOCK_BYTES) {
+      ip.din.flags &= ~EXT4_EXTENTS_FL; // the target lives where an extent root would
+      ip.extMap = null;
+      ip.din.iblock.fill(0);
+      ip.din.iblock.set(t);
+      return true;
+    }
+    const pblks: number[] = [];
+    const e = await this.alloc(ip, 0, 1, pblks);
+    if (e !== 0) {
+      this.fail(e);
+      return false;
+    }
+    await this.stage.add(pblks[0], t, 0, t.length);
+    return true;
+  }
+}
+
+/** Whether b[from, to) is all zeros. */
+function isZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
+}
