@@ -59,7 +59,16 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
   const names = hostCall(from, () => readdirSync(from)).sort();
   const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
   const fresh = names.filter((n) => !existing.has(n));
-  const made = fresh.length > 0 && (await fs.populate(to, tree.nodes(from, fresh), tree));
+  let made = false;
+  if (fresh.length > 0) {
+    const nodes = tree.nodes(from, fresh);
+    tree.prepare(nodes);
+    try {
+      made = await fs.populate(to, nodes, tree);
+    } finally {
+      await tree.stop();
+    }
+  }
   for await (const { src, dst, st, there } of hostEntries(fs, to, from, made ? names.filter((n) => existing.has(n)) : names, existing)) {
     if (st.isDirectory()) {
       await copyDir(fs, dst, src, opts, buf, tree);

@@ -1,18 +1,36 @@
 /*
  * A host directory tree as VOP_POPULATE's source (vfs_tree.ts): each
  * directory's entries by name, with what lstat says of them (or one owner
- * for all), each file's bytes read in place. A host failure throws the
- * one-line error naming the host path.
- *   const src = new HostTree({ owner: null }); const nodes = src.nodes(dir, names); await fs.populate(to, nodes, src)
+ * for all), each file's bytes. Where the tree is more than a few small
+ * files, a worker thread reads it ahead (host_tree_reader.ts) from the
+ * first ask on; else each ask is its own system call. A host failure
+ * throws the one-line error naming the host path.
+ *   const src = new HostTree(owner, from, to); const nodes = src.nodes(dir, names);
+ *   src.prepare(nodes); try { await fs.populate(to, nodes, src) } finally { await src.stop() }
  */
 
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { joinPath } from '../api/mounted_fs.js';
+import { type HostFailure, HostTreeReader } from './host_tree_reader.js';
 import { hostError } from '../api/errors.js';
 import type { TreeNode, TreeNodeType, TreeSource } from '../api/mounted_fs.js';
 
+/** A node of this tree: its number in the walk (host_tree_reader.ts numbers alike). */
+interface HostNode extends TreeNode {
+  seq: number;
+}
+
+/** Top entries worth a reading thread: any directory, or this many bytes of files. */
+const READ_AHEAD_FROM = 4 << 20;
+const TYPE_CODE: Record<TreeNodeType, number> = { file: 1, dir: 2, symlink: 3, chardev: 4, blockdev: 5, fifo: 6, socket: 7 };
+const TYPE_OF: readonly TreeNodeType[] = ['socket', 'file', 'dir', 'symlink', 'chardev', 'blockdev', 'fifo', 'socket'];
+
 export class HostTree implements TreeSource {
+  private reader: HostTreeReader | null = null;
+  /** The top entries of the next walk, until its first ask starts the reader. */
+  private tops: HostNode[] | null = null;
+
   /** Files of more than one name made in the image so far, by link key (the source's device and inode): image path and inode. */
   readonly links = new Map<string, { path: string; ino: number }>();
   private readonly under: string;
@@ -39,55 +57,122 @@ export class HostTree implements TreeSource {
     this.links.set(node.link, { path: joinPath(this.to, rel), ino });
   }
 
-  /** The nodes of `names` (entries of host directory dir), with their lstat. */
+  /** The nodes of `names` (entries of host directory dir), with their lstat, numbered from 0 (the top of a walk). */
   nodes(dir: string, names: readonly string[]): TreeNode[] {
-    return names.map((name) => {
+    return names.map((name, i) => {
       const src = join(dir, name);
-      return this.node(name, src, hostCall(src, () => lstatSync(src)));
+      const st = hostCall(src, () => lstatSync(src));
+      const type = typeOf(st);
+      const dev = type === 'chardev' || type === 'blockdev';
+      return this.node(name, src, i, type, st.mode, st.uid, st.gid, st.atimeMs, st.mtimeMs, st.size, dev ? st.rdev : 0, HostTree.linkKey(st));
     });
   }
 
-  node(name: string, src: string, st: Stats): TreeNode {
+  private node(
+    name: string, src: string, seq: number, type: TreeNodeType, mode: number, uid: number, gid: number, atimeMs: number, mtimeMs: number,
+    size: number, rdev: number, link: string | null,
+  ): HostNode {
     return {
       name,
-      type: typeOf(st),
-      perm: st.mode & 0o7777,
-      uid: this.owner?.uid ?? st.uid,
-      gid: this.owner?.gid ?? st.gid,
-      atime: splitMs(st.atimeMs),
-      mtime: splitMs(st.mtimeMs),
-      size: st.size,
-      major: st.isCharacterDevice() || st.isBlockDevice() ? major(st.rdev) : 0,
-      minor: st.isCharacterDevice() || st.isBlockDevice() ? minor(st.rdev) : 0,
-      link: HostTree.linkKey(st),
+      type,
+      perm: mode & 0o7777,
+      uid: this.owner?.uid ?? uid,
+      gid: this.owner?.gid ?? gid,
+      atime: splitMs(atimeMs),
+      mtime: splitMs(mtimeMs),
+      size,
+      major: rdev === 0 ? 0 : major(rdev),
+      minor: rdev === 0 ? 0 : minor(rdev),
+      link,
       src,
+      seq,
     };
   }
 
+  /** The next walk starts from `nodes` (made by nodes()): read ahead by a worker where that pays. */
+  prepare(nodes: readonly TreeNode[]): void {
+    let bytes = 0;
+    for (const n of nodes) bytes += n.type === 'dir' ? READ_AHEAD_FROM : n.size;
+    this.tops = bytes >= READ_AHEAD_FROM ? (nodes as HostNode[]) : null;
+  }
+
+  /** The walk's reader, started at its first ask. */
+  private ahead(): HostTreeReader | null {
+    if (this.reader === null && this.tops !== null) {
+      this.reader = HostTreeReader.start(this.tops.map((n) => ({ path: n.src, type: TYPE_CODE[n.type], key: n.link, size: n.size })), [...this.links.keys()]);
+      this.tops = null;
+    }
+    return this.reader;
+  }
+
+  /** Ends the walk's reader, if one ran. */
+  async stop(): Promise<void> {
+    this.tops = null;
+    const r = this.reader;
+    this.reader = null;
+    await r?.stop();
+  }
+
   list(dir: TreeNode): TreeNode[] {
-    return this.nodes(dir.src, hostCall(dir.src, () => readdirSync(dir.src)).sort());
+    const r = this.ahead();
+    if (r === null) return this.nodes(dir.src, hostCall(dir.src, () => readdirSync(dir.src)).sort());
+    const first = r.listedUpTo;
+    const es = fromWorker(dir.src, () => r.list((dir as HostNode).seq));
+    const base = dir.src.endsWith(sep) ? dir.src : dir.src + sep;
+    return es.map((e, i) => {
+      const type = TYPE_OF[e.type];
+      const key = e.nlink > 1 && type !== 'dir' ? `${e.dev}:${e.ino}` : null;
+      return this.node(e.name, base + e.name, first + i, type, e.mode, e.uid, e.gid, e.atimeMs, e.mtimeMs, e.size, type === 'chardev' || type === 'blockdev' ? e.rdev : 0, key);
+    });
   }
 
   readlink(link: TreeNode): string {
-    return hostCall(link.src, () => readlinkSync(link.src));
+    const r = this.ahead();
+    if (r === null) return hostCall(link.src, () => readlinkSync(link.src));
+    return fromWorker(link.src, () => r.readlink((link as HostNode).seq));
   }
 
   private readonly paths = new Map<number, string>();
 
   open(file: TreeNode): number {
+    const r = this.ahead();
+    if (r !== null) {
+      fromWorker(file.src, () => r.open((file as HostNode).seq));
+      this.paths.set(-1, file.src);
+      return -1;
+    }
     const fd = hostCall(file.src, () => openSync(file.src, 'r'));
     this.paths.set(fd, file.src);
     return fd;
   }
 
   read(handle: number, buf: Uint8Array, pos: number): number {
-    return hostCall(this.paths.get(handle) ?? '', () => readSync(handle, buf, 0, buf.length, pos));
+    const path = this.paths.get(handle) ?? '';
+    if (handle === -1) return fromWorker(path, () => this.reader!.read(buf));
+    return hostCall(path, () => readSync(handle, buf, 0, buf.length, pos));
+  }
+
+  next(handle: number): Uint8Array | null {
+    if (handle !== -1) return null;
+    return fromWorker(this.paths.get(-1) ?? '', () => this.reader!.view());
   }
 
   close(handle: number): void {
     const path = this.paths.get(handle) ?? '';
     this.paths.delete(handle);
-    hostCall(path, () => closeSync(handle));
+    if (handle === -1) this.reader?.close();
+    else hostCall(path, () => closeSync(handle));
+  }
+}
+
+/** A call on the reader: a host failure it hands on becomes the one-line error naming its path. */
+function fromWorker<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const f = e as HostFailure;
+    if (typeof f?.code === 'string' && typeof f.path === 'string') throw hostError(f, 'read', f.path || path, null);
+    throw e;
   }
 }
 

@@ -6,7 +6,10 @@
  * event loop never waits for the disk; io 'sync' makes the system call on
  * the calling thread, which for an image in the host's page cache is several
  * times cheaper per transfer (the command line uses it). The pager sees no
- * difference: both answer with a promise.
+ * difference: both answer with a promise. A write of ASYNC_FROM bytes or
+ * more goes to the thread pool even with io 'sync': its copy into the host's
+ * cache then runs beside the caller's next work (a tree's staged blocks,
+ * ext2_populate.ts), and one hand-off costs little beside a megabyte's copy.
  */
 
 import { readvSync, writevSync } from 'node:fs';
@@ -17,6 +20,9 @@ import { type BlockDevice, newDeviceStats } from './device.js';
 import { errnoOf } from './host_errno.js';
 
 export type ImageIo = 'sync' | 'async';
+
+/** The smallest write that goes to the thread pool with io 'sync'. */
+export const ASYNC_FROM = 1 << 20;
 
 /**
  * A failpoint for crash tests: with VMPAGER_TEST_KILL_AT_WRITE=N in the
@@ -104,7 +110,7 @@ export class ImageDevice implements BlockDevice {
   }
 
   private async pwritev(bufs: Uint8Array[], offset: number): Promise<number> {
-    if (this.io === 'sync') return writevSync(this.fh.fd, bufs, offset);
+    if (this.io === 'sync' && byteLength(bufs) < ASYNC_FROM) return writevSync(this.fh.fd, bufs, offset);
     return (await this.fh.writev(bufs, offset)).bytesWritten;
   }
 

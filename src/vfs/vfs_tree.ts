@@ -41,6 +41,12 @@ export interface TreeSource {
   open(file: TreeNode): number;
   /** Reads up to buf.length bytes at byte pos into buf; 0 at the end. */
   read(handle: number, buf: Uint8Array, pos: number): number;
+  /**
+   * Optional: the open file's next bytes in the source's own memory (valid
+   * until the next call on the source), empty at its end; every view but the
+   * last a whole number of 64 KiB. null: this handle is read with read().
+   */
+  next?(handle: number): Uint8Array | null;
   close(handle: number): void;
   /** The inode of a file of link key `key` already in the image (a name made before this tree), or 0. */
   linked(key: string): number;

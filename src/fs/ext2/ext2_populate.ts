@@ -9,13 +9,14 @@
  *   1. Each top entry: its name checked new in dvp (one lookup).
  *   2. Its inode allocated near dvp (a directory's spread by ext2Valloc),
  *      initialised with the source's mode, owner and times.
- *   3. A regular file: read in 1 MiB pieces; a 4 KiB (or block) piece of
- *      zeros is left a hole, the rest allocated (extents or block maps) and
- *      staged for the device. A symlink: in i_block, or one block. A
- *      device: its numbers in i_block. A directory: its names listed and
- *      planned, its blocks allocated, its children made (2-4, depth
- *      first), its blocks rendered and staged; its link count counts its
- *      subdirectories. A second name of a file (the source's link key)
+ *   3. A regular file: read in 1 MiB pieces (or taken as views of the
+ *      source's memory); a 4 KiB (or block) piece of zeros is left a hole,
+ *      the rest allocated (extents or block maps) and staged for the
+ *      device. A symlink: in i_block, or one block. A device: its numbers
+ *      in i_block. A directory: its names listed and planned, its blocks
+ *      promised, its children made (2-4, depth first), then its blocks
+ *      allocated after theirs, rendered and staged (the same run of the
+ *      device as their bytes); its link count counts its subdirectories. A second name of a file (the source's link key)
  *      takes a link on the inode made for the first.
  *   4. The inode written to its buffer (ext2Update).
  *   5. Without MNT_ASYNC, the staged blocks and every dirty buffer go to
@@ -64,6 +65,8 @@ export const RESERVE = 16;
 const READ_PIECE = 1 << 20;
 const STAGE = 4 << 20;
 const HOLE = 4096;
+/** What TreeSource.next promises: every view but a file's last is a whole number of these (of blocks, then). */
+const VIEW_UNIT = 64 << 10;
 
 const FT = { file: EXT2_FT_REG_FILE, dir: EXT2_FT_DIR, chardev: 3, blockdev: 4, fifo: 5, socket: 6, symlink: EXT2_FT_SYMLINK } as const;
 const IFMT = { file: S_IFREG, dir: S_IFDIR, chardev: S_IFCHR, blockdev: S_IFBLK, fifo: S_IFIFO, socket: S_IFSOCK, symlink: S_IFLNK } as const;
@@ -189,6 +192,8 @@ class Builder {
   private readonly readBuf = new Uint8Array(READ_PIECE);
   private readonly piece: number;
   private readonly now = ext2NowTime();
+  /** Blocks promised to directories whose children are being made (allocated once they are). */
+  private promised = 0;
 
   constructor(private readonly mp: Mount, private readonly fs: Ext2Fs, private readonly src: TreeSource) {
     this.stage = new Stage(mp, fs);
@@ -327,43 +332,42 @@ class Builder {
 
   /** A regular file's bytes from the source, holes kept; on an error, the file is what was written (answered as partial). */
   private async fileData(node: TreeNode, ip: Inode, path: string): Promise<void> {
-    const fs = this.fs;
-    const bsize = fs.bsize;
     const buf = this.readBuf;
-    let h = -1;
+    let h = 0;
+    let opened = false;
     let pos = 0;
     try {
       h = this.src.open(node);
+      opened = true;
       for (;;) {
-        // To the end, or a whole piece: each read after the first starts on a block. A short read is the end.
-        const want = Math.min(buf.length, Math.ceil(Math.max(node.size - pos + 1, 1) / this.piece) * this.piece);
-        let n = 0;
-        let eof = false;
-        while (n < want) {
-          const got = this.src.read(h, buf.subarray(n, want), pos + n);
-          n += got;
-          if (got < want - (n - got)) {
-            eof = true;
-            break;
-          }
-        }
-        if (n === 0) break;
-        for (let p = 0; p < n;) {
-          while (p < n && isZero(buf, p, Math.min(n, p + this.piece))) p += this.piece;
-          let q = p;
-          while (q < n && !isZero(buf, q, Math.min(n, q + this.piece))) q += this.piece;
-          if (q > p) {
-            const e = await this.writeRun(ip, pos, buf, p, Math.min(n, q));
-            if (e !== 0) {
-              ip.size = pos + p;
-              this.fail(e);
-              this.stop.partial = path;
-              return;
+        // A view of the source's own memory, or a read into ours: to the end, or a whole piece (the next starts on a block).
+        let v = this.src.next?.(h) ?? null;
+        let eof: boolean;
+        if (v !== null) {
+          eof = v.length % VIEW_UNIT !== 0;
+        } else {
+          const want = Math.min(buf.length, Math.ceil(Math.max(node.size - pos + 1, 1) / this.piece) * this.piece);
+          let n = 0;
+          eof = false;
+          while (n < want) {
+            const got = this.src.read(h, buf.subarray(n, want), pos + n);
+            n += got;
+            if (n < want && got < want - (n - got)) {
+              eof = true; // a short read is the end
+              break;
             }
           }
-          p = q;
+          v = buf.subarray(0, n);
         }
-        pos += n;
+        if (v.length === 0) break;
+        const e = await this.dataRuns(ip, pos, v);
+        if (e.error !== 0) {
+          ip.size = pos + e.at;
+          this.fail(e.error);
+          this.stop.partial = path;
+          return;
+        }
+        pos += v.length;
         if (eof) break;
       }
       ip.size = pos;
@@ -372,7 +376,7 @@ class Builder {
       this.fail(EINVAL, e);
       this.stop.partial = path;
     } finally {
-      if (h >= 0) {
+      if (opened) {
         try {
           this.src.close(h);
         } catch (e) {
@@ -380,6 +384,23 @@ class Builder {
         }
       }
     }
+  }
+
+  /** The file's bytes v (from byte pos, on a block) allocated and staged, pieces of zeros left holes; at: where an error stopped it. */
+  private async dataRuns(ip: Inode, pos: number, v: Uint8Array): Promise<{ error: number; at: number }> {
+    const n = v.length;
+    const piece = this.piece;
+    for (let p = 0; p < n;) {
+      while (p < n && isZero(v, p, Math.min(n, p + piece))) p += piece;
+      let q = p;
+      while (q < n && !isZero(v, q, Math.min(n, q + piece))) q += piece;
+      if (q > p) {
+        const error = await this.writeRun(ip, pos, v, p, Math.min(n, q));
+        if (error !== 0) return { error, at: p };
+      }
+      p = q;
+    }
+    return { error: 0, at: n };
   }
 
   /** Allocates and stages buf[p, q), which holds the file's bytes from byte pos + p (p on a block). */
@@ -397,9 +418,9 @@ class Builder {
     return 0;
   }
 
-  /** Blocks [lbn, lbn + count) of ip allocated, their numbers into pblks, RESERVE blocks left free. */
-  private async alloc(ip: Inode, lbn: number, count: number, pblks: number[]): Promise<number> {
-    if (this.fs.sb.freeBlocksCount < count + RESERVE) return ENOSPC;
+  /** Blocks [lbn, lbn + count) of ip allocated, their numbers into pblks, RESERVE blocks and those promised left free. */
+  private async alloc(ip: Inode, lbn: number, count: number, pblks: number[], promised = false): Promise<number> {
+    if (this.fs.sb.freeBlocksCount < count + RESERVE + (promised ? this.promised - count : this.promised)) return ENOSPC;
     const r = await ext2AllocRange(this.mp, ip, lbn, count, (_l, pblk) => pblks.push(pblk));
     if (r.error !== 0) return r.error;
     return pblks.length === count ? 0 : EINTEGRITY;
@@ -417,12 +438,12 @@ class Builder {
       this.fail(EMLINK);
       return false;
     }
-    const pblks: number[] = [];
-    const e = await this.alloc(ip, 0, plan.blocks, pblks);
-    if (e !== 0) {
-      this.fail(e);
-      return false; // a failed allocation of a new inode's tree leaves nothing allocated but what ext2Vfree's caller frees
+    // Its blocks are promised now and allocated once its children are made: next to their bytes, in one write with them.
+    if (this.fs.sb.freeBlocksCount < plan.blocks + RESERVE + this.promised) {
+      this.fail(ENOSPC);
+      return false;
     }
+    this.promised += plan.blocks;
     const inos = new Uint32Array(children.length);
     const fts = new Uint8Array(children.length);
     let dirs = 0;
@@ -432,6 +453,14 @@ class Builder {
       inos[i] = m.ino;
       fts[i] = m.ft;
       if (m.newDir) dirs++;
+    }
+    const pblks: number[] = [];
+    const e = await this.alloc(ip, 0, plan.blocks, pblks, true);
+    this.promised -= plan.blocks;
+    if (e !== 0) {
+      // Only a damaged bitmap or a failing device gets here (the blocks were promised): the children stay unnamed, for e2fsck.
+      this.fail(e);
+      return false;
     }
     const blocks = ext2DirRender(fs, plan, names, inos, fts, ip.ino, ip.din.generation, parentIno);
     for (let k = 0; k < blocks.length; k++) await this.stage.add(pblks[k], blocks[k], 0, fs.bsize);

@@ -29,7 +29,7 @@ class Scripted implements TreeSource {
   readonly boom = new Error('the source failed');
   private readonly open_ = new Map<number, Uint8Array>();
   private readonly specs = new Map<string, Spec>();
-  private next = 10;
+  private nextHandle = 10;
   constructor(private readonly failAt: string | null) {}
 
   node(s: Spec, path: string): TreeNode {
@@ -63,8 +63,8 @@ class Scripted implements TreeSource {
   open(file: TreeNode): number {
     const { path, s } = this.spec(file);
     if (path === this.failAt) throw this.boom;
-    this.open_.set(this.next, s.data ?? new Uint8Array(0));
-    return this.next++;
+    this.open_.set(this.nextHandle, s.data ?? new Uint8Array(0));
+    return this.nextHandle++;
   }
 
   read(h: number, buf: Uint8Array, pos: number): number {

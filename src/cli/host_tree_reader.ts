@@ -1,0 +1,376 @@
+/*
+ * A host tree read ahead by a worker thread, for VOP_POPULATE (host_tree.ts):
+ * the worker walks the tree in the order the file system makes it (each
+ * directory's entries by name with their lstat, then each entry in turn: a
+ * file's bytes, a symlink's target, a directory's own walk) and puts what
+ * it reads into a ring of shared memory; the main thread takes it out as
+ * the walk asks, so the host's system calls run on the other core beside
+ * the image's making. Both sides number the entries alike (the top ones
+ * first, then each listing's in order), and a record carries its entry's
+ * number: what the walk does not ask for (a second name of a file already
+ * read) is passed over. The first host failure ends the worker's walk and
+ * is thrown, as its Node error with path, by the ask that reaches it.
+ *   const r = HostTreeReader.start(tops, knownKeys); r.list(seq); r.open(seq); r.read(buf); r.readlink(seq); r.stop()
+ * Records: [kind i32][length i32][entry number f64] then the payload, padded
+ * to 8 bytes; a record never wraps the ring's end (WRAP sends the reader
+ * back to its start). Heads and tails are byte offsets in the ring, one
+ * waits on the other with Atomics.wait.
+ */
+
+import { Worker } from 'node:worker_threads';
+import { keepHeapSmall } from './heap_flags.js';
+
+const K = { LIST: 1, LIST_MORE: 2, DATA: 3, LAST: 4, LINK: 5, ERROR: 6, DONE: 7, WRAP: 8 } as const;
+/** Control words: the producer's head, the consumer's tail, stop (set by the consumer), and who is waiting (so that a wake is sent only to a sleeper). */
+const C = { HEAD: 0, TAIL: 1, STOP: 2, HEAD_WAITER: 3, TAIL_WAITER: 4 } as const;
+/** A file's first read: its size and one byte more, in these units (so that every read but the last is whole units). */
+export const VIEW_UNIT = 64 << 10;
+const RING = 8 << 20;
+const CHUNK = 1 << 20;
+const HDR = 16;
+/** Numbers per listed entry, then its name's bytes. */
+const FIELDS = 12;
+
+/** One listed entry as the worker saw it (lstat's fields the tree uses). */
+export interface ListedEntry {
+  name: string;
+  /** 1 file, 2 dir, 3 symlink, 4 chardev, 5 blockdev, 6 fifo, 7 socket. */
+  type: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  atimeMs: number;
+  mtimeMs: number;
+  size: number;
+  rdev: number;
+  dev: number;
+  ino: number;
+  nlink: number;
+}
+
+/** The worker's walk (stringified into its source: no closure, its own requires). */
+function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number): void {
+  const ctrl = new Int32Array(sab, 0, 8);
+  const base = 32;
+  const u8 = new Uint8Array(sab, base, ring);
+  const dv = new DataView(sab, base, ring);
+  const enc = new TextEncoder();
+  const seen = new Set(known);
+  let head = 0;
+  let seq = tops.length;
+  class Stopped extends Error {}
+  const pad = (n: number) => (n + 7) & ~7;
+  /** Room for a record of `len` payload bytes at head (wrapping first if needed); its payload offset. */
+  const room = (len: number): number => {
+    const need = hdr + pad(len);
+    for (;;) {
+      if (Atomics.load(ctrl, c.STOP) !== 0) throw new Stopped();
+      const tail = Atomics.load(ctrl, c.TAIL);
+      if (head >= tail) {
+        if (head + need <= ring && !(head + need === ring && tail === 0)) return head + hdr;
+        if (tail > 0) {
+          // Not enough before the end: WRAP (implied where no header fits), then on from the start.
+          if (head + hdr <= ring) dv.setInt32(head, k.WRAP, true);
+          head = 0;
+          Atomics.store(ctrl, c.HEAD, head);
+          if (Atomics.load(ctrl, c.HEAD_WAITER) !== 0) Atomics.notify(ctrl, c.HEAD);
+          continue;
+        }
+      } else if (head + need < tail) {
+        return head + hdr;
+      }
+      Atomics.store(ctrl, c.TAIL_WAITER, 1);
+      Atomics.wait(ctrl, c.TAIL, tail, 50);
+      Atomics.store(ctrl, c.TAIL_WAITER, 0);
+    }
+  };
+  const publish = (kind: number, s: number, len: number): void => {
+    dv.setInt32(head, kind, true);
+    dv.setInt32(head + 4, len, true);
+    dv.setFloat64(head + 8, s, true);
+    head += hdr + pad(len);
+    if (head === ring) head = 0;
+    Atomics.store(ctrl, c.HEAD, head);
+    if (Atomics.load(ctrl, c.HEAD_WAITER) !== 0) Atomics.notify(ctrl, c.HEAD);
+  };
+  const fail = (e: unknown, s: number): void => {
+    const err = e as { code?: string; errno?: number; syscall?: string; path?: string; message?: string };
+    const b = enc.encode(JSON.stringify({ code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? '', path: err.path ?? '', message: String(err.message ?? e) }));
+    const at = room(b.length);
+    u8.set(b, at);
+    publish(k.ERROR, s, b.length);
+  };
+  const typeOf = (st: import('node:fs').Stats): number => st.isFile() ? 1 : st.isDirectory() ? 2 : st.isSymbolicLink() ? 3 : st.isCharacterDevice() ? 4 : st.isBlockDevice() ? 5 : st.isFIFO() ? 6 : 7;
+  const file = (path: string, s: number, size: number): void => {
+    const fd = fs.openSync(path, 'r');
+    try {
+      let pos = 0;
+      for (;;) {
+        const want = pos === 0 ? Math.min(chunk, Math.ceil((size + 1) / unit) * unit) : chunk;
+        const at = room(want);
+        const n = fs.readSync(fd, u8, at, want, pos);
+        pos += n;
+        publish(n < want ? k.LAST : k.DATA, s, n);
+        if (n < want) return;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  const dir = (path: string, s: number): void => {
+    const names = fs.readdirSync(path).sort();
+    const kids: Array<{ path: string; type: number; seq: number; key: string | null; size: number }> = [];
+    let part: Uint8Array[] = [];
+    let partBytes = 0;
+    const flush = (last: boolean): void => {
+      const at = room(partBytes);
+      let o = at;
+      for (const p of part) {
+        u8.set(p, o);
+        o += p.length;
+      }
+      publish(last ? k.LIST : k.LIST_MORE, s, partBytes);
+      part = [];
+      partBytes = 0;
+    };
+    for (const name of names) {
+      const p = path.endsWith('/') ? path + name : path + '/' + name;
+      const st = fs.lstatSync(p);
+      const t = typeOf(st);
+      const nb = enc.encode(name);
+      const rec = new Uint8Array(fields * 8 + 8 + pad(nb.length));
+      const rv = new DataView(rec.buffer);
+      const vals = [t, st.mode, st.uid, st.gid, st.atimeMs, st.mtimeMs, st.size, st.rdev, st.dev, st.ino, st.nlink, nb.length];
+      for (let i = 0; i < fields; i++) rv.setFloat64(i * 8, vals[i], true);
+      rec.set(nb, fields * 8 + 8);
+      if (partBytes + rec.length > chunk) flush(false);
+      part.push(rec);
+      partBytes += rec.length;
+      kids.push({ path: p, type: t, seq: seq++, key: st.nlink > 1 && t !== 2 ? `${st.dev}:${st.ino}` : null, size: st.size });
+    }
+    flush(true);
+    for (const kid of kids) visit(kid.path, kid.type, kid.seq, kid.key, kid.size);
+  };
+  const visit = (path: string, type: number, s: number, key: string | null, size: number): void => {
+    if (key !== null) {
+      if (seen.has(key)) return; // a second name: the walk links it, reads nothing
+      seen.add(key);
+    }
+    try {
+      if (type === 1) file(path, s, size);
+      else if (type === 2) dir(path, s);
+      else if (type === 3) {
+        const b = fs.readlinkSync(path, 'buffer');
+        const at = room(b.length);
+        u8.set(b, at);
+        publish(k.LINK, s, b.length);
+      }
+    } catch (e) {
+      if (e instanceof Stopped) throw e;
+      fail(e, s);
+      throw new Stopped();
+    }
+  };
+  try {
+    tops.forEach((t, i) => visit(t.path, t.type, i, t.key, t.size));
+    room(0);
+    publish(k.DONE, -1, 0);
+  } catch (e) {
+    if (!(e instanceof Stopped)) throw e;
+  }
+}
+
+const workerSource = `'use strict';
+const fs = require('node:fs');
+const { workerData } = require('node:worker_threads');
+const produce = ${produce.toString()};
+const w = workerData;
+produce(fs, w.sab, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT);`;
+
+/** A host failure as it crossed from the worker: enough for hostError. */
+export interface HostFailure {
+  code: string;
+  errno: number;
+  syscall: string;
+  path: string;
+  message: string;
+}
+
+export class HostTreeReader {
+  private readonly ctrl: Int32Array;
+  private readonly u8: Uint8Array;
+  private readonly dv: DataView;
+  private tail = 0;
+  /** The number the next listed entry gets. */
+  private nextSeq: number;
+  /** The data record being read: its payload's offset and what is left of it; -1 when none. */
+  private at = -1;
+  private left = 0;
+  private last = false;
+  private failure: HostFailure | null = null;
+  private readonly dec = new TextDecoder();
+
+  private constructor(private readonly worker: Worker, sab: SharedArrayBuffer, tops: number) {
+    this.ctrl = new Int32Array(sab, 0, 8);
+    this.u8 = new Uint8Array(sab, 32, RING);
+    this.dv = new DataView(sab, 32, RING);
+    this.nextSeq = tops;
+  }
+
+  /** Starts reading `tops` (numbered 0, 1, ... in this order); `known`: link keys whose file is in the image already. */
+  static start(tops: ReadonlyArray<{ path: string; type: number; key: string | null; size: number }>, known: readonly string[]): HostTreeReader {
+    const sab = new SharedArrayBuffer(32 + RING);
+    const worker = new Worker(workerSource, { eval: true, workerData: { sab, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT } });
+    worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
+    worker.unref();
+    return new HostTreeReader(worker, sab, tops.length);
+  }
+
+  /** The next record (waiting for it), passing over those of entries before seq. */
+  private next(seq: number): { kind: number; len: number; seq: number; off: number } {
+    for (;;) {
+      let head = Atomics.load(this.ctrl, C.HEAD);
+      while (head === this.tail) {
+        Atomics.store(this.ctrl, C.HEAD_WAITER, 1);
+        head = Atomics.load(this.ctrl, C.HEAD);
+        if (head === this.tail) Atomics.wait(this.ctrl, C.HEAD, head);
+        Atomics.store(this.ctrl, C.HEAD_WAITER, 0);
+        head = Atomics.load(this.ctrl, C.HEAD);
+      }
+      const kind = this.tail + HDR > RING ? K.WRAP : this.dv.getInt32(this.tail, true);
+      if (kind === K.WRAP) {
+        this.advance(0, true);
+        continue;
+      }
+      const len = this.dv.getInt32(this.tail + 4, true);
+      const s = this.dv.getFloat64(this.tail + 8, true);
+      if (kind === K.ERROR) {
+        this.failure = JSON.parse(this.dec.decode(this.u8.subarray(this.tail + HDR, this.tail + HDR + len))) as HostFailure;
+        throw this.failure;
+      }
+      if (kind === K.DONE || s >= seq) return { kind, len, seq: s, off: this.tail + HDR };
+      this.advance(len, false);
+    }
+  }
+
+  /** Past the record at tail (payload len), or back to the ring's start. */
+  private advance(len: number, wrap: boolean): void {
+    this.tail = wrap ? 0 : this.tail + HDR + ((len + 7) & ~7);
+    if (this.tail === RING) this.tail = 0;
+    Atomics.store(this.ctrl, C.TAIL, this.tail);
+    if (Atomics.load(this.ctrl, C.TAIL_WAITER) !== 0) Atomics.notify(this.ctrl, C.TAIL);
+  }
+
+  private expect(seq: number, kinds: readonly number[]): { kind: number; len: number; off: number } {
+    if (this.failure !== null) throw this.failure;
+    const r = this.next(seq);
+    if (r.seq !== seq || !kinds.includes(r.kind)) throw new Error(`host tree reader: entry ${seq} expected, ${r.seq} (kind ${r.kind}) found`);
+    return r;
+  }
+
+  /** Directory entry seq's listing; its entries get their numbers here. */
+  list(seq: number): ListedEntry[] {
+    const out: ListedEntry[] = [];
+    for (;;) {
+      const r = this.expect(seq, [K.LIST, K.LIST_MORE]);
+      let o = r.off;
+      const end = r.off + r.len;
+      while (o < end) {
+        const f = (i: number) => this.dv.getFloat64(o + i * 8, true);
+        const nameLen = f(11);
+        const name = this.dec.decode(this.u8.subarray(o + FIELDS * 8 + 8, o + FIELDS * 8 + 8 + nameLen));
+        out.push({ name, type: f(0), mode: f(1), uid: f(2), gid: f(3), atimeMs: f(4), mtimeMs: f(5), size: f(6), rdev: f(7), dev: f(8), ino: f(9), nlink: f(10) });
+        o += FIELDS * 8 + 8 + ((nameLen + 7) & ~7);
+      }
+      this.advance(r.len, false);
+      if (r.kind === K.LIST) break;
+    }
+    this.nextSeq += out.length;
+    return out;
+  }
+
+  /** The number the next listing's first entry gets. */
+  get listedUpTo(): number {
+    return this.nextSeq;
+  }
+
+  /** A symlink's target bytes as a string. */
+  readlink(seq: number): string {
+    const r = this.expect(seq, [K.LINK]);
+    const t = this.dec.decode(this.u8.subarray(r.off, r.off + r.len));
+    this.advance(r.len, false);
+    return t;
+  }
+
+  /** The file being read, its record not yet passed (cur), how much of cur read() took, and whether its last record is passed. */
+  private openSeq = -1;
+  private cur: { off: number; len: number; last: boolean } | null = null;
+  private used = 0;
+  private given = false;
+  private ended = false;
+
+  /** Starts reading file seq's bytes (a failure to open it is thrown here, as the open's). */
+  open(seq: number): void {
+    this.close();
+    this.openSeq = seq;
+    this.ended = false;
+    this.cur = this.pull();
+  }
+
+  private pull(): { off: number; len: number; last: boolean } {
+    const r = this.expect(this.openSeq, [K.DATA, K.LAST]);
+    this.used = 0;
+    this.given = false;
+    return { off: r.off, len: r.len, last: r.kind === K.LAST };
+  }
+
+  /** Past the current record; the next one (or the end) is pulled at the next ask. */
+  private release(): void {
+    const c = this.cur;
+    if (c === null) return;
+    this.cur = null;
+    this.advance(c.len, false);
+    if (c.last) this.ended = true;
+  }
+
+  /** The open file's next bytes into buf; 0 at its end. */
+  read(buf: Uint8Array): number {
+    let n = 0;
+    while (n < buf.length && !this.ended) {
+      if (this.cur === null) this.cur = this.pull();
+      const c = this.cur;
+      const take = Math.min(buf.length - n, c.len - this.used);
+      buf.set(this.u8.subarray(c.off + this.used, c.off + this.used + take), n);
+      n += take;
+      this.used += take;
+      if (this.used === c.len) this.release();
+    }
+    return n;
+  }
+
+  /**
+   * The open file's next bytes in place (valid until the next ask); empty at
+   * its end. Every view but the last is a whole number of VIEW_UNIT bytes.
+   */
+  view(): Uint8Array {
+    if (this.cur !== null && this.given) this.release();
+    if (this.ended) return this.u8.subarray(0, 0);
+    if (this.cur === null) this.cur = this.pull();
+    this.given = true;
+    return this.u8.subarray(this.cur.off, this.cur.off + this.cur.len);
+  }
+
+  /** The open file is done with (what is left of it passed over at the next ask). */
+  close(): void {
+    this.release();
+    this.openSeq = -1;
+    this.ended = true;
+  }
+
+  /** Ends the worker (its walk stops at its next record). */
+  async stop(): Promise<void> {
+    Atomics.store(this.ctrl, C.STOP, 1);
+    Atomics.notify(this.ctrl, C.TAIL);
+    await this.worker.terminate();
+  }
+}
