@@ -9,7 +9,9 @@
  * first, then each listing's in order), and a record carries its entry's
  * number: what the walk does not ask for (a second name of a file already
  * read) is passed over. The first host failure ends the worker's walk and
- * is thrown, as its Node error with path, by the ask that reaches it.
+ * is thrown, as its Node error with path, by the ask that reaches it (the
+ * walk's asks come in the worker's order, so a failure before what is
+ * asked for means it will never come).
  *   const r = HostTreeReader.start(tops, knownKeys); r.list(seq); r.open(seq); r.read(buf); r.readlink(seq); r.stop()
  * Records: [kind i32][length i32][entry number f64] then the payload, padded
  * to 8 bytes; a record never wraps the ring's end (WRAP sends the reader
@@ -226,7 +228,7 @@ export class HostTreeReader {
     return new HostTreeReader(worker, sab, tops.length);
   }
 
-  /** The next record (waiting for it), passing over those of entries before seq. */
+  /** The next record of entry seq (waiting for it), passing over those of entries the walk did not ask for. */
   private next(seq: number): { kind: number; len: number; seq: number; off: number } {
     for (;;) {
       let head = Atomics.load(this.ctrl, C.HEAD);
@@ -248,7 +250,7 @@ export class HostTreeReader {
         this.failure = JSON.parse(this.dec.decode(this.u8.subarray(this.tail + HDR, this.tail + HDR + len))) as HostFailure;
         throw this.failure;
       }
-      if (kind === K.DONE || s >= seq) return { kind, len, seq: s, off: this.tail + HDR };
+      if (kind === K.DONE || s === seq) return { kind, len, seq: s, off: this.tail + HDR };
       this.advance(len, false);
     }
   }

@@ -128,3 +128,21 @@ test('mkfs --type ext4 --from makes the same tree, and a later put -r into it ad
   const got = walk(out);
   for (const [k, v] of walk(src)) if (!k.startsWith('big/new')) assert.equal(got.get(k), v, k);
 });
+
+test('put -r of a few small files reads them in place (no reading thread) and makes them the same', () => {
+  const img = join(tmp.dir, 'few.img');
+  mkext2(img, [], { type: 'ext4', size: 16 << 20 });
+  const few = join(tmp.dir, 'few');
+  mkdirSync(few);
+  writeFileSync(join(few, 'one'), randomBytes(3000, 21));
+  writeFileSync(join(few, 'two'), '');
+  symlinkSync('one', join(few, 'three'));
+  const r = vmpager(['put', '-r', img, '/', '--from', few]);
+  assert.equal(r.status, 0, r.stderr);
+  const ck = e2fsck(img);
+  assert.ok(ck.clean, ck.output);
+  const out = join(tmp.dir, 'rdump-few');
+  mkdirSync(out);
+  debugfs(img, `rdump / ${out}`);
+  assert.deepEqual(walk(out), walk(few));
+});

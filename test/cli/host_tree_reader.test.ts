@@ -1,0 +1,105 @@
+/*
+ * The host tree's reading thread (host_tree_reader.ts) against the host's
+ * own files: bytes through many turns of the ring, by copy and by view; a
+ * listing too big for one record; entries the walk does not ask for passed
+ * over; a host failure thrown at the ask that reaches it, with its code and
+ * path; and a stop that ends a worker waiting on a full ring.
+ */
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HostTreeReader, VIEW_UNIT } from '../../src/cli/host_tree_reader.js';
+import { randomBytes, tempDir } from '../helpers/images.js';
+
+const tmp = tempDir('vmpager-reader-');
+after(() => tmp.cleanup());
+
+const files = join(tmp.dir, 'files');
+const SIZES = [0, 1, 4095, 4096, 65_535, 65_536, 65_537, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7];
+/** 40 files, 23 MiB in all: the 8 MiB ring turns several times. */
+const NAMES = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+const sizeOf = (i: number) => SIZES[i % SIZES.length];
+
+before(() => {
+  mkdirSync(files);
+  NAMES.forEach((n, i) => writeFileSync(join(files, n), randomBytes(sizeOf(i), i + 1)));
+});
+
+function top(path: string) {
+  return [{ path, type: 2, key: null, size: 0 }];
+}
+
+test('file bytes come through many turns of the ring whole, by copy and by view', async () => {
+  for (const byView of [false, true]) {
+    const r = HostTreeReader.start(top(files), []);
+    try {
+      const listed = r.list(0);
+      assert.deepEqual(listed.map((e) => e.name), NAMES);
+      listed.forEach((e, i) => {
+        r.open(1 + i);
+        const parts: Uint8Array[] = [];
+        if (byView) {
+          for (let v = r.view(); v.length > 0; v = r.view()) {
+            parts.push(v.slice());
+            if (v.length % VIEW_UNIT !== 0) break;
+          }
+        } else {
+          const buf = new Uint8Array(100_000); // not a divisor of the records: reads cross them
+          for (let n = r.read(buf); n > 0; n = r.read(buf)) parts.push(buf.slice(0, n));
+        }
+        r.close();
+        assert.ok(Buffer.concat(parts).equals(readFileSync(join(files, e.name))), `${e.name} (${byView ? 'views' : 'reads'})`);
+      });
+    } finally {
+      await r.stop();
+    }
+  }
+});
+
+test('a listing bigger than one record is listed whole, in name order', async () => {
+  const dir = join(tmp.dir, 'wide');
+  mkdirSync(dir);
+  const names = Array.from({ length: 9000 }, (_, i) => `a-rather-long-name-so-the-listing-spans-records-${i}`);
+  for (const n of names) writeFileSync(join(dir, n), '');
+  const r = HostTreeReader.start(top(dir), []);
+  try {
+    assert.deepEqual(r.list(0).map((e) => e.name), [...names].sort());
+    assert.equal(r.listedUpTo, 1 + names.length);
+  } finally {
+    await r.stop();
+  }
+});
+
+test('entries the walk does not ask for are passed over', async () => {
+  const r = HostTreeReader.start(top(files), []);
+  try {
+    r.list(0);
+    r.open(1 + 37); // files 0 to 36 never opened
+    const buf = new Uint8Array(8 << 20);
+    const n = r.read(buf);
+    assert.ok(Buffer.from(buf.subarray(0, n)).equals(readFileSync(join(files, NAMES[37]))));
+  } finally {
+    await r.stop();
+  }
+});
+
+test('a host failure is thrown at the ask that reaches it, with its code and path', async () => {
+  const missing = join(tmp.dir, 'no-such-file');
+  const r = HostTreeReader.start([{ path: files, type: 2, key: null, size: 0 }, { path: missing, type: 1, key: null, size: 10 }], []);
+  try {
+    r.list(0); // the first top's listing is fine
+    // The second top, read after the first's 40 files (passed over: never opened).
+    assert.throws(() => r.open(1), (e: { code?: string; path?: string }) => e.code === 'ENOENT' && e.path === missing);
+  } finally {
+    await r.stop();
+  }
+});
+
+test('stop ends a worker waiting on a full ring', async () => {
+  const r = HostTreeReader.start(top(files), []);
+  r.list(0);
+  await new Promise((res) => setTimeout(res, 200)); // the worker fills the ring and waits
+  await r.stop();
+});
