@@ -24,7 +24,9 @@ import { keepHeapSmall } from './heap_flags.js';
 
 const K = { LIST: 1, LIST_MORE: 2, DATA: 3, LAST: 4, LINK: 5, ERROR: 6, DONE: 7, WRAP: 8 } as const;
 /** Control words: the producer's head, the consumer's tail, stop (set by the consumer), and who is waiting (so that a wake is sent only to a sleeper). */
-const C = { HEAD: 0, TAIL: 1, STOP: 2, HEAD_WAITER: 3, TAIL_WAITER: 4 } as const;
+const C = { HEAD: 0, TAIL: 1, STOP: 2, HEAD_WAITER: 3, TAIL_WAITER: 4, CONSUMED: 5, WAKE: 6 } as const;
+/** CONSUMED and WAKE count bytes modulo this (a waiting producer is woken once the consumer has passed WAKE). */
+const MOD = 1 << 30;
 /** A file's first read: its size and one byte more, in these units (so that every read but the last is whole units). */
 export const VIEW_UNIT = 64 << 10;
 const RING = 8 << 20;
@@ -51,7 +53,7 @@ export interface ListedEntry {
 }
 
 /** The worker's walk (stringified into its source: no closure, its own requires). */
-function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number): void {
+function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number, mod: number): void {
   const ctrl = new Int32Array(sab, 0, 8);
   const base = 32;
   const u8 = new Uint8Array(sab, base, ring);
@@ -81,8 +83,10 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
       } else if (head + need < tail) {
         return head + hdr;
       }
+      // Woken once the consumer has passed as much as this record needs (or has emptied the ring), not at each record it takes.
+      Atomics.store(ctrl, c.WAKE, (Atomics.load(ctrl, c.CONSUMED) + need) % mod);
       Atomics.store(ctrl, c.TAIL_WAITER, 1);
-      Atomics.wait(ctrl, c.TAIL, tail, 50);
+      if (Atomics.load(ctrl, c.TAIL) === tail) Atomics.wait(ctrl, c.TAIL, tail, 50);
       Atomics.store(ctrl, c.TAIL_WAITER, 0);
     }
   };
@@ -187,7 +191,7 @@ const fs = require('node:fs');
 const { workerData } = require('node:worker_threads');
 const produce = ${produce.toString()};
 const w = workerData;
-produce(fs, w.sab, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT);`;
+produce(fs, w.sab, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT, w.MOD);`;
 
 /** A host failure as it crossed from the worker: enough for hostError. */
 export interface HostFailure {
@@ -222,7 +226,7 @@ export class HostTreeReader {
   /** Starts reading `tops` (numbered 0, 1, ... in this order); `known`: link keys whose file is in the image already. */
   static start(tops: ReadonlyArray<{ path: string; type: number; key: string | null; size: number }>, known: readonly string[]): HostTreeReader {
     const sab = new SharedArrayBuffer(32 + RING);
-    const worker = new Worker(workerSource, { eval: true, workerData: { sab, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT } });
+    const worker = new Worker(workerSource, { eval: true, workerData: { sab, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD } });
     worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
     worker.unref();
     return new HostTreeReader(worker, sab, tops.length);
@@ -233,6 +237,7 @@ export class HostTreeReader {
     for (;;) {
       let head = Atomics.load(this.ctrl, C.HEAD);
       while (head === this.tail) {
+        if (Atomics.load(this.ctrl, C.TAIL_WAITER) !== 0) Atomics.notify(this.ctrl, C.TAIL); // empty: whatever it waits for is free
         Atomics.store(this.ctrl, C.HEAD_WAITER, 1);
         head = Atomics.load(this.ctrl, C.HEAD);
         if (head === this.tail) Atomics.wait(this.ctrl, C.HEAD, head);
@@ -257,11 +262,19 @@ export class HostTreeReader {
 
   /** Past the record at tail (payload len), or back to the ring's start. */
   private advance(len: number, wrap: boolean): void {
-    this.tail = wrap ? 0 : this.tail + HDR + ((len + 7) & ~7);
+    const step = wrap ? RING - this.tail : HDR + ((len + 7) & ~7);
+    this.tail = wrap ? 0 : this.tail + step;
     if (this.tail === RING) this.tail = 0;
+    this.consumed = (this.consumed + step) % MOD;
+    Atomics.store(this.ctrl, C.CONSUMED, this.consumed);
     Atomics.store(this.ctrl, C.TAIL, this.tail);
-    if (Atomics.load(this.ctrl, C.TAIL_WAITER) !== 0) Atomics.notify(this.ctrl, C.TAIL);
+    if (Atomics.load(this.ctrl, C.TAIL_WAITER) !== 0 && (this.consumed - Atomics.load(this.ctrl, C.WAKE) + MOD) % MOD < MOD / 2) {
+      Atomics.notify(this.ctrl, C.TAIL);
+    }
   }
+
+  /** Bytes passed, modulo MOD (what a waiting producer's WAKE is counted in). */
+  private consumed = 0;
 
   private expect(seq: number, kinds: readonly number[]): { kind: number; len: number; off: number } {
     if (this.failure !== null) throw this.failure;

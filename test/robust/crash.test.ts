@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
@@ -353,4 +353,46 @@ test('a VOP_RENAME over a file killed before each of its device writes: the repl
   });
   assert.ok(seen.old > 0 && seen.new > 0, `kills before and after the switch (old ${seen.old}, new ${seen.new}, gone ${seen.gone})`);
   assert.ok(seen.gone <= 2, `/b/dst gone after ${seen.gone} points: at most the orphan list's two writes (the inode, the superblock)`);
+});
+
+test('a put -r of a new tree killed before each of its device writes: e2fsck -p mends every point on its own, and every file then named holds its whole bytes', () => {
+  const src = join(tmp.dir, 'tree-src');
+  const files = new Map<string, Uint8Array>();
+  mkdirSync(join(src, 'a/b/c'), { recursive: true });
+  for (let i = 0; i < 24; i++) files.set(`a/f${i}`, randomBytes(700 * (i + 1), 100 + i));
+  for (let i = 0; i < 8; i++) files.set(`a/b/g${i}`, randomBytes(5000, 200 + i));
+  files.set('a/b/c/big', randomBytes(300_000, 300));
+  for (const [p, d] of files) writeFileSync(join(src, p), d);
+  linkSync(join(src, 'a/f1'), join(src, 'a/b/c/f1-again'));
+  files.set('a/b/c/f1-again', files.get('a/f1')!);
+  symlinkSync('../f2', join(src, 'a/b/to-f2'));
+  const base = join(tmp.dir, 'tree-base.img');
+  mkext2(base, [{ path: 'keep', data: randomBytes(20_000, 7) }], { type: 'ext4', blockSize: 1024, size: 16 << 20 });
+  const put = (image: string, env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, [CLI, '--stats', 'put', '-r', image, '/x', '--from', src], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const probe = join(tmp.dir, 'tree-probe.img');
+  copyFileSync(base, probe);
+  const whole = put(probe);
+  assert.equal(whole.status, 0, whole.stderr);
+  const writes = (JSON.parse(whole.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
+  assert.ok(writes > 10, `${writes} writes`);
+  for (let at = 1; at <= writes; at++) {
+    const image = join(tmp.dir, `tree-${at}.img`);
+    copyFileSync(base, image);
+    const r = put(image, { VMPAGER_TEST_KILL_AT_WRITE: String(at) });
+    assert.equal(r.signal, 'SIGKILL', `kill before write ${at}: ${r.status} ${r.stderr}`);
+    const p = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+    assert.ok(p.status === 0 || p.status === 1, `killed before write ${at} of ${writes}: e2fsck -p exit ${p.status}: ${p.stdout}${p.stderr}`);
+    const ck = e2fsck(image);
+    assert.ok(ck.clean, `killed before write ${at}, after e2fsck -p: ${ck.output}`);
+    for (const [path, data] of files) {
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      const dir = path.slice(0, path.lastIndexOf('/'));
+      const listing = spawnSync('debugfs', ['-R', `ls -p /x/${dir}`, image], { encoding: 'latin1' }).stdout;
+      // Not made before the kill, or its entry cleared by e2fsck -p (listed with inode 0).
+      if (!listing.split('\n').some((l) => l.split('/')[5] === name && l.split('/')[1] !== '0')) continue;
+      assert.ok(debugfsCat(image, `/x/${path}`).equals(Buffer.from(data)), `killed before write ${at}: /x/${path} named but not whole`);
+    }
+    assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(20_000, 7))), `killed before write ${at}: /keep`);
+  }
 });

@@ -18,12 +18,20 @@
  *      allocated after theirs, rendered and staged (the same run of the
  *      device as their bytes); its link count counts its subdirectories. A second name of a file (the source's link key)
  *      takes a link on the inode made for the first.
- *   4. The inode written to its buffer (ext2Update).
+ *   4. The inode written to its buffer (ext2Update). Without MNT_ASYNC it
+ *      is written not yet live: no links and a deletion time, as a deleted
+ *      file looks (its real count kept aside).
  *   5. Without MNT_ASYNC, the staged blocks and every dirty buffer go to
- *      the disk (VFS_SYNC) before the entry that names the top: a crash
- *      leaves at worst allocated inodes no entry names, which e2fsck -p
- *      mends; with MNT_ASYNC nothing waits.
- *   6. The top entry entered in dvp through ext2DirEnter (its index kept).
+ *      the disk (VFS_SYNC) before the entry that names the top.
+ *   6. The top entry entered in dvp through ext2DirEnter (its index kept),
+ *      and written.
+ *   7. Without MNT_ASYNC, the tree made live (commit): each inode given its
+ *      links, parents before children (the order they were made), each
+ *      inode table block written before the next one is changed. At every
+ *      instant the live inodes are a tree hanging from dvp; an entry may
+ *      name an inode not yet live, and what is not live is, to e2fsck, a
+ *      deleted file whose bitmap bits are wrong: a crash at any point
+ *      leaves only what e2fsck -p mends on its own (the tree up to there).
  * An error stops the walk; what was made up to it is finished as it stands
  * (each directory with the entries made, the file that failed with the
  * bytes written) and named, so nothing is allocated that no entry names;
@@ -43,8 +51,9 @@ import { PATH_MAX } from '../../vfs/vfs_lookup.js';
 import type { PopulateResult, TreeNode, TreeSource } from '../../vfs/vfs_tree.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { devWrite } from '../../vfs/vfs_physwrite.js';
+import type { Buf } from '../../vfs/buf.js';
 import {
-  EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_INDEX_FL, EXT2_NAME_LEN, EXT4_EXTENTS_FL,
+  DI_DTIME, DI_LINKS, EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_INDEX_FL, EXT2_NAME_LEN, EXT4_EXTENTS_FL,
   RO_COMPAT_DIR_NLINK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK,
 } from './ext2_fs.js';
 import type { Ext2Fs } from './ext2_mount.js';
@@ -53,7 +62,8 @@ import { ext2DirEnter } from './ext2_dir_write.js';
 import { ext2DirPlan, ext2DirRender } from './ext2_dir_build.js';
 import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
-import { ext2InodeInit, ext2Update } from './ext2_inode_write.js';
+import { ext2InodeBuf, ext2InodeInit, ext2Update } from './ext2_inode_write.js';
+import { inodeCsumSet } from './ext2_csum.js';
 import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, ext2NowTime, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2IncLinks, ext2LinkFull, ext2LinkLimits, ext2LinkMax } from './ext2_nlink.js';
@@ -104,15 +114,29 @@ class Stage {
     this.spare = new Uint8Array(STAGE);
   }
 
-  /** Block pblk's bytes: src[from, to) then zeros to the block's end. => may sleep (a full run is written) */
-  async add(pblk: number, src: Uint8Array, from: number, to: number): Promise<void> {
+  /**
+   * Blocks pblk, pblk + 1 ... hold src[from, to), zeros after it to the last
+   * block's end. Staged at once where they continue the run; a promise when
+   * the run had to be written first.
+   */
+  put(pblk: number, src: Uint8Array, from: number, to: number): Promise<void> | undefined {
     const bsize = this.fs.bsize;
-    if (this.blocks > 0 && (pblk !== this.start + this.blocks || (this.blocks + 1) * bsize > this.buf.length)) await this.send();
-    if (this.blocks === 0) this.start = pblk;
-    const at = this.blocks * bsize;
-    this.buf.set(src.subarray(from, to), at);
-    if (to - from < bsize) this.buf.fill(0, at + to - from, at + bsize);
-    this.blocks++;
+    while (from < to) {
+      if (this.blocks > 0 && (pblk !== this.start + this.blocks || this.blocks * bsize === this.buf.length)) {
+        const [b, f] = [pblk, from];
+        return this.send().then(() => this.put(b, src, f, to));
+      }
+      if (this.blocks === 0) this.start = pblk;
+      const at = this.blocks * bsize;
+      const take = Math.min(to - from, this.buf.length - at);
+      this.buf.set(src.subarray(from, from + take), at);
+      const n = Math.ceil(take / bsize);
+      if (take < n * bsize) this.buf.fill(0, at + take, at + n * bsize);
+      this.blocks += n;
+      pblk += n;
+      from += take;
+    }
+    return undefined;
   }
 
   /** Starts the run's write (after the one before it has finished, whose buffer it takes). */
@@ -163,9 +187,14 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
         let e = mp.async ? 0 : await b.stage.flush();
         if (e === 0 && !mp.async) e = await mp.op.sync(mp); // the tree on disk before the entry that names it
         if (e === 0) e = await ext2DirEnter(dvp, name, made.ino, made.ft);
-        if (e !== 0) return { error: e, partial: null }; // the tree is left unnamed: e2fsck -p moves it to lost+found
+        if (e !== 0) return { error: e, partial: null }; // the tree is left unnamed, and not live: a deleted file to e2fsck
         entered = true;
         if (made.newDir) ext2IncLinks(dip);
+        if (!mp.async) {
+          e = await ext2DirDone(dvp, mp); // the entry on disk, then the tree made live below it
+          if (e === 0) e = await b.commit();
+          if (e !== 0) return { error: e, partial: null };
+        }
       }
       if (b.stop.error !== 0) return { error: b.stop.error, partial: b.stop.partial, cause: b.stop.cause };
     }
@@ -188,16 +217,25 @@ function checkName(name: string): Uint8Array | number {
 class Builder {
   readonly stop = new Stop();
   readonly stage: Stage;
-  private readonly links = new Map<string, { ino: number; ip: Inode; ft: number }>();
+  private readonly links = new Map<string, { ino: number; ip: Inode; ft: number; slot: number }>();
   private readonly readBuf = new Uint8Array(READ_PIECE);
+  /** The block numbers of the allocation in hand. */
+  private readonly pblks: number[] = [];
   private readonly piece: number;
   private readonly now = ext2NowTime();
   /** Blocks promised to directories whose children are being made (allocated once they are). */
   private promised = 0;
+  /** Written live at once (MNT_ASYNC), else made live by commit(). */
+  private readonly live: boolean;
+  /** The inodes to make live, in the order made (0: freed again), and their link counts; how many are live. */
+  private readonly order: number[] = [];
+  private readonly linkCounts: number[] = [];
+  private committed = 0;
 
   constructor(private readonly mp: Mount, private readonly fs: Ext2Fs, private readonly src: TreeSource) {
     this.stage = new Stage(mp, fs);
     this.piece = Math.max(HOLE, fs.bsize);
+    this.live = mp.async;
   }
 
   private fail(error: number, cause?: unknown): void {
@@ -212,6 +250,15 @@ class Builder {
     const ft = FT[node.type];
     if (node.link !== null) {
       const first = this.links.get(node.link);
+      if (first !== undefined && !this.live && first.slot < this.committed) return this.linkOutside(first.ino, first.ft); // live already
+      if (first !== undefined && !this.live) {
+        if (this.linkCounts[first.slot] >= ext2LinkMax(first.ip)) {
+          this.fail(EMLINK);
+          return none;
+        }
+        this.linkCounts[first.slot]++;
+        return { ino: first.ino, ft: first.ft, newDir: false };
+      }
       if (first !== undefined) {
         if (ext2LinkFull(first.ip)) {
           this.fail(EMLINK);
@@ -261,6 +308,8 @@ class Builder {
       this.fail(error || EINTEGRITY);
       return none;
     }
+    const slot = this.live ? -1 : this.order.push(a.ino) - 1;
+    if (!this.live) this.linkCounts.push(0);
     const din = ip.din;
     din.uid = node.uid;
     din.gid = node.gid;
@@ -288,15 +337,58 @@ class Builder {
     if (!made) {
       // Nothing allocated beyond the inode (a directory's or a symlink's blocks could not be had).
       await ext2Vfree(this.mp, a.ino, isDir);
+      if (slot >= 0) this.order[slot] = 0;
       return none;
+    }
+    if (slot >= 0) {
+      // Not live until commit(): to e2fsck, a deleted file.
+      this.linkCounts[slot] = din.linksCount;
+      din.linksCount = 0;
+      ip.dtime = this.now.sec;
     }
     const e = await ext2Update(this.mp, ip, false);
     if (e !== 0) this.fail(e); // the inode's buffer is the image's own: what is in it is named, as on any write error
     if (node.link !== null) {
-      this.links.set(node.link, { ino: a.ino, ip, ft });
+      this.links.set(node.link, { ino: a.ino, ip, ft, slot });
       this.src.made(node, a.ino);
     }
     return { ino: a.ino, ft, newDir: isDir };
+  }
+
+  /**
+   * Makes live every inode made since the last commit (step 7): its links
+   * and no deletion time, in the order made; an inode table block is written
+   * before an inode of another block is changed. => may sleep
+   */
+  async commit(): Promise<number> {
+    const fs = this.fs;
+    const isize = fs.sb.inodeSize;
+    const perBlock = fs.bsize / isize;
+    let held: Buf | null = null;
+    let heldKey = -1;
+    for (; this.committed < this.order.length; this.committed++) {
+      const ino = this.order[this.committed];
+      if (ino === 0) continue;
+      const key = Math.floor((ino - 1) / perBlock);
+      if (held !== null && key !== heldKey) {
+        const e = await this.mp.bufcache.bwrite(held);
+        held = null;
+        if (e !== 0) return e;
+      }
+      const off = (((ino - 1) % fs.sb.inodesPerGroup) * isize) % fs.bsize;
+      if (held === null) {
+        const r = await ext2InodeBuf(this.mp, ino);
+        if (r.error !== 0 || r.bp === null) return r.error || EINTEGRITY;
+        held = r.bp;
+        heldKey = key;
+      }
+      const raw = held.data.subarray(off, off + isize);
+      const dv = new DataView(raw.buffer, raw.byteOffset, isize);
+      dv.setUint16(DI_LINKS, this.linkCounts[this.committed], true);
+      dv.setUint32(DI_DTIME, 0, true);
+      if (fs.metadataCsum) inodeCsumSet(fs, ino, raw);
+    }
+    return held === null ? 0 : this.mp.bufcache.bwrite(held);
   }
 
   /** One more link of inode ino, made before this walk (its vnode's inode, written as VOP_LINK writes it). */
@@ -408,12 +500,17 @@ class Builder {
     const bsize = this.fs.bsize;
     const lbn = (pos + p) / bsize;
     const count = Math.ceil((q - p) / bsize);
-    const pblks: number[] = [];
+    const pblks = this.pblks;
+    pblks.length = 0;
     const e = await this.alloc(ip, lbn, count, pblks);
     if (e !== 0) return e;
-    for (let k = 0; k < count; k++) {
-      const from = p + k * bsize;
-      await this.stage.add(pblks[k], buf, from, Math.min(q, from + bsize));
+    // Each run of neighbouring blocks staged in one piece.
+    for (let k = 0; k < count;) {
+      let j = k + 1;
+      while (j < count && pblks[j] === pblks[k] + (j - k)) j++;
+      const w = this.stage.put(pblks[k], buf, p + k * bsize, Math.min(q, p + j * bsize));
+      if (w !== undefined) await w;
+      k = j;
     }
     return 0;
   }
@@ -463,7 +560,7 @@ class Builder {
       return false;
     }
     const blocks = ext2DirRender(fs, plan, names, inos, fts, ip.ino, ip.din.generation, parentIno);
-    for (let k = 0; k < blocks.length; k++) await this.stage.add(pblks[k], blocks[k], 0, fs.bsize);
+    for (let k = 0; k < blocks.length; k++) await this.stage.put(pblks[k], blocks[k], 0, fs.bsize);
     ip.size = plan.blocks * fs.bsize;
     if (plan.version >= 0) ip.din.flags |= EXT2_INDEX_FL;
     const links = 2 + dirs;
@@ -502,7 +599,7 @@ class Builder {
       this.fail(e);
       return false;
     }
-    await this.stage.add(pblks[0], t, 0, t.length);
+    await this.stage.put(pblks[0], t, 0, t.length);
     return true;
   }
 }

@@ -181,9 +181,16 @@ export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise
   if (ext2LinkFull(dip)) return { error: EMLINK, vp: null };
   const { error, vp } = await newVnode(dvp, mp, S_IFDIR | (mode & 0o7777), 2);
   if (error !== 0 || vp === null) return { error, vp: null };
-  let e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, ext2Inode(vp).din.generation, dvp.ino));
-  e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);
+  // Named while still empty (no block): a crash before its first block leaves a zero-length
+  // directory e2fsck -p clears, where a filled one no entry names would need e2fsck by hand.
+  let e = await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);
+  if (e === 0 && !mp.async) e = await ext2DirDone(dvp, mp);
   if (e !== 0) return abandon(dvp, mp, vp, e);
+  e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, ext2Inode(vp).din.generation, dvp.ino));
+  if (e !== 0) {
+    await ext2DirRemove(dvp, c.bytes);
+    return abandon(dvp, mp, vp, e);
+  }
   ext2IncLinks(dip); // the child's '..'
   return finish(dvp, mp, vp);
 }
