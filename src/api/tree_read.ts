@@ -5,6 +5,7 @@
  * extended attributes, link target or bytes; no lookup by name per entry.
  *   const n = await treeNode(fs, path); n.stat; for (const e of await n.entries()) { const c = await n.child(e); ...; await c.release() }
  *   await n.sendfile(sink); await n.release()
+ *   const runs = await n.runs(); if (runs !== null) await readDirect(fs, [{ runs, path }], buf, sink)   // direct_read.ts
  */
 
 import { EOPNOTSUPP, ENOTDIR } from '../kern/errno.js';
@@ -14,6 +15,7 @@ import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
 import { vmObjectDeallocate } from '../vm/vm_object.js';
 import { MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
 import { type FrameSink, vmSendfile } from '../vm/vm_sendfile.js';
+import { type FileRuns, fileRuns } from './direct_read.js';
 import { check } from './errors.js';
 import { type FileStat, fileStat, joinPath, type MountedFs } from './mounted_fs.js';
 
@@ -105,6 +107,15 @@ export class TreeNode {
     } finally {
       await vmObjectDeallocate(obj!);
     }
+  }
+
+  /**
+   * A regular file's data runs on the device, for readDirect (direct_read.ts);
+   * null where its bytes must come through the VM (sendfile): a mount not
+   * read-only, no block map (inline data), an error of the map.
+   */
+  runs(): Promise<FileRuns | null> {
+    return fileRuns(this.fs, this.vp, this.stat.size);
   }
 
   /** Drops the vnode; once. */

@@ -18,7 +18,8 @@ import { lstatSync } from 'node:fs';
 import { basename, join, normalize } from 'node:path';
 import { VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
-import { type TreeNode, treeNode } from '../api/tree_read.js';
+import { DIRECT_BYTES, type FileRuns, readDirect } from '../api/direct_read.js';
+import { type TreeEntry, TreeNode, treeNode } from '../api/tree_read.js';
 import { hostXattrsRestore } from './host_xattr.js';
 import { HostOps, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
 
@@ -29,8 +30,14 @@ const OWNER = asRoot ? SET_OWNER : 0;
 /** The creation mask, read once: a file created with a mode it leaves whole needs no chmod. */
 const umask = process.umask();
 
+/** A directory's entries whose vnodes are held at once: the regular files among them are read together. */
+const WINDOW = 64;
+
 interface Copy {
+  fs: MountedFs;
   ops: HostOps;
+  /** The buffer of readDirect, made on first use. */
+  buf: Uint8Array | null;
   /** Where the first name of each file with several links went. */
   links: Map<number, string>;
   /** Directories copied or being copied: a damaged image may link one twice (a loop). */
@@ -50,7 +57,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const root = path.split('/').every((p) => p === '');
   const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
-  const copy: Copy = { ops: HostOps.start(top.stat.type === 'dir'), links: new Map(), dirs: new Set(), xattrs: [], warn };
+  const copy: Copy = { fs, ops: HostOps.start(top.stat.type === 'dir'), buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn };
   try {
     try {
       await copyOut(copy, top, target);
@@ -89,14 +96,8 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
     case 'dir': {
       await c.ops.mkdir(to);
       const base = to.endsWith('/') ? to : `${to}/`; // (a name holds no '/', and is never '.' or '..')
-      for (const e of await n.entries()) {
-        const child = await n.child(e);
-        try {
-          await copyOut(c, child, base + e.name);
-        } finally {
-          await child.release();
-        }
-      }
+      const ents = await n.entries();
+      for (let i = 0; i < ents.length; i += WINDOW) await copyWindow(c, n, ents.slice(i, i + WINDOW), base);
       // After the contents: their making changed the directory's times.
       await c.ops.attrs(to, OWNER | SET_MODE, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
       return;
@@ -118,6 +119,110 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
 }
 
 /**
+ * A window of a directory's entries, their vnodes held together: runs of
+ * regular files read straight from the device go out together (copyFiles),
+ * the rest one by one, all in directory order. An entry that cannot be got
+ * fails when its turn comes, after everything before it.
+ */
+async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], base: string): Promise<void> {
+  const kids: (TreeNode | { failure: unknown })[] = [];
+  try {
+    for (const e of ents) kids.push(await dir.child(e).catch((failure: unknown) => ({ failure })));
+    for (let k = 0; k < kids.length; ) {
+      const group: Direct[] = [];
+      for (; k < kids.length; k++) {
+        const kid = kids[k];
+        if (!(kid instanceof TreeNode) || kid.stat.type !== 'file') break;
+        // A second name of a file is a link to its first; one named twice in the group waits for it.
+        if (kid.stat.nlink > 1 && (c.links.has(kid.stat.ino) || group.some((g) => g.node.stat.ino === kid.stat.ino))) break;
+        const runs = await kid.runs();
+        if (runs === null) break;
+        group.push({ node: kid, runs, path: kid.path, to: base + ents[k].name, end: 0, atOpen: false });
+      }
+      if (group.length > 0) {
+        await copyFiles(c, group);
+        continue;
+      }
+      const kid = kids[k];
+      if (!(kid instanceof TreeNode)) throw kid.failure;
+      await copyOut(c, kid, base + ents[k].name);
+      k++;
+    }
+  } finally {
+    for (const kid of kids) if (kid instanceof TreeNode) await kid.release();
+  }
+}
+
+/** A regular file read straight from the device (direct_read.ts), and where its bytes went. */
+interface Direct {
+  node: TreeNode;
+  runs: FileRuns;
+  path: string;
+  to: string;
+  /** The end of the last bytes written. */
+  end: number;
+  /** Its mode given at creation. */
+  atOpen: boolean;
+}
+
+/** Files read straight from the device, in order, each made as copyFile makes it. */
+async function copyFiles(c: Copy, files: Direct[]): Promise<void> {
+  c.buf ??= new Uint8Array(DIRECT_BYTES);
+  await readDirect(c.fs, files, c.buf, {
+    start: async (i) => {
+      const f = files[i];
+      const attrs = await f.node.xattrs();
+      if (attrs.length > 0) c.xattrs.push({ path: f.to, attrs });
+      const mode = f.node.stat.mode & 0o7777;
+      f.atOpen = modeAtOpen(mode);
+      await c.ops.open(f.to, f.atOpen ? mode : 0o600);
+    },
+    data: async (i, pos, bytes) => {
+      const f = files[i];
+      f.end = await putBytes(c, pos, bytes, f.end);
+    },
+    end: async (i) => {
+      const f = files[i];
+      const st = f.node.stat;
+      const flags = OWNER | (f.atOpen ? 0 : SET_MODE) | (f.end !== st.size ? SET_SIZE : 0);
+      await c.ops.close(st.size, flags, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
+      if (st.nlink > 1) c.links.set(st.ino, f.to);
+    },
+  });
+}
+
+/** A mode the creation mask leaves whole (and no set-id or sticky bit) is given at creation. */
+function modeAtOpen(mode: number): boolean {
+  return (mode & 0o7000) === 0 && (mode & umask) === 0;
+}
+
+/**
+ * Queues bytes of the open file at pos, each run of 4 KiB pieces with data
+ * one write, runs of zeros left as holes; returns where the last bytes
+ * written end (end if none were).
+ */
+async function putBytes(c: Copy, pos: number, b: Uint8Array, end: number): Promise<number> {
+  let runAt = -1;
+  for (let p = 0; p < b.length; p += HOLE) {
+    const q = Math.min(b.length, p + HOLE);
+    if (!isZero(b, p, q)) {
+      if (runAt < 0) runAt = p;
+      continue;
+    }
+    if (runAt >= 0) {
+      await c.ops.write(pos + runAt, b.subarray(runAt, p));
+      end = pos + p;
+      runAt = -1;
+    }
+  }
+  if (runAt >= 0) {
+    await c.ops.write(pos + runAt, b.subarray(runAt));
+    end = pos + b.length;
+  }
+  return end;
+}
+
+/**
  * A file's bytes from the page frames into the host queue; zero runs become
  * holes (the size set at the end only when the file ends in one). A mode
  * the creation mask leaves whole is given at creation; owner, mode and
@@ -126,30 +231,13 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
 async function copyFile(c: Copy, n: TreeNode, to: string): Promise<void> {
   const st = n.stat;
   const mode = st.mode & 0o7777;
-  const atOpen = (mode & 0o7000) === 0 && (mode & umask) === 0;
+  const atOpen = modeAtOpen(mode);
   await c.ops.open(to, atOpen ? mode : 0o600);
   let pos = 0;
   let end = 0;
   const size = await n.sendfile(async (frames) => {
     for (const b of frames) {
-      // Each run of 4 KiB pieces with data is one write.
-      let runAt = -1;
-      for (let p = 0; p < b.length; p += HOLE) {
-        const q = Math.min(b.length, p + HOLE);
-        if (!isZero(b, p, q)) {
-          if (runAt < 0) runAt = p;
-          continue;
-        }
-        if (runAt >= 0) {
-          await c.ops.write(pos + runAt, b.subarray(runAt, p));
-          end = pos + p;
-          runAt = -1;
-        }
-      }
-      if (runAt >= 0) {
-        await c.ops.write(pos + runAt, b.subarray(runAt));
-        end = pos + b.length;
-      }
+      end = await putBytes(c, pos, b, end);
       pos += b.length;
     }
   });
