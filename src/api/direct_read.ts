@@ -98,14 +98,16 @@ export async function readDirect(fs: MountedFs, files: readonly { runs: FileRuns
       if (open < files.length) await sink.start(open);
     }
   };
+  const hand = (k: number, bytes: Uint8Array): Promise<void> | void => sink.data(pf[k], pp[k], bytes);
   const flush = async (): Promise<void> => {
     const n = pf.length;
     if (n === 0) return;
     let error = await physio(dev, B_READ, from / DEV_BSIZE, [buf.subarray(0, to - from)]);
     if (error === 0) {
       for (let k = 0; k < n; k++) {
-        await reach(pf[k]);
-        await sink.data(pf[k], pp[k], buf.subarray(pd[k] - from, pd[k] - from + pl[k]));
+        if (open < pf[k]) await reach(pf[k]);
+        const p = hand(k, buf.subarray(pd[k] - from, pd[k] - from + pl[k]));
+        if (p !== undefined) await p;
       }
     } else {
       // Once more piece by piece: the error belongs to the first piece that fails.
@@ -113,7 +115,7 @@ export async function readDirect(fs: MountedFs, files: readonly { runs: FileRuns
         error = await physio(dev, B_READ, pd[k] / DEV_BSIZE, [buf.subarray(0, Math.ceil(pl[k] / DEV_BSIZE) * DEV_BSIZE)]);
         await reach(pf[k]);
         check(error, 'read', fs.image, files[pf[k]].path);
-        await sink.data(pf[k], pp[k], buf.subarray(0, pl[k]));
+        await hand(k, buf.subarray(0, pl[k]));
       }
     }
     pf.length = pp.length = pl.length = pd.length = 0;

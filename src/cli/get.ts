@@ -15,7 +15,7 @@
  */
 
 import { lstatSync } from 'node:fs';
-import { basename, join, normalize } from 'node:path';
+import { basename, dirname, join, normalize, resolve } from 'node:path';
 import { VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { DIRECT_BYTES, type FileRuns, readDirect } from '../api/direct_read.js';
@@ -26,7 +26,8 @@ import { HostOps, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
 const HOLE = 4096;
 /** Owners are given only by root (asked once: a system call each time). */
 const asRoot = process.getuid?.() === 0;
-const OWNER = asRoot ? SET_OWNER : 0;
+const euid = process.geteuid?.() ?? -1;
+const egid = process.getegid?.() ?? -1;
 /** The creation mask, read once: a file created with a mode it leaves whole needs no chmod. */
 const umask = process.umask();
 
@@ -44,6 +45,34 @@ interface Copy {
   dirs: Set<number>;
   xattrs: { path: string; attrs: readonly [string, Uint8Array][] }[];
   warn: (msg: string) => void;
+  /**
+   * Everything the copy makes is new and gets the process's own user and
+   * group (no set-group-ID directory above it hands its group down): an
+   * owner equal to those needs no chown.
+   */
+  ownerKept: boolean;
+}
+
+/** SET_OWNER where the owner must be set: as root, unless what is made has it already. */
+function owner(c: Copy, uid: number, gid: number): number {
+  return asRoot && !(c.ownerKept && uid === euid && gid === egid) ? SET_OWNER : 0;
+}
+
+/**
+ * Does what the copy makes at target get the process's own user and group?
+ * Only when target is new (nothing of it kept from before) and the nearest
+ * existing directory above it has no set-group-ID bit (the directories the
+ * copy makes get theirs only after their contents).
+ */
+function madeAsOwn(target: string): boolean {
+  if (lstatSync(target, { throwIfNoEntry: false }) !== undefined) return false;
+  let d = dirname(resolve(target));
+  for (;;) {
+    const st = lstatSync(d, { throwIfNoEntry: false });
+    if (st !== undefined) return st.isDirectory() && (st.mode & 0o2000) === 0;
+    if (dirname(d) === d) return false;
+    d = dirname(d);
+  }
 }
 
 /**
@@ -57,7 +86,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const root = path.split('/').every((p) => p === '');
   const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
-  const copy: Copy = { fs, ops: HostOps.start(top.stat.type === 'dir'), buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn };
+  const copy: Copy = { fs, ops: HostOps.start(top.stat.type === 'dir'), buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept: madeAsOwn(target) };
   try {
     try {
       await copyOut(copy, top, target);
@@ -99,11 +128,11 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
       const ents = await n.entries();
       for (let i = 0; i < ents.length; i += WINDOW) await copyWindow(c, n, ents.slice(i, i + WINDOW), base);
       // After the contents: their making changed the directory's times.
-      await c.ops.attrs(to, OWNER | SET_MODE, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
+      await c.ops.attrs(to, owner(c, st.uid, st.gid) | SET_MODE, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
       return;
     }
     case 'symlink':
-      await c.ops.symlink(await n.readlink(), to, OWNER, st.uid, st.gid, st.atime, st.mtime);
+      await c.ops.symlink(await n.readlink(), to, owner(c, st.uid, st.gid), st.uid, st.gid, st.atime, st.mtime);
       return;
     case 'file':
       if (first !== undefined) {
@@ -177,16 +206,13 @@ async function copyFiles(c: Copy, files: Direct[]): Promise<void> {
       f.atOpen = modeAtOpen(mode);
       await c.ops.open(f.to, f.atOpen ? mode : 0o600);
     },
-    data: async (i, pos, bytes) => {
-      const f = files[i];
-      f.end = await putBytes(c, pos, bytes, f.end);
-    },
-    end: async (i) => {
+    data: (i, pos, bytes) => putBytes(c, files[i], pos, bytes),
+    end: (i) => {
       const f = files[i];
       const st = f.node.stat;
-      const flags = OWNER | (f.atOpen ? 0 : SET_MODE) | (f.end !== st.size ? SET_SIZE : 0);
-      await c.ops.close(st.size, flags, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
       if (st.nlink > 1) c.links.set(st.ino, f.to);
+      const flags = owner(c, st.uid, st.gid) | (f.atOpen ? 0 : SET_MODE) | (f.end !== st.size ? SET_SIZE : 0);
+      return c.ops.close(st.size, flags, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
     },
   });
 }
@@ -197,11 +223,11 @@ function modeAtOpen(mode: number): boolean {
 }
 
 /**
- * Queues bytes of the open file at pos, each run of 4 KiB pieces with data
- * one write, runs of zeros left as holes; returns where the last bytes
- * written end (end if none were).
+ * Queues bytes of the open file f at pos, each run of 4 KiB pieces with
+ * data one write, runs of zeros left as holes; f.end becomes where the
+ * last bytes written end. A promise only where the queue made it wait.
  */
-async function putBytes(c: Copy, pos: number, b: Uint8Array, end: number): Promise<number> {
+function putBytes(c: Copy, f: { end: number }, pos: number, b: Uint8Array): Promise<void> | void {
   let runAt = -1;
   for (let p = 0; p < b.length; p += HOLE) {
     const q = Math.min(b.length, p + HOLE);
@@ -210,16 +236,16 @@ async function putBytes(c: Copy, pos: number, b: Uint8Array, end: number): Promi
       continue;
     }
     if (runAt >= 0) {
-      await c.ops.write(pos + runAt, b.subarray(runAt, p));
-      end = pos + p;
+      f.end = pos + p;
+      const w = c.ops.write(pos + runAt, b.subarray(runAt, p));
+      if (w !== undefined) return w.then(() => putBytes(c, f, pos + q, b.subarray(q)));
       runAt = -1;
     }
   }
   if (runAt >= 0) {
-    await c.ops.write(pos + runAt, b.subarray(runAt));
-    end = pos + b.length;
+    f.end = pos + b.length;
+    return c.ops.write(pos + runAt, b.subarray(runAt));
   }
-  return end;
 }
 
 /**
@@ -234,14 +260,14 @@ async function copyFile(c: Copy, n: TreeNode, to: string): Promise<void> {
   const atOpen = modeAtOpen(mode);
   await c.ops.open(to, atOpen ? mode : 0o600);
   let pos = 0;
-  let end = 0;
+  const out = { end: 0 };
   const size = await n.sendfile(async (frames) => {
     for (const b of frames) {
-      end = await putBytes(c, pos, b, end);
+      await putBytes(c, out, pos, b);
       pos += b.length;
     }
   });
-  const flags = OWNER | (atOpen ? 0 : SET_MODE) | (end !== size ? SET_SIZE : 0);
+  const flags = owner(c, st.uid, st.gid) | (atOpen ? 0 : SET_MODE) | (out.end !== size ? SET_SIZE : 0);
   await c.ops.close(size, flags, st.uid, st.gid, mode, st.atime, st.mtime);
 }
 
