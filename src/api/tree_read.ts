@@ -9,7 +9,7 @@
  */
 
 import { EOPNOTSUPP, ENOTDIR } from '../kern/errno.js';
-import { vrele } from '../vfs/vfs_subr.js';
+import { vrecycle, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
 import { vmObjectDeallocate } from '../vm/vm_object.js';
@@ -118,11 +118,13 @@ export class TreeNode {
     return fileRuns(this.fs, this.vp, this.stat.size);
   }
 
-  /** Drops the vnode; once. */
+  /** Drops the vnode, once; a file's (not a directory's) is reclaimed at once where nothing else holds it. */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
     await vrele(this.vp);
+    // A copy meets each file once: keeping its inode cached would only push others out (and cost the collector).
+    if (this.vp.type !== VType.VDIR) await vrecycle(this.vp);
   }
 }
 

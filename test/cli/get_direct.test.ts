@@ -24,7 +24,7 @@ import { CLI } from '../helpers/cli.js';
 const tmp = tempDir();
 after(() => tmp.cleanup());
 const src = join(tmp.dir, 'src');
-const SMALL = 100; // files in /many: more than one window of get (64)
+const SMALL = 100; // files in /many: several windows of get (16)
 
 /** A file of `size` bytes with `pieces` of data at their offsets, holes elsewhere. */
 function sparse(path: string, size: number, pieces: [number, Uint8Array][]): void {
