@@ -160,7 +160,13 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
 async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], base: string): Promise<void> {
   const kids: (TreeNode | { failure: unknown })[] = [];
   try {
-    for (const e of ents) kids.push(await dir.child(e).catch((failure: unknown) => ({ failure })));
+    for (const e of ents) {
+      try {
+        kids.push(await dir.child(e));
+      } catch (failure) {
+        kids.push({ failure });
+      }
+    }
     for (let k = 0; k < kids.length; ) {
       const group: Direct[] = [];
       for (; k < kids.length; k++) {
