@@ -16,7 +16,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, debugfsScript, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -24,6 +24,7 @@ import { CLI } from '../helpers/cli.js';
 const tmp = tempDir();
 after(() => tmp.cleanup());
 const src = join(tmp.dir, 'src');
+const asRoot = process.getuid?.() === 0;
 const SMALL = 100; // files in /many: several windows of get (16)
 
 /** A file of `size` bytes with `pieces` of data at their offsets, holes elsewhere. */
@@ -48,23 +49,36 @@ before(() => {
   linkSync(join(src, 'many/s010'), join(src, 'many/s010-link'));
   symlinkSync('tiny', join(src, 'fast'));
   symlinkSync(`${'long/'.repeat(30)}target`, join(src, 'slow'));
+  if (asRoot) {
+    // Owners other than root's own, and root's own with another group.
+    chownSync(join(src, 'many/s002'), 1234, 5678);
+    chownSync(join(src, 'many/s003'), 0, 5678);
+    chownSync(join(src, 'many'), 0, 4242);
+    lchownSync(join(src, 'slow'), 4321, 0);
+  }
 });
+
 
 function vmpager(args: string[]): { status: number; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
   return { status: r.status ?? -1, stderr: r.stderr };
 }
 
-/** Each entry below dir, lost+found left out: type, mode, mtime (not for symlinks), size, bytes or target. */
+/**
+ * Each entry below dir, lost+found left out: type, owner (as root; not for
+ * symlinks, whose owners and times rdump leaves), mode, mtime, size, bytes
+ * or target.
+ */
 function snapshot(dir: string, rel = '', out = new Map<string, string>()): Map<string, string> {
   for (const n of readdirSync(join(dir, rel)).sort()) {
     const r = rel === '' ? n : `${rel}/${n}`;
     if (r === 'lost+found') continue;
     const p = join(dir, r);
     const st = lstatSync(p);
+    const owner = asRoot ? `${st.uid}:${st.gid} ` : '';
     if (st.isSymbolicLink()) out.set(r, `link ${readlinkSync(p)}`);
-    else if (st.isDirectory()) out.set(r, `dir ${st.mode.toString(8)} ${Math.floor(st.mtimeMs / 1000)}`);
-    else out.set(r, `file ${st.mode.toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${st.size} ${readFileSync(p).toString('base64')}`);
+    else if (st.isDirectory()) out.set(r, `dir ${owner}${st.mode.toString(8)} ${Math.floor(st.mtimeMs / 1000)}`);
+    else out.set(r, `file ${owner}${st.mode.toString(8)} ${Math.floor(st.mtimeMs / 1000)} ${st.size} ${readFileSync(p).toString('base64')}`);
     if (st.isDirectory()) snapshot(dir, r, out);
   }
   return out;
@@ -121,6 +135,23 @@ for (const [type, bsize] of [['ext2', 1024], ['ext2', 4096], ['ext4', 1024], ['e
     assert.equal(lstatSync(join(mine, 'many/s010-link')).ino, lstatSync(join(mine, 'many/s010')).ino, 'two names in one directory: a link');
   });
 }
+
+test('as root, owners come out as the image has them, also into a new directory below a set-group-ID one (whose group new files would take)', { skip: asRoot ? false : 'owners are set only by root' }, () => {
+  const img = image('owners.img', 'ext4', 4096);
+  const sg = join(tmp.dir, 'setgid');
+  mkdirSync(sg);
+  chownSync(sg, 0, 999);
+  chmodSync(sg, 0o2775);
+  const mine = join(sg, 'copy');
+  const g = vmpager(['get', img, '/', mine]);
+  assert.equal(g.status, 0, g.stderr);
+  const a = snapshot(mine);
+  assert.deepEqual(a, snapshot(rdump(img, 'owners-rdump')));
+  assert.match(a.get('tiny')!, /^file 0:0 /);
+  assert.match(a.get('many/s002')!, /^file 1234:5678 /);
+  const slow = lstatSync(join(mine, 'slow'));
+  assert.deepEqual([slow.uid, slow.gid], [4321, 0], 'a symlink\'s owner (rdump leaves it)');
+});
 
 test('small files side by side on the device come out of fewer device reads than there are files', () => {
   const img = image('reads.img', 'ext4', 4096);
