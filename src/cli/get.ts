@@ -9,9 +9,13 @@
  * the attr tools are installed. Device nodes, FIFOs and sockets are reported
  * and skipped: Node cannot make them.
  * The tree is read by file number (tree_read.ts: no lookup by name per
- * entry), and what the host must do is queued to a worker thread that does
- * it while the reading goes on (host_ops.ts): a directory gets its mode and
- * times after its contents, a hard link after its first name, in queue order.
+ * entry), a window of a directory's entries at a time; the regular files of
+ * a window come straight from the device by their block maps, side by side
+ * ones in one read (direct_read.ts: the image is mounted read-only), the
+ * others (inline data, a damaged map) through the page frames (sendfile).
+ * What the host must do is queued to a worker thread that does it while the
+ * reading goes on (host_ops.ts): a directory gets its mode and times after
+ * its contents, a hard link after its first name, in queue order.
  */
 
 import { lstatSync } from 'node:fs';
