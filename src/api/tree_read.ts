@@ -5,15 +5,17 @@
  * extended attributes, link target or bytes; no lookup by name per entry.
  *   const n = await treeNode(fs, path); n.stat; for (const e of await n.entries()) { const c = await n.child(e); ...; await c.release() }
  *   await n.sendfile(sink); await n.release()
+ *   const runs = await n.runs(); if (runs !== null) await readDirect(fs, [{ runs, path }], buf, sink)   // direct_read.ts
  */
 
 import { EOPNOTSUPP, ENOTDIR } from '../kern/errno.js';
-import { vrele } from '../vfs/vfs_subr.js';
+import { vrecycle, vrele } from '../vfs/vfs_subr.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import { vnodePagerAlloc } from '../vm/pager/vnode_pager.js';
 import { vmObjectDeallocate } from '../vm/vm_object.js';
 import { MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
 import { type FrameSink, vmSendfile } from '../vm/vm_sendfile.js';
+import { type FileRuns, fileRuns } from './direct_read.js';
 import { check } from './errors.js';
 import { type FileStat, fileStat, joinPath, type MountedFs } from './mounted_fs.js';
 
@@ -107,11 +109,22 @@ export class TreeNode {
     }
   }
 
-  /** Drops the vnode; once. */
+  /**
+   * A regular file's data runs on the device, for readDirect (direct_read.ts);
+   * null where its bytes must come through the VM (sendfile): a mount not
+   * read-only, no block map (inline data), an error of the map.
+   */
+  runs(): Promise<FileRuns | null> {
+    return fileRuns(this.fs, this.vp, this.stat.size);
+  }
+
+  /** Drops the vnode, once; a file's (not a directory's) is reclaimed at once where nothing else holds it. */
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
     await vrele(this.vp);
+    // A copy meets each file once: keeping its inode cached would only push others out (and cost the collector).
+    if (this.vp.type !== VType.VDIR) await vrecycle(this.vp);
   }
 }
 

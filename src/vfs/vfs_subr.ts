@@ -113,6 +113,16 @@ async function vnlruFree(mp: Mount, n: number): Promise<boolean> {
 }
 
 /**
+ * Reclaims vp at once if nothing references it (cf. vrecycle): for a walk
+ * that will not come back to it. True when it went.
+ */
+export async function vrecycle(vp: Vnode): Promise<boolean> {
+  if (vp.usecount > 0 || vp.mount === null) return false;
+  await vgone(vp);
+  return vp.mount === null;
+}
+
+/**
  * Reclaims an unreferenced vnode: the file system drops its inode and the
  * vnode leaves its mount (cf. vgone). A vnode referenced again meanwhile is kept.
  */

@@ -98,21 +98,32 @@ export class Inode {
    * they were read, or that were written with it (cf. ext4's buffer_verified):
    * a lookup does not recompute it on every pass. Cleared by reclaim.
    */
-  readonly csumVerified = new Set<number>();
+  get csumVerified(): Set<number> {
+    return (this.csumVerifiedSet ??= new Set());
+  }
   /**
    * Directories with metadata_csum: blocks changed in their pages whose
    * checksum is stored when the pages go to disk (ext2_dir_csum.ts), once per
    * write-out, not once per entry. Guarded by the vnode lock; kept by reclaim
    * (the pages are written before it).
    */
-  readonly dirCsumPending = new Set<number>();
+  get dirCsumPending(): Set<number> {
+    return (this.dirCsumPendingSet ??= new Set());
+  }
   /**
    * Indexed directories: index nodes whose hashes were found in order, and
    * leaf blocks whose names were all found to hash into the range their index
    * entry gives them (checked on a lookup's first miss there); vmpager's own
    * inserts keep both so. Cleared by reclaim.
    */
-  readonly htreeChecked = new Set<number>();
+  get htreeChecked(): Set<number> {
+    return (this.htreeCheckedSet ??= new Set());
+  }
+
+  /* The three sets above, made on first use: most inodes are files, which need none of them. */
+  private csumVerifiedSet: Set<number> | undefined = undefined;
+  private dirCsumPendingSet: Set<number> | undefined = undefined;
+  private htreeCheckedSet: Set<number> | undefined = undefined;
 
   constructor(
     readonly ino: number,
@@ -174,8 +185,8 @@ export class Inode {
     if (this.extMap !== null && !this.extMap.dirty) this.extMap = null;
     this.indLeaf = null;
     this.inline = null;
-    this.csumVerified.clear();
-    this.htreeChecked.clear();
+    this.csumVerifiedSet?.clear();
+    this.htreeCheckedSet?.clear();
   }
 }
 

@@ -186,5 +186,16 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
 /** VOP_READDIR: fn for each entry of vp in on-disk order until it answers false. => may sleep */
 export async function ext2Readdir(vp: Vnode, fn: (d: Dirent) => boolean): Promise<number> {
   if (vp.type !== VType.VDIR) return ENOTDIR;
-  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: decoder.decode(buf.subarray(off, off + len)), ino, type }));
+  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: nameString(buf, off, len), ino, type }));
+}
+
+/** A directory entry's name as a string: ASCII directly, anything else through the UTF-8 decoder (its answer for ASCII is the same). */
+function nameString(buf: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = off; i < off + len; i++) {
+    const c = buf[i];
+    if (c >= 0x80) return decoder.decode(buf.subarray(off, off + len));
+    s += String.fromCharCode(c);
+  }
+  return s;
 }

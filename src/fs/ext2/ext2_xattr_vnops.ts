@@ -123,7 +123,13 @@ export async function ext2Getextattr(vp: Vnode, name: string): Promise<{ error: 
 export async function ext2Listextattr(vp: Vnode): Promise<{ error: number; names: string[] }> {
   const mp = vp.mount;
   if (mp === null) return { error: EOPNOTSUPP, names: [] };
-  const { error, st } = await xattrRead(mp, ext2Inode(vp));
+  const ip = ext2Inode(vp);
+  // None (most files): no attribute block, and no magic where the inode body's attributes would start.
+  if (ip.din.fileAcl === 0 && ip.din.extraIsize >= 0) {
+    const start = ibodyStart(ip);
+    if (start < 0 || new DataView(ip.raw.buffer, ip.raw.byteOffset, ip.raw.length).getUint32(start, true) !== XATTR_MAGIC) return { error: 0, names: [] };
+  }
+  const { error, st } = await xattrRead(mp, ip);
   if (error !== 0) return { error, names: [] };
   const names: string[] = [];
   for (const a of [...st!.ibody, ...st!.block]) {
