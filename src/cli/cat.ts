@@ -7,8 +7,7 @@
 import { fstatSync, writevSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import type { MountedFs } from '../api/mounted_fs.js';
-import type { FrameSink } from '../api/index.js';
-import { iovAfter } from '../api/index.js';
+import { type FrameSink, iovAfter } from '../api/frames.js';
 
 /**
  * A sink for stdout. A file or a device such as /dev/null takes each batch
