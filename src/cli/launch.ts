@@ -1,0 +1,16 @@
+/*
+ * What `vmpager` runs (dist/vmpager.mjs): sets the heap flags, then runs the
+ * bundled command, dist/vmpager.cjs beside it, through the code cache
+ * (compile_cache.ts). The flags come first: V8 accepts a code cache only
+ * under the flags it was made with, and the command sets these anyway.
+ *   node dist/vmpager.mjs COMMAND ...
+ * Only the bundle uses this file: dist/src/cli/main.js runs on its own.
+ */
+
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { keepHeapSmall } from './heap_flags.js';
+import { compileCacheDir, runCommonJs } from './compile_cache.js';
+
+keepHeapSmall();
+runCommonJs(join(dirname(fileURLToPath(import.meta.url)), 'vmpager.cjs'), compileCacheDir(process.env));
