@@ -94,22 +94,33 @@ export function readCodeCache(file: string, key: string): Buffer | undefined {
   }
 }
 
-/** Writes data as key's cache file (whole or not at all), keeping the KEEP newest caches in its folder. Never throws. */
-export function writeCodeCache(file: string, key: string, data: Buffer): void {
+/**
+ * Writes what make() gives as key's cache file (whole or not at all),
+ * keeping the KEEP newest caches in its folder. make() is called only once
+ * the file could be created: a folder that cannot be written costs no
+ * serialisation at every run. Never throws.
+ */
+export function writeCodeCache(file: string, key: string, make: () => Buffer): void {
   if (crc32 === undefined) return;
   const dir = dirname(file);
   const tmp = `${file}.${process.pid}.tmp`;
+  let fd = -1;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fd = openSync(tmp, 'w', 0o600);
+    const data = make();
     const head = Buffer.alloc(MAGIC.length + 2 + key.length + 4);
     MAGIC.copy(head);
     head.writeUInt16BE(key.length, MAGIC.length);
     head.write(key, MAGIC.length + 2, 'latin1');
     head.writeUInt32BE(crc32(data), head.length - 4);
-    writeFileSync(tmp, Buffer.concat([head, data]), { mode: 0o600 });
+    writeFileSync(fd, Buffer.concat([head, data]));
+    closeSync(fd);
+    fd = -1;
     renameSync(tmp, file);
   } catch {
     try {
+      if (fd >= 0) closeSync(fd);
       unlinkSync(tmp);
     } catch {
       // never made
@@ -150,13 +161,7 @@ export function runCommonJs(path: string, cacheDir: string | null, atExit: (writ
   if (file !== null) {
     use = cachedData !== undefined && script.cachedDataRejected !== true ? 'used' : 'made';
     if (use === 'made') {
-      atExit(() => {
-        try {
-          writeCodeCache(file, key!, script.createCachedData());
-        } catch {
-          // no cache this time
-        }
-      });
+      atExit(() => writeCodeCache(file, key!, () => script.createCachedData()));
     }
   }
   const fn = script.runInThisContext() as (e: object, r: NodeRequire, m: object, f: string, d: string) => void;

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { cacheFileOf, cacheKeyOf, compileCacheDir, readCodeCache, runCommonJs } from '../../src/cli/compile_cache.js';
+import { cacheFileOf, cacheKeyOf, compileCacheDir, readCodeCache, runCommonJs, writeCodeCache } from '../../src/cli/compile_cache.js';
 import { mkext2, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
 
@@ -148,6 +148,14 @@ test('a cache folder that cannot be made: the file runs, the write at exit fails
   assert.equal(r.use, 'made');
   r.exit(); // ENOTDIR inside: swallowed
   assert.equal(readFileSync(blocker, 'utf8'), 'not a folder');
+  // The cache is only serialised once its file could be made: an unwritable folder costs nothing at each exit.
+  let made = 0;
+  writeCodeCache(join(blocker, 'cache', 'x.v8cache'), 'x', () => (made++, Buffer.alloc(10)));
+  assert.equal(made, 0);
+  writeCodeCache(join(tmp.dir, 'c-ok', 'x.v8cache'), 'x', () => (made++, Buffer.alloc(10, 1)));
+  assert.equal(made, 1);
+  assert.deepEqual(readCodeCache(join(tmp.dir, 'c-ok', 'x.v8cache'), 'x'), Buffer.alloc(10, 1));
+  assert.deepEqual(readdirSync(join(tmp.dir, 'c-ok')), ['x.v8cache'], 'no temporary file left');
 });
 
 /** Runs the bundled command with its cache in dir (null: turned off). */
