@@ -13,4 +13,10 @@ import { keepHeapSmall } from './heap_flags.js';
 import { compileCacheDir, runCommonJs } from './compile_cache.js';
 
 keepHeapSmall();
-runCommonJs(join(dirname(fileURLToPath(import.meta.url)), 'vmpager.cjs'), compileCacheDir(process.env));
+try {
+  runCommonJs(join(dirname(fileURLToPath(import.meta.url)), 'vmpager.cjs'), compileCacheDir(process.env));
+} catch (e) {
+  // The bundle missing or unreadable (a broken install): one line, as every failure, and exit 2.
+  process.stderr.write(`vmpager: internal error: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}\n`);
+  process.exitCode = 2;
+}

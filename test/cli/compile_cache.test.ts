@@ -195,3 +195,13 @@ test('vmpager answers alike with its cache made, used, damaged or off, and write
   }
   assert.deepEqual(readdirSync(dist).sort(), distBefore, 'nothing new in dist/');
 });
+
+test('vmpager.mjs without its bundle beside it: one line, exit 2, no stack trace', () => {
+  const dir = join(tmp.dir, 'lonely');
+  mkdirSync(dir);
+  copyFileSync(CLI, join(dir, 'vmpager.mjs'));
+  const r = spawnSync(process.execPath, [join(dir, 'vmpager.mjs'), '--version'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^vmpager: internal error: ENOENT[^\n]*vmpager\.cjs'?\n$/);
+});
