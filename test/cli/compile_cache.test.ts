@@ -196,6 +196,21 @@ test('vmpager answers alike with its cache made, used, damaged or off, and write
   assert.deepEqual(readdirSync(dist).sort(), distBefore, 'nothing new in dist/');
 });
 
+test('vmpager makes its cache after a command that succeeded, not after --version, --help or a failure', () => {
+  const dir = join(tmp.dir, 'c-which');
+  const image = join(tmp.dir, 'which.img');
+  mkext2(image, [{ path: 'f', data: randomBytes(1000, 6) }], { type: 'ext4', blockSize: 4096, size: 8 << 20 });
+  const made = () => (readdirSync(tmp.dir).includes('c-which') ? readdirSync(dir).filter((n) => n.endsWith('.v8cache')) : []);
+  for (const args of [['--version'], ['--help'], ['cat', image, '/nothing']]) {
+    const r = vmpager(args, dir);
+    assert.equal(r.status, args[0] === 'cat' ? 2 : 0, r.stderr);
+    assert.deepEqual(made(), [], `${args.join(' ')}: no cache`);
+  }
+  const r = vmpager(['cat', image, '/f'], dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(made().length, 1, 'cat: its cache');
+});
+
 test('vmpager.mjs without its bundle beside it: one line, exit 2, no stack trace', () => {
   const dir = join(tmp.dir, 'lonely');
   mkdirSync(dir);
