@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 /*
- * Bundles the command line into dist/vmpager.mjs (and dist/chunks/, the
- * parts only some commands load), after tsc has built dist/src. Node 20
- * loads each ES module separately (resolve, read, compile, link): for our
- * ~85 modules that is ~80 ms before `vmpager cat` reads a byte, against
- * ~15 ms for one file. The library (dist/src) is
- * not bundled: importers load what they use.
+ * Bundles the command line, after tsc has built dist/src:
+ *   dist/vmpager.cjs  the whole command, one CommonJS file (Node 20 loads
+ *                     each ES module separately: for our ~85 modules that
+ *                     was ~80 ms before `vmpager cat` read a byte). What only
+ *                     some commands need (bench, serve, NBD, node:http,
+ *                     node:child_process) is evaluated on first use only.
+ *   dist/vmpager.mjs  what `vmpager` runs (src/cli/launch.ts): runs
+ *                     vmpager.cjs through V8's code cache (compile_cache.ts),
+ *                     which only a CommonJS script can use in Node 20.
+ * The library (dist/src) is not bundled: importers load what they use.
  * Then the browser entry (dist/src/api/browser.js) into
  * dist/browser/vmpager.js, for `vmpager/browser` and the explorer page
  * (web/, served by `vmpager serve`): platform 'browser', no polyfills, and
@@ -16,28 +20,48 @@
  */
 
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { noNodeBuiltins } from './no_node_builtins.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-rmSync(join(root, 'dist/chunks'), { recursive: true, force: true });
+rmSync(join(root, 'dist/chunks'), { recursive: true, force: true }); // the split ES bundle's parts, before this layout
+const cli = join(root, 'dist/vmpager.cjs');
 await build({
-  entryPoints: { vmpager: join(root, 'dist/src/cli/main.js') },
-  outdir: join(root, 'dist'),
-  outExtension: { '.js': '.mjs' },
-  // What only some commands need (bench, serve, NBD, the host's xattrs) is a chunk of its own,
-  // loaded by its import(): a `cat` does not pay for loading node:http or node:child_process.
-  splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
+  entryPoints: [join(root, 'dist/src/cli/main.js')],
+  outfile: cli,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // import() becomes require(): the code cache's script (a vm.Script) has no ES module loader of its own.
+  supported: { 'dynamic-import': false },
+  // Strict, as the ES modules it is made from were; import.meta.url (the version, the explorer page's
+  // files, the bench's peers) is this file's URL.
+  banner: { js: '"use strict"; var import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  define: { 'import.meta.url': 'import_meta_url' },
+  // The ext2fs package is the bench's optional peer, loaded at run time if installed.
+  external: ['ext2fs'],
+  logLevel: 'warning',
+});
+// main.ts's #! line would end the code cache's function wrapper: the same line as a comment keeps line
+// numbers. The last line is the bundle's SHA-256, part of its code cache's name (src/cli/compile_cache.ts).
+let text = readFileSync(cli, 'utf8');
+if (text.startsWith('#!')) text = '//' + text.slice(2);
+if (!text.endsWith('\n')) text += '\n';
+writeFileSync(cli, `${text}//# vmpager-sha256=${createHash('sha256').update(text).digest('hex')}\n`);
+
+await build({
+  entryPoints: [join(root, 'dist/src/cli/launch.js')],
+  outfile: join(root, 'dist/vmpager.mjs'),
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  // The ext2fs package is the bench's optional peer, loaded at run time if installed.
-  external: ['ext2fs'],
+  banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });
 

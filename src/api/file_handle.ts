@@ -7,7 +7,8 @@
 
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
-import { createInterface, type Interface } from 'node:readline';
+import { createRequire } from 'node:module';
+import type { Interface } from 'node:readline';
 import { EBADF, EINVAL } from '../kern/errno.js';
 import { VmError, check } from './errors.js';
 import type { File } from './file.js';
@@ -16,6 +17,9 @@ import type { SetattrArgs } from '../vfs/vnode_if.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Stats } from './stats.js';
 import { VmReadStream, type ReadStreamOptions } from './streams.js';
+
+/** node:readline, loaded by readLines() only (a program that never reads lines does not pay for it). */
+const lazyRequire = createRequire(import.meta.url);
 
 /** What an open flag asks for. */
 export interface OpenFlags {
@@ -284,6 +288,7 @@ export class FileHandle {
 
   /** The file's lines (a readline Interface over createReadStream; '\r\n' ends a line too). */
   readLines(opts: ReadStreamOptions & { autoClose?: boolean } = {}): Interface {
+    const { createInterface } = lazyRequire('node:readline') as typeof import('node:readline');
     return createInterface({ input: this.createReadStream(opts), crlfDelay: Infinity });
   }
 

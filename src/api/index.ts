@@ -5,8 +5,7 @@
 export { Vm, DEFAULT_MEMORY, type VmOptions, type MountOptions, type VmStats } from './vm.js';
 export { MountedFs, type DirEntry, type FileStat, type FileType, type BlockRun, type TreeNode, type TreeNodeType, type TreeSource } from './mounted_fs.js';
 export { File } from './file.js';
-export type { FrameSink } from '../vm/vm_sendfile.js';
-export type { FrameSource } from '../vfs/uio.js';
+export { type FrameSink, type FrameSource, iovAfter } from './frames.js';
 export { Mapping, type Advice } from './mapping.js';
 export { VmError } from './errors.js';
 export type { PartitionInfo, Partitions } from './partitions.js';
@@ -17,12 +16,10 @@ export { FsError } from './fs_error.js';
 export { Stats, BigIntStats, Dirent } from './stats.js';
 export { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 export type { BlockDevice, DeviceStats } from '../dev/device.js';
-export { MemDisk } from '../dev/memdisk.js';
-export { FaultyDisk } from '../dev/faulty.js';
+export { MemDisk, FaultyDisk } from './devices.js';
 export { NbdDevice, type NbdOpenOptions } from '../dev/nbd.js';
 export { parseSize } from './size.js';
 export { ioBuffer } from './io_buffer.js';
 /** The views of an iovec past its first n bytes (for a short readv/writev). */
-export { iovAfter } from '../kern/iovec.js';
 export { mkfs, type MkfsOptions } from './mkfs.js';
 export { holdImage } from './image_hold.js';

@@ -5,20 +5,20 @@
  */
 
 import { fstatSync, writevSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import type { MountedFs } from '../api/mounted_fs.js';
-import type { FrameSink } from '../api/index.js';
-import { iovAfter } from '../api/index.js';
+import { type FrameSink, iovAfter } from '../api/frames.js';
 
 /**
  * A sink for stdout. A file or a device such as /dev/null takes each batch
  * in one writev on the spot; a pipe, socket or terminal goes through
  * process.stdout (which queues what the reader has not taken yet), and the
- * batch counts as done once the stream has written its last piece.
+ * batch counts as done once the stream has written its last piece. A
+ * terminal is told by process.stdout itself (made at start, main.ts), not
+ * node:tty's isatty: node:tty loads node:net.
  */
 export function stdoutSink(): FrameSink {
   const st = fstatSync(1);
-  if ((st.isFile() || st.isCharacterDevice()) && !isatty(1)) return (frames) => writeAllSync(1, frames);
+  if ((st.isFile() || st.isCharacterDevice()) && process.stdout.isTTY !== true) return (frames) => writeAllSync(1, frames);
   const out = process.stdout;
   return (frames) =>
     new Promise<void>((resolve, reject) => {

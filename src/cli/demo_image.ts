@@ -6,7 +6,7 @@
  *   const disk = await buildSampleImage()
  */
 
-import { MemDisk } from '../api/index.js';
+import { MemDisk } from '../api/devices.js';
 import { mkfs } from '../api/mkfs.js';
 import { Vm } from '../api/vm.js';
 

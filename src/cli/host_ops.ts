@@ -18,8 +18,12 @@
  */
 
 import * as nodeFs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import { keepHeapSmall } from './heap_flags.js';
+
+/** node:worker_threads, loaded by the first threaded queue only: every other command starts without it. */
+const lazyRequire = createRequire(import.meta.url);
 
 /** The calls queued, by number (passed to the worker's copy of runOps as they are). */
 const OP = { MKDIR: 1, OPEN: 2, WRITE: 3, CLOSE: 4, SYMLINK: 5, LINK: 6, ATTRS: 7, DROP: 8 } as const;
@@ -209,7 +213,9 @@ export class HostOps {
 
   /** A queue run by a worker thread (`threaded`), or inline by the calling thread. */
   static start(threaded: boolean): HostOps {
-    return new HostOps(threaded ? new Worker(workerSource, { eval: true }) : null);
+    if (!threaded) return new HostOps(null);
+    const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
+    return new HostOps(new threads.Worker(workerSource, { eval: true }));
   }
 
   /** Makes a directory (and missing parents; an existing one is kept). */

@@ -9,9 +9,10 @@
 import { closeSync, fstatSync, openSync, readSync, readvSync } from 'node:fs';
 
 import { EFBIG, EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
-import type { File, FrameSource } from '../api/index.js';
+import type { File } from '../api/file.js';
+import type { FrameSource } from '../api/frames.js';
 import { hiddenName, isHiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
-import { iovAfter } from '../api/index.js';
+import { iovAfter } from '../api/frames.js';
 import { nameError } from '../api/names.js';
 
 /** An input file, open, with its size at the start. */

@@ -5,16 +5,18 @@
  * io 'async' (the default) runs each transfer on libuv's thread pool, so the
  * event loop never waits for the disk; io 'sync' makes the system call on
  * the calling thread, which for an image in the host's page cache is several
- * times cheaper per transfer (the command line uses it). The pager sees no
+ * times cheaper per transfer (the command line uses it), and opens, stats,
+ * syncs and closes the file the same way (no trip through the pool, whose
+ * answer a short command would sit idle for). The pager sees no
  * difference: both answer with a promise. A write of ASYNC_FROM bytes or
  * more goes to the thread pool even with io 'sync': its copy into the host's
  * cache then runs beside the caller's next work (a tree's staged blocks,
  * ext2_populate.ts), and one hand-off costs little beside a megabyte's copy.
  */
 
-import { readvSync, writevSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readvSync, writev, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { EIO, ENODEV, EROFS, strerror } from '../kern/errno.js';
+import { EBADF, EIO, ENODEV, EROFS, strerror } from '../kern/errno.js';
 import { byteLength, iovAfter } from '../kern/iovec.js';
 import { type BlockDevice, newDeviceStats } from './device.js';
 import { errnoOf } from './host_errno.js';
@@ -37,9 +39,12 @@ export class ImageDevice implements BlockDevice {
   readonly stats = newDeviceStats();
   /** The first host error, in words (a full host disk says so rather than a bare EIO). */
   failure: string | null = null;
+  /** Set by close(): a descriptor's number may be the next open file's, so nothing uses it after. */
+  private closed = false;
 
   private constructor(
-    private readonly fh: FileHandle,
+    /** The file: a FileHandle for io 'async', a descriptor for io 'sync'. */
+    private readonly fh: FileHandle | number,
     readonly name: string,
     readonly size: number,
     readonly readOnly: boolean,
@@ -48,6 +53,20 @@ export class ImageDevice implements BlockDevice {
 
   static async open(path: string, readOnly: boolean, io: ImageIo = 'async'): Promise<{ error: number; dev: ImageDevice | null }> {
     try {
+      if (io === 'sync') {
+        const fd = openSync(path, readOnly ? 'r' : 'r+');
+        try {
+          const st = fstatSync(fd);
+          if (!st.isFile() && !st.isBlockDevice()) {
+            closeSync(fd);
+            return { error: ENODEV, dev: null };
+          }
+          return { error: 0, dev: new ImageDevice(fd, path, st.size, readOnly, io) };
+        } catch (e) {
+          closeSync(fd);
+          throw e;
+        }
+      }
       const fh = await open(path, readOnly ? 'r' : 'r+');
       const st = await fh.stat();
       if (!st.isFile() && !st.isBlockDevice()) {
@@ -61,6 +80,7 @@ export class ImageDevice implements BlockDevice {
   }
 
   async readv(bufs: readonly Uint8Array[], offset: number): Promise<number> {
+    if (this.closed) return EBADF;
     const total = byteLength(bufs);
     if (offset < 0 || offset + total > this.size) return EIO;
     try {
@@ -80,6 +100,7 @@ export class ImageDevice implements BlockDevice {
   }
 
   async writev(bufs: readonly Uint8Array[], offset: number): Promise<number> {
+    if (this.closed) return EBADF;
     if (this.readOnly) return EROFS;
     if (killAtWrite > 0 && ++writesSeen >= killAtWrite) process.kill(process.pid, 'SIGKILL');
     const total = byteLength(bufs);
@@ -105,19 +126,26 @@ export class ImageDevice implements BlockDevice {
   }
 
   private async preadv(bufs: Uint8Array[], offset: number): Promise<number> {
-    if (this.io === 'sync') return readvSync(this.fh.fd, bufs, offset);
-    return (await this.fh.readv(bufs, offset)).bytesRead;
+    const fh = this.fh;
+    if (typeof fh === 'number') return readvSync(fh, bufs, offset);
+    return (await fh.readv(bufs, offset)).bytesRead;
   }
 
   private async pwritev(bufs: Uint8Array[], offset: number): Promise<number> {
-    if (this.io === 'sync' && byteLength(bufs) < ASYNC_FROM) return writevSync(this.fh.fd, bufs, offset);
-    return (await this.fh.writev(bufs, offset)).bytesWritten;
+    const fh = this.fh;
+    if (typeof fh === 'number') {
+      if (byteLength(bufs) < ASYNC_FROM) return writevSync(fh, bufs, offset);
+      return new Promise((resolve, reject) => writev(fh, bufs, offset, (e, n) => (e ? reject(e) : resolve(n))));
+    }
+    return (await fh.writev(bufs, offset)).bytesWritten;
   }
 
   async flush(): Promise<number> {
     if (this.readOnly) return 0;
+    if (this.closed) return EBADF;
     try {
-      await this.fh.datasync();
+      if (typeof this.fh === 'number') fdatasyncSync(this.fh);
+      else await this.fh.datasync();
       return 0;
     } catch (e) {
       const error = errnoOf(e);
@@ -127,8 +155,11 @@ export class ImageDevice implements BlockDevice {
   }
 
   async close(): Promise<number> {
+    if (this.closed) return 0;
+    this.closed = true;
     try {
-      await this.fh.close();
+      if (typeof this.fh === 'number') closeSync(this.fh);
+      else await this.fh.close();
       return 0;
     } catch (e) {
       return errnoOf(e);

@@ -1,6 +1,6 @@
 /*
- * The machine: physical memory as one arena of page frames, the page
- * structures that describe them (cf. vm_page_array), the page queues, the
+ * The machine: physical memory as arenas of page frames (each made when
+ * its first frame is first used), the page structures that describe them (cf. vm_page_array), the page queues, the
  * pbuf pool, the object cache and the counters. Everything in src/vm takes
  * a VmSystem as its context, as the kernel takes its globals.
  *   const sys = new VmSystem({ memory: 64 << 20, pageSize: 4096 })
@@ -29,6 +29,14 @@ export interface VmSystemOptions {
 
 /** The most one arena of frames holds: what a typed array can, less a 64 KiB unit for kmem's skew. */
 const ARENA_MAX = 2 ** 32 - 2 ** 16;
+/**
+ * The least an arena holds, when memory is cut into eighths to be made as
+ * it is used: a short command (cat of a sparse file, ls, stat) then makes
+ * one 16 MiB arena, not all 64 MiB, and V8, which starts a full collection
+ * once a program's buffers pass 64 MB, has nothing to collect for it
+ * (measured: 6-8 ms of a 1 GiB sparse cat went to that collection).
+ */
+const ARENA_MIN = 16 * 2 ** 20;
 
 /** The fewest frames a Vm runs with: a largest cluster and a little more. */
 export const MIN_FRAMES = 16;
@@ -37,9 +45,11 @@ export class VmSystem {
   readonly param: VmParam;
   readonly meter = new VmMeter();
   /**
-   * The frames' memory, placed for fast copies (see kern/kmem): one arena,
-   * or several where one typed array cannot hold them all (2^32 bytes is
-   * the host's limit), each of arenaFrames frames but the last.
+   * The frames' memory, placed for fast copies (see kern/kmem): arenas of
+   * arenaFrames frames each but the last, an eighth of memory or ARENA_MIN,
+   * at most what one typed array holds (2^32 bytes is the host's limit).
+   * Made in order, when the first page structure of a frame in it is made
+   * (freshPage): a frame with a page structure has its arena.
    */
   readonly arenas: Uint8Array[];
   /** Frames in each arena: neighbouring frame numbers in different arenas are not neighbours in memory. */
@@ -74,9 +84,9 @@ export class VmSystem {
     this.param = new VmParam(opts.pageSize);
     const n = Math.floor(opts.memory / opts.pageSize);
     if (n < MIN_FRAMES) panic(`vm: ${opts.memory} bytes is less than ${MIN_FRAMES} pages`);
-    this.arenaFrames = Math.max(1, Math.min(n, Math.floor(Math.min(opts.arenaBytes ?? ARENA_MAX, ARENA_MAX) / opts.pageSize)));
+    const arenaBytes = opts.arenaBytes ?? Math.max(ARENA_MIN, Math.ceil(opts.memory / 8));
+    this.arenaFrames = Math.max(1, Math.min(n, Math.floor(Math.min(arenaBytes, ARENA_MAX) / opts.pageSize)));
     this.arenas = [];
-    for (let done = 0; done < n; done += this.arenaFrames) this.arenas.push(kmemAlloc(Math.min(this.arenaFrames, n - done) * opts.pageSize));
     this.pages = [];
     this.frames = n;
     this.bits = new Uint32Array(n * 2 * this.param.bitWords);
@@ -106,11 +116,16 @@ export class VmSystem {
     return m;
   }
 
-  /** The view of frame phys in its arena. */
+  /** The view of frame phys in its arena (made now if it is the next one). */
   frameOf(phys: number): Uint8Array {
     const P = this.param.pageSize;
     const at = (phys % this.arenaFrames) * P;
-    return this.arenas[Math.floor(phys / this.arenaFrames)].subarray(at, at + P);
+    const a = Math.floor(phys / this.arenaFrames);
+    while (this.arenas.length <= a) {
+      const first = this.arenas.length * this.arenaFrames;
+      this.arenas.push(kmemAlloc(Math.min(this.arenaFrames, this.frames - first) * P));
+    }
+    return this.arenas[a].subarray(at, at + P);
   }
 
   /** The arena holding frame phys (with arenaOffset: a run of frames in one arena without a view of its own). */

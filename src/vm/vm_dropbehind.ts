@@ -15,10 +15,13 @@ export function vmDropBehind(obj: VmObject, pindex: number): void {
   if (obj.ra.advice !== MADV_SEQUENTIAL) return;
   const sys = obj.vm;
   const end = pindex - Math.ceil(DROP_BEHIND_BYTES / sys.param.pageSize);
-  // Highest first: the free queue is LIFO, and the next window then gets these frames in ascending order.
-  for (let i = end - 1; i >= Math.max(0, obj.ra.dropNext); i--) {
-    const m = obj.pages.get(i);
-    if (m !== undefined && vmPageFreeable(m)) vmPageFree(sys, m);
+  // Only resident pages are visited (a jump over a hole of a million pages costs its chunks, not its pages);
+  // highest first: the free queue is LIFO, and the next window then gets these frames in ascending order.
+  const behind: number[] = [];
+  for (let i = obj.pages.nextFrom(Math.max(0, obj.ra.dropNext), end); i < end; i = obj.pages.nextFrom(i + 1, end)) behind.push(i);
+  for (let k = behind.length - 1; k >= 0; k--) {
+    const m = obj.pages.get(behind[k])!;
+    if (vmPageFreeable(m)) vmPageFree(sys, m);
   }
   if (end > obj.ra.dropNext) obj.ra.dropNext = end;
 }

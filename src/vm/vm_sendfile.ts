@@ -11,6 +11,9 @@
  * the new EOF. A hole none of whose pages is resident goes out as views of
  * one shared zero region, with no page allocated (SEEK_HOLE's effect): the
  * region is never a page of any object, so nothing is ever written into it.
+ * Such a batch may be larger than a cluster (up to HOLE_BATCH bytes, from
+ * as many bmap runs as it takes): views of one region cost no memory, and
+ * a sparse file's gigabytes of zeros then go out in few large writes.
  */
 
 import { LK_SHARED } from '../kern/lock.js';
@@ -23,6 +26,9 @@ import { vmFaultPage } from './vm_fault.js';
 import { vmReadaheadHit } from './vm_readahead_async.js';
 import { readaheadMaxPages } from './vm_readahead.js';
 import { ArenaRuns } from './vm_arena_runs.js';
+
+/** The most bytes of holes one batch gives the sink (a multiple of the zero region's size). */
+export const HOLE_BATCH = 64 * MAXPHYS;
 
 /** Takes one batch of frames; resolves (or returns) once it is done with them. Rejecting ends the transfer. */
 export type FrameSink = (frames: readonly Uint8Array[]) => Promise<void> | void;
@@ -77,7 +83,7 @@ export async function vmSendfile(obj: VmObject, offset: number, length: number, 
       }
       if (off >= Math.min(end, obj.vnpSize)) break;
       // Not resident, and in a hole: zeros from the shared region, no page allocated.
-      const zeros = await holeBytes(obj, off, end, maxBatch);
+      const zeros = await holeBytes(obj, off, end, Math.max(maxBatch, Math.floor(HOLE_BATCH / P)));
       if (zeros > 0) {
         sys.meter.v_zerosend += Math.ceil((off + zeros) / P) - Math.floor(off / P);
         await sink(zeroViews(zeros, frames));
@@ -115,8 +121,9 @@ function zeroViews(n: number, out: Uint8Array[]): Uint8Array[] {
 
 /**
  * Bytes from off (before end and EOF) that lie in a hole of the vnode's
- * file with no page of them resident, at most maxPages pages' worth; 0 when
- * off's page is not in a hole (or is resident, or the vnode is gone).
+ * file with no page of them resident, at most maxPages pages' worth, from
+ * as many haspage answers as it takes; 0 when off's page is not in a hole
+ * (or is resident, or the vnode is gone).
  * => may sleep (takes the vnode lock shared for haspage)
  */
 async function holeBytes(obj: VmObject, off: number, end: number, maxPages: number): Promise<number> {
@@ -128,10 +135,15 @@ async function holeBytes(obj: VmObject, off: number, end: number, maxPages: numb
   let pages = 0;
   try {
     if (vp !== obj.handle || vp.mount === null || (obj.flags & OBJ_VNODE_GONE) !== 0 || pindex >= obj.size) return 0;
-    const hp = await obj.pager.haspage(obj, pindex);
-    if (hp.has) return 0;
+    // Each answer covers the hole up to its run's end (a cluster at most): the next run is asked from there.
+    const most = Math.min(pindex + maxPages, obj.size);
+    let limit = pindex;
+    while (limit < most) {
+      const hp = await obj.pager.haspage(obj, limit);
+      if (hp.has) break;
+      limit = Math.min(limit + 1 + hp.after, most);
+    }
     // Decided under the lock, after the last await: pages that became resident meanwhile end the run.
-    const limit = Math.min(pindex + 1 + hp.after, pindex + maxPages);
     pages = obj.pages.nextFrom(pindex, limit) - pindex;
   } finally {
     vp.lock.unlock();

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Vm, VmError } from '../../src/api/index.js';
+import { HOLE_BATCH } from '../../src/vm/vm_sendfile.js';
 import { mkext2, randomBytes, tempDir } from '../helpers/images.js';
 
 const tmp = tempDir();
@@ -85,6 +86,56 @@ test('a hole reads as zeros through sendfile', async () => {
   await f.close();
   await fs.unmount();
 });
+
+for (const bs of [1024, 4096]) {
+  test(`a hole longer than a cluster goes out in few batches of up to HOLE_BATCH bytes, all views of one zero region (${bs}-byte blocks)`, async () => {
+    const image = join(tmp.dir, `long-hole-${bs}.img`);
+    const head = randomBytes(5000, 21);
+    mkext2(image, [{ path: 'f', data: head }], { type: 'ext2', blockSize: bs, size: 16 << 20 });
+    const size = 300 << 20;
+    {
+      const vm = new Vm({ memory: 1 << 20 });
+      const fs = await vm.mount(image, { readOnly: false });
+      const f = await fs.open('/f');
+      await f.truncate(size);
+      await f.write(size - 2, new Uint8Array([0x11, 0x22]));
+      await f.close();
+      await fs.unmount();
+    }
+    const vm = new Vm({ memory: 1 << 20 }); // a quarter of memory, 256 KiB, is a data batch's most
+    const fs = await vm.mount(image, { readOnly: true });
+    const f = await fs.open('/f');
+    const batches: number[] = [];
+    const regions = new Set<ArrayBufferLike>();
+    const copied: { at: number; bytes: Buffer }[] = [];
+    let at = 0;
+    const sink = (frames: readonly Uint8Array[]) => {
+      let n = 0;
+      for (const v of frames) {
+        // Views longer than a cluster of data can only be the zero region's; the rest (page frames) are copied.
+        if (v.length > 256 << 10) regions.add(v.buffer);
+        else copied.push({ at: at + n, bytes: Buffer.from(v) });
+        n += v.length;
+      }
+      batches.push(n);
+      at += n;
+    };
+    assert.equal(await f.sendfile(sink), size);
+    assert.equal(regions.size, 1, 'every long view of the hole is of one region');
+    const region = new Uint8Array([...regions][0] as ArrayBuffer);
+    assert.ok(region.every((b) => b === 0), 'the region is zeros');
+    const want = (pos: number): number => (pos < head.length ? head[pos] : pos === size - 2 ? 0x11 : pos === size - 1 ? 0x22 : 0);
+    for (const c of copied) assert.ok(c.bytes.every((b, i) => b === want(c.at + i)), `the bytes at ${c.at}`);
+    assert.ok(copied.some((c) => c.at === 0) && copied.some((c) => c.at + c.bytes.length === size), 'the head and the tail came from the file\'s pages');
+    assert.ok(copied.reduce((n, c) => n + c.bytes.length, 0) <= 1 << 20, 'next to all of the hole came from the zero region');
+    assert.ok(batches.every((n) => n > 0 && n <= HOLE_BATCH), `batches of at most ${HOLE_BATCH} bytes`);
+    // 300 MiB of hole at 64 MiB a batch, and the pages around the data: a cluster a batch would be 1200.
+    assert.ok(batches.length <= Math.ceil(size / HOLE_BATCH) + 8, `${batches.length} batches`);
+    assert.ok(vm.stats().zeroSent >= (size >> 12) - 64, 'the hole came from the zero region');
+    await f.close();
+    await fs.unmount();
+  });
+}
 
 test('a hole with no page resident goes out as the shared zero region, no page allocated; a write there gets a page of its own', async () => {
   const head = randomBytes(10_000, 15);

@@ -105,6 +105,21 @@ test('MADV_SEQUENTIAL drops pages more than 1 MiB behind the reader', async () =
   assert.equal(sys.meter.v_vnodepgsin, 4096);
 });
 
+test('MADV_SEQUENTIAL drop-behind after a jump far ahead frees every page left behind, and only those', async () => {
+  const { sys, obj } = await setup(65536, 16 << 20); // 256 MiB file, 16 MiB of frames
+  obj.ra.advice = 2; // MADV_SEQUENTIAL
+  for (let i = 0; i < 600; i++) await readPage(obj, i);
+  const before = [...obj.pages.keys()];
+  assert.ok(before.some((p) => p >= 400), 'the pages read last are resident');
+  await obj.pipWait('test'); // the windows read ahead are in: none is busy
+  // A jump 60000 pages on (as a reader skipping a hole would): all that was read lies more than 1 MiB behind.
+  await readPage(obj, 60600);
+  const after = [...obj.pages.keys()];
+  assert.ok(after.every((p) => p >= 60600 - 256), `nothing behind the reader stays: ${after.filter((p) => p < 60000).length} pages`);
+  assert.ok(after.includes(60600));
+  assert.equal(sys.freeCount + obj.pages.size, sys.pageCount, 'every frame freed is counted free');
+});
+
 for (const how of ['read', 'sendfile'] as const) {
 test(`a hit at the mark is taken (${how}) before the read-ahead it starts can reclaim the page and read into its frame`, async () => {
   // 64 frames, 4096-page file. Read sequentially until a window is in flight

@@ -16,6 +16,9 @@ import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
 import { vmSendfile } from '../../src/vm/vm_sendfile.js';
 import { MADV_SEQUENTIAL } from '../../src/vm/vm_readahead.js';
 import { contiguous, makeScriptFs } from '../helpers/scriptfs.js';
+import { Uio, UIO_READ } from '../../src/vfs/uio.js';
+import type { VmObject } from '../../src/vm/vm_object.js';
+import { objectRdwr } from '../../src/vm/vm_rdwr.js';
 
 const P = 4096;
 
@@ -100,4 +103,25 @@ test('a sequential sendfile that frees what it read (noreuse) hands the device t
   // with neighbouring frames 123 (the first reads one piece each, later ones two to five).
   assert.ok(total <= 3 * pieces.length, `${total} pieces of memory for ${pieces.length} device reads`);
   assert.ok(sys.pages.length <= 1024, `the stream used ${sys.pages.length} of 4096 frames: what it recycles stays small`);
+});
+
+async function readPage(obj: VmObject, i: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(P);
+  assert.equal(await objectRdwr(obj, new Uio([buf], i * P, UIO_READ), 0), 0);
+  return buf;
+}
+
+test('the frames\' memory is made an arena at a time, as frames are first used', async () => {
+  const sys = new VmSystem({ memory: 64 << 20, pageSize: P }); // 16 MiB arenas, 4096 frames each
+  assert.equal(sys.arenaFrames, 4096);
+  assert.equal(sys.arenas.length, 0, 'nothing made before a frame is used');
+  const fs = makeScriptFs({ bsize: P, size: 8192 * P, map: contiguous(8192, 16), deviceBlocks: 8192 + 16 });
+  const obj = (await vnodePagerAlloc(sys, fs.vp)).obj!;
+  const want = fs.expected();
+  for (const i of [0, 1, 2, 500]) assert.deepEqual(await readPage(obj, i), want.subarray(i * P, (i + 1) * P));
+  assert.equal(sys.arenas.length, 1, 'a few pages: one arena');
+  assert.equal(sys.arenas[0].length, 16 << 20);
+  for (let i = 0; i < 5000; i++) assert.deepEqual(await readPage(obj, i), want.subarray(i * P, (i + 1) * P));
+  assert.equal(sys.arenas.length, 2, 'more than 4096 frames in use: the second arena');
+  for (const m of sys.pages) assert.equal(m.frame.buffer, sys.arenas[Math.floor(m.phys / 4096)].buffer, `frame ${m.phys} is in its arena`);
 });
