@@ -27,6 +27,12 @@ export interface BlockDevice {
   writev(bufs: readonly Uint8Array[], offset: number): Promise<number>;
   /** Makes every completed write durable. */
   flush(): Promise<number>;
+  /**
+   * Optional hint: start making completed writes durable without waiting,
+   * so that a long run of writes is mostly on the medium by its flush (a
+   * whole tree written at once). Errors are left to flush().
+   */
+  writeback?(): void;
   close(): Promise<number>;
   /**
    * Why a transfer failed, in words ('writing 1048576 bytes at 4194304: no

@@ -14,7 +14,7 @@
  * ext2_populate.ts), and one hand-off costs little beside a megabyte's copy.
  */
 
-import { closeSync, fdatasyncSync, fstatSync, openSync, readvSync, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readvSync, writev, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { EBADF, EIO, ENODEV, EROFS, strerror } from '../kern/errno.js';
 import { byteLength, iovAfter } from '../kern/iovec.js';
@@ -140,9 +140,23 @@ export class ImageDevice implements BlockDevice {
     return (await fh.writev(bufs, offset)).bytesWritten;
   }
 
+  /** An fdatasync started by writeback() on the thread pool, not yet done. */
+  private inWriteback: Promise<void> | null = null;
+
+  /** Starts an fdatasync on the thread pool (one at a time); its errors are the next flush's to find. */
+  writeback(): void {
+    const fd = this.fh;
+    if (this.readOnly || this.closed || this.inWriteback !== null || typeof fd !== 'number') return;
+    this.inWriteback = new Promise((resolve) => fdatasync(fd, () => {
+      this.inWriteback = null;
+      resolve();
+    }));
+  }
+
   async flush(): Promise<number> {
     if (this.readOnly) return 0;
     if (this.closed) return EBADF;
+    if (this.inWriteback !== null) await this.inWriteback;
     try {
       if (typeof this.fh === 'number') fdatasyncSync(this.fh);
       else await this.fh.datasync();
@@ -157,6 +171,7 @@ export class ImageDevice implements BlockDevice {
   async close(): Promise<number> {
     if (this.closed) return 0;
     this.closed = true;
+    if (this.inWriteback !== null) await this.inWriteback; // its descriptor stays ours until it is done
     try {
       if (typeof this.fh === 'number') closeSync(this.fh);
       else await this.fh.close();

@@ -71,6 +71,10 @@ export class SliceDevice implements BlockDevice {
     return error;
   }
 
+  writeback(): void {
+    this.parent.writeback?.();
+  }
+
   flush(): Promise<number> {
     return this.parent.flush();
   }

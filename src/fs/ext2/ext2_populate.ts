@@ -74,6 +74,8 @@ import { ext2Writable } from './ext2_write.js';
 export const RESERVE = 16;
 const READ_PIECE = 1 << 20;
 const STAGE = 4 << 20;
+/** Bytes staged between two writeback hints to the device. */
+const WRITEBACK_EVERY = 32 << 20;
 const HOLE = 4096;
 /** What TreeSource.next promises: every view but a file's last is a whole number of these (of blocks, then). */
 const VIEW_UNIT = 64 << 10;
@@ -108,6 +110,8 @@ class Stage {
   private blocks = 0;
   private pending: Promise<number> = Promise.resolve(0);
   private error = 0;
+  /** Bytes sent since the last writeback hint. */
+  private sent = 0;
 
   constructor(private readonly mp: Mount, private readonly fs: Ext2Fs) {
     this.buf = new Uint8Array(STAGE);
@@ -148,7 +152,13 @@ class Stage {
     this.spare = full;
     const off = this.fs.fsbtodb(this.start) * DEV_BSIZE;
     this.pending = devWrite(this.mp.dev, off, [full.subarray(0, this.blocks * this.fs.bsize)]);
+    this.sent += this.blocks * this.fs.bsize;
     this.blocks = 0;
+    if (this.sent >= WRITEBACK_EVERY) {
+      // The medium starts on what is written so far, beside the rest of the walk, not all at the final flush.
+      this.sent = 0;
+      void this.pending.then(() => this.mp.dev.writeback?.());
+    }
   }
 
   /** Every staged block written; the first write error, or 0. */
