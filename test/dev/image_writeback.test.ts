@@ -30,7 +30,10 @@ test('writes with writeback hints between them read back whole; flush and close 
     }
     assert.equal(await dev!.flush(), 0);
     dev!.writeback();
+    const pending = (dev as unknown as { inWriteback: Promise<void> | null }).inWriteback;
+    assert.equal(pending !== null, io === 'sync', 'a hint in flight (io sync: the descriptor is ours)');
     assert.equal(await dev!.close(), 0); // waits for the hint's fdatasync before closing its descriptor
+    assert.equal((dev as unknown as { inWriteback: Promise<void> | null }).inWriteback, null);
     assert.ok(readFileSync(path).equals(Buffer.concat(chunks)), io);
   }
 });
