@@ -17,6 +17,7 @@ import { parseSize } from '../api/size.js';
 import { joinPath } from '../api/mounted_fs.js';
 import { parseMode } from './modes.js';
 import { copyIn } from './copy_in.js';
+import { HostTreeReader } from './host_tree_reader.js';
 import { get } from './get.js';
 import { lstatSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
@@ -95,6 +96,7 @@ export const commands: readonly Command[] = [
         const dir = String(ctx.values.from);
         if (!isHostDir(dir)) throw new UsageError(`put -r: --from: not a directory: ${dir}`);
         const owner = parseOwner(ctx.values.owner);
+        HostTreeReader.prewarm(); // the reading thread starts beside the mount (host_tree_reader.ts)
         await ctx.withMount(ctx.args[0], 'write', async (fs) => {
           const st = await fs.stat(ctx.args[1]).catch(() => null);
           if (st === null) await fs.mkdir(ctx.args[1]);

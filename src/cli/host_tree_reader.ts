@@ -12,6 +12,7 @@
  * is thrown, as its Node error with path, by the ask that reaches it (the
  * walk's asks come in the worker's order, so a failure before what is
  * asked for means it will never come).
+ *   HostTreeReader.prewarm();   // optional, early: the thread's start beside other work
  *   const r = HostTreeReader.start(tops, knownKeys); r.list(seq); r.open(seq); r.read(buf); r.readlink(seq); r.stop()
  * Records: [kind i32][length i32][entry number f64] then the payload, padded
  * to 8 bytes; a record never wraps the ring's end (WRAP sends the reader
@@ -19,8 +20,12 @@
  * waits on the other with Atomics.wait.
  */
 
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import { keepHeapSmall } from './heap_flags.js';
+
+/** node:worker_threads, loaded by the first tree read ahead only: every other command starts without it. */
+const lazyRequire = createRequire(import.meta.url);
 
 const K = { LIST: 1, LIST_MORE: 2, DATA: 3, LAST: 4, LINK: 5, ERROR: 6, DONE: 7, WRAP: 8 } as const;
 /** Control words: the producer's head, the consumer's tail, stop (set by the consumer), and who is waiting (so that a wake is sent only to a sleeper). */
@@ -186,12 +191,26 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
   }
 }
 
+/** The worker: waits for its walk (one message), then reads it. */
 const workerSource = `'use strict';
 const fs = require('node:fs');
-const { workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const produce = ${produce.toString()};
-const w = workerData;
-produce(fs, w.sab, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT, w.MOD);`;
+parentPort.once('message', (w) => {
+  parentPort.close();
+  produce(fs, w.sab, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT, w.MOD);
+});`;
+
+/** A worker started ahead of its walk by prewarm(), not yet given one. */
+let warm: Worker | null = null;
+
+function newWorker(): Worker {
+  const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
+  const worker = new threads.Worker(workerSource, { eval: true });
+  worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
+  worker.unref();
+  return worker;
+}
 
 /** A host failure as it crossed from the worker: enough for hostError. */
 export interface HostFailure {
@@ -226,10 +245,19 @@ export class HostTreeReader {
   /** Starts reading `tops` (numbered 0, 1, ... in this order); `known`: link keys whose file is in the image already. */
   static start(tops: ReadonlyArray<{ path: string; type: number; key: string | null; size: number }>, known: readonly string[]): HostTreeReader {
     const sab = new SharedArrayBuffer(32 + RING);
-    const worker = new Worker(workerSource, { eval: true, workerData: { sab, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD } });
-    worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
-    worker.unref();
+    const worker = warm ?? newWorker();
+    warm = null;
+    worker.postMessage({ sab, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD });
     return new HostTreeReader(worker, sab, tops.length);
+  }
+
+  /**
+   * Starts a worker for the next walk now (a thread's start, some 30 ms,
+   * beside the caller's own work: a format, a mount); it waits for start().
+   * One unused ends with the process.
+   */
+  static prewarm(): void {
+    warm ??= newWorker();
   }
 
   /** The next record of entry seq (waiting for it), passing over those of entries the walk did not ask for. */

@@ -9,6 +9,7 @@
 import { lstatSync } from 'node:fs';
 import { mkfs } from '../api/mkfs.js';
 import { copyIn } from './copy_in.js';
+import { HostTreeReader } from './host_tree_reader.js';
 import { holdImage } from '../api/image_hold.js';
 import { type CommandContext, UsageError } from './context.js';
 
@@ -58,6 +59,8 @@ export async function mkfsCommand(
   if (opts.from !== undefined && !lstatSync(opts.from, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`mkfs: --from: not a directory: ${opts.from}`);
   }
+  // A tree into ext2/3/4 is read ahead by a thread (host_tree_reader.ts): it starts beside the format.
+  if (opts.from !== undefined && !isFat) HostTreeReader.prewarm();
   // Held from the format to the end of the copy: no other vmpager gets in between.
   const hold = ctx.g.lock ? holdImage(image, 'write') : null;
   try {

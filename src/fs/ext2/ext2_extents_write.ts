@@ -63,6 +63,14 @@ export function ext4ExtEmptyRoot(iblock32: Uint32Array): void {
 export async function ext4ExtLoad(mp: Mount, ip: Inode): Promise<{ error: number; map: ExtentMap | null }> {
   if (ip.extMap !== null) return { error: 0, map: ip.extMap };
   const fs = ip.fs;
+  if ((ip.iblock32[1] >>> 16) === 0) {
+    // A root of depth 0 (most files): its extents straight from i_block's words, no node to read.
+    const map = rootExtents(fs, ip.iblock32);
+    if (map === null) return { error: EINTEGRITY, map: null };
+    ip.extMap = map;
+    ip.extLeaf = null;
+    return { error: 0, map };
+  }
   const map: ExtentMap = { ext: [], nodes: [], dirty: false };
   const root = new Uint8Array(60);
   const rdv = new DataView(root.buffer);
@@ -188,6 +196,28 @@ export function ext4ExtMapped(map: ExtentMap, lbn: number, count: number): boole
     l = cur.lblk + cur.len;
   }
   return true;
+}
+
+/** The extents of a root of depth 0 (i_block as 15 words), with the checks the walk makes; null when damaged. */
+function rootExtents(fs: Ext2Fs, w: Uint32Array): ExtentMap | null {
+  const n = w[0] >>> 16;
+  const max = w[1] & 0xffff;
+  if ((w[0] & 0xffff) !== EXT4_EXT_MAGIC || max === 0 || max > ROOT_MAX || n > max) return null;
+  const map: ExtentMap = { ext: [], nodes: [], dirty: false };
+  for (let i = 0; i < n; i++) {
+    const first = w[3 + 3 * i];
+    const next = i + 1 < n ? w[3 + 3 * (i + 1)] : EXT_MAX_LBLK;
+    let len = w[4 + 3 * i] & 0xffff;
+    const unwritten = len > EXT_INIT_MAX_LEN;
+    if (unwritten) len -= EXT_INIT_MAX_LEN;
+    const pblk = w[5 + 3 * i] + (w[4 + 3 * i] >>> 16) * 2 ** 32;
+    const prev = map.ext[map.ext.length - 1];
+    if (first >= EXT_MAX_LBLK || next > EXT_MAX_LBLK || first >= next) return null;
+    if (len === 0 || first + len > next || !fs.blockOk(pblk, len)) return null;
+    if (prev !== undefined && prev.lblk + prev.len > first) return null;
+    map.ext.push({ lblk: first, len, pblk, unwritten });
+  }
+  return map;
 }
 
 /**

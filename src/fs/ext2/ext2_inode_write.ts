@@ -182,6 +182,7 @@ export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links:
     for (let i = 0; i < 15; i++) dv.setUint32(DI_BLOCK + i * 4, root[i], true);
   }
   const r = inodeFromDisk(fs, ino, raw);
+  if (r.ip !== null && r.ip.extents) r.ip.extMap = { ext: [], nodes: [], dirty: false }; // its tree in core already: the empty root
   if (r.ip !== null) {
     // Every time is now; crtime (where the inode has room) too, written by ext2InodeEncode.
     const din = r.ip.din;

@@ -213,6 +213,7 @@ export async function ext2Symlink(dvp: Vnode, name: string, target: string): Pro
   const { error, vp } = await newVnode(dvp, mp, S_IFLNK | 0o777, 1, (ip) => {
     if (!fast) return;
     ip.din.flags &= ~EXT4_EXTENTS_FL; // the target lives where an extent root would
+    ip.extMap = null;
     ip.din.iblock.fill(0);
     ip.din.iblock.set(t);
     ip.size = t.length;
