@@ -229,8 +229,11 @@ class Builder {
   readonly stage: Stage;
   private readonly links = new Map<string, { ino: number; ip: Inode; ft: number; slot: number }>();
   private readonly readBuf = new Uint8Array(READ_PIECE);
-  /** The block numbers of the allocation in hand. */
+  /** The block numbers of the allocation in hand, and what collects them. */
   private readonly pblks: number[] = [];
+  private readonly onNew = (_lbn: number, pblk: number): void => {
+    this.pblks.push(pblk);
+  };
   private readonly piece: number;
   private readonly now = ext2NowTime();
   /** Blocks promised to directories whose children are being made (allocated once they are). */
@@ -462,14 +465,25 @@ class Builder {
           v = buf.subarray(0, n);
         }
         if (v.length === 0) break;
-        const e = await this.dataRuns(ip, pos, v);
-        if (e.error !== 0) {
-          ip.size = pos + e.at;
-          this.fail(e.error);
-          this.stop.partial = path;
-          return;
+        // Each run of pieces with data allocated and staged; a piece of zeros is left a hole.
+        const n = v.length;
+        const piece = this.piece;
+        for (let p = 0; p < n;) {
+          while (p < n && isZero(v, p, Math.min(n, p + piece))) p += piece;
+          let q = p;
+          while (q < n && !isZero(v, q, Math.min(n, q + piece))) q += piece;
+          if (q > p) {
+            const error = await this.writeRun(ip, pos, v, p, Math.min(n, q));
+            if (error !== 0) {
+              ip.size = pos + p;
+              this.fail(error);
+              this.stop.partial = path;
+              return;
+            }
+          }
+          p = q;
         }
-        pos += v.length;
+        pos += n;
         if (eof) break;
       }
       ip.size = pos;
@@ -488,23 +502,6 @@ class Builder {
     }
   }
 
-  /** The file's bytes v (from byte pos, on a block) allocated and staged, pieces of zeros left holes; at: where an error stopped it. */
-  private async dataRuns(ip: Inode, pos: number, v: Uint8Array): Promise<{ error: number; at: number }> {
-    const n = v.length;
-    const piece = this.piece;
-    for (let p = 0; p < n;) {
-      while (p < n && isZero(v, p, Math.min(n, p + piece))) p += piece;
-      let q = p;
-      while (q < n && !isZero(v, q, Math.min(n, q + piece))) q += piece;
-      if (q > p) {
-        const error = await this.writeRun(ip, pos, v, p, Math.min(n, q));
-        if (error !== 0) return { error, at: p };
-      }
-      p = q;
-    }
-    return { error: 0, at: n };
-  }
-
   /** Allocates and stages buf[p, q), which holds the file's bytes from byte pos + p (p on a block). */
   private async writeRun(ip: Inode, pos: number, buf: Uint8Array, p: number, q: number): Promise<number> {
     const bsize = this.fs.bsize;
@@ -512,8 +509,10 @@ class Builder {
     const count = Math.ceil((q - p) / bsize);
     const pblks = this.pblks;
     pblks.length = 0;
-    const e = await this.alloc(ip, lbn, count, pblks);
-    if (e !== 0) return e;
+    if (this.fs.sb.freeBlocksCount < count + RESERVE + this.promised) return ENOSPC;
+    const r = await ext2AllocRange(this.mp, ip, lbn, count, this.onNew);
+    if (r.error !== 0) return r.error;
+    if (pblks.length !== count) return EINTEGRITY;
     // Each run of neighbouring blocks staged in one piece.
     for (let k = 0; k < count;) {
       let j = k + 1;
