@@ -2,10 +2,11 @@
  * VOP_POPULATE on ext2: a whole tree from outside made at once (cf.
  * e2fsprogs' populate_fs, behind `mke2fs -d`), with no vnode, VM object or
  * page per file. Each directory's names are known before its children are
- * made, so its blocks are planned and allocated first (ext2_dir_build.ts)
- * and written once, whole, when its children's inodes are numbered; each
- * file's bytes go from the source straight to the blocks allocated for
- * them, runs of neighbouring blocks (across files too) in one device write.
+ * made, so its blocks are planned (ext2_dir_build.ts) and promised first,
+ * then allocated and written once, whole, when its children's inodes are
+ * numbered; each file's bytes go from the source straight to the blocks
+ * allocated for them, runs of neighbouring blocks (across files too) in one
+ * device write, with a writeback hint to the device every 32 MiB.
  *   1. Each top entry: its name checked new in dvp (one lookup).
  *   2. Its inode allocated near dvp (a directory's spread by ext2Valloc),
  *      initialised with the source's mode, owner and times.
@@ -16,8 +17,9 @@
  *      in i_block. A directory: its names listed and planned, its blocks
  *      promised, its children made (2-4, depth first), then its blocks
  *      allocated after theirs, rendered and staged (the same run of the
- *      device as their bytes); its link count counts its subdirectories. A second name of a file (the source's link key)
- *      takes a link on the inode made for the first.
+ *      device as their bytes); its link count counts its subdirectories.
+ *      A second name of a file (the source's link key) takes a link on the
+ *      inode made for the first.
  *   4. The inode written to its buffer (ext2Update). Without MNT_ASYNC it
  *      is written not yet live: no links and a deletion time, as a deleted
  *      file looks (its real count kept aside).
