@@ -320,43 +320,48 @@ export interface Ext2Dinode {
 /** Decodes one on-disk inode. => b.length == inode size >= 128 */
 export function decodeDinode(b: Uint8Array): Ext2Dinode {
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
-  const u32 = (o: number) => dv.getUint32(o, true);
-  const u16 = (o: number) => dv.getUint16(o, true);
   let extraIsize = 0;
   if (b.length > EXT2_GOOD_OLD_INODE_SIZE) {
-    extraIsize = u16(0x80);
+    extraIsize = dv.getUint16(0x80, true);
     if (extraIsize % 4 !== 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize > b.length) extraIsize = -1;
   }
-  /* Seconds since the epoch, widened by the epoch bits of *_extra when present. */
-  const time = (o: number, extra: number) => {
-    const s = dv.getInt32(o, true);
-    if (extraIsize < 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize < extra + 4) return s;
-    return s + (u32(extra) & 3) * 2 ** 32;
-  };
-  const nsec = (extra: number) => (extraIsize < 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize < extra + 4 ? 0 : Math.min(u32(extra) >>> 2, 999999999));
   const hasCrtime = extraIsize >= 0x94 + 4 - EXT2_GOOD_OLD_INODE_SIZE;
   return {
-    mode: u16(0x00),
-    uid: u16(0x02) | (u16(0x78) << 16),
-    gid: u16(0x18) | (u16(0x7a) << 16),
-    sizeLo: u32(0x04),
-    sizeHigh: u32(0x6c),
-    atime: time(0x08, 0x8c),
-    ctime: time(0x0c, 0x84),
-    mtime: time(0x10, 0x88),
-    crtime: hasCrtime ? time(0x90, 0x94) : 0,
-    atimeNsec: nsec(0x8c),
-    ctimeNsec: nsec(0x84),
-    mtimeNsec: nsec(0x88),
-    crtimeNsec: hasCrtime ? nsec(0x94) : 0,
-    linksCount: u16(0x1a),
-    blocksRaw: u32(0x1c) + u16(0x74) * 2 ** 32,
-    flags: u32(0x20),
+    mode: dv.getUint16(0x00, true),
+    uid: dv.getUint16(0x02, true) | (dv.getUint16(0x78, true) << 16),
+    gid: dv.getUint16(0x18, true) | (dv.getUint16(0x7a, true) << 16),
+    sizeLo: dv.getUint32(0x04, true),
+    sizeHigh: dv.getUint32(0x6c, true),
+    atime: dinodeTime(dv, extraIsize, 0x08, 0x8c),
+    ctime: dinodeTime(dv, extraIsize, 0x0c, 0x84),
+    mtime: dinodeTime(dv, extraIsize, 0x10, 0x88),
+    crtime: hasCrtime ? dinodeTime(dv, extraIsize, 0x90, 0x94) : 0,
+    atimeNsec: dinodeNsec(dv, extraIsize, 0x8c),
+    ctimeNsec: dinodeNsec(dv, extraIsize, 0x84),
+    mtimeNsec: dinodeNsec(dv, extraIsize, 0x88),
+    crtimeNsec: hasCrtime ? dinodeNsec(dv, extraIsize, 0x94) : 0,
+    linksCount: dv.getUint16(0x1a, true),
+    blocksRaw: dv.getUint32(0x1c, true) + dv.getUint16(0x74, true) * 2 ** 32,
+    flags: dv.getUint32(0x20, true),
     iblock: b.slice(0x28, 0x28 + EXT2_IBLOCK_BYTES),
-    generation: u32(0x64),
-    fileAcl: u32(0x68) + u16(0x76) * 2 ** 32,
+    generation: dv.getUint32(0x64, true),
+    fileAcl: dv.getUint32(0x68, true) + dv.getUint16(0x76, true) * 2 ** 32,
     extraIsize,
   };
+}
+
+/* (Module-level, not closures: an inode decoded allocates its result alone.) */
+
+/** Seconds since the epoch at `o`, widened by the epoch bits of the *_extra field at `extra` when the inode has it. */
+function dinodeTime(dv: DataView, extraIsize: number, o: number, extra: number): number {
+  const s = dv.getInt32(o, true);
+  if (extraIsize < 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize < extra + 4) return s;
+  return s + (dv.getUint32(extra, true) & 3) * 2 ** 32;
+}
+
+/** Nanoseconds of the *_extra field at `extra`, 0 where the inode has none. */
+function dinodeNsec(dv: DataView, extraIsize: number, extra: number): number {
+  return extraIsize < 0 || EXT2_GOOD_OLD_INODE_SIZE + extraIsize < extra + 4 ? 0 : Math.min(dv.getUint32(extra, true) >>> 2, 999999999);
 }
 
 /* Inode fields the writer encodes: byte offsets inside the on-disk inode. */

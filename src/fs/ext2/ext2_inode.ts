@@ -142,8 +142,8 @@ export class Inode {
     else if ((din.flags & EXT4_HUGE_FILE_FL) !== 0) blocks *= fs.spb;
     this.blocks512 = blocks;
     this.iblock32 = new Uint32Array(15);
-    const dv = new DataView(din.iblock.buffer, din.iblock.byteOffset, EXT2_IBLOCK_BYTES);
-    for (let i = 0; i < 15; i++) this.iblock32[i] = dv.getUint32(i * 4, true);
+    const b = din.iblock;
+    for (let i = 0; i < 15; i++) this.iblock32[i] = (b[4 * i] | (b[4 * i + 1] << 8) | (b[4 * i + 2] << 16) | (b[4 * i + 3] << 24)) >>> 0;
   }
 
   get flags(): number {
