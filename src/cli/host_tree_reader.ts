@@ -228,10 +228,6 @@ export class HostTreeReader {
   private tail = 0;
   /** The number the next listed entry gets. */
   private nextSeq: number;
-  /** The data record being read: its payload's offset and what is left of it; -1 when none. */
-  private at = -1;
-  private left = 0;
-  private last = false;
   private failure: HostFailure | null = null;
   private readonly dec = new TextDecoder();
 
@@ -319,10 +315,14 @@ export class HostTreeReader {
       let o = r.off;
       const end = r.off + r.len;
       while (o < end) {
-        const f = (i: number) => this.dv.getFloat64(o + i * 8, true);
-        const nameLen = f(11);
+        const dv = this.dv;
+        const nameLen = dv.getFloat64(o + 88, true);
         const name = this.dec.decode(this.u8.subarray(o + FIELDS * 8 + 8, o + FIELDS * 8 + 8 + nameLen));
-        out.push({ name, type: f(0), mode: f(1), uid: f(2), gid: f(3), atimeMs: f(4), mtimeMs: f(5), size: f(6), rdev: f(7), dev: f(8), ino: f(9), nlink: f(10) });
+        out.push({
+          name, type: dv.getFloat64(o, true), mode: dv.getFloat64(o + 8, true), uid: dv.getFloat64(o + 16, true), gid: dv.getFloat64(o + 24, true),
+          atimeMs: dv.getFloat64(o + 32, true), mtimeMs: dv.getFloat64(o + 40, true), size: dv.getFloat64(o + 48, true), rdev: dv.getFloat64(o + 56, true),
+          dev: dv.getFloat64(o + 64, true), ino: dv.getFloat64(o + 72, true), nlink: dv.getFloat64(o + 80, true),
+        });
         o += FIELDS * 8 + 8 + ((nameLen + 7) & ~7);
       }
       this.advance(r.len, false);

@@ -17,6 +17,12 @@ import { abandon, checkNew, finish, newVnode } from './ext2_vnops_write.js';
 /** Entry file types of the special files. */
 const FT: Record<number, number> = { [S_IFCHR]: 3, [S_IFBLK]: 4, [S_IFIFO]: 5, [S_IFSOCK]: 6 };
 
+/** A device inode's numbers, as Linux keeps them: the old 16-bit form in i_block[0] where both fit a byte, else the new one in i_block[1]. */
+export function ext2DevSet(ip: Inode, major: number, minor: number): void {
+  if (major < 256 && minor < 256) ip.iblock32[0] = (major << 8) | minor;
+  else ip.iblock32[1] = ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
+}
+
 /** mode: type bits (S_IFCHR, S_IFBLK, S_IFIFO or S_IFSOCK) and permission bits; major and minor for a device. */
 export async function ext2Mknod(dvp: Vnode, name: string, mode: number, major: number, minor: number): Promise<LookupResult> {
   const type = mode & S_IFMT;
@@ -27,9 +33,7 @@ export async function ext2Mknod(dvp: Vnode, name: string, mode: number, major: n
   if (c.error !== 0) return { error: c.error, vp: null };
   const mp = c.mp!;
   const { error, vp } = await newVnode(dvp, mp, mode, 1, (ip: Inode) => {
-    if (!isDev) return;
-    if (major < 256 && minor < 256) ip.iblock32[0] = (major << 8) | minor;
-    else ip.iblock32[1] = ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
+    if (isDev) ext2DevSet(ip, major, minor);
   });
   if (error !== 0 || vp === null) return { error, vp: null };
   const e = await ext2DirEnter(dvp, c.bytes, vp.ino, FT[type]);

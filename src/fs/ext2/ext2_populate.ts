@@ -45,17 +45,16 @@
  *   const { error, partial, cause } = await ext2Populate(dvp, nodes, source)   => dvp locked exclusively
  */
 
-import { EEXIST, EINTEGRITY, EINVAL, EMLINK, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, EOPNOTSUPP } from '../../kern/errno.js';
+import { EEXIST, EINTEGRITY, EINVAL, EMLINK, ENOENT, ENOSPC, ENOTDIR, EOPNOTSUPP } from '../../kern/errno.js';
 import { DEV_BSIZE } from '../../kern/param.js';
 import type { Mount } from '../../vfs/mount.js';
 import { vrele } from '../../vfs/vfs_subr.js';
-import { PATH_MAX } from '../../vfs/vfs_lookup.js';
 import type { PopulateResult, TreeNode, TreeSource } from '../../vfs/vfs_tree.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { devWrite } from '../../vfs/vfs_physwrite.js';
 import type { Buf } from '../../vfs/buf.js';
 import {
-  DI_DTIME, DI_LINKS, EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_INDEX_FL, EXT2_NAME_LEN, EXT4_EXTENTS_FL,
+  DI_DTIME, DI_LINKS, EXT2_FT_DIR, EXT2_FT_REG_FILE, EXT2_FT_SYMLINK, EXT2_IBLOCK_BYTES, EXT2_INDEX_FL,
   RO_COMPAT_DIR_NLINK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK,
 } from './ext2_fs.js';
 import type { Ext2Fs } from './ext2_mount.js';
@@ -66,10 +65,12 @@ import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2InodeBuf, ext2InodeInit, ext2Update } from './ext2_inode_write.js';
 import { inodeCsumSet } from './ext2_csum.js';
-import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, ext2NowTime, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
+import { EXT2_ATIME, EXT2_MTIME, ext2NowTime, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2IncLinks, ext2LinkFull, ext2LinkLimits, ext2LinkMax } from './ext2_nlink.js';
-import { ext2DirDone } from './ext2_vnops_write.js';
+import { entryName, ext2DirDone, ext2FastSymlink, ext2SymlinkTargetError } from './ext2_vnops_write.js';
+import { ext2DevSet } from './ext2_mknod.js';
+import { ext2SetLinks } from './ext2_rename.js';
 import { ext2Writable } from './ext2_write.js';
 
 /** Blocks the walk leaves free for the top entry's own directory to grow. */
@@ -129,8 +130,9 @@ class Stage {
     const bsize = this.fs.bsize;
     while (from < to) {
       if (this.blocks > 0 && (pblk !== this.start + this.blocks || this.blocks * bsize === this.buf.length)) {
-        const [b, f] = [pblk, from];
-        return this.send().then(() => this.put(b, src, f, to));
+        const at = pblk;
+        const rest = from;
+        return this.send().then(() => this.put(at, src, rest, to));
       }
       if (this.blocks === 0) this.start = pblk;
       const at = this.blocks * bsize;
@@ -220,10 +222,9 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
 
 /** A name's bytes for an entry, or the errno it earns. */
 function checkName(name: string): Uint8Array | number {
-  const bytes = encoder.encode(name);
-  if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0) || name === '.' || name === '..') return EINVAL;
-  if (bytes.length > EXT2_NAME_LEN) return ENAMETOOLONG;
-  return bytes;
+  if (name === '.' || name === '..') return EINVAL;
+  const n = entryName(name);
+  return n.error !== 0 ? n.error : n.bytes;
 }
 
 class Builder {
@@ -343,8 +344,7 @@ class Builder {
         break;
       case 'chardev':
       case 'blockdev':
-        if (node.major < 256 && node.minor < 256) ip.iblock32[0] = (node.major << 8) | node.minor;
-        else ip.iblock32[1] = ((node.minor & 0xff) | (node.major << 8) | ((node.minor & ~0xff) << 12)) >>> 0;
+        ext2DevSet(ip, node.major, node.minor);
         break;
       default:
         break;
@@ -424,9 +424,7 @@ class Builder {
         this.fail(EMLINK);
         return none;
       }
-      ext2IncLinks(ip);
-      ext2Stamp(ip.din, EXT2_CTIME);
-      const e = await ext2Update(this.mp, ip, !this.mp.async);
+      const e = await ext2SetLinks(r.vp, +1);
       if (e !== 0) {
         this.fail(e);
         return none;
@@ -588,22 +586,16 @@ class Builder {
       this.fail(EINVAL, e);
       return false;
     }
-    if (t.length === 0 || t.includes(0)) {
-      this.fail(EINVAL);
+    const bad = ext2SymlinkTargetError(this.fs, t);
+    if (bad !== 0) {
+      this.fail(bad);
       return false;
     }
-    if (t.length >= Math.min(this.fs.bsize, PATH_MAX)) {
-      this.fail(ENAMETOOLONG);
-      return false;
-    }
-    ip.size = t.length;
     if (t.length < EXT2_IBLOCK_BYTES) {
-      ip.din.flags &= ~EXT4_EXTENTS_FL; // the target lives where an extent root would
-      ip.extMap = null;
-      ip.din.iblock.fill(0);
-      ip.din.iblock.set(t);
+      ext2FastSymlink(ip, t);
       return true;
     }
+    ip.size = t.length;
     const pblks: number[] = [];
     const e = await this.alloc(ip, 0, 1, pblks);
     if (e !== 0) {

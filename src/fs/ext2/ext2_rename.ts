@@ -55,7 +55,7 @@ function nameBytes(name: string): { error: number; bytes: Uint8Array } {
 }
 
 /** Changes ip's link count by delta and writes the inode synchronously (it must be on disk before the entries change). */
-async function setLinks(vp: Vnode, delta: 1 | -1): Promise<number> {
+export async function ext2SetLinks(vp: Vnode, delta: 1 | -1): Promise<number> {
   const ip = ext2Inode(vp);
   if (delta > 0) ext2IncLinks(ip);
   else if (ip.din.linksCount > 0) ext2DecLinks(ip);
@@ -82,12 +82,12 @@ export async function ext2Link(vp: Vnode, tdvp: Vnode, name: string): Promise<nu
   const ip = ext2Inode(vp);
   if (ip.din.linksCount === 0 || ip.freed) return ENOENT;
   if (ext2LinkFull(ip)) return EMLINK;
-  let error = await setLinks(vp, +1);
+  let error = await ext2SetLinks(vp, +1);
   if (error !== 0) return error;
   error = await ext2DirEnter(tdvp, n.bytes, vp.ino, ftOf(vp.type));
   const e2 = await ext2DirDone(tdvp, w.mp!);
   if (error !== 0) {
-    await setLinks(vp, -1);
+    await ext2SetLinks(vp, -1);
     return error;
   }
   return e2;
@@ -123,7 +123,7 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     const ip = ext2Inode(vp);
     if (ext2LinkFull(ip)) return EMLINK;
     // 1. The source counts the link it is about to gain.
-    let error = await setLinks(vp, +1);
+    let error = await ext2SetLinks(vp, +1);
     if (error !== 0) return error;
     // 2. A target losing its last name goes on the orphan list first, as in ext2Remove.
     const tip = tvp !== null ? ext2Inode(tvp) : null;
@@ -131,7 +131,7 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     if (last) {
       error = await orphanFirst(mp, tip!, 1);
       if (error !== 0) {
-        await setLinks(vp, -1);
+        await ext2SetLinks(vp, -1);
         return error;
       }
     }
@@ -142,13 +142,13 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     error ||= await ext2DirDone(tdvp, mp);
     if (error !== 0) {
       if (last) await orphanUndo(mp, tip!, 1);
-      await setLinks(vp, -1);
+      await ext2SetLinks(vp, -1);
       return error;
     }
     // 4. The replaced file loses its link (and goes with its last).
     if (tvp !== null) {
       if (!last) {
-        const e = await setLinks(tvp, -1);
+        const e = await ext2SetLinks(tvp, -1);
         if (e !== 0) return e;
       } else {
         ext2Stamp(tip!.din, EXT2_CTIME);
@@ -162,7 +162,7 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     const r = await ext2DirRemove(fdvp, fn.bytes);
     error = r.error || (await ext2DirDone(fdvp, mp));
     if (error !== 0) return error;
-    return setLinks(vp, -1);
+    return ext2SetLinks(vp, -1);
   } finally {
     await vrele(vp);
     if (tvp !== null) await vrele(tvp);
@@ -194,7 +194,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   // 1. The new parent counts the ".." it is about to gain (a replaced directory's ".." it loses cancels it).
   if (moving && tvp === null) {
     if (ext2LinkFull(ext2Inode(tdvp))) return EMLINK;
-    const e = await setLinks(tdvp, +1);
+    const e = await ext2SetLinks(tdvp, +1);
     if (e !== 0) return e;
   }
   // 2. A replaced directory goes on the orphan list (its count 0 since the emptiness check) before its name goes.
@@ -207,7 +207,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   let error = tvp === null ? await ext2DirEnter(tdvp, tname, vp.ino, ftOf(VType.VDIR)) : await ext2DirRewrite(tdvp, tname, vp.ino, ftOf(VType.VDIR));
   error ||= await ext2DirDone(tdvp, mp);
   if (error !== 0) {
-    if (moving && tvp === null) await setLinks(tdvp, -1);
+    if (moving && tvp === null) await ext2SetLinks(tdvp, -1);
     if (orphan) await orphanUndo(mp, ext2Inode(tvp!), 2);
     else if (tvp !== null) ext2Inode(tvp).din.linksCount = 2;
     return error;
@@ -221,7 +221,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
     error = await ext2LastLink(tvp);
     if (error !== 0) return error;
     if (!moving) {
-      error = await setLinks(tdvp, -1); // the replaced directory's ".."
+      error = await ext2SetLinks(tdvp, -1); // the replaced directory's ".."
       if (error !== 0) return error;
     }
   }
@@ -239,7 +239,7 @@ async function renameDir(fdvp: Vnode, fname: Uint8Array, tdvp: Vnode, tname: Uin
   const r = await ext2DirRemove(fdvp, fname);
   error = r.error || (await ext2DirDone(fdvp, mp));
   if (error !== 0) return error;
-  if (moving) error = await setLinks(fdvp, -1);
+  if (moving) error = await ext2SetLinks(fdvp, -1);
   const ip = ext2Inode(vp);
   ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;

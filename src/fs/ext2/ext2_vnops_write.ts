@@ -22,6 +22,7 @@ import {
 import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirTemplate } from './ext2_dir_write.js';
 import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
+import type { Ext2Fs } from './ext2_mount.js';
 import { ext2InodeInit, ext2Update, ext2UpdateDelayed } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2OrphanAdd, ext2OrphanUndo, ext2Release } from './ext2_truncate.js';
@@ -33,8 +34,8 @@ const encoder = new TextEncoder();
 /** The name bytes of a failed checkNew (never written to). */
 const NO_BYTES = new Uint8Array(0);
 
-/** A name's bytes, checked for a directory entry. */
-function entryName(name: string): { error: number; bytes: Uint8Array } {
+/** A name's bytes, checked for a directory entry ("." and ".." are the caller's to refuse). */
+export function entryName(name: string): { error: number; bytes: Uint8Array } {
   const bytes = encoder.encode(name);
   if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0)) return { error: EINVAL, bytes };
   if (bytes.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, bytes };
@@ -206,23 +207,33 @@ export async function ext2Symlink(dvp: Vnode, name: string, target: string): Pro
   if (c.error !== 0) return { error: c.error, vp: null };
   const mp = c.mp!;
   const t = encoder.encode(target);
-  const fs = ext2Inode(dvp).fs;
-  if (t.length === 0 || t.includes(0)) return { error: EINVAL, vp: null };
-  if (t.length >= Math.min(fs.bsize, PATH_MAX)) return { error: ENAMETOOLONG, vp: null };
+  const bad = ext2SymlinkTargetError(ext2Inode(dvp).fs, t);
+  if (bad !== 0) return { error: bad, vp: null };
   const fast = t.length < EXT2_IBLOCK_BYTES;
   const { error, vp } = await newVnode(dvp, mp, S_IFLNK | 0o777, 1, (ip) => {
-    if (!fast) return;
-    ip.din.flags &= ~EXT4_EXTENTS_FL; // the target lives where an extent root would
-    ip.extMap = null;
-    ip.din.iblock.fill(0);
-    ip.din.iblock.set(t);
-    ip.size = t.length;
+    if (fast) ext2FastSymlink(ip, t);
   });
   if (error !== 0 || vp === null) return { error, vp: null };
   let e = fast ? 0 : await fillNew(mp, vp, t);
   e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_SYMLINK);
   if (e !== 0) return abandon(dvp, mp, vp, e);
   return finish(dvp, mp, vp);
+}
+
+/** Why a symlink cannot hold target t (EINVAL, ENAMETOOLONG), or 0. */
+export function ext2SymlinkTargetError(fs: Ext2Fs, t: Uint8Array): number {
+  if (t.length === 0 || t.includes(0)) return EINVAL;
+  if (t.length >= Math.min(fs.bsize, PATH_MAX)) return ENAMETOOLONG;
+  return 0;
+}
+
+/** A new symlink's target t (shorter than i_block) stored in i_block: a fast symlink. */
+export function ext2FastSymlink(ip: Inode, t: Uint8Array): void {
+  ip.din.flags &= ~EXT4_EXTENTS_FL; // the target lives where an extent root would
+  ip.extMap = null;
+  ip.din.iblock.fill(0);
+  ip.din.iblock.set(t);
+  ip.size = t.length;
 }
 
 /**
