@@ -286,7 +286,7 @@ export class MountedFs {
     const partial = r.partial === null ? null : joinPath(dir, r.partial);
     if (partial !== null) await this.unlink(partial).catch(() => {});
     if (r.cause !== undefined) throw r.cause;
-    check(r.error, 'put', this.image, partial ?? dir);
+    check(r.error, 'put', this.image, partial ?? (r.at != null ? joinPath(dir, r.at) : dir));
     return true;
   }
 

@@ -59,6 +59,8 @@ export interface PopulateResult {
   error: number;
   /** The image path, below the directory populated, of a regular file the error left partly written; null when none is. */
   partial: string | null;
+  /** The entry the error stopped at, below the directory populated (for the message), where there is one. */
+  at?: string | null;
   /** What the source threw, when that stopped it (the caller's own error, to be thrown again). */
   cause?: unknown;
 }

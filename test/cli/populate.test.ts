@@ -146,3 +146,10 @@ test('put -r of a few small files reads them in place (no reading thread) and ma
   debugfs(img, `rdump / ${out}`);
   assert.deepEqual(walk(out), walk(few));
 });
+
+test('mkfs --from of a tree too big for the image stops in one line naming the entry it stopped at (exit 2)', () => {
+  const img = join(tmp.dir, 'small.img');
+  const r = vmpager(['mkfs', '--type', 'ext4', '--from', src, img, '2MiB']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^vmpager: [^\n]*small\.img: \/[^\n]+[^/]: no space left on device\n$/);
+});

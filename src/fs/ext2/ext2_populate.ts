@@ -99,6 +99,8 @@ interface Made {
 class Stop {
   error = 0;
   partial: string | null = null;
+  /** The entry it stopped at (its path below the populated directory). */
+  at: string | null = null;
   cause: unknown = undefined;
 }
 
@@ -188,29 +190,29 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
   try {
     for (const node of nodes) {
       const name = checkName(node.name);
-      if (typeof name === 'number') return { error: name, partial: null };
+      if (typeof name === 'number') return { error: name, partial: null, at: node.name };
       const r = await ext2LookupLocked(dvp, node.name);
       if (r.vp !== null) {
         await vrele(r.vp);
-        return { error: EEXIST, partial: null };
+        return { error: EEXIST, partial: null, at: node.name };
       }
-      if (r.error !== ENOENT) return { error: r.error, partial: null };
-      if (node.type === 'dir' && ext2LinkFull(dip)) return { error: EMLINK, partial: null };
+      if (r.error !== ENOENT) return { error: r.error, partial: null, at: node.name };
+      if (node.type === 'dir' && ext2LinkFull(dip)) return { error: EMLINK, partial: null, at: node.name };
       const made = await b.make(node, dvp.ino, node.name);
       if (made.ino !== 0) {
         let e = mp.async ? 0 : await b.stage.flush();
         if (e === 0 && !mp.async) e = await mp.op.sync(mp); // the tree on disk before the entry that names it
         if (e === 0) e = await ext2DirEnter(dvp, name, made.ino, made.ft);
-        if (e !== 0) return { error: e, partial: null }; // the tree is left unnamed, and not live: a deleted file to e2fsck
+        if (e !== 0) return { error: e, partial: null, at: node.name }; // the tree is left unnamed, and not live: a deleted file to e2fsck
         entered = true;
         if (made.newDir) ext2IncLinks(dip);
         if (!mp.async) {
           e = await ext2DirDone(dvp, mp); // the entry on disk, then the tree made live below it
           if (e === 0) e = await b.commit();
-          if (e !== 0) return { error: e, partial: null };
+          if (e !== 0) return { error: e, partial: null, at: node.name };
         }
       }
-      if (b.stop.error !== 0) return { error: b.stop.error, partial: b.stop.partial, cause: b.stop.cause };
+      if (b.stop.error !== 0) return { error: b.stop.error, partial: b.stop.partial, at: b.stop.at, cause: b.stop.cause };
     }
     return { error: 0, partial: null };
   } finally {
@@ -262,6 +264,12 @@ class Builder {
 
   /** Makes `node` (and below it) for a directory of inode parentIno; `path`: its path below the populated directory. */
   async make(node: TreeNode, parentIno: number, path: string): Promise<Made> {
+    const m = await this.makeOne(node, parentIno, path);
+    if (this.stop.error !== 0 && this.stop.at === null) this.stop.at = path; // the innermost entry the walk stopped in
+    return m;
+  }
+
+  private async makeOne(node: TreeNode, parentIno: number, path: string): Promise<Made> {
     const none = { ino: 0, ft: 0, newDir: false };
     const ft = FT[node.type];
     if (node.link !== null) {
