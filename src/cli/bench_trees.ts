@@ -88,14 +88,20 @@ type Which = 'mkfs' | 'put' | 'mke2fs' | 'get' | 'rdump';
 export async function treeRows(cache: string, runs: number, scratch: string, log: (m: string) => void): Promise<Row[]> {
   const c = treeCache(cache, log);
   const entries = c.stats.dirs - 1 + c.stats.files + c.stats.symlinks + c.stats.hardLinks;
-  const target = join(scratch, 'tree.img');
-  const out = join(scratch, 'tree-out');
+  // Each run writes a name of its own, all removed at the end: a host file
+  // system reusing inodes it freed moments ago can spend seconds skipping
+  // them (ext4 passes over inodes deleted in the last few seconds), which
+  // would land on whichever command ran next.
+  let target = '';
+  let out = '';
+  let serial = 0;
   const times = new Map<Which, number[]>();
   const notes: string[] = [];
   const checked = new Set<Which>();
   const once = async (which: Which): Promise<void> => {
-    rmSync(target, { force: true });
-    rmSync(out, { recursive: true, force: true });
+    serial++;
+    target = join(scratch, `tree-${serial}.img`);
+    out = join(scratch, `tree-out-${serial}`);
     let t: Timed;
     if (which === 'put') execFileSync('cp', ['--sparse=always', c.empty, target]);
     if (which === 'rdump') mkdirSync(out);
@@ -145,8 +151,10 @@ export async function treeRows(cache: string, runs: number, scratch: string, log
       await once(w);
     }
   }
-  rmSync(target, { force: true });
-  rmSync(out, { recursive: true, force: true });
+  for (let i = 1; i <= serial; i++) {
+    rmSync(join(scratch, `tree-${i}.img`), { force: true });
+    rmSync(join(scratch, `tree-out-${i}`), { recursive: true, force: true });
+  }
   const rateOf = (w: Which): number | null => {
     const ms = times.get(w);
     return ms === undefined || ms.length === 0 ? null : entries / (median(ms) / 1000);
