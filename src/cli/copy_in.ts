@@ -16,6 +16,7 @@ import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
 import { EISDIR, ENOENT, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
+import { compileLess } from './heap_flags.js';
 import { HostTree, hostCall, major, minor } from './host_tree.js';
 
 export interface CopyInOptions {
@@ -30,6 +31,7 @@ const HOLE = 4096;
 export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
   const buf = ioBuffer(CHUNK); // one for the whole copy: a fresh 1 MiB per file cost more than a small file's copy
   if (fs.type.startsWith('fat')) return copyInFat(fs, to, from, buf);
+  compileLess(); // the walk is short and its hot functions few (heap_flags.ts)
   // getfattr reads the source's attributes beside the copy (on the other core);
   // they are set once the tree is in (setting one changes a ctime, never an mtime).
   const xattrs = hostXattrsOf(from);

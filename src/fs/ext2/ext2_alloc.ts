@@ -5,6 +5,10 @@
  * other groups; the group summaries and the superblock's free count follow.
  *   pref = ext2Blkpref(ip, prev); { error, blk, count } = await ext2AllocBlocks(mp, pref, want)
  *   error = await ext2FreeBlocks(mp, blocks)
+ * ext2AllocBlocksNow is the same allocation without a task, answered only
+ * when every bitmap it looks at is resident (else null, nothing changed):
+ * a tree made at once allocates for thousands of files a second, all from
+ * bitmaps already in core.
  * Every candidate is checked against the group's own metadata before use: a
  * bitmap that calls metadata free is damage (EINTEGRITY), never an allocation.
  */
@@ -51,8 +55,26 @@ export async function ext2AllocBlocks(mp: Mount, pref: number, want: number): Pr
   for (let i = 0; i < fs.groupCount; i++) {
     const g = (g0 + i) % fs.groupCount;
     if (fs.groups[g].freeBlocks === 0) continue;
-    const start = i === 0 ? pref - fs.groupFirst(g) : 0;
-    const r = await allocInGroup(mp, fs, g, start, want);
+    const { error, bp } = await ext2Bitmap(mp, g, false);
+    if (error !== 0 || bp === null) return { error, blk: 0, count: 0 };
+    const r = allocInGroup(mp, fs, g, bp, i === 0 ? pref - fs.groupFirst(g) : 0, want);
+    if (r.error !== 0 || r.count > 0) return r;
+  }
+  return { error: ENOSPC, blk: 0, count: 0 };
+}
+
+/** ext2AllocBlocks without a task, or null (nothing changed) where a bitmap it would look at is not resident. */
+export function ext2AllocBlocksNow(mp: Mount, pref: number, want: number): AllocResult | null {
+  const fs = mp.data as Ext2Fs;
+  if (fs.sb.freeBlocksCount <= 0) return { error: ENOSPC, blk: 0, count: 0 };
+  if (!fs.blockOk(pref)) pref = fs.groupFirst(0);
+  const g0 = fs.blockGroup(pref);
+  for (let i = 0; i < fs.groupCount; i++) {
+    const g = (g0 + i) % fs.groupCount;
+    if (fs.groups[g].freeBlocks === 0) continue;
+    const bp = ext2BitmapNow(mp, g, false);
+    if (bp === null) return null;
+    const r = allocInGroup(mp, fs, g, bp, i === 0 ? pref - fs.groupFirst(g) : 0, want);
     if (r.error !== 0 || r.count > 0) return r;
   }
   return { error: ENOSPC, blk: 0, count: 0 };
@@ -72,18 +94,19 @@ function bitSet(map: Uint8Array, i: number): boolean {
  * => read-write mount; may sleep
  */
 export function ext2Bitmap(mp: Mount, g: number, inode: boolean): Promise<{ error: number; bp: Buf | null }> {
+  const bp = ext2BitmapNow(mp, g, inode);
+  return bp !== null ? Promise.resolve({ error: 0, bp }) : bitmapSlow(mp, g, inode);
+}
+
+/** Group g's bitmap, busy, when made, checked before and resident (no task: every allocation starts here); else null. */
+export function ext2BitmapNow(mp: Mount, g: number, inode: boolean): Buf | null {
   const fs = mp.data as Ext2Fs;
   const gi = fs.groups[g];
   const uninit = inode ? EXT2_BG_INODE_UNINIT : EXT2_BG_BLOCK_UNINIT;
-  if ((gi.flags & uninit) === 0 && (inode ? gi.ibitmapOk : gi.bbitmapOk)) {
-    // Checked before and resident: no task (every allocation starts here).
-    const bp = mp.bufcache.tryBread(fs.fsbtodb(inode ? gi.inodeBitmap : gi.blockBitmap), fs.bsize);
-    if (bp !== null) {
-      bp.flags |= B_EARLY;
-      return Promise.resolve({ error: 0, bp });
-    }
-  }
-  return bitmapSlow(mp, g, inode);
+  if ((gi.flags & uninit) !== 0 || !(inode ? gi.ibitmapOk : gi.bbitmapOk)) return null;
+  const bp = mp.bufcache.tryBread(fs.fsbtodb(inode ? gi.inodeBitmap : gi.blockBitmap), fs.bsize);
+  if (bp !== null) bp.flags |= B_EARLY;
+  return bp;
 }
 
 async function bitmapSlow(mp: Mount, g: number, inode: boolean): Promise<{ error: number; bp: Buf | null }> {
@@ -149,16 +172,14 @@ async function descriptorCopy(mp: Mount, g: number): Promise<{ error: number; de
 }
 
 /**
- * Takes a run in group g: bit `start` if free; else the start of the next
+ * Takes a run in group g (its bitmap bp, busy, released): bit `start` if free; else the start of the next
  * wholly free byte after it (room to grow), backed up over free bits before
  * it; else the first free bit after start; else the first free bit in the group.
  */
-async function allocInGroup(mp: Mount, fs: Ext2Fs, g: number, start: number, want: number): Promise<AllocResult> {
+function allocInGroup(mp: Mount, fs: Ext2Fs, g: number, bp: Buf, start: number, want: number): AllocResult {
   const gi = fs.groups[g];
   const n = fs.groupBlocks(g);
   const first = fs.groupFirst(g);
-  const { error, bp } = await ext2Bitmap(mp, g, false);
-  if (error !== 0 || bp === null) return { error, blk: 0, count: 0 };
   const map = bp.data;
   let i = -1;
   if (start >= 0 && start < n && !bitSet(map, start)) i = start;

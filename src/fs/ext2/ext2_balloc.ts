@@ -16,7 +16,7 @@ import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from '.
 import { ext2AllocBlocks, ext2Blkpref } from './ext2_alloc.js';
 import type { Inode } from './ext2_inode.js';
 import { EXT_MAX_LBLK } from './ext2_extents.js';
-import { ext4ExtAllocRange, ext4ExtMapped } from './ext2_extents_write.js';
+import { ext4ExtAllocRange, ext4ExtAllocRangeNow, ext4ExtMapped } from './ext2_extents_write.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
 /** Where lbn's pointer lives: i_block[slot], then one index per indirect level (none for a direct block). */
@@ -67,6 +67,17 @@ export function ext2AllocRange(
   if (!ip.extents) return ext2BallocRange(mp, ip, lbn, count, onNew);
   if (ip.extMap !== null && ext4ExtMapped(ip.extMap, lbn, count)) return Promise.resolve({ error: 0, done: count });
   return ext4ExtAllocRange(mp, ip, lbn, count, onNew);
+}
+
+/**
+ * ext2AllocRange's start without a task, where the file's extents and the
+ * bitmaps are in core: blocks mapped from lbn; fewer than count (no error)
+ * leave the rest to ext2AllocRange. Block-mapped files: none.
+ */
+export function ext2AllocRangeNow(
+  mp: Mount, ip: Inode, lbn: number, count: number, onNew: (lbn: number, pblk: number) => void,
+): { error: number; done: number } {
+  return ip.extents ? ext4ExtAllocRangeNow(mp, ip, lbn, count, onNew) : { error: 0, done: 0 };
 }
 
 /** Allocates one zeroed indirect block near pref; counted in i_blocks. => may sleep */

@@ -13,7 +13,26 @@ import {
 } from './ext2_fs.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
-const le = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
+/* Little-endian fields read and written byte by byte: no view made per checksum (one per inode and block written). */
+function get16(b: Uint8Array, o: number): number {
+  return b[o] | (b[o + 1] << 8);
+}
+
+function get32(b: Uint8Array, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+function set16(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+}
+
+function set32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
+}
 
 /* ---- superblock ---- */
 
@@ -23,11 +42,11 @@ export function sbCsum(sb: Uint8Array): number {
 }
 
 export function sbCsumOk(sb: Uint8Array): boolean {
-  return le(sb).getUint32(SB_CHECKSUM, true) === sbCsum(sb);
+  return get32(sb, SB_CHECKSUM) === sbCsum(sb);
 }
 
 export function sbCsumSet(sb: Uint8Array): void {
-  le(sb).setUint32(SB_CHECKSUM, sbCsum(sb), true);
+  set32(sb, SB_CHECKSUM, sbCsum(sb));
 }
 
 /* ---- group descriptors ---- */
@@ -49,11 +68,11 @@ export function gdCsum(fs: Ext2Fs, g: number, b: Uint8Array, off: number): numbe
 }
 
 export function gdCsumOk(fs: Ext2Fs, g: number, b: Uint8Array, off: number): boolean {
-  return le(b).getUint16(off + GD_CHECKSUM, true) === gdCsum(fs, g, b, off);
+  return get16(b, off + GD_CHECKSUM) === gdCsum(fs, g, b, off);
 }
 
 export function gdCsumSet(fs: Ext2Fs, g: number, b: Uint8Array, off: number): void {
-  le(b).setUint16(off + GD_CHECKSUM, gdCsum(fs, g, b, off), true);
+  set16(b, off + GD_CHECKSUM, gdCsum(fs, g, b, off));
 }
 
 const ZERO2 = new Uint8Array(2);
@@ -76,33 +95,31 @@ function bitmapHi(fs: Ext2Fs, inode: boolean): boolean {
 }
 
 export function bitmapCsumOk(fs: Ext2Fs, map: Uint8Array, inode: boolean, desc: Uint8Array, off: number): boolean {
-  const dv = le(desc);
-  let stored = dv.getUint16(off + (inode ? GD_INODE_BITMAP_CSUM : GD_BLOCK_BITMAP_CSUM), true);
+  let stored = get16(desc, off + (inode ? GD_INODE_BITMAP_CSUM : GD_BLOCK_BITMAP_CSUM));
   let c = bitmapCsum(fs, map, inode);
-  if (bitmapHi(fs, inode)) stored = (stored | (dv.getUint16(off + (inode ? GD_INODE_BITMAP_CSUM_HI : GD_BLOCK_BITMAP_CSUM_HI), true) << 16)) >>> 0;
+  if (bitmapHi(fs, inode)) stored = (stored | (get16(desc, off + (inode ? GD_INODE_BITMAP_CSUM_HI : GD_BLOCK_BITMAP_CSUM_HI)) << 16)) >>> 0;
   else c &= 0xffff;
   return stored === c;
 }
 
 /** Stores crc (of bitmapCsum) in the descriptor at desc[off]. */
 export function bitmapCsumSet(fs: Ext2Fs, crc: number, inode: boolean, desc: Uint8Array, off: number): void {
-  const dv = le(desc);
-  dv.setUint16(off + (inode ? GD_INODE_BITMAP_CSUM : GD_BLOCK_BITMAP_CSUM), crc & 0xffff, true);
-  if (bitmapHi(fs, inode)) dv.setUint16(off + (inode ? GD_INODE_BITMAP_CSUM_HI : GD_BLOCK_BITMAP_CSUM_HI), crc >>> 16, true);
+  set16(desc, off + (inode ? GD_INODE_BITMAP_CSUM : GD_BLOCK_BITMAP_CSUM), crc & 0xffff);
+  if (bitmapHi(fs, inode)) set16(desc, off + (inode ? GD_INODE_BITMAP_CSUM_HI : GD_BLOCK_BITMAP_CSUM_HI), crc >>> 16);
 }
 
 /* ---- inodes ---- */
 
 /** Whether the inode keeps i_checksum_hi: a large inode whose extra part reaches it. */
 function inodeHasHi(raw: Uint8Array): boolean {
-  return raw.length > EXT2_GOOD_OLD_INODE_SIZE && le(raw).getUint16(DI_EXTRA_ISIZE, true) >= DI_CHECKSUM_HI + 2 - EXT2_GOOD_OLD_INODE_SIZE;
+  return raw.length > EXT2_GOOD_OLD_INODE_SIZE && get16(raw, DI_EXTRA_ISIZE) >= DI_CHECKSUM_HI + 2 - EXT2_GOOD_OLD_INODE_SIZE;
 }
 
 /** The inode's crc32c: number, generation, then the whole inode with its checksum fields as zeros. */
 export function inodeCsum(fs: Ext2Fs, ino: number, raw: Uint8Array): number {
   const hi = inodeHasHi(raw);
   let c = crc32cU32(fs.csumSeed, ino);
-  c = crc32cU32(c, le(raw).getUint32(DI_GENERATION, true));
+  c = crc32cU32(c, get32(raw, DI_GENERATION));
   c = crc32cUpdate(c, raw, 0, DI_CHECKSUM_LO);
   c = crc32cUpdate(c, ZERO2, 0, 2);
   if (hi) {
@@ -117,9 +134,8 @@ export function inodeCsum(fs: Ext2Fs, ino: number, raw: Uint8Array): number {
 
 /** Matches, or the inode is all zeros in its first 128 bytes (never written, as e2fsprogs accepts). */
 export function inodeCsumOk(fs: Ext2Fs, ino: number, raw: Uint8Array): boolean {
-  const dv = le(raw);
-  let stored = dv.getUint16(DI_CHECKSUM_LO, true);
-  if (inodeHasHi(raw)) stored = (stored | (dv.getUint16(DI_CHECKSUM_HI, true) << 16)) >>> 0;
+  let stored = get16(raw, DI_CHECKSUM_LO);
+  if (inodeHasHi(raw)) stored = (stored | (get16(raw, DI_CHECKSUM_HI) << 16)) >>> 0;
   if (stored === inodeCsum(fs, ino, raw)) return true;
   for (let i = 0; i < EXT2_GOOD_OLD_INODE_SIZE; i++) if (raw[i] !== 0) return false;
   return true;
@@ -127,9 +143,8 @@ export function inodeCsumOk(fs: Ext2Fs, ino: number, raw: Uint8Array): boolean {
 
 export function inodeCsumSet(fs: Ext2Fs, ino: number, raw: Uint8Array): void {
   const c = inodeCsum(fs, ino, raw);
-  const dv = le(raw);
-  dv.setUint16(DI_CHECKSUM_LO, c & 0xffff, true);
-  if (inodeHasHi(raw)) dv.setUint16(DI_CHECKSUM_HI, c >>> 16, true);
+  set16(raw, DI_CHECKSUM_LO, c & 0xffff);
+  if (inodeHasHi(raw)) set16(raw, DI_CHECKSUM_HI, c >>> 16);
 }
 
 /** crc32c from the seed over an owner inode's number and generation: where per-file checksums start. */
@@ -141,7 +156,7 @@ function ownerCsum(fs: Ext2Fs, ino: number, gen: number): number {
 
 /** Offset of an extent block's tail, or -1 when eh_max leaves it no room. */
 export function extentTailOffset(b: Uint8Array): number {
-  const off = 12 + 12 * le(b).getUint16(4, true);
+  const off = 12 + 12 * get16(b, 4);
   return off + 4 <= b.length ? off : -1;
 }
 
@@ -151,12 +166,12 @@ export function extentCsum(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array, 
 
 export function extentCsumOk(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array): boolean {
   const t = extentTailOffset(b);
-  return t >= 0 && le(b).getUint32(t, true) === extentCsum(fs, ino, gen, b, t);
+  return t >= 0 && get32(b, t) === extentCsum(fs, ino, gen, b, t);
 }
 
 export function extentCsumSet(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array): void {
   const t = extentTailOffset(b);
-  if (t >= 0) le(b).setUint32(t, extentCsum(fs, ino, gen, b, t), true);
+  if (t >= 0) set32(b, t, extentCsum(fs, ino, gen, b, t));
 }
 
 /* ---- directory blocks: a 12-byte tail entry in leaves, a dx_tail in htree nodes ---- */
@@ -167,23 +182,22 @@ export const DIR_TAIL_FT = 0xde;
 
 /** True when the last 12 bytes of b are a well-formed tail entry reached by the record chain. */
 export function dirHasTail(b: Uint8Array): boolean {
-  const dv = le(b);
   const top = b.length - DIR_TAIL_SIZE;
   let off = 0;
   while (off < top) {
-    const rl = dv.getUint16(off + 4, true);
+    const rl = get16(b, off + 4);
     if (rl < 8 || rl % 4 !== 0) return false;
     off += rl;
   }
   if (off !== top) return false;
-  return dv.getUint32(top, true) === 0 && dv.getUint16(top + 4, true) === DIR_TAIL_SIZE && b[top + 6] === 0 && b[top + 7] === DIR_TAIL_FT;
+  return get32(b, top) === 0 && get16(b, top + 4) === DIR_TAIL_SIZE && b[top + 6] === 0 && b[top + 7] === DIR_TAIL_FT;
 }
 
 /** Writes an empty tail entry (crc 0) at the end of b. */
 export function dirTailInit(b: Uint8Array): void {
   const top = b.length - DIR_TAIL_SIZE;
   b.fill(0, top);
-  le(b).setUint16(top + 4, DIR_TAIL_SIZE, true);
+  set16(b, top + 4, DIR_TAIL_SIZE);
   b[top + 7] = DIR_TAIL_FT;
 }
 
@@ -193,19 +207,17 @@ function dirLeafCsum(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array): numbe
 
 /** Where a dx node's count/limit sits: 32 in the root, 8 in an interior node; -1 when b is not one. */
 export function dxCountOffset(b: Uint8Array): number {
-  const dv = le(b);
-  const rl = dv.getUint16(4, true);
+  const rl = get16(b, 4);
   if (rl === b.length && b[6] === 0) return 8;
   if (rl !== 12) return -1;
-  if (dv.getUint16(12 + 4, true) !== b.length - 12) return -1;
-  if (dv.getUint32(24, true) !== 0 || b[24 + 5] !== 8) return -1; // dx_root_info: reserved_zero, info_length
+  if (get16(b, 12 + 4) !== b.length - 12) return -1;
+  if (get32(b, 24) !== 0 || b[24 + 5] !== 8) return -1; // dx_root_info: reserved_zero, info_length
   return 32;
 }
 
 function dxCsum(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array, co: number): { crc: number; tail: number } {
-  const dv = le(b);
-  const limit = dv.getUint16(co, true);
-  const count = dv.getUint16(co + 2, true);
+  const limit = get16(b, co);
+  const count = get16(b, co + 2);
   const tail = co + limit * 8;
   if (tail + 8 > b.length || count > limit) return { crc: 0, tail: -1 };
   let c = crc32cUpdate(ownerCsum(fs, ino, gen), b, 0, co + count * 8);
@@ -216,11 +228,11 @@ function dxCsum(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array, co: number)
 
 /** A directory block's checksum holds (leaf tail or dx tail); false when it has neither. */
 export function dirCsumOk(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array): boolean {
-  if (dirHasTail(b)) return le(b).getUint32(b.length - 4, true) === dirLeafCsum(fs, ino, gen, b);
+  if (dirHasTail(b)) return get32(b, b.length - 4) === dirLeafCsum(fs, ino, gen, b);
   const co = dxCountOffset(b);
   if (co < 0) return false;
   const { crc, tail } = dxCsum(fs, ino, gen, b, co);
-  return tail >= 0 && le(b).getUint32(tail + 4, true) === crc;
+  return tail >= 0 && get32(b, tail + 4) === crc;
 }
 
 /** Whether a directory block has room for its checksum (leaf tail or dx tail): dirCsumSet will store it. */
@@ -228,22 +240,21 @@ export function dirCsumRoom(b: Uint8Array): boolean {
   if (dirHasTail(b)) return true;
   const co = dxCountOffset(b);
   if (co < 0) return false;
-  const dv = le(b);
-  const limit = dv.getUint16(co, true);
-  return co + limit * 8 + 8 <= b.length && dv.getUint16(co + 2, true) <= limit;
+  const limit = get16(b, co);
+  return co + limit * 8 + 8 <= b.length && get16(b, co + 2) <= limit;
 }
 
 /** Stores a directory block's checksum; false when it has room for none. */
 export function dirCsumSet(fs: Ext2Fs, ino: number, gen: number, b: Uint8Array): boolean {
   if (dirHasTail(b)) {
-    le(b).setUint32(b.length - 4, dirLeafCsum(fs, ino, gen, b), true);
+    set32(b, b.length - 4, dirLeafCsum(fs, ino, gen, b));
     return true;
   }
   const co = dxCountOffset(b);
   if (co < 0) return false;
   const { crc, tail } = dxCsum(fs, ino, gen, b, co);
   if (tail < 0) return false;
-  le(b).setUint32(tail + 4, crc, true);
+  set32(b, tail + 4, crc);
   return true;
 }
 
@@ -260,9 +271,9 @@ export function xattrCsum(fs: Ext2Fs, blk: number, b: Uint8Array): number {
 }
 
 export function xattrCsumOk(fs: Ext2Fs, blk: number, b: Uint8Array): boolean {
-  return le(b).getUint32(XATTR_CSUM, true) === xattrCsum(fs, blk, b);
+  return get32(b, XATTR_CSUM) === xattrCsum(fs, blk, b);
 }
 
 export function xattrCsumSet(fs: Ext2Fs, blk: number, b: Uint8Array): void {
-  le(b).setUint32(XATTR_CSUM, xattrCsum(fs, blk, b), true);
+  set32(b, XATTR_CSUM, xattrCsum(fs, blk, b));
 }

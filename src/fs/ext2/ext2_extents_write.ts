@@ -9,6 +9,7 @@
  * and frees those it no longer needs. Blocks for the nodes are reserved
  * before any data block is allocated, so storing never runs out of space.
  *   { error, done } = await ext4ExtAllocRange(mp, ip, lbn, count, onNew)
+ *   { error, done } = ext4ExtAllocRangeNow(...)   // no task: as far as in-core bitmaps go
  *   error = await ext4ExtTruncate(mp, ip, length); error = await ext4ExtStore(mp, ip)
  */
 
@@ -16,7 +17,7 @@ import { EFBIG, EINTEGRITY } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import { B_DONE } from '../../vfs/buf.js';
 import { B_EARLY } from '../../vfs/vfs_bio.js';
-import { ext2AllocBlocks, ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
+import { type AllocResult, ext2AllocBlocks, ext2AllocBlocksNow, ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { extentCsumOk, extentCsumSet } from './ext2_csum.js';
 import { EXT4_EXT_MAGIC, EXT4_MAX_EXTENT_DEPTH, EXT_INIT_MAX_LEN, EXT_MAX_LBLK, ext4ExtFind } from './ext2_extents.js';
 import { INCOMPAT_FLEX_BG } from './ext2_fs.js';
@@ -272,15 +273,50 @@ export async function ext4ExtAllocRange(
     if (e !== 0) return { error: e, done: l - lbn };
     const r = await ext2AllocBlocks(mp, pref, Math.min(holeEnd - l, EXT_INIT_MAX_LEN));
     if (r.error !== 0) return { error: r.error, done: l - lbn };
-    insertExtent(ext, i + 1, { lblk: l, len: r.count, pblk: r.blk, unwritten: false });
-    for (let k = 0; k < r.count; k++) onNew(l + k, r.blk + k);
-    ip.blocks512 += r.count * fs.spb;
-    ip.lastAlloc = r.blk + r.count - 1;
-    ip.modified = true;
-    map.dirty = true;
+    mapRun(ip, map, i + 1, l, r, onNew);
     l += r.count;
   }
   return { error: 0, done: count };
+}
+
+/**
+ * ext4ExtAllocRange without a task, for the common case: the tree in core
+ * and holes to fill, each a run of blocks from bitmaps in core, the node
+ * reservation enough. `done` short of count with no error: the rest needs
+ * what only ext4ExtAllocRange does (a read, a node, an extent to split).
+ */
+export function ext4ExtAllocRangeNow(
+  mp: Mount, ip: Inode, lbn: number, count: number, onNew: (lbn: number, pblk: number) => void,
+): { error: number; done: number } {
+  const map = ip.extMap;
+  const fs = ip.fs;
+  if (map === null || lbn + count > EXT_MAX_LBLK) return { error: 0, done: 0 };
+  const ext = map.ext;
+  const end = lbn + count;
+  let l = lbn;
+  while (l < end) {
+    const i = ext4ExtFind(ext, l);
+    const cur = i >= 0 ? ext[i] : undefined;
+    if ((cur !== undefined && l < cur.lblk + cur.len) || nodesShort(fs, map, ext.length + 1)) break;
+    const next = ext[i + 1];
+    const holeEnd = Math.min(end, next !== undefined ? next.lblk : EXT_MAX_LBLK);
+    const r = ext2AllocBlocksNow(mp, extentPref(ip, ext, i, l), Math.min(holeEnd - l, EXT_INIT_MAX_LEN));
+    if (r === null) break;
+    if (r.error !== 0) return { error: r.error, done: l - lbn };
+    mapRun(ip, map, i + 1, l, r, onNew);
+    l += r.count;
+  }
+  return { error: 0, done: l - lbn };
+}
+
+/** Maps the run r at logical block l (its place in the list: i), newly allocated; onNew hears of each block. */
+function mapRun(ip: Inode, map: ExtentMap, i: number, l: number, r: AllocResult, onNew: (lbn: number, pblk: number) => void): void {
+  insertExtent(map.ext, i, { lblk: l, len: r.count, pblk: r.blk, unwritten: false });
+  for (let k = 0; k < r.count; k++) onNew(l + k, r.blk + k);
+  ip.blocks512 += r.count * ip.fs.spb;
+  ip.lastAlloc = r.blk + r.count - 1;
+  ip.modified = true;
+  map.dirty = true;
 }
 
 /**
@@ -357,28 +393,60 @@ export async function ext4ExtStore(mp: Mount, ip: Inode): Promise<number> {
     }
   }
   if (depth > EXT4_MAX_EXTENT_DEPTH) return EFBIG;
-  const root = new Uint8Array(60);
-  const rdv = new DataView(root.buffer);
-  const n = depth === 0 ? ext.length : entries.length;
-  rdv.setUint16(0, EXT4_EXT_MAGIC, true);
-  rdv.setUint16(2, n, true);
-  rdv.setUint16(4, ROOT_MAX, true);
-  rdv.setUint16(6, depth, true);
-  for (let j = 0; j < n; j++) {
-    if (depth === 0) putExtent(rdv, HDR + j * ENTRY, ext[j]);
-    else putIndex(rdv, HDR + j * ENTRY, entries[j].lblk, entries[j].child);
+  if (depth === 0) {
+    storeRoot(ip, map);
+  } else {
+    const root = new Uint8Array(60);
+    const rdv = new DataView(root.buffer);
+    const n = entries.length;
+    rdv.setUint16(0, EXT4_EXT_MAGIC, true);
+    rdv.setUint16(2, n, true);
+    rdv.setUint16(4, ROOT_MAX, true);
+    rdv.setUint16(6, depth, true);
+    for (let j = 0; j < n; j++) putIndex(rdv, HDR + j * ENTRY, entries[j].lblk, entries[j].child);
+    for (let i = 0; i < 15; i++) ip.iblock32[i] = rdv.getUint32(i * 4, true);
+    map.dirty = false;
+    ip.extLeaf = null;
+    ip.modified = true;
   }
-  for (let i = 0; i < 15; i++) ip.iblock32[i] = rdv.getUint32(i * 4, true);
   const spare = map.nodes.splice(need);
-  map.dirty = false;
-  ip.extLeaf = null;
-  ip.modified = true;
   if (spare.length === 0) return 0;
   for (const b of spare) await ext2BufInvalidate(mp, b);
   ip.blocks512 = Math.max(0, ip.blocks512 - spare.length * fs.spb);
   if (mp.async) return ext2FreeBlocks(mp, spare);
   (ip.freeAfterWrite ??= []).push(...spare);
   return 0;
+}
+
+/**
+ * ext4ExtStore without a task where the extents fit the root and the file
+ * owns no tree block (a small file's case): true when stored (or nothing
+ * to store), false when ext4ExtStore must do it.
+ */
+export function ext4ExtStoreNow(ip: Inode): boolean {
+  const map = ip.extMap;
+  if (map === null || !map.dirty) return true;
+  if (map.ext.length > ROOT_MAX || map.nodes.length !== 0) return false;
+  storeRoot(ip, map);
+  return true;
+}
+
+/** The extents of map (at most ROOT_MAX) as the root of depth 0, in ip's i_block words. */
+function storeRoot(ip: Inode, map: ExtentMap): void {
+  const w = ip.iblock32;
+  const ext = map.ext;
+  w.fill(0);
+  w[0] = EXT4_EXT_MAGIC | (ext.length << 16);
+  w[1] = ROOT_MAX; // eh_max, eh_depth 0
+  for (let j = 0; j < ext.length; j++) {
+    const e = ext[j];
+    w[3 + 3 * j] = e.lblk;
+    w[4 + 3 * j] = (e.unwritten ? e.len + EXT_INIT_MAX_LEN : e.len) | (Math.floor(e.pblk / 2 ** 32) << 16);
+    w[5 + 3 * j] = e.pblk % 2 ** 32;
+  }
+  map.dirty = false;
+  ip.extLeaf = null;
+  ip.modified = true;
 }
 
 /** Writes one tree node (delayed): header, `n` entries by put, zeros, the checksum tail. => may sleep */

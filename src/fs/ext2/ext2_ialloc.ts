@@ -5,12 +5,14 @@
  * goes to its parent's group, else the next group with a free inode. The
  * inode bitmap goes through the buffer cache, the counts into fs.groups.
  *   { error, ino } = await ext2Valloc(mp, parentIno, isDir); error = await ext2Vfree(mp, ino, isDir)
+ *   ext2VallocNow: the same without a task where the bitmaps are resident (else null).
  */
 
 import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import type { Ext2Fs } from './ext2_mount.js';
-import { ext2Bitmap } from './ext2_alloc.js';
+import type { Buf } from '../../vfs/buf.js';
+import { ext2Bitmap, ext2BitmapNow } from './ext2_alloc.js';
 
 /** The group a new directory goes to (cf. ext2_dirpref), or -1 when no inode is free. */
 function dirpref(fs: Ext2Fs): number {
@@ -44,47 +46,71 @@ function filepref(fs: Ext2Fs, pg: number): number {
  */
 export async function ext2Valloc(mp: Mount, parentIno: number, isDir: boolean): Promise<{ error: number; ino: number }> {
   const fs = mp.data as Ext2Fs;
-  const sb = fs.sb;
-  if (sb.freeInodesCount <= 0) return { error: ENOSPC, ino: 0 };
-  const ipg = sb.inodesPerGroup;
+  if (fs.sb.freeInodesCount <= 0) return { error: ENOSPC, ino: 0 };
   let g = isDir ? dirpref(fs) : filepref(fs, fs.inodeGroup(parentIno));
   for (let tries = 0; g >= 0 && tries < fs.groupCount; tries++, g = filepref(fs, (g + 1) % fs.groupCount)) {
-    const gi = fs.groups[g];
     const { error, bp } = await ext2Bitmap(mp, g, true);
     if (error !== 0 || bp === null) return { error, ino: 0 };
-    const map = bp.data;
-    let i = -1;
-    for (let k = gi.ibitmapFullBytes * 8; k < ipg; k++) { // the bytes before are full
-      if ((k & 7) === 0 && map[k >> 3] === 0xff && k + 8 <= ipg) {
-        k += 7;
-        continue;
-      }
-      if ((map[k >> 3] & (1 << (k & 7))) === 0) {
-        i = k;
-        break;
-      }
-    }
-    const ino = g * ipg + i + 1;
-    if (i < 0 || ino < sb.firstIno) {
-      mp.bufcache.brelse(bp);
-      if (i >= 0) return { error: EINTEGRITY, ino: 0 }; // a reserved inode marked free
-      gi.freeInodes = 0; // the summary was wrong: the bitmap is full
-      gi.dirty = true;
-      continue;
-    }
-    gi.ibitmapFullBytes = i >> 3; // every bit before i is set
-    map[i >> 3] |= 1 << (i & 7);
-    mp.bufcache.bdwrite(bp);
-    gi.freeInodes--;
-    if (isDir) gi.usedDirs++;
-    // The inode table is used up to the highest inode in use (bg_itable_unused below it).
-    if (fs.groupCsum) gi.itableUnused = Math.min(gi.itableUnused, ipg - i - 1);
-    gi.dirty = gi.ibitmapDirty = true;
-    sb.freeInodesCount--;
-    fs.sbDirty = true;
-    return { error: 0, ino };
+    const ino = vallocInGroup(mp, fs, g, bp, isDir);
+    if (ino !== 0) return ino > 0 ? { error: 0, ino } : { error: EINTEGRITY, ino: 0 };
   }
   return { error: ENOSPC, ino: 0 };
+}
+
+/** ext2Valloc without a task, or null (nothing changed) where an inode bitmap it would look at is not resident. */
+export function ext2VallocNow(mp: Mount, parentIno: number, isDir: boolean): { error: number; ino: number } | null {
+  const fs = mp.data as Ext2Fs;
+  if (fs.sb.freeInodesCount <= 0) return { error: ENOSPC, ino: 0 };
+  let g = isDir ? dirpref(fs) : filepref(fs, fs.inodeGroup(parentIno));
+  for (let tries = 0; g >= 0 && tries < fs.groupCount; tries++, g = filepref(fs, (g + 1) % fs.groupCount)) {
+    const bp = ext2BitmapNow(mp, g, true);
+    if (bp === null) return null;
+    const ino = vallocInGroup(mp, fs, g, bp, isDir);
+    if (ino !== 0) return ino > 0 ? { error: 0, ino } : { error: EINTEGRITY, ino: 0 };
+  }
+  return { error: ENOSPC, ino: 0 };
+}
+
+/**
+ * Takes the first free inode of group g (its inode bitmap bp, busy,
+ * released): its number; 0 when the group has none (its summary was
+ * wrong, and is mended); -1 when the bitmap calls a reserved inode free.
+ */
+function vallocInGroup(mp: Mount, fs: Ext2Fs, g: number, bp: Buf, isDir: boolean): number {
+  const sb = fs.sb;
+  const ipg = sb.inodesPerGroup;
+  const gi = fs.groups[g];
+  const map = bp.data;
+  let i = -1;
+  for (let k = gi.ibitmapFullBytes * 8; k < ipg; k++) { // the bytes before are full
+    if ((k & 7) === 0 && map[k >> 3] === 0xff && k + 8 <= ipg) {
+      k += 7;
+      continue;
+    }
+    if ((map[k >> 3] & (1 << (k & 7))) === 0) {
+      i = k;
+      break;
+    }
+  }
+  const ino = g * ipg + i + 1;
+  if (i < 0 || ino < sb.firstIno) {
+    mp.bufcache.brelse(bp);
+    if (i >= 0) return -1; // a reserved inode marked free
+    gi.freeInodes = 0; // the summary was wrong: the bitmap is full
+    gi.dirty = true;
+    return 0;
+  }
+  gi.ibitmapFullBytes = i >> 3; // every bit before i is set
+  map[i >> 3] |= 1 << (i & 7);
+  mp.bufcache.bdwrite(bp);
+  gi.freeInodes--;
+  if (isDir) gi.usedDirs++;
+  // The inode table is used up to the highest inode in use (bg_itable_unused below it).
+  if (fs.groupCsum) gi.itableUnused = Math.min(gi.itableUnused, ipg - i - 1);
+  gi.dirty = gi.ibitmapDirty = true;
+  sb.freeInodesCount--;
+  fs.sbDirty = true;
+  return ino;
 }
 
 /**

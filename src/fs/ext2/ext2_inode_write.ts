@@ -21,7 +21,7 @@ import { type Inode, inodeFromDisk } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { inodeCsumSet } from './ext2_csum.js';
 import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, type Ext2Time, ext2Stamp } from './ext2_itimes.js';
-import { ext4ExtEmptyRoot, ext4ExtStore } from './ext2_extents_write.js';
+import { ext4ExtEmptyRoot, ext4ExtStore, ext4ExtStoreNow } from './ext2_extents_write.js';
 import { ext2FreeBlocks } from './ext2_alloc.js';
 import { ext2AllocFlush, ext2SetFeatures } from './ext2_group.js';
 
@@ -30,16 +30,25 @@ import { ext2AllocFlush, ext2SetFeatures } from './ext2_group.js';
  * => 1 <= ino <= inodesCount; may sleep
  */
 export function ext2InodeBuf(mp: Mount, ino: number): Promise<{ error: number; bp: Buf | null; off: number }> {
-  const fs = mp.data as Ext2Fs;
-  const sb = fs.sb;
-  const byteOff = ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize;
   // The common case, answered without a task: the table's place known, its block resident.
+  const bp = ext2InodeBufNow(mp, ino);
+  if (bp !== null) return Promise.resolve({ error: 0, bp, off: ext2InodeOff(mp.data as Ext2Fs, ino) });
+  const sb = (mp.data as Ext2Fs).sb;
+  return inodeBufSlow(mp, ino, ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize);
+}
+
+/** The inode table block holding ino, busy, when the table's place is known and the block resident; else null. */
+export function ext2InodeBufNow(mp: Mount, ino: number): Buf | null {
+  const fs = mp.data as Ext2Fs;
   const table = fs.inodeTableKnown(fs.inodeGroup(ino));
-  if (table !== undefined) {
-    const bp = mp.bufcache.tryBread(fs.fsbtodb(table + Math.floor(byteOff / fs.bsize)), fs.bsize);
-    if (bp !== null) return Promise.resolve({ error: 0, bp, off: byteOff % fs.bsize });
-  }
-  return inodeBufSlow(mp, ino, byteOff);
+  if (table === undefined) return null;
+  const byteOff = ((ino - 1) % fs.sb.inodesPerGroup) * fs.sb.inodeSize;
+  return mp.bufcache.tryBread(fs.fsbtodb(table + Math.floor(byteOff / fs.bsize)), fs.bsize);
+}
+
+/** Inode ino's byte offset in its inode table block. */
+export function ext2InodeOff(fs: Ext2Fs, ino: number): number {
+  return (((ino - 1) % fs.sb.inodesPerGroup) * fs.sb.inodeSize) % fs.bsize;
 }
 
 async function inodeBufSlow(mp: Mount, ino: number, byteOff: number): Promise<{ error: number; bp: Buf | null; off: number }> {
@@ -121,10 +130,7 @@ export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<n
   }
   const { error, bp, off } = await ext2InodeBuf(mp, ip.ino);
   if (error !== 0 || bp === null) return error;
-  ext2InodeEncode(ip);
-  if (fs.metadataCsum) inodeCsumSet(fs, ip.ino, ip.raw);
-  bp.data.set(ip.raw, off);
-  ip.modified = false;
+  encodeInto(ip, bp, off);
   if (!sync && spare === null) {
     mp.bufcache.bdwrite(bp);
     return 0;
@@ -133,6 +139,29 @@ export async function ext2Update(mp: Mount, ip: Inode, sync: boolean): Promise<n
   if (werr !== 0 || spare === null) return werr;
   ip.freeAfterWrite = null;
   return ext2FreeBlocks(mp, spare);
+}
+
+/**
+ * ext2Update's delayed write without a task: true when done; false (nothing
+ * written) where it needs one: a tree block to write, blocks to free after
+ * the write, the inode's block not resident.
+ */
+export function ext2UpdateNow(mp: Mount, ip: Inode): boolean {
+  if (ip.freeAfterWrite !== null || (ip.extMap !== null && !ext4ExtStoreNow(ip))) return false;
+  const bp = ext2InodeBufNow(mp, ip.ino);
+  if (bp === null) return false;
+  if (ip.size >= 2 ** 31) ext2SetFeatures(ip.fs, 0, RO_COMPAT_LARGE_FILE);
+  encodeInto(ip, bp, ext2InodeOff(ip.fs, ip.ino));
+  mp.bufcache.bdwrite(bp);
+  return true;
+}
+
+/** ip encoded, checksummed and copied into its inode table block bp at off. */
+function encodeInto(ip: Inode, bp: Buf, off: number): void {
+  ext2InodeEncode(ip);
+  if (ip.fs.metadataCsum) inodeCsumSet(ip.fs, ip.ino, ip.raw);
+  bp.data.set(ip.raw, off);
+  ip.modified = false;
 }
 
 const DONE: Promise<number> = Promise.resolve(0);
@@ -159,9 +188,19 @@ export function ext2UpdateDelayed(mp: Mount, ip: Inode): Promise<number> {
  * => ino allocated in the bitmap; may sleep (reads the old inode)
  */
 export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links: number, now: Ext2Time): Promise<{ error: number; ip: Inode | null }> {
-  const fs = mp.data as Ext2Fs;
   const { error, bp, off } = await ext2InodeBuf(mp, ino);
   if (error !== 0 || bp === null) return { error, ip: null };
+  return inodeInit(mp, ino, bp, off, mode, links, now);
+}
+
+/** ext2InodeInit without a task, where the inode's table block is resident; else null. */
+export function ext2InodeInitNow(mp: Mount, ino: number, mode: number, links: number, now: Ext2Time): { error: number; ip: Inode | null } | null {
+  const bp = ext2InodeBufNow(mp, ino);
+  return bp === null ? null : inodeInit(mp, ino, bp, ext2InodeOff(mp.data as Ext2Fs, ino), mode, links, now);
+}
+
+function inodeInit(mp: Mount, ino: number, bp: Buf, off: number, mode: number, links: number, now: Ext2Time): { error: number; ip: Inode | null } {
+  const fs = mp.data as Ext2Fs;
   const isize = fs.sb.inodeSize;
   const oldGen = new DataView(bp.data.buffer, bp.data.byteOffset + off, isize).getUint32(DI_GENERATION, true);
   mp.bufcache.brelse(bp);

@@ -58,12 +58,12 @@ import {
   RO_COMPAT_DIR_NLINK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, S_IFSOCK,
 } from './ext2_fs.js';
 import type { Ext2Fs } from './ext2_mount.js';
-import { ext2AllocRange } from './ext2_balloc.js';
+import { ext2AllocRange, ext2AllocRangeNow } from './ext2_balloc.js';
 import { ext2DirEnter } from './ext2_dir_write.js';
 import { ext2DirPlan, ext2DirRender } from './ext2_dir_build.js';
-import { ext2Valloc, ext2Vfree } from './ext2_ialloc.js';
+import { ext2Valloc, ext2VallocNow, ext2Vfree } from './ext2_ialloc.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
-import { ext2InodeBuf, ext2InodeInit, ext2Update } from './ext2_inode_write.js';
+import { ext2InodeBuf, ext2InodeInit, ext2InodeInitNow, ext2Update, ext2UpdateNow } from './ext2_inode_write.js';
 import { inodeCsumSet } from './ext2_csum.js';
 import { EXT2_ATIME, EXT2_MTIME, ext2NowTime, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
@@ -265,8 +265,13 @@ class Builder {
   /** Makes `node` (and below it) for a directory of inode parentIno; `path`: its path below the populated directory. */
   async make(node: TreeNode, parentIno: number, path: string): Promise<Made> {
     const m = await this.makeOne(node, parentIno, path);
-    if (this.stop.error !== 0 && this.stop.at === null) this.stop.at = path; // the innermost entry the walk stopped in
+    this.stoppedIn(path);
     return m;
+  }
+
+  /** The walk stopped in the entry at path, unless it stopped deeper (the innermost entry is named). */
+  private stoppedIn(path: string): void {
+    if (this.stop.error !== 0 && this.stop.at === null) this.stop.at = path;
   }
 
   private async makeOne(node: TreeNode, parentIno: number, path: string): Promise<Made> {
@@ -321,12 +326,14 @@ class Builder {
         return none;
       }
     }
-    const a = await ext2Valloc(this.mp, parentIno, isDir);
+    const a = ext2VallocNow(this.mp, parentIno, isDir) ?? (await ext2Valloc(this.mp, parentIno, isDir));
     if (a.error !== 0) {
       this.fail(a.error);
       return none;
     }
-    const { error, ip } = await ext2InodeInit(this.mp, a.ino, IFMT[node.type] | (node.perm & 0o7777), isDir ? 2 : 1, this.now);
+    const mode = IFMT[node.type] | (node.perm & 0o7777);
+    const links = isDir ? 2 : 1;
+    const { error, ip } = ext2InodeInitNow(this.mp, a.ino, mode, links, this.now) ?? (await ext2InodeInit(this.mp, a.ino, mode, links, this.now));
     if (error !== 0 || ip === null) {
       await ext2Vfree(this.mp, a.ino, isDir);
       this.fail(error || EINTEGRITY);
@@ -369,7 +376,7 @@ class Builder {
       din.linksCount = 0;
       ip.dtime = this.now.sec;
     }
-    const e = await ext2Update(this.mp, ip, false);
+    const e = ext2UpdateNow(this.mp, ip) ? 0 : await ext2Update(this.mp, ip, false);
     if (e !== 0) this.fail(e); // the inode's buffer is the image's own: what is in it is named, as on any write error
     if (node.link !== null) {
       this.links.set(node.link, { ino: a.ino, ip, ft, slot });
@@ -481,7 +488,8 @@ class Builder {
           let q = p;
           while (q < n && !isZero(v, q, Math.min(n, q + piece))) q += piece;
           if (q > p) {
-            const error = await this.writeRun(ip, pos, v, p, Math.min(n, q));
+            let error = this.writeRun(ip, pos, v, p, Math.min(n, q));
+            if (typeof error !== 'number') error = await error;
             if (error !== 0) {
               ip.size = pos + p;
               this.fail(error);
@@ -510,24 +518,46 @@ class Builder {
     }
   }
 
-  /** Allocates and stages buf[p, q), which holds the file's bytes from byte pos + p (p on a block). */
-  private async writeRun(ip: Inode, pos: number, buf: Uint8Array, p: number, q: number): Promise<number> {
+  /**
+   * Allocates and stages buf[p, q), which holds the file's bytes from byte
+   * pos + p (p on a block): an error number, or a promise of one where a
+   * step needed a task (most runs need none).
+   */
+  private writeRun(ip: Inode, pos: number, buf: Uint8Array, p: number, q: number): number | Promise<number> {
     const bsize = this.fs.bsize;
     const lbn = (pos + p) / bsize;
     const count = Math.ceil((q - p) / bsize);
     const pblks = this.pblks;
     pblks.length = 0;
     if (this.fs.sb.freeBlocksCount < count + RESERVE + this.promised) return ENOSPC;
+    // Without a task as far as the extents and bitmaps in core go; the rest (if any) with one.
+    const now = ext2AllocRangeNow(this.mp, ip, lbn, count, this.onNew);
+    if (now.error !== 0) return now.error;
+    if (now.done < count) return this.writeRunSlow(ip, lbn + now.done, count - now.done, buf, p, q);
+    return this.stageRun(buf, p, q, 0);
+  }
+
+  private async writeRunSlow(ip: Inode, lbn: number, count: number, buf: Uint8Array, p: number, q: number): Promise<number> {
     const r = await ext2AllocRange(this.mp, ip, lbn, count, this.onNew);
     if (r.error !== 0) return r.error;
+    return this.stageRun(buf, p, q, 0);
+  }
+
+  /** Stages buf[p, q) to the blocks in pblks, from its k-th block on: each run of neighbouring blocks in one piece. */
+  private stageRun(buf: Uint8Array, p: number, q: number, k: number): number | Promise<number> {
+    const bsize = this.fs.bsize;
+    const pblks = this.pblks;
+    const count = Math.ceil((q - p) / bsize);
     if (pblks.length !== count) return EINTEGRITY;
-    // Each run of neighbouring blocks staged in one piece.
-    for (let k = 0; k < count;) {
+    while (k < count) {
       let j = k + 1;
       while (j < count && pblks[j] === pblks[k] + (j - k)) j++;
       const w = this.stage.put(pblks[k], buf, p + k * bsize, Math.min(q, p + j * bsize));
-      if (w !== undefined) await w;
       k = j;
+      if (w !== undefined) {
+        const next = k;
+        return w.then(() => this.stageRun(buf, p, q, next));
+      }
     }
     return 0;
   }
@@ -563,7 +593,9 @@ class Builder {
     let dirs = 0;
     for (let i = 0; i < children.length && this.stop.error === 0; i++) {
       const c = children[i];
-      const m = await this.make(c, ip.ino, `${path}/${c.name}`);
+      const at = `${path}/${c.name}`;
+      const m = await this.makeOne(c, ip.ino, at);
+      this.stoppedIn(at);
       inos[i] = m.ino;
       fts[i] = m.ft;
       if (m.newDir) dirs++;
