@@ -28,8 +28,21 @@ import { keepHeapSmall } from './heap_flags.js';
 const lazyRequire = createRequire(import.meta.url);
 
 const K = { LIST: 1, LIST_MORE: 2, DATA: 3, LAST: 4, LINK: 5, ERROR: 6, DONE: 7, WRAP: 8 } as const;
-/** Control words: the producer's head, the consumer's tail, stop (set by the consumer), and who is waiting (so that a wake is sent only to a sleeper). */
-const C = { HEAD: 0, TAIL: 1, STOP: 2, HEAD_WAITER: 3, TAIL_WAITER: 4, CONSUMED: 5, WAKE: 6 } as const;
+/**
+ * Control words: the producer's head, the consumer's tail, stop (set by the
+ * consumer), and who is waiting (so that a wake is sent only to a sleeper).
+ * Those the producer writes and those the consumer writes lie in cache lines
+ * of their own: a store by one side does not take the other's line away.
+ */
+const C = { HEAD: 0, TAIL_WAITER: 1, WAKE: 2, TAIL: 16, CONSUMED: 17, STOP: 18, HEAD_WAITER: 19 } as const;
+/** The control words' bytes, before the ring. */
+const CTRL = 128;
+/**
+ * The consumer tells how far it has read (its tail) once it has passed this
+ * many bytes since it last told, when the producer waits for room, or
+ * before it waits itself: not at each record (a shared store each).
+ */
+const PUBLISH_EVERY = 1 << 20;
 /** CONSUMED and WAKE count bytes modulo this (a waiting producer is woken once the consumer has passed WAKE). */
 const MOD = 1 << 30;
 /** A file's first read: its size and one byte more, in these units (so that every read but the last is whole units). */
@@ -59,8 +72,8 @@ export interface ListedEntry {
 
 /** The worker's walk (stringified into its source: no closure, its own requires). */
 function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number, mod: number): void {
-  const ctrl = new Int32Array(sab, 0, 8);
-  const base = 32;
+  const ctrl = new Int32Array(sab, 0, 32);
+  const base = 128;
   const u8 = new Uint8Array(sab, base, ring);
   const dv = new DataView(sab, base, ring);
   const enc = new TextEncoder();
@@ -88,8 +101,8 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
       } else if (head + need < tail) {
         return head + hdr;
       }
-      // Woken once the consumer has passed as much as this record needs (or has emptied the ring), not at each record it takes.
-      Atomics.store(ctrl, c.WAKE, (Atomics.load(ctrl, c.CONSUMED) + need) % mod);
+      // Woken once the consumer has passed a quarter of the ring (or what this record needs, if more) or has emptied it: not at each record it takes.
+      Atomics.store(ctrl, c.WAKE, (Atomics.load(ctrl, c.CONSUMED) + Math.max(need, ring >> 2)) % mod);
       Atomics.store(ctrl, c.TAIL_WAITER, 1);
       if (Atomics.load(ctrl, c.TAIL) === tail) Atomics.wait(ctrl, c.TAIL, tail, 50);
       Atomics.store(ctrl, c.TAIL_WAITER, 0);
@@ -226,21 +239,23 @@ export class HostTreeReader {
   private readonly u8: Uint8Array;
   private readonly dv: DataView;
   private tail = 0;
+  /** The producer's head as last read: the records before it are complete. */
+  private head = 0;
   /** The number the next listed entry gets. */
   private nextSeq: number;
   private failure: HostFailure | null = null;
   private readonly dec = new TextDecoder();
 
   private constructor(private readonly worker: Worker, sab: SharedArrayBuffer, tops: number) {
-    this.ctrl = new Int32Array(sab, 0, 8);
-    this.u8 = new Uint8Array(sab, 32, RING);
-    this.dv = new DataView(sab, 32, RING);
+    this.ctrl = new Int32Array(sab, 0, CTRL / 4);
+    this.u8 = new Uint8Array(sab, CTRL, RING);
+    this.dv = new DataView(sab, CTRL, RING);
     this.nextSeq = tops;
   }
 
   /** Starts reading `tops` (numbered 0, 1, ... in this order); `known`: link keys whose file is in the image already. */
   static start(tops: ReadonlyArray<{ path: string; type: number; key: string | null; size: number }>, known: readonly string[]): HostTreeReader {
-    const sab = new SharedArrayBuffer(32 + RING);
+    const sab = new SharedArrayBuffer(CTRL + RING);
     const worker = warm ?? newWorker();
     warm = null;
     worker.postMessage({ sab, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD });
@@ -259,14 +274,17 @@ export class HostTreeReader {
   /** The next record of entry seq (waiting for it), passing over those of entries the walk did not ask for. */
   private next(seq: number): { kind: number; len: number; seq: number; off: number } {
     for (;;) {
-      let head = Atomics.load(this.ctrl, C.HEAD);
+      // The producer's head is read again only when the records known complete are all taken (a line the producer keeps writing).
+      let head = this.head;
+      if (head === this.tail) head = this.head = Atomics.load(this.ctrl, C.HEAD);
       while (head === this.tail) {
+        this.publish();
         if (Atomics.load(this.ctrl, C.TAIL_WAITER) !== 0) Atomics.notify(this.ctrl, C.TAIL); // empty: whatever it waits for is free
         Atomics.store(this.ctrl, C.HEAD_WAITER, 1);
         head = Atomics.load(this.ctrl, C.HEAD);
         if (head === this.tail) Atomics.wait(this.ctrl, C.HEAD, head);
         Atomics.store(this.ctrl, C.HEAD_WAITER, 0);
-        head = Atomics.load(this.ctrl, C.HEAD);
+        head = this.head = Atomics.load(this.ctrl, C.HEAD);
       }
       const kind = this.tail + HDR > RING ? K.WRAP : this.dv.getInt32(this.tail, true);
       if (kind === K.WRAP) {
@@ -290,12 +308,22 @@ export class HostTreeReader {
     this.tail = wrap ? 0 : this.tail + step;
     if (this.tail === RING) this.tail = 0;
     this.consumed = (this.consumed + step) % MOD;
+    if (Atomics.load(this.ctrl, C.TAIL_WAITER) !== 0 || (this.consumed - this.published + MOD) % MOD >= PUBLISH_EVERY) this.publish();
+  }
+
+  /** Tells the producer how far the ring is read, and wakes it if it waits for what that frees. */
+  private publish(): void {
+    if (this.published === this.consumed) return;
+    this.published = this.consumed;
     Atomics.store(this.ctrl, C.CONSUMED, this.consumed);
     Atomics.store(this.ctrl, C.TAIL, this.tail);
     if (Atomics.load(this.ctrl, C.TAIL_WAITER) !== 0 && (this.consumed - Atomics.load(this.ctrl, C.WAKE) + MOD) % MOD < MOD / 2) {
       Atomics.notify(this.ctrl, C.TAIL);
     }
   }
+
+  /** What publish() last told. */
+  private published = 0;
 
   /** Bytes passed, modulo MOD (what a waiting producer's WAKE is counted in). */
   private consumed = 0;
