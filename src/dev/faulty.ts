@@ -31,6 +31,8 @@ export class FaultyDisk implements BlockDevice {
   stall = false;
   reads = 0;
   writes = 0;
+  /** Flushes asked for (each a sync of the medium). */
+  flushes = 0;
   private readonly stalled: Array<() => void> = [];
 
   constructor(readonly inner: BlockDevice) {}
@@ -77,6 +79,7 @@ export class FaultyDisk implements BlockDevice {
   }
 
   flush(): Promise<number> {
+    this.flushes++;
     return this.failWrites ? Promise.resolve(EIO) : this.inner.flush();
   }
 

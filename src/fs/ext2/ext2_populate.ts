@@ -24,9 +24,11 @@
  *      is written not yet live: no links and a deletion time, as a deleted
  *      file looks (its real count kept aside).
  *   5. Without MNT_ASYNC, the staged blocks and every dirty buffer go to
- *      the disk (VFS_SYNC) before the entry that names the top.
- *   6. The top entry entered in dvp through ext2DirEnter (its index kept),
- *      and written.
+ *      the disk (VFS_SYNC) before the entries that name the tops: once for
+ *      all of them (or for each batch whose entries could fill half of
+ *      RESERVE's blocks).
+ *   6. The top entries entered in dvp through ext2DirEnter (its index
+ *      kept), and written.
  *   7. Without MNT_ASYNC, the tree made live (commit): each inode given its
  *      links, parents before children (the order they were made), each
  *      inode table block written before the next one is changed. At every
@@ -187,34 +189,65 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
   if (mp.vm === null) return { error: EOPNOTSUPP, partial: null };
   const b = new Builder(mp, dip.fs, src);
   let entered = false;
+  // Top entries made and not yet named, named together: one sync for them all (step 5), not one each.
+  const pending: Array<{ name: Uint8Array; at: string; made: Made }> = [];
+  const pendingNames = new Set<string>();
+  let pendingBytes = 0;
+  let pendingDirs = 0;
+  const enter = async (): Promise<PopulateResult | null> => {
+    if (pending.length === 0) return null;
+    let e = mp.async ? 0 : await b.stage.flush();
+    if (e === 0 && !mp.async) e = await mp.op.sync(mp); // the trees on disk before the entries that name them
+    for (const p of pending) {
+      if (e === 0) e = await ext2DirEnter(dvp, p.name, p.made.ino, p.made.ft);
+      if (e !== 0) return { error: e, partial: null, at: p.at }; // the trees not named are left unnamed, and not live: deleted files to e2fsck
+      entered = true;
+      if (p.made.newDir) ext2IncLinks(dip);
+    }
+    pending.length = 0;
+    pendingNames.clear();
+    pendingBytes = 0;
+    pendingDirs = 0;
+    if (!mp.async) {
+      e = await ext2DirDone(dvp, mp); // the entries on disk, then the trees made live below them
+      if (e === 0) e = await b.commit();
+      if (e !== 0) return { error: e, partial: null, at: null };
+    }
+    return null;
+  };
   try {
     for (const node of nodes) {
       const name = checkName(node.name);
-      if (typeof name === 'number') return { error: name, partial: null, at: node.name };
+      if (typeof name === 'number') return (await enter()) ?? { error: name, partial: null, at: node.name };
       const r = await ext2LookupLocked(dvp, node.name);
-      if (r.vp !== null) {
-        await vrele(r.vp);
-        return { error: EEXIST, partial: null, at: node.name };
+      if (r.vp !== null || pendingNames.has(node.name)) {
+        if (r.vp !== null) await vrele(r.vp);
+        return (await enter()) ?? { error: EEXIST, partial: null, at: node.name };
       }
-      if (r.error !== ENOENT) return { error: r.error, partial: null, at: node.name };
-      if (node.type === 'dir' && ext2LinkFull(dip)) return { error: EMLINK, partial: null, at: node.name };
+      if (r.error !== ENOENT) return (await enter()) ?? { error: r.error, partial: null, at: node.name };
+      if (node.type === 'dir') {
+        // Directories waiting to be named count as links of dvp already: near its limit, they are named first.
+        if (pendingDirs > 0 && dip.din.linksCount + pendingDirs >= ext2LinkMax(dip)) {
+          const failed = await enter();
+          if (failed !== null) return failed;
+        }
+        if (ext2LinkFull(dip)) return { error: EMLINK, partial: null, at: node.name };
+      }
       const made = await b.make(node, dvp.ino, node.name);
       if (made.ino !== 0) {
-        let e = mp.async ? 0 : await b.stage.flush();
-        if (e === 0 && !mp.async) e = await mp.op.sync(mp); // the tree on disk before the entry that names it
-        if (e === 0) e = await ext2DirEnter(dvp, name, made.ino, made.ft);
-        if (e !== 0) return { error: e, partial: null, at: node.name }; // the tree is left unnamed, and not live: a deleted file to e2fsck
-        entered = true;
-        if (made.newDir) ext2IncLinks(dip);
-        if (!mp.async) {
-          e = await ext2DirDone(dvp, mp); // the entry on disk, then the tree made live below it
-          if (e === 0) e = await b.commit();
-          if (e !== 0) return { error: e, partial: null, at: node.name };
-        }
+        pending.push({ name, at: node.name, made });
+        pendingNames.add(node.name);
+        if (made.newDir) pendingDirs++;
+        pendingBytes += 8 + ((name.length + 3) & ~3);
+      }
+      // Named at the end, or once their entries could fill half the blocks the walk leaves free (RESERVE: room to name them).
+      if (b.stop.error !== 0 || pendingBytes > (RESERVE / 2) * dip.fs.bsize) {
+        const failed = await enter();
+        if (failed !== null) return failed;
       }
       if (b.stop.error !== 0) return { error: b.stop.error, partial: b.stop.partial, at: b.stop.at, cause: b.stop.cause };
     }
-    return { error: 0, partial: null };
+    return (await enter()) ?? { error: 0, partial: null };
   } finally {
     const e = await b.stage.flush();
     if (entered) await ext2DirDone(dvp, mp);

@@ -9,7 +9,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Vm, VmError } from '../../../src/api/index.js';
+import { FaultyDisk, MemDisk, Vm, VmError } from '../../../src/api/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { TreeNode, TreeSource } from '../../../src/api/index.js';
 import { debugfs, tempDir } from '../../helpers/images.js';
 import { buildImage } from './ext2_util.js';
@@ -147,4 +148,34 @@ test('a name the directory holds already: EEXIST, and nothing of the tree is mad
   }
   assertClean(img);
   assert.equal(/Free blocks:\s+(\d+)/.exec(debugfs(img, 'stats'))![1], /Free blocks:\s+(\d+)/.exec(before)![1]);
+});
+
+test('many names at the top are named after one sync of the device, not one each, and each names its whole file', async () => {
+  const img = image('many-tops.img', [], 16 << 20);
+  const disk = new MemDisk(new Uint8Array(readFileSync(img)));
+  const dev = new FaultyDisk(disk);
+  const tops: Spec[] = [];
+  for (let i = 0; i < 600; i++) tops.push({ name: `f${String(i).padStart(4, '0')}`, data: bytes(100 + i, i) });
+  tops.push({ name: 'sub', dir: [{ name: 'inner', data: bytes(3000, 2) }] });
+  const src = new Scripted(null);
+  const vm = new Vm({ memory: 8 << 20 });
+  const fs = await vm.mount(dev, { readOnly: false });
+  let flushes = -1;
+  try {
+    const before = dev.flushes;
+    await fs.populate('/', src.nodes(tops, ''), src);
+    flushes = dev.flushes - before;
+  } finally {
+    await fs.unmount();
+  }
+  writeFileSync(img, disk.data);
+  // One sync before the entries that name the trees (the entries' own writes and the commit need none of their own).
+  assert.ok(flushes >= 1 && flushes <= 2, `${flushes} device flushes for 601 top entries`);
+  assertClean(img);
+  const ls = debugfs(img, 'ls /');
+  for (const t of [tops[0], tops[299], tops[599]]) {
+    assert.match(ls, new RegExp(`\\b${t.name}\\b`));
+    assertContents(img, `/${t.name}`, t.data!);
+  }
+  assertContents(img, '/sub/inner', bytes(3000, 2));
 });
