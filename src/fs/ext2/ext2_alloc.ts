@@ -5,9 +5,10 @@
  * other groups; the group summaries and the superblock's free count follow.
  *   pref = ext2Blkpref(ip, prev); { error, blk, count } = await ext2AllocBlocks(mp, pref, want)
  *   error = await ext2FreeBlocks(mp, blocks)
- * ext2AllocBlocksNow is the same allocation without a task, answered only
- * when every bitmap it looks at is resident (else null, nothing changed):
- * a tree made at once allocates for thousands of files a second, all from
+ * ext2AllocBlocksNow is the same allocation without a task, answered
+ * while every bitmap it looks at is in core (else the group to read first,
+ * nothing changed), and ext2AllocBlocks is it with those reads: a tree
+ * made at once allocates for thousands of files a second, all from
  * bitmaps already in core.
  * Every candidate is checked against the group's own metadata before use: a
  * bitmap that calls metadata free is damage (EINTEGRITY), never an allocation.
@@ -48,23 +49,21 @@ export function ext2Blkpref(ip: Inode, prev: number): number {
  * => want >= 1; read-write mount; may sleep
  */
 export async function ext2AllocBlocks(mp: Mount, pref: number, want: number): Promise<AllocResult> {
-  const fs = mp.data as Ext2Fs;
-  if (fs.sb.freeBlocksCount <= 0) return { error: ENOSPC, blk: 0, count: 0 };
-  if (!fs.blockOk(pref)) pref = fs.groupFirst(0);
-  const g0 = fs.blockGroup(pref);
-  for (let i = 0; i < fs.groupCount; i++) {
-    const g = (g0 + i) % fs.groupCount;
-    if (fs.groups[g].freeBlocks === 0) continue;
-    const { error, bp } = await ext2Bitmap(mp, g, false);
+  for (;;) {
+    const r = ext2AllocBlocksNow(mp, pref, want);
+    if (typeof r !== 'number') return r;
+    // Group r's bitmap read (made, checked), then the scan again: it is in core now.
+    const { error, bp } = await ext2Bitmap(mp, r, false);
     if (error !== 0 || bp === null) return { error, blk: 0, count: 0 };
-    const r = allocInGroup(mp, fs, g, bp, i === 0 ? pref - fs.groupFirst(g) : 0, want);
-    if (r.error !== 0 || r.count > 0) return r;
+    mp.bufcache.brelse(bp);
   }
-  return { error: ENOSPC, blk: 0, count: 0 };
 }
 
-/** ext2AllocBlocks without a task, or null (nothing changed) where a bitmap it would look at is not resident. */
-export function ext2AllocBlocksNow(mp: Mount, pref: number, want: number): AllocResult | null {
+/**
+ * ext2AllocBlocks without a task: its result, or the number of the group
+ * whose bitmap it must read first (nothing changed).
+ */
+export function ext2AllocBlocksNow(mp: Mount, pref: number, want: number): AllocResult | number {
   const fs = mp.data as Ext2Fs;
   if (fs.sb.freeBlocksCount <= 0) return { error: ENOSPC, blk: 0, count: 0 };
   if (!fs.blockOk(pref)) pref = fs.groupFirst(0);
@@ -73,7 +72,7 @@ export function ext2AllocBlocksNow(mp: Mount, pref: number, want: number): Alloc
     const g = (g0 + i) % fs.groupCount;
     if (fs.groups[g].freeBlocks === 0) continue;
     const bp = ext2BitmapNow(mp, g, false);
-    if (bp === null) return null;
+    if (bp === null) return g;
     const r = allocInGroup(mp, fs, g, bp, i === 0 ? pref - fs.groupFirst(g) : 0, want);
     if (r.error !== 0 || r.count > 0) return r;
   }

@@ -242,48 +242,53 @@ export async function ext4ExtAllocRange(
   const ext = map.ext;
   const end = lbn + count;
   let l = lbn;
-  while (l < end) {
+  for (;;) {
+    // As far as the tree and the bitmaps in core go, without a task; then the one step that needs one.
+    const now = ext4ExtAllocRangeNow(mp, ip, l, end - l, onNew);
+    l += now.done;
+    if (now.error !== 0) return { error: now.error, done: l - lbn };
+    if (l >= end) return { error: 0, done: count };
     const i = ext4ExtFind(ext, l);
     const cur = i >= 0 ? ext[i] : undefined;
     if (cur !== undefined && l < cur.lblk + cur.len) {
+      // An unwritten extent, written from now on: split off [l, stop) (zeros go around what the caller writes).
       const stop = Math.min(end, cur.lblk + cur.len);
-      if (cur.unwritten) {
-        // Written from now on: split off [l, stop) (zeros go around what the caller writes).
-        const e = nodesShort(fs, map, ext.length + 2) ? await reserveNodes(mp, ip, map, ext.length + 2, cur.pblk) : 0;
-        if (e !== 0) return { error: e, done: l - lbn };
-        const parts: Extent[] = [];
-        if (cur.lblk < l) parts.push({ lblk: cur.lblk, len: l - cur.lblk, pblk: cur.pblk, unwritten: true });
-        const mid = { lblk: l, len: stop - l, pblk: cur.pblk + (l - cur.lblk), unwritten: false };
-        parts.push(mid);
-        if (stop < cur.lblk + cur.len) {
-          parts.push({ lblk: stop, len: cur.lblk + cur.len - stop, pblk: cur.pblk + (stop - cur.lblk), unwritten: true });
-        }
-        ext.splice(i, 1, ...parts);
-        for (let k = l; k < stop; k++) onNew(k, mid.pblk + (k - l));
-        map.dirty = true;
-        ip.modified = true;
+      const e = nodesShort(fs, map, ext.length + 2) ? await reserveNodes(mp, ip, map, ext.length + 2, cur.pblk) : 0;
+      if (e !== 0) return { error: e, done: l - lbn };
+      const parts: Extent[] = [];
+      if (cur.lblk < l) parts.push({ lblk: cur.lblk, len: l - cur.lblk, pblk: cur.pblk, unwritten: true });
+      const mid = { lblk: l, len: stop - l, pblk: cur.pblk + (l - cur.lblk), unwritten: false };
+      parts.push(mid);
+      if (stop < cur.lblk + cur.len) {
+        parts.push({ lblk: stop, len: cur.lblk + cur.len - stop, pblk: cur.pblk + (stop - cur.lblk), unwritten: true });
       }
+      ext.splice(i, 1, ...parts);
+      for (let k = l; k < stop; k++) onNew(k, mid.pblk + (k - l));
+      map.dirty = true;
+      ip.modified = true;
       l = stop;
       continue;
     }
+    // A hole: the tree's nodes reserved, or a run from a bitmap read first.
     const next = ext[i + 1];
     const holeEnd = Math.min(end, next !== undefined ? next.lblk : EXT_MAX_LBLK);
     const pref = extentPref(ip, ext, i, l);
     const e = nodesShort(fs, map, ext.length + 1) ? await reserveNodes(mp, ip, map, ext.length + 1, pref) : 0;
     if (e !== 0) return { error: e, done: l - lbn };
+    if (nodesShort(fs, map, ext.length + 1)) continue;
     const r = await ext2AllocBlocks(mp, pref, Math.min(holeEnd - l, EXT_INIT_MAX_LEN));
     if (r.error !== 0) return { error: r.error, done: l - lbn };
     mapRun(ip, map, i + 1, l, r, onNew);
     l += r.count;
   }
-  return { error: 0, done: count };
 }
 
 /**
- * ext4ExtAllocRange without a task, for the common case: the tree in core
- * and holes to fill, each a run of blocks from bitmaps in core, the node
- * reservation enough. `done` short of count with no error: the rest needs
- * what only ext4ExtAllocRange does (a read, a node, an extent to split).
+ * ext4ExtAllocRange without a task, as far as it goes: the tree in core,
+ * written extents passed over, holes filled by runs from bitmaps in core
+ * while the node reservation is enough. `done` short of count with no
+ * error: the rest needs what only ext4ExtAllocRange does (a read, nodes,
+ * an unwritten extent to split).
  */
 export function ext4ExtAllocRangeNow(
   mp: Mount, ip: Inode, lbn: number, count: number, onNew: (lbn: number, pblk: number) => void,
@@ -297,11 +302,16 @@ export function ext4ExtAllocRangeNow(
   while (l < end) {
     const i = ext4ExtFind(ext, l);
     const cur = i >= 0 ? ext[i] : undefined;
-    if ((cur !== undefined && l < cur.lblk + cur.len) || nodesShort(fs, map, ext.length + 1)) break;
+    if (cur !== undefined && l < cur.lblk + cur.len) {
+      if (cur.unwritten) break;
+      l = Math.min(end, cur.lblk + cur.len);
+      continue;
+    }
+    if (nodesShort(fs, map, ext.length + 1)) break;
     const next = ext[i + 1];
     const holeEnd = Math.min(end, next !== undefined ? next.lblk : EXT_MAX_LBLK);
     const r = ext2AllocBlocksNow(mp, extentPref(ip, ext, i, l), Math.min(holeEnd - l, EXT_INIT_MAX_LEN));
-    if (r === null) break;
+    if (typeof r === 'number') break;
     if (r.error !== 0) return { error: r.error, done: l - lbn };
     mapRun(ip, map, i + 1, l, r, onNew);
     l += r.count;

@@ -5,7 +5,7 @@
  * goes to its parent's group, else the next group with a free inode. The
  * inode bitmap goes through the buffer cache, the counts into fs.groups.
  *   { error, ino } = await ext2Valloc(mp, parentIno, isDir); error = await ext2Vfree(mp, ino, isDir)
- *   ext2VallocNow: the same without a task where the bitmaps are resident (else null).
+ *   ext2VallocNow: the same without a task while the bitmaps are in core (else the group to read first).
  */
 
 import { EINTEGRITY, ENOSPC } from '../../kern/errno.js';
@@ -45,26 +45,24 @@ function filepref(fs: Ext2Fs, pg: number): number {
  * => read-write mount; may sleep
  */
 export async function ext2Valloc(mp: Mount, parentIno: number, isDir: boolean): Promise<{ error: number; ino: number }> {
-  const fs = mp.data as Ext2Fs;
-  if (fs.sb.freeInodesCount <= 0) return { error: ENOSPC, ino: 0 };
-  let g = isDir ? dirpref(fs) : filepref(fs, fs.inodeGroup(parentIno));
-  for (let tries = 0; g >= 0 && tries < fs.groupCount; tries++, g = filepref(fs, (g + 1) % fs.groupCount)) {
-    const { error, bp } = await ext2Bitmap(mp, g, true);
+  for (;;) {
+    const r = ext2VallocNow(mp, parentIno, isDir);
+    if (typeof r !== 'number') return r;
+    // Group r's inode bitmap read (made, checked), then the scan again: it is in core now.
+    const { error, bp } = await ext2Bitmap(mp, r, true);
     if (error !== 0 || bp === null) return { error, ino: 0 };
-    const ino = vallocInGroup(mp, fs, g, bp, isDir);
-    if (ino !== 0) return ino > 0 ? { error: 0, ino } : { error: EINTEGRITY, ino: 0 };
+    mp.bufcache.brelse(bp);
   }
-  return { error: ENOSPC, ino: 0 };
 }
 
-/** ext2Valloc without a task, or null (nothing changed) where an inode bitmap it would look at is not resident. */
-export function ext2VallocNow(mp: Mount, parentIno: number, isDir: boolean): { error: number; ino: number } | null {
+/** ext2Valloc without a task: its result, or the number of the group whose inode bitmap it must read first (nothing changed). */
+export function ext2VallocNow(mp: Mount, parentIno: number, isDir: boolean): { error: number; ino: number } | number {
   const fs = mp.data as Ext2Fs;
   if (fs.sb.freeInodesCount <= 0) return { error: ENOSPC, ino: 0 };
   let g = isDir ? dirpref(fs) : filepref(fs, fs.inodeGroup(parentIno));
   for (let tries = 0; g >= 0 && tries < fs.groupCount; tries++, g = filepref(fs, (g + 1) % fs.groupCount)) {
     const bp = ext2BitmapNow(mp, g, true);
-    if (bp === null) return null;
+    if (bp === null) return g;
     const ino = vallocInGroup(mp, fs, g, bp, isDir);
     if (ino !== 0) return ino > 0 ? { error: 0, ino } : { error: EINTEGRITY, ino: 0 };
   }

@@ -359,7 +359,8 @@ class Builder {
         return none;
       }
     }
-    const a = ext2VallocNow(this.mp, parentIno, isDir) ?? (await ext2Valloc(this.mp, parentIno, isDir));
+    const now = ext2VallocNow(this.mp, parentIno, isDir);
+    const a = typeof now !== 'number' ? now : await ext2Valloc(this.mp, parentIno, isDir);
     if (a.error !== 0) {
       this.fail(a.error);
       return none;
