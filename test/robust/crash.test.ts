@@ -362,6 +362,9 @@ test('a put -r of a new tree killed before each of its device writes: e2fsck -p 
   for (let i = 0; i < 24; i++) files.set(`a/f${i}`, randomBytes(700 * (i + 1), 100 + i));
   for (let i = 0; i < 8; i++) files.set(`a/b/g${i}`, randomBytes(5000, 200 + i));
   files.set('a/b/c/big', randomBytes(300_000, 300));
+  // Names at the top beside the directory: named together, after one sync.
+  files.set('top-1', randomBytes(3000, 400));
+  files.set('top-2', randomBytes(9000, 401));
   for (const [p, d] of files) writeFileSync(join(src, p), d);
   linkSync(join(src, 'a/f1'), join(src, 'a/b/c/f1-again'));
   files.set('a/b/c/f1-again', files.get('a/f1')!);
@@ -387,7 +390,7 @@ test('a put -r of a new tree killed before each of its device writes: e2fsck -p 
     assert.ok(ck.clean, `killed before write ${at}, after e2fsck -p: ${ck.output}`);
     for (const [path, data] of files) {
       const name = path.slice(path.lastIndexOf('/') + 1);
-      const dir = path.slice(0, path.lastIndexOf('/'));
+      const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
       const listing = spawnSync('debugfs', ['-R', `ls -p /x/${dir}`, image], { encoding: 'latin1' }).stdout;
       // Not made before the kill, or its entry cleared by e2fsck -p (listed with inode 0).
       if (!listing.split('\n').some((l) => l.split('/')[5] === name && l.split('/')[1] !== '0')) continue;
