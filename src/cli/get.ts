@@ -47,6 +47,9 @@ const umask = process.umask();
  */
 const WINDOW = 16;
 
+/** The most one device read brings (half a host batch, so that two fit one). */
+const READ_BYTES = DIRECT_BYTES / 2;
+
 interface Copy {
   fs: MountedFs;
   ops: HostOps;
@@ -216,10 +219,16 @@ interface Direct {
   atOpen: boolean;
 }
 
-/** Files read straight from the device, in order, each made as copyFile makes it. */
+/**
+ * Files read straight from the device, in order, each made as copyFile
+ * makes it; each read goes into the lane's batch in place (no copy), its
+ * calls counted: a file begun and ended (OPEN 3 numbers, CLOSE 9) per file,
+ * a WRITE (5) per run of data, at most one per 8 KiB and two per piece.
+ */
 async function copyFiles(c: Copy, files: Direct[], lane: number): Promise<void> {
-  c.buf ??= new Uint8Array(DIRECT_BYTES);
+  c.buf ??= new Uint8Array(READ_BYTES);
   await readDirect(c.fs, files, c.buf, {
+    buffer: (bytes, pieces) => c.ops.reserve(lane, bytes, files.length * 12 + (Math.ceil(bytes / 8192) + 2 * pieces) * 5),
     start: async (i) => {
       const f = files[i];
       const attrs = await f.node.xattrs();

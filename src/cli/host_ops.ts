@@ -88,14 +88,13 @@ interface HostFailure {
   seq: number;
 }
 
+/** A batch as it crosses to a worker: which of its lane's slots holds it (shared memory), how much, and its strings. */
 interface Batch {
-  /** Op codes and their number arguments. */
-  nums: ArrayBuffer;
+  slot: number;
+  /** Numbers queued in the slot. */
   count: number;
-  /** Their string arguments in order, joined by NULs. */
+  /** The calls' string arguments in order, joined by NULs. */
   strs: string;
-  /** The written bytes, in the order of the writes. */
-  buf: ArrayBuffer;
 }
 
 /** A lane's calls' state across batches. */
@@ -119,21 +118,18 @@ interface RunState {
  * at the first call numbered past STOP. Self-contained: the workers run
  * its source text.
  */
-function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { readonly [k: string]: number }, ctl: Int32Array, st: RunState, b: Batch): void {
-  const bytes = new Uint8Array(b.buf);
-  const nums = new Float64Array(b.nums, 0, b.count);
-  const strs = b.strs.split('\0');
+function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { readonly [k: string]: number }, ctl: Int32Array, st: RunState, nums: Float64Array, count: number, joined: string, bytes: Uint8Array): void {
+  const strs = joined.split('\0');
   const DONE = CTL.DONE + st.lane;
   const SLEEP = CTL.SLEEP + st.lane;
   const COST = CTL.COST + st.lane;
   const shared = ctl.buffer instanceof SharedArrayBuffer;
-  let at = 0;
   let path = '';
   let seq = 0;
   let i = 0;
   let j = 0;
   try {
-    while (i < nums.length) {
+    while (i < count) {
       const op = nums[i];
       seq = nums[i + 1];
       if (seq > Atomics.load(ctl, CTL.STOP)) {
@@ -154,10 +150,10 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
         path = st.path;
         const pos = nums[i + 2];
         const len = nums[i + 3];
+        const at = nums[i + 4];
         for (let done = 0; done < len; ) done += fs.writeSync(st.fd, bytes, at + done, len - done, pos + done);
-        at += len;
         units += len >>> 13; // (COST_SHIFT)
-        i += 4;
+        i += 5;
       } else if (op === OP.CLOSE) {
         path = st.path;
         const flags = nums[i + 3];
@@ -239,7 +235,12 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
   }
 }
 
-/** A worker: runs each batch it is sent, sends the buffers back with its failure, if any. */
+/**
+ * A worker: runs each batch it is told of from its lane's slots (shared
+ * memory: nothing is transferred, so neither heap counts a megabyte of
+ * outside memory per batch, which made V8 collect early), answers with the
+ * slot and its failure, if any.
+ */
 const workerSource = `'use strict';
 const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
@@ -247,16 +248,19 @@ const runOps = ${runOps.toString()};
 const OP = ${JSON.stringify(OP)};
 const CTL = ${JSON.stringify(CTL)};
 const ctl = new Int32Array(workerData.ctl);
+const nums = workerData.nums.map((b) => new Float64Array(b));
+const bytes = workerData.bufs.map((b) => new Uint8Array(b));
 const st = { lane: workerData.lane, fd: -1, path: '', done: 0, cost: 0, failure: null, stopped: false };
 parentPort.on('message', (b) => {
-  if (st.failure === null && !st.stopped) runOps(fs, OP, CTL, ctl, st, b);
-  parentPort.postMessage({ nums: b.nums, buf: b.buf, failure: st.failure }, [b.nums, b.buf]);
+  if (st.failure === null && !st.stopped) runOps(fs, OP, CTL, ctl, st, nums[b.slot], b.count, b.strs, bytes[b.slot]);
+  parentPort.postMessage({ slot: b.slot, failure: st.failure });
 });`;
 
-/** A batch's two buffers, cycling between the threads. */
+/** A batch's two buffers (shared with the lane's worker), cycling between the threads. */
 interface Slot {
+  id: number;
   nums: Float64Array;
-  buf: ArrayBuffer;
+  buf: Uint8Array;
 }
 
 /** Where a lane's queue stood: calls queued on it so far. */
@@ -275,9 +279,9 @@ class Lane {
   at = 0;
   /** Where the last call queued starts if it is a write (the next write may join it), else -1. */
   lastWrite = -1;
+  /** Its slots, and those not in a worker's hands. */
+  readonly slots: Slot[] = [];
   readonly free: Slot[] = [];
-  /** Slots made (BATCHES at most). */
-  made = 0;
   /** Batches sent and not back yet. */
   outstanding = 0;
   /** Calls queued; calls in batches sent; work units queued. */
@@ -287,9 +291,17 @@ class Lane {
 
   constructor(
     readonly index: number,
-    readonly worker: Worker | null,
+    public worker: Worker | null,
     readonly inline: RunState,
-  ) {}
+    shared: boolean,
+  ) {
+    for (let id = 0; id < (shared ? BATCHES : 1); id++) {
+      const nums = shared ? new SharedArrayBuffer(BATCH_NUMS * 8) : new ArrayBuffer(BATCH_NUMS * 8);
+      const buf = shared ? new SharedArrayBuffer(BATCH_BYTES) : new ArrayBuffer(BATCH_BYTES);
+      this.slots.push({ id, nums: new Float64Array(nums), buf: new Uint8Array(buf) });
+    }
+    this.free.push(...this.slots);
+  }
 }
 
 /** The Node error of a host failure (thrown by the queue's calls, finish() and settled()). */
@@ -323,7 +335,7 @@ export class HostOps {
     if (!threaded) {
       this.ctl = new Int32Array(CTL.WORDS);
       this.ctl[CTL.STOP] = NO_STOP;
-      this.lanes.push(new Lane(0, null, this.state(0)));
+      this.lanes.push(new Lane(0, null, this.state(0), false));
       return;
     }
     const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
@@ -331,13 +343,16 @@ export class HostOps {
     this.ctl = new Int32Array(sab);
     this.ctl[CTL.STOP] = NO_STOP;
     for (let l = 0; l < LANES; l++) {
-      const worker = new threads.Worker(workerSource, { eval: true, workerData: { ctl: sab, lane: l } });
-      const lane = new Lane(l, worker, this.state(l));
+      const lane = new Lane(l, null, this.state(l), true);
+      const bufs = lane.slots.map((s) => s.buf.buffer);
+      const nums = lane.slots.map((s) => s.nums.buffer);
+      const worker = new threads.Worker(workerSource, { eval: true, workerData: { ctl: sab, lane: l, nums, bufs } });
+      lane.worker = worker;
       this.lanes.push(lane);
       worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
-      worker.on('message', (r: { nums: ArrayBuffer; buf: ArrayBuffer; failure: HostFailure | null }) => {
+      worker.on('message', (r: { slot: number; failure: HostFailure | null }) => {
         lane.outstanding--;
-        lane.free.push({ nums: new Float64Array(r.nums), buf: r.buf });
+        lane.free.push(lane.slots[r.slot]);
         if (r.failure !== null) this.failed(r.failure);
         this.wake();
       });
@@ -391,31 +406,47 @@ export class HostOps {
   }
 
   /**
+   * Room in lane's batch for `bytes` bytes to be read into in place, and for
+   * calls of `nums` numbers at most (so that the batch is not sent before
+   * they are queued): a view of the batch's buffer, whose pieces write()
+   * then queues without a copy. Null without a worker (writes go straight
+   * from the caller's bytes there).
+   */
+  reserve(lane: number, bytes: number, nums: number): Uint8Array | Promise<Uint8Array> | null {
+    const l = this.lanes[lane];
+    if (l.worker === null) return null;
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.reserve(lane, bytes, nums)!);
+    if (l.at + bytes > BATCH_BYTES || l.n + nums > BATCH_NUMS - 2 * CALL_NUMS) {
+      if (l.n === 0 && l.at === 0) throw new Error(`host ops: a reservation of ${bytes} bytes, ${nums} numbers does not fit a batch`);
+      this.send(l);
+      return this.reserve(lane, bytes, nums);
+    }
+    const v = l.slot!.buf.subarray(l.at, l.at + bytes);
+    l.at += bytes;
+    return v;
+  }
+
+  /**
    * Bytes of the lane's open file at pos: copied now (the caller may reuse
-   * them once this returns, or once its promise resolves). Bytes that go on
-   * where the last write ended join it (one system call).
+   * them once this returns, or once its promise resolves), unless they lie
+   * in the batch already (reserve()). Bytes that go on where the last write
+   * ended, in the file and in the batch, join it (one system call).
    */
   write(lane: number, pos: number, bytes: Uint8Array): Promise<void> | void {
     const l = this.lanes[lane];
     if (l.worker === null) return this.writeNow(l, pos, bytes);
+    if (l.slot !== null && bytes.buffer === l.slot.buf.buffer) {
+      this.queueWrite(l, pos, bytes.length, bytes.byteOffset);
+      return this.queued(l);
+    }
     for (let done = 0; done < bytes.length; ) {
       const r = this.room(l);
       if (r !== null) return r.then(() => this.write(lane, pos + done, bytes.subarray(done)));
       const n = Math.min(bytes.length - done, BATCH_BYTES - l.at);
-      new Uint8Array(l.slot!.buf, l.at, n).set(done === 0 && n === bytes.length ? bytes : bytes.subarray(done, done + n));
+      l.slot!.buf.set(done === 0 && n === bytes.length ? bytes : bytes.subarray(done, done + n), l.at);
+      this.queueWrite(l, pos + done, n, l.at);
       l.at += n;
-      const v = l.slot!.nums;
-      const k = l.n - 4;
-      if (k === l.lastWrite && v[k + 2] + v[k + 3] === pos + done) {
-        l.cost += ((v[k + 3] + n) >>> COST_SHIFT) - (v[k + 3] >>> COST_SHIFT); // (as the worker counts the joined write)
-        v[k + 3] += n;
-      } else {
-        const i = this.call(l, OP.WRITE, 4);
-        l.lastWrite = i;
-        v[i + 2] = pos + done;
-        v[i + 3] = n;
-        l.cost += n >>> COST_SHIFT;
-      }
       done += n;
       if (l.at === BATCH_BYTES) {
         this.send(l);
@@ -424,6 +455,23 @@ export class HostOps {
       const q = this.queued(l);
       if (q !== undefined) return q.then(() => this.write(lane, pos + done, bytes.subarray(done)));
     }
+  }
+
+  /** Queues a write of len bytes at pos from the batch's buffer at `at`, joined to the last call where both go on from it. */
+  private queueWrite(l: Lane, pos: number, len: number, at: number): void {
+    const v = l.slot!.nums;
+    const k = l.n - 5;
+    if (k === l.lastWrite && v[k + 2] + v[k + 3] === pos && v[k + 4] + v[k + 3] === at) {
+      l.cost += ((v[k + 3] + len) >>> COST_SHIFT) - (v[k + 3] >>> COST_SHIFT); // (as the worker counts the joined write)
+      v[k + 3] += len;
+      return;
+    }
+    const i = this.call(l, OP.WRITE, 5);
+    l.lastWrite = i;
+    v[i + 2] = pos;
+    v[i + 3] = len;
+    v[i + 4] = at;
+    l.cost += len >>> COST_SHIFT;
   }
 
   /**
@@ -607,11 +655,7 @@ export class HostOps {
   private room(l: Lane): Promise<void> | null {
     this.check();
     if (l.slot !== null) return null;
-    let s = l.free.pop();
-    if (s === undefined && l.made < BATCHES) {
-      s = { nums: new Float64Array(BATCH_NUMS), buf: new ArrayBuffer(BATCH_BYTES) };
-      l.made++;
-    }
+    const s = l.free.pop();
     if (s === undefined) return this.wait().then(() => this.room(l) ?? undefined);
     l.slot = s;
     l.n = 0;
@@ -623,18 +667,18 @@ export class HostOps {
   private send(l: Lane): void {
     const s = l.slot;
     if (s === null || l.n === 0) return;
-    const batch: Batch = { nums: s.nums.buffer as ArrayBuffer, count: l.n, strs: l.strs.join('\0'), buf: s.buf };
+    const batch: Batch = { slot: s.id, count: l.n, strs: l.strs.join('\0') };
     l.slot = null;
     l.strs = [];
     l.sent = l.calls;
     if (l.worker === null) {
-      if (l.inline.failure === null && !l.inline.stopped) runOps(nodeFs, OP, CTL, this.ctl, l.inline, batch);
+      if (l.inline.failure === null && !l.inline.stopped) runOps(nodeFs, OP, CTL, this.ctl, l.inline, s.nums, batch.count, batch.strs, s.buf);
       if (l.inline.failure !== null) this.failed(l.inline.failure);
       l.free.push(s);
       return;
     }
     l.outstanding++;
-    l.worker.postMessage(batch, [batch.nums, batch.buf]);
+    l.worker.postMessage(batch);
   }
 
   private wait(): Promise<void> {
