@@ -1,14 +1,15 @@
 /*
  * The host side of a tree copied out (vmpager get), run beside the reading:
  * the reader queues what the host must do (make a directory, create a file,
- * write bytes, set owner, mode and times, make a symlink or a link) with the
- * file bytes copied into a batch buffer, on one of two lanes, and a worker
- * thread per lane carries its batches out with plain system calls, in
- * order, while the reader goes on (creates in different directories run
- * side by side in the host's kernel).
+ * write bytes, set owner, mode and times, make a symlink or a link) on one
+ * of two lanes, the file bytes in a batch buffer of the lane (shared
+ * memory), and a worker thread per lane carries its batches out with plain
+ * system calls, in order, while the reader goes on (creates in different
+ * directories run side by side in the host's kernel).
  *   const h = HostOps.start(threaded);
  *   const l = h.pick();                       // the lane with less work waiting: a directory's lane
  *   h.mkdir(l, p); h.open(l, p, mode); h.write(l, pos, bytes); h.close(l, ...);
+ *   const v = h.reserve(l, n, nums); <read into v>; h.write(l, pos, v.subarray(...))   // no copy
  *   const m = h.mark(l); ...; h.link(l2, first, p, m)   // waits for lane l up to m
  *   ...; await h.finish()   // throws the first host error, as its Node error with path
  * Order: each lane's calls are carried out in queue order; across lanes
