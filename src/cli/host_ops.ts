@@ -326,6 +326,8 @@ export class HostOps {
   private readonly ctl: Int32Array;
   /** Calls queued over all lanes: the next call's number. */
   private seq = 0;
+  /** Lanes run by workers (the second one started by pick()). */
+  private threaded = false;
   /** The lane picked last (ties go to the other one). */
   private last = 0;
   private waiter: (() => void) | null = null;
@@ -339,32 +341,36 @@ export class HostOps {
       this.lanes.push(new Lane(0, null, this.state(0), false));
       return;
     }
-    const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
-    const sab = new SharedArrayBuffer(CTL.WORDS * 4);
-    this.ctl = new Int32Array(sab);
+    this.ctl = new Int32Array(new SharedArrayBuffer(CTL.WORDS * 4));
     this.ctl[CTL.STOP] = NO_STOP;
-    for (let l = 0; l < LANES; l++) {
-      const lane = new Lane(l, null, this.state(l), true);
-      const bufs = lane.slots.map((s) => s.buf.buffer);
-      const nums = lane.slots.map((s) => s.nums.buffer);
-      const worker = new threads.Worker(workerSource, { eval: true, workerData: { ctl: sab, lane: l, nums, bufs } });
-      lane.worker = worker;
-      this.lanes.push(lane);
-      worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
-      worker.on('message', (r: { slot: number; failure: HostFailure | null }) => {
-        lane.outstanding--;
-        lane.free.push(lane.slots[r.slot]);
-        if (r.failure !== null) this.failed(r.failure);
-        this.wake();
-      });
-      worker.on('error', (e: Error) => {
-        lane.outstanding = 0;
-        Atomics.store(this.ctl, CTL.STOP, -1); // the other lane stops too
-        Atomics.notify(this.ctl, CTL.DONE + l);
-        this.failed({ code: 'EIO', errno: 0, syscall: 'write', path: '', message: e.message, seq: -1 });
-        this.wake();
-      });
-    }
+    this.threaded = true;
+    this.addLane();
+  }
+
+  /** Starts the next lane's worker. */
+  private addLane(): void {
+    const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
+    const l = this.lanes.length;
+    const lane = new Lane(l, null, this.state(l), true);
+    const bufs = lane.slots.map((s) => s.buf.buffer);
+    const nums = lane.slots.map((s) => s.nums.buffer);
+    const worker = new threads.Worker(workerSource, { eval: true, workerData: { ctl: this.ctl.buffer, lane: l, nums, bufs } });
+    lane.worker = worker;
+    this.lanes.push(lane);
+    worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
+    worker.on('message', (r: { slot: number; failure: HostFailure | null }) => {
+      lane.outstanding--;
+      lane.free.push(lane.slots[r.slot]);
+      if (r.failure !== null) this.failed(r.failure);
+      this.wake();
+    });
+    worker.on('error', (e: Error) => {
+      lane.outstanding = 0;
+      Atomics.store(this.ctl, CTL.STOP, -1); // the other lane stops too
+      for (let o = 0; o < LANES; o++) Atomics.notify(this.ctl, CTL.DONE + o);
+      this.failed({ code: 'EIO', errno: 0, syscall: 'write', path: '', message: e.message, seq: -1 });
+      this.wake();
+    });
   }
 
   /** A queue run by worker threads, one per lane (`threaded`), or by the calling thread on one lane. */
@@ -372,9 +378,17 @@ export class HostOps {
     return new HostOps(threaded);
   }
 
-  /** The lane with the least work queued and not yet done (a new directory's contents go there). */
+  /**
+   * The lane with the least work queued and not yet done (a new
+   * directory's contents go there); the first lane alone until it has sent
+   * a batch.
+   */
   pick(): number {
-    if (this.lanes.length === 1) return 0;
+    if (this.lanes.length === 1) {
+      // The second lane's worker once the tree proves larger than one batch (a small one is not worth its start).
+      if (!this.threaded || this.lanes[0].sent === 0) return 0;
+      this.addLane();
+    }
     const a = this.lanes[0].cost - Atomics.load(this.ctl, CTL.COST);
     const b = this.lanes[1].cost - Atomics.load(this.ctl, CTL.COST + 1);
     this.last = a < b ? 0 : b < a ? 1 : 1 - this.last;
