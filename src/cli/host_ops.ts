@@ -455,6 +455,8 @@ export class HostOps {
       this.queueWrite(l, pos, bytes.length, bytes.byteOffset);
       return this.queued(l);
     }
+    // (a batch sent while bytes read into it were still to be queued: its reservation counted too few calls)
+    if (l.slots.some((s) => s.buf.buffer === bytes.buffer)) throw new Error('host ops: bytes of a batch already sent');
     for (let done = 0; done < bytes.length; ) {
       const r = this.room(l);
       if (r !== null) return r.then(() => this.write(lane, pos + done, bytes.subarray(done)));
