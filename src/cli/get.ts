@@ -102,7 +102,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const root = path.split('/').every((p) => p === '');
   const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
-  const copy: Copy = { fs, ops: HostOps.start(top.stat.type === 'dir'), buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept: madeAsOwn(target) };
+  const copy: Copy = { fs, ops: HostOps.start(top.type === 'dir'), buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept: madeAsOwn(target) };
   try {
     try {
       await copyOut(copy, top, target, copy.ops.pick());
@@ -125,7 +125,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
 /** Queues node n (and, for a directory, everything below it) to be made at host path `to`, on lane (its parent's contents'). */
 async function copyOut(c: Copy, n: TreeNode, to: string, lane: number): Promise<void> {
   const st = n.stat;
-  if (st.type === 'dir') {
+  if (n.type === 'dir') {
     // Each directory once: a second name for one (damage: directories have one) could loop forever.
     if (c.dirs.has(st.ino)) {
       c.warn(`${n.path}: directory inode ${st.ino} was copied already (the image links it twice): skipped`);
@@ -133,12 +133,12 @@ async function copyOut(c: Copy, n: TreeNode, to: string, lane: number): Promise<
     }
     c.dirs.add(st.ino);
   }
-  const first = st.type === 'file' && st.nlink > 1 ? c.links.get(st.ino) : undefined;
-  if (first === undefined && (st.type === 'dir' || st.type === 'file' || st.type === 'symlink')) {
+  const first = n.type === 'file' && st.nlink > 1 ? c.links.get(st.ino) : undefined;
+  if (first === undefined && (n.type === 'dir' || n.type === 'file' || n.type === 'symlink')) {
     const attrs = await n.xattrs();
     if (attrs.length > 0) c.xattrs.push({ path: to, attrs });
   }
-  switch (st.type) {
+  switch (n.type) {
     case 'dir': {
       await c.ops.mkdir(lane, to);
       const own = c.ops.pick();
@@ -186,7 +186,7 @@ async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], ba
       const group: Direct[] = [];
       for (; k < kids.length; k++) {
         const kid = kids[k];
-        if (!(kid instanceof TreeNode) || kid.stat.type !== 'file') break;
+        if (!(kid instanceof TreeNode) || kid.type !== 'file') break;
         // A second name of a file is a link to its first; one named twice in the group waits for it.
         if (kid.stat.nlink > 1 && (c.links.has(kid.stat.ino) || group.some((g) => g.node.stat.ino === kid.stat.ino))) break;
         const runs = await kid.runs();
