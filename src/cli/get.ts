@@ -11,8 +11,9 @@
  * The tree is read by file number (tree_read.ts: no lookup by name per
  * entry), a window of a directory's entries at a time; the regular files of
  * a window come straight from the device by their block maps, side by side
- * ones in one read (direct_read.ts: the image is mounted read-only), the
- * others (inline data, a damaged map) through the page frames (sendfile).
+ * ones in one read (direct_read.ts: the image is mounted read-only) made
+ * straight into the host queue's batch (no copy), the others (inline data,
+ * a damaged map) through the page frames (sendfile).
  * What the host must do is queued to two worker threads that do it while
  * the reading goes on (host_ops.ts), a directory's contents on one lane,
  * the lane with less work waiting when the directory is met: a directory
