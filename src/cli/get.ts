@@ -236,7 +236,7 @@ async function copyFiles(c: Copy, files: Direct[], lane: number): Promise<void> 
       if (attrs.length > 0) c.xattrs.push({ path: f.to, attrs });
       const mode = f.node.stat.mode & 0o7777;
       f.atOpen = modeAtOpen(mode);
-      await c.ops.open(lane, f.to, f.atOpen ? mode : 0o600);
+      return c.ops.open(lane, f.to, f.atOpen ? mode : 0o600);
     },
     data: (i, pos, bytes) => putBytes(c, lane, files[i], pos, bytes),
     end: (i) => {
