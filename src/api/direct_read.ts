@@ -4,7 +4,7 @@
  * no page, no fault per file; data that lies end to end on the device, in
  * one file or across consecutive files, is one device read.
  *   const runs = await fileRuns(fs, vp, size)      // null: read it through the VM (File.sendfile)
- *   await readDirect(fs, [{ runs, path }, ...], buf, { start(i), data(i, pos, bytes), end(i) })
+ *   await readDirect(fs, [{ runs, path }, ...], buf, { start(i), data(i, pos, bytes), end(i), buffer?(n, pieces) })
  * Coherent only where nothing can change the file under the read: a
  * read-only mount (no page of any file is ever dirty there, no block map
  * changes, and what a page would hold is what the device holds), so
@@ -71,6 +71,12 @@ export interface DirectSink {
   data(file: number, pos: number, bytes: Uint8Array): Promise<void> | void;
   /** File i is done: every byte of its runs was handed over. */
   end(file: number): Promise<void> | void;
+  /**
+   * Where the next read of `bytes` bytes, handed over in `pieces` pieces,
+   * goes: a buffer of that many bytes, kept until the pieces were handed;
+   * null (or no method): readDirect's own buffer.
+   */
+  buffer?(bytes: number, pieces: number): Uint8Array | Promise<Uint8Array> | null;
 }
 
 /**
@@ -93,20 +99,24 @@ export async function readDirect(fs: MountedFs, files: readonly { runs: FileRuns
   let open = -1; // the last file started
   const reach = async (f: number): Promise<void> => {
     while (open < f) {
-      if (open >= 0) await sink.end(open);
+      // (a sink's call that is done at once is not waited for: a microtask and its garbage per file)
+      const e = open >= 0 ? sink.end(open) : undefined;
+      if (e !== undefined) await e;
       open++;
-      if (open < files.length) await sink.start(open);
+      const s = open < files.length ? sink.start(open) : undefined;
+      if (s !== undefined) await s;
     }
   };
   const hand = (k: number, bytes: Uint8Array): Promise<void> | void => sink.data(pf[k], pp[k], bytes);
   const flush = async (): Promise<void> => {
     const n = pf.length;
     if (n === 0) return;
-    let error = await physio(dev, B_READ, from / DEV_BSIZE, [buf.subarray(0, to - from)]);
+    const into = (await sink.buffer?.(to - from, n)) ?? buf;
+    let error = await physio(dev, B_READ, from / DEV_BSIZE, [into.subarray(0, to - from)]);
     if (error === 0) {
       for (let k = 0; k < n; k++) {
         if (open < pf[k]) await reach(pf[k]);
-        const p = hand(k, buf.subarray(pd[k] - from, pd[k] - from + pl[k]));
+        const p = hand(k, into.subarray(pd[k] - from, pd[k] - from + pl[k]));
         if (p !== undefined) await p;
       }
     } else {

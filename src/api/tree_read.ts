@@ -17,7 +17,8 @@ import { MADV_SEQUENTIAL } from '../vm/vm_readahead.js';
 import { type FrameSink, vmSendfile } from '../vm/vm_sendfile.js';
 import { type FileRuns, fileRuns } from './direct_read.js';
 import { check } from './errors.js';
-import { type FileStat, fileStat, joinPath, type MountedFs } from './mounted_fs.js';
+import { type FileType, fileType, joinPath, type MountedFs } from './mounted_fs.js';
+import type { Vattr } from '../vfs/vnode_if.js';
 
 /** A directory entry as stored: its name and file number. */
 export interface TreeEntry {
@@ -36,8 +37,9 @@ export class TreeNode {
     private readonly vp: Vnode,
     /** The path in the image, for messages. */
     readonly path: string,
-    /** Its attributes (no block map). */
-    readonly stat: FileStat,
+    /** Its attributes as getattr gave them. */
+    readonly stat: Vattr,
+    readonly type: FileType = fileType(stat.type),
   ) {}
 
   /** Takes a referenced vnode over: its attributes, or the vnode released and an error thrown. */
@@ -45,7 +47,7 @@ export class TreeNode {
     const { error, va } = await vp.op.getattr(vp);
     if (error !== 0) await vrele(vp);
     check(error, 'stat', fs.image, path);
-    return new TreeNode(fs, vp, path, fileStat(va!, fs.blockSize, fs.mp.stat.fsize, [], false));
+    return new TreeNode(fs, vp, path, va!);
   }
 
   /** The directory's entries as stored, without "." and "..". */
@@ -66,7 +68,7 @@ export class TreeNode {
     const r = await vp!.op.getattr(vp!);
     if (r.error !== 0) await vrele(vp!);
     check(r.error, 'stat', fs.image, path);
-    return new TreeNode(fs, vp!, path, fileStat(r.va!, fs.blockSize, fs.mp.stat.fsize, [], false));
+    return new TreeNode(fs, vp!, path, r.va!);
   }
 
   /** Every extended attribute, in on-disk order; none where the file system keeps none. */

@@ -11,11 +11,17 @@
  * The tree is read by file number (tree_read.ts: no lookup by name per
  * entry), a window of a directory's entries at a time; the regular files of
  * a window come straight from the device by their block maps, side by side
- * ones in one read (direct_read.ts: the image is mounted read-only), the
- * others (inline data, a damaged map) through the page frames (sendfile).
- * What the host must do is queued to a worker thread that does it while the
- * reading goes on (host_ops.ts): a directory gets its mode and times after
- * its contents, a hard link after its first name, in queue order.
+ * ones in one read (direct_read.ts: the image is mounted read-only) made
+ * straight into the host queue's batch (no copy), the others (inline data,
+ * a damaged map) through the page frames (sendfile).
+ * What the host must do is queued to two worker threads that do it while
+ * the reading goes on (host_ops.ts), a directory's contents on one lane,
+ * the lane with less work waiting when the directory is met: a directory
+ * is made on its parent's lane (a creation in the parent, before the
+ * parent's attributes) and again on its own lane where that is the other
+ * (mkdir -p: it finds it or makes it), and gets its mode and times on its
+ * own lane after its contents; a hard link waits for its first name's
+ * creation, on whichever lane that was.
  */
 
 import { lstatSync } from 'node:fs';
@@ -25,7 +31,7 @@ import type { MountedFs } from '../api/mounted_fs.js';
 import { DIRECT_BYTES, type FileRuns, readDirect } from '../api/direct_read.js';
 import { type TreeEntry, TreeNode, treeNode } from '../api/tree_read.js';
 import { hostXattrsRestore } from './host_xattr.js';
-import { HostOps, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
+import { HostOps, type Mark, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
 
 const HOLE = 4096;
 /** Owners are given only by root (asked once: a system call each time). */
@@ -42,13 +48,16 @@ const umask = process.umask();
  */
 const WINDOW = 16;
 
+/** The most one device read brings (half a host batch, so that two fit one). */
+const READ_BYTES = DIRECT_BYTES / 2;
+
 interface Copy {
   fs: MountedFs;
   ops: HostOps;
   /** The buffer of readDirect, made on first use. */
   buf: Uint8Array | null;
-  /** Where the first name of each file with several links went. */
-  links: Map<number, string>;
+  /** Where the first name of each file with several links went, and where its lane's queue stood after its creation. */
+  links: Map<number, { path: string; made: Mark }>;
   /** Directories copied or being copied: a damaged image may link one twice (a loop). */
   dirs: Set<number>;
   xattrs: { path: string; attrs: readonly [string, Uint8Array][] }[];
@@ -94,16 +103,17 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const root = path.split('/').every((p) => p === '');
   const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
-  const copy: Copy = { fs, ops: HostOps.start(top.stat.type === 'dir'), buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept: madeAsOwn(target) };
+  const copy: Copy = { fs, ops: HostOps.start(top.type === 'dir'), buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept: madeAsOwn(target) };
   try {
     try {
-      await copyOut(copy, top, target);
+      await copyOut(copy, top, target, copy.ops.pick());
     } catch (e) {
       if (e instanceof VmError) await copy.ops.drop(); // (throws the host's failure if it came first)
       throw e;
     }
     await copy.ops.finish();
-  } catch (e) {
+  } catch (thrown) {
+    const e = await copy.ops.settled(thrown); // a host failure: the first by queue order, both lanes done
     if (e instanceof VmError) throw e;
     throw hostError(e, 'write', (e as { path?: string }).path || target, null);
   } finally {
@@ -113,10 +123,10 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   await hostXattrsRestore(copy.xattrs, warn); // last: a read-only copy still takes them as root
 }
 
-/** Queues node n (and, for a directory, everything below it) to be made at host path `to`. */
-async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
+/** Queues node n (and, for a directory, everything below it) to be made at host path `to`, on lane (its parent's contents'). */
+async function copyOut(c: Copy, n: TreeNode, to: string, lane: number): Promise<void> {
   const st = n.stat;
-  if (st.type === 'dir') {
+  if (n.type === 'dir') {
     // Each directory once: a second name for one (damage: directories have one) could loop forever.
     if (c.dirs.has(st.ino)) {
       c.warn(`${n.path}: directory inode ${st.ino} was copied already (the image links it twice): skipped`);
@@ -124,31 +134,33 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
     }
     c.dirs.add(st.ino);
   }
-  const first = st.type === 'file' && st.nlink > 1 ? c.links.get(st.ino) : undefined;
-  if (first === undefined && (st.type === 'dir' || st.type === 'file' || st.type === 'symlink')) {
+  const first = n.type === 'file' && st.nlink > 1 ? c.links.get(st.ino) : undefined;
+  if (first === undefined && (n.type === 'dir' || n.type === 'file' || n.type === 'symlink')) {
     const attrs = await n.xattrs();
     if (attrs.length > 0) c.xattrs.push({ path: to, attrs });
   }
-  switch (st.type) {
+  switch (n.type) {
     case 'dir': {
-      await c.ops.mkdir(to);
+      await c.ops.mkdir(lane, to);
+      const own = c.ops.pick();
+      if (own !== lane) await c.ops.mkdir(own, to);
       const base = to.endsWith('/') ? to : `${to}/`; // (a name holds no '/', and is never '.' or '..')
       const ents = await n.entries();
-      for (let i = 0; i < ents.length; i += WINDOW) await copyWindow(c, n, ents.slice(i, i + WINDOW), base);
-      // After the contents: their making changed the directory's times.
-      await c.ops.attrs(to, owner(c, st.uid, st.gid) | SET_MODE, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
+      for (let i = 0; i < ents.length; i += WINDOW) await copyWindow(c, n, ents.slice(i, i + WINDOW), base, own);
+      // After the contents, on their lane: their making changed the directory's times.
+      await c.ops.attrs(own, to, owner(c, st.uid, st.gid) | SET_MODE, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
       return;
     }
     case 'symlink':
-      await c.ops.symlink(await n.readlink(), to, owner(c, st.uid, st.gid), st.uid, st.gid, st.atime, st.mtime);
+      await c.ops.symlink(lane, await n.readlink(), to, owner(c, st.uid, st.gid), st.uid, st.gid, st.atime, st.mtime);
       return;
     case 'file':
       if (first !== undefined) {
-        await c.ops.link(first, to);
+        await c.ops.link(lane, first.path, to, first.made);
         return;
       }
-      await copyFile(c, n, to);
-      if (st.nlink > 1) c.links.set(st.ino, to);
+      await copyFile(c, n, to, lane);
+      if (st.nlink > 1) c.links.set(st.ino, { path: to, made: c.ops.mark(lane) });
       return;
     default:
       c.warn(`${n.path}: a device node, FIFO or socket: skipped (Node cannot make one)`);
@@ -161,7 +173,7 @@ async function copyOut(c: Copy, n: TreeNode, to: string): Promise<void> {
  * the rest one by one, all in directory order. An entry that cannot be got
  * fails when its turn comes, after everything before it.
  */
-async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], base: string): Promise<void> {
+async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], base: string, lane: number): Promise<void> {
   const kids: (TreeNode | { failure: unknown })[] = [];
   try {
     for (const e of ents) {
@@ -175,7 +187,7 @@ async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], ba
       const group: Direct[] = [];
       for (; k < kids.length; k++) {
         const kid = kids[k];
-        if (!(kid instanceof TreeNode) || kid.stat.type !== 'file') break;
+        if (!(kid instanceof TreeNode) || kid.type !== 'file') break;
         // A second name of a file is a link to its first; one named twice in the group waits for it.
         if (kid.stat.nlink > 1 && (c.links.has(kid.stat.ino) || group.some((g) => g.node.stat.ino === kid.stat.ino))) break;
         const runs = await kid.runs();
@@ -183,12 +195,12 @@ async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], ba
         group.push({ node: kid, runs, path: kid.path, to: base + ents[k].name, end: 0, atOpen: false });
       }
       if (group.length > 0) {
-        await copyFiles(c, group);
+        await copyFiles(c, group, lane);
         continue;
       }
       const kid = kids[k];
       if (!(kid instanceof TreeNode)) throw kid.failure;
-      await copyOut(c, kid, base + ents[k].name);
+      await copyOut(c, kid, base + ents[k].name, lane);
       k++;
     }
   } finally {
@@ -208,25 +220,31 @@ interface Direct {
   atOpen: boolean;
 }
 
-/** Files read straight from the device, in order, each made as copyFile makes it. */
-async function copyFiles(c: Copy, files: Direct[]): Promise<void> {
-  c.buf ??= new Uint8Array(DIRECT_BYTES);
+/**
+ * Files read straight from the device, in order, each made as copyFile
+ * makes it; each read goes into the lane's batch in place (no copy), its
+ * calls counted: a file begun and ended (OPEN 3 numbers, CLOSE 9) per file,
+ * a WRITE (5) per run of data, at most one per 8 KiB and two per piece.
+ */
+async function copyFiles(c: Copy, files: Direct[], lane: number): Promise<void> {
+  c.buf ??= new Uint8Array(READ_BYTES);
   await readDirect(c.fs, files, c.buf, {
+    buffer: (bytes, pieces) => c.ops.reserve(lane, bytes, files.length * 12 + (Math.ceil(bytes / 8192) + 2 * pieces) * 5),
     start: async (i) => {
       const f = files[i];
       const attrs = await f.node.xattrs();
       if (attrs.length > 0) c.xattrs.push({ path: f.to, attrs });
       const mode = f.node.stat.mode & 0o7777;
       f.atOpen = modeAtOpen(mode);
-      await c.ops.open(f.to, f.atOpen ? mode : 0o600);
+      return c.ops.open(lane, f.to, f.atOpen ? mode : 0o600);
     },
-    data: (i, pos, bytes) => putBytes(c, files[i], pos, bytes),
+    data: (i, pos, bytes) => putBytes(c, lane, files[i], pos, bytes),
     end: (i) => {
       const f = files[i];
       const st = f.node.stat;
-      if (st.nlink > 1) c.links.set(st.ino, f.to);
+      if (st.nlink > 1) c.links.set(st.ino, { path: f.to, made: c.ops.mark(lane) });
       const flags = owner(c, st.uid, st.gid) | (f.atOpen ? 0 : SET_MODE) | (f.end !== st.size ? SET_SIZE : 0);
-      return c.ops.close(st.size, flags, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
+      return c.ops.close(lane, st.size, flags, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
     },
   });
 }
@@ -241,7 +259,7 @@ function modeAtOpen(mode: number): boolean {
  * data one write, runs of zeros left as holes; f.end becomes where the
  * last bytes written end. A promise only where the queue made it wait.
  */
-function putBytes(c: Copy, f: { end: number }, pos: number, b: Uint8Array): Promise<void> | void {
+function putBytes(c: Copy, lane: number, f: { end: number }, pos: number, b: Uint8Array): Promise<void> | void {
   let runAt = -1;
   for (let p = 0; p < b.length; p += HOLE) {
     const q = Math.min(b.length, p + HOLE);
@@ -251,14 +269,14 @@ function putBytes(c: Copy, f: { end: number }, pos: number, b: Uint8Array): Prom
     }
     if (runAt >= 0) {
       f.end = pos + p;
-      const w = c.ops.write(pos + runAt, b.subarray(runAt, p));
-      if (w !== undefined) return w.then(() => putBytes(c, f, pos + q, b.subarray(q)));
+      const w = c.ops.write(lane, pos + runAt, b.subarray(runAt, p));
+      if (w !== undefined) return w.then(() => putBytes(c, lane, f, pos + q, b.subarray(q)));
       runAt = -1;
     }
   }
   if (runAt >= 0) {
     f.end = pos + b.length;
-    return c.ops.write(pos + runAt, b.subarray(runAt));
+    return c.ops.write(lane, pos + runAt, b.subarray(runAt));
   }
 }
 
@@ -268,21 +286,21 @@ function putBytes(c: Copy, f: { end: number }, pos: number, b: Uint8Array): Prom
  * the creation mask leaves whole is given at creation; owner, mode and
  * times go through the open descriptor, before it closes.
  */
-async function copyFile(c: Copy, n: TreeNode, to: string): Promise<void> {
+async function copyFile(c: Copy, n: TreeNode, to: string, lane: number): Promise<void> {
   const st = n.stat;
   const mode = st.mode & 0o7777;
   const atOpen = modeAtOpen(mode);
-  await c.ops.open(to, atOpen ? mode : 0o600);
+  await c.ops.open(lane, to, atOpen ? mode : 0o600);
   let pos = 0;
   const out = { end: 0 };
   const size = await n.sendfile(async (frames) => {
     for (const b of frames) {
-      await putBytes(c, out, pos, b);
+      await putBytes(c, lane, out, pos, b);
       pos += b.length;
     }
   });
   const flags = owner(c, st.uid, st.gid) | (atOpen ? 0 : SET_MODE) | (out.end !== size ? SET_SIZE : 0);
-  await c.ops.close(size, flags, st.uid, st.gid, mode, st.atime, st.mtime);
+  await c.ops.close(lane, size, flags, st.uid, st.gid, mode, st.atime, st.mtime);
 }
 
 function isZero(b: Uint8Array, from: number, to: number): boolean {

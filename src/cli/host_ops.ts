@@ -1,20 +1,33 @@
 /*
  * The host side of a tree copied out (vmpager get), run beside the reading:
  * the reader queues what the host must do (make a directory, create a file,
- * write bytes, set owner, mode and times, make a symlink or a link) with the
- * file bytes copied into a batch buffer, and a worker thread carries each
- * batch out with plain system calls, in order, while the reader goes on.
- *   const h = HostOps.start(worker); h.mkdir(p); h.open(p, mode); h.write(pos, bytes); h.close(...);
+ * write bytes, set owner, mode and times, make a symlink or a link) on one
+ * of two lanes, the file bytes in a batch buffer of the lane (shared
+ * memory), and a worker thread per lane carries its batches out with plain
+ * system calls, in order, while the reader goes on (creates in different
+ * directories run side by side in the host's kernel).
+ *   const h = HostOps.start(threaded);
+ *   const l = h.pick();                       // the lane with less work waiting: a directory's lane
+ *   h.mkdir(l, p); h.open(l, p, mode); h.write(l, pos, bytes); h.close(l, ...);
+ *   const v = h.reserve(l, n, nums); <read into v>; h.write(l, pos, v.subarray(...))   // no copy
+ *   const m = h.mark(l); ...; h.link(l2, first, p, m)   // waits for lane l up to m
  *   ...; await h.finish()   // throws the first host error, as its Node error with path
- * Order is the queue's: a directory's attributes queued after its contents
- * are set after them, a link queued after its first name's file comes after
- * it. The first failing call stops everything after it (a file being
- * written is closed, left as it is) and is thrown by the next call that
- * waits, or by finish(). Bytes in flight are bounded: BATCHES buffers of
- * BATCH_BYTES cycle between the two threads; a full queue waits for one.
- * Without a worker (one file) the same calls run inline when a batch is
- * full, before each write (which then goes straight from the caller's
- * bytes) and at finish().
+ * Order: each lane's calls are carried out in queue order; across lanes
+ * only where a call says so (link: after its mark). The caller keeps what
+ * must follow what on one lane (a directory's contents and then its
+ * attributes; a directory's mkdir is also queued on its contents' lane,
+ * where it finds it made or makes it). Every call is numbered in the order
+ * queued over both lanes: the first failing call (by that number) stops
+ * everything queued after it; every call queued before it is carried out
+ * (the other lane goes on up to it), and a lane that meets a call queued
+ * after it stops there, closing the file being written as it is. What the
+ * other lane had done of later calls before the failure stays. finish()
+ * (or settled()) reports that first failure once both lanes are done.
+ * Bytes in flight are bounded: BATCHES buffers of BATCH_BYTES per lane
+ * cycle between the threads; a full lane's queue waits for one.
+ * Without workers (one file) one lane runs inline when a batch is full,
+ * before each write (which then goes straight from the caller's bytes) and
+ * at finish().
  */
 
 import * as nodeFs from 'node:fs';
@@ -25,8 +38,22 @@ import { keepHeapSmall } from './heap_flags.js';
 /** node:worker_threads, loaded by the first threaded queue only: every other command starts without it. */
 const lazyRequire = createRequire(import.meta.url);
 
-/** The calls queued, by number (passed to the worker's copy of runOps as they are). */
-const OP = { MKDIR: 1, OPEN: 2, WRITE: 3, CLOSE: 4, SYMLINK: 5, LINK: 6, ATTRS: 7, DROP: 8 } as const;
+/**
+ * The calls queued, by number (passed to the worker's copy of runOps as
+ * they are). Each is queued as its code, its number in the queue order of
+ * both lanes, then its arguments.
+ */
+const OP = { MKDIR: 1, OPEN: 2, WRITE: 3, CLOSE: 4, SYMLINK: 5, LINK: 6, ATTRS: 7, DROP: 8, WAIT: 9 } as const;
+
+/**
+ * The words the lanes share (Int32Array over a SharedArrayBuffer): per lane
+ * the calls it has done (DONE + lane), whether the other lane sleeps
+ * waiting on that count (SLEEP + lane), the work it has done (COST + lane,
+ * in the units of cost()); and the number of the first call that failed
+ * (STOP, none: 2^31 - 1).
+ */
+const CTL = { DONE: 0, SLEEP: 2, COST: 4, STOP: 6, WORDS: 7 } as const;
+const NO_STOP = 0x7fffffff;
 
 /** CLOSE's and ATTRS's flags: which calls to make. */
 export const SET_OWNER = 1;
@@ -35,258 +62,449 @@ export const SET_SIZE = 4;
 
 const BATCH_BYTES = 1 << 20;
 const BATCHES = 4;
+const LANES = 2;
 /**
  * Numbers queued per batch at most (op codes and arguments), so that a tree
- * of small files keeps the worker busy; strings (paths, link targets) go as
- * one string joined by NULs, which no path holds: a batch crosses to the
+ * of small files keeps the workers busy; strings (paths, link targets) go
+ * as one string joined by NULs, which no path holds: a batch crosses to a
  * worker as two transferred buffers and one string, nothing cloned per call.
  */
 const BATCH_NUMS = 8192;
+/** The most numbers one call queues (CLOSE). */
+const CALL_NUMS = 9;
+/**
+ * Work units of a call: one per call and one per 8 KiB written (on tmpfs a
+ * create costs about what 8 KiB of writing does). Lanes are picked by the
+ * units queued and not yet done.
+ */
+const COST_SHIFT = 13;
 
-/** A host error as it crosses threads: enough to make the Node error again. */
+/** A host error as it crosses threads: enough to make the Node error again, and the failing call's number. */
 interface HostFailure {
   code: string;
   errno: number;
   syscall: string;
   path: string;
   message: string;
+  seq: number;
 }
 
+/** A batch as it crosses to a worker: which of its lane's slots holds it (shared memory), how much, and its strings. */
 interface Batch {
-  /** Op codes and their number arguments. */
-  nums: ArrayBuffer;
+  slot: number;
+  /** Numbers queued in the slot. */
   count: number;
-  /** Their string arguments in order, joined by NULs. */
+  /** The calls' string arguments in order, joined by NULs. */
   strs: string;
-  /** The written bytes, in the order of the writes. */
-  buf: ArrayBuffer;
 }
 
-/** Calls' state across batches: the file being written. */
+/** A lane's calls' state across batches. */
 interface RunState {
+  lane: number;
+  /** The file being written. */
   fd: number;
   path: string;
+  /** Calls done, work done (units). */
+  done: number;
+  cost: number;
   failure: HostFailure | null;
+  /** Met a call queued after the first failure (its own or the other lane's): does nothing more. */
+  stopped: boolean;
 }
 
 /**
- * Carries out one batch's calls in order with `fs`'s synchronous calls;
- * stops at the first failure (closing the file being written) and keeps it
- * in st. Self-contained: the worker runs its source text.
+ * Carries out one batch's calls in order with `fs`'s synchronous calls,
+ * publishing each done in ctl; stops at the first failure (closing the file
+ * being written, keeping it in st and lowering ctl's STOP to its number) or
+ * at the first call numbered past STOP. Self-contained: the workers run
+ * its source text.
  */
-function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, st: RunState, b: Batch): void {
-  const bytes = new Uint8Array(b.buf);
-  const nums = new Float64Array(b.nums, 0, b.count);
-  const strs = b.strs.split('\0');
-  let at = 0;
+function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { readonly [k: string]: number }, ctl: Int32Array, st: RunState, nums: Float64Array, count: number, joined: string, bytes: Uint8Array): void {
+  const strs = joined.split('\0');
+  const DONE = CTL.DONE + st.lane;
+  const SLEEP = CTL.SLEEP + st.lane;
+  const COST = CTL.COST + st.lane;
+  const shared = ctl.buffer instanceof SharedArrayBuffer;
   let path = '';
+  let seq = 0;
   let i = 0;
   let j = 0;
   try {
-    while (i < nums.length) {
+    while (i < count) {
       const op = nums[i];
+      seq = nums[i + 1];
+      if (seq > Atomics.load(ctl, CTL.STOP)) {
+        st.stopped = true;
+        break;
+      }
+      let units = 1;
       if (op === OP.MKDIR) {
         path = strs[j++];
         fs.mkdirSync(path, { recursive: true });
-        i += 1;
+        i += 2;
       } else if (op === OP.OPEN) {
         path = strs[j++];
-        st.fd = fs.openSync(path, 'wx', nums[i + 1]);
+        st.fd = fs.openSync(path, 'wx', nums[i + 2]);
         st.path = path;
-        i += 2;
+        i += 3;
       } else if (op === OP.WRITE) {
         path = st.path;
-        const pos = nums[i + 1];
-        const len = nums[i + 2];
+        const pos = nums[i + 2];
+        const len = nums[i + 3];
+        const at = nums[i + 4];
         for (let done = 0; done < len; ) done += fs.writeSync(st.fd, bytes, at + done, len - done, pos + done);
-        at += len;
-        i += 3;
+        units += len >>> 13; // (COST_SHIFT)
+        i += 5;
       } else if (op === OP.CLOSE) {
         path = st.path;
-        const flags = nums[i + 2];
-        const a = nums[i + 6];
-        const m = nums[i + 7];
-        if ((flags & 4) !== 0) fs.ftruncateSync(st.fd, nums[i + 1]);
-        if ((flags & 1) !== 0) fs.fchownSync(st.fd, nums[i + 3], nums[i + 4]);
-        if ((flags & 2) !== 0) fs.fchmodSync(st.fd, nums[i + 5]);
+        const flags = nums[i + 3];
+        const a = nums[i + 7];
+        const m = nums[i + 8];
+        if ((flags & 4) !== 0) fs.ftruncateSync(st.fd, nums[i + 2]);
+        if ((flags & 1) !== 0) fs.fchownSync(st.fd, nums[i + 4], nums[i + 5]);
+        if ((flags & 2) !== 0) fs.fchmodSync(st.fd, nums[i + 6]);
         fs.futimesSync(st.fd, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
         const fd = st.fd;
         st.fd = -1;
         fs.closeSync(fd);
-        i += 8;
+        i += 9;
       } else if (op === OP.SYMLINK) {
         const target = strs[j++];
         path = strs[j++];
-        const a = nums[i + 4];
-        const m = nums[i + 5];
+        const a = nums[i + 5];
+        const m = nums[i + 6];
         fs.symlinkSync(target, path);
-        if ((nums[i + 1] & 1) !== 0) fs.lchownSync(path, nums[i + 2], nums[i + 3]);
+        if ((nums[i + 2] & 1) !== 0) fs.lchownSync(path, nums[i + 3], nums[i + 4]);
         fs.lutimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
-        i += 8;
+        i += 7;
       } else if (op === OP.LINK) {
         const existing = strs[j++];
         path = strs[j++];
         fs.linkSync(existing, path);
-        i += 1;
+        i += 2;
       } else if (op === OP.ATTRS) {
         path = strs[j++];
-        const flags = nums[i + 1];
-        const a = nums[i + 5];
-        const m = nums[i + 6];
-        if ((flags & 1) !== 0) fs.chownSync(path, nums[i + 2], nums[i + 3]);
-        if ((flags & 2) !== 0) fs.chmodSync(path, nums[i + 4]);
+        const flags = nums[i + 2];
+        const a = nums[i + 6];
+        const m = nums[i + 7];
+        if ((flags & 1) !== 0) fs.chownSync(path, nums[i + 3], nums[i + 4]);
+        if ((flags & 2) !== 0) fs.chmodSync(path, nums[i + 5]);
         fs.utimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
         i += 8;
       } else if (op === OP.DROP) {
         if (st.fd >= 0) fs.closeSync(st.fd);
         st.fd = -1;
-        i += 1;
+        i += 2;
+      } else if (op === OP.WAIT) {
+        // Until lane `other` has done `upTo` calls; a failure numbered before this call ends the wait (and this lane).
+        const other = CTL.DONE + nums[i + 2];
+        const upTo = nums[i + 3];
+        while (Atomics.load(ctl, other) < upTo && !st.stopped) {
+          Atomics.store(ctl, CTL.SLEEP + nums[i + 2], 1);
+          const now = Atomics.load(ctl, other);
+          if (now >= upTo) break;
+          if (seq > Atomics.load(ctl, CTL.STOP)) st.stopped = true;
+          // (the timeout: a failure's wake-up may come between the test above and the sleep)
+          else Atomics.wait(ctl, other, now, 50);
+        }
+        Atomics.store(ctl, CTL.SLEEP + nums[i + 2], 0);
+        if (st.stopped) break;
+        i += 4;
       } else {
         throw new Error(`host ops: bad call ${op}`);
       }
+      st.cost += units;
+      Atomics.store(ctl, COST, st.cost);
+      Atomics.store(ctl, DONE, ++st.done);
+      if (shared && Atomics.load(ctl, SLEEP) !== 0) Atomics.notify(ctl, DONE);
     }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    st.failure = { code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? 'write', path, message: err.message };
-    if (st.fd >= 0) {
-      try {
-        fs.closeSync(st.fd);
-      } catch {
-        // the failure above is the one reported
-      }
-      st.fd = -1;
+    st.failure = { code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? 'write', path, message: err.message, seq };
+    for (let s = Atomics.load(ctl, CTL.STOP); seq < s; s = Atomics.load(ctl, CTL.STOP)) {
+      if (Atomics.compareExchange(ctl, CTL.STOP, s, seq) === s) break;
     }
+    if (shared) for (let l = 0; l < 2; l++) Atomics.notify(ctl, CTL.DONE + l);
+  }
+  if ((st.failure !== null || st.stopped) && st.fd >= 0) {
+    try {
+      fs.closeSync(st.fd);
+    } catch {
+      // the failure above is the one reported
+    }
+    st.fd = -1;
   }
 }
 
-/** The worker: runs each batch it is sent, sends the buffers back with the first failure. */
+/**
+ * A worker: runs each batch it is told of from its lane's slots (shared
+ * memory: nothing is transferred, so neither heap counts a megabyte of
+ * outside memory per batch, which made V8 collect early), answers with the
+ * slot and its failure, if any.
+ */
 const workerSource = `'use strict';
 const fs = require('node:fs');
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const runOps = ${runOps.toString()};
 const OP = ${JSON.stringify(OP)};
-const st = { fd: -1, path: '', failure: null };
+const CTL = ${JSON.stringify(CTL)};
+const ctl = new Int32Array(workerData.ctl);
+const nums = workerData.nums.map((b) => new Float64Array(b));
+const bytes = workerData.bufs.map((b) => new Uint8Array(b));
+const st = { lane: workerData.lane, fd: -1, path: '', done: 0, cost: 0, failure: null, stopped: false };
 parentPort.on('message', (b) => {
-  if (st.failure === null) runOps(fs, OP, st, b);
-  parentPort.postMessage({ nums: b.nums, buf: b.buf, failure: st.failure }, [b.nums, b.buf]);
+  if (st.failure === null && !st.stopped) runOps(fs, OP, CTL, ctl, st, nums[b.slot], b.count, b.strs, bytes[b.slot]);
+  parentPort.postMessage({ slot: b.slot, failure: st.failure });
 });`;
 
-/** A batch's two buffers, cycling between the threads. */
+/** A batch's two buffers (shared with the lane's worker), cycling between the threads. */
 interface Slot {
+  id: number;
   nums: Float64Array;
-  buf: ArrayBuffer;
+  buf: Uint8Array;
+}
+
+/** Where a lane's queue stood: calls queued on it so far. */
+export interface Mark {
+  lane: number;
+  calls: number;
+}
+
+/** One lane: its worker (none: inline) and the batch being filled. */
+class Lane {
+  slot: Slot | null = null;
+  /** Numbers queued in the slot. */
+  n = 0;
+  strs: string[] = [];
+  /** Bytes queued in the slot. */
+  at = 0;
+  /** Where the last call queued starts if it is a write (the next write may join it), else -1. */
+  lastWrite = -1;
+  /** Its slots, and those not in a worker's hands. */
+  readonly slots: Slot[] = [];
+  readonly free: Slot[] = [];
+  /** Batches sent and not back yet. */
+  outstanding = 0;
+  /** Calls queued; calls in batches sent; work units queued. */
+  calls = 0;
+  sent = 0;
+  cost = 0;
+
+  constructor(
+    readonly index: number,
+    public worker: Worker | null,
+    readonly inline: RunState,
+    shared: boolean,
+  ) {
+    for (let id = 0; id < (shared ? BATCHES : 1); id++) {
+      const nums = shared ? new SharedArrayBuffer(BATCH_NUMS * 8) : new ArrayBuffer(BATCH_NUMS * 8);
+      const buf = shared ? new SharedArrayBuffer(BATCH_BYTES) : new ArrayBuffer(BATCH_BYTES);
+      this.slots.push({ id, nums: new Float64Array(nums), buf: new Uint8Array(buf) });
+    }
+    this.free.push(...this.slots);
+  }
+}
+
+/** The Node error of a host failure (thrown by the queue's calls, finish() and settled()). */
+class HostFailureError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly path: string;
+
+  constructor(f: HostFailure) {
+    super(f.message);
+    this.code = f.code;
+    this.errno = f.errno;
+    this.syscall = f.syscall;
+    this.path = f.path;
+  }
 }
 
 export class HostOps {
-  /** The batch being filled; null until room() finds one. */
-  private slot: Slot | null = null;
-  /** Numbers queued in the slot. */
-  private n = 0;
-  private strs: string[] = [];
-  /** Bytes queued in the slot. */
-  private at = 0;
-  /** Where the last call queued starts if it is a write (the next write may join it), else -1. */
-  private lastWrite = -1;
-  private readonly free: Slot[] = [];
-  /** Slots made (BATCHES at most). */
-  private made = 0;
-  /** Batches sent and not back yet. */
-  private outstanding = 0;
+  private readonly lanes: Lane[] = [];
+  private readonly ctl: Int32Array;
+  /** Calls queued over all lanes: the next call's number. */
+  private seq = 0;
+  /** Lanes run by workers (the second one started by pick()). */
+  private threaded = false;
+  /** The lane picked last (ties go to the other one). */
+  private last = 0;
   private waiter: (() => void) | null = null;
+  /** The first failure known (the lowest number). */
   private failure: HostFailure | null = null;
-  private readonly inline: RunState = { fd: -1, path: '', failure: null };
 
-  private constructor(private readonly worker: Worker | null) {
-    worker?.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
-    worker?.on('message', (r: { nums: ArrayBuffer; buf: ArrayBuffer; failure: HostFailure | null }) => {
-      this.outstanding--;
-      this.free.push({ nums: new Float64Array(r.nums), buf: r.buf });
-      this.failure ??= r.failure;
-      this.wake();
-    });
-    worker?.on('error', (e: Error) => {
-      this.outstanding = 0;
-      this.failure ??= { code: 'EIO', errno: 0, syscall: 'write', path: '', message: e.message };
-      this.wake();
-    });
+  private constructor(threaded: boolean) {
+    if (!threaded) {
+      this.ctl = new Int32Array(CTL.WORDS);
+      this.ctl[CTL.STOP] = NO_STOP;
+      this.lanes.push(new Lane(0, null, this.state(0), false));
+      return;
+    }
+    this.ctl = new Int32Array(new SharedArrayBuffer(CTL.WORDS * 4));
+    this.ctl[CTL.STOP] = NO_STOP;
+    this.threaded = true;
+    this.addLane();
   }
 
-  /** A queue run by a worker thread (`threaded`), or inline by the calling thread. */
-  static start(threaded: boolean): HostOps {
-    if (!threaded) return new HostOps(null);
+  /** Starts the next lane's worker. */
+  private addLane(): void {
     const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
-    return new HostOps(new threads.Worker(workerSource, { eval: true }));
+    const l = this.lanes.length;
+    const lane = new Lane(l, null, this.state(l), true);
+    const bufs = lane.slots.map((s) => s.buf.buffer);
+    const nums = lane.slots.map((s) => s.nums.buffer);
+    const worker = new threads.Worker(workerSource, { eval: true, workerData: { ctl: this.ctl.buffer, lane: l, nums, bufs } });
+    lane.worker = worker;
+    this.lanes.push(lane);
+    worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
+    worker.on('message', (r: { slot: number; failure: HostFailure | null }) => {
+      lane.outstanding--;
+      lane.free.push(lane.slots[r.slot]);
+      if (r.failure !== null) this.failed(r.failure);
+      this.wake();
+    });
+    worker.on('error', (e: Error) => {
+      lane.outstanding = 0;
+      Atomics.store(this.ctl, CTL.STOP, -1); // the other lane stops too
+      for (let o = 0; o < LANES; o++) Atomics.notify(this.ctl, CTL.DONE + o);
+      this.failed({ code: 'EIO', errno: 0, syscall: 'write', path: '', message: e.message, seq: -1 });
+      this.wake();
+    });
   }
 
-  /** Makes a directory (and missing parents; an existing one is kept). */
-  mkdir(path: string): Promise<void> | void {
-    const r = this.room();
-    if (r !== null) return r.then(() => this.mkdir(path));
-    this.strs.push(path);
-    this.slot!.nums[this.n++] = OP.MKDIR;
-    return this.queued();
-  }
-
-  /** Creates a new file (exclusively) with mode, to be written and closed next. */
-  open(path: string, mode: number): Promise<void> | void {
-    const r = this.room();
-    if (r !== null) return r.then(() => this.open(path, mode));
-    this.strs.push(path);
-    const v = this.slot!.nums;
-    v[this.n] = OP.OPEN;
-    v[this.n + 1] = mode;
-    this.n += 2;
-    return this.queued();
+  /** A queue run by worker threads, one per lane (`threaded`), or by the calling thread on one lane. */
+  static start(threaded: boolean): HostOps {
+    return new HostOps(threaded);
   }
 
   /**
-   * Bytes of the open file at pos: copied now (the caller may reuse them
-   * once this returns, or once its promise resolves). Bytes that go on
-   * where the last write ended join it (one system call).
+   * The lane with the least work queued and not yet done (a new
+   * directory's contents go there); the first lane alone until it has sent
+   * a batch.
    */
-  write(pos: number, bytes: Uint8Array): Promise<void> | void {
-    if (this.worker === null) return this.writeNow(pos, bytes);
+  pick(): number {
+    if (this.lanes.length === 1) {
+      // The second lane's worker once the tree proves larger than one batch (a small one is not worth its start).
+      if (!this.threaded || this.lanes[0].sent === 0) return 0;
+      this.addLane();
+    }
+    const a = this.lanes[0].cost - Atomics.load(this.ctl, CTL.COST);
+    const b = this.lanes[1].cost - Atomics.load(this.ctl, CTL.COST + 1);
+    this.last = a < b ? 0 : b < a ? 1 : 1 - this.last;
+    return this.last;
+  }
+
+  /** Where lane's queue stands now: a call queued later on another lane can wait for it (link). */
+  mark(lane: number): Mark {
+    return { lane, calls: this.lanes[lane].calls };
+  }
+
+  /** Makes a directory (and missing parents; an existing one is kept). */
+  mkdir(lane: number, path: string): Promise<void> | void {
+    const l = this.lanes[lane];
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.mkdir(lane, path));
+    l.strs.push(path);
+    this.call(l, OP.MKDIR, 2);
+    return this.queued(l);
+  }
+
+  /** Creates a new file (exclusively) with mode, to be written and closed next on the same lane. */
+  open(lane: number, path: string, mode: number): Promise<void> | void {
+    const l = this.lanes[lane];
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.open(lane, path, mode));
+    l.strs.push(path);
+    l.slot!.nums[this.call(l, OP.OPEN, 3) + 2] = mode;
+    return this.queued(l);
+  }
+
+  /**
+   * Room in lane's batch for `bytes` bytes to be read into in place, and for
+   * calls of `nums` numbers at most (so that the batch is not sent before
+   * they are queued): a view of the batch's buffer, whose pieces write()
+   * then queues without a copy. Null without a worker (writes go straight
+   * from the caller's bytes there).
+   */
+  reserve(lane: number, bytes: number, nums: number): Uint8Array | Promise<Uint8Array> | null {
+    const l = this.lanes[lane];
+    if (l.worker === null) return null;
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.reserve(lane, bytes, nums)!);
+    if (l.at + bytes > BATCH_BYTES || l.n + nums > BATCH_NUMS - 2 * CALL_NUMS) {
+      if (l.n === 0 && l.at === 0) throw new Error(`host ops: a reservation of ${bytes} bytes, ${nums} numbers does not fit a batch`);
+      this.send(l);
+      return this.reserve(lane, bytes, nums);
+    }
+    const v = l.slot!.buf.subarray(l.at, l.at + bytes);
+    l.at += bytes;
+    return v;
+  }
+
+  /**
+   * Bytes of the lane's open file at pos: copied now (the caller may reuse
+   * them once this returns, or once its promise resolves), unless they lie
+   * in the batch already (reserve()). Bytes that go on where the last write
+   * ended, in the file and in the batch, join it (one system call).
+   */
+  write(lane: number, pos: number, bytes: Uint8Array): Promise<void> | void {
+    const l = this.lanes[lane];
+    if (l.worker === null) return this.writeNow(l, pos, bytes);
+    if (l.slot !== null && bytes.buffer === l.slot.buf.buffer) {
+      this.queueWrite(l, pos, bytes.length, bytes.byteOffset);
+      return this.queued(l);
+    }
+    // (a batch sent while bytes read into it were still to be queued: its reservation counted too few calls)
+    if (l.slots.some((s) => s.buf.buffer === bytes.buffer)) throw new Error('host ops: bytes of a batch already sent');
     for (let done = 0; done < bytes.length; ) {
-      const r = this.room();
-      if (r !== null) return r.then(() => this.write(pos + done, bytes.subarray(done)));
-      const n = Math.min(bytes.length - done, BATCH_BYTES - this.at);
-      new Uint8Array(this.slot!.buf, this.at, n).set(done === 0 && n === bytes.length ? bytes : bytes.subarray(done, done + n));
-      this.at += n;
-      const v = this.slot!.nums;
-      const k = this.n - 3;
-      if (k === this.lastWrite && v[k + 1] + v[k + 2] === pos + done) {
-        v[k + 2] += n;
-      } else {
-        this.lastWrite = this.n;
-        v[this.n] = OP.WRITE;
-        v[this.n + 1] = pos + done;
-        v[this.n + 2] = n;
-        this.n += 3;
-      }
+      const r = this.room(l);
+      if (r !== null) return r.then(() => this.write(lane, pos + done, bytes.subarray(done)));
+      const n = Math.min(bytes.length - done, BATCH_BYTES - l.at);
+      l.slot!.buf.set(done === 0 && n === bytes.length ? bytes : bytes.subarray(done, done + n), l.at);
+      this.queueWrite(l, pos + done, n, l.at);
+      l.at += n;
       done += n;
-      if (this.at === BATCH_BYTES) {
-        this.send();
+      if (l.at === BATCH_BYTES) {
+        this.send(l);
         continue;
       }
-      const q = this.queued();
-      if (q !== undefined) return q.then(() => this.write(pos + done, bytes.subarray(done)));
+      const q = this.queued(l);
+      if (q !== undefined) return q.then(() => this.write(lane, pos + done, bytes.subarray(done)));
     }
+  }
+
+  /** Queues a write of len bytes at pos from the batch's buffer at `at`, joined to the last call where both go on from it. */
+  private queueWrite(l: Lane, pos: number, len: number, at: number): void {
+    const v = l.slot!.nums;
+    const k = l.n - 5;
+    if (k === l.lastWrite && v[k + 2] + v[k + 3] === pos && v[k + 4] + v[k + 3] === at) {
+      l.cost += ((v[k + 3] + len) >>> COST_SHIFT) - (v[k + 3] >>> COST_SHIFT); // (as the worker counts the joined write)
+      v[k + 3] += len;
+      return;
+    }
+    const i = this.call(l, OP.WRITE, 5);
+    l.lastWrite = i;
+    v[i + 2] = pos;
+    v[i + 3] = len;
+    v[i + 4] = at;
+    l.cost += len >>> COST_SHIFT;
   }
 
   /**
    * Inline: what is queued runs first (the file's creation), then the bytes
    * go straight from the caller's buffer (no copy into a batch).
    */
-  private writeNow(pos: number, bytes: Uint8Array): void {
-    this.send();
+  private writeNow(l: Lane, pos: number, bytes: Uint8Array): void {
+    this.send(l);
     this.check();
-    const st = this.inline;
+    const st = l.inline;
     try {
       for (let done = 0; done < bytes.length; ) done += nodeFs.writeSync(st.fd, bytes, done, bytes.length - done, pos + done);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      this.failure = { code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? 'write', path: st.path, message: err.message };
-      st.failure = this.failure;
+      st.failure = { code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? 'write', path: st.path, message: err.message, seq: this.seq };
+      this.failed(st.failure);
       try {
         nodeFs.closeSync(st.fd);
       } catch {
@@ -297,46 +515,90 @@ export class HostOps {
     }
   }
 
-  /** Sets the open file's size (SET_SIZE), owner (SET_OWNER), mode (SET_MODE) and times; closes it. */
-  close(size: number, flags: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> | void {
-    const r = this.room();
-    if (r !== null) return r.then(() => this.close(size, flags, uid, gid, mode, atime, mtime));
-    this.nums7(OP.CLOSE, size, flags, uid, gid, mode, atime, mtime);
-    return this.queued();
+  /** Sets the lane's open file's size (SET_SIZE), owner (SET_OWNER), mode (SET_MODE) and times; closes it. */
+  close(lane: number, size: number, flags: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> | void {
+    const l = this.lanes[lane];
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.close(lane, size, flags, uid, gid, mode, atime, mtime));
+    const v = l.slot!.nums;
+    const i = this.call(l, OP.CLOSE, 9);
+    v[i + 2] = size;
+    v[i + 3] = flags;
+    v[i + 4] = uid;
+    v[i + 5] = gid;
+    v[i + 6] = mode;
+    v[i + 7] = atime;
+    v[i + 8] = mtime;
+    return this.queued(l);
   }
 
   /** Makes a symlink and sets its owner (SET_OWNER) and times. */
-  symlink(target: string, path: string, flags: number, uid: number, gid: number, atime: number, mtime: number): Promise<void> | void {
-    const r = this.room();
-    if (r !== null) return r.then(() => this.symlink(target, path, flags, uid, gid, atime, mtime));
-    this.strs.push(target, path);
-    this.nums7(OP.SYMLINK, flags, uid, gid, atime, mtime, 0, 0);
-    return this.queued();
+  symlink(lane: number, target: string, path: string, flags: number, uid: number, gid: number, atime: number, mtime: number): Promise<void> | void {
+    const l = this.lanes[lane];
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.symlink(lane, target, path, flags, uid, gid, atime, mtime));
+    l.strs.push(target, path);
+    const v = l.slot!.nums;
+    const i = this.call(l, OP.SYMLINK, 7);
+    v[i + 2] = flags;
+    v[i + 3] = uid;
+    v[i + 4] = gid;
+    v[i + 5] = atime;
+    v[i + 6] = mtime;
+    return this.queued(l);
   }
 
-  /** Makes path a hard link to existing. */
-  link(existing: string, path: string): Promise<void> | void {
-    const r = this.room();
-    if (r !== null) return r.then(() => this.link(existing, path));
-    this.strs.push(existing, path);
-    this.slot!.nums[this.n++] = OP.LINK;
-    return this.queued();
+  /** Makes path a hard link to existing, once the lane `after` names has done what was queued on it up to that mark. */
+  link(lane: number, existing: string, path: string, after: Mark): Promise<void> | void {
+    const l = this.lanes[lane];
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.link(lane, existing, path, after));
+    if (after.lane !== lane && Atomics.load(this.ctl, CTL.DONE + after.lane) < after.calls) {
+      // What it waits for must be on its way to the other worker (or the two could wait on each other).
+      const o = this.lanes[after.lane];
+      if (o.sent < after.calls) this.send(o);
+      const v = l.slot!.nums;
+      const i = this.call(l, OP.WAIT, 4);
+      v[i + 2] = after.lane;
+      v[i + 3] = after.calls;
+    }
+    l.strs.push(existing, path);
+    this.call(l, OP.LINK, 2);
+    return this.queued(l);
   }
 
   /** A path's owner (SET_OWNER), mode (SET_MODE) and times. */
-  attrs(path: string, flags: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> | void {
-    const r = this.room();
-    if (r !== null) return r.then(() => this.attrs(path, flags, uid, gid, mode, atime, mtime));
-    this.strs.push(path);
-    this.nums7(OP.ATTRS, flags, uid, gid, mode, atime, mtime, 0);
-    return this.queued();
+  attrs(lane: number, path: string, flags: number, uid: number, gid: number, mode: number, atime: number, mtime: number): Promise<void> | void {
+    const l = this.lanes[lane];
+    const r = this.room(l);
+    if (r !== null) return r.then(() => this.attrs(lane, path, flags, uid, gid, mode, atime, mtime));
+    l.strs.push(path);
+    const v = l.slot!.nums;
+    const i = this.call(l, OP.ATTRS, 8);
+    v[i + 2] = flags;
+    v[i + 3] = uid;
+    v[i + 4] = gid;
+    v[i + 5] = mode;
+    v[i + 6] = atime;
+    v[i + 7] = mtime;
+    return this.queued(l);
   }
 
   /** Runs what is queued and waits for all of it; throws the first failure. */
   async finish(): Promise<void> {
-    this.send();
-    while (this.outstanding > 0) await this.wait();
+    await this.drain();
     this.check();
+  }
+
+  /**
+   * The error to report for e, thrown by a call of this queue or by the
+   * reading: for a host failure, once both lanes are done with what was
+   * queued before the first failure, that first one (by queue order).
+   */
+  async settled(e: unknown): Promise<unknown> {
+    if (!(e instanceof HostFailureError)) return e;
+    await this.drain();
+    return this.failure === null ? e : new HostFailureError(this.failure);
   }
 
   /**
@@ -347,37 +609,51 @@ export class HostOps {
    */
   async drop(): Promise<void> {
     this.check();
-    try {
-      const r = this.room();
-      if (r !== null) await r;
-    } catch {
-      return; // a host failure came first
+    for (const l of this.lanes) {
+      try {
+        const r = this.room(l);
+        if (r !== null) await r;
+      } catch {
+        break; // a host failure: each lane stops by itself
+      }
+      this.call(l, OP.DROP, 2);
     }
-    this.slot!.nums[this.n++] = OP.DROP;
-    this.send();
-    while (this.outstanding > 0) await this.wait();
+    await this.drain();
   }
 
-  /** Lets the worker go (after finish, or after a failure on either side). */
+  /** Lets the workers go (after finish, or after a failure on either side). */
   async stop(): Promise<void> {
-    if (this.worker === null) return;
-    while (this.outstanding > 0 && this.failure === null) await this.wait();
-    await this.worker.terminate();
+    for (const l of this.lanes) {
+      while (l.outstanding > 0 && l.worker !== null) await this.wait();
+      await l.worker?.terminate();
+    }
   }
 
-  /** Queues a call of op with seven numbers (CLOSE, SYMLINK, ATTRS; the unused ones 0): eight slots. */
-  private nums7(op: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number): void {
-    const v = this.slot!.nums;
-    const i = this.n;
+  /** Sends every lane's batch and waits until all are back. */
+  private async drain(): Promise<void> {
+    for (const l of this.lanes) this.send(l);
+    for (const l of this.lanes) while (l.outstanding > 0) await this.wait();
+  }
+
+  /** Starts a call of op taking `nums` numbers in l's batch (room() found one): its code and number are set, its index returned. */
+  private call(l: Lane, op: number, nums: number): number {
+    const v = l.slot!.nums;
+    const i = l.n;
     v[i] = op;
-    v[i + 1] = a;
-    v[i + 2] = b;
-    v[i + 3] = c;
-    v[i + 4] = d;
-    v[i + 5] = e;
-    v[i + 6] = f;
-    v[i + 7] = g;
-    this.n = i + 8;
+    v[i + 1] = this.seq++;
+    l.n = i + nums;
+    l.calls++;
+    l.cost++;
+    return i;
+  }
+
+  private state(lane: number): RunState {
+    return { lane, fd: -1, path: '', done: 0, cost: 0, failure: null, stopped: false };
+  }
+
+  /** Keeps the first failure by queue order. */
+  private failed(f: HostFailure): void {
+    if (this.failure === null || f.seq < this.failure.seq) this.failure = f;
   }
 
   /**
@@ -385,44 +661,41 @@ export class HostOps {
    * a promise only when the caller must wait for room. Throws the first
    * host failure.
    */
-  private queued(): Promise<void> | undefined {
+  private queued(l: Lane): Promise<void> | undefined {
     this.check();
-    if (this.n <= BATCH_NUMS - 8) return undefined;
-    this.send();
-    return this.room() ?? undefined;
+    if (l.n <= BATCH_NUMS - 2 * CALL_NUMS) return undefined;
+    this.send(l);
+    return this.room(l) ?? undefined;
   }
 
-  /** Null when a batch is at hand to fill; else a promise resolved once one is (or a failure came). */
-  private room(): Promise<void> | null {
+  /** Null when a batch of l is at hand to fill; else a promise resolved once one is (or a failure came). */
+  private room(l: Lane): Promise<void> | null {
     this.check();
-    if (this.slot !== null) return null;
-    let s = this.free.pop();
-    if (s === undefined && this.made < BATCHES) {
-      s = { nums: new Float64Array(BATCH_NUMS), buf: new ArrayBuffer(BATCH_BYTES) };
-      this.made++;
-    }
-    if (s === undefined) return this.wait().then(() => this.room() ?? undefined);
-    this.slot = s;
-    this.n = 0;
-    this.at = 0;
-    this.lastWrite = -1;
+    if (l.slot !== null) return null;
+    const s = l.free.pop();
+    if (s === undefined) return this.wait().then(() => this.room(l) ?? undefined);
+    l.slot = s;
+    l.n = 0;
+    l.at = 0;
+    l.lastWrite = -1;
     return null;
   }
 
-  private send(): void {
-    const s = this.slot;
-    if (s === null || this.n === 0) return;
-    const batch: Batch = { nums: s.nums.buffer as ArrayBuffer, count: this.n, strs: this.strs.join('\0'), buf: s.buf };
-    this.slot = null;
-    this.strs = [];
-    if (this.worker === null) {
-      if (this.inline.failure === null) runOps(nodeFs, OP, this.inline, batch);
-      this.failure ??= this.inline.failure;
-      this.free.push(s);
+  private send(l: Lane): void {
+    const s = l.slot;
+    if (s === null || l.n === 0) return;
+    const batch: Batch = { slot: s.id, count: l.n, strs: l.strs.join('\0') };
+    l.slot = null;
+    l.strs = [];
+    l.sent = l.calls;
+    if (l.worker === null) {
+      if (l.inline.failure === null && !l.inline.stopped) runOps(nodeFs, OP, CTL, this.ctl, l.inline, s.nums, batch.count, batch.strs, s.buf);
+      if (l.inline.failure !== null) this.failed(l.inline.failure);
+      l.free.push(s);
       return;
     }
-    this.outstanding++;
-    this.worker.postMessage(batch, [batch.nums, batch.buf]);
+    l.outstanding++;
+    l.worker.postMessage(batch);
   }
 
   private wait(): Promise<void> {
@@ -441,6 +714,6 @@ export class HostOps {
   private check(): void {
     const f = this.failure;
     if (f === null) return;
-    throw Object.assign(new Error(f.message), { code: f.code, errno: f.errno, syscall: f.syscall, path: f.path });
+    throw new HostFailureError(f);
   }
 }
