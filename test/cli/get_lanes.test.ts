@@ -17,6 +17,7 @@ import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, u
 import { join } from 'node:path';
 import { debugfs, debugfsScript, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
+import { rdump, sameTree } from '../helpers/host_trees.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -26,45 +27,10 @@ function vmpager(args: string[]): { status: number; stderr: string } {
   return { status: r.status ?? -1, stderr: r.stderr };
 }
 
-/** Every path below dir, relative, sorted. */
-function walk(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-    const p = rel === '' ? e.name : `${rel}/${e.name}`;
-    out.push(p);
-    if (e.isDirectory()) out.push(...walk(dir, p));
-  }
-  return out.sort();
-}
-
 function image(src: string, name: string, size: string): string {
   const img = join(tmp.dir, name);
   execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, img, size], { stdio: 'ignore' });
   return img;
-}
-
-function rdump(img: string, name: string): string {
-  const out = join(tmp.dir, name);
-  mkdirSync(out);
-  debugfs(img, `rdump / ${out}`);
-  return out;
-}
-
-/** Asserts mine equals rdump's theirs: names, modes, times (before any byte is read), bytes. */
-function sameAsRdump(mine: string, theirs: string): string[] {
-  const names = walk(mine).filter((p) => p !== 'lost+found');
-  assert.deepEqual(names, walk(theirs).filter((p) => p !== 'lost+found'));
-  for (const rel of names) {
-    const a = lstatSync(join(mine, rel));
-    const b = lstatSync(join(theirs, rel));
-    assert.equal(a.mode, b.mode, `${rel}: mode`);
-    assert.equal(Math.floor(a.mtimeMs / 1000), Math.floor(b.mtimeMs / 1000), `${rel}: mtime`);
-    assert.equal(Math.floor(a.atimeMs / 1000), Math.floor(b.atimeMs / 1000), `${rel}: atime`);
-  }
-  for (const rel of names) {
-    if (lstatSync(join(mine, rel)).isFile()) assert.ok(readFileSync(join(mine, rel)).equals(readFileSync(join(theirs, rel))), `${rel}: bytes`);
-  }
-  return names;
 }
 
 test('get: hard links whose first names wait behind a large file on the other lane are made after them, as links', () => {
@@ -89,7 +55,7 @@ test('get: hard links whose first names wait behind a large file on the other la
   const g = vmpager(['get', img, '/', mine]);
   assert.equal(g.status, 0, g.stderr);
   assert.equal(g.stderr, '');
-  sameAsRdump(mine, rdump(img, 'links-rdump'));
+  sameTree(mine, rdump(img, tmp.dir, 'links-rdump'));
   for (let p = 0; p < PAIRS; p++) {
     const first = lstatSync(join(mine, `p${p}a/first`));
     assert.equal(lstatSync(join(mine, `p${p}b/link`)).ino, first.ino, `pair ${p}: a link`);
@@ -124,7 +90,7 @@ test('get: nested directories, read-only ones among them, get their modes and ti
   const g = vmpager(['get', img, '/', mine]);
   assert.equal(g.status, 0, g.stderr);
   assert.equal(g.stderr, '');
-  const names = sameAsRdump(mine, rdump(img, 'nest-rdump'));
+  const names = sameTree(mine, rdump(img, tmp.dir, 'nest-rdump'));
   assert.equal(names.length, dirs.length * 6 + dirs.length - 1);
   for (let i = 0; i < dirs.length; i += 5) assert.equal(lstatSync(join(mine, dirs[i])).mode & 0o777, 0o555, dirs[i]);
   for (let i = 1; i < dirs.length; i++) assert.equal(lstatSync(join(mine, dirs[i], `ln${i}`)).ino, lstatSync(join(mine, dirs[other(i)], 'f1')).ino);

@@ -14,10 +14,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
+import { rdump, sameTree, walk } from '../helpers/host_trees.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -52,28 +53,10 @@ before(() => {
   chmodSync(join(src, 'd7'), 0o555); // its files are made before its mode is set
 });
 
-/** Every path below dir, relative, sorted. */
-function walk(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-    const p = rel === '' ? e.name : `${rel}/${e.name}`;
-    out.push(p);
-    if (e.isDirectory()) out.push(...walk(dir, p));
-  }
-  return out.sort();
-}
-
 function image(name: string, type: string): string {
   const img = join(tmp.dir, name);
   execFileSync('mke2fs', ['-q', '-F', '-t', type, '-d', src, img, '32M'], { stdio: 'ignore' });
   return img;
-}
-
-function rdump(img: string, name: string): string {
-  const out = join(tmp.dir, name);
-  mkdirSync(out);
-  debugfs(img, `rdump / ${out}`);
-  return out;
 }
 
 test('get of a tree larger than the host queue equals debugfs rdump: bytes, modes, file and directory times; hard links as links', () => {
@@ -82,21 +65,9 @@ test('get of a tree larger than the host queue equals debugfs rdump: bytes, mode
   const g = vmpager(['get', img, '/', mine]);
   assert.equal(g.status, 0, g.stderr);
   assert.equal(g.stderr, '');
-  const theirs = rdump(img, 'big-rdump');
-  const names = walk(mine).filter((p) => p !== 'lost+found');
-  assert.deepEqual(names, walk(theirs).filter((p) => p !== 'lost+found'));
+  const theirs = rdump(img, tmp.dir, 'big-rdump');
+  const names = sameTree(mine, theirs);
   assert.equal(names.length, DIRS * (FILES + 1) + 3);
-  for (const rel of names) {
-    const a = lstatSync(join(mine, rel));
-    const b = lstatSync(join(theirs, rel));
-    assert.equal(a.mode, b.mode, `${rel}: mode`);
-    assert.equal(Math.floor(a.mtimeMs / 1000), Math.floor(b.mtimeMs / 1000), `${rel}: mtime`);
-    assert.equal(Math.floor(a.atimeMs / 1000), Math.floor(b.atimeMs / 1000), `${rel}: atime`);
-  }
-  // (Bytes after every time is compared: reading a file sets its access time.)
-  for (const rel of names) {
-    if (lstatSync(join(mine, rel)).isFile()) assert.ok(readFileSync(join(mine, rel)).equals(readFileSync(join(theirs, rel))), `${rel}: bytes`);
-  }
   assert.equal(lstatSync(join(mine, 'd7')).mode & 0o777, 0o555, 'the read-only directory got its mode after its files');
   assert.equal(lstatSync(join(mine, 'd20/link-of-d1f1')).ino, lstatSync(join(mine, 'd1/f1')).ino);
   assert.equal(lstatSync(join(mine, 'd39/link-of-d1f1')).ino, lstatSync(join(mine, 'd1/f1')).ino);
@@ -140,7 +111,7 @@ function stoppedAt(mine: string, theirs: string, order: string[], failed: string
 
 test('a host failure in the middle of get (a name already taken) stops it in one line; files before it complete', () => {
   const img = image('host-fail.img', 'ext4');
-  const theirs = rdump(img, 'host-fail-rdump');
+  const theirs = rdump(img, tmp.dir, 'host-fail-rdump');
   const order = imageOrder(img, theirs);
   const failed = order[Math.floor(order.length / 2)];
   const mine = join(tmp.dir, 'host-fail-get');
@@ -154,7 +125,7 @@ test('a host failure in the middle of get (a name already taken) stops it in one
 
 test('a read failure in the middle of get (a damaged block pointer) stops it in one line naming the file; files before it complete, none after it', () => {
   const img = image('read-fail.img', 'ext2');
-  const theirs = rdump(img, 'read-fail-rdump');
+  const theirs = rdump(img, tmp.dir, 'read-fail-rdump');
   const order = imageOrder(img, theirs);
   const failed = order.filter((p) => p.endsWith('/f3'))[20]; // 200 000 bytes: its first blocks are read before the damage
   debugfs(img, `sif /${failed} block[IND] 4000000000`, true);
