@@ -63,7 +63,7 @@ export class TreeNode {
   async child(e: TreeEntry): Promise<TreeNode> {
     const fs = this.fs;
     const path = joinPath(this.path, e.name);
-    const { error, vp } = await fs.mp.op.vget(fs.mp, e.ino);
+    const { error, vp } = fs.mp.op.vgetNow?.(fs.mp, e.ino) ?? (await fs.mp.op.vget(fs.mp, e.ino));
     check(error, 'stat', fs.image, path);
     const r = await vp!.op.getattr(vp!);
     if (r.error !== 0) await vrele(vp!);

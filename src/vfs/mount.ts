@@ -42,6 +42,12 @@ export interface VfsOps {
   root(mp: Mount): Promise<{ error: number; vp: Vnode | null }>;
   /** Returns the vnode of file number ino, referenced (cf. VFS_VGET). */
   vget(mp: Mount, ino: number): Promise<{ error: number; vp: Vnode | null }>;
+  /**
+   * vget without a task where that needs no read and no recycling (the
+   * vnode in core, or the inode's block resident); null where it does (a
+   * file system may have none).
+   */
+  vgetNow?(mp: Mount, ino: number): { error: number; vp: Vnode | null } | null;
   /** Writes every dirty metadata buffer and in-core inode (cf. VFS_SYNC). */
   sync(mp: Mount): Promise<number>;
   /** Last words before the device closes: write the superblock clean. */

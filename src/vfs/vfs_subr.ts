@@ -163,14 +163,12 @@ export interface VgetResult {
  */
 export async function vfsVget(mp: Mount, ino: number, read: () => Promise<VgetResult>): Promise<VgetResult> {
   for (;;) {
+    const hit = vfsVgetNow(mp, ino, null);
+    if (hit !== null) return hit;
     const old = mp.vnodeHash.get(ino);
     if (old !== undefined) {
-      if ((old.flag & VDOOMED) !== 0) {
-        await vwaitgone(old);
-        continue;
-      }
-      vref(old);
-      return { error: 0, vp: old };
+      await vwaitgone(old); // going away (VDOOMED): vfsVgetNow answers any other vnode in core
+      continue;
     }
     if (mp.unmounting) return { error: EBUSY, vp: null };
     // Room for one more first (cf. getnewvnode -> vnlru_free): the oldest unreferenced go.
@@ -180,6 +178,25 @@ export async function vfsVget(mp: Mount, ino: number, read: () => Promise<VgetRe
     if (mp.vnodeHash.has(ino) || mp.unmounting) continue;
     return { error: 0, vp: insmntque(r.vp) };
   }
+}
+
+/**
+ * vfsVget without a task: the vnode in core, referenced; else, where the
+ * vnode list has room, the vnode readNow makes from a resident inode (null
+ * from it: a read is needed). Null where a task is needed (no readNow, a
+ * vnode going away, the list full, unmounting).
+ */
+export function vfsVgetNow(mp: Mount, ino: number, readNow: (() => VgetResult | null) | null): VgetResult | null {
+  const old = mp.vnodeHash.get(ino);
+  if (old !== undefined) {
+    if ((old.flag & VDOOMED) !== 0) return null;
+    vref(old);
+    return { error: 0, vp: old };
+  }
+  if (readNow === null || mp.unmounting || mp.vnodelist.size >= mp.maxVnodes) return null;
+  const r = readNow();
+  if (r === null || r.error !== 0 || r.vp === null) return r;
+  return { error: 0, vp: insmntque(r.vp) };
 }
 
 /** VFS_ROOT's common part: the root directory from vget; EINTEGRITY when it is no directory. */

@@ -14,7 +14,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, linkSync, openSync, readSync, writeSync, lstatSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -135,6 +135,29 @@ test('a read failure in the middle of get (a damaged block pointer) stops it in 
   assert.equal(g.stderr.trimEnd().split('\n').length, 1, g.stderr);
   assert.ok(g.stderr.startsWith(`vmpager: ${img}: /${failed}: `), g.stderr);
   stoppedAt(mine, theirs, order, failed, true);
+});
+
+test('an inode whose checksum is wrong, met by get where its inode table block is in core already: refused in one line naming the inode and its block, as cat names it', () => {
+  const img = image('inode-csum.img', 'ext4');
+  // A file whose inode is past the first of its table block: a neighbour's read brought the block in.
+  const bsize = Number(/Block size:\s+(\d+)/.exec(debugfs(img, 'stats'))![1]);
+  const imap = (f: number) => /Inode (\d+) is part of block group \d+\s+located at block (\d+), offset 0x([0-9a-f]+)/.exec(debugfs(img, `imap /d12/f${f}`))!;
+  let f = 1;
+  while (parseInt(imap(f)[3], 16) === 0) f++;
+  const at = imap(f);
+  const fd = openSync(img, 'r+');
+  const off = Number(at[2]) * bsize + parseInt(at[3], 16) + 0x20; // i_flags' low byte: read by nothing that would fail first
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, off);
+  b[0] ^= 0x40;
+  writeSync(fd, b, 0, 1, off);
+  closeSync(fd);
+  const want = `inode ${at[1]} (block ${at[2]}): checksum mismatch`;
+  const g = vmpager(['get', img, '/', join(tmp.dir, 'inode-csum-get')]);
+  assert.equal(g.status, 2);
+  assert.equal(g.stderr, `vmpager: ${img}: /d12/f${f}: ${want}\n`);
+  const cat = spawnSync(process.execPath, [CLI, 'cat', img, `/d12/f${f}`], { encoding: 'utf8' });
+  assert.equal(cat.stderr, `vmpager: ${img}: /d12/f${f}: ${want}\n`);
 });
 
 test('a directory the image links twice (a loop, damage) is copied once: the second name is skipped with a warning, the rest comes out', () => {

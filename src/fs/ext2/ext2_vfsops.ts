@@ -12,7 +12,7 @@ import {
 import type { BlockDevice } from '../../dev/device.js';
 import { MNT_RDONLY, Mount, type Statfs, type VfsOps } from '../../vfs/mount.js';
 import { BufCache } from '../../vfs/vfs_bio.js';
-import { type VgetResult, vfsRoot, vfsVget } from '../../vfs/vfs_subr.js';
+import { type VgetResult, vfsRoot, vfsVget, vfsVgetNow } from '../../vfs/vfs_subr.js';
 import { VROOT, Vnode } from '../../vfs/vnode.js';
 import {
   COMPAT_HAS_JOURNAL, EXT2_DYNAMIC_REV, EXT2_GOOD_OLD_FIRST_INO, EXT2_MAGIC, EXT2_MAX_BLOCK_LOG_SIZE,
@@ -21,9 +21,9 @@ import {
   INCOMPAT_SUPP_READ, INCOMPAT_SUPP_WRITE, RO_COMPAT_BIGALLOC, RO_COMPAT_EXT3, RO_COMPAT_SUPP_WRITE, SBOFF,
   SBSIZE, decodeSuper, featureName, EXT2_VALID_FS,
 } from './ext2_fs.js';
-import { ext2Inode, inodeFromDisk } from './ext2_inode.js';
+import { type Inode, ext2Inode, inodeFromDisk } from './ext2_inode.js';
 import { ext2LoadGroups, ext2SbUpdate } from './ext2_group.js';
-import { ext2Update } from './ext2_inode_write.js';
+import { ext2InodeBufNow, ext2InodeOff, ext2Update } from './ext2_inode_write.js';
 import { Ext2Fs } from './ext2_mount.js';
 import { inodeCsumOk, sbCsumOk } from './ext2_csum.js';
 import { ext2Vnops } from './ext2_vnops.js';
@@ -199,6 +199,26 @@ function nulIndex(b: Uint8Array): number {
 const INODE_READAHEAD = 64 * 1024;
 
 /** Reads and decodes inode ino from its group's inode table. => 1 <= ino <= inodesCount; may sleep */
+/** readInode without a task, where the inode's table block is resident: the inode; null where a read is needed. */
+function readInodeNow(mp: Mount, fs: Ext2Fs, ino: number): { error: number; ip: Inode | null } | null {
+  const bp = ext2InodeBufNow(mp, ino);
+  if (bp === null) return null;
+  const o = ext2InodeOff(fs, ino);
+  const raw = bp.data.slice(o, o + fs.sb.inodeSize);
+  const blk = bp.blkno / fs.fsbtodb(1); // (in the file system's blocks, as the message names it)
+  mp.bufcache.brelse(bp);
+  return inodeChecked(fs, ino, raw, blk);
+}
+
+/** An inode's bytes as read from table block blk: checked against its checksum, decoded. */
+function inodeChecked(fs: Ext2Fs, ino: number, raw: Uint8Array, blk: number): { error: number; ip: Inode | null } {
+  if (fs.metadataCsum && !inodeCsumOk(fs, ino, raw)) {
+    const e = fs.csumFailed(`inode ${ino} (block ${blk})`);
+    if (e !== 0) return { error: e, ip: null };
+  }
+  return inodeFromDisk(fs, ino, raw);
+}
+
 async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {
   const sb = fs.sb;
   const g = Math.floor((ino - 1) / sb.inodesPerGroup);
@@ -215,24 +235,33 @@ async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {
   if (r.error !== 0 || r.bp === null) return { error: r.error || EIO, ip: null };
   const raw = r.bp.data.slice(o, o + sb.inodeSize);
   mp.bufcache.brelse(r.bp);
-  if (fs.metadataCsum && !inodeCsumOk(fs, ino, raw)) {
-    const e = fs.csumFailed(`inode ${ino} (block ${blk})`);
-    if (e !== 0) return { error: e, ip: null };
-  }
-  return inodeFromDisk(fs, ino, raw);
+  return inodeChecked(fs, ino, raw, blk);
 }
 
 /** VFS_VGET: the vnode of inode ino, referenced. */
 function ext2Vget(mp: Mount, ino: number): Promise<VgetResult> {
   const fs = mp.data as Ext2Fs;
   if (!Number.isSafeInteger(ino) || ino < 1 || ino > fs.sb.inodesCount) return Promise.resolve({ error: EINVAL, vp: null });
-  return vfsVget(mp, ino, async () => {
-    const { error, ip } = await readInode(mp, fs, ino);
-    if (error !== 0 || ip === null) return { error: error || EIO, vp: null };
-    const vp = new Vnode(ip.type, mp, ext2Vnops, ip, ino);
-    if (ino === EXT2_ROOTINO) vp.flag |= VROOT;
-    return { error: 0, vp };
+  return vfsVget(mp, ino, async () => vnodeOf(mp, ino, await readInode(mp, fs, ino)));
+}
+
+/** VFS_VGET without a task (vgetNow): the vnode in core, or made from a resident inode table block; else null. */
+function ext2VgetNow(mp: Mount, ino: number): VgetResult | null {
+  const fs = mp.data as Ext2Fs;
+  if (!Number.isSafeInteger(ino) || ino < 1 || ino > fs.sb.inodesCount) return { error: EINVAL, vp: null };
+  return vfsVgetNow(mp, ino, () => {
+    const r = readInodeNow(mp, fs, ino);
+    return r === null ? null : vnodeOf(mp, ino, r);
   });
+}
+
+/** The vnode of inode ino as read (or the read's error). */
+function vnodeOf(mp: Mount, ino: number, r: { error: number; ip: Inode | null }): VgetResult {
+  const ip = r.ip;
+  if (r.error !== 0 || ip === null) return { error: r.error || EIO, vp: null };
+  const vp = new Vnode(ip.type, mp, ext2Vnops, ip, ino);
+  if (ino === EXT2_ROOTINO) vp.flag |= VROOT;
+  return { error: 0, vp };
 }
 
 /** VFS_ROOT: the root directory, referenced. */
@@ -283,6 +312,7 @@ async function ext2Unmount(mp: Mount): Promise<number> {
 export const ext2VfsOps: VfsOps = Object.freeze({
   root: ext2Root,
   vget: ext2Vget,
+  vgetNow: ext2VgetNow,
   sync: ext2Sync,
   unmount: ext2Unmount,
 });
