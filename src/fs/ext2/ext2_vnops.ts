@@ -46,53 +46,84 @@ function devNumber(ip: Inode): { rdev: number; major: number; minor: number } {
 
 /** VOP_GETATTR: the inode's attributes, ext2 facts in `extra`. */
 function ext2Getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
-  const ip = ext2Inode(vp);
-  const din = ip.din;
-  const extra: Record<string, number | string | boolean> = {
-    flags: `0x${din.flags.toString(16)}`,
-    links: din.linksCount,
-    generation: din.generation,
-    file_acl: din.fileAcl,
-    extents: ip.extents,
-    inline: ip.inlineData,
-    blocks512: ip.blocks512,
-    encrypted: ip.encrypted,
-    extra_isize: din.extraIsize,
-  };
-  let rdev = 0;
-  if (vp.type === VType.VCHR || vp.type === VType.VBLK) {
-    const d = devNumber(ip);
-    rdev = d.rdev;
-    extra.major = d.major;
-    extra.minor = d.minor;
+  return Promise.resolve({ error: 0, va: new Ext2Vattr(vp, ext2Inode(vp)) });
+}
+
+/**
+ * An ext2 inode's attributes; `extra` (the ext2 facts `stat` shows) is made
+ * when read, not at each getattr: a tree copied out asks for every file's
+ * attributes and never for those.
+ */
+class Ext2Vattr implements Vattr {
+  readonly type: VType;
+  readonly mode: number;
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly bytes: number;
+  readonly atime: number;
+  readonly mtime: number;
+  readonly ctime: number;
+  readonly birthtime: number;
+  /* Nanoseconds where the inode has room for them (*_extra), else none. */
+  readonly atimeNsec: number | undefined;
+  readonly mtimeNsec: number | undefined;
+  readonly ctimeNsec: number | undefined;
+  readonly birthtimeNsec: number | undefined;
+  readonly ino: number;
+  readonly gen: number;
+  readonly flags: number;
+  readonly blksize: number;
+  readonly rdev: number;
+
+  constructor(private readonly vp: Vnode, private readonly ip: Inode) {
+    const din = ip.din;
+    const ns = din.extraIsize > 0 && EXT2_GOOD_OLD_INODE_SIZE + din.extraIsize >= DI_ATIME_EXTRA + 4;
+    this.type = vp.type;
+    this.mode = din.mode;
+    this.nlink = din.linksCount;
+    this.uid = din.uid;
+    this.gid = din.gid;
+    this.size = ip.size;
+    this.bytes = ip.blocks512 * 512;
+    this.atime = din.atime;
+    this.mtime = din.mtime;
+    this.ctime = din.ctime;
+    this.birthtime = din.crtime;
+    this.atimeNsec = ns ? din.atimeNsec : undefined;
+    this.mtimeNsec = ns ? din.mtimeNsec : undefined;
+    this.ctimeNsec = ns ? din.ctimeNsec : undefined;
+    this.birthtimeNsec = ns && din.crtime !== 0 ? din.crtimeNsec : undefined;
+    this.ino = vp.ino;
+    this.gen = din.generation;
+    this.flags = din.flags;
+    this.blksize = ip.fs.bsize;
+    this.rdev = vp.type === VType.VCHR || vp.type === VType.VBLK ? devNumber(ip).rdev : 0;
   }
-  if (vp.type === VType.VLNK) extra.fast_symlink = ip.fastSymlink;
-  const ns = din.extraIsize > 0 && EXT2_GOOD_OLD_INODE_SIZE + din.extraIsize >= DI_ATIME_EXTRA + 4;
-  const va: Vattr = {
-    type: vp.type,
-    mode: din.mode,
-    nlink: din.linksCount,
-    uid: din.uid,
-    gid: din.gid,
-    size: ip.size,
-    bytes: ip.blocks512 * 512,
-    atime: din.atime,
-    mtime: din.mtime,
-    ctime: din.ctime,
-    birthtime: din.crtime,
-    // Nanoseconds where the inode has room for them (*_extra), else none.
-    atimeNsec: ns ? din.atimeNsec : undefined,
-    mtimeNsec: ns ? din.mtimeNsec : undefined,
-    ctimeNsec: ns ? din.ctimeNsec : undefined,
-    birthtimeNsec: ns && din.crtime !== 0 ? din.crtimeNsec : undefined,
-    ino: vp.ino,
-    gen: din.generation,
-    flags: din.flags,
-    blksize: ip.fs.bsize,
-    rdev,
-    extra,
-  };
-  return Promise.resolve({ error: 0, va });
+
+  get extra(): Record<string, number | string | boolean> {
+    const ip = this.ip;
+    const din = ip.din;
+    const extra: Record<string, number | string | boolean> = {
+      flags: `0x${din.flags.toString(16)}`,
+      links: din.linksCount,
+      generation: din.generation,
+      file_acl: din.fileAcl,
+      extents: ip.extents,
+      inline: ip.inlineData,
+      blocks512: ip.blocks512,
+      encrypted: ip.encrypted,
+      extra_isize: din.extraIsize,
+    };
+    if (this.type === VType.VCHR || this.type === VType.VBLK) {
+      const d = devNumber(ip);
+      extra.major = d.major;
+      extra.minor = d.minor;
+    }
+    if (this.type === VType.VLNK) extra.fast_symlink = ip.fastSymlink;
+    return extra;
+  }
 }
 
 /** VOP_READLINK: the target of a fast, inline or slow symbolic link. => may sleep */

@@ -120,15 +120,22 @@ export async function ext2Getextattr(vp: Vnode, name: string): Promise<{ error: 
 }
 
 /** VOP_LISTEXTATTR: every attribute with a known name but system.data (the inline data). => may sleep */
-export async function ext2Listextattr(vp: Vnode): Promise<{ error: number; names: string[] }> {
+export function ext2Listextattr(vp: Vnode): Promise<{ error: number; names: string[] }> {
   const mp = vp.mount;
-  if (mp === null) return { error: EOPNOTSUPP, names: [] };
+  if (mp === null) return Promise.resolve({ error: EOPNOTSUPP, names: [] });
   const ip = ext2Inode(vp);
-  // None (most files): no attribute block, and no magic where the inode body's attributes would start.
+  // None (most files): no attribute block, and no magic where the inode body's attributes would start. No task for them.
   if (ip.din.fileAcl === 0 && ip.din.extraIsize >= 0) {
     const start = ibodyStart(ip);
-    if (start < 0 || new DataView(ip.raw.buffer, ip.raw.byteOffset, ip.raw.length).getUint32(start, true) !== XATTR_MAGIC) return { error: 0, names: [] };
+    const r = ip.raw;
+    if (start < 0 || ((r[start] | (r[start + 1] << 8) | (r[start + 2] << 16) | (r[start + 3] << 24)) >>> 0) !== XATTR_MAGIC) {
+      return Promise.resolve({ error: 0, names: [] });
+    }
   }
+  return listSlow(mp, ip);
+}
+
+async function listSlow(mp: Mount, ip: Inode): Promise<{ error: number; names: string[] }> {
   const { error, st } = await xattrRead(mp, ip);
   if (error !== 0) return { error, names: [] };
   const names: string[] = [];
