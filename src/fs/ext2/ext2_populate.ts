@@ -190,7 +190,7 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
   const b = new Builder(mp, dip.fs, src);
   let entered = false;
   // Top entries made and not yet named, named together: one sync for them all (step 5), not one each.
-  const pending: Array<{ name: Uint8Array; at: string; made: Made }> = [];
+  const pending: Array<{ name: Uint8Array; at: string; made: Made; from: number }> = [];
   const pendingNames = new Set<string>();
   let pendingBytes = 0;
   let pendingDirs = 0;
@@ -200,7 +200,12 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
     if (e === 0 && !mp.async) e = await mp.op.sync(mp); // the trees on disk before the entries that name them
     for (const p of pending) {
       if (e === 0) e = await ext2DirEnter(dvp, p.name, p.made.ino, p.made.ft);
-      if (e !== 0) return { error: e, partial: null, at: p.at }; // the trees not named are left unnamed, and not live: deleted files to e2fsck
+      if (e !== 0) {
+        // The trees named so far made live (their entries on disk first); this one and those after it are
+        // left unnamed, and not live: deleted files to e2fsck.
+        if (!mp.async && p !== pending[0] && (await ext2DirDone(dvp, mp)) === 0) await b.commit(p.from);
+        return { error: e, partial: null, at: p.at };
+      }
       entered = true;
       if (p.made.newDir) ext2IncLinks(dip);
     }
@@ -233,9 +238,10 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
         }
         if (ext2LinkFull(dip)) return { error: EMLINK, partial: null, at: node.name };
       }
+      const from = b.made;
       const made = await b.make(node, dvp.ino, node.name);
       if (made.ino !== 0) {
-        pending.push({ name, at: node.name, made });
+        pending.push({ name, at: node.name, made, from });
         pendingNames.add(node.name);
         if (made.newDir) pendingDirs++;
         pendingBytes += 8 + ((name.length + 3) & ~3);
@@ -419,18 +425,24 @@ class Builder {
     return { ino: a.ino, ft, newDir: isDir };
   }
 
+  /** Inodes made so far (a tree made next starts there, for commit). */
+  get made(): number {
+    return this.order.length;
+  }
+
   /**
-   * Makes live every inode made since the last commit (step 7): its links
-   * and no deletion time, in the order made; an inode table block is written
-   * before an inode of another block is changed. => may sleep
+   * Makes live every inode made since the last commit (step 7), up to the
+   * `upTo`-th made: its links and no deletion time, in the order made; an
+   * inode table block is written before an inode of another block is
+   * changed. => may sleep
    */
-  async commit(): Promise<number> {
+  async commit(upTo = this.order.length): Promise<number> {
     const fs = this.fs;
     const isize = fs.sb.inodeSize;
     const perBlock = fs.bsize / isize;
     let held: Buf | null = null;
     let heldKey = -1;
-    for (; this.committed < this.order.length; this.committed++) {
+    for (; this.committed < upTo; this.committed++) {
       const ino = this.order[this.committed];
       if (ino === 0) continue;
       const key = Math.floor((ino - 1) / perBlock);
