@@ -88,10 +88,12 @@ type Which = 'mkfs' | 'put' | 'mke2fs' | 'get' | 'rdump';
 export async function treeRows(cache: string, runs: number, scratch: string, log: (m: string) => void): Promise<Row[]> {
   const c = treeCache(cache, log);
   const entries = c.stats.dirs - 1 + c.stats.files + c.stats.symlinks + c.stats.hardLinks;
-  // Each run writes a name of its own, all removed at the end: a host file
-  // system reusing inodes it freed moments ago can spend seconds skipping
-  // them (ext4 passes over inodes deleted in the last few seconds), which
-  // would land on whichever command ran next.
+  // Each run writes a name of its own. Its image (one host inode) goes as
+  // soon as it is checked; the trees written out (22 000 host inodes each)
+  // are all removed at the end: a host file system reusing inodes it freed
+  // moments ago can spend seconds skipping them (ext4 passes over inodes
+  // freed in the last minute or so), which would land on whichever command
+  // ran next. The trees of three runs take about 1.6 GB of the scratch folder.
   let target = '';
   let out = '';
   let serial = 0;
@@ -123,6 +125,7 @@ export async function treeRows(cache: string, runs: number, scratch: string, log
         break;
     }
     if (t.code !== 0) {
+      rmSync(target, { force: true });
       notes.push(`${which} failed (exit ${t.code ?? t.signal}): ${t.stderr.split('\n').find((l) => l.length > 0 && !l.startsWith('debugfs ')) ?? ''}`);
       return;
     }
@@ -140,6 +143,7 @@ export async function treeRows(cache: string, runs: number, scratch: string, log
         }
       }
     }
+    rmSync(target, { force: true });
     const list = times.get(which) ?? [];
     list.push(t.ms);
     times.set(which, list);
@@ -151,10 +155,7 @@ export async function treeRows(cache: string, runs: number, scratch: string, log
       await once(w);
     }
   }
-  for (let i = 1; i <= serial; i++) {
-    rmSync(join(scratch, `tree-${i}.img`), { force: true });
-    rmSync(join(scratch, `tree-out-${i}`), { recursive: true, force: true });
-  }
+  for (let i = 1; i <= serial; i++) rmSync(join(scratch, `tree-out-${i}`), { recursive: true, force: true });
   const rateOf = (w: Which): number | null => {
     const ms = times.get(w);
     return ms === undefined || ms.length === 0 ? null : entries / (median(ms) / 1000);
