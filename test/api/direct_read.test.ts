@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Vm, VmError } from '../../src/api/index.js';
+import { type MountedFs, Vm, VmError } from '../../src/api/index.js';
 import { DIRECT_BYTES, type FileRuns, readDirect } from '../../src/api/direct_read.js';
 import { treeNode } from '../../src/api/tree_read.js';
 import { FaultyDisk } from '../../src/dev/faulty.js';
@@ -124,11 +124,15 @@ function recorder() {
   };
 }
 
+/** The fourth image, read-only, over a device that counts its reads and can be made to fail. */
+async function mountCounted(): Promise<{ dev: FaultyDisk; fs: MountedFs }> {
+  const dev = new FaultyDisk(new MemDisk(new Uint8Array(readFileSync(images[3].path)), { readOnly: true }));
+  const fs = await new Vm({ memory: 4 << 20 }).mount(dev, { readOnly: true });
+  return { dev, fs };
+}
+
 test('files side by side on the device come out of one read, each file\'s bytes to the sink in order', async () => {
-  const bytes = new Uint8Array(readFileSync(images[3].path));
-  const dev = new FaultyDisk(new MemDisk(bytes, { readOnly: true }));
-  const vm = new Vm({ memory: 4 << 20 });
-  const fs = await vm.mount(dev, { readOnly: true });
+  const { dev, fs } = await mountCounted();
   try {
     const small = await smallFiles(fs);
     const rec = recorder();
@@ -148,10 +152,7 @@ test('files side by side on the device come out of one read, each file\'s bytes 
 });
 
 test('a read that fails names the file it belongs to: the files before it whole, none after it begun', async () => {
-  const bytes = new Uint8Array(readFileSync(images[3].path));
-  const dev = new FaultyDisk(new MemDisk(bytes, { readOnly: true }));
-  const vm = new Vm({ memory: 4 << 20 });
-  const fs = await vm.mount(dev, { readOnly: true });
+  const { dev, fs } = await mountCounted();
   try {
     const small = await smallFiles(fs);
     const bad = 7;

@@ -269,13 +269,15 @@ export async function ext4ExtAllocRange(
       l = stop;
       continue;
     }
-    // A hole: the tree's nodes reserved, or a run from a bitmap read first.
+    // A hole: the tree's nodes reserved (then the in-core path goes on), or a run from a bitmap read first.
+    const pref = extentPref(ip, ext, i, l);
+    if (nodesShort(fs, map, ext.length + 1)) {
+      const e = await reserveNodes(mp, ip, map, ext.length + 1, pref);
+      if (e !== 0) return { error: e, done: l - lbn };
+      continue;
+    }
     const next = ext[i + 1];
     const holeEnd = Math.min(end, next !== undefined ? next.lblk : EXT_MAX_LBLK);
-    const pref = extentPref(ip, ext, i, l);
-    const e = nodesShort(fs, map, ext.length + 1) ? await reserveNodes(mp, ip, map, ext.length + 1, pref) : 0;
-    if (e !== 0) return { error: e, done: l - lbn };
-    if (nodesShort(fs, map, ext.length + 1)) continue;
     const r = await ext2AllocBlocks(mp, pref, Math.min(holeEnd - l, EXT_INIT_MAX_LEN));
     if (r.error !== 0) return { error: r.error, done: l - lbn };
     mapRun(ip, map, i + 1, l, r, onNew);

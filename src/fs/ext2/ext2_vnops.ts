@@ -77,7 +77,7 @@ class Ext2Vattr implements Vattr {
   readonly blksize: number;
   readonly rdev: number;
 
-  constructor(private readonly vp: Vnode, private readonly ip: Inode) {
+  constructor(vp: Vnode, private readonly ip: Inode) {
     const din = ip.din;
     const ns = din.extraIsize > 0 && EXT2_GOOD_OLD_INODE_SIZE + din.extraIsize >= DI_ATIME_EXTRA + 4;
     this.type = vp.type;
