@@ -4,6 +4,7 @@
  * no page, no fault per file; data that lies end to end on the device, in
  * one file or across consecutive files, is one device read.
  *   const runs = await fileRuns(fs, vp, size)      // null: read it through the VM (File.sendfile)
+ *   const runs = fileRunsNow(fs, bulkstat)         // the same without a vnode (VFS_BULKSTAT); null: take the vnode
  *   await readDirect(fs, [{ runs, path }, ...], buf, { start(i), data(i, pos, bytes), end(i), buffer?(n, pieces) })
  * Coherent only where nothing can change the file under the read: a
  * read-only mount (no page of any file is ever dirty there, no block map
@@ -17,7 +18,9 @@
 
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import { B_READ, physio } from '../vfs/buf.js';
+import type { Bulkstat } from '../vfs/mount.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
+import type { BmapResult } from '../vfs/vnode_if.js';
 import { check } from './errors.js';
 import type { MountedFs } from './mounted_fs.js';
 
@@ -47,20 +50,40 @@ export async function fileRuns(fs: MountedFs, vp: Vnode, size: number): Promise<
   const blocks = Math.ceil(size / bsize);
   const runs: number[] = [];
   for (let lbn = 0; lbn < blocks; ) {
-    const r = await vp.op.bmap(vp, lbn);
-    if (r.error !== 0) return null;
-    const n = Math.min(blocks - lbn, r.runp + 1);
-    if (r.bn >= 0) {
-      const pos = lbn * bsize;
-      const len = Math.min(size, (lbn + n) * bsize) - pos;
-      const dev = r.bn * DEV_BSIZE;
-      const k = runs.length - 3;
-      if (k >= 0 && runs[k] + runs[k + 1] === pos && runs[k + 2] + runs[k + 1] === dev) runs[k + 1] += len;
-      else runs.push(pos, len, dev);
-    }
-    lbn += n;
+    lbn = addRun(runs, bsize, size, lbn, await vp.op.bmap(vp, lbn));
+    if (lbn < 0) return null;
   }
   return { size, bsize, runs };
+}
+
+/** fileRuns of a regular file as VFS_BULKSTAT told of it, where its map needs no read; else null. */
+export function fileRunsNow(fs: MountedFs, b: Bulkstat): FileRuns | null {
+  const size = b.va.size;
+  const bsize = fs.mp.stat.iosize;
+  const blocks = Math.ceil(size / bsize);
+  const runs: number[] = [];
+  for (let lbn = 0; lbn < blocks; ) {
+    const r = b.bmapNow(lbn);
+    if (r === null) return null;
+    lbn = addRun(runs, bsize, size, lbn, r);
+    if (lbn < 0) return null;
+  }
+  return { size, bsize, runs };
+}
+
+/** Adds the run bmap answered r for at block lbn to runs, joined to the last where both go on: the next block to map, -1 on an error. */
+function addRun(runs: number[], bsize: number, size: number, lbn: number, r: BmapResult): number {
+  if (r.error !== 0) return -1;
+  const n = Math.min(Math.ceil(size / bsize) - lbn, r.runp + 1);
+  if (r.bn >= 0) {
+    const pos = lbn * bsize;
+    const len = Math.min(size, (lbn + n) * bsize) - pos;
+    const dev = r.bn * DEV_BSIZE;
+    const k = runs.length - 3;
+    if (k >= 0 && runs[k] + runs[k + 1] === pos && runs[k + 2] + runs[k + 1] === dev) runs[k + 1] += len;
+    else runs.push(pos, len, dev);
+  }
+  return lbn + n;
 }
 
 /** What readDirect hands each file's bytes to, in file order; each call's promise is waited for. */

@@ -9,7 +9,8 @@
  * the attr tools are installed. Device nodes, FIFOs and sockets are reported
  * and skipped: Node cannot make them.
  * The tree is read by file number (tree_read.ts: no lookup by name per
- * entry), a window of a directory's entries at a time; the regular files of
+ * entry; a plain regular file without a vnode, from its inode as it lies in
+ * core), a window of a directory's entries at a time; the regular files of
  * a window come straight from the device by their block maps, side by side
  * ones in one read (direct_read.ts: the image is mounted read-only) made
  * straight into the host queue's batch (no copy), the others (inline data,
@@ -29,7 +30,7 @@ import { basename, dirname, join, normalize, resolve } from 'node:path';
 import { VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { DIRECT_BYTES, type FileRuns, readDirect } from '../api/direct_read.js';
-import { type TreeEntry, TreeNode, treeNode } from '../api/tree_read.js';
+import { type TreeEntry, TreeFile, TreeNode, treeNode } from '../api/tree_read.js';
 import { hostXattrsRestore } from './host_xattr.js';
 import { HostOps, type Mark, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
 
@@ -124,8 +125,15 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
 }
 
 /** Queues node n (and, for a directory, everything below it) to be made at host path `to`, on lane (its parent's contents'). */
-async function copyOut(c: Copy, n: TreeNode, to: string, lane: number): Promise<void> {
+async function copyOut(c: Copy, n: TreeNode | TreeFile, to: string, lane: number): Promise<void> {
   const st = n.stat;
+  if (n instanceof TreeFile) {
+    // (Met here only as a second name: a first one goes with its window's files.)
+    const first = st.nlink > 1 ? c.links.get(st.ino) : undefined;
+    if (first !== undefined) await c.ops.link(lane, first.path, to, first.made);
+    else await copyFiles(c, [{ node: n, runs: n.runs, path: n.path, to, end: 0, atOpen: false }], lane);
+    return;
+  }
   if (n.type === 'dir') {
     // Each directory once: a second name for one (damage: directories have one) could loop forever.
     if (c.dirs.has(st.ino)) {
@@ -174,9 +182,14 @@ async function copyOut(c: Copy, n: TreeNode, to: string, lane: number): Promise<
  * fails when its turn comes, after everything before it.
  */
 async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], base: string, lane: number): Promise<void> {
-  const kids: (TreeNode | { failure: unknown })[] = [];
+  const kids: (TreeNode | TreeFile | { failure: unknown })[] = [];
   try {
     for (const e of ents) {
+      const f = dir.fileNow(e);
+      if (f !== null) {
+        kids.push(f);
+        continue;
+      }
       try {
         kids.push(await dir.child(e));
       } catch (failure) {
@@ -187,10 +200,10 @@ async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], ba
       const group: Direct[] = [];
       for (; k < kids.length; k++) {
         const kid = kids[k];
-        if (!(kid instanceof TreeNode) || kid.type !== 'file') break;
+        if (!(kid instanceof TreeFile || kid instanceof TreeNode) || kid.type !== 'file') break;
         // A second name of a file is a link to its first; one named twice in the group waits for it.
         if (kid.stat.nlink > 1 && (c.links.has(kid.stat.ino) || group.some((g) => g.node.stat.ino === kid.stat.ino))) break;
-        const runs = await kid.runs();
+        const runs = kid instanceof TreeFile ? kid.runs : await kid.runs();
         if (runs === null) break;
         group.push({ node: kid, runs, path: kid.path, to: base + ents[k].name, end: 0, atOpen: false });
       }
@@ -199,7 +212,7 @@ async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], ba
         continue;
       }
       const kid = kids[k];
-      if (!(kid instanceof TreeNode)) throw kid.failure;
+      if (!(kid instanceof TreeFile || kid instanceof TreeNode)) throw kid.failure;
       await copyOut(c, kid, base + ents[k].name, lane);
       k++;
     }
@@ -210,7 +223,7 @@ async function copyWindow(c: Copy, dir: TreeNode, ents: readonly TreeEntry[], ba
 
 /** A regular file read straight from the device (direct_read.ts), and where its bytes went. */
 interface Direct {
-  node: TreeNode;
+  node: TreeNode | TreeFile;
   runs: FileRuns;
   path: string;
   to: string;
@@ -232,8 +245,10 @@ async function copyFiles(c: Copy, files: Direct[], lane: number): Promise<void> 
     buffer: (bytes, pieces) => c.ops.reserve(lane, bytes, files.length * 12 + (Math.ceil(bytes / 8192) + 2 * pieces) * 5),
     start: async (i) => {
       const f = files[i];
-      const attrs = await f.node.xattrs();
-      if (attrs.length > 0) c.xattrs.push({ path: f.to, attrs });
+      if (f.node instanceof TreeNode) {
+        const attrs = await f.node.xattrs();
+        if (attrs.length > 0) c.xattrs.push({ path: f.to, attrs });
+      }
       const mode = f.node.stat.mode & 0o7777;
       f.atOpen = modeAtOpen(mode);
       return c.ops.open(lane, f.to, f.atOpen ? mode : 0o600);

@@ -8,6 +8,7 @@
 import type { BlockDevice } from '../dev/device.js';
 import type { BufCache } from './vfs_bio.js';
 import type { Vnode, VmOps } from './vnode.js';
+import type { BmapResult, Vattr } from './vnode_if.js';
 
 export const MNT_RDONLY = 0x1;
 /**
@@ -37,6 +38,13 @@ export interface Statfs {
   damage?: string;
 }
 
+/** A regular file as VFS_BULKSTAT tells of it. */
+export interface Bulkstat {
+  va: Vattr;
+  /** VOP_BMAP of the file where that needs no read; null where it does. => 0 <= lbn, a block below its size */
+  bmapNow(lbn: number): BmapResult | null;
+}
+
 export interface VfsOps {
   /** Returns the root directory, referenced. */
   root(mp: Mount): Promise<{ error: number; vp: Vnode | null }>;
@@ -48,6 +56,14 @@ export interface VfsOps {
    * file system may have none).
    */
   vgetNow?(mp: Mount, ino: number): { error: number; vp: Vnode | null } | null;
+  /**
+   * What a tree copied out of a read-only mount needs of regular file ino,
+   * without a vnode and without a task (cf. XFS's bulkstat): its attributes
+   * and its block map as VOP_GETATTR and VOP_BMAP of its vnode would give
+   * them. Null for anything else, and wherever that would need a read or a
+   * report (the caller then takes vget); a file system may have none.
+   */
+  bulkstatNow?(mp: Mount, ino: number): Bulkstat | null;
   /** Writes every dirty metadata buffer and in-core inode (cf. VFS_SYNC). */
   sync(mp: Mount): Promise<number>;
   /** Last words before the device closes: write the superblock clean. */

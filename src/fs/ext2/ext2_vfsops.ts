@@ -26,6 +26,7 @@ import { ext2LoadGroups, ext2SbUpdate } from './ext2_group.js';
 import { ext2InodeBufNow, ext2InodeOff, ext2Update } from './ext2_inode_write.js';
 import { Ext2Fs } from './ext2_mount.js';
 import { inodeCsumOk, sbCsumOk } from './ext2_csum.js';
+import { ext2BulkstatNow } from './ext2_bulkstat.js';
 import { ext2Vnops } from './ext2_vnops.js';
 import { ext2MmpWarning } from './ext2_mmp.js';
 
@@ -313,6 +314,7 @@ export const ext2VfsOps: VfsOps = Object.freeze({
   root: ext2Root,
   vget: ext2Vget,
   vgetNow: ext2VgetNow,
+  bulkstatNow: ext2BulkstatNow,
   sync: ext2Sync,
   unmount: ext2Unmount,
 });

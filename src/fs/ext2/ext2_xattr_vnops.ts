@@ -124,15 +124,22 @@ export function ext2Listextattr(vp: Vnode): Promise<{ error: number; names: stri
   const mp = vp.mount;
   if (mp === null) return Promise.resolve({ error: EOPNOTSUPP, names: [] });
   const ip = ext2Inode(vp);
-  // None (most files): no attribute block, and no magic where the inode body's attributes would start. No task for them.
-  if (ip.din.fileAcl === 0 && ip.din.extraIsize >= 0) {
-    const start = ibodyStart(ip);
-    const r = ip.raw;
-    if (start < 0 || ((r[start] | (r[start + 1] << 8) | (r[start + 2] << 16) | (r[start + 3] << 24)) >>> 0) !== XATTR_MAGIC) {
-      return Promise.resolve({ error: 0, names: [] });
-    }
-  }
-  return listSlow(mp, ip);
+  return ext2XattrsNone(ip) ? Promise.resolve({ error: 0, names: [] }) : listSlow(mp, ip);
+}
+
+/**
+ * Has ip no extended attribute at all, as its inode alone tells (most
+ * files): no attribute block, and in the inode body no magic, or the magic
+ * followed at once by the end of the entries (as an inode whose last
+ * attribute went, or any inode of a file system with inline data, has).
+ * False where it may have some (read them to know).
+ */
+export function ext2XattrsNone(ip: Inode): boolean {
+  if (ip.din.fileAcl !== 0 || ip.din.extraIsize < 0) return false;
+  const start = ibodyStart(ip); // (start + 8 <= the inode's size)
+  const r = ip.raw;
+  const le32 = (o: number) => (r[o] | (r[o + 1] << 8) | (r[o + 2] << 16) | (r[o + 3] << 24)) >>> 0;
+  return start < 0 || le32(start) !== XATTR_MAGIC || le32(start + 4) === 0;
 }
 
 async function listSlow(mp: Mount, ip: Inode): Promise<{ error: number; names: string[] }> {
