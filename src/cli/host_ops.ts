@@ -25,6 +25,12 @@
  * (or settled()) reports that first failure once both lanes are done.
  * Bytes in flight are bounded: BATCHES buffers of BATCH_BYTES per lane
  * cycle between the threads; a full lane's queue waits for one.
+ * A worker takes some 25 ms of a core to come up: until it says it is up
+ * (a shared word: the reader, busy, may not hear of it from its event
+ * loop), its lane's batches wait with the reader, which carries the oldest
+ * out itself instead of waiting for room; the worker takes the lane over
+ * once it is up (with the file the reader had open, and its count of calls
+ * done).
  * Without workers (one file) one lane runs inline when a batch is full,
  * before each write (which then goes straight from the caller's bytes) and
  * at finish().
@@ -49,10 +55,12 @@ const OP = { MKDIR: 1, OPEN: 2, WRITE: 3, CLOSE: 4, SYMLINK: 5, LINK: 6, ATTRS: 
  * The words the lanes share (Int32Array over a SharedArrayBuffer): per lane
  * the calls it has done (DONE + lane), whether the other lane sleeps
  * waiting on that count (SLEEP + lane), the work it has done (COST + lane,
- * in the units of cost()); and the number of the first call that failed
- * (STOP, none: 2^31 - 1).
+ * in the units of cost()), whether its worker is up and listening (UP +
+ * lane: the reader may be too busy to hear of it from the event loop);
+ * the number of the first call that failed (STOP, none: 2^31 - 1); and
+ * whether the workers may come up (GATE: 0 holds them, for tests).
  */
-const CTL = { DONE: 0, SLEEP: 2, COST: 4, STOP: 6, WORDS: 7 } as const;
+const CTL = { DONE: 0, SLEEP: 2, COST: 4, STOP: 6, UP: 7, GATE: 9, WORDS: 10 } as const;
 const NO_STOP = 0x7fffffff;
 
 /** CLOSE's and ATTRS's flags: which calls to make. */
@@ -96,6 +104,8 @@ interface Batch {
   count: number;
   /** The calls' string arguments in order, joined by NULs. */
   strs: string;
+  /** The lane's state where the reader carried out its batches before its worker was up (the first batch the worker gets). */
+  st?: { fd: number; path: string; done: number; cost: number; stopped: boolean };
 }
 
 /** A lane's calls' state across batches. */
@@ -253,9 +263,12 @@ const nums = workerData.nums.map((b) => new Float64Array(b));
 const bytes = workerData.bufs.map((b) => new Uint8Array(b));
 const st = { lane: workerData.lane, fd: -1, path: '', done: 0, cost: 0, failure: null, stopped: false };
 parentPort.on('message', (b) => {
+  if (b.st !== undefined) Object.assign(st, b.st);
   if (st.failure === null && !st.stopped) runOps(fs, OP, CTL, ctl, st, nums[b.slot], b.count, b.strs, bytes[b.slot]);
   parentPort.postMessage({ slot: b.slot, failure: st.failure });
-});`;
+});
+while (Atomics.load(ctl, CTL.GATE) === 0) Atomics.wait(ctl, CTL.GATE, 0);
+Atomics.store(ctl, CTL.UP + st.lane, 1);`;
 
 /** A batch's two buffers (shared with the lane's worker), cycling between the threads. */
 interface Slot {
@@ -285,6 +298,8 @@ class Lane {
   readonly free: Slot[] = [];
   /** Batches sent and not back yet. */
   outstanding = 0;
+  /** Its worker runs JavaScript (batches sent before wait with the reader, which may carry them out itself). */
+  online = false;
   /** Calls queued; calls in batches sent; work units queued. */
   calls = 0;
   sent = 0;
@@ -333,8 +348,11 @@ export class HostOps {
   private waiter: (() => void) | null = null;
   /** The first failure known (the lowest number). */
   private failure: HostFailure | null = null;
+  private carried = 0;
+  /** Batches sent to lanes whose worker is not up yet, in the order sent (see send()). */
+  private readonly early: { lane: Lane; slot: Slot; batch: Batch }[] = [];
 
-  private constructor(threaded: boolean) {
+  private constructor(threaded: boolean, held: boolean) {
     if (!threaded) {
       this.ctl = new Int32Array(CTL.WORDS);
       this.ctl[CTL.STOP] = NO_STOP;
@@ -343,6 +361,7 @@ export class HostOps {
     }
     this.ctl = new Int32Array(new SharedArrayBuffer(CTL.WORDS * 4));
     this.ctl[CTL.STOP] = NO_STOP;
+    this.ctl[CTL.GATE] = held ? 0 : 1;
     this.threaded = true;
     this.addLane();
   }
@@ -354,7 +373,10 @@ export class HostOps {
     const lane = new Lane(l, null, this.state(l), true);
     const bufs = lane.slots.map((s) => s.buf.buffer);
     const nums = lane.slots.map((s) => s.nums.buffer);
-    const worker = new threads.Worker(workerSource, { eval: true, workerData: { ctl: this.ctl.buffer, lane: l, nums, bufs } });
+    // (Descriptors cross threads: a file the reader opened while the worker came up is written and closed by the
+    // worker; Node's tracking of a worker's own descriptors would warn at that close. Every file is closed by the
+    // lane's calls, on failures too.)
+    const worker = new threads.Worker(workerSource, { eval: true, trackUnmanagedFds: false, workerData: { ctl: this.ctl.buffer, lane: l, nums, bufs } });
     lane.worker = worker;
     this.lanes.push(lane);
     worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
@@ -366,6 +388,7 @@ export class HostOps {
     });
     worker.on('error', (e: Error) => {
       lane.outstanding = 0;
+      for (let i = this.early.length - 1; i >= 0; i--) if (this.early[i].lane === lane) this.early.splice(i, 1);
       Atomics.store(this.ctl, CTL.STOP, -1); // the other lane stops too
       for (let o = 0; o < LANES; o++) Atomics.notify(this.ctl, CTL.DONE + o);
       this.failed({ code: 'EIO', errno: 0, syscall: 'write', path: '', message: e.message, seq: -1 });
@@ -373,9 +396,24 @@ export class HostOps {
     });
   }
 
-  /** A queue run by worker threads, one per lane (`threaded`), or by the calling thread on one lane. */
-  static start(threaded: boolean): HostOps {
-    return new HostOps(threaded);
+  /**
+   * A queue run by worker threads, one per lane (`threaded`), or by the
+   * calling thread on one lane. `held`: the workers do not come up until
+   * release() (tests: the reader then carries their batches out itself).
+   */
+  static start(threaded: boolean, opts: { held?: boolean } = {}): HostOps {
+    return new HostOps(threaded, opts.held === true);
+  }
+
+  /** Lets workers held at start come up. */
+  release(): void {
+    Atomics.store(this.ctl, CTL.GATE, 1);
+    Atomics.notify(this.ctl, CTL.GATE);
+  }
+
+  /** Batches the reader carried out itself while their worker was not up. */
+  get carriedHere(): number {
+    return this.carried;
   }
 
   /**
@@ -623,15 +661,17 @@ export class HostOps {
 
   /** Lets the workers go (after finish, or after a failure on either side). */
   async stop(): Promise<void> {
+    this.carryEarly();
     for (const l of this.lanes) {
       while (l.outstanding > 0 && l.worker !== null) await this.wait();
       await l.worker?.terminate();
     }
   }
 
-  /** Sends every lane's batch and waits until all are back. */
+  /** Sends every lane's batch and waits until all are back (carrying out those of a worker not up yet). */
   private async drain(): Promise<void> {
     for (const l of this.lanes) this.send(l);
+    this.carryEarly();
     for (const l of this.lanes) while (l.outstanding > 0) await this.wait();
   }
 
@@ -672,6 +712,8 @@ export class HostOps {
   private room(l: Lane): Promise<void> | null {
     this.check();
     if (l.slot !== null) return null;
+    // While a worker starts (some 25 ms of a core), the reader does its lanes' first batches rather than wait for it.
+    while (l.free.length === 0 && this.early.length > 0) this.carryEarly(1);
     const s = l.free.pop();
     if (s === undefined) return this.wait().then(() => this.room(l) ?? undefined);
     l.slot = s;
@@ -695,7 +737,54 @@ export class HostOps {
       return;
     }
     l.outstanding++;
-    l.worker.postMessage(batch);
+    this.early.push({ lane: l, slot: s, batch });
+    this.hand();
+  }
+
+  /**
+   * Hands the batches waiting for a worker to it, in order, once it is up:
+   * the lane's state goes with the first (the file open, the calls done,
+   * counting what the reader carried out before).
+   */
+  private hand(): void {
+    for (let i = 0; i < this.early.length; ) {
+      const { lane: l, batch } = this.early[i];
+      if (!l.online && Atomics.load(this.ctl, CTL.UP + l.index) === 1) {
+        l.online = true;
+        const st = l.inline;
+        batch.st = { fd: st.fd, path: st.path, done: st.done, cost: st.cost, stopped: st.stopped };
+      }
+      if (!l.online) {
+        i++;
+        continue;
+      }
+      this.early.splice(i, 1);
+      l.worker!.postMessage(batch);
+    }
+  }
+
+  /** Hands what it can to workers up, and carries out here up to `n` of the batches left (oldest first). */
+  private carryEarly(n = Infinity): void {
+    for (let k = 0; k < n; k++) {
+      this.hand();
+      if (this.early.length === 0) return;
+      this.runEarly();
+    }
+  }
+
+  /**
+   * Carries out the oldest batch sent to a worker not up yet, here, with its
+   * lane's state (the worker takes that state over with its first batch).
+   * Oldest over both lanes: a link's wait is for calls sent before it.
+   */
+  private runEarly(): void {
+    const { lane: l, slot: s, batch } = this.early.shift()!;
+    const st = l.inline;
+    if (st.failure === null && !st.stopped) runOps(nodeFs, OP, CTL, this.ctl, st, s.nums, batch.count, batch.strs, s.buf);
+    if (st.failure !== null) this.failed(st.failure);
+    l.outstanding--;
+    l.free.push(s);
+    this.carried++;
   }
 
   private wait(): Promise<void> {
