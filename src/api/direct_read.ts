@@ -4,7 +4,7 @@
  * no page, no fault per file; data that lies end to end on the device, in
  * one file or across consecutive files, is one device read.
  *   const runs = await fileRuns(fs, vp, size)      // null: read it through the VM (File.sendfile)
- *   const runs = fileRunsNow(fs, bulkstat)         // the same without a vnode (VFS_BULKSTAT); null: take the vnode
+ *   const runs = fileRunsNow(fs, bulkstat)         // the same without a vnode (VFS_BULKSTAT)
  *   await readDirect(fs, [{ runs, path }, ...], buf, { start(i), data(i, pos, bytes), end(i), buffer?(n, pieces) })
  * Coherent only where nothing can change the file under the read: a
  * read-only mount (no page of any file is ever dirty there, no block map
@@ -56,19 +56,9 @@ export async function fileRuns(fs: MountedFs, vp: Vnode, size: number): Promise<
   return { size, bsize, runs };
 }
 
-/** fileRuns of a regular file as VFS_BULKSTAT told of it, where its map needs no read; else null. */
-export function fileRunsNow(fs: MountedFs, b: Bulkstat): FileRuns | null {
-  const size = b.va.size;
-  const bsize = fs.mp.stat.iosize;
-  const blocks = Math.ceil(size / bsize);
-  const runs: number[] = [];
-  for (let lbn = 0; lbn < blocks; ) {
-    const r = b.bmapNow(lbn);
-    if (r === null) return null;
-    lbn = addRun(runs, bsize, size, lbn, r);
-    if (lbn < 0) return null;
-  }
-  return { size, bsize, runs };
+/** fileRuns of a regular file as VFS_BULKSTAT told of it. */
+export function fileRunsNow(fs: MountedFs, b: Bulkstat): FileRuns {
+  return { size: b.va.size, bsize: fs.mp.stat.iosize, runs: b.runs };
 }
 
 /** Adds the run bmap answered r for at block lbn to runs, joined to the last where both go on: the next block to map, -1 on an error. */

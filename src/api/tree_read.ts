@@ -85,8 +85,7 @@ export class TreeNode {
   fileNow(e: TreeEntry): TreeFile | null {
     const mp = this.fs.mp;
     const b = mp.op.bulkstatNow?.(mp, e.ino) ?? null;
-    const runs = b === null ? null : fileRunsNow(this.fs, b);
-    return runs === null ? null : new TreeFile(joinPath(this.path, e.name), b!.va, runs);
+    return b === null ? null : new TreeFile(joinPath(this.path, e.name), b.va, fileRunsNow(this.fs, b));
   }
 
   /** Every extended attribute, in on-disk order; none where the file system keeps none. */

@@ -747,9 +747,12 @@ export class HostOps {
    * counting what the reader carried out before).
    */
   private hand(): void {
+    // Whether each worker is up, read once: read per batch, a worker coming up between two batches of its lane
+    // would get the second while the first stayed here (and ran after it).
+    const up = [Atomics.load(this.ctl, CTL.UP), Atomics.load(this.ctl, CTL.UP + 1)];
     for (let i = 0; i < this.early.length; ) {
       const { lane: l, batch } = this.early[i];
-      if (!l.online && Atomics.load(this.ctl, CTL.UP + l.index) === 1) {
+      if (!l.online && up[l.index] === 1) {
         l.online = true;
         const st = l.inline;
         batch.st = { fd: st.fd, path: st.path, done: st.done, cost: st.cost, stopped: st.stopped };

@@ -8,7 +8,7 @@
 import type { BlockDevice } from '../dev/device.js';
 import type { BufCache } from './vfs_bio.js';
 import type { Vnode, VmOps } from './vnode.js';
-import type { BmapResult, Vattr } from './vnode_if.js';
+import type { Vattr } from './vnode_if.js';
 
 export const MNT_RDONLY = 0x1;
 /**
@@ -41,8 +41,12 @@ export interface Statfs {
 /** A regular file as VFS_BULKSTAT tells of it. */
 export interface Bulkstat {
   va: Vattr;
-  /** VOP_BMAP of the file where that needs no read; null where it does. => 0 <= lbn, a block below its size */
-  bmapNow(lbn: number): BmapResult | null;
+  /**
+   * Its data on the device as VOP_BMAP block by block gives it: (file byte
+   * offset, bytes, device byte address) triples in file order, up to its
+   * size, joined where both go on; holes and unwritten extents left out.
+   */
+  runs: number[];
 }
 
 export interface VfsOps {

@@ -5,14 +5,15 @@
  * it leaves to the vnode everything it cannot tell from the inode alone:
  * directories, symlinks, FIFOs, a file with extended attributes, inline
  * data, an extent tree deeper than the inode, indirect blocks; nothing on a
- * read-write mount; an inode whose table block is not in core; an inode
- * whose checksum is wrong (the vnode path reports it).
+ * read-write mount; an inode whose table block is not in core; damage (a
+ * wrong checksum, a block outside the file system, an impossible size),
+ * which the vnode path reports.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync, linkSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { type MountedFs, Vm } from '../../src/api/index.js';
 import { type TreeEntry, type TreeNode, treeNode } from '../../src/api/tree_read.js';
@@ -192,5 +193,36 @@ test('an inode whose checksum is wrong: none; its vnode reports the damage', asy
     }
   } finally {
     await fs.unmount();
+  }
+});
+
+test('a block map pointing outside the file system, an impossible size: none; its vnode finds the damage (ext2 direct blocks, ext4 extents)', async () => {
+  for (const [c, word] of [[cases[0], 0], [cases[3], 5]] as const) {
+    // i_block word 0: the first direct block; word 5: the first extent's start (after the 12-byte header and ee_block, ee_len).
+    const img = join(tmp.dir, `bad-map-${word}.img`);
+    writeFileSync(img, readFileSync(c.path));
+    debugfs(img, `sif /d/f8 block[${word}] 4000000`, true);
+    debugfs(img, 'sif /d/f9 size 0x30000000000000', true); // 2^53 bytes and more
+    const fs = await mounted({ ...c, path: img });
+    try {
+      const d = await treeNode(fs, '/d');
+      try {
+        const e = (await d.entries()).find((x) => x.name === 'f8')!;
+        const n = await d.child(e);
+        try {
+          assert.equal(await n.runs(), null, `${c.name}: the vnode's map is refused`);
+        } finally {
+          await n.release();
+        }
+        assert.equal(d.fileNow(e), null, c.name);
+        const huge = (await d.entries()).find((x) => x.name === 'f9')!;
+        await assert.rejects(d.child(huge), /./, `${c.name}: the vnode of an impossible size is refused`);
+        assert.equal(d.fileNow(huge), null, `${c.name}: impossible size`);
+      } finally {
+        await d.release();
+      }
+    } finally {
+      await fs.unmount();
+    }
   }
 });

@@ -56,23 +56,48 @@ function decodeLeaf(fs: Ext2Fs, dv: DataView, n: number, lo: number, hi: number)
     lo, hi, n,
     lblk: new Float64Array(n), len: new Float64Array(n), pblk: new Float64Array(n), unwritten: new Uint8Array(n),
   };
+  const ok = leafEach(fs, dv, n, (i, lblk, len, pblk, unwritten) => {
+    leaf.lblk[i] = lblk;
+    leaf.len[i] = len;
+    leaf.pblk[i] = pblk;
+    leaf.unwritten[i] = unwritten ? 1 : 0;
+  });
+  return ok ? leaf : null;
+}
+
+/**
+ * A leaf node's n entries (after its header in dv), each checked in order
+ * (a length; sorted and apart; inside the 32-bit logical range and the file
+ * system) and handed to visit; false at the first one damaged.
+ */
+function leafEach(fs: Ext2Fs, dv: DataView, n: number, visit: (i: number, lblk: number, len: number, pblk: number, unwritten: boolean) => void): boolean {
   let next = 0;
   for (let i = 0; i < n; i++) {
     const o = HDR + i * ENTRY;
     const lblk = dv.getUint32(o, true);
     let len = dv.getUint16(o + 4, true);
     const pblk = dv.getUint32(o + 8, true) + dv.getUint16(o + 6, true) * 2 ** 32;
-    if (len > EXT_INIT_MAX_LEN) {
-      len -= EXT_INIT_MAX_LEN;
-      leaf.unwritten[i] = 1;
-    }
-    if (len === 0 || lblk < next || lblk + len > EXT_MAX_LBLK || !fs.blockOk(pblk, len)) return null;
+    const unwritten = len > EXT_INIT_MAX_LEN;
+    if (unwritten) len -= EXT_INIT_MAX_LEN;
+    if (len === 0 || lblk < next || lblk + len > EXT_MAX_LBLK || !fs.blockOk(pblk, len)) return false;
     next = lblk + len;
-    leaf.lblk[i] = lblk;
-    leaf.len[i] = len;
-    leaf.pblk[i] = pblk;
+    visit(i, lblk, len, pblk, unwritten);
   }
-  return leaf;
+  return true;
+}
+
+/**
+ * The extents of a tree held whole in the inode's i_block (depth 0), in
+ * order, each checked as a lookup checks it, the written ones handed to
+ * visit; false where the tree goes deeper than the inode or is damaged.
+ */
+export function extentRootEach(fs: Ext2Fs, iblock: Uint8Array, visit: (lblk: number, len: number, pblk: number) => void): boolean {
+  const dv = new DataView(iblock.buffer, iblock.byteOffset, EXT2_IBLOCK_BYTES);
+  const h = checkHeader(dv, EXT2_IBLOCK_BYTES);
+  if (h === null || h.depth > 0) return false;
+  return leafEach(fs, dv, h.entries, (_i, lblk, len, pblk, unwritten) => {
+    if (!unwritten) visit(lblk, len, pblk);
+  });
 }
 
 /**

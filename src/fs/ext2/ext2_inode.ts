@@ -136,11 +136,7 @@ export class Inode {
   ) {
     this.size = size;
     this.type = type;
-    const sb = fs.sb;
-    let blocks = din.blocksRaw;
-    if ((sb.featureRoCompat & RO_COMPAT_HUGE_FILE) === 0) blocks %= 2 ** 32;
-    else if ((din.flags & EXT4_HUGE_FILE_FL) !== 0) blocks *= fs.spb;
-    this.blocks512 = blocks;
+    this.blocks512 = dinodeBlocks512(fs, din);
     this.iblock32 = new Uint32Array(15);
     const b = din.iblock;
     for (let i = 0; i < 15; i++) this.iblock32[i] = (b[4 * i] | (b[4 * i + 1] << 8) | (b[4 * i + 2] << 16) | (b[4 * i + 3] << 24)) >>> 0;
@@ -212,16 +208,30 @@ export function inodeFromDisk(fs: Ext2Fs, ino: number, raw: Uint8Array): { error
   const din = decodeDinode(raw);
   const type = modeToVType(din.mode);
   if (type === VType.VNON) return { error: din.mode === 0 && din.linksCount === 0 ? ENOENT : EINTEGRITY, ip: null };
+  const size = dinodeSize(fs, din, type);
+  if (size < 0) return { error: EINTEGRITY, ip: null };
+  return { error: 0, ip: new Inode(ino, fs, raw, din, size, type) };
+}
+
+/** The size of a decoded inode of a type not VNON; -1 where its size or flags are impossible. */
+export function dinodeSize(fs: Ext2Fs, din: Ext2Dinode, type: VType): number {
   let size = din.sizeLo;
   const wide = type === VType.VREG || (type === VType.VDIR && fs.hasFeature(INCOMPAT_LARGEDIR));
   if (wide) {
-    if (din.sizeHigh >= 2 ** 21) return { error: EINTEGRITY, ip: null }; // 2^53 bytes and more
+    if (din.sizeHigh >= 2 ** 21) return -1; // 2^53 bytes and more
     size += din.sizeHigh * 2 ** 32;
   }
   if ((din.flags & EXT4_INLINE_DATA_FL) !== 0) {
-    if (!fs.hasFeature(INCOMPAT_INLINE_DATA) || (din.flags & EXT4_EXTENTS_FL) !== 0) return { error: EINTEGRITY, ip: null };
+    if (!fs.hasFeature(INCOMPAT_INLINE_DATA) || (din.flags & EXT4_EXTENTS_FL) !== 0) return -1;
   }
-  return { error: 0, ip: new Inode(ino, fs, raw, din, size, type) };
+  return size;
+}
+
+/** A decoded inode's i_blocks in 512-byte units (its upper half and HUGE_FILE_FL as the file system's features say). */
+export function dinodeBlocks512(fs: Ext2Fs, din: Ext2Dinode): number {
+  const blocks = din.blocksRaw;
+  if ((fs.sb.featureRoCompat & RO_COMPAT_HUGE_FILE) === 0) return blocks % 2 ** 32;
+  return (din.flags & EXT4_HUGE_FILE_FL) !== 0 ? blocks * fs.spb : blocks;
 }
 
 /** The in-core inode of an ext2 vnode (its `data`). */

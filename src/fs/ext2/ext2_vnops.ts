@@ -27,7 +27,7 @@ import { ext2Mknod } from './ext2_mknod.js';
 import { ext2Populate } from './ext2_populate.js';
 import { ext2Deleteextattr, ext2Getextattr, ext2Listextattr, ext2Setextattr } from './ext2_xattr_vnops.js';
 import { ext2Fsync, ext2Inactive, ext2ReclaimWrite, ext2Setsize } from './ext2_vnops_inode.js';
-import { Ext2Vattr } from './ext2_vattr.js';
+import { ext2VattrOf } from './ext2_vattr.js';
 
 /** VOP_READ. => may sleep */
 function ext2Read(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
@@ -38,7 +38,7 @@ function ext2Read(vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
 
 /** VOP_GETATTR: the inode's attributes, ext2 facts in `extra`. */
 function ext2Getattr(vp: Vnode): Promise<{ error: number; va: Vattr | null }> {
-  return Promise.resolve({ error: 0, va: new Ext2Vattr(vp.type, vp.ino, ext2Inode(vp)) });
+  return Promise.resolve({ error: 0, va: ext2VattrOf(vp.type, vp.ino, ext2Inode(vp)) });
 }
 
 /** VOP_READLINK: the target of a fast, inline or slow symbolic link. => may sleep */

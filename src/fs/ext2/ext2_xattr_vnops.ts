@@ -18,7 +18,7 @@ import { aclFromDisk, aclToDisk } from './ext2_acl.js';
 import { ext2AllocBlocks, ext2Blkpref, ext2FreeBlocks } from './ext2_alloc.js';
 import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
-import { EXT2_GOOD_OLD_INODE_SIZE } from './ext2_fs.js';
+import { type Ext2Dinode, EXT2_GOOD_OLD_INODE_SIZE } from './ext2_fs.js';
 import { ext2Now, ext2SetFeatures } from './ext2_group.js';
 import { type Inode, ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
@@ -45,10 +45,14 @@ interface XattrState {
 
 /** Where the inode body's attribute area starts (its magic), or -1 when the inode has none. */
 function ibodyStart(ip: Inode): number {
-  const extra = ip.din.extraIsize;
-  if (ip.raw.length <= EXT2_GOOD_OLD_INODE_SIZE || extra <= 0) return -1;
+  return ibodyStartIn(ip.raw, ip.din);
+}
+
+function ibodyStartIn(raw: Uint8Array, din: Ext2Dinode): number {
+  const extra = din.extraIsize;
+  if (raw.length <= EXT2_GOOD_OLD_INODE_SIZE || extra <= 0) return -1;
   const start = EXT2_GOOD_OLD_INODE_SIZE + extra;
-  return start + 8 <= ip.raw.length ? start : -1;
+  return start + 8 <= raw.length ? start : -1;
 }
 
 /** Reads every attribute of ip. => may sleep */
@@ -135,9 +139,13 @@ export function ext2Listextattr(vp: Vnode): Promise<{ error: number; names: stri
  * False where it may have some (read them to know).
  */
 export function ext2XattrsNone(ip: Inode): boolean {
-  if (ip.din.fileAcl !== 0 || ip.din.extraIsize < 0) return false;
-  const start = ibodyStart(ip); // (start + 8 <= the inode's size)
-  const r = ip.raw;
+  return xattrsNoneIn(ip.raw, ip.din);
+}
+
+/** ext2XattrsNone of an inode as read (raw) and decoded (din). */
+export function xattrsNoneIn(r: Uint8Array, din: Ext2Dinode): boolean {
+  if (din.fileAcl !== 0 || din.extraIsize < 0) return false;
+  const start = ibodyStartIn(r, din); // (start + 8 <= the inode's size)
   const le32 = (o: number) => (r[o] | (r[o + 1] << 8) | (r[o + 2] << 16) | (r[o + 3] << 24)) >>> 0;
   return start < 0 || le32(start) !== XATTR_MAGIC || le32(start + 4) === 0;
 }
