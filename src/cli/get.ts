@@ -243,15 +243,10 @@ async function copyFiles(c: Copy, files: Direct[], lane: number): Promise<void> 
   c.buf ??= new Uint8Array(READ_BYTES);
   await readDirect(c.fs, files, c.buf, {
     buffer: (bytes, pieces) => c.ops.reserve(lane, bytes, files.length * 12 + (Math.ceil(bytes / 8192) + 2 * pieces) * 5),
-    start: async (i) => {
+    // (A file read without a vnode has no attributes: no task for it.)
+    start: (i) => {
       const f = files[i];
-      if (f.node instanceof TreeNode) {
-        const attrs = await f.node.xattrs();
-        if (attrs.length > 0) c.xattrs.push({ path: f.to, attrs });
-      }
-      const mode = f.node.stat.mode & 0o7777;
-      f.atOpen = modeAtOpen(mode);
-      return c.ops.open(lane, f.to, f.atOpen ? mode : 0o600);
+      return f.node instanceof TreeNode ? xattrsThenOpen(c, f, f.node, lane) : openDirect(c, f, lane);
     },
     data: (i, pos, bytes) => putBytes(c, lane, files[i], pos, bytes),
     end: (i) => {
@@ -262,6 +257,20 @@ async function copyFiles(c: Copy, files: Direct[], lane: number): Promise<void> 
       return c.ops.close(lane, st.size, flags, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
     },
   });
+}
+
+/** Creates file f on the host, its mode given at creation where the creation mask leaves it whole. */
+function openDirect(c: Copy, f: Direct, lane: number): Promise<void> | void {
+  const mode = f.node.stat.mode & 0o7777;
+  f.atOpen = modeAtOpen(mode);
+  return c.ops.open(lane, f.to, f.atOpen ? mode : 0o600);
+}
+
+/** openDirect after taking the file's extended attributes (for the host's at the end). */
+async function xattrsThenOpen(c: Copy, f: Direct, node: TreeNode, lane: number): Promise<void> {
+  const attrs = await node.xattrs();
+  if (attrs.length > 0) c.xattrs.push({ path: f.to, attrs });
+  await openDirect(c, f, lane);
 }
 
 /** A mode the creation mask leaves whole (and no set-id or sticky bit) is given at creation. */
