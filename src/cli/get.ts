@@ -31,6 +31,7 @@ import { VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { DIRECT_BYTES, type FileRuns, readDirect } from '../api/direct_read.js';
 import { type TreeEntry, TreeFile, TreeNode, treeNode } from '../api/tree_read.js';
+import { compileHotOnly } from './heap_flags.js';
 import { hostXattrsRestore } from './host_xattr.js';
 import { HostOps, type Mark, SET_MODE, SET_OWNER, SET_SIZE } from './host_ops.js';
 
@@ -100,6 +101,7 @@ function madeAsOwn(target: string): boolean {
  */
 export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
   const top = await treeNode(fs, path);
+  if (top.type === 'dir') compileHotOnly(); // a walk through much code, little of it hot (heap_flags.ts)
   // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
   const root = path.split('/').every((p) => p === '');
   const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
