@@ -110,25 +110,33 @@ export async function readDirect(fs: MountedFs, files: readonly { runs: FileRuns
   let from = 0; // the read's first device byte
   let to = 0; // its end
   let open = -1; // the last file started
-  const reach = async (f: number): Promise<void> => {
+  let ended = false; // and whether it was ended
+  // Ends the open file and starts the next, up to file f; a promise only where a sink's call returned one (no
+  // task, no microtask and their garbage per file where the sink is done at once).
+  const reach = (f: number): Promise<void> | void => {
     while (open < f) {
-      // (a sink's call that is done at once is not waited for: a microtask and its garbage per file)
-      const e = open >= 0 ? sink.end(open) : undefined;
-      if (e !== undefined) await e;
+      if (open >= 0 && !ended) {
+        ended = true;
+        const e = sink.end(open);
+        if (e !== undefined) return e.then(() => reach(f));
+      }
       open++;
+      ended = false;
       const s = open < files.length ? sink.start(open) : undefined;
-      if (s !== undefined) await s;
+      if (s !== undefined) return s.then(() => reach(f));
     }
   };
   const hand = (k: number, bytes: Uint8Array): Promise<void> | void => sink.data(pf[k], pp[k], bytes);
   const flush = async (): Promise<void> => {
     const n = pf.length;
     if (n === 0) return;
-    const into = (await sink.buffer?.(to - from, n)) ?? buf;
+    const b = sink.buffer?.(to - from, n) ?? null;
+    const into = (b instanceof Promise ? await b : b) ?? buf;
     let error = await physio(dev, B_READ, from / DEV_BSIZE, [into.subarray(0, to - from)]);
     if (error === 0) {
       for (let k = 0; k < n; k++) {
-        if (open < pf[k]) await reach(pf[k]);
+        const r = open < pf[k] ? reach(pf[k]) : undefined;
+        if (r !== undefined) await r;
         const p = hand(k, into.subarray(pd[k] - from, pd[k] - from + pl[k]));
         if (p !== undefined) await p;
       }
