@@ -17,12 +17,31 @@
  */
 
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
+import type { HostFile } from '../dev/device.js';
 import { B_READ, physio } from '../vfs/buf.js';
 import type { Bulkstat } from '../vfs/mount.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
 import type { BmapResult } from '../vfs/vnode_if.js';
 import { check } from './errors.js';
 import type { MountedFs } from './mounted_fs.js';
+
+export type { HostFile } from '../dev/device.js';
+
+/**
+ * Where the mount's device's bytes lie in a host file, for a reader on
+ * another thread (BlockDevice.hostFile: a raw image, a partition of one);
+ * null: none.
+ */
+export function hostFileOf(fs: MountedFs): HostFile | null {
+  return fs.mp.dev.hostFile?.() ?? null;
+}
+
+/** Counts in the device's stats a read of n bytes made on its behalf by another thread (from its hostFile). */
+export function countHostRead(fs: MountedFs, n: number): void {
+  const st = fs.mp.dev.stats;
+  st.reads++;
+  st.bytesRead += n;
+}
 
 /** A size for readDirect's buffer: the largest single transfer. */
 export const DIRECT_BYTES = MAXPHYS;
@@ -90,6 +109,13 @@ export interface DirectSink {
    * null (or no method): readDirect's own buffer.
    */
   buffer?(bytes: number, pieces: number): Uint8Array | Promise<Uint8Array> | null;
+  /**
+   * Has the device's bytes [from, from + into.length) put into `into` (a
+   * buffer() it gave) by whoever carries out the sink's work, before that
+   * work uses the pieces handed next: true, and the views data() is then
+   * given hold nothing yet. False (or no method): readDirect reads them.
+   */
+  fetch?(into: Uint8Array, from: number): boolean;
 }
 
 /**
@@ -132,7 +158,8 @@ export async function readDirect(fs: MountedFs, files: readonly { runs: FileRuns
     if (n === 0) return;
     const b = sink.buffer?.(to - from, n) ?? null;
     const into = (b instanceof Promise ? await b : b) ?? buf;
-    let error = await physio(dev, B_READ, from / DEV_BSIZE, [into.subarray(0, to - from)]);
+    const view = into.subarray(0, to - from);
+    let error = sink.fetch?.(view, from) === true ? 0 : await physio(dev, B_READ, from / DEV_BSIZE, [view]);
     if (error === 0) {
       for (let k = 0; k < n; k++) {
         const r = open < pf[k] ? reach(pf[k]) : undefined;

@@ -10,6 +10,7 @@
  *   const l = h.pick();                       // the lane with less work waiting: a directory's lane
  *   h.mkdir(l, p); h.open(l, p, mode); h.write(l, pos, bytes); h.close(l, ...);
  *   const v = h.reserve(l, n, nums); <read into v>; h.write(l, pos, v.subarray(...))   // no copy
+ *   const v = h.reserve(l, n, nums); h.read(l, fd, at, v, name); h.sparse(l, pos, v.subarray(...))   // the worker reads
  *   const m = h.mark(l); ...; h.link(l2, first, p, m)   // waits for lane l up to m
  *   ...; await h.finish()   // throws the first host error, as its Node error with path
  * Order: each lane's calls are carried out in queue order; across lanes
@@ -49,7 +50,7 @@ const lazyRequire = createRequire(import.meta.url);
  * they are). Each is queued as its code, its number in the queue order of
  * both lanes, then its arguments.
  */
-const OP = { MKDIR: 1, OPEN: 2, WRITE: 3, CLOSE: 4, SYMLINK: 5, LINK: 6, ATTRS: 7, DROP: 8, WAIT: 9 } as const;
+const OP = { MKDIR: 1, OPEN: 2, WRITE: 3, CLOSE: 4, SYMLINK: 5, LINK: 6, ATTRS: 7, DROP: 8, WAIT: 9, READ: 10, SPARSE: 11 } as const;
 
 /**
  * The words the lanes share (Int32Array over a SharedArrayBuffer): per lane
@@ -67,6 +68,8 @@ const NO_STOP = 0x7fffffff;
 export const SET_OWNER = 1;
 export const SET_MODE = 2;
 export const SET_SIZE = 4;
+/** CLOSE: the size, where the file's last write ends short of it (a file whose last bytes are a hole). */
+export const SET_SIZE_IF_SHORT = 8;
 
 const BATCH_BYTES = 1 << 20;
 const BATCHES = 4;
@@ -105,15 +108,16 @@ interface Batch {
   /** The calls' string arguments in order, joined by NULs. */
   strs: string;
   /** The lane's state where the reader carried out its batches before its worker was up (the first batch the worker gets). */
-  st?: { fd: number; path: string; done: number; cost: number; stopped: boolean };
+  st?: { fd: number; path: string; end: number; done: number; cost: number; stopped: boolean };
 }
 
 /** A lane's calls' state across batches. */
 interface RunState {
   lane: number;
-  /** The file being written. */
+  /** The file being written, and where its last write ended. */
   fd: number;
   path: string;
+  end: number;
   /** Calls done, work done (units). */
   done: number;
   cost: number;
@@ -156,6 +160,7 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
         path = strs[j++];
         st.fd = fs.openSync(path, 'wx', nums[i + 2]);
         st.path = path;
+        st.end = 0;
         i += 3;
       } else if (op === OP.WRITE) {
         path = st.path;
@@ -163,14 +168,59 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
         const len = nums[i + 3];
         const at = nums[i + 4];
         for (let done = 0; done < len; ) done += fs.writeSync(st.fd, bytes, at + done, len - done, pos + done);
+        st.end = pos + len;
         units += len >>> 13; // (COST_SHIFT)
+        i += 5;
+      } else if (op === OP.READ) {
+        // Bytes of the image (a host file at fd) into the batch, for the writes after it.
+        path = strs[j++];
+        const fd = nums[i + 2];
+        const pos = nums[i + 3];
+        const len = nums[i + 4];
+        const at = nums[i + 5];
+        for (let done = 0; done < len; ) {
+          const n = fs.readSync(fd, bytes, at + done, len - done, pos + done);
+          if (n === 0) throw Object.assign(new Error(`${path}: ${len - done} bytes missing at ${pos + done} (the image ends there)`), { code: 'EIO', errno: -5, syscall: 'read' });
+          done += n;
+        }
+        units += len >>> 13; // (COST_SHIFT)
+        i += 6;
+      } else if (op === OP.SPARSE) {
+        // A write of bytes read by a READ: each run of 4 KiB pieces with data one write, pieces of zeros left as holes.
+        path = st.path;
+        const pos = nums[i + 2];
+        const len = nums[i + 3];
+        const at = nums[i + 4];
+        let run = -1;
+        for (let p = 0; p < len; p += 4096) {
+          const q = Math.min(len, p + 4096);
+          let zero = true;
+          for (let b = at + p; b < at + q; b++) {
+            if (bytes[b] !== 0) {
+              zero = false;
+              break;
+            }
+          }
+          if (!zero) {
+            if (run < 0) run = p;
+            continue;
+          }
+          if (run < 0) continue;
+          for (let done = run; done < p; ) done += fs.writeSync(st.fd, bytes, at + done, p - done, pos + done);
+          st.end = pos + p;
+          run = -1;
+        }
+        if (run >= 0) {
+          for (let done = run; done < len; ) done += fs.writeSync(st.fd, bytes, at + done, len - done, pos + done);
+          st.end = pos + len;
+        }
         i += 5;
       } else if (op === OP.CLOSE) {
         path = st.path;
         const flags = nums[i + 3];
         const a = nums[i + 7];
         const m = nums[i + 8];
-        if ((flags & 4) !== 0) fs.ftruncateSync(st.fd, nums[i + 2]);
+        if ((flags & 4) !== 0 || ((flags & 8) !== 0 && st.end < nums[i + 2])) fs.ftruncateSync(st.fd, nums[i + 2]);
         if ((flags & 1) !== 0) fs.fchownSync(st.fd, nums[i + 4], nums[i + 5]);
         if ((flags & 2) !== 0) fs.fchmodSync(st.fd, nums[i + 6]);
         fs.futimesSync(st.fd, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
@@ -261,7 +311,7 @@ const CTL = ${JSON.stringify(CTL)};
 const ctl = new Int32Array(workerData.ctl);
 const nums = workerData.nums.map((b) => new Float64Array(b));
 const bytes = workerData.bufs.map((b) => new Uint8Array(b));
-const st = { lane: workerData.lane, fd: -1, path: '', done: 0, cost: 0, failure: null, stopped: false };
+const st = { lane: workerData.lane, fd: -1, path: '', end: 0, done: 0, cost: 0, failure: null, stopped: false };
 parentPort.on('message', (b) => {
   if (b.st !== undefined) Object.assign(st, b.st);
   if (st.failure === null && !st.stopped) runOps(fs, OP, CTL, ctl, st, nums[b.slot], b.count, b.strs, bytes[b.slot]);
@@ -512,6 +562,47 @@ export class HostOps {
     }
   }
 
+  /**
+   * Has lane's worker read `into.length` bytes at byte `pos` of host file
+   * fd (the image, named `name` in a message) into `into`, a view of the
+   * lane's batch reserved for them (reserve()), before the calls queued
+   * after this one: true. False where the lane has no worker or into is not
+   * in its batch (the caller reads the bytes itself).
+   */
+  read(lane: number, fd: number, pos: number, into: Uint8Array, name: string): boolean {
+    const l = this.lanes[lane];
+    if (l.worker === null || l.slot === null || into.buffer !== l.slot.buf.buffer) return false;
+    this.check();
+    l.strs.push(name);
+    const v = l.slot.nums;
+    const i = this.call(l, OP.READ, 6);
+    l.lastWrite = -1;
+    v[i + 2] = fd;
+    v[i + 3] = pos;
+    v[i + 4] = into.length;
+    v[i + 5] = into.byteOffset;
+    l.cost += into.length >>> COST_SHIFT;
+    return true;
+  }
+
+  /**
+   * Bytes of the lane's open file at pos, from its batch (a view of what a
+   * read() queued there): written by the worker once read, each run of
+   * 4 KiB pieces with data one write, pieces of zeros left as holes (the
+   * file's size is set at its close with SET_SIZE_IF_SHORT).
+   */
+  sparse(lane: number, pos: number, bytes: Uint8Array): Promise<void> | void {
+    const l = this.lanes[lane];
+    if (l.slot === null || bytes.buffer !== l.slot.buf.buffer) throw new Error('host ops: sparse bytes outside the batch');
+    const v = l.slot.nums;
+    const i = this.call(l, OP.SPARSE, 5);
+    l.lastWrite = -1;
+    v[i + 2] = pos;
+    v[i + 3] = bytes.length;
+    v[i + 4] = bytes.byteOffset;
+    return this.queued(l);
+  }
+
   /** Queues a write of len bytes at pos from the batch's buffer at `at`, joined to the last call where both go on from it. */
   private queueWrite(l: Lane, pos: number, len: number, at: number): void {
     const v = l.slot!.nums;
@@ -539,6 +630,7 @@ export class HostOps {
     const st = l.inline;
     try {
       for (let done = 0; done < bytes.length; ) done += nodeFs.writeSync(st.fd, bytes, done, bytes.length - done, pos + done);
+      st.end = pos + bytes.length;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       st.failure = { code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? 'write', path: st.path, message: err.message, seq: this.seq };
@@ -688,7 +780,7 @@ export class HostOps {
   }
 
   private state(lane: number): RunState {
-    return { lane, fd: -1, path: '', done: 0, cost: 0, failure: null, stopped: false };
+    return { lane, fd: -1, path: '', end: 0, done: 0, cost: 0, failure: null, stopped: false };
   }
 
   /** Keeps the first failure by queue order. */
@@ -755,7 +847,7 @@ export class HostOps {
       if (!l.online && up[l.index] === 1) {
         l.online = true;
         const st = l.inline;
-        batch.st = { fd: st.fd, path: st.path, done: st.done, cost: st.cost, stopped: st.stopped };
+        batch.st = { fd: st.fd, path: st.path, end: st.end, done: st.done, cost: st.cost, stopped: st.stopped };
       }
       if (!l.online) {
         i++;

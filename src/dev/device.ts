@@ -47,6 +47,21 @@ export interface BlockDevice {
    * connections).
    */
   readonly readAheadDepth?: number;
+  /**
+   * The host file this device's bytes lie in, plainly, from `offset` on for
+   * `size` bytes, for a reader on another thread of this process (pread on
+   * fd): a file read out of a read-only mount is read there by the thread
+   * that writes it out (vmpager get). Absent or null: none (a device of
+   * another kind, or one that transforms its bytes); valid until close().
+   */
+  hostFile?(): HostFile | null;
+}
+
+/** Where a device's bytes lie in a host file (BlockDevice.hostFile). */
+export interface HostFile {
+  fd: number;
+  offset: number;
+  size: number;
 }
 
 /** Bytes in a transfer's buffers: kern/iovec.ts's, named here too for devices written against this module. */

@@ -18,7 +18,7 @@ import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readvSync, wr
 import { open, type FileHandle } from 'node:fs/promises';
 import { EBADF, EIO, ENODEV, EROFS, strerror } from '../kern/errno.js';
 import { byteLength, iovAfter } from '../kern/iovec.js';
-import { type BlockDevice, newDeviceStats } from './device.js';
+import { type BlockDevice, type HostFile, newDeviceStats } from './device.js';
 import { errnoOf } from './host_errno.js';
 
 export type ImageIo = 'sync' | 'async';
@@ -77,6 +77,11 @@ export class ImageDevice implements BlockDevice {
     } catch (e) {
       return { error: errnoOf(e), dev: null };
     }
+  }
+
+  hostFile(): HostFile | null {
+    if (this.closed) return null;
+    return { fd: typeof this.fh === 'number' ? this.fh : this.fh.fd, offset: 0, size: this.size };
   }
 
   async readv(bufs: readonly Uint8Array[], offset: number): Promise<number> {

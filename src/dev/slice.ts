@@ -11,7 +11,7 @@
 
 import { EIO, EROFS } from '../kern/errno.js';
 import { byteLength } from '../kern/iovec.js';
-import { type BlockDevice, newDeviceStats } from './device.js';
+import { type BlockDevice, type HostFile, newDeviceStats } from './device.js';
 
 export class SliceDevice implements BlockDevice {
   readonly stats = newDeviceStats();
@@ -41,6 +41,13 @@ export class SliceDevice implements BlockDevice {
   /** The parent's: a partition overlaps its transfers as the disk does. */
   get readAheadDepth(): number | undefined {
     return this.parent.readAheadDepth;
+  }
+
+  /** The parent's host file, narrowed to the window. */
+  hostFile(): HostFile | null {
+    const h = this.parent.hostFile?.() ?? null;
+    if (h === null || this.start + this.size > h.size) return null;
+    return { fd: h.fd, offset: h.offset + this.start, size: this.size };
   }
 
   /** True when [offset, offset + n) lies inside the window. */

@@ -9,7 +9,8 @@
  * directory than one window, on ext2 (block map) and ext4 (extents) with
  * 1 KiB and 4 KiB blocks; inline-data files (no block map) come through the
  * VM. Small files side by side on the device come out of fewer device reads
- * than there are files. A block pointer outside the file system stops the
+ * than there are files. A file system in a partition of a whole disk comes
+ * out the same (the lanes read the disk image at the partition's offset). A block pointer outside the file system stops the
  * copy in one line naming the file, every file before it complete.
  */
 
@@ -160,6 +161,19 @@ test('small files side by side on the device come out of fewer device reads than
   const stats = JSON.parse(r.stderr) as { device: { reads: number } };
   assert.ok(stats.device.reads < SMALL / 2, `${stats.device.reads} device reads for ${SMALL} files`);
   assert.deepEqual(snapshot(join(tmp.dir, 'reads-get')), snapshot(join(src, 'many')));
+});
+
+test('a file system in a partition of a whole disk image comes out equal to the tree, its holes kept (the lanes read the disk at the partition\'s offset)', () => {
+  const fsImg = image('part-fs.img', 'ext4', 4096);
+  const disk = join(tmp.dir, 'part-disk.img');
+  execFileSync('truncate', ['-s', '24M', disk]);
+  execFileSync('sfdisk', ['-q', disk], { input: 'label: dos\nstart=2048, size=32768, type=83\n' });
+  execFileSync('dd', [`if=${fsImg}`, `of=${disk}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
+  const mine = join(tmp.dir, 'part-get');
+  const g = vmpager(['--partition', '1', 'get', disk, '/', mine]);
+  assert.equal(g.status, 0, g.stderr);
+  assert.deepEqual(snapshot(mine), snapshot(src));
+  assert.ok(lstatSync(join(mine, 'holes')).blocks * 512 < 64 << 10, 'the holes stay holes (1 MiB, 12 KiB of data)');
 });
 
 // (debugfs 1.47 dumps an inline file's whole 60-byte area, and mke2fs -d stores a

@@ -4,15 +4,18 @@
  * reader itself, in order, instead of waiting for room; the worker takes
  * the lane over once up, counting on from what the reader did, and with
  * the file the reader had open (closed by the worker without a warning from
- * Node). Workers are held at start and released by the test.
+ * Node). Workers are held at start and released by the test. A worker
+ * reads the image's bytes itself where told (get's lane reads): zeros
+ * become holes, a file ending in one gets its size; a read that fails
+ * names the image.
  */
 
 import { after, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostOps } from '../../src/cli/host_ops.js';
+import { HostOps, SET_SIZE_IF_SHORT } from '../../src/cli/host_ops.js';
 import { randomBytes, tempDir } from '../helpers/images.js';
 
 const tmp = tempDir();
@@ -120,4 +123,54 @@ test('a link waiting for its first name on the other lane, both workers held: ca
     await ops.stop();
   }
   assert.ok(readFileSync(join(dir, 'second')).equals(randomBytes(1000, 5)));
+});
+
+test('bytes a worker reads from a host file itself are written with their 4 KiB runs of zeros left as holes, the size set where the file ends in one', async () => {
+  const dir = join(tmp.dir, 'read');
+  mkdirSync(dir);
+  // The "image": data, 8 KiB of zeros, data, then 12 KiB of zeros at the end.
+  const image = new Uint8Array(40 << 10);
+  image.set(randomBytes(10 << 10, 1), 0);
+  image.set(randomBytes(6 << 10, 2), 20 << 10);
+  writeFileSync(join(dir, 'image'), image);
+  const fd = openSync(join(dir, 'image'), 'r');
+  const ops = HostOps.start(true);
+  try {
+    const lane = ops.pick();
+    await ops.open(lane, join(dir, 'out'), 0o644);
+    const into = (await ops.reserve(lane, image.length, 100))!;
+    assert.equal(ops.read(lane, fd, 0, into, 'image'), true);
+    await ops.sparse(lane, 0, into.subarray(0, 24 << 10)); // two pieces, as readDirect hands them
+    await ops.sparse(lane, 24 << 10, into.subarray(24 << 10));
+    await ops.close(lane, image.length, SET_SIZE_IF_SHORT, 0, 0, 0o644, 1_600_000_000, 1_600_000_000);
+    assert.equal(ops.read(lane, fd, 0, new Uint8Array(10), 'image'), false, 'bytes outside the batch: the caller reads them');
+    await ops.finish();
+  } finally {
+    await ops.stop();
+    closeSync(fd);
+  }
+  const out = join(dir, 'out');
+  assert.ok(readFileSync(out).equals(image));
+  // (4 KiB pieces: 10 KiB of data take three blocks, the 6 KiB two; the zeros none)
+  assert.equal(statSync(out).blocks * 512, 5 * 4096);
+});
+
+test('a read of the host file that fails stops the lane with one failure naming the image', async () => {
+  const dir = join(tmp.dir, 'read-fail');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'image'), randomBytes(8192, 3));
+  const fd = openSync(join(dir, 'image'), 'r');
+  const ops = HostOps.start(true);
+  try {
+    const lane = ops.pick();
+    await ops.open(lane, join(dir, 'out'), 0o644);
+    const into = (await ops.reserve(lane, 16384, 100))!;
+    assert.equal(ops.read(lane, fd, 0, into, 'disk.img'), true); // 16 KiB of a file of 8: it ends before
+    await ops.sparse(lane, 0, into);
+    await ops.close(lane, 16384, SET_SIZE_IF_SHORT, 0, 0, 0o644, 1_600_000_000, 1_600_000_000);
+    await assert.rejects(ops.finish(), (e: NodeJS.ErrnoException) => e.code === 'EIO' && e.syscall === 'read' && (e as { path?: string }).path === 'disk.img');
+  } finally {
+    await ops.stop();
+    closeSync(fd);
+  }
 });
