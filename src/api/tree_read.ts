@@ -24,7 +24,7 @@ import { type FrameSink, vmSendfile } from '../vm/vm_sendfile.js';
 import { type FileRuns, fileRuns, fileRunsNow } from './direct_read.js';
 import { check } from './errors.js';
 import { type FileType, fileType, joinPath, type MountedFs } from './mounted_fs.js';
-import type { Vattr } from '../vfs/vnode_if.js';
+import { IO_DIRECT, type Vattr } from '../vfs/vnode_if.js';
 
 /** A directory entry as stored: its name and file number. */
 export interface TreeEntry {
@@ -60,7 +60,8 @@ export class TreeNode {
   async entries(): Promise<TreeEntry[]> {
     if (this.vp.type !== VType.VDIR) check(ENOTDIR, 'readdir', this.fs.image, this.path);
     const ents: TreeEntry[] = [];
-    const error = await this.vp.op.readdir(this.vp, (d) => (d.name !== '.' && d.name !== '..' && ents.push({ name: d.name, ino: d.ino }), true));
+    // (A copy meets each directory once: read straight from the device where the file system can, not kept in the VM.)
+    const error = await this.vp.op.readdir(this.vp, (d) => (d.name !== '.' && d.name !== '..' && ents.push({ name: d.name, ino: d.ino }), true), IO_DIRECT);
     check(error, 'readdir', this.fs.image, this.path);
     return ents;
   }

@@ -116,8 +116,10 @@ export interface VopVector {
   /**
    * Calls `fn` for each entry of directory vp, in on-disk order, until it
    * answers false. "." and ".." are included when the directory records them.
+   * IO_DIRECT (a walk that meets each directory once): on a read-only mount,
+   * its blocks may be read straight from the device and not kept in the VM.
    */
-  readdir(vp: Vnode, fn: (d: Dirent) => boolean): Promise<number>;
+  readdir(vp: Vnode, fn: (d: Dirent) => boolean, ioflag?: number): Promise<number>;
   readlink(vp: Vnode): Promise<{ error: number; target: string }>;
   /** Reads at uio.offset; short at EOF. IO_DIRECT: bypass the VM object. */
   read(vp: Vnode, uio: Uio, ioflag: number): Promise<number>;

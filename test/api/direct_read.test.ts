@@ -6,7 +6,9 @@
  * (the VM's path); files side by side on the device come out of one read,
  * each file's bytes to the sink in order; a read that fails names the file
  * it belongs to, the files before it handed over whole and none after it
- * begun. A tree copy reclaims each file's vnode once it lets it go.
+ * begun. A tree copy reclaims each file's vnode once it lets it go, and
+ * reads a directory of a read-only mount straight from the device (no VM
+ * object), one of a read-write mount through the VM.
  */
 
 import { after, before, test } from 'node:test';
@@ -183,5 +185,38 @@ test('a tree copy reclaims each file\'s vnode once it lets it go; directories st
     assert.ok(fs.mp.vnodeHash.has(dir.stat.ino), 'the directory\'s stays');
   } finally {
     await fs.unmount();
+  }
+});
+
+test('a tree copy reads a directory of a read-only mount straight from the device: the entries readdir gives through the VM, no VM object made; on a read-write mount through the VM (a name not yet on the device is seen)', async () => {
+  const names = (ents: { name: string }[]) => ents.map((e) => e.name).sort();
+  const bytes = new Uint8Array(readFileSync(images[3].path));
+  const ro = await new Vm({ memory: 4 << 20 }).mount(new MemDisk(bytes.slice(), { readOnly: true }), { readOnly: true });
+  try {
+    const dir = await treeNode(ro, '/d');
+    try {
+      const viaTree = await dir.entries();
+      const vp = ro.mp.vnodeHash.get(dir.stat.ino)!;
+      assert.equal(vp.object, null, 'no VM object for the directory');
+      assert.deepEqual(names(viaTree), names(await ro.readdir('/d')), 'the same names as readdir through the VM');
+      assert.equal(viaTree.length, SMALL);
+    } finally {
+      await dir.release();
+    }
+  } finally {
+    await ro.unmount();
+  }
+  const rw = await new Vm({ memory: 4 << 20 }).mount(new MemDisk(bytes.slice()), { readOnly: false });
+  try {
+    rw.setAsync(true); // (the directory's new block stays in its pages until the sync)
+    await rw.promises.writeFile('/d/new-name', 'x');
+    const dir = await treeNode(rw, '/d');
+    try {
+      assert.ok(names(await dir.entries()).includes('new-name'));
+    } finally {
+      await dir.release();
+    }
+  } finally {
+    await rw.unmount();
   }
 });

@@ -13,7 +13,7 @@
 import { EACCES, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
-import { type Dirent, IO_NODELOCKED, type LookupResult } from '../../vfs/vnode_if.js';
+import { type Dirent, IO_DIRECT, IO_NODELOCKED, type LookupResult } from '../../vfs/vnode_if.js';
 import {
   DIRENT_HEADER, EXT2_IBLOCK_BYTES, EXT2_NAME_LEN, EXT4_CASEFOLD_FL, EXT2_FT_MASK, INCOMPAT_CASEFOLD,
   INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
@@ -184,9 +184,11 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
 }
 
 /** VOP_READDIR: fn for each entry of vp in on-disk order until it answers false. => may sleep */
-export async function ext2Readdir(vp: Vnode, fn: (d: Dirent) => boolean): Promise<number> {
+export async function ext2Readdir(vp: Vnode, fn: (d: Dirent) => boolean, ioflag = 0): Promise<number> {
   if (vp.type !== VType.VDIR) return ENOTDIR;
-  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: nameString(buf, off, len), ino, type }));
+  // Straight from the device only where no page of it can be newer (a read-only mount): no VM object made and torn down.
+  const direct = (ioflag & IO_DIRECT) !== 0 && vp.mount?.readOnly === true ? IO_DIRECT : 0;
+  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: nameString(buf, off, len), ino, type }), direct);
 }
 
 /** A directory entry's name as a string: ASCII directly, anything else through the UTF-8 decoder (its answer for ASCII is the same). */
