@@ -19,9 +19,8 @@
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { HostFile } from '../dev/device.js';
 import { B_READ, physio } from '../vfs/buf.js';
-import type { Bulkstat } from '../vfs/mount.js';
+import { type Bulkstat, runAppend } from '../vfs/mount.js';
 import { VType, type Vnode } from '../vfs/vnode.js';
-import type { BmapResult } from '../vfs/vnode_if.js';
 import { check } from './errors.js';
 import type { MountedFs } from './mounted_fs.js';
 
@@ -69,8 +68,14 @@ export async function fileRuns(fs: MountedFs, vp: Vnode, size: number): Promise<
   const blocks = Math.ceil(size / bsize);
   const runs: number[] = [];
   for (let lbn = 0; lbn < blocks; ) {
-    lbn = addRun(runs, bsize, size, lbn, await vp.op.bmap(vp, lbn));
-    if (lbn < 0) return null;
+    const r = await vp.op.bmap(vp, lbn);
+    if (r.error !== 0) return null;
+    const n = Math.min(blocks - lbn, r.runp + 1);
+    if (r.bn >= 0) {
+      const pos = lbn * bsize;
+      runAppend(runs, pos, Math.min(size, (lbn + n) * bsize) - pos, r.bn * DEV_BSIZE);
+    }
+    lbn += n;
   }
   return { size, bsize, runs };
 }
@@ -78,21 +83,6 @@ export async function fileRuns(fs: MountedFs, vp: Vnode, size: number): Promise<
 /** fileRuns of a regular file as VFS_BULKSTAT told of it. */
 export function fileRunsNow(fs: MountedFs, b: Bulkstat): FileRuns {
   return { size: b.va.size, bsize: fs.mp.stat.iosize, runs: b.runs };
-}
-
-/** Adds the run bmap answered r for at block lbn to runs, joined to the last where both go on: the next block to map, -1 on an error. */
-function addRun(runs: number[], bsize: number, size: number, lbn: number, r: BmapResult): number {
-  if (r.error !== 0) return -1;
-  const n = Math.min(Math.ceil(size / bsize) - lbn, r.runp + 1);
-  if (r.bn >= 0) {
-    const pos = lbn * bsize;
-    const len = Math.min(size, (lbn + n) * bsize) - pos;
-    const dev = r.bn * DEV_BSIZE;
-    const k = runs.length - 3;
-    if (k >= 0 && runs[k] + runs[k + 1] === pos && runs[k + 2] + runs[k + 1] === dev) runs[k + 1] += len;
-    else runs.push(pos, len, dev);
-  }
-  return lbn + n;
 }
 
 /** What readDirect hands each file's bytes to, in file order; each call's promise is waited for. */

@@ -841,10 +841,11 @@ export class HostOps {
   private hand(): void {
     // Whether each worker is up, read once: read per batch, a worker coming up between two batches of its lane
     // would get the second while the first stayed here (and ran after it).
-    const up = [Atomics.load(this.ctl, CTL.UP), Atomics.load(this.ctl, CTL.UP + 1)];
+    const up0 = Atomics.load(this.ctl, CTL.UP);
+    const up1 = Atomics.load(this.ctl, CTL.UP + 1);
     for (let i = 0; i < this.early.length; ) {
       const { lane: l, batch } = this.early[i];
-      if (!l.online && up[l.index] === 1) {
+      if (!l.online && (l.index === 0 ? up0 : up1) === 1) {
         l.online = true;
         const st = l.inline;
         batch.st = { fd: st.fd, path: st.path, end: st.end, done: st.done, cost: st.cost, stopped: st.stopped };

@@ -49,6 +49,13 @@ export interface Bulkstat {
   runs: number[];
 }
 
+/** Adds a run (file offset, bytes, device byte address) to runs, joined to the last where both go on (Bulkstat.runs). */
+export function runAppend(runs: number[], pos: number, len: number, dev: number): void {
+  const k = runs.length - 3;
+  if (k >= 0 && runs[k] + runs[k + 1] === pos && runs[k + 2] + runs[k + 1] === dev) runs[k + 1] += len;
+  else runs.push(pos, len, dev);
+}
+
 export interface VfsOps {
   /** Returns the root directory, referenced. */
   root(mp: Mount): Promise<{ error: number; vp: Vnode | null }>;

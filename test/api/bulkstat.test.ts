@@ -134,66 +134,57 @@ test('every regular file read without a vnode has the attributes and the runs it
   }
 });
 
-test('a read-write mount: no file is read without its vnode', async () => {
-  const c = cases[3];
-  const fs = await mounted(c, false);
+/** Runs fn on the node of /d of case c's image (mounted read-only unless said), then lets everything go. */
+async function inD(c: Case, fn: (d: TreeNode) => Promise<void>, opts: { readOnly?: boolean; bytes?: Uint8Array } = {}): Promise<void> {
+  const fs = await mounted(c, opts.readOnly ?? true, opts.bytes);
   try {
     const d = await treeNode(fs, '/d');
     try {
-      const e = (await d.entries()).find((x) => x.name === 'f5')!;
-      const n = await d.child(e);
-      await n.release();
-      assert.equal(d.fileNow(e), null);
+      await fn(d);
     } finally {
       await d.release();
     }
   } finally {
     await fs.unmount();
   }
+}
+
+/** The entry of /d named name. */
+async function entry(d: TreeNode, name: string): Promise<TreeEntry> {
+  return (await d.entries()).find((x) => x.name === name)!;
+}
+
+test('a read-write mount: no file is read without its vnode', async () => {
+  await inD(cases[3], async (d) => {
+    const e = await entry(d, 'f5');
+    await (await d.child(e)).release();
+    assert.equal(d.fileNow(e), null);
+  }, { readOnly: false });
 });
 
 test('an inode whose table block is not in core: none, until its vnode has read the block', async () => {
-  const c = cases[3];
-  const fs = await mounted(c);
-  try {
-    const d = await treeNode(fs, '/d');
-    try {
-      // Inodes 1-16 share the first 4 KiB of the table (the root's, read at mount); the files' are further on.
-      const e = (await d.entries()).find((x) => x.name === 'f39')!;
-      assert.ok(e.ino > 4096 / 256, `inode ${e.ino} is past the first table block`);
-      assert.equal(d.fileNow(e), null);
-      const n = await d.child(e);
-      await n.release();
-      assert.notEqual(d.fileNow(e), null);
-    } finally {
-      await d.release();
-    }
-  } finally {
-    await fs.unmount();
-  }
+  await inD(cases[3], async (d) => {
+    // Inodes 1-16 share the first 4 KiB of the table (the root's, read at mount); the files' are further on.
+    const e = await entry(d, 'f39');
+    assert.ok(e.ino > 4096 / 256, `inode ${e.ino} is past the first table block`);
+    assert.equal(d.fileNow(e), null);
+    await (await d.child(e)).release();
+    assert.notEqual(d.fileNow(e), null);
+  });
 });
 
 test('an inode whose checksum is wrong: none; its vnode reports the damage', async () => {
   const c = cases[3];
   const bytes = new Uint8Array(readFileSync(c.path));
   bytes[inodeOffset(c.path, '/d/f7', c.bsize) + 0x10] ^= 1; // i_mtime, the checksum left as it was
-  const fs = await mounted(c, true, bytes);
-  try {
-    const d = await treeNode(fs, '/d');
-    try {
-      const ents = await d.entries();
-      const good = ents.find((x) => x.name === 'f6')!;
-      const bad = ents.find((x) => x.name === 'f7')!;
-      await assert.rejects(d.child(bad), /checksum/);
-      await (await d.child(good)).release();
-      assert.notEqual(d.fileNow(good), null, 'its neighbour in the same table block is read');
-      assert.equal(d.fileNow(bad), null);
-    } finally {
-      await d.release();
-    }
-  } finally {
-    await fs.unmount();
-  }
+  await inD(c, async (d) => {
+    const good = await entry(d, 'f6');
+    const bad = await entry(d, 'f7');
+    await assert.rejects(d.child(bad), /checksum/);
+    await (await d.child(good)).release();
+    assert.notEqual(d.fileNow(good), null, 'its neighbour in the same table block is read');
+    assert.equal(d.fileNow(bad), null);
+  }, { bytes });
 });
 
 test('a block map pointing outside the file system, an impossible size: none; its vnode finds the damage (ext2 direct blocks, ext4 extents)', async () => {
@@ -203,26 +194,18 @@ test('a block map pointing outside the file system, an impossible size: none; it
     writeFileSync(img, readFileSync(c.path));
     debugfs(img, `sif /d/f8 block[${word}] 4000000`, true);
     debugfs(img, 'sif /d/f9 size 0x30000000000000', true); // 2^53 bytes and more
-    const fs = await mounted({ ...c, path: img });
-    try {
-      const d = await treeNode(fs, '/d');
+    await inD({ ...c, path: img }, async (d) => {
+      const e = await entry(d, 'f8');
+      const n = await d.child(e);
       try {
-        const e = (await d.entries()).find((x) => x.name === 'f8')!;
-        const n = await d.child(e);
-        try {
-          assert.equal(await n.runs(), null, `${c.name}: the vnode's map is refused`);
-        } finally {
-          await n.release();
-        }
-        assert.equal(d.fileNow(e), null, c.name);
-        const huge = (await d.entries()).find((x) => x.name === 'f9')!;
-        await assert.rejects(d.child(huge), /./, `${c.name}: the vnode of an impossible size is refused`);
-        assert.equal(d.fileNow(huge), null, `${c.name}: impossible size`);
+        assert.equal(await n.runs(), null, `${c.name}: the vnode's map is refused`);
       } finally {
-        await d.release();
+        await n.release();
       }
-    } finally {
-      await fs.unmount();
-    }
+      assert.equal(d.fileNow(e), null, c.name);
+      const huge = await entry(d, 'f9');
+      await assert.rejects(d.child(huge), /./, `${c.name}: the vnode of an impossible size is refused`);
+      assert.equal(d.fileNow(huge), null, `${c.name}: impossible size`);
+    });
   }
 });

@@ -35,20 +35,10 @@ export function ext2Bmap(vp: Vnode, lbn: number): Promise<BmapResult> {
   }
   if (ip.inlineData || ip.fastSymlink) return Promise.resolve({ error: EOPNOTSUPP, bn: -1, runp: 0, runb: 0 });
   if (ip.encrypted) return Promise.resolve({ error: EACCES, bn: -1, runp: 0, runb: 0 });
-  const now = ext2BmapNow(ip, lbn);
-  if (now !== null) return Promise.resolve(now);
-  return bmapRun(mp.bufcache, ip, lbn).then((r) => bmapResult(ip, lbn, r));
-}
-
-/**
- * ext2Bmap's answer where it needs no read (the map's root in the inode, or
- * its block last used); null where it does. => lbn >= 0, a block of a file
- * with a block map (not inline data, not encrypted)
- */
-export function ext2BmapNow(ip: Inode, lbn: number): BmapResult | null {
   const maxrun = Math.max(0, MAXPHYS / ip.fs.bsize - 1);
   const now = ip.extents ? extentBmapNow(ip, lbn, maxrun) : indirBmapNow(ip, lbn, maxrun);
-  return now === null ? null : bmapResult(ip, lbn, now);
+  if (now !== null) return Promise.resolve(bmapResult(ip, lbn, now));
+  return bmapRun(mp.bufcache, ip, lbn).then((r) => bmapResult(ip, lbn, r));
 }
 
 /** ext2Bmap's answer from the block run of lbn. */

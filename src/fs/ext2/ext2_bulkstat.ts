@@ -20,7 +20,7 @@
  */
 
 import { VType } from '../../vfs/vnode.js';
-import type { Bulkstat, Mount } from '../../vfs/mount.js';
+import { type Bulkstat, type Mount, runAppend } from '../../vfs/mount.js';
 import { inodeCsumOk } from './ext2_csum.js';
 import { extentRootEach } from './ext2_extents.js';
 import { type Ext2Dinode, decodeDinode, EXT2_NDADDR, EXT4_ENCRYPT_FL, EXT4_EXTENTS_FL, EXT4_INLINE_DATA_FL, S_IFMT, S_IFREG } from './ext2_fs.js';
@@ -28,7 +28,7 @@ import { dinodeBlocks512, dinodeSize } from './ext2_inode.js';
 import { ext2InodeBufNow, ext2InodeOff } from './ext2_inode_write.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { Ext2Vattr } from './ext2_vattr.js';
-import { xattrsNoneIn } from './ext2_xattr_vnops.js';
+import { ext2XattrsNone } from './ext2_xattr_vnops.js';
 
 /** VFS_BULKSTAT without a task: regular file ino's attributes and data runs, or null (see above). */
 export function ext2BulkstatNow(mp: Mount, ino: number): Bulkstat | null {
@@ -43,7 +43,7 @@ export function ext2BulkstatNow(mp: Mount, ino: number): Bulkstat | null {
     if (fs.metadataCsum && !inodeCsumOk(fs, ino, raw)) return null;
     const din = decodeDinode(raw);
     const size = dinodeSize(fs, din, VType.VREG);
-    if (size < 0 || (din.flags & (EXT4_INLINE_DATA_FL | EXT4_ENCRYPT_FL)) !== 0 || !xattrsNoneIn(raw, din)) return null;
+    if (size < 0 || (din.flags & (EXT4_INLINE_DATA_FL | EXT4_ENCRYPT_FL)) !== 0 || !ext2XattrsNone(raw, din)) return null;
     const runs = (din.flags & EXT4_EXTENTS_FL) !== 0 ? extentRuns(fs, din, size) : directRuns(fs, din, size);
     if (runs === null) return null;
     return { va: new Ext2Vattr(VType.VREG, ino, din, size, dinodeBlocks512(fs, din), fs.bsize, false, null), runs };
@@ -58,7 +58,7 @@ function extentRuns(fs: Ext2Fs, din: Ext2Dinode, size: number): number[] | null 
   const runs: number[] = [];
   const ok = extentRootEach(fs, din.iblock, (lblk, len, pblk) => {
     const pos = lblk * bsize;
-    if (pos < size) addRun(runs, pos, Math.min(size, (lblk + len) * bsize) - pos, pblk * bsize);
+    if (pos < size) runAppend(runs, pos, Math.min(size, (lblk + len) * bsize) - pos, pblk * bsize);
   });
   return ok ? runs : null;
 }
@@ -74,14 +74,7 @@ function directRuns(fs: Ext2Fs, din: Ext2Dinode, size: number): number[] | null 
     const p = (b[4 * lbn] | (b[4 * lbn + 1] << 8) | (b[4 * lbn + 2] << 16) | (b[4 * lbn + 3] << 24)) >>> 0;
     if (p === 0) continue; // a hole
     if (!fs.blockOk(p)) return null;
-    addRun(runs, lbn * bsize, Math.min(size, (lbn + 1) * bsize) - lbn * bsize, p * bsize);
+    runAppend(runs, lbn * bsize, Math.min(size, (lbn + 1) * bsize) - lbn * bsize, p * bsize);
   }
   return runs;
-}
-
-/** Adds a run (file offset, bytes, device byte address), joined to the last where both go on. */
-function addRun(runs: number[], pos: number, len: number, dev: number): void {
-  const k = runs.length - 3;
-  if (k >= 0 && runs[k] + runs[k + 1] === pos && runs[k + 2] + runs[k + 1] === dev) runs[k + 1] += len;
-  else runs.push(pos, len, dev);
 }

@@ -128,22 +128,18 @@ export function ext2Listextattr(vp: Vnode): Promise<{ error: number; names: stri
   const mp = vp.mount;
   if (mp === null) return Promise.resolve({ error: EOPNOTSUPP, names: [] });
   const ip = ext2Inode(vp);
-  return ext2XattrsNone(ip) ? Promise.resolve({ error: 0, names: [] }) : listSlow(mp, ip);
+  return ext2XattrsNone(ip.raw, ip.din) ? Promise.resolve({ error: 0, names: [] }) : listSlow(mp, ip);
 }
 
 /**
- * Has ip no extended attribute at all, as its inode alone tells (most
+ * Has an inode (raw as read, din decoded) no extended attribute at all, as
+ * the inode alone tells (most
  * files): no attribute block, and in the inode body no magic, or the magic
  * followed at once by the end of the entries (as an inode whose last
  * attribute went, or any inode of a file system with inline data, has).
  * False where it may have some (read them to know).
  */
-export function ext2XattrsNone(ip: Inode): boolean {
-  return xattrsNoneIn(ip.raw, ip.din);
-}
-
-/** ext2XattrsNone of an inode as read (raw) and decoded (din). */
-export function xattrsNoneIn(r: Uint8Array, din: Ext2Dinode): boolean {
+export function ext2XattrsNone(r: Uint8Array, din: Ext2Dinode): boolean {
   if (din.fileAcl !== 0 || din.extraIsize < 0) return false;
   const start = ibodyStartIn(r, din); // (start + 8 <= the inode's size)
   const le32 = (o: number) => (r[o] | (r[o + 1] << 8) | (r[o + 2] << 16) | (r[o + 3] << 24)) >>> 0;
