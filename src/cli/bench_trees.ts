@@ -6,6 +6,11 @@
  *   empty ext4 image, both beside `mke2fs -t ext4 -d TREE`;
  *   `vmpager get IMAGE /` beside `debugfs -R 'rdump / DIR'` of the image
  *   mke2fs -d made.
+ * Each timed command starts once the host has written back what the one
+ * before it wrote (sync): the 270 MB a run leaves dirty are otherwise
+ * written back by the kernel's flusher threads while the next command runs,
+ * taking a core from whichever ran next (on two cores, the second thread of
+ * vmpager's; debugfs and mke2fs use one).
  * The tree and that image are built once into the cache folder. The first
  * vmpager run of each kind is checked: e2fsck -fn clean, or the tree out
  * holding the tree's entries and bytes (rdump's: its entries; it writes
@@ -107,6 +112,7 @@ export async function treeRows(cache: string, runs: number, scratch: string, log
     let t: Timed;
     if (which === 'put') execFileSync('cp', ['--sparse=always', c.empty, target]);
     if (which === 'rdump') mkdirSync(out);
+    execFileSync('sync'); // (see above)
     switch (which) {
       case 'mkfs':
         t = await runTimed(process.execPath, [MAIN, 'mkfs', '--type', 'ext4', '--from', c.tree, target, IMAGE_SIZE], false, scratch);
