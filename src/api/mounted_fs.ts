@@ -554,8 +554,15 @@ export class MountedFs {
     return ['/' + parts.join('/'), name];
   }
 
-  /** Removes a file, symlink or empty directory (rm -d); `recursive`: a directory with all below it (rm -r). */
+  /**
+   * Removes a file, symlink or empty directory (rm -d); `recursive`: a
+   * directory with all below it (rm -r). The root, and a path ending in '.'
+   * or '..', are refused before anything is removed (rm(1)'s
+   * --preserve-root: such a directory cannot be removed itself, and its
+   * contents would have gone before that was found).
+   */
   async rm(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    refuseRemovingDot(path, 'rm', this.image);
     return this.rmBelow(path, opts.recursive === true, new Set());
   }
 
@@ -848,6 +855,14 @@ export class MountedFs {
       lbn += count;
     }
     return { runs, truncated: false };
+  }
+}
+
+/** Throws EINVAL, naming path, where its last name is the root, '.' or '..' (no directory there can be removed). */
+export function refuseRemovingDot(path: string, syscall: string, image: string): void {
+  const last = path.split('/').filter((p) => p !== '').pop();
+  if (last === undefined || last === '.' || last === '..') {
+    throw new VmError(EINVAL, syscall, image, path, last === undefined ? 'the root directory cannot be removed' : `'${last}' cannot be removed`);
   }
 }
 

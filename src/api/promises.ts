@@ -16,7 +16,7 @@ import { VmError } from './errors.js';
 import type { File } from './file.js';
 import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, fsError, nodeCall } from './fs_error.js';
-import { hiddenName, joinPath, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
+import { hiddenName, joinPath, refuseRemovingDot, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Dirent, Stats } from './stats.js';
 import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 
@@ -262,6 +262,8 @@ export class FsPromises {
       throw fsError(e, 'lstat', p);
     }
     if (st.type !== 'dir') return nodeCall('unlink', p, () => this.fs.unlink(p));
+    // (Before anything goes: the root, '.' and '..' cannot be removed, and their contents would have gone first.)
+    if (opts.recursive) await nodeCall('rm', p, async () => refuseRemovingDot(p, 'rm', this.fs.image));
     if (!opts.recursive) {
       // Node's own check, before any syscall: a SystemError, its errno positive.
       const e = new FsError('ERR_FS_EISDIR', EISDIR, 'rm', this.fs.image, p, 'is a directory');

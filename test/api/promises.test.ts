@@ -401,3 +401,25 @@ test('stat gives birthtime where the inode keeps one (debugfs crtime), the epoch
     }
   }
 });
+
+test("rm of the root, or of a path ending in '.' or '..', with recursive is refused with EINVAL before anything is removed", async () => {
+  const src = join(tmp.dir, 'rmroot-src');
+  mkdirSync(join(src, 'd/e'), { recursive: true });
+  writeFileSync(join(src, 'keep'), 'kept');
+  writeFileSync(join(src, 'd/e/f'), 'f');
+  const image = join(tmp.dir, 'rmroot.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, image, '4M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const root = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
+  try {
+    for (const p of ['/', '/d/.', '/d/e/..']) {
+      await assert.rejects(root.promises.rm(p, { recursive: true, force: true }), (e: FsError) => e.code === 'EINVAL' && e.syscall === 'rm' && e.path === p, p);
+      await assert.rejects(root.rm(p, { recursive: true }), (e: Error) => /cannot be removed/.test(e.message), p);
+    }
+    assert.deepEqual((await root.promises.readdir('/')).sort(), ['d', 'keep', 'lost+found']);
+    assert.equal(await root.promises.readFile('/d/e/f', 'utf8'), 'f');
+  } finally {
+    await root.unmount();
+  }
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});

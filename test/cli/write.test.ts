@@ -18,6 +18,7 @@ import { Vm, FaultyDisk, VmError } from '../../src/api/index.js';
 import { ImageDevice } from '../../src/dev/image.js';
 import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
+import { mdirPaths, mkfat } from '../helpers/fat_images.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -246,4 +247,24 @@ test('mv of a symlink to a directory TO moves the link into TO (the change-of-ca
   assert.match(debugfs(image, 'ls -l /dir'), / lnk\s*$/m);
   assert.match(debugfs(image, 'stat /dir/lnk'), /Type: symlink/);
   assert.ok(e2fsck(image).clean, e2fsck(image).output);
+});
+
+test('rm -r of the root, of a path ending in . or .. is refused before anything is removed (ext4 and FAT)', () => {
+  const ext4 = join(tmp.dir, 'keep-root.img');
+  mkext2(ext4, [{ path: 'keep', data: randomBytes(3000, 11) }, { path: 'd/e/f', data: randomBytes(10, 12) }], { type: 'ext4', size: 8 << 20 });
+  const fat = join(tmp.dir, 'keep-root-fat.img');
+  mkfat(fat, [{ path: 'KEEP', data: randomBytes(3000, 13) }, { path: 'D/E/F', data: randomBytes(10, 14) }], { fat: 16, kib: 16384 });
+  // (A read-write mount of ext4 records its time and count in the superblock, as the kernel's does: the trees are compared.)
+  const tree = (image: string) => (image === fat ? mdirPaths(fat).join('\n') : debugfs(image, 'ls -p /') + debugfs(image, 'ls -p /d/e'));
+  for (const image of [ext4, fat]) {
+    const before = tree(image);
+    for (const path of ['/', '//', '/d/.', '/d/e/..', '/D/.', '/D/E/..']) {
+      const r = vmpager(['rm', '-r', image, path]);
+      assert.equal(r.status, 2, `rm -r ${path}: ${r.stderr}`);
+      assert.match(r.stderr, /^vmpager: .*: (the root directory|'\.\.?') cannot be removed\n$/);
+      assert.equal(tree(image), before, `rm -r ${path} removed nothing from ${image}`);
+    }
+  }
+  const ck = e2fsck(ext4);
+  assert.ok(ck.clean, ck.output);
 });
