@@ -5,7 +5,7 @@
  * then closes the device.
  */
 
-import { EBUSY, EEXIST, EINTEGRITY, EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
+import { EBUSY, EEXIST, EINTEGRITY, EINVAL, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
@@ -206,11 +206,11 @@ export class MountedFs {
   /** Creates a directory in an existing parent. */
   async mkdir(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
     if (opts.recursive) {
-      // mkdir -p: each missing component made; an existing directory is fine, anything else there is not.
+      // mkdir -p: each missing component made; an existing directory (or a symlink to one) is fine, anything else there is not.
       const parts = path.split('/').filter((p) => p !== '');
       for (let i = 1; i <= parts.length; i++) {
         const p = '/' + parts.slice(0, i).join('/');
-        const st = await this.stat(p).catch((e: unknown) => {
+        const st = await this.stat(p, { follow: true, blockMap: false }).catch((e: unknown) => {
           if (e instanceof VmError && e.errno === ENOENT) return null;
           throw e;
         });
@@ -321,6 +321,8 @@ export class MountedFs {
       tdvp = await this.lookup(tdir, true, 'rename');
       const source = await this.lookup(from, false, 'rename');
       try {
+        // A trailing slash on either name: what moves must be a directory (a symlink to one is not).
+        if ((slashed(from) || slashed(to)) && source.type !== VType.VDIR) throw new VmError(ENOTDIR, 'rename', this.image, from);
         if (source.type === VType.VDIR && (await this.isBelow(tdvp, source))) throw new VmError(EINVAL, 'rename', this.image, to, 'a directory cannot move into itself');
       } finally {
         await vrele(source);
@@ -545,6 +547,23 @@ export class MountedFs {
     }
   }
 
+  /**
+   * A trailing slash names a directory: nothing else is made or removed
+   * through one. Throws what Linux gives: creating a file there EISDIR,
+   * making a link, symlink or special file ENOENT (EEXIST where the name is
+   * taken), unlinking ENOTDIR (EISDIR for a directory).
+   */
+  private async refuseSlashed(path: string, syscall: string): Promise<never> {
+    const vp = await this.lookupQuiet(path.replace(/\/+$/, ''));
+    const type = vp?.type ?? null;
+    if (vp !== null) await vrele(vp);
+    let errno: number;
+    if (syscall === 'open') errno = type === null || type === VType.VDIR ? EISDIR : ENOTDIR;
+    else if (syscall === 'unlink' || syscall === 'remove') errno = type === null ? ENOENT : type === VType.VDIR ? EISDIR : ENOTDIR;
+    else errno = type === null ? ENOENT : EEXIST;
+    throw new VmError(errno, syscall, this.image, path);
+  }
+
   /** A path's parent directory and last name. */
   private splitPath(path: string, syscall: string): [string, string] {
     if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
@@ -612,6 +631,7 @@ export class MountedFs {
   /** Runs op on the parent directory of path, locked, with the last component. */
   private async inParent(path: string, syscall: string, op: (dvp: Vnode, name: string) => Promise<LookupResult>): Promise<Vnode> {
     if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
+    if (slashed(path) && syscall !== 'mkdir' && syscall !== 'rmdir') await this.refuseSlashed(path, syscall);
     const parts = path.split('/').filter((p) => p !== '');
     const name = parts.pop();
     if (name === undefined || name === '.' || name === '..') throw new VmError(EINVAL, syscall, this.image, path);
@@ -797,6 +817,20 @@ export class MountedFs {
     if (this.mp.vnodelist.size > 0) throw new VmError(EBUSY, 'unmount', this.image, null);
   }
 
+  /**
+   * @internal Gives the mount up without writing anything more: the device
+   * closed, the image's lock released, no sync at exit. For the command
+   * line, after a failure whose unmount failed too (the image's device full,
+   * a failing disk): what was written stays as the write order left it.
+   */
+  async abandon(): Promise<void> {
+    if (this.unmounted) return;
+    this.unmounted = true;
+    mountedForWriting.delete(this);
+    await this.dev.close().catch(() => 0);
+    this.releaseLock();
+  }
+
   /** @internal files written through a File since their last close-time write-back */
   readonly written = new Set<Vnode>();
 
@@ -856,6 +890,11 @@ export class MountedFs {
     }
     return { runs, truncated: false };
   }
+}
+
+/** A trailing slash: the path must name a directory (or a symlink to one), as the kernel's lookup says. */
+export function slashed(p: string): boolean {
+  return p.length > 1 && p.endsWith('/');
 }
 
 /** Throws EINVAL, naming path, where its last name is the root, '.' or '..' (no directory there can be removed). */

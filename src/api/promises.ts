@@ -16,7 +16,7 @@ import { VmError } from './errors.js';
 import type { File } from './file.js';
 import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, fsError, nodeCall } from './fs_error.js';
-import { hiddenName, joinPath, refuseRemovingDot, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
+import { hiddenName, joinPath, refuseRemovingDot, slashed, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Dirent, Stats } from './stats.js';
 import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 
@@ -31,11 +31,6 @@ function pathOf(p: PathLike): string {
 
 /** Symlinks followed in one path before realpath gives up (Linux's MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;
-
-/** A trailing slash: the path must name a directory (or a symlink to one), as the kernel's lookup says. */
-function slashed(p: string): boolean {
-  return p.length > 1 && p.endsWith('/');
-}
 
 /** Whether p's last name is '.' or '..' (rename's EBUSY, as Linux's). */
 function dotLast(p: string): boolean {

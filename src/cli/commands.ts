@@ -190,7 +190,8 @@ export const commands: readonly Command[] = [
     async run(ctx) {
       const [image, from, to] = ctx.args;
       await ctx.withMount(image, 'write', async (fs) => {
-        const st = await fs.stat(to).catch(() => null);
+        // Into TO where it is a directory or a symlink to one (mv(1) follows it: /lib -> usr/lib on a merged /usr).
+        const st = await fs.stat(to, { follow: true, blockMap: false }).catch(() => null);
         const name = from.split('/').filter(Boolean).pop() ?? from;
         // On FAT, TO may be FROM itself in another case (/boot to /BOOT): that is a rename, not a move into itself.
         const self = st?.type === 'dir' && (await fs.stat(from, { follow: false }).catch(() => null))?.ino === st.ino && lastName(from) !== lastName(to);

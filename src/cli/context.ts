@@ -129,7 +129,9 @@ export class CommandContext {
     try {
       result = await fn(fs);
     } catch (e) {
-      await fs.unmount().catch(() => {}); // the first failure is the one to tell
+      // The first failure is the one to tell; an unmount that fails too gives the image up as it stands
+      // (its write order kept), rather than try once more at exit.
+      await fs.unmount().catch(() => fs.abandon());
       throw e;
     }
     await fs.unmount();

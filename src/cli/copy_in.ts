@@ -86,7 +86,8 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
       continue;
     }
     if (st.isFile()) {
-      await copyFile(fs, dst, src, st, there === 'file', buf, attrsOf(st, opts));
+      // Whatever is there (a file, a symlink, a special file) is replaced by a rename over it: left as it was if the copy fails.
+      await copyFile(fs, dst, src, st, there !== undefined, buf, attrsOf(st, opts));
     } else {
       if (there !== undefined) await fs.unlink(dst);
       if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => readlinkSync(src)), dst);

@@ -8,10 +8,10 @@
 
 import { closeSync, fstatSync, openSync, readSync, readvSync } from 'node:fs';
 
-import { EFBIG, EISDIR, ELOOP, VmError, hostError } from '../api/errors.js';
+import { EFBIG, EISDIR, ELOOP, ENOTDIR, VmError, hostError } from '../api/errors.js';
 import type { File } from '../api/file.js';
 import type { FrameSource } from '../api/frames.js';
-import { hiddenName, isHiddenName, joinPath, type MountedFs } from '../api/mounted_fs.js';
+import { hiddenName, isHiddenName, joinPath, slashed, type MountedFs } from '../api/mounted_fs.js';
 import { iovAfter } from '../api/frames.js';
 import { nameError } from '../api/names.js';
 
@@ -112,6 +112,11 @@ function fileSource(src: PutSource, progress: (n: number) => void): FrameSource 
  */
 export async function put(fs: MountedFs, path: string, src: PutSource | null): Promise<void> {
   const total = src === null ? 0 : src.size;
+  if (slashed(path)) {
+    // A trailing slash names a directory, which put never writes (open(2) of "x/" to create: EISDIR, ENOTDIR on a file).
+    const st = await fs.stat(path.replace(/\/+$/, ''), { follow: true, blockMap: false }).catch(() => null);
+    throw new VmError(st !== null && st.type !== 'dir' ? ENOTDIR : EISDIR, 'put', fs.image, path);
+  }
   const target = await finalTarget(fs, path);
   const slash = target.lastIndexOf('/');
   const dir = target.slice(0, slash) || '/';

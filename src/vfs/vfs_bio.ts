@@ -205,11 +205,17 @@ export class BufCache {
     return error;
   }
 
-  /** Writes every delayed-write buffer, the B_EARLY ones first; returns the first errno. */
+  /**
+   * Writes every delayed-write buffer, the B_EARLY ones first; returns the
+   * first errno. Where an early one could not be written (the device full, a
+   * failing disk), the others are not written either: an inode or entry
+   * among them may point at it (an index node never written, a block its
+   * bitmap does not yet count). They stay dirty for a later bflush.
+   */
   async bflush(): Promise<number> {
     const e1 = await this.bflushEarly();
-    const e2 = await this.flushEach([...this.bufs.values()]);
-    return e1 || e2;
+    if (e1 !== 0) return e1;
+    return this.flushEach([...this.bufs.values()]);
   }
 
   /** Writes the delayed-write B_EARLY buffers only; returns the first errno. */

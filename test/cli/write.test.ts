@@ -12,11 +12,11 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vm, FaultyDisk, VmError } from '../../src/api/index.js';
 import { ImageDevice } from '../../src/dev/image.js';
-import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { debugfs, debugfsCat, debugfsScript, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
 import { mdirPaths, mkfat } from '../helpers/fat_images.js';
 
@@ -249,6 +249,46 @@ test('mv of a symlink to a directory TO moves the link into TO (the change-of-ca
   assert.ok(e2fsck(image).clean, e2fsck(image).output);
 });
 
+test('mv FILE onto a symlink to a directory moves the file into that directory, as mv(1) does (a merged /usr: /lib -> usr/lib)', () => {
+  const image = join(tmp.dir, 'mvinto.img');
+  const data = randomBytes(5000, 21);
+  mkext2(image, [{ path: 'usr/lib/keep', data: randomBytes(10, 22) }, { path: 'x.ko', data }], { type: 'ext4', size: 8 << 20 });
+  ok(['ln', '-s', image, 'usr/lib', '/lib']);
+  ok(['mv', image, '/x.ko', '/lib']);
+  assert.match(debugfs(image, 'stat /lib'), /Type: symlink/, 'the symlink stays');
+  assert.ok(debugfsCat(image, '/usr/lib/x.ko').equals(Buffer.from(data)));
+  // mkdir -p goes through it too, as mkdir(1) -p does.
+  ok(['mkdir', '-p', image, '/lib/firmware/brcm']);
+  assert.match(debugfs(image, 'stat /usr/lib/firmware/brcm'), /Type: directory/);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
+test('a trailing slash names a directory: touch, put, mv, ln and ln -s refuse to make a file, link or symlink through one, and make nothing', () => {
+  const image = join(tmp.dir, 'slash.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(10, 23) }, { path: 'd/keep', data: randomBytes(10, 24) }], { type: 'ext4', size: 8 << 20 });
+  const before = debugfs(image, 'ls -p /') + debugfs(image, 'ls -p /d');
+  for (const [args, reason] of [
+    [['touch', image, '/newt/'], 'is a directory'],
+    [['put', image, '/newp/'], 'is a directory'],
+    [['put', image, '/a/'], 'not a directory'],
+    [['mv', image, '/a', '/nodir/'], 'not a directory'],
+    [['ln', image, '/a', '/hl/'], 'no such file or directory'],
+    [['ln', '-s', image, '/a', '/sl/'], 'no such file or directory'],
+    [['ln', '-s', image, '/a', '/d/'], 'file exists'],
+  ] as const) {
+    const r = vmpager([...args], new Uint8Array(3));
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^vmpager: .*: ${reason}\\n$`), args.join(' '));
+  }
+  assert.equal(debugfs(image, 'ls -p /') + debugfs(image, 'ls -p /d'), before, 'nothing made or moved');
+  // A directory moves through one.
+  ok(['mv', image, '/d/', '/e/']);
+  assert.match(debugfs(image, 'stat /e/keep'), /Type: regular/);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
 test('rm -r of the root, of a path ending in . or .. is refused before anything is removed (ext4 and FAT)', () => {
   const ext4 = join(tmp.dir, 'keep-root.img');
   mkext2(ext4, [{ path: 'keep', data: randomBytes(3000, 11) }, { path: 'd/e/f', data: randomBytes(10, 12) }], { type: 'ext4', size: 8 << 20 });
@@ -266,5 +306,84 @@ test('rm -r of the root, of a path ending in . or .. is refused before anything 
     }
   }
   const ck = e2fsck(ext4);
+  assert.ok(ck.clean, ck.output);
+});
+
+for (const type of ['ext2', 'ext4'] as const) {
+  test(`rm, put and mv over a device node free no block (${type}: i_block holds the device's numbers, not block pointers), and put -r onto a tree with device nodes succeeds`, () => {
+    const image = join(tmp.dir, `dev-${type}.img`);
+    const data = randomBytes(1 << 20, 31);
+    mkext2(image, [{ path: 'data', data }, { path: 'dev/keep', data: randomBytes(10, 32) }], { type, blockSize: 1024, size: 20 << 20 });
+    // Device numbers that read as blocks of /data, as old-style numbers (major * 256 + minor) and as new ones.
+    const blocks = debugfs(image, 'blocks /data').trim().split(/\s+/).map(Number);
+    const b = blocks[500];
+    debugfsScript(image, ['cd /dev', `mknod a c ${b >> 8} ${b & 0xff}`, `mknod b b ${blocks[600] >> 8} ${blocks[600] & 0xff}`, 'mknod c c 1 3', 'mknod p p'], true);
+    assert.ok(e2fsck(image).clean, e2fsck(image).output);
+    ok(['rm', image, '/dev/a']);
+    ok(['put', image, '/dev/b'], randomBytes(100, 33));
+    ok(['mv', image, '/dev/keep', '/dev/c']);
+    ok(['rm', image, '/dev/p']);
+    const ck = e2fsck(image);
+    assert.ok(ck.clean, ck.output);
+    // Filling the image hands out every free block: /data must keep its own.
+    const fill = join(tmp.dir, `fill-${type}`);
+    writeFileSync(fill, randomBytes(16 << 20, 34));
+    vmpager(['put', image, '/fill', '--from', fill]);
+    assert.ok(debugfsCat(image, '/data').equals(Buffer.from(data)), '/data whole');
+    // A tree with device nodes, put again over itself.
+    const src = join(tmp.dir, `devtree-${type}`);
+    mkdirSync(join(src, 'dev'), { recursive: true });
+    writeFileSync(join(src, 'dev/keep'), 'k');
+    debugfsScript(image, ['cd /dev', 'mknod null c 1 3', 'mknod console c 5 1'], true);
+    vmpager(['rm', image, '/fill']);
+    ok(['put', '-r', image, '/', '--from', src]);
+    assert.ok(e2fsck(image).clean, e2fsck(image).output);
+  });
+}
+
+test("the image's host full (writes into its holes fail): no inode or entry reaches the disk pointing at a block whose write failed; what is left is what e2fsck -p mends", async () => {
+  const image = join(tmp.dir, 'hostfull.img');
+  mkext2(image, [{ path: 'keep', data: randomBytes(5000, 41) }], { type: 'ext4', blockSize: 1024, size: 64 << 20 });
+  // Every 4 KiB page of the image file that mke2fs left zero stands for a hole the full host cannot fill.
+  const bytes = readFileSync(image);
+  const holes: { start: number; end: number }[] = [];
+  for (let p = 0; p < bytes.length; p += 4096) {
+    if (!bytes.subarray(p, p + 4096).every((b) => b === 0)) continue;
+    const last = holes.at(-1);
+    if (last !== undefined && last.end === p) last.end = p + 4096;
+    else holes.push({ start: p, end: p + 4096 });
+  }
+  const { dev: inner } = await ImageDevice.open(image, false);
+  const dev = new FaultyDisk(inner!);
+  const fs = await new Vm({ memory: 4 << 20 }).mount(dev, { readOnly: false });
+  const f = await fs.open('/big', { create: true });
+  await f.write(0, randomBytes(30 << 20, 42));
+  dev.badRanges = holes;
+  await assert.rejects(f.close(), (e: VmError) => e.code === 'EIO');
+  await assert.rejects(fs.unmount(), (e: VmError) => e.code === 'EIO');
+  await fs.abandon();
+  const out = spawnSync('e2fsck', ['-fn', image], { encoding: 'utf8' }).stdout;
+  assert.doesNotMatch(out, /^Inode \d+|extent|Entry '/m, out);
+  const copy = join(tmp.dir, 'hostfull-p.img');
+  writeFileSync(copy, readFileSync(image));
+  assert.ok((spawnSync('e2fsck', ['-p', copy]).status ?? 8) <= 1, 'e2fsck -p mends it on its own');
+  assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(5000, 41))));
+});
+
+test('put -r of a regular file over a FIFO, a device node, a dangling symlink and a symlink to a file replaces each, the symlink\'s target untouched', () => {
+  const image = join(tmp.dir, 'over-special.img');
+  const target = randomBytes(3000, 51);
+  mkext2(image, [{ path: 't', data: target }], { type: 'ext4', size: 8 << 20 });
+  debugfsScript(image, ['mknod F p', 'mknod C c 1 3', 'symlink D /nowhere', 'symlink L /t'], true);
+  const src = join(tmp.dir, 'over-special-src');
+  mkdirSync(src, { recursive: true });
+  for (const n of ['F', 'C', 'D', 'L']) writeFileSync(join(src, n), `new ${n}\n`);
+  ok(['put', '-r', image, '/', '--from', src]);
+  for (const n of ['F', 'C', 'D', 'L']) {
+    assert.match(debugfs(image, `stat /${n}`), /Type: regular/, n);
+    assert.equal(debugfsCat(image, `/${n}`).toString(), `new ${n}\n`);
+  }
+  assert.ok(debugfsCat(image, '/t').equals(Buffer.from(target)), 'the symlink was replaced, not written through');
+  const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });

@@ -38,7 +38,9 @@ interface Freeing {
  */
 export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promise<number> {
   const fs = ip.fs;
-  if (ip.fastSymlink || ip.inlineData) return 0; // no block map to free
+  // No block map to free: a fast symlink, inline data, and a device node, FIFO or socket (whose i_block
+  // holds the device's numbers, or nothing: never block pointers).
+  if (ip.fastSymlink || ip.inlineData || (ip.type !== VType.VREG && ip.type !== VType.VDIR && ip.type !== VType.VLNK)) return 0;
   if (ip.extents) {
     const t = await ext4ExtTruncate(mp, ip, length);
     if (t.error !== 0 || t.blocks.length === 0) return t.error;
