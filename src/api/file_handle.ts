@@ -12,7 +12,7 @@ import type { Interface } from 'node:readline';
 import { EBADF, EINVAL } from '../kern/errno.js';
 import { VmError, check } from './errors.js';
 import type { File } from './file.js';
-import { FsError, argTypeError, nodeCall, outOfRange } from './fs_error.js';
+import { FsError, argTypeError, checkAborted, fileMode, nodeCall, outOfRange, ownerId } from './fs_error.js';
 import type { SetattrArgs } from '../vfs/vnode_if.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Stats } from './stats.js';
@@ -239,7 +239,8 @@ export class FileHandle {
   readFile(opts?: null | { encoding?: null }): Promise<Buffer>;
   readFile(opts: BufferEncoding | { encoding: BufferEncoding }): Promise<string>;
   readFile(opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<Buffer | string>;
-  async readFile(opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<Buffer | string> {
+  async readFile(opts?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<Buffer | string> {
+    checkAborted(opts);
     this.need('read', this.flags.read);
     const rest = Math.max(0, this.file.size - this.position);
     const buf = Buffer.allocUnsafe(rest);
@@ -251,14 +252,16 @@ export class FileHandle {
   }
 
   /** Writes data (bytes, a string, or an (async) iterable of chunks) from the position on (at the end in append mode). */
-  async writeFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<void> {
+  async writeFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<void> {
+    checkAborted(opts);
     checkData(data);
     this.need('write', this.flags.write);
     for await (const b of chunksOf(data, encodingOf(opts) ?? 'utf8')) await this.writeAt(b, null);
   }
 
   /** Node's alias of writeFile: at the file position, or at the end when the handle was opened to append. */
-  async appendFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<void> {
+  async appendFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<void> {
+    checkAborted(opts);
     await this.writeFile(data, opts);
   }
 
@@ -294,6 +297,9 @@ export class FileHandle {
 
   /** ftruncate(2); a negative length is 0 (Node's); a handle not open for writing is EINVAL (Linux's). */
   async truncate(len = 0): Promise<void> {
+    // Node's checks first: a number, an integer.
+    if (typeof len !== 'number') throw argTypeError('len', 'of type number', len);
+    if (!Number.isSafeInteger(len)) throw outOfRange('len', 'an integer', len);
     this.need('ftruncate', true);
     if (!this.flags.write) throw new FsError('EINVAL', EINVAL, 'ftruncate', this.fs.image, undefined, 'invalid argument');
     await nodeCall('ftruncate', this.file.path, () => this.file.truncate(Math.max(0, len)));
@@ -308,14 +314,16 @@ export class FileHandle {
     await this.sync();
   }
 
-  async chmod(mode: number): Promise<void> {
+  async chmod(mode: number | string): Promise<void> {
+    const m = fileMode(mode);
     this.need('fchmod', true);
-    await nodeCall('fchmod', this.file.path, () => this.fs.chmod(this.file.path, mode));
+    await nodeCall('fchmod', this.file.path, () => this.fs.chmod(this.file.path, m & 0o7777));
   }
 
   async chown(uid: number, gid: number): Promise<void> {
+    const o = owners(ownerId(uid, 'uid'), ownerId(gid, 'gid'));
     this.need('fchown', true);
-    await nodeCall('fchown', this.file.path, () => this.fs.setAttributes(this.file.path, owners(uid, gid), true));
+    await nodeCall('fchown', this.file.path, () => this.fs.setAttributes(this.file.path, o, true));
   }
 
   async utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {

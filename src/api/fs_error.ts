@@ -80,3 +80,37 @@ export function argTypeError(name: string, expected: string, value: unknown): Ty
 export function outOfRange(name: string, range: string, value: unknown): RangeError {
   return Object.assign(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`), { code: 'ERR_OUT_OF_RANGE' });
 }
+
+/**
+ * A file mode as Node's fs takes one: a 32-bit unsigned integer, or a string
+ * of octal digits; anything else is Node's own error, thrown before
+ * anything is touched (never a mode of -1 written as 07777).
+ */
+export function fileMode(value: unknown, name = 'mode'): number {
+  if (typeof value === 'string') {
+    if (!/^[0-7]+$/.test(value)) {
+      throw Object.assign(new TypeError(`The argument '${name}' must be a 32-bit unsigned integer or an octal string. Received '${value}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+    }
+    return parseInt(value, 8);
+  }
+  if (typeof value !== 'number') throw argTypeError(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < 0 || value > 0xffffffff) throw outOfRange(name, '>= 0 && <= 4294967295', value);
+  return value;
+}
+
+/** A user or group id as Node's chown takes one: an integer from -1 to 2^32 - 1 (-1 and 2^32 - 1, (uid_t)-1: unchanged). */
+export function ownerId(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw argTypeError(name, 'of type number', value);
+  if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
+  if (value < -1 || value > 0xffffffff) throw outOfRange(name, '>= -1 && <= 4294967295', value);
+  return value === 0xffffffff ? -1 : value;
+}
+
+/** Node's AbortError where opts' signal is aborted (readFile, writeFile and appendFile check it before they start). */
+export function checkAborted(opts: unknown): void {
+  const signal = typeof opts === 'object' && opts !== null ? (opts as { signal?: AbortSignal }).signal : undefined;
+  if (signal?.aborted === true) {
+    throw Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+  }
+}

@@ -225,6 +225,7 @@ export class MountedFs {
 
   /** Creates a symbolic link at `path` pointing to `target`. */
   async symlink(target: string, path: string): Promise<void> {
+    if (target === '') throw new VmError(ENOENT, 'symlink', this.image, path); // (as symlink(2) refuses an empty target)
     const vp = await this.inParent(path, 'symlink', (dvp, name) => dvp.op.symlink(dvp, name, target));
     await vrele(vp);
   }

@@ -15,7 +15,7 @@ import { Dir } from './dir.js';
 import { VmError } from './errors.js';
 import type { File } from './file.js';
 import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
-import { FsError, fsError, nodeCall } from './fs_error.js';
+import { FsError, argTypeError, checkAborted, fileMode, fsError, nodeCall, ownerId } from './fs_error.js';
 import { hiddenName, joinPath, refuseRemovingDot, slashed, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Dirent, Stats } from './stats.js';
 import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
@@ -23,9 +23,19 @@ import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOp
 export type PathLike = string | Buffer | URL;
 type Encoding = BufferEncoding | null | undefined;
 
+/** The control characters util.inspect names (the others are \\xNN). */
+const NAMED_ESCAPES: Record<string, string> = { '\b': '\\b', '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+
 /** An image path from what Node's calls take ('' stays '': it names nothing, as Node's ENOENT says). */
-function pathOf(p: PathLike): string {
-  const s = typeof p === 'string' ? p : p instanceof URL ? decodeURIComponent(p.pathname) : p.toString('utf8');
+function pathOf(p: PathLike, name = 'path'): string {
+  // Node's checks, before anything is touched: a string, bytes or a file: URL, without NUL bytes.
+  if (typeof p !== 'string' && !(p instanceof Uint8Array) && !(p instanceof URL)) throw argTypeError(name, 'of type string or an instance of Buffer or URL', p);
+  if (p instanceof URL && p.protocol !== 'file:') throw Object.assign(new TypeError('The URL must be of scheme file'), { code: 'ERR_INVALID_URL_SCHEME' });
+  const s = typeof p === 'string' ? p : p instanceof URL ? decodeURIComponent(p.pathname) : Buffer.from(p).toString('utf8');
+  if (s.includes('\0')) {
+    const shown = s.replace(/[\x00-\x1f\x7f]/g, (c) => NAMED_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+    throw Object.assign(new TypeError(`The argument '${name}' must be a string, Uint8Array, or URL without null bytes. Received '${shown}'`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
   return s.startsWith('/') || s === '' ? s : '/' + s;
 }
 
@@ -86,6 +96,9 @@ export class FsPromises {
    */
   async access(path: PathLike, mode: number = constants.F_OK): Promise<void> {
     const p = pathOf(path);
+    // (Node 20's words for these two; a fraction is cut, as its int32 is.)
+    if (mode !== null && typeof mode !== 'number') throw Object.assign(new TypeError('mode must be int32 or null/undefined'), { code: 'ERR_INVALID_ARG_TYPE' });
+    if (Math.trunc(mode ?? 0) < 0 || Math.trunc(mode ?? 0) > 7) throw Object.assign(new RangeError('mode is out of range: >= 0 && <= 7'), { code: 'ERR_OUT_OF_RANGE' });
     const st = await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
     if ((mode & constants.W_OK) !== 0 && this.fs.readOnly) throw new FsError('EROFS', EROFS, 'access', this.fs.image, p, 'read-only file system');
     // FAT keeps no x bits (Linux's vfat shows its mask's), so there X_OK is not judged either.
@@ -194,7 +207,7 @@ export class FsPromises {
   async mkdir(path: PathLike, opts?: number | string | { recursive?: boolean; mode?: number | string }): Promise<string | undefined> {
     const p = pathOf(path);
     const o = typeof opts === 'object' ? opts : { mode: opts };
-    const mode = o.mode === undefined ? undefined : typeof o.mode === 'string' ? parseInt(o.mode, 8) : o.mode;
+    const mode = o.mode === undefined ? undefined : fileMode(o.mode);
     const made = async (dir: string): Promise<void> => {
       await this.fs.mkdir(dir);
       // A mode at creation is kept where the file system has room for it; FAT keeps none for a
@@ -294,7 +307,7 @@ export class FsPromises {
 
   /** rename(2): a file at newPath is replaced (crash-safely, see MountedFs.rename). */
   async rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
-    const [a, b] = [pathOf(oldPath), pathOf(newPath)];
+    const [a, b] = [pathOf(oldPath, 'oldPath'), pathOf(newPath, 'newPath')];
     await nodeCall('rename', a, async () => {
       if (dotLast(a) || dotLast(b)) throw new VmError(EBUSY, 'rename', this.fs.image, a);
       if (slashed(a) || slashed(b)) {
@@ -307,7 +320,7 @@ export class FsPromises {
   }
 
   async link(existingPath: PathLike, newPath: PathLike): Promise<void> {
-    const [a, b] = [pathOf(existingPath), pathOf(newPath)];
+    const [a, b] = [pathOf(existingPath, 'existingPath'), pathOf(newPath, 'newPath')];
     await nodeCall('link', a, () => this.fs.link(a, b), b);
   }
 
@@ -333,19 +346,21 @@ export class FsPromises {
 
   async chmod(path: PathLike, mode: number | string): Promise<void> {
     const p = pathOf(path);
-    const m = typeof mode === 'string' ? parseInt(mode, 8) : mode;
+    const m = fileMode(mode);
     await nodeCall('chmod', p, () => this.fs.chmod(p, m & 0o7777));
   }
 
   async chown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('chown', p, () => this.fs.setAttributes(p, owners(uid, gid), true));
+    const o = owners(ownerId(uid, 'uid'), ownerId(gid, 'gid'));
+    await nodeCall('chown', p, () => this.fs.setAttributes(p, o, true));
   }
 
   /** chown of a symlink itself. */
   async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('lchown', p, () => this.fs.setAttributes(p, owners(uid, gid), false));
+    const o = owners(ownerId(uid, 'uid'), ownerId(gid, 'gid'));
+    await nodeCall('lchown', p, () => this.fs.setAttributes(p, o, false));
   }
 
   /** utimes of a symlink itself. */
@@ -417,6 +432,7 @@ export class FsPromises {
 
   /** Opens (or creates) p as the flags say, with Node's errors; truncates for 'w'. */
   private async openFile(p: string, fl: OpenFlags, mode?: number | string): Promise<File> {
+    const m = mode === undefined ? undefined : fileMode(mode); // (Node's error before anything is touched)
     return nodeCall('open', p, async () => {
       if (fl.write && this.fs.readOnly) throw new VmError(EROFS, 'open', this.fs.image, p);
       if (slashed(p) && fl.create) {
@@ -435,7 +451,7 @@ export class FsPromises {
       const at = st === null && fl.create ? await this.createTarget(p) : p;
       const f = await this.fs.open(at, { create: fl.create });
       try {
-        if (st === null && mode !== undefined) await this.fs.chmod(at, (typeof mode === 'string' ? parseInt(mode, 8) : mode) & 0o7777);
+        if (st === null && m !== undefined) await this.fs.chmod(at, m & 0o7777);
         if (st !== null && fl.truncate && f.size !== 0) await f.truncate(0);
       } catch (e) {
         await f.close();
@@ -449,7 +465,8 @@ export class FsPromises {
   readFile(path: PathLike | FileHandle, opts?: null | { encoding?: null; flag?: string }): Promise<Buffer>;
   readFile(path: PathLike | FileHandle, opts: BufferEncoding | { encoding: BufferEncoding; flag?: string }): Promise<string>;
   readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string }): Promise<Buffer | string>;
-  async readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string }): Promise<Buffer | string> {
+  async readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string; signal?: AbortSignal }): Promise<Buffer | string> {
+    checkAborted(opts);
     if (path instanceof FileHandle) return path.readFile(opts);
     const flag = typeof opts === 'object' && opts !== null ? (opts.flag ?? 'r') : 'r';
     const h = await this.open(path, flag);
@@ -471,8 +488,9 @@ export class FsPromises {
    * reached through a symlink, is rewritten in place, as Node does (the
    * other names see it).
    */
-  async writeFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+  async writeFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string; signal?: AbortSignal }): Promise<void> {
     checkData(data);
+    checkAborted(opts);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     const enc = encodingOf(opts) ?? 'utf8';
     if (path instanceof FileHandle) return path.writeFile(data, opts);
@@ -521,8 +539,9 @@ export class FsPromises {
   }
 
   /** Appends data, creating the file (with `mode`) if it is missing. */
-  async appendFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string }): Promise<void> {
+  async appendFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string; signal?: AbortSignal }): Promise<void> {
     checkData(data);
+    checkAborted(opts);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     if (path instanceof FileHandle) return path.appendFile(data, opts);
     await this.writeFile(path, data, { encoding: encodingOf(opts), mode: o.mode, flag: o.flag ?? 'a' });
@@ -530,7 +549,7 @@ export class FsPromises {
 
   /** Copies src's bytes and mode to dest ('w'; COPYFILE_EXCL: 'wx'), streaming src's pages with sendfile. */
   async copyFile(src: PathLike, dest: PathLike, mode = 0): Promise<void> {
-    const [a, b] = [pathOf(src), pathOf(dest)];
+    const [a, b] = [pathOf(src, 'src'), pathOf(dest, 'dest')];
     await nodeCall('copyfile', a, async () => {
       const st = await this.fs.stat(a, { follow: true, blockMap: false });
       if (st.type === 'dir') throw new VmError(EISDIR, 'copyfile', this.fs.image, a); // before dest is made
@@ -562,7 +581,7 @@ export class FsPromises {
 
   /** fsPromises.cp inside the image: a file, or with `recursive` a tree (see cp.ts for Node's rules it keeps). */
   async cp(src: PathLike, dest: PathLike, opts: CpOptions = {}): Promise<void> {
-    await copyTree(this, pathOf(src), pathOf(dest), opts);
+    await copyTree(this, pathOf(src, 'src'), pathOf(dest, 'dest'), opts);
   }
 
   /** A Readable of the file's bytes [start, end] (end inclusive, as Node's), fed by File.sendfile. */

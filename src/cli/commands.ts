@@ -244,7 +244,8 @@ export const commands: readonly Command[] = [
     async run(ctx) {
       const [image, spec, path] = ctx.args;
       const m = /^(\d+)(?::(\d+))?$/.exec(spec);
-      if (m === null || Number(m[1]) > 0xffffffff || (m[2] !== undefined && Number(m[2]) > 0xffffffff)) throw new UsageError(`chown: not UID[:GID] in numbers: ${spec}`);
+      // (4294967295 is (uid_t)-1, "unchanged" to chown(2): no owner, as GNU chown refuses it.)
+      if (m === null || Number(m[1]) > 0xfffffffe || (m[2] !== undefined && Number(m[2]) > 0xfffffffe)) throw new UsageError(`chown: not UID[:GID] in numbers: ${spec}`);
       await ctx.withMount(image, 'write', async (fs) => {
         const gid = m[2] !== undefined ? Number(m[2]) : (await fs.stat(path)).gid;
         await fs.chown(path, Number(m[1]), gid);
@@ -387,7 +388,7 @@ function touchDate(s: string): Date | bigint {
 function parseOwner(v: unknown): { uid: number; gid: number } | null {
   if (v === undefined) return null;
   const m = /^(\d+):(\d+)$/.exec(String(v));
-  if (m === null || Number(m[1]) > 0xffffffff || Number(m[2]) > 0xffffffff) throw new UsageError(`--owner: not UID:GID in numbers: ${String(v)}`);
+  if (m === null || Number(m[1]) > 0xfffffffe || Number(m[2]) > 0xfffffffe) throw new UsageError(`--owner: not UID:GID in numbers: ${String(v)}`);
   return { uid: Number(m[1]), gid: Number(m[2]) };
 }
 

@@ -45,7 +45,7 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   const rel = (p: unknown): unknown => (typeof p === 'string' && root !== '/' ? p.replaceAll(root, '') : p);
   const shown = (e: unknown): unknown => {
     const err = e as NodeJS.ErrnoException & { dest?: string };
-    if (err.code === undefined || !err.code.startsWith('E') || err.syscall === undefined) return [err.name, err.code, err.message];
+    if (err.code === undefined || !err.code.startsWith('E') || err.syscall === undefined) return [err.name, err.code, rel(err.message)];
     const fd = FD_CALLS.has(err.syscall);
     return {
       name: err.name, code: err.code, errno: err.errno, syscall: err.syscall,
@@ -82,6 +82,36 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   await step('open bad flag', () => fsp.open(P('config.txt'), 'q'));
   await step('utimes non-numeric', () => fsp.utimes(P('config.txt'), 'soon', 'later'));
   await step('copyFile dir', () => fsp.copyFile(P('sub'), P('n3')));
+  const aborted = (): AbortSignal => AbortSignal.abort();
+  await step('writeFile aborted signal', () => fsp.writeFile(P('n4'), 'x', { signal: aborted() }));
+  await step('readFile aborted signal', () => fsp.readFile(P('config.txt'), { signal: aborted() }));
+  await step('appendFile aborted signal', () => fsp.appendFile(P('config.txt'), 'x', { signal: aborted() } as object));
+  await step('readFile number path', () => fsp.readFile(123456 as unknown as string));
+  await step('readdir null path', () => fsp.readdir(null as unknown as string));
+  await step('readFile NUL in path', () => fsp.readFile(P('a\0b')));
+  await step('rename number newPath', () => fsp.rename(P('config.txt'), 7 as unknown as string));
+  await step('truncate string len', () => fsp.truncate(P('config.txt'), '3' as unknown as number));
+  await step('truncate fraction len', () => fsp.truncate(P('config.txt'), 1.5));
+  await step('access mode 99', () => fsp.access(P('config.txt'), 99));
+  await step('access mode string', () => fsp.access(P('config.txt'), '3' as unknown as number));
+  await step('open mode zzz', () => fsp.open(P('n5'), 'w', 'zzz'));
+  await step('writeFile mode -1', () => fsp.writeFile(P('n6'), 'x', { mode: -1 }));
+  await step('mkdir mode -1', () => fsp.mkdir(P('n7'), { mode: -1 }));
+  if (links) {
+    await step('chmod -1', () => fsp.chmod(P('config.txt'), -1));
+    await step('chmod rwx', () => fsp.chmod(P('config.txt'), 'rwx'));
+    await step('chmod 1.5', () => fsp.chmod(P('config.txt'), 1.5));
+    await step('chown uid string', () => fsp.chown(P('config.txt'), '5' as unknown as number, 0));
+    await step('mode unchanged', async () => ((await fsp.stat(P('config.txt'))).mode & 0o7777).toString(8));
+    await step('chown (uid_t)-1 keeps the owner', async () => {
+      await fsp.chown(P('config.txt'), 0, 0);
+      await fsp.chown(P('config.txt'), 4294967295, 7);
+      await fsp.chown(P('config.txt'), -1, 8);
+      const st = await fsp.stat(P('config.txt'));
+      return [st.uid, st.gid];
+    });
+    await step('symlink empty target', () => fsp.symlink('', P('n8')));
+  }
   await step('nothing made', () => names(''));
   await step('config unchanged', () => fsp.readFile(P('config.txt'), 'utf8'));
   await step('truncate negative', async () => {
