@@ -45,6 +45,15 @@ const HOLE = 4096;
 const asRoot = process.getuid?.() === 0;
 const euid = process.geteuid?.() ?? -1;
 const egid = process.getegid?.() ?? -1;
+/**
+ * A time as the host queue takes it: seconds with their fraction. Node's
+ * utimes keeps microseconds (libuv cuts the nanoseconds: Node 20 has no
+ * form that sets them).
+ */
+function secs(s: number, nsec: number | undefined): number {
+  return s + (nsec ?? 0) / 1e9;
+}
+
 /** The creation mask, read once: a file created with a mode it leaves whole needs no chmod. */
 const umask = process.umask();
 
@@ -167,11 +176,11 @@ async function copyOut(c: Copy, n: TreeNode | TreeFile, to: string, lane: number
       const ents = await n.entries();
       for (let i = 0; i < ents.length; i += WINDOW) await copyWindow(c, n, ents.slice(i, i + WINDOW), base, own);
       // After the contents, on their lane: their making changed the directory's times.
-      await c.ops.attrs(own, to, owner(c, st.uid, st.gid) | SET_MODE, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
+      await c.ops.attrs(own, to, owner(c, st.uid, st.gid) | SET_MODE, st.uid, st.gid, st.mode & 0o7777, secs(st.atime, st.atimeNsec), secs(st.mtime, st.mtimeNsec));
       return;
     }
     case 'symlink':
-      await c.ops.symlink(lane, await n.readlink(), to, owner(c, st.uid, st.gid), st.uid, st.gid, st.atime, st.mtime);
+      await c.ops.symlink(lane, await n.readlink(), to, owner(c, st.uid, st.gid), st.uid, st.gid, secs(st.atime, st.atimeNsec), secs(st.mtime, st.mtimeNsec));
       return;
     case 'file':
       if (first !== undefined) {
@@ -274,7 +283,7 @@ async function copyFiles(c: Copy, files: Direct[], lane: number): Promise<void> 
       // (Where the lane reads the bytes, it finds the holes and knows where the last write ends.)
       const size = host !== null ? SET_SIZE_IF_SHORT : f.end !== st.size ? SET_SIZE : 0;
       const flags = owner(c, st.uid, st.gid) | (f.atOpen ? 0 : SET_MODE) | size;
-      return c.ops.close(lane, st.size, flags, st.uid, st.gid, st.mode & 0o7777, st.atime, st.mtime);
+      return c.ops.close(lane, st.size, flags, st.uid, st.gid, st.mode & 0o7777, secs(st.atime, st.atimeNsec), secs(st.mtime, st.mtimeNsec));
     },
   });
 }
@@ -344,7 +353,7 @@ async function copyFile(c: Copy, n: TreeNode, to: string, lane: number): Promise
     }
   });
   const flags = owner(c, st.uid, st.gid) | (atOpen ? 0 : SET_MODE) | (out.end !== size ? SET_SIZE : 0);
-  await c.ops.close(lane, size, flags, st.uid, st.gid, mode, st.atime, st.mtime);
+  await c.ops.close(lane, size, flags, st.uid, st.gid, mode, secs(st.atime, st.atimeNsec), secs(st.mtime, st.mtimeNsec));
 }
 
 function isZero(b: Uint8Array, from: number, to: number): boolean {

@@ -210,3 +210,26 @@ test('a block pointer outside the file system stops get in one line naming the f
   for (const n of order.slice(0, at)) assert.ok(readFileSync(join(mine, n)).equals(readFileSync(join(src, 'many', n))), `${n}: complete`);
   for (const n of order.slice(at + 1)) assert.equal(lstatSync(join(mine, n), { throwIfNoEntry: false }), undefined, `${n}: not made`);
 });
+
+test("get keeps the times' fractions to the microsecond (libuv's limit), for a tree's files, directories and symlinks and for one file alone", () => {
+  const dir = join(tmp.dir, 'ns-src');
+  mkdirSync(join(dir, 'd'), { recursive: true });
+  writeFileSync(join(dir, 'f'), 'f');
+  symlinkSync('f', join(dir, 'l'));
+  const image = join(tmp.dir, 'ns.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', dir, image, '8M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // (mke2fs -d keeps whole seconds: the fractions are set with debugfs.)
+  const ns = { f: 987654321, d: 123456789, l: 555666777 };
+  debugfsScript(image, Object.entries(ns).flatMap(([n, v]) => [`sif /${n} mtime_extra ${v * 4}`, `sif /${n} atime_extra ${v * 4}`]), true);
+  const out = join(tmp.dir, 'ns-out');
+  const r = spawnSync(process.execPath, [CLI, 'get', image, '/', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const one = join(tmp.dir, 'ns-one');
+  assert.equal(spawnSync(process.execPath, [CLI, 'get', image, '/f', one], { encoding: 'utf8' }).status, 0);
+  for (const [n, v] of Object.entries(ns)) {
+    const st = lstatSync(join(out, n), { bigint: true });
+    assert.equal(st.mtimeNs % 1_000_000_000n, BigInt(v - (v % 1000)), `${n} mtime`);
+    assert.equal(st.atimeNs % 1_000_000_000n, BigInt(v - (v % 1000)), `${n} atime`);
+  }
+  assert.equal(lstatSync(one, { bigint: true }).mtimeNs % 1_000_000_000n, 987654000n);
+});
