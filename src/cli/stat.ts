@@ -8,8 +8,9 @@ import type { PartitionInfo } from '../api/partitions.js';
 
 /** A time as ISO 8601, to the nanosecond where the file system keeps nanoseconds. */
 function time(t: number, nsec?: number): string {
-  if (!Number.isFinite(t) || t <= 0) return String(t);
-  const iso = new Date(t * 1000).toISOString();
+  const d = new Date(t * 1000);
+  if (Number.isNaN(d.getTime())) return String(t); // (past what a Date holds)
+  const iso = d.toISOString();
   return nsec === undefined ? iso : `${iso.slice(0, 19)}.${String(nsec).padStart(9, '0')}Z`;
 }
 

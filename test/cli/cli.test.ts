@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, statSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkext2, randomBytes, tempDir } from '../helpers/images.js';
+import { debugfsScript, mkext2, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI, CLI_MODULES } from '../helpers/cli.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -140,6 +140,15 @@ describe('vmpager command line', () => {
     const j = JSON.parse(vmpager(['stat', '--json', image, '/link']).stdout) as Record<string, unknown>;
     assert.equal(j.type, 'symlink');
     assert.equal(j.size, 'dir/b.bin'.length);
+  });
+
+  test('stat prints times at and before the epoch as dates too, with their nanoseconds', () => {
+    const img = join(tmp.dir, 'epoch.img');
+    mkext2(img, [{ path: 'zero', data: randomBytes(10, 1) }, { path: 'old', data: randomBytes(10, 2) }], { type: 'ext4', size: 8 << 20 });
+    // (mtime_extra: the nanoseconds shifted left by 2 over the epoch bits, 0 here.)
+    debugfsScript(img, ['sif /zero mtime 0', 'sif /zero mtime_extra 0', 'sif /old mtime -315619200', `sif /old mtime_extra ${5 << 2}`], true);
+    assert.match(vmpager(['stat', img, '/zero']).stdout, /^mtime: 1970-01-01T00:00:00\.000000000Z$/m);
+    assert.match(vmpager(['stat', img, '/old']).stdout, /^mtime: 1960-01-01T00:00:00\.000000005Z$/m);
   });
 
   test('--stats prints the counters as JSON on stderr', () => {
