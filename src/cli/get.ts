@@ -30,7 +30,7 @@
  * creation, on whichever lane that was.
  */
 
-import { lstatSync } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { basename, dirname, join, normalize, resolve } from 'node:path';
 import { VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
@@ -93,6 +93,15 @@ function owner(c: Copy, uid: number, gid: number): number {
   return asRoot && !(c.ownerKept && uid === euid && gid === egid) ? SET_OWNER : 0;
 }
 
+/** A host path's lstat, undefined where nothing is there; any other failure is the host's, in one line naming the path. */
+function hostLstat(p: string): Stats | undefined {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    throw hostError(e, 'lstat', p, null);
+  }
+}
+
 /**
  * Does what the copy makes at target get the process's own user and group?
  * Only when target is new (nothing of it kept from before) and the nearest
@@ -100,10 +109,10 @@ function owner(c: Copy, uid: number, gid: number): number {
  * copy makes get theirs only after their contents).
  */
 function madeAsOwn(target: string): boolean {
-  if (lstatSync(target, { throwIfNoEntry: false }) !== undefined) return false;
+  if (hostLstat(target) !== undefined) return false;
   let d = dirname(resolve(target));
   for (;;) {
-    const st = lstatSync(d, { throwIfNoEntry: false });
+    const st = hostLstat(d);
     if (st !== undefined) return st.isDirectory() && (st.mode & 0o2000) === 0;
     if (dirname(d) === d) return false;
     d = dirname(d);
@@ -120,11 +129,12 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   if (top.type === 'dir') compileHotOnly(); // a walk through much code, little of it hot (heap_flags.ts)
   // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
   const root = path.split('/').every((p) => p === '');
-  const into = !root && lstatSync(dest, { throwIfNoEntry: false })?.isDirectory() === true ? join(dest, basename(path)) : dest;
+  const into = !root && hostLstat(dest)?.isDirectory() === true ? join(dest, basename(path)) : dest;
   const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
   const threaded = top.type === 'dir';
   const host = threaded ? hostFileOf(fs) : null;
-  const copy: Copy = { fs, ops: HostOps.start(threaded), host, buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept: madeAsOwn(target) };
+  const ownerKept = madeAsOwn(target); // (before the host queue's workers start: a failure here leaves none running)
+  const copy: Copy = { fs, ops: HostOps.start(threaded), host, buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept };
   try {
     try {
       await copyOut(copy, top, target, copy.ops.pick());

@@ -20,6 +20,8 @@ export const EXDEV = 18;
 export const ENOTDIR = 20;
 export const EISDIR = 21;
 export const EINVAL = 22;
+export const ENFILE = 23;
+export const EMFILE = 24;
 export const EFBIG = 27;
 export const ENOSPC = 28;
 export const EROFS = 30;
@@ -62,6 +64,8 @@ const names: Record<number, [string, string]> = {
   [ENOTDIR]: ['ENOTDIR', 'not a directory'],
   [EISDIR]: ['EISDIR', 'is a directory'],
   [EINVAL]: ['EINVAL', 'invalid argument'],
+  [ENFILE]: ['ENFILE', 'too many open files in system'],
+  [EMFILE]: ['EMFILE', 'too many open files'],
   [EFBIG]: ['EFBIG', 'file too large'],
   [ENOSPC]: ['ENOSPC', 'no space left on device'],
   [EROFS]: ['EROFS', 'read-only file system'],

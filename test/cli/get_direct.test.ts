@@ -233,3 +233,25 @@ test("get keeps the times' fractions to the microsecond (libuv's limit), for a t
   }
   assert.equal(lstatSync(one, { bigint: true }).mtimeNs % 1_000_000_000n, 987654000n);
 });
+
+test('get to a DEST the host cannot have (below a file, through a symlink loop, a name too long) fails in one line naming it, and exits', () => {
+  const dir = join(tmp.dir, 'bad-dest');
+  mkdirSync(join(dir, 'src/d'), { recursive: true });
+  writeFileSync(join(dir, 'src/d/f'), 'f');
+  const image = join(dir, 'i.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', join(dir, 'src'), image, '8M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(join(dir, 'afile'), 'x');
+  symlinkSync('loopB', join(dir, 'loopA'));
+  symlinkSync('loopA', join(dir, 'loopB'));
+  for (const [dest, reason] of [
+    [join(dir, 'afile/sub'), 'not a directory'],
+    [join(dir, 'loopA/x'), 'too many levels of symbolic links'],
+    [join(dir, 'n'.repeat(300)), 'file name too long'],
+  ]) {
+    for (const path of ['/', '/d/f']) {
+      const r = spawnSync(process.execPath, [CLI, 'get', image, path, dest], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, `get ${path} ${dest}: ${r.stderr} (signal ${r.signal})`);
+      assert.equal(r.stderr, `vmpager: ${dest}: ${reason}\n`);
+    }
+  }
+});
