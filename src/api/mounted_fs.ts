@@ -835,6 +835,21 @@ export class MountedFs {
   /** @internal files written through a File since their last close-time write-back */
   readonly written = new Set<Vnode>();
 
+  /**
+   * @internal Is the file at path (symlinks not followed) held by an open
+   * File or a mapping? (The facade's writeFile then writes it in place, as
+   * Node's does, so that the holder sees the new bytes.)
+   */
+  async heldOpen(path: string): Promise<boolean> {
+    const vp = await this.lookupQuiet(path);
+    if (vp === null) return false;
+    try {
+      return this.inUse(vp);
+    } finally {
+      await vrele(vp);
+    }
+  }
+
   /** @internal whether an open File still has vp */
   isOpen(vp: Vnode): boolean {
     for (const f of this.files) if (f.vp === vp) return true;

@@ -499,7 +499,8 @@ export class FsPromises {
     const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append;
     if (plainW && !this.fs.readOnly && !slashed(p)) {
       const old = await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null);
-      if (old !== null && old.type === 'file' && old.nlink === 1) return this.replace(p, old, data, enc);
+      // (A file open here, or mapped, is written in place, as Node writes it: its holders see the new bytes.)
+      if (old !== null && old.type === 'file' && old.nlink === 1 && !(await this.fs.heldOpen(p))) return this.replace(p, old, data, enc);
     }
     const f = await this.openFile(p, fl, o.mode);
     try {

@@ -423,3 +423,34 @@ test("rm of the root, or of a path ending in '.' or '..', with recursive is refu
   const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test('writeFile over a file open elsewhere writes it in place, as Node does: the handle reads the new bytes and its later writes land in the file', async () => {
+  const image = join(tmp.dir, 'open-wf.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', image, '8M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const host = join(tmp.dir, 'open-wf-host');
+  mkdirSync(host);
+  const root = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
+  try {
+    const seen: unknown[] = [];
+    for (const [fsp, r] of [[hostFsp as unknown as Fsp, host], [root.promises as unknown as Fsp, '']] as const) {
+      await fsp.writeFile(`${r}/log`, 'AAAA');
+      const h = await fsp.open(`${r}/log`, 'r+');
+      const ino = (await h.stat()).ino;
+      await fsp.writeFile(`${r}/log`, 'BBBBBB');
+      const viaHandle = await h.readFile('utf8');
+      await h.write('ZZ', 0);
+      await h.close();
+      seen.push([viaHandle, (await fsp.stat(`${r}/log`)).ino === ino, await fsp.readFile(`${r}/log`, 'utf8')]);
+    }
+    assert.deepEqual(seen[1], seen[0]);
+    assert.deepEqual(seen[1], ['BBBBBB', true, 'ZZBBBB']);
+    // Not open: replaced whole by a new file, as put replaces one.
+    const before = (await root.promises.stat('/log')).ino;
+    await root.promises.writeFile('/log', 'CC');
+    assert.notEqual((await root.promises.stat('/log')).ino, before);
+  } finally {
+    await root.unmount();
+  }
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
