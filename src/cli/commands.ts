@@ -19,7 +19,7 @@ import { parseMode } from './modes.js';
 import { copyIn } from './copy_in.js';
 import { HostTreeReader } from './host_tree_reader.js';
 import { get } from './get.js';
-import { lstatSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
 import { formatXattrValue, parseXattrValue, xattrText } from './xattr.js';
 
@@ -392,8 +392,9 @@ function parseOwner(v: unknown): { uid: number; gid: number } | null {
   return { uid: Number(m[1]), gid: Number(m[2]) };
 }
 
+/** A host directory, or a symlink to one (followed, as mke2fs -d follows it). */
 function isHostDir(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
 }
 
 /** The command named `name`, or null. */

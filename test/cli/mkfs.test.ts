@@ -7,6 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, debugfsCat, e2fsck, randomBytes, tempDir, writeTree, type TreeFile } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -66,4 +67,20 @@ test('mkfs refuses a bad block size and a size too small, in one line', () => {
   const b = vmpager(['mkfs', image, '4KiB']);
   assert.equal(b.status, 2);
   assert.match(b.stderr, /^vmpager: .*bad\.img: device too small for an ext2 file system\n$/);
+});
+
+test('mkfs --from and put -r --from a symlink to a directory copy the directory it names, as mke2fs -d does', () => {
+  const src = join(tmp.dir, 'linked-src');
+  const data = randomBytes(5000, 61);
+  writeTree(src, [{ path: 'f', data }, { path: 'd/g', data: randomBytes(10, 62) }]);
+  const link = join(tmp.dir, 'linked');
+  symlinkSync(src, link);
+  const image = join(tmp.dir, 'linked.img');
+  for (const args of [['mkfs', '--type', 'ext4', '--from', link, image, '8MiB'], ['put', '-r', image, '/again', '--from', link]]) {
+    const r = vmpager(args);
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  for (const p of ['/f', '/again/f']) assert.ok(debugfsCat(image, p).equals(Buffer.from(data)), p);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
 });
