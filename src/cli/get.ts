@@ -11,7 +11,8 @@
  * The tree is read by file number (tree_read.ts: no lookup by name per
  * entry; a plain regular file without a vnode, from its inode as it lies in
  * core), a window of a directory's entries at a time; the regular files of
- * a window come straight from the device by their block maps, side by side
+ * a window (and a file got alone: its holes never read) come straight from
+ * the device by their block maps, side by side
  * ones in one read (direct_read.ts: the image is mounted read-only) made
  * straight into the host queue's batch (no copy), the others (inline data,
  * a damaged map) through the page frames (sendfile). Where the image is a
@@ -196,6 +197,14 @@ async function copyOut(c: Copy, n: TreeNode | TreeFile, to: string, lane: number
       if (first !== undefined) {
         await c.ops.link(lane, first.path, to, first.made);
         return;
+      }
+      {
+        // Straight from the device by its block map where it has one (a sparse file's holes are never read).
+        const runs = await n.runs();
+        if (runs !== null) {
+          await copyFiles(c, [{ node: n, runs, path: n.path, to, end: 0, atOpen: false }], lane);
+          return;
+        }
       }
       await copyFile(c, n, to, lane);
       if (st.nlink > 1) c.links.set(st.ino, { path: to, made: c.ops.mark(lane) });

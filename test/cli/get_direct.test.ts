@@ -255,3 +255,17 @@ test('get to a DEST the host cannot have (below a file, through a symlink loop, 
     }
   }
 });
+
+test('get of one sparse file reads by its block map: its holes are neither read nor sent as zeros, and stay holes', () => {
+  const dir = join(tmp.dir, 'one-sparse');
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  sparse(join(dir, 'src/s'), 256 * 2 ** 20, [[100 * 2 ** 20, randomBytes(10_000, 71)]]);
+  const image = join(dir, 'i.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', join(dir, 'src'), image, '16M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const out = join(dir, 'out');
+  const r = spawnSync(process.execPath, [CLI, '--stats', 'get', image, '/s', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stderr).zeroSent, 0, 'no page of zeros sent');
+  assert.ok(readFileSync(out).equals(readFileSync(join(dir, 'src/s'))));
+  assert.ok(lstatSync(out).blocks <= 64, `${lstatSync(out).blocks} blocks: the holes kept`);
+});
