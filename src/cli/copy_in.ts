@@ -133,11 +133,23 @@ async function copyFile(fs: MountedFs, dst: string, src: string, st: Stats, repl
     }
   } catch (e) {
     await fs.unlink(path).catch(() => {}); // no partial file left behind
-    throw e;
+    throw replace ? asTarget(e, fs, path, dst) : e;
   } finally {
     closeSync(fd);
   }
-  if (replace) await fs.rename(path, dst);
+  if (!replace) return;
+  try {
+    await fs.rename(path, dst);
+  } catch (e) {
+    await fs.unlink(path).catch(() => {});
+    throw asTarget(e, fs, path, dst);
+  }
+}
+
+/** An image error of the hidden new file, told as the target's: it is what the user named, and it is as it was. */
+function asTarget(e: unknown, fs: MountedFs, hidden: string, dst: string): unknown {
+  if (!(e instanceof VmError) || e.image !== fs.image || (e.path !== hidden && e.path !== dst)) return e;
+  return new VmError(e.errno, 'put', fs.image, dst, `${e.reason} (${dst} is unchanged)`);
 }
 
 /** What setattr is given for a copied file or directory: permission bits, owner, times. */

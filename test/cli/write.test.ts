@@ -387,3 +387,19 @@ test('put -r of a regular file over a FIFO, a device node, a dangling symlink an
   const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test('put -r that runs out of room replacing a file names that file, which is unchanged (not the hidden new one), e2fsck clean', () => {
+  const image = join(tmp.dir, 'putr-full.img');
+  const old = randomBytes(3000, 81);
+  mkext2(image, [{ path: 'd/f', data: old }], { type: 'ext4', size: 4 << 20 });
+  const src = join(tmp.dir, 'putr-full-src');
+  mkdirSync(join(src, 'd'), { recursive: true });
+  writeFileSync(join(src, 'd/f'), randomBytes(6 << 20, 82));
+  const r = vmpager(['put', '-r', image, '/', '--from', src]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^vmpager: .*putr-full\.img: \/d\/f: no space left on device \(\/d\/f is unchanged\)\n$/);
+  assert.ok(debugfsCat(image, '/d/f').equals(Buffer.from(old)));
+  assert.doesNotMatch(debugfs(image, 'ls /d'), /vmpager-new/);
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
