@@ -378,7 +378,8 @@ export const commands: readonly Command[] = [
  * millisecond a Date keeps are kept as nanoseconds (bigint nanoseconds).
  */
 function touchDate(s: string): Date | bigint {
-  const d = new Date(s);
+  // A date alone is local midnight, as touch(1) takes it (JavaScript reads a bare ISO date as UTC).
+  const d = new Date(/^\d{4}-\d\d-\d\d$/.test(s.trim()) ? `${s.trim()}T00:00` : s);
   const frac = /T\d\d:\d\d:\d\d[.,](\d{4,9})/.exec(s);
   if (Number.isNaN(d.getTime()) || frac === null) return d;
   const sec = BigInt(Math.floor(d.getTime() / 1000));

@@ -34,6 +34,8 @@ export interface GlobalOptions {
   verify: boolean;
 }
 
+/** The most pages --memory may give the VM. */
+const MAX_FRAMES = 2 ** 31;
 const MIN_PAGE = 4096;
 const MAX_PAGE = 65536;
 
@@ -54,6 +56,8 @@ export function globalOptions(values: Record<string, unknown>): GlobalOptions {
     const m = parseSize(text);
     if (m === null) throw new UsageError(`--memory: not a size: ${text}`);
     if (m < MIN_FRAMES * pageSize) throw new UsageError(`--memory: at least ${MIN_FRAMES} pages (${(MIN_FRAMES * pageSize) / 1024}KiB), not ${text}`);
+    // (The page queues are typed arrays, one slot a page: 2^31 pages at most.)
+    if (m > MAX_FRAMES * pageSize) throw new UsageError(`--memory: at most 2^31 pages (${(MAX_FRAMES * pageSize) / 2 ** 40}TiB), not ${text}`);
     memory = m;
   }
   let timeout: number | undefined;

@@ -62,7 +62,7 @@ describe('vmpager command line', () => {
   });
 
   test('usage mistakes exit 1 with one line', () => {
-    for (const args of [['frobnicate'], ['cat', image], ['--bogus', 'ls', image], ['--memory', 'lots', 'ls', image]]) {
+    for (const args of [['frobnicate'], ['cat', image], ['--bogus', 'ls', image], ['--memory', 'lots', 'ls', image], ['--memory', '100TiB', 'ls', image], ['--page-size', '65536', '--memory', '200TiB', 'ls', image]]) {
       const r = vmpager(args);
       assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr.trim().split('\n').length, 1);

@@ -110,6 +110,13 @@ describe('nanosecond times and crtime (ext4, 256-byte inodes)', () => {
     assert.match(run(['stat', image, '/x']).stdout, /mtime: 2100-01-01T00:00:00\.123456789Z/);
     const mt = dbTime(image, '/x', 'mtime');
     assert.deepEqual({ lo: mt.lo, extra: mt.extra }, onDisk(4102444800, 123456789));
+    // A date alone, and a date and time without a zone, are local times, as touch(1) reads them (here UTC+9).
+    const local = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, TZ: 'Asia/Tokyo' } });
+    for (const [date, secs] of [['2026-01-01', 1767193200], ['2026-01-01T10:00', 1767229200]] as const) {
+      assert.equal(local(['touch', image, '/x', '--date', date]).status, 0);
+      const j2 = JSON.parse(run(['stat', '--json', image, '/x']).stdout) as { mtime: number };
+      assert.equal(j2.mtime, secs, date);
+    }
     assertClean(image);
   });
 });
