@@ -8,7 +8,7 @@
  *   await mkfs('new.img', 64 * 2 ** 20, { blockSize: 4096, label: 'data' })
  */
 
-import { closeSync, ftruncateSync, openSync, statSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, rmSync, statSync } from 'node:fs';
 import { EEXIST, EINVAL, EISDIR } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { errnoOf } from '../dev/host_errno.js';
@@ -48,11 +48,12 @@ export async function mkfs(target: string | BlockDevice, size: number, opts: Mkf
   if (!Number.isSafeInteger(size) || size < 0) throw new VmError(EINVAL, 'mkfs', name, null, `bad size ${size}`);
   let dev: BlockDevice | null = null;
   let lock: ImageLock | null = null;
+  let made = false;
   const owned = typeof target === 'string';
   try {
     if (typeof target !== 'string') dev = target;
     else if (isNbdUrl(target)) dev = await openNbd(target);
-    else ({ dev, lock } = await openImageFile(target, size, opts.lock ?? true));
+    else ({ dev, lock, made } = await openImageFile(target, size, opts.lock ?? true));
     if (!opts.force) {
       const what = await describeContents(dev);
       if (what !== null) throw new VmError(EEXIST, 'mkfs', name, null, `holds ${what}; not formatted (--force formats it anyway)`);
@@ -65,6 +66,14 @@ export async function mkfs(target: string | BlockDevice, size: number, opts: Mkf
       : await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label, size: fsSize, ext4: type === 'ext4' });
     check(error, 'mkfs', name, null, reason || undefined);
     check(await dev.flush(), 'mkfs', name, null);
+  } catch (e) {
+    // An image file this call made and could not format goes again (a size too small for any file system).
+    if (made && typeof target === 'string') {
+      await dev?.close();
+      dev = null;
+      rmSync(target, { force: true });
+    }
+    throw e;
   } finally {
     if (owned) await dev?.close();
     lock?.release();
@@ -79,7 +88,7 @@ async function openNbd(url: string): Promise<BlockDevice> {
 }
 
 /** Opens an image file for formatting, made at `size` when it does not exist, and locked. */
-async function openImageFile(path: string, size: number, locking: boolean): Promise<{ dev: BlockDevice; lock: ImageLock | null }> {
+async function openImageFile(path: string, size: number, locking: boolean): Promise<{ dev: BlockDevice; lock: ImageLock | null; made: boolean }> {
   let st;
   try {
     st = statSync(path, { throwIfNoEntry: false });
@@ -95,7 +104,7 @@ async function openImageFile(path: string, size: number, locking: boolean): Prom
   const r = await ImageDevice.open(path, false, 'sync');
   if (r.error !== 0) lock?.release();
   check(r.error, 'mkfs', path, null);
-  return { dev: r.dev!, lock };
+  return { dev: r.dev!, lock, made: st === undefined };
 }
 
 /** Grows a regular image file to `size` (never cuts it) and reopens it; a block device keeps its size. */

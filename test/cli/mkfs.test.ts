@@ -7,7 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, debugfsCat, e2fsck, randomBytes, tempDir, writeTree, type TreeFile } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -67,6 +67,11 @@ test('mkfs refuses a bad block size and a size too small, in one line', () => {
   const b = vmpager(['mkfs', image, '4KiB']);
   assert.equal(b.status, 2);
   assert.match(b.stderr, /^vmpager: .*bad\.img: device too small for an ext2 file system\n$/);
+  assert.equal(existsSync(image), false, 'the image file it made is gone again');
+  // One that was there before stays, its bytes kept.
+  writeFileSync(image, 'mine');
+  assert.equal(vmpager(['mkfs', image, '4KiB']).status, 2);
+  assert.equal(readFileSync(image).subarray(0, 4).toString(), 'mine');
 });
 
 test('mkfs --from and put -r --from a symlink to a directory copy the directory it names, as mke2fs -d does', () => {
