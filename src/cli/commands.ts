@@ -13,6 +13,7 @@ import { lsPrint } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import { partsCommand } from './parts.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, type CommandContext } from './context.js';
+import { EISDIR, ENOTDIR, ENOTEMPTY, VmError } from '../api/errors.js';
 import { parseSize } from '../api/size.js';
 import { joinPath } from '../api/mounted_fs.js';
 import { parseMode } from './modes.js';
@@ -199,7 +200,13 @@ export const commands: readonly Command[] = [
         // What a killed put or mv left in the directory written goes first, as put does.
         const dir = dest.slice(0, dest.lastIndexOf('/')) || '/';
         if ((await fs.stat(dir).catch(() => null))?.type === 'dir') await removeLeftovers(fs, dir);
-        await fs.rename(from, dest);
+        await fs.rename(from, dest).catch(async (e: unknown) => {
+          // A directory onto a file, or onto a directory that is not empty (and a file onto a directory): TO's
+          // fault, so TO is named, as mv(1) names it.
+          const toTarget = e instanceof VmError && e.path === from && (e.errno === ENOTDIR || e.errno === EISDIR || e.errno === ENOTEMPTY);
+          if (toTarget && (await fs.stat(dest, { follow: false, blockMap: false }).catch(() => null)) !== null) throw new VmError(e.errno, 'rename', e.image, dest);
+          throw e;
+        });
       });
       return EXIT_OK;
     },

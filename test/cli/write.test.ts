@@ -403,3 +403,19 @@ test('put -r that runs out of room replacing a file names that file, which is un
   const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test("mv's failures that are TO's name TO: a directory onto a file, onto a directory that is not empty", () => {
+  const image = join(tmp.dir, 'mvnames.img');
+  mkext2(image, [{ path: 'file', data: randomBytes(10, 91) }, { path: 'a/d1/x', data: randomBytes(10, 92) }, { path: 'dir/y', data: randomBytes(10, 93) }], { type: 'ext4', size: 8 << 20 });
+  ok(['mkdir', image, '/d1']);
+  for (const [args, line] of [
+    [['mv', image, '/dir', '/file'], '/file: not a directory'],
+    [['mv', image, '/d1', '/a'], '/a/d1: directory not empty'],
+    [['mv', image, '/nope', '/a'], '/nope: no such file or directory'],
+  ] as const) {
+    const r = vmpager([...args]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, `vmpager: ${image}: ${line}\n`);
+  }
+  assert.ok(e2fsck(image).clean);
+});
