@@ -560,7 +560,7 @@ export class MountedFs {
     if (vp !== null) await vrele(vp);
     let errno: number;
     if (syscall === 'open') errno = type === null || type === VType.VDIR ? EISDIR : ENOTDIR;
-    else if (syscall === 'unlink' || syscall === 'remove') errno = type === null ? ENOENT : type === VType.VDIR ? EISDIR : ENOTDIR;
+    else if (syscall === 'unlink') errno = type === null ? ENOENT : type === VType.VDIR ? EISDIR : ENOTDIR;
     else errno = type === null ? ENOENT : EEXIST;
     throw new VmError(errno, syscall, this.image, path);
   }

@@ -8,7 +8,7 @@
 
 import { closeSync, fstatSync, openSync, readSync, readvSync } from 'node:fs';
 
-import { EFBIG, EISDIR, ELOOP, ENOTDIR, VmError, hostError } from '../api/errors.js';
+import { EFBIG, EISDIR, ELOOP, ENOSPC, ENOTDIR, VmError, hostError } from '../api/errors.js';
 import type { File } from '../api/file.js';
 import type { FrameSource } from '../api/frames.js';
 import { hiddenName, isHiddenName, joinPath, slashed, type MountedFs } from '../api/mounted_fs.js';
@@ -133,7 +133,14 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
   const tmp = joinPath(dir, hiddenName('new'));
   const bar = process.stderr.isTTY && total >= BAR_MIN ? new Progress(total, path) : null;
   try {
-    const f = await fs.open(tmp, { create: true });
+    const f = await fs.open(tmp, { create: true }).catch((e: unknown) => {
+      // No slot for the hidden new name: on FAT12/16 a full root directory (its size fixed), which Linux's vfat
+      // would write over in place; put does not (a failure midway would leave a mix), and says why.
+      if (e instanceof VmError && e.errno === ENOSPC && old !== null && fs.type.startsWith('fat')) {
+        throw new VmError(ENOSPC, 'put', fs.image, tmp, `no free entry in ${dir} for put's hidden new file`);
+      }
+      throw e;
+    });
     try {
       if (src !== null) {
         // The size stat gave, straight into the frames; then whatever the source still holds (a

@@ -18,7 +18,7 @@ import { Vm, FaultyDisk, VmError } from '../../src/api/index.js';
 import { ImageDevice } from '../../src/dev/image.js';
 import { debugfs, debugfsCat, debugfsScript, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
-import { mdirPaths, mkfat } from '../helpers/fat_images.js';
+import { fsckFat, mcopyRead, mdirPaths, mkfat } from '../helpers/fat_images.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -418,4 +418,16 @@ test("mv's failures that are TO's name TO: a directory onto a file, onto a direc
     assert.equal(r.stderr, `vmpager: ${image}: ${line}\n`);
   }
   assert.ok(e2fsck(image).clean);
+});
+
+test("put over a file in a full FAT12 root directory says why (no free entry for its hidden new file), the file unchanged, fsck.fat clean", () => {
+  const image = join(tmp.dir, 'fullroot.img');
+  const files = Array.from({ length: 224 }, (_, i) => ({ path: `F${i}.TXT`, data: randomBytes(10, 200 + i) }));
+  mkfat(image, files, { fat: 12, kib: 1440, rootEntries: 224 });
+  const r = vmpager(['put', image, '/F1.TXT'], randomBytes(100, 300));
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^vmpager: .*fullroot\.img: \/F1\.TXT: no free entry in \/ for put's hidden new file \(\/F1\.TXT is unchanged\)\n$/);
+  assert.ok(mcopyRead(image, 'F1.TXT').equals(Buffer.from(files[1].data)));
+  const ck = fsckFat(image);
+  assert.ok(ck.clean, ck.output);
 });
