@@ -261,7 +261,6 @@ export class FileHandle {
 
   /** Node's alias of writeFile: at the file position, or at the end when the handle was opened to append. */
   async appendFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<void> {
-    checkAborted(opts);
     await this.writeFile(data, opts);
   }
 
@@ -321,7 +320,7 @@ export class FileHandle {
   }
 
   async chown(uid: number, gid: number): Promise<void> {
-    const o = owners(ownerId(uid, 'uid'), ownerId(gid, 'gid'));
+    const o = owners(uid, gid);
     this.need('fchown', true);
     await nodeCall('fchown', this.file.path, () => this.fs.setAttributes(this.file.path, o, true));
   }
@@ -358,9 +357,10 @@ export class FileHandle {
   }
 }
 
-/** Owner and group as setattr takes them: Node's -1 leaves that one as it is. */
+/** Owner and group as setattr takes them, checked as Node checks them: -1 (or 2^32 - 1) leaves that one as it is. */
 export function owners(uid: number, gid: number): SetattrArgs {
-  return { ...(uid !== -1 ? { uid } : {}), ...(gid !== -1 ? { gid } : {}) };
+  const [u, g] = [ownerId(uid, 'uid'), ownerId(gid, 'gid')];
+  return { ...(u !== -1 ? { uid: u } : {}), ...(g !== -1 ? { gid: g } : {}) };
 }
 
 /** An invalid Date (NaN), which Node passes on and the kernel refuses (EINVAL). */

@@ -68,10 +68,10 @@ export async function mkfs(target: string | BlockDevice, size: number, opts: Mkf
     check(await dev.flush(), 'mkfs', name, null);
   } catch (e) {
     // An image file this call made and could not format goes again (a size too small for any file system).
-    if (made && typeof target === 'string') {
+    if (made) {
       await dev?.close();
       dev = null;
-      rmSync(target, { force: true });
+      rmSync(name, { force: true });
     }
     throw e;
   } finally {

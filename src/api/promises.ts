@@ -15,7 +15,7 @@ import { Dir } from './dir.js';
 import { VmError } from './errors.js';
 import type { File } from './file.js';
 import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
-import { FsError, argTypeError, checkAborted, fileMode, fsError, nodeCall, ownerId } from './fs_error.js';
+import { FsError, argTypeError, checkAborted, fileMode, fsError, nodeCall } from './fs_error.js';
 import { hiddenName, joinPath, refuseRemovingDot, slashed, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Dirent, Stats } from './stats.js';
 import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
@@ -98,7 +98,8 @@ export class FsPromises {
     const p = pathOf(path);
     // (Node 20's words for these two; a fraction is cut, as its int32 is.)
     if (mode !== null && typeof mode !== 'number') throw Object.assign(new TypeError('mode must be int32 or null/undefined'), { code: 'ERR_INVALID_ARG_TYPE' });
-    if (Math.trunc(mode ?? 0) < 0 || Math.trunc(mode ?? 0) > 7) throw Object.assign(new RangeError('mode is out of range: >= 0 && <= 7'), { code: 'ERR_OUT_OF_RANGE' });
+    const bits = Math.trunc(mode ?? 0);
+    if (bits < 0 || bits > 7) throw Object.assign(new RangeError('mode is out of range: >= 0 && <= 7'), { code: 'ERR_OUT_OF_RANGE' });
     const st = await nodeCall('access', p, async () => this.dirIfSlashed(p, await this.fs.stat(p, { follow: true, blockMap: false })));
     if ((mode & constants.W_OK) !== 0 && this.fs.readOnly) throw new FsError('EROFS', EROFS, 'access', this.fs.image, p, 'read-only file system');
     // FAT keeps no x bits (Linux's vfat shows its mask's), so there X_OK is not judged either.
@@ -352,14 +353,14 @@ export class FsPromises {
 
   async chown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    const o = owners(ownerId(uid, 'uid'), ownerId(gid, 'gid'));
+    const o = owners(uid, gid);
     await nodeCall('chown', p, () => this.fs.setAttributes(p, o, true));
   }
 
   /** chown of a symlink itself. */
   async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
-    const o = owners(ownerId(uid, 'uid'), ownerId(gid, 'gid'));
+    const o = owners(uid, gid);
     await nodeCall('lchown', p, () => this.fs.setAttributes(p, o, false));
   }
 

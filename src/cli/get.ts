@@ -38,6 +38,7 @@ import type { MountedFs } from '../api/mounted_fs.js';
 import { countHostRead, DIRECT_BYTES, type FileRuns, type HostFile, hostFileOf, readDirect } from '../api/direct_read.js';
 import { type TreeEntry, TreeFile, TreeNode, treeNode } from '../api/tree_read.js';
 import { compileHotOnly } from './heap_flags.js';
+import { hostCall } from './host_tree.js';
 import { hostXattrsRestore } from './host_xattr.js';
 import { HostOps, type Mark, SET_MODE, SET_OWNER, SET_SIZE, SET_SIZE_IF_SHORT } from './host_ops.js';
 
@@ -96,11 +97,7 @@ function owner(c: Copy, uid: number, gid: number): number {
 
 /** A host path's lstat, undefined where nothing is there; any other failure is the host's, in one line naming the path. */
 function hostLstat(p: string): Stats | undefined {
-  try {
-    return lstatSync(p, { throwIfNoEntry: false });
-  } catch (e) {
-    throw hostError(e, 'lstat', p, null);
-  }
+  return hostCall(p, () => lstatSync(p, { throwIfNoEntry: false }));
 }
 
 /**
