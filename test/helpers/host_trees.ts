@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs } from './images.js';
 
@@ -21,6 +21,15 @@ export function walk(dir: string, rel = ''): string[] {
   return out.sort();
 }
 
+/** Every path below dir with its lstat, each taken before the directory it names (if one) is listed. */
+function statsBeforeListing(dir: string, rel = '', out = new Map<string, Stats>()): Map<string, Stats> {
+  const names = readdirSync(join(dir, rel));
+  const here = names.map((n) => (rel === '' ? n : `${rel}/${n}`));
+  for (const p of here) out.set(p, lstatSync(join(dir, p)));
+  for (const p of here) if (out.get(p)!.isDirectory()) statsBeforeListing(dir, p, out);
+  return out;
+}
+
 /**
  * Asserts that the trees mine and theirs (lost+found aside) hold the same
  * names, each with the same mode and times to the second, then the same
@@ -28,11 +37,14 @@ export function walk(dir: string, rel = ''): string[] {
  * Returns the names.
  */
 export function sameTree(mine: string, theirs: string): string[] {
-  const names = walk(mine).filter((p) => p !== 'lost+found');
-  assert.deepEqual(names, walk(theirs).filter((p) => p !== 'lost+found'));
+  // Each entry's lstat taken before its directory is listed: listing a directory sets its access time (relatime,
+  // where it is older than the mtime), and the two walks may fall in different seconds.
+  const [ours, peer] = [statsBeforeListing(mine), statsBeforeListing(theirs)];
+  const names = [...ours.keys()].sort().filter((p) => p !== 'lost+found');
+  assert.deepEqual(names, [...peer.keys()].sort().filter((p) => p !== 'lost+found'));
   for (const rel of names) {
-    const a = lstatSync(join(mine, rel));
-    const b = lstatSync(join(theirs, rel));
+    const a = ours.get(rel)!;
+    const b = peer.get(rel)!;
     assert.equal(a.mode, b.mode, `${rel}: mode`);
     assert.equal(Math.floor(a.mtimeMs / 1000), Math.floor(b.mtimeMs / 1000), `${rel}: mtime`);
     assert.equal(Math.floor(a.atimeMs / 1000), Math.floor(b.atimeMs / 1000), `${rel}: atime`);
