@@ -6,7 +6,11 @@
  * holes (4 KiB runs of zeros are left unwritten), and extended attributes
  * where getfattr can read them (host_xattr.ts). Into an existing
  * directory the tree merges: a file there is replaced whole (written beside
- * it and renamed over), a symlink or special file is replaced.
+ * it and renamed over), a symlink or special file is replaced. A directory
+ * of the tree merges into a symlink to a directory (a merged /usr's /lib ->
+ * usr/lib), whose directory keeps its own mode, owner and times; anything
+ * else in a directory's way (a file, a dangling symlink) is refused, kept
+ * as it is, as cp -a refuses it.
  *   await copyIn(fs, '/srv', hostDir, { owner: null })   // used by mkfs --from and put -r
  */
 
@@ -14,7 +18,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, ty
 import { join, resolve, sep } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
-import { EISDIR, ENOENT, EOPNOTSUPP, VmError } from '../api/errors.js';
+import { EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 import { compileLess } from './heap_flags.js';
 import { HostTree, hostCall, major, minor } from './host_tree.js';
@@ -74,7 +78,8 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
   for await (const { src, dst, st, there } of hostEntries(fs, to, from, made ? names.filter((n) => existing.has(n)) : names, existing)) {
     if (st.isDirectory()) {
       await copyDir(fs, dst, src, opts, buf, tree);
-      await setAttrs(fs, dst, st, opts); // after its entries: adding them set its times
+      // After its entries: adding them set its times. (Not through a symlink: that directory is the image's own.)
+      if (there !== 'symlink') await setAttrs(fs, dst, st, opts);
       continue;
     }
     if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
@@ -205,8 +210,8 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
 /**
  * The host directory `from`'s entries `names`, each with its image path
  * under `to`, its lstat, and the type of what the image already has there
- * (`existing`); a directory entry's image directory is made first (what was
- * in its way unlinked).
+ * (`existing`); a directory entry's image directory is made first (a
+ * symlink to a directory is merged into; anything else in its way refused).
  */
 async function* hostEntries(
   fs: MountedFs, to: string, from: string, names: readonly string[], existing: ReadonlyMap<string, string>,
@@ -216,11 +221,26 @@ async function* hostEntries(
     const dst = joinPath(to, name);
     const st = hostStat(src);
     const there = existing.get(name);
-    if (st.isDirectory()) {
-      if (there !== undefined && there !== 'dir') await fs.unlink(dst);
-      if (there !== 'dir') await fs.mkdir(dst);
+    if (st.isDirectory() && there !== 'dir') {
+      if (there === 'symlink' && (await dirBehind(fs, dst))) {
+        // merged into the directory it names
+      } else if (there !== undefined) {
+        throw new VmError(ENOTDIR, 'put', fs.image, dst, `${there === 'symlink' ? 'a symlink' : there === 'file' ? 'a file' : 'a special file'} is in the way of a directory (kept)`);
+      } else {
+        await fs.mkdir(dst);
+      }
     }
     yield { src, dst, st, there };
+  }
+}
+
+/** Whether the symlink at path names a directory (a dangling one, a loop: no). */
+async function dirBehind(fs: MountedFs, path: string): Promise<boolean> {
+  try {
+    return (await fs.stat(path, { follow: true, blockMap: false })).type === 'dir';
+  } catch (e) {
+    if (e instanceof VmError) return false;
+    throw e;
   }
 }
 

@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -180,4 +180,52 @@ test('put -r into a full file system stops with ENOSPC in one line and leaves th
   assert.match(r.stderr, /no space left on device/);
   const ck = e2fsck(img);
   assert.ok(ck.clean, ck.output);
+});
+
+test('put -r merges a directory into a symlink to a directory (a merged /usr: /lib -> usr/lib), keeping the symlink and that directory\'s own mode', () => {
+  const img = join(tmp.dir, 'usrmerge.img');
+  mkext2(img, [{ path: 'usr/lib/modules/m', data: randomBytes(50, 30) }], { type: 'ext4', size: 16 << 20 });
+  execFileSync('debugfs', ['-w', '-R', 'symlink /lib usr/lib', img], { stdio: 'ignore' });
+  execFileSync('debugfs', ['-w', '-R', 'sif /usr/lib mode 040751', img], { stdio: 'ignore' });
+  const overlay = join(tmp.dir, 'overlay');
+  mkdirSync(join(overlay, 'lib/firmware'), { recursive: true });
+  writeFileSync(join(overlay, 'lib/firmware/x.bin'), 'fw\n');
+  chmodSync(join(overlay, 'lib'), 0o700);
+  const r = vmpager(['put', '-r', img, '/', '--from', overlay]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(e2fsck(img).clean);
+  assert.match(debugfs(img, 'stat /lib'), /Type: symlink/, 'the symlink stays');
+  assert.equal(debugfs(img, 'cat /usr/lib/firmware/x.bin'), 'fw\n', 'the tree went into the directory it names');
+  assert.match(debugfs(img, 'stat /usr/lib'), /Mode:\s+0751/, 'that directory keeps its own mode');
+  assert.ok(debugfs(img, 'cat /usr/lib/modules/m').length > 0, 'what it held stays');
+});
+
+test('put -r refuses a directory where the image has a file, a dangling symlink or a special file in its way, and keeps it', () => {
+  const img = join(tmp.dir, 'inway.img');
+  mkext2(img, [{ path: 'd', data: Buffer.from('IMPORTANT\n') }], { type: 'ext4', size: 16 << 20 });
+  execFileSync('debugfs', ['-w', '-R', 'symlink /e /nowhere', img], { stdio: 'ignore' });
+  const tree = join(tmp.dir, 'inway-src');
+  for (const name of ['d', 'e']) {
+    mkdirSync(join(tree, name), { recursive: true });
+    writeFileSync(join(tree, name, 'inner'), 'new\n');
+  }
+  const r = vmpager(['put', '-r', img, '/', '--from', tree]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `vmpager: ${img}: /d: a file is in the way of a directory (kept)\n`);
+  assert.equal(debugfs(img, 'cat /d'), 'IMPORTANT\n');
+  assert.ok(e2fsck(img).clean);
+  rmSync(join(tree, 'd'), { recursive: true });
+  const s = vmpager(['put', '-r', img, '/', '--from', tree]);
+  assert.equal(s.status, 2);
+  assert.match(s.stderr, /\/e: .*a symlink is in the way of a directory/);
+  assert.match(debugfs(img, 'stat /e'), /Type: symlink/);
+  // FAT: a file in the way of a directory.
+  const fat = join(tmp.dir, 'inway-fat.img');
+  execFileSync('mkfs.fat', ['-C', fat, '8192'], { stdio: 'ignore' });
+  const w = spawnSync(process.execPath, [CLI, 'put', fat, '/e'], { input: 'IMPORTANT\n' });
+  assert.equal(w.status, 0, w.stderr.toString());
+  const f = vmpager(['put', '-r', fat, '/', '--from', tree]);
+  assert.equal(f.status, 2);
+  assert.match(f.stderr, /\/e: .*a file is in the way of a directory/);
+  assert.equal(vmpager(['cat', fat, '/e']).stdout.toString(), 'IMPORTANT\n');
 });
