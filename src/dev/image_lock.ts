@@ -12,10 +12,16 @@
  * file was not refreshed for STALE_MS (owners touch theirs every REFRESH_MS).
  * Mounts in one process are arbitrated in memory first; where the image's
  * folder cannot be written, the lock is in memory only.
+ * An image file has as many paths as it has hard links (and a bind mount
+ * gives it more), and each path's folder is its own: so the lock is taken
+ * twice, in the folder beside the path and in one named by the file's
+ * device and inode numbers under /tmp/vmpager-locks (every name of the
+ * file meets there), both or neither; in memory it is keyed by those
+ * numbers too.
  *   const r = acquireImageLock(path, 'write'); if (r.lock === null) ...r.holder; ... r.lock.release()
  */
 
-import { linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -67,24 +73,38 @@ export function lockDirOf(path: string): string {
   return realPath(path) + SUFFIX;
 }
 
+/** Where the locks named by device and inode are (one folder for every user: sticky, as /tmp is). */
+export const INODE_LOCKS = '/tmp/vmpager-locks';
+
 /** Takes the image's lock in `mode`, or says who holds it. Never waits. */
 export function acquireImageLock(path: string, mode: LockMode): LockResult {
-  const key = realPath(path);
+  const real = realPath(path);
+  const ino = inodeName(real);
+  const key = ino ?? real;
   const local = held.get(key) ?? { readers: 0, writer: false };
   if (local.writer || (mode === 'write' && local.readers > 0)) {
     return { lock: null, holder: `in use by another mount in this process (${local.writer ? 'read-write' : 'read-only'})` };
   }
-  const dir = key + SUFFIX;
   const owner: Owner = { ...me, nonce: nonce(16), mode };
-  const taken = mode === 'write' ? takeWrite(dir, owner) : takeRead(dir, owner);
-  if ('holder' in taken) return { lock: null, holder: taken.holder };
+  liveNonces.add(owner.nonce);
+  // Beside the path, then by inode (where /tmp lets it be made): both or neither.
+  const dirs = [real + SUFFIX];
+  if (ino !== null && inodeLocks()) dirs.push(join(INODE_LOCKS, ino + SUFFIX));
+  const files: { dir: string; file: string | null }[] = [];
+  for (const dir of dirs) {
+    const taken = mode === 'write' ? takeWrite(dir, owner) : takeRead(dir, owner);
+    if ('holder' in taken) {
+      for (const f of files) letGo(f.dir, f.file);
+      liveNonces.delete(owner.nonce);
+      return { lock: null, holder: taken.holder };
+    }
+    files.push({ dir, file: taken.file }); // file null: that folder cannot be written, the lock is in memory only
+  }
   if (mode === 'write') local.writer = true;
   else local.readers++;
   held.set(key, local);
-  liveNonces.add(owner.nonce);
 
-  const file = taken.file; // null: the folder cannot be written, the lock is in memory only
-  const timer = file === null ? null : setInterval(() => touch(file), REFRESH_MS);
+  const timer = files.some((f) => f.file !== null) ? setInterval(() => files.forEach((f) => f.file !== null && touch(f.file)), REFRESH_MS) : null;
   timer?.unref();
   let released = false;
   const release = (): void => {
@@ -95,18 +115,43 @@ export function acquireImageLock(path: string, mode: LockMode): LockResult {
     else local.readers--;
     if (!local.writer && local.readers === 0) held.delete(key);
     liveNonces.delete(owner.nonce);
-    if (file !== null) {
-      unlinkQuiet(file);
-      try {
-        rmdirSync(dir); // the last one out tidies up; another may be arriving: ENOTEMPTY or ENOENT
-      } catch {
-        // someone else's file is in it, or it is gone already
-      }
-    }
+    for (const f of files) letGo(f.dir, f.file);
     exitHooks.delete(release);
   };
   exitHooks.add(release);
   return { lock: { mode, release }, holder: null };
+}
+
+/** Removes a lock file this process made, and its folder where it was the last in it. */
+function letGo(dir: string, file: string | null): void {
+  if (file === null) return;
+  unlinkQuiet(file);
+  try {
+    rmdirSync(dir); // the last one out tidies up; another may be arriving: ENOTEMPTY or ENOENT
+  } catch {
+    // someone else's file is in it, or it is gone already
+  }
+}
+
+/** The image file's device and inode numbers as a name ("DEV-INO"), or null where it cannot be stat'ed (not made yet). */
+function inodeName(path: string): string | null {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.dev}-${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether INODE_LOCKS is there (made open to every user, sticky, on first use); no /tmp to write: no second lock. */
+function inodeLocks(): boolean {
+  try {
+    mkdirSync(INODE_LOCKS);
+    chmodSync(INODE_LOCKS, 0o1777); // (the creation mask would narrow the mode mkdir gives)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+  }
+  return true;
 }
 
 /** What taking a lock file gave: its path (null: memory only), or who holds the image. */

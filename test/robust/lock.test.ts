@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Vm, VmError } from '../../src/api/index.js';
@@ -96,6 +96,28 @@ test('two mounts of one image in one process: a second writer or a reader beside
   const other = await vm.mount(img, { lock: false });
   await other.unmount();
   await again.unmount();
+});
+
+test('a second name of the image (a hard link) meets the same lock: a writer through it is EBUSY, as is a second mount in this process', async () => {
+  const img = image();
+  const other = join(tmp.dir, 'hard-link-of-it.img');
+  linkSync(img, other);
+  const src = join(tmp.dir, 'src-hl');
+  writeFileSync(src, randomBytes(10_000, 3));
+  const fs = await new Vm().mount(img, { readOnly: false });
+  const r = await vmpagerAsync(['put', other, '/new', '--from', src]);
+  const c = await vmpagerAsync(['cat', other, '/a']);
+  await assert.rejects(new Vm().mount(other, { readOnly: false }), (e: unknown) => e instanceof VmError && e.code === 'EBUSY' && /another mount in this process/.test(e.message));
+  await fs.unmount();
+  assert.equal(r.status, 2);
+  assert.ok(oneLine(r.stderr), r.stderr);
+  assert.match(r.stderr, new RegExp(`in use by another vmpager process \\(pid ${process.pid}\\)\\n$`));
+  assert.equal(c.status, 2, 'a reader through the other name is kept out too');
+  assert.ok(!debugfsCat(img, '/new').length, '/new must not exist');
+  assert.ok(e2fsck(img).clean);
+  assert.ok(!existsSync(other + '.vmpager-lock') && !existsSync(img + '.vmpager-lock'), 'both folders beside the names are gone');
+  const w = vmpager(['put', other, '/new', '--from', src]);
+  assert.equal(w.status, 0, w.stderr);
 });
 
 test('a lock left by a process that is gone is recovered, on this host at once and from another host once it is stale', async () => {
