@@ -8,6 +8,9 @@
 
 import { checkLongName } from '../fs/msdosfs/msdosfs_direntry.js';
 
+/* Names as bytes in strings, without loss (src/kern/namebytes.ts). */
+export { escapedBytes, NAME_ESCAPE, nameDecode, nameEncode, nameEscaped } from '../kern/namebytes.js';
+
 /** 0 when a file system of type fstype can hold `name`, else the errno its create would answer. */
 export function nameError(fstype: string, name: string): number {
   return fstype.startsWith('fat') ? checkLongName(name) : 0;

@@ -151,8 +151,22 @@ export class CommandContext {
 
 /** The one stderr line for a failure. */
 export function failureLine(e: unknown): string {
-  if (e instanceof VmError) return `vmpager: ${e.message}`;
-  if (e instanceof UsageError) return `vmpager: ${e.message}`;
+  // (Names in it as ls -b prints them: a newline in a name would make two lines.)
+  if (e instanceof VmError) return `vmpager: ${escapeName(e.message)}`;
+  if (e instanceof UsageError) return `vmpager: ${escapeName(e.message)}`;
   const msg = e instanceof Error ? e.message : String(e);
   return `vmpager: internal error: ${msg.split('\n')[0]}`;
+}
+
+/**
+ * A name as `ls -b` prints it: control characters and backslashes as C
+ * escapes, so each entry is one line, and each byte that is not UTF-8 (a
+ * lone U+DC80-U+DCFF, api/names.ts) as its octal escape.
+ */
+export function escapeName(name: string): string {
+  return name.replace(/[\x00-\x1f\x7f\\]|(?<![\ud800-\udbff])[\udc80-\udcff]/g, (c) => {
+    const named: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\x07': '\\a' };
+    const code = c.charCodeAt(0);
+    return named[c] ?? `\\${(code >= 0xdc80 ? code - 0xdc00 : code).toString(8).padStart(3, '0')}`;
+  });
 }

@@ -41,6 +41,7 @@ import * as nodeFs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import { keepHeapSmall } from './heap_flags.js';
+import { escapedBytes, NAME_ESCAPE, nameEscaped } from '../api/names.js';
 
 /** node:worker_threads, loaded by the first threaded queue only: every other command starts without it. */
 const lazyRequire = createRequire(import.meta.url);
@@ -133,7 +134,7 @@ interface RunState {
  * at the first call numbered past STOP. Self-contained: the workers run
  * its source text.
  */
-function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { readonly [k: string]: number }, ctl: Int32Array, st: RunState, nums: Float64Array, count: number, joined: string, bytes: Uint8Array): void {
+function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { readonly [k: string]: number }, CTL: { readonly [k: string]: number }, ctl: Int32Array, st: RunState, nums: Float64Array, count: number, joined: string, bytes: Uint8Array): void {
   const strs = joined.split('\0');
   const DONE = CTL.DONE + st.lane;
   const SLEEP = CTL.SLEEP + st.lane;
@@ -154,11 +155,11 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
       let units = 1;
       if (op === OP.MKDIR) {
         path = strs[j++];
-        fs.mkdirSync(path, { recursive: true });
+        fs.mkdirSync(named(path), { recursive: true });
         i += 2;
       } else if (op === OP.OPEN) {
         path = strs[j++];
-        st.fd = fs.openSync(path, 'wx', nums[i + 2]);
+        st.fd = fs.openSync(named(path), 'wx', nums[i + 2]);
         st.path = path;
         st.end = 0;
         i += 3;
@@ -233,23 +234,25 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
         path = strs[j++];
         const a = nums[i + 5];
         const m = nums[i + 6];
-        fs.symlinkSync(target, path);
-        if ((nums[i + 2] & 1) !== 0) fs.lchownSync(path, nums[i + 3], nums[i + 4]);
-        fs.lutimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
+        const at = named(path);
+        fs.symlinkSync(named(target), at);
+        if ((nums[i + 2] & 1) !== 0) fs.lchownSync(at, nums[i + 3], nums[i + 4]);
+        fs.lutimesSync(at, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
         i += 7;
       } else if (op === OP.LINK) {
         const existing = strs[j++];
         path = strs[j++];
-        fs.linkSync(existing, path);
+        fs.linkSync(named(existing), named(path));
         i += 2;
       } else if (op === OP.ATTRS) {
         path = strs[j++];
         const flags = nums[i + 2];
         const a = nums[i + 6];
         const m = nums[i + 7];
-        if ((flags & 1) !== 0) fs.chownSync(path, nums[i + 3], nums[i + 4]);
-        if ((flags & 2) !== 0) fs.chmodSync(path, nums[i + 5]);
-        fs.utimesSync(path, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
+        const at = named(path);
+        if ((flags & 1) !== 0) fs.chownSync(at, nums[i + 3], nums[i + 4]);
+        if ((flags & 2) !== 0) fs.chmodSync(at, nums[i + 5]);
+        fs.utimesSync(at, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
         i += 8;
       } else if (op === OP.DROP) {
         if (st.fd >= 0) fs.closeSync(st.fd);
@@ -297,6 +300,16 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
 }
 
 /**
+ * A host path for fs's calls: the string, or the bytes of one holding bytes
+ * that are not UTF-8 (an image's name such as 'caf\xe9', api/names.ts),
+ * which fs would otherwise write as U+FFFD's. The workers make theirs from
+ * the same parts.
+ */
+function hostName(p: string): string | Buffer {
+  return nameEscaped(p) ? Buffer.from(escapedBytes(p)) : p;
+}
+
+/**
  * A worker: runs each batch it is told of from its lane's slots (shared
  * memory: nothing is transferred, so neither heap counts a megabyte of
  * outside memory per batch, which made V8 collect early), answers with the
@@ -305,6 +318,9 @@ function runOps(fs: typeof nodeFs, OP: { readonly [k: string]: number }, CTL: { 
 const workerSource = `'use strict';
 const fs = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
+const escapedBytes = ${escapedBytes.toString()};
+const nameEscape = new RegExp(${JSON.stringify(NAME_ESCAPE.source)});
+const named = (p) => (nameEscape.test(p) ? Buffer.from(escapedBytes(p)) : p);
 const runOps = ${runOps.toString()};
 const OP = ${JSON.stringify(OP)};
 const CTL = ${JSON.stringify(CTL)};
@@ -314,7 +330,7 @@ const bytes = workerData.bufs.map((b) => new Uint8Array(b));
 const st = { lane: workerData.lane, fd: -1, path: '', end: 0, done: 0, cost: 0, failure: null, stopped: false };
 parentPort.on('message', (b) => {
   if (b.st !== undefined) Object.assign(st, b.st);
-  if (st.failure === null && !st.stopped) runOps(fs, OP, CTL, ctl, st, nums[b.slot], b.count, b.strs, bytes[b.slot]);
+  if (st.failure === null && !st.stopped) runOps(fs, named, OP, CTL, ctl, st, nums[b.slot], b.count, b.strs, bytes[b.slot]);
   parentPort.postMessage({ slot: b.slot, failure: st.failure });
 });
 while (Atomics.load(ctl, CTL.GATE) === 0) Atomics.wait(ctl, CTL.GATE, 0);
@@ -823,7 +839,7 @@ export class HostOps {
     l.strs = [];
     l.sent = l.calls;
     if (l.worker === null) {
-      if (l.inline.failure === null && !l.inline.stopped) runOps(nodeFs, OP, CTL, this.ctl, l.inline, s.nums, batch.count, batch.strs, s.buf);
+      if (l.inline.failure === null && !l.inline.stopped) runOps(nodeFs, hostName, OP, CTL, this.ctl, l.inline, s.nums, batch.count, batch.strs, s.buf);
       if (l.inline.failure !== null) this.failed(l.inline.failure);
       l.free.push(s);
       return;
@@ -876,7 +892,7 @@ export class HostOps {
   private runEarly(): void {
     const { lane: l, slot: s, batch } = this.early.shift()!;
     const st = l.inline;
-    if (st.failure === null && !st.stopped) runOps(nodeFs, OP, CTL, this.ctl, st, s.nums, batch.count, batch.strs, s.buf);
+    if (st.failure === null && !st.stopped) runOps(nodeFs, hostName, OP, CTL, this.ctl, st, s.nums, batch.count, batch.strs, s.buf);
     if (st.failure !== null) this.failed(st.failure);
     l.outstanding--;
     l.free.push(s);

@@ -7,6 +7,7 @@
 
 import type { DirEntry, MountedFs } from '../api/mounted_fs.js';
 import { joinPath } from '../api/mounted_fs.js';
+import { escapeName } from './context.js';
 
 export interface LsEntry {
   name: string;
@@ -72,13 +73,6 @@ export function formatLsLine(e: LsEntry, recursive: boolean): string {
   return `${typeChar[e.type]} ${String(e.size).padStart(12)} ${escapeName(recursive ? e.path : e.name)}`;
 }
 
-/** A name as `ls -b` prints it: control characters and backslashes as C escapes, so each entry is one line. */
-export function escapeName(name: string): string {
-  return name.replace(/[\x00-\x1f\x7f\\]/g, (c) => {
-    const named: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\x07': '\\a' };
-    return named[c] ?? `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`;
-  });
-}
 
 /** Orders entries by path, one component at a time (a directory's entries right after it), names by their bytes. */
 export function byPath(a: LsEntry, b: LsEntry): number {

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { commands, findCommand } from './commands.js';
+import { exactArgs } from './exact_args.js';
 import { keepHeapSmall } from './heap_flags.js';
 import { CommandContext, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions } from './context.js';
 
@@ -153,7 +154,7 @@ process.on('beforeExit', () => {
   process.exitCode = EXIT_FAIL;
 });
 
-run(process.argv.slice(2)).then(
+run(exactArgs(process.argv.slice(2))).then(
   (status) => {
     settled = true;
     process.exitCode = status;

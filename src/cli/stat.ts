@@ -3,6 +3,7 @@
  * runs of device blocks (holes shown as runs without a physical block).
  */
 
+import { escapeName } from './context.js';
 import type { FileStat } from '../api/mounted_fs.js';
 import type { PartitionInfo } from '../api/partitions.js';
 
@@ -35,7 +36,7 @@ export function formatStat(path: string, st: FileStat, partition: PartitionInfo 
   const kind = kindOf(st.mode);
   const dev = kind.endsWith('device') ? ` ${String(st.extra.major ?? st.rdev >>> 8)},${String(st.extra.minor ?? st.rdev & 0xff)}` : '';
   const lines = [
-    `path: ${path}`,
+    `path: ${escapeName(path)}`,
     `type: ${kind}${dev}`,
     `inode: ${st.ino}`,
     `size: ${st.size}`,

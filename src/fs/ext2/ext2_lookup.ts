@@ -10,7 +10,8 @@
  *   { error, vp } = await ext2Lookup(dvp, name);  error = await ext2Readdir(vp, fn)
  */
 
-import { EACCES, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
+import { EACCES, EILSEQ, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
+import { nameDecode, nameEncode } from '../../kern/namebytes.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { type Dirent, IO_DIRECT, IO_NODELOCKED, type LookupResult } from '../../vfs/vnode_if.js';
@@ -151,7 +152,7 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   const mp = dvp.mount;
   if (dvp.type !== VType.VDIR) return { error: ENOTDIR, vp: null };
   if (mp === null) return { error: ENOENT, vp: null };
-  const want = encoder.encode(name);
+  const want = nameEncode(name);
   if (want.length === 0) return { error: ENOENT, vp: null };
   if (want.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, vp: null };
   const ip = ext2Inode(dvp);
@@ -169,17 +170,25 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
     if (h.error !== 0) return { error: h.error, vp: null };
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   }
+  // A name with U+FFFD (a byte that was not UTF-8, as a terminal's argument decodes it) also finds the
+  // one entry that decodes so, never one of two: 'caf\xe9' and 'caf\xe8' both do.
+  let lossyHits = 0;
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
     let hit = nameEquals(want, buf, off, len);
     if (!hit && (lossy || folded !== null)) {
       const s = decoder.decode(buf.subarray(off, off + len));
-      hit = (lossy && s === name) || (folded !== null && fold(s) === folded);
+      if (lossy && s === name) {
+        if (lossyHits++ === 0) found = ino;
+        else found = 0;
+        return true;
+      }
+      hit = folded !== null && fold(s) === folded;
     }
     if (hit) found = ino;
     return !hit;
   }, ioflag);
   if (error !== 0) return { error, vp: null };
-  if (found === 0) return { error: ENOENT, vp: null };
+  if (found === 0) return { error: lossyHits > 1 ? EILSEQ : ENOENT, vp: null };
   return mp.op.vget(mp, found);
 }
 
@@ -188,16 +197,6 @@ export async function ext2Readdir(vp: Vnode, fn: (d: Dirent) => boolean, ioflag 
   if (vp.type !== VType.VDIR) return ENOTDIR;
   // Straight from the device only where no page of it can be newer (a read-only mount): no VM object made and torn down.
   const direct = (ioflag & IO_DIRECT) !== 0 && vp.mount?.readOnly === true ? IO_DIRECT : 0;
-  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: nameString(buf, off, len), ino, type }), direct);
+  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: nameDecode(buf, off, len), ino, type }), direct);
 }
 
-/** A directory entry's name as a string: ASCII directly, anything else through the UTF-8 decoder (its answer for ASCII is the same). */
-function nameString(buf: Uint8Array, off: number, len: number): string {
-  let s = '';
-  for (let i = off; i < off + len; i++) {
-    const c = buf[i];
-    if (c >= 0x80) return decoder.decode(buf.subarray(off, off + len));
-    s += String.fromCharCode(c);
-  }
-  return s;
-}

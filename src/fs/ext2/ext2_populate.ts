@@ -47,6 +47,7 @@
  *   const { error, partial, cause } = await ext2Populate(dvp, nodes, source)   => dvp locked exclusively
  */
 
+import { nameEncode } from '../../kern/namebytes.js';
 import { EEXIST, EINTEGRITY, EINVAL, EMLINK, ENOENT, ENOSPC, ENOTDIR, EOPNOTSUPP } from '../../kern/errno.js';
 import { DEV_BSIZE } from '../../kern/param.js';
 import type { Mount } from '../../vfs/mount.js';
@@ -87,7 +88,6 @@ const VIEW_UNIT = 64 << 10;
 
 const FT = { file: EXT2_FT_REG_FILE, dir: EXT2_FT_DIR, chardev: 3, blockdev: 4, fifo: 5, socket: 6, symlink: EXT2_FT_SYMLINK } as const;
 const IFMT = { file: S_IFREG, dir: S_IFDIR, chardev: S_IFCHR, blockdev: S_IFBLK, fifo: S_IFIFO, socket: S_IFSOCK, symlink: S_IFLNK } as const;
-const encoder = new TextEncoder();
 
 /** What making one entry left: its inode (0: none), and how the walk stopped, if it did. */
 interface Made {
@@ -667,7 +667,7 @@ class Builder {
   private async symlinkData(node: TreeNode, ip: Inode): Promise<boolean> {
     let t: Uint8Array;
     try {
-      t = encoder.encode(this.src.readlink(node));
+      t = nameEncode(this.src.readlink(node));
     } catch (e) {
       this.fail(EINVAL, e);
       return false;

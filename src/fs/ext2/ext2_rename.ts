@@ -15,6 +15,7 @@
  *   error = await ext2Rename(fdvp, fname, tdvp, tname)     => both directories locked exclusively
  */
 
+import { nameEncode } from '../../kern/namebytes.js';
 import { EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EXDEV } from '../../kern/errno.js';
 import { vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
@@ -30,7 +31,6 @@ import { ext2Writable } from './ext2_write.js';
 import { ext2DirDone, ext2LastLink } from './ext2_vnops_write.js';
 import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
 
-const encoder = new TextEncoder();
 
 /** An entry's file type from a vnode type (the inverse of the lookup's table). */
 function ftOf(t: VType): number {
@@ -48,7 +48,7 @@ function ftOf(t: VType): number {
 
 /** A name's bytes, checked for an entry. */
 function nameBytes(name: string): { error: number; bytes: Uint8Array } {
-  const bytes = encoder.encode(name);
+  const bytes = nameEncode(name);
   if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0) || name === '.' || name === '..') return { error: EINVAL, bytes };
   if (bytes.length > EXT2_NAME_LEN) return { error: EINVAL, bytes };
   return { error: 0, bytes };

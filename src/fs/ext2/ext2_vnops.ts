@@ -7,6 +7,7 @@
  *   vp.op === ext2Vnops for every vnode of an ext2 mount.
  */
 
+import { nameDecode } from '../../kern/namebytes.js';
 import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
 import { EACCES, EINTEGRITY, EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
@@ -58,7 +59,7 @@ async function ext2Readlink(vp: Vnode): Promise<{ error: number; target: string 
     if (uio.resid !== 0) return { error: EINTEGRITY, target: '' };
   }
   const nul = bytes.indexOf(0); // what a C caller of readlink(2) would see
-  return { error: 0, target: new TextDecoder('utf-8').decode(nul < 0 ? bytes : bytes.subarray(0, nul)) };
+  return { error: 0, target: nameDecode(bytes, 0, nul < 0 ? bytes.length : nul) }; // (bytes that are not UTF-8 kept: namebytes.ts)
 }
 
 /** VOP_WRITE: an inline-data file becomes an ordinary one first (also for the pager's write-back of a mapping). */

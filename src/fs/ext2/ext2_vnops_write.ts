@@ -6,6 +6,7 @@
  *   { error, vp } = await ext2Create(dvp, name, mode)     => dvp locked exclusively
  */
 
+import { nameEncode } from '../../kern/namebytes.js';
 import {
   EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP,
 } from '../../kern/errno.js';
@@ -30,13 +31,12 @@ import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
-const encoder = new TextEncoder();
 /** The name bytes of a failed checkNew (never written to). */
 const NO_BYTES = new Uint8Array(0);
 
 /** A name's bytes, checked for a directory entry ("." and ".." are the caller's to refuse). */
 export function entryName(name: string): { error: number; bytes: Uint8Array } {
-  const bytes = encoder.encode(name);
+  const bytes = nameEncode(name);
   if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0)) return { error: EINVAL, bytes };
   if (bytes.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, bytes };
   return { error: 0, bytes };
@@ -206,7 +206,7 @@ export async function ext2Symlink(dvp: Vnode, name: string, target: string): Pro
   const c = await checkNew(dvp, name);
   if (c.error !== 0) return { error: c.error, vp: null };
   const mp = c.mp!;
-  const t = encoder.encode(target);
+  const t = nameEncode(target);
   const bad = ext2SymlinkTargetError(ext2Inode(dvp).fs, t);
   if (bad !== 0) return { error: bad, vp: null };
   const fast = t.length < EXT2_IBLOCK_BYTES;

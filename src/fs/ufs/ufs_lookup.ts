@@ -8,7 +8,8 @@
  *   { error, vp } = await ufsLookup(dvp, name);  error = await ufsReaddir(vp, fn)
  */
 
-import { EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
+import { EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR, EILSEQ } from '../../kern/errno.js';
+import { nameDecode, nameEncode } from '../../kern/namebytes.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import type { Dirent, LookupResult } from '../../vfs/vnode_if.js';
@@ -21,7 +22,6 @@ import type { FfsFs } from './ffs_mount.js';
 import { ufsInode } from './ufs_inode.js';
 
 const decoder = new TextDecoder('utf-8');
-const encoder = new TextEncoder();
 
 function dtToVType(dt: number): VType {
   switch (dt) {
@@ -92,7 +92,7 @@ export async function ufsLookup(dvp: Vnode, name: string): Promise<LookupResult>
   const mp = dvp.mount;
   if (dvp.type !== VType.VDIR) return { error: ENOTDIR, vp: null };
   if (mp === null) return { error: ENOENT, vp: null };
-  const want = encoder.encode(name);
+  const want = nameEncode(name);
   if (want.length === 0) return { error: ENOENT, vp: null };
   if (want.length > UFS_MAXNAMLEN) return { error: ENAMETOOLONG, vp: null };
   const ip = ufsInode(dvp);
@@ -102,19 +102,24 @@ export async function ufsLookup(dvp: Vnode, name: string): Promise<LookupResult>
     if (h.error !== 0) return { error: h.error, vp: null };
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   }
+  // As ext2's: a name with U+FFFD finds the one entry that decodes so, never one of two.
   let found = 0;
+  let lossyHits = 0;
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
-    const hit = nameEquals(want, buf, off, len) || (lossy && decoder.decode(buf.subarray(off, off + len)) === name);
-    if (hit) found = ino;
-    return !hit;
+    if (nameEquals(want, buf, off, len)) {
+      found = ino;
+      return false;
+    }
+    if (lossy && decoder.decode(buf.subarray(off, off + len)) === name) found = lossyHits++ === 0 ? ino : 0;
+    return true;
   });
   if (error !== 0) return { error, vp: null };
-  if (found === 0) return { error: ENOENT, vp: null };
+  if (found === 0) return { error: lossyHits > 1 ? EILSEQ : ENOENT, vp: null };
   return mp.op.vget(mp, found);
 }
 
 /** VOP_READDIR: fn for each entry of vp in on-disk order until it answers false. => may sleep */
 export async function ufsReaddir(vp: Vnode, fn: (d: Dirent) => boolean): Promise<number> {
   if (vp.type !== VType.VDIR) return ENOTDIR;
-  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: decoder.decode(buf.subarray(off, off + len)), ino, type }));
+  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: nameDecode(buf, off, len), ino, type }));
 }

@@ -7,6 +7,7 @@
  *   vp.op === ufsVnops for every vnode of a UFS mount.
  */
 
+import { nameDecode } from '../../kern/namebytes.js';
 import { EINTEGRITY, EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { vnBmapRead, vnRead } from '../../vfs/vfs_vnops.js';
@@ -90,7 +91,7 @@ async function ufsReadlink(vp: Vnode): Promise<{ error: number; target: string }
   if (error !== 0) return { error, target: '' };
   if (uio.resid !== 0) return { error: EINTEGRITY, target: '' };
   const nul = bytes.indexOf(0); // what a C caller of readlink(2) would see
-  return { error: 0, target: new TextDecoder('utf-8').decode(nul < 0 ? bytes : bytes.subarray(0, nul)) };
+  return { error: 0, target: nameDecode(bytes, 0, nul < 0 ? bytes.length : nul) }; // (bytes that are not UTF-8 kept: namebytes.ts)
 }
 
 /** VOP_RECLAIM: the vnode is recycled; drop the inode's caches. */

@@ -1,0 +1,89 @@
+/*
+ * Names that are not UTF-8 ('caf\xe9' in Latin-1 beside 'caf\xe8'), as
+ * bytes end to end: the command line finds each by its own bytes (argv is
+ * read again from /proc), mv moves the one named, ls and errors print the
+ * bytes as ls -b does, get writes them to the host as they are, and the
+ * library's names keep them (a lone U+DC80-U+DCFF per byte). A name given
+ * with U+FFFD finds the one entry that decodes so, never one of two.
+ */
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Vm, VmError } from '../../src/api/index.js';
+import { debugfs, debugfsCat, e2fsck, tempDir } from '../helpers/images.js';
+import { CLI } from '../helpers/cli.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+const src = join(tmp.dir, 'src');
+const img = join(tmp.dir, 'names.img');
+
+/** vmpager with its arguments as shell words (printf's octal escapes give bytes that are not UTF-8). */
+function sh(words: string): { status: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${CLI}" ${words}`], { maxBuffer: 1 << 24 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString('latin1') };
+}
+
+before(() => {
+  mkdirSync(src);
+  writeFileSync(Buffer.concat([latin1(src + '/caf\xe9')]), 'one\n');
+  writeFileSync(Buffer.concat([latin1(src + '/caf\xe8')]), 'two\n');
+  mkdirSync(latin1(src + '/d\xff'));
+  writeFileSync(latin1(src + '/d\xff/in'), 'three\n');
+  const r = spawnSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, img, '16M']);
+  assert.equal(r.status, 0, r.stderr.toString());
+});
+
+test('cat, mv and ls name entries that are not UTF-8 by their own bytes', () => {
+  assert.equal(sh(`cat ${img} "$(printf '/caf\\351')"`).stdout.toString(), 'one\n');
+  assert.equal(sh(`cat ${img} "$(printf '/caf\\350')"`).stdout.toString(), 'two\n');
+  assert.equal(sh(`cat ${img} "$(printf '/d\\377/in')"`).stdout.toString(), 'three\n');
+  const ls = sh(`ls ${img} /`);
+  assert.equal(ls.status, 0, ls.stderr);
+  assert.match(ls.stdout.toString(), /caf\\350\n[^]*caf\\351\n/, 'printed as ls -b prints them');
+  const mv = sh(`mv ${img} "$(printf '/caf\\351')" /renamed`);
+  assert.equal(mv.status, 0, mv.stderr);
+  assert.equal(debugfsCat(img, '/renamed').toString(), 'one\n', 'the file named moved, not its neighbour');
+  assert.match(debugfs(img, 'ls -l /'), /caf\\xe8/);
+  assert.doesNotMatch(debugfs(img, 'ls -l /'), /caf\\xe9/);
+  assert.ok(e2fsck(img).clean);
+  const missing = sh(`cat ${img} "$(printf '/caf\\351\\nx')"`);
+  assert.equal(missing.status, 2);
+  assert.equal(missing.stderr, `vmpager: ${img}: /caf\\351\\nx: no such file or directory\n`, 'one line, the bytes escaped');
+  sh(`mv ${img} /renamed "$(printf '/caf\\351')"`);
+});
+
+test('get writes names that are not UTF-8 to the host as their bytes', () => {
+  const out = join(tmp.dir, 'out');
+  const r = sh(`get ${img} / ${out}`);
+  assert.equal(r.status, 0, r.stderr);
+  const names = readdirSync(out, { encoding: 'buffer' }).map((b) => b.toString('latin1')).sort();
+  assert.deepEqual(names, ['caf\xe8', 'caf\xe9', 'd\xff', 'lost+found']);
+  assert.equal(readFileSync(latin1(join(out, 'caf\xe9'))).toString(), 'one\n');
+  assert.equal(readFileSync(latin1(join(out, 'd\xff/in'))).toString(), 'three\n');
+});
+
+test('the library keeps such a name\'s bytes in its string, and a name with U+FFFD finds only an entry no other shares', async () => {
+  const fs = await new Vm().mount(img, { readOnly: false });
+  try {
+    const names = (await fs.readdir('/')).map((e) => e.name).sort();
+    assert.deepEqual(names, ['caf\udce8', 'caf\udce9', 'd\udcff', 'lost+found']);
+    const p = fs.promises;
+    assert.equal(await p.readFile('/caf\udce9', 'utf8'), 'one\n');
+    await p.writeFile('/new\udcfe', 'four\n');
+    await assert.rejects(p.readFile('/caf\ufffd'), (e: unknown) => (e as NodeJS.ErrnoException).code === 'EILSEQ');
+    await assert.rejects(fs.stat('/caf\ufffd'), (e: unknown) => e instanceof VmError && e.code === 'EILSEQ');
+    assert.equal(await p.readFile('/d\ufffd/in', 'utf8'), 'three\n', 'one entry decodes so: found');
+  } finally {
+    await fs.unmount();
+  }
+  const line = debugfs(img, 'ls -l /').split('\n').find((l) => l.endsWith(' new\\xfe'));
+  assert.ok(line !== undefined, 'the entry is the bytes new\\xfe');
+  assert.equal(debugfsCat(img, `<${line.trim().split(/\s+/)[0]}>`).toString(), 'four\n');
+  assert.ok(e2fsck(img).clean);
+});
