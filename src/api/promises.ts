@@ -532,8 +532,8 @@ export class FsPromises {
         await this.fs.chown(tmp, old.uid, old.gid);
         await this.fs.copyXattrs(p, tmp);
       });
-      const name = await this.storedName(p);
-      await nodeCall('rename', p, () => this.fs.rename(tmp, name));
+      // On FAT, p may be an alias or another case of the name: the rename keeps the file's own.
+      await nodeCall('rename', p, () => this.fs.rename(tmp, p));
     } catch (e) {
       await this.fs.unlink(tmp).catch(() => {});
       throw e;
@@ -599,20 +599,6 @@ export class FsPromises {
     const o = typeof opts === 'string' ? {} : (opts ?? {});
     const fl = parseFlags(o.flags ?? 'w');
     return new VmWriteStream(async () => ({ file: await this.openFile(p, fl, o.mode), append: fl.append }), p, o);
-  }
-
-  /**
-   * The path of existing p as its directory spells it: p, except on FAT, where
-   * a name matches without regard to case and keeps the case it was made with
-   * (as Linux's vfat keeps it when a file is rewritten through another case).
-   */
-  private async storedName(p: string): Promise<string> {
-    if (!this.fs.type.startsWith('fat')) return p;
-    const [dir, base] = [posix.dirname(p), posix.basename(p)];
-    const names = (await this.fs.readdir(dir)).map((e) => e.name);
-    if (names.includes(base)) return p;
-    const kept = names.find((n) => n.toLowerCase() === base.toLowerCase());
-    return kept === undefined ? p : joinPath(dir, kept);
   }
 
   /** Where creating missing p lands: p, or the end of the chain of dangling symlinks that starts at p. */

@@ -431,3 +431,13 @@ test("put over a file in a full FAT12 root directory says why (no free entry for
   const ck = fsckFat(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test('on ext4 names are exact: put to another case of a name makes a second file, the first unchanged, e2fsck clean', () => {
+  const image = join(tmp.dir, 'ext4-case.img');
+  mkext2(image, [{ path: 'Readme.txt', data: new TextEncoder().encode('v1\n') }], { type: 'ext4', size: 8 << 20 });
+  ok(['put', image, '/README.TXT'], new TextEncoder().encode('v2\n'));
+  assert.equal(debugfsCat(image, '/Readme.txt').toString(), 'v1\n');
+  assert.equal(debugfsCat(image, '/README.TXT').toString(), 'v2\n');
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});

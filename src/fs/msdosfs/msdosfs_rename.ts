@@ -9,7 +9,11 @@
  * parents its ".." entry is pointed at the new parent (cf. msdosfs_rename's
  * "..' rewrite). It may replace an empty directory, never go below itself
  * (EINVAL: the new parent's ".." chain is walked up to the root, bounded,
- * so a damaged loop is EINTEGRITY). Attributes: the write bits
+ * so a damaged loop is EINTEGRITY). A file or empty directory replaced
+ * keeps its own name: tname may have found it by its 8.3 alias or in
+ * another case, and the new entry takes the name found (long name and
+ * all), as Linux's vfat_rename reuses the replaced entry; so `put` through
+ * an alias never drops a long name. Attributes: the write bits
  * of a mode are the read-only attribute; owners are the mount's (uid 0, gid
  * 0): asking for others is EPERM; hard links do not exist (EPERM).
  *   error = await msdosfsRename(fdvp, fname, tdvp, tname)   => both directories locked exclusively
@@ -77,13 +81,15 @@ export async function msdosfsRename(fdvp: Vnode, fname: string, tdvp: Vnode, tna
         if (r !== 0) return r;
       }
     }
-    if (isDir) return await moveDir(mp, pmp, vp.data as Denode, fdep, from.e, tdep, tname, tvp === vp);
+    // A file replaced lends its name: the one on disk, not the alias or case tname found it by.
+    const name = to.e !== null && tvp !== vp ? to.e.name : tname;
+    if (isDir) return await moveDir(mp, pmp, vp.data as Denode, fdep, from.e, tdep, name, tvp === vp);
     // The entry on disk must say what the file is now before it is copied.
     const dep = vp.data as Denode;
     dep.modified = true;
     const e = await deupdat(mp, dep, false);
     if (e !== 0) return e;
-    const c = await enterRenamed(mp, fdep, from.e, tdep, tname, dep.attr, dep.startCluster, dep.raw, tvp === vp);
+    const c = await enterRenamed(mp, fdep, from.e, tdep, name, dep.attr, dep.startCluster, dep.raw, tvp === vp);
     if (c.error !== 0) return c.error;
     const loc = slotBuf(pmp, c.pos);
     if (loc === null) return EINVAL;

@@ -336,6 +336,46 @@ describe('changing the case of a name', () => {
   });
 });
 
+describe('replacing a file through another of its names', () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+
+  test('put through the 8.3 alias or another case keeps the long name, one file, fsck.fat clean; so does writeFile', async () => {
+    const img = join(tmp.dir, 'alias.img');
+    mkfsFat(img, { fat: 16, kib: 16 * KiB, cluster: 2048 });
+    mcopyTree(img, [
+      { path: 'My Document.txt', data: enc('v1\n') },
+      { path: 'Mixed Long Name.txt', data: enc('m1\n') },
+    ]);
+    const names = ['/Mixed Long Name.txt', '/My Document.txt'];
+    for (const [typed, data] of [['/MYDOCU~1.TXT', 'v2\n'], ['/my document.TXT', 'v3\n'], ['/MY DOCUMENT.TXT', 'v4\n']]) {
+      ok(['put', img, typed], enc(data));
+      assert.deepEqual(mdirPaths(img).sort(), names, `put ${typed}`);
+      assert.equal(mcopyRead(img, '/My Document.txt').toString(), data, `put ${typed}`);
+      assert.ok(fsckFat(img).clean, `put ${typed}: ${fsckFat(img).output}`);
+    }
+    const fs = await new Vm({ memory: 1 << 20 }).mount(img, { readOnly: false });
+    try {
+      await fs.promises.writeFile('/MIXEDL~1.TXT', 'm2\n');
+      await fs.promises.writeFile('/mixed long name.txt', 'm3\n');
+    } finally {
+      await fs.unmount();
+    }
+    assert.deepEqual(mdirPaths(img).sort(), names);
+    assert.equal(mcopyRead(img, '/Mixed Long Name.txt').toString(), 'm3\n');
+    assert.ok(fsckFat(img).clean, fsckFat(img).output);
+  });
+
+  test("mv of another file onto a file's alias replaces it under the replaced file's own name (as Linux's vfat)", () => {
+    const img = join(tmp.dir, 'alias-mv.img');
+    mkfsFat(img, { fat: 12, kib: 1440, cluster: 512 });
+    mcopyTree(img, [{ path: 'Long Target Name.bin', data: enc('old') }, { path: 'src.bin', data: enc('new') }]);
+    ok(['mv', img, '/src.bin', '/LONGTA~1.BIN']);
+    assert.deepEqual(mdirPaths(img), ['/Long Target Name.bin']);
+    assert.equal(mcopyRead(img, '/Long Target Name.bin').toString(), 'new');
+    assert.ok(fsckFat(img).clean, fsckFat(img).output);
+  });
+});
+
 describe('names outside the Basic Multilingual Plane', () => {
   /** fls -r -p of the image: live names (no deleted or virtual entries) to their inode numbers. */
   function flsNames(image: string): Map<string, string> {
