@@ -8,7 +8,7 @@
  * symlinks, two names of one file in one directory, more files in a
  * directory than one window, on ext2 (block map) and ext4 (extents) with
  * 1 KiB and 4 KiB blocks; inline-data files (no block map) come through the
- * VM. Small files side by side on the device come out of fewer device reads
+ * VM, a file of holes mke2fs keeps inline (i_size past its 60 bytes) too. Small files side by side on the device come out of fewer device reads
  * than there are files. A file system in a partition of a whole disk comes
  * out the same (the lanes read the disk image at the partition's offset). A block pointer outside the file system stops the
  * copy in one line naming the file, every file before it complete.
@@ -191,6 +191,26 @@ test('inline-data files (no block map) come out through the VM, equal to the tre
   assert.match(debugfs(img, 'stat /tiny'), /Size: 6\b[^]*Size of inline data: \d+/);
   assert.match(debugfs(img, 'stat /d/fifty'), /Size: 50\b[^]*Size of inline data: \d+/);
   const mine = join(tmp.dir, 'inline-get');
+  const g = vmpager(['get', img, '/', mine]);
+  assert.equal(g.status, 0, g.stderr);
+  assert.deepEqual(snapshot(mine), snapshot(tree));
+});
+
+test('a file of holes mke2fs -d keeps inline (60 bytes there, i_size past them) comes out of get, cat and stat as zeros to its size', () => {
+  const tree = join(tmp.dir, 'inline-holes-src');
+  mkdirSync(tree);
+  sparse(join(tree, 'holes'), 10_000, []);
+  writeFileSync(join(tree, 'small'), 'hi\n');
+  const img = join(tmp.dir, 'inline-holes.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-O', 'inline_data', '-d', tree, img, '16M'], { stdio: 'ignore' });
+  assert.match(debugfs(img, 'stat /holes'), /Flags: 0x10000000[^]*Size: 10000\b[^]*Size of inline data: 60/);
+  const cat = spawnSync(process.execPath, [CLI, 'cat', img, '/holes'], { maxBuffer: 1 << 20 });
+  assert.equal(cat.status, 0, cat.stderr.toString());
+  assert.ok(cat.stdout.equals(Buffer.alloc(10_000)));
+  const st = spawnSync(process.execPath, [CLI, 'stat', '--json', img, '/holes'], { encoding: 'utf8' });
+  assert.equal(st.status, 0, st.stderr);
+  assert.equal(JSON.parse(st.stdout).size, 10_000);
+  const mine = join(tmp.dir, 'inline-holes-get');
   const g = vmpager(['get', img, '/', mine]);
   assert.equal(g.status, 0, g.stderr);
   assert.deepEqual(snapshot(mine), snapshot(tree));

@@ -3,13 +3,14 @@
  * as reading needs them: the system.data attribute that continues the inline
  * data of an EXT4_INLINE_DATA_FL file past i_block. For writing, only the
  * release of an attribute block when its inode goes.
- *   { error, data } = inlineData(ip)     (i_block ++ system.data, cut to i_size)
+ *   { error, data } = inlineData(ip)     (i_block ++ system.data, cut to i_size; a file may go on in zeros)
  *   error = await ext2XattrBlockRelease(mp, ip)
  */
 
 import { EINTEGRITY } from '../../kern/errno.js';
 import { EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
+import { VType } from '../../vfs/vnode.js';
 import type { Mount } from '../../vfs/mount.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
@@ -57,14 +58,22 @@ function equal(b: Uint8Array, off: number, s: Uint8Array): boolean {
   return true;
 }
 
-/** The bytes of an inline-data file: i_block, then system.data, cut to i_size. => ip.inlineData */
+/**
+ * The bytes an inline-data file holds: i_block, then system.data, cut to
+ * i_size. A regular file may be longer than they are (mke2fs -d stores a
+ * file of holes so: 60 bytes inline, i_size past them; e2fsck accepts it):
+ * its bytes past them read as zeros, as the kernel reads them (cf. ext4's
+ * ext4_read_inline_folio). A directory or symlink must hold all its bytes
+ * (e2fsck requires it). => ip.inlineData
+ */
 export function inlineData(ip: Inode): { error: number; data: Uint8Array | null } {
   if (ip.inline !== null) return { error: 0, data: ip.inline };
   let data = ip.din.iblock;
   if (ip.size > EXT2_IBLOCK_BYTES) {
     const { error, value } = inodeXattr(ip, EXT2_XATTR_INDEX_SYSTEM, 'data');
     if (error !== 0) return { error, data: null };
-    if (value === null || EXT2_IBLOCK_BYTES + value.length < ip.size) return { error: EINTEGRITY, data: null };
+    if (value === null) return { error: EINTEGRITY, data: null };
+    if (EXT2_IBLOCK_BYTES + value.length < ip.size && ip.type !== VType.VREG) return { error: EINTEGRITY, data: null };
     data = new Uint8Array(EXT2_IBLOCK_BYTES + value.length);
     data.set(ip.din.iblock, 0);
     data.set(value, EXT2_IBLOCK_BYTES);

@@ -1,8 +1,9 @@
 /*
  * The direct read of an ext2 file: the bytes of [uio.offset, EOF) straight
  * from the device through bmap (vnBmapRead), holes zero-filled, or from the
- * inode itself for inline data and fast symlinks. vnRead() calls it for
- * IO_DIRECT (the pager's input_old path) and for mounts without a VM.
+ * inode itself for inline data (zeros past its inline bytes up to i_size)
+ * and fast symlinks. vnRead() calls it for IO_DIRECT (the pager's
+ * input_old path) and for mounts without a VM.
  *   error = await ext2DirectRead(vp, uio)
  */
 
@@ -31,6 +32,8 @@ export async function ext2DirectRead(vp: Vnode, uio: Uio): Promise<number> {
       data = ip.din.iblock.subarray(0, ip.size);
     }
     if (uio.offset < data.length) uio.move(data, uio.offset, data.length - uio.offset);
+    // An inline file longer than its inline bytes goes on in zeros (see inlineData).
+    if (uio.offset < ip.size) uio.zero(ip.size - uio.offset);
     return 0;
   }
   return vnBmapRead(vp, uio, ip.size, ip.fs.bsize);

@@ -5,7 +5,9 @@
  * inline file into an ordinary one, and a new, removed or renamed entry
  * turns an inline directory into one with a block; the other inline files
  * keep their bytes, the system.data attribute goes with the flag, and
- * debugfs and e2fsck -fn judge every step.
+ * debugfs and e2fsck -fn judge every step. A file longer than its inline
+ * bytes (mke2fs -d keeps a file of holes so) reads zeros past them, and
+ * turns ordinary as any other, the rest a hole.
  */
 
 import { after, describe, test } from 'node:test';
@@ -13,6 +15,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Vm, type MountedFs } from '../../../src/api/index.js';
 import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../../helpers/images.js';
+import { buildImage } from '../../helpers/ext2_images.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -122,6 +125,77 @@ for (const bs of [1024, 4096]) {
       assert.ok(inline(image, '/keep'));
       assert.deepEqual(cat(image, '/keep'), Buffer.from(randomBytes(30, 3)));
       assert.match(debugfs(image, 'ea_list /keep'), /user\.tag \(1\) = "v"/);
+    });
+  });
+}
+
+for (const bs of [1024, 4096]) {
+  describe(`a file longer than its inline bytes (mke2fs -d keeps a file of holes inline, i_size past its 60 bytes), ${bs}-byte blocks`, () => {
+    const image = join(tmp.dir, `inline-holes-${bs}.img`);
+    const names = ['holes', 'shrinks', 'grows', 'mapped'];
+    buildImage(image, {
+      type: 'ext4', blockSize: bs, size: 8 << 20, extra: ['-O', 'inline_data,metadata_csum', '-I', '256'],
+      files: [{ path: 'front', data: bytes('hi\n') }],
+      sparse: names.map((path) => ({ path, size: 10_000, writes: [] })),
+    });
+    debugfs(image, 'sif /front size 9000', true); // inline bytes, then zeros: e2fsck takes it as mke2fs's own
+    /** The expected bytes: zeros of size, with `at` written. */
+    const model = (size: number, ...at: Array<[number, string]>) => {
+      const b = Buffer.alloc(size);
+      for (const [off, s] of at) b.write(s, off, 'latin1');
+      return b;
+    };
+
+    test('the image as mke2fs made it: e2fsck clean, every file inline', () => {
+      const ck = e2fsck(image);
+      assert.ok(ck.clean, ck.output);
+      for (const p of ['/front', ...names.map((n) => `/${n}`)]) assert.ok(inline(image, p), p);
+    });
+
+    test('readFile, read and a mapping give the inline bytes, then zeros up to i_size; nothing changes', async () => {
+      await step(image, 'read', async (fs) => {
+        assert.ok(Buffer.from(await fs.promises.readFile('/holes')).equals(model(10_000)));
+        assert.ok(Buffer.from(await fs.promises.readFile('/front')).equals(model(9000, [0, 'hi\n'])));
+        const f = await fs.open('/front');
+        assert.ok(Buffer.from(await f.read(4090, 100)).equals(model(100)));
+        const m = await f.mmap({ offset: 0, length: f.size, shared: false });
+        assert.ok(Buffer.from(await m.read(0, f.size)).equals(model(9000, [0, 'hi\n'])));
+        await m.unmap();
+        await f.close();
+      });
+      for (const p of ['/front', '/holes']) assert.ok(inline(image, p), p);
+    });
+
+    test('a write inside, a truncate down or up and a mapping\'s write-back make each an ordinary file holding the same bytes', async () => {
+      await step(image, 'write', async (fs) => {
+        const f = await fs.open('/holes');
+        await f.write(5000, bytes('mid'));
+        await f.close();
+        const g = await fs.open('/front');
+        await g.write(0, bytes('HI'));
+        await g.close();
+      });
+      await step(image, 'truncate', async (fs) => {
+        await fs.promises.truncate('/shrinks', 3000);
+        await fs.promises.truncate('/grows', 20_000);
+      });
+      await step(image, 'mmap', async (fs) => {
+        const f = await fs.open('/mapped');
+        const m = await f.mmap({ offset: 0, length: f.size, shared: true, writable: true });
+        await m.write(7000, bytes('MAPPED'));
+        await m.sync();
+        await m.unmap();
+        await f.close();
+      });
+      const want: Array<[string, Buffer]> = [
+        ['/holes', model(10_000, [5000, 'mid'])], ['/front', model(9000, [0, 'HI\n'])], ['/shrinks', model(3000)],
+        ['/grows', model(20_000)], ['/mapped', model(10_000, [7000, 'MAPPED'])],
+      ];
+      for (const [p, data] of want) {
+        assert.ok(!inline(image, p), p);
+        assert.ok(debugfsCat(image, p).equals(data), p);
+        assert.doesNotMatch(debugfs(image, `ea_list ${p}`), /system\.data/, p);
+      }
     });
   });
 }

@@ -1,14 +1,16 @@
 /*
  * Unusual block layouts against debugfs: fragmented files (an ext4 extent
  * tree of depth 2, an ext2 block map full of gaps), unwritten extents,
- * inline data, special files, encrypted and huge files.
+ * inline data (a file longer than its inline bytes reads zeros past them;
+ * a directory or symlink so is damage), special files, encrypted and huge
+ * files.
  */
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EACCES, EOPNOTSUPP } from '../../../src/kern/errno.js';
+import { EACCES, EINTEGRITY, EOPNOTSUPP } from '../../../src/kern/errno.js';
 import { MAXPHYS } from '../../../src/kern/param.js';
 import type { Mount } from '../../../src/vfs/mount.js';
 import { vrele } from '../../../src/vfs/vfs_subr.js';
@@ -163,6 +165,56 @@ describe('ext4: unwritten extents, inline data, special, encrypted and huge file
     assert.equal(va!.extra.blocks512, blocks * 2);
     assert.equal(va!.bytes, blocks * 1024);
     await vrele(vp);
+  });
+});
+
+describe('ext4 inline data shorter than i_size', () => {
+  const { dir, cleanup } = tempDir('vmpager-ext2inline-');
+  const image = join(dir, 'fs.img');
+  let mp: Mount;
+  const head = randomBytes(20, 5);
+
+  before(async () => {
+    // mke2fs -d keeps a file of holes inline (60 bytes, i_size past them); /grown is one with bytes in front.
+    // The others are damage e2fsck reports: a directory and a symlink longer than their inline bytes, and
+    // an inline file past 60 bytes whose system.data is gone.
+    buildImage(image, {
+      type: 'ext4', blockSize: 1024, size: 4 * 2 ** 20, extra: ['-O', 'inline_data,^has_journal', '-I', '256'],
+      files: [{ path: 'grown', data: head }, { path: 'nodata', data: randomBytes(100, 6) }, { path: 'idir/x', data: randomBytes(3, 7) }, { path: 'ilink', symlink: 'y'.repeat(70) }],
+      sparse: [{ path: 'holes', size: 10_000, writes: [] }],
+    });
+    debugfsScript(image, ['sif /grown size 9000', 'ea_rm /nodata system.data', 'sif /idir size 500', 'sif /ilink size 200'], true);
+    mp = await mountImage(image);
+  });
+  after(cleanup);
+
+  test('a regular file reads its inline bytes, then zeros up to i_size (as the kernel reads it)', async () => {
+    for (const [path, size, front] of [['holes', 10_000, new Uint8Array(0)], ['grown', 9000, head]] as const) {
+      const vp = await lookupPath(mp, path);
+      const { va } = await vp.op.getattr(vp);
+      assert.equal(va!.extra.inline, true, path);
+      assert.equal(va!.size, size, path);
+      const want = new Uint8Array(size);
+      want.set(front);
+      for (const chunk of [size, 4096, 7]) {
+        const { error, data } = await readWhole(vp, size, chunk);
+        assert.equal(error, 0, `${path} in chunks of ${chunk}`);
+        assert.ok(Buffer.from(data).equals(want), `${path} in chunks of ${chunk}`);
+      }
+      await vrele(vp);
+    }
+  });
+
+  test('an inline directory or symlink shorter than its size, or an inline file past 60 bytes without system.data, is EINTEGRITY', async () => {
+    const file = await lookupPath(mp, 'nodata');
+    assert.equal((await readWhole(file, 100)).error, EINTEGRITY);
+    await vrele(file);
+    const d = await lookupPath(mp, 'idir');
+    assert.equal(await d.op.readdir(d, () => true), EINTEGRITY);
+    await vrele(d);
+    const lnk = await lookupPath(mp, 'ilink');
+    assert.equal((await lnk.op.readlink(lnk)).error, EINTEGRITY);
+    await vrele(lnk);
   });
 });
 
