@@ -168,13 +168,28 @@ function attrsOf(st: Stats, opts: CopyInOptions): SetattrArgs {
   };
 }
 
-/** Extended attributes (a name the image's file system has no place for is skipped). */
+/**
+ * Extended attributes (a name the image's file system has no place for is
+ * skipped), all of a file's or none: where one fails (no room left for it),
+ * those it added before it are taken off again, and the error says so. Half of
+ * them (a binary with its security.* but not its user.*) would pass for a
+ * whole copy.
+ */
 async function setXattrs(fs: MountedFs, path: string, xattrs: HostXattrs | undefined): Promise<void> {
-  for (const [name, value] of xattrs ?? []) {
-    await fs.setxattr(path, name, value, { follow: false }).catch((e: unknown) => {
+  if (xattrs === undefined || xattrs.length === 0) return;
+  const had = new Set(await fs.listxattr(path, { follow: false })); // (a merge's file may have had some: those stay)
+  const set: string[] = [];
+  for (const [name, value] of xattrs) {
+    try {
+      await fs.setxattr(path, name, value, { follow: false });
+      set.push(name);
+    } catch (e) {
       // A name the file system has no place for is skipped, as is a file made in the source after its directory was read.
-      if (!(e instanceof VmError && (e.errno === EOPNOTSUPP || e.errno === ENOENT))) throw e;
-    });
+      if (e instanceof VmError && (e.errno === EOPNOTSUPP || e.errno === ENOENT)) continue;
+      for (const n of set) if (!had.has(n)) await fs.removexattr(path, n, { follow: false }).catch(() => {});
+      if (!(e instanceof VmError)) throw e;
+      throw new VmError(e.errno, 'put', fs.image, path, `${e.reason} (setting its extended attributes: none of them set)`);
+    }
   }
 }
 
