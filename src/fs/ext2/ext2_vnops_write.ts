@@ -187,12 +187,17 @@ export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise
   let e = await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);
   if (e === 0 && !mp.async) e = await ext2DirDone(dvp, mp);
   if (e !== 0) return abandon(dvp, mp, vp, e);
-  e = await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, ext2Inode(vp).din.generation, dvp.ino));
+  // The parent's count for the child's '..' is on disk before the '..' is: a crash between leaves it
+  // one too high, which e2fsck -p mends, never too low (the child's block was written first: a kill
+  // there left the root's count one short).
+  ext2IncLinks(dip);
+  if (!mp.async) e = await ext2Update(mp, dip, true);
+  e ||= await fillNew(mp, vp, ext2DirTemplate(dip.fs, vp.ino, ext2Inode(vp).din.generation, dvp.ino));
   if (e !== 0) {
+    ext2DecLinks(dip);
     await ext2DirRemove(dvp, c.bytes);
     return abandon(dvp, mp, vp, e);
   }
-  ext2IncLinks(dip); // the child's '..'
   return finish(dvp, mp, vp);
 }
 
