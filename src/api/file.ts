@@ -123,6 +123,25 @@ export class File {
   }
 
   /**
+   * Appends `bytes` at the end of the file (O_APPEND): the end is read under
+   * the vnode lock the write holds, so concurrent appends each land whole,
+   * one after another, and none overwrites another. Resolves to the offset
+   * the bytes went to (the size before them).
+   */
+  async append(bytes: Uint8Array): Promise<number> {
+    this.checkWritable('write');
+    let at = 0;
+    await this.locked(async () => {
+      at = this.size;
+      if (bytes.length === 0) return;
+      checkRange(at, bytes.length, 'write', this.fs.image, this.path);
+      const uio = Uio.of(bytes, at, UIO_WRITE);
+      check(await this.vp.op.write(this.vp, uio, 0), 'write', this.fs.image, this.path);
+    });
+    return at;
+  }
+
+  /**
    * Writes up to `length` bytes at `offset` that `source` puts straight into
    * the file's page frames, a cluster at a time (the counterpart of sendfile:
    * a readv(2) from a host file as the source makes no copy at all). The

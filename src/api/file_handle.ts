@@ -228,11 +228,28 @@ export class FileHandle {
     return { bytesWritten: total, buffers };
   }
 
-  /** Writes bytes at `at` (or the file position, moving it); at the end in append mode. */
+  /**
+   * Writes bytes at `at` (or the file position, moving it); in append mode at
+   * the end as the write finds it (File.append), the position then after them.
+   * A write at the file position claims its bytes before it waits, so
+   * writes started together on one handle follow one another instead of
+   * overwriting each other (Node calls that unsafe; here it loses nothing);
+   * a failed write gives its claim back unless a later write claimed past it.
+   */
   private async writeAt(bytes: Uint8Array, at: number | null): Promise<void> {
-    const to = this.flags.append ? this.file.size : (at ?? this.position);
-    await nodeCall('write', this.file.path, () => this.file.write(to, bytes));
-    if (at === null || this.flags.append) this.position = to + bytes.length;
+    if (this.flags.append) {
+      const to = await nodeCall('write', this.file.path, () => this.file.append(bytes));
+      this.position = to + bytes.length;
+      return;
+    }
+    const to = at ?? this.position;
+    if (at === null) this.position = to + bytes.length;
+    try {
+      await nodeCall('write', this.file.path, () => this.file.write(to, bytes));
+    } catch (e) {
+      if (at === null && this.position === to + bytes.length) this.position = to;
+      throw e;
+    }
   }
 
   /** The rest of the file from the position, as a Buffer, or a string with an encoding. */

@@ -47,13 +47,15 @@ function dotLast(p: string): boolean {
   return /(^|\/)\.\.?\/*$/.test(p);
 }
 
-/** Writes data into f from offset at on; returns the offset after it. */
-async function writeAll(f: File, at: number, data: WriteData, enc: BufferEncoding): Promise<number> {
+/** Writes data into f from offset at on, or each chunk at the end as it then is ('append', O_APPEND's way). */
+async function writeAll(f: File, at: number | 'append', data: WriteData, enc: BufferEncoding): Promise<void> {
   for await (const b of chunksOf(data, enc)) {
-    await f.write(at, b);
-    at += b.length;
+    if (at === 'append') await f.append(b);
+    else {
+      await f.write(at, b);
+      at += b.length;
+    }
   }
-  return at;
 }
 
 function isCode(e: unknown, ...codes: string[]): boolean {
@@ -507,7 +509,7 @@ export class FsPromises {
     try {
       await nodeCall('write', p, async () => {
         if (!fl.write) throw new VmError(EBADF, 'write', this.fs.image, p); // flag 'r': opened, then refused, as Node's
-        await writeAll(f, fl.append ? f.size : 0, data, enc);
+        await writeAll(f, fl.append ? 'append' : 0, data, enc);
       });
     } finally {
       await nodeCall('close', p, () => f.close());

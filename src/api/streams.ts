@@ -1,7 +1,8 @@
 /*
  * Node streams over a File for the node:fs/promises facade:
  *   createReadStream: a Readable fed by File.sendfile, a call per _read;
- *   createWriteStream: a Writable writing each chunk through File.write,
+ *   createWriteStream: a Writable writing each chunk through File.write
+ *   (File.append in append mode),
  *   with Writable's own back-pressure; its File is closed before 'finish'
  *   (the last close of a written file writes it back).
  */
@@ -134,6 +135,8 @@ export class VmWriteStream extends Writable {
   pending = true;
   private file: File | null = null;
   private pos: number;
+  /** Each chunk goes at the end as its write finds it (O_APPEND). */
+  private append = false;
 
   constructor(
     private readonly opener: () => Promise<{ file: File; append: boolean }>,
@@ -148,7 +151,7 @@ export class VmWriteStream extends Writable {
     this.opener().then(
       ({ file, append }) => {
         this.file = file;
-        if (append) this.pos = file.size;
+        this.append = append;
         this.pending = false;
         this.emit('open');
         this.emit('ready');
@@ -169,8 +172,11 @@ export class VmWriteStream extends Writable {
   }
 
   private async put(chunk: Buffer): Promise<void> {
-    await this.file!.write(this.pos, chunk);
-    this.pos += chunk.length;
+    if (this.append) await this.file!.append(chunk);
+    else {
+      await this.file!.write(this.pos, chunk);
+      this.pos += chunk.length;
+    }
     this.bytesWritten += chunk.length;
   }
 

@@ -120,6 +120,29 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     return (await fsp.stat(P('t'))).size;
   });
 
+  // Calls started together: appends all land (O_APPEND's end is taken as each write runs).
+  const sorted = (s: string): string => [...s].sort().join('');
+  await step('appendFile together', async () => {
+    await fsp.writeFile(P('log'), 'start\n');
+    await Promise.all([fsp.appendFile(P('log'), 'one\n'), fsp.appendFile(P('log'), 'two\n'), fsp.appendFile(P('log'), 'three\n')]);
+    const lines = (await fsp.readFile(P('log'), 'utf8')).split('\n');
+    return [lines[0], lines.sort()];
+  });
+  await step("two 'a' handles writing together", async () => {
+    await fsp.writeFile(P('log'), '');
+    const [a, b] = [await fsp.open(P('log'), 'a'), await fsp.open(P('log'), 'a')];
+    await Promise.all([a.write('AAAA'), b.write('BB'), a.write('aa')]);
+    await Promise.all([a.close(), b.close()]);
+    return sorted(await fsp.readFile(P('log'), 'utf8'));
+  });
+  await step('writes at the file position together', async () => {
+    const h = await fsp.open(P('log'), 'w');
+    await Promise.all([h.write(Buffer.from('xxx')), h.write('yyy'), h.write(Buffer.from('zz'))]);
+    await h.close();
+    return sorted(await fsp.readFile(P('log'), 'utf8'));
+  });
+  await step('raced files', async () => (await names('')).filter((n) => n.startsWith('race') || n === 'log'));
+
   // Error messages in Node's words.
   await step('EEXIST', () => fsp.mkdir(P('sub')));
   await step('EISDIR', () => fsp.open(P('sub'), 'r+'));

@@ -106,3 +106,27 @@ test('createWriteStream under back-pressure (4 MiB through 16 KiB of buffer and 
   const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test("two createWriteStream({ flags: 'a' }) writing at once keep every chunk (each at the end as its write finds it), e2fsck clean", async () => {
+  const image = mkext2(join(tmp.dir, 'a.img'), [{ path: 'log', data: new TextEncoder().encode('start\n') }], { type: 'ext4', size: 16 * MiB });
+  const root = await new Vm({ memory: MiB }).mount(image, { readOnly: false });
+  try {
+    const [a, b] = [root.promises.createWriteStream('/log', { flags: 'a' }), root.promises.createWriteStream('/log', { flags: 'a' })];
+    for (let i = 0; i < 20; i++) {
+      a.write(`a${i}\n`);
+      b.write(`b${i}\n`);
+      if (i % 5 === 4) await sleep(1);
+    }
+    a.end();
+    b.end();
+    await Promise.all([finished(a), finished(b)]);
+    const lines = (await root.promises.readFile('/log', 'utf8')).split('\n');
+    assert.equal(lines[0], 'start');
+    const want = ['', 'start', ...Array.from({ length: 20 }, (_, i) => [`a${i}`, `b${i}`]).flat()];
+    assert.deepEqual(lines.sort(), want.sort());
+  } finally {
+    await root.unmount();
+  }
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
