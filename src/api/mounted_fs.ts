@@ -175,14 +175,35 @@ export class MountedFs {
    * regular file is created (empty) in its existing parent directory.
    */
   async open(path: string, opts: { create?: boolean } = {}): Promise<File> {
+    return (await this.openOrCreate(path, opts)).file;
+  }
+
+  /**
+   * @internal open(), also saying whether this call made the file. Without
+   * `exclusive`, a name another caller made between the lookup and the
+   * create is opened as it is now (O_CREAT's way); with it, that is EEXIST,
+   * as is a name already there (O_EXCL).
+   */
+  async openOrCreate(path: string, opts: { create?: boolean; exclusive?: boolean } = {}): Promise<{ file: File; created: boolean }> {
     let vp: Vnode;
+    let created = false;
     if (opts.create) {
       // A missing file is the usual case here (a tree copy makes thousands): no error made for it.
       if (this.unmounted) throw new VmError(EINVAL, 'open', this.image, path, 'file system is unmounted');
       if (!path.startsWith('/')) throw new VmError(ENOENT, 'open', this.image, path, 'path must be absolute');
       const r = await namei(this.root, path, true);
-      if (r.error === ENOENT) vp = await this.createFile(path);
-      else {
+      if (r.error === 0 && opts.exclusive) {
+        await vrele(r.vp!);
+        throw new VmError(EEXIST, 'open', this.image, path);
+      }
+      if (r.error === ENOENT) {
+        const made = await this.createFile(path).catch((e: unknown) => {
+          if (opts.exclusive || !(e instanceof VmError && e.errno === EEXIST)) throw e;
+          return null; // made meanwhile by another caller
+        });
+        created = made !== null;
+        vp = made ?? (await this.lookup(path, true, 'open'));
+      } else {
         check(r.error, 'open', this.image, path);
         vp = r.vp!;
       }
@@ -200,7 +221,7 @@ export class MountedFs {
     }
     const f = new File(this, vp, obj!, path);
     this.files.add(f);
-    return f;
+    return { file: f, created };
   }
 
   /** Creates a directory in an existing parent. */

@@ -16,7 +16,7 @@ import { VmError } from './errors.js';
 import type { File } from './file.js';
 import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, argTypeError, checkAborted, fileMode, fsError, nodeCall } from './fs_error.js';
-import { hiddenName, joinPath, refuseRemovingDot, slashed, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
+import { fileType, hiddenName, joinPath, refuseRemovingDot, slashed, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Dirent, Stats } from './stats.js';
 import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 
@@ -452,10 +452,12 @@ export class FsPromises {
       }
       // Creating through a dangling symlink makes its target, as open(2) with O_CREAT does.
       const at = st === null && fl.create ? await this.createTarget(p) : p;
-      const f = await this.fs.open(at, { create: fl.create });
+      // (Missing at the stat and made meanwhile by another caller: opened as it now is, as O_CREAT does.)
+      const { file: f, created } = await this.fs.openOrCreate(at, { create: fl.create, exclusive: fl.create && fl.exclusive });
       try {
-        if (st === null && m !== undefined) await this.fs.chmod(at, m & 0o7777);
-        if (st !== null && fl.truncate && f.size !== 0) await f.truncate(0);
+        if (!created && fl.write && fileType(f.vp.type) === 'dir') throw new VmError(EISDIR, 'open', this.fs.image, p);
+        if (created && m !== undefined) await this.fs.chmod(at, m & 0o7777);
+        if (fl.truncate && f.size !== 0) await f.truncate(0);
       } catch (e) {
         await f.close();
         throw e;

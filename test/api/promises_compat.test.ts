@@ -120,7 +120,10 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     return (await fsp.stat(P('t'))).size;
   });
 
-  // Calls started together: appends all land (O_APPEND's end is taken as each write runs).
+  // Calls started together: appends all land (O_APPEND's end is taken as each write runs), a file
+  // created by two callers at once is opened by the later one, not refused (only 'wx' refuses).
+  const settled = async (calls: Array<Promise<unknown>>): Promise<string[]> =>
+    (await Promise.allSettled(calls)).map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as NodeJS.ErrnoException).code ?? 'thrown')).sort();
   const sorted = (s: string): string => [...s].sort().join('');
   await step('appendFile together', async () => {
     await fsp.writeFile(P('log'), 'start\n');
@@ -140,6 +143,30 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     await Promise.all([h.write(Buffer.from('xxx')), h.write('yyy'), h.write(Buffer.from('zz'))]);
     await h.close();
     return sorted(await fsp.readFile(P('log'), 'utf8'));
+  });
+  await step('writeFile of a new file together', async () => {
+    const r = await settled([fsp.writeFile(P('race1'), 'a'), fsp.writeFile(P('race1'), 'b')]);
+    return [r, ['a', 'b'].includes(await fsp.readFile(P('race1'), 'utf8'))];
+  });
+  await step('appendFile of a new file together', async () => {
+    const r = await settled([fsp.appendFile(P('race2'), 'a'), fsp.appendFile(P('race2'), 'b'), fsp.appendFile(P('race2'), 'c')]);
+    return [r, sorted(await fsp.readFile(P('race2'), 'utf8'))];
+  });
+  await step("open 'w' of a new file together", async () => {
+    const opened = [fsp.open(P('race3'), 'w'), fsp.open(P('race3'), 'w')];
+    const r = await settled(opened);
+    for (const h of await Promise.allSettled(opened)) if (h.status === 'fulfilled') await h.value.close();
+    return r;
+  });
+  await step("open 'wx' of a new file together", async () => {
+    const opened = [fsp.open(P('race4'), 'wx'), fsp.open(P('race4'), 'wx')];
+    const r = await settled(opened);
+    for (const h of await Promise.allSettled(opened)) if (h.status === 'fulfilled') await h.value.close();
+    return r;
+  });
+  await step('writeFile of an existing file together', async () => {
+    const r = await settled([fsp.writeFile(P('race1'), 'c'), fsp.writeFile(P('race1'), 'd'), fsp.writeFile(P('race1'), 'e')]);
+    return [r, ['c', 'd', 'e'].includes(await fsp.readFile(P('race1'), 'utf8'))];
   });
   await step('raced files', async () => (await names('')).filter((n) => n.startsWith('race') || n === 'log'));
 
