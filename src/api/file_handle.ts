@@ -29,9 +29,13 @@ export interface OpenFlags {
   truncate: boolean;
   exclusive: boolean;
   append: boolean;
+  /** O_NOFOLLOW: a final symlink is refused (ELOOP), never followed. */
+  nofollow: boolean;
+  /** O_DIRECTORY: anything but a directory is refused (ENOTDIR). */
+  directory: boolean;
 }
 
-/** Node's string flags ('r', 'r+', 'w', 'wx', 'a', 'a+', ...) or O_* bits. */
+/** Node's string flags ('r', 'r+', 'w', 'wx', 'a', 'a+', ...; none says O_NOFOLLOW or O_DIRECTORY) or O_* bits. */
 export function parseFlags(flags: string | number): OpenFlags {
   if (typeof flags === 'number') {
     const acc = flags & 3;
@@ -42,6 +46,8 @@ export function parseFlags(flags: string | number): OpenFlags {
       truncate: (flags & constants.O_TRUNC) !== 0,
       exclusive: (flags & constants.O_EXCL) !== 0,
       append: (flags & constants.O_APPEND) !== 0,
+      nofollow: (flags & constants.O_NOFOLLOW) !== 0,
+      directory: (flags & constants.O_DIRECTORY) !== 0,
     };
   }
   const f = flags.replace(/s/g, '');
@@ -57,6 +63,8 @@ export function parseFlags(flags: string | number): OpenFlags {
     truncate: kind === 'w',
     exclusive: f.includes('x'),
     append: kind === 'a',
+    nofollow: false,
+    directory: false,
   };
 }
 

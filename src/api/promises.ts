@@ -437,6 +437,8 @@ export class FsPromises {
   private async openFile(p: string, fl: OpenFlags, mode?: number | string): Promise<File> {
     const m = mode === undefined ? undefined : fileMode(mode); // (Node's error before anything is touched)
     return nodeCall('open', p, async () => {
+      // O_CREAT with O_DIRECTORY asks for nothing that can be made: refused before the path is walked, as Linux (6.4 on) does.
+      if (fl.create && fl.directory) throw new VmError(EINVAL, 'open', this.fs.image, p);
       if (fl.write && this.fs.readOnly) throw new VmError(EROFS, 'open', this.fs.image, p);
       if (slashed(p) && fl.create) {
         // Creating through a trailing slash is EISDIR once the parent is found (as Linux's open does).
@@ -450,6 +452,11 @@ export class FsPromises {
       if (st === null && fl.create && fl.exclusive && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null)) !== null) {
         throw new VmError(EEXIST, 'open', this.fs.image, p); // a dangling symlink, as O_EXCL sees it
       }
+      // O_NOFOLLOW: a final symlink (not one a trailing slash asks to follow) is ELOOP, or ENOTDIR with O_DIRECTORY, as Linux's.
+      if (fl.nofollow && !slashed(p) && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null))?.type === 'symlink') {
+        throw new VmError(fl.directory ? ENOTDIR : ELOOP, 'open', this.fs.image, p);
+      }
+      if (fl.directory && st !== null && st.type !== 'dir') throw new VmError(ENOTDIR, 'open', this.fs.image, p);
       // Creating through a dangling symlink makes its target, as open(2) with O_CREAT does.
       const at = st === null && fl.create ? await this.createTarget(p) : p;
       // (Missing at the stat and made meanwhile by another caller: opened as it now is, as O_CREAT does.)
@@ -501,7 +508,7 @@ export class FsPromises {
     if (path instanceof FileHandle) return path.writeFile(data, opts);
     const p = pathOf(path);
     const fl = parseFlags(o.flag ?? 'w');
-    const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append;
+    const plainW = fl.write && fl.create && fl.truncate && !fl.exclusive && !fl.append && !fl.directory;
     if (plainW && !this.fs.readOnly && !slashed(p)) {
       const old = await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null);
       // (A file open here, or mapped, is written in place, as Node writes it: its holders see the new bytes.)

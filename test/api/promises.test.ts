@@ -454,3 +454,25 @@ test('writeFile over a file open elsewhere writes it in place, as Node does: the
   const ck = e2fsck(image);
   assert.ok(ck.clean, ck.output);
 });
+
+test('O_CREAT with O_DIRECTORY is EINVAL before anything is made or replaced, as Linux (6.4 on) gives it; e2fsck clean', async () => {
+  const src = join(tmp.dir, 'odir-src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'f'), 'kept');
+  const image = join(tmp.dir, 'odir.img');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, image, '4M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const root = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
+  try {
+    const fsp = root.promises;
+    const { O_WRONLY, O_RDONLY, O_CREAT, O_TRUNC, O_DIRECTORY } = fsp.constants;
+    const einval = (e: FsError): boolean => e.code === 'EINVAL' && e.syscall === 'open';
+    await assert.rejects(fsp.open('/new', O_RDONLY | O_CREAT | O_DIRECTORY), einval);
+    await assert.rejects(fsp.writeFile('/f', 'gone', { flag: O_WRONLY | O_CREAT | O_TRUNC | O_DIRECTORY } as object), einval);
+    assert.deepEqual((await fsp.readdir('/')).sort(), ['f', 'lost+found']);
+    assert.equal(await fsp.readFile('/f', 'utf8'), 'kept');
+  } finally {
+    await root.unmount();
+  }
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});

@@ -170,6 +170,19 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   });
   await step('raced files', async () => (await names('')).filter((n) => n.startsWith('race') || n === 'log'));
 
+  // O_DIRECTORY (numeric flags: no string flag says it): anything but a directory is ENOTDIR, before a truncation.
+  const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = fsp.constants;
+  const opened = async (path: string, flags: number): Promise<string> => {
+    await using h = await fsp.open(path, flags);
+    return (await h.stat()).isDirectory() ? 'dir' : 'file';
+  };
+  await step('O_DIRECTORY on a file', () => opened(P('config.txt'), O_RDONLY | O_DIRECTORY));
+  await step('O_DIRECTORY | O_TRUNC on a file', async () => [await opened(P('config.txt'), O_RDWR | O_TRUNC | O_DIRECTORY).catch(shown), await fsp.readFile(P('config.txt'), 'utf8')]);
+  await step('O_DIRECTORY on a directory', () => opened(P('sub'), O_RDONLY | O_DIRECTORY));
+  await step('O_DIRECTORY | O_RDWR on a directory', () => opened(P('sub'), O_RDWR | O_DIRECTORY));
+  await step('O_DIRECTORY on nothing', () => opened(P('nope'), O_RDONLY | O_DIRECTORY));
+  await step('O_NOFOLLOW on a file', () => opened(P('config.txt'), O_RDONLY | O_NOFOLLOW));
+
   // Error messages in Node's words.
   await step('EEXIST', () => fsp.mkdir(P('sub')));
   await step('EISDIR', () => fsp.open(P('sub'), 'r+'));
@@ -352,6 +365,16 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
       await fsp.symlink('run/never', P('dangling-x'));
       return await fsp.writeFile(P('dangling-x'), 'x', { flag: 'wx' });
     });
+    // O_NOFOLLOW: a final symlink is ELOOP (created through or not; ENOTDIR with O_DIRECTORY); a trailing slash follows it.
+    await step('O_NOFOLLOW on a symlink', () => opened(P('link'), O_RDONLY | O_NOFOLLOW));
+    await step('O_NOFOLLOW | O_CREAT on a symlink', () => opened(P('link'), O_WRONLY | O_CREAT | O_NOFOLLOW));
+    await step('O_NOFOLLOW | O_CREAT on a dangling symlink', () => opened(P('dangling-x'), O_WRONLY | O_CREAT | O_NOFOLLOW));
+    await step('O_NOFOLLOW | O_CREAT | O_EXCL on a dangling symlink', () => opened(P('dangling-x'), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW));
+    await step('O_NOFOLLOW on dirlink/', () => opened(P('dirlink/'), O_RDONLY | O_NOFOLLOW));
+    await step('O_NOFOLLOW through a symlink to a directory', () => opened(P('dirlink/a.txt'), O_RDONLY | O_NOFOLLOW));
+    await step('O_DIRECTORY through a symlink', () => opened(P('dirlink'), O_RDONLY | O_DIRECTORY));
+    await step('O_DIRECTORY | O_NOFOLLOW on a symlink to a directory', () => opened(P('dirlink'), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    await step('O_NOFOLLOW made nothing', async () => [await fsp.readFile(P('config.txt'), 'utf8'), (await fsp.readdir(P('run'))).sort()]);
     await step('unlink dirlink/', () => fsp.unlink(P('dirlink/')));
     await step('rmdir dirlink/', () => fsp.rmdir(P('dirlink/')));
     await step('rm dirlink/', () => fsp.rm(P('dirlink/')));
