@@ -12,7 +12,7 @@ import type { Interface } from 'node:readline';
 import { EBADF, EINVAL } from '../kern/errno.js';
 import { VmError, check } from './errors.js';
 import type { File } from './file.js';
-import { FsError, argTypeError, checkAborted, fileMode, nodeCall, outOfRange, ownerId } from './fs_error.js';
+import { FsError, argTypeError, checkAborted, checkEncoding, fileMode, nodeCall, outOfRange, ownerId } from './fs_error.js';
 import type { SetattrArgs } from '../vfs/vnode_if.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Stats } from './stats.js';
@@ -93,11 +93,17 @@ export async function* chunksOf(data: WriteData, enc: BufferEncoding): AsyncGene
   else for await (const c of data) yield bytesOf(c, enc);
 }
 
-/** The encoding of a readFile/writeFile option (a string is the encoding). */
+/**
+ * The encoding of a readFile/writeFile/stream option (a string is the
+ * encoding); one Buffer does not know is Node's ERR_INVALID_ARG_VALUE, so
+ * callers ask for it before anything is opened, as Node's option check does.
+ */
 export function encodingOf(opts: unknown): BufferEncoding | undefined {
-  if (typeof opts === 'string') return opts as BufferEncoding;
-  if (opts !== null && typeof opts === 'object' && 'encoding' in opts) return (opts.encoding ?? undefined) as BufferEncoding | undefined;
-  return undefined;
+  let enc: unknown;
+  if (typeof opts === 'string') enc = opts;
+  else if (opts !== null && typeof opts === 'object' && 'encoding' in opts) enc = opts.encoding ?? undefined;
+  checkEncoding(enc);
+  return enc === '' ? undefined : (enc as BufferEncoding | undefined);
 }
 
 let nextFd = 1 << 20;
@@ -265,6 +271,7 @@ export class FileHandle {
   readFile(opts: BufferEncoding | { encoding: BufferEncoding }): Promise<string>;
   readFile(opts?: BufferEncoding | { encoding?: BufferEncoding | null } | null): Promise<Buffer | string>;
   async readFile(opts?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<Buffer | string> {
+    const enc = encodingOf(opts);
     checkAborted(opts);
     this.need('read', this.flags.read);
     const rest = Math.max(0, this.file.size - this.position);
@@ -272,16 +279,16 @@ export class FileHandle {
     const n = await nodeCall('read', this.file.path, () => this.file.readInto(buf, this.position));
     this.position += n;
     const out = n === rest ? buf : buf.subarray(0, n);
-    const enc = encodingOf(opts);
     return enc !== undefined ? out.toString(enc) : out;
   }
 
   /** Writes data (bytes, a string, or an (async) iterable of chunks) from the position on (at the end in append mode). */
   async writeFile(data: WriteData, opts?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<void> {
+    const enc = encodingOf(opts) ?? 'utf8';
     checkAborted(opts);
     checkData(data);
     this.need('write', this.flags.write);
-    for await (const b of chunksOf(data, encodingOf(opts) ?? 'utf8')) await this.writeAt(b, null);
+    for await (const b of chunksOf(data, enc)) await this.writeAt(b, null);
   }
 
   /** Node's alias of writeFile: at the file position, or at the end when the handle was opened to append. */

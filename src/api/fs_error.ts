@@ -5,8 +5,9 @@
  *   try { await p.readFile('/x') } catch (e) { e.code === 'ENOENT' }
  */
 
+import { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
-import { getSystemErrorMap } from 'node:util';
+import { getSystemErrorMap, inspect } from 'node:util';
 import { VmError } from './errors.js';
 
 /** Node's (libuv's) text for each errno of this host: the reason its messages give. */
@@ -79,6 +80,16 @@ export function argTypeError(name: string, expected: string, value: unknown): Ty
 
 export function outOfRange(name: string, range: string, value: unknown): RangeError {
   return Object.assign(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(value)}`), { code: 'ERR_OUT_OF_RANGE' });
+}
+
+/**
+ * Throws Node's ERR_INVALID_ARG_VALUE for an encoding Buffer does not know
+ * (none and '' are fine; 'buffer' asks for Buffers where names come back:
+ * readdir, readlink, realpath).
+ */
+export function checkEncoding(enc: unknown): void {
+  if (enc === undefined || enc === null || enc === '' || enc === 'buffer' || (typeof enc === 'string' && Buffer.isEncoding(enc))) return;
+  throw Object.assign(new TypeError(`The argument 'encoding' is invalid encoding. Received ${inspect(enc)}`), { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
 /**

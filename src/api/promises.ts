@@ -128,6 +128,7 @@ export class FsPromises {
     path: PathLike,
     opts?: Encoding | 'buffer' | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding | 'buffer' },
   ): Promise<string[] | Buffer[] | Dirent[]> {
+    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer'; // (Node's option check comes first)
     const p = pathOf(path);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     const found: Array<{ dir: string; e: DirEntry }> = [];
@@ -138,7 +139,6 @@ export class FsPromises {
     }
     const shown = (dir: string): string => (typeof path === 'string' ? (dir === p ? path : joinPath(path, posix.relative(p, dir))) : dir);
     // encoding 'buffer': names as Buffers, as Node gives them.
-    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer';
     const named = (name: string): string => (asBuffer ? (Buffer.from(name) as unknown as string) : name);
     if (!o.withFileTypes) return found.map(({ dir, e }) => named(dir === p ? e.name : posix.join(posix.relative(p, dir), e.name)));
     const out: Dirent[] = [];
@@ -165,9 +165,10 @@ export class FsPromises {
   realpath(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
   realpath(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
   async realpath(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
+    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer';
     const p = pathOf(path);
     const real = await nodeCall('realpath', p, () => this.resolve(p));
-    return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(real) : real;
+    return asBuffer ? Buffer.from(real) : real;
   }
 
   /** p resolved name by name, as realpath(3) walks it. */
@@ -338,13 +339,14 @@ export class FsPromises {
   readlink(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
   readlink(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
   async readlink(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
+    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer';
     const p = pathOf(path);
     const t = await nodeCall('readlink', p, async () => {
       // A trailing slash follows the link: a directory is no link (EINVAL), anything else ENOTDIR.
       if (slashed(p)) throw new VmError((await this.fs.stat(p, { follow: true, blockMap: false })).type === 'dir' ? EINVAL : ENOTDIR, 'readlink', this.fs.image, p);
       return this.fs.readlink(p);
     });
-    return (encodingOf(opts) as string | undefined) === 'buffer' ? Buffer.from(t) : t;
+    return asBuffer ? Buffer.from(t) : t;
   }
 
   async chmod(path: PathLike, mode: number | string): Promise<void> {
@@ -394,9 +396,9 @@ export class FsPromises {
 
   /** The value of attribute `name`; a string with an encoding ('utf8', 'hex', ...), else a Buffer. */
   async getxattr(path: PathLike, name: string, opts?: Encoding | { encoding?: Encoding }): Promise<Buffer | string> {
+    const enc = encodingOf(opts);
     const p = pathOf(path);
     const v = Buffer.from(await nodeCall('getxattr', p, () => this.fs.getxattr(p, name)));
-    const enc = encodingOf(opts);
     return enc === undefined ? v : v.toString(enc);
   }
 
@@ -478,6 +480,7 @@ export class FsPromises {
   readFile(path: PathLike | FileHandle, opts: BufferEncoding | { encoding: BufferEncoding; flag?: string }): Promise<string>;
   readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string }): Promise<Buffer | string>;
   async readFile(path: PathLike | FileHandle, opts?: Encoding | { encoding?: Encoding; flag?: string; signal?: AbortSignal }): Promise<Buffer | string> {
+    encodingOf(opts); // (an unknown encoding is refused before anything is opened, as Node's)
     checkAborted(opts);
     if (path instanceof FileHandle) return path.readFile(opts);
     const flag = typeof opts === 'object' && opts !== null ? (opts.flag ?? 'r') : 'r';
@@ -501,10 +504,10 @@ export class FsPromises {
    * other names see it).
    */
   async writeFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string; signal?: AbortSignal }): Promise<void> {
+    const enc = encodingOf(opts) ?? 'utf8';
     checkData(data);
     checkAborted(opts);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
-    const enc = encodingOf(opts) ?? 'utf8';
     if (path instanceof FileHandle) return path.writeFile(data, opts);
     const p = pathOf(path);
     const fl = parseFlags(o.flag ?? 'w');
@@ -553,11 +556,12 @@ export class FsPromises {
 
   /** Appends data, creating the file (with `mode`) if it is missing. */
   async appendFile(path: PathLike | FileHandle, data: WriteData, opts?: Encoding | { encoding?: Encoding; mode?: number | string; flag?: string; signal?: AbortSignal }): Promise<void> {
+    const encoding = encodingOf(opts);
     checkData(data);
     checkAborted(opts);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     if (path instanceof FileHandle) return path.appendFile(data, opts);
-    await this.writeFile(path, data, { encoding: encodingOf(opts), mode: o.mode, flag: o.flag ?? 'a' });
+    await this.writeFile(path, data, { encoding, mode: o.mode, flag: o.flag ?? 'a' });
   }
 
   /** Copies src's bytes and mode to dest ('w'; COPYFILE_EXCL: 'wx'), streaming src's pages with sendfile. */
@@ -607,7 +611,7 @@ export class FsPromises {
   /** A Writable into the file (flags 'w' by default: created or truncated); 'finish' once written back. */
   createWriteStream(path: PathLike, opts?: BufferEncoding | WriteStreamOptions): VmWriteStream {
     const p = pathOf(path);
-    const o = typeof opts === 'string' ? {} : (opts ?? {});
+    const o = typeof opts === 'string' ? { encoding: opts } : (opts ?? {});
     const fl = parseFlags(o.flags ?? 'w');
     return new VmWriteStream(async () => ({ file: await this.openFile(p, fl, o.mode), append: fl.append }), p, o);
   }

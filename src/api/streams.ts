@@ -10,7 +10,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable, Writable } from 'node:stream';
 import type { File } from './file.js';
-import { fsError } from './fs_error.js';
+import { argTypeError, checkEncoding, fsError, outOfRange } from './fs_error.js';
 
 export interface ReadStreamOptions {
   /** First byte (default 0). */
@@ -29,10 +29,37 @@ export interface WriteStreamOptions {
   /** First byte to write (default 0; ignored in append mode). */
   start?: number;
   highWaterMark?: number;
+  /** How string chunks written without an encoding of their own are turned into bytes (default 'utf8'). */
+  encoding?: BufferEncoding;
+}
+
+/** A byte offset option (start, end) checked as Node's streams check it: an integer from 0 to 2^53 - 1. */
+function offsetOption(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw argTypeError(name, 'of type number', v);
+  if (!Number.isInteger(v)) throw outOfRange(name, 'an integer', v);
+  if (v < 0 || v > Number.MAX_SAFE_INTEGER) throw outOfRange(name, `>= 0 && <= ${Number.MAX_SAFE_INTEGER}`, v);
+  return v;
+}
+
+/** A read stream's [start, end] (end inclusive, none or Infinity: to EOF), refused as Node refuses it when the stream is made. */
+function readRange(opts: ReadStreamOptions): [number | undefined, number] {
+  const start = opts.start === undefined ? undefined : offsetOption('start', opts.start);
+  if (opts.end == null || opts.end === Infinity) return [start, Infinity];
+  const end = offsetOption('end', opts.end);
+  if (start !== undefined && start > end) throw outOfRange('start', `<= "end" (here: ${end})`, start);
+  return [start, end];
+}
+
+/** A write stream's first byte, checked as Node checks it; undefined when not given. */
+export function writeStart(opts: WriteStreamOptions): number | undefined {
+  checkEncoding(opts.encoding);
+  return opts.start === undefined ? undefined : offsetOption('start', opts.start);
 }
 
 /**
- * The read stream hands out copies. sendfile's views are frames of the page
+ * The read stream pushes one chunk per _read, of up to highWaterMark bytes
+ * (Node's chunk sizes: a consumer reading with read() never gets two joined).
+ * It hands out copies. sendfile's views are frames of the page
  * cache, reused once the batch resolves; a pushed chunk, though, lives on
  * for as long as the consumer likes (buffered in the Readable, kept in an
  * array, queued on a socket), and nothing tells us when it lets go. Holding
@@ -48,8 +75,10 @@ export class VmReadStream extends Readable {
   private pos: number;
   private readonly last: number;
   private pumping: Promise<void> | null = null;
-  /** _read was called while a pump ran: go on after it. */
+  /** _read was called while a pump ran (as its chunk was pushed): one more chunk after it. */
   private again = false;
+  /** The sendfile in flight, which the file must outlive. */
+  private sending: Promise<number> | null = null;
 
   constructor(
     private readonly opener: () => Promise<File>,
@@ -58,9 +87,11 @@ export class VmReadStream extends Readable {
     /** What is done with the file at the end: closed (a FileHandle's stream closes its handle). */
     private readonly release: (f: File) => Promise<void> = (f) => f.close(),
   ) {
+    checkEncoding(opts.encoding);
+    const [start, end] = readRange(opts);
     super({ highWaterMark: opts.highWaterMark ?? 64 * 1024, encoding: opts.encoding });
-    this.pos = opts.start ?? 0;
-    this.last = opts.end ?? Infinity;
+    this.pos = start ?? 0;
+    this.last = end;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -77,50 +108,56 @@ export class VmReadStream extends Readable {
     );
   }
 
-  override _read(size: number): void {
+  override _read(): void {
     if (this.pumping !== null) {
       this.again = true;
       return;
     }
-    this.pumping = this.pump(size)
+    this.pumping = this.pump()
       .catch((e: unknown) => void this.destroy(fsError(e, 'read', this.path) as Error))
       .finally(() => (this.pumping = null));
   }
 
-  /** Sends up to `size` bytes at a time until the Readable's buffer is full, or EOF. */
-  private async pump(size: number): Promise<void> {
+  /** Pushes the next chunk (up to highWaterMark bytes, or EOF), and one more for each _read that came meanwhile. */
+  private async pump(): Promise<void> {
     const f = this.file!;
-    let more = true;
-    while ((more || this.again) && !this.destroyed) {
+    do {
       this.again = false;
-      const want = Math.min(Math.max(size, 1), Math.min(this.last + 1, f.size) - this.pos);
+      const want = Math.min(Math.max(this.readableHighWaterMark, 1), Math.min(this.last + 1, f.size) - this.pos);
       if (want <= 0) {
         this.push(null);
         return;
       }
-      const sent = await f.sendfile((frames) => {
-        let n = 0;
-        for (const v of frames) n += v.length;
-        const chunk = Buffer.allocUnsafe(n);
-        let at = 0;
+      // sendfile's batches (a cluster each) are copied into the one chunk; each batch resolves at once.
+      const chunk = Buffer.allocUnsafe(want);
+      let n = 0;
+      this.sending = f.sendfile((frames) => {
         for (const v of frames) {
-          chunk.set(v, at);
-          at += v.length;
+          chunk.set(v, n);
+          n += v.length;
         }
-        this.pos += n;
-        this.bytesRead += n;
-        if (!this.destroyed) more = this.push(chunk);
       }, this.pos, want);
-      if (sent === 0) {
+      try {
+        await this.sending;
+      } finally {
+        this.sending = null;
+      }
+      if (this.destroyed) return;
+      if (n === 0) {
         this.push(null); // the file shrank under us: EOF
         return;
       }
-    }
+      this.pos += n;
+      this.bytesRead += n;
+      this.push(n === want ? chunk : chunk.subarray(0, n));
+    } while (this.again && !this.destroyed);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    const sending = this.sending;
     void (async () => {
-      await this.pumping;
+      // (Nothing in flight: released at once, so a FileHandle's fd is -1 by the time 'end' is seen, as Node's.)
+      if (sending !== null) await sending.catch(() => 0); // (its error is the pump's to report)
       if (this.file !== null) await this.release(this.file);
       this.file = null;
     })().then(
@@ -143,8 +180,9 @@ export class VmWriteStream extends Writable {
     readonly path: string,
     opts: WriteStreamOptions = {},
   ) {
-    super({ highWaterMark: opts.highWaterMark ?? 16 * 1024, decodeStrings: true });
-    this.pos = opts.start ?? 0;
+    const start = writeStart(opts);
+    super({ highWaterMark: opts.highWaterMark ?? 16 * 1024, decodeStrings: true, defaultEncoding: opts.encoding || 'utf8' });
+    this.pos = start ?? 0;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {

@@ -97,6 +97,17 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   await step('open mode zzz', () => fsp.open(P('n5'), 'w', 'zzz'));
   await step('writeFile mode -1', () => fsp.writeFile(P('n6'), 'x', { mode: -1 }));
   await step('mkdir mode -1', () => fsp.mkdir(P('n7'), { mode: -1 }));
+  const nope = 'nope' as BufferEncoding;
+  await step('readFile encoding nope', () => fsp.readFile(P('config.txt'), nope));
+  await step('readFile of nothing, encoding nope', () => fsp.readFile(P('n9'), { encoding: nope }));
+  await step('writeFile encoding nope', () => fsp.writeFile(P('n9'), 'x', nope));
+  await step('appendFile encoding nope', () => fsp.appendFile(P('n9'), 'x', { encoding: nope }));
+  await step('readdir encoding nope', () => fsp.readdir(P('sub'), nope));
+  await step('realpath encoding nope', () => fsp.realpath(P('sub'), nope));
+  await step('handle readFile encoding nope', async () => {
+    await using h = await fsp.open(P('config.txt'));
+    return await h.readFile(nope);
+  });
   if (links) {
     await step('chmod -1', () => fsp.chmod(P('config.txt'), -1));
     await step('chmod rwx', () => fsp.chmod(P('config.txt'), 'rwx'));
