@@ -16,7 +16,7 @@ import { FsError, argTypeError, checkAborted, checkEncoding, fileMode, nodeCall,
 import type { SetattrArgs } from '../vfs/vnode_if.js';
 import { fileType, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Stats } from './stats.js';
-import { VmReadStream, type ReadStreamOptions } from './streams.js';
+import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions, type WriteTarget } from './streams.js';
 
 /** node:readline, loaded by readLines() only (a program that never reads lines does not pay for it). */
 const lazyRequire = createRequire(import.meta.url);
@@ -318,6 +318,20 @@ export class FileHandle {
     this.need('read', this.flags.read);
     const release = (): Promise<void> => (opts.autoClose ?? true ? this.close() : Promise.resolve());
     return new VmReadStream(() => Promise.resolve(this.file), this.file.path, { ...opts, start: opts.start ?? this.position }, release);
+  }
+
+  /**
+   * A Writable into the file through this handle's write(): from `start`, or
+   * (by default) at the handle's position, moving it; at the end in append
+   * mode. It closes the handle at its end, as Node's, unless `autoClose` is
+   * false; a handle not open for writing fails its first write (EBADF).
+   */
+  createWriteStream(opts: Omit<WriteStreamOptions, 'flags' | 'mode'> & { autoClose?: boolean } = {}): VmWriteStream {
+    const target: WriteTarget = {
+      write: async (chunk, at) => void (await this.write(chunk, 0, chunk.length, at)),
+      close: () => (opts.autoClose ?? true ? this.close() : Promise.resolve()),
+    };
+    return new VmWriteStream(() => Promise.resolve(target), this.file.path, opts, true);
   }
 
   /** The file's lines (a readline Interface over createReadStream; '\r\n' ends a line too). */

@@ -18,7 +18,7 @@ import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, 
 import { FsError, argTypeError, checkAborted, fileMode, fsError, nodeCall } from './fs_error.js';
 import { fileType, hiddenName, joinPath, refuseRemovingDot, slashed, type DirEntry, type FileStat, type MountedFs } from './mounted_fs.js';
 import { BigIntStats, Dirent, Stats } from './stats.js';
-import { VmReadStream, VmWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
+import { VmReadStream, VmWriteStream, fileTarget, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 
 export type PathLike = string | Buffer | URL;
 type Encoding = BufferEncoding | null | undefined;
@@ -613,7 +613,7 @@ export class FsPromises {
     const p = pathOf(path);
     const o = typeof opts === 'string' ? { encoding: opts } : (opts ?? {});
     const fl = parseFlags(o.flags ?? 'w');
-    return new VmWriteStream(async () => ({ file: await this.openFile(p, fl, o.mode), append: fl.append }), p, o);
+    return new VmWriteStream(async () => fileTarget(await this.openFile(p, fl, o.mode), fl.append), p, o);
   }
 
   /** Where creating missing p lands: p, or the end of the chain of dangling symlinks that starts at p. */

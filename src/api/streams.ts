@@ -1,9 +1,9 @@
 /*
  * Node streams over a File for the node:fs/promises facade:
  *   createReadStream: a Readable fed by File.sendfile, a call per _read;
- *   createWriteStream: a Writable writing each chunk through File.write
- *   (File.append in append mode),
- *   with Writable's own back-pressure; its File is closed before 'finish'
+ *   createWriteStream: a Writable writing each chunk to a WriteTarget (a
+ *   File: File.write, File.append in append mode; or a FileHandle's write),
+ *   with Writable's own back-pressure; the target is closed before 'finish'
  *   (the last close of a written file writes it back).
  */
 
@@ -167,29 +167,47 @@ export class VmReadStream extends Readable {
   }
 }
 
+/**
+ * Where a write stream's chunks go: write() puts a chunk at byte `at`, or
+ * (null) at the target's own place, a FileHandle's position; close() is
+ * called once at the end or on an error.
+ */
+export interface WriteTarget {
+  write(chunk: Uint8Array, at: number | null): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A target over a File the stream opened itself (closed at the end); in append mode each chunk goes at the end as its write finds it. */
+export function fileTarget(file: File, append: boolean): WriteTarget {
+  return {
+    write: (chunk, at) => (append ? file.append(chunk).then(() => {}) : file.write(at ?? 0, chunk)),
+    close: () => file.close(),
+  };
+}
+
 export class VmWriteStream extends Writable {
   bytesWritten = 0;
   pending = true;
-  private file: File | null = null;
-  private pos: number;
-  /** Each chunk goes at the end as its write finds it (O_APPEND). */
-  private append = false;
+  private target: WriteTarget | null = null;
+  /** Where the next chunk goes; null: where the target says. */
+  private pos: number | null;
 
+  /** `fromTarget`: without a `start` option, chunks go where the target says (a FileHandle's position), else from byte 0. */
   constructor(
-    private readonly opener: () => Promise<{ file: File; append: boolean }>,
+    private readonly opener: () => Promise<WriteTarget>,
     readonly path: string,
     opts: WriteStreamOptions = {},
+    fromTarget = false,
   ) {
     const start = writeStart(opts);
     super({ highWaterMark: opts.highWaterMark ?? 16 * 1024, decodeStrings: true, defaultEncoding: opts.encoding || 'utf8' });
-    this.pos = start ?? 0;
+    this.pos = start ?? (fromTarget ? null : 0);
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
     this.opener().then(
-      ({ file, append }) => {
-        this.file = file;
-        this.append = append;
+      (target) => {
+        this.target = target;
         this.pending = false;
         this.emit('open');
         this.emit('ready');
@@ -210,24 +228,21 @@ export class VmWriteStream extends Writable {
   }
 
   private async put(chunk: Buffer): Promise<void> {
-    if (this.append) await this.file!.append(chunk);
-    else {
-      await this.file!.write(this.pos, chunk);
-      this.pos += chunk.length;
-    }
+    await this.target!.write(chunk, this.pos);
+    if (this.pos !== null) this.pos += chunk.length;
     this.bytesWritten += chunk.length;
   }
 
-  /** Closes the file before 'finish': the last close writes it back, so 'finish' means on disk. */
+  /** Closes the target before 'finish': the last close of a file writes it back, so 'finish' means on disk. */
   override _final(callback: (error?: Error | null) => void): void {
-    const f = this.file;
-    this.file = null;
-    (f?.close() ?? Promise.resolve()).then(() => callback(), (e: unknown) => callback(fsError(e, 'close', this.path) as Error));
+    const t = this.target;
+    this.target = null;
+    (t?.close() ?? Promise.resolve()).then(() => callback(), (e: unknown) => callback(fsError(e, 'close', this.path) as Error));
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    const f = this.file;
-    this.file = null;
-    (f?.close() ?? Promise.resolve()).then(() => callback(err), (e: unknown) => callback(err ?? (fsError(e, 'close', this.path) as Error)));
+    const t = this.target;
+    this.target = null;
+    (t?.close() ?? Promise.resolve()).then(() => callback(err), (e: unknown) => callback(err ?? (fsError(e, 'close', this.path) as Error)));
   }
 }

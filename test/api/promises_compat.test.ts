@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import * as hostFsp from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
 import { Vm } from '../../src/api/index.js';
 import { e2fsck, tempDir, writeTree, type TreeFile } from '../helpers/images.js';
 import { fsckFat, mcopyRead, mdirPaths, mkfat } from '../helpers/fat_images.js';
@@ -287,6 +288,42 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     let got = '';
     for await (const c of h.createReadStream({ start: 8, end: 11, encoding: 'utf8' })) got += c;
     return [got, h.fd];
+  });
+  await step('handle createWriteStream at the position, then closed', async () => {
+    await fsp.writeFile(P('hw'), '0123456789');
+    const h = await fsp.open(P('hw'), 'r+');
+    await h.read(Buffer.alloc(3), 0, 3, null);
+    const ws = h.createWriteStream();
+    ws.write('ab');
+    ws.end(Buffer.from('c'));
+    await finished(ws);
+    return [await fsp.readFile(P('hw'), 'utf8'), h.fd, ws.bytesWritten];
+  });
+  await step('handle createWriteStream from start, encoding, autoClose false', async () => {
+    const h = await fsp.open(P('hw'), 'r+');
+    const ws = h.createWriteStream({ start: 6, encoding: 'hex', autoClose: false });
+    ws.end('5a5a');
+    await finished(ws);
+    const open = h.fd !== -1;
+    await h.write('Q'); // at the handle's own position: the stream's start left it
+    // (Node's handle stays held by a stream that is not closed: destroyed, then the handle closed.)
+    ws.destroy();
+    await finished(ws).catch(() => {});
+    await h.close();
+    return [await fsp.readFile(P('hw'), 'utf8'), open];
+  });
+  await step("handle createWriteStream on an 'a' handle", async () => {
+    const h = await fsp.open(P('hw'), 'a');
+    const ws = h.createWriteStream({ start: 0 });
+    ws.end('END');
+    await finished(ws);
+    return [await fsp.readFile(P('hw'), 'utf8'), h.fd];
+  });
+  await step("handle createWriteStream on an 'r' handle", async () => {
+    const h = await fsp.open(P('hw'), 'r');
+    const ws = h.createWriteStream();
+    ws.end('x');
+    return [await finished(ws).catch(shown), h.fd, await fsp.readFile(P('hw'), 'utf8')];
   });
   await step('handle readLines', async () => {
     await fsp.writeFile(P('lines'), 'one\r\ntwo\n\nthree');
