@@ -9,6 +9,7 @@ import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Interface } from 'node:readline';
+import { inspect } from 'node:util';
 import { EBADF, EINVAL } from '../kern/errno.js';
 import { VmError, check } from './errors.js';
 import type { File } from './file.js';
@@ -113,16 +114,44 @@ function placeOf(position: unknown): number | null {
   return typeof position === 'number' && Number.isSafeInteger(position) && position >= 0 ? position : null;
 }
 
-/** The bytes [offset, offset + length) of buf, checked as Node's read and write check them. */
-function span(buf: ArrayBufferView, offset: number | null | undefined, length: number | null | undefined): Uint8Array {
-  const view = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  const off = offset ?? 0;
-  if (!Number.isInteger(off)) throw argTypeError('offset', 'of type number', off);
-  if (off < 0) throw outOfRange('offset', '>= 0', off);
+/** An offset argument as Node checks one: an integer from 0 to 2^53 - 1. */
+function offsetArg(v: unknown): number {
+  if (typeof v !== 'number') throw argTypeError('offset', 'of type number', v);
+  if (!Number.isInteger(v)) throw outOfRange('offset', 'an integer', v);
+  if (v < 0 || v > Number.MAX_SAFE_INTEGER) throw outOfRange('offset', `>= 0 && <= ${Number.MAX_SAFE_INTEGER}`, v);
+  return v;
+}
+
+function viewOf(buf: ArrayBufferView): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/**
+ * The bytes [offset, offset + length) of buf that read fills, checked in
+ * Node 20's order: a length of 0 reads nothing and is checked no further
+ * (null then), whatever the offset.
+ */
+function readSpan(buf: ArrayBufferView, offset: unknown, length: number | null | undefined): Uint8Array | null {
+  const view = viewOf(buf);
+  const off = offset == null ? 0 : offsetArg(offset);
   const len = length ?? view.length - off;
+  if (len === 0) return null;
   if (!Number.isInteger(len)) throw argTypeError('length', 'of type number', len);
+  if (view.length === 0) throw Object.assign(new TypeError(`The argument 'buffer' is empty and cannot be written. Received ${inspect(buf)}`), { code: 'ERR_INVALID_ARG_VALUE' });
   if (len < 0) throw outOfRange('length', '>= 0', len);
   if (off + len > view.length) throw outOfRange('length', `<= ${view.length - off}`, len);
+  return view.subarray(off, off + len);
+}
+
+/** The bytes [offset, offset + length) of buf that write takes, checked in Node 20's order (the offset against the buffer first). */
+function writeSpan(buf: ArrayBufferView, offset: unknown, length: unknown): Uint8Array {
+  const view = viewOf(buf);
+  const off = offset == null ? 0 : offsetArg(offset);
+  const len = typeof length === 'number' ? length : view.length - off;
+  if (off > view.length) throw outOfRange('offset', `<= ${view.length}`, off);
+  if (len > view.length - off) throw outOfRange('length', `<= ${view.length - off}`, len);
+  if (len < 0) throw outOfRange('length', '>= 0', len);
+  if (!Number.isInteger(len)) throw outOfRange('length', 'an integer', len);
   return view.subarray(off, off + len);
 }
 
@@ -170,8 +199,8 @@ export class FileHandle {
       if (offset !== null && typeof offset === 'object') ({ offset, length, position } = offset);
     }
     this.need('read', this.flags.read);
-    const target = span(buf, offset as number | null | undefined, length);
-    if (target.length === 0) return { bytesRead: 0, buffer: buf };
+    const target = readSpan(buf, offset, length);
+    if (target === null) return { bytesRead: 0, buffer: buf };
     return { bytesRead: await this.readAt(target, placeOf(position)), buffer: buf };
   }
 
@@ -181,7 +210,7 @@ export class FileHandle {
     let at = placeOf(position);
     let total = 0;
     for (const b of buffers) {
-      const target = span(b, 0, null);
+      const target = viewOf(b);
       const n = await this.readAt(target, at);
       total += n;
       if (at !== null) at += n;
@@ -217,10 +246,10 @@ export class FileHandle {
     } else if (!ArrayBuffer.isView(data)) {
       throw argTypeError('buffer', 'of type string or an instance of Buffer, TypedArray, or DataView', data);
     } else if (a !== null && typeof a === 'object') {
-      bytes = span(data, a.offset, a.length);
+      bytes = writeSpan(data, a.offset, a.length);
       position = a.position;
     } else {
-      bytes = span(data, a, typeof b === 'number' ? b : null);
+      bytes = writeSpan(data, a, b);
       position = c;
     }
     this.need('write', this.flags.write);
@@ -234,7 +263,7 @@ export class FileHandle {
     let at = placeOf(position);
     let total = 0;
     for (const b of buffers) {
-      const bytes = span(b, 0, null);
+      const bytes = viewOf(b);
       await this.writeAt(bytes, at);
       total += bytes.length;
       if (at !== null) at += bytes.length;

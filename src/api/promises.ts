@@ -248,8 +248,13 @@ export class FsPromises {
           }
         }
         if (st === null || st.type !== 'dir') {
-          const isDir = st === null && (await this.statQuiet(dir))?.type === 'dir';
-          if (!isDir) throw new VmError(i === parts.length - 1 ? EEXIST : ENOTDIR, 'mkdir', this.fs.image, p);
+          const now = st ?? (await this.statQuiet(dir)); // (made meanwhile, perhaps)
+          if (now?.type === 'dir') continue;
+          const last = i === parts.length - 1;
+          // A dangling symlink, where Node's mkdir -p meets EEXIST and then a failing stat: ENOENT as
+          // the last name, ENOTDIR above it, naming the link (the path it was making then).
+          if (now === null) throw fsError(new VmError(last ? ENOENT : ENOTDIR, 'mkdir', this.fs.image, dir), 'mkdir', last ? p : dir);
+          throw new VmError(last ? EEXIST : ENOTDIR, 'mkdir', this.fs.image, p);
         }
       }
       return first;

@@ -222,6 +222,26 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     await using h = await fsp.open(P('cmdline.txt'));
     return await h.read(Buffer.alloc(4), 5, 1, 0);
   });
+  await step('read of length 0, the offset past the buffer', async () => {
+    await using h = await fsp.open(P('cmdline.txt'));
+    return (await h.read(Buffer.alloc(5), 6, 0, 0)).bytesRead;
+  });
+  await step('read offset -1', async () => {
+    await using h = await fsp.open(P('cmdline.txt'));
+    return await h.read(Buffer.alloc(5), -1, 0, 0);
+  });
+  await step('read into an empty buffer', async () => {
+    await using h = await fsp.open(P('cmdline.txt'));
+    return await h.read(Buffer.alloc(0), 0, 1, 0);
+  });
+  await step('write offset past the buffer', async () => {
+    await using h = await fsp.open(P('cmdline.txt'), 'r+');
+    return await h.write(Buffer.alloc(5), 6, 0, 0);
+  });
+  await step('write fractions', async () => {
+    await using h = await fsp.open(P('cmdline.txt'), 'r+');
+    return [await h.write(Buffer.alloc(5), 1.5, 1, 0).catch(shown), await h.write(Buffer.alloc(5), 1, 1.5, 0).catch(shown)];
+  });
   await step('write(buffer, options)', async () => {
     await fsp.writeFile(P('w'), '0123456789');
     const h = await fsp.open(P('w'), 'r+');
@@ -423,6 +443,11 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     await step('O_DIRECTORY through a symlink', () => opened(P('dirlink'), O_RDONLY | O_DIRECTORY));
     await step('O_DIRECTORY | O_NOFOLLOW on a symlink to a directory', () => opened(P('dirlink'), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     await step('O_NOFOLLOW made nothing', async () => [await fsp.readFile(P('config.txt'), 'utf8'), (await fsp.readdir(P('run'))).sort()]);
+    // mkdir -p meeting symlinks: a dangling one is named itself (ENOTDIR above the last name, ENOENT as it).
+    await step('mkdir -p through a dangling symlink', () => fsp.mkdir(P('dangling-x/a/b'), { recursive: true }));
+    await step('mkdir -p of a dangling symlink', () => fsp.mkdir(P('dangling-x'), { recursive: true }));
+    await step('mkdir -p through a symlink to a file', () => fsp.mkdir(P('link/a'), { recursive: true }));
+    await step('mkdir -p through a symlink to a directory', async () => rel(await fsp.mkdir(P('dirlink/made/here'), { recursive: true })));
     await step('unlink dirlink/', () => fsp.unlink(P('dirlink/')));
     await step('rmdir dirlink/', () => fsp.rmdir(P('dirlink/')));
     await step('rm dirlink/', () => fsp.rm(P('dirlink/')));
