@@ -117,16 +117,19 @@ async function grow(dev: BlockDevice, path: string, size: number): Promise<Block
   return r.dev!;
 }
 
-/** Opens path with flags ('wx': made new) and sets its size. */
+/** Opens path with flags ('wx': made new, and removed again if it cannot have that size) and sets its size. */
 function setFileSize(path: string, flags: 'wx' | 'r+', size: number): void {
+  let made = false;
   try {
     const fd = openSync(path, flags);
+    made = flags === 'wx';
     try {
       ftruncateSync(fd, size);
     } finally {
       closeSync(fd);
     }
   } catch (e) {
+    if (made) rmSync(path, { force: true }); // (a size the host refuses: EFBIG, ENOSPC)
     throw new VmError(errnoOf(e), 'mkfs', path, null);
   }
 }

@@ -68,6 +68,11 @@ test('mkfs refuses a bad block size and a size too small, in one line', () => {
   assert.equal(b.status, 2);
   assert.match(b.stderr, /^vmpager: .*bad\.img: device too small for an ext2 file system\n$/);
   assert.equal(existsSync(image), false, 'the image file it made is gone again');
+  // A size the host cannot give a file (ext4's limit is 16 TiB): made, refused, gone again.
+  const c = vmpager(['mkfs', image, '100TiB']);
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /^vmpager: .*bad\.img: file too large\n$/);
+  assert.equal(existsSync(image), false, 'the file it made for a size the host refused is gone too');
   // One that was there before stays, its bytes kept.
   writeFileSync(image, 'mine');
   assert.equal(vmpager(['mkfs', image, '4KiB']).status, 2);
