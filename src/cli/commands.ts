@@ -379,12 +379,15 @@ export const commands: readonly Command[] = [
   },
 ];
 
-/** --owner UID:GID, or null when not given. */
 /**
  * touch --date: an ISO time; digits of a second's fraction past the
  * millisecond a Date keeps are kept as nanoseconds (bigint nanoseconds).
+ * A day the month does not have is not a date (JavaScript's parser takes
+ * 2026-02-30 as March 2nd).
  */
 function touchDate(s: string): Date | bigint {
+  const ymd = /^\s*([+-]?\d{4,6})-(\d\d)-(\d\d)/.exec(s);
+  if (ymd !== null && Number(ymd[3]) > new Date(Date.UTC(Number(ymd[1]), Number(ymd[2]), 0)).getUTCDate()) return new Date(NaN);
   // A date alone is local midnight, as touch(1) takes it (JavaScript reads a bare ISO date as UTC).
   const d = new Date(/^\d{4}-\d\d-\d\d$/.test(s.trim()) ? `${s.trim()}T00:00` : s);
   const frac = /T\d\d:\d\d:\d\d[.,](\d{4,9})/.exec(s);
@@ -393,6 +396,7 @@ function touchDate(s: string): Date | bigint {
   return sec * 1_000_000_000n + BigInt(frac[1].padEnd(9, '0'));
 }
 
+/** --owner UID:GID, or null when not given. */
 function parseOwner(v: unknown): { uid: number; gid: number } | null {
   if (v === undefined) return null;
   const m = /^(\d+):(\d+)$/.exec(String(v));

@@ -117,6 +117,13 @@ describe('nanosecond times and crtime (ext4, 256-byte inodes)', () => {
       const j2 = JSON.parse(run(['stat', '--json', image, '/x']).stdout) as { mtime: number };
       assert.equal(j2.mtime, secs, date);
     }
+    // A day its month does not have is not a date (JavaScript's parser would roll it into the next month).
+    for (const date of ['2026-02-30T00:00:00Z', '2026-02-29', '2026-04-31T12:00']) {
+      const bad = run(['touch', image, '/x', '--date', date]);
+      assert.equal(bad.status, 1, date);
+      assert.equal(bad.stderr, `vmpager: touch: --date: not a date: ${date}\n`);
+    }
+    assert.equal(run(['touch', image, '/x', '--date', '2024-02-29T00:00:00Z']).status, 0, 'a leap day is one');
     assertClean(image);
   });
 });
