@@ -157,15 +157,28 @@ function asTarget(e: unknown, fs: MountedFs, hidden: string, dst: string): unkno
   return new VmError(e.errno, 'put', fs.image, dst, `${e.reason} (${dst} is unchanged)`);
 }
 
-/** What setattr is given for a copied file or directory: permission bits, owner, times. */
+/**
+ * What setattr is given for a copied file or directory: permission bits,
+ * owner, times (seconds and their fraction, to the microsecond as the
+ * tree made at once keeps them: setattr takes whole seconds and the
+ * nanoseconds apart, and the top directory and what a merge replaced were
+ * given whole seconds).
+ */
 function attrsOf(st: Stats, opts: CopyInOptions): SetattrArgs {
-  return {
-    mode: st.mode & 0o7777,
-    uid: opts.owner?.uid ?? st.uid,
-    gid: opts.owner?.gid ?? st.gid,
-    atime: st.atimeMs / 1000,
-    mtime: st.mtimeMs / 1000,
-  };
+  const [atime, atimeNsec] = secNsec(st.atimeMs);
+  const [mtime, mtimeNsec] = secNsec(st.mtimeMs);
+  return { mode: st.mode & 0o7777, uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, atime, atimeNsec, mtime, mtimeNsec };
+}
+
+/** Milliseconds since the epoch as whole seconds and nanoseconds (to the microsecond). */
+function secNsec(ms: number): [number, number] {
+  let sec = Math.floor(ms / 1000);
+  let us = Math.round((ms - sec * 1000) * 1000);
+  if (us >= 1_000_000) {
+    sec++;
+    us -= 1_000_000;
+  }
+  return [sec, us * 1000];
 }
 
 /**

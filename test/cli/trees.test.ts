@@ -229,3 +229,26 @@ test('put -r refuses a directory where the image has a file, a dangling symlink 
   assert.match(f.stderr, /\/e: .*a file is in the way of a directory/);
   assert.equal(vmpager(['cat', fat, '/e']).stdout.toString(), 'IMPORTANT\n');
 });
+
+test('the top directory of mkfs --from and put -r, and a file a merge replaces, keep their times to the microsecond', () => {
+  const tree = join(tmp.dir, 'frac-src');
+  mkdirSync(join(tree, 'sub'), { recursive: true });
+  writeFileSync(join(tree, 'f'), 'new\n');
+  const when = new Date('2100-06-01T12:00:00.123Z');
+  for (const p of ['f', 'sub', '']) execFileSync('touch', ['-h', '-d', '2100-06-01 12:00:00.123456789 UTC', join(tree, p)]);
+  const nsec = (img: string, path: string) => {
+    const j = JSON.parse(vmpager(['stat', '--json', img, path]).stdout.toString()) as { mtime: number; mtimeNsec: number };
+    return { mtime: j.mtime, mtimeNsec: j.mtimeNsec };
+  };
+  const want = { mtime: Math.floor(when.getTime() / 1000), mtimeNsec: 123457000 };
+  const made = join(tmp.dir, 'frac-mkfs.img');
+  assert.equal(vmpager(['mkfs', '--type', 'ext4', '--from', tree, made, '16MiB']).status, 0);
+  assert.deepEqual(nsec(made, '/'), want, 'mkfs --from: the root');
+  assert.deepEqual(nsec(made, '/sub'), want);
+  const merged = join(tmp.dir, 'frac-put.img');
+  mkext2(merged, [{ path: 'x/f', data: Buffer.from('old\n') }], { type: 'ext4', size: 16 << 20 });
+  assert.equal(vmpager(['put', '-r', merged, '/x', '--from', tree]).status, 0);
+  assert.deepEqual(nsec(merged, '/x'), want, 'put -r: the directory merged into');
+  assert.deepEqual(nsec(merged, '/x/f'), want, 'put -r: the file it replaced');
+  assert.ok(e2fsck(merged).clean);
+});
