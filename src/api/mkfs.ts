@@ -9,7 +9,7 @@
  */
 
 import { closeSync, ftruncateSync, openSync, rmSync, statSync } from 'node:fs';
-import { EEXIST, EINVAL, EISDIR } from '../kern/errno.js';
+import { EEXIST, EINVAL, EIO, EISDIR } from '../kern/errno.js';
 import type { BlockDevice } from '../dev/device.js';
 import { errnoOf } from '../dev/host_errno.js';
 import { ImageDevice } from '../dev/image.js';
@@ -64,7 +64,9 @@ export async function mkfs(target: string | BlockDevice, size: number, opts: Mkf
     const { error, reason } = type === 'fat'
       ? await msdosfsMkfs(dev, { fat: opts.fat, clusterBytes: opts.clusterSize, label: opts.label, size: fsSize })
       : await ext2Mkfs(dev, { blockSize: opts.blockSize, label: opts.label, size: fsSize, ext4: type === 'ext4' });
-    check(error, 'mkfs', name, null, reason || undefined);
+    // A write the host refused says what the host said (the device keeps it).
+    const why = error === EIO && reason && dev.failure ? `${reason} (${dev.failure})` : reason;
+    check(error, 'mkfs', name, null, why || undefined);
     check(await dev.flush(), 'mkfs', name, null);
   } catch (e) {
     // An image file this call made and could not format goes again (a size too small for any file system).

@@ -125,9 +125,15 @@ export class ImageDevice implements BlockDevice {
     }
   }
 
+  /**
+   * A transfer the host refused is EIO to the file system above, as a failed
+   * disk is (the host's ENOSPC is not the image's: a put -r into an image
+   * with room said "no space left on device" when the disk holding it was
+   * full); the host's words go into failure, for the message.
+   */
   private failed(what: string, total: number, offset: number, error: number): number {
     this.failure ??= `${what} ${total} bytes at ${offset}: ${strerror(error)}`;
-    return error;
+    return EIO;
   }
 
   private async preadv(bufs: Uint8Array[], offset: number): Promise<number> {

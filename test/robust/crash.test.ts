@@ -191,6 +191,20 @@ test('a write the host refuses (a file size limit: EFBIG) fails the put in one l
   assert.ok(debugfsCat(image, '/f1').equals(Buffer.from(old)), '/f1 holds its old bytes');
 });
 
+test('a tree whose writes the host refuses (put -r past a file size limit) fails in one line with the host\'s reason, as input/output error, not the image\'s own', () => {
+  const image = join(tmp.dir, 'hostlimit-tree.img');
+  mkext2(image, [], { type: 'ext4', blockSize: 4096, size: 64 << 20 });
+  const src = join(tmp.dir, 'hostlimit-tree');
+  mkdirSync(src);
+  writeFileSync(join(src, 'big'), randomBytes(30 << 20, 43));
+  const r = spawnSync('prlimit', ['--fsize=9500000', process.execPath, CLI, 'put', '-r', image, '/t', '--from', src], { encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  // (EFBIG as it was, "file too large", reads as the image's own limit; a full host disk read as the image full.)
+  assert.match(r.stderr, /^vmpager: [^\n]*hostlimit-tree\.img: \/t[^:]*: input\/output error \(writing \d+ bytes at \d+: file too large\)\n$/);
+  const p = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+  assert.ok(p.status === 0 || p.status === 1, `e2fsck -p exit ${p.status}: ${p.stdout}`);
+});
+
 test('an rm -r killed at points across its run: the files being removed go on the orphan list before their names, so e2fsck -p mends the image on its own and what was not removed is whole', () => {
   const keep = randomBytes(40_000, 51);
   const tree: Array<{ path: string; data: Uint8Array }> = [{ path: 'keep', data: keep }];

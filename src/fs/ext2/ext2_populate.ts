@@ -220,7 +220,7 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
     }
     return null;
   };
-  try {
+  const walk = async (): Promise<PopulateResult> => {
     for (const node of nodes) {
       const name = checkName(node.name);
       if (typeof name === 'number') return (await enter()) ?? { error: name, partial: null, at: node.name };
@@ -254,11 +254,18 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
       if (b.stop.error !== 0) return { error: b.stop.error, partial: b.stop.partial, at: b.stop.at, cause: b.stop.cause };
     }
     return (await enter()) ?? { error: 0, partial: null };
+  };
+  let r: PopulateResult | undefined;
+  try {
+    r = await walk();
   } finally {
+    // The last staged run is written here (an async mount stages every file's bytes till now): its failure is the result's.
     const e = await b.stage.flush();
     if (entered) await ext2DirDone(dvp, mp);
     if (e !== 0 && b.stop.error === 0) b.stop.error = e;
+    if (e !== 0 && r !== undefined && r.error === 0) r = { error: e, partial: null, at: null };
   }
+  return r;
 }
 
 /** A name's bytes for an entry, or the errno it earns. */

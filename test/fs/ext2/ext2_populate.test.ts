@@ -179,3 +179,21 @@ test('many names at the top are named after one sync of the device, not one each
   }
   assertContents(img, '/sub/inner', bytes(3000, 2));
 });
+
+test('on an async mount (mkfs --from), a device write of the staged file bytes that fails is populate\'s error, not a success', async () => {
+  const img = image('async-fail.img', [], 16 << 20);
+  const disk = new MemDisk(new Uint8Array(readFileSync(img)));
+  const dev = new FaultyDisk(disk);
+  const src = new Scripted(null);
+  const vm = new Vm({ memory: 8 << 20 });
+  const fs = await vm.mount(dev, { readOnly: false });
+  fs.setAsync(true);
+  const tops: Spec[] = [{ name: 'a', data: bytes(200_000, 7) }, { name: 'b', data: bytes(300_000, 8) }];
+  dev.failWrites = true; // (the staged runs are the first writes an async walk makes)
+  try {
+    await assert.rejects(fs.populate('/', src.nodes(tops, ''), src), (e: unknown) => e instanceof VmError && e.code === 'EIO');
+  } finally {
+    dev.failWrites = false;
+    await fs.unmount().catch(() => {});
+  }
+});
