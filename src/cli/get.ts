@@ -31,7 +31,7 @@
  * creation, on whichever lane that was.
  */
 
-import { lstatSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { basename, dirname, join, normalize, resolve } from 'node:path';
 import { VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
@@ -118,6 +118,21 @@ function madeAsOwn(target: string): boolean {
 }
 
 /**
+ * The directory a tree goes into, made here (not by a lane's mkdir -p):
+ * its parent must be there, as cp -a wants it (a lane made every missing
+ * parent, and looped for ever under /proc, where Node's recursive mkdir
+ * does). One already there is merged into.
+ */
+function makeTop(target: string): void {
+  if (hostLstat(target)?.isDirectory() === true) return;
+  try {
+    mkdirSync(target);
+  } catch (e) {
+    throw hostError(e, 'mkdir', target, null);
+  }
+}
+
+/**
  * Copies PATH out to the host path dest. The reading goes on while a worker
  * thread makes the host's files (host_ops.ts); the first failure on either
  * side stops the copy and is thrown, with what was queued before it done.
@@ -132,6 +147,7 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
   const threaded = top.type === 'dir';
   const host = threaded ? hostFileOf(fs) : null;
   const ownerKept = madeAsOwn(target); // (before the host queue's workers start: a failure here leaves none running)
+  if (threaded) makeTop(target);
   const copy: Copy = { fs, ops: HostOps.start(threaded), host, buf: null, links: new Map(), dirs: new Set(), xattrs: [], warn, ownerKept };
   try {
     try {

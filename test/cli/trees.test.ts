@@ -252,3 +252,16 @@ test('the top directory of mkfs --from and put -r, and a file a merge replaces, 
   assert.deepEqual(nsec(merged, '/x/f'), want, 'put -r: the file it replaced');
   assert.ok(e2fsck(merged).clean);
 });
+
+test('get of a tree into a path whose parent is missing fails in one line and makes nothing, as cp -a does', () => {
+  const img = join(tmp.dir, 'noparent.img');
+  mkext2(img, [{ path: 'sub/f', data: Buffer.from('x\n') }], { type: 'ext4', size: 8 << 20 });
+  const dest = join(tmp.dir, 'no-such-parent', 'deeper', 'out');
+  const r = vmpager(['get', img, '/sub', dest]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `vmpager: ${dest}: no such file or directory\n`);
+  assert.ok(!readdirSync(tmp.dir).includes('no-such-parent'), 'no parent made');
+  const ok = vmpager(['get', img, '/sub', join(tmp.dir, 'sub-out')]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(readFileSync(join(tmp.dir, 'sub-out', 'f'), 'utf8'), 'x\n');
+});
