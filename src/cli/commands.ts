@@ -214,13 +214,18 @@ export const commands: readonly Command[] = [
   {
     name: 'ln',
     synopsis: '[-s] IMAGE TARGET LINK',
-    help: 'a hard link LINK to the file TARGET (-s: a symbolic link holding TARGET)',
+    help: 'a hard link LINK to the file TARGET (-s: a symbolic link holding TARGET); into LINK if it is a directory, like ln(1)',
     min: 3,
     max: 3,
     options: ['symbolic'],
     async run(ctx) {
       const [image, target, link] = ctx.args;
-      await ctx.withMount(image, 'write', (fs) => (ctx.values.symbolic === true ? fs.symlink(target, link) : fs.link(target, link)));
+      await ctx.withMount(image, 'write', async (fs) => {
+        // Into LINK where it is a directory or a symlink to one, named as TARGET's last name (as ln(1) does).
+        const st = await fs.stat(link, { follow: true, blockMap: false }).catch(() => null);
+        const at = st?.type === 'dir' && lastName(target) !== '' ? joinPath(link, lastName(target)) : link;
+        await (ctx.values.symbolic === true ? fs.symlink(target, at) : fs.link(target, at));
+      });
       return EXIT_OK;
     },
   },

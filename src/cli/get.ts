@@ -33,7 +33,7 @@
 
 import { lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { basename, dirname, join, normalize, resolve } from 'node:path';
-import { VmError, hostError } from '../api/errors.js';
+import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { countHostRead, DIRECT_BYTES, type FileRuns, type HostFile, hostFileOf, readDirect } from '../api/direct_read.js';
 import { type TreeEntry, TreeFile, TreeNode, treeNode } from '../api/tree_read.js';
@@ -139,6 +139,11 @@ function makeTop(target: string): void {
  */
 export async function get(fs: MountedFs, path: string, dest: string, warn: (msg: string) => void): Promise<void> {
   const top = await treeNode(fs, path);
+  if (top.type !== 'dir' && top.type !== 'file' && top.type !== 'symlink') {
+    // Alone it is the whole copy: not made is a failure (in a tree it is skipped with a line).
+    await top.release();
+    throw new VmError(EOPNOTSUPP, 'get', fs.image, path, 'a device node, FIFO or socket: Node cannot make one, so get cannot copy it');
+  }
   if (top.type === 'dir') compileHotOnly(); // a walk through much code, little of it hot (heap_flags.ts)
   // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
   const root = path.split('/').every((p) => p === '');

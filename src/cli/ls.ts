@@ -8,6 +8,7 @@
 import type { DirEntry, MountedFs } from '../api/mounted_fs.js';
 import { joinPath } from '../api/mounted_fs.js';
 import { escapeName } from './context.js';
+import { ELOOP, ENOENT, VmError } from '../api/errors.js';
 
 export interface LsEntry {
   name: string;
@@ -18,9 +19,14 @@ export interface LsEntry {
 
 /** The entries of path (the file itself, when it is no directory); `recursive` the tree, in walk order or `sorted` (ls -R's). */
 export async function ls(fs: MountedFs, path: string, recursive: boolean, emit: (e: LsEntry) => void, sorted = false): Promise<void> {
-  const st = await fs.stat(path, { follow: true, blockMap: false });
-  if (st.type !== 'dir') {
-    emit({ name: path.split('/').filter(Boolean).pop() ?? path, path, type: st.type, size: st.size });
+  // A symlink to a directory is listed as that directory; any other symlink (a dangling one too) as itself, as ls(1) does.
+  const st = await fs.stat(path, { follow: true, blockMap: false }).catch((e: unknown) => {
+    if (e instanceof VmError && (e.errno === ENOENT || e.errno === ELOOP)) return null;
+    throw e;
+  });
+  if (st === null || st.type !== 'dir') {
+    const own = await fs.stat(path, { follow: false, blockMap: false });
+    emit({ name: path.split('/').filter(Boolean).pop() ?? path, path, type: own.type, size: own.size });
     return;
   }
   if (recursive) {
