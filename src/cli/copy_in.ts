@@ -14,7 +14,8 @@
  *   await copyIn(fs, '/srv', hostDir, { owner: null })   // used by mkfs --from and put -r
  */
 
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { hostName, hostReaddir, hostReadlink } from './host_names.js';
 import { join, resolve, sep } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
@@ -62,7 +63,7 @@ export async function copyIn(fs: MountedFs, to: string, from: string, opts: Copy
  * where it cannot) one by one, a directory already there merged into.
  */
 async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, buf: Uint8Array, tree: HostTree): Promise<void> {
-  const names = hostCall(from, () => readdirSync(from)).sort();
+  const names = hostCall(from, () => hostReaddir(from)).sort();
   const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
   const fresh = names.filter((n) => !existing.has(n));
   let made = false;
@@ -95,7 +96,7 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
       await copyFile(fs, dst, src, st, there !== undefined, buf, attrsOf(st, opts));
     } else {
       if (there !== undefined) await fs.unlink(dst);
-      if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => readlinkSync(src)), dst);
+      if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => hostReadlink(src)), dst);
       else await fs.mknod(dst, specialType(st), st.mode & 0o7777, major(st.rdev), minor(st.rdev));
       await setAttrs(fs, dst, st, opts);
     }
@@ -111,7 +112,7 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
  */
 async function copyFile(fs: MountedFs, dst: string, src: string, st: Stats, replace: boolean, buf: Uint8Array, attrs: SetattrArgs | null): Promise<void> {
   const path = replace ? joinPath(dst.slice(0, dst.lastIndexOf('/')) || '/', hiddenName('new')) : dst;
-  const fd = hostCall(src, () => openSync(src, 'r'));
+  const fd = hostCall(src, () => openSync(hostName(src), 'r'));
   try {
     const f = await fs.open(path, { create: true });
     try {
@@ -219,7 +220,7 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOpti
  * (its read-only attribute) and times, and skips the rest with a line each.
  */
 async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Array): Promise<void> {
-  const names = hostCall(from, () => readdirSync(from)).sort();
+  const names = hostCall(from, () => hostReaddir(from)).sort();
   const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
   for await (const { src, dst, st, there } of hostEntries(fs, to, from, names, existing)) {
     if (st.isDirectory()) {
@@ -286,5 +287,5 @@ function isZero(b: Uint8Array, from: number, to: number): boolean {
 }
 
 function hostStat(path: string): Stats {
-  return hostCall(path, () => lstatSync(path));
+  return hostCall(path, () => lstatSync(hostName(path)));
 }

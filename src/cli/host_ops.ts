@@ -41,7 +41,8 @@ import * as nodeFs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import { keepHeapSmall } from './heap_flags.js';
-import { escapedBytes, NAME_ESCAPE, nameEscaped } from '../api/names.js';
+import { escapedBytes, NAME_ESCAPE } from '../api/names.js';
+import { hostName } from './host_names.js';
 
 /** node:worker_threads, loaded by the first threaded queue only: every other command starts without it. */
 const lazyRequire = createRequire(import.meta.url);
@@ -299,15 +300,7 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
   }
 }
 
-/**
- * A host path for fs's calls: the string, or the bytes of one holding bytes
- * that are not UTF-8 (an image's name such as 'caf\xe9', api/names.ts),
- * which fs would otherwise write as U+FFFD's. The workers make theirs from
- * the same parts.
- */
-function hostName(p: string): string | Buffer {
-  return nameEscaped(p) ? Buffer.from(escapedBytes(p)) : p;
-}
+
 
 /**
  * A worker: runs each batch it is told of from its lane's slots (shared

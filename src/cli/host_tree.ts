@@ -9,7 +9,8 @@
  *   src.prepare(nodes); try { await fs.populate(to, nodes, src) } finally { await src.stop() }
  */
 
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { hostName, hostReaddir, hostReadlink } from './host_names.js';
 import { join, resolve, sep } from 'node:path';
 import { joinPath } from '../api/mounted_fs.js';
 import { type HostFailure, HostTreeReader } from './host_tree_reader.js';
@@ -61,7 +62,7 @@ export class HostTree implements TreeSource {
   nodes(dir: string, names: readonly string[]): TreeNode[] {
     return names.map((name, i) => {
       const src = join(dir, name);
-      const st = hostCall(src, () => lstatSync(src));
+      const st = hostCall(src, () => lstatSync(hostName(src)));
       const type = typeOf(st);
       const dev = type === 'chardev' || type === 'blockdev';
       return this.node(name, src, i, type, st.mode, st.uid, st.gid, st.atimeMs, st.mtimeMs, st.size, dev ? st.rdev : 0, HostTree.linkKey(st));
@@ -115,7 +116,7 @@ export class HostTree implements TreeSource {
 
   list(dir: TreeNode): TreeNode[] {
     const r = this.ahead();
-    if (r === null) return this.nodes(dir.src, hostCall(dir.src, () => readdirSync(dir.src)).sort());
+    if (r === null) return this.nodes(dir.src, hostCall(dir.src, () => hostReaddir(dir.src)).sort());
     const first = r.listedUpTo;
     const es = fromWorker(dir.src, () => r.list((dir as HostNode).seq));
     const base = dir.src.endsWith(sep) ? dir.src : dir.src + sep;
@@ -128,7 +129,7 @@ export class HostTree implements TreeSource {
 
   readlink(link: TreeNode): string {
     const r = this.ahead();
-    if (r === null) return hostCall(link.src, () => readlinkSync(link.src));
+    if (r === null) return hostCall(link.src, () => hostReadlink(link.src));
     return fromWorker(link.src, () => r.readlink((link as HostNode).seq));
   }
 
@@ -141,7 +142,7 @@ export class HostTree implements TreeSource {
       this.paths.set(-1, file.src);
       return -1;
     }
-    const fd = hostCall(file.src, () => openSync(file.src, 'r'));
+    const fd = hostCall(file.src, () => openSync(hostName(file.src), 'r'));
     this.paths.set(fd, file.src);
     return fd;
   }

@@ -23,6 +23,7 @@
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import { keepHeapSmall } from './heap_flags.js';
+import { escapedBytes, nameDecode } from '../api/names.js';
 
 /** node:worker_threads, loaded by the first tree read ahead only: every other command starts without it. */
 const lazyRequire = createRequire(import.meta.url);
@@ -71,12 +72,13 @@ export interface ListedEntry {
 }
 
 /** The worker's walk (stringified into its source: no closure, its own requires). */
-function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number, mod: number): void {
+function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, sab: SharedArrayBuffer, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number, mod: number): void {
   const ctrl = new Int32Array(sab, 0, 32);
   const base = 128;
   const u8 = new Uint8Array(sab, base, ring);
   const dv = new DataView(sab, base, ring);
   const enc = new TextEncoder();
+  const slash = Buffer.from('/');
   const seen = new Set(known);
   let head = 0;
   let seq = tops.length;
@@ -119,13 +121,14 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
   };
   const fail = (e: unknown, s: number): void => {
     const err = e as { code?: string; errno?: number; syscall?: string; path?: string; message?: string };
-    const b = enc.encode(JSON.stringify({ code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? '', path: err.path ?? '', message: String(err.message ?? e) }));
+    const b = enc.encode(JSON.stringify({ code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? '', path: String(err.path ?? ''), message: String(err.message ?? e) }));
     const at = room(b.length);
     u8.set(b, at);
     publish(k.ERROR, s, b.length);
   };
   const typeOf = (st: import('node:fs').Stats): number => st.isFile() ? 1 : st.isDirectory() ? 2 : st.isSymbolicLink() ? 3 : st.isCharacterDevice() ? 4 : st.isBlockDevice() ? 5 : st.isFIFO() ? 6 : 7;
-  const file = (path: string, s: number, size: number): void => {
+  // Paths are bytes (Buffers) from the tops down: a name that is not UTF-8 is read and sent as it is (api/names.ts).
+  const file = (path: Buffer, s: number, size: number): void => {
     const fd = fs.openSync(path, 'r');
     try {
       let pos = 0;
@@ -141,9 +144,9 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
       fs.closeSync(fd);
     }
   };
-  const dir = (path: string, s: number): void => {
-    const names = fs.readdirSync(path).sort();
-    const kids: Array<{ path: string; type: number; seq: number; key: string | null; size: number }> = [];
+  const dir = (path: Buffer, s: number): void => {
+    const names = fs.readdirSync(path, { encoding: 'buffer' }).sort(Buffer.compare);
+    const kids: Array<{ path: Buffer; type: number; seq: number; key: string | null; size: number }> = [];
     let part: Uint8Array[] = [];
     let partBytes = 0;
     const flush = (last: boolean): void => {
@@ -158,10 +161,10 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
       partBytes = 0;
     };
     for (const name of names) {
-      const p = path.endsWith('/') ? path + name : path + '/' + name;
+      const p = Buffer.concat(path[path.length - 1] === 0x2f ? [path, name] : [path, slash, name]);
       const st = fs.lstatSync(p);
       const t = typeOf(st);
-      const nb = enc.encode(name);
+      const nb = name;
       const rec = new Uint8Array(fields * 8 + 8 + pad(nb.length));
       const rv = new DataView(rec.buffer);
       const vals = [t, st.mode, st.uid, st.gid, st.atimeMs, st.mtimeMs, st.size, st.rdev, st.dev, st.ino, st.nlink, nb.length];
@@ -175,7 +178,7 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
     flush(true);
     for (const kid of kids) visit(kid.path, kid.type, kid.seq, kid.key, kid.size);
   };
-  const visit = (path: string, type: number, s: number, key: string | null, size: number): void => {
+  const visit = (path: Buffer, type: number, s: number, key: string | null, size: number): void => {
     if (key !== null) {
       if (seen.has(key)) return; // a second name: the walk links it, reads nothing
       seen.add(key);
@@ -196,7 +199,7 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
     }
   };
   try {
-    tops.forEach((t, i) => visit(t.path, t.type, i, t.key, t.size));
+    tops.forEach((t, i) => visit(named(t.path), t.type, i, t.key, t.size));
     room(0);
     publish(k.DONE, -1, 0);
   } catch (e) {
@@ -208,10 +211,12 @@ function produce(fs: typeof import('node:fs'), sab: SharedArrayBuffer, tops: Arr
 const workerSource = `'use strict';
 const fs = require('node:fs');
 const { parentPort } = require('node:worker_threads');
+const escapedBytes = ${escapedBytes.toString()};
+const named = (p) => Buffer.from(escapedBytes(p));
 const produce = ${produce.toString()};
 parentPort.once('message', (w) => {
   parentPort.close();
-  produce(fs, w.sab, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT, w.MOD);
+  produce(fs, named, w.sab, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT, w.MOD);
 });`;
 
 /** A worker started ahead of its walk by prewarm(), not yet given one. */
@@ -345,7 +350,7 @@ export class HostTreeReader {
       while (o < end) {
         const dv = this.dv;
         const nameLen = dv.getFloat64(o + 88, true);
-        const name = this.dec.decode(this.u8.subarray(o + FIELDS * 8 + 8, o + FIELDS * 8 + 8 + nameLen));
+        const name = nameDecode(this.u8, o + FIELDS * 8 + 8, nameLen);
         out.push({
           name, type: dv.getFloat64(o, true), mode: dv.getFloat64(o + 8, true), uid: dv.getFloat64(o + 16, true), gid: dv.getFloat64(o + 24, true),
           atimeMs: dv.getFloat64(o + 32, true), mtimeMs: dv.getFloat64(o + 40, true), size: dv.getFloat64(o + 48, true), rdev: dv.getFloat64(o + 56, true),
@@ -368,7 +373,7 @@ export class HostTreeReader {
   /** A symlink's target bytes as a string. */
   readlink(seq: number): string {
     const r = this.expect(seq, [K.LINK]);
-    const t = this.dec.decode(this.u8.subarray(r.off, r.off + r.len));
+    const t = nameDecode(this.u8, r.off, r.len);
     this.advance(r.len, false);
     return t;
   }

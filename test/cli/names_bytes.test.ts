@@ -3,14 +3,15 @@
  * bytes end to end: the command line finds each by its own bytes (argv is
  * read again from /proc), mv moves the one named, ls and errors print the
  * bytes as ls -b does, get writes them to the host as they are, and the
- * library's names keep them (a lone U+DC80-U+DCFF per byte). A name given
- * with U+FFFD finds the one entry that decodes so, never one of two.
+ * library's names keep them (a lone U+DC80-U+DCFF per byte); mkfs --from
+ * and put -r read them from the host as bytes. A name given with U+FFFD
+ * finds the one entry that decodes so, never one of two.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vm, VmError } from '../../src/api/index.js';
 import { debugfs, debugfsCat, e2fsck, tempDir } from '../helpers/images.js';
@@ -86,4 +87,29 @@ test('the library keeps such a name\'s bytes in its string, and a name with U+FF
   assert.ok(line !== undefined, 'the entry is the bytes new\\xfe');
   assert.equal(debugfsCat(img, `<${line.trim().split(/\s+/)[0]}>`).toString(), 'four\n');
   assert.ok(e2fsck(img).clean);
+});
+
+test('mkfs --from and put -r take host names that are not UTF-8 as their bytes, symlink targets too', () => {
+  const tree = join(tmp.dir, 'tree-in');
+  mkdirSync(latin1(tree + '/sub\xe9/deep\xfe'), { recursive: true });
+  writeFileSync(latin1(tree + '/top\xe8'), 'top\n');
+  writeFileSync(latin1(tree + '/sub\xe9/deep\xfe/f\xe7'), 'deep\n');
+  symlinkSync(latin1('sub\xe9/deep\xfe/f\xe7'), latin1(tree + '/link\xe0'));
+  const made = join(tmp.dir, 'made.img');
+  const m = sh(`mkfs --type ext4 --from ${tree} ${made} 16MiB`);
+  assert.equal(m.status, 0, m.stderr);
+  const merged = join(tmp.dir, 'merged.img');
+  spawnSync('mke2fs', ['-q', '-F', '-t', 'ext4', merged, '16M']);
+  const p = sh(`put -r ${merged} /in --from ${tree}`);
+  assert.equal(p.status, 0, p.stderr);
+  for (const [img2, at] of [[made, ''], [merged, '/in']] as const) {
+    assert.ok(e2fsck(img2).clean);
+    assert.match(debugfs(img2, `ls -l ${at || '/'}`), /top\\xe8/);
+    assert.equal(sh(`cat ${img2} "$(printf '${at}/sub\\351/deep\\376/f\\347')"`).stdout.toString(), 'deep\n');
+    assert.equal(sh(`cat ${img2} "$(printf '${at}/link\\340')"`).stdout.toString(), 'deep\n', 'the symlink\'s target bytes kept');
+    // And out again, byte for byte.
+    const out = join(tmp.dir, `back-${at ? 'merged' : 'made'}`);
+    assert.equal(sh(`get ${img2} ${at || '/'} ${out}`).status, 0);
+    assert.equal(readFileSync(latin1(out + '/sub\xe9/deep\xfe/f\xe7'), 'utf8'), 'deep\n');
+  }
 });
