@@ -10,6 +10,7 @@
 
 import { Buffer } from 'node:buffer';
 import { resolve } from 'node:path';
+import { nameDecode, nameEncode } from '../api/names.js';
 
 export type HostXattrs = [name: string, value: Uint8Array][];
 
@@ -28,13 +29,13 @@ function unquote(s: string): string {
       bytes.push(raw[i]);
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  return nameDecode(Uint8Array.from(bytes), 0, bytes.length); // (a byte that is not UTF-8 kept: api/names.ts)
 }
 
 /** A path or name for setfattr --restore: bytes outside printable ASCII, spaces, '=' and '\' as \ooo. */
 function quote(s: string): string {
   let out = '';
-  for (const b of Buffer.from(s, 'utf8')) {
+  for (const b of nameEncode(s)) {
     out += b <= 0x20 || b >= 0x7f || b === 0x5c || b === 0x3d ? '\\' + b.toString(8).padStart(3, '0') : String.fromCharCode(b);
   }
   return out;

@@ -113,3 +113,29 @@ test('mkfs --from and put -r take host names that are not UTF-8 as their bytes, 
     assert.equal(readFileSync(latin1(out + '/sub\xe9/deep\xfe/f\xe7'), 'utf8'), 'deep\n');
   }
 });
+
+const noAttrTools = spawnSync('setfattr', ['--version']).error !== undefined ? 'setfattr is not installed (the attr package)' : false;
+
+test('extended attributes of files whose names are not UTF-8 go in and out with their own files', { skip: noAttrTools }, () => {
+  const tree = join(tmp.dir, 'attrs-in');
+  mkdirSync(tree);
+  for (const [octal, v] of [['351', 'one'], ['350', 'two']]) {
+    writeFileSync(latin1(join(tree, 'x' + String.fromCharCode(parseInt(octal, 8)))), v);
+    const r = spawnSync('sh', ['-c', `setfattr -n user.which -v ${v} "$(printf '${tree}/x\\${octal}')"`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const img2 = join(tmp.dir, 'attrs.img');
+  const m = sh(`mkfs --type ext4 --from ${tree} ${img2} 16MiB`);
+  assert.equal(m.status, 0, m.stderr);
+  for (const [octal, v] of [['351', 'one'], ['350', 'two']]) {
+    const x = sh(`xattr ${img2} "$(printf '/x\\${octal}')"`);
+    assert.equal(x.status, 0, x.stderr);
+    assert.match(x.stdout.toString(), new RegExp(`user\\.which="${v}"`), `/x\\${octal}`);
+  }
+  const out = join(tmp.dir, 'attrs-out');
+  assert.equal(sh(`get ${img2} / ${out}`).status, 0);
+  for (const [octal, v] of [['351', 'one'], ['350', 'two']]) {
+    const g = spawnSync('sh', ['-c', `getfattr --only-values -n user.which "$(printf '${out}/x\\${octal}')"`], { encoding: 'utf8' });
+    assert.equal(g.stdout, v, `host x\\${octal}`);
+  }
+});
