@@ -6,8 +6,8 @@
  * /proc/self/cmdline (the arguments are its last entries) and kept as
  * names keep them (api/names.ts: each such byte a lone U+DC80-U+DCFF).
  * Without /proc, or where the two do not line up, argv is taken as Node
- * gave it (a name with U+FFFD still finds an entry that decodes so, if
- * only one does).
+ * gave it (a name with U+FFFD then finds no entry but one named so: never
+ * another by a guess).
  *   const args = exactArgs(process.argv.slice(2));
  */
 

@@ -40,8 +40,6 @@ export const ENAMETOOLONG = 63;
 export const ENOTEMPTY = 66;
 export const EDQUOT = 69;
 export const ENOTSUP = EOPNOTSUPP;
-/** Illegal byte sequence: a name given with U+FFFD for a byte that is not UTF-8 matches two entries. */
-export const EILSEQ = 86;
 /** No such extended attribute (BSD's ENOATTR; Linux and Node say ENODATA). */
 export const ENOATTR = 87;
 /** Structure needs cleaning: a damaged on-disk value (BSD's EINTEGRITY). */
@@ -85,7 +83,6 @@ const names: Record<number, [string, string]> = {
   [ENAMETOOLONG]: ['ENAMETOOLONG', 'file name too long'],
   [ENOTEMPTY]: ['ENOTEMPTY', 'directory not empty'],
   [ENOATTR]: ['ENODATA', 'no such attribute'],
-  [EILSEQ]: ['EILSEQ', 'names that differ only in bytes that are not UTF-8 match it (name those bytes exactly)'],
   [EDQUOT]: ['EDQUOT', 'disk quota exceeded'],
   [EINTEGRITY]: ['EINTEGRITY', 'integrity check failed (damaged file system)'],
   [EFAULT_SIGBUS]: ['SIGBUS', 'access past the end of the mapped object'],

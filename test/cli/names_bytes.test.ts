@@ -5,7 +5,8 @@
  * bytes as ls -b does, get writes them to the host as they are, and the
  * library's names keep them (a lone U+DC80-U+DCFF per byte); mkfs --from
  * and put -r read them from the host as bytes. A name given with U+FFFD
- * finds the one entry that decodes so, never one of two.
+ * finds only an entry named with that character, never another by a guess
+ * (a guess let mv link one name and then fail to remove the other).
  */
 
 import { after, before, test } from 'node:test';
@@ -44,6 +45,11 @@ test('cat, mv and ls name entries that are not UTF-8 by their own bytes', () => 
   assert.equal(sh(`cat ${img} "$(printf '/caf\\351')"`).stdout.toString(), 'one\n');
   assert.equal(sh(`cat ${img} "$(printf '/caf\\350')"`).stdout.toString(), 'two\n');
   assert.equal(sh(`cat ${img} "$(printf '/d\\377/in')"`).stdout.toString(), 'three\n');
+  // The bytes of U+FFFD name nothing here: ENOENT, and nothing changed (a guess had linked one file and failed to unlink it).
+  const guess = sh(`mv ${img} "$(printf '/caf\\357\\277\\275')" /guessed`);
+  assert.equal(guess.status, 2);
+  assert.match(guess.stderr, /no such file or directory\n$/);
+  assert.doesNotMatch(debugfs(img, 'ls -l /'), /guessed/);
   const ls = sh(`ls ${img} /`);
   assert.equal(ls.status, 0, ls.stderr);
   assert.match(ls.stdout.toString(), /caf\\350\n[^]*caf\\351\n/, 'printed as ls -b prints them');
@@ -69,7 +75,7 @@ test('get writes names that are not UTF-8 to the host as their bytes', () => {
   assert.equal(readFileSync(latin1(join(out, 'd\xff/in'))).toString(), 'three\n');
 });
 
-test('the library keeps such a name\'s bytes in its string, and a name with U+FFFD finds only an entry no other shares', async () => {
+test('the library keeps such a name\'s bytes in its string, and a name with U+FFFD finds only an entry named with it', async () => {
   const fs = await new Vm().mount(img, { readOnly: false });
   try {
     const names = (await fs.readdir('/')).map((e) => e.name).sort();
@@ -77,9 +83,10 @@ test('the library keeps such a name\'s bytes in its string, and a name with U+FF
     const p = fs.promises;
     assert.equal(await p.readFile('/caf\udce9', 'utf8'), 'one\n');
     await p.writeFile('/new\udcfe', 'four\n');
-    await assert.rejects(p.readFile('/caf\ufffd'), (e: unknown) => (e as NodeJS.ErrnoException).code === 'EILSEQ');
-    await assert.rejects(fs.stat('/caf\ufffd'), (e: unknown) => e instanceof VmError && e.code === 'EILSEQ');
-    assert.equal(await p.readFile('/d\ufffd/in', 'utf8'), 'three\n', 'one entry decodes so: found');
+    // U+FFFD is a character of its own (the bytes EF BF BD), never a guess at another name.
+    await assert.rejects(p.readFile('/caf\ufffd'), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+    await assert.rejects(fs.stat('/d\ufffd/in'), (e: unknown) => e instanceof VmError && e.code === 'ENOENT');
+    await assert.rejects(fs.rename('/d\ufffd', '/moved'), (e: unknown) => e instanceof VmError && e.code === 'ENOENT');
   } finally {
     await fs.unmount();
   }

@@ -10,7 +10,7 @@
  *   { error, vp } = await ext2Lookup(dvp, name);  error = await ext2Readdir(vp, fn)
  */
 
-import { EACCES, EILSEQ, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
+import { EACCES, EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
 import { nameDecode, nameEncode } from '../../kern/namebytes.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
@@ -156,39 +156,27 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   if (want.length === 0) return { error: ENOENT, vp: null };
   if (want.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, vp: null };
   const ip = ext2Inode(dvp);
-  const lossy = name.includes('\uFFFD');
   const folded = (ip.flags & EXT4_CASEFOLD_FL) !== 0 && ip.fs.hasFeature(INCOMPAT_CASEFOLD) ? fold(name) : null;
   let found = 0;
   // Neither an index to walk nor a directory dirhash takes (below DIRHASH_MINSIZE): straight to the scan.
-  if (!lossy && folded === null && htreeWalkable(ip)) {
+  if (folded === null && htreeWalkable(ip)) {
     const x = await ext2HtreeLookup(dvp, ip, want, ioflag);
     if (x.error !== 0) return { error: x.error, vp: null };
     if (x.indexed) return x.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, x.ino);
   }
-  if (!lossy && folded === null && ip.size >= DIRHASH_MINSIZE) {
+  if (folded === null && ip.size >= DIRHASH_MINSIZE) {
     const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len), ioflag));
     if (h.error !== 0) return { error: h.error, vp: null };
     if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   }
-  // A name with U+FFFD (a byte that was not UTF-8, as a terminal's argument decodes it) also finds the
-  // one entry that decodes so, never one of two: 'caf\xe9' and 'caf\xe8' both do.
-  let lossyHits = 0;
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
     let hit = nameEquals(want, buf, off, len);
-    if (!hit && (lossy || folded !== null)) {
-      const s = decoder.decode(buf.subarray(off, off + len));
-      if (lossy && s === name) {
-        if (lossyHits++ === 0) found = ino;
-        else found = 0;
-        return true;
-      }
-      hit = folded !== null && fold(s) === folded;
-    }
+    if (!hit && folded !== null) hit = fold(decoder.decode(buf.subarray(off, off + len))) === folded;
     if (hit) found = ino;
     return !hit;
   }, ioflag);
   if (error !== 0) return { error, vp: null };
-  if (found === 0) return { error: lossyHits > 1 ? EILSEQ : ENOENT, vp: null };
+  if (found === 0) return { error: ENOENT, vp: null };
   return mp.op.vget(mp, found);
 }
 

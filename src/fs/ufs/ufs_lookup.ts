@@ -8,7 +8,7 @@
  *   { error, vp } = await ufsLookup(dvp, name);  error = await ufsReaddir(vp, fn)
  */
 
-import { EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR, EILSEQ } from '../../kern/errno.js';
+import { EINTEGRITY, ENAMETOOLONG, ENOENT, ENOTDIR } from '../../kern/errno.js';
 import { nameDecode, nameEncode } from '../../kern/namebytes.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
@@ -21,7 +21,6 @@ import {
 import type { FfsFs } from './ffs_mount.js';
 import { ufsInode } from './ufs_inode.js';
 
-const decoder = new TextDecoder('utf-8');
 
 function dtToVType(dt: number): VType {
   switch (dt) {
@@ -96,25 +95,17 @@ export async function ufsLookup(dvp: Vnode, name: string): Promise<LookupResult>
   if (want.length === 0) return { error: ENOENT, vp: null };
   if (want.length > UFS_MAXNAMLEN) return { error: ENAMETOOLONG, vp: null };
   const ip = ufsInode(dvp);
-  const lossy = name.includes('\uFFFD');
-  if (!lossy) {
-    const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len)));
-    if (h.error !== 0) return { error: h.error, vp: null };
-    if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
-  }
-  // As ext2's: a name with U+FFFD finds the one entry that decodes so, never one of two.
+  const h = await dirhashResolve(ip, want, (fn) => scanDir(dvp, (ino, _type, buf, off, len) => fn(ino, buf, off, len)));
+  if (h.error !== 0) return { error: h.error, vp: null };
+  if (h.ino !== undefined) return h.ino === 0 ? { error: ENOENT, vp: null } : mp.op.vget(mp, h.ino);
   let found = 0;
-  let lossyHits = 0;
   const error = await scanDir(dvp, (ino, _type, buf, off, len) => {
-    if (nameEquals(want, buf, off, len)) {
-      found = ino;
-      return false;
-    }
-    if (lossy && decoder.decode(buf.subarray(off, off + len)) === name) found = lossyHits++ === 0 ? ino : 0;
-    return true;
+    const hit = nameEquals(want, buf, off, len);
+    if (hit) found = ino;
+    return !hit;
   });
   if (error !== 0) return { error, vp: null };
-  if (found === 0) return { error: lossyHits > 1 ? EILSEQ : ENOENT, vp: null };
+  if (found === 0) return { error: ENOENT, vp: null };
   return mp.op.vget(mp, found);
 }
 
