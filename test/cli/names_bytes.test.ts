@@ -146,3 +146,18 @@ test('extended attributes of files whose names are not UTF-8 go in and out with 
     assert.equal(g.stdout, v, `host x\\${octal}`);
   }
 });
+
+test('FAT has no place for a name that is not UTF-8: refused in one line (two such names were merged into one, a file lost)', () => {
+  const tree = join(tmp.dir, 'fat-in');
+  mkdirSync(tree);
+  writeFileSync(latin1(tree + '/x\xe8'), 'A\n');
+  writeFileSync(latin1(tree + '/x\xe9'), 'B\n');
+  const fat = join(tmp.dir, 'names.fat');
+  const r = sh(`mkfs --type fat --from ${tree} ${fat} 8MiB`);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `vmpager: ${fat}: /x\\350: invalid argument\n`);
+  // A character past U+FFFF (a surrogate pair in UTF-16) is a name like any other.
+  const ok = sh(`put ${fat} "$(printf '/smile\\360\\237\\230\\200.txt')" --from /dev/null`);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(spawnSync('fsck.fat', ['-n', fat]).status, 0);
+});

@@ -178,6 +178,13 @@ export function checkLongName(name: string): number {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c < 0x20 || c === 0x7f || LONG_BAD.has(c)) return EINVAL;
+    // A lone surrogate: a byte that was not UTF-8 (kern/namebytes.ts). Long names are UTF-16, which has
+    // no place for it (Linux's vfat refuses such a name too); two of them told apart only so were one name.
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const pair = c <= 0xdbff && i + 1 < name.length && name.charCodeAt(i + 1) >= 0xdc00 && name.charCodeAt(i + 1) <= 0xdfff;
+      if (!pair) return EINVAL;
+      i++;
+    }
   }
   if (name.endsWith('.') || name.endsWith(' ')) return EINVAL;
   return 0;
