@@ -12,7 +12,7 @@ import { demo } from './demo.js';
 import { lsPrint } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import { partsCommand } from './parts.js';
-import { EXIT_FAIL, EXIT_OK, UsageError, type CommandContext } from './context.js';
+import { EXIT_FAIL, EXIT_OK, UsageError, escapeName, type CommandContext } from './context.js';
 import { EISDIR, ENOTDIR, ENOTEMPTY, VmError } from '../api/errors.js';
 import { parseSize } from '../api/size.js';
 import { joinPath } from '../api/mounted_fs.js';
@@ -316,7 +316,7 @@ export const commands: readonly Command[] = [
       } else if (name !== undefined) {
         process.stdout.write(formatXattrValue(found[0][1]) + '\n');
       } else {
-        process.stdout.write(found.map(([n, v]) => `${n}=${formatXattrValue(v)}\n`).join(''));
+        process.stdout.write(found.map(([n, v]) => `${escapeName(n)}=${formatXattrValue(v)}\n`).join(''));
       }
       return EXIT_OK;
     },

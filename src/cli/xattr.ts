@@ -5,6 +5,7 @@
  *   formatXattrValue(bytes)   parseXattrValue('0x00ff') / parseXattrValue('text')
  */
 
+import { nameEncode } from '../api/names.js';
 import { Buffer } from 'node:buffer';
 
 /** Printable text: valid UTF-8 without control characters (a trailing NUL, as C strings carry, allowed). */
@@ -28,9 +29,9 @@ export function formatXattrValue(v: Uint8Array): string {
   return '"' + t.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\012').replace(/\t/g, '\\011') + nul + '"';
 }
 
-/** VALUE from the command line: 0x followed by an even number of hex digits, else the text's UTF-8 bytes. null: bad hex. */
+/** VALUE from the command line: 0x followed by an even number of hex digits, else the text's bytes as given (api/names.ts). null: bad hex. */
 export function parseXattrValue(s: string): Uint8Array | null {
-  if (!/^0x/i.test(s)) return new TextEncoder().encode(s);
+  if (!/^0x/i.test(s)) return nameEncode(s);
   const hex = s.slice(2);
   if (!/^([0-9a-f]{2})*$/i.test(hex)) return null;
   return Uint8Array.from(Buffer.from(hex, 'hex'));

@@ -7,6 +7,7 @@
  *   error = await ext2XattrBlockRelease(mp, ip)
  */
 
+import { nameEncode } from '../../kern/namebytes.js';
 import { EINTEGRITY } from '../../kern/errno.js';
 import { EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
@@ -32,7 +33,7 @@ export function inodeXattr(ip: Inode, index: number, name: string): { error: num
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.length);
   if (dv.getUint32(start, true) !== EXT2_XATTR_MAGIC) return { error: 0, value: null };
   const first = start + 4;
-  const want = new TextEncoder().encode(name);
+  const want = nameEncode(name);
   for (let o = first; o + 4 <= raw.length && dv.getUint32(o, true) !== 0;) {
     if (o + ENTRY_HEADER > raw.length) return { error: EINTEGRITY, value: null };
     const nameLen = raw[o];

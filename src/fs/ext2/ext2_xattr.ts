@@ -11,6 +11,7 @@
  *   xattrEncode(buf, first, end, base, attrs)      => room checked with xattrSpace
  */
 
+import { nameDecode, nameEncode } from '../../kern/namebytes.js';
 import { EINTEGRITY, EINVAL, EOPNOTSUPP } from '../../kern/errno.js';
 
 export const XATTR_MAGIC = 0xea020000;
@@ -56,7 +57,7 @@ export function xattrNameSplit(name: string): { error: number; index: number; su
     if (p.whole ? name !== p.prefix : !name.startsWith(p.prefix)) continue;
     const rest = name.slice(p.prefix.length);
     if (!p.whole && rest === '') return { error: EINVAL, index: 0, suffix: new Uint8Array(0) };
-    return { error: 0, index: p.index, suffix: new TextEncoder().encode(rest) };
+    return { error: 0, index: p.index, suffix: nameEncode(rest) }; // (a byte that is not UTF-8 kept: kern/namebytes.ts)
   }
   return { error: EOPNOTSUPP, index: 0, suffix: new Uint8Array(0) };
 }
@@ -65,7 +66,7 @@ export function xattrNameSplit(name: string): { error: number; index: number; su
 export function xattrNameJoin(index: number, suffix: Uint8Array): string | null {
   const p = PREFIXES.find((q) => q.index === index);
   if (p === undefined) return null;
-  return p.prefix + new TextDecoder('utf-8').decode(suffix);
+  return p.prefix + nameDecode(suffix, 0, suffix.length);
 }
 
 /** Bytes an entry with a name of n bytes takes in the entry list. */

@@ -9,6 +9,7 @@
  *   error = await ext2Setextattr(vp, 'user.x', value, 0)   => vp locked exclusively
  */
 
+import { nameEncode } from '../../kern/namebytes.js';
 import { E2BIG, EEXIST, EINTEGRITY, ENOATTR, ENOSPC, EOPNOTSUPP, EPERM, ERANGE } from '../../kern/errno.js';
 import { B_DONE } from '../../vfs/buf.js';
 import type { Mount } from '../../vfs/mount.js';
@@ -163,7 +164,7 @@ export async function ext2Setextattr(vp: Vnode, name: string, value: Uint8Array,
   if (w.error !== 0) return w.error;
   const n = xattrNameSplit(name);
   if (n.error !== 0) return n.error;
-  if (new TextEncoder().encode(name).length > XATTR_NAME_MAX) return ERANGE;
+  if (nameEncode(name).length > XATTR_NAME_MAX) return ERANGE;
   if (value.length > XATTR_SIZE_MAX) return E2BIG;
   const a: Xattr = { index: n.index, suffix: n.suffix, value };
   if (isInlineData(a)) return EPERM;
