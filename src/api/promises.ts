@@ -13,6 +13,7 @@ import { EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, E
 import { cp as copyTree, type CpOptions } from './cp.js';
 import { Dir } from './dir.js';
 import { VmError } from './errors.js';
+import { nameDecode, nameEncode } from './names.js';
 import type { File } from './file.js';
 import { FileHandle, badTime, bytesOf, checkData, chunksOf, encodingOf, owners, parseFlags, toTime, type OpenFlags, type WriteData } from './file_handle.js';
 import { FsError, argTypeError, checkAborted, fileMode, fsError, nodeCall } from './fs_error.js';
@@ -31,12 +32,24 @@ function pathOf(p: PathLike, name = 'path'): string {
   // Node's checks, before anything is touched: a string, bytes or a file: URL, without NUL bytes.
   if (typeof p !== 'string' && !(p instanceof Uint8Array) && !(p instanceof URL)) throw argTypeError(name, 'of type string or an instance of Buffer or URL', p);
   if (p instanceof URL && p.protocol !== 'file:') throw Object.assign(new TypeError('The URL must be of scheme file'), { code: 'ERR_INVALID_URL_SCHEME' });
-  const s = typeof p === 'string' ? p : p instanceof URL ? decodeURIComponent(p.pathname) : Buffer.from(p).toString('utf8');
+  // Bytes are a name's own bytes (one that is not UTF-8 kept: kern/namebytes.ts).
+  const s = typeof p === 'string' ? p : p instanceof URL ? decodeURIComponent(p.pathname) : nameDecode(p, 0, p.length);
   if (s.includes('\0')) {
     const shown = s.replace(/[\x00-\x1f\x7f]/g, (c) => NAMED_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
     throw Object.assign(new TypeError(`The argument '${name}' must be a string, Uint8Array, or URL without null bytes. Received '${shown}'`), { code: 'ERR_INVALID_ARG_VALUE' });
   }
   return s.startsWith('/') || s === '' ? s : '/' + s;
+}
+
+/**
+ * A name or path as an `encoding` option asks for it: the string itself
+ * (utf8, or none), its bytes ('buffer'), or its bytes in that encoding
+ * ('latin1', 'hex', ...), as Node gives a name read from the kernel.
+ */
+function encodedName(name: string, encoding: string | undefined): string | Buffer {
+  if (encoding === undefined || encoding === 'utf8' || encoding === 'utf-8') return name;
+  const bytes = Buffer.from(nameEncode(name));
+  return encoding === 'buffer' ? bytes : bytes.toString(encoding as BufferEncoding);
 }
 
 /** Symlinks followed in one path before realpath gives up (Linux's MAXSYMLINKS). */
@@ -128,7 +141,7 @@ export class FsPromises {
     path: PathLike,
     opts?: Encoding | 'buffer' | { withFileTypes?: boolean; recursive?: boolean; encoding?: Encoding | 'buffer' },
   ): Promise<string[] | Buffer[] | Dirent[]> {
-    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer'; // (Node's option check comes first)
+    const encoding = encodingOf(opts) as string | undefined; // (Node's option check comes first)
     const p = pathOf(path);
     const o = typeof opts === 'object' && opts !== null ? opts : {};
     const found: Array<{ dir: string; e: DirEntry }> = [];
@@ -138,8 +151,8 @@ export class FsPromises {
       for (const e of await nodeCall('scandir', p, () => this.fs.readdir(p))) found.push({ dir: p, e });
     }
     const shown = (dir: string): string => (typeof path === 'string' ? (dir === p ? path : joinPath(path, posix.relative(p, dir))) : dir);
-    // encoding 'buffer': names as Buffers, as Node gives them.
-    const named = (name: string): string => (asBuffer ? (Buffer.from(name) as unknown as string) : name);
+    // encoding 'buffer' (or another): names as Node gives them, from their bytes.
+    const named = (name: string): string => encodedName(name, encoding) as string;
     if (!o.withFileTypes) return found.map(({ dir, e }) => named(dir === p ? e.name : posix.join(posix.relative(p, dir), e.name)));
     const out: Dirent[] = [];
     for (const { dir, e } of found) {
@@ -165,10 +178,10 @@ export class FsPromises {
   realpath(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
   realpath(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
   async realpath(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
-    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer';
+    const encoding = encodingOf(opts) as string | undefined;
     const p = pathOf(path);
     const real = await nodeCall('realpath', p, () => this.resolve(p));
-    return asBuffer ? Buffer.from(real) : real;
+    return encodedName(real, encoding);
   }
 
   /** p resolved name by name, as realpath(3) walks it. */
@@ -335,7 +348,7 @@ export class FsPromises {
 
   /** A symlink at path to target (stored as given); Windows' type argument is ignored. */
   async symlink(target: PathLike, path: PathLike, _type?: string | null): Promise<void> {
-    const t = typeof target === 'string' ? target : target instanceof URL ? target.pathname : target.toString('utf8');
+    const t = typeof target === 'string' ? target : target instanceof URL ? target.pathname : nameDecode(target, 0, target.length); // (bytes as given)
     const p = pathOf(path);
     await nodeCall('symlink', t, () => this.fs.symlink(t, p), p);
   }
@@ -344,14 +357,14 @@ export class FsPromises {
   readlink(path: PathLike, opts?: Encoding | { encoding?: Encoding }): Promise<string>;
   readlink(path: PathLike, opts: 'buffer' | { encoding: 'buffer' }): Promise<Buffer>;
   async readlink(path: PathLike, opts?: Encoding | 'buffer' | { encoding?: Encoding | 'buffer' }): Promise<string | Buffer> {
-    const asBuffer = (encodingOf(opts) as string | undefined) === 'buffer';
+    const encoding = encodingOf(opts) as string | undefined;
     const p = pathOf(path);
     const t = await nodeCall('readlink', p, async () => {
       // A trailing slash follows the link: a directory is no link (EINVAL), anything else ENOTDIR.
       if (slashed(p)) throw new VmError((await this.fs.stat(p, { follow: true, blockMap: false })).type === 'dir' ? EINVAL : ENOTDIR, 'readlink', this.fs.image, p);
       return this.fs.readlink(p);
     });
-    return asBuffer ? Buffer.from(t) : t;
+    return encodedName(t, encoding);
   }
 
   async chmod(path: PathLike, mode: number | string): Promise<void> {

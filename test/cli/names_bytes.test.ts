@@ -177,3 +177,22 @@ test('extended attribute names and values that are not UTF-8 keep their bytes (t
   assert.match(debugfs(img2, 'ea_list /f'), /75 73 65 72 2e 6e e9 +\(2\) = 76 e9/);
   assert.ok(e2fsck(img2).clean);
 });
+
+test('the facade takes Buffer paths as their bytes and gives names back in the encoding asked for', async () => {
+  const fs = await new Vm().mount(img, { readOnly: false });
+  try {
+    const p = fs.promises;
+    assert.equal(await p.readFile(latin1('/caf\xe9'), 'utf8'), 'one\n');
+    await p.writeFile(latin1('/b\xe9'), 'x');
+    await p.symlink(latin1('caf\xe9'), latin1('/l\xe9'));
+    const raw = (await p.readdir('/', { encoding: 'buffer' })).map((b) => b.toString('hex')).sort();
+    assert.ok(raw.includes(latin1('caf\xe8').toString('hex')) && raw.includes(latin1('caf\xe9').toString('hex')), 'told apart by their bytes');
+    assert.ok((await p.readdir('/', 'latin1')).includes('b\xe9'), 'latin1: each byte one character, as Node gives it');
+    assert.ok((await p.readlink('/l\udce9', { encoding: 'buffer' })).equals(latin1('caf\xe9')));
+    assert.ok((await p.realpath(latin1('/l\xe9'), 'buffer')).equals(latin1('/caf\xe9')));
+  } finally {
+    await fs.unmount();
+  }
+  assert.match(debugfs(img, 'ls -l /'), / b\\xe9\n/);
+  assert.ok(e2fsck(img).clean);
+});
