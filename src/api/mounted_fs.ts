@@ -820,8 +820,7 @@ export class MountedFs {
    */
   async unmount(): Promise<void> {
     if (this.unmounted) return;
-    reportDamage(this.image, null);
-    await this.sync();
+    await this.sync(); // (the device's account of a failure stays registered till the end: the error says what the host said)
     for (const e of [...this.vmMap.entries]) if (e.vobject.handle?.mount === this.mp) await this.vmMap.remove(e);
     for (const f of [...this.files]) await f.close();
     this.mp.unmounting = true;
@@ -835,7 +834,11 @@ export class MountedFs {
     this.unmounted = true;
     mountedForWriting.delete(this);
     this.releaseLock();
-    check(e1 || e2 || e3 || e4, 'unmount', this.image, null);
+    try {
+      check(e1 || e2 || e3 || e4, 'unmount', this.image, null);
+    } finally {
+      reportDamage(this.image, null);
+    }
     if (this.mp.vnodelist.size > 0) throw new VmError(EBUSY, 'unmount', this.image, null);
   }
 
@@ -849,6 +852,7 @@ export class MountedFs {
     if (this.unmounted) return;
     this.unmounted = true;
     mountedForWriting.delete(this);
+    reportDamage(this.image, null);
     await this.dev.close().catch(() => 0);
     this.releaseLock();
   }

@@ -132,7 +132,7 @@ export const commands: readonly Command[] = [
         const failures = await ctx.withMount(image, 'read', (fs) => cat(fs, [path], stdoutSink(), ctx.report));
         return failures === 0 ? EXIT_OK : EXIT_FAIL;
       }
-      await ctx.withMount(image, 'read', (fs) => get(fs, path, dest, (msg) => process.stderr.write(`vmpager: ${image}: warning: ${msg}\n`)));
+      await ctx.withMount(image, 'read', (fs) => get(fs, path, dest, (msg) => process.stderr.write(`vmpager: ${image}: warning: ${escapeName(msg)}\n`)));
       return EXIT_OK;
     },
   },

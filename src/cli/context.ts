@@ -138,7 +138,11 @@ export class CommandContext {
       await fs.unmount().catch(() => fs.abandon());
       throw e;
     }
-    await fs.unmount();
+    // The command's own unmount failing (the host refused its last writes) is its one line: given up, not tried again at exit.
+    await fs.unmount().catch(async (e: unknown) => {
+      await fs.abandon();
+      throw e;
+    });
     this.warnings.push(...fs.warnings);
     return result;
   }

@@ -16,6 +16,7 @@
 
 import { closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { hostName, hostReaddir, hostReadlink } from './host_names.js';
+import { escapeName } from './context.js';
 import { join, resolve, sep } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
@@ -231,7 +232,7 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
       await fs.chmod(dst, st.mode & 0o7777);
       await fs.utimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
     } else {
-      process.stderr.write(`vmpager: ${src}: FAT has no ${st.isSymbolicLink() ? 'symbolic links' : 'special files'}: skipped\n`);
+      process.stderr.write(`vmpager: ${escapeName(src)}: FAT has no ${st.isSymbolicLink() ? 'symbolic links' : 'special files'}: skipped\n`);
     }
   }
 }

@@ -205,6 +205,21 @@ test('a tree whose writes the host refuses (put -r past a file size limit) fails
   assert.ok(p.status === 0 || p.status === 1, `e2fsck -p exit ${p.status}: ${p.stdout}`);
 });
 
+test('a chmod whose inode write the host refuses at unmount is one line with the host\'s reason, not two', () => {
+  const image = join(tmp.dir, 'hostlimit-chmod.img');
+  mkext2(image, [], { type: 'ext2', blockSize: 1024, size: 32 << 20 });
+  // Directories made one after another at the top go to other groups (Orlov): one's inode lies past 8 MB.
+  let far = '';
+  for (let i = 0; i < 4 && far === ''; i++) {
+    spawnSync(process.execPath, [CLI, 'mkdir', image, `/x${i}`]);
+    if (Number(/Inode: (\d+)/.exec(debugfs(image, `stat /x${i}`))![1]) > 2048) far = `/x${i}`;
+  }
+  assert.notEqual(far, '', 'a directory in another group');
+  const r = spawnSync('prlimit', ['--fsize=8000000', process.execPath, CLI, 'chmod', image, '700', far], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^vmpager: [^\n]*hostlimit-chmod\.img: input\/output error \(writing \d+ bytes at \d+: file too large\)\n$/);
+});
+
 test('an rm -r killed at points across its run: the files being removed go on the orphan list before their names, so e2fsck -p mends the image on its own and what was not removed is whole', () => {
   const keep = randomBytes(40_000, 51);
   const tree: Array<{ path: string; data: Uint8Array }> = [{ path: 'keep', data: keep }];
