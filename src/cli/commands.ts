@@ -5,6 +5,7 @@
  * so a new verb is one entry here.
  */
 
+import { hostName } from './host_names.js';
 import { openPutSource, put, removeLeftovers } from './put.js';
 import { cat, stdoutSink } from './cat.js';
 import { mkfsCommand } from './mkfs.js';
@@ -411,7 +412,7 @@ function parseOwner(v: unknown): { uid: number; gid: number } | null {
 
 /** A host directory, or a symlink to one (followed, as mke2fs -d follows it). */
 function isHostDir(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  return statSync(hostName(path), { throwIfNoEntry: false })?.isDirectory() === true;
 }
 
 /** The command named `name`, or null. */

@@ -31,6 +31,7 @@
  * creation, on whichever lane that was.
  */
 
+import { hostName } from './host_names.js';
 import { lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { basename, dirname, join, normalize, resolve } from 'node:path';
 import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
@@ -97,7 +98,7 @@ function owner(c: Copy, uid: number, gid: number): number {
 
 /** A host path's lstat, undefined where nothing is there; any other failure is the host's, in one line naming the path. */
 function hostLstat(p: string): Stats | undefined {
-  return hostCall(p, () => lstatSync(p, { throwIfNoEntry: false }));
+  return hostCall(p, () => lstatSync(hostName(p), { throwIfNoEntry: false }));
 }
 
 /**
@@ -126,7 +127,7 @@ function madeAsOwn(target: string): boolean {
 function makeTop(target: string): void {
   if (hostLstat(target)?.isDirectory() === true) return;
   try {
-    mkdirSync(target);
+    mkdirSync(hostName(target));
   } catch (e) {
     throw hostError(e, 'mkdir', target, null);
   }

@@ -6,6 +6,7 @@
  * (not on FAT, which has none: see copy_in.ts). On FAT, --block-size is the cluster size.
  */
 
+import { hostName } from './host_names.js';
 import { statSync } from 'node:fs';
 import { mkfs } from '../api/mkfs.js';
 import { copyIn } from './copy_in.js';
@@ -56,7 +57,7 @@ export async function mkfsCommand(
     if (n !== 1024 && n !== 2048 && n !== 4096) throw new UsageError(`mkfs: --block-size must be 1024, 2048 or 4096, not ${opts.blockSize}`);
     blockSize = n;
   }
-  if (opts.from !== undefined && !statSync(opts.from, { throwIfNoEntry: false })?.isDirectory()) { // (a symlink to one followed, as mke2fs -d follows it)
+  if (opts.from !== undefined && !statSync(hostName(opts.from), { throwIfNoEntry: false })?.isDirectory()) { // (a symlink to one followed, as mke2fs -d follows it)
     throw new UsageError(`mkfs: --from: not a directory: ${opts.from}`);
   }
   // A tree into ext2/3/4 is read ahead by a thread (host_tree_reader.ts): it starts beside the format.

@@ -6,6 +6,7 @@
  * the image is touched: one that cannot be read changes nothing.
  */
 
+import { hostName } from './host_names.js';
 import { closeSync, fstatSync, openSync, readSync, readvSync } from 'node:fs';
 
 import { EFBIG, EISDIR, ELOOP, ENOSPC, ENOTDIR, VmError, hostError } from '../api/errors.js';
@@ -28,7 +29,7 @@ export interface PutSource {
 export function openPutSource(path: string): PutSource {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(hostName(path), 'r');
   } catch (e) {
     throw hostError(e, 'open', path, null);
   }

@@ -196,3 +196,18 @@ test('the facade takes Buffer paths as their bytes and gives names back in the e
   assert.match(debugfs(img, 'ls -l /'), / b\\xe9\n/);
   assert.ok(e2fsck(img).clean);
 });
+
+test('host paths given on the command line with bytes that are not UTF-8: get\'s DEST, put\'s --from, put -r\'s --from', () => {
+  const dest = join(tmp.dir, 'dest\xe9');
+  const g = sh(`get ${img} "$(printf '/d\\377')" "$(printf '${join(tmp.dir, 'dest')}\\351')"`);
+  assert.equal(g.status, 0, g.stderr);
+  assert.equal(readFileSync(latin1(join(dest, 'in'))).toString(), 'three\n');
+  assert.deepEqual(readdirSync(tmp.dir, { encoding: 'buffer' }).filter((b) => b.toString('latin1').startsWith('dest')).map((b) => b.toString('latin1')), ['dest\xe9'], 'no second folder named with U+FFFD');
+  writeFileSync(latin1(join(tmp.dir, 'from\xe9.txt')), 'put me\n');
+  const p = sh(`put ${img} /put-from --from "$(printf '${join(tmp.dir, 'from')}\\351.txt')"`);
+  assert.equal(p.status, 0, p.stderr);
+  assert.equal(debugfsCat(img, '/put-from').toString(), 'put me\n');
+  const r = sh(`put -r ${img} /tree-from --from "$(printf '${join(tmp.dir, 'dest')}\\351')"`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(debugfsCat(img, '/tree-from/in').toString(), 'three\n');
+});
