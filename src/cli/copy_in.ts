@@ -250,7 +250,8 @@ async function* hostEntries(
     const src = join(from, name);
     const dst = joinPath(to, name);
     const st = hostStat(src);
-    const there = existing.get(name);
+    // FAT finds a name in any case, or by its 8.3 alias: what the listing does not hold by this name may be there all the same.
+    const there = existing.get(name) ?? (fs.type.startsWith('fat') ? (await fs.stat(dst, { blockMap: false }).catch(() => null))?.type : undefined);
     if (st.isDirectory() && there !== 'dir') {
       if (there === 'symlink' && (await dirBehind(fs, dst))) {
         // merged into the directory it names

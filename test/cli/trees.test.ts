@@ -265,3 +265,25 @@ test('get of a tree into a path whose parent is missing fails in one line and ma
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(readFileSync(join(tmp.dir, 'sub-out', 'f'), 'utf8'), 'x\n');
 });
+
+test('put -r into FAT merges a directory the image has in another case or under its 8.3 alias, keeping its long names', () => {
+  const fat = join(tmp.dir, 'merge-case.fat');
+  execFileSync('mkfs.fat', ['-C', fat, '8192'], { stdio: 'ignore' });
+  const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
+  execFileSync('mmd', ['-i', fat, '::/Sub Dir Long'], { env });
+  execFileSync('mcopy', ['-i', fat, '-', '::/Sub Dir Long/Old File.txt'], { input: 'old\n', env });
+  const tree = join(tmp.dir, 'merge-case-src');
+  mkdirSync(join(tree, 'sub dir long'), { recursive: true });
+  mkdirSync(join(tree, 'SUBDIR~1'));
+  writeFileSync(join(tree, 'sub dir long', 'new.txt'), 'new\n');
+  writeFileSync(join(tree, 'sub dir long', 'OLD FILE.TXT'), 'replaced\n');
+  writeFileSync(join(tree, 'SUBDIR~1', 'via-alias.txt'), 'alias\n');
+  const r = vmpager(['put', '-r', fat, '/', '--from', tree]);
+  assert.equal(r.status, 0, r.stderr);
+  const listing = execFileSync('mdir', ['-i', fat, '-/', '::'], { env, encoding: 'utf8' });
+  assert.equal(listing.match(/<DIR>\s+\S+\s+\S+\s+Sub Dir Long/g)?.length, 1, listing);
+  assert.match(listing, /Old File\.txt/, 'the replaced file keeps its long name');
+  assert.match(listing, /via-alias\.txt/);
+  assert.equal(execFileSync('mtype', ['-i', fat, '::/Sub Dir Long/Old File.txt'], { env, encoding: 'utf8' }), 'replaced\n');
+  assert.equal(spawnSync('fsck.fat', ['-n', fat]).status, 0);
+});
