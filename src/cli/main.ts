@@ -93,6 +93,17 @@ function version(): string {
   }
 }
 
+/** parseArgs' refusal in vmpager's words (its own run on past one line, quotes unbalanced). */
+function argsError(e: Error & { code?: string }): string {
+  const m = /^(?:Unknown option|Option) '([^' ]+)/.exec(e.message);
+  const opt = m?.[1] ?? '';
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${opt} (a path or value that starts with '-' goes after '--')`;
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return /ambiguous/.test(e.message) ? `${opt}: a value that starts with '-' is written ${opt}=VALUE` : `${opt} needs a value`;
+  }
+  return e.message.split('\n')[0];
+}
+
 async function run(argv: string[]): Promise<number> {
   // `bench` takes options of its own: hand it everything after its name.
   const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
@@ -106,7 +117,7 @@ async function run(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]);
+    throw new UsageError(argsError(e as Error & { code?: string }));
   }
   const { values, positionals } = parsed;
   if (values.version) {

@@ -14,7 +14,7 @@
  * ext2_populate.ts), and one hand-off costs little beside a megabyte's copy.
  */
 
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readvSync, writev, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, statSync, readvSync, writev, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { EBADF, EIO, ENODEV, EROFS, strerror } from '../kern/errno.js';
 import { byteLength, iovAfter } from '../kern/iovec.js';
@@ -53,6 +53,9 @@ export class ImageDevice implements BlockDevice {
 
   static async open(path: string, readOnly: boolean, io: ImageIo = 'async'): Promise<{ error: number; dev: ImageDevice | null }> {
     try {
+      // A FIFO or socket is refused before it is opened: opening a FIFO waits for a writer, for ever.
+      const kind = statSync(path);
+      if (!kind.isFile() && !kind.isBlockDevice() && !kind.isCharacterDevice()) return { error: ENODEV, dev: null };
       if (io === 'sync') {
         const fd = openSync(path, readOnly ? 'r' : 'r+');
         try {

@@ -98,6 +98,25 @@ test('bad option values are usage errors: exit 1, one line, nothing read', () =>
     assert.ok(oneLine(r.stderr) && r.stderr.startsWith('vmpager: '), `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout.length, 0);
   }
+  // parseArgs' own refusals, in vmpager's words, one line each.
+  for (const [args, line] of [
+    [['--memory', '-5', 'cat', img, '/a'], "vmpager: --memory: a value that starts with '-' is written --memory=VALUE\n"],
+    [['cat', '--bogus', img, '/a'], "vmpager: unknown option --bogus (a path or value that starts with '-' goes after '--')\n"],
+    [['truncate', img, '/a', '-5'], "vmpager: unknown option -5 (a path or value that starts with '-' goes after '--')\n"],
+    [['cat', img, '/a', '--memory'], 'vmpager: --memory needs a value\n'],
+  ] as const) {
+    const r = vmpager([...args]);
+    assert.equal(r.status, 1, args.join(' '));
+    assert.equal(r.stderr, line);
+  }
+  // A FIFO given as the image is refused at once (opening one waits for a writer for ever), read-only commands too.
+  const fifo = join(tmp.dir, 'fifo.img');
+  execFileSync('mkfifo', [fifo]);
+  for (const args of [['ls', fifo, '/'], ['parts', fifo], ['--no-lock', 'cat', fifo, '/a'], ['touch', fifo, '/a']]) {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.signal ?? ''} ${r.stderr}`);
+    assert.equal(r.stderr, `vmpager: ${fifo}: not a file or block device\n`);
+  }
   const stray = vmpager(['cat', '--json', img, '/a']);
   assert.equal(stray.status, 1);
   assert.match(stray.stderr, /cat takes no --json/);
