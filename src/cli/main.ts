@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { commands, findCommand } from './commands.js';
 import { exactArgs } from './exact_args.js';
+import { releaseAllImageLocks } from '../api/image_hold.js';
 import { keepHeapSmall } from './heap_flags.js';
 import { CommandContext, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions } from './context.js';
 
@@ -164,6 +165,15 @@ process.on('beforeExit', () => {
   process.stderr.write('vmpager: internal error: the command stopped waiting for something that never came (nothing more is written)\n');
   process.exitCode = EXIT_FAIL;
 });
+
+// Ended by a signal (Ctrl-C, SIGTERM, a closed terminal), as it would be, but without leaving its image
+// lock folders behind (a kill leaves the image as it was; the locks the next command would recover).
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    releaseAllImageLocks();
+    process.kill(process.pid, sig);
+  });
+}
 
 run(exactArgs(process.argv.slice(2))).then(
   (status) => {

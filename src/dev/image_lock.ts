@@ -369,6 +369,15 @@ function listQuiet(dir: string): string[] {
 
 /** Locks still held when the process exits are let go (an 'exit' handler may only do synchronous work). */
 const exitHooks = new Set<() => void>();
+
+/**
+ * Lets every lock this process holds go at once: for a process about to be
+ * ended by a signal (no 'exit' handler runs then), so that no lock folder
+ * is left for the next command to recover (the image is as a kill leaves it).
+ */
+export function releaseAllImageLocks(): void {
+  for (const release of [...exitHooks]) release();
+}
 globalThis.process?.on?.('exit', () => {
   for (const release of [...exitHooks]) release();
 });

@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Vm, VmError } from '../../src/api/index.js';
@@ -118,6 +118,23 @@ test('a second name of the image (a hard link) meets the same lock: a writer thr
   assert.ok(!existsSync(other + '.vmpager-lock') && !existsSync(img + '.vmpager-lock'), 'both folders beside the names are gone');
   const w = vmpager(['put', other, '/new', '--from', src]);
   assert.equal(w.status, 0, w.stderr);
+});
+
+test('a writer ended by SIGINT, SIGTERM or SIGHUP leaves no lock folder behind (beside the image, or by its inode)', async () => {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const img = image();
+    const child = spawn(process.execPath, [CLI, 'put', img, '/from-stdin'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    child.stdin.write('some bytes, and the rest never comes');
+    const dir = img + '.vmpager-lock';
+    for (let i = 0; i < 200 && !existsSync(dir); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(existsSync(dir), 'the writer holds its lock');
+    const ended = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    child.kill(sig);
+    assert.equal(await ended, sig, 'ended by the signal, as it would be');
+    assert.ok(!existsSync(dir), `${sig}: the folder beside the image is gone`);
+    const ino = statSync(img);
+    assert.ok(!existsSync(join('/tmp/vmpager-locks', `${ino.dev}-${ino.ino}.vmpager-lock`)), `${sig}: the one by inode too`);
+  }
 });
 
 test('a lock left by a process that is gone is recovered, on this host at once and from another host once it is stale', async () => {
