@@ -20,7 +20,7 @@ import { escapeName } from './context.js';
 import { join, resolve, sep } from 'node:path';
 import { ioBuffer } from '../api/io_buffer.js';
 import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/mounted_fs.js';
-import { EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, VmError } from '../api/errors.js';
+import { EEXIST, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 import { compileLess } from './heap_flags.js';
 import { HostTree, hostCall, major, minor } from './host_tree.js';
@@ -222,6 +222,13 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOpti
  */
 async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Array): Promise<void> {
   const names = hostCall(from, () => hostReaddir(from)).sort();
+  // FAT finds names without regard to case: two of the tree's that differ only so would be one file, the other lost.
+  const folded = new Map<string, string>();
+  for (const n of names) {
+    const other = folded.get(n.toUpperCase());
+    if (other !== undefined) throw new VmError(EEXIST, 'put', fs.image, joinPath(to, n), `FAT cannot hold both it and ${other}: names that differ only in case`);
+    folded.set(n.toUpperCase(), n);
+  }
   const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
   for await (const { src, dst, st, there } of hostEntries(fs, to, from, names, existing)) {
     if (st.isDirectory()) {

@@ -287,3 +287,14 @@ test('put -r into FAT merges a directory the image has in another case or under 
   assert.equal(execFileSync('mtype', ['-i', fat, '::/Sub Dir Long/Old File.txt'], { env, encoding: 'utf8' }), 'replaced\n');
   assert.equal(spawnSync('fsck.fat', ['-n', fat]).status, 0);
 });
+
+test('put -r and mkfs --from into FAT refuse a tree holding names that differ only in case (one file was kept, the others lost)', () => {
+  const tree = join(tmp.dir, 'case-src');
+  mkdirSync(join(tree, 'd'), { recursive: true });
+  writeFileSync(join(tree, 'd', 'File'), '1\n');
+  writeFileSync(join(tree, 'd', 'FILE'), '2\n');
+  const fat = join(tmp.dir, 'case.fat');
+  const r = vmpager(['mkfs', '--type', 'fat', '--from', tree, fat, '8MiB']);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `vmpager: ${fat}: /d/File: FAT cannot hold both it and FILE: names that differ only in case\n`);
+});
