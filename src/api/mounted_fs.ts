@@ -35,6 +35,26 @@ export interface DirEntry {
   size: number;
   /** The file number (inode), to tell hard links and loops apart. */
   ino: number;
+  /** What an 'other' is (absent for the rest). */
+  kind?: SpecialKind;
+}
+
+export type SpecialKind = 'chardev' | 'blockdev' | 'fifo' | 'socket';
+
+/** The kind of a device node, FIFO or socket; undefined for the other types. */
+export function specialKind(t: VType): SpecialKind | undefined {
+  switch (t) {
+    case VType.VCHR:
+      return 'chardev';
+    case VType.VBLK:
+      return 'blockdev';
+    case VType.VFIFO:
+      return 'fifo';
+    case VType.VSOCK:
+      return 'socket';
+    default:
+      return undefined;
+  }
 }
 
 export interface BlockRun {
@@ -779,7 +799,8 @@ export class MountedFs {
       try {
         const { error: e2, va } = await vp!.op.getattr(vp!);
         check(e2, 'stat', this.image, child);
-        out.push({ name, type: fileType(va!.type), size: va!.size, ino });
+        const kind = specialKind(va!.type);
+        out.push(kind === undefined ? { name, type: fileType(va!.type), size: va!.size, ino } : { name, type: 'other', size: va!.size, ino, kind });
       } finally {
         await vrele(vp!);
       }

@@ -15,6 +15,8 @@ export interface LsEntry {
   path: string;
   type: DirEntry['type'];
   size: number;
+  /** A device node's, FIFO's or socket's kind, for the text listing (not in --json, whose 'other' stays). */
+  kind?: DirEntry['kind'];
 }
 
 /** The entries of path (the file itself, when it is no directory); `recursive` the tree, in walk order or `sorted` (ls -R's). */
@@ -26,14 +28,14 @@ export async function ls(fs: MountedFs, path: string, recursive: boolean, emit: 
   });
   if (st === null || st.type !== 'dir') {
     const own = await fs.stat(path, { follow: false, blockMap: false });
-    emit({ name: path.split('/').filter(Boolean).pop() ?? path, path, type: own.type, size: own.size });
+    emit({ name: path.split('/').filter(Boolean).pop() ?? path, path, type: own.type, size: own.size, kind: kindOfMode(own.mode) });
     return;
   }
   if (recursive) {
-    await fs.walk(path, (p, e) => emit({ name: e.name, path: p, type: e.type, size: e.size }), { sorted });
+    await fs.walk(path, (p, e) => emit({ name: e.name, path: p, type: e.type, size: e.size, kind: e.kind }), { sorted });
     return;
   }
-  for (const e of await fs.readdir(path)) emit({ name: e.name, path: joinPath(path, e.name), type: e.type, size: e.size });
+  for (const e of await fs.readdir(path)) emit({ name: e.name, path: joinPath(path, e.name), type: e.type, size: e.size, kind: e.kind });
 }
 
 /**
@@ -57,7 +59,8 @@ export async function lsPrint(fs: MountedFs, path: string, recursive: boolean, j
       let first = true;
       put('[');
       await ls(fs, path, recursive, (e) => {
-        put(first ? JSON.stringify(e) : ',' + JSON.stringify(e));
+        const j = JSON.stringify({ name: e.name, path: e.path, type: e.type, size: e.size }); // (the contract's four fields)
+        put(first ? j : ',' + j);
         first = false;
       });
       put(']\n');
@@ -74,9 +77,28 @@ export async function lsPrint(fs: MountedFs, path: string, recursive: boolean, j
 }
 
 const typeChar: Record<DirEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', other: '?' };
+/** ls -l's letters for the rest. */
+const kindChar: Record<NonNullable<DirEntry['kind']>, string> = { chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's' };
 
 export function formatLsLine(e: LsEntry, recursive: boolean): string {
-  return `${typeChar[e.type]} ${String(e.size).padStart(12)} ${escapeName(recursive ? e.path : e.name)}`;
+  const c = e.kind !== undefined ? kindChar[e.kind] : typeChar[e.type];
+  return `${c} ${String(e.size).padStart(12)} ${escapeName(recursive ? e.path : e.name)}`;
+}
+
+/** The kind in a mode's type bits, for one path listed alone. */
+function kindOfMode(mode: number): DirEntry['kind'] {
+  switch (mode & 0o170000) {
+    case 0o020000:
+      return 'chardev';
+    case 0o060000:
+      return 'blockdev';
+    case 0o010000:
+      return 'fifo';
+    case 0o140000:
+      return 'socket';
+    default:
+      return undefined;
+  }
 }
 
 

@@ -60,3 +60,15 @@ test('get of a device node alone fails in one line and makes nothing (in a tree 
   assert.equal(t.status, 0, t.stderr);
   assert.match(t.stderr, /\/srv\/null: a device node, FIFO or socket: skipped/);
 });
+
+test('ls names a device node, FIFO or socket with ls -l\'s letter (c, b, p, s); --json keeps its type "other"', () => {
+  execFileSync('debugfs', ['-w', '-f', '-', img], { input: 'cd /srv\nmknod fifo p\nmknod sda b 8 0\n', stdio: ['pipe', 'ignore', 'ignore'] });
+  const text = vmpager(['ls', img, '/srv']).stdout;
+  assert.match(text, /^c +0 null$/m);
+  assert.match(text, /^p +0 fifo$/m);
+  assert.match(text, /^b +0 sda$/m);
+  assert.match(vmpager(['ls', '-R', img, '/srv']).stdout, /^p +0 \/srv\/fifo$/m);
+  assert.equal(vmpager(['ls', img, '/srv/fifo']).stdout, 'p            0 fifo\n');
+  const json = JSON.parse(vmpager(['ls', '--json', img, '/srv']).stdout) as Array<Record<string, unknown>>;
+  assert.deepEqual(json.find((e) => e.name === 'fifo'), { name: 'fifo', path: '/srv/fifo', type: 'other', size: 0 });
+});
