@@ -60,6 +60,19 @@ function validatorOf(res: Response): string | null {
   return lm === null ? null : `Last-Modified ${lm}`;
 }
 
+/**
+ * Why a fetch failed, in words: Node's fetch says only "fetch failed" and
+ * keeps the socket's error as its cause (connection refused, no such host);
+ * a browser's gives nothing more.
+ */
+function fetchFailure(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  const words: Record<string, string> = { ECONNREFUSED: 'connection refused', ENOTFOUND: 'no such host', ECONNRESET: 'connection reset by peer', EHOSTUNREACH: 'no route to host', ENETUNREACH: 'network is unreachable' };
+  if (cause?.code !== undefined && words[cause.code] !== undefined) return words[cause.code];
+  if (cause?.message) return cause.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
 export class HttpDevice implements BlockDevice {
   readonly stats = newDeviceStats();
   readonly readOnly = true;
@@ -99,7 +112,7 @@ export class HttpDevice implements BlockDevice {
       res = await fetchFn(url, { headers: { Range: 'bytes=0-0' }, ...NO_STORE, signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined });
     } catch (e) {
       const timedOut = e instanceof Error && e.name === 'TimeoutError';
-      return { error: timedOut ? ETIMEDOUT : EIO, dev: null, reason: timedOut ? `no answer within ${timeoutMs / 1000} s` : `cannot fetch: ${e instanceof Error ? e.message : String(e)}` };
+      return { error: timedOut ? ETIMEDOUT : EIO, dev: null, reason: timedOut ? `no answer within ${timeoutMs / 1000} s` : `cannot fetch: ${fetchFailure(e)}` };
     }
     // Only the headers matter here: a server that sends the whole image must not be read to its end.
     await res.body?.cancel().catch(() => {});
@@ -159,7 +172,7 @@ export class HttpDevice implements BlockDevice {
     try {
       res = await this.fetchFn(this.name, { headers: { Range: `bytes=${offset}-${last}` }, ...NO_STORE, signal: anySignal(signals) });
     } catch (e) {
-      return e instanceof Error && e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000} s` : `cannot fetch: ${e instanceof Error ? e.message : String(e)}`;
+      return e instanceof Error && e.name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000} s` : `cannot fetch: ${fetchFailure(e)}`;
     }
     const refuse = async (why: string): Promise<string> => {
       await res.body?.cancel().catch(() => {});

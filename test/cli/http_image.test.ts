@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { Vm, VmError } from '../../src/api/index.js';
 import { CLI } from '../helpers/cli.js';
 import { randomBytes, tempDir } from '../helpers/images.js';
@@ -90,4 +91,15 @@ test('a server without range support, a write, and a missing image are one line 
   }
   await assert.rejects(new Vm().mount(server.url, { readOnly: false }), (e: unknown) => e instanceof VmError && e.code === 'EROFS');
   assert.ok(server.log.every((r) => r.method === 'GET'), 'nothing but GETs');
+  // No server there: the socket's words, not fetch's "fetch failed".
+  const closed = await new Promise<number>((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(port));
+    });
+  });
+  const none = await vmpager('ls', `http://127.0.0.1:${closed}/disk.img`, '/');
+  assert.equal(none.status, 2);
+  assert.equal(none.stderr, `vmpager: http://127.0.0.1:${closed}/disk.img: cannot fetch: connection refused\n`);
 });
