@@ -89,7 +89,10 @@ export function acquireImageLock(path: string, mode: LockMode): LockResult {
   liveNonces.add(owner.nonce);
   // Beside the path, then by inode (where /tmp lets it be made): both or neither.
   const dirs = [real + SUFFIX];
-  if (ino !== null && inodeLocks()) dirs.push(join(INODE_LOCKS, ino + SUFFIX));
+  if (ino !== null && inodeLocks()) {
+    dirs.push(join(INODE_LOCKS, ino + SUFFIX));
+    sweepOnce();
+  }
   const files: { dir: string; file: string | null }[] = [];
   for (const dir of dirs) {
     const taken = mode === 'write' ? takeWrite(dir, owner) : takeRead(dir, owner);
@@ -152,6 +155,33 @@ function inodeLocks(): boolean {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false;
   }
   return true;
+}
+
+let swept = false;
+
+/**
+ * Once a process, the folders under INODE_LOCKS whose holders are all gone
+ * go (a thousand looked at, at most): a holder killed after its image was removed
+ * left one that no later command of that image would ever come to recover.
+ * Each file goes as breakStale lets a stale lock go (only the one judged
+ * gone, under the folder's break file), then the folder if it is empty.
+ */
+function sweepOnce(): void {
+  if (swept) return;
+  swept = true;
+  for (const name of listQuiet(INODE_LOCKS).slice(0, 1024)) {
+    if (!name.endsWith(SUFFIX)) continue;
+    const dir = join(INODE_LOCKS, name);
+    const files = listQuiet(dir).filter((f) => f === 'write' || f.startsWith('read.'));
+    const owners = files.map((f) => ({ file: join(dir, f), o: readOwner(join(dir, f)) }));
+    if (owners.some(({ file, o }) => o === null || !isGone(file, o))) continue;
+    for (const { file, o } of owners) breakStale(dir, file, o);
+    try {
+      rmdirSync(dir);
+    } catch {
+      // someone's file is in it again, or it is gone already
+    }
+  }
 }
 
 /** What taking a lock file gave: its path (null: memory only), or who holds the image. */

@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Vm, VmError } from '../../src/api/index.js';
@@ -134,6 +134,25 @@ test('a writer ended by SIGINT, SIGTERM or SIGHUP leaves no lock folder behind (
     assert.ok(!existsSync(dir), `${sig}: the folder beside the image is gone`);
     const ino = statSync(img);
     assert.ok(!existsSync(join('/tmp/vmpager-locks', `${ino.dev}-${ino.ino}.vmpager-lock`)), `${sig}: the one by inode too`);
+  }
+});
+
+test('a lock by inode left by a process that is gone (its image removed since) is swept away by the next command', () => {
+  const dead = spawnSync('true').pid!;
+  const stale = join('/tmp/vmpager-locks', `999999-${process.pid}${Date.now()}.vmpager-lock`);
+  mkdirSync(stale, { recursive: true });
+  writeFileSync(join(stale, 'write'), JSON.stringify({ pid: dead, host: hostname(), start: null, nonce: 'gone', mode: 'write' }));
+  const live = join('/tmp/vmpager-locks', `999998-${process.pid}${Date.now()}.vmpager-lock`);
+  mkdirSync(live);
+  writeFileSync(join(live, 'write'), JSON.stringify({ pid: process.pid, host: hostname(), start: null, nonce: 'held-here', mode: 'write' }));
+  try {
+    const r = vmpager(['ls', image(), '/']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(stale), 'the dead holder\'s folder is gone');
+    assert.ok(existsSync(join(live, 'write')), 'a live holder\'s stays');
+  } finally {
+    rmSync(live, { recursive: true, force: true });
+    rmSync(stale, { recursive: true, force: true });
   }
 });
 
