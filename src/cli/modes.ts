@@ -1,24 +1,30 @@
 /*
  * File modes as chmod(1) takes them: octal (`755`, `4755`) or symbolic
- * clauses (`u+x`, `go-w`, `a=rX,u+s`), applied to a file's current mode.
+ * clauses (`u+x`, `go-w`, `a=rX,u+s`, and a class's bits copied: `o=u`,
+ * `g+o`), applied to a file's current mode.
  *   const mode = parseMode('u+x,go-w', 0o644, false)   // 0o744, or null when it is not a mode
  */
 
 const WHO: Record<string, number> = { u: 0o4700, g: 0o2070, o: 0o1007, a: 0o7777 };
+/** Where a copied class's three permission bits are (`o=u` copies the user's). */
+const COPY: Record<string, number> = { u: 6, g: 3, o: 0 };
 
 /** The new permission bits (07777) for `spec` applied to `current`, or null when spec is not a mode. */
 export function parseMode(spec: string, current: number, isDir: boolean): number | null {
   if (/^[0-7]{1,4}$/.test(spec)) return parseInt(spec, 8);
   let mode = current & 0o7777;
   for (const clause of spec.split(',')) {
-    const m = /^([ugoa]*)([-+=][rwxXst]*)+$/.exec(clause);
+    const m = /^([ugoa]*)([-+=]([ugo]|[rwxXst]*))+$/.exec(clause);
     if (m === null) return null;
     let who = 0;
     for (const c of m[1]) who |= WHO[c];
     if (who === 0) who = 0o7777; // no who: as `a` (no umask: the image is not this process's)
-    for (const op of clause.slice(m[1].length).match(/[-+=][rwxXst]*/g) ?? []) {
+    for (const op of clause.slice(m[1].length).match(/[-+=](?:[ugo]|[rwxXst]*)/g) ?? []) {
       let bits = 0;
-      for (const p of op.slice(1)) {
+      const copy = COPY[op.slice(1)];
+      // o=u, g+o ...: the permissions that class has now, for each class named.
+      if (copy !== undefined) bits = ((mode >> copy) & 7) * 0o111;
+      else for (const p of op.slice(1)) {
         if (p === 'r') bits |= 0o444;
         else if (p === 'w') bits |= 0o222;
         else if (p === 'x') bits |= 0o111;

@@ -2,16 +2,18 @@
  * Commands that answer as their coreutils namesakes do where a new user
  * found them differ: ln into a directory makes the link inside it, ls of a
  * symlink that is not a directory's lists the link itself (a dangling one
- * too), and get of a device node alone fails, since nothing is made.
+ * too), get of a device node alone fails, since nothing is made, and
+ * chmod's symbolic modes (copy forms too: o=u) give what chmod(1) gives.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, e2fsck, mkext2, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
+import { parseMode } from '../../src/cli/modes.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -71,4 +73,20 @@ test('ls names a device node, FIFO or socket with ls -l\'s letter (c, b, p, s); 
   assert.equal(vmpager(['ls', img, '/srv/fifo']).stdout, 'p            0 fifo\n');
   const json = JSON.parse(vmpager(['ls', '--json', img, '/srv']).stdout) as Array<Record<string, unknown>>;
   assert.deepEqual(json.find((e) => e.name === 'fifo'), { name: 'fifo', path: '/srv/fifo', type: 'other', size: 0 });
+});
+
+test('chmod\'s symbolic modes, copy forms (o=u, g+o) too, give what chmod(1) gives from the same mode', () => {
+  const probe = join(tmp.dir, 'mode-probe');
+  writeFileSync(probe, '');
+  const specs = ['u+x,go-w', 'a=rX', 'o=u', 'g=u', 'u=g', 'g+o', 'a-g', 'go=u', 'u=o,g=u', 'ug=o', 'u+s,o=u', 'o=u,u=g'];
+  for (const start of [0o644, 0o751, 0o4755, 0o2640, 0o1777, 0o000, 0o7070]) {
+    for (const spec of specs) {
+      chmodSync(probe, start);
+      execFileSync('chmod', [spec, probe]);
+      assert.equal(parseMode(spec, start, false), statSync(probe).mode & 0o7777, `${spec} on ${start.toString(8)}`);
+    }
+  }
+  assert.equal(parseMode('o=ux', 0o644, false), null, 'a copy form takes one class alone');
+  assert.equal(vmpager(['chmod', img, 'o=u', '/etc/motd']).status, 0);
+  assert.match(debugfs(img, 'stat /etc/motd'), /Mode:\s+0646/);
 });
