@@ -145,6 +145,8 @@ export class NbdDevice implements BlockDevice {
   /** Why the connection ended, if it has (for messages and tests). */
   get failure(): string | null {
     for (const c of this.conns) if (c.failure !== null) return c.failure.reason;
+    // (nbdkit told to stop answers ESHUTDOWN and keeps the connection open: no failure of the connection's own)
+    for (const c of this.conns) if (c.serverShutdown) return 'the server is shutting down';
     return null;
   }
 

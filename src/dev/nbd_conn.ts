@@ -140,6 +140,8 @@ export class NbdConn {
   private direct: Uint8Array | null = null;
   /** No new requests: closing, or the server said it is shutting down. */
   private stopping = false;
+  /** The server answered a request with ESHUTDOWN: it is going away (why its reads fail, for messages). */
+  serverShutdown = false;
   /** NBD_CMD_DISC sent: the server closing is the expected end. */
   private ending = false;
   private idleWaiters: Array<() => void> = [];
@@ -329,7 +331,7 @@ export class NbdConn {
     if (r.covered !== null || r.statusSeen || r.error !== 0) return this.fail(EIO, `protocol error: a simple reply to request ${cookie} after structured chunks`);
     this.inFlight.delete(cookie);
     if (error !== 0) {
-      if (error === NBD_ESHUTDOWN) this.stopping = true;
+      if (error === NBD_ESHUTDOWN) this.stopping = this.serverShutdown = true;
       this.complete(r, errnoOfServer(error));
     } else if (r.cmd === CMD_READ && r.length > 0) {
       this.startPayload(r, 0, r.length, true);
@@ -395,7 +397,7 @@ export class NbdConn {
         if (at < r.offset || at >= r.offset + Math.max(1, r.length)) return bad(`an error at offset ${at}, outside the request`);
       }
       if (r.error === 0) r.error = error === 0 ? EIO : errnoOfServer(error);
-      if (error === NBD_ESHUTDOWN) this.stopping = true;
+      if (error === NBD_ESHUTDOWN) this.stopping = this.serverShutdown = true;
       return this.chunkEnd();
     }
     if (c.type === REPLY_TYPE_OFFSET_DATA) {

@@ -198,6 +198,26 @@ describe('nbdkit, file plugin', () => {
   });
 });
 
+describe('nbdkit: a server that is shutting down', () => {
+  test('reads the server answers with ESHUTDOWN fail with EIO saying so (nbdkit keeps the connection open meanwhile)', async () => {
+    const img = copyOf('shutdown.img');
+    const trigger = join(tmp.dir, 'shutdown-now');
+    rmSync(trigger, { force: true });
+    const srv = await startNbdkit(['--filter=error', 'file', `file=${img}`, 'error-pread-rate=100%', 'error-pread=ESHUTDOWN', `error-file=${trigger}`]);
+    try {
+      const fs = await new Vm({ memory: 1 << 20 }).mount(srv.url());
+      try {
+        writeFileSync(trigger, '');
+        await assert.rejects(fs.readdir('/dir'), (e: unknown) => e instanceof VmError && e.code === 'EIO' && /\(the server is shutting down\)$/.test(e.message));
+      } finally {
+        await fs.unmount().catch(() => {});
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
 describe('nbdkit: transfers above the maximum payload, alignment, Unix sockets', () => {
   test('a server whose maximum payload is 64 KiB gets every transfer split, reads and writes', async () => {
     const rw = copyOf('split.img');
