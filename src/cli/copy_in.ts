@@ -23,7 +23,7 @@ import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/m
 import { EEXIST, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 import { compileLess } from './heap_flags.js';
-import { HostTree, hostCall, major, minor } from './host_tree.js';
+import { HostTree, hostCall, major, minor, splitMs } from './host_tree.js';
 
 export interface CopyInOptions {
   /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
@@ -167,20 +167,9 @@ function asTarget(e: unknown, fs: MountedFs, hidden: string, dst: string): unkno
  * given whole seconds).
  */
 function attrsOf(st: Stats, opts: CopyInOptions): SetattrArgs {
-  const [atime, atimeNsec] = secNsec(st.atimeMs);
-  const [mtime, mtimeNsec] = secNsec(st.mtimeMs);
-  return { mode: st.mode & 0o7777, uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, atime, atimeNsec, mtime, mtimeNsec };
-}
-
-/** Milliseconds since the epoch as whole seconds and nanoseconds (to the microsecond). */
-function secNsec(ms: number): [number, number] {
-  let sec = Math.floor(ms / 1000);
-  let us = Math.round((ms - sec * 1000) * 1000);
-  if (us >= 1_000_000) {
-    sec++;
-    us -= 1_000_000;
-  }
-  return [sec, us * 1000];
+  const a = splitMs(st.atimeMs);
+  const m = splitMs(st.mtimeMs);
+  return { mode: st.mode & 0o7777, uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, atime: a.sec, atimeNsec: a.nsec, mtime: m.sec, mtimeNsec: m.nsec };
 }
 
 /**
@@ -253,12 +242,13 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
 async function* hostEntries(
   fs: MountedFs, to: string, from: string, names: readonly string[], existing: ReadonlyMap<string, string>,
 ): AsyncGenerator<{ src: string; dst: string; st: Stats; there: string | undefined }> {
+  // (FAT: the names it holds, in upper case: one in another case is found by a lookup)
+  const folded = fs.type.startsWith('fat') ? new Set([...existing.keys()].map((n) => n.toUpperCase())) : null;
   for (const name of names) {
     const src = join(from, name);
     const dst = joinPath(to, name);
     const st = hostStat(src);
-    // FAT finds a name in any case, or by its 8.3 alias: what the listing does not hold by this name may be there all the same.
-    const there = existing.get(name) ?? (fs.type.startsWith('fat') ? (await fs.stat(dst, { blockMap: false }).catch(() => null))?.type : undefined);
+    const there = existing.get(name) ?? (folded !== null ? await fatThere(fs, dst, name, folded) : undefined);
     if (st.isDirectory() && there !== 'dir') {
       if (there === 'symlink' && (await dirBehind(fs, dst))) {
         // merged into the directory it names
@@ -270,6 +260,17 @@ async function* hostEntries(
     }
     yield { src, dst, st, there };
   }
+}
+
+/**
+ * What a FAT directory holds under a name its listing does not hold as
+ * spelled: FAT finds a name in any case, or by its 8.3 alias. Only a name
+ * the listing has in another case, or one that can be an alias (a '~' in
+ * it), is looked up.
+ */
+async function fatThere(fs: MountedFs, dst: string, name: string, folded: ReadonlySet<string>): Promise<string | undefined> {
+  if (!name.includes('~') && !folded.has(name.toUpperCase())) return undefined;
+  return (await fs.stat(dst, { blockMap: false }).catch(() => null))?.type;
 }
 
 /** Whether the symlink at path names a directory (a dangling one, a loop: no). */

@@ -188,7 +188,7 @@ function typeOf(st: Stats): TreeNodeType {
 }
 
 /** A time in milliseconds as seconds and nanoseconds (microseconds kept: what a double of milliseconds holds). */
-function splitMs(ms: number): { sec: number; nsec: number } {
+export function splitMs(ms: number): { sec: number; nsec: number } {
   const sec = Math.floor(ms / 1000);
   const nsec = Math.round((ms - sec * 1000) * 1000) * 1000;
   return nsec >= 1e9 ? { sec: sec + 1, nsec: 0 } : { sec, nsec };
