@@ -20,6 +20,10 @@
  * buffer starts on a boundary and the skew is exact; a Memory holds up to
  * 4 GiB, and anything larger, or a host without WebAssembly, gets a plain
  * ArrayBuffer skewed the same way from wherever malloc put it.
+ *   kmemAlloc(bytes)          // the frames, a tool's staging buffer
+ *   kmemAlloc(bytes, true)    // memory shared with worker threads (a SharedArrayBuffer)
+ * Each Memory reserves V8's guard region (some 10 GiB of address space, not
+ * memory): a caller wanting several buffers takes one and slices it.
  */
 
 /** Bytes past a page boundary where the memory starts: four cache lines. */
@@ -31,20 +35,24 @@ const WASM_MAX_PAGES = 65536;
 
 /** What we use of WebAssembly (the project's types do not include it). */
 interface WasmMemoryCtor {
-  new (d: { initial: number; maximum: number }): { buffer: ArrayBuffer };
+  new (d: { initial: number; maximum: number; shared?: boolean }): { buffer: ArrayBuffer | SharedArrayBuffer };
 }
 
-/** Zeroed memory of `bytes` bytes, starting KMEM_SKEW bytes past a page boundary where the host allows it (see above). */
-export function kmemAlloc(bytes: number): Uint8Array {
+/**
+ * Zeroed memory of `bytes` bytes, starting KMEM_SKEW bytes past a page
+ * boundary where the host allows it (see above); over a SharedArrayBuffer
+ * when `shared`.
+ */
+export function kmemAlloc(bytes: number, shared = false): Uint8Array {
   const pages = Math.ceil((bytes + KMEM_SKEW) / WASM_PAGE);
   const wasm = (globalThis as { WebAssembly?: { Memory: WasmMemoryCtor } }).WebAssembly;
   if (pages <= WASM_MAX_PAGES && wasm !== undefined) {
     try {
-      const mem = new wasm.Memory({ initial: pages, maximum: pages });
+      const mem = new wasm.Memory(shared ? { initial: pages, maximum: pages, shared } : { initial: pages, maximum: pages });
       return new Uint8Array(mem.buffer, KMEM_SKEW, bytes);
     } catch {
-      // out of address space for another Memory: an ordinary buffer will do
+      // out of address space for another Memory (or no shared ones here): an ordinary buffer will do
     }
   }
-  return new Uint8Array(bytes + KMEM_SKEW).subarray(KMEM_SKEW);
+  return new Uint8Array(shared ? new SharedArrayBuffer(bytes + KMEM_SKEW) : new ArrayBuffer(bytes + KMEM_SKEW), KMEM_SKEW, bytes);
 }
