@@ -3,12 +3,12 @@
  * in the user's cache folder: Node 20 has no compile cache of its own, and
  * compiling the command's ~850 KB of JavaScript was a third of what a short
  * command spent beyond Node's own start-up.
- *   runCommonJs(path, compileCacheDir(process.env))   // once, at start
+ *   runCommonJs(path, compileCacheDir(process.env), atExit, profile)   // once, at start
  * A cache is used only when everything it was made from is the same. Its
  * key is the bundle's SHA-256 (the bundle's last line, written by the
  * build), a CRC-32 of the bundle as read (an edit since the build changes
  * it), Node's version, the architecture and the V8 flags given (execArgv,
- * NODE_OPTIONS); the key names the file and is written inside it, with a
+ * NODE_OPTIONS) and set (profile: heap_flags.ts, the command's); the key names the file and is written inside it, with a
  * CRC-32 of the contents, and both are checked before V8 sees the contents
  * (V8 itself checks only its version, its flags and the source's length).
  * The file must be the user's own, writable by no one else. A cache that is
@@ -48,11 +48,11 @@ export function compileCacheDir(env: NodeJS.ProcessEnv): string | null {
 }
 
 /** The cache key of source (the bundle's bytes) under this Node, or null when the bundle has no digest line. */
-export function cacheKeyOf(source: Buffer): string | null {
+export function cacheKeyOf(source: Buffer, profile = ''): string | null {
   if (crc32 === undefined) return null;
   const digest = DIGEST_LINE.exec(source.subarray(Math.max(0, source.length - 100)).toString('latin1'));
   if (digest === null) return null;
-  const node = crc32([process.version, process.arch, process.execArgv.join('\0'), process.env.NODE_OPTIONS ?? ''].join('\0'));
+  const node = crc32([process.version, process.arch, process.execArgv.join('\0'), process.env.NODE_OPTIONS ?? '', profile].join('\0'));
   const hex = (n: number) => n.toString(16).padStart(8, '0');
   return `cli-${digest[1].slice(0, 32)}-${hex(crc32(source))}-${hex(node)}`;
 }
@@ -150,9 +150,9 @@ export type CacheUse = 'used' | 'made' | 'none';
  * 'none': no cache (none asked for, or the file has no digest line).
  * => the file has no import() (the bundle turns them into require)
  */
-export function runCommonJs(path: string, cacheDir: string | null, atExit: (write: () => void) => void = (w) => process.once('exit', w)): CacheUse {
+export function runCommonJs(path: string, cacheDir: string | null, atExit: (write: () => void) => void = (w) => process.once('exit', w), profile = ''): CacheUse {
   const source = readFileSync(path);
-  const key = cacheDir === null ? null : cacheKeyOf(source);
+  const key = cacheDir === null ? null : cacheKeyOf(source, profile);
   const file = key === null ? null : cacheFileOf(cacheDir!, key);
   const cachedData = file === null ? undefined : readCodeCache(file, key!);
   // The wrapper keeps the file's line numbers: it adds nothing before the first line but its own text.

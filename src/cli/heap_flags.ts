@@ -25,9 +25,19 @@
  * the bench's tree on tmpfs, 4 alternated runs: the compiler's threads
  * 0.11-0.12 s, the walk 0.56-0.60 s, all threads 1.20-1.28 s of CPU where
  * they were 1.30-1.49).
+ *   const profile = commandFlags(argv)   // launch.ts, before the bundle is compiled
+ * V8 takes a code cache only under the flags it was made with, and the
+ * cache is made at exit (compile_cache.ts): one made after compileHotOnly()
+ * or compileLess() was refused by every later run, which compiled the
+ * bundle again and wrote another (measured: 55-60 ms of CPU more for each
+ * `get` of a tree). So the command a command line names gets its flags
+ * before the bundle is compiled, its cache is its own (profile, in the
+ * cache's key), and a cache is written only where the flags at exit are
+ * still those (flagProfile()).
  */
 
 import { setFlagsFromString } from 'node:v8';
+import { commandOf } from './options.js';
 
 let inlineNothing = false;
 let hotOnly = false;
@@ -50,4 +60,21 @@ export function compileHotOnly(): void {
 export function compileLess(): void {
   inlineNothing = true;
   setFlagsFromString('--no-turbo-inlining');
+}
+
+/** Which of the flag sets above is in force: '' (neither), 'hot' (compileHotOnly) or 'less' (compileLess). */
+export function flagProfile(): string {
+  return hotOnly ? 'hot' : inlineNothing ? 'less' : '';
+}
+
+/**
+ * Sets the flags the command argv names sets itself on its way (a tree
+ * copied out: any `get`; a tree made at once: `mkfs --from`, `put -r`);
+ * flagProfile() after.
+ */
+export function commandFlags(argv: string[]): string {
+  const c = commandOf(argv);
+  if (c?.name === 'get') compileHotOnly();
+  else if ((c?.name === 'mkfs' && typeof c.values.from === 'string') || (c?.name === 'put' && c.values.recurse === true)) compileLess();
+  return flagProfile();
 }

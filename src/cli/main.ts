@@ -14,39 +14,12 @@ import { commands, findCommand } from './commands.js';
 import { exactArgs } from './exact_args.js';
 import { releaseAllImageLocks } from '../api/image_hold.js';
 import { keepHeapSmall } from './heap_flags.js';
+import { options } from './options.js';
 import { CommandContext, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine, globalOptions } from './context.js';
 
 // The process's memory is --memory plus a fixed margin (heap_flags.ts).
 keepHeapSmall();
 
-/** Every option parseArgs knows; those in GLOBAL go with every command, the rest with the commands that name them. */
-const options = {
-  memory: { type: 'string' },
-  'page-size': { type: 'string' },
-  stats: { type: 'boolean' },
-  'no-lock': { type: 'boolean' },
-  timeout: { type: 'string' },
-  connections: { type: 'string' },
-  'no-verify': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-  recursive: { type: 'boolean', short: 'R' },
-  recurse: { type: 'boolean', short: 'r' },
-  parents: { type: 'boolean', short: 'p' },
-  json: { type: 'boolean' },
-  from: { type: 'string' },
-  type: { type: 'string' },
-  'block-size': { type: 'string' },
-  force: { type: 'boolean' },
-  fat: { type: 'string' },
-  label: { type: 'string' },
-  symbolic: { type: 'boolean', short: 's' },
-  remove: { type: 'boolean', short: 'x' },
-  date: { type: 'string' },
-  owner: { type: 'string' },
-  partition: { type: 'string' },
-  port: { type: 'string' },
-} as const;
 
 const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'connections', 'partition', 'no-verify', 'help', 'version']);
 

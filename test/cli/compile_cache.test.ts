@@ -220,3 +220,31 @@ test('vmpager.mjs without its bundle beside it: one line, exit 2, no stack trace
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^vmpager: internal error: ENOENT[^\n]*vmpager\.cjs'?\n$/);
 });
+
+test('a command that sets V8 flags of its own (get of a tree, mkfs --from) makes a cache its next run uses, beside the others\'', () => {
+  const dir = join(tmp.dir, 'c-flags');
+  const image = join(tmp.dir, 'flags.img');
+  mkext2(image, [{ path: 'd/f', data: randomBytes(5000, 7) }, { path: 'g', data: randomBytes(100, 8) }], { type: 'ext4', blockSize: 4096, size: 8 << 20 });
+  const caches = () => new Map(readdirSync(dir).filter((n) => n.endsWith('.v8cache')).map((n) => [n, statSync(join(dir, n)).ino]));
+  const ok = (args: string[]) => {
+    const r = vmpager(args, dir);
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+  };
+  ok(['get', image, '/', join(tmp.dir, 'flags-out-1')]);
+  const afterGet = caches();
+  assert.equal(afterGet.size, 1, 'get: its cache');
+  // V8 refuses a cache made under other flags: one made after the command changed them was refused and made again at every run.
+  ok(['get', image, '/', join(tmp.dir, 'flags-out-2')]);
+  assert.deepEqual(caches(), afterGet, 'the next get used it: not made again');
+  ok(['cat', image, '/g']);
+  const afterCat = caches();
+  assert.equal(afterCat.size, 2, 'cat: a cache of its own, beside get\'s');
+  ok(['cat', image, '/g']);
+  ok(['get', image, '/', join(tmp.dir, 'flags-out-3')]);
+  assert.deepEqual(caches(), afterCat, 'each used its own');
+  ok(['mkfs', '--type', 'ext4', '--from', join(tmp.dir, 'flags-out-1'), join(tmp.dir, 'flags-mkfs-1.img'), '8MiB']);
+  const afterMkfs = caches();
+  assert.equal(afterMkfs.size, 3, 'mkfs --from: its own');
+  ok(['mkfs', '--type', 'ext4', '--from', join(tmp.dir, 'flags-out-1'), join(tmp.dir, 'flags-mkfs-2.img'), '8MiB']);
+  assert.deepEqual(caches(), afterMkfs, 'the next mkfs --from used it');
+});
