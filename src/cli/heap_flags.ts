@@ -73,7 +73,12 @@ export function flagProfile(): string {
  * flagProfile() after.
  */
 export function commandFlags(argv: string[]): string {
-  const c = commandOf(argv);
+  let c: ReturnType<typeof commandOf>;
+  try {
+    c = commandOf(argv);
+  } catch {
+    return flagProfile(); // (the command line is the command's to refuse, in its own words)
+  }
   if (c?.name === 'get') compileHotOnly();
   else if ((c?.name === 'mkfs' && typeof c.values.from === 'string') || (c?.name === 'put' && c.values.recurse === true)) compileLess();
   return flagProfile();
