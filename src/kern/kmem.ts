@@ -54,5 +54,6 @@ export function kmemAlloc(bytes: number, shared = false): Uint8Array {
       // out of address space for another Memory (or no shared ones here): an ordinary buffer will do
     }
   }
+  if (shared && typeof SharedArrayBuffer === 'undefined') throw new TypeError('kmemAlloc: no shared memory here (a web page has it only when cross-origin isolated)');
   return new Uint8Array(shared ? new SharedArrayBuffer(bytes + KMEM_SKEW) : new ArrayBuffer(bytes + KMEM_SKEW), KMEM_SKEW, bytes);
 }

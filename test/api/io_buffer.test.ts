@@ -47,6 +47,15 @@ test('without WebAssembly, ioBuffer and a Vm fall back to ordinary memory', asyn
     assert.ok(a.every((x) => x === 0));
     const sh = ioBuffer(10_000, { shared: true });
     assert.ok(sh.buffer instanceof SharedArrayBuffer && sh.byteOffset === KMEM_SKEW && sh.length === 10_000);
+    // (a web page that is not cross-origin isolated has no SharedArrayBuffer: a clear error, not a ReferenceError)
+    const sab = Object.getOwnPropertyDescriptor(globalThis, 'SharedArrayBuffer')!;
+    Object.defineProperty(globalThis, 'SharedArrayBuffer', { value: undefined, configurable: true, writable: true });
+    try {
+      assert.throws(() => ioBuffer(10, { shared: true }), /no shared memory here/);
+      assert.equal(ioBuffer(10).length, 10, 'memory of its own still');
+    } finally {
+      Object.defineProperty(globalThis, 'SharedArrayBuffer', sab);
+    }
     const vm = new Vm({ memory: 256 << 10 });
     assert.equal(vm.stats().pages.total, 64);
   } finally {
