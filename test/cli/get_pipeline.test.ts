@@ -1,6 +1,6 @@
 /*
  * `get` of a tree while a worker thread makes the host's files (host_ops.ts):
- * a tree larger than the queue's batches (6 MiB of data, 400 files in 40
+ * a tree larger than the queue's batches (21 MiB of data, 400 files in 40
  * directories, each directory with its own times, one of them read-only,
  * hard links across directories) comes out equal to `debugfs rdump` of it,
  * hard links as links; a host failure in the middle (a name already taken)
@@ -41,7 +41,7 @@ before(() => {
     mkdirSync(join(src, `d${d}`), { recursive: true });
     for (let f = 0; f < FILES; f++) {
       const p = join(src, filePath(d, f));
-      writeFileSync(p, randomBytes(f === 3 ? 200_000 : 1000 + 997 * f, d * 100 + f + 1));
+      writeFileSync(p, randomBytes(f === 3 ? 500_000 : 1000 + 997 * f, d * 100 + f + 1));
       utimesSync(p, 1_000_000 + d, 2_000_000 + d * 100 + f);
     }
   }
@@ -55,7 +55,7 @@ before(() => {
 
 function image(name: string, type: string): string {
   const img = join(tmp.dir, name);
-  execFileSync('mke2fs', ['-q', '-F', '-t', type, '-d', src, img, '32M'], { stdio: 'ignore' });
+  execFileSync('mke2fs', ['-q', '-F', '-t', type, '-d', src, img, '64M'], { stdio: 'ignore' });
   return img;
 }
 

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostOps, SET_SIZE_IF_SHORT } from '../../src/cli/host_ops.js';
+import { HostOps, LANE_BYTES, SET_SIZE_IF_SHORT } from '../../src/cli/host_ops.js';
 import { randomBytes, tempDir } from '../helpers/images.js';
 
 const tmp = tempDir();
@@ -42,8 +42,9 @@ test('batches sent before the worker is up are carried out by the reader, in ord
   try {
     const lane = ops.pick();
     await ops.mkdir(lane, dir);
-    // 60 files of 100 KiB: 6 MiB, more than the lane's four batches of 1 MiB hold.
-    for (let i = 0; i < 60; i++) await file(ops, lane, join(dir, `a${i}`), randomBytes(100 << 10, i + 1));
+    // Files of 100 KiB, half as many again as the lane's batches hold.
+    const first = Math.ceil((1.5 * LANE_BYTES) / (100 << 10));
+    for (let i = 0; i < first; i++) await file(ops, lane, join(dir, `a${i}`), randomBytes(100 << 10, i + 1));
     const here = ops.carriedHere;
     assert.ok(here >= 1, `the reader carried out ${here} batches`);
     ops.release();
@@ -55,8 +56,9 @@ test('batches sent before the worker is up are carried out by the reader, in ord
     await ops.stop();
     w.done();
   }
-  assert.equal(readdirSync(dir).length, 100);
-  for (let i = 0; i < 60; i++) {
+  const first = Math.ceil((1.5 * LANE_BYTES) / (100 << 10));
+  assert.equal(readdirSync(dir).length, first + 40);
+  for (let i = 0; i < first; i++) {
     assert.ok(readFileSync(join(dir, `a${i}`)).equals(randomBytes(100 << 10, i + 1)), `a${i}`);
     if (i < 40) assert.ok(readFileSync(join(dir, `b${i}`)).equals(randomBytes(100 << 10, i + 100)), `b${i}`);
   }
@@ -70,16 +72,17 @@ test('a worker up while the reader has a file of its lane open takes it over: wr
     import { HostOps } from ${JSON.stringify(new URL('../../src/cli/host_ops.js', import.meta.url).href)};
     import { join } from 'node:path';
     const dir = ${JSON.stringify(dir)};
-    const big = new Uint8Array(8 << 20).map((_, i) => (i * 7) >>> 3);
+    const big = new Uint8Array(${2 * LANE_BYTES}).map((_, i) => (i * 7) >>> 3);
+    const past = ${1.5 * LANE_BYTES};
     const ops = HostOps.start(true, { held: true });
     const lane = ops.pick();
     await ops.mkdir(lane, dir);
     await ops.open(lane, join(dir, 'big'), 0o644);
-    await ops.write(lane, 0, big.subarray(0, 6 << 20)); // past the lane's room: the reader writes the first batches itself
+    await ops.write(lane, 0, big.subarray(0, past)); // past the lane's room: the reader writes the first batches itself
     const here = ops.carriedHere;
     ops.release();
     await new Promise((r) => setTimeout(r, 100)); // the worker is up; the file is still open in the reader
-    await ops.write(lane, 6 << 20, big.subarray(6 << 20));
+    await ops.write(lane, past, big.subarray(past));
     await ops.close(lane, big.length, 0, 0, 0, 0o644, 1600000000, 1600000000);
     for (let i = 0; i < 20; i++) {
       await ops.open(lane, join(dir, 'after' + i), 0o644);
@@ -98,7 +101,7 @@ test('a worker up while the reader has a file of its lane open takes it over: wr
   const { here, all } = JSON.parse(r.stdout) as { here: number; all: number };
   assert.ok(here >= 1, `the reader carried out ${here} batches`);
   assert.ok(all <= here + 1, `the worker took over: ${all} batches carried out here in all`);
-  const big = new Uint8Array(8 << 20).map((_, i) => (i * 7) >>> 3);
+  const big = new Uint8Array(2 * LANE_BYTES).map((_, i) => (i * 7) >>> 3);
   assert.ok(readFileSync(join(dir, 'big')).equals(big));
   for (let i = 0; i < 20; i++) assert.ok(readFileSync(join(dir, `after${i}`)).equals(big.subarray(i << 18, (i + 1) << 18)), `after${i}`);
 });
