@@ -8,9 +8,10 @@
  * key is the bundle's SHA-256 (the bundle's last line, written by the
  * build), a CRC-32 of the bundle as read (an edit since the build changes
  * it), Node's version, the architecture and the V8 flags given (execArgv,
- * NODE_OPTIONS) and set (profile: heap_flags.ts, the command's); the key names the file and is written inside it, with a
- * CRC-32 of the contents, and both are checked before V8 sees the contents
- * (V8 itself checks only its version, its flags and the source's length).
+ * NODE_OPTIONS) and set (profile: heap_flags.ts, the command's); the key
+ * names the file and is written inside it, with a CRC-32 of the contents,
+ * and both are checked before V8 sees the contents (V8 itself checks only
+ * its version, its flags and the source's length).
  * The file must be the user's own, writable by no one else. A cache that is
  * missing, damaged, foreign or refused by V8 is ignored and a fresh one is
  * written at exit, whole or not at all; a failure to read or write one is

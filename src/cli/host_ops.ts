@@ -313,8 +313,6 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
   }
 }
 
-
-
 /**
  * A worker: runs each batch it is told of from its lane's slots (shared
  * memory: nothing is transferred, so neither heap counts a megabyte of

@@ -16,13 +16,13 @@
  *   const r = HostTreeReader.start(tops, knownKeys); r.list(seq); r.open(seq); r.read(buf); r.readlink(seq); r.stop()
  * Records: [kind i32][length i32][entry number f64] in a header of HDR bytes,
  * then the payload, padded to HDR bytes; a record never wraps the ring's
- * end (WRAP sends the reader back to its start). The ring lies in memory
- * placed as the page frames are (kern/kmem.ts) and every payload starts on a
- * cache line: the host copies into such memory up to four times as fast as
- * to where a SharedArrayBuffer of its own (16 bytes past a page boundary)
- * and 8-byte steps put them (measured, mkfs --from of the bench's tree: the
- * worker's copies 55 ms of CPU, 39 ms aligned). Heads and tails are byte offsets in the ring, one
- * waits on the other with Atomics.wait.
+ * end (WRAP sends the reader back to its start). Heads and tails are byte
+ * offsets in the ring, one waits on the other with Atomics.wait. The ring
+ * lies in memory placed as the page frames are (kern/kmem.ts) and every
+ * payload starts on a cache line: the host copies into such memory up to
+ * four times as fast as to where a SharedArrayBuffer of its own (16 bytes
+ * past a page boundary) and 8-byte steps put them (measured, mkfs --from of
+ * the bench's tree: the worker's copies 55 ms of CPU, 39 ms aligned).
  */
 
 import { createRequire } from 'node:module';

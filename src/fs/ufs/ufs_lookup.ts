@@ -21,7 +21,6 @@ import {
 import type { FfsFs } from './ffs_mount.js';
 import { ufsInode } from './ufs_inode.js';
 
-
 function dtToVType(dt: number): VType {
   switch (dt) {
     case DT_REG: return VType.VREG;
