@@ -6,7 +6,13 @@
  * a byte a step; ext4 checksums every bitmap and directory block it writes.
  *   crc32c(bytes) is the standard check value (init and final xor ~0);
  *   crc32cUpdate(crc, bytes) is the raw register step ext4 chains from a seed.
+ * Runs of WASM_MIN bytes or more go through the same loop compiled to
+ * WebAssembly where the host has it (crc32c_wasm.ts), two to three times
+ * as fast past 128 bytes; shorter ones stay here, where the call and the
+ * copy into the module's memory would cost more than they save.
  */
+
+import { crc32cWasm } from './crc32c_wasm.js';
 
 function table(poly: number): Uint32Array {
   const t = new Uint32Array(256);
@@ -33,10 +39,26 @@ function slices(t0: Uint32Array): Uint32Array[] {
   return ts;
 }
 
-const [S0, S1, S2, S3, S4, S5, S6, S7] = slices(T32);
+const SLICES = slices(T32);
+const [S0, S1, S2, S3, S4, S5, S6, S7] = SLICES;
+
+/**
+ * The shortest run summed in WebAssembly. Measured, runs 4 KiB apart (not
+ * in the processor's cache): 32 bytes ran at 0.28 GB/s here and 0.31
+ * there, 64 at 0.31 and 0.51, 4 KiB at 0.43 and 1.2; 16 bytes ran faster
+ * here.
+ */
+const WASM_MIN = 64;
+const wasmStep = crc32cWasm(SLICES);
 
 /** The CRC-32C register after bytes[from, to), starting from crc (no inversion). */
 export function crc32cUpdate(crc: number, bytes: Uint8Array, from = 0, to = bytes.length): number {
+  if (wasmStep !== null && to - from >= WASM_MIN) return wasmStep(crc, bytes, from, to);
+  return crc32cSteps(crc, bytes, from, to);
+}
+
+/** crc32cUpdate in JavaScript: eight bytes a step, then one. */
+export function crc32cSteps(crc: number, bytes: Uint8Array, from = 0, to = bytes.length): number {
   let c = crc >>> 0;
   let i = from;
   for (const end8 = to - 7; i < end8; i += 8) {

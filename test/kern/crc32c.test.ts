@@ -5,7 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc16Update, crc32c, crc32cU32, crc32cUpdate } from '../../src/kern/crc32c.js';
+import { crc16Update, crc32c, crc32cSteps, crc32cU32, crc32cUpdate } from '../../src/kern/crc32c.js';
+import { crc32cModule, crc32cWasm } from '../../src/kern/crc32c_wasm.js';
+
+/** The host's WebAssembly (the project's types do not include it). */
+const wasm = (globalThis as { WebAssembly?: { validate(bytes: Uint8Array): boolean } }).WebAssembly;
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 
@@ -45,4 +49,29 @@ test('crc32cUpdate eight bytes a step equals the byte-at-a-time register for eve
   for (let from = 0; from < 9; from++) {
     for (let to = from; to <= b.length; to += 13) assert.equal(crc32cUpdate(0x9a3c5e71, b, from, to), slow(0x9a3c5e71, b, from, to));
   }
+});
+
+test('runs summed in WebAssembly equal the JavaScript loop: every start and length around the cut-over, and past the module window', () => {
+  assert.ok(wasm !== undefined, 'this host has WebAssembly: the fast path is the one under test');
+  const b = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 2654435761) >>> 24);
+  for (let from = 0; from < 9; from++) {
+    for (let len = 40; len < 140; len++) assert.equal(crc32cUpdate(0x2468ace0, b, from, from + len), crc32cSteps(0x2468ace0, b, from, from + len));
+  }
+  for (const len of [4096, 57_343, 57_344, 57_345, 131_072, 199_990]) assert.equal(crc32cUpdate(1, b, 7, 7 + len), crc32cSteps(1, b, 7, 7 + len), `length ${len}`);
+  assert.equal(crc32c(b), ~crc32cSteps(0xffffffff, b) >>> 0);
+});
+
+test('the WebAssembly module is valid, and without WebAssembly there is no fast path (the JavaScript loop serves)', () => {
+  assert.ok(wasm?.validate(crc32cModule()));
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebAssembly');
+  assert.ok(saved !== undefined);
+  delete (globalThis as { WebAssembly?: unknown }).WebAssembly;
+  try {
+    assert.equal(crc32cWasm([]), null);
+  } finally {
+    Object.defineProperty(globalThis, 'WebAssembly', saved);
+  }
+  const step = crc32cWasm(Array.from({ length: 8 }, () => new Uint32Array(256)));
+  assert.ok(step !== null);
+  assert.equal(step(5, new Uint8Array(100), 0, 100), 0, 'all-zero tables map every register to zero after eight bytes');
 });
