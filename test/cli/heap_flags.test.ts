@@ -4,13 +4,20 @@
  * command line's, and host_ops' worker (vmpager get) sets them again once
  * it is up. Judged by V8's own heap statistics: under a churn of
  * short-lived objects with survivors, the young generation stays at its
- * first size instead of growing to 16 MiB semi-spaces.
+ * first size instead of growing to 16 MiB semi-spaces. And the commands
+ * load every Node module they use before the first flag is set (Node's
+ * cache of its own modules holds under the default flags only).
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
+import { CLI } from '../helpers/cli.js';
 import { keepHeapSmall } from '../../src/cli/heap_flags.js';
 import { HostOps } from '../../src/cli/host_ops.js';
 
@@ -46,4 +53,55 @@ test('a bare worker thread undoes the flags (the reason for the rule): the young
   const size = churn();
   await w.terminate();
   assert.ok(size > 8 * MiB, `new space ${size} bytes`);
+});
+
+/**
+ * Loaded before the command (node --require): notes how many modules were
+ * loaded when V8's flags are first set, and at exit prints the Node modules
+ * the main thread loaded since (null: no flag was set).
+ */
+const HOOK = `const v8 = require('node:v8');
+const set = v8.setFlagsFromString;
+let at = -1;
+v8.setFlagsFromString = (f) => { if (at < 0) at = process.moduleLoadList.length; return set(f); };
+require('node:module').syncBuiltinESMExports();
+// (worker threads run it too: only the main thread reports)
+if (!process.moduleLoadList.includes('NativeModule internal/process/worker_thread_only')) process.on('exit', () => {
+  const late = at < 0 ? null : process.moduleLoadList.slice(at).filter((m) => m.startsWith('NativeModule '));
+  process.stderr.write('LOADED AFTER FLAGS ' + JSON.stringify(late) + '\\n');
+});`;
+
+test('every command loads the Node modules it uses before it sets V8\'s flags: tree copies in and out, mkfs, reads to a pipe', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpager-preload-'));
+  try {
+    const hook = join(dir, 'hook.cjs');
+    writeFileSync(hook, HOOK);
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    for (let i = 0; i < 40; i++) writeFileSync(join(tree, 'sub', `f${i}`), `file ${i}\n`.repeat(i + 1));
+    writeFileSync(join(tree, 'top'), 'top\n');
+    const img = join(dir, 'a.img');
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, img, '8M'], { stdio: 'ignore' });
+    const runs = [
+      ['ls', img, '/sub'],
+      ['cat', img, '/top'],
+      ['stat', img, '/sub'],
+      ['get', img, '/', join(dir, 'out')],
+      ['get', img, '/top', join(dir, 'top.out')],
+      ['mkfs', '--type', 'ext4', '--from', tree, join(dir, 'b.img'), '16MiB'],
+      ['mkfs', '--type', 'ext4', join(dir, 'c.img'), '16MiB'],
+      ['put', '-r', join(dir, 'c.img'), '/in', '--from', tree],
+      ['mkfs', '--type', 'fat', join(dir, 'd.img'), '16MiB'],
+    ];
+    for (const args of runs) {
+      // Standard output and error are pipes (as where the commands' output is read by another program).
+      const r = spawnSync(process.execPath, ['--require', hook, CLI, ...args], { encoding: 'utf8', env: { ...process.env, VMPAGER_COMPILE_CACHE: join(dir, 'cache') } });
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      const late = /LOADED AFTER FLAGS (.*)/.exec(r.stderr);
+      assert.ok(late !== null, r.stderr);
+      assert.deepEqual(JSON.parse(late[1]), [], `${args.join(' ')}: modules loaded after the flags`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
