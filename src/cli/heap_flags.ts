@@ -38,7 +38,7 @@
  * and compiles a module from source under any others: so commandFlags()
  * first loads the Node modules the command will load on its way (fs/promises
  * and os, which every command loads; net, which standard output through a
- * pipe or a terminal loads; worker_threads and what it loads, for a tree's
+ * pipe loads; worker_threads and what it loads, for a tree's
  * threads; child_process for getfattr; Web Crypto for a new file system's
  * UUID), each from Node's cache while the flags are still the defaults
  * (measured, those a tree's `get` loads: 2.6-2.9 ms from the cache, 9.2-11.2
@@ -47,6 +47,7 @@
  * cost (some 10 ms of the thread's CPU) is left.
  */
 
+import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { commandOf } from './options.js';
@@ -100,9 +101,25 @@ export function commandFlags(argv: string[]): string {
   return flagProfile();
 }
 
+/**
+ * Is standard output a pipe or a socket (Node writes to one through
+ * node:net)? A terminal's stream loads node:net too; there it is left to
+ * load when used (a few ms a person at a terminal does not see), and a
+ * file or /dev/null needs none: loading it costs some 3 ms.
+ */
+function stdoutIsPipe(): boolean {
+  try {
+    const st = fstatSync(1);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false; // (no standard output)
+  }
+}
+
 /** Loads the Node modules command `name` loads on its way (see above), before any flag is set; `tree`: a tree copied in. */
 function preload(name: string, tree: boolean): void {
-  for (const m of ['node:fs/promises', 'node:os', 'node:net']) nodeRequire(m);
+  for (const m of ['node:fs/promises', 'node:os']) nodeRequire(m);
+  if (stdoutIsPipe()) nodeRequire('node:net');
   if (name === 'get' || tree) nodeRequire('node:worker_threads');
   if (tree) nodeRequire('node:child_process'); // getfattr (host_xattr.ts)
   if (name === 'mkfs') globalThis.crypto.getRandomValues(new Uint8Array(1)); // a new file system's UUID and hash seed: Web Crypto, as its first use loads it
