@@ -8,7 +8,7 @@
  *   const step = crc32cWasm(S)   // S: the eight tables; null: no WebAssembly here (or the page forbids compiling it)
  *   c = step(c, bytes, from, to)  // the register after bytes[from, to), as crc32cUpdate
  * The module is built here, opcode by opcode (below), not loaded: it is
- * some 250 bytes. Its one page of memory holds the tables (TABLES bytes,
+ * 267 bytes. Its one page of memory holds the tables (TABLES bytes,
  * table k at k KiB) and a window the bytes are copied into, WINDOW at a time.
  */
 
