@@ -9,7 +9,10 @@
  * Runs of WASM_MIN bytes or more go through the same loop compiled to
  * WebAssembly where the host has it (crc32c_wasm.ts), two to three times
  * as fast past 128 bytes; shorter ones stay here, where the call and the
- * copy into the module's memory would cost more than they save.
+ * copy into the module's memory would cost more than they save. The
+ * module is made once WASM_AFTER bytes have been summed here: making it
+ * takes some 2.5 ms, which a short command (a mount and one file read)
+ * would not win back.
  */
 
 import { crc32cWasm } from './crc32c_wasm.js';
@@ -49,12 +52,24 @@ const [S0, S1, S2, S3, S4, S5, S6, S7] = SLICES;
  * 0.43 and 1.2.
  */
 const WASM_MIN = 64;
-const wasmStep = crc32cWasm(SLICES);
+/** Bytes summed in runs of WASM_MIN or more before the module is made. */
+const WASM_AFTER = 1 << 20;
+/** The module's step (null: none here); undefined until WASM_AFTER bytes were summed. */
+let wasmStep: ReturnType<typeof crc32cWasm> | undefined;
+let summed = 0;
 
 /** The CRC-32C register after bytes[from, to), starting from crc (no inversion). */
 export function crc32cUpdate(crc: number, bytes: Uint8Array, from = 0, to = bytes.length): number {
-  if (wasmStep !== null && to - from >= WASM_MIN) return wasmStep(crc, bytes, from, to);
+  if (to - from >= WASM_MIN) {
+    if (wasmStep === undefined && (summed += to - from) >= WASM_AFTER) wasmStep = crc32cWasm(SLICES);
+    if (wasmStep) return wasmStep(crc, bytes, from, to);
+  }
   return crc32cSteps(crc, bytes, from, to);
+}
+
+/** The eight tables of slicing by 8 (crc32cWasm's argument). */
+export function crc32cTables(): readonly Uint32Array[] {
+  return SLICES;
 }
 
 /** crc32cUpdate in JavaScript: eight bytes a step, then one. */

@@ -123,7 +123,7 @@ export function crc32cWasm(tables: readonly Uint32Array[]): ((crc: number, bytes
   }
   const mem = new Uint8Array(exports.m.buffer);
   const dv = new DataView(exports.m.buffer);
-  tables.forEach((t, k) => t.forEach((v, n) => dv.setUint32(k * 1024 + n * 4, v, true)));
+  for (let k = 0; k < tables.length; k++) for (let n = 0; n < 256; n++) dv.setUint32(k * 1024 + n * 4, tables[k][n], true);
   const c = exports.c;
   return (crc, bytes, from, to) => {
     let r = crc;

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc16Update, crc32c, crc32cSteps, crc32cU32, crc32cUpdate } from '../../src/kern/crc32c.js';
+import { crc16Update, crc32c, crc32cSteps, crc32cTables, crc32cU32, crc32cUpdate } from '../../src/kern/crc32c.js';
 import { crc32cModule, crc32cWasm } from '../../src/kern/crc32c_wasm.js';
 
 /** The host's WebAssembly (the project's types do not include it). */
@@ -53,12 +53,43 @@ test('crc32cUpdate eight bytes a step equals the byte-at-a-time register for eve
 
 test('runs summed in WebAssembly equal the JavaScript loop: every start and length around the cut-over, and past the module window', () => {
   assert.ok(wasm !== undefined, 'this host has WebAssembly: the fast path is the one under test');
+  const step = crc32cWasm(crc32cTables());
+  assert.ok(step !== null);
   const b = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 2654435761) >>> 24);
   for (let from = 0; from < 9; from++) {
-    for (let len = 40; len < 140; len++) assert.equal(crc32cUpdate(0x2468ace0, b, from, from + len), crc32cSteps(0x2468ace0, b, from, from + len));
+    for (let len = 40; len < 140; len++) assert.equal(step(0x2468ace0, b, from, from + len), crc32cSteps(0x2468ace0, b, from, from + len));
   }
-  for (const len of [4096, 57_343, 57_344, 57_345, 131_072, 199_990]) assert.equal(crc32cUpdate(1, b, 7, 7 + len), crc32cSteps(1, b, 7, 7 + len), `length ${len}`);
-  assert.equal(crc32c(b), ~crc32cSteps(0xffffffff, b) >>> 0);
+  for (const len of [4096, 57_343, 57_344, 57_345, 131_072, 199_990]) assert.equal(step(1, b, 7, 7 + len), crc32cSteps(1, b, 7, 7 + len), `length ${len}`);
+  assert.equal(step(0, b, 0, b.length), crc32cSteps(0, b), 'the whole buffer (copied without a view)');
+});
+
+test('crc32cUpdate makes the WebAssembly module once a MiB has been summed (not before), and gives the same registers before and after', () => {
+  // (The tests above summed a few KiB through crc32cUpdate; the module is made by the second round here.)
+  const real = (globalThis as unknown as { WebAssembly: { Instance: new (m: object, i: object) => object } }).WebAssembly;
+  let made = 0;
+  const spy = Object.create(real, {
+    Instance: {
+      value: class extends real.Instance {
+        constructor(m: object, i: object) {
+          super(m, i);
+          made++;
+        }
+      },
+    },
+  });
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebAssembly')!;
+  Object.defineProperty(globalThis, 'WebAssembly', { ...saved, value: spy });
+  try {
+    const b = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 40503) >>> 8);
+    const made0: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (const [from, to] of [[0, b.length], [3, 67], [5, 4101], [1000, 250_000]]) assert.equal(crc32cUpdate(round, b, from, to), crc32cSteps(round, b, from, to));
+      made0.push(made);
+    }
+    assert.deepEqual(made0, [0, 1, 1, 1], 'made once, when the second round passed a MiB');
+  } finally {
+    Object.defineProperty(globalThis, 'WebAssembly', saved);
+  }
 });
 
 test('the WebAssembly module is valid, and without WebAssembly there is no fast path (the JavaScript loop serves)', () => {
