@@ -11,7 +11,7 @@
  * as fast past 128 bytes; shorter ones stay here, where the call and the
  * copy into the module's memory would cost more than they save. The
  * module is made once WASM_AFTER bytes have been summed here: making it
- * takes some 2.5 ms, which a short command (a mount and one file read)
+ * takes some 2.6 ms, which a short command (a mount and one file read)
  * would not win back.
  */
 
