@@ -20,7 +20,6 @@ import { CommandContext, EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, failureLine
 // The process's memory is --memory plus a fixed margin (heap_flags.ts).
 keepHeapSmall();
 
-
 const GLOBAL = new Set(['memory', 'page-size', 'stats', 'no-lock', 'timeout', 'connections', 'partition', 'no-verify', 'help', 'version']);
 
 function usage(): string {

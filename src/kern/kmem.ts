@@ -48,7 +48,7 @@ export function kmemAlloc(bytes: number, shared = false): Uint8Array {
   const wasm = (globalThis as { WebAssembly?: { Memory: WasmMemoryCtor } }).WebAssembly;
   if (pages <= WASM_MAX_PAGES && wasm !== undefined) {
     try {
-      const mem = new wasm.Memory(shared ? { initial: pages, maximum: pages, shared } : { initial: pages, maximum: pages });
+      const mem = new wasm.Memory({ initial: pages, maximum: pages, shared });
       return new Uint8Array(mem.buffer, KMEM_SKEW, bytes);
     } catch {
       // out of address space for another Memory (or no shared ones here): an ordinary buffer will do
