@@ -40,7 +40,7 @@
 import * as nodeFs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-import { keepHeapSmall } from './heap_flags.js';
+import { workerStarting } from './heap_flags.js';
 import { escapedBytes, NAME_ESCAPE } from '../api/names.js';
 import { hostName } from './host_names.js';
 import { ioBuffer } from '../api/io_buffer.js';
@@ -376,6 +376,8 @@ class Lane {
   outstanding = 0;
   /** Its worker runs JavaScript (batches sent before wait with the reader, which may carry them out itself). */
   online = false;
+  /** Sets the flags again once its worker is up (heap_flags.ts: workerStarting). */
+  up: () => void = () => {};
   /** Calls queued; calls in batches sent; work units queued. */
   calls = 0;
   sent = 0;
@@ -462,10 +464,20 @@ export class HostOps {
     // (Descriptors cross threads: a file the reader opened while the worker came up is written and closed by the
     // worker; Node's tracking of a worker's own descriptors would warn at that close. Every file is closed by the
     // lane's calls, on failures too.)
-    const worker = new threads.Worker(workerSource, { eval: true, trackUnmanagedFds: false, workerData: { ctl: this.ctl.buffer, lane: l, nums, bufs } });
+    const up = workerStarting(); // (V8's default flags while it starts: heap_flags.ts)
+    let worker: Worker;
+    try {
+      worker = new threads.Worker(workerSource, { eval: true, trackUnmanagedFds: false, workerData: { ctl: this.ctl.buffer, lane: l, nums, bufs } });
+    } catch (e) {
+      up();
+      throw e;
+    }
     lane.worker = worker;
+    lane.up = up;
     this.lanes.push(lane);
-    worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
+    // Up: once online, or once its shared word says so (hand(): a busy reader may not hear of 'online' for a while).
+    worker.once('online', up);
+    worker.once('exit', up);
     worker.on('message', (r: { slot: number; failure: HostFailure | null }) => {
       lane.outstanding--;
       lane.free.push(lane.slots[r.slot]);
@@ -885,6 +897,7 @@ export class HostOps {
       const { lane: l, batch } = this.early[i];
       if (!l.online && (l.index === 0 ? up0 : up1) === 1) {
         l.online = true;
+        l.up();
         const st = l.inline;
         batch.st = { fd: st.fd, path: st.path, end: st.end, done: st.done, cost: st.cost, stopped: st.stopped };
       }

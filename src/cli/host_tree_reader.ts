@@ -27,7 +27,7 @@
 
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-import { keepHeapSmall } from './heap_flags.js';
+import { workerStarting } from './heap_flags.js';
 import { escapedBytes, nameDecode } from '../api/names.js';
 import { ioBuffer } from '../api/io_buffer.js';
 
@@ -230,10 +230,23 @@ parentPort.once('message', (w) => {
 /** A worker started ahead of its walk by prewarm(), not yet given one. */
 let warm: Worker | null = null;
 
+/** Each worker's call to make once it is up (heap_flags.ts: workerStarting). */
+const booted = new WeakMap<Worker, () => void>();
+
 function newWorker(): Worker {
   const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
-  const worker = new threads.Worker(workerSource, { eval: true });
-  worker.once('online', keepHeapSmall); // its start set V8's heap flags back (heap_flags.ts)
+  const up = workerStarting(); // (V8's default flags while it starts: heap_flags.ts)
+  let worker: Worker;
+  try {
+    worker = new threads.Worker(workerSource, { eval: true });
+  } catch (e) {
+    up();
+    throw e;
+  }
+  // Up: once online, or once its first record is read (next(): a reader waiting on the ring hears no event).
+  worker.once('online', up);
+  worker.once('exit', up);
+  booted.set(worker, up);
   worker.unref();
   return worker;
 }
@@ -258,8 +271,11 @@ export class HostTreeReader {
   private nextSeq: number;
   private failure: HostFailure | null = null;
   private readonly dec = new TextDecoder();
+  /** Sets V8's flags again once the worker is up (its first record read), if nothing did before. */
+  private up: (() => void) | null;
 
   private constructor(private readonly worker: Worker, mem: Uint8Array, tops: number) {
+    this.up = booted.get(worker) ?? null;
     this.ctrl = new Int32Array(mem.buffer, mem.byteOffset, CTRL / 4);
     this.u8 = new Uint8Array(mem.buffer, mem.byteOffset + CTRL, RING);
     this.dv = new DataView(mem.buffer, mem.byteOffset + CTRL, RING);
@@ -298,6 +314,10 @@ export class HostTreeReader {
         if (head === this.tail) Atomics.wait(this.ctrl, C.HEAD, head);
         Atomics.store(this.ctrl, C.HEAD_WAITER, 0);
         head = this.head = Atomics.load(this.ctrl, C.HEAD);
+      }
+      if (this.up !== null) {
+        this.up();
+        this.up = null;
       }
       const kind = this.tail + HDR > RING ? K.WRAP : this.dv.getInt32(this.tail, true);
       if (kind === K.WRAP) {

@@ -6,7 +6,9 @@
  * short-lived objects with survivors, the young generation stays at its
  * first size instead of growing to 16 MiB semi-spaces. And the commands
  * load every Node module they use before the first flag is set (Node's
- * cache of its own modules holds under the default flags only).
+ * cache of its own modules holds under the default flags only), and a
+ * worker thread starts under the default flags (its own isolate loads Node's
+ * modules from that cache), ours set again once it is up.
  */
 
 import { test } from 'node:test';
@@ -101,6 +103,65 @@ test('every command loads the Node modules it uses before it sets V8\'s flags: t
       assert.ok(late !== null, r.stderr);
       assert.deepEqual(JSON.parse(late[1]), [], `${args.join(' ')}: modules loaded after the flags`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Run in a process of its own (no flag set before it): whether V8 takes a
+ * code cache made under its default flags at each step (it checks a hash of
+ * the flags that differ from their defaults, as Node does for its own
+ * modules' cache).
+ */
+const PROBE = `import vm from 'node:vm';
+const { keepHeapSmall, compileHotOnly, compileLess, workerStarting } = await import(process.argv[2]);
+const { HostOps } = await import(process.argv[3]);
+const { HostTreeReader } = await import(process.argv[4]);
+const src = 'function f(a) { return a + 1 }\\nf(1);\\n';
+let n = 0;
+const made = new vm.Script(src, { filename: 'made.js', produceCachedData: true }).cachedData;
+// (each probe a file name of its own: the isolate's own cache would answer a second compile of one)
+const taken = () => !new vm.Script(src, { filename: 'probe' + n++ + '.js', cachedData: made }).cachedDataRejected;
+const out = { fresh: taken() };
+compileHotOnly(); compileLess(); keepHeapSmall();
+out.ours = taken();
+const up = workerStarting(), up2 = workerStarting();
+out.starting = taken();
+up(); up();
+out.oneOfTwoUp = taken();
+up2();
+out.bothUp = taken();
+const ops = HostOps.start(true);
+out.laneStarting = taken();
+await new Promise((r) => setTimeout(r, 500));
+out.laneUp = taken();
+await ops.finish(); await ops.stop();
+HostTreeReader.prewarm();
+out.readerStarting = taken();
+await new Promise((r) => setTimeout(r, 500));
+out.readerUp = taken();
+console.log(JSON.stringify(out));`;
+
+test("a worker thread starts under V8's default flags (Node's cache of its own modules holds), ours set again once it is up: host_ops' lanes, the host tree's reader", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmpager-flags-'));
+  try {
+    const probe = join(dir, 'probe.mjs');
+    writeFileSync(probe, PROBE);
+    const mod = (m: string) => new URL(`../../src/cli/${m}.js`, import.meta.url).href;
+    const r = spawnSync(process.execPath, [probe, mod('heap_flags'), mod('host_ops'), mod('host_tree_reader')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      fresh: true,
+      ours: false,
+      starting: true,
+      oneOfTwoUp: true,
+      bothUp: false,
+      laneStarting: true,
+      laneUp: false,
+      readerStarting: true,
+      readerUp: false,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
