@@ -75,8 +75,23 @@ export function nameEscaped(s: string): boolean {
 
 /** The bytes of name s: UTF-8, each lone U+DC80-U+DCFF the byte it stands for. */
 export function nameEncode(s: string): Uint8Array {
+  // An ASCII name byte by byte (most are): TextEncoder gives each result a buffer outside V8's heap, which the
+  // collector then sweeps (an image made from a tree of files encodes every name); a short array lies in the heap.
+  const n = s.length;
+  if (n <= ASCII_MAX) {
+    let ascii = true;
+    for (let i = 0; i < n && ascii; i++) ascii = s.charCodeAt(i) < 0x80;
+    if (ascii) {
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i++) b[i] = s.charCodeAt(i);
+      return b;
+    }
+  }
   return nameEscaped(s) ? escapedBytes(s) : encoder.encode(s);
 }
+
+/** nameEncode's longest name made byte by byte. */
+const ASCII_MAX = 255;
 
 /**
  * nameEncode's long way, self-contained (the host queue's workers run its

@@ -38,10 +38,10 @@ export function ext2BulkstatNow(mp: Mount, ino: number): Bulkstat | null {
   if (bp === null) return null;
   try {
     const o = ext2InodeOff(fs, ino);
-    const raw = bp.data.subarray(o, o + fs.sb.inodeSize); // (what is kept of it is copied by decodeDinode)
+    const raw = bp.data.subarray(o, o + fs.sb.inodeSize);
     if (((raw[1] << 8) & S_IFMT) !== S_IFREG) return null; // (i_mode's type first: a directory's checksum is checked once, by VFS_VGET)
     if (fs.metadataCsum && !inodeCsumOk(fs, ino, raw)) return null;
-    const din = decodeDinode(raw);
+    const din = decodeDinode(raw); // (its i_block, a view of the buffer, read here alone: the attributes keep nothing of it)
     const size = dinodeSize(fs, din, VType.VREG);
     if (size < 0 || (din.flags & (EXT4_INLINE_DATA_FL | EXT4_ENCRYPT_FL)) !== 0 || !ext2XattrsNone(raw, din)) return null;
     const runs = (din.flags & EXT4_EXTENTS_FL) !== 0 ? extentRuns(fs, din, size) : directRuns(fs, din, size);

@@ -309,7 +309,7 @@ export interface Ext2Dinode {
   /** i_blocks_lo + (l_i_blocks_high << 32): in 512-byte units, or fs blocks with HUGE_FILE_FL. */
   blocksRaw: number;
   flags: number;
-  /** The 60 bytes of i_block (block map, extent root, symlink or inline data). */
+  /** The 60 bytes of i_block (block map, extent root, symlink or inline data), a view of the inode's bytes. */
   iblock: Uint8Array;
   generation: number;
   fileAcl: number;
@@ -317,7 +317,14 @@ export interface Ext2Dinode {
   extraIsize: number;
 }
 
-/** Decodes one on-disk inode. => b.length == inode size >= 128 */
+/**
+ * Decodes one on-disk inode. => b.length == inode size >= 128
+ * Its i_block is a view of b, not a copy: b is the in-core inode's own copy
+ * of the inode (kept in step with it: ext2InodeEncode), or read before it
+ * is released (VFS_BULKSTAT). (A copy of 60 bytes lies in V8's heap until
+ * its buffer is asked for, as reading it through a DataView does: then V8
+ * moves it out, and every new file's inode cost the collector a buffer.)
+ */
 export function decodeDinode(b: Uint8Array): Ext2Dinode {
   const dv = new DataView(b.buffer, b.byteOffset, b.length);
   let extraIsize = 0;
@@ -343,7 +350,7 @@ export function decodeDinode(b: Uint8Array): Ext2Dinode {
     linksCount: dv.getUint16(0x1a, true),
     blocksRaw: dv.getUint32(0x1c, true) + dv.getUint16(0x74, true) * 2 ** 32,
     flags: dv.getUint32(0x20, true),
-    iblock: b.slice(0x28, 0x28 + EXT2_IBLOCK_BYTES),
+    iblock: b.subarray(0x28, 0x28 + EXT2_IBLOCK_BYTES),
     generation: dv.getUint32(0x64, true),
     fileAcl: dv.getUint32(0x68, true) + dv.getUint16(0x76, true) * 2 ** 32,
     extraIsize,

@@ -17,6 +17,35 @@ import {
 } from './ext2_fs.js';
 import type { Ext2Fs } from './ext2_mount.js';
 
+/**
+ * Bytes for an in-core inode's own copy of its on-disk inode: zeros, or a
+ * copy of `from`. Cut from slabs of INODE_SLAB bytes, each piece handed out
+ * once: a Uint8Array of 256 bytes of its own is a buffer outside V8's heap,
+ * which each young collection sweeps while it lives (measured, put -r of
+ * the bench's 20 000 files: one per file made, 25 ms of the 158 the
+ * collector took). A slab is freed once none of its pieces is referenced:
+ * what is held past that is at most a slab per live inode.
+ */
+export function inodeBytes(size: number, from?: Uint8Array): Uint8Array {
+  let b: Uint8Array;
+  if (size > INODE_SLAB / 4) {
+    b = new Uint8Array(size);
+  } else {
+    if (slabAt + size > slab.length) {
+      slab = new Uint8Array(INODE_SLAB);
+      slabAt = 0;
+    }
+    b = slab.subarray(slabAt, slabAt + size);
+    slabAt += size;
+  }
+  if (from !== undefined) b.set(from);
+  return b;
+}
+
+const INODE_SLAB = 4096;
+let slab = new Uint8Array(0);
+let slabAt = 0;
+
 /** One decoded extent-tree leaf and the logical range [lo, hi) it answers for. */
 export interface ExtentLeaf {
   lo: number;

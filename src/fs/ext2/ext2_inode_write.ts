@@ -17,7 +17,7 @@ import {
   DI_SIZE_HIGH, DI_UID, DI_UID_HIGH, EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES, EXT2_NEW_EXTRA_ISIZE,
   EXT4_EXTENTS_FL, EXT4_HUGE_FILE_FL, INCOMPAT_EXTENTS, INCOMPAT_LARGEDIR, RO_COMPAT_HUGE_FILE, RO_COMPAT_LARGE_FILE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 } from './ext2_fs.js';
-import { type Inode, inodeFromDisk } from './ext2_inode.js';
+import { type Inode, inodeBytes, inodeFromDisk } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { inodeCsumSet } from './ext2_csum.js';
 import { EXT2_ATIME, EXT2_CTIME, EXT2_MTIME, type Ext2Time, ext2Stamp } from './ext2_itimes.js';
@@ -204,8 +204,8 @@ function inodeInit(mp: Mount, ino: number, bp: Buf, off: number, mode: number, l
   const isize = fs.sb.inodeSize;
   const oldGen = new DataView(bp.data.buffer, bp.data.byteOffset + off, isize).getUint32(DI_GENERATION, true);
   mp.bufcache.brelse(bp);
-  const raw = new Uint8Array(isize);
-  const dv = new DataView(raw.buffer);
+  const raw = inodeBytes(isize);
+  const dv = new DataView(raw.buffer, raw.byteOffset, isize);
   dv.setUint16(DI_MODE, mode, true);
   dv.setUint16(DI_LINKS, links, true);
   dv.setUint32(DI_GENERATION, (oldGen + 1) >>> 0, true);

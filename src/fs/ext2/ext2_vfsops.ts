@@ -21,7 +21,7 @@ import {
   INCOMPAT_SUPP_READ, INCOMPAT_SUPP_WRITE, RO_COMPAT_BIGALLOC, RO_COMPAT_EXT3, RO_COMPAT_SUPP_WRITE, SBOFF,
   SBSIZE, decodeSuper, featureName, EXT2_VALID_FS,
 } from './ext2_fs.js';
-import { type Inode, ext2Inode, inodeFromDisk } from './ext2_inode.js';
+import { type Inode, ext2Inode, inodeBytes, inodeFromDisk } from './ext2_inode.js';
 import { ext2LoadGroups, ext2SbUpdate } from './ext2_group.js';
 import { ext2InodeBufNow, ext2InodeOff, ext2Update } from './ext2_inode_write.js';
 import { Ext2Fs } from './ext2_mount.js';
@@ -205,7 +205,7 @@ function readInodeNow(mp: Mount, fs: Ext2Fs, ino: number): { error: number; ip: 
   const bp = ext2InodeBufNow(mp, ino);
   if (bp === null) return null;
   const o = ext2InodeOff(fs, ino);
-  const raw = bp.data.slice(o, o + fs.sb.inodeSize);
+  const raw = inodeBytes(fs.sb.inodeSize, bp.data.subarray(o, o + fs.sb.inodeSize));
   const blk = bp.blkno / fs.fsbtodb(1); // (in the file system's blocks, as the message names it)
   mp.bufcache.brelse(bp);
   return inodeChecked(fs, ino, raw, blk);
@@ -234,7 +234,7 @@ async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {
   const ahead = sequential ? Math.min(Math.max(0, INODE_READAHEAD / fs.bsize - 1), block + fs.itableBlocks - 1 - blk) : 0;
   const r = await mp.bufcache.breadn(fs.fsbtodb(blk), fs.bsize, ahead);
   if (r.error !== 0 || r.bp === null) return { error: r.error || EIO, ip: null };
-  const raw = r.bp.data.slice(o, o + sb.inodeSize);
+  const raw = inodeBytes(sb.inodeSize, r.bp.data.subarray(o, o + sb.inodeSize));
   mp.bufcache.brelse(r.bp);
   return inodeChecked(fs, ino, raw, blk);
 }
