@@ -43,15 +43,17 @@
  * UUID), each from Node's cache while the flags are still the defaults
  * (measured, those a tree's `get` loads: 2.6-2.9 ms from the cache, 9.2-11.2
  * ms compiled under the flags; all of them 4.8 and 17.6 ms).
- *   const up = workerStarting(); new Worker(...).once('online', up)   // host_ops.ts, host_tree_reader.ts
+ *   const up = workerStarting(); new Worker(...).once('online', up)   // warm_worker.ts, host_tree_reader.ts
  * A worker thread's start loads Node's modules of its own, in its own
  * isolate, and they too come from Node's cache only under the default
  * flags: so the flags go back to V8's defaults while a worker starts (the
  * hash V8 checks is of the flags that differ from their defaults), and
  * ours are set again once no worker is starting (measured, two workers
  * started under the flags: 70-90 ms of CPU each, up after 100 ms; under
- * the defaults 30 ms each, up after 60-70 ms). The reading thread runs
- * those few tens of ms under the defaults.
+ * the defaults 30 ms each, up after 60-70 ms). What runs meanwhile runs
+ * under the defaults: a `get` starts its threads as the process starts
+ * (launch.ts), before the walk, whose functions would otherwise reach the
+ * optimising compiler on V8's default budget.
  */
 
 import { fstatSync } from 'node:fs';
@@ -61,8 +63,19 @@ import { commandOf } from './options.js';
 
 const nodeRequire = createRequire(import.meta.url);
 
-let inlineNothing = false;
-let hotOnly = false;
+/**
+ * What is set, and how many worker threads are starting. V8's flags are the
+ * process's, and so is this: the launcher (launch.ts) and the bundle each
+ * hold a copy of this module, and share it.
+ */
+interface FlagState {
+  hotOnly: boolean;
+  inlineNothing: boolean;
+  starting: number;
+  /** Flags of ours are set (not V8's defaults). */
+  set: boolean;
+}
+const state = ((globalThis as Record<symbol, unknown>)[Symbol.for('vmpager.v8-flags')] ??= { hotOnly: false, inlineNothing: false, starting: 0, set: false }) as FlagState;
 
 /** V8's interrupt budget (bytes of bytecode run between a function's tier-up checks) for a tree copied out. */
 const HOT_BUDGET = 800_000;
@@ -75,15 +88,19 @@ const HOT_BUDGET = 800_000;
  */
 const DEFAULT_FLAGS = ['--semi-space-growth-factor=2', '--heap-growing-percent=0', '--turbo-inlining', '--interrupt-budget=67584'];
 
-/** Worker threads started and not yet up. */
-let starting = 0;
-
 export function keepHeapSmall(): void {
-  if (starting > 0) return; // (set when the last worker starting is up)
+  if (state.starting > 0) return; // (set when the last worker starting is up)
+  state.set = true;
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--heap-growing-percent=20');
-  if (inlineNothing) setFlagsFromString('--no-turbo-inlining');
-  if (hotOnly) setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
+  if (state.inlineNothing) setFlagsFromString('--no-turbo-inlining');
+  if (state.hotOnly) setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
+}
+
+/** Sets every flag set here back to V8's default (a code cache made now holds for a start under them). */
+export function defaultFlags(): void {
+  for (const f of DEFAULT_FLAGS) setFlagsFromString(f);
+  state.set = false;
 }
 
 /**
@@ -92,29 +109,53 @@ export function keepHeapSmall(): void {
  * starting: call it when the worker is online (or failed to start).
  */
 export function workerStarting(): () => void {
-  if (starting++ === 0) for (const f of DEFAULT_FLAGS) setFlagsFromString(f);
+  if (state.starting++ === 0 && state.set) defaultFlags();
   let up = false;
   return () => {
     if (up) return;
     up = true;
-    starting--;
+    state.starting--;
     keepHeapSmall();
   };
 }
 
 export function compileHotOnly(): void {
-  hotOnly = true;
-  if (starting === 0) setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
+  state.hotOnly = true;
+  if (state.starting > 0) return;
+  state.set = true;
+  setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
 }
 
 export function compileLess(): void {
-  inlineNothing = true;
-  if (starting === 0) setFlagsFromString('--no-turbo-inlining');
+  state.inlineNothing = true;
+  if (state.starting > 0) return;
+  state.set = true;
+  setFlagsFromString('--no-turbo-inlining');
+}
+
+/** Whether a worker thread is starting (V8's flags at their defaults meanwhile). */
+export function workersStarting(): boolean {
+  return state.starting > 0;
+}
+
+/**
+ * Sets the flags of profile (flagProfile(), or 'boot': V8's defaults, those
+ * a code cache made while worker threads started holds for), whatever is
+ * starting: the launcher's, before it writes a code cache at exit.
+ */
+export function setProfileFlags(profile: string): void {
+  defaultFlags();
+  if (profile === 'boot') return;
+  state.set = true;
+  setFlagsFromString('--semi-space-growth-factor=1');
+  setFlagsFromString('--heap-growing-percent=20');
+  if (profile === 'less') setFlagsFromString('--no-turbo-inlining');
+  if (profile === 'hot') setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
 }
 
 /** Which of the flag sets above is in force: '' (neither), 'hot' (compileHotOnly) or 'less' (compileLess). */
 export function flagProfile(): string {
-  return hotOnly ? 'hot' : inlineNothing ? 'less' : '';
+  return state.hotOnly ? 'hot' : state.inlineNothing ? 'less' : '';
 }
 
 /**

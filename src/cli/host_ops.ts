@@ -38,15 +38,11 @@
  */
 
 import * as nodeFs from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-import { workerStarting } from './heap_flags.js';
 import { escapedBytes, NAME_ESCAPE } from '../api/names.js';
 import { hostName } from './host_names.js';
 import { ioBuffer } from '../api/io_buffer.js';
-
-/** node:worker_threads, loaded by the first threaded queue only: every other command starts without it. */
-const lazyRequire = createRequire(import.meta.url);
+import { runIn, startWorker, takeWorker } from './warm_worker.js';
 
 /**
  * The calls queued, by number (passed to the worker's copy of runOps as
@@ -314,14 +310,14 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
 }
 
 /**
- * A worker: runs each batch it is told of from its lane's slots (shared
+ * A worker's work (warm_worker.ts: the body of a function of require,
+ * parentPort and workerData): runs each batch it is told of from its lane's slots (shared
  * memory: nothing is transferred, so neither heap counts a megabyte of
  * outside memory per batch, which made V8 collect early), answers with the
  * slot and its failure, if any.
  */
-const workerSource = `'use strict';
+const workerBody = `'use strict';
 const fs = require('node:fs');
-const { parentPort, workerData } = require('node:worker_threads');
 const escapedBytes = ${escapedBytes.toString()};
 const nameEscape = new RegExp(${JSON.stringify(NAME_ESCAPE.source)});
 const named = (p) => (nameEscape.test(p) ? Buffer.from(escapedBytes(p)) : p);
@@ -455,7 +451,6 @@ export class HostOps {
 
   /** Starts the next lane's worker. */
   private addLane(): void {
-    const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
     const l = this.lanes.length;
     this.arena ??= ioBuffer(LANES * BATCHES * BATCH_BYTES, { shared: true });
     const lane = new Lane(l, null, this.state(l), this.arena.subarray(l * BATCHES * BATCH_BYTES, (l + 1) * BATCHES * BATCH_BYTES));
@@ -464,20 +459,13 @@ export class HostOps {
     // (Descriptors cross threads: a file the reader opened while the worker came up is written and closed by the
     // worker; Node's tracking of a worker's own descriptors would warn at that close. Every file is closed by the
     // lane's calls, on failures too.)
-    const up = workerStarting(); // (V8's default flags while it starts: heap_flags.ts)
-    let worker: Worker;
-    try {
-      worker = new threads.Worker(workerSource, { eval: true, trackUnmanagedFds: false, workerData: { ctl: this.ctl.buffer, lane: l, nums, bufs } });
-    } catch (e) {
-      up();
-      throw e;
-    }
+    // A thread started as the process started, where there is one (warm_worker.ts), else one started now.
+    const w = takeWorker() ?? startWorker({ trackUnmanagedFds: false });
+    runIn(w, workerBody, { ctl: this.ctl.buffer, lane: l, nums, bufs });
+    const worker = w.worker;
     lane.worker = worker;
-    lane.up = up;
+    lane.up = w.up; // (also once its shared word says so: hand(), where a busy reader may not hear of 'online' for a while)
     this.lanes.push(lane);
-    // Up: once online, or once its shared word says so (hand(): a busy reader may not hear of 'online' for a while).
-    worker.once('online', up);
-    worker.once('exit', up);
     worker.on('message', (r: { slot: number; failure: HostFailure | null }) => {
       lane.outstanding--;
       lane.free.push(lane.slots[r.slot]);

@@ -37,8 +37,9 @@ export const options = {
   port: { type: 'string' },
 } as const;
 
-/** The command argv names (its first positional) and the options given, or null where it names none. */
-export function commandOf(argv: string[]): { name: string; values: Record<string, string | boolean | undefined> } | null {
+/** The command argv names (its first positional), its operands and the options given, or null where it names none. */
+export function commandOf(argv: string[]): { name: string; operands: string[]; values: Record<string, string | boolean | undefined> } | null {
   const { values, positionals } = parseArgs({ args: argv, options, strict: false, allowPositionals: true });
-  return positionals.length === 0 ? null : { name: positionals[0], values: values as Record<string, string | boolean | undefined> };
+  if (positionals.length === 0) return null;
+  return { name: positionals[0], operands: positionals.slice(1), values: values as Record<string, string | boolean | undefined> };
 }
