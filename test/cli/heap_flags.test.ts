@@ -121,6 +121,8 @@ const { HostOps } = await import(process.argv[3]);
 const { HostTreeReader } = await import(process.argv[4]);
 const src = 'function f(a) { return a + 1 }\\nf(1);\\n';
 let n = 0;
+// Until cond holds, 10 s at most (a thread's start takes some 60-90 ms, longer on a loaded machine).
+const until = async (cond) => { for (let t = 0; t < 200 && !cond(); t++) await new Promise((r) => setTimeout(r, 50)); };
 const made = new vm.Script(src, { filename: 'made.js', produceCachedData: true }).cachedData;
 // (each probe a file name of its own: the isolate's own cache would answer a second compile of one)
 const taken = () => !new vm.Script(src, { filename: 'probe' + n++ + '.js', cachedData: made }).cachedDataRejected;
@@ -135,12 +137,12 @@ up2();
 out.bothUp = taken();
 const ops = HostOps.start(true);
 out.laneStarting = taken();
-await new Promise((r) => setTimeout(r, 500));
+await until(() => !taken());
 out.laneUp = taken();
 await ops.finish(); await ops.stop();
 HostTreeReader.prewarm();
 out.readerStarting = taken();
-await new Promise((r) => setTimeout(r, 500));
+await until(() => !taken());
 out.readerUp = taken();
 console.log(JSON.stringify(out));`;
 

@@ -67,7 +67,7 @@ test('get of IMAGE /: two threads start first, then the bundle is compiled, no f
     const early = log.slice(0, bundle).filter((e) => e.startsWith('flag ') && !DEFAULTS.has(e.slice(5)));
     assert.deepEqual(early, [], 'flags set before the bundle was compiled');
     assert.equal(log.filter((e) => e === 'thread').length, 2, log.join(', '));
-    assert.ok(log.some((e) => e === 'flag --interrupt-budget=800000'), 'the copy\'s own flags set once the threads were up');
+    // (that the flags come back once the threads are up is heap_flags.test.ts': here a small copy may end first)
     assert.equal(readFileSync(join(tmp.dir, `out${run}`, 'sub', 'f299'), 'utf8'), 'file 299\n'.repeat(499));
   }
 });
