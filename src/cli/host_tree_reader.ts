@@ -25,14 +25,10 @@
  * the bench's tree: the worker's copies 55 ms of CPU, 39 ms aligned).
  */
 
-import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-import { workerStarting } from './heap_flags.js';
 import { escapedBytes, nameDecode } from '../api/names.js';
 import { ioBuffer } from '../api/io_buffer.js';
-
-/** node:worker_threads, loaded by the first tree read ahead only: every other command starts without it. */
-const lazyRequire = createRequire(import.meta.url);
+import { runIn, startWorker, takeWorker, type WarmWorker } from './warm_worker.js';
 
 const K = { LIST: 1, LIST_MORE: 2, DATA: 3, LAST: 4, LINK: 5, ERROR: 6, DONE: 7, WRAP: 8 } as const;
 /**
@@ -215,10 +211,9 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
   }
 }
 
-/** The worker: waits for its walk (one message), then reads it. */
-const workerSource = `'use strict';
+/** The worker's work (warm_worker.ts: the body of a function of require and parentPort): waits for its walk (one message), then reads it. */
+const workerBody = `'use strict';
 const fs = require('node:fs');
-const { parentPort } = require('node:worker_threads');
 const escapedBytes = ${escapedBytes.toString()};
 const named = (p) => Buffer.from(escapedBytes(p));
 const produce = ${produce.toString()};
@@ -228,27 +223,19 @@ parentPort.once('message', (w) => {
 });`;
 
 /** A worker started ahead of its walk by prewarm(), not yet given one. */
-let warm: Worker | null = null;
+let warm: WarmWorker | null = null;
 
-/** Each worker's call to make once it is up (heap_flags.ts: workerStarting). */
-const booted = new WeakMap<Worker, () => void>();
-
-function newWorker(): Worker {
-  const threads = lazyRequire('node:worker_threads') as typeof import('node:worker_threads');
-  const up = workerStarting(); // (V8's default flags while it starts: heap_flags.ts)
-  let worker: Worker;
-  try {
-    worker = new threads.Worker(workerSource, { eval: true });
-  } catch (e) {
-    up();
-    throw e;
-  }
-  // Up: once online, or once its first record is read (next(): a reader waiting on the ring hears no event).
-  worker.once('online', up);
-  worker.once('exit', up);
-  booted.set(worker, up);
-  worker.unref();
-  return worker;
+/**
+ * A thread for a walk: one the launcher started as the process started
+ * (warm_worker.ts), else one started now; it waits for its walk. (Up: once
+ * online, or once its first record is read: next(), where a reader waiting
+ * on the ring hears no event.)
+ */
+function newWorker(): WarmWorker {
+  const w = takeWorker() ?? startWorker();
+  runIn(w, workerBody, null);
+  w.worker.unref();
+  return w;
 }
 
 /** A host failure as it crossed from the worker: enough for hostError. */
@@ -274,8 +261,8 @@ export class HostTreeReader {
   /** Sets V8's flags again once the worker is up (its first record read), if nothing did before. */
   private up: (() => void) | null;
 
-  private constructor(private readonly worker: Worker, mem: Uint8Array, tops: number) {
-    this.up = booted.get(worker) ?? null;
+  private constructor(private readonly worker: Worker, up: () => void, mem: Uint8Array, tops: number) {
+    this.up = up;
     this.ctrl = new Int32Array(mem.buffer, mem.byteOffset, CTRL / 4);
     this.u8 = new Uint8Array(mem.buffer, mem.byteOffset + CTRL, RING);
     this.dv = new DataView(mem.buffer, mem.byteOffset + CTRL, RING);
@@ -285,10 +272,10 @@ export class HostTreeReader {
   /** Starts reading `tops` (numbered 0, 1, ... in this order); `known`: link keys whose file is in the image already. */
   static start(tops: ReadonlyArray<{ path: string; type: number; key: string | null; size: number }>, known: readonly string[]): HostTreeReader {
     const mem = ioBuffer(CTRL + RING, { shared: true });
-    const worker = warm ?? newWorker();
+    const w = warm ?? newWorker();
     warm = null;
-    worker.postMessage({ mem, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD });
-    return new HostTreeReader(worker, mem, tops.length);
+    w.worker.postMessage({ mem, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD });
+    return new HostTreeReader(w.worker, w.up, mem, tops.length);
   }
 
   /**

@@ -3,11 +3,12 @@
  * bundled command, dist/vmpager.cjs beside it, through the code cache
  * (compile_cache.ts). The flags come first, the command's own included
  * (heap_flags.ts: commandFlags): V8 accepts a code cache only under the
- * flags it was made with, and the command sets these anyway. A `get` of
- * IMAGE / (or any path ending in '/') first starts the two threads the
- * tree's copy needs (warm_worker.ts): they start under V8's defaults, and
- * the bundle is compiled under them too (its cache's profile 'boot'); the
- * command's flags follow once they are up.
+ * flags it was made with, and the command sets these anyway. A command
+ * that will need worker threads for certain (a `get` of IMAGE / or of any
+ * path ending in '/', a tree into an ext2/3/4 image) first starts them
+ * (warm_worker.ts): they start under V8's defaults, and the bundle is
+ * compiled under them too (its cache's profile 'boot'); the command's
+ * flags follow once they are up.
  * A cache is made by a run of a command that succeeded: what it holds is
  * what that run compiled, and `--version` or `--help` alone compile next
  * to nothing (a `cat` after such a cache compiled ~5 ms more of its own).
@@ -25,23 +26,28 @@ import { prestart } from './warm_worker.js';
 const argv = process.argv.slice(2);
 
 /**
- * Is the command a `get` of a tree for certain (IMAGE / or a path ending
- * in '/': a directory or nothing)? Its two host lanes' threads then start
- * now, before any flag is set (warm_worker.ts). Not for any other `get`: a
- * file's copy would only share the cores with their start (measured, `get`
- * of one small file: 105 ms, 135 with the two threads starting beside it);
- * another tree's copy starts them when it meets its directory.
+ * The threads the command will need for certain, started now, before any
+ * flag is set (warm_worker.ts): a `get` of a tree (IMAGE / or a path
+ * ending in '/': a directory or nothing) its two host lanes'; a tree into
+ * ext2/3/4 (`mkfs --from`, not FAT's; `put -r`) its reading thread. Not for
+ * any other `get`: a file's copy would only share the cores with their
+ * start (measured, `get` of one small file: 105 ms, 135 with the two
+ * threads starting beside it); another tree's copy starts them when it
+ * meets its directory.
  */
-function treeGet(): boolean {
+function prestartThreads(): void {
+  let c: ReturnType<typeof commandOf>;
   try {
-    const c = commandOf(argv);
-    return c?.name === 'get' && c.operands.length >= 2 && c.operands[1].endsWith('/');
+    c = commandOf(argv);
   } catch {
-    return false; // (the command line is the command's to refuse, in its own words)
+    return; // (the command line is the command's to refuse, in its own words)
   }
+  if (c?.name === 'get' && c.operands.length >= 2 && c.operands[1].endsWith('/')) prestart(2, { trackUnmanagedFds: false });
+  const fat = c?.values.type === 'fat' || c?.values.fat !== undefined;
+  if ((c?.name === 'mkfs' && typeof c.values.from === 'string' && !fat) || (c?.name === 'put' && c.values.recurse === true)) prestart(1);
 }
 
-if (treeGet()) prestart(2, { trackUnmanagedFds: false });
+prestartThreads();
 
 /**
  * The command's V8 flags, set now (heap_flags.ts), or held at V8's defaults

@@ -2,7 +2,9 @@
  * A `get` of a whole tree (IMAGE /, or a path ending in '/') starts its two
  * host lanes' threads as the process starts, before the bundle is compiled
  * and before any V8 flag of ours is set, and the copy takes those two (no
- * third is started); a `get` of anything else starts none up front. Judged
+ * third is started); a `get` of anything else starts none up front; a tree
+ * into an ext2/3/4 image (`mkfs --from`, `put -r`) starts its reading
+ * thread so, and FAT's `mkfs --from`, which reads without one, none. Judged
  * from inside the command (node --require): each thread made, the bundle's
  * compile and each V8 flag set, in order.
  */
@@ -78,4 +80,21 @@ test('get of a path that may be a file (no trailing /) starts no thread up front
   const dir = logOf('get', img, '/sub', join(tmp.dir, 'sub.out'));
   assert.ok(dir.indexOf('thread') > dir.indexOf('bundle'), dir.join(', '));
   assert.equal(readFileSync(join(tmp.dir, 'sub.out', 'f7'), 'utf8'), 'file 7\n'.repeat(207));
+});
+
+test('mkfs --from and put -r start their reading thread before the bundle is compiled and take it; FAT\'s mkfs --from starts none', () => {
+  const tree = join(tmp.dir, 'tree');
+  for (const [i, args] of [
+    ['mkfs', '--type', 'ext4', '--from', tree, join(tmp.dir, 'm.img'), '64MiB'],
+    ['put', '-r', img, '/in', '--from', tree],
+  ].entries()) {
+    const log = logOf(...args);
+    assert.deepEqual(log.slice(0, 1), ['thread'], `${i}: ${log.join(', ')}`);
+    assert.ok(log.indexOf('bundle') > 0, log.join(', '));
+    assert.equal(log.filter((e) => e === 'thread').length, 1, log.join(', '));
+  }
+  const r = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout);
+  const fat = logOf('mkfs', '--type', 'fat', '--from', tree, join(tmp.dir, 'f.img'), '64MiB');
+  assert.equal(fat.filter((e) => e === 'thread').length, 0, fat.join(', '));
 });
