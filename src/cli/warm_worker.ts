@@ -5,16 +5,17 @@
  * body of a function it is sent with its data.
  *   const w = startWorker({ trackUnmanagedFds: false });
  *   runIn(w, body, data)   // body: the text of a function body of (require, parentPort, workerData)
- *   prestart(2, opts)      // launch.ts, as the process starts (a tree's `get`: its two host lanes)
- *   takeWorker()           // one of those, or null: host_ops.ts takes its lanes' threads here first
+ *   prestart(2, opts)      // launch.ts, as the process starts (a tree's `get`: its two host lanes; a tree in: its reader)
+ *   takeWorker()           // one of those, or null: host_ops.ts and host_tree_reader.ts take their threads here first
  * A tree copied out (`get`) needs two threads for its host lanes, and a
  * thread takes some 60-90 ms to come up: started as the process starts, it
  * is up by the time the bundle has loaded and the image is mounted, instead
  * of coming up beside the walk with V8's flags at their defaults meanwhile
  * (which let the walk's functions reach the optimising compiler on V8's
  * default budget: measured, 80-110 ms more of the compiler's threads' CPU).
- * One started and never taken (a `get` of one file) holds nothing: it is
- * unreferenced until taken and ends with the process.
+ * A tree copied in (`mkfs --from`, `put -r`) starts its reading thread so.
+ * One started and never taken holds nothing: it is unreferenced until taken
+ * and ends with the process.
  * The launcher (launch.ts) and the bundle each hold a copy of this module:
  * the threads started are kept where both see them (a global symbol).
  */
@@ -68,8 +69,8 @@ export function prestart(n: number, opts: WorkerOptions = {}): void {
       w.worker.unref();
       prestarted.push(w);
       w.worker.once('exit', () => {
-        const i = prestarted.indexOf(w);
-        if (i >= 0) prestarted.splice(i, 1); // (never handed out dead)
+        const at = prestarted.indexOf(w);
+        if (at >= 0) prestarted.splice(at, 1); // (never handed out dead)
       });
     }
   } catch {
