@@ -35,6 +35,8 @@ parentPort.once('message', (m) => new Function('require', 'parentPort', 'workerD
 export interface WarmWorker {
   worker: Worker;
   up: () => void;
+  /** Its failure, if it failed before a taker listened (its start, as memory runs short): such a thread is never handed out. */
+  failure: Error | null;
 }
 
 /** Threads started ahead by prestart() and not taken yet (shared by the module's copies). */
@@ -53,7 +55,12 @@ export function startWorker(opts: WorkerOptions = {}): WarmWorker {
   }
   worker.once('online', up);
   worker.once('exit', up);
-  return { worker, up };
+  const w: WarmWorker = { worker, up, failure: null };
+  // (An 'error' with no listener would end the process with a stack trace; a taker adds its own listener.)
+  worker.on('error', (e: Error) => {
+    w.failure ??= e;
+  });
+  return w;
 }
 
 /** Gives thread w its work: body runs as a function of (require, parentPort, workerData), workerData being data. */
@@ -80,8 +87,10 @@ export function prestart(n: number, opts: WorkerOptions = {}): void {
 
 /** A thread prestart() started, referenced again (the taker's now), or null. */
 export function takeWorker(): WarmWorker | null {
-  const w = prestarted.shift();
-  if (w === undefined) return null;
-  w.worker.ref();
-  return w;
+  for (let w = prestarted.shift(); w !== undefined; w = prestarted.shift()) {
+    if (w.failure !== null) continue;
+    w.worker.ref();
+    return w;
+  }
+  return null;
 }

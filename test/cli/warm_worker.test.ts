@@ -98,3 +98,16 @@ test('mkfs --from and put -r start their reading thread before the bundle is com
   const fat = logOf('mkfs', '--type', 'fat', '--from', tree, join(tmp.dir, 'f.img'), '64MiB');
   assert.equal(fat.filter((e) => e === 'thread').length, 0, fat.join(', '));
 });
+
+test('a thread started ahead that fails to start (out of memory) ends nothing and is never handed out', () => {
+  const probe = join(tmp.dir, 'fail.mjs');
+  writeFileSync(probe, `const { prestart, takeWorker } = await import(process.argv[2]);
+prestart(1, { resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 1 } });
+// Until it has failed (or exited), 10 s at most: the threads started ahead are kept under a global symbol.
+const ahead = globalThis[Symbol.for('vmpager.prestarted')];
+for (let t = 0; t < 200 && ahead.some((w) => w.failure === null); t++) await new Promise((r) => setTimeout(r, 50));
+console.log(JSON.stringify({ taken: takeWorker() }));`);
+  const r = spawnSync(process.execPath, [probe, new URL('../../src/cli/warm_worker.js', import.meta.url).href], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { taken: null });
+});
