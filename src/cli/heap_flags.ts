@@ -139,13 +139,14 @@ export function workersStarting(): boolean {
 }
 
 /**
- * Sets the flags of profile (flagProfile(), or 'boot': V8's defaults, those
- * a code cache made while worker threads started holds for), whatever is
- * starting: the launcher's, before it writes a code cache at exit.
+ * Sets the flags of profile (flagProfile(), or 'boot-' and one of those:
+ * V8's defaults, those a code cache made while worker threads started holds
+ * for), whatever is starting: the launcher's, before it writes a code cache
+ * at exit.
  */
 export function setProfileFlags(profile: string): void {
   defaultFlags();
-  if (profile === 'boot') return;
+  if (profile.startsWith('boot')) return;
   state.set = true;
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--heap-growing-percent=20');

@@ -7,8 +7,8 @@
  * that will need worker threads for certain (a `get` of IMAGE / or of any
  * path ending in '/', a tree into an ext2/3/4 image) first starts them
  * (warm_worker.ts): they start under V8's defaults, and the bundle is
- * compiled under them too (its cache's profile 'boot'); the command's
- * flags follow once they are up.
+ * compiled under them too (its cache's profile 'boot-' and the command's);
+ * the command's flags follow once they are up.
  * A cache is made by a run of a command that succeeded: what it holds is
  * what that run compiled, and `--version` or `--help` alone compile next
  * to nothing (a `cat` after such a cache compiled ~5 ms more of its own).
@@ -51,17 +51,18 @@ prestartThreads();
 
 /**
  * The command's V8 flags, set now (heap_flags.ts), or held at V8's defaults
- * while threads start: the profile its cache is made and used under ('boot':
- * the defaults).
+ * while threads start: the profile its cache is made and used under ('boot-'
+ * and the command's own: the defaults, and still a cache per kind of
+ * command, each holding what its runs compile).
  */
 const set = commandFlags(argv);
-const profile = workersStarting() ? 'boot' : set;
+const profile = workersStarting() ? `boot-${set}` : set;
 
 /** Writes the cache at exit, after a command (any operand) that succeeded under the flags it was compiled with. */
 function atExit(write: () => void): void {
   if (!argv.some((a) => !a.startsWith('-'))) return;
   process.once('exit', (code) => {
-    if (code !== 0 || (profile !== 'boot' && flagProfile() !== profile)) return;
+    if (code !== 0 || (!profile.startsWith('boot') && flagProfile() !== profile)) return;
     // (the flags now may be others: a worker thread starting holds V8's at their defaults, and a short command may
     // end before it is up; the cache is stamped with the flags a run starts with)
     setProfileFlags(profile);
