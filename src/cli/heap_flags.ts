@@ -25,7 +25,7 @@
  * the bench's tree on tmpfs, 4 alternated runs: the compiler's threads
  * 0.11-0.12 s, the walk 0.56-0.60 s, all threads 1.20-1.28 s of CPU where
  * they were 1.30-1.49).
- *   const profile = commandFlags(argv)   // launch.ts, before the bundle is compiled
+ *   const profile = commandFlags(commandOf(argv))   // launch.ts, before the bundle is compiled
  * V8 takes a code cache only under the flags it was made with, and the
  * cache is made at exit (compile_cache.ts): one made after compileHotOnly()
  * or compileLess() was refused by every later run, which compiled the
@@ -59,7 +59,7 @@
 import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
-import { commandOf } from './options.js';
+import type { Command } from './options.js';
 
 const nodeRequire = createRequire(import.meta.url);
 
@@ -90,11 +90,16 @@ const DEFAULT_FLAGS = ['--semi-space-growth-factor=2', '--heap-growing-percent=0
 
 export function keepHeapSmall(): void {
   if (state.starting > 0) return; // (set when the last worker starting is up)
+  setOurs(state.hotOnly, state.inlineNothing);
+}
+
+/** Our flags: the heap's, and those of a tree copied out (`hot`) or made at once (`less`). */
+function setOurs(hot: boolean, less: boolean): void {
   state.set = true;
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--heap-growing-percent=20');
-  if (state.inlineNothing) setFlagsFromString('--no-turbo-inlining');
-  if (state.hotOnly) setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
+  if (less) setFlagsFromString('--no-turbo-inlining');
+  if (hot) setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
 }
 
 /** Sets every flag set here back to V8's default (a code cache made now holds for a start under them). */
@@ -121,16 +126,12 @@ export function workerStarting(): () => void {
 
 export function compileHotOnly(): void {
   state.hotOnly = true;
-  if (state.starting > 0) return;
-  state.set = true;
-  setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
+  keepHeapSmall();
 }
 
 export function compileLess(): void {
   state.inlineNothing = true;
-  if (state.starting > 0) return;
-  state.set = true;
-  setFlagsFromString('--no-turbo-inlining');
+  keepHeapSmall();
 }
 
 /** Whether a worker thread is starting (V8's flags at their defaults meanwhile). */
@@ -146,12 +147,7 @@ export function workersStarting(): boolean {
  */
 export function setProfileFlags(profile: string): void {
   defaultFlags();
-  if (profile.startsWith('boot')) return;
-  state.set = true;
-  setFlagsFromString('--semi-space-growth-factor=1');
-  setFlagsFromString('--heap-growing-percent=20');
-  if (profile === 'less') setFlagsFromString('--no-turbo-inlining');
-  if (profile === 'hot') setFlagsFromString(`--interrupt-budget=${HOT_BUDGET}`);
+  if (!profile.startsWith('boot')) setOurs(profile === 'hot', profile === 'less');
 }
 
 /** Which of the flag sets above is in force: '' (neither), 'hot' (compileHotOnly) or 'less' (compileLess). */
@@ -160,17 +156,12 @@ export function flagProfile(): string {
 }
 
 /**
- * Sets the flags the command argv names sets itself on its way (a tree
- * copied out: any `get`; a tree made at once: `mkfs --from`, `put -r`);
- * flagProfile() after.
+ * Sets the flags the command c (commandOf the command line: null where it
+ * names none or cannot be read) sets itself on its way (a tree copied out:
+ * any `get`; a tree made at once: `mkfs --from`, `put -r`); flagProfile()
+ * after.
  */
-export function commandFlags(argv: string[]): string {
-  let c: ReturnType<typeof commandOf>;
-  try {
-    c = commandOf(argv);
-  } catch {
-    return flagProfile(); // (the command line is the command's to refuse, in its own words)
-  }
+export function commandFlags(c: Command | null): string {
   const tree = (c?.name === 'mkfs' && typeof c.values.from === 'string') || (c?.name === 'put' && c.values.recurse === true);
   preload(c?.name ?? '', tree);
   if (c?.name === 'get') compileHotOnly();

@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commandFlags, flagProfile, keepHeapSmall, setProfileFlags, workersStarting } from './heap_flags.js';
 import { compileCacheDir, runCommonJs } from './compile_cache.js';
-import { commandOf } from './options.js';
+import { type Command, commandOf } from './options.js';
 import { prestart } from './warm_worker.js';
 
 const argv = process.argv.slice(2);
@@ -35,19 +35,23 @@ const argv = process.argv.slice(2);
  * threads starting beside it); another tree's copy starts them when it
  * meets its directory.
  */
-function prestartThreads(): void {
-  let c: ReturnType<typeof commandOf>;
-  try {
-    c = commandOf(argv);
-  } catch {
-    return; // (the command line is the command's to refuse, in its own words)
-  }
+function prestartThreads(c: Command | null): void {
   if (c?.name === 'get' && c.operands.length >= 2 && c.operands[1].endsWith('/')) prestart(2, { trackUnmanagedFds: false });
   const fat = c?.values.type === 'fat' || c?.values.fat !== undefined;
   if ((c?.name === 'mkfs' && typeof c.values.from === 'string' && !fat) || (c?.name === 'put' && c.values.recurse === true)) prestart(1);
 }
 
-prestartThreads();
+/** The command line as read, or null (none named, or unreadable: the command's to refuse, in its own words). */
+function commandLine(): Command | null {
+  try {
+    return commandOf(argv);
+  } catch {
+    return null;
+  }
+}
+
+const command = commandLine();
+prestartThreads(command);
 
 /**
  * The command's V8 flags, set now (heap_flags.ts), or held at V8's defaults
@@ -55,7 +59,7 @@ prestartThreads();
  * and the command's own: the defaults, and still a cache per kind of
  * command, each holding what its runs compile).
  */
-const set = commandFlags(argv);
+const set = commandFlags(command);
 const profile = workersStarting() ? `boot-${set}` : set;
 
 /** Writes the cache at exit, after a command (any operand) that succeeded under the flags it was compiled with. */

@@ -37,8 +37,15 @@ export const options = {
   port: { type: 'string' },
 } as const;
 
+/** A command line as read: the command's name, its operands and the options given. */
+export interface Command {
+  name: string;
+  operands: string[];
+  values: Record<string, string | boolean | undefined>;
+}
+
 /** The command argv names (its first positional), its operands and the options given, or null where it names none. */
-export function commandOf(argv: string[]): { name: string; operands: string[]; values: Record<string, string | boolean | undefined> } | null {
+export function commandOf(argv: string[]): Command | null {
   const { values, positionals } = parseArgs({ args: argv, options, strict: false, allowPositionals: true });
   if (positionals.length === 0) return null;
   return { name: positionals[0], operands: positionals.slice(1), values: values as Record<string, string | boolean | undefined> };
