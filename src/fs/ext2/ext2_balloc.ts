@@ -12,7 +12,7 @@ import { EFBIG, EINTEGRITY, ENOSPC } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import { B_DONE } from '../../vfs/buf.js';
 import { B_EARLY } from '../../vfs/vfs_bio.js';
-import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
+import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK, RO_COMPAT_HUGE_FILE } from './ext2_fs.js';
 import { ext2AllocBlocks, ext2Blkpref } from './ext2_alloc.js';
 import type { Inode } from './ext2_inode.js';
 import { EXT_MAX_LBLK } from './ext2_extents.js';
@@ -51,9 +51,33 @@ export function maxLbn(fs: Ext2Fs): number {
   return EXT2_NDADDR + n + n * n + n * n * n;
 }
 
-/** Logical blocks ip can have: what its block map or extent tree (32-bit block numbers) addresses. */
-export function ext2MaxLbn(ip: Inode): number {
-  return ip.extents ? EXT_MAX_LBLK : maxLbn(ip.fs);
+/**
+ * The largest size ip may have, in bytes, as Linux's ext4 reckons it (its
+ * s_maxbytes): an extent-mapped file ends a block short of what 32-bit
+ * logical block numbers address (so one extent can reach its last block;
+ * e2fsck refuses a size past 2^32 blocks); a block-mapped one at what its
+ * indirect blocks address. Without HUGE_FILE, i_blocks counts 512-byte
+ * units in 32 bits: a file may then have (2^32 - 1) / (bsize / 512) blocks,
+ * its indirect blocks counted among them.
+ */
+export function ext2MaxSize(ip: Inode): number {
+  const fs = ip.fs;
+  const huge = (fs.sb.featureRoCompat & RO_COMPAT_HUGE_FILE) !== 0;
+  const cap = huge ? Infinity : Math.floor((2 ** 32 - 1) / fs.spb);
+  if (ip.extents) return Math.min(EXT_MAX_LBLK - 1, cap) * fs.bsize;
+  const n = fs.nindir;
+  const blocks = maxLbn(fs);
+  if (blocks + 1 + (1 + n) + (1 + n + n * n) <= cap) return blocks * fs.bsize;
+  // Past the cap: the data blocks whose indirect blocks still fit under it.
+  let rest = cap - EXT2_NDADDR - n; // (past the direct blocks and those the single indirect block maps)
+  let meta = 1;
+  if (rest < n * n) meta += 1 + Math.ceil(rest / n);
+  else {
+    meta += 1 + n;
+    rest -= n * n;
+    meta += 1 + Math.ceil(rest / n) + Math.ceil(rest / (n * n));
+  }
+  return (cap - meta) * fs.bsize;
 }
 
 /**

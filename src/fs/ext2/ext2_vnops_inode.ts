@@ -9,7 +9,7 @@
 import { EFBIG, EINVAL, EISDIR, EOPNOTSUPP } from '../../kern/errno.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { MNT_NOWAIT, MNT_WAIT } from '../../vfs/vnode_if.js';
-import { ext2MaxLbn } from './ext2_balloc.js';
+import { ext2MaxSize } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2InlineConvert } from './ext2_inline.js';
@@ -39,7 +39,7 @@ export async function ext2Setsize(vp: Vnode, size: number): Promise<number> {
     const e = await ext2InlineConvert(vp);
     if (e !== 0) return e;
   }
-  if (size > ext2MaxLbn(ip) * fs.bsize) return EFBIG;
+  if (size > ext2MaxSize(ip)) return EFBIG;
   let error = 0;
   if (size < ip.size) {
     await vp.mount?.vm?.setsize(vp, size);

@@ -15,7 +15,7 @@ import { UIO_WRITE, type Uio } from '../../vfs/uio.js';
 import { WriteSegments, ZEROS, devWrite } from '../../vfs/vfs_physwrite.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { IO_SYNC, IO_VMIO } from '../../vfs/vnode_if.js';
-import { ext2AllocRange, ext2MaxLbn } from './ext2_balloc.js';
+import { ext2AllocRange, ext2MaxSize } from './ext2_balloc.js';
 import { bmapRun } from './ext2_bmap.js';
 import { ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
@@ -63,7 +63,7 @@ export async function ext2WriteUser(vp: Vnode, uio: Uio, ioflag: number): Promis
   if (!Number.isSafeInteger(off) || off < 0) return EINVAL;
   if (uio.resid === 0) return 0;
   let end = off + uio.resid;
-  if (end > ext2MaxLbn(ip) * fs.bsize || end > 2 ** 53 - fs.bsize) return EFBIG;
+  if (end > ext2MaxSize(ip) || end > 2 ** 53 - fs.bsize) return EFBIG;
   const first = Math.floor(off / fs.bsize);
   const last = Math.floor((end - 1) / fs.bsize);
   const r = await ext2AllocRange(mp, ip, first, last - first + 1, (l) => ip.unwritten.add(l));
