@@ -397,7 +397,7 @@ export class FileHandle {
   async chown(uid: number, gid: number): Promise<void> {
     const o = owners(uid, gid);
     this.need('fchown', true);
-    await nodeCall('fchown', this.file.path, () => this.fs.setAttributes(this.file.path, o, true));
+    await nodeCall('fchown', this.file.path, () => this.fs.chownAs(this.file.path, 'fchown', o, true));
   }
 
   async utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {

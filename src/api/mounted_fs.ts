@@ -5,7 +5,7 @@
  * then closes the device.
  */
 
-import { EBUSY, EEXIST, EINTEGRITY, EINVAL, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
+import { EBUSY, EEXIST, EINTEGRITY, EINVAL, EISDIR, ELOOP, ENOATTR, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
@@ -217,12 +217,14 @@ export class MountedFs {
         throw new VmError(EEXIST, 'open', this.image, path);
       }
       if (r.error === ENOENT) {
-        const made = await this.createFile(path).catch((e: unknown) => {
+        // Through a dangling symlink, O_CREAT makes what it names (O_EXCL refuses any name there).
+        const at = opts.exclusive ? path : await this.createTarget(path);
+        const made = await this.createFile(at).catch((e: unknown) => {
           if (opts.exclusive || !(e instanceof VmError && e.errno === EEXIST)) throw e;
           return null; // made meanwhile by another caller
         });
         created = made !== null;
-        vp = made ?? (await this.lookup(path, true, 'open'));
+        vp = made ?? (await this.lookup(at, true, 'open'));
       } else {
         check(r.error, 'open', this.image, path);
         vp = r.vp!;
@@ -242,6 +244,23 @@ export class MountedFs {
     const f = new File(this, vp, obj!, path);
     this.files.add(f);
     return { file: f, created };
+  }
+
+  /**
+   * Where a create through path (which does not resolve) lands: path, or
+   * where path's last name is a symlink, the path it names, followed again
+   * (as open(2) with O_CREAT does), up to Linux's 40 links (ELOOP past them).
+   */
+  private async createTarget(path: string): Promise<string> {
+    let p = path;
+    for (let links = 0; links <= MAXSYMLINKS; links++) {
+      const st = await this.stat(p, { follow: false, blockMap: false }).catch(() => null);
+      if (st === null || st.type !== 'symlink') return p;
+      if (links === MAXSYMLINKS) break;
+      const t = await this.readlink(p);
+      p = t.startsWith('/') ? t : joinPath(p.slice(0, p.lastIndexOf('/')) || '/', t);
+    }
+    throw new VmError(ELOOP, 'open', this.image, path);
   }
 
   /** Creates a directory in an existing parent. */
@@ -354,6 +373,8 @@ export class MountedFs {
    * may be renamed anywhere but into itself or below it (EINVAL).
    */
   async rename(from: string, to: string): Promise<void> {
+    // A last name '.' or '..' on either side: EBUSY, as Linux's rename(2) says.
+    for (const p of [from, to]) if (/(^|\/)\.\.?\/*$/.test(p)) throw new VmError(EBUSY, 'rename', this.image, p);
     const [fdir, fname] = this.splitPath(from, 'rename');
     const [tdir, tname] = this.splitPath(to, 'rename');
     const fdvp = await this.lookup(fdir, true, 'rename');
@@ -430,9 +451,15 @@ export class MountedFs {
     await this.setattr(path, 'chmod', { mode });
   }
 
-  /** Sets the owner and group of path (symlinks followed). */
+  /**
+   * Sets the owner and group of path (symlinks followed), as chown(2) does
+   * on Linux: a file that is not a directory loses its set-user-ID bit, its
+   * set-group-ID bit where group execution is allowed (without it the bit
+   * marks mandatory locking), and its capabilities (security.capability),
+   * whoever the new owner. -1 leaves the owner or the group as it is.
+   */
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    await this.setattr(path, 'chown', { uid, gid });
+    await this.chownAs(path, 'chown', ownerArgs(uid, gid, this.image, path, 'chown'), true);
   }
 
   /**
@@ -444,9 +471,33 @@ export class MountedFs {
     await this.setattr(path, 'utimes', timesArgs(atime, mtime));
   }
 
-  /** chown of a symbolic link itself (lchown(2)). */
+  /** chown of a symbolic link itself (lchown(2)); a path that is no symlink is changed as chown changes it. */
   async lchown(path: string, uid: number, gid: number): Promise<void> {
-    await this.setattr(path, 'lchown', { uid, gid }, false);
+    await this.chownAs(path, 'lchown', ownerArgs(uid, gid, this.image, path, 'lchown'), false);
+  }
+
+  /** @internal chown or lchown (follow) with the owners as VOP_SETATTR takes them (absent: unchanged), under syscall's name. */
+  async chownAs(path: string, syscall: string, owners: { uid?: number; gid?: number }, follow: boolean): Promise<void> {
+    if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
+    const vp = await this.lookup(path, follow, syscall);
+    try {
+      await this.withLocked([vp], async () => {
+        const va: SetattrArgs = { ...owners };
+        if (vp.type !== VType.VDIR) {
+          const { error, va: now } = await vp.op.getattr(vp);
+          if (error !== 0 || now === null) return error;
+          const kill = S_ISUID | ((now.mode & 0o010) !== 0 ? S_ISGID : 0);
+          if ((now.mode & kill) !== 0) va.mode = now.mode & 0o7777 & ~kill;
+        }
+        const error = await vp.op.setattr(vp, va);
+        if (error !== 0 || vp.type === VType.VDIR) return error;
+        // (None there, or no attributes at all here: nothing to drop.)
+        const e = await vp.op.deleteextattr(vp, 'security.capability');
+        return e === ENOATTR || e === EOPNOTSUPP ? 0 : e;
+      }, syscall, path);
+    } finally {
+      await vrele(vp);
+    }
   }
 
   /** utimes of a symbolic link itself (lutimes(3)). */
@@ -1028,4 +1079,17 @@ export function compareUtf8(a: string, b: string): number {
     return x - y;
   }
   return a.length - b.length;
+}
+
+/** Symlinks a path may pass through (Linux's MAXSYMLINKS). */
+const MAXSYMLINKS = 40;
+
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+
+/** chown's owners as VOP_SETATTR takes them: -1 leaves one as it is (as chown(2)); anything but an id is EINVAL. */
+function ownerArgs(uid: number, gid: number, image: string, path: string, syscall: string): { uid?: number; gid?: number } {
+  const ok = (n: number) => n === -1 || (Number.isInteger(n) && n >= 0 && n <= 0xfffffffe);
+  if (!ok(uid) || !ok(gid)) throw new VmError(EINVAL, syscall, image, path, 'an owner is a number from 0 to 4294967294, or -1 for unchanged');
+  return { ...(uid !== -1 ? { uid } : {}), ...(gid !== -1 ? { gid } : {}) };
 }

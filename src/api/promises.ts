@@ -376,14 +376,14 @@ export class FsPromises {
   async chown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
     const o = owners(uid, gid);
-    await nodeCall('chown', p, () => this.fs.setAttributes(p, o, true));
+    await nodeCall('chown', p, () => this.fs.chownAs(p, 'chown', o, true));
   }
 
   /** chown of a symlink itself. */
   async lchown(path: PathLike, uid: number, gid: number): Promise<void> {
     const p = pathOf(path);
     const o = owners(uid, gid);
-    await nodeCall('lchown', p, () => this.fs.setAttributes(p, o, false));
+    await nodeCall('lchown', p, () => this.fs.chownAs(p, 'lchown', o, false));
   }
 
   /** utimes of a symlink itself. */
@@ -560,8 +560,8 @@ export class FsPromises {
         await nodeCall('close', p, () => f.close());
       }
       await nodeCall('open', p, async () => {
+        await this.fs.chown(tmp, old.uid, old.gid); // (before the mode: a chown drops set-ID bits)
         await this.fs.chmod(tmp, old.mode & 0o7777);
-        await this.fs.chown(tmp, old.uid, old.gid);
         await this.fs.copyXattrs(p, tmp);
       });
       // On FAT, p may be an alias or another case of the name: the rename keeps the file's own.

@@ -14,7 +14,7 @@ import { lsPrint } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import { partsCommand } from './parts.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, escapeName, type CommandContext } from './context.js';
-import { EISDIR, ENOTDIR, ENOTEMPTY, VmError } from '../api/errors.js';
+import { EINVAL, EISDIR, ENOTDIR, ENOTEMPTY, VmError } from '../api/errors.js';
 import { parseSize } from '../api/size.js';
 import { joinPath } from '../api/mounted_fs.js';
 import { parseMode } from './modes.js';
@@ -22,6 +22,7 @@ import { copyIn } from './copy_in.js';
 import { HostTreeReader } from './host_tree_reader.js';
 import { get } from './get.js';
 import { statSync } from 'node:fs';
+import { posix } from 'node:path';
 import { Buffer } from 'node:buffer';
 import { formatXattrValue, parseXattrValue, xattrText } from './xattr.js';
 
@@ -88,7 +89,7 @@ export const commands: readonly Command[] = [
   {
     name: 'put',
     synopsis: '[-r] [--owner UID:GID] IMAGE PATH [--from FILE|DIR]',
-    help: 'create or replace PATH (atomically) with stdin or FILE; -r: the tree DIR into directory PATH, merging, with modes, owners, times and links',
+    help: 'create or replace PATH (atomically) with stdin or FILE; -r: the tree DIR into directory PATH, merging, with modes, owners, times and links; --owner: the owner given to what is put',
     min: 2,
     max: 2,
     options: ['from', 'recurse', 'owner'],
@@ -106,11 +107,11 @@ export const commands: readonly Command[] = [
         });
         return EXIT_OK;
       }
-      if (ctx.values.owner !== undefined) throw new UsageError('put: --owner goes with -r');
+      const owner = parseOwner(ctx.values.owner);
       // The source is opened before the image: one that cannot be read changes nothing.
       const src = ctx.values.from === undefined ? null : openPutSource(String(ctx.values.from));
       try {
-        await ctx.withMount(ctx.args[0], 'write', (fs) => put(fs, ctx.args[1], src));
+        await ctx.withMount(ctx.args[0], 'write', (fs) => put(fs, ctx.args[1], src, owner));
       } finally {
         src?.close();
       }
@@ -198,6 +199,11 @@ export const commands: readonly Command[] = [
         // On FAT, TO may be FROM itself in another case (/boot to /BOOT): that is a rename, not a move into itself.
         const self = st?.type === 'dir' && (await fs.stat(from, { follow: false }).catch(() => null))?.ino === st.ino && lastName(from) !== lastName(to);
         const dest = st?.type === 'dir' && !self ? joinPath(to, name) : to;
+        // A name onto itself (mv /f /f, or /d/f into /d): mv(1) refuses it.
+        const norm = (p: string) => posix.normalize(`/${p}`).replace(/(.)\/$/, '$1');
+        if (norm(from) === norm(dest) && lastName(from) !== '.' && lastName(from) !== '..') {
+          throw new VmError(EINVAL, 'rename', image, from, `'${from}' and '${dest}' are the same file`);
+        }
         // What a killed put or mv left in the directory written goes first, as put does.
         const dir = dest.slice(0, dest.lastIndexOf('/')) || '/';
         if ((await fs.stat(dir).catch(() => null))?.type === 'dir') await removeLeftovers(fs, dir);
@@ -250,19 +256,14 @@ export const commands: readonly Command[] = [
   {
     name: 'chown',
     synopsis: 'IMAGE UID[:GID] PATH',
-    help: "set PATH's owner (and group), as numbers",
+    help: "set PATH's owner (and group; :GID alone: the group), as numbers; set-ID bits drop as chown(1) drops them",
     min: 3,
     max: 3,
     options: [],
     async run(ctx) {
       const [image, spec, path] = ctx.args;
-      const m = /^(\d+)(?::(\d+))?$/.exec(spec);
-      // (4294967295 is (uid_t)-1, "unchanged" to chown(2): no owner, as GNU chown refuses it.)
-      if (m === null || Number(m[1]) > 0xfffffffe || (m[2] !== undefined && Number(m[2]) > 0xfffffffe)) throw new UsageError(`chown: not UID[:GID] in numbers: ${spec}`);
-      await ctx.withMount(image, 'write', async (fs) => {
-        const gid = m[2] !== undefined ? Number(m[2]) : (await fs.stat(path)).gid;
-        await fs.chown(path, Number(m[1]), gid);
-      });
+      const { uid, gid } = ownerSpec(spec);
+      await ctx.withMount(image, 'write', (fs) => fs.chown(path, uid, gid));
       return EXIT_OK;
     },
   },
@@ -386,12 +387,15 @@ export const commands: readonly Command[] = [
 ];
 
 /**
- * touch --date: an ISO time; digits of a second's fraction past the
+ * touch --date: an ISO time, or @SECONDS since the epoch; digits of a second's fraction past the
  * millisecond a Date keeps are kept as nanoseconds (bigint nanoseconds).
  * A day the month does not have is not a date (JavaScript's parser takes
  * 2026-02-30 as March 2nd).
  */
 function touchDate(s: string): Date | bigint {
+  // @SECONDS[.FRACTION] since the epoch, as touch -d takes it.
+  const epoch = /^@([+-]?\d+)(?:[.,](\d{1,9}))?$/.exec(s.trim());
+  if (epoch !== null) return BigInt(epoch[1]) * 1_000_000_000n + (epoch[1].startsWith('-') ? -1n : 1n) * BigInt((epoch[2] ?? '').padEnd(9, '0'));
   const ymd = /^\s*([+-]?\d{4,6})-(\d\d)-(\d\d)/.exec(s);
   if (ymd !== null && Number(ymd[3]) > new Date(Date.UTC(Number(ymd[1]), Number(ymd[2]), 0)).getUTCDate()) return new Date(NaN);
   // A date alone is local midnight, as touch(1) takes it (JavaScript reads a bare ISO date as UTC).
@@ -400,6 +404,20 @@ function touchDate(s: string): Date | bigint {
   if (Number.isNaN(d.getTime()) || frac === null) return d;
   const sec = BigInt(Math.floor(d.getTime() / 1000));
   return sec * 1_000_000_000n + BigInt(frac[1].padEnd(9, '0'));
+}
+
+/**
+ * chown's UID[:GID] or :GID, as numbers (-1 for what stays). `UID:` is
+ * refused: chown(1) gives the user's login group there, which only the
+ * image's own user database could tell. (4294967295 is (uid_t)-1,
+ * "unchanged" to chown(2): no owner, as GNU chown refuses it.)
+ */
+function ownerSpec(spec: string): { uid: number; gid: number } {
+  const m = /^(\d*)(?::(\d*))?$/.exec(spec);
+  const bad = (n: string | undefined) => n !== undefined && n !== '' && Number(n) > 0xfffffffe;
+  if (m === null || (m[1] === '' && (m[2] ?? '') === '') || bad(m[1]) || bad(m[2])) throw new UsageError(`chown: not UID[:GID] or :GID in numbers: ${spec}`);
+  if (m[1] !== '' && m[2] === '') throw new UsageError(`chown: ${spec}: give the group's number after ':' (the login group chown(1) takes there is the image's to tell)`);
+  return { uid: m[1] === '' ? -1 : Number(m[1]), gid: m[2] === undefined ? -1 : Number(m[2]) };
 }
 
 /** --owner UID:GID, or null when not given. */

@@ -88,7 +88,7 @@ async function run(argv: string[]): Promise<number> {
 
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true });
   } catch (e) {
     throw new UsageError(argsError(e as Error & { code?: string }));
   }
@@ -106,7 +106,10 @@ async function run(argv: string[]): Promise<number> {
   if (command === null) throw new UsageError(`unknown command '${name}' (see vmpager --help)`);
   const synopsis = `usage: vmpager ${command.name} ${command.synopsis}`.trimEnd();
   for (const opt of Object.keys(values)) {
-    if (!GLOBAL.has(opt) && !command.options.includes(opt)) throw new UsageError(`${command.name} takes no --${opt} (${synopsis})`);
+    if (GLOBAL.has(opt) || command.options.includes(opt)) continue;
+    // Named as given: -x is xattr's --remove, and ln takes no -x.
+    const given = parsed.tokens.find((t) => t.kind === 'option' && t.name === opt);
+    throw new UsageError(`${command.name} takes no ${given?.kind === 'option' ? given.rawName : `--${opt}`} (${synopsis})`);
   }
   if (args.length < command.min || args.length > command.max) throw new UsageError(synopsis);
   const ctx = new CommandContext(globalOptions(values), values, args);

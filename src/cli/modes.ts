@@ -1,5 +1,5 @@
 /*
- * File modes as chmod(1) takes them: octal (`755`, `4755`) or symbolic
+ * File modes as chmod(1) takes them: octal (`755`, `4755`, `04755`) or symbolic
  * clauses (`u+x`, `go-w`, `a=rX,u+s`, and a class's bits copied: `o=u`,
  * `g+o`), applied to a file's current mode.
  *   const mode = parseMode('u+x,go-w', 0o644, false)   // 0o744, or null when it is not a mode
@@ -9,9 +9,18 @@ const WHO: Record<string, number> = { u: 0o4700, g: 0o2070, o: 0o1007, a: 0o7777
 /** Where a copied class's three permission bits are (`o=u` copies the user's). */
 const COPY: Record<string, number> = { u: 6, g: 3, o: 0 };
 
-/** The new permission bits (07777) for `spec` applied to `current`, or null when spec is not a mode. */
+/**
+ * The new permission bits (07777) for `spec` applied to `current`, or null
+ * when spec is not a mode. An octal mode of fewer than five digits leaves
+ * a directory's set-user-ID and set-group-ID bits as they are unless it
+ * sets them (as GNU chmod does: `00755` or `g-s` clears them).
+ */
 export function parseMode(spec: string, current: number, isDir: boolean): number | null {
-  if (/^[0-7]{1,4}$/.test(spec)) return parseInt(spec, 8);
+  if (/^[0-7]+$/.test(spec)) {
+    const mode = parseInt(spec, 8);
+    if (mode > 0o7777) return null;
+    return isDir && spec.length < 5 ? mode | (current & 0o6000) : mode;
+  }
   let mode = current & 0o7777;
   for (const clause of spec.split(',')) {
     const m = /^([ugoa]*)([-+=]([ugo]|[rwxXst]*))+$/.exec(clause);

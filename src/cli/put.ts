@@ -107,11 +107,11 @@ function fileSource(src: PutSource, progress: (n: number) => void): FrameSource 
 /**
  * put with src (or stdin when null), atomically: the bytes go to a new,
  * hidden file beside PATH, which is synced, given the old file's mode and
- * owner, and renamed over PATH (MountedFs.rename keeps the old file named
+ * owner (owner: the one given instead), and renamed over PATH (MountedFs.rename keeps the old file named
  * until the new one is). A failure or a crash leaves PATH whole, old or new.
  * A symlink at PATH is followed: its target is what is replaced.
  */
-export async function put(fs: MountedFs, path: string, src: PutSource | null): Promise<void> {
+export async function put(fs: MountedFs, path: string, src: PutSource | null, owner: { uid: number; gid: number } | null = null): Promise<void> {
   const total = src === null ? 0 : src.size;
   if (slashed(path)) {
     // A trailing slash names a directory, which put never writes (open(2) of "x/" to create: EISDIR, ENOTDIR on a file).
@@ -169,9 +169,11 @@ export async function put(fs: MountedFs, path: string, src: PutSource | null): P
       await f.close();
     }
     if (old !== null && old.type === 'file') {
+      await fs.chown(tmp, owner?.uid ?? old.uid, owner?.gid ?? old.gid); // (before the mode: a chown drops set-ID bits)
       await fs.chmod(tmp, old.mode & 0o7777);
-      await fs.chown(tmp, old.uid, old.gid);
       await fs.copyXattrs(target, tmp);
+    } else if (owner !== null) {
+      await fs.chown(tmp, owner.uid, owner.gid);
     }
   } catch (e) {
     // The hidden file is ours, not the user's: a failure on it is PATH's (the source's own errors name the source).

@@ -2,14 +2,18 @@
  * Commands that answer as their coreutils namesakes do where a new user
  * found them differ: ln into a directory makes the link inside it, ls of a
  * symlink that is not a directory's lists the link itself (a dangling one
- * too), get of a device node alone fails, since nothing is made, and
- * chmod's symbolic modes (copy forms too: o=u) give what chmod(1) gives.
+ * too), get of a device node alone fails, since nothing is made,
+ * chmod's symbolic and octal modes (copy forms too: o=u; 04755, and a
+ * directory's set-ID bits kept) give what chmod(1) gives, chown drops
+ * set-ID bits and capabilities as Linux does, touch makes what a dangling
+ * symlink names, mv refuses a name onto itself, and usage mistakes name the
+ * option as it was typed.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, e2fsck, mkext2, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -89,4 +93,100 @@ test('chmod\'s symbolic modes, copy forms (o=u, g+o) too, give what chmod(1) giv
   assert.equal(parseMode('o=ux', 0o644, false), null, 'a copy form takes one class alone');
   assert.equal(vmpager(['chmod', img, 'o=u', '/etc/motd']).status, 0);
   assert.match(debugfs(img, 'stat /etc/motd'), /Mode:\s+0646/);
+});
+
+test('chmod\'s octal modes give what chmod(1) gives, on files and directories: 04755 and 00755 too, a directory keeping its set-ID bits unless five digits say otherwise', () => {
+  const file = join(tmp.dir, 'octal-probe');
+  const dir = join(tmp.dir, 'octal-probe-dir');
+  writeFileSync(file, '');
+  mkdirSync(dir, { recursive: true });
+  const specs = ['755', '0755', '4755', '04755', '02755', '07777', '00755', '000755', '2750', '1777', '0', '6711'];
+  for (const [probe, isDir] of [[file, false], [dir, true]] as const) {
+    for (const start of [0o644, 0o2755, 0o4755, 0o6755, 0o1777]) {
+      for (const spec of specs) {
+        chmodSync(probe, start);
+        execFileSync('chmod', [spec, probe]);
+        assert.equal(parseMode(spec, start, isDir), statSync(probe).mode & 0o7777, `${spec} on ${isDir ? 'a directory' : 'a file'} of ${start.toString(8)}`);
+      }
+    }
+  }
+  assert.equal(parseMode('10000', 0o644, false), null, 'past 07777');
+  assert.equal(spawnSync('chmod', ['10000', file]).status, 1, 'chmod(1) refuses it too');
+  assert.equal(vmpager(['chmod', img, '04755', '/etc/motd']).status, 0);
+  assert.match(debugfs(img, 'stat /etc/motd'), /Mode:\s+04755/);
+  assert.equal(vmpager(['chmod', img, '644', '/etc/motd']).status, 0);
+});
+
+test('chown drops set-user-ID, set-group-ID (where group execution is on) and capabilities of what is not a directory, as chown(1) does on Linux; :GID sets the group alone', () => {
+  // security.capability of cap_net_raw=ep (VFS_CAP_REVISION_2, effective; permitted bit 13).
+  const cap = '0x0100000200200000000000000000000000000000';
+  const cases: Array<[number, string, number]> = [[0o6755, 'file', 0o755], [0o6745, 'file', 0o2745], [0o4711, 'file', 0o711], [0o2711, 'file', 0o711], [0o6755, 'dir', 0o6755]];
+  for (const [mode, type, want] of cases) {
+    const p = `/own-${type}-${mode.toString(8)}`;
+    assert.equal(vmpager(type === 'dir' ? ['mkdir', img, p] : ['touch', img, p]).status, 0);
+    assert.equal(vmpager(['chmod', img, `0${mode.toString(8)}`, p]).status, 0);
+    if (type === 'file') assert.equal(vmpager(['xattr', img, p, 'security.capability', cap]).status, 0);
+    const r = vmpager(['chown', img, '1000:1000', p]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(debugfs(img, `stat ${p}`), new RegExp(`Mode:\\s+0?${want.toString(8)}\\b`), `${p}`);
+    if (type === 'file') assert.doesNotMatch(debugfs(img, `ea_list ${p}`), /security\.capability/);
+    if (process.getuid?.() === 0) {
+      // The same on the host, where it runs as root.
+      const h = join(tmp.dir, `host${p.slice(1)}`);
+      if (type === 'dir') mkdirSync(h);
+      else writeFileSync(h, '');
+      chmodSync(h, mode);
+      execFileSync('chown', ['1000:1000', h]);
+      assert.equal(statSync(h).mode & 0o7777, want, `host ${p}`);
+    }
+  }
+  assert.equal(vmpager(['chown', img, ':42', '/own-file-6755']).status, 0);
+  assert.match(debugfs(img, 'stat /own-file-6755'), /User:\s+1000\s+Group:\s+42\b/);
+  const bad = vmpager(['chown', img, '7:', '/own-file-6755']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^vmpager: chown: 7:: give the group's number after ':'/);
+  assert.ok(e2fsck(img).clean);
+});
+
+test('touch through a dangling symlink makes the file it names, as touch(1) does; @SECONDS dates are taken', () => {
+  assert.equal(vmpager(['ln', '-s', img, 'made-by-touch', '/srv/dangle']).status, 0);
+  assert.equal(vmpager(['ln', '-s', img, '/srv/abs-made', '/srv/dangle-abs']).status, 0);
+  for (const link of ['/srv/dangle', '/srv/dangle-abs']) {
+    const r = vmpager(['touch', img, link, '--date', '@1700000000.5']);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  for (const made of ['/srv/made-by-touch', '/srv/abs-made']) {
+    const st = debugfs(img, `stat ${made}`);
+    assert.match(st, /Type: regular/);
+    assert.match(st, /mtime: 0x6553f100:77359400/, 'mtime 1700000000 s and 500000000 ns (debugfs prints i_mtime_extra: nanoseconds << 2)');
+  }
+  // touch(1) on the host does the same.
+  symlinkSync('host-made', join(tmp.dir, 'host-dangle'));
+  execFileSync('touch', [join(tmp.dir, 'host-dangle')]);
+  assert.ok(existsSync(join(tmp.dir, 'host-made')));
+  assert.ok(e2fsck(img).clean);
+});
+
+test('mv of a name onto itself is refused as mv(1) refuses it, a last name of . is busy (rename(2)), and a link name of 256 bytes is too long', () => {
+  for (const [from, to] of [['/etc/motd', '/etc/motd'], ['/etc/motd', '/etc'], ['/etc/motd', '/etc/']]) {
+    const r = vmpager(['mv', img, from, to]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `vmpager: ${img}: ${from}: '${from}' and '/etc/motd' are the same file\n`);
+  }
+  assert.equal(vmpager(['mv', img, '/srv/.', '/elsewhere']).stderr, `vmpager: ${img}: /srv/.: device busy\n`);
+  const long = `/srv/${'h'.repeat(256)}`;
+  assert.equal(vmpager(['ln', img, '/etc/motd', long]).stderr, `vmpager: ${img}: ${long}: file name too long\n`);
+  assert.equal(vmpager(['ln', img, '/etc/motd', long.slice(0, -1)]).status, 0, '255 bytes are a name');
+  assert.equal(vmpager(['rm', img, long.slice(0, -1)]).status, 0);
+});
+
+test('usage mistakes name what was typed: ln -x is not --remove, a size of 1.5 bytes is no size; put --owner gives a single file its owner', () => {
+  assert.equal(vmpager(['ln', '-x', img, 'a', 'b']).stderr, 'vmpager: ln takes no -x (usage: vmpager ln [-s] IMAGE TARGET LINK)\n');
+  const t = vmpager(['truncate', img, '/etc/motd', '1.5']);
+  assert.equal(t.status, 1);
+  assert.equal(t.stderr, 'vmpager: truncate: not a size: 1.5\n');
+  const p = spawnSync(process.execPath, [CLI, 'put', '--owner', '5:6', img, '/owned'], { input: 'x\n', encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+  assert.match(debugfs(img, 'stat /owned'), /User:\s+5\s+Group:\s+6\b/);
+  assert.ok(e2fsck(img).clean);
 });

@@ -16,7 +16,7 @@
  */
 
 import { nameEncode } from '../../kern/namebytes.js';
-import { EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EXDEV } from '../../kern/errno.js';
+import { EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EXDEV } from '../../kern/errno.js';
 import { vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, type Vnode } from '../../vfs/vnode.js';
 import type { Mount } from '../../vfs/mount.js';
@@ -50,7 +50,7 @@ function ftOf(t: VType): number {
 function nameBytes(name: string): { error: number; bytes: Uint8Array } {
   const bytes = nameEncode(name);
   if (bytes.length === 0 || bytes.includes(0x2f) || bytes.includes(0) || name === '.' || name === '..') return { error: EINVAL, bytes };
-  if (bytes.length > EXT2_NAME_LEN) return { error: EINVAL, bytes };
+  if (bytes.length > EXT2_NAME_LEN) return { error: ENAMETOOLONG, bytes };
   return { error: 0, bytes };
 }
 
