@@ -23,7 +23,7 @@ import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/m
 import { EEXIST, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 import { compileLess } from './heap_flags.js';
-import { HostTree, hostCall, major, minor, splitMs } from './host_tree.js';
+import { HostTree, hostCall, major, minor, openTreeFile, splitMs } from './host_tree.js';
 
 export interface CopyInOptions {
   /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
@@ -113,7 +113,7 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
  */
 async function copyFile(fs: MountedFs, dst: string, src: string, st: Stats, replace: boolean, buf: Uint8Array, attrs: SetattrArgs | null): Promise<void> {
   const path = replace ? joinPath(dst.slice(0, dst.lastIndexOf('/')) || '/', hiddenName('new')) : dst;
-  const fd = hostCall(src, () => openSync(hostName(src), 'r'));
+  const fd = openTreeFile(src);
   try {
     const f = await fs.open(path, { create: true });
     try {

@@ -9,12 +9,12 @@
  *   src.prepare(nodes); try { await fs.populate(to, nodes, src) } finally { await src.stop() }
  */
 
-import { closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { hostName, hostReaddir, hostReadlink } from './host_names.js';
 import { join, resolve, sep } from 'node:path';
 import { joinPath } from '../api/mounted_fs.js';
-import { type HostFailure, HostTreeReader } from './host_tree_reader.js';
-import { hostError } from '../api/errors.js';
+import { changedReason, type HostFailure, HostTreeReader } from './host_tree_reader.js';
+import { EINVAL, hostError, VmError } from '../api/errors.js';
 import type { TreeNode, TreeNodeType, TreeSource } from '../api/mounted_fs.js';
 
 /** A node of this tree: its number in the walk (host_tree_reader.ts numbers alike). */
@@ -142,7 +142,7 @@ export class HostTree implements TreeSource {
       this.paths.set(-1, file.src);
       return -1;
     }
-    const fd = hostCall(file.src, () => openSync(hostName(file.src), 'r'));
+    const fd = openTreeFile(file.src);
     this.paths.set(fd, file.src);
     return fd;
   }
@@ -172,7 +172,10 @@ function fromWorker<T>(path: string, fn: () => T): T {
     return fn();
   } catch (e) {
     const f = e as HostFailure;
-    if (typeof f?.code === 'string' && typeof f.path === 'string') throw hostError(f, 'read', f.path || path, null);
+    if (typeof f?.code === 'string' && typeof f.path === 'string') {
+      if (typeof f.reason === 'string') throw new VmError(EINVAL, f.syscall || 'read', f.path || path, null, f.reason);
+      throw hostError(f, 'read', f.path || path, null);
+    }
     throw e;
   }
 }
@@ -201,6 +204,31 @@ export function major(rdev: number): number {
 
 export function minor(rdev: number): number {
   return Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+}
+
+/**
+ * Opens a file of a tree being copied in, listed as a regular file: without
+ * following a symlink and without waiting for a writer (a FIFO put in its
+ * place since the listing would hold the copy for ever, deaf to Ctrl-C while
+ * the reading waits); anything but a regular file is refused.
+ */
+export function openTreeFile(src: string): number {
+  let fd: number;
+  try {
+    fd = openSync(hostName(src), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw changed(src);
+    throw hostError(e, 'read', src, null);
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw changed(src);
+  }
+  return fd;
+}
+
+function changed(src: string): VmError {
+  return new VmError(EINVAL, 'open', src, null, changedReason);
 }
 
 export function hostCall<T>(path: string, fn: () => T): T {

@@ -57,6 +57,9 @@ const HDR = 64;
 /** Numbers per listed entry, then its name's bytes. */
 const FIELDS = 12;
 
+/** A source listed as a regular file that is something else when opened. */
+export const changedReason = 'no longer a regular file: it changed while the tree was copied';
+
 /** One listed entry as the worker saw it (lstat's fields the tree uses). */
 export interface ListedEntry {
   name: string;
@@ -124,8 +127,8 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
     if (Atomics.load(ctrl, c.HEAD_WAITER) !== 0) Atomics.notify(ctrl, c.HEAD);
   };
   const fail = (e: unknown, s: number): void => {
-    const err = e as { code?: string; errno?: number; syscall?: string; path?: string; message?: string };
-    const b = enc.encode(JSON.stringify({ code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? '', path: String(err.path ?? ''), message: String(err.message ?? e) }));
+    const err = e as { code?: string; errno?: number; syscall?: string; path?: string; message?: string; reason?: string };
+    const b = enc.encode(JSON.stringify({ code: err.code ?? 'EIO', errno: err.errno ?? 0, syscall: err.syscall ?? '', path: String(err.path ?? ''), message: String(err.message ?? e), reason: err.reason }));
     const at = room(b.length);
     u8.set(b, at);
     publish(k.ERROR, s, b.length);
@@ -133,7 +136,18 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
   const typeOf = (st: import('node:fs').Stats): number => st.isFile() ? 1 : st.isDirectory() ? 2 : st.isSymbolicLink() ? 3 : st.isCharacterDevice() ? 4 : st.isBlockDevice() ? 5 : st.isFIFO() ? 6 : 7;
   // Paths are bytes (Buffers) from the tops down: a name that is not UTF-8 is read and sent as it is (api/names.ts).
   const file = (path: Buffer, s: number, size: number): void => {
-    const fd = fs.openSync(path, 'r');
+    // As host_tree.ts openTreeFile: no symlink followed, no wait for a FIFO's writer, nothing but a regular file read.
+    const changed = (): Error => Object.assign(new Error(changedReason), { code: 'EINVAL', errno: -22, syscall: 'open', path: path.toString(), reason: changedReason });
+    let fd: number;
+    try {
+      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    } catch (e) {
+      throw (e as { code?: string }).code === 'ELOOP' ? changed() : e;
+    }
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw changed();
+    }
     try {
       let pos = 0;
       for (;;) {
@@ -214,6 +228,7 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
 /** The worker's work (warm_worker.ts: the body of a function of require and parentPort): waits for its walk (one message), then reads it. */
 const workerBody = `'use strict';
 const fs = require('node:fs');
+const changedReason = ${JSON.stringify(changedReason)};
 const escapedBytes = ${escapedBytes.toString()};
 const named = (p) => Buffer.from(escapedBytes(p));
 const produce = ${produce.toString()};
@@ -245,6 +260,8 @@ export interface HostFailure {
   syscall: string;
   path: string;
   message: string;
+  /** Why, where no errno says it (a file that changed since it was listed). */
+  reason?: string;
 }
 
 export class HostTreeReader {

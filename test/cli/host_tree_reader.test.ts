@@ -3,14 +3,18 @@
  * own files: bytes through many turns of the ring, by copy and by view; a
  * listing too big for one record; entries the walk does not ask for passed
  * over; a host failure thrown at the ask that reaches it, with its code and
- * path; and a stop that ends a worker waiting on a full ring.
+ * path; a stop that ends a worker waiting on a full ring; and a file
+ * that became a FIFO or a symlink since it was listed, refused at once
+ * (a FIFO held a put -r for ever, deaf to Ctrl-C).
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HostTreeReader, VIEW_UNIT } from '../../src/cli/host_tree_reader.js';
+import { changedReason, type HostFailure, HostTreeReader, VIEW_UNIT } from '../../src/cli/host_tree_reader.js';
+import { openTreeFile } from '../../src/cli/host_tree.js';
 import { randomBytes, tempDir } from '../helpers/images.js';
 
 const tmp = tempDir('vmpager-reader-');
@@ -102,4 +106,22 @@ test('stop ends a worker waiting on a full ring', async () => {
   r.list(0);
   await new Promise((res) => setTimeout(res, 200)); // the worker fills the ring and waits
   await r.stop();
+});
+
+test('a file listed as regular that is a FIFO or a symlink when opened fails at once as changed: the reading never waits for a writer', async () => {
+  const fifo = join(tmp.dir, 'now-a-fifo');
+  execFileSync('mkfifo', [fifo]);
+  const link = join(tmp.dir, 'now-a-link');
+  symlinkSync(join(files, NAMES[1]), link);
+  for (const path of [fifo, link]) {
+    // Listed (by the walk, before the change) as a regular file of 10 bytes.
+    const r = HostTreeReader.start([{ path, type: 1, key: null, size: 10 }], []);
+    try {
+      assert.throws(() => r.open(0), (e: HostFailure) => e.reason === changedReason && e.path === path && e.code === 'EINVAL');
+    } finally {
+      await r.stop();
+    }
+    // Where the tree is read without the thread (a small tree), the same.
+    assert.throws(() => openTreeFile(path), (e: Error) => e.message === `${path}: ${changedReason}`);
+  }
 });
