@@ -7,6 +7,7 @@
 import { fstatSync, writevSync } from 'node:fs';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { type FrameSink, iovAfter } from '../api/frames.js';
+import { hostError } from '../api/errors.js';
 
 /**
  * A sink for stdout. A file or a device such as /dev/null takes each batch
@@ -18,16 +19,32 @@ import { type FrameSink, iovAfter } from '../api/frames.js';
  */
 export function stdoutSink(): FrameSink {
   const st = fstatSync(1);
-  if ((st.isFile() || st.isCharacterDevice()) && process.stdout.isTTY !== true) return (frames) => writeAllSync(1, frames);
+  if ((st.isFile() || st.isCharacterDevice()) && process.stdout.isTTY !== true) {
+    return (frames) => {
+      try {
+        writeAllSync(1, frames);
+      } catch (e) {
+        throw stdoutFailure(e);
+      }
+    };
+  }
   const out = process.stdout;
   return (frames) =>
     new Promise<void>((resolve, reject) => {
       if (frames.length === 0) return resolve();
       out.cork();
       for (let i = 0; i < frames.length - 1; i++) out.write(frames[i]);
-      out.write(frames[frames.length - 1], (e) => (e ? reject(e) : resolve()));
+      out.write(frames[frames.length - 1], (e) => (e ? reject(stdoutFailure(e)) : resolve()));
       out.uncork();
     });
+}
+
+/**
+ * A failure to write standard output (a full disk, /dev/full) as the one
+ * line that names it; EPIPE (the reader went away) as it is: not a failure.
+ */
+function stdoutFailure(e: unknown): unknown {
+  return (e as NodeJS.ErrnoException)?.code === 'EPIPE' ? e : hostError(e, 'write', 'standard output', null);
 }
 
 /** Writes every byte of bufs to fd, going on after short writes. */

@@ -14,7 +14,7 @@
  *   await copyIn(fs, '/srv', hostDir, { owner: null })   // used by mkfs --from and put -r
  */
 
-import { closeSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, readSync, type Stats } from 'node:fs';
 import { hostName, hostReaddir, hostReadlink } from './host_names.js';
 import { escapeName } from './context.js';
 import { join, resolve, sep } from 'node:path';
@@ -23,7 +23,7 @@ import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/m
 import { EEXIST, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 import { compileLess } from './heap_flags.js';
-import { HostTree, hostCall, major, minor, openTreeFile, splitMs } from './host_tree.js';
+import { HostTree, hostCall, major, minor, openTreeFile, splitNs } from './host_tree.js';
 
 export interface CopyInOptions {
   /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
@@ -44,7 +44,7 @@ export async function copyIn(fs: MountedFs, to: string, from: string, opts: Copy
   const tree = new HostTree(opts.owner, from, to);
   try {
     await copyDir(fs, to, from, opts, buf, tree);
-    await setAttrs(fs, to, hostStat(from), opts);
+    await setAttrs(fs, to, hostStat(from), from, opts);
   } catch (e) {
     await xattrs; // its process ended before the error is told
     throw e;
@@ -81,7 +81,7 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
     if (st.isDirectory()) {
       await copyDir(fs, dst, src, opts, buf, tree);
       // After its entries: adding them set its times. (Not through a symlink: that directory is the image's own.)
-      if (there !== 'symlink') await setAttrs(fs, dst, st, opts);
+      if (there !== 'symlink') await setAttrs(fs, dst, st, src, opts);
       continue;
     }
     if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
@@ -94,12 +94,12 @@ async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOpti
     }
     if (st.isFile()) {
       // Whatever is there (a file, a symlink, a special file) is replaced by a rename over it: left as it was if the copy fails.
-      await copyFile(fs, dst, src, st, there !== undefined, buf, attrsOf(st, opts));
+      await copyFile(fs, dst, src, st, there !== undefined, buf, attrsOf(st, src, opts));
     } else {
       if (there !== undefined) await fs.unlink(dst);
       if (st.isSymbolicLink()) await fs.symlink(hostCall(src, () => hostReadlink(src)), dst);
       else await fs.mknod(dst, specialType(st), st.mode & 0o7777, major(st.rdev), minor(st.rdev));
-      await setAttrs(fs, dst, st, opts);
+      await setAttrs(fs, dst, st, src, opts);
     }
     if (key !== null) tree.links.set(key, { path: dst, ino: (await fs.stat(dst)).ino });
   }
@@ -161,14 +161,14 @@ function asTarget(e: unknown, fs: MountedFs, hidden: string, dst: string): unkno
 
 /**
  * What setattr is given for a copied file or directory: permission bits,
- * owner, times (seconds and their fraction, to the microsecond as the
- * tree made at once keeps them: setattr takes whole seconds and the
- * nanoseconds apart, and the top directory and what a merge replaced were
- * given whole seconds).
+ * owner, and times to the nanosecond (src's, read again in bigint
+ * nanoseconds: lstat's milliseconds are a double).
  */
-function attrsOf(st: Stats, opts: CopyInOptions): SetattrArgs {
-  const a = splitMs(st.atimeMs);
-  const m = splitMs(st.mtimeMs);
+function attrsOf(st: Stats, src: string, opts: CopyInOptions): SetattrArgs {
+  // The times to the nanosecond, as the tree's entries have them (a double of milliseconds keeps microseconds).
+  const ns = hostCall(src, () => lstatSync(hostName(src), { bigint: true }));
+  const a = splitNs(ns.atimeNs);
+  const m = splitNs(ns.mtimeNs);
   return { mode: st.mode & 0o7777, uid: opts.owner?.uid ?? st.uid, gid: opts.owner?.gid ?? st.gid, atime: a.sec, atimeNsec: a.nsec, mtime: m.sec, mtimeNsec: m.nsec };
 }
 
@@ -198,8 +198,8 @@ async function setXattrs(fs: MountedFs, path: string, xattrs: HostXattrs | undef
 }
 
 /** Mode, owner and times in one setattr. */
-async function setAttrs(fs: MountedFs, path: string, st: Stats, opts: CopyInOptions): Promise<void> {
-  const va = attrsOf(st, opts);
+async function setAttrs(fs: MountedFs, path: string, st: Stats, src: string, opts: CopyInOptions): Promise<void> {
+  const va = attrsOf(st, src, opts);
   if (st.isSymbolicLink()) delete va.mode;
   await fs.setAttributes(path, va, !st.isSymbolicLink());
 }

@@ -49,12 +49,15 @@ const asRoot = process.getuid?.() === 0;
 const euid = process.geteuid?.() ?? -1;
 const egid = process.getegid?.() ?? -1;
 /**
- * A time as the host queue takes it: seconds with their fraction. Node's
- * utimes keeps microseconds (libuv cuts the nanoseconds: Node 20 has no
- * form that sets them).
+ * A time as the host queue takes it: seconds with their fraction, a double.
+ * Node's utimes keeps microseconds (libuv cuts the nanoseconds: Node 20 has
+ * no form that sets them), cutting the double's fraction: s + 0.545980 is
+ * 0.54597999... and was set a microsecond early. Half a microsecond more
+ * (less before 1970, where the fraction is cut toward zero from below)
+ * lands the cut on the microsecond meant.
  */
-function secs(s: number, nsec: number | undefined): number {
-  return s + (nsec ?? 0) / 1e9;
+export function secs(s: number, nsec: number | undefined): number {
+  return s + (Math.floor((nsec ?? 0) / 1000) + (s < 0 ? -0.5 : 0.5)) / 1e6;
 }
 
 /** The creation mask, read once: a file created with a mode it leaves whole needs no chmod. */

@@ -234,7 +234,8 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
         if ((flags & 4) !== 0 || ((flags & 8) !== 0 && st.end < nums[i + 2])) fs.ftruncateSync(st.fd, nums[i + 2]);
         if ((flags & 1) !== 0) fs.fchownSync(st.fd, nums[i + 4], nums[i + 5]);
         if ((flags & 2) !== 0) fs.fchmodSync(st.fd, nums[i + 6]);
-        fs.futimesSync(st.fd, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
+        // (A time before 1970 goes as a numeric string: Node's utimes takes a negative number as now, a Date in milliseconds.)
+        fs.futimesSync(st.fd, a >= 0 ? a : String(a), m >= 0 ? m : String(m));
         const fd = st.fd;
         st.fd = -1;
         fs.closeSync(fd);
@@ -247,7 +248,7 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
         const at = named(path);
         fs.symlinkSync(named(target), at);
         if ((nums[i + 2] & 1) !== 0) fs.lchownSync(at, nums[i + 3], nums[i + 4]);
-        fs.lutimesSync(at, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
+        fs.lutimesSync(at, a >= 0 ? a : String(a), m >= 0 ? m : String(m));
         i += 7;
       } else if (op === OP.LINK) {
         const existing = strs[j++];
@@ -262,7 +263,7 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
         const at = named(path);
         if ((flags & 1) !== 0) fs.chownSync(at, nums[i + 3], nums[i + 4]);
         if ((flags & 2) !== 0) fs.chmodSync(at, nums[i + 5]);
-        fs.utimesSync(at, a >= 0 ? a : new Date(a * 1000), m >= 0 ? m : new Date(m * 1000));
+        fs.utimesSync(at, a >= 0 ? a : String(a), m >= 0 ? m : String(m));
         i += 8;
       } else if (op === OP.DROP) {
         if (st.fd >= 0) fs.closeSync(st.fd);

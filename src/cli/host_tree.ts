@@ -9,7 +9,7 @@
  *   src.prepare(nodes); try { await fs.populate(to, nodes, src) } finally { await src.stop() }
  */
 
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { hostName, hostReaddir, hostReadlink } from './host_names.js';
 import { join, resolve, sep } from 'node:path';
 import { joinPath } from '../api/mounted_fs.js';
@@ -62,15 +62,16 @@ export class HostTree implements TreeSource {
   nodes(dir: string, names: readonly string[]): TreeNode[] {
     return names.map((name, i) => {
       const src = join(dir, name);
-      const st = hostCall(src, () => lstatSync(hostName(src)));
+      const st = hostCall(src, () => lstatSync(hostName(src), { bigint: true }));
       const type = typeOf(st);
       const dev = type === 'chardev' || type === 'blockdev';
-      return this.node(name, src, i, type, st.mode, st.uid, st.gid, st.atimeMs, st.mtimeMs, st.size, dev ? st.rdev : 0, HostTree.linkKey(st));
+      const link = st.nlink > 1n && type !== 'dir' ? `${st.dev}:${st.ino}` : null;
+      return this.node(name, src, i, type, Number(st.mode), Number(st.uid), Number(st.gid), splitNs(st.atimeNs), splitNs(st.mtimeNs), Number(st.size), dev ? Number(st.rdev) : 0, link);
     });
   }
 
   private node(
-    name: string, src: string, seq: number, type: TreeNodeType, mode: number, uid: number, gid: number, atimeMs: number, mtimeMs: number,
+    name: string, src: string, seq: number, type: TreeNodeType, mode: number, uid: number, gid: number, atime: Time, mtime: Time,
     size: number, rdev: number, link: string | null,
   ): HostNode {
     return {
@@ -79,8 +80,8 @@ export class HostTree implements TreeSource {
       perm: mode & 0o7777,
       uid: this.owner?.uid ?? uid,
       gid: this.owner?.gid ?? gid,
-      atime: splitMs(atimeMs),
-      mtime: splitMs(mtimeMs),
+      atime,
+      mtime,
       size,
       major: rdev === 0 ? 0 : major(rdev),
       minor: rdev === 0 ? 0 : minor(rdev),
@@ -123,7 +124,9 @@ export class HostTree implements TreeSource {
     return es.map((e, i) => {
       const type = TYPE_OF[e.type];
       const key = e.nlink > 1 && type !== 'dir' ? `${e.dev}:${e.ino}` : null;
-      return this.node(e.name, base + e.name, first + i, type, e.mode, e.uid, e.gid, e.atimeMs, e.mtimeMs, e.size, type === 'chardev' || type === 'blockdev' ? e.rdev : 0, key);
+      const atime = { sec: e.atimeSec, nsec: e.atimeNsec };
+      const mtime = { sec: e.mtimeSec, nsec: e.mtimeNsec };
+      return this.node(e.name, base + e.name, first + i, type, e.mode, e.uid, e.gid, atime, mtime, e.size, type === 'chardev' || type === 'blockdev' ? e.rdev : 0, key);
     });
   }
 
@@ -180,7 +183,7 @@ function fromWorker<T>(path: string, fn: () => T): T {
   }
 }
 
-function typeOf(st: Stats): TreeNodeType {
+function typeOf(st: Stats | BigIntStats): TreeNodeType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -190,11 +193,13 @@ function typeOf(st: Stats): TreeNodeType {
   return 'socket';
 }
 
-/** A time in milliseconds as seconds and nanoseconds (microseconds kept: what a double of milliseconds holds). */
-export function splitMs(ms: number): { sec: number; nsec: number } {
-  const sec = Math.floor(ms / 1000);
-  const nsec = Math.round((ms - sec * 1000) * 1000) * 1000;
-  return nsec >= 1e9 ? { sec: sec + 1, nsec: 0 } : { sec, nsec };
+/** A time as setattr takes it. */
+type Time = { sec: number; nsec: number };
+
+/** A time in nanoseconds since the epoch (lstat's, bigint) as whole seconds and nanoseconds (0 to 999 999 999, before 1970 too). */
+export function splitNs(ns: bigint): Time {
+  const r = ns % 1_000_000_000n;
+  return r < 0n ? { sec: Number(ns / 1_000_000_000n) - 1, nsec: Number(r) + 1e9 } : { sec: Number(ns / 1_000_000_000n), nsec: Number(r) };
 }
 
 /** Linux's dev_t split into major and minor. */

@@ -54,8 +54,8 @@ const RING = 8 << 20;
 const CHUNK = 1 << 20;
 /** A record's header, and the unit records are padded to: a cache line. */
 const HDR = 64;
-/** Numbers per listed entry, then its name's bytes. */
-const FIELDS = 12;
+/** Numbers per listed entry (the last its name's length), then its name's bytes. */
+const FIELDS = 14;
 
 /** A source listed as a regular file that is something else when opened. */
 export const changedReason = 'no longer a regular file: it changed while the tree was copied';
@@ -68,8 +68,11 @@ export interface ListedEntry {
   mode: number;
   uid: number;
   gid: number;
-  atimeMs: number;
-  mtimeMs: number;
+  /** Times in seconds and nanoseconds, whole (lstat in bigint nanoseconds: a double of milliseconds keeps microseconds). */
+  atimeSec: number;
+  atimeNsec: number;
+  mtimeSec: number;
+  mtimeNsec: number;
   size: number;
   rdev: number;
   dev: number;
@@ -133,7 +136,12 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
     u8.set(b, at);
     publish(k.ERROR, s, b.length);
   };
-  const typeOf = (st: import('node:fs').Stats): number => st.isFile() ? 1 : st.isDirectory() ? 2 : st.isSymbolicLink() ? 3 : st.isCharacterDevice() ? 4 : st.isBlockDevice() ? 5 : st.isFIFO() ? 6 : 7;
+  /** Nanoseconds since the epoch as whole seconds and nanoseconds (0 to 999 999 999, before 1970 too). */
+  const split = (ns: bigint): [number, number] => {
+    const r = ns % 1_000_000_000n;
+    return r < 0n ? [Number(ns / 1_000_000_000n) - 1, Number(r) + 1e9] : [Number(ns / 1_000_000_000n), Number(r)];
+  };
+  const typeOf = (st: import('node:fs').BigIntStats): number => st.isFile() ? 1 : st.isDirectory() ? 2 : st.isSymbolicLink() ? 3 : st.isCharacterDevice() ? 4 : st.isBlockDevice() ? 5 : st.isFIFO() ? 6 : 7;
   // Paths are bytes (Buffers) from the tops down: a name that is not UTF-8 is read and sent as it is (api/names.ts).
   const file = (path: Buffer, s: number, size: number): void => {
     // As host_tree.ts openTreeFile: no symlink followed, no wait for a FIFO's writer, nothing but a regular file read.
@@ -180,18 +188,21 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
     };
     for (const name of names) {
       const p = Buffer.concat(path[path.length - 1] === 0x2f ? [path, name] : [path, slash, name]);
-      const st = fs.lstatSync(p);
+      const st = fs.lstatSync(p, { bigint: true });
       const t = typeOf(st);
       const nb = name;
       const rec = new Uint8Array(fields * 8 + 8 + pad(nb.length));
       const rv = new DataView(rec.buffer);
-      const vals = [t, st.mode, st.uid, st.gid, st.atimeMs, st.mtimeMs, st.size, st.rdev, st.dev, st.ino, st.nlink, nb.length];
+      const [as, an] = split(st.atimeNs);
+      const [ms, mn] = split(st.mtimeNs);
+      const [nlink, size, dev, ino] = [Number(st.nlink), Number(st.size), Number(st.dev), Number(st.ino)];
+      const vals = [t, Number(st.mode), Number(st.uid), Number(st.gid), as, an, ms, mn, size, Number(st.rdev), dev, ino, nlink, nb.length];
       for (let i = 0; i < fields; i++) rv.setFloat64(i * 8, vals[i], true);
       rec.set(nb, fields * 8 + 8);
       if (partBytes + rec.length > chunk) flush(false);
       part.push(rec);
       partBytes += rec.length;
-      kids.push({ path: p, type: t, seq: seq++, key: st.nlink > 1 && t !== 2 ? `${st.dev}:${st.ino}` : null, size: st.size });
+      kids.push({ path: p, type: t, seq: seq++, key: nlink > 1 && t !== 2 ? `${dev}:${ino}` : null, size });
     }
     flush(true);
     for (const kid of kids) visit(kid.path, kid.type, kid.seq, kid.key, kid.size);
@@ -381,12 +392,12 @@ export class HostTreeReader {
       const end = r.off + r.len;
       while (o < end) {
         const dv = this.dv;
-        const nameLen = dv.getFloat64(o + 88, true);
+        const nameLen = dv.getFloat64(o + (FIELDS - 1) * 8, true);
         const name = nameDecode(this.u8, o + FIELDS * 8 + 8, nameLen);
         out.push({
           name, type: dv.getFloat64(o, true), mode: dv.getFloat64(o + 8, true), uid: dv.getFloat64(o + 16, true), gid: dv.getFloat64(o + 24, true),
-          atimeMs: dv.getFloat64(o + 32, true), mtimeMs: dv.getFloat64(o + 40, true), size: dv.getFloat64(o + 48, true), rdev: dv.getFloat64(o + 56, true),
-          dev: dv.getFloat64(o + 64, true), ino: dv.getFloat64(o + 72, true), nlink: dv.getFloat64(o + 80, true),
+          atimeSec: dv.getFloat64(o + 32, true), atimeNsec: dv.getFloat64(o + 40, true), mtimeSec: dv.getFloat64(o + 48, true), mtimeNsec: dv.getFloat64(o + 56, true),
+          size: dv.getFloat64(o + 64, true), rdev: dv.getFloat64(o + 72, true), dev: dv.getFloat64(o + 80, true), ino: dv.getFloat64(o + 88, true), nlink: dv.getFloat64(o + 96, true),
         });
         o += FIELDS * 8 + 8 + ((nameLen + 7) & ~7);
       }

@@ -6,14 +6,14 @@
  * chmod's symbolic and octal modes (copy forms too: o=u; 04755, and a
  * directory's set-ID bits kept) give what chmod(1) gives, chown drops
  * set-ID bits and capabilities as Linux does, touch makes what a dangling
- * symlink names, mv refuses a name onto itself, and usage mistakes name the
- * option as it was typed.
+ * symlink names, mv refuses a name onto itself, usage mistakes name the
+ * option as it was typed, and a full standard output is named in one line.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, e2fsck, mkext2, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -189,4 +189,17 @@ test('usage mistakes name what was typed: ln -x is not --remove, a size of 1.5 b
   assert.equal(p.status, 0, p.stderr);
   assert.match(debugfs(img, 'stat /owned'), /User:\s+5\s+Group:\s+6\b/);
   assert.ok(e2fsck(img).clean);
+});
+
+test('a full standard output (/dev/full) fails get - and cat in one line that names it, as cat(1) does, not as an internal error', () => {
+  const full = openSync('/dev/full', 'w');
+  try {
+    for (const args of [['get', img, '/etc/motd', '-'], ['cat', img, '/etc/motd']]) {
+      const r = spawnSync(process.execPath, [CLI, ...args], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+      assert.equal(r.status, 2, args[0]);
+      assert.equal(r.stderr, 'vmpager: standard output: no space left on device\n', args[0]);
+    }
+  } finally {
+    closeSync(full);
+  }
 });

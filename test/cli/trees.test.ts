@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debugfs, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
 import { CLI } from '../helpers/cli.js';
@@ -53,6 +53,10 @@ before(() => {
   writeFileSync(join(src, 'sparse'), sparse);
   utimesSync(join(src, 'a'), new Date('2001-02-03T04:05:06Z'), new Date('2002-03-04T05:06:07Z'));
   utimesSync(join(src, 'etc/deep'), new Date('2003-01-01T00:00:00Z'), new Date('2004-01-01T00:00:00Z'));
+  // Nanoseconds a double of milliseconds cannot hold, after 1970 and before (a symlink's own too).
+  execFileSync('touch', ['-d', '2020-01-01 00:00:00.123456789 UTC', join(src, 'etc/shadow')]);
+  execFileSync('touch', ['-d', '1950-06-01 00:00:00.987654321 UTC', join(src, 'etc/deep/er/note')]);
+  execFileSync('touch', ['-h', '-d', '2030-01-01 00:00:00.000000001 UTC', join(src, 'etc/su-link')]);
 });
 
 /** Every path below dir, relative, sorted. */
@@ -78,7 +82,7 @@ function kind(st: ReturnType<typeof lstatSync> & object): string {
   return 'socket';
 }
 
-function inode(image: string, path: string): { type: string; mode: number; uid: number; gid: number; links: number; mtime: number; ino: number; dev: string | null } {
+function inode(image: string, path: string): { type: string; mode: number; uid: number; gid: number; links: number; mtime: number; mtimeNsec: number; ino: number; dev: string | null } {
   const s = debugfs(image, `stat "${path}"`);
   const num = (re: RegExp) => Number((re.exec(s) ?? ['', 'NaN'])[1]);
   const dev = /Device major\/minor number: (\d+):(\d+)/.exec(s);
@@ -89,7 +93,9 @@ function inode(image: string, path: string): { type: string; mode: number; uid: 
     uid: num(/User:\s+(\d+)/),
     gid: num(/Group:\s+(\d+)/),
     links: num(/Links: (\d+)/),
-    mtime: parseInt((/mtime: 0x([0-9a-f]+)/.exec(s) ?? ['', 'x'])[1], 16),
+    mtime: parseInt((/mtime: 0x([0-9a-f]+)/.exec(s) ?? ['', 'x'])[1], 16) | 0, // (i_mtime is signed: 1901 to 2038, the epoch bits aside)
+    // (i_mtime_extra: the nanoseconds above its two epoch bits.)
+    mtimeNsec: parseInt((/mtime: 0x[0-9a-f]+:([0-9a-f]+)/.exec(s) ?? ['', 'x'])[1], 16) >>> 2,
     dev: dev === null ? null : `${Number(dev[1])}:${Number(dev[2])}`,
   };
 }
@@ -98,6 +104,7 @@ function checkAgainstSource(image: string, at: string): void {
   const inodes = new Map<number, number>();
   for (const rel of walk(src)) {
     const st = lstatSync(join(src, rel));
+    const ns = lstatSync(join(src, rel), { bigint: true }).mtimeNs;
     const path = `${at}/${rel}`.replace(/^\/\//, '/');
     const got = inode(image, path);
     assert.equal(got.mode & 0o7777, st.mode & 0o7777, `${path}: mode`);
@@ -105,7 +112,9 @@ function checkAgainstSource(image: string, at: string): void {
     assert.equal(got.uid, st.uid, `${path}: uid`);
     assert.equal(got.gid, st.gid, `${path}: gid`);
     if (!st.isDirectory()) assert.equal(got.links, st.nlink, `${path}: link count`);
-    assert.equal(got.mtime, Math.floor(st.mtimeMs / 1000), `${path}: mtime`);
+    const frac = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n; // (before 1970: seconds down, nanoseconds up)
+    assert.equal(got.mtime, Number((ns - frac) / 1_000_000_000n), `${path}: mtime`);
+    assert.equal(got.mtimeNsec, Number(frac), `${path}: mtime's nanoseconds`);
     if (st.isCharacterDevice() || st.isBlockDevice()) {
       const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
       const minor = Number(BigInt(st.rdev) & 0xffn) | Number((BigInt(st.rdev) >> 12n) & ~0xffn);
@@ -157,7 +166,11 @@ test('put -r merges the tree into an existing directory with the same metadata; 
     const b = lstatSync(join(rd, rel));
     // debugfs rdump keeps no setuid, setgid or sticky bit (it sets the mode, then the owner, which clears them): compare the rest.
     assert.equal(a.mode & ~0o7000, b.mode & ~0o7000, `${rel}: mode`);
-    if (!a.isSymbolicLink()) assert.equal(Math.floor(a.mtimeMs / 1000), Math.floor(b.mtimeMs / 1000), `${rel}: mtime`);
+    if (!a.isSymbolicLink() && existsSync(join(src, rel))) {
+      // Times against the source's, to the microsecond Node's utimes keeps (rdump reads one before 1970 as after 2038).
+      const want = lstatSync(join(src, rel), { bigint: true }).mtimeNs;
+      assert.equal(lstatSync(join(mine, rel), { bigint: true }).mtimeNs, want - (((want % 1000n) + 1000n) % 1000n), `${rel}: mtime`);
+    }
     if (a.isFile()) assert.ok(readFileSync(join(mine, rel)).equals(readFileSync(join(rd, rel))), `${rel}: bytes`);
     if (a.isSymbolicLink()) assert.equal(readlinkSync(join(mine, rel)), readlinkSync(join(rd, rel)));
     if (root) assert.deepEqual([a.uid, a.gid], [b.uid, b.gid], `${rel}: owner`);
@@ -230,7 +243,7 @@ test('put -r refuses a directory where the image has a file, a dangling symlink 
   assert.equal(vmpager(['cat', fat, '/e']).stdout.toString(), 'IMPORTANT\n');
 });
 
-test('the top directory of mkfs --from and put -r, and a file a merge replaces, keep their times to the microsecond', () => {
+test('the top directory of mkfs --from and put -r, and a file a merge replaces, keep their times to the nanosecond', () => {
   const tree = join(tmp.dir, 'frac-src');
   mkdirSync(join(tree, 'sub'), { recursive: true });
   writeFileSync(join(tree, 'f'), 'new\n');
@@ -240,7 +253,7 @@ test('the top directory of mkfs --from and put -r, and a file a merge replaces, 
     const j = JSON.parse(vmpager(['stat', '--json', img, path]).stdout.toString()) as { mtime: number; mtimeNsec: number };
     return { mtime: j.mtime, mtimeNsec: j.mtimeNsec };
   };
-  const want = { mtime: Math.floor(when.getTime() / 1000), mtimeNsec: 123457000 };
+  const want = { mtime: Math.floor(when.getTime() / 1000), mtimeNsec: 123456789 };
   const made = join(tmp.dir, 'frac-mkfs.img');
   assert.equal(vmpager(['mkfs', '--type', 'ext4', '--from', tree, made, '16MiB']).status, 0);
   assert.deepEqual(nsec(made, '/'), want, 'mkfs --from: the root');
@@ -297,4 +310,23 @@ test('put -r and mkfs --from into FAT refuse a tree holding names that differ on
   const r = vmpager(['mkfs', '--type', 'fat', '--from', tree, fat, '8MiB']);
   assert.equal(r.status, 2);
   assert.equal(r.stderr, `vmpager: ${fat}: /d/File: FAT cannot hold both it and FILE: names that differ only in case\n`);
+});
+
+test('get writes each time to the microsecond the image holds (not one early: Node takes a double of seconds), before 1970 too', () => {
+  const img = join(tmp.dir, 'times-out.img');
+  mkext2(img, [{ path: 'd/f1', data: Buffer.from('1\n') }, { path: 'd/f2', data: Buffer.from('2\n') }, { path: 'd/f3', data: Buffer.from('3\n') }], { type: 'ext4', size: 8 << 20 });
+  const times: Array<[string, string, bigint]> = [
+    ['/d/f1', '2023-11-14T22:13:20.545980000Z', 1700000000_545980000n],
+    ['/d/f2', '2020-01-01T00:00:00.123456789Z', 1577836800_123456000n],
+    ['/d/f3', '1950-06-01T00:00:00.987654321Z', -618105600_000000000n + 987654000n],
+  ];
+  for (const [p, iso] of times) assert.equal(vmpager(['touch', img, p, '--date', iso]).status, 0);
+  const out = join(tmp.dir, 'times-out');
+  assert.equal(vmpager(['get', img, '/d', out]).status, 0);
+  for (const [p, , want] of times) {
+    assert.equal(lstatSync(join(out, p.slice(3)), { bigint: true }).mtimeNs, want, `${p} in a tree`);
+    const one = join(tmp.dir, `one-${p.slice(3)}`);
+    assert.equal(vmpager(['get', img, p, one]).status, 0);
+    assert.equal(lstatSync(one, { bigint: true }).mtimeNs, want, `${p} alone`);
+  }
 });
