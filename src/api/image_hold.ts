@@ -9,7 +9,7 @@
 import { EBUSY } from '../kern/errno.js';
 import { acquireImageLock, type ImageLock } from '../dev/image_lock.js';
 
-export { releaseAllImageLocks } from '../dev/image_lock.js';
+export { lockDirOf as imageLockDir, releaseAllImageLocks } from '../dev/image_lock.js';
 import { isNbdUrl } from '../dev/nbd_url.js';
 import { isHttpUrl } from '../dev/http.js';
 import { VmError } from './errors.js';

@@ -14,7 +14,8 @@
  *   await copyIn(fs, '/srv', hostDir, { owner: null })   // used by mkfs --from and put -r
  */
 
-import { closeSync, lstatSync, readSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { imageLockDir } from '../api/image_hold.js';
 import { hostName, hostReaddir, hostReadlink } from './host_names.js';
 import { escapeName } from './context.js';
 import { join, resolve, sep } from 'node:path';
@@ -36,12 +37,13 @@ const HOLE = 4096;
 /** Copies the host directory `from` into the image directory `to` (which must exist). */
 export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
   const buf = ioBuffer(CHUNK); // one for the whole copy: a fresh 1 MiB per file cost more than a small file's copy
-  if (fs.type.startsWith('fat')) return copyInFat(fs, to, from, buf);
+  const leave = leftOut(fs.image, from);
+  if (fs.type.startsWith('fat')) return copyInFat(fs, to, from, buf, leave);
   compileLess(); // the walk is short and its hot functions few (heap_flags.ts)
   // getfattr reads the source's attributes beside the copy (on the other core);
   // they are set once the tree is in (setting one changes a ctime, never an mtime).
   const xattrs = hostXattrsOf(from);
-  const tree = new HostTree(opts.owner, from, to);
+  const tree = new HostTree(opts.owner, from, to, leave);
   try {
     await copyDir(fs, to, from, opts, buf, tree);
     await setAttrs(fs, to, hostStat(from), from, opts);
@@ -64,7 +66,7 @@ export async function copyIn(fs: MountedFs, to: string, from: string, opts: Copy
  * where it cannot) one by one, a directory already there merged into.
  */
 async function copyDir(fs: MountedFs, to: string, from: string, opts: CopyInOptions, buf: Uint8Array, tree: HostTree): Promise<void> {
-  const names = hostCall(from, () => hostReaddir(from)).sort();
+  const names = kept(from, hostCall(from, () => hostReaddir(from)).sort(), tree.leave);
   const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
   const fresh = names.filter((n) => !existing.has(n));
   let made = false;
@@ -205,12 +207,45 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, src: string, opt
 }
 
 /**
+ * The device:inode keys of the host files a copy of the tree at `from` into
+ * `image` leaves out: the image itself and its lock folder, where the tree
+ * holds them (`mkfs --from . new.img` run inside the tree): copied, the image
+ * would grow as it is read, and the lock is the running command's own. Said
+ * once, as a warning, where the image lies inside the tree.
+ */
+function leftOut(image: string, from: string): Set<string> {
+  const keys = new Set<string>();
+  try {
+    for (const p of [image, imageLockDir(image)]) {
+      const st = statSync(hostName(p), { throwIfNoEntry: false }); // (the file a symlink given as IMAGE names)
+      if (st !== undefined) keys.add(`${st.dev}:${st.ino}`);
+    }
+    const top = realpathSync(hostName(from));
+    if (keys.size > 0 && realpathSync(hostName(image)).startsWith(top.endsWith(sep) ? top : top + sep)) {
+      process.stderr.write(`vmpager: ${escapeName(image)}: warning: the image is inside ${escapeName(from)}: it (and its lock folder) are left out of the copy\n`);
+    }
+  } catch {
+    // (an image that is no host file: nothing to leave out)
+  }
+  return keys;
+}
+
+/** names (entries of host directory dir) but those `leave` holds. */
+function kept(dir: string, names: string[], leave: ReadonlySet<string>): string[] {
+  if (leave.size === 0) return names;
+  return names.filter((n) => {
+    const st = lstatSync(hostName(join(dir, n)), { throwIfNoEntry: false });
+    return st === undefined || !leave.has(`${st.dev}:${st.ino}`);
+  });
+}
+
+/**
  * FAT keeps no owners, links or special files: its copy takes directories
  * and regular files (each hard link a copy of its own), a file's write bits
  * (its read-only attribute) and times, and skips the rest with a line each.
  */
-async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Array): Promise<void> {
-  const names = hostCall(from, () => hostReaddir(from)).sort();
+async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Array, leave: ReadonlySet<string>): Promise<void> {
+  const names = kept(from, hostCall(from, () => hostReaddir(from)).sort(), leave);
   // FAT finds names without regard to case: two of the tree's that differ only so would be one file, the other lost.
   const folded = new Map<string, string>();
   for (const n of names) {
@@ -221,7 +256,7 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
   const existing = new Map<string, string>((await fs.readdir(to)).map((e) => [e.name, e.type]));
   for await (const { src, dst, st, there } of hostEntries(fs, to, from, names, existing)) {
     if (st.isDirectory()) {
-      await copyInFat(fs, dst, src, buf);
+      await copyInFat(fs, dst, src, buf, leave);
     } else if (st.isFile()) {
       if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
       await copyFile(fs, dst, src, st, there === 'file', buf, null);

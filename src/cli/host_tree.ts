@@ -37,7 +37,12 @@ export class HostTree implements TreeSource {
   private readonly under: string;
 
   /** A tree copied from host directory `from` into image directory `to`. */
-  constructor(private readonly owner: { uid: number; gid: number } | null, from: string, private readonly to: string) {
+  /**
+   * leave: the device:inode keys of host files left out of the walk (the
+   * image being written, its lock folder: copied into themselves they would
+   * grow as they are read).
+   */
+  constructor(private readonly owner: { uid: number; gid: number } | null, from: string, private readonly to: string, readonly leave: ReadonlySet<string> = new Set()) {
     const root = resolve(from);
     this.under = root.endsWith(sep) ? root : root + sep;
   }
@@ -60,9 +65,11 @@ export class HostTree implements TreeSource {
 
   /** The nodes of `names` (entries of host directory dir), with their lstat, numbered from 0 (the top of a walk). */
   nodes(dir: string, names: readonly string[]): TreeNode[] {
-    return names.map((name, i) => {
+    const stats = names.map((name) => {
       const src = join(dir, name);
-      const st = hostCall(src, () => lstatSync(hostName(src), { bigint: true }));
+      return { name, src, st: hostCall(src, () => lstatSync(hostName(src), { bigint: true })) };
+    });
+    return stats.filter((e) => !this.leave.has(`${e.st.dev}:${e.st.ino}`)).map(({ name, src, st }, i) => {
       const type = typeOf(st);
       const dev = type === 'chardev' || type === 'blockdev';
       const link = st.nlink > 1n && type !== 'dir' ? `${st.dev}:${st.ino}` : null;
@@ -101,7 +108,7 @@ export class HostTree implements TreeSource {
   /** The walk's reader, started at its first ask. */
   private ahead(): HostTreeReader | null {
     if (this.reader === null && this.tops !== null) {
-      this.reader = HostTreeReader.start(this.tops.map((n) => ({ path: n.src, type: TYPE_CODE[n.type], key: n.link, size: n.size })), [...this.links.keys()]);
+      this.reader = HostTreeReader.start(this.tops.map((n) => ({ path: n.src, type: TYPE_CODE[n.type], key: n.link, size: n.size })), [...this.links.keys()], [...this.leave]);
       this.tops = null;
     }
     return this.reader;

@@ -13,7 +13,7 @@
  * walk's asks come in the worker's order, so a failure before what is
  * asked for means it will never come).
  *   HostTreeReader.prewarm();   // optional, early: the thread's start beside other work
- *   const r = HostTreeReader.start(tops, knownKeys); r.list(seq); r.open(seq); r.read(buf); r.readlink(seq); r.stop()
+ *   const r = HostTreeReader.start(tops, knownKeys, leave); r.list(seq); r.open(seq); r.read(buf); r.readlink(seq); r.stop()
  * Records: [kind i32][length i32][entry number f64] in a header of HDR bytes,
  * then the payload, padded to HDR bytes; a record never wraps the ring's
  * end (WRAP sends the reader back to its start). Heads and tails are byte
@@ -81,7 +81,7 @@ export interface ListedEntry {
 }
 
 /** The worker's walk (stringified into its source: no closure, its own requires). */
-function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem: Uint8Array, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number, mod: number): void {
+function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem: Uint8Array, tops: Array<{ path: string; type: number; key: string | null; size: number }>, known: string[], leave: string[], k: typeof K, c: typeof C, ring: number, chunk: number, hdr: number, fields: number, unit: number, mod: number): void {
   const ctrl = new Int32Array(mem.buffer, mem.byteOffset, 32);
   const base = mem.byteOffset + 128;
   const u8 = new Uint8Array(mem.buffer, base, ring);
@@ -89,6 +89,7 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
   const enc = new TextEncoder();
   const slash = Buffer.from('/');
   const seen = new Set(known);
+  const left = new Set(leave);
   let head = 0;
   let seq = tops.length;
   class Stopped extends Error {}
@@ -196,6 +197,7 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
       const [as, an] = split(st.atimeNs);
       const [ms, mn] = split(st.mtimeNs);
       const [nlink, size, dev, ino] = [Number(st.nlink), Number(st.size), Number(st.dev), Number(st.ino)];
+      if (left.size > 0 && left.has(`${dev}:${ino}`)) continue; // (the image written, or its lock: not listed)
       const vals = [t, Number(st.mode), Number(st.uid), Number(st.gid), as, an, ms, mn, size, Number(st.rdev), dev, ino, nlink, nb.length];
       for (let i = 0; i < fields; i++) rv.setFloat64(i * 8, vals[i], true);
       rec.set(nb, fields * 8 + 8);
@@ -245,7 +247,7 @@ const named = (p) => Buffer.from(escapedBytes(p));
 const produce = ${produce.toString()};
 parentPort.once('message', (w) => {
   parentPort.close();
-  produce(fs, named, w.mem, w.tops, w.known, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT, w.MOD);
+  produce(fs, named, w.mem, w.tops, w.known, w.leave, w.K, w.C, w.RING, w.CHUNK, w.HDR, w.FIELDS, w.VIEW_UNIT, w.MOD);
 });`;
 
 /** A worker started ahead of its walk by prewarm(), not yet given one. */
@@ -298,11 +300,11 @@ export class HostTreeReader {
   }
 
   /** Starts reading `tops` (numbered 0, 1, ... in this order); `known`: link keys whose file is in the image already. */
-  static start(tops: ReadonlyArray<{ path: string; type: number; key: string | null; size: number }>, known: readonly string[]): HostTreeReader {
+  static start(tops: ReadonlyArray<{ path: string; type: number; key: string | null; size: number }>, known: readonly string[], leave: readonly string[] = []): HostTreeReader {
     const mem = ioBuffer(CTRL + RING, { shared: true });
     const w = warm ?? newWorker();
     warm = null;
-    w.worker.postMessage({ mem, tops, known, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD });
+    w.worker.postMessage({ mem, tops, known, leave, K, C, RING, CHUNK, HDR, FIELDS, VIEW_UNIT, MOD });
     return new HostTreeReader(w.worker, w.up, mem, tops.length);
   }
 

@@ -330,3 +330,27 @@ test('get writes each time to the microsecond the image holds (not one early: No
     assert.equal(lstatSync(one, { bigint: true }).mtimeNs, want, `${p} alone`);
   }
 });
+
+test('mkfs --from and put -r of a tree that holds the image itself leave the image and its lock folder out, with a warning (copied, the image grew as it was read)', () => {
+  const tree = join(tmp.dir, 'self-tree');
+  mkdirSync(join(tree, 'deep'), { recursive: true });
+  writeFileSync(join(tree, 'keep'), 'kept\n');
+  writeFileSync(join(tree, 'deep/big'), randomBytes(5 << 20, 77)); // (past 4 MiB: the reading thread lists deep/)
+  for (const [type, image] of [['ext4', join(tree, 'self.img')], ['ext4', join(tree, 'deep', 'self.img')], ['fat', join(tree, 'deep', 'self-fat.img')]] as const) {
+    const r = vmpager(['mkfs', '--type', type, '--from', tree, image, '32MiB']);
+    assert.equal(r.status, 0, r.stderr.toString());
+    assert.equal(r.stderr.toString(), `vmpager: ${image}: warning: the image is inside ${tree}: it (and its lock folder) are left out of the copy\n`);
+    const listed = vmpager(['ls', '-R', image, '/']).stdout.toString();
+    assert.doesNotMatch(listed, /self|vmpager-lock/, `${image}: ${listed}`);
+    assert.match(listed, /\/deep\/big$/m);
+    assert.match(listed, /\/keep$/m);
+    if (type === 'ext4') {
+      assert.ok(e2fsck(image).clean);
+      const p = vmpager(['put', '-r', image, '/again', '--from', tree]);
+      assert.equal(p.status, 0, p.stderr.toString());
+      assert.doesNotMatch(vmpager(['ls', '-R', image, '/again']).stdout.toString(), /self|vmpager-lock/);
+      assert.ok(e2fsck(image).clean);
+    }
+    rmSync(image);
+  }
+});
