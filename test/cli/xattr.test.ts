@@ -4,7 +4,8 @@
  * as getfattr shows them, --json, -x removes; errors in one line. mkfs
  * --from and put -r take the host files' attributes (getfattr), get gives
  * them back (setfattr) — where the attr tools and the host file system
- * allow it, else those tests are skipped, and say why.
+ * allow it, else those tests are skipped, and say why. An access ACL and
+ * the mode agree as on Linux.
  */
 
 import { after, test } from 'node:test';
@@ -138,5 +139,34 @@ test('put -r whose file\'s attributes do not all fit sets none of them, says so 
   assert.equal(r.status, 2);
   assert.equal(r.stderr, `vmpager: ${img}: /p/many: no space left on device (setting its extended attributes: none of them set)\n`);
   assert.doesNotMatch(debugfs(img, 'ea_list /p/many'), /attr_number/, 'none of them, not the first 26');
+  assert.ok(e2fsck(img).clean);
+});
+
+test('an access ACL and the mode agree, as Linux keeps them: setting one sets the permission bits, chmod rewrites its owner, mask and other entries, one the bits say in full is not kept; a default ACL goes on directories only', () => {
+  const img = join(tmp.dir, 'acl.img');
+  mkext2(img, [{ path: 'f', data: Buffer.from('x\n') }, { path: 'd/.keep', data: Buffer.from('') }], { type: 'ext4', size: 8 << 20 });
+  // u::rwx, u:1000:rw-, g::r--, m::rw-, o::--- (setfacl -m u:1000:rw,m::rw,o::- on a 0744 file)
+  const acl = '0x0200000001000700ffffffff02000600e803000004000400ffffffff10000600ffffffff20000000ffffffff';
+  assert.equal(vmpager(['xattr', img, '/f', 'system.posix_acl_access', acl]).status, 0);
+  assert.match(debugfs(img, 'stat /f'), /Mode:\s+0760\b/, 'the group bits are the mask\'s');
+  assert.equal(vmpager(['chmod', img, '0700', '/f']).status, 0);
+  // u::rwx, u:1000:rw-, g::r--, m::--- (the mask takes the group bits), o::--- (debugfs gives the attribute form, ids 0 where none).
+  const entries = ['01000700' + '00000000', '02000600' + 'e8030000', '04000400' + '00000000', '10000000' + '00000000', '20000000' + '00000000'];
+  assert.equal(eaGet(img, '/f', 'system.posix_acl_access').toString('hex'), '02000000' + entries.join(''));
+  assert.match(debugfs(img, 'stat /f'), /Mode:\s+0700\b/);
+  assert.equal(vmpager(['chmod', img, 'g+w', '/f']).status, 0);
+  assert.match(eaGet(img, '/f', 'system.posix_acl_access').toString('hex'), /1000020000000000/, 'mask -w-');
+  // u::rw-, g::r--, o::r--: no more than 0644 says.
+  assert.equal(vmpager(['xattr', img, '/f', 'system.posix_acl_access', '0x0200000001000600ffffffff04000400ffffffff20000400ffffffff']).status, 0);
+  assert.doesNotMatch(debugfs(img, 'ea_list /f'), /posix_acl_access/);
+  assert.match(debugfs(img, 'stat /f'), /Mode:\s+0644\b/);
+  const bad = vmpager(['xattr', img, '/f', 'system.posix_acl_default', '0x0200000001000600ffffffff04000400ffffffff20000400ffffffff']);
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr, `vmpager: ${img}: /f: permission denied\n`);
+  assert.equal(vmpager(['xattr', img, '/d', 'system.posix_acl_default', '0x0200000001000700ffffffff04000500ffffffff20000500ffffffff']).status, 0);
+  // A named user without a mask is no ACL (EINVAL), as Linux refuses it.
+  const noMask = vmpager(['xattr', img, '/f', 'system.posix_acl_access', '0x0200000001000700ffffffff02000600e803000004000400ffffffff20000000ffffffff']);
+  assert.equal(noMask.status, 2);
+  assert.match(noMask.stderr, /invalid argument/);
   assert.ok(e2fsck(img).clean);
 });

@@ -10,12 +10,13 @@
  */
 
 import { nameEncode } from '../../kern/namebytes.js';
-import { E2BIG, EEXIST, EINTEGRITY, ENOATTR, ENOSPC, EOPNOTSUPP, EPERM, ERANGE } from '../../kern/errno.js';
+import { E2BIG, EACCES, EEXIST, EINTEGRITY, EINVAL, ENOATTR, ENOSPC, EOPNOTSUPP, EPERM, ERANGE } from '../../kern/errno.js';
 import { B_DONE } from '../../vfs/buf.js';
 import type { Mount } from '../../vfs/mount.js';
-import type { Vnode } from '../../vfs/vnode.js';
+import { VType, type Vnode } from '../../vfs/vnode.js';
 import { XATTR_CREATE, XATTR_REPLACE } from '../../vfs/vnode_if.js';
-import { aclFromDisk, aclToDisk } from './ext2_acl.js';
+import { aclEntries, aclFromDisk, aclMode, aclToDisk } from './ext2_acl.js';
+import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
 import { ext2AllocBlocks, ext2Blkpref, ext2FreeBlocks } from './ext2_alloc.js';
 import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
@@ -168,12 +169,23 @@ export async function ext2Setextattr(vp: Vnode, name: string, value: Uint8Array,
   if (value.length > XATTR_SIZE_MAX) return E2BIG;
   const a: Xattr = { index: n.index, suffix: n.suffix, value };
   if (isInlineData(a)) return EPERM;
+  const ip = ext2Inode(vp);
+  // An access ACL sets the permission bits, and one the bits say in full is not kept (as Linux's ext4_set_acl).
+  let keep = true;
+  let mode = ip.din.mode;
   if (isAcl(n.index)) {
     const r = aclToDisk(value);
     if (r.error !== 0) return r.error;
+    const entries = aclEntries(value);
+    if (entries === null) return EINVAL;
+    if (n.index === XATTR_INDEX_POSIX_ACL_DEFAULT && vp.type !== VType.VDIR) return EACCES; // (only a directory has one)
+    if (n.index === XATTR_INDEX_POSIX_ACL_ACCESS) {
+      const m = aclMode(entries, ip.din.mode);
+      mode = m.mode;
+      keep = !m.equiv;
+    }
     a.value = r.disk;
   }
-  const ip = ext2Inode(vp);
   const { error, st } = await xattrRead(w.mp!, ip);
   if (error !== 0) return error;
   const s = st!;
@@ -186,6 +198,12 @@ export async function ext2Setextattr(vp: Vnode, name: string, value: Uint8Array,
   const need = xattrEntryLen(a.suffix.length) + xattrValueLen(a.value!.length);
   const ibody = s.ibody.filter((_, i) => i !== inBody);
   const block = s.block.filter((_, i) => i !== inBlock);
+  if (mode !== ip.din.mode) {
+    ip.din.mode = mode;
+    ext2Stamp(ip.din, EXT2_CTIME);
+    ip.modified = true;
+  }
+  if (!keep) return xattrWrite(w.mp!, ip, s, ibody, block);
   if (s.ibodyRoom > 0 && xattrSpace(ibody) + need <= s.ibodyRoom) {
     if (inBody >= 0) ibody.splice(inBody, 0, a);
     else ibody.push(a);
