@@ -97,7 +97,10 @@ export const commands: readonly Command[] = [
       if (ctx.values.recurse === true) {
         if (ctx.values.from === undefined) throw new UsageError('put -r needs --from DIR');
         const dir = String(ctx.values.from);
-        if (!isHostDir(dir)) throw new UsageError(`put -r: --from: not a directory: ${dir}`);
+        if (!isHostDir(dir)) {
+          const there = statSync(hostName(dir), { throwIfNoEntry: false }) !== undefined;
+          throw new UsageError(`put -r: --from: ${there ? 'not a directory' : 'no such file or directory'}: ${dir}`);
+        }
         const owner = parseOwner(ctx.values.owner);
         HostTreeReader.prewarm(); // the reading thread starts beside the mount (host_tree_reader.ts)
         await ctx.withMount(ctx.args[0], 'write', async (fs) => {
@@ -335,6 +338,7 @@ export const commands: readonly Command[] = [
       const size = parseSize(ctx.args[1]);
       if (size === null || size === 0) throw new UsageError(`mkfs: not a size: ${ctx.args[1]}`);
       const v = ctx.values;
+      if (v.owner !== undefined && v.from === undefined) throw new UsageError('mkfs: --owner goes with --from (the owner of the tree copied in)');
       await mkfsCommand(ctx, ctx.args[0], size, {
         type: v.type as string | undefined,
         blockSize: v['block-size'] as string | undefined,

@@ -24,7 +24,7 @@ import { hiddenName, joinPath, type MountedFs, type SetattrArgs } from '../api/m
 import { EEXIST, EISDIR, ENOENT, ENOTDIR, EOPNOTSUPP, VmError } from '../api/errors.js';
 import { type HostXattrs, hostXattrsOf } from './host_xattr.js';
 import { compileLess } from './heap_flags.js';
-import { HostTree, hostCall, major, minor, openTreeFile, splitNs } from './host_tree.js';
+import { HostTree, hostCall, major, minor, openTreeFile, shrank, splitNs } from './host_tree.js';
 
 export interface CopyInOptions {
   /** Every file's owner and group instead of the source's (mke2fs -d's root:root). */
@@ -43,7 +43,7 @@ export async function copyIn(fs: MountedFs, to: string, from: string, opts: Copy
   // getfattr reads the source's attributes beside the copy (on the other core);
   // they are set once the tree is in (setting one changes a ctime, never an mtime).
   const xattrs = hostXattrsOf(from);
-  const tree = new HostTree(opts.owner, from, to, leave);
+  const tree = new HostTree(opts.owner, from, to, leave, warnOf(fs));
   try {
     await copyDir(fs, to, from, opts, buf, tree);
     await setAttrs(fs, to, hostStat(from), from, opts);
@@ -136,6 +136,7 @@ async function copyFile(fs: MountedFs, dst: string, src: string, st: Stats, repl
         off += n;
       }
       if (f.size !== off) await f.truncate(off);
+      if (off < st.size) warnOf(fs)(shrank(src, st.size, off));
       if (attrs !== null) await f.setattr(attrs);
     } finally {
       await f.close({ lazy: attrs !== null });
@@ -230,6 +231,11 @@ function leftOut(image: string, from: string): Set<string> {
   return keys;
 }
 
+/** Where a tree copy's warnings go: a line each on stderr, naming the image. */
+function warnOf(fs: MountedFs): (msg: string) => void {
+  return (msg) => process.stderr.write(`vmpager: ${escapeName(fs.image)}: warning: ${escapeName(msg)}\n`);
+}
+
 /** names (entries of host directory dir) but those `leave` holds. */
 function kept(dir: string, names: string[], leave: ReadonlySet<string>): string[] {
   if (leave.size === 0) return names;
@@ -263,7 +269,7 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
       await fs.chmod(dst, st.mode & 0o7777);
       await fs.utimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
     } else {
-      process.stderr.write(`vmpager: ${escapeName(src)}: FAT has no ${st.isSymbolicLink() ? 'symbolic links' : 'special files'}: skipped\n`);
+      process.stderr.write(`vmpager: ${escapeName(fs.image)}: warning: ${escapeName(src)}: FAT has no ${st.isSymbolicLink() ? 'symbolic links' : 'special files'}: skipped\n`);
     }
   }
 }

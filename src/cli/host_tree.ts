@@ -42,7 +42,11 @@ export class HostTree implements TreeSource {
    * image being written, its lock folder: copied into themselves they would
    * grow as they are read).
    */
-  constructor(private readonly owner: { uid: number; gid: number } | null, from: string, private readonly to: string, readonly leave: ReadonlySet<string> = new Set()) {
+  constructor(
+    private readonly owner: { uid: number; gid: number } | null, from: string, private readonly to: string, readonly leave: ReadonlySet<string> = new Set(),
+    /** Told of a file that shrank while it was read (what was read is what the image holds). */
+    private readonly warn: (msg: string) => void = () => {},
+  ) {
     const root = resolve(from);
     this.under = root.endsWith(sep) ? root : root + sep;
   }
@@ -143,36 +147,38 @@ export class HostTree implements TreeSource {
     return fromWorker(link.src, () => r.readlink((link as HostNode).seq));
   }
 
-  private readonly paths = new Map<number, string>();
+  /** The files open, by handle: their paths, the size they were listed with, the bytes read. */
+  private readonly open_ = new Map<number, { src: string; size: number; got: number }>();
 
   open(file: TreeNode): number {
     const r = this.ahead();
-    if (r !== null) {
-      fromWorker(file.src, () => r.open((file as HostNode).seq));
-      this.paths.set(-1, file.src);
-      return -1;
-    }
-    const fd = openTreeFile(file.src);
-    this.paths.set(fd, file.src);
-    return fd;
+    const handle = r !== null ? -1 : openTreeFile(file.src);
+    if (r !== null) fromWorker(file.src, () => r.open((file as HostNode).seq));
+    this.open_.set(handle, { src: file.src, size: file.size, got: 0 });
+    return handle;
   }
 
   read(handle: number, buf: Uint8Array, pos: number): number {
-    const path = this.paths.get(handle) ?? '';
-    if (handle === -1) return fromWorker(path, () => this.reader!.read(buf));
-    return hostCall(path, () => readSync(handle, buf, 0, buf.length, pos));
+    const f = this.open_.get(handle)!;
+    const n = handle === -1 ? fromWorker(f.src, () => this.reader!.read(buf)) : hostCall(f.src, () => readSync(handle, buf, 0, buf.length, pos));
+    f.got += n;
+    return n;
   }
 
   next(handle: number): Uint8Array | null {
     if (handle !== -1) return null;
-    return fromWorker(this.paths.get(-1) ?? '', () => this.reader!.view());
+    const f = this.open_.get(handle)!;
+    const v = fromWorker(f.src, () => this.reader!.view());
+    f.got += v.length;
+    return v;
   }
 
   close(handle: number): void {
-    const path = this.paths.get(handle) ?? '';
-    this.paths.delete(handle);
+    const f = this.open_.get(handle)!;
+    this.open_.delete(handle);
     if (handle === -1) this.reader?.close();
-    else hostCall(path, () => closeSync(handle));
+    else hostCall(f.src, () => closeSync(handle));
+    if (f.got < f.size) this.warn(shrank(f.src, f.size, f.got));
   }
 }
 
@@ -237,6 +243,11 @@ export function openTreeFile(src: string): number {
     throw changed(src);
   }
   return fd;
+}
+
+/** A file that ended short of the size it was listed with: changed as it was read, as tar warns. */
+export function shrank(src: string, size: number, got: number): string {
+  return `${src}: shrank while it was read: ${got} of its ${size} bytes copied`;
 }
 
 function changed(src: string): VmError {

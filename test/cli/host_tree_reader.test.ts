@@ -5,16 +5,16 @@
  * over; a host failure thrown at the ask that reaches it, with its code and
  * path; a stop that ends a worker waiting on a full ring; and a file
  * that became a FIFO or a symlink since it was listed, refused at once
- * (a FIFO held a put -r for ever, deaf to Ctrl-C).
+ * (a FIFO held a put -r for ever, deaf to Ctrl-C); one that shrank, told.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { changedReason, type HostFailure, HostTreeReader, VIEW_UNIT } from '../../src/cli/host_tree_reader.js';
-import { openTreeFile } from '../../src/cli/host_tree.js';
+import { HostTree, openTreeFile } from '../../src/cli/host_tree.js';
 import { randomBytes, tempDir } from '../helpers/images.js';
 
 const tmp = tempDir('vmpager-reader-');
@@ -123,5 +123,27 @@ test('a file listed as regular that is a FIFO or a symlink when opened fails at 
     }
     // Where the tree is read without the thread (a small tree), the same.
     assert.throws(() => openTreeFile(path), (e: Error) => e.message === `${path}: ${changedReason}`);
+  }
+});
+
+test('a file that shrank between its listing and its reading is told, with what was copied, read by the thread or not', async () => {
+  for (const size of [5 << 20, 1000]) {
+    // 5 MiB: the walk's reading thread reads it (past 4 MiB of top files); 1000 bytes: the walk reads it itself.
+    const dir = join(tmp.dir, `shrink-${size}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f'), randomBytes(size, 9));
+    const told: string[] = [];
+    const tree = new HostTree(null, dir, '/', new Set(), (m) => told.push(m));
+    const [node] = tree.nodes(dir, ['f']);
+    tree.prepare([node]);
+    truncateSync(join(dir, 'f'), 100);
+    const h = tree.open(node);
+    const buf = new Uint8Array(1 << 20);
+    let got = 0;
+    for (let n = tree.read(h, buf, 0); n > 0; n = tree.read(h, buf, got)) got += n;
+    tree.close(h);
+    await tree.stop();
+    assert.equal(got, 100);
+    assert.deepEqual(told, [`${join(dir, 'f')}: shrank while it was read: 100 of its ${size} bytes copied`]);
   }
 });
