@@ -51,7 +51,7 @@ export function aclToDisk(v: Uint8Array): { error: number; disk: Uint8Array | nu
 export function aclFromDisk(d: Uint8Array): { error: number; value: Uint8Array | null } {
   const dv = new DataView(d.buffer, d.byteOffset, d.length);
   if (d.length < 4 || dv.getUint32(0, true) !== ACL_DISK_VERSION) return { error: EINTEGRITY, value: null };
-  const entries: { tag: number; perm: number; id: number }[] = [];
+  const entries: AclEntry[] = [];
   for (let o = 4; o < d.length; ) {
     if (o + 4 > d.length) return { error: EINTEGRITY, value: null };
     const tag = dv.getUint16(o, true);
@@ -60,15 +60,7 @@ export function aclFromDisk(d: Uint8Array): { error: number; value: Uint8Array |
     entries.push({ tag, perm: dv.getUint16(o + 2, true), id: id ? dv.getUint32(o + 4, true) : 0xffffffff });
     o += id ? 8 : 4;
   }
-  const out = new Uint8Array(4 + entries.length * 8);
-  const ov = new DataView(out.buffer);
-  ov.setUint32(0, ACL_XATTR_VERSION, true);
-  entries.forEach((e, i) => {
-    ov.setUint16(4 + i * 8, e.tag, true);
-    ov.setUint16(6 + i * 8, e.perm, true);
-    ov.setUint32(8 + i * 8, e.id, true);
-  });
-  return { error: 0, value: out };
+  return { error: 0, value: aclEncode(entries) };
 }
 
 /** An ACL entry in attribute form. */
