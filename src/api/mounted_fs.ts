@@ -9,7 +9,7 @@ import { EBUSY, EEXIST, EINTEGRITY, EINVAL, EISDIR, ELOOP, ENOATTR, ENOENT, ENOT
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
-import { MNT_ASYNC, type Mount } from '../vfs/mount.js';
+import { MNT_ASYNC, MNT_NOACLINHERIT, type Mount } from '../vfs/mount.js';
 import { namei } from '../vfs/vfs_lookup.js';
 import { cachePurgeMount } from '../vfs/vfs_cache.js';
 import { vgone, vref, vrele } from '../vfs/vfs_subr.js';
@@ -204,7 +204,7 @@ export class MountedFs {
    * create is opened as it is now (O_CREAT's way); with it, that is EEXIST,
    * as is a name already there (O_EXCL).
    */
-  async openOrCreate(path: string, opts: { create?: boolean; exclusive?: boolean } = {}): Promise<{ file: File; created: boolean }> {
+  async openOrCreate(path: string, opts: { create?: boolean; exclusive?: boolean; mode?: number } = {}): Promise<{ file: File; created: boolean }> {
     let vp: Vnode;
     let created = false;
     if (opts.create) {
@@ -219,7 +219,7 @@ export class MountedFs {
       if (r.error === ENOENT) {
         // Through a dangling symlink, O_CREAT makes what it names (O_EXCL refuses any name there).
         const at = opts.exclusive ? path : await this.createTarget(path);
-        const made = await this.createFile(at).catch((e: unknown) => {
+        const made = await this.createFile(at, opts.mode).catch((e: unknown) => {
           if (opts.exclusive || !(e instanceof VmError && e.errno === EEXIST)) throw e;
           return null; // made meanwhile by another caller
         });
@@ -264,7 +264,7 @@ export class MountedFs {
   }
 
   /** Creates a directory in an existing parent. */
-  async mkdir(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+  async mkdir(path: string, opts: { recursive?: boolean; mode?: number } = {}): Promise<void> {
     if (opts.recursive) {
       // mkdir -p: each missing component made; an existing directory (or a symlink to one) is fine, anything else there is not.
       const parts = path.split('/').filter((p) => p !== '');
@@ -274,12 +274,12 @@ export class MountedFs {
           if (e instanceof VmError && e.errno === ENOENT) return null;
           throw e;
         });
-        if (st === null) await this.mkdir(p);
+        if (st === null) await this.mkdir(p, { mode: opts.mode });
         else if (st.type !== 'dir') throw new VmError(i === parts.length ? EEXIST : ENOTDIR, 'mkdir', this.image, p);
       }
       return;
     }
-    const vp = await this.inParent(path, 'mkdir', (dvp, name) => dvp.op.mkdir(dvp, name, 0o755));
+    const vp = await this.inParent(path, 'mkdir', (dvp, name) => dvp.op.mkdir(dvp, name, (opts.mode ?? 0o755) & 0o7777));
     await vrele(vp);
   }
 
@@ -587,6 +587,12 @@ export class MountedFs {
     else this.mp.flag &= ~MNT_ASYNC;
   }
 
+  /** @internal A tree copied in: what it makes gets no ACL from its directories' default ACLs (MNT_NOACLINHERIT). */
+  setAclInherit(on: boolean): void {
+    if (on) this.mp.flag &= ~MNT_NOACLINHERIT;
+    else this.mp.flag |= MNT_NOACLINHERIT;
+  }
+
   /** @internal Mode, owner and times of path in one VOP_SETATTR (a tree copy's chmod + chown + utimes). */
   async setAttributes(path: string, va: SetattrArgs, follow: boolean): Promise<void> {
     await this.setattr(path, follow ? 'setattr' : 'lsetattr', va, follow);
@@ -716,9 +722,10 @@ export class MountedFs {
   }
 
   /** Creates the regular file `path` (its parent must exist); returns it referenced. */
-  private async createFile(path: string): Promise<Vnode> {
+  private async createFile(path: string, mode = 0o644): Promise<Vnode> {
     if (this.mp.readOnly) throw new VmError(EROFS, 'open', this.image, path);
-    return this.inParent(path, 'open', (dvp, name) => dvp.op.create(dvp, name, 0o644));
+    // (The mode is given to the create, as open(2)'s: a directory's default ACL is cut to it, not to a chmod after.)
+    return this.inParent(path, 'open', (dvp, name) => dvp.op.create(dvp, name, mode & 0o7777));
   }
 
   /** Runs op on the parent directory of path, locked, with the last component. */

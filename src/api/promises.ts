@@ -226,12 +226,9 @@ export class FsPromises {
     const o = typeof opts === 'object' ? opts : { mode: opts };
     const mode = o.mode === undefined ? undefined : fileMode(o.mode);
     const made = async (dir: string): Promise<void> => {
-      await this.fs.mkdir(dir);
-      // A mode at creation is kept where the file system has room for it; FAT keeps none for a
+      // The mode goes to the mkdir itself, as mkdir(2)'s (a default ACL is cut to it); FAT keeps none for a
       // directory, and (as Linux's vfat, whose masks decide) mkdir does not fail for it.
-      if (mode !== undefined) await this.fs.chmod(dir, mode & 0o7777).catch((e: unknown) => {
-        if (!isCode(e, 'EOPNOTSUPP')) throw e;
-      });
+      await this.fs.mkdir(dir, { mode });
     };
     if (p === '') throw fsError(new VmError(ENOENT, 'mkdir', this.fs.image, p), 'mkdir', p);
     if (!o.recursive) {
@@ -480,10 +477,9 @@ export class FsPromises {
       // Creating through a dangling symlink makes its target, as open(2) with O_CREAT does.
       const at = st === null && fl.create ? await this.createTarget(p) : p;
       // (Missing at the stat and made meanwhile by another caller: opened as it now is, as O_CREAT does.)
-      const { file: f, created } = await this.fs.openOrCreate(at, { create: fl.create, exclusive: fl.create && fl.exclusive });
+      const { file: f, created } = await this.fs.openOrCreate(at, { create: fl.create, exclusive: fl.create && fl.exclusive, mode: m });
       try {
         if (!created && fl.write && fileType(f.vp.type) === 'dir') throw new VmError(EISDIR, 'open', this.fs.image, p);
-        if (created && m !== undefined) await this.fs.chmod(at, m & 0o7777);
         if (fl.truncate && f.size !== 0) await f.truncate(0);
       } catch (e) {
         await f.close();

@@ -38,6 +38,16 @@ const HOLE = 4096;
 export async function copyIn(fs: MountedFs, to: string, from: string, opts: CopyInOptions): Promise<void> {
   const buf = ioBuffer(CHUNK); // one for the whole copy: a fresh 1 MiB per file cost more than a small file's copy
   const leave = leftOut(fs.image, from);
+  // Its entries keep their sources' attributes, ACLs too: none from the directories' default ACLs (as mke2fs -d, cp -a).
+  fs.setAclInherit(false);
+  try {
+    return await copyTree(fs, to, from, opts, buf, leave);
+  } finally {
+    fs.setAclInherit(true);
+  }
+}
+
+async function copyTree(fs: MountedFs, to: string, from: string, opts: CopyInOptions, buf: Uint8Array, leave: ReadonlySet<string>): Promise<void> {
   if (fs.type.startsWith('fat')) return copyInFat(fs, to, from, buf, leave);
   compileLess(); // the walk is short and its hot functions few (heap_flags.ts)
   // getfattr reads the source's attributes beside the copy (on the other core);

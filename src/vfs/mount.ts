@@ -18,6 +18,11 @@ export const MNT_RDONLY = 0x1;
  * crash leaves it in no state a checker is sure to mend.
  */
 export const MNT_ASYNC = 0x40;
+/**
+ * What is made gets no ACL from its directory's default ACL (a tree copied
+ * in keeps its sources' attributes, as mke2fs -d and cp -a leave them).
+ */
+export const MNT_NOACLINHERIT = 0x100;
 
 export interface Statfs {
   /** 'ext2' | 'ext3' | 'ext4' | 'ufs1' | 'ufs2' ... */

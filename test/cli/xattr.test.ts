@@ -170,3 +170,32 @@ test('an access ACL and the mode agree, as Linux keeps them: setting one sets th
   assert.match(noMask.stderr, /invalid argument/);
   assert.ok(e2fsck(img).clean);
 });
+
+test('a new file or directory takes its directory\'s default ACL, cut to the mode it is made with, as Linux gives it; a tree copied in keeps its sources\' own (none here)', async () => {
+  const img = join(tmp.dir, 'acl-inherit.img');
+  mkext2(img, [{ path: 'd/.keep', data: Buffer.from('') }], { type: 'ext4', size: 8 << 20 });
+  // default: u::rwx, u:1000:rw-, g::r-x, m::rwx, o::---
+  const dflt = ['01000700ffffffff', '02000600e8030000', '04000500ffffffff', '10000700ffffffff', '20000000ffffffff'];
+  assert.equal(vmpager(['xattr', img, '/d', 'system.posix_acl_default', '0x02000000' + dflt.join('')]).status, 0);
+  const { Vm } = await import('../../src/api/index.js');
+  const fs = await new Vm().mount(img, { readOnly: false });
+  await (await fs.promises.open('/d/f', 'w', 0o666)).close();
+  await fs.promises.mkdir('/d/sub', 0o755);
+  await fs.unmount();
+  // debugfs gives the attribute form with id 0 where a tag has none.
+  const v2 = (entries: string[]) => '02000000' + entries.map((e) => e.replace(/ffffffff$/, '00000000')).join('');
+  // open(O_CREAT, 0666): u::rw- (rwx & rw-), m::rw- (rwx & rw-), o::--- : mode 0660.
+  assert.match(debugfs(img, 'stat /d/f'), /Mode:\s+0660\b/);
+  assert.equal(eaGet(img, '/d/f', 'system.posix_acl_access').toString('hex'), v2(['01000600ffffffff', '02000600e8030000', '04000500ffffffff', '10000600ffffffff', '20000000ffffffff']));
+  // mkdir 0755: u::rwx, m::r-x, o::--- : mode 0750, and the default ACL as the parent's.
+  assert.match(debugfs(img, 'stat /d/sub'), /Mode:\s+0750\b/);
+  assert.equal(eaGet(img, '/d/sub', 'system.posix_acl_access').toString('hex'), v2(['01000700ffffffff', '02000600e8030000', '04000500ffffffff', '10000500ffffffff', '20000000ffffffff']));
+  assert.equal(eaGet(img, '/d/sub', 'system.posix_acl_default').toString('hex'), v2(dflt));
+  // A tree in keeps what its sources carry: no ACL on its file or directory.
+  const src = join(tmp.dir, 'acl-src');
+  mkdirSync(join(src, 'x'), { recursive: true });
+  writeFileSync(join(src, 'x', 'g'), 'g\n');
+  assert.equal(vmpager(['put', '-r', img, '/d', '--from', src]).status, 0);
+  for (const p of ['/d/x', '/d/x/g']) assert.doesNotMatch(debugfs(img, `ea_list ${p}`), /posix_acl/, p);
+  assert.ok(e2fsck(img).clean);
+});

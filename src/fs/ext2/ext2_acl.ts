@@ -7,6 +7,7 @@
  * An access ACL and the mode agree, as Linux keeps them: setting one sets
  * the permission bits (aclMode), a chmod rewrites its entries (aclChmod).
  *   const e = aclEntries(value); const { mode, equiv } = aclMode(e, din.mode); aclEncode(aclChmod(e, mode))
+ * A new file takes its directory's default ACL, cut to its mode (aclCreateMasq).
  */
 
 import { EINTEGRITY, EINVAL } from '../../kern/errno.js';
@@ -135,4 +136,19 @@ export function aclEncode(entries: readonly AclEntry[]): Uint8Array {
     ov.setUint32(8 + i * 8, hasId(e.tag) ? e.id : 0xffffffff, true);
   });
   return out;
+}
+
+/**
+ * A new file's access ACL from its directory's default ACL and the mode
+ * it is made with (cf. posix_acl_create_masq): the owner's, others' and the
+ * mask's (else the owning group's) permissions cut to the mode's.
+ */
+export function aclCreateMasq(entries: readonly AclEntry[], mode: number): AclEntry[] {
+  const hasMask = entries.some((e) => e.tag === ACL_MASK);
+  return entries.map((e) => {
+    if (e.tag === ACL_USER_OBJ) return { ...e, perm: e.perm & ((mode >> 6) & 7) };
+    if (e.tag === ACL_OTHER) return { ...e, perm: e.perm & mode & 7 };
+    if (e.tag === (hasMask ? ACL_MASK : ACL_GROUP_OBJ)) return { ...e, perm: e.perm & ((mode >> 3) & 7) };
+    return e;
+  });
 }

@@ -6,6 +6,7 @@
  *   { error, vp } = await ext2Mknod(dvp, name, S_IFCHR | 0o666, makedev(1, 3))   => dvp locked exclusively
  */
 
+import { ext2AclInherit } from './ext2_acl_inherit.js';
 import { EINVAL } from '../../kern/errno.js';
 import type { Vnode } from '../../vfs/vnode.js';
 import type { LookupResult } from '../../vfs/vnode_if.js';
@@ -36,6 +37,8 @@ export async function ext2Mknod(dvp: Vnode, name: string, mode: number, major: n
     if (isDev) ext2DevSet(ip, major, minor);
   });
   if (error !== 0 || vp === null) return { error, vp: null };
+  const a = await ext2AclInherit(dvp, vp);
+  if (a !== 0) return abandon(dvp, mp, vp, a);
   const e = await ext2DirEnter(dvp, c.bytes, vp.ino, FT[type]);
   if (e !== 0) return abandon(dvp, mp, vp, e);
   return finish(dvp, mp, vp);

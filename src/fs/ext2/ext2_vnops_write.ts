@@ -28,6 +28,7 @@ import { ext2InodeInit, ext2Update, ext2UpdateDelayed } from './ext2_inode_write
 import { ext2LookupLocked } from './ext2_lookup.js';
 import { ext2OrphanAdd, ext2OrphanUndo, ext2Release } from './ext2_truncate.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
+import { ext2AclInherit } from './ext2_acl_inherit.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
@@ -168,6 +169,8 @@ export async function ext2Create(dvp: Vnode, name: string, mode: number): Promis
   const mp = c.mp!;
   const { error, vp } = await newVnode(dvp, mp, S_IFREG | (mode & 0o7777), 1);
   if (error !== 0 || vp === null) return { error, vp: null };
+  const a = await ext2AclInherit(dvp, vp);
+  if (a !== 0) return abandon(dvp, mp, vp, a);
   const e = await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_REG_FILE);
   if (e !== 0) return abandon(dvp, mp, vp, e);
   return finish(dvp, mp, vp);
@@ -182,6 +185,8 @@ export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise
   if (ext2LinkFull(dip)) return { error: EMLINK, vp: null };
   const { error, vp } = await newVnode(dvp, mp, S_IFDIR | (mode & 0o7777), 2);
   if (error !== 0 || vp === null) return { error, vp: null };
+  const a = await ext2AclInherit(dvp, vp);
+  if (a !== 0) return abandon(dvp, mp, vp, a);
   // Named while still empty (no block): a crash before its first block leaves a zero-length
   // directory e2fsck -p clears, where a filled one no entry names would need e2fsck by hand.
   let e = await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_DIR);

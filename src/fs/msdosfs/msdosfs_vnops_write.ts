@@ -17,7 +17,7 @@ import { MNT_NOWAIT, MNT_WAIT, type LookupResult } from '../../vfs/vnode_if.js';
 import { extendfile, truncateChain } from './msdosfs_alloc.js';
 import { Denode, deChain, deupdat, isDotName } from './msdosfs_denode.js';
 import { createde, removede, shortEntry, zeroDirCluster } from './msdosfs_direnter.js';
-import { ATTR_ARCHIVE, ATTR_DIRECTORY, DIRENT_SIZE, checkLongName } from './msdosfs_direntry.js';
+import { ATTR_ARCHIVE, ATTR_DIRECTORY, ATTR_READONLY, DIRENT_SIZE, checkLongName } from './msdosfs_direntry.js';
 import { type DirEntryInfo, entryIno, findEntry, scanEntries } from './msdosfs_lookup.js';
 import { pcbmap } from './msdosfs_fat.js';
 import {
@@ -54,11 +54,12 @@ async function checkNew(dvp: Vnode, name: string): Promise<{ error: number; mp: 
 
 /** VOP_CREATE (cf. msdosfs_create): an empty file `name` in dvp, referenced. => dvp locked exclusively */
 export async function msdosfsCreate(dvp: Vnode, name: string, mode: number): Promise<LookupResult> {
-  void mode; // FAT keeps no modes
   const c = await checkNew(dvp, name);
   if (c.error !== 0) return { error: c.error, vp: null };
   const mp = c.mp!;
-  const r = await createde(mp, dvp.data as Denode, name, ATTR_ARCHIVE, 0, msdosfsNow());
+  // FAT keeps of a mode only whether anyone may write: made without a write bit, the file is read-only (as Linux's vfat).
+  const attr = ATTR_ARCHIVE | ((mode & 0o222) === 0 ? ATTR_READONLY : 0);
+  const r = await createde(mp, dvp.data as Denode, name, attr, 0, msdosfsNow());
   if (r.error !== 0) return { error: r.error, vp: null };
   forgetIno(mp, r.pos / DIRENT_SIZE);
   return mp.op.vget(mp, r.pos / DIRENT_SIZE);
