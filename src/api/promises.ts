@@ -405,33 +405,35 @@ export class FsPromises {
 
   /*
    * Extended attributes: node:fs has none, so these are named after the
-   * system calls (getxattr(2) ...); symlinks are followed. Errors as Node
+   * system calls (getxattr(2) ...); symlinks are followed, a symlink's own
+   * with `follow: false` (lgetxattr(2) ...). Errors as Node
    * would give them on Linux: ENODATA (absent), EOPNOTSUPP, ERANGE, E2BIG, ENOSPC.
    */
 
   /** The value of attribute `name`; a string with an encoding ('utf8', 'hex', ...), else a Buffer. */
-  async getxattr(path: PathLike, name: string, opts?: Encoding | { encoding?: Encoding }): Promise<Buffer | string> {
+  async getxattr(path: PathLike, name: string, opts?: Encoding | { encoding?: Encoding; follow?: boolean }): Promise<Buffer | string> {
     const enc = encodingOf(opts);
     const p = pathOf(path);
-    const v = Buffer.from(await nodeCall('getxattr', p, () => this.fs.getxattr(p, name)));
+    const follow = typeof opts === 'object' && opts !== null ? opts.follow : undefined;
+    const v = Buffer.from(await nodeCall('getxattr', p, () => this.fs.getxattr(p, name, { follow })));
     return enc === undefined ? v : v.toString(enc);
   }
 
   /** The attribute names of path. */
-  async listxattr(path: PathLike): Promise<string[]> {
+  async listxattr(path: PathLike, opts: { follow?: boolean } = {}): Promise<string[]> {
     const p = pathOf(path);
-    return nodeCall('listxattr', p, () => this.fs.listxattr(p));
+    return nodeCall('listxattr', p, () => this.fs.listxattr(p, { follow: opts.follow }));
   }
 
   /** Sets attribute `name` (a string value is UTF-8); flag 'create' or 'replace' as setxattr(2)'s flags. */
-  async setxattr(path: PathLike, name: string, value: string | ArrayBufferView, opts: { flag?: 'create' | 'replace' } = {}): Promise<void> {
+  async setxattr(path: PathLike, name: string, value: string | ArrayBufferView, opts: { flag?: 'create' | 'replace'; follow?: boolean } = {}): Promise<void> {
     const p = pathOf(path);
     await nodeCall('setxattr', p, () => this.fs.setxattr(p, name, bytesOf(value, 'utf8'), opts));
   }
 
-  async removexattr(path: PathLike, name: string): Promise<void> {
+  async removexattr(path: PathLike, name: string, opts: { follow?: boolean } = {}): Promise<void> {
     const p = pathOf(path);
-    await nodeCall('removexattr', p, () => this.fs.removexattr(p, name));
+    await nodeCall('removexattr', p, () => this.fs.removexattr(p, name, { follow: opts.follow }));
   }
 
   async truncate(path: PathLike, len = 0): Promise<void> {

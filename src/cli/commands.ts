@@ -290,29 +290,30 @@ export const commands: readonly Command[] = [
   },
   {
     name: 'xattr',
-    synopsis: '[--json] IMAGE PATH [NAME [VALUE]] | -x IMAGE PATH NAME',
-    help: "PATH's extended attributes: all as name=value, NAME's value, NAME set to VALUE (text or 0xHEX); -x removes NAME",
+    synopsis: '[--json] [--no-dereference] IMAGE PATH [NAME [VALUE]] | -x IMAGE PATH NAME',
+    help: "PATH's extended attributes: all as name=value, NAME's value, NAME set to VALUE (text or 0xHEX); -x removes NAME; --no-dereference: a symlink's own (getfattr -h)",
     min: 2,
     max: 4,
-    options: ['json', 'remove'],
+    options: ['json', 'remove', 'no-dereference'],
     async run(ctx) {
       const [image, path, name, value] = ctx.args;
       const json = ctx.values.json === true;
+      const follow = ctx.values['no-dereference'] !== true;
       if (ctx.values.remove === true) {
         if (name === undefined || value !== undefined) throw new UsageError('xattr -x takes IMAGE PATH NAME');
-        await ctx.withMount(image, 'write', (fs) => fs.removexattr(path, name));
+        await ctx.withMount(image, 'write', (fs) => fs.removexattr(path, name, { follow }));
         return EXIT_OK;
       }
       if (value !== undefined) {
         const bytes = parseXattrValue(value);
         if (bytes === null) throw new UsageError(`xattr: not an even run of hex digits after 0x: ${value}`);
-        await ctx.withMount(image, 'write', (fs) => fs.setxattr(path, name, bytes));
+        await ctx.withMount(image, 'write', (fs) => fs.setxattr(path, name, bytes, { follow }));
         return EXIT_OK;
       }
       const found = await ctx.withMount(image, 'read', async (fs) => {
-        const names = name !== undefined ? [name] : await fs.listxattr(path);
+        const names = name !== undefined ? [name] : await fs.listxattr(path, { follow });
         const out: [string, Uint8Array][] = [];
-        for (const n of names) out.push([n, await fs.getxattr(path, n)]);
+        for (const n of names) out.push([n, await fs.getxattr(path, n, { follow })]);
         return out;
       });
       if (json) {

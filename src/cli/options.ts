@@ -31,6 +31,7 @@ export const options = {
   label: { type: 'string' },
   symbolic: { type: 'boolean', short: 's' },
   remove: { type: 'boolean', short: 'x' },
+  'no-dereference': { type: 'boolean' },
   date: { type: 'string' },
   owner: { type: 'string' },
   partition: { type: 'string' },

@@ -41,3 +41,26 @@ test('promises.setxattr/getxattr/listxattr/removexattr: Buffers or encoded strin
   assert.ok(e2fsck(image).clean);
   assert.match(debugfs(image, 'ea_list /f'), /user\.note \(6\) = 68 c3 a9 6c 6c 6f/);
 });
+
+test('the attribute calls take a symlink\'s own with { follow: false } and follow it otherwise, all four alike', async () => {
+  const img = join(tmp.dir, 'follow.img');
+  mkext2(img, [{ path: 'target', data: Buffer.from('t\n') }], { type: 'ext4', size: 8 << 20 });
+  const fs = await new Vm().mount(img, { readOnly: false });
+  try {
+    const fsp = fs.promises;
+    await fsp.symlink('target', '/link');
+    await fsp.setxattr('/link', 'trusted.own', 'L', { follow: false });
+    await fsp.setxattr('/link', 'user.via', 'T');
+    assert.deepEqual(await fsp.listxattr('/link', { follow: false }), ['trusted.own']);
+    assert.deepEqual(await fsp.listxattr('/link'), ['user.via']);
+    assert.equal(await fsp.getxattr('/link', 'trusted.own', { encoding: 'utf8', follow: false }), 'L');
+    await assert.rejects(fsp.getxattr('/link', 'trusted.own'), (e: NodeJS.ErrnoException) => e.code === 'ENODATA');
+    await fsp.removexattr('/link', 'trusted.own', { follow: false });
+    assert.deepEqual(await fsp.listxattr('/link', { follow: false }), []);
+    await fsp.removexattr('/link', 'user.via');
+    assert.deepEqual(await fsp.listxattr('/target'), []);
+  } finally {
+    await fs.unmount();
+  }
+  assert.ok(e2fsck(img).clean);
+});

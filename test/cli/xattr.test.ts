@@ -199,3 +199,18 @@ test('a new file or directory takes its directory\'s default ACL, cut to the mod
   for (const p of ['/d/x', '/d/x/g']) assert.doesNotMatch(debugfs(img, `ea_list ${p}`), /posix_acl/, p);
   assert.ok(e2fsck(img).clean);
 });
+
+test('xattr --no-dereference reads, sets and removes a symlink\'s own attributes; without it the symlink is followed', () => {
+  const img = join(tmp.dir, 'nodereference.img');
+  mkext2(img, [{ path: 'target', data: Buffer.from('t\n') }], { type: 'ext4', size: 8 << 20 });
+  assert.equal(vmpager(['ln', '-s', img, 'target', '/link']).status, 0);
+  assert.equal(vmpager(['xattr', '--no-dereference', img, '/link', 'trusted.own', 'L']).status, 0);
+  assert.equal(vmpager(['xattr', img, '/link', 'user.via', 'T']).status, 0);
+  assert.equal(vmpager(['xattr', '--no-dereference', img, '/link']).stdout, 'trusted.own="L"\n');
+  assert.equal(vmpager(['xattr', img, '/link']).stdout, 'user.via="T"\n');
+  assert.match(debugfs(img, 'ea_list /link'), /trusted\.own/);
+  assert.match(debugfs(img, 'ea_list /target'), /user\.via/);
+  assert.equal(vmpager(['xattr', '--no-dereference', '-x', img, '/link', 'trusted.own']).status, 0);
+  assert.doesNotMatch(debugfs(img, 'ea_list /link'), /trusted\.own/);
+  assert.ok(e2fsck(img).clean);
+});
