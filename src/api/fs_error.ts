@@ -8,7 +8,7 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:os';
 import { getSystemErrorMap, inspect } from 'node:util';
-import { VmError } from './errors.js';
+import { ENOENT, VmError } from './errors.js';
 
 /** Node's (libuv's) text for each errno of this host: the reason its messages give. */
 const uvMessages = getSystemErrorMap();
@@ -53,6 +53,8 @@ export function fsError(e: unknown, syscall: string, path: string | undefined, d
 
 /** Runs fn, rethrowing a VmError as Node's error. */
 export async function nodeCall<T>(syscall: string, path: string | undefined, fn: () => Promise<T>, dest?: string): Promise<T> {
+  // An empty path names nothing: ENOENT before anything else, as Linux answers every call given one.
+  if (path === '' || dest === '') throw fsError(new VmError(ENOENT, syscall, '', ''), syscall, path, dest);
   try {
     return await fn();
   } catch (e) {

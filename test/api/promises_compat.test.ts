@@ -356,6 +356,9 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   await step("stat ''", () => fsp.stat(''));
   await step("readFile ''", () => fsp.readFile(''));
   await step("mkdir ''", () => fsp.mkdir(''));
+  await step("unlink ''", () => fsp.unlink(''));
+  await step("rename '' and onto ''", async () => [await fsp.rename('', P('x')).catch((e: NodeJS.ErrnoException) => e.code), await fsp.rename(P('config.txt'), '').catch((e: NodeJS.ErrnoException) => e.code)]);
+  await step("rmdir '', chmod '', link ''", async () => Promise.all([fsp.rmdir(''), fsp.chmod('', 0o644), fsp.link('', P('y'))].map((p) => p.catch((e: NodeJS.ErrnoException) => e.code))));
   // cp, as Node's fsPromises.cp.
   await step('cp a tree', async () => {
     await fsp.cp(P('full'), P('copied'), { recursive: true });
