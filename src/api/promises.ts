@@ -476,10 +476,9 @@ export class FsPromises {
         throw new VmError(fl.directory ? ENOTDIR : ELOOP, 'open', this.fs.image, p);
       }
       if (fl.directory && st !== null && st.type !== 'dir') throw new VmError(ENOTDIR, 'open', this.fs.image, p);
-      // Creating through a dangling symlink makes its target, as open(2) with O_CREAT does.
-      const at = st === null && fl.create ? await this.createTarget(p) : p;
-      // (Missing at the stat and made meanwhile by another caller: opened as it now is, as O_CREAT does.)
-      const { file: f, created } = await this.fs.openOrCreate(at, { create: fl.create, exclusive: fl.create && fl.exclusive, mode: m });
+      // (Creating through a dangling symlink makes its target, as open(2) with O_CREAT does: openOrCreate
+      // follows it. Missing at the stat and made meanwhile by another caller: opened as it now is.)
+      const { file: f, created } = await this.fs.openOrCreate(p, { create: fl.create, exclusive: fl.create && fl.exclusive, mode: m });
       try {
         if (!created && fl.write && fileType(f.vp.type) === 'dir') throw new VmError(EISDIR, 'open', this.fs.image, p);
         if (fl.truncate && f.size !== 0) await f.truncate(0);
@@ -630,18 +629,6 @@ export class FsPromises {
     const o = typeof opts === 'string' ? { encoding: opts } : (opts ?? {});
     const fl = parseFlags(o.flags ?? 'w');
     return new VmWriteStream(async () => fileTarget(await this.openFile(p, fl, o.mode), fl.append), p, o);
-  }
-
-  /** Where creating missing p lands: p, or the end of the chain of dangling symlinks that starts at p. */
-  private async createTarget(p: string): Promise<string> {
-    let at = p;
-    for (let links = 0; links <= MAX_SYMLINKS; links++) {
-      const st = await this.fs.stat(at, { follow: false, blockMap: false }).catch(() => null);
-      if (st === null || st.type !== 'symlink') return at;
-      const target = await this.fs.readlink(at);
-      at = target.startsWith('/') ? target : joinPath(posix.dirname(at), target);
-    }
-    throw new VmError(ELOOP, 'open', this.fs.image, p);
   }
 
   /** Throws ENOTDIR when p ends in '/' and st is not a directory; returns st. */
