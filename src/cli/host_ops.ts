@@ -154,6 +154,16 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
   let seq = 0;
   let i = 0;
   let j = 0;
+  // What is at a name the copy makes, but a directory, is replaced (a new inode: other names of the old one keep its bytes), as cp -a and rdump write over it.
+  const anew = <T>(at: string | Buffer, make: () => T): T => {
+    try {
+      return make();
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EEXIST' || fs.lstatSync(at).isDirectory()) throw e;
+      fs.unlinkSync(at);
+      return make();
+    }
+  };
   try {
     while (i < count) {
       const op = nums[i];
@@ -169,7 +179,8 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
         i += 2;
       } else if (op === OP.OPEN) {
         path = strs[j++];
-        st.fd = fs.openSync(named(path), 'wx', nums[i + 2]);
+        const at = named(path);
+        st.fd = anew(at, () => fs.openSync(at, 'wx', nums[i + 2]));
         st.path = path;
         st.end = 0;
         i += 3;
@@ -246,14 +257,15 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
         const a = nums[i + 5];
         const m = nums[i + 6];
         const at = named(path);
-        fs.symlinkSync(named(target), at);
+        anew(at, () => fs.symlinkSync(named(target), at));
         if ((nums[i + 2] & 1) !== 0) fs.lchownSync(at, nums[i + 3], nums[i + 4]);
         fs.lutimesSync(at, a >= 0 ? a : String(a), m >= 0 ? m : String(m));
         i += 7;
       } else if (op === OP.LINK) {
         const existing = strs[j++];
         path = strs[j++];
-        fs.linkSync(named(existing), named(path));
+        const at = named(path);
+        anew(at, () => fs.linkSync(named(existing), at));
         i += 2;
       } else if (op === OP.ATTRS) {
         path = strs[j++];

@@ -354,3 +354,27 @@ test('mkfs --from and put -r of a tree that holds the image itself leave the ima
     rmSync(image);
   }
 });
+
+test('get into a directory that holds the tree already writes over its files as cp -a does, each a new file: a symlink in the way is replaced, not followed, and a hard link elsewhere keeps its bytes', () => {
+  const img = join(tmp.dir, 'again.img');
+  mkext2(img, [{ path: 'f', data: Buffer.from('image f\n') }, { path: 'g', data: Buffer.from('image g\n') }, { path: 'h', data: Buffer.from('image h\n') }], { type: 'ext4', size: 8 << 20 });
+  const out = join(tmp.dir, 'again-out');
+  assert.equal(vmpager(['get', img, '/', out]).status, 0); // (the root's entries go straight into DEST)
+  // In the way now: f a hard link of a file outside, g a symlink to a file outside, h a file of other bytes.
+  const outside = join(tmp.dir, 'again-outside');
+  writeFileSync(outside, 'outside\n');
+  rmSync(join(out, 'f'));
+  linkSync(outside, join(out, 'f'));
+  rmSync(join(out, 'g'));
+  symlinkSync(outside, join(out, 'g'));
+  writeFileSync(join(out, 'h'), 'host h, longer than the image\'s\n');
+  const r = vmpager(['get', img, '/', out]);
+  assert.equal(r.status, 0, r.stderr.toString());
+  for (const n of ['f', 'g', 'h']) assert.equal(readFileSync(join(out, n), 'utf8'), `image ${n}\n`, n);
+  assert.ok(!lstatSync(join(out, 'g')).isSymbolicLink(), 'the symlink replaced');
+  assert.equal(readFileSync(outside, 'utf8'), 'outside\n', 'neither the link nor the symlink wrote through to the file outside');
+  // A single file onto an existing file: the same.
+  writeFileSync(join(tmp.dir, 'again-one'), 'old\n');
+  assert.equal(vmpager(['get', img, '/f', join(tmp.dir, 'again-one')]).status, 0);
+  assert.equal(readFileSync(join(tmp.dir, 'again-one'), 'utf8'), 'image f\n');
+});
