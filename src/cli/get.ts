@@ -4,7 +4,9 @@
  * modification times, symlinks, hard links as links, owners when run as
  * root, holes kept (4 KiB runs of zeros are not written). A new DEST becomes
  * the copy; an existing directory DEST receives it inside (the root's
- * entries go straight into DEST); '-' writes a file to stdout (commands.ts).
+ * entries go straight into DEST), merged: what is in the way of a file,
+ * symlink or link is replaced by a new one (host_ops.ts), a directory in
+ * the way stops it; '-' writes a file to stdout (commands.ts).
  * Extended attributes follow with one `setfattr --restore` at the end where
  * the attr tools are installed. Device nodes, FIFOs and sockets are reported
  * and skipped: Node cannot make them.
