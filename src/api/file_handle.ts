@@ -198,9 +198,10 @@ export class FileHandle {
       buf = buffer;
       if (offset !== null && typeof offset === 'object') ({ offset, length, position } = offset);
     }
-    this.need('read', this.flags.read);
+    this.need('read', true);
     const target = readSpan(buf, offset, length);
-    if (target === null) return { bytesRead: 0, buffer: buf };
+    if (target === null) return { bytesRead: 0, buffer: buf }; // (as Node's: nothing asked, nothing checked)
+    this.need('read', this.flags.read);
     return { bytesRead: await this.readAt(target, placeOf(position)), buffer: buf };
   }
 
@@ -252,8 +253,8 @@ export class FileHandle {
       bytes = writeSpan(data, a, b);
       position = c;
     }
-    this.need('write', this.flags.write);
-    await this.writeAt(bytes, placeOf(position));
+    this.need('write', bytes.length === 0 || this.flags.write); // (as Node's: an empty write checks nothing more)
+    if (bytes.length > 0) await this.writeAt(bytes, placeOf(position));
     return { bytesWritten: bytes.length, buffer: data };
   }
 
@@ -282,7 +283,7 @@ export class FileHandle {
   private async writeAt(bytes: Uint8Array, at: number | null): Promise<void> {
     if (this.flags.append) {
       const to = await nodeCall('write', this.file.path, () => this.file.append(bytes));
-      this.position = to + bytes.length;
+      if (at === null) this.position = to + bytes.length; // (pwrite(2) moves no file position, O_APPEND or not)
       return;
     }
     const to = at ?? this.position;
@@ -391,13 +392,13 @@ export class FileHandle {
   async chmod(mode: number | string): Promise<void> {
     const m = fileMode(mode);
     this.need('fchmod', true);
-    await nodeCall('fchmod', this.file.path, () => this.fs.chmod(this.file.path, m & 0o7777));
+    await nodeCall('fchmod', this.file.path, () => this.fs.fsetattr(this.file, 'fchmod', { mode: m & 0o7777 }));
   }
 
   async chown(uid: number, gid: number): Promise<void> {
     const o = owners(uid, gid);
     this.need('fchown', true);
-    await nodeCall('fchown', this.file.path, () => this.fs.chownAs(this.file.path, 'fchown', o, true));
+    await nodeCall('fchown', this.file.path, () => this.fs.fchown(this.file, o));
   }
 
   async utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {
@@ -405,7 +406,7 @@ export class FileHandle {
     const [a, m] = [toTime(atime), toTime(mtime)];
     await nodeCall('futime', this.file.path, async () => {
       if (badTime(a) || badTime(m)) throw new VmError(EINVAL, 'futime', this.fs.image, this.file.path);
-      await this.fs.utimes(this.file.path, a, m);
+      await this.fs.fsetattr(this.file, 'futime', { atime: a, mtime: m });
     });
   }
 

@@ -74,10 +74,17 @@ function splitTime(t: TimeArg): { sec: number; nsec: number } {
     const sec = t >= 0n ? t / 1_000_000_000n : -((-t + 999_999_999n) / 1_000_000_000n);
     return { sec: Number(sec), nsec: Number(t - sec * 1_000_000_000n) };
   }
+  // Seconds as a double, cut as libuv cuts them for Node's utimes (to the microsecond, toward zero, then
+  // borrowed up before 1970): a time set here reads as the same time set through node:fs on Linux.
   const s = t instanceof Date ? t.getTime() / 1000 : t;
-  const sec = Math.floor(s);
-  const us = Math.round((s - sec) * 1e6);
-  return us >= 1e6 ? { sec: sec + 1, nsec: 0 } : { sec, nsec: us * 1000 };
+  let sec = Math.trunc(s);
+  let nsec = Math.trunc((s - sec) * 1e9);
+  nsec -= nsec % 1000;
+  if (nsec < 0) {
+    nsec += 1e9;
+    sec -= 1;
+  }
+  return { sec, nsec };
 }
 
 function timesArgs(atime: TimeArg, mtime: TimeArg): SetattrArgs {
@@ -279,7 +286,8 @@ export class MountedFs {
       }
       return;
     }
-    const vp = await this.inParent(path, 'mkdir', (dvp, name) => dvp.op.mkdir(dvp, name, (opts.mode ?? 0o755) & 0o7777));
+    // (mkdir(2) keeps of a mode the permissions and the sticky bit: set-ID bits come from the parent alone.)
+    const vp = await this.inParent(path, 'mkdir', (dvp, name) => dvp.op.mkdir(dvp, name, (opts.mode ?? 0o755) & 0o1777));
     await vrele(vp);
   }
 
@@ -464,7 +472,7 @@ export class MountedFs {
 
   /**
    * Sets the access and modification times of path (symlinks followed): in
-   * seconds (fractions kept to the microsecond), as Dates, or as bigint
+   * seconds (the fraction cut to the microsecond, as Node's utimes cuts it), as Dates, or as bigint
    * nanoseconds since the epoch (kept whole where the file system has room).
    */
   async utimes(path: string, atime: TimeArg, mtime: TimeArg): Promise<void> {
@@ -481,23 +489,40 @@ export class MountedFs {
     if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
     const vp = await this.lookup(path, follow, syscall);
     try {
-      await this.withLocked([vp], async () => {
-        const va: SetattrArgs = { ...owners };
-        if (vp.type !== VType.VDIR) {
-          const { error, va: now } = await vp.op.getattr(vp);
-          if (error !== 0 || now === null) return error;
-          const kill = S_ISUID | ((now.mode & 0o010) !== 0 ? S_ISGID : 0);
-          if ((now.mode & kill) !== 0) va.mode = now.mode & 0o7777 & ~kill;
-        }
-        const error = await vp.op.setattr(vp, va);
-        if (error !== 0 || vp.type === VType.VDIR) return error;
-        // (None there, or no attributes at all here: nothing to drop.)
-        const e = await vp.op.deleteextattr(vp, 'security.capability');
-        return e === ENOATTR || e === EOPNOTSUPP ? 0 : e;
-      }, syscall, path);
+      await this.chownVnode(vp, syscall, path, owners);
     } finally {
       await vrele(vp);
     }
+  }
+
+  /** @internal fchown: chownAs of an open file, whatever its name is now (renamed, unlinked). */
+  async fchown(f: File, owners: { uid?: number; gid?: number }): Promise<void> {
+    if (this.mp.readOnly) throw new VmError(EROFS, 'fchown', this.image, f.path);
+    await this.chownVnode(f.vp, 'fchown', f.path, owners);
+  }
+
+  /** @internal fchmod, futimes: VOP_SETATTR of an open file, whatever its name is now. */
+  async fsetattr(f: File, syscall: string, va: { mode?: number; atime?: TimeArg; mtime?: TimeArg }): Promise<void> {
+    if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, f.path);
+    const args: SetattrArgs = { ...(va.mode !== undefined ? { mode: va.mode } : {}), ...(va.atime !== undefined && va.mtime !== undefined ? timesArgs(va.atime, va.mtime) : {}) };
+    await this.withLocked([f.vp], () => f.vp.op.setattr(f.vp, args), syscall, f.path);
+  }
+
+  private async chownVnode(vp: Vnode, syscall: string, path: string, owners: { uid?: number; gid?: number }): Promise<void> {
+    await this.withLocked([vp], async () => {
+      const va: SetattrArgs = { ...owners };
+      if (vp.type !== VType.VDIR) {
+        const { error, va: now } = await vp.op.getattr(vp);
+        if (error !== 0 || now === null) return error;
+        const kill = S_ISUID | ((now.mode & 0o010) !== 0 ? S_ISGID : 0);
+        if ((now.mode & kill) !== 0) va.mode = now.mode & 0o7777 & ~kill;
+      }
+      const error = await vp.op.setattr(vp, va);
+      if (error !== 0 || vp.type === VType.VDIR) return error;
+      // (None there, or no attributes at all here: nothing to drop.)
+      const e = await vp.op.deleteextattr(vp, 'security.capability');
+      return e === ENOATTR || e === EOPNOTSUPP ? 0 : e;
+    }, syscall, path);
   }
 
   /** utimes of a symbolic link itself (lutimes(3)). */

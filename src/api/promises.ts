@@ -218,8 +218,10 @@ export class FsPromises {
 
   /**
    * mkdir(2); `recursive` makes the missing parents too and resolves to the
-   * first directory it made (undefined if none). `mode`, when given, is set
-   * as it is (there is no umask: the image is not this process's).
+   * first directory it made (undefined if none). `mode`, when given, goes to
+   * the mkdir as mkdir(2) takes it: its permissions and sticky bit (no umask:
+   * the image is not this process's); a set-group-ID parent hands down its
+   * group and that bit.
    */
   async mkdir(path: PathLike, opts?: number | string | { recursive?: boolean; mode?: number | string }): Promise<string | undefined> {
     const p = pathOf(path);
@@ -464,13 +466,15 @@ export class FsPromises {
         await this.fs.stat(posix.dirname(p), { follow: true, blockMap: false });
         throw new VmError(EISDIR, 'open', this.fs.image, p);
       }
+      const there = fl.create && !slashed(p) ? await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null) : null;
+      // O_EXCL: any name there is EEXIST, a symlink too (dangling, or a loop that a stat would call ELOOP).
+      if (fl.create && fl.exclusive && there !== null) throw new VmError(EEXIST, 'open', this.fs.image, p);
+      // A symlink whose target ends in '/' is a trailing slash too: creating through it is EISDIR.
+      if (there?.type === 'symlink' && (await this.fs.readlink(p)).endsWith('/')) throw new VmError(EISDIR, 'open', this.fs.image, p);
       const st = await this.statQuiet(p);
       if (st !== null) this.dirIfSlashed(p, st);
       if (st !== null && fl.create && fl.exclusive) throw new VmError(EEXIST, 'open', this.fs.image, p);
       if (st !== null && fl.write && st.type === 'dir') throw new VmError(EISDIR, 'open', this.fs.image, p);
-      if (st === null && fl.create && fl.exclusive && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null)) !== null) {
-        throw new VmError(EEXIST, 'open', this.fs.image, p); // a dangling symlink, as O_EXCL sees it
-      }
       // O_NOFOLLOW: a final symlink (not one a trailing slash asks to follow) is ELOOP, or ENOTDIR with O_DIRECTORY, as Linux's.
       if (fl.nofollow && !slashed(p) && (await this.fs.stat(p, { follow: false, blockMap: false }).catch(() => null))?.type === 'symlink') {
         throw new VmError(fl.directory ? ENOTDIR : ELOOP, 'open', this.fs.image, p);

@@ -30,7 +30,7 @@ export async function namei(root: Vnode, path: string, follow: boolean): Promise
   if (path.length > PATH_MAX) return { error: ENAMETOOLONG, vp: null };
   if (path === '' ) return { error: ENOENT, vp: null };
   // A trailing slash after a name makes it "name/." (POSIX): followed if a link, and a directory.
-  const dirOnly = path.charCodeAt(path.length - 1) === 0x2f && skipSlashes(path, 0) < path.length;
+  let dirOnly = path.charCodeAt(path.length - 1) === 0x2f && skipSlashes(path, 0) < path.length;
   let dvp = root;
   vref(dvp);
   let links = 0;
@@ -78,7 +78,9 @@ export async function namei(root: Vnode, path: string, follow: boolean): Promise
         dvp = root;
         vref(dvp);
       }
-      // The link's target, then what followed the link in the path.
+      // The link's target, then what followed the link in the path. A target ending in '/' at the
+      // path's end asks for a directory, as a trailing slash of the path does.
+      if (last && rl.target.charCodeAt(rl.target.length - 1) === 0x2f) dirOnly = true;
       path = last ? rl.target : `${rl.target}/${path.slice(at)}`;
       at = skipSlashes(path, 0);
       continue;

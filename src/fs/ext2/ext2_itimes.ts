@@ -50,7 +50,8 @@ export function ext2TimeFit(raw: Uint8Array, t: Ext2Time): Ext2Time {
   const extra = EXT2_GOOD_OLD_INODE_SIZE + isize >= DI_ATIME_EXTRA + 4;
   const min = -(2 ** 31);
   const max = extra ? 2 ** 34 - 2 ** 31 - 1 : 2 ** 31 - 1;
-  if (t.sec < min) return { sec: min, nsec: 0 };
-  if (t.sec > max) return { sec: max, nsec: extra ? 999999999 : 0 };
+  // At either end of the range (clamped there, or on it) the nanoseconds are 0, as Linux's timestamp_truncate leaves them.
+  if (t.sec <= min) return { sec: min, nsec: 0 };
+  if (t.sec >= max) return { sec: max, nsec: 0 };
   return extra ? t : { sec: t.sec, nsec: 0 };
 }

@@ -32,6 +32,8 @@ import { ext2AclInherit } from './ext2_acl_inherit.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
 import { EXT2_CTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
 
+const S_ISGID = 0o2000;
+
 /** The name bytes of a failed checkNew (never written to). */
 const NO_BYTES = new Uint8Array(0);
 
@@ -82,6 +84,12 @@ export async function newVnode(dvp: Vnode, mp: Mount, mode: number, links: numbe
     return { error: error || EBUSY, vp: null };
   }
   if (old !== undefined) mp.vnodeHash.delete(a.ino); // the freed inode's vnode, waiting to be reclaimed
+  // In a set-group-ID directory a new inode takes the directory's group, and a new directory the bit too (cf. inode_init_owner).
+  const dip = ext2Inode(dvp);
+  if ((dip.din.mode & S_ISGID) !== 0) {
+    ip.din.gid = dip.din.gid;
+    if (isDir) ip.din.mode |= S_ISGID;
+  }
   init?.(ip);
   const vp = insmntque(new Vnode(ip.type, mp, dvp.op, ip, a.ino));
   const e = mp.async ? 0 : await ext2Update(mp, ip, true); // MNT_ASYNC: modified, written at sync or reclaim

@@ -76,6 +76,18 @@ describe('nanosecond times and crtime (ext4, 256-byte inodes)', () => {
     await fs.unmount();
   });
 
+  test('a time past 2446 or before 1901 is clamped to the end of the range with no nanoseconds, as Linux\'s timestamp_truncate leaves it', async () => {
+    const image = join(tmp.dir, 'clamp.img');
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 8 << 20, files: [{ path: 'f', data: new Uint8Array(1) }] });
+    const vm = new Vm({ memory: 1 << 20 });
+    const fs = await vm.mount(image, { readOnly: false });
+    await fs.utimes('/f', -(2n ** 40n) * NS - 5n, 2n ** 40n * NS + 123n);
+    const st = await fs.stat('/f');
+    await fs.unmount();
+    assert.deepEqual([st.atime, st.atimeNsec, st.mtime, st.mtimeNsec], [-(2 ** 31), 0, 2 ** 34 - 2 ** 31 - 1, 0]);
+    assertClean(image);
+  });
+
   test('a write sets mtime and ctime to now with their nanoseconds (old nanoseconds do not linger)', async () => {
     const image = join(tmp.dir, 'now.img');
     buildImage(image, { type: 'ext4', blockSize: 1024, size: 8 << 20, files: [{ path: 'f', data: new Uint8Array(10) }] });
