@@ -381,7 +381,15 @@ export class MountedFs {
    * may be renamed anywhere but into itself or below it (EINVAL).
    */
   async rename(from: string, to: string): Promise<void> {
-    // A last name '.' or '..' on either side: EBUSY, as Linux's rename(2) says.
+    // As Linux's rename(2): both parents walked first (each must be a directory), then a last name
+    // '.' or '..' on either side is EBUSY.
+    for (const p of [from, to]) {
+      const parent = p.split('/').filter((c) => c !== '').slice(0, -1);
+      const dvp = await this.lookup('/' + parent.join('/'), true, 'rename');
+      const isDir = dvp.type === VType.VDIR;
+      await vrele(dvp);
+      if (!isDir) throw new VmError(ENOTDIR, 'rename', this.image, p);
+    }
     for (const p of [from, to]) if (/(^|\/)\.\.?\/*$/.test(p)) throw new VmError(EBUSY, 'rename', this.image, p);
     const [fdir, fname] = this.splitPath(from, 'rename');
     const [tdir, tname] = this.splitPath(to, 'rename');

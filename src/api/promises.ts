@@ -9,7 +9,7 @@
 import { Buffer } from 'node:buffer';
 import { constants } from 'node:fs';
 import { posix } from 'node:path';
-import { EACCES, EBADF, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, EROFS } from '../kern/errno.js';
+import { EACCES, EBADF, EEXIST, EINVAL, EISDIR, ELOOP, ENOENT, ENOTDIR, EROFS } from '../kern/errno.js';
 import { cp as copyTree, type CpOptions } from './cp.js';
 import { Dir } from './dir.js';
 import { VmError } from './errors.js';
@@ -330,7 +330,6 @@ export class FsPromises {
   async rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
     const [a, b] = [pathOf(oldPath, 'oldPath'), pathOf(newPath, 'newPath')];
     await nodeCall('rename', a, async () => {
-      if (dotLast(a) || dotLast(b)) throw new VmError(EBUSY, 'rename', this.fs.image, a);
       if (slashed(a) || slashed(b)) {
         // A trailing slash on either name: what moves must be a directory (a symlink to one is not).
         const st = await this.fs.stat(a.replace(/\/+$/, ''), { follow: false, blockMap: false }).catch(() => null);

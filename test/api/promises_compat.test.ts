@@ -533,6 +533,12 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
       await fsp.mkdir(P('su'), 0o4755);
       return [await mode('sg/c'), await mode('sg/e/f'), await mode('sg/file'), await mode('su')];
     });
+    await step('rename walks both parents before it looks at the names', async () => {
+      const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: NodeJS.ErrnoException) => e.code);
+      await fsp.writeFile(P('pf'), 'f');
+      return [await code(fsp.rename(P('missing'), P('pf/c'))), await code(fsp.rename(P('pf/c'), P('nope/c'))), await code(fsp.rename(P('nope/x'), P('pf2/.'))),
+        await code(fsp.rename(P('pf'), P('nope/.')))];
+    });
     await step('O_EXCL on a symlink that loops', async () => {
       await fsp.symlink('loop', P('loop'));
       return fsp.open(P('loop'), 'wx');
