@@ -13,7 +13,7 @@ import { type BigIntStats, closeSync, constants, fstatSync, lstatSync, openSync,
 import { hostName, hostReaddir, hostReadlink } from './host_names.js';
 import { join, resolve, sep } from 'node:path';
 import { joinPath } from '../api/mounted_fs.js';
-import { changedReason, type HostFailure, HostTreeReader } from './host_tree_reader.js';
+import { changedReason, type HostFailure, HostTreeReader, VIEW_UNIT } from './host_tree_reader.js';
 import { EINVAL, hostError, VmError } from '../api/errors.js';
 import type { TreeNode, TreeNodeType, TreeSource } from '../api/mounted_fs.js';
 
@@ -147,14 +147,14 @@ export class HostTree implements TreeSource {
     return fromWorker(link.src, () => r.readlink((link as HostNode).seq));
   }
 
-  /** The files open, by handle: their paths, the size they were listed with, the bytes read. */
-  private readonly open_ = new Map<number, { src: string; size: number; got: number }>();
+  /** The files open, by handle: their paths, the size they were listed with, the bytes read, whether a read found their end. */
+  private readonly open_ = new Map<number, { src: string; size: number; got: number; ended: boolean }>();
 
   open(file: TreeNode): number {
     const r = this.ahead();
     const handle = r !== null ? -1 : openTreeFile(file.src);
     if (r !== null) fromWorker(file.src, () => r.open((file as HostNode).seq));
-    this.open_.set(handle, { src: file.src, size: file.size, got: 0 });
+    this.open_.set(handle, { src: file.src, size: file.size, got: 0, ended: false });
     return handle;
   }
 
@@ -162,6 +162,7 @@ export class HostTree implements TreeSource {
     const f = this.open_.get(handle)!;
     const n = handle === -1 ? fromWorker(f.src, () => this.reader!.read(buf)) : hostCall(f.src, () => readSync(handle, buf, 0, buf.length, pos));
     f.got += n;
+    if (n === 0) f.ended = true;
     return n;
   }
 
@@ -170,6 +171,7 @@ export class HostTree implements TreeSource {
     const f = this.open_.get(handle)!;
     const v = fromWorker(f.src, () => this.reader!.view());
     f.got += v.length;
+    if (v.length === 0 || v.length % VIEW_UNIT !== 0) f.ended = true; // (a view short of its unit is the file's last)
     return v;
   }
 
@@ -178,7 +180,8 @@ export class HostTree implements TreeSource {
     this.open_.delete(handle);
     if (handle === -1) this.reader?.close();
     else hostCall(f.src, () => closeSync(handle));
-    if (f.got < f.size) this.warn(shrank(f.src, f.size, f.got));
+    // (Closed before its end, the copy stopped: a failure of its own, no shrinking.)
+    if (f.ended && f.got < f.size) this.warn(shrank(f.src, f.size, f.got));
   }
 }
 
