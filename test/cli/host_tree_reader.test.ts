@@ -147,3 +147,22 @@ test('a file that shrank between its listing and its reading is told, with what 
     assert.deepEqual(told, [`${join(dir, 'f')}: shrank while it was read: 100 of its ${size} bytes copied`]);
   }
 });
+
+test('a file closed before its end (a copy stopped, say by a full image) is not told as shrunk, read by copy, by view or without the thread', async () => {
+  for (const [size, byView] of [[5 << 20, false], [5 << 20, true], [1000, false]] as const) {
+    const dir = join(tmp.dir, `stopped-${size}-${byView}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f'), randomBytes(size, 10));
+    const told: string[] = [];
+    const tree = new HostTree(null, dir, '/', new Set(), (m) => told.push(m));
+    const [node] = tree.nodes(dir, ['f']);
+    tree.prepare([node]);
+    const h = tree.open(node);
+    const v = byView ? tree.next(h) : null;
+    const got = v !== null ? v.length : tree.read(h, new Uint8Array(100), 0);
+    assert.ok(got > 0 && got < size, `${got} of ${size} bytes read before the stop`);
+    tree.close(h);
+    await tree.stop();
+    assert.deepEqual(told, []);
+  }
+});
