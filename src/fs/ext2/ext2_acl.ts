@@ -48,6 +48,11 @@ export function aclToDisk(v: Uint8Array): { error: number; disk: Uint8Array | nu
   return { error: 0, disk: Uint8Array.from(out) };
 }
 
+/** Is v an ACL in the attribute form with no entries (its header alone)? */
+export function aclIsEmpty(v: Uint8Array): boolean {
+  return v.length === 4 && new DataView(v.buffer, v.byteOffset, 4).getUint32(0, true) === ACL_XATTR_VERSION;
+}
+
 /** The attribute form of an ACL read from disk; EINTEGRITY when the disk's is damaged. */
 export function aclFromDisk(d: Uint8Array): { error: number; value: Uint8Array | null } {
   const dv = new DataView(d.buffer, d.byteOffset, d.length);

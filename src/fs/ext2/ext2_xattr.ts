@@ -24,6 +24,9 @@ export interface Xattr {
   index: number;
   suffix: Uint8Array;
   value: Uint8Array | null;
+  /** Where value is null: the inode holding the value (e_value_inum) and its length (e_value_size). */
+  valueInum?: number;
+  valueSize?: number;
 }
 
 /**
@@ -135,7 +138,12 @@ export function xattrDecode(buf: Uint8Array, first: number, end: number, base: n
       if (size > 0 && (v < first || v + size > end)) return { error: EINTEGRITY, attrs };
       value = buf.slice(v, v + size);
     }
-    attrs.push({ index: buf[o + 1], suffix: buf.slice(o + ENTRY_HEADER, o + ENTRY_HEADER + nameLen), value });
+    const a: Xattr = { index: buf[o + 1], suffix: buf.slice(o + ENTRY_HEADER, o + ENTRY_HEADER + nameLen), value };
+    if (value === null) {
+      a.valueInum = inum;
+      a.valueSize = size;
+    }
+    attrs.push(a);
     o = next;
   }
   if (o + 4 > end && o !== end) return { error: EINTEGRITY, attrs };

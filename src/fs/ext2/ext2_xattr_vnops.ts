@@ -15,18 +15,21 @@ import { B_DONE } from '../../vfs/buf.js';
 import type { Mount } from '../../vfs/mount.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { XATTR_CREATE, XATTR_REPLACE } from '../../vfs/vnode_if.js';
-import { aclEntries, aclFromDisk, aclMode, aclToDisk } from './ext2_acl.js';
+import { UIO_READ, Uio } from '../../vfs/uio.js';
+import { vrele } from '../../vfs/vfs_subr.js';
+import { ext2DirectRead } from './ext2_readwrite.js';
+import { aclEntries, aclFromDisk, aclIsEmpty, aclMode, aclToDisk } from './ext2_acl.js';
 import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
 import { ext2AllocBlocks, ext2Blkpref, ext2FreeBlocks } from './ext2_alloc.js';
 import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
-import { type Ext2Dinode, EXT2_GOOD_OLD_INODE_SIZE } from './ext2_fs.js';
-import { ext2Now, ext2SetFeatures } from './ext2_group.js';
+import { type Ext2Dinode, EXT2_GOOD_OLD_INODE_SIZE, EXT4_EA_INODE_FL, INCOMPAT_EA_INODE } from './ext2_fs.js';
+import { ext2SetFeatures } from './ext2_group.js';
 import { type Inode, ext2Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2Writable } from './ext2_write.js';
 import {
-  XATTR_BLOCK_HEADER, XATTR_INDEX_POSIX_ACL_ACCESS, XATTR_INDEX_POSIX_ACL_DEFAULT, XATTR_INDEX_SYSTEM, XATTR_MAGIC,
+  XATTR_BLOCK_HEADER, XATTR_INDEX_POSIX_ACL_ACCESS, XATTR_INDEX_USER, XATTR_INDEX_POSIX_ACL_DEFAULT, XATTR_INDEX_SYSTEM, XATTR_MAGIC,
   XATTR_NAME_MAX, type Xattr, xattrBlockHash, xattrCompare, xattrDecode, xattrEncode, xattrEntryLen, xattrNameJoin,
   xattrNameSplit, xattrSameName, xattrSpace, xattrValueLen,
 } from './ext2_xattr.js';
@@ -106,6 +109,15 @@ function isInlineData(a: Xattr): boolean {
   return a.index === XATTR_INDEX_SYSTEM && a.suffix.length === 4 && new TextDecoder().decode(a.suffix) === 'data';
 }
 
+/**
+ * May user.* attributes of vp be set or removed? Only on a regular file or a
+ * directory, as Linux allows (xattr_permission: a symlink's, a device's, a
+ * FIFO's or a socket's are EPERM). Those read as they are.
+ */
+function userAttrsAllowed(vp: Vnode, index: number): boolean {
+  return index !== XATTR_INDEX_USER || vp.type === VType.VREG || vp.type === VType.VDIR;
+}
+
 function isAcl(index: number): boolean {
   return index === XATTR_INDEX_POSIX_ACL_ACCESS || index === XATTR_INDEX_POSIX_ACL_DEFAULT;
 }
@@ -120,9 +132,39 @@ export async function ext2Getextattr(vp: Vnode, name: string): Promise<{ error: 
   if (error !== 0) return { error, value: null };
   const a = [...st!.ibody, ...st!.block].find((x) => xattrSameName(x, n.index, n.suffix));
   if (a === undefined) return { error: ENOATTR, value: null };
-  if (a.value === null) return { error: EOPNOTSUPP, value: null }; // in an ea_inode
-  if (isAcl(a.index)) return aclFromDisk(a.value);
-  return { error: 0, value: a.value };
+  let value = a.value;
+  if (value === null) {
+    const r = await eaInodeValue(mp, ext2Inode(vp), a);
+    if (r.value === null) return r;
+    value = r.value;
+  }
+  if (isAcl(a.index)) return aclFromDisk(value);
+  return { error: 0, value };
+}
+
+/**
+ * The value an entry keeps in an inode of its own (ea_inode: e_value_inum),
+ * read whole (cf. ext4_xattr_inode_get): a regular file flagged
+ * EXT4_EA_INODE_FL, as long as the entry's e_value_size says and no longer
+ * than a value can be; anything else is damage (EINTEGRITY).
+ */
+async function eaInodeValue(mp: Mount, ip: Inode, a: Xattr): Promise<{ error: number; value: Uint8Array | null }> {
+  const inum = a.valueInum ?? 0;
+  const size = a.valueSize ?? -1;
+  if (!ip.fs.hasFeature(INCOMPAT_EA_INODE) || inum === ip.ino || size < 0 || size > XATTR_SIZE_MAX) return { error: EINTEGRITY, value: null };
+  const r = await mp.op.vget(mp, inum);
+  if (r.vp === null) return { error: r.error === EINVAL ? EINTEGRITY : r.error || EINTEGRITY, value: null };
+  try {
+    const ea = ext2Inode(r.vp);
+    if (r.vp.type !== VType.VREG || (ea.din.flags & EXT4_EA_INODE_FL) === 0 || ea.size !== size) return { error: EINTEGRITY, value: null };
+    const value = new Uint8Array(size);
+    const uio = Uio.of(value, 0, UIO_READ);
+    const error = await ext2DirectRead(r.vp, uio);
+    if (error !== 0) return { error, value: null };
+    return uio.resid === 0 ? { error: 0, value } : { error: EINTEGRITY, value: null };
+  } finally {
+    await vrele(r.vp);
+  }
 }
 
 /** VOP_LISTEXTATTR: every attribute with a known name but system.data (the inline data). => may sleep */
@@ -168,7 +210,13 @@ export async function ext2Setextattr(vp: Vnode, name: string, value: Uint8Array,
   if (nameEncode(name).length > XATTR_NAME_MAX) return ERANGE;
   if (value.length > XATTR_SIZE_MAX) return E2BIG;
   const a: Xattr = { index: n.index, suffix: n.suffix, value };
-  if (isInlineData(a)) return EPERM;
+  if (isInlineData(a) || !userAttrsAllowed(vp, n.index)) return EPERM;
+  // An ACL of no entries (its header alone) removes the ACL, as Linux reads one (posix_acl_from_xattr: none).
+  if (isAcl(n.index) && aclIsEmpty(value)) {
+    if (n.index === XATTR_INDEX_POSIX_ACL_DEFAULT && vp.type !== VType.VDIR) return 0;
+    const e = await ext2Deleteextattr(vp, name);
+    return e === ENOATTR ? 0 : e;
+  }
   const ip = ext2Inode(vp);
   // An access ACL sets the permission bits, and one the bits say in full is not kept (as Linux's ext4_set_acl).
   let keep = true;
@@ -221,7 +269,7 @@ export async function ext2Deleteextattr(vp: Vnode, name: string): Promise<number
   if (w.error !== 0) return w.error;
   const n = xattrNameSplit(name);
   if (n.error !== 0) return n.error;
-  if (isInlineData({ index: n.index, suffix: n.suffix, value: null })) return EPERM;
+  if (isInlineData({ index: n.index, suffix: n.suffix, value: null }) || !userAttrsAllowed(vp, n.index)) return EPERM;
   const ip = ext2Inode(vp);
   const { error, st } = await xattrRead(w.mp!, ip);
   if (error !== 0) return error;
@@ -273,7 +321,7 @@ async function xattrWrite(mp: Mount, ip: Inode, st: XattrState, ibody: Xattr[], 
     }
   }
   ext2SetFeatures(fs, COMPAT_EXT_ATTR, 0);
-  ip.din.ctime = ext2Now();
+  ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;
   return ext2Update(mp, ip, false);
 }

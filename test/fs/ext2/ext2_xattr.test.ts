@@ -248,3 +248,90 @@ test('FAT keeps no extended attributes: ENOTSUP', async () => {
     await assert.rejects(fs.setxattr('/f', 'user.x', 'v'), isCode('EOPNOTSUPP'));
   });
 });
+
+test('ea_inode: values kept in inodes of their own read back whole (listed and got); a value inode that is not one is damage', async () => {
+  const image = join(tmp.dir, 'ea_inode.img');
+  mkext2(image, [{ path: 'a', data: randomBytes(100, 1) }, { path: 'b', data: randomBytes(100, 2) }], { type: 'ext4', blockSize: 4096, size: 8 << 20, extra: ['-O', 'ea_inode'] });
+  // (debugfs's ea_set -f reads a block's worth at most: the values go on its command line, as letters.)
+  const letters = (n: number, seed: number) => Uint8Array.from(randomBytes(n, seed), (b) => 0x61 + (b % 26));
+  const big = letters(10000, 3);
+  const big2 = letters(6000, 4);
+  eaSet(image, '/a', 'user.small', new TextEncoder().encode('s'));
+  debugfs(image, `ea_set /a user.big ${Buffer.from(big).toString()}`, true);
+  debugfs(image, `ea_set /a trusted.big2 ${Buffer.from(big2).toString()}`, true);
+  spawnSync('e2fsck', ['-fy', image]); // (debugfs leaves the file's i_blocks short of the value inodes' share)
+  assert.ok(e2fsck(image).clean, 'an image e2fsck accepts');
+  assert.match(debugfs(image, 'ea_list /a'), /user\.big \(10000\)/);
+  await withFs(image, async (fs) => {
+    assert.deepEqual((await fs.listxattr('/a')).sort(), ['trusted.big2', 'user.big', 'user.small']);
+    assert.deepEqual(Buffer.from(await fs.getxattr('/a', 'user.big')), Buffer.from(big));
+    assert.deepEqual(Buffer.from(await fs.getxattr('/a', 'trusted.big2')), Buffer.from(big2));
+    assert.equal(Buffer.from(await fs.getxattr('/a', 'user.small')).toString(), 's');
+  }, true);
+  // The value inodes carry EXT4_EA_INODE_FL; one without it is not taken as a value.
+  const valueInodes: number[] = [];
+  for (let ino = 12; ino < 40; ino++) {
+    if (/Flags: 0x2[0-9a-f]{5}\b/.test(debugfs(image, `stat <${ino}>`))) valueInodes.push(ino);
+  }
+  assert.equal(valueInodes.length, 2, 'two value inodes');
+  for (const ino of valueInodes) debugfs(image, `sif <${ino}> flags 0x80000`, true);
+  await withFs(image, async (fs) => {
+    await assert.rejects(fs.getxattr('/a', 'user.big'), isCode('EINTEGRITY'));
+    assert.equal(Buffer.from(await fs.getxattr('/a', 'user.small')).toString(), 's');
+  }, true);
+});
+
+test('user.* attributes only on regular files and directories (EPERM on a symlink or a FIFO, as Linux); trusted.* anywhere', async () => {
+  const image = join(tmp.dir, 'user-ns.img');
+  mkext2(image, [{ path: 'f', data: randomBytes(10, 1) }, { path: 'sl', symlink: 'f' }, { path: 'd', dir: true }], { type: 'ext4', blockSize: 4096, size: 8 << 20 });
+  await step(image, 'set', async (fs) => {
+    await fs.mknod('/fifo', 'fifo');
+    await assert.rejects(fs.setxattr('/sl', 'user.a', '1', { follow: false }), isCode('EPERM'));
+    await assert.rejects(fs.setxattr('/fifo', 'user.a', '1'), isCode('EPERM'));
+    await assert.rejects(fs.removexattr('/sl', 'user.a', { follow: false }), isCode('EPERM'));
+    await fs.setxattr('/sl', 'trusted.a', '1', { follow: false });
+    await fs.setxattr('/sl', 'user.a', 'through the link');
+    await fs.setxattr('/d', 'user.a', 'dir');
+  });
+  assert.deepEqual(eaNames(image, '/sl'), ['trusted.a']);
+  assert.equal(eaGet(image, '/f', 'user.a').toString(), 'through the link');
+  assert.deepEqual(eaNames(image, '/fifo'), []);
+});
+
+test('an ACL of its header alone removes the ACL (as setfattr does on Linux), the mode kept; on a file, a default one of none is no error', async () => {
+  const image = join(tmp.dir, 'acl-empty.img');
+  mkext2(image, [{ path: 'f', data: randomBytes(10, 1) }, { path: 'd', dir: true }], { type: 'ext4', blockSize: 4096, size: 8 << 20 });
+  const none = Uint8Array.of(2, 0, 0, 0);
+  await step(image, 'set, then none', async (fs) => {
+    await fs.setxattr('/f', 'system.posix_acl_access', posixAcl(0));
+    await fs.setxattr('/d', 'system.posix_acl_default', posixAcl(0));
+    const mode = (await fs.stat('/f')).mode;
+    await fs.setxattr('/f', 'system.posix_acl_access', none);
+    await fs.setxattr('/d', 'system.posix_acl_default', none);
+    await fs.setxattr('/d', 'system.posix_acl_access', none); // (none there: nothing to do)
+    await fs.setxattr('/f', 'system.posix_acl_default', none);
+    assert.equal((await fs.stat('/f')).mode, mode);
+    await assert.rejects(fs.getxattr('/f', 'system.posix_acl_access'), isCode('ENODATA'));
+  });
+  assert.deepEqual(eaNames(image, '/f'), []);
+  assert.deepEqual(eaNames(image, '/d'), []);
+});
+
+test('a change of attributes stamps the change time to the nanosecond (not the seconds alone)', async () => {
+  const image = join(tmp.dir, 'xattr-ctime.img');
+  mkext2(image, [{ path: 'f', data: randomBytes(10, 1) }], { type: 'ext4', blockSize: 4096, size: 8 << 20 });
+  const ns = (s: number, n: number) => BigInt(s) * 1_000_000_000n + BigInt(n);
+  for (const change of [(fs: MountedFs) => fs.setxattr('/f', 'user.a', '1'), (fs: MountedFs) => fs.removexattr('/f', 'user.a')]) {
+    // An old change time, its nanoseconds odd, that a seconds-only stamp would leave behind.
+    debugfs(image, 'sif /f ctime 20000101000000', true);
+    debugfs(image, 'sif /f ctime_extra 0x3b9ac9fc', true); // (nanoseconds 249999999 << 2)
+    const before = BigInt(Date.now()) * 1_000_000n - 1_000_000n;
+    await step(image, 'change', change);
+    const after = BigInt(Date.now()) * 1_000_000n + 1_000_000n;
+    await withFs(image, async (fs) => {
+      const st = await fs.stat('/f');
+      const t = ns(st.ctime, st.ctimeNsec ?? -1);
+      assert.ok(t >= before && t <= after, `ctime ${st.ctime}.${st.ctimeNsec} within the change`);
+    }, true);
+  }
+});
