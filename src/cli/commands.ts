@@ -16,7 +16,7 @@ import { partsCommand } from './parts.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, escapeName, type CommandContext } from './context.js';
 import { EINVAL, EISDIR, ENOTDIR, ENOTEMPTY, VmError } from '../api/errors.js';
 import { parseSize } from '../api/size.js';
-import { joinPath } from '../api/mounted_fs.js';
+import { joinPath, type MountedFs } from '../api/mounted_fs.js';
 import { parseMode } from './modes.js';
 import { copyIn } from './copy_in.js';
 import { HostTreeReader } from './host_tree_reader.js';
@@ -42,6 +42,27 @@ export interface Command {
 /** The last name of a path ('' for the root). */
 function lastName(path: string): string {
   return path.split('/').filter(Boolean).pop() ?? '';
+}
+
+/** The directory a path's last name is in ('/' for a name in the root). */
+function parentOf(path: string): string {
+  const names = path.split('/').filter(Boolean);
+  return `/${names.slice(0, -1).join('/')}`;
+}
+
+/**
+ * Are from and to two names of one file (not a directory), the link count
+ * says so, and not one entry named twice (the same directory, names that
+ * differ in case at most: FAT, or a casefolded directory)?
+ */
+async function sameFileTwoNames(fs: MountedFs, from: string, to: string): Promise<boolean> {
+  const a = await fs.stat(from, { follow: false, blockMap: false }).catch(() => null);
+  const b = await fs.stat(to, { follow: false, blockMap: false }).catch(() => null);
+  if (a === null || b === null || a.ino !== b.ino || a.type === 'dir' || a.nlink < 2) return false;
+  if (lastName(from).toLowerCase() !== lastName(to).toLowerCase()) return true;
+  const pa = await fs.stat(parentOf(from), { follow: true, blockMap: false }).catch(() => null);
+  const pb = await fs.stat(parentOf(to), { follow: true, blockMap: false }).catch(() => null);
+  return pa === null || pb === null || pa.ino !== pb.ino;
 }
 
 export const commands: readonly Command[] = [
@@ -205,6 +226,11 @@ export const commands: readonly Command[] = [
         // A name onto itself (mv /f /f, or /d/f into /d): mv(1) refuses it.
         const norm = (p: string) => posix.normalize(`/${p}`).replace(/(.)\/$/, '$1');
         if (norm(from) === norm(dest) && lastName(from) !== '.' && lastName(from) !== '..') {
+          throw new VmError(EINVAL, 'rename', image, from, `'${from}' and '${dest}' are the same file`);
+        }
+        // Two names of one file (hard links): rename(2) would leave both, and mv(1) refuses. (Two names that differ
+        // only in case in one directory may be one entry, on FAT or in a casefolded directory: that is a rename.)
+        if (await sameFileTwoNames(fs, from, dest)) {
           throw new VmError(EINVAL, 'rename', image, from, `'${from}' and '${dest}' are the same file`);
         }
         // What a killed put or mv left in the directory written goes first, as put does.

@@ -6,7 +6,8 @@
  * chmod's symbolic and octal modes (copy forms too: o=u; 04755, and a
  * directory's set-ID bits kept) give what chmod(1) gives, chown drops
  * set-ID bits and capabilities as Linux does, touch makes what a dangling
- * symlink names, mv refuses a name onto itself, usage mistakes name the
+ * symlink names, mv refuses a name onto itself and one hard link onto
+ * another of the same file, usage mistakes name the
  * option as it was typed, and a full standard output is named in one line.
  */
 
@@ -178,6 +179,32 @@ test('mv of a name onto itself is refused as mv(1) refuses it, a last name of . 
   assert.equal(vmpager(['ln', img, '/etc/motd', long]).stderr, `vmpager: ${img}: ${long}: file name too long\n`);
   assert.equal(vmpager(['ln', img, '/etc/motd', long.slice(0, -1)]).status, 0, '255 bytes are a name');
   assert.equal(vmpager(['rm', img, long.slice(0, -1)]).status, 0);
+});
+
+test('mv between two hard links of one file is refused as mv(1) refuses it (rename(2) would keep both); a case change on FAT is still a rename', () => {
+  assert.equal(vmpager(['mkdir', img, '/lnk']).status, 0);
+  assert.equal(vmpager(['ln', img, '/etc/motd', '/lnk/motd-hard']).status, 0);
+  assert.equal(vmpager(['ln', img, '/etc/motd', '/lnk/motd']).status, 0);
+  const before = debugfs(img, 'ls -l /lnk');
+  for (const [from, to, dest] of [['/etc/motd', '/lnk/motd-hard', '/lnk/motd-hard'], ['/lnk/motd-hard', '/etc/motd', '/etc/motd'], ['/lnk/motd', '/etc/', '/etc/motd']]) {
+    const r = vmpager(['mv', img, from, to]);
+    assert.equal(r.status, 2, `${from} ${to}`);
+    assert.equal(r.stderr, `vmpager: ${img}: ${from}: '${from}' and '${dest}' are the same file\n`);
+  }
+  assert.equal(debugfs(img, 'ls -l /lnk'), before, 'every name kept');
+  // A new name for one of them is a move, as ever.
+  assert.equal(vmpager(['mv', img, '/lnk/motd-hard', '/lnk/motd-moved']).status, 0);
+  for (const p of ['/lnk/motd-moved', '/lnk/motd']) assert.equal(vmpager(['rm', img, p]).status, 0);
+  assert.match(debugfs(img, 'stat /etc/motd'), /Links: 1\b/);
+  assert.ok(e2fsck(img).clean);
+  // FAT: one entry, renamed in case (no hard links there).
+  const fat = join(tmp.dir, 'case.fat');
+  assert.equal(spawnSync('mkfs.fat', ['-C', fat, '1024'], { encoding: 'utf8' }).status, 0);
+  assert.equal(spawnSync('mmd', ['-i', fat, '::/boot'], { encoding: 'utf8' }).status, 0);
+  assert.equal(spawnSync('mcopy', ['-i', fat, '-', '::/boot/Config.txt'], { input: 'x\n', encoding: 'utf8' }).status, 0);
+  const r = vmpager(['mv', fat, '/boot/Config.txt', '/boot/config.txt']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(spawnSync('mdir', ['-i', fat, '-b', '::/boot'], { encoding: 'utf8' }).stdout, /config\.txt/);
 });
 
 test('usage mistakes name what was typed: ln -x is not --remove, a size of 1.5 bytes is no size; put --owner gives a single file its owner', () => {
