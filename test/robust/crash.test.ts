@@ -432,3 +432,65 @@ test('a put -r of a new tree killed before each of its device writes: e2fsck -p 
     assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(20_000, 7))), `killed before write ${at}: /keep`);
   }
 });
+
+test('a put -r killed before its device writes keeps the top entries made live before the kill (made live at least every second; here after every one): e2fsck -p keeps them whole, a prefix that grows with the kill point', () => {
+  const src = join(tmp.dir, 'tops-src');
+  const tops = ['t0', 't1', 't2', 't3', 't4', 't5'];
+  const files = new Map<string, Uint8Array>();
+  tops.forEach((t, i) => {
+    mkdirSync(join(src, t, 'sub'), { recursive: true });
+    for (let k = 0; k < 3; k++) files.set(`${t}/f${k}`, randomBytes(3000 + 1000 * k, 500 + i * 10 + k));
+    files.set(`${t}/sub/g`, randomBytes(20_000, 600 + i));
+  });
+  for (const [p, d] of files) writeFileSync(join(src, p), d);
+  const base = join(tmp.dir, 'tops-base.img');
+  mkext2(base, [{ path: 'keep', data: randomBytes(20_000, 7) }], { type: 'ext4', blockSize: 1024, size: 16 << 20 });
+  const env = { VMPAGER_TEST_COMMIT_MS: '0' };
+  const put = (image: string, more: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, [CLI, '--stats', 'put', '-r', image, '/x', '--from', src], { encoding: 'utf8', env: { ...process.env, ...env, ...more } });
+  const probe = join(tmp.dir, 'tops-probe.img');
+  copyFileSync(base, probe);
+  const whole = put(probe);
+  assert.equal(whole.status, 0, whole.stderr);
+  const writes = (JSON.parse(whole.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
+  assert.ok(writes > 30, `${writes} writes`);
+  // Kill points spread over the run, the last write among them.
+  const points = [...new Set(Array.from({ length: 16 }, (_, i) => 1 + Math.round((i * (writes - 1)) / 15)))];
+  let kept = 0;
+  const keptAt: string[] = [];
+  for (const at of points) {
+    const image = join(tmp.dir, `tops-${at}.img`);
+    copyFileSync(base, image);
+    const r = put(image, { VMPAGER_TEST_KILL_AT_WRITE: String(at) });
+    assert.equal(r.signal, 'SIGKILL', `kill before write ${at}: ${r.status} ${r.stderr}`);
+    const p = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+    assert.ok(p.status === 0 || p.status === 1, `killed before write ${at} of ${writes}: e2fsck -p exit ${p.status}: ${p.stdout}${p.stderr}`);
+    assert.ok(e2fsck(image).clean, `killed before write ${at}: not clean after e2fsck -p`);
+    // Each top: whole (every file there with its bytes), partly there (named files whole, some not named), or absent.
+    const named = (dir: string) => {
+      const out = spawnSync('debugfs', ['-R', `ls -p ${dir}`, image], { encoding: 'latin1' }).stdout;
+      return new Set(out.split('\n').filter((l) => l.split('/')[1] !== undefined && l.split('/')[1] !== '0').map((l) => l.split('/')[5]));
+    };
+    const atTop = named('/x');
+    let whole = 0;
+    let seenPartOrAbsent = false;
+    for (const t of tops) {
+      const mine = [...files.keys()].filter((f) => f.startsWith(`${t}/`));
+      const present = atTop.has(t) ? mine.filter((f) => named(`/x/${f.slice(0, f.lastIndexOf('/'))}`).has(f.slice(f.lastIndexOf('/') + 1))) : [];
+      for (const f of present) assert.ok(debugfsCat(image, `/x/${f}`).equals(Buffer.from(files.get(f)!)), `killed before write ${at}: /x/${f} named but not whole`);
+      if (present.length === mine.length) {
+        assert.ok(!seenPartOrAbsent, `killed before write ${at}: ${t} whole after a top that is not`);
+        whole++;
+      } else {
+        seenPartOrAbsent = true;
+      }
+    }
+    assert.ok(whole >= kept, `killed before write ${at}: ${whole} tops whole, fewer than ${kept} at an earlier kill`);
+    kept = whole;
+    keptAt.push(`${at}:${whole}`);
+    assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(20_000, 7))), `killed before write ${at}: /keep`);
+  }
+  // Tops made live along the way, not all at the end: by three quarters of the writes, half of them are kept.
+  const late = keptAt.map((s) => s.split(':').map(Number)).filter(([at]) => at <= (writes * 3) / 4);
+  assert.ok(Math.max(...late.map(([, w]) => w)) >= tops.length / 2, `tops kept at kill points (write:tops): ${keptAt.join(' ')} of ${writes}`);
+});

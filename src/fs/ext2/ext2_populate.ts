@@ -25,8 +25,9 @@
  *      file looks (its real count kept aside).
  *   5. Without MNT_ASYNC, the staged blocks and every dirty buffer go to
  *      the disk (VFS_SYNC) before the entries that name the tops: once for
- *      all of them (or for each batch whose entries could fill half of
- *      RESERVE's blocks).
+ *      all of them, or for each batch whose entries could fill half of
+ *      RESERVE's blocks, and at the end of a top once COMMIT_MS have passed
+ *      since the last batch (so a kill loses a second's tops, not all).
  *   6. The top entries entered in dvp through ext2DirEnter (its index
  *      kept), and written.
  *   7. Without MNT_ASYNC, the tree made live (commit): each inode given its
@@ -78,6 +79,15 @@ import { ext2Writable } from './ext2_write.js';
 
 /** Blocks the walk leaves free for the top entry's own directory to grow. */
 export const RESERVE = 16;
+/**
+ * Without MNT_ASYNC, the top entries made are named and made live (steps
+ * 5-7) once this long has passed since that was last done, as a journal
+ * commits every few seconds: a kill then loses the tops made since (and
+ * the one being made), not everything copied before it, for one sync a
+ * second at most. VMPAGER_TEST_COMMIT_MS sets it for crash tests (0: after
+ * every top).
+ */
+const COMMIT_MS = Number(globalThis.process?.env?.VMPAGER_TEST_COMMIT_MS ?? NaN) >= 0 ? Number(globalThis.process?.env?.VMPAGER_TEST_COMMIT_MS) : 1000;
 const READ_PIECE = 1 << 20;
 const STAGE = 4 << 20;
 /** Bytes staged between two writeback hints to the device. */
@@ -194,6 +204,7 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
   const pendingNames = new Set<string>();
   let pendingBytes = 0;
   let pendingDirs = 0;
+  let committedAt = Date.now();
   const enter = async (): Promise<PopulateResult | null> => {
     if (pending.length === 0) return null;
     let e = mp.async ? 0 : await b.stage.flush();
@@ -217,6 +228,7 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
       e = await ext2DirDone(dvp, mp); // the entries on disk, then the trees made live below them
       if (e === 0) e = await b.commit();
       if (e !== 0) return { error: e, partial: null, at: null };
+      committedAt = Date.now();
     }
     return null;
   };
@@ -246,8 +258,9 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
         if (made.newDir) pendingDirs++;
         pendingBytes += 8 + ((name.length + 3) & ~3);
       }
-      // Named at the end, or once their entries could fill half the blocks the walk leaves free (RESERVE: room to name them).
-      if (b.stop.error !== 0 || pendingBytes > (RESERVE / 2) * dip.fs.bsize) {
+      // Named at the end, or once their entries could fill half the blocks the walk leaves free (RESERVE: room to
+      // name them), or COMMIT_MS after the last were.
+      if (b.stop.error !== 0 || pendingBytes > (RESERVE / 2) * dip.fs.bsize || (!mp.async && Date.now() - committedAt >= COMMIT_MS)) {
         const failed = await enter();
         if (failed !== null) return failed;
       }
