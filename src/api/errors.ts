@@ -8,7 +8,7 @@ import { EINTEGRITY, EIO, errnoName, strerror } from '../kern/errno.js';
 import { errnoOf } from '../dev/host_errno.js';
 
 /** The errno values the command line names (it reaches the layers below only through the API). */
-export { EBUSY, EEXIST, EFBIG, EINVAL, EISDIR, ELOOP, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EROFS } from '../kern/errno.js';
+export { EBUSY, EEXIST, EFBIG, EINVAL, EISDIR, ELOOP, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
 
 export class VmError extends Error {
   override name = 'VmError';

@@ -14,7 +14,7 @@ import { lsPrint } from './ls.js';
 import { formatStat, statJson } from './stat.js';
 import { partsCommand } from './parts.js';
 import { EXIT_FAIL, EXIT_OK, UsageError, escapeName, type CommandContext } from './context.js';
-import { EINVAL, EISDIR, ENOTDIR, ENOTEMPTY, VmError } from '../api/errors.js';
+import { EINVAL, EISDIR, ENOTDIR, ENOTEMPTY, EPERM, VmError } from '../api/errors.js';
 import { parseSize } from '../api/size.js';
 import { joinPath, type MountedFs } from '../api/mounted_fs.js';
 import { parseMode } from './modes.js';
@@ -277,7 +277,12 @@ export const commands: readonly Command[] = [
       if (parseMode(spec, 0, false) === null) throw new UsageError(`chmod: not a mode: ${spec}`);
       await ctx.withMount(image, 'write', async (fs) => {
         const st = await fs.stat(path);
-        await fs.chmod(path, parseMode(spec, st.mode, st.type === 'dir')!);
+        await fs.chmod(path, parseMode(spec, st.mode, st.type === 'dir')!).catch((e: unknown) => {
+          if (e instanceof VmError && e.errno === EPERM && fs.type.startsWith('fat') && st.type === 'file') {
+            throw new VmError(EPERM, 'chmod', image, path, 'FAT keeps only a read-only attribute: a file is 644 or 444');
+          }
+          throw e;
+        });
       });
       return EXIT_OK;
     },

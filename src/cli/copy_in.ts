@@ -275,7 +275,7 @@ async function copyInFat(fs: MountedFs, to: string, from: string, buf: Uint8Arra
     } else if (st.isFile()) {
       if (there === 'dir') throw new VmError(EISDIR, 'put', fs.image, dst, 'a directory is in the way of a file');
       await copyFile(fs, dst, src, st, there === 'file', buf, null);
-      await fs.chmod(dst, st.mode & 0o7777);
+      await fs.chmod(dst, (st.mode & 0o222) !== 0 ? 0o644 : 0o444); // (what FAT keeps of a mode: writable or read-only)
       await fs.utimes(dst, st.atimeMs / 1000, st.mtimeMs / 1000);
     } else {
       process.stderr.write(`vmpager: ${escapeName(fs.image)}: warning: ${escapeName(src)}: FAT has no ${st.isSymbolicLink() ? 'symbolic links' : 'special files'}: skipped\n`);

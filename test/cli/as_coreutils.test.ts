@@ -207,6 +207,36 @@ test('mv between two hard links of one file is refused as mv(1) refuses it (rena
   assert.match(spawnSync('mdir', ['-i', fat, '-b', '::/boot'], { encoding: 'utf8' }).stdout, /config\.txt/);
 });
 
+test('chmod of a FAT file takes what FAT keeps (644 writable, 444 read-only: its read-only attribute) and refuses in one line what it cannot (set-ID, x bits, reads taken away), as Linux\'s vfat refuses them', () => {
+  const fat = join(tmp.dir, 'modes.fat');
+  assert.equal(spawnSync('mkfs.fat', ['-C', fat, '1024'], { encoding: 'utf8' }).status, 0);
+  assert.equal(spawnSync('mcopy', ['-i', fat, '-', '::/cmdline.txt'], { input: 'x\n', encoding: 'utf8' }).status, 0);
+  const mode = () => /^mode: (\d+)$/m.exec(vmpager(['stat', fat, '/cmdline.txt']).stdout)?.[1];
+  for (const m of ['4755', '0755', '0600', 'u+s', 'u+x', '0666']) {
+    const r = vmpager(['chmod', fat, m, '/cmdline.txt']);
+    assert.equal(r.status, 2, m);
+    assert.equal(r.stderr, `vmpager: ${fat}: /cmdline.txt: FAT keeps only a read-only attribute: a file is 644 or 444\n`, m);
+    assert.equal(mode(), '0100644', `${m}: unchanged`);
+  }
+  assert.equal(vmpager(['chmod', fat, 'a-w', '/cmdline.txt']).status, 0);
+  assert.equal(mode(), '0100444');
+  assert.match(spawnSync('mattrib', ['-i', fat, '::/cmdline.txt'], { encoding: 'utf8' }).stdout, /^\s*A?\s*R/, 'the read-only attribute, as mtools reads it');
+  assert.equal(vmpager(['chmod', fat, '644', '/cmdline.txt']).status, 0);
+  assert.equal(mode(), '0100644');
+  // A tree copied in gives each file what FAT keeps of its mode: an executable is taken, a file without write bits is read-only.
+  const src = join(tmp.dir, 'fat-modes-src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'run.sh'), '#!/bin/sh\n');
+  chmodSync(join(src, 'run.sh'), 0o4755);
+  writeFileSync(join(src, 'ro'), 'r\n');
+  chmodSync(join(src, 'ro'), 0o444);
+  const r = vmpager(['put', '-r', fat, '/t', '--from', src]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(vmpager(['stat', fat, '/t/run.sh']).stdout, /^mode: 0100644$/m);
+  assert.match(vmpager(['stat', fat, '/t/ro']).stdout, /^mode: 0100444$/m);
+  assert.equal(spawnSync('fsck.fat', ['-n', fat], { encoding: 'utf8' }).status, 0);
+});
+
 test('usage mistakes name what was typed: ln -x is not --remove, a size of 1.5 bytes is no size; put --owner gives a single file its owner', () => {
   assert.equal(vmpager(['ln', '-x', img, 'a', 'b']).stderr, 'vmpager: ln takes no -x (usage: vmpager ln [-s] IMAGE TARGET LINK)\n');
   const t = vmpager(['truncate', img, '/etc/motd', '1.5']);

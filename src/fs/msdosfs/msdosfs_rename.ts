@@ -214,10 +214,16 @@ async function moveDir(mp: Mount, pmp: MsdosFs, dep: Denode, fdep: Denode, e: Di
   return 0;
 }
 
+/** The modes a FAT file can have here (getattr's): writable, or read-only (the read-only attribute). */
+const FAT_FILE_WRITABLE = 0o644;
+const FAT_FILE_READONLY = 0o444;
+
 /**
- * VOP_SETATTR (cf. msdosfs_setattr): a mode's write bits set or clear the
- * read-only attribute; times set the modification and access dates; owners
- * other than the mount's are EPERM. => vp locked exclusively
+ * VOP_SETATTR (cf. msdosfs_setattr): a mode sets or clears the read-only
+ * attribute, and a mode FAT cannot keep (set-ID or sticky bits, x bits,
+ * reads taken away, writes for others than the owner) is EPERM, as Linux's
+ * vfat answers one its masks do not allow; times set the modification and
+ * access dates; owners other than the mount's are EPERM. => vp locked exclusively
  */
 export async function msdosfsSetattr(vp: Vnode, va: SetattrArgs): Promise<number> {
   const w = msdosfsWritable(vp);
@@ -228,7 +234,9 @@ export async function msdosfsSetattr(vp: Vnode, va: SetattrArgs): Promise<number
   // A directory's attributes and times live in its parent's entry, which its denode does not hold.
   if (dep.isDir) return va.mode !== undefined || va.mtime !== undefined || va.atime !== undefined ? EOPNOTSUPP : 0;
   if (va.mode !== undefined) {
-    if ((va.mode & 0o222) === 0) dep.raw[DE_ATTR] |= ATTR_READONLY;
+    const perm = va.mode & 0o7777;
+    if (perm !== FAT_FILE_WRITABLE && perm !== FAT_FILE_READONLY) return EPERM;
+    if (perm === FAT_FILE_READONLY) dep.raw[DE_ATTR] |= ATTR_READONLY;
     else dep.raw[DE_ATTR] &= ~ATTR_READONLY;
     dep.raw[DE_ATTR] |= ATTR_ARCHIVE;
     dep.modified = true;
