@@ -87,7 +87,12 @@ export const RESERVE = 16;
  * second at most. VMPAGER_TEST_COMMIT_MS sets it for crash tests (0: after
  * every top).
  */
-const COMMIT_MS = Number(globalThis.process?.env?.VMPAGER_TEST_COMMIT_MS ?? NaN) >= 0 ? Number(globalThis.process?.env?.VMPAGER_TEST_COMMIT_MS) : 1000;
+const COMMIT_MS = commitMs((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.VMPAGER_TEST_COMMIT_MS);
+
+function commitMs(v: string | undefined): number {
+  const n = v === undefined || v === '' ? NaN : Number(v);
+  return n >= 0 ? n : 1000;
+}
 const READ_PIECE = 1 << 20;
 const STAGE = 4 << 20;
 /** Bytes staged between two writeback hints to the device. */
