@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { copyFileSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { debugfs, debugfsCat, e2fsck, mkext2, randomBytes, tempDir } from '../helpers/images.js';
@@ -493,4 +493,75 @@ test('a put -r killed before its device writes keeps the top entries made live b
   // Tops made live along the way, not all at the end: by three quarters of the writes, half of them are kept.
   const late = keptAt.map((s) => s.split(':').map(Number)).filter(([at]) => at <= (writes * 3) / 4);
   assert.ok(Math.max(...late.map(([, w]) => w)) >= tops.length / 2, `tops kept at kill points (write:tops): ${keptAt.join(' ')} of ${writes}`);
+});
+
+/**
+ * Runs vmpager `args` on a copy of base killed before each of its device
+ * writes; e2fsck -p must mend every point on its own (exit 0 or 1), and
+ * `check` judges what is left.
+ */
+function sweepKills(name: string, base: string, args: (image: string) => string[], check: (image: string, at: number) => void): void {
+  const probe = join(tmp.dir, `${name}-probe.img`);
+  copyFileSync(base, probe);
+  const whole = spawnSync(process.execPath, [CLI, '--stats', ...args(probe)], { encoding: 'utf8' });
+  assert.equal(whole.status, 0, whole.stderr);
+  const writes = (JSON.parse(whole.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
+  assert.ok(writes >= 3, `${name}: ${writes} writes`);
+  for (let at = 1; at <= writes; at++) {
+    const image = join(tmp.dir, `${name}-${at}.img`);
+    copyFileSync(base, image);
+    const r = spawnSync(process.execPath, [CLI, ...args(image)], { encoding: 'utf8', env: { ...process.env, VMPAGER_TEST_KILL_AT_WRITE: String(at) } });
+    assert.equal(r.signal, 'SIGKILL', `${name}: kill before write ${at}: ${r.status} ${r.stderr}`);
+    const p = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+    assert.ok(p.status === 0 || p.status === 1, `${name}: killed before write ${at} of ${writes}: e2fsck -p exit ${p.status}: ${p.stdout}${p.stderr}`);
+    assert.ok(e2fsck(image).clean, `${name}: killed before write ${at}: not clean after e2fsck -p`);
+    check(image, at);
+  }
+}
+
+test('ln -s killed before each of its device writes (a target in the inode, one in a block): e2fsck -p mends every point; the link is absent or whole (it used to be unattached: e2fsck -p exit 4)', () => {
+  for (const [kind, target] of [['fast', '../f'], ['slow', 'x'.repeat(200)]]) {
+    for (const type of ['ext4', 'ext2'] as const) {
+      const base = join(tmp.dir, `lns-${kind}-${type}.img`);
+      mkext2(base, [{ path: 'f', data: randomBytes(100, 1) }, { path: 'c', dir: true }], { type, blockSize: type === 'ext2' ? 1024 : 4096, size: 8 << 20 });
+      sweepKills(`lns-${kind}-${type}`, base, (image) => ['ln', '-s', image, target, '/c/sl'], (image, at) => {
+        const st = spawnSync('debugfs', ['-R', 'stat /c/sl', image], { encoding: 'latin1' });
+        if (!/Type: symlink/.test(st.stdout)) return;
+        const got = spawnSync('debugfs', ['-R', 'cat /c/sl', image], { encoding: 'latin1' }).stdout;
+        assert.ok(/Links: 1\b/.test(st.stdout) && (got === target || new RegExp(`Fast link dest: "${target.replace(/\./g, '\\.')}"`).test(st.stdout)), `${kind} ${type}, killed before write ${at}: the link is not whole`);
+      });
+    }
+  }
+});
+
+test('an attribute that needs a new attribute block, killed before each device write: the block is on disk before the inode points at it (it pointed at a block never written: e2fsck -p exit 4); the attribute is absent or whole', () => {
+  const value = randomBytes(800, 9);
+  const valueFile = join(tmp.dir, 'xspill-value');
+  writeFileSync(valueFile, value);
+  for (const [type, bs] of [['ext2', 1024], ['ext4', 4096]] as const) {
+    const base = join(tmp.dir, `xspill-${type}.img`);
+    mkext2(base, [{ path: 'f', data: randomBytes(100, 1) }, { path: 'g', data: randomBytes(100, 2) }], { type, blockSize: bs, size: 8 << 20, extra: ['-I', '256', ...(type === 'ext4' ? ['-O', 'metadata_csum'] : [])] });
+    sweepKills(`xspill-${type}`, base, (image) => ['xattr', image, '/f', 'user.big', `0x${Buffer.from(value).toString('hex')}`], (image, at) => {
+      const list = debugfs(image, 'ea_list /f');
+      if (!/user\.big/.test(list)) return;
+      const out = join(tmp.dir, 'xspill.out');
+      writeFileSync(out, '');
+      debugfs(image, `ea_get -f ${out} /f user.big`);
+      assert.ok(readFileSync(out).equals(Buffer.from(value)), `${type}, killed before write ${at}: user.big is not whole`);
+      assert.ok(debugfsCat(image, '/g').equals(Buffer.from(randomBytes(100, 2))), `${type}, killed before write ${at}: /g`);
+    });
+  }
+});
+
+test('a truncate of a block-mapped file past its indirect blocks, killed before each device write: the new size is on disk first and the tree is cut from its end, so the file holds the new bytes or a prefix of the old (holes were cut into the middle of it)', () => {
+  const old = randomBytes(3_000_000, 21);
+  const base = join(tmp.dir, 'trunc-ind.img');
+  mkext2(base, [{ path: 'big', data: old }, { path: 'keep', data: randomBytes(5000, 22) }], { type: 'ext2', blockSize: 1024, size: 16 << 20 });
+  sweepKills('trunc-ind', base, (image) => ['truncate', image, '/big', '100000'], (image, at) => {
+    const got = debugfsCat(image, '/big');
+    assert.ok(got.length >= 100_000 && got.length <= old.length + 1024, `killed before write ${at}: ${got.length} bytes`);
+    const n = Math.min(got.length, old.length);
+    assert.ok(got.subarray(0, n).equals(Buffer.from(old.subarray(0, n))), `killed before write ${at}: /big is not a prefix of its old bytes`);
+    assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(5000, 22))), `killed before write ${at}: /keep`);
+  });
 });

@@ -1,7 +1,10 @@
 /*
  * Freeing a file's blocks past a new end (cf. FreeBSD ext2_truncate and
- * ext2_indirtrunc): direct pointers, then each indirect tree, whose blocks
- * are freed too once they map nothing; i_blocks follows. The caller has
+ * ext2_indirtrunc): the direct pointers and the indirect trees wholly past
+ * it unhooked in the inode, which is written first (with its new size);
+ * then the tree the end falls in cut from its top down, each block written
+ * before the one below it; indirect blocks are freed too once they map
+ * nothing; i_blocks follows, and the bitmaps after every pointer's removal. The caller has
  * already shrunk the VM object and sets i_size; zeroing the tail of the
  * last block on disk is the caller's (ext2_vnops_inode.ts). ext2Release
  * frees a whole inode whose last link went.
@@ -48,6 +51,11 @@ export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promis
   }
   const first = Math.ceil(length / fs.bsize);
   const f: Freeing = { blocks: [], meta: [], error: 0 };
+  // What lies wholly past the new end is unhooked in the inode first: the direct pointers, whole indirect
+  // trees. The tree the end falls in is cut after the inode is on disk, each indirect block before the one
+  // below it that keeps some pointers (cf. ffs_truncate's order: from the end): a kill at any point leaves
+  // the file's old blocks mapped as a prefix of it (e2fsck -p gives the size back to the last of them,
+  // the old bytes), never a hole in the middle of what the size on disk still covers.
   for (let l = first; l < EXT2_NDADDR; l++) {
     const p = ip.iblock32[l];
     if (p === 0) continue;
@@ -61,11 +69,23 @@ export async function ext2Truncate(mp: Mount, ip: Inode, length: number): Promis
     [EXT2_DIND_BLOCK, 2, EXT2_NDADDR + n],
     [EXT2_TIND_BLOCK, 3, EXT2_NDADDR + n + n * n],
   ];
+  let cut: [number, number, number] | null = null;
   for (const [slot, level, base] of trees) {
     const p = ip.iblock32[slot];
     if (p === 0) continue;
     if (first >= base + n ** level) continue; // the whole tree stays
-    if (await indirTrunc(mp, fs, p, level, base, first, f)) ip.iblock32[slot] = 0;
+    if (first <= base) {
+      await collectTree(mp, fs, p, level, f);
+      ip.iblock32[slot] = 0;
+    } else {
+      cut = [slot, level, base];
+    }
+  }
+  if (cut !== null) {
+    const [slot, level, base] = cut;
+    const e = await pointersGone(mp, ip);
+    if (e !== 0) return e;
+    if (await indirTrunc(mp, fs, ip.iblock32[slot], level, base, first, f)) ip.iblock32[slot] = 0;
   }
   ip.unwritten.deleteRange(first, Infinity);
   ip.indLeaf = null;
@@ -89,10 +109,41 @@ async function pointersGone(mp: Mount, ip: Inode): Promise<number> {
   return mp.async ? 0 : ext2Update(mp, ip, true);
 }
 
+/** Every block of the indirect tree at blk (of `level`), itself included, onto the list to free. */
+async function collectTree(mp: Mount, fs: Ext2Fs, blk: number, level: number, f: Freeing): Promise<void> {
+  if (!fs.blockOk(blk)) {
+    f.error = EINTEGRITY;
+    return;
+  }
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
+  if (error !== 0 || bp === null) {
+    f.error ||= error;
+    return;
+  }
+  const n = fs.nindir;
+  const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
+  const ptrs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = dv.getUint32(i * 4, true);
+    if (p !== 0) ptrs.push(p);
+  }
+  mp.bufcache.brelse(bp);
+  for (const p of ptrs) {
+    if (level > 1) await collectTree(mp, fs, p, level - 1, f);
+    else if (fs.blockOk(p)) f.blocks.push(p);
+    else f.error = EINTEGRITY;
+  }
+  f.blocks.push(blk);
+  f.meta.push(blk);
+}
+
 /**
- * Frees what indirect block blk (of `level`, mapping from logical block
- * `base`) maps at or past `first`. Answers true when blk itself is now empty
- * and was put on the list to free; the caller clears its pointer.
+ * Cuts indirect block blk (of `level`, mapping from logical block `base`,
+ * the new end `first` inside its span): what it maps wholly past the end
+ * goes onto the list to free and its pointers are cleared, written (unless
+ * MNT_ASYNC) before the one child the end falls in is cut the same way.
+ * Answers true when blk maps nothing any more and was put on the list; the
+ * caller clears its pointer.
  */
 async function indirTrunc(mp: Mount, fs: Ext2Fs, blk: number, level: number, base: number, first: number, f: Freeing): Promise<boolean> {
   if (!fs.blockOk(blk)) {
@@ -111,41 +162,53 @@ async function indirTrunc(mp: Mount, fs: Ext2Fs, blk: number, level: number, bas
   for (let i = 0; i < n; i++) ptrs[i] = dv.getUint32(i * 4, true);
   mp.bufcache.brelse(bp);
   const start = first <= base ? 0 : Math.floor((first - base) / span);
+  // The child the end falls in (it keeps some of what it maps), if any: cut after this block is written.
+  const inside = level > 1 && ptrs[start] !== 0 && first > base + start * span ? start : -1;
   let changed = false;
-  for (let i = start; i < n; i++) {
+  for (let i = inside >= 0 ? start + 1 : start; i < n; i++) {
     const p = ptrs[i];
     if (p === 0) continue;
     if (level === 1) {
-      if (!fs.blockOk(p)) {
-        f.error = EINTEGRITY;
-        continue;
-      }
-      f.blocks.push(p);
-      ptrs[i] = 0;
-      changed = true;
-    } else if (await indirTrunc(mp, fs, p, level - 1, base + i * span, first, f)) {
-      ptrs[i] = 0;
-      changed = true;
+      if (fs.blockOk(p)) f.blocks.push(p);
+      else f.error = EINTEGRITY;
+    } else {
+      await collectTree(mp, fs, p, level - 1, f);
     }
+    ptrs[i] = 0;
+    changed = true;
+  }
+  if (changed && !(await writePointers(mp, fs, blk, ptrs, f))) return false;
+  if (inside >= 0 && (await indirTrunc(mp, fs, ptrs[inside], level - 1, base + inside * span, first, f))) {
+    ptrs[inside] = 0;
+    if (!ptrs.every((p) => p === 0) && !(await writePointers(mp, fs, blk, ptrs, f))) return false;
   }
   if (ptrs.every((p) => p === 0)) {
     f.blocks.push(blk);
     f.meta.push(blk);
     return true;
   }
-  if (changed) {
-    const r = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
-    if (r.error !== 0 || r.bp === null) {
-      f.error ||= r.error;
+  return false;
+}
+
+/** Indirect block blk's pointers set to ptrs, written at once (MNT_ASYNC: delayed); false on an error (kept in f). */
+async function writePointers(mp: Mount, fs: Ext2Fs, blk: number, ptrs: Uint32Array, f: Freeing): Promise<boolean> {
+  const r = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
+  if (r.error !== 0 || r.bp === null) {
+    f.error ||= r.error || EINTEGRITY;
+    return false;
+  }
+  const w = new DataView(r.bp.data.buffer, r.bp.data.byteOffset, fs.bsize);
+  for (let i = 0; i < ptrs.length; i++) w.setUint32(i * 4, ptrs[i], true);
+  // A block that stays: its cleared pointers reach the disk before the frees (see pointersGone).
+  if (mp.async) mp.bufcache.bdwrite(r.bp);
+  else {
+    const e = await mp.bufcache.bwrite(r.bp);
+    if (e !== 0) {
+      f.error ||= e;
       return false;
     }
-    const w = new DataView(r.bp.data.buffer, r.bp.data.byteOffset, fs.bsize);
-    for (let i = start; i < n; i++) w.setUint32(i * 4, ptrs[i], true);
-    // A block that stays: its cleared pointers reach the disk before the frees (see pointersGone).
-    if (mp.async) mp.bufcache.bdwrite(r.bp);
-    else f.error ||= await mp.bufcache.bwrite(r.bp);
   }
-  return false;
+  return true;
 }
 
 /**

@@ -228,13 +228,30 @@ export async function ext2Symlink(dvp: Vnode, name: string, target: string): Pro
   const bad = ext2SymlinkTargetError(ext2Inode(dvp).fs, t);
   if (bad !== 0) return { error: bad, vp: null };
   const fast = t.length < EXT2_IBLOCK_BYTES;
-  const { error, vp } = await newVnode(dvp, mp, S_IFLNK | 0o777, 1, (ip) => {
+  // Not live until named (no links, a deletion time: to e2fsck, a deleted file), then made live: a kill
+  // between leaves an entry e2fsck -p clears, where a live link no entry named stopped it (unattached,
+  // and not empty as a new file or directory is). MNT_ASYNC: live at once.
+  const live = mp.async;
+  const { error, vp } = await newVnode(dvp, mp, S_IFLNK | 0o777, live ? 1 : 0, (ip) => {
     if (fast) ext2FastSymlink(ip, t);
+    if (!live) ip.dtime = ext2NowTime().sec;
   });
   if (error !== 0 || vp === null) return { error, vp: null };
   let e = fast ? 0 : await fillNew(mp, vp, t);
   e ||= await ext2DirEnter(dvp, c.bytes, vp.ino, EXT2_FT_SYMLINK);
   if (e !== 0) return abandon(dvp, mp, vp, e);
+  if (!live) {
+    e = await ext2DirDone(dvp, mp);
+    const ip = ext2Inode(vp);
+    ip.din.linksCount = 1;
+    ip.dtime = 0;
+    ip.modified = true;
+    e ||= await ext2Update(mp, ip, true);
+    if (e !== 0) {
+      await ext2DirRemove(dvp, c.bytes);
+      return abandon(dvp, mp, vp, e);
+    }
+  }
   return finish(dvp, mp, vp);
 }
 

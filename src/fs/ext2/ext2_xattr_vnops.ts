@@ -300,17 +300,36 @@ export async function ext2XattrDropInlineData(mp: Mount, ip: Inode): Promise<num
  * => vp locked exclusively; may sleep
  */
 async function xattrWrite(mp: Mount, ip: Inode, st: XattrState, ibody: Xattr[], block: Xattr[]): Promise<number> {
-  const fs = ip.fs;
   const blockSame = block.length === st.block.length && block.every((x, i) => x === st.block[i]);
   if (!blockSame) {
     if (block.length === 0) {
       const e = await ext2XattrBlockRelease(mp, ip);
       if (e !== 0) return e;
     } else {
-      const e = await xattrBlockWrite(mp, ip, st, block);
-      if (e !== 0) return e;
+      const r = await xattrBlockWrite(mp, ip, st, block);
+      if (r.error !== 0) return r.error;
+      if (r.fresh !== 0 && !mp.async) {
+        // A new block (the first, or a copy of a shared one) is on disk before the inode points at it, and the
+        // inode points at it before the shared block's count falls: a kill between leaves that count one too
+        // high (e2fsck asks to lower it), never a pointer to a block never written, nor a count too low.
+        finishInode(ip, ibody);
+        const e = await ext2Update(mp, ip, true);
+        if (e !== 0) return e;
+        return r.unshared !== 0 ? xattrUnshare(mp, ip, r.unshared) : 0;
+      }
+      if (r.unshared !== 0) {
+        const e = await xattrUnshare(mp, ip, r.unshared);
+        if (e !== 0) return e;
+      }
     }
   }
+  finishInode(ip, ibody);
+  return ext2Update(mp, ip, false);
+}
+
+/** The inode body's attributes written into ip's bytes, its change time stamped. */
+function finishInode(ip: Inode, ibody: Xattr[]): void {
+  const fs = ip.fs;
   const start = ibodyStart(ip);
   if (start >= 0) {
     const raw = ip.raw;
@@ -323,26 +342,26 @@ async function xattrWrite(mp: Mount, ip: Inode, st: XattrState, ibody: Xattr[], 
   ext2SetFeatures(fs, COMPAT_EXT_ATTR, 0);
   ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;
-  return ext2Update(mp, ip, false);
 }
 
-/** Writes block's entries into ip's own attribute block, allocating one (or a copy of a shared one). => may sleep */
-async function xattrBlockWrite(mp: Mount, ip: Inode, st: XattrState, block: Xattr[]): Promise<number> {
+/**
+ * Writes block's entries into ip's own attribute block, allocating one (or
+ * a copy of a shared one: its reference is then the caller's to drop,
+ * `unshared`, once the inode no longer points at it). A new block (`fresh`)
+ * is written at once, unless MNT_ASYNC. => may sleep
+ */
+async function xattrBlockWrite(mp: Mount, ip: Inode, st: XattrState, block: Xattr[]): Promise<{ error: number; fresh: number; unshared: number }> {
   const fs = ip.fs;
   let b = ip.din.fileAcl;
+  let fresh = 0;
+  let unshared = 0;
   if (b === 0 || st.refcount > 1) {
     const r = await ext2AllocBlocks(mp, ext2Blkpref(ip, 0), 1);
-    if (r.error !== 0) return r.error;
-    if (b !== 0) {
-      const e = await xattrUnshare(mp, ip, b);
-      if (e !== 0) {
-        await ext2FreeBlocks(mp, [r.blk]);
-        return e;
-      }
-    } else {
-      ip.blocks512 += fs.spb;
-    }
+    if (r.error !== 0) return { error: r.error, fresh: 0, unshared: 0 };
+    if (b !== 0) unshared = b;
+    else ip.blocks512 += fs.spb;
     b = r.blk;
+    fresh = b;
     ip.din.fileAcl = b;
     ip.modified = true;
   }
@@ -357,8 +376,13 @@ async function xattrBlockWrite(mp: Mount, ip: Inode, st: XattrState, block: Xatt
   dv.setUint32(12, xattrBlockHash(hashes), true);
   if (fs.metadataCsum) xattrCsumSet(fs, b, data);
   bp.flags |= B_DONE;
-  mp.bufcache.bdwrite(bp);
-  return 0;
+  if (fresh !== 0 && !mp.async) {
+    const e = await mp.bufcache.bwrite(bp);
+    if (e !== 0) return { error: e, fresh: 0, unshared: 0 };
+  } else {
+    mp.bufcache.bdwrite(bp);
+  }
+  return { error: 0, fresh, unshared };
 }
 
 /** Drops ip's reference to the shared block b (its h_refcount falls by one). => may sleep */
