@@ -565,3 +565,59 @@ test('a truncate of a block-mapped file past its indirect blocks, killed before 
     assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(5000, 22))), `killed before write ${at}: /keep`);
   });
 });
+
+/** Runs vmpager `args` on a copy of the FAT image base killed before each of its device writes; fsck.fat -a mends it, and `check` judges what is left. */
+function sweepKillsFat(name: string, base: string, args: (image: string) => string[], check: (image: string, at: number) => void): void {
+  const probe = join(tmp.dir, `${name}-probe.img`);
+  copyFileSync(base, probe);
+  const whole = spawnSync(process.execPath, [CLI, '--stats', ...args(probe)], { encoding: 'utf8' });
+  assert.equal(whole.status, 0, whole.stderr);
+  const writes = (JSON.parse(whole.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
+  assert.ok(writes >= 3, `${name}: ${writes} writes`);
+  for (let at = 1; at <= writes; at++) {
+    const image = join(tmp.dir, `${name}-${at}.img`);
+    copyFileSync(base, image);
+    const r = spawnSync(process.execPath, [CLI, ...args(image)], { encoding: 'utf8', env: { ...process.env, VMPAGER_TEST_KILL_AT_WRITE: String(at) } });
+    assert.equal(r.signal, 'SIGKILL', `${name}: kill before write ${at}: ${r.status} ${r.stderr}`);
+    spawnSync('fsck.fat', ['-a', image], { encoding: 'utf8' });
+    const n = spawnSync('fsck.fat', ['-n', image], { encoding: 'utf8' });
+    assert.equal(n.status, 0, `${name}: killed before write ${at}, after fsck.fat -a: ${n.stdout}`);
+    check(image, at);
+  }
+}
+
+/** A FAT file's bytes as mtools reads them, or null where there is no such file. */
+function mread(image: string, path: string): Buffer | null {
+  const r = spawnSync('mtype', ['-i', image, `::${path}`], { maxBuffer: 1 << 26 });
+  return r.status === 0 ? r.stdout : null;
+}
+
+test('FAT: mv of a file to another directory, rm -r and a shrinking truncate, killed before each device write: the file keeps a name (the new entry goes out before the old one\'s removal), a file removed is whole or gone (its name before its clusters), a truncated one old or new (its size first)', () => {
+  const base = join(tmp.dir, 'fat-kills.img');
+  assert.equal(spawnSync('mkfs.fat', ['-C', base, '32768'], { encoding: 'utf8' }).status, 0);
+  const src = join(tmp.dir, 'fat-kills-src');
+  mkdirSync(join(src, 'dir1/sub'), { recursive: true });
+  mkdirSync(join(src, 'rmt/x'), { recursive: true });
+  const files = new Map<string, Uint8Array>([['readme.txt', randomBytes(5000, 31)], ['big.bin', randomBytes(300_000, 32)]]);
+  for (let i = 1; i <= 3; i++) files.set(`rmt/x/r${i}.dat`, randomBytes(i * 3000, 33 + i));
+  for (const [p, d] of files) writeFileSync(join(src, p), d);
+  for (const e of ['dir1', 'readme.txt', 'big.bin', 'rmt']) assert.equal(spawnSync('mcopy', ['-s', '-i', base, join(src, e), '::/'], { encoding: 'utf8' }).status, 0);
+  const same = (got: Buffer | null, want: Uint8Array) => got !== null && got.equals(Buffer.from(want));
+  sweepKillsFat('fat-mv', base, (image) => ['mv', image, '/readme.txt', '/dir1/sub/readme2.txt'], (image, at) => {
+    const a = mread(image, '/readme.txt');
+    const b = mread(image, '/dir1/sub/readme2.txt');
+    assert.ok(same(a, files.get('readme.txt')!) || same(b, files.get('readme.txt')!), `mv killed before write ${at}: the file has no name with its bytes`);
+  });
+  sweepKillsFat('fat-rm', base, (image) => ['rm', '-r', image, '/rmt'], (image, at) => {
+    for (let i = 1; i <= 3; i++) {
+      const got = mread(image, `/rmt/x/r${i}.dat`);
+      assert.ok(got === null || same(got, files.get(`rmt/x/r${i}.dat`)!), `rm -r killed before write ${at}: r${i}.dat named but not whole (${got?.length} bytes)`);
+    }
+    assert.ok(same(mread(image, '/big.bin'), files.get('big.bin')!), `rm -r killed before write ${at}: /big.bin`);
+  });
+  sweepKillsFat('fat-trunc', base, (image) => ['truncate', image, '/big.bin', '10000'], (image, at) => {
+    const got = mread(image, '/big.bin');
+    const old = files.get('big.bin')!;
+    assert.ok(same(got, old) || same(got, old.subarray(0, 10000)), `truncate killed before write ${at}: /big.bin is neither old nor new (${got?.length} bytes)`);
+  });
+});

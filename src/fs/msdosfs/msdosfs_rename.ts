@@ -124,7 +124,12 @@ async function enterRenamed(
 ): Promise<{ error: number; pos: number }> {
   if (!caseOnly) {
     const c = await createde(mp, tdep, tname, attr, cluster, msdosfsNow(), base);
-    if (c.error === 0) return { error: await removede(mp, fdep, e), pos: c.pos };
+    if (c.error === 0) {
+      // The new entry on disk before the old one's removal: a kill between leaves both names on the one chain
+      // (fsck.fat keeps one), never neither.
+      const f = mp.async ? 0 : await mp.bufcache.bflush();
+      return { error: f || (await removede(mp, fdep, e)), pos: c.pos };
+    }
     if (c.error !== ENOSPC || fdep !== tdep) return c;
   }
   const saved: number[] = [];

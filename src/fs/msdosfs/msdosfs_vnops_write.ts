@@ -149,6 +149,12 @@ export async function msdosfsRemove(dvp: Vnode, name: string): Promise<number> {
     if (vp.type === VType.VDIR) return EISDIR;
     const r = await removede(mp, dvp.data as Denode, e);
     if (r !== 0) return r;
+    // The entry's removal goes out before its clusters are freed: a kill between leaves clusters no name
+    // holds (fsck.fat frees them), never a name whose clusters are free.
+    if (!mp.async) {
+      const f = await mp.bufcache.bflush();
+      if (f !== 0) return f;
+    }
     return await released(mp, vp);
   } finally {
     await vrele(vp);
@@ -203,6 +209,13 @@ export async function msdosfsSetsize(vp: Vnode, size: number): Promise<number> {
   if (size < dep.size) {
     await vp.mount?.vm?.setsize(vp, size);
     dep.size = size;
+    // The new size reaches the disk before the chain is cut and the last cluster's tail zeroed: a kill between
+    // leaves a chain longer than the size (fsck.fat cuts it), never the old size over cut or zeroed bytes.
+    if (!mp.async) {
+      dep.modified = true;
+      error = await deupdat(mp, dep, true);
+      if (error !== 0) return error;
+    }
     const keep = Math.ceil(size / cs);
     dep.unwritten.deleteRange(keep, Infinity);
     error = await truncateChain(mp, dep, keep);
