@@ -225,12 +225,9 @@ export const commands: readonly Command[] = [
         const dest = st?.type === 'dir' && !self ? joinPath(to, name) : to;
         // A name onto itself (mv /f /f, or /d/f into /d): mv(1) refuses it.
         const norm = (p: string) => posix.normalize(`/${p}`).replace(/(.)\/$/, '$1');
-        if (norm(from) === norm(dest) && lastName(from) !== '.' && lastName(from) !== '..') {
-          throw new VmError(EINVAL, 'rename', image, from, `'${from}' and '${dest}' are the same file`);
-        }
-        // Two names of one file (hard links): rename(2) would leave both, and mv(1) refuses. (Two names that differ
-        // only in case in one directory may be one entry, on FAT or in a casefolded directory: that is a rename.)
-        if (await sameFileTwoNames(fs, from, dest)) {
+        // So are two names of one file (hard links), where rename(2) would leave both. (Two names that differ only
+        // in case in one directory may be one entry, on FAT or in a casefolded directory: that is a rename.)
+        if ((norm(from) === norm(dest) && lastName(from) !== '.' && lastName(from) !== '..') || (await sameFileTwoNames(fs, from, dest))) {
           throw new VmError(EINVAL, 'rename', image, from, `'${from}' and '${dest}' are the same file`);
         }
         // What a killed put or mv left in the directory written goes first, as put does.

@@ -495,12 +495,26 @@ test('a put -r killed before its device writes keeps the top entries made live b
   assert.ok(Math.max(...late.map(([, w]) => w)) >= tops.length / 2, `tops kept at kill points (write:tops): ${keptAt.join(' ')} of ${writes}`);
 });
 
+/** e2fsck -p must mend the image on its own (exit 0 or 1), and e2fsck -fn then find it clean. */
+function preenExt(image: string, what: string): void {
+  const p = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
+  assert.ok(p.status === 0 || p.status === 1, `${what}: e2fsck -p exit ${p.status}: ${p.stdout}${p.stderr}`);
+  assert.ok(e2fsck(image).clean, `${what}: not clean after e2fsck -p`);
+}
+
+/** fsck.fat -a mends the image, and fsck.fat -n then finds it clean. */
+function preenFat(image: string, what: string): void {
+  spawnSync('fsck.fat', ['-a', image], { encoding: 'utf8' });
+  const n = spawnSync('fsck.fat', ['-n', image], { encoding: 'utf8' });
+  assert.equal(n.status, 0, `${what}, after fsck.fat -a: ${n.stdout}`);
+}
+
 /**
  * Runs vmpager `args` on a copy of base killed before each of its device
- * writes; e2fsck -p must mend every point on its own (exit 0 or 1), and
+ * writes; `mend` (the file system's own checker) must mend every point, and
  * `check` judges what is left.
  */
-function sweepKills(name: string, base: string, args: (image: string) => string[], check: (image: string, at: number) => void): void {
+function sweepKills(name: string, base: string, args: (image: string) => string[], check: (image: string, at: number) => void, mend = preenExt): void {
   const probe = join(tmp.dir, `${name}-probe.img`);
   copyFileSync(base, probe);
   const whole = spawnSync(process.execPath, [CLI, '--stats', ...args(probe)], { encoding: 'utf8' });
@@ -512,9 +526,7 @@ function sweepKills(name: string, base: string, args: (image: string) => string[
     copyFileSync(base, image);
     const r = spawnSync(process.execPath, [CLI, ...args(image)], { encoding: 'utf8', env: { ...process.env, VMPAGER_TEST_KILL_AT_WRITE: String(at) } });
     assert.equal(r.signal, 'SIGKILL', `${name}: kill before write ${at}: ${r.status} ${r.stderr}`);
-    const p = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
-    assert.ok(p.status === 0 || p.status === 1, `${name}: killed before write ${at} of ${writes}: e2fsck -p exit ${p.status}: ${p.stdout}${p.stderr}`);
-    assert.ok(e2fsck(image).clean, `${name}: killed before write ${at}: not clean after e2fsck -p`);
+    mend(image, `${name}: killed before write ${at} of ${writes}`);
     check(image, at);
   }
 }
@@ -566,26 +578,6 @@ test('a truncate of a block-mapped file past its indirect blocks, killed before 
   });
 });
 
-/** Runs vmpager `args` on a copy of the FAT image base killed before each of its device writes; fsck.fat -a mends it, and `check` judges what is left. */
-function sweepKillsFat(name: string, base: string, args: (image: string) => string[], check: (image: string, at: number) => void): void {
-  const probe = join(tmp.dir, `${name}-probe.img`);
-  copyFileSync(base, probe);
-  const whole = spawnSync(process.execPath, [CLI, '--stats', ...args(probe)], { encoding: 'utf8' });
-  assert.equal(whole.status, 0, whole.stderr);
-  const writes = (JSON.parse(whole.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
-  assert.ok(writes >= 3, `${name}: ${writes} writes`);
-  for (let at = 1; at <= writes; at++) {
-    const image = join(tmp.dir, `${name}-${at}.img`);
-    copyFileSync(base, image);
-    const r = spawnSync(process.execPath, [CLI, ...args(image)], { encoding: 'utf8', env: { ...process.env, VMPAGER_TEST_KILL_AT_WRITE: String(at) } });
-    assert.equal(r.signal, 'SIGKILL', `${name}: kill before write ${at}: ${r.status} ${r.stderr}`);
-    spawnSync('fsck.fat', ['-a', image], { encoding: 'utf8' });
-    const n = spawnSync('fsck.fat', ['-n', image], { encoding: 'utf8' });
-    assert.equal(n.status, 0, `${name}: killed before write ${at}, after fsck.fat -a: ${n.stdout}`);
-    check(image, at);
-  }
-}
-
 /** A FAT file's bytes as mtools reads them, or null where there is no such file. */
 function mread(image: string, path: string): Buffer | null {
   const r = spawnSync('mtype', ['-i', image, `::${path}`], { maxBuffer: 1 << 26 });
@@ -603,21 +595,21 @@ test('FAT: mv of a file to another directory, rm -r and a shrinking truncate, ki
   for (const [p, d] of files) writeFileSync(join(src, p), d);
   for (const e of ['dir1', 'readme.txt', 'big.bin', 'rmt']) assert.equal(spawnSync('mcopy', ['-s', '-i', base, join(src, e), '::/'], { encoding: 'utf8' }).status, 0);
   const same = (got: Buffer | null, want: Uint8Array) => got !== null && got.equals(Buffer.from(want));
-  sweepKillsFat('fat-mv', base, (image) => ['mv', image, '/readme.txt', '/dir1/sub/readme2.txt'], (image, at) => {
+  sweepKills('fat-mv', base, (image) => ['mv', image, '/readme.txt', '/dir1/sub/readme2.txt'], (image, at) => {
     const a = mread(image, '/readme.txt');
     const b = mread(image, '/dir1/sub/readme2.txt');
     assert.ok(same(a, files.get('readme.txt')!) || same(b, files.get('readme.txt')!), `mv killed before write ${at}: the file has no name with its bytes`);
-  });
-  sweepKillsFat('fat-rm', base, (image) => ['rm', '-r', image, '/rmt'], (image, at) => {
+  }, preenFat);
+  sweepKills('fat-rm', base, (image) => ['rm', '-r', image, '/rmt'], (image, at) => {
     for (let i = 1; i <= 3; i++) {
       const got = mread(image, `/rmt/x/r${i}.dat`);
       assert.ok(got === null || same(got, files.get(`rmt/x/r${i}.dat`)!), `rm -r killed before write ${at}: r${i}.dat named but not whole (${got?.length} bytes)`);
     }
     assert.ok(same(mread(image, '/big.bin'), files.get('big.bin')!), `rm -r killed before write ${at}: /big.bin`);
-  });
-  sweepKillsFat('fat-trunc', base, (image) => ['truncate', image, '/big.bin', '10000'], (image, at) => {
+  }, preenFat);
+  sweepKills('fat-trunc', base, (image) => ['truncate', image, '/big.bin', '10000'], (image, at) => {
     const got = mread(image, '/big.bin');
     const old = files.get('big.bin')!;
     assert.ok(same(got, old) || same(got, old.subarray(0, 10000)), `truncate killed before write ${at}: /big.bin is neither old nor new (${got?.length} bytes)`);
-  });
+  }, preenFat);
 });

@@ -111,30 +111,34 @@ async function pointersGone(mp: Mount, ip: Inode): Promise<number> {
 
 /** Every block of the indirect tree at blk (of `level`), itself included, onto the list to free. */
 async function collectTree(mp: Mount, fs: Ext2Fs, blk: number, level: number, f: Freeing): Promise<void> {
-  if (!fs.blockOk(blk)) {
-    f.error = EINTEGRITY;
-    return;
-  }
-  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
-  if (error !== 0 || bp === null) {
-    f.error ||= error;
-    return;
-  }
-  const n = fs.nindir;
-  const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
-  const ptrs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const p = dv.getUint32(i * 4, true);
-    if (p !== 0) ptrs.push(p);
-  }
-  mp.bufcache.brelse(bp);
+  const ptrs = await readPointers(mp, fs, blk, f);
+  if (ptrs === null) return;
   for (const p of ptrs) {
+    if (p === 0) continue;
     if (level > 1) await collectTree(mp, fs, p, level - 1, f);
     else if (fs.blockOk(p)) f.blocks.push(p);
     else f.error = EINTEGRITY;
   }
   f.blocks.push(blk);
   f.meta.push(blk);
+}
+
+/** The pointers indirect block blk holds; null on a bad block number or a read error (kept in f). */
+async function readPointers(mp: Mount, fs: Ext2Fs, blk: number, f: Freeing): Promise<Uint32Array | null> {
+  if (!fs.blockOk(blk)) {
+    f.error = EINTEGRITY;
+    return null;
+  }
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
+  if (error !== 0 || bp === null) {
+    f.error ||= error;
+    return null;
+  }
+  const ptrs = new Uint32Array(fs.nindir);
+  const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
+  for (let i = 0; i < ptrs.length; i++) ptrs[i] = dv.getUint32(i * 4, true);
+  mp.bufcache.brelse(bp);
+  return ptrs;
 }
 
 /**
@@ -146,21 +150,10 @@ async function collectTree(mp: Mount, fs: Ext2Fs, blk: number, level: number, f:
  * caller clears its pointer.
  */
 async function indirTrunc(mp: Mount, fs: Ext2Fs, blk: number, level: number, base: number, first: number, f: Freeing): Promise<boolean> {
-  if (!fs.blockOk(blk)) {
-    f.error = EINTEGRITY;
-    return false;
-  }
+  const ptrs = await readPointers(mp, fs, blk, f);
+  if (ptrs === null) return false;
   const n = fs.nindir;
   const span = n ** (level - 1);
-  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(blk), fs.bsize);
-  if (error !== 0 || bp === null) {
-    f.error ||= error;
-    return false;
-  }
-  const ptrs = new Uint32Array(n);
-  const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
-  for (let i = 0; i < n; i++) ptrs[i] = dv.getUint32(i * 4, true);
-  mp.bufcache.brelse(bp);
   const start = first <= base ? 0 : Math.floor((first - base) / span);
   // The child the end falls in (it keeps some of what it maps), if any: cut after this block is written.
   const inside = level > 1 && ptrs[start] !== 0 && first > base + start * span ? start : -1;

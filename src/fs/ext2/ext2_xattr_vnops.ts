@@ -20,7 +20,7 @@ import { vrele } from '../../vfs/vfs_subr.js';
 import { ext2DirectRead } from './ext2_readwrite.js';
 import { aclEntries, aclFromDisk, aclIsEmpty, aclMode, aclToDisk } from './ext2_acl.js';
 import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
-import { ext2AllocBlocks, ext2Blkpref, ext2FreeBlocks } from './ext2_alloc.js';
+import { ext2AllocBlocks, ext2Blkpref } from './ext2_alloc.js';
 import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
 import { ext2XattrBlockRelease } from './ext2_extattr.js';
 import { type Ext2Dinode, EXT2_GOOD_OLD_INODE_SIZE, EXT4_EA_INODE_FL, INCOMPAT_EA_INODE } from './ext2_fs.js';
@@ -300,7 +300,10 @@ export async function ext2XattrDropInlineData(mp: Mount, ip: Inode): Promise<num
  * => vp locked exclusively; may sleep
  */
 async function xattrWrite(mp: Mount, ip: Inode, st: XattrState, ibody: Xattr[], block: Xattr[]): Promise<number> {
+  const fs = ip.fs;
   const blockSame = block.length === st.block.length && block.every((x, i) => x === st.block[i]);
+  let unshared = 0;
+  let sync = false;
   if (!blockSame) {
     if (block.length === 0) {
       const e = await ext2XattrBlockRelease(mp, ip);
@@ -308,28 +311,10 @@ async function xattrWrite(mp: Mount, ip: Inode, st: XattrState, ibody: Xattr[], 
     } else {
       const r = await xattrBlockWrite(mp, ip, st, block);
       if (r.error !== 0) return r.error;
-      if (r.fresh !== 0 && !mp.async) {
-        // A new block (the first, or a copy of a shared one) is on disk before the inode points at it, and the
-        // inode points at it before the shared block's count falls: a kill between leaves that count one too
-        // high (e2fsck asks to lower it), never a pointer to a block never written, nor a count too low.
-        finishInode(ip, ibody);
-        const e = await ext2Update(mp, ip, true);
-        if (e !== 0) return e;
-        return r.unshared !== 0 ? xattrUnshare(mp, ip, r.unshared) : 0;
-      }
-      if (r.unshared !== 0) {
-        const e = await xattrUnshare(mp, ip, r.unshared);
-        if (e !== 0) return e;
-      }
+      unshared = r.unshared;
+      sync = r.fresh && !mp.async;
     }
   }
-  finishInode(ip, ibody);
-  return ext2Update(mp, ip, false);
-}
-
-/** The inode body's attributes written into ip's bytes, its change time stamped. */
-function finishInode(ip: Inode, ibody: Xattr[]): void {
-  const fs = ip.fs;
   const start = ibodyStart(ip);
   if (start >= 0) {
     const raw = ip.raw;
@@ -342,6 +327,12 @@ function finishInode(ip: Inode, ibody: Xattr[]): void {
   ext2SetFeatures(fs, COMPAT_EXT_ATTR, 0);
   ext2Stamp(ip.din, EXT2_CTIME);
   ip.modified = true;
+  // A new block (the first, or a copy of a shared one) is on disk before the inode points at it, and the inode
+  // points at it before the shared block's count falls: a kill between leaves that count one too high (e2fsck
+  // asks to lower it), never a pointer to a block never written, nor a count too low.
+  const e = await ext2Update(mp, ip, sync);
+  if (e !== 0) return e;
+  return unshared !== 0 ? xattrUnshare(mp, ip, unshared) : 0;
 }
 
 /**
@@ -350,18 +341,18 @@ function finishInode(ip: Inode, ibody: Xattr[]): void {
  * `unshared`, once the inode no longer points at it). A new block (`fresh`)
  * is written at once, unless MNT_ASYNC. => may sleep
  */
-async function xattrBlockWrite(mp: Mount, ip: Inode, st: XattrState, block: Xattr[]): Promise<{ error: number; fresh: number; unshared: number }> {
+async function xattrBlockWrite(mp: Mount, ip: Inode, st: XattrState, block: Xattr[]): Promise<{ error: number; fresh: boolean; unshared: number }> {
   const fs = ip.fs;
   let b = ip.din.fileAcl;
-  let fresh = 0;
+  let fresh = false;
   let unshared = 0;
   if (b === 0 || st.refcount > 1) {
     const r = await ext2AllocBlocks(mp, ext2Blkpref(ip, 0), 1);
-    if (r.error !== 0) return { error: r.error, fresh: 0, unshared: 0 };
+    if (r.error !== 0) return { error: r.error, fresh: false, unshared: 0 };
     if (b !== 0) unshared = b;
     else ip.blocks512 += fs.spb;
     b = r.blk;
-    fresh = b;
+    fresh = true;
     ip.din.fileAcl = b;
     ip.modified = true;
   }
@@ -376,9 +367,9 @@ async function xattrBlockWrite(mp: Mount, ip: Inode, st: XattrState, block: Xatt
   dv.setUint32(12, xattrBlockHash(hashes), true);
   if (fs.metadataCsum) xattrCsumSet(fs, b, data);
   bp.flags |= B_DONE;
-  if (fresh !== 0 && !mp.async) {
+  if (fresh && !mp.async) {
     const e = await mp.bufcache.bwrite(bp);
-    if (e !== 0) return { error: e, fresh: 0, unshared: 0 };
+    if (e !== 0) return { error: e, fresh: false, unshared: 0 };
   } else {
     mp.bufcache.bdwrite(bp);
   }

@@ -185,9 +185,7 @@ async function replaceEmptyDir(mp: Mount, tdep: Denode, e: DirEntryInfo, tvp: Vn
     if (!d.empty) return ENOTEMPTY;
     const r = await removede(mp, tdep, e);
     if (r !== 0) return r;
-    // Its buffers go out before its clusters can be another file's.
-    const f = await mp.bufcache.bflush();
-    return (await released(mp, tvp)) || f;
+    return await released(mp, tvp); // (its buffers go out before its clusters can be another file's: freeClusters)
   } finally {
     tvp.lock.unlock();
   }

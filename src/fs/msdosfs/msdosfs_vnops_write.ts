@@ -134,8 +134,16 @@ export async function released(mp: Mount, vp: Vnode): Promise<number> {
   return freeClusters(mp, dep);
 }
 
+/**
+ * Frees a removed file's clusters. What names them goes out first (the
+ * entry's removal, and a directory's own buffers): a kill between leaves
+ * clusters no name holds (fsck.fat frees them), never a name whose clusters
+ * are free, nor a late write into clusters another file has taken.
+ */
 async function freeClusters(mp: Mount, dep: Denode): Promise<number> {
   if (dep.startCluster === 0) return 0;
+  const f = await mp.bufcache.bflush();
+  if (f !== 0) return f;
   const error = await deChain(mp, dep);
   if (error !== 0) return error;
   return truncateChain(mp, dep, 0);
@@ -149,12 +157,6 @@ export async function msdosfsRemove(dvp: Vnode, name: string): Promise<number> {
     if (vp.type === VType.VDIR) return EISDIR;
     const r = await removede(mp, dvp.data as Denode, e);
     if (r !== 0) return r;
-    // The entry's removal goes out before its clusters are freed: a kill between leaves clusters no name
-    // holds (fsck.fat frees them), never a name whose clusters are free.
-    if (!mp.async) {
-      const f = await mp.bufcache.bflush();
-      if (f !== 0) return f;
-    }
     return await released(mp, vp);
   } finally {
     await vrele(vp);
@@ -176,9 +178,7 @@ export async function msdosfsRmdir(dvp: Vnode, name: string): Promise<number> {
       if (!d.empty) return ENOTEMPTY;
       const r = await removede(mp, dvp.data as Denode, e);
       if (r !== 0) return r;
-      // Its buffers go out before its clusters can be a file's.
-      const f = await mp.bufcache.bflush();
-      return (await released(mp, vp)) || f;
+      return await released(mp, vp); // (its buffers go out before its clusters can be a file's: freeClusters)
     } finally {
       vp.lock.unlock();
     }
