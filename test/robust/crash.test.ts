@@ -463,6 +463,10 @@ test('a put -r killed before its device writes keeps the top entries made live b
     copyFileSync(base, image);
     const r = put(image, { VMPAGER_TEST_KILL_AT_WRITE: String(at) });
     assert.equal(r.signal, 'SIGKILL', `kill before write ${at}: ${r.status} ${r.stderr}`);
+    // /x's count (one for each directory named in it) is on disk before the names: too high at worst, never too low.
+    for (const m of e2fsck(image).output.matchAll(/Inode (\d+) ref count is (\d+), should be (\d+)/g)) {
+      assert.ok(Number(m[2]) > Number(m[3]), `killed before write ${at}: ${m[0]}`);
+    }
     const p = spawnSync('e2fsck', ['-p', image], { encoding: 'utf8' });
     assert.ok(p.status === 0 || p.status === 1, `killed before write ${at} of ${writes}: e2fsck -p exit ${p.status}: ${p.stdout}${p.stderr}`);
     assert.ok(e2fsck(image).clean, `killed before write ${at}: not clean after e2fsck -p`);
@@ -511,17 +515,17 @@ function preenFat(image: string, what: string): void {
 
 /**
  * Runs vmpager `args` on a copy of base killed before each of its device
- * writes; `mend` (the file system's own checker) must mend every point, and
- * `check` judges what is left.
+ * writes (every `step`-th); `mend` (the file system's own checker) must
+ * mend every point, and `check` judges what is left.
  */
-function sweepKills(name: string, base: string, args: (image: string) => string[], check: (image: string, at: number) => void, mend = preenExt): void {
+function sweepKills(name: string, base: string, args: (image: string) => string[], check: (image: string, at: number) => void, mend = preenExt, step = 1): void {
   const probe = join(tmp.dir, `${name}-probe.img`);
   copyFileSync(base, probe);
   const whole = spawnSync(process.execPath, [CLI, '--stats', ...args(probe)], { encoding: 'utf8' });
   assert.equal(whole.status, 0, whole.stderr);
   const writes = (JSON.parse(whole.stderr.trim().split('\n').pop()!) as { device: { writes: number } }).device.writes;
   assert.ok(writes >= 3, `${name}: ${writes} writes`);
-  for (let at = 1; at <= writes; at++) {
+  for (let at = 1; at <= writes; at += step) {
     const image = join(tmp.dir, `${name}-${at}.img`);
     copyFileSync(base, image);
     const r = spawnSync(process.execPath, [CLI, ...args(image)], { encoding: 'utf8', env: { ...process.env, VMPAGER_TEST_KILL_AT_WRITE: String(at) } });
@@ -530,6 +534,46 @@ function sweepKills(name: string, base: string, args: (image: string) => string[
     check(image, at);
   }
 }
+
+test('a put -r killed before each of its device writes and run again before e2fsck: the second run completes or stops in one line, never freeing a file still named (a name left pointing at a file not yet live was freed under it: e2fsck -p exit 4); e2fsck -p then mends, and a third run copies the whole tree', () => {
+  const src = join(tmp.dir, 'again-src');
+  const files = new Map<string, Uint8Array>();
+  mkdirSync(join(src, 'a/x'), { recursive: true });
+  mkdirSync(join(src, 'b'));
+  for (let i = 0; i < 4; i++) {
+    files.set(`a/f${i}`, randomBytes(900 + 100 * i, 700 + i));
+    files.set(`a/x/g${i}`, randomBytes(1500, 720 + i));
+  }
+  files.set('b/h', randomBytes(2500, 740));
+  for (const [p, d] of files) writeFileSync(join(src, p), d);
+  symlinkSync('../a', join(src, 'b/l'));
+  const base = join(tmp.dir, 'again-base.img');
+  mkext2(base, [{ path: 'keep', data: randomBytes(20_000, 7) }], { type: 'ext4', blockSize: 1024, size: 8 << 20 });
+  const put = (image: string) => spawnSync(process.execPath, [CLI, 'put', '-r', image, '/', '--from', src], { encoding: 'utf8' });
+  const stopped: string[] = [];
+  const again = (image: string, what: string): void => {
+    const r = put(image);
+    if (r.status !== 0) {
+      const lines = r.stderr.split('\n').filter((l) => l.length > 0 && !l.includes('warning: not cleanly unmounted'));
+      assert.equal(r.status, 2, `${what}, run again: ${r.stderr}`);
+      assert.equal(lines.length, 1, `${what}, run again: ${r.stderr}`);
+      assert.match(lines[0], /^vmpager: .*(has no links: a deleted file still named|checksum mismatch)/, `${what}, run again`);
+      stopped.push(lines[0]);
+    }
+    preenExt(image, `${what}, run again`);
+  };
+  sweepKills('again', base, (image) => ['put', '-r', image, '/', '--from', src], (image, at) => {
+    const r = put(image);
+    assert.equal(r.status, 0, `killed before write ${at}, third run: ${r.stderr}`);
+    assert.ok(e2fsck(image).clean, `killed before write ${at}, third run`);
+    const got = spawnSync(process.execPath, [CLI, 'get', image, '/', join(tmp.dir, `again-out-${at}`)], { encoding: 'utf8' });
+    assert.equal(got.status, 0, got.stderr);
+    for (const [path, data] of files) assert.ok(readFileSync(join(tmp.dir, `again-out-${at}`, path)).equals(Buffer.from(data)), `killed before write ${at}: /${path}`);
+    assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(20_000, 7))), `killed before write ${at}: /keep`);
+  }, again, 2);
+  // Some kill points leave a name to a file not yet live, which the second run meets.
+  assert.ok(stopped.some((l) => l.includes('has no links')), `second runs stopped: ${stopped.join('; ')}`);
+});
 
 test('ln -s killed before each of its device writes (a target in the inode, one in a block): e2fsck -p mends every point; the link is absent or whole (it used to be unattached: e2fsck -p exit 4)', () => {
   for (const [kind, target] of [['fast', '../f'], ['slow', 'x'.repeat(200)]]) {

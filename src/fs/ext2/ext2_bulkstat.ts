@@ -9,7 +9,7 @@
  * and only for what needs nothing beyond the inode: a regular file whose
  * inode passes every check VFS_VGET makes (its checksum, its type, size and
  * flags, by the same code), with no extended attribute, no inline data, not
- * encrypted, its whole block map in the inode (extents of depth 0, or
+ * encrypted, with links, its whole block map in the inode (extents of depth 0, or
  * direct blocks only), each extent or block checked as VOP_BMAP checks it.
  * Everything else (an inode-table block not in core, damage, an attribute,
  * a directory) answers null, and the caller takes the vnode, whose path
@@ -43,7 +43,7 @@ export function ext2BulkstatNow(mp: Mount, ino: number): Bulkstat | null {
     if (fs.metadataCsum && !inodeCsumOk(fs, ino, raw)) return null;
     const din = decodeDinode(raw); // (its i_block, a view of the buffer, read here alone: the attributes keep nothing of it)
     const size = dinodeSize(fs, din, VType.VREG);
-    if (size < 0 || (din.flags & (EXT4_INLINE_DATA_FL | EXT4_ENCRYPT_FL)) !== 0 || !ext2XattrsNone(raw, din)) return null;
+    if (size < 0 || din.linksCount === 0 || (din.flags & (EXT4_INLINE_DATA_FL | EXT4_ENCRYPT_FL)) !== 0 || !ext2XattrsNone(raw, din)) return null;
     const runs = (din.flags & EXT4_EXTENTS_FL) !== 0 ? extentRuns(fs, din, size) : directRuns(fs, din, size);
     if (runs === null) return null;
     return { va: new Ext2Vattr(VType.VREG, ino, din, size, dinodeBlocks512(fs, din), fs.bsize, false, null), runs };

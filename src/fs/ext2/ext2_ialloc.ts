@@ -103,11 +103,15 @@ function vallocInGroup(mp: Mount, fs: Ext2Fs, g: number, bp: Buf, isDir: boolean
   mp.bufcache.bdwrite(bp);
   gi.freeInodes--;
   if (isDir) gi.usedDirs++;
-  // The inode table is used up to the highest inode in use (bg_itable_unused below it).
-  if (fs.groupCsum) gi.itableUnused = Math.min(gi.itableUnused, ipg - i - 1);
+  // The inode table is used up to the highest inode in use (bg_itable_unused below it); past that it was never initialised.
+  if (fs.groupCsum) {
+    if (i >= ipg - gi.itableUnused) fs.freshInodes.add(ino);
+    gi.itableUnused = Math.min(gi.itableUnused, ipg - i - 1);
+  }
   gi.dirty = gi.ibitmapDirty = true;
   sb.freeInodesCount--;
   fs.sbDirty = true;
+  fs.freedHere.delete(ino);
   return ino;
 }
 
@@ -137,5 +141,6 @@ export async function ext2Vfree(mp: Mount, ino: number, isDir: boolean): Promise
   gi.dirty = gi.ibitmapDirty = true;
   sb.freeInodesCount++;
   fs.sbDirty = true;
+  fs.freedHere.add(ino);
   return 0;
 }

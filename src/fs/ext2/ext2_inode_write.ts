@@ -202,8 +202,17 @@ export function ext2InodeInitNow(mp: Mount, ino: number, mode: number, links: nu
 function inodeInit(mp: Mount, ino: number, bp: Buf, off: number, mode: number, links: number, now: Ext2Time): { error: number; ip: Inode | null } {
   const fs = mp.data as Ext2Fs;
   const isize = fs.sb.inodeSize;
-  const oldGen = new DataView(bp.data.buffer, bp.data.byteOffset + off, isize).getUint32(DI_GENERATION, true);
+  const old = new DataView(bp.data.buffer, bp.data.byteOffset + off, isize);
+  const oldGen = old.getUint32(DI_GENERATION, true);
+  const oldLinks = old.getUint16(DI_LINKS, true);
+  const oldMode = old.getUint16(DI_MODE, true);
   mp.bufcache.brelse(bp);
+  // A number the bitmap called free whose inode has a type and links is a file in use (a wrong bitmap): never written over.
+  // (Not where the table was never initialised: bytes there mean nothing, ext2VallocNow says which.)
+  if (!fs.freshInodes.delete(ino) && oldLinks !== 0 && oldMode !== 0) {
+    fs.damage = fs.statfs.damage = `inode ${ino} is in use (${oldLinks} links) but the inode bitmap calls it free (run e2fsck)`;
+    return { error: EINTEGRITY, ip: null };
+  }
   const raw = inodeBytes(isize);
   const dv = new DataView(raw.buffer, raw.byteOffset, isize);
   dv.setUint16(DI_MODE, mode, true);

@@ -89,6 +89,14 @@ export class Ext2Fs {
   damage = '';
   /** The mount's statfs, told of damage too (its `damage` field). */
   statfs: { damage?: string } = {};
+  /**
+   * Inodes this mount freed, not taken again since: one read from disk
+   * with no links is a file removed meanwhile (a name read before its
+   * removal), not damage.
+   */
+  readonly freedHere = new Set<number>();
+  /** Inodes just allocated past their group's initialised inode table (bg_itable_unused): their old bytes mean nothing. */
+  readonly freshInodes = new Set<number>();
 
   constructor(readonly sb: Ext2Super) {
     this.bshift = 10 + sb.logBlockSize;

@@ -71,7 +71,7 @@ import { ext2InodeBuf, ext2InodeInit, ext2InodeInitNow, ext2Update, ext2UpdateNo
 import { inodeCsumSet } from './ext2_csum.js';
 import { EXT2_ATIME, EXT2_MTIME, ext2NowTime, ext2Stamp, ext2TimeFit } from './ext2_itimes.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
-import { ext2IncLinks, ext2LinkFull, ext2LinkLimits, ext2LinkMax } from './ext2_nlink.js';
+import { ext2DecLinks, ext2IncLinks, ext2LinkFull, ext2LinkLimits, ext2LinkMax } from './ext2_nlink.js';
 import { entryName, ext2DirDone, ext2FastSymlink, ext2SymlinkTargetError } from './ext2_vnops_write.js';
 import { ext2DevSet } from './ext2_mknod.js';
 import { ext2SetLinks } from './ext2_rename.js';
@@ -214,16 +214,26 @@ export async function ext2Populate(dvp: Vnode, nodes: readonly TreeNode[], src: 
     if (pending.length === 0) return null;
     let e = mp.async ? 0 : await b.stage.flush();
     if (e === 0 && !mp.async) e = await mp.op.sync(mp); // the trees on disk before the entries that name them
+    // dvp's count up for the new directories ('..' of each) and on disk before their names, so a kill
+    // leaves it too high at worst, never too low (it was written with a later sync, after them).
+    let uncounted = 0;
+    for (const p of pending) if (p.made.newDir) uncounted++;
+    if (e === 0 && uncounted > 0) {
+      for (let i = 0; i < uncounted; i++) ext2IncLinks(dip);
+      if (!mp.async) e = await ext2Update(mp, dip, true);
+    }
     for (const p of pending) {
       if (e === 0) e = await ext2DirEnter(dvp, p.name, p.made.ino, p.made.ft);
       if (e !== 0) {
+        // The directories not named take their counts back.
+        for (let i = 0; i < uncounted; i++) ext2DecLinks(dip);
         // The trees named so far made live (their entries on disk first); this one and those after it are
         // left unnamed, and not live: deleted files to e2fsck.
         if (!mp.async && p !== pending[0] && (await ext2DirDone(dvp, mp)) === 0) await b.commit(p.from);
         return { error: e, partial: null, at: p.at };
       }
       entered = true;
-      if (p.made.newDir) ext2IncLinks(dip);
+      if (p.made.newDir) uncounted--;
     }
     pending.length = 0;
     pendingNames.clear();

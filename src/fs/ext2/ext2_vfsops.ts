@@ -7,7 +7,7 @@
  */
 
 import {
-  EINTEGRITY, EINVAL, EIO, EOPNOTSUPP, EROFS,
+  EINTEGRITY, EINVAL, EIO, ENOENT, EOPNOTSUPP, EROFS,
 } from '../../kern/errno.js';
 import type { BlockDevice } from '../../dev/device.js';
 import { MNT_RDONLY, Mount, type Statfs, type VfsOps } from '../../vfs/mount.js';
@@ -211,13 +211,28 @@ function readInodeNow(mp: Mount, fs: Ext2Fs, ino: number): { error: number; ip: 
   return inodeChecked(fs, ino, raw, blk);
 }
 
-/** An inode's bytes as read from table block blk: checked against its checksum, decoded. */
+/**
+ * An inode's bytes as read from table block blk: checked against its
+ * checksum, decoded. An inode of a file (the root, or past the reserved
+ * ones) with no links is deleted: only a name left by damage or a write cut
+ * short leads to one (cf. ext4_iget's ESTALE; an inode unlinked while open
+ * is in core, and a writable mount with orphans pending is refused). It is
+ * EINTEGRITY, not a vnode: a vnode of it would be freed by VOP_INACTIVE as
+ * its reference went, under the name still pointing at it. One this mount
+ * freed is ENOENT: its name was read before it was removed.
+ */
 function inodeChecked(fs: Ext2Fs, ino: number, raw: Uint8Array, blk: number): { error: number; ip: Inode | null } {
   if (fs.metadataCsum && !inodeCsumOk(fs, ino, raw)) {
     const e = fs.csumFailed(`inode ${ino} (block ${blk})`);
     if (e !== 0) return { error: e, ip: null };
   }
-  return inodeFromDisk(fs, ino, raw);
+  const r = inodeFromDisk(fs, ino, raw);
+  if (r.ip !== null && r.ip.din.linksCount === 0 && (ino === EXT2_ROOTINO || ino >= fs.sb.firstIno)) {
+    if (fs.freedHere.has(ino)) return { error: ENOENT, ip: null }; // removed by this mount since its name was read
+    fs.damage = fs.statfs.damage = `inode ${ino} has no links: a deleted file still named (damage, or a write cut short: run e2fsck -p)`;
+    return { error: EINTEGRITY, ip: null };
+  }
+  return r;
 }
 
 async function readInode(mp: Mount, fs: Ext2Fs, ino: number) {

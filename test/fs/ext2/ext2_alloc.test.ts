@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EIO, ENOENT, ENOSPC, EROFS } from '../../../src/kern/errno.js';
+import { EINTEGRITY, EIO, ENOENT, ENOSPC, EROFS } from '../../../src/kern/errno.js';
 import { MemDisk } from '../../../src/dev/memdisk.js';
 import { FaultyDisk } from '../../../src/dev/faulty.js';
 import type { Ext2Fs } from '../../../src/fs/ext2/ext2_mount.js';
@@ -21,7 +21,7 @@ import { IO_SYNC, IO_VMIO } from '../../../src/vfs/vnode_if.js';
 import { debugfs, randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, lookupPath } from './ext2_util.js';
 import {
-  assertClean, assertContents, create, dumpe2fsField, garbageFile, inDir, mkdir, mountRw, putFile, read, remove,
+  assertClean, assertContents, create, dumpe2fsField, garbageFile, inDir, lookupIn, mkdir, mountRw, putFile, read, remove,
   rmdir, setsize, write, writeAll,
 } from './ext2_write_util.js';
 
@@ -302,6 +302,21 @@ describe('inodes', () => {
     assertClean(img);
   });
 
+  test('an inode in use that the inode bitmap calls free is not given out again: EINTEGRITY, nothing written over (a wrong bitmap let a mkdir make a live directory its own, emptied)', async () => {
+    const img = image(1024, 4 << 20, [{ path: 'precious/data.txt', data: randomBytes(3000, 11) }]);
+    debugfs(img, 'freei /precious', true);
+    const before = readFileSync(img);
+    const { fs, mp } = await mountRw(img);
+    assert.equal(await mkdir(mp, '/', 'new'), EINTEGRITY);
+    assert.match((mp.data as Ext2Fs).damage, /^inode 12 is in use \(2 links\) but the inode bitmap calls it free/);
+    await fs.unmount();
+    assertContents(img, '/precious/data.txt', randomBytes(3000, 11));
+    assert.doesNotMatch(debugfs(img, 'ls /'), /new/);
+    // Only the superblock's mount fields changed: the inode table and the bitmaps are as they were.
+    const after = readFileSync(img);
+    assert.ok(after.subarray(4096).equals(before.subarray(4096)), 'nothing past the superblock written');
+  });
+
   test('an inode number freed is used again, with a new generation', async () => {
     const img = image(1024, 4 << 20);
     const { fs, mp } = await mountRw(img);
@@ -313,7 +328,7 @@ describe('inodes', () => {
     assert.equal(b.vp!.ino, ino);
     await writeAll(b.vp!, randomBytes(5000, 10));
     await vrele(b.vp!);
-    const gone = await inDir(mp, '/', (d) => d.op.lookup(d, 'a'));
+    const gone = await lookupIn(mp, '/', 'a');
     assert.equal(gone.error, ENOENT);
     await fs.unmount();
     assertClean(img);
