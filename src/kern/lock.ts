@@ -2,6 +2,7 @@
  * lockmgr: a sleep lock with shared and exclusive holders, granted in
  * arrival order so that a waiting writer is not starved by new readers.
  *   await lk.lock(LK_EXCLUSIVE) ... lk.unlock()
+ *   const g = lk.exclusiveGrants; <read without it>; lk.exclusiveGrants === g   // no writer meanwhile
  * A holder must not lock it again (no recursion): that would sleep forever.
  */
 
@@ -21,6 +22,12 @@ export class Lock {
   private readonly waiters: Waiter[] = [];
   /** Tasks waiting for the lock to be free, without taking it (whenUnlocked). */
   private idleWaiters: Array<() => void> | null = null;
+  /**
+   * Exclusive grants so far: a reader that went without the lock, found it
+   * not held exclusively as it began and this count the same as it ended,
+   * read while no writer ran.
+   */
+  exclusiveGrants = 0;
 
   constructor(readonly name: string) {}
 
@@ -78,6 +85,10 @@ export class Lock {
   }
 
   private take(mode: number): void {
-    this.holders = mode === LK_SHARED ? this.holders + 1 : -1;
+    if (mode === LK_SHARED) this.holders++;
+    else {
+      this.holders = -1;
+      this.exclusiveGrants++;
+    }
   }
 }

@@ -12,7 +12,7 @@ import type { Mount } from '../vfs/mount.js';
 import type { Uio } from '../vfs/uio.js';
 import type { Vnode, VmOps } from '../vfs/vnode.js';
 import { vnodePagerAlloc, vnodePagerSetsize } from './pager/vnode_pager.js';
-import { type VmObject, vmObjectDeallocate } from './vm_object.js';
+import { OBJ_DEAD, type VmObject, vmObjectDeallocate, vmObjectReference } from './vm_object.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
 import { objectRdwr } from './vm_rdwr.js';
 import type { VmSystem } from './vm.js';
@@ -40,13 +40,24 @@ export function vmMountAttach(sys: VmSystem, mp: Mount): void {
 }
 
 /**
- * Reads or writes vp through its object's pages; a vnode with no object
- * gets one for the call (cf. vnode_create_vobject).
+ * Reads or writes vp through its object's pages, holding a reference to
+ * the object for the call; a vnode with no object gets one (cf.
+ * vnode_create_vobject). Unheld, an object whose other holders let go
+ * meanwhile (a directory's, cached between its reads) could be terminated
+ * by the object cache's trim under the read, whose fault then found no
+ * vnode behind it (a panic, under lookups racing creates in a directory).
  * => as VmOps.rdwr
  */
 async function vmVnodeRdwr(sys: VmSystem, vp: Vnode, uio: Uio, ioflag: number): Promise<number> {
   const cached = vp.object as VmObject | null;
-  if (cached !== null) return objectRdwr(cached, uio, ioflag);
+  if (cached !== null && (cached.flags & OBJ_DEAD) === 0) {
+    vmObjectReference(cached);
+    try {
+      return await objectRdwr(cached, uio, ioflag);
+    } finally {
+      await vmObjectDeallocate(cached);
+    }
+  }
   const { error, obj } = await vnodePagerAlloc(sys, vp);
   if (error !== 0 || obj === null) return error || EINVAL;
   try {

@@ -42,6 +42,16 @@ export async function inDir<T>(mp: Mount, dir: string, op: (dvp: Vnode) => Promi
   }
 }
 
+/** VOP_LOOKUP of dir/name, the directory not locked (VOP_LOOKUP locks it itself where it must): the vnode (referenced) or the errno. */
+export async function lookupIn(mp: Mount, dir: string, name: string): Promise<{ error: number; vp: Vnode | null }> {
+  const dvp = await lookupPath(mp, dir);
+  try {
+    return await dvp.op.lookup(dvp, name);
+  } finally {
+    await vrele(dvp);
+  }
+}
+
 /** VOP_CREATE of dir/name: the new vnode (referenced) or the errno. */
 export async function create(mp: Mount, dir: string, name: string): Promise<{ error: number; vp: Vnode | null }> {
   return inDir(mp, dir, (dvp) => dvp.op.create(dvp, name, 0o644));

@@ -10,6 +10,7 @@ import { Uio, UIO_READ } from '../../src/vfs/uio.js';
 import { VmSystem } from '../../src/vm/vm.js';
 import { type VmObject, vmObjectDeallocate } from '../../src/vm/vm_object.js';
 import { objectRdwr } from '../../src/vm/vm_rdwr.js';
+import { vmVnodeOps } from '../../src/vm/vm_vnode.js';
 import { vnodePagerAddr } from '../../src/vm/pager/vnode_pager_bmap.js';
 import { vnodePagerGetpages } from '../../src/vm/pager/vnode_pager_getpages.js';
 import {
@@ -19,7 +20,7 @@ import {
   vnodePagerUmount,
 } from '../../src/vm/pager/vnode_pager.js';
 import { OBJT_DEFAULT, vmObjectAllocate, vmObjectVnodeLock } from '../../src/vm/vm_object.js';
-import { vmPageWakeup, type VmPage } from '../../src/vm/vm_page.js';
+import { vmPageFree, vmPageWakeup, type VmPage } from '../../src/vm/vm_page.js';
 import { vmPageSetAllValidClean, vmPageAllValid, vmPageIsDirty, vmPageSetDirty, vmPageBlockValid, vmPageBlockDirty } from '../../src/vm/vm_page_bits.js';
 import { type HaspageResult, VM_PAGER_ERROR, VM_PAGER_FAIL, VM_PAGER_OK } from '../../src/vm/pager/vm_pager.js';
 import { vmPageAlloc } from '../../src/vm/vm_page_alloc.js';
@@ -349,6 +350,39 @@ test('vnode_pager_alloc() gives two concurrent callers one object', async () => 
   assert.equal(a.obj, b.obj);
   assert.equal(a.obj!.refCount, 2);
   assert.equal(fs.vp.usecount, 2, 'the object holds one vnode reference');
+});
+
+test('a read through the VM holds the object for the call: a reader waiting for memory finds its object alive after the other reader let go and the object cache was trimmed (it found no vnode behind it: a panic)', async () => {
+  // Each page its own block: each fault reads its page alone.
+  const fs = makeScriptFs({ bsize: 4096, size: 4 * 4096, map: [10, 30, 50, 70], deviceBlocks: 80 });
+  const sys = new VmSystem({ memory: 16 * 4096, pageSize: 4096, objectCacheMax: 0 });
+  const rdwr = vmVnodeOps(sys).rdwr;
+  const read = async (off: number, len: number) => {
+    const buf = new Uint8Array(len);
+    const uio = new Uio([buf], off, UIO_READ);
+    return { error: await rdwr(fs.vp, uio, 0), data: buf.subarray(0, len - uio.resid) };
+  };
+  fs.disk.hold = true;
+  const a = read(0, 100); // makes the object, holds it, faults page 0
+  await fs.disk.waitPending(1);
+  // Every other page taken (busy pages of another object): the next fault waits for memory, without the vnode's lock.
+  const other = (await vnodePagerAlloc(sys, makeScriptFs({ bsize: 4096, size: 64 * 4096, map: contiguous(64, 1), deviceBlocks: 80 }).vp)).obj!;
+  const taken = allocRun(sys, other, 0, sys.freeCount);
+  assert.equal(sys.freeCount, 0);
+  const b = read(2 * 4096 + 50, 100);
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  fs.disk.hold = false;
+  fs.disk.release();
+  const ra = await a; // a lets go of the object: with no holder left it is cached, and the cache (of none) trims it
+  assert.equal(ra.error, 0);
+  for (const m of taken) {
+    vmPageWakeup(m);
+    vmPageFree(sys, m);
+  }
+  const rb = await b;
+  assert.equal(rb.error, 0);
+  assert.deepEqual(rb.data, fs.expected().subarray(2 * 4096 + 50, 2 * 4096 + 150));
+  assert.equal(fs.vp.object, null, 'terminated once both let go');
 });
 
 test('dealloc waits for paging in progress before detaching the vnode', async () => {

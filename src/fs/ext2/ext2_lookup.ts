@@ -15,6 +15,7 @@ import { nameDecode, nameEncode } from '../../kern/namebytes.js';
 import { UIO_READ, Uio } from '../../vfs/uio.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { type Dirent, IO_DIRECT, IO_NODELOCKED, type LookupResult } from '../../vfs/vnode_if.js';
+import { LK_EXCLUSIVE } from '../../kern/lock.js';
 import {
   DIRENT_HEADER, EXT2_IBLOCK_BYTES, EXT2_NAME_LEN, EXT4_CASEFOLD_FL, EXT2_FT_MASK, INCOMPAT_CASEFOLD,
   INCOMPAT_FILETYPE, decodeRecLen, direntRecLen,
@@ -134,9 +135,34 @@ function fold(s: string): string {
   return s.normalize('NFD').toLowerCase().toUpperCase().toLowerCase();
 }
 
-/** VOP_LOOKUP: the entry `name` of directory dvp, referenced. => dvp not locked; may sleep */
+/**
+ * A read of directory dvp by a caller not holding its lock (`read`, given
+ * the ioflag to read with), as it goes block by block without the lock;
+ * where a writer had the directory meanwhile (an entry added can move
+ * others: an htree leaf split moves half its entries to a new block) and
+ * the answer is not `settled`, the read again, holding the lock as a
+ * directory operation does (so at once where a writer holds it as the read
+ * begins). A name there all along was found missing, and a listing held
+ * names twice. => dvp not locked by the caller (it would wait for itself); may sleep
+ */
+async function readStable<T>(dvp: Vnode, read: (ioflag: number) => Promise<T>, settled: (r: T) => boolean): Promise<T> {
+  const lk = dvp.lock;
+  if (!lk.exclusive) {
+    const grants = lk.exclusiveGrants;
+    const r = await read(0);
+    if (settled(r) || lk.exclusiveGrants === grants) return r;
+  }
+  await lk.lock(LK_EXCLUSIVE);
+  try {
+    return await read(IO_NODELOCKED);
+  } finally {
+    lk.unlock();
+  }
+}
+
+/** VOP_LOOKUP: the entry `name` of directory dvp, referenced (an entry found is an answer; a miss, or an error, is looked at again as readStable says). => dvp not locked; may sleep */
 export function ext2Lookup(dvp: Vnode, name: string): Promise<LookupResult> {
-  return lookup(dvp, name, 0);
+  return readStable(dvp, (ioflag) => lookup(dvp, name, ioflag), (r) => r.error === 0);
 }
 
 /**
@@ -180,11 +206,25 @@ async function lookup(dvp: Vnode, name: string, ioflag: number): Promise<LookupR
   return mp.op.vget(mp, found);
 }
 
-/** VOP_READDIR: fn for each entry of vp in on-disk order until it answers false. => may sleep */
+/**
+ * VOP_READDIR: fn for each entry of vp in on-disk order until it answers
+ * false. On a writable mount, without the caller holding the lock
+ * (IO_NODELOCKED), the entries are gathered first and then given: a read
+ * that met a writer is made again whole (readStable). => may sleep
+ */
 export async function ext2Readdir(vp: Vnode, fn: (d: Dirent) => boolean, ioflag = 0): Promise<number> {
   if (vp.type !== VType.VDIR) return ENOTDIR;
+  const give: EntryFn = (ino, type, buf, off, len) => fn({ name: nameDecode(buf, off, len), ino, type });
   // Straight from the device only where no page of it can be newer (a read-only mount): no VM object made and torn down.
-  const direct = (ioflag & IO_DIRECT) !== 0 && vp.mount?.readOnly === true ? IO_DIRECT : 0;
-  return scanDir(vp, (ino, type, buf, off, len) => fn({ name: nameDecode(buf, off, len), ino, type }), direct);
+  if (vp.mount?.readOnly === true) return scanDir(vp, give, ioflag & IO_DIRECT);
+  if ((ioflag & IO_NODELOCKED) !== 0) return scanDir(vp, give, IO_NODELOCKED);
+  let ents: Dirent[] = [];
+  const error = await readStable(vp, (io) => {
+    ents = [];
+    return scanDir(vp, (ino, type, buf, off, len) => ents.push({ name: nameDecode(buf, off, len), ino, type }) > 0, io);
+  }, () => false);
+  if (error !== 0) return error;
+  for (const d of ents) if (!fn(d)) break;
+  return 0;
 }
 

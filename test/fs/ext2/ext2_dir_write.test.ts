@@ -20,7 +20,7 @@ import { debugfs, randomBytes, tempDir } from '../../helpers/images.js';
 import { buildImage, debugfsLs, lookupPath } from './ext2_util.js';
 import { EXT4_CONFIGS } from './ext4_configs.js';
 import {
-  assertClean, assertContents, create, inDir, mkdir, mountRw, putFile, remove, rmdir,
+  assertClean, assertContents, create, inDir, lookupIn, mkdir, mountRw, putFile, remove, rmdir,
 } from './ext2_write_util.js';
 
 const tmp = tempDir('vmpager-ext2dirw-');
@@ -65,7 +65,7 @@ describe(`directories (${k.name})`, () => {
       await vrele(r.vp!);
     }
     for (const name of want) {
-      const r = await inDir(mp, '/d', (d) => d.op.lookup(d, name));
+      const r = await lookupIn(mp, '/d', name);
       assert.equal(r.error, 0, name);
       await vrele(r.vp!);
     }

@@ -21,7 +21,7 @@ import { vrele } from '../../../src/vfs/vfs_subr.js';
 import { Vm } from '../../../src/api/index.js';
 import { debugfs, tempDir } from '../../helpers/images.js';
 import { buildImage, debugfsBmap, debugfsLs, lookupPath } from './ext2_util.js';
-import { assertClean, create, inDir, mkdir, mountRw, remove } from './ext2_write_util.js';
+import { assertClean, create, inDir, lookupIn, mkdir, mountRw, remove } from './ext2_write_util.js';
 
 const tmp = tempDir('vmpager-htree-');
 after(() => tmp.cleanup());
@@ -50,7 +50,7 @@ for (const c of CONFIGS) {
       assert.ok(((dvp.data as Inode).din.flags & EXT2_INDEX_FL) !== 0, 'indexed');
       await vrele(dvp);
       for (const i of [1, 2, 5000, 5998]) {
-        const r = await inDir(mp, '/d', (d) => d.op.lookup(d, names[i]));
+        const r = await lookupIn(mp, '/d', names[i]);
         assert.equal(r.error, 0);
         await vrele(r.vp!);
       }
