@@ -47,6 +47,20 @@ function stdoutFailure(e: unknown): unknown {
   return (e as NodeJS.ErrnoException)?.code === 'EPIPE' ? e : hostError(e, 'write', 'standard output', null);
 }
 
+/**
+ * A sink for a host device or FIFO opened at fd (get's DEST /dev/null, a
+ * named pipe): each batch in one writev, a failure in one line naming path.
+ */
+export function fdSink(fd: number, path: string): FrameSink {
+  return (frames) => {
+    try {
+      writeAllSync(fd, frames);
+    } catch (e) {
+      throw hostError(e, 'write', path, null);
+    }
+  };
+}
+
 /** Writes every byte of bufs to fd, going on after short writes. */
 function writeAllSync(fd: number, bufs: readonly Uint8Array[]): void {
   let rest = bufs as Uint8Array[];

@@ -219,21 +219,26 @@ async function setAttrs(fs: MountedFs, path: string, st: Stats, src: string, opt
 
 /**
  * The device:inode keys of the host files a copy of the tree at `from` into
- * `image` leaves out, where the image lies inside the tree (`mkfs --from .
- * new.img`): the image itself and its lock folder (copied, the image would
- * grow as it is read, and the lock is the running command's own); said
- * once, as a warning. None otherwise, so that no listing pays for a check.
+ * `image` leaves out: the image itself, under any name (copied, the image
+ * would grow as it is read), and where the image lies inside the tree
+ * (`mkfs --from . new.img`) its lock folder too (the running command's own);
+ * said once, as a warning, where the image is inside by its path or has
+ * other names (hard links) that may be. None for an image that is no host file.
  */
 function leftOut(image: string, from: string): Set<string> {
   const keys = new Set<string>();
   try {
+    const st = statSync(hostName(image), { throwIfNoEntry: false }); // (the file a symlink given as IMAGE names)
+    if (st === undefined || !st.isFile()) return keys;
+    keys.add(`${st.dev}:${st.ino}`);
     const top = realpathSync(hostName(from));
-    if (!realpathSync(hostName(image)).startsWith(top.endsWith(sep) ? top : top + sep)) return keys;
-    for (const p of [image, imageLockDir(image)]) {
-      const st = statSync(hostName(p), { throwIfNoEntry: false }); // (the file a symlink given as IMAGE names)
-      if (st !== undefined) keys.add(`${st.dev}:${st.ino}`);
+    if (realpathSync(hostName(image)).startsWith(top.endsWith(sep) ? top : top + sep)) {
+      const lock = statSync(hostName(imageLockDir(image)), { throwIfNoEntry: false });
+      if (lock !== undefined) keys.add(`${lock.dev}:${lock.ino}`);
+      process.stderr.write(`vmpager: ${escapeName(image)}: warning: the image is inside ${escapeName(from)}: it (and its lock folder) are left out of the copy\n`);
+    } else if (st.nlink > 1) {
+      process.stderr.write(`vmpager: ${escapeName(image)}: warning: the image has ${st.nlink} names (hard links): one inside ${escapeName(from)} is left out of the copy\n`);
     }
-    process.stderr.write(`vmpager: ${escapeName(image)}: warning: the image is inside ${escapeName(from)}: it (and its lock folder) are left out of the copy\n`);
   } catch {
     // (an image that is no host file: nothing to leave out)
   }

@@ -34,9 +34,10 @@
  */
 
 import { hostName } from './host_names.js';
-import { lstatSync, mkdirSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { cat, fdSink } from './cat.js';
 import { basename, dirname, join, normalize, resolve } from 'node:path';
-import { EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
+import { EEXIST, EOPNOTSUPP, VmError, hostError } from '../api/errors.js';
 import type { MountedFs } from '../api/mounted_fs.js';
 import { countHostRead, DIRECT_BYTES, type FileRuns, type HostFile, hostFileOf, readDirect } from '../api/direct_read.js';
 import { type TreeEntry, TreeFile, TreeNode, treeNode } from '../api/tree_read.js';
@@ -124,6 +125,32 @@ function madeAsOwn(target: string): boolean {
 }
 
 /**
+ * DEST as the directory the copy goes into, where it is one: the path
+ * itself, or where it is a symlink to a directory, the directory's own path
+ * (as cp -a follows DEST); null where it is not a directory or not there.
+ */
+function hostDirectory(dest: string): string | null {
+  const st = hostLstat(dest);
+  if (st === undefined) return null;
+  if (st.isDirectory()) return dest;
+  if (!st.isSymbolicLink()) return null;
+  const real = hostCall(dest, () => (statSync(hostName(dest), { throwIfNoEntry: false })?.isDirectory() === true ? realpathSync(hostName(dest)) : null));
+  return real;
+}
+
+/** Writes file `path` of the image into the host device or FIFO at dest, opened for writing (nothing made, no attribute set). */
+async function intoDevice(fs: MountedFs, path: string, dest: string): Promise<void> {
+  const fd = hostCall(dest, () => openSync(hostName(dest), 'w'));
+  try {
+    let failure: unknown;
+    await cat(fs, [path], fdSink(fd, dest), (e) => (failure ??= e));
+    if (failure !== undefined) throw failure;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * The directory a tree goes into, made here (not by a lane's mkdir -p):
  * its parent must be there, as cp -a wants it (a lane made every missing
  * parent, and looped for ever under /proc, where Node's recursive mkdir
@@ -151,10 +178,27 @@ export async function get(fs: MountedFs, path: string, dest: string, warn: (msg:
     throw new VmError(EOPNOTSUPP, 'get', fs.image, path, 'a device node, FIFO or socket: Node cannot make one, so get cannot copy it');
   }
   if (top.type === 'dir') compileHotOnly(); // a walk through much code, little of it hot (heap_flags.ts)
-  // Into an existing directory DEST, as cp does; the root's entries go straight into DEST.
+  // Into an existing directory DEST (a symlink to one too, followed here once: below it, a
+  // symlink in the way of a directory is refused, host_ops.ts), as cp does; the root's entries go straight into DEST.
   const root = path.split('/').every((p) => p === '');
-  const into = !root && hostLstat(dest)?.isDirectory() === true ? join(dest, basename(path)) : dest;
+  const dir = hostDirectory(dest);
+  const into = dir !== null ? (root ? dir : join(dir, basename(path))) : dest;
   const target = normalize(into).replace(/(.)\/+$/, '$1'); // its entries' paths are target + '/' + name
+  if (top.type !== 'dir') {
+    // A device or FIFO the user named (/dev/null, a named pipe) takes the bytes, as cp writes into it: it is not replaced.
+    const at = hostCall(target, () => statSync(hostName(target), { throwIfNoEntry: false }));
+    if (at !== undefined && !at.isFile() && !at.isDirectory()) {
+      try {
+        if (top.type !== 'file' || !(at.isCharacterDevice() || at.isFIFO())) {
+          throw new VmError(EEXIST, 'get', fs.image, path, `${target}: a ${at.isBlockDevice() ? 'block device' : at.isSocket() ? 'socket' : at.isFIFO() ? 'FIFO' : 'device node'} is there: not replaced`);
+        }
+        await intoDevice(fs, path, target);
+      } finally {
+        await top.release();
+      }
+      return;
+    }
+  }
   const threaded = top.type === 'dir';
   const host = threaded ? hostFileOf(fs) : null;
   const ownerKept = madeAsOwn(target); // (before the host queue's workers start: a failure here leaves none running)

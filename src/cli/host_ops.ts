@@ -175,7 +175,10 @@ function runOps(fs: typeof nodeFs, named: (p: string) => string | Buffer, OP: { 
       let units = 1;
       if (op === OP.MKDIR) {
         path = strs[j++];
-        fs.mkdirSync(named(path), { recursive: true });
+        const at = named(path);
+        fs.mkdirSync(at, { recursive: true });
+        // A symlink in the way of a directory is not followed out of the tree (mkdir -p finds its target a directory): as cp -a and rdump, refused.
+        if (fs.lstatSync(at).isSymbolicLink()) throw Object.assign(new Error(`EEXIST: file exists (a symlink is in the way of a directory), mkdir '${path}'`), { code: 'EEXIST', errno: -17, syscall: 'mkdir', path });
         i += 2;
       } else if (op === OP.OPEN) {
         path = strs[j++];

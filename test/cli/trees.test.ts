@@ -378,3 +378,90 @@ test('get into a directory that holds the tree already writes over its files as 
   assert.equal(vmpager(['get', img, '/f', join(tmp.dir, 'again-one')]).status, 0);
   assert.equal(readFileSync(join(tmp.dir, 'again-one'), 'utf8'), 'image f\n');
 });
+
+test('get onto a DEST that is a symlink to a directory copies into that directory (the symlink kept), as cp -a does; inside the tree a symlink where the image has a directory is refused in one line, its target untouched (it was followed out of DEST)', () => {
+  const img = join(tmp.dir, 'dest-link.img');
+  const tree = join(tmp.dir, 'dest-link-src');
+  mkdirSync(join(tree, 'e'), { recursive: true });
+  writeFileSync(join(tree, 'f'), 'image f\n');
+  writeFileSync(join(tree, 'e/z'), 'image z\n');
+  chmodSync(join(tree, 'e'), 0o700);
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, img, '8M']);
+  const real = join(tmp.dir, 'dest-link-real');
+  mkdirSync(real);
+  const link = join(tmp.dir, 'dest-link');
+  symlinkSync(real, link);
+  for (const [path, got] of [['/f', 'f'], ['/e', 'e/z']]) {
+    const r = vmpager(['get', img, path, link]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(existsSync(join(real, got)), `${path} went into the directory the symlink names`);
+  }
+  assert.ok(lstatSync(link).isSymbolicLink(), 'the symlink kept');
+  // The root's entries into a DEST that is a symlink to a directory: into it too.
+  const real2 = join(tmp.dir, 'dest-root-real');
+  mkdirSync(real2);
+  symlinkSync(real2, join(tmp.dir, 'dest-root'));
+  assert.equal(vmpager(['get', img, '/', join(tmp.dir, 'dest-root')]).status, 0);
+  assert.equal(readFileSync(join(real2, 'e/z'), 'utf8'), 'image z\n');
+  // Below DEST: a symlink where the image has the directory e.
+  const out = join(tmp.dir, 'dest-inner');
+  const outside = join(tmp.dir, 'dest-inner-outside');
+  mkdirSync(out);
+  mkdirSync(outside, { mode: 0o755 });
+  utimesSync(outside, 1_000_000_000, 1_000_000_000);
+  symlinkSync(outside, join(out, 'e'));
+  const r = vmpager(['get', img, '/', out]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `vmpager: ${join(out, 'e')}: file exists\n`);
+  assert.deepEqual(readdirSync(outside), [], 'nothing written through the symlink');
+  const st = lstatSync(outside);
+  assert.equal(st.mode & 0o7777, 0o755, 'its mode untouched');
+  assert.equal(st.mtimeMs, 1_000_000_000_000, 'its times untouched');
+});
+
+test('get of a file onto a FIFO or a character device writes into it, as cp does: the node stays (it was replaced by a regular file: /dev/null as DEST)', async () => {
+  const img = join(tmp.dir, 'dest-dev.img');
+  mkext2(img, [{ path: 'f', data: Buffer.from('image f\n') }, { path: 'd/g', data: Buffer.from('g\n') }], { type: 'ext4', size: 8 << 20 });
+  const fifo = join(tmp.dir, 'dest-fifo');
+  execFileSync('mkfifo', [fifo]);
+  const got = join(tmp.dir, 'dest-fifo-got');
+  const { spawn } = await import('node:child_process');
+  const reader = spawn('sh', ['-c', `cat "${fifo}" > "${got}"`]);
+  const done = new Promise((resolve) => reader.on('exit', resolve));
+  const r = spawnSync(process.execPath, [CLI, 'get', img, '/f', fifo], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const giveUp = setTimeout(() => reader.kill(), 5000); // (a FIFO replaced by a file has no writer left: the reader would wait for ever)
+  await done;
+  clearTimeout(giveUp);
+  assert.equal(readFileSync(got, 'utf8'), 'image f\n');
+  assert.ok(lstatSync(fifo).isFIFO(), 'the FIFO stays');
+  // A tree or a symlink is not written over one: one line, the node kept.
+  const t = vmpager(['get', img, '/d', fifo]);
+  assert.equal(t.status, 2);
+  assert.ok(lstatSync(fifo).isFIFO());
+  if (root) {
+    const dev = join(tmp.dir, 'dest-null');
+    execFileSync('mknod', ['-m', '666', dev, 'c', '1', '3']);
+    const n = vmpager(['get', img, '/f', dev]);
+    assert.equal(n.status, 0, n.stderr);
+    const st = lstatSync(dev);
+    assert.ok(st.isCharacterDevice(), 'the device node stays');
+    assert.equal(st.mode & 0o777, 0o666, 'its mode untouched');
+  }
+});
+
+test('put -r of a tree holding the image under another name (a hard link) leaves it out, with a warning (it was copied into itself)', () => {
+  const tree = join(tmp.dir, 'alias-tree');
+  mkdirSync(tree);
+  writeFileSync(join(tree, 'a'), 'a\n');
+  const img = join(tmp.dir, 'alias.img');
+  mkext2(img, [], { type: 'ext4', size: 16 << 20 });
+  linkSync(img, join(tree, 'alias.img'));
+  const r = vmpager(['put', '-r', img, '/c', '--from', tree]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, `vmpager: ${img}: warning: the image has 2 names (hard links): one inside ${tree} is left out of the copy\n`);
+  const listed = vmpager(['ls', '-R', img, '/c']).stdout.toString();
+  assert.match(listed, /\/c\/a$/m);
+  assert.doesNotMatch(listed, /alias/);
+  assert.ok(e2fsck(img).clean);
+});
