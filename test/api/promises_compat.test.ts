@@ -413,6 +413,10 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
     await step('readlink dirlink/', () => fsp.readlink(P('dirlink/')));
     await step('rename link to x/', () => fsp.rename(P('link'), P('link2/')));
     await step('rm link/', () => fsp.rm(P('link/')));
+    // A symlink to a directory, a trailing slash, recursive: Node removes nothing (the directory's files went).
+    await step('rm dirlink/ recursive', () => fsp.rm(P('dirlink/'), { recursive: true }));
+    await step('rm dirlink/ recursive force', () => fsp.rm(P('dirlink/'), { recursive: true, force: true }));
+    await step('names after rm dirlink/', async () => [await names(''), await names('sub')]);
     await step('realpath through links', async () => [rel(await fsp.realpath(P('dirlink/../dirlink/a.txt'))), rel(await fsp.realpath(P('link')))]);
     await fsp.symlink('loopB', P('loopA'));
     await fsp.symlink('loopA', P('loopB'));
