@@ -570,7 +570,7 @@ test('a put -r killed before each of its device writes and run again before e2fs
     assert.equal(got.status, 0, got.stderr);
     for (const [path, data] of files) assert.ok(readFileSync(join(tmp.dir, `again-out-${at}`, path)).equals(Buffer.from(data)), `killed before write ${at}: /${path}`);
     assert.ok(debugfsCat(image, '/keep').equals(Buffer.from(randomBytes(20_000, 7))), `killed before write ${at}: /keep`);
-  }, again, 2);
+  }, again, 3);
   // Some kill points leave a name to a file not yet live, which the second run meets.
   assert.ok(stopped.some((l) => l.includes('has no links')), `second runs stopped: ${stopped.join('; ')}`);
 });
