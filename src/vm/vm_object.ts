@@ -143,6 +143,17 @@ export function vmObjectReference(obj: VmObject): void {
 }
 
 /**
+ * Drops a reference that is not the last, at once, and says so; false (and
+ * nothing dropped) for the last, which only vmObjectDeallocate may drop. For
+ * a caller's short-lived reference on a hot path: no promise to wait on.
+ */
+export function vmObjectDeallocateNow(obj: VmObject): boolean {
+  if (obj.refCount <= 1) return false;
+  obj.refCount--;
+  return true;
+}
+
+/**
  * Drops a reference. The last one caches a persistent object with its pages
  * (the oldest cached object terminates when the cache is full) and
  * terminates any other (cf. vm_object_deallocate).

@@ -12,7 +12,7 @@ import type { Mount } from '../vfs/mount.js';
 import type { Uio } from '../vfs/uio.js';
 import type { Vnode, VmOps } from '../vfs/vnode.js';
 import { vnodePagerAlloc, vnodePagerSetsize } from './pager/vnode_pager.js';
-import { OBJ_DEAD, type VmObject, vmObjectDeallocate, vmObjectReference } from './vm_object.js';
+import { OBJ_DEAD, type VmObject, vmObjectDeallocate, vmObjectDeallocateNow, vmObjectReference } from './vm_object.js';
 import { vmObjectPageClean } from './vm_object_clean.js';
 import { objectRdwr } from './vm_rdwr.js';
 import type { VmSystem } from './vm.js';
@@ -55,7 +55,8 @@ async function vmVnodeRdwr(sys: VmSystem, vp: Vnode, uio: Uio, ioflag: number): 
     try {
       return await objectRdwr(cached, uio, ioflag);
     } finally {
-      await vmObjectDeallocate(cached);
+      // An open file's reference outlives the call's: dropped without a promise.
+      if (!vmObjectDeallocateNow(cached)) await vmObjectDeallocate(cached);
     }
   }
   const { error, obj } = await vnodePagerAlloc(sys, vp);

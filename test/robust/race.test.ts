@@ -68,8 +68,10 @@ test('readers faulting every page while the size churns between 0 and 4 MiB see 
   let x = 12345;
   const rnd = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) % n;
   let size = MAX;
+  let step = 0; // the truncator's change in progress
+  let churning = true;
   const truncator = async () => {
-    for (let i = 0; i < 60; i++) {
+    for (; step < 60; step++) {
       const next = rnd(MAX + 1);
       if (next < size || rnd(2) === 0) {
         await f.truncate(next);
@@ -78,17 +80,24 @@ test('readers faulting every page while the size churns between 0 and 4 MiB see 
       }
       size = next;
     }
+    churning = false;
   };
+  // Readers go on while the size churns (and for 150 reads at least), so
+  // that they read across every change however the tasks interleave.
+  const stepsRead = new Set<number>();
   const reader = async (id: number) => {
     let y = id * 7919;
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 150 || churning; i++) {
       y = (y * 1103515245 + 12345) >>> 0;
       const off = ((y >>> 4) % (MAX / 4096)) * 4096;
+      const during = step;
       const got = await f.read(off, 4096 + (y % 3000));
       checkBytes(got, off, `reader ${id}`);
+      if (got.length > 0 && churning) stepsRead.add(during);
     }
   };
   await Promise.all([truncator(), reader(1), reader(2), reader(3)]);
+  assert.ok(stepsRead.size >= 30, `bytes were read during ${stepsRead.size} of the 60 changes: the readers ran throughout`);
   assert.ok(vm.stats().faults > 100, `${vm.stats().faults} faults: the readers faulted throughout`);
   await close();
 });
