@@ -69,6 +69,14 @@ export function ext2VallocNow(mp: Mount, parentIno: number, isDir: boolean): { e
   return { error: ENOSPC, ino: 0 };
 }
 
+/** Whether every bit of map in [from, to) but bit `but` is clear. */
+function othersFree(map: Uint8Array, from: number, to: number, but: number): boolean {
+  for (let k = from; k < to; k++) {
+    if (k !== but && (map[k >> 3] & (1 << (k & 7))) !== 0) return false;
+  }
+  return true;
+}
+
 /**
  * Takes the first free inode of group g (its inode bitmap bp, busy,
  * released): its number; 0 when the group has none (its summary was
@@ -105,7 +113,13 @@ function vallocInGroup(mp: Mount, fs: Ext2Fs, g: number, bp: Buf, isDir: boolean
   if (isDir) gi.usedDirs++;
   // The inode table is used up to the highest inode in use (bg_itable_unused below it); past that it was never initialised.
   if (fs.groupCsum) {
-    if (i >= ipg - gi.itableUnused) fs.freshInodes.add(ino);
+    const unused = ipg - gi.itableUnused; // the first inode never initialised
+    if (i >= unused) {
+      fs.freshInodes.add(ino);
+      const per = fs.bsize / sb.inodeSize;
+      const first = i - (i % per);
+      if (first >= unused && othersFree(map, first, Math.min(first + per, ipg), i)) fs.freshBlocks.add(ino);
+    }
     gi.itableUnused = Math.min(gi.itableUnused, ipg - i - 1);
   }
   gi.dirty = gi.ibitmapDirty = true;
@@ -142,5 +156,6 @@ export async function ext2Vfree(mp: Mount, ino: number, isDir: boolean): Promise
   sb.freeInodesCount++;
   fs.sbDirty = true;
   fs.freedHere.add(ino);
+  fs.freshBlocks.delete(ino);
   return 0;
 }

@@ -9,7 +9,7 @@
 
 import { EINTEGRITY } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
-import type { Buf } from '../../vfs/buf.js';
+import { B_DONE, type Buf } from '../../vfs/buf.js';
 import { VType } from '../../vfs/vnode.js';
 import {
   DI_ATIME, DI_ATIME_EXTRA, DI_BLOCK, DI_BLOCKS, DI_BLOCKS_HIGH, DI_CRTIME, DI_CRTIME_EXTRA, DI_CTIME, DI_CTIME_EXTRA, DI_DTIME, DI_EXTRA_ISIZE,
@@ -188,15 +188,37 @@ export function ext2UpdateDelayed(mp: Mount, ip: Inode): Promise<number> {
  * => ino allocated in the bitmap; may sleep (reads the old inode)
  */
 export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links: number, now: Ext2Time): Promise<{ error: number; ip: Inode | null }> {
-  const { error, bp, off } = await ext2InodeBuf(mp, ino);
+  const fs = mp.data as Ext2Fs;
+  const { error, bp, off } = fs.freshBlocks.delete(ino) ? await inodeBufFresh(mp, ino) : await ext2InodeBuf(mp, ino);
   if (error !== 0 || bp === null) return { error, ip: null };
   return inodeInit(mp, ino, bp, off, mode, links, now);
 }
 
 /** ext2InodeInit without a task, where the inode's table block is resident; else null. */
 export function ext2InodeInitNow(mp: Mount, ino: number, mode: number, links: number, now: Ext2Time): { error: number; ip: Inode | null } | null {
+  const fs = mp.data as Ext2Fs;
   const bp = ext2InodeBufNow(mp, ino);
-  return bp === null ? null : inodeInit(mp, ino, bp, ext2InodeOff(mp.data as Ext2Fs, ino), mode, links, now);
+  if (bp === null) return null;
+  fs.freshBlocks.delete(ino);
+  return inodeInit(mp, ino, bp, ext2InodeOff(fs, ino), mode, links, now);
+}
+
+/**
+ * The table block of an inode in fs.freshBlocks, busy: as resident, or
+ * else zeroed, not read (no inode in it was ever initialised: the bytes on
+ * disk mean nothing; a mke2fs with lazy_itable_init leaves them unwritten).
+ */
+async function inodeBufFresh(mp: Mount, ino: number): Promise<{ error: number; bp: Buf | null; off: number }> {
+  const fs = mp.data as Ext2Fs;
+  const { error, block } = await fs.inodeTable(mp.bufcache, fs.inodeGroup(ino));
+  if (error !== 0) return { error, bp: null, off: 0 };
+  const byteOff = ((ino - 1) % fs.sb.inodesPerGroup) * fs.sb.inodeSize;
+  const bp = await mp.bufcache.getblk(fs.fsbtodb(block + Math.floor(byteOff / fs.bsize)), fs.bsize);
+  if ((bp.flags & B_DONE) === 0) {
+    bp.data.fill(0);
+    bp.flags |= B_DONE;
+  }
+  return { error: 0, bp, off: byteOff % fs.bsize };
 }
 
 function inodeInit(mp: Mount, ino: number, bp: Buf, off: number, mode: number, links: number, now: Ext2Time): { error: number; ip: Inode | null } {

@@ -97,6 +97,13 @@ export class Ext2Fs {
   readonly freedHere = new Set<number>();
   /** Inodes just allocated past their group's initialised inode table (bg_itable_unused): their old bytes mean nothing. */
   readonly freshInodes = new Set<number>();
+  /**
+   * Of those, the ones whose inode table block holds no other inode ever
+   * initialised or in use (all past bg_itable_unused, all free in the
+   * bitmap): their block is made zeroed in core, not read (cf. the kernel's
+   * __ext4_get_inode_loc), until their inode is initialised or freed.
+   */
+  readonly freshBlocks = new Set<number>();
 
   constructor(readonly sb: Ext2Super) {
     this.bshift = 10 + sb.logBlockSize;

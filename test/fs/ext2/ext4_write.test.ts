@@ -299,3 +299,59 @@ describe('metadata checksums on the write path', () => {
     });
   }
 });
+
+describe('inode tables never initialised', () => {
+  /** A memory disk that logs the byte ranges it reads. */
+  class ReadLog extends MemDisk {
+    readonly reads: Array<[number, number]> = [];
+    override readv(bufs: readonly Uint8Array[], offset: number): Promise<number> {
+      this.reads.push([offset, bufs.reduce((n, b) => n + b.length, 0)]);
+      return super.readv(bufs, offset);
+    }
+  }
+  /** Group 0's inode table's first block, from dumpe2fs. */
+  const itable0 = (image: string) => Number(/Inode table at (\d+)/.exec(spawnSync('dumpe2fs', [image], { encoding: 'utf8' }).stdout)![1]);
+
+  test('a table block none of whose inodes was ever initialised is made zeroed, not read: over a table of garbage (lazy_itable_init), e2fsck clean', async () => {
+    const image = join(tmp.dir, 'lazy.img');
+    garbageFile(image, 16 << 20);
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 16 << 20, extra: ['-I', '256', '-E', 'nodiscard,lazy_itable_init=1'], files: [] });
+    const table = itable0(image);
+    const bytes = new Uint8Array(readFileSync(image));
+    // Inodes 13-16 (the table's fourth block, four to a block) were never written: garbage.
+    assert.ok(bytes.subarray((table + 3) * 1024, (table + 4) * 1024).every((b) => b === 0xee), 'the garbage is there');
+    const disk = new ReadLog(bytes);
+    const { fs, mp } = await mountRw(disk);
+    const files: Array<[string, Uint8Array]> = [];
+    for (let i = 0; i < 27; i++) {
+      files.push([`/f${i}`, randomBytes(100 + i * 50, 40 + i)]);
+      await putFile(mp, '/', `f${i}`, files[i][1]); // inodes 12-38: 13 on in blocks 3-9 of the table
+    }
+    await fs.unmount();
+    const read = disk.reads.filter(([off, len]) => off < (table + 10) * 1024 && off + len > (table + 3) * 1024);
+    assert.deepEqual(read, [], 'no block of the new inodes was read');
+    writeFileSync(image, disk.data);
+    assert.match(debugfs(image, 'stat /f26'), /Inode: 38\s/, 'the files are inodes 12 to 38');
+    assertClean(image);
+    for (const [path, data] of files) assertContents(image, path, data);
+    const after = readFileSync(image);
+    assert.ok(after.subarray(table * 1024 + 38 * 256, (table + 10) * 1024).every((b) => b === 0), 'inodes 39 and 40, in the last block made, are zeros, not garbage');
+  });
+
+  test('a block the inode bitmap says holds inodes in use is read, whatever bg_itable_unused claims: they are not zeroed', async () => {
+    const image = join(tmp.dir, 'unused-lies.img');
+    const files: Array<{ path: string; data: Uint8Array }> = [];
+    for (let i = 0; i < 8; i++) files.push({ path: `k${i}`, data: randomBytes(700 + i, 60 + i) }); // inodes 12-19
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 16 << 20, extra: ['-I', '256'], files });
+    const ipg = Number(dumpe2fsField(image, 'Inodes per group'));
+    // The descriptor says no inode past 11 was ever initialised (its checksum made to match).
+    debugfs(image, `set_bg 0 itable_unused ${ipg - 11}`, true);
+    debugfs(image, 'set_bg 0 checksum calc', true);
+    assert.match(spawnSync('dumpe2fs', [image], { encoding: 'utf8' }).stdout, new RegExp(`${ipg - 11} unused inodes`));
+    const { fs, mp } = await mountRw(image);
+    await putFile(mp, '/', 'new', randomBytes(900, 99)); // inode 20: its block holds 17-19, in use
+    await fs.unmount();
+    for (const f of files) assertContents(image, `/${f.path}`, f.data);
+    assertContents(image, '/new', randomBytes(900, 99));
+  });
+});
