@@ -144,18 +144,36 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
   };
   const typeOf = (st: import('node:fs').BigIntStats): number => st.isFile() ? 1 : st.isDirectory() ? 2 : st.isSymbolicLink() ? 3 : st.isCharacterDevice() ? 4 : st.isBlockDevice() ? 5 : st.isFIFO() ? 6 : 7;
   // Paths are bytes (Buffers) from the tops down: a name that is not UTF-8 is read and sent as it is (api/names.ts).
-  const file = (path: Buffer, s: number, size: number): void => {
-    // As host_tree.ts openTreeFile: no symlink followed, no wait for a FIFO's writer, nothing but a regular file read.
-    const changed = (): Error => Object.assign(new Error(changedReason), { code: 'EINVAL', errno: -22, syscall: 'open', path: path.toString(), reason: changedReason });
-    let fd: number;
+  // As host_tree.ts openTreeFile: no symlink followed, no wait for a FIFO's writer, nothing but a regular file read.
+  const openFlags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW;
+  /** Files a listing opened ahead (their fds held for their turn), at most MAX_AHEAD at once. */
+  let ahead = 0;
+  const MAX_AHEAD = 256;
+  /** fd (opened ahead) closed, unread: a second name, an entry left out, or a walk stopped. */
+  const unread = (fd: number): void => {
+    if (fd < 0) return;
+    ahead--;
     try {
-      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
-    } catch (e) {
-      throw (e as { code?: string }).code === 'ELOOP' ? changed() : e;
-    }
-    if (!fs.fstatSync(fd).isFile()) {
       fs.closeSync(fd);
-      throw changed();
+    } catch {
+      // (nothing was read from it)
+    }
+  };
+  const file = (path: Buffer, s: number, size: number, opened: number): void => {
+    const changed = (): Error => Object.assign(new Error(changedReason), { code: 'EINVAL', errno: -22, syscall: 'open', path: path.toString(), reason: changedReason });
+    let fd = opened;
+    if (fd >= 0) {
+      ahead--;
+    } else {
+      try {
+        fd = fs.openSync(path, openFlags);
+      } catch (e) {
+        throw (e as { code?: string }).code === 'ELOOP' ? changed() : e;
+      }
+      if (!fs.fstatSync(fd).isFile()) {
+        fs.closeSync(fd);
+        throw changed();
+      }
     }
     try {
       let pos = 0;
@@ -172,8 +190,8 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
     }
   };
   const dir = (path: Buffer, s: number): void => {
-    const names = fs.readdirSync(path, { encoding: 'buffer' }).sort(Buffer.compare);
-    const kids: Array<{ path: Buffer; type: number; seq: number; key: string | null; size: number }> = [];
+    const ents = fs.readdirSync(path, { encoding: 'buffer', withFileTypes: true }).sort((a, b) => Buffer.compare(a.name as unknown as Buffer, b.name as unknown as Buffer));
+    const kids: Array<{ path: Buffer; type: number; seq: number; key: string | null; size: number; fd: number }> = [];
     let part: Uint8Array[] = [];
     let partBytes = 0;
     const flush = (last: boolean): void => {
@@ -187,35 +205,68 @@ function produce(fs: typeof import('node:fs'), named: (p: string) => Buffer, mem
       part = [];
       partBytes = 0;
     };
-    for (const name of names) {
-      const p = Buffer.concat(path[path.length - 1] === 0x2f ? [path, name] : [path, slash, name]);
-      const st = fs.lstatSync(p, { bigint: true });
-      const t = typeOf(st);
-      const nb = name;
-      const rec = new Uint8Array(fields * 8 + 8 + pad(nb.length));
-      const rv = new DataView(rec.buffer);
-      const [as, an] = split(st.atimeNs);
-      const [ms, mn] = split(st.mtimeNs);
-      const [nlink, size, dev, ino] = [Number(st.nlink), Number(st.size), Number(st.dev), Number(st.ino)];
-      if (left.size > 0 && left.has(`${dev}:${ino}`)) continue; // (the image written, or its lock: not listed)
-      const vals = [t, Number(st.mode), Number(st.uid), Number(st.gid), as, an, ms, mn, size, Number(st.rdev), dev, ino, nlink, nb.length];
-      for (let i = 0; i < fields; i++) rv.setFloat64(i * 8, vals[i], true);
-      rec.set(nb, fields * 8 + 8);
-      if (partBytes + rec.length > chunk) flush(false);
-      part.push(rec);
-      partBytes += rec.length;
-      kids.push({ path: p, type: t, seq: seq++, key: nlink > 1 && t !== 2 ? `${dev}:${ino}` : null, size });
+    try {
+      for (const ent of ents) {
+        const name = ent.name as unknown as Buffer;
+        const p = Buffer.concat(path[path.length - 1] === 0x2f ? [path, name] : [path, slash, name]);
+        // A regular file (as the directory's entry types say) is opened now and its fstat is its listing: one
+        // path walk and one stat fewer than lstat now and open later. It is read at its turn, from this fd.
+        let fd = -1;
+        let st: import('node:fs').BigIntStats | undefined;
+        if (ent.isFile() && ahead < MAX_AHEAD) {
+          try {
+            fd = fs.openSync(p, openFlags);
+            ahead++;
+            st = fs.fstatSync(fd, { bigint: true });
+          } catch {
+            // (lstat below says what it is; its turn opens it again, and tells any failure then)
+          }
+          if (st === undefined || !st.isFile()) {
+            unread(fd);
+            fd = -1;
+            st = undefined;
+          }
+        }
+        st ??= fs.lstatSync(p, { bigint: true });
+        const t = typeOf(st);
+        const nb = name;
+        const rec = new Uint8Array(fields * 8 + 8 + pad(nb.length));
+        const rv = new DataView(rec.buffer);
+        const [as, an] = split(st.atimeNs);
+        const [ms, mn] = split(st.mtimeNs);
+        const [nlink, size, dev, ino] = [Number(st.nlink), Number(st.size), Number(st.dev), Number(st.ino)];
+        if (left.size > 0 && left.has(`${dev}:${ino}`)) {
+          unread(fd);
+          continue; // (the image written, or its lock: not listed)
+        }
+        const vals = [t, Number(st.mode), Number(st.uid), Number(st.gid), as, an, ms, mn, size, Number(st.rdev), dev, ino, nlink, nb.length];
+        for (let i = 0; i < fields; i++) rv.setFloat64(i * 8, vals[i], true);
+        rec.set(nb, fields * 8 + 8);
+        if (partBytes + rec.length > chunk) flush(false);
+        part.push(rec);
+        partBytes += rec.length;
+        kids.push({ path: p, type: t, seq: seq++, key: nlink > 1 && t !== 2 ? `${dev}:${ino}` : null, size, fd });
+      }
+      flush(true);
+      for (const kid of kids) {
+        const fd = kid.fd;
+        kid.fd = -1; // (the visit's from here)
+        visit(kid.path, kid.type, kid.seq, kid.key, kid.size, fd);
+      }
+    } finally {
+      for (const kid of kids) unread(kid.fd); // (those a failure or a stop left unread)
     }
-    flush(true);
-    for (const kid of kids) visit(kid.path, kid.type, kid.seq, kid.key, kid.size);
   };
-  const visit = (path: Buffer, type: number, s: number, key: string | null, size: number): void => {
+  const visit = (path: Buffer, type: number, s: number, key: string | null, size: number, fd = -1): void => {
     if (key !== null) {
-      if (seen.has(key)) return; // a second name: the walk links it, reads nothing
+      if (seen.has(key)) {
+        unread(fd);
+        return; // a second name: the walk links it, reads nothing
+      }
       seen.add(key);
     }
     try {
-      if (type === 1) file(path, s, size);
+      if (type === 1) file(path, s, size, fd);
       else if (type === 2) dir(path, s);
       else if (type === 3) {
         const b = fs.readlinkSync(path, 'buffer');

@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { changedReason, type HostFailure, HostTreeReader, VIEW_UNIT } from '../../src/cli/host_tree_reader.js';
 import { HostTree, openTreeFile } from '../../src/cli/host_tree.js';
@@ -71,6 +71,52 @@ test('a listing bigger than one record is listed whole, in name order', async ()
   try {
     assert.deepEqual(r.list(0).map((e) => e.name), [...names].sort());
     assert.equal(r.listedUpTo, 1 + names.length);
+  } finally {
+    await r.stop();
+  }
+});
+
+test('files a listing opens ahead of their turn are closed once read or passed over as second names', async () => {
+  const dir = join(tmp.dir, 'ahead');
+  mkdirSync(dir);
+  // 600 files of 40 KiB, more than are opened ahead at once and more than the ring holds (the walk waits
+  // on it, files open); every tenth has a second name, listed right after it. Then a file bigger than the
+  // ring, which keeps the walk going (a walk that ends closes every file its thread opened).
+  for (let i = 0; i < 600; i++) {
+    const n = `f${String(i).padStart(3, '0')}`;
+    writeFileSync(join(dir, n), randomBytes((40 << 10) + (i % 7), 1000 + i));
+    if (i % 10 === 0) linkSync(join(dir, n), join(dir, `${n}-link`));
+  }
+  const big = join(tmp.dir, 'ahead-big');
+  writeFileSync(big, randomBytes(12 << 20, 7));
+  const bigTop = { path: big, type: 1, key: null, size: 12 << 20 };
+  const buf = new Uint8Array(1 << 20);
+  // What is open while a walk's thread waits on the ring in the big file: the thread's own, and the file.
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const control = HostTreeReader.start([bigTop], []);
+  control.open(0);
+  control.read(buf);
+  const waiting = fds();
+  await control.stop();
+  const r = HostTreeReader.start([...top(dir), bigTop], []);
+  try {
+    const listed = r.list(0);
+    assert.equal(listed.length, 660);
+    const seen = new Set<string>();
+    listed.forEach((e, i) => {
+      const key = `${e.dev}:${e.ino}`;
+      if (seen.has(key)) return; // a second name: the walk links it, reads nothing
+      seen.add(key);
+      r.open(2 + i);
+      let got = 0;
+      for (let n = r.read(buf.subarray(got)); n > 0; n = r.read(buf.subarray(got))) got += n;
+      r.close();
+      assert.ok(Buffer.from(buf.subarray(0, got)).equals(readFileSync(join(dir, e.name))), e.name);
+    });
+    r.open(1);
+    r.read(buf); // the big file's first bytes: the walk is past the directory, and waits on the ring
+    assert.equal(fds(), waiting, `${fds() - waiting} more open than the thread's own and the big file's: each file opened ahead is closed once read or passed over`);
+    r.close();
   } finally {
     await r.stop();
   }
