@@ -5,7 +5,7 @@
  * then closes the device.
  */
 
-import { EBUSY, EEXIST, EINTEGRITY, EINVAL, EISDIR, ELOOP, ENOATTR, ENOENT, ENOTDIR, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
+import { EBUSY, EEXIST, EINTEGRITY, EINVAL, EISDIR, ELOOP, ENOATTR, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP, EPERM, EROFS } from '../kern/errno.js';
 import { LK_EXCLUSIVE } from '../kern/lock.js';
 import { DEV_BSIZE, MAXPHYS } from '../kern/param.js';
 import type { BlockDevice } from '../dev/device.js';
@@ -701,7 +701,9 @@ export class MountedFs {
     if (this.mp.readOnly) throw new VmError(EROFS, syscall, this.image, path);
     const parts = path.split('/').filter((p) => p !== '');
     const name = parts.pop();
-    if (name === undefined || name === '.' || name === '..') throw new VmError(EINVAL, syscall, this.image, path);
+    if (name === undefined || name === '.' || name === '..') {
+      throw new VmError(namelessErrno(syscall, name), syscall, this.image, path, name === undefined ? 'the root directory cannot be renamed' : undefined);
+    }
     return ['/' + parts.join('/'), name];
   }
 
@@ -767,10 +769,11 @@ export class MountedFs {
     if (slashed(path) && syscall !== 'mkdir' && syscall !== 'rmdir') await this.refuseSlashed(path, syscall);
     const parts = path.split('/').filter((p) => p !== '');
     const name = parts.pop();
-    if (name === undefined || name === '.' || name === '..') throw new VmError(EINVAL, syscall, this.image, path);
     const dvp = await this.lookup('/' + parts.join('/'), true, syscall);
     try {
       if (dvp.type !== VType.VDIR) throw new VmError(ENOTDIR, syscall, this.image, path);
+      // (The path up to it is walked first, as the kernel does: a missing directory is ENOENT.)
+      if (name === undefined || name === '.' || name === '..') throw new VmError(namelessErrno(syscall, name), syscall, this.image, path);
       await dvp.lock.lock(LK_EXCLUSIVE);
       let r: LookupResult;
       try {
@@ -1050,11 +1053,32 @@ export function slashed(p: string): boolean {
   return p.length > 1 && p.endsWith('/');
 }
 
-/** Throws EINVAL, naming path, where its last name is the root, '.' or '..' (no directory there can be removed). */
+/** Refuses, naming path, where its last name is the root, '.' or '..' (no directory there can be removed), with rmdir's errno. */
 export function refuseRemovingDot(path: string, syscall: string, image: string): void {
   const last = path.split('/').filter((p) => p !== '').pop();
   if (last === undefined || last === '.' || last === '..') {
-    throw new VmError(EINVAL, syscall, image, path, last === undefined ? 'the root directory cannot be removed' : `'${last}' cannot be removed`);
+    throw new VmError(namelessErrno('rmdir', last), syscall, image, path, last === undefined ? 'the root directory cannot be removed' : `'${last}' cannot be removed`);
+  }
+}
+
+/**
+ * The errno of `syscall` on a path whose last name is no entry of a parent
+ * of its own (`last`: undefined for the root, or '.' or '..'), as Linux
+ * gives it: the name is taken (EEXIST) to make one, a directory (EISDIR)
+ * to open or unlink one, busy (EBUSY) at either end of a rename or to
+ * remove the root; rmdir's '.' is EINVAL and its '..' a directory not empty.
+ */
+function namelessErrno(syscall: string, last: string | undefined): number {
+  switch (syscall) {
+    case 'open':
+    case 'unlink':
+      return EISDIR;
+    case 'rename':
+      return EBUSY;
+    case 'rmdir':
+      return last === undefined ? EBUSY : last === '.' ? EINVAL : ENOTEMPTY;
+    default: // mkdir, symlink, link, mknod
+      return EEXIST;
   }
 }
 

@@ -402,7 +402,7 @@ test('stat gives birthtime where the inode keeps one (debugfs crtime), the epoch
   }
 });
 
-test("rm of the root, or of a path ending in '.' or '..', with recursive is refused with EINVAL before anything is removed", async () => {
+test("rm of the root, or of a path ending in '.' or '..', with recursive is refused before anything is removed, with rmdir's errno (EBUSY, EINVAL, ENOTEMPTY)", async () => {
   const src = join(tmp.dir, 'rmroot-src');
   mkdirSync(join(src, 'd/e'), { recursive: true });
   writeFileSync(join(src, 'keep'), 'kept');
@@ -411,12 +411,42 @@ test("rm of the root, or of a path ending in '.' or '..', with recursive is refu
   execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, image, '4M'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const root = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
   try {
-    for (const p of ['/', '/d/.', '/d/e/..']) {
-      await assert.rejects(root.promises.rm(p, { recursive: true, force: true }), (e: FsError) => e.code === 'EINVAL' && e.syscall === 'rm' && e.path === p, p);
+    for (const [p, code] of [['/', 'EBUSY'], ['/d/.', 'EINVAL'], ['/d/e/..', 'ENOTEMPTY']]) {
+      await assert.rejects(root.promises.rm(p, { recursive: true, force: true }), (e: FsError) => e.code === code && e.syscall === 'rm' && e.path === p, p);
       await assert.rejects(root.rm(p, { recursive: true }), (e: Error) => /cannot be removed/.test(e.message), p);
     }
     assert.deepEqual((await root.promises.readdir('/')).sort(), ['d', 'keep', 'lost+found']);
     assert.equal(await root.promises.readFile('/d/e/f', 'utf8'), 'f');
+  } finally {
+    await root.unmount();
+  }
+  const ck = e2fsck(image);
+  assert.ok(ck.clean, ck.output);
+});
+
+test("the root as a call's last name gets Linux's errno: mkdir, link and symlink EEXIST, unlink and open EISDIR, rmdir and rename EBUSY; nothing changes", async () => {
+  const image = join(tmp.dir, 'rootcalls.img');
+  const src = join(tmp.dir, 'rootcalls-src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'a'), 'a');
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, image, '4M'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const root = await new Vm({ memory: 1 << 20 }).mount(image, { readOnly: false });
+  const p = root.promises;
+  try {
+    const calls: Array<[string, string, () => Promise<unknown>]> = [
+      ['mkdir', 'EEXIST', () => p.mkdir('/')],
+      ['link', 'EEXIST', () => p.link('/a', '/')],
+      ['symlink', 'EEXIST', () => p.symlink('a', '/')],
+      ['unlink', 'EISDIR', () => p.unlink('/')],
+      ['open', 'EISDIR', () => p.writeFile('/', 'x')],
+      ['rmdir', 'EBUSY', () => p.rmdir('/')],
+      ['rename', 'EBUSY', () => p.rename('/', '/b')],
+      ['rename', 'EBUSY', () => p.rename('/a', '/')],
+    ];
+    for (const [syscall, code, call] of calls) {
+      await assert.rejects(call(), (e: FsError) => e.code === code && e.syscall === syscall, `${syscall} ${code}`);
+    }
+    assert.deepEqual((await p.readdir('/')).sort(), ['a', 'lost+found']);
   } finally {
     await root.unmount();
   }

@@ -391,11 +391,22 @@ async function script(fsp: Fsp, root: string, links: boolean): Promise<Array<[st
   await step('utimes invalid Date', () => fsp.utimes(P('w'), new Date('never'), new Date('never')));
   await step("mkdir 'd/.'", () => fsp.mkdir(P('sub/.')));
   await step("mkdir 'missing/.'", () => fsp.mkdir(P('nope/.')));
+  // A last name '.' or '..' is no entry of its own: each call gets Linux's errno for it, after the walk to it.
+  await step("unlink 'd/.'", () => fsp.unlink(P('sub/.')));
+  await step("unlink 'd/..'", () => fsp.unlink(P('sub/..')));
+  await step("unlink 'missing/..'", () => fsp.unlink(P('nope/..')));
+  await step("rmdir 'd/.'", () => fsp.rmdir(P('sub/.')));
+  await step("rmdir 'd/e/..'", () => fsp.rmdir(P('full/inner/..')));
+  await step("rmdir 'file/..'", () => fsp.rmdir(P('config.txt/..')));
+  await step("writeFile 'd/.'", () => fsp.writeFile(P('sub/.'), 'x'));
+  await step("open 'd/..' wx", () => fsp.open(P('sub/..'), 'wx'));
   await step('rm dir', () => fsp.rm(P('sub')));
   await step("readdir 'buffer'", async () => (await fsp.readdir(P('full'), 'buffer')).map((b) => [Buffer.isBuffer(b), b.toString()]));
   await step('Dirent fields', async () => (await fsp.readdir(P('sub'), { withFileTypes: true })).map((d) => Object.keys(d).sort()));
 
   if (links) {
+    await step("link onto 'd/.'", () => fsp.link(P('config.txt'), P('full/.')));
+    await step("symlink onto 'd/..'", () => fsp.symlink('x', P('full/inner/..')));
     await step('utimes fractions', async () => {
       await fsp.utimes(P('w'), 1_000_000_000.5, 1_100_000_000.25);
       const s = await fsp.stat(P('w'));
