@@ -12,29 +12,18 @@
  * Exit status 1 when any image is BAD, else 0.
  */
 
-import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { CLI } from '../helpers/cli.js';
+import { badRun, type Entry, gunzipTo, lines, MAX_LS_OUTPUT, parseListing, pathOf, reasonOf, runCli } from './corpus_util.js';
 
-/*
- * Per command. The slowest, `ls -R` of f_many_subdirs (66 000 directories,
- * each its own VM object), takes 6–7 s on two idle cores; 10 s was passed
- * once on a loaded machine. A hang still ends here.
- */
-const TIMEOUT_MS = 20_000;
-const HEAP_MB = 256;
 /** Paths one cat command takes: bounded by count and by argument bytes (well under ARG_MAX). */
 const BATCH = 5000;
 const BATCH_ARG_BYTES = 256 * 1024;
 const MAX_BYTES_PER_IMAGE = 256 * 2 ** 20;
 /** Failing cat commands tried per image before the rest of its files are skipped. */
 const MAX_CAT_FAILURES = 50;
-/** The most ls output kept (a listing beyond it is BAD). */
-const MAX_LS_OUTPUT = 64 * 2 ** 20;
 const PARALLEL = 2;
 
 type Class = 'read' | 'refused' | 'partial' | 'BAD';
@@ -49,133 +38,6 @@ interface Outcome {
   reason?: string;
   files: number;
   bytes: number;
-}
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  stdout: Buffer | null;
-  stdoutBytes: number;
-  stderr: string;
-  spawnError?: string;
-}
-
-/** Runs the CLI with args; keeps stdout only when keepStdout (else counts it). */
-function runCli(args: string[], keepStdout: boolean): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MB}`, CLI, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let stdoutBytes = 0;
-    let stderr = '';
-    let timedOut = false;
-    let spawnError: string | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, TIMEOUT_MS);
-    child.stdout.on('data', (d: Buffer) => {
-      stdoutBytes += d.length;
-      if (keepStdout && stdoutBytes <= MAX_LS_OUTPUT) out.push(d);
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d: string) => {
-      if (stderr.length < 1 << 20) stderr += d;
-    });
-    child.on('error', (e) => {
-      spawnError = e.message;
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, timedOut, stdout: keepStdout ? Buffer.concat(out) : null, stdoutBytes, stderr, spawnError });
-    });
-  });
-}
-
-function lines(text: string): string[] {
-  return text.split('\n').filter((l) => l.length > 0);
-}
-
-/**
- * Why a finished command is BAD, or null when it ended by the contract: one
- * line on failure, or with `perOperand` (cat, which goes on after a path
- * that fails, like cat(1)) one line for each operand that failed.
- */
-function badRun(r: Run, what: string, perOperand = false): string | null {
-  if (r.spawnError !== undefined) return `${what}: cannot run: ${r.spawnError}`;
-  if (r.timedOut) return `${what}: timeout after ${TIMEOUT_MS} ms`;
-  if (r.signal !== null) return `${what}: killed by ${r.signal}`;
-  const err = lines(r.stderr);
-  const trace = err.find((l) => /^\s+at /.test(l));
-  if (trace !== undefined) return `${what}: stack trace on stderr: ${err[0]}`;
-  if (r.code === 0) return null;
-  if (r.code === 1) return `${what}: exit 1 (usage) on a valid command line: ${err[0] ?? ''}`;
-  if (r.code !== 2) return `${what}: exit ${r.code}: ${err[0] ?? ''}`;
-  if (err.length === 0 || (!perOperand && err.length !== 1)) return `${what}: exit 2 with ${err.length} stderr lines: ${err.slice(0, 2).join(' | ')}`;
-  const stray = err.find((l) => !l.startsWith('vmpager: '));
-  if (stray !== undefined) return `${what}: error line not "vmpager: ...": ${stray}`;
-  return null;
-}
-
-/** The reason of an error line `vmpager: IMAGE: [PATH: ]reason`. */
-function reasonOf(line: string, image: string): string {
-  let rest = line.startsWith(`vmpager: ${image}: `) ? line.slice(`vmpager: ${image}: `.length) : line.replace(/^vmpager: /, '');
-  if (rest.startsWith('/')) {
-    const i = rest.indexOf(': ');
-    if (i >= 0) rest = rest.slice(i + 2);
-  }
-  return rest;
-}
-
-/** The path an error line `vmpager: IMAGE: PATH: reason` names, if any. */
-function pathOf(line: string, image: string): string | null {
-  const prefix = `vmpager: ${image}: `;
-  if (!line.startsWith(prefix)) return null;
-  const rest = line.slice(prefix.length);
-  if (!rest.startsWith('/')) return null;
-  const i = rest.indexOf(': ');
-  return i >= 0 ? rest.slice(0, i) : null;
-}
-
-interface Entry {
-  name: string;
-  path: string;
-  type: 'file' | 'dir' | 'symlink' | 'other';
-  size: number;
-}
-
-/** The entries of `ls --json` output, or a description of what is off the contract. */
-function parseListing(out: Buffer): Entry[] | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(out.toString('utf8'));
-  } catch (e) {
-    return `ls --json output is not JSON (${(e as Error).message})`;
-  }
-  if (!Array.isArray(v)) return 'ls --json output is not an array';
-  for (const e of v as unknown[]) {
-    const o = e as Record<string, unknown>;
-    if (
-      typeof o !== 'object' ||
-      o === null ||
-      typeof o.name !== 'string' ||
-      typeof o.path !== 'string' ||
-      !o.path.startsWith('/') ||
-      !['file', 'dir', 'symlink', 'other'].includes(o.type as string) ||
-      typeof o.size !== 'number' ||
-      !Number.isSafeInteger(o.size) ||
-      o.size < 0
-    ) {
-      return `ls --json entry off the contract: ${JSON.stringify(e).slice(0, 200)}`;
-    }
-  }
-  return v as Entry[];
-}
-
-async function gunzipTo(src: string, dst: string): Promise<void> {
-  await pipeline(createReadStream(src), createGunzip(), createWriteStream(dst));
 }
 
 /** Lists and reads one image; classes it. */

@@ -49,6 +49,11 @@ function wide(dv: DataView, o: number, lo: number, hi: number, wideDesc: boolean
   return dv.getUint16(o + lo, true) + (wideDesc ? dv.getUint16(o + hi, true) * 65536 : 0);
 }
 
+/** A bg_itable_unused kept without group checksums: as read, or none where it is past the group's inodes (garbage). */
+function leftUnused(v: number, ipg: number): number {
+  return v > ipg ? 0 : v;
+}
+
 /**
  * Reads every group descriptor into fs.groups (checksums verified), checking
  * that each group's bitmaps and inode table lie inside the file system, clear
@@ -91,7 +96,9 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
         freeInodes: wide(dv, o, GD_FREE_INODES, GD_FREE_INODES_HI, wideDesc, 16),
         usedDirs: wide(dv, o, GD_USED_DIRS, GD_USED_DIRS_HI, wideDesc, 16),
         flags: fs.groupCsum ? dv.getUint16(o + GD_FLAGS, true) : 0,
-        itableUnused: fs.groupCsum ? wide(dv, o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, wideDesc, 16) : 0,
+        // (Without group checksums the kernel keeps no count here, but e2fsck reads one left by a file system
+        // whose checksums were turned off: it is kept, and lowered as inodes are taken. Garbage past ipg: none.)
+        itableUnused: fs.groupCsum ? wide(dv, o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, wideDesc, 16) : leftUnused(wide(dv, o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, wideDesc, 16), sb.inodesPerGroup),
         bbitmapDirty: false,
         ibitmapDirty: false,
         bbitmapOk: false,
@@ -243,10 +250,8 @@ export async function ext2SbUpdate(mp: Mount, opts: SbUpdateOptions = {}): Promi
       put16(o, GD_FREE_BLOCKS, GD_FREE_BLOCKS_HI, gi.freeBlocks);
       put16(o, GD_FREE_INODES, GD_FREE_INODES_HI, gi.freeInodes);
       put16(o, GD_USED_DIRS, GD_USED_DIRS_HI, gi.usedDirs);
-      if (fs.groupCsum) {
-        dv.setUint16(o + GD_FLAGS, gi.flags, true);
-        put16(o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, gi.itableUnused);
-      }
+      if (fs.groupCsum) dv.setUint16(o + GD_FLAGS, gi.flags, true);
+      if (fs.groupCsum || gi.itableUnused > 0) put16(o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, gi.itableUnused);
       const pair = bcs.get(g);
       if (pair !== undefined) {
         if (pair[0] >= 0) bitmapCsumSet(fs, pair[0], false, bp.data, o);

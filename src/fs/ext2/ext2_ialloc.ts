@@ -121,6 +121,8 @@ function vallocInGroup(mp: Mount, fs: Ext2Fs, g: number, bp: Buf, isDir: boolean
       if (first >= unused && othersFree(map, first, Math.min(first + per, ipg), i)) fs.freshBlocks.add(ino);
     }
     gi.itableUnused = Math.min(gi.itableUnused, ipg - i - 1);
+  } else if (gi.itableUnused > ipg - i - 1) {
+    gi.itableUnused = ipg - i - 1; // (a count left from group checksums turned off: e2fsck still reads it)
   }
   gi.dirty = gi.ibitmapDirty = true;
   sb.freeInodesCount--;

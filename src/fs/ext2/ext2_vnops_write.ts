@@ -8,7 +8,7 @@
 
 import { nameEncode } from '../../kern/namebytes.js';
 import {
-  EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EOPNOTSUPP,
+  EBUSY, EEXIST, EINVAL, EISDIR, EMLINK, ENAMETOOLONG, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY, EOPNOTSUPP,
 } from '../../kern/errno.js';
 import { insmntque, vrele } from '../../vfs/vfs_subr.js';
 import { VROOT, VType, Vnode } from '../../vfs/vnode.js';
@@ -191,6 +191,8 @@ export async function ext2Mkdir(dvp: Vnode, name: string, mode: number): Promise
   const mp = c.mp!;
   const dip = ext2Inode(dvp);
   if (ext2LinkFull(dip)) return { error: EMLINK, vp: null };
+  // A directory takes a block: with none free, ENOSPC before an inode is taken and given back.
+  if (dip.fs.sb.freeBlocksCount <= 0) return { error: ENOSPC, vp: null };
   const { error, vp } = await newVnode(dvp, mp, S_IFDIR | (mode & 0o7777), 2);
   if (error !== 0 || vp === null) return { error, vp: null };
   const a = await ext2AclInherit(dvp, vp);

@@ -191,6 +191,30 @@ describe('ENOSPC on ext4', () => {
   });
 });
 
+describe('mkdir on a full disk', () => {
+  test('ENOSPC before an inode is taken: the image is as it was, the superblock aside', async () => {
+    const image = join(tmp.dir, 'full-mkdir.img');
+    buildImage(image, { type: 'ext4', blockSize: 1024, size: 4 << 20, extra: ['-O', '^has_journal'], files: [] });
+    const { fs, mp } = await mountRw(image);
+    const { vp } = await create(mp, '/', 'fill');
+    for (let i = 0, error = 0; error === 0; i++) error = (await write(vp!, i * 65536, randomBytes(65536, 200 + i))).error;
+    await vrele(vp!);
+    await fs.unmount();
+    assert.equal(freeBlocks(image), 0);
+    const before = new Uint8Array(readFileSync(image));
+    const again = await mountRw(image);
+    assert.equal(await mkdir(again.mp, '/', 'd'), ENOSPC);
+    await again.fs.unmount();
+    const after = new Uint8Array(readFileSync(image));
+    const moved: number[] = [];
+    for (let b = 0; b < before.length / 1024; b++) {
+      if (b !== 1 && !Buffer.from(before.subarray(b * 1024, (b + 1) * 1024)).equals(after.subarray(b * 1024, (b + 1) * 1024))) moved.push(b);
+    }
+    assert.deepEqual(moved, [], 'no block but the superblock written');
+    assertClean(image);
+  });
+});
+
 describe('files unlinked while open', () => {
   for (const type of ['ext4', 'ext2'] as const) {
     test(`${type}: they wait on the superblock's orphan list, chained through i_dtime, until closed; then all is freed`, async () => {
