@@ -47,7 +47,7 @@ function findings(image: string): { status: number; found: Set<string> } {
   const found = new Set<string>();
   for (const l of lines(`${r.stdout}\n${r.stderr}`)) {
     if (/^(e2fsck \d|Pass \d|\S+: \d+\/\d+ files|\S+: \*+|\s*$)/.test(l) || l.includes(image)) continue;
-    if (/^Signal \(\d+\)|\(\+0x[0-9a-f]+\)\[0x[0-9a-f]+\]/.test(l)) continue;
+    if (/^Signal \(\d+\)|\[0x[0-9a-f]+\]$/.test(l)) continue;
     found.add(l.replace(/\d+/g, 'N').trim());
   }
   return { status: r.status ?? -1, found };
@@ -113,6 +113,7 @@ async function sweepImage(gz: string, work: string, payload: string): Promise<Ou
       break;
     }
     const after = findings(image);
+    if (before.status < 0 || after.status < 0) return done(refusal !== null ? 'refused' : 'written', `${refusal ?? ''} (e2fsck did not finish: not judged)`);
     const fresh = freshFindings(before.found, after.found);
     if (fresh.length > 0 || (before.status === 0 && after.status !== 0)) {
       return done('WORSE', `${refusal !== null ? `${refusal}; ` : ''}e2fsck ${before.status} -> ${after.status}, new: ${fresh.slice(0, 4).join(' | ')}`);

@@ -13,6 +13,7 @@ import { EXT2_GOOD_OLD_INODE_SIZE, EXT2_IBLOCK_BYTES } from './ext2_fs.js';
 import type { Inode } from './ext2_inode.js';
 import { VType } from '../../vfs/vnode.js';
 import type { Mount } from '../../vfs/mount.js';
+import type { Buf } from '../../vfs/buf.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { xattrCsumOk, xattrCsumSet } from './ext2_csum.js';
 
@@ -84,6 +85,35 @@ export function inlineData(ip: Inode): { error: number; data: Uint8Array | null 
 }
 
 /**
+ * ip's extended-attribute block (i_file_acl, not 0), read and checked as
+ * ext2XattrBlockRelease takes it: in range, an attribute block with a
+ * reference, its checksum good; busy. Else the errno, nothing held.
+ */
+async function xattrBlockChecked(mp: Mount, ip: Inode): Promise<{ error: number; bp: Buf | null }> {
+  const fs = ip.fs;
+  const b = ip.din.fileAcl;
+  if (!fs.blockOk(b)) return { error: EINTEGRITY, bp: null };
+  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(b), fs.bsize);
+  if (error !== 0 || bp === null) return { error, bp: null };
+  const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
+  let e = dv.getUint32(0, true) !== EXT2_XATTR_MAGIC || dv.getUint32(4, true) === 0 ? EINTEGRITY : 0;
+  if (e === 0 && fs.metadataCsum && !xattrCsumOk(fs, b, bp.data)) e = fs.csumFailed(`extended attribute block ${b}`);
+  if (e !== 0) {
+    mp.bufcache.brelse(bp);
+    return { error: e, bp: null };
+  }
+  return { error: 0, bp };
+}
+
+/** Whether ext2XattrBlockRelease would take ip's attribute block: 0, or the errno it would meet (nothing changed). */
+export async function ext2XattrBlockCheck(mp: Mount, ip: Inode): Promise<number> {
+  if (ip.din.fileAcl === 0) return 0;
+  const { error, bp } = await xattrBlockChecked(mp, ip);
+  if (bp !== null) mp.bufcache.brelse(bp);
+  return error;
+}
+
+/**
  * Drops ip's reference to its extended-attribute block (i_file_acl), when
  * the inode goes: the block's h_refcount falls by one, and the block is
  * freed with its last reference. A block that is not an attribute block is
@@ -93,21 +123,9 @@ export async function ext2XattrBlockRelease(mp: Mount, ip: Inode): Promise<numbe
   const fs = ip.fs;
   const b = ip.din.fileAcl;
   if (b === 0) return 0;
-  if (!fs.blockOk(b)) return EINTEGRITY;
-  const { error, bp } = await mp.bufcache.bread(fs.fsbtodb(b), fs.bsize);
+  const { error, bp } = await xattrBlockChecked(mp, ip);
   if (error !== 0 || bp === null) return error;
   const dv = new DataView(bp.data.buffer, bp.data.byteOffset, fs.bsize);
-  if (dv.getUint32(0, true) !== EXT2_XATTR_MAGIC || dv.getUint32(4, true) === 0) {
-    mp.bufcache.brelse(bp);
-    return EINTEGRITY;
-  }
-  if (fs.metadataCsum && !xattrCsumOk(fs, b, bp.data)) {
-    const e = fs.csumFailed(`extended attribute block ${b}`);
-    if (e !== 0) {
-      mp.bufcache.brelse(bp);
-      return e;
-    }
-  }
   const refs = dv.getUint32(4, true) - 1;
   ip.din.fileAcl = 0;
   ip.blocks512 = Math.max(0, ip.blocks512 - fs.spb);

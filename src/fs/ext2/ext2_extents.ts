@@ -100,6 +100,11 @@ export function extentRootEach(fs: Ext2Fs, iblock: Uint8Array, visit: (lblk: num
   });
 }
 
+/** Whether i_block holds an extent tree's root header (magic, counts and depth in bounds). */
+export function ext4ExtRootOk(iblock: Uint8Array): boolean {
+  return checkHeader(new DataView(iblock.buffer, iblock.byteOffset, EXT2_IBLOCK_BYTES), EXT2_IBLOCK_BYTES) !== null;
+}
+
 /**
  * The leaf that answers for lbn when no block need be read: the cached one,
  * or the root in i_block of a tree of depth 0 (decoded and cached); null

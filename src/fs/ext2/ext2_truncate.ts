@@ -15,13 +15,14 @@ import { EINTEGRITY } from '../../kern/errno.js';
 import type { Mount } from '../../vfs/mount.js';
 import { VType, type Vnode } from '../../vfs/vnode.js';
 import { dirhashDrop } from '../../vfs/vfs_dirhash.js';
-import { ext2XattrBlockRelease } from './ext2_extattr.js';
+import { ext2XattrBlockCheck, ext2XattrBlockRelease } from './ext2_extattr.js';
 import { ext2SbUpdate } from './ext2_group.js';
 import { ext2Vfree } from './ext2_ialloc.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { ext4ExtTruncate } from './ext2_extents_write.js';
+import { ext4ExtRootOk } from './ext2_extents.js';
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { EXT2_CTIME, EXT2_MTIME, ext2NowTime, ext2Stamp } from './ext2_itimes.js';
@@ -202,6 +203,21 @@ async function writePointers(mp: Mount, fs: Ext2Fs, blk: number, ptrs: Uint32Arr
     }
   }
   return true;
+}
+
+/**
+ * What ext2Release would meet at once and have to leave (damage), found
+ * before a file's last name goes, so that a remove refuses with nothing
+ * changed: an extent root that is none, an attribute block out of range,
+ * not one, or failing its checksum. (Damage below the root, met as the
+ * blocks are freed, still ends the release part way, as the kernel's.)
+ */
+export async function ext2ReleaseCheck(mp: Mount, ip: Inode): Promise<number> {
+  if (ip.extents && !ext4ExtRootOk(new Uint8Array(ip.iblock32.buffer, ip.iblock32.byteOffset, 60))) {
+    ip.fs.damage = ip.fs.statfs.damage = `inode ${ip.ino}: its extent tree's root is damaged (run e2fsck)`;
+    return EINTEGRITY;
+  }
+  return ext2XattrBlockCheck(mp, ip);
 }
 
 /**

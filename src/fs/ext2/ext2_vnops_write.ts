@@ -26,7 +26,7 @@ import { ext2Inode, type Inode } from './ext2_inode.js';
 import type { Ext2Fs } from './ext2_mount.js';
 import { ext2InodeInit, ext2Update, ext2UpdateDelayed } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
-import { ext2OrphanAdd, ext2OrphanUndo, ext2Release } from './ext2_truncate.js';
+import { ext2OrphanAdd, ext2OrphanUndo, ext2Release, ext2ReleaseCheck } from './ext2_truncate.js';
 import { ext2DecLinks, ext2IncLinks, ext2LinkFull } from './ext2_nlink.js';
 import { ext2AclInherit } from './ext2_acl_inherit.js';
 import { ext2Writable, ext2WriteUser } from './ext2_write.js';
@@ -306,6 +306,11 @@ export async function ext2Remove(dvp: Vnode, name: string): Promise<number> {
   try {
     if (vp.type === VType.VDIR) return EISDIR;
     const ip = ext2Inode(vp);
+    // The last name of a file whose freeing would meet damage at once stays (nothing changed).
+    if (ip.din.linksCount <= 1) {
+      const ck = await ext2ReleaseCheck(mp, ip);
+      if (ck !== 0) return ck;
+    }
     const last = ip.din.linksCount <= 1 && !mp.async;
     if (last) {
       // The last name: the file goes on the orphan list, its count 0, before the name goes, so that

@@ -191,6 +191,41 @@ describe('ENOSPC on ext4', () => {
   });
 });
 
+describe('removing a damaged file', () => {
+  /** Blocks (1 KiB) that differ between a and b, the superblock aside. */
+  const moved = (a: Uint8Array, b: Uint8Array): number[] => {
+    const out: number[] = [];
+    for (let k = 0; k < a.length / 1024; k++) if (k !== 1 && !Buffer.from(a.subarray(k * 1024, (k + 1) * 1024)).equals(b.subarray(k * 1024, (k + 1) * 1024))) out.push(k);
+    return out;
+  };
+  const cases: Array<[string, (image: string) => void]> = [
+    ['its attribute block fails its checksum', (image) => {
+      writeFileSync(join(tmp.dir, 'val2'), randomBytes(600, 2));
+      debugfs(image, `ea_set -f ${join(tmp.dir, 'val2')} /a user.big`, true);
+      const acl = Number(/File ACL: (\d+)/.exec(debugfs(image, 'stat /a'))![1]);
+      const b = readFileSync(image);
+      b[acl * 1024 + 1020] ^= 1;
+      writeFileSync(image, b);
+    }],
+    ["its extent tree's root is zeroed", (image) => {
+      for (let i = 0; i < 3; i++) debugfs(image, `sif /a block[${i}] 0`, true);
+    }],
+  ];
+  for (const [what, damage] of cases) {
+    test(`the last name of a file whose ${what.replace(/^its /, '')}: rm refuses, nothing written (the name and the file stay)`, async () => {
+      const image = join(tmp.dir, 'damaged-rm.img');
+      buildImage(image, { type: 'ext4', blockSize: 1024, size: 8 << 20, files: [{ path: 'a', data: randomBytes(3000, 1) }] });
+      damage(image);
+      const before = new Uint8Array(readFileSync(image));
+      const { fs, mp } = await mountRw(image);
+      assert.equal(await remove(mp, '/', 'a'), EINTEGRITY);
+      await fs.unmount().catch(() => undefined);
+      assert.deepEqual(moved(before, new Uint8Array(readFileSync(image))), [], 'no block but the superblock written');
+      assert.match(debugfs(image, 'ls -l /'), /\sa\s*$/m, 'the name stays');
+    });
+  }
+});
+
 describe('mkdir on a full disk', () => {
   test('ENOSPC before an inode is taken: the image is as it was, the superblock aside', async () => {
     const image = join(tmp.dir, 'full-mkdir.img');
