@@ -26,7 +26,7 @@ import { ext2DirEmpty, ext2DirEnter, ext2DirRemove, ext2DirRewrite } from './ext
 import { ext2Inode, type Inode } from './ext2_inode.js';
 import { ext2Update } from './ext2_inode_write.js';
 import { ext2LookupLocked } from './ext2_lookup.js';
-import { ext2OrphanAdd, ext2OrphanUndo } from './ext2_truncate.js';
+import { ext2OrphanAdd, ext2OrphanUndo, ext2ReleaseCheck } from './ext2_truncate.js';
 import { ext2Writable } from './ext2_write.js';
 import { ext2DirDone, ext2LastLink } from './ext2_vnops_write.js';
 import { EXT2_CTIME, ext2Stamp } from './ext2_itimes.js';
@@ -122,6 +122,11 @@ export async function ext2Rename(fdvp: Vnode, fname: string, tdvp: Vnode, tname:
     if (tvp !== null && tvp.type === VType.VDIR) return EISDIR;
     const ip = ext2Inode(vp);
     if (ext2LinkFull(ip)) return EMLINK;
+    // A target losing its last name whose freeing would meet damage at once: refused, nothing changed (as ext2Remove).
+    if (tvp !== null && ext2Inode(tvp).din.linksCount <= 1) {
+      const ck = await ext2ReleaseCheck(mp, ext2Inode(tvp));
+      if (ck !== 0) return ck;
+    }
     // 1. The source counts the link it is about to gain.
     let error = await ext2SetLinks(vp, +1);
     if (error !== 0) return error;

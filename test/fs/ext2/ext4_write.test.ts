@@ -223,6 +223,22 @@ describe('removing a damaged file', () => {
       assert.deepEqual(moved(before, new Uint8Array(readFileSync(image))), [], 'no block but the superblock written');
       assert.match(debugfs(image, 'ls -l /'), /\sa\s*$/m, 'the name stays');
     });
+    test(`VOP_RENAME over a file whose ${what.replace(/^its /, '')}: refused, nothing written (both names and files stay)`, async () => {
+      const image = join(tmp.dir, 'damaged-mv.img');
+      buildImage(image, { type: 'ext4', blockSize: 1024, size: 8 << 20, files: [{ path: 'a', data: randomBytes(3000, 1) }, { path: 'b', data: randomBytes(100, 2) }] });
+      damage(image);
+      const before = new Uint8Array(readFileSync(image));
+      const { fs, mp } = await mountRw(image);
+      const dvp = await lookupPath(mp, '/');
+      await dvp.lock.lock();
+      const error = await dvp.op.rename(dvp, 'b', dvp, 'a'); // VOP_RENAME (the library first links the target to a hidden name)
+      dvp.lock.unlock();
+      await vrele(dvp);
+      assert.equal(error, EINTEGRITY);
+      await fs.unmount().catch(() => undefined);
+      assert.deepEqual(moved(before, new Uint8Array(readFileSync(image))), [], 'no block but the superblock written');
+      assertContents(image, '/b', randomBytes(100, 2));
+    });
   }
 });
 
