@@ -49,9 +49,13 @@ function wide(dv: DataView, o: number, lo: number, hi: number, wideDesc: boolean
   return dv.getUint16(o + lo, true) + (wideDesc ? dv.getUint16(o + hi, true) * 65536 : 0);
 }
 
-/** A bg_itable_unused kept without group checksums: as read, or none where it is past the group's inodes (garbage). */
-function leftUnused(v: number, ipg: number): number {
-  return v > ipg ? 0 : v;
+/**
+ * bg_itable_unused as kept in core: as read (past ipg, damage the caller
+ * refuses); without group checksums, one past the group's inodes is garbage
+ * in a reserved field (none).
+ */
+function itableUnusedOf(groupCsum: boolean, v: number, ipg: number): number {
+  return !groupCsum && v > ipg ? 0 : v;
 }
 
 /**
@@ -98,7 +102,7 @@ export async function ext2LoadGroups(mp: Mount): Promise<{ error: number; reason
         flags: fs.groupCsum ? dv.getUint16(o + GD_FLAGS, true) : 0,
         // (Without group checksums the kernel keeps no count here, but e2fsck reads one left by a file system
         // whose checksums were turned off: it is kept, and lowered as inodes are taken. Garbage past ipg: none.)
-        itableUnused: fs.groupCsum ? wide(dv, o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, wideDesc, 16) : leftUnused(wide(dv, o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, wideDesc, 16), sb.inodesPerGroup),
+        itableUnused: itableUnusedOf(fs.groupCsum, wide(dv, o, GD_ITABLE_UNUSED, GD_ITABLE_UNUSED_HI, wideDesc, 16), sb.inodesPerGroup),
         bbitmapDirty: false,
         ibitmapDirty: false,
         bbitmapOk: false,

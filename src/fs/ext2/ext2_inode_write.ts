@@ -33,8 +33,7 @@ export function ext2InodeBuf(mp: Mount, ino: number): Promise<{ error: number; b
   // The common case, answered without a task: the table's place known, its block resident.
   const bp = ext2InodeBufNow(mp, ino);
   if (bp !== null) return Promise.resolve({ error: 0, bp, off: ext2InodeOff(mp.data as Ext2Fs, ino) });
-  const sb = (mp.data as Ext2Fs).sb;
-  return inodeBufSlow(mp, ino, ((ino - 1) % sb.inodesPerGroup) * sb.inodeSize);
+  return inodeBufSlow(mp, ino, false);
 }
 
 /** The inode table block holding ino, busy, when the table's place is known and the block resident; else null. */
@@ -51,11 +50,27 @@ export function ext2InodeOff(fs: Ext2Fs, ino: number): number {
   return (((ino - 1) % fs.sb.inodesPerGroup) * fs.sb.inodeSize) % fs.bsize;
 }
 
-async function inodeBufSlow(mp: Mount, ino: number, byteOff: number): Promise<{ error: number; bp: Buf | null; off: number }> {
+/**
+ * ext2InodeBuf through the table's descriptor and the device; `fresh` (an
+ * inode in fs.freshBlocks): the block as resident, or else zeroed, not read
+ * (no inode in it was ever initialised: the bytes on disk mean nothing; a
+ * mke2fs with lazy_itable_init leaves them unwritten).
+ */
+async function inodeBufSlow(mp: Mount, ino: number, fresh: boolean): Promise<{ error: number; bp: Buf | null; off: number }> {
   const fs = mp.data as Ext2Fs;
   const { error, block } = await fs.inodeTable(mp.bufcache, fs.inodeGroup(ino));
   if (error !== 0) return { error, bp: null, off: 0 };
-  const r = await mp.bufcache.bread(fs.fsbtodb(block + Math.floor(byteOff / fs.bsize)), fs.bsize);
+  const byteOff = ((ino - 1) % fs.sb.inodesPerGroup) * fs.sb.inodeSize;
+  const blkno = fs.fsbtodb(block + Math.floor(byteOff / fs.bsize));
+  if (fresh) {
+    const bp = await mp.bufcache.getblk(blkno, fs.bsize);
+    if ((bp.flags & B_DONE) === 0) {
+      bp.data.fill(0);
+      bp.flags |= B_DONE;
+    }
+    return { error: 0, bp, off: byteOff % fs.bsize };
+  }
+  const r = await mp.bufcache.bread(blkno, fs.bsize);
   if (r.error !== 0 || r.bp === null) return { error: r.error || EINTEGRITY, bp: null, off: 0 };
   return { error: 0, bp: r.bp, off: byteOff % fs.bsize };
 }
@@ -189,7 +204,7 @@ export function ext2UpdateDelayed(mp: Mount, ip: Inode): Promise<number> {
  */
 export async function ext2InodeInit(mp: Mount, ino: number, mode: number, links: number, now: Ext2Time): Promise<{ error: number; ip: Inode | null }> {
   const fs = mp.data as Ext2Fs;
-  const { error, bp, off } = fs.freshBlocks.delete(ino) ? await inodeBufFresh(mp, ino) : await ext2InodeBuf(mp, ino);
+  const { error, bp, off } = fs.freshBlocks.delete(ino) ? await inodeBufSlow(mp, ino, true) : await ext2InodeBuf(mp, ino);
   if (error !== 0 || bp === null) return { error, ip: null };
   return inodeInit(mp, ino, bp, off, mode, links, now);
 }
@@ -203,23 +218,6 @@ export function ext2InodeInitNow(mp: Mount, ino: number, mode: number, links: nu
   return inodeInit(mp, ino, bp, ext2InodeOff(fs, ino), mode, links, now);
 }
 
-/**
- * The table block of an inode in fs.freshBlocks, busy: as resident, or
- * else zeroed, not read (no inode in it was ever initialised: the bytes on
- * disk mean nothing; a mke2fs with lazy_itable_init leaves them unwritten).
- */
-async function inodeBufFresh(mp: Mount, ino: number): Promise<{ error: number; bp: Buf | null; off: number }> {
-  const fs = mp.data as Ext2Fs;
-  const { error, block } = await fs.inodeTable(mp.bufcache, fs.inodeGroup(ino));
-  if (error !== 0) return { error, bp: null, off: 0 };
-  const byteOff = ((ino - 1) % fs.sb.inodesPerGroup) * fs.sb.inodeSize;
-  const bp = await mp.bufcache.getblk(fs.fsbtodb(block + Math.floor(byteOff / fs.bsize)), fs.bsize);
-  if ((bp.flags & B_DONE) === 0) {
-    bp.data.fill(0);
-    bp.flags |= B_DONE;
-  }
-  return { error: 0, bp, off: byteOff % fs.bsize };
-}
 
 function inodeInit(mp: Mount, ino: number, bp: Buf, off: number, mode: number, links: number, now: Ext2Time): { error: number; ip: Inode | null } {
   const fs = mp.data as Ext2Fs;

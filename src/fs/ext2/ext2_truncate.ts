@@ -19,7 +19,7 @@ import { ext2XattrBlockCheck, ext2XattrBlockRelease } from './ext2_extattr.js';
 import { ext2SbUpdate } from './ext2_group.js';
 import { ext2Vfree } from './ext2_ialloc.js';
 import { ext2Update } from './ext2_inode_write.js';
-import { EXT2_DIND_BLOCK, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
+import { EXT2_DIND_BLOCK, EXT2_IBLOCK_BYTES, EXT2_IND_BLOCK, EXT2_NDADDR, EXT2_TIND_BLOCK } from './ext2_fs.js';
 import { ext2BufInvalidate, ext2FreeBlocks } from './ext2_alloc.js';
 import { ext4ExtTruncate } from './ext2_extents_write.js';
 import { ext4ExtRootOk } from './ext2_extents.js';
@@ -213,7 +213,7 @@ async function writePointers(mp: Mount, fs: Ext2Fs, blk: number, ptrs: Uint32Arr
  * blocks are freed, still ends the release part way, as the kernel's.)
  */
 export async function ext2ReleaseCheck(mp: Mount, ip: Inode): Promise<number> {
-  if (ip.extents && !ext4ExtRootOk(new Uint8Array(ip.iblock32.buffer, ip.iblock32.byteOffset, 60))) {
+  if (ip.extents && !ext4ExtRootOk(new Uint8Array(ip.iblock32.buffer, ip.iblock32.byteOffset, EXT2_IBLOCK_BYTES))) {
     ip.fs.damage = ip.fs.statfs.damage = `inode ${ip.ino}: its extent tree's root is damaged (run e2fsck)`;
     return EINTEGRITY;
   }
